@@ -1,0 +1,96 @@
+/*
+ * ringcache.h - client library for ringcache (native protocol).
+ *
+ * A blocking client for one server connection, with pipelining: queue any
+ * number of requests with rc_client_send(), then read the replies, in
+ * order, with rc_client_recv(). The one-call helpers (rc_client_get, ...)
+ * do both. Every call has a timeout; no call blocks forever.
+ *
+ * Errors are negative codes (see rc_client_strerror); a status from the
+ * server (e.g. key not found) is returned the same way, so
+ * rc_client_get() returning RC_CLIENT_NOTFOUND means a miss. After a
+ * connection-level error (timeout, closed, malformed reply) the client is
+ * unusable and must be freed.
+ */
+#ifndef RINGCACHE_H
+#define RINGCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rc_client;
+
+/* Error code for a miss; equal to the library's RC_ENOTFOUND. */
+#define RC_CLIENT_NOTFOUND (-10001)
+
+struct rc_client_opts {
+    int connect_timeout_ms; /* default 2000 */
+    int io_timeout_ms;      /* per send/recv call; default 5000 */
+    uint32_t max_reply;     /* largest reply body accepted; default 64 MiB */
+};
+
+/* Consistency levels for rc_client_send (0 = server default). */
+enum { RC_CLIENT_CL_DEFAULT = 0, RC_CLIENT_CL_ONE = 1, RC_CLIENT_CL_QUORUM = 2, RC_CLIENT_CL_ALL = 3 };
+
+/* Operations for rc_client_send. */
+enum { RC_CLIENT_PING = 1, RC_CLIENT_GET = 2, RC_CLIENT_PUT = 3, RC_CLIENT_DEL = 4, RC_CLIENT_STATS = 5 };
+
+struct rc_client_stat {
+    char name[64];
+    int is_str;
+    int64_t num;
+    char str[192];
+};
+
+/* One reply. Pointers are valid until the next call on the client. */
+struct rc_result {
+    int err;              /* 0, or the error code for the server's status */
+    uint32_t id;          /* id of the request it answers */
+    const uint8_t *value; /* GET: the value */
+    size_t value_len;
+    int has_value;
+    const char *message;  /* error message from the server (NUL-terminated), or "" */
+    uint64_t ttl_ms;      /* GET: remaining TTL, 0 = none */
+    uint64_t ver_hlc, ver_node;
+    const struct rc_client_stat *stats; /* STATS */
+    size_t nstats;
+};
+
+/* "host:port", "host" (port 7400), "[v6addr]:port". opts may be NULL. *out NULL on failure. */
+int rc_client_connect(const char *addr, const struct rc_client_opts *opts, struct rc_client **out);
+void rc_client_free(struct rc_client *c);
+
+/* Queues one request (sent at the next recv or flush). Returns 0 or an error
+ * (e.g. key too large for the frame). key/value are copied. */
+int rc_client_send(struct rc_client *c, int op, const void *key, size_t key_len, const void *value,
+                   size_t value_len, uint64_t ttl_ms, int consistency);
+int rc_client_flush(struct rc_client *c);
+
+/* Next reply, in request order. Returns 0 with res filled (res->err holds
+ * the request's own outcome), or a connection-level error. */
+int rc_client_recv(struct rc_client *c, struct rc_result *res);
+
+/* Requests sent or queued whose replies were not read yet. */
+size_t rc_client_inflight(const struct rc_client *c);
+
+/* One-call helpers; return 0, RC_CLIENT_NOTFOUND, the server's error, or a
+ * connection error. Results borrowed as for rc_client_recv. */
+int rc_client_ping(struct rc_client *c);
+int rc_client_get(struct rc_client *c, const void *key, size_t key_len, struct rc_result *res);
+int rc_client_put(struct rc_client *c, const void *key, size_t key_len, const void *value,
+                  size_t value_len, uint64_t ttl_ms);
+int rc_client_del(struct rc_client *c, const void *key, size_t key_len);
+int rc_client_stats(struct rc_client *c, struct rc_result *res);
+
+/* Message and name for any code the library returns. */
+const char *rc_client_strerror(int err);
+const char *rc_client_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,153 @@
+/*
+ * codec.h - the ringcache wire format: frames carrying msgpack messages.
+ *
+ * Pure functions over byte buffers (no I/O), shared by the server, the
+ * client library and the tools. docs/protocol.md is the normative
+ * description; the tables here mirror it.
+ *
+ * Frame (all integers big-endian):
+ *
+ *   offset size field
+ *   0      1    magic 0x52 ('R')
+ *   1      1    magic 0x43 ('C')
+ *   2      1    protocol version (RC_PROTO_VERSION)
+ *   3      1    flags, must be 0
+ *   4      4    body length in bytes (<= the receiver's frame limit)
+ *   8      n    body: exactly one msgpack array
+ *
+ * Request body: [op: uint, id: uint32, fields: map uint -> value]
+ * Reply body:   [status: uint, id: uint32, fields: map uint -> value]
+ *
+ * The id is chosen by the sender and echoed in the reply. Unknown field
+ * numbers are ignored, so fields can be added without a version bump.
+ */
+#ifndef RC_CODEC_H
+#define RC_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "buf.h"
+
+#define RC_PROTO_VERSION 1
+#define RC_FRAME_HDR 8
+#define RC_MAGIC0 0x52
+#define RC_MAGIC1 0x43
+
+/* Operations. 1-63 are client operations; 64+ are reserved for internode
+ * messages (replication, gossip push-pull, streaming). */
+enum rc_op {
+    RC_OP_PING = 1,
+    RC_OP_GET = 2,
+    RC_OP_PUT = 3,
+    RC_OP_DEL = 4,
+    RC_OP_STATS = 5,
+};
+
+/* Field numbers in the fields map. */
+enum rc_field {
+    RC_F_KEY = 1,         /* bin (str accepted) */
+    RC_F_VALUE = 2,       /* bin (str accepted) */
+    RC_F_TTL_MS = 3,      /* uint: request: time to live; reply: remaining */
+    RC_F_CONSISTENCY = 4, /* uint: enum rc_consistency */
+    RC_F_MESSAGE = 5,     /* str: human-readable error message */
+    RC_F_STATS = 6,       /* map str -> int | str */
+    RC_F_VERSION = 7,     /* array [hlc: uint64, node: uint64] */
+};
+
+enum rc_consistency {
+    RC_CL_DEFAULT = 0,
+    RC_CL_ONE = 1,
+    RC_CL_QUORUM = 2,
+    RC_CL_ALL = 3,
+};
+
+/* Decoder limits. Nesting and element counts bound the work and memory
+ * spent on one frame independently of what its length prefix claims. */
+#define RC_MAX_DEPTH 4     /* deepest legal message: body/fields/stats */
+#define RC_MAX_FIELDS 32   /* entries in a fields map */
+#define RC_MAX_STATS 128   /* entries in a stats map */
+
+struct rc_stat {
+    const char *name; /* not NUL-terminated when decoded: use name_len */
+    uint32_t name_len;
+    int is_str;
+    int64_t num;
+    const char *str;
+    uint32_t str_len;
+};
+
+/* Pointers in decoded messages borrow from the frame body. */
+struct rc_request {
+    uint32_t op;
+    uint32_t id;
+    const uint8_t *key;
+    uint32_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    uint64_t ttl_ms; /* 0 = no expiry */
+    uint32_t consistency;
+    unsigned has_key : 1;
+    unsigned has_value : 1;
+};
+
+struct rc_reply {
+    uint32_t status; /* 0 = OK, else the wire number of an RC_E* code */
+    uint32_t id;
+    const uint8_t *value;
+    uint32_t value_len;
+    const char *message;
+    uint32_t message_len;
+    uint64_t ttl_ms; /* remaining time to live, 0 = none */
+    uint64_t ver_hlc;
+    uint64_t ver_node;
+    const struct rc_stat *stats; /* encode: caller's array; decode: see rc_decoder */
+    uint32_t nstats;
+    unsigned has_value : 1;
+    unsigned has_version : 1;
+};
+
+/* Holds the msgpack zone reused across decodes and the decoded stats.
+ * One per connection or per thread; not shared. */
+struct rc_decoder {
+    msgpack_zone zone;
+    struct rc_stat stats[RC_MAX_STATS];
+};
+
+int rc_decoder_init(struct rc_decoder *d); /* 0 or RC_ENOMEM */
+void rc_decoder_close(struct rc_decoder *d);
+
+/*
+ * Looks at the start of buf for a frame header.
+ * Returns 1 when a whole frame is present (*frame_len = header + body),
+ * 0 when more bytes are needed, or RC_EPROTO (bad magic or flags),
+ * RC_EVERSION, RC_EFRAME_TOO_LARGE (body > max_body). On error
+ * *frame_len is 0.
+ */
+int rc_frame_check(const uint8_t *buf, size_t len, uint32_t max_body, size_t *frame_len);
+
+/*
+ * Decode a frame body (without the header). The body is validated byte
+ * by byte before any allocation: declared sizes and counts must fit in the
+ * bytes present, nesting is capped by RC_MAX_DEPTH, and the body must be
+ * exactly one array. Returns 0, RC_EPROTO, or RC_ENOMEM. On RC_EPROTO
+ * out->id is the request id when it could be read (else 0), so the error
+ * can be answered to the right request.
+ */
+int rc_decode_request(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_request *out);
+int rc_decode_reply(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_reply *out);
+
+/*
+ * Append one whole frame to out. Returns 0 or RC_EBUFFER_FULL / RC_ENOMEM,
+ * in which case out is unchanged.
+ */
+int rc_encode_request(struct rc_buf *out, const struct rc_request *req);
+int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep);
+
+/* Convenience: an error reply for request id with err's status and message
+ * (msg may be NULL to use rc_strerror(err)). */
+int rc_encode_error(struct rc_buf *out, uint32_t id, int err, const char *msg);
+
+#endif

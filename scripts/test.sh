@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite twice: a normal build with -Werror,
+# then an AddressSanitizer + UndefinedBehaviorSanitizer build. Exits non-zero
+# if anything fails. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh test
+jobs=$(nproc)
+
+run_suite() {
+    local dir=$1; shift
+    echo "== configure $dir ($*)"
+    cmake -S . -B "$dir" -DRC_WERROR=ON "$@" >/dev/null
+    echo "== build $dir"
+    cmake --build "$dir" -j"$jobs" >/dev/null
+    echo "== test $dir"
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+}
+
+status=0
+run_suite build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DRC_ASAN=ON -DRC_UBSAN=ON || status=1
+
+if [ $status -eq 0 ]; then
+    echo "ringcache: all tests passed (normal and sanitizer builds)"
+else
+    echo "ringcache: TESTS FAILED" >&2
+fi
+exit $status

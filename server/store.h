@@ -1,0 +1,121 @@
+/*
+ * store.h - the node's local key-value store, in SQLite.
+ *
+ * One database per node (<data-dir>/ringcache.db, or a private in-memory
+ * database for a pure cache). Every entry carries its ring token, so a
+ * token range is an index range scan (streaming), a version (HLC timestamp
+ * + writer node id; the newest version wins, whichever order writes arrive
+ * in) and an optional absolute expiry. Deletes write tombstones that are
+ * purged after a grace period, so a late, older write cannot resurrect a
+ * deleted key.
+ *
+ * Writes are group-committed: the first write opens a transaction and
+ * rc_store_commit() (called once per event-loop iteration) ends it. A
+ * write that fails, or a commit that fails, discards the whole batch
+ * since the last successful commit; the caller must then report every
+ * write of that batch as failed. Reads see uncommitted writes of the batch.
+ *
+ * Not thread-safe: one store belongs to one event loop.
+ */
+#ifndef RC_STORE_H
+#define RC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rc_store;
+
+struct rc_version {
+    uint64_t hlc;  /* hybrid logical clock timestamp (common/hlc.h) */
+    uint64_t node; /* id of the node that coordinated the write */
+};
+
+/* <0, 0, >0 like memcmp: hlc first, node id as tie-break. */
+int rc_version_cmp(const struct rc_version *a, const struct rc_version *b);
+
+struct rc_store_opts {
+    const char *data_dir;        /* directory, or ":memory:" */
+    int64_t tombstone_grace_ms;  /* how long tombstones are kept */
+    int64_t max_bytes;           /* database size cap, 0 = unlimited (RC_EFULL past it) */
+    int64_t cache_kib;           /* SQLite page cache size */
+};
+
+/* One stored entry. Pointers are borrowed and valid until the next call
+ * on the store. */
+struct rc_entry {
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t token;
+    const uint8_t *value; /* NULL for a tombstone */
+    size_t value_len;
+    struct rc_version ver;
+    int64_t expires_ms; /* absolute Unix ms; 0 = never. For tombstones: purge time */
+    int tombstone;
+};
+
+/* Opens (creating if needed) the store. *out is NULL on failure.
+ * Returns 0, RC_EIO (message logged into errbuf if given), RC_ENOMEM. */
+int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char *errbuf, size_t errlen);
+
+/* Commits pending writes and closes the database. NULL is a no-op. */
+void rc_store_close(struct rc_store *s);
+
+/*
+ * Looks a key up. Returns 0 with *e filled (value or tombstone) or
+ * RC_ENOTFOUND when there is no entry or the value expired at now_ms.
+ * Tombstones are returned (e->tombstone = 1) because their version matters
+ * to replicas; callers answering clients treat them as not found.
+ */
+int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t now_ms,
+                 struct rc_entry *e);
+
+/*
+ * Last-writer-wins write of a value (value != NULL) or tombstone
+ * (value == NULL; expires_ms is then ignored and set to now + grace).
+ * Applied only if ver is newer than the stored version; an expired stored
+ * value counts as absent. Returns 1 if applied, 0 if ignored as older or
+ * equal, or an error (RC_EFULL, RC_EIO) which discarded the batch.
+ * *existed (may be NULL) is set to 1 when a live value was replaced.
+ */
+int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
+                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                   int64_t now_ms, int *existed);
+
+/* Commits the open batch, if any. 0, or RC_EFULL / RC_EIO (batch discarded). */
+int rc_store_commit(struct rc_store *s);
+
+/* Writes since the last commit (0 when no batch is open). */
+uint64_t rc_store_pending(const struct rc_store *s);
+
+/*
+ * Deletes at most max_rows expired values and tombstones past their grace.
+ * Bounded so the event loop is never blocked for long. Sets *purged.
+ */
+int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged);
+
+/*
+ * Token-range scan, in (token, key) order, of entries with
+ * lo < token <= hi (unsigned; a wrapping range is two calls), starting
+ * strictly after the cursor (after_token, after_key) when after_key is
+ * not NULL. Calls cb for at most limit entries (tombstones included,
+ * expired values skipped); cb returning non-zero stops early. Returns the
+ * number of entries passed to cb or an error.
+ */
+typedef int (*rc_store_scan_cb)(void *arg, const struct rc_entry *e);
+int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_token,
+                  const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                  rc_store_scan_cb cb, void *arg);
+
+struct rc_store_stats {
+    int64_t keys;       /* live values (expired ones count until purged) */
+    int64_t tombstones;
+    int64_t bytes;      /* sum of key and value lengths of live values */
+    int64_t db_bytes;   /* size of the database (pages in use) */
+};
+void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
+
+/* Small persistent metadata (node id, incarnation). get: 0 or RC_ENOTFOUND. */
+int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value);
+int rc_store_meta_set(struct rc_store *s, const char *name, uint64_t value);
+
+#endif
