@@ -51,8 +51,9 @@ void rc_buf_consume(struct rc_buf *b, size_t n);
 /* Drops everything; keeps the allocation. */
 void rc_buf_reset(struct rc_buf *b);
 
-/* Releases memory beyond keep bytes when the buffer is empty, so one large
- * frame does not pin a large allocation on an idle connection. */
+/* When the buffer is empty and holds more than keep bytes, frees it all
+ * (the next use allocates afresh), so one large frame does not pin a large
+ * allocation on an idle connection. */
 void rc_buf_shrink(struct rc_buf *b, size_t keep);
 
 #endif

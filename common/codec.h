@@ -44,6 +44,11 @@ enum rc_op {
     RC_OP_PUT = 3,
     RC_OP_DEL = 4,
     RC_OP_STATS = 5,
+    /* internode, on the peer port only */
+    RC_OP_INTERNAL = 64,
+    RC_OP_REPL_WRITE = 64, /* replica write: key, value|tombstone, version, expiry */
+    RC_OP_REPL_READ = 65,  /* replica read: key -> value|tombstone, version, expiry */
+    RC_OP_PUSH_PULL = 66,  /* gossip full-state exchange; state in VALUE */
 };
 
 /* Field numbers in the fields map. */
@@ -55,6 +60,8 @@ enum rc_field {
     RC_F_MESSAGE = 5,     /* str: human-readable error message */
     RC_F_STATS = 6,       /* map str -> int | str */
     RC_F_VERSION = 7,     /* array [hlc: uint64, node: uint64] */
+    RC_F_EXPIRES = 8,     /* uint: absolute expiry, Unix ms (internode) */
+    RC_F_TOMBSTONE = 9,   /* bool: the entry is a delete marker (internode) */
 };
 
 enum rc_consistency {
@@ -89,8 +96,13 @@ struct rc_request {
     uint32_t value_len;
     uint64_t ttl_ms; /* 0 = no expiry */
     uint32_t consistency;
+    uint64_t ver_hlc;    /* internode writes: the entry's version */
+    uint64_t ver_node;
+    uint64_t expires_ms; /* internode writes: absolute expiry, 0 = none */
     unsigned has_key : 1;
     unsigned has_value : 1;
+    unsigned has_version : 1;
+    unsigned tombstone : 1;
 };
 
 struct rc_reply {
@@ -103,10 +115,12 @@ struct rc_reply {
     uint64_t ttl_ms; /* remaining time to live, 0 = none */
     uint64_t ver_hlc;
     uint64_t ver_node;
+    uint64_t expires_ms; /* internode reads: absolute expiry, 0 = none */
     const struct rc_stat *stats; /* encode: caller's array; decode: see rc_decoder */
     uint32_t nstats;
     unsigned has_value : 1;
     unsigned has_version : 1;
+    unsigned tombstone : 1;
 };
 
 /* Holds the msgpack zone reused across decodes and the decoded stats.

@@ -44,7 +44,8 @@ enum rc_err {
 /* Human-readable message for any code (ours, or negated errno). Static string. */
 const char *rc_strerror(int err);
 
-/* Symbolic name ("NOTFOUND", "EPIPE"-style for errno, "UNKNOWN"). Static string. */
+/* Symbolic name: the table name ("NOTFOUND"), "OK" for 0, "SYSTEM" for a
+ * negated errno or libuv code, "UNKNOWN" otherwise. Static string. */
 const char *rc_err_name(int err);
 
 /* Wire status for an error: 0 for err >= 0, the table number for ours,

@@ -1,0 +1,631 @@
+/*
+ * codec.c - frames and msgpack messages (see codec.h, docs/protocol.md).
+ *
+ * Decoding is two passes. A bounded walker first checks the raw bytes:
+ * every declared length and count must fit in what is actually present,
+ * nesting and the total object count are capped. Only then does msgpack-c
+ * build objects, so its allocations are bounded by the frame and fit in the
+ * decoder's reused zone (msgpack-c issue 1013: 5 bytes may declare an array
+ * of 4 billion items). Encoding packs straight into the caller's rc_buf.
+ */
+#include "codec.h"
+#include "err.h"
+
+#include <assert.h>
+#include <string.h>
+
+/*
+ * Most msgpack objects one body may hold. The largest legal message, a
+ * stats reply, has 272 (4 for the envelope, 12 for its other fields, 256
+ * for a full stats map); the rest is slack for fields added later. It
+ * bounds decode work and memory independently of the frame size.
+ */
+#define RC_MAX_OBJECTS 512
+
+/* msgpack-c spends one msgpack_object (24 bytes on LP64) per array element
+ * and per map key or value, so RC_MAX_OBJECTS of them always fit in the
+ * zone's first chunk, which msgpack_zone_clear keeps: no malloc per frame. */
+#define RC_ZONE_CHUNK (RC_MAX_OBJECTS * sizeof(msgpack_object) + 1024)
+
+/* Walker classes for the msgpack format bytes 0xc0-0xdf. */
+enum walk_kind { W_BAD, W_FIXED, W_BYTES, W_EXT, W_ARRAY, W_MAP };
+
+/* For W_FIXED size is the payload size; for the others it is the size of
+ * the big-endian length or count that follows the format byte. */
+static const struct {
+    uint8_t kind;
+    uint8_t size;
+} walk_fmt[32] = {
+    {W_FIXED, 0},  /* c0 nil */
+    {W_BAD, 0},    /* c1 never used */
+    {W_FIXED, 0},  /* c2 false */
+    {W_FIXED, 0},  /* c3 true */
+    {W_BYTES, 1},  /* c4 bin 8 */
+    {W_BYTES, 2},  /* c5 bin 16 */
+    {W_BYTES, 4},  /* c6 bin 32 */
+    {W_EXT, 1},    /* c7 ext 8 */
+    {W_EXT, 2},    /* c8 ext 16 */
+    {W_EXT, 4},    /* c9 ext 32 */
+    {W_FIXED, 4},  /* ca float 32 */
+    {W_FIXED, 8},  /* cb float 64 */
+    {W_FIXED, 1},  /* cc uint 8 */
+    {W_FIXED, 2},  /* cd uint 16 */
+    {W_FIXED, 4},  /* ce uint 32 */
+    {W_FIXED, 8},  /* cf uint 64 */
+    {W_FIXED, 1},  /* d0 int 8 */
+    {W_FIXED, 2},  /* d1 int 16 */
+    {W_FIXED, 4},  /* d2 int 32 */
+    {W_FIXED, 8},  /* d3 int 64 */
+    {W_FIXED, 2},  /* d4 fixext 1 (type byte + data) */
+    {W_FIXED, 3},  /* d5 fixext 2 */
+    {W_FIXED, 5},  /* d6 fixext 4 */
+    {W_FIXED, 9},  /* d7 fixext 8 */
+    {W_FIXED, 17}, /* d8 fixext 16 */
+    {W_BYTES, 1},  /* d9 str 8 */
+    {W_BYTES, 2},  /* da str 16 */
+    {W_BYTES, 4},  /* db str 32 */
+    {W_ARRAY, 2},  /* dc array 16 */
+    {W_ARRAY, 4},  /* dd array 32 */
+    {W_MAP, 2},    /* de map 16 */
+    {W_MAP, 4},    /* df map 32 */
+};
+
+int rc_decoder_init(struct rc_decoder *d)
+{
+    memset(d->stats, 0, sizeof(d->stats));
+    if (!msgpack_zone_init(&d->zone, RC_ZONE_CHUNK))
+        return RC_ENOMEM;
+    return 0;
+}
+
+void rc_decoder_close(struct rc_decoder *d)
+{
+    msgpack_zone_destroy(&d->zone);
+}
+
+static uint32_t load_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int rc_frame_check(const uint8_t *buf, size_t len, uint32_t max_body, size_t *frame_len)
+{
+    uint32_t body;
+
+    *frame_len = 0;
+    /* Judge the bytes already here, so a stray HTTP request or TLS hello
+     * is refused at once instead of after 8 bytes. Version is checked
+     * before flags: a later version may define flags. */
+    if ((len > 0 && buf[0] != RC_MAGIC0) || (len > 1 && buf[1] != RC_MAGIC1))
+        return RC_EPROTO;
+    if (len > 2 && buf[2] != RC_PROTO_VERSION)
+        return RC_EVERSION;
+    if (len > 3 && buf[3] != 0)
+        return RC_EPROTO;
+    if (len < RC_FRAME_HDR)
+        return 0;
+    body = load_be32(buf + 4);
+    if (body > max_body)
+        return RC_EFRAME_TOO_LARGE;
+    if (len - RC_FRAME_HDR < body) /* also keeps the sum below from overflowing */
+        return 0;
+    *frame_len = RC_FRAME_HDR + (size_t)body;
+    return 1;
+}
+
+/*
+ * Steps over the object whose format byte is at p[*pos] (*pos < len).
+ * Returns 0 for a scalar, str, bin or ext (*pos moved past it), 1 for an
+ * array or map (*pos moved past its header, *items = elements to follow,
+ * two per map pair), or RC_EPROTO when it cannot fit in the bytes left.
+ */
+static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
+{
+    uint8_t b = p[(*pos)++];
+    size_t left = len - *pos;
+    uint64_t n = 0;
+    unsigned kind, i;
+
+    if (b <= 0x7f || b >= 0xe0) /* positive and negative fixint */
+        return 0;
+    if (b <= 0x8f) {
+        kind = W_MAP;
+        n = b & 0x0f;
+    } else if (b <= 0x9f) {
+        kind = W_ARRAY;
+        n = b & 0x0f;
+    } else if (b <= 0xbf) {
+        kind = W_BYTES;
+        n = b & 0x1f;
+    } else {
+        kind = walk_fmt[b - 0xc0].kind;
+        if (kind == W_BAD || walk_fmt[b - 0xc0].size > left)
+            return RC_EPROTO;
+        if (kind == W_FIXED) {
+            *pos += walk_fmt[b - 0xc0].size;
+            return 0;
+        }
+        for (i = 0; i < walk_fmt[b - 0xc0].size; i++)
+            n = n << 8 | p[(*pos)++];
+        left = len - *pos;
+        if (kind == W_EXT)
+            n += 1; /* the type byte */
+    }
+    /* Each element takes at least one byte, so a count larger than the
+     * bytes left is a lie, caught before anything is allocated for it. */
+    if (kind == W_MAP)
+        n *= 2;
+    if (n > left)
+        return RC_EPROTO;
+    if (kind == W_BYTES || kind == W_EXT) {
+        *pos += n;
+        return 0;
+    }
+    *items = n;
+    return 1;
+}
+
+/* Validates a body before msgpack-c sees it: exactly one array, nothing
+ * after it, nesting <= RC_MAX_DEPTH, at most RC_MAX_OBJECTS objects. */
+static int precheck(const uint8_t *p, size_t len)
+{
+    uint64_t left[RC_MAX_DEPTH]; /* elements still due in each open container */
+    unsigned depth = 0, nobj = 0;
+    size_t pos = 0;
+    uint64_t items = 0;
+    int rv;
+
+    if (len == 0 || !((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd))
+        return RC_EPROTO;
+    do {
+        if (pos == len || ++nobj > RC_MAX_OBJECTS)
+            return RC_EPROTO;
+        if (depth > 0)
+            left[depth - 1]--;
+        rv = walk_head(p, len, &pos, &items);
+        if (rv < 0)
+            return rv;
+        if (rv == 1) {
+            if (depth == RC_MAX_DEPTH)
+                return RC_EPROTO;
+            left[depth++] = items;
+        }
+        while (depth > 0 && left[depth - 1] == 0)
+            depth--;
+    } while (depth > 0);
+    return pos == len ? 0 : RC_EPROTO;
+}
+
+static int get_uint(const msgpack_object *o, uint64_t max, uint64_t *v)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+        return RC_EPROTO;
+    *v = o->via.u64;
+    return 0;
+}
+
+/* msgpack-c leaves the pointer of an empty str or bin stale or NULL (it
+ * reuses the last one it had), and a present-but-empty MESSAGE must still
+ * be non-NULL, so every empty string points here instead. */
+static const char empty_str[1] = "";
+
+static const char *str_ptr(const char *p, uint32_t size)
+{
+    return size > 0 ? p : empty_str;
+}
+
+/* Keys and values are bin, but str is accepted for easy scripting. */
+static int get_bytes(const msgpack_object *o, const uint8_t **p, uint32_t *len)
+{
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        *p = (const uint8_t *)str_ptr(o->via.bin.ptr, o->via.bin.size);
+        *len = o->via.bin.size;
+    } else if (o->type == MSGPACK_OBJECT_STR) {
+        *p = (const uint8_t *)str_ptr(o->via.str.ptr, o->via.str.size);
+        *len = o->via.str.size;
+    } else {
+        return RC_EPROTO;
+    }
+    return 0;
+}
+
+/*
+ * Checks the body and unpacks the [kind, id, fields] envelope common to
+ * requests and replies. *id is set as soon as it is known, so even a
+ * malformed message can be answered to the right request.
+ */
+static int decode_envelope(struct rc_decoder *d, const uint8_t *body, size_t len, uint32_t *kind,
+                           uint32_t *id, const msgpack_object_map **fields)
+{
+    msgpack_object obj;
+    const msgpack_object *e;
+    size_t off = 0;
+    uint64_t v;
+    int rv;
+
+    rv = precheck(body, len);
+    if (rv < 0)
+        return rv;
+    msgpack_zone_clear(&d->zone);
+    rv = msgpack_unpack((const char *)body, len, &off, &d->zone, &obj);
+    if (rv == MSGPACK_UNPACK_NOMEM_ERROR)
+        return RC_ENOMEM;
+    if (rv != MSGPACK_UNPACK_SUCCESS || obj.type != MSGPACK_OBJECT_ARRAY ||
+        obj.via.array.size != 3)
+        return RC_EPROTO;
+    e = obj.via.array.ptr;
+    if (get_uint(&e[1], UINT32_MAX, &v) < 0)
+        return RC_EPROTO;
+    *id = (uint32_t)v;
+    if (get_uint(&e[0], UINT32_MAX, &v) < 0)
+        return RC_EPROTO;
+    *kind = (uint32_t)v;
+    if (e[2].type != MSGPACK_OBJECT_MAP || e[2].via.map.size > RC_MAX_FIELDS)
+        return RC_EPROTO;
+    *fields = &e[2].via.map;
+    return 0;
+}
+
+/*
+ * Field number of a map key, or 0 for a field to skip (not in known, which
+ * has bit n set for field n). RC_EPROTO if the key is not a non-negative
+ * int or repeats a known field: a message with two KEYs is ambiguous.
+ */
+static int field_num(const msgpack_object *k, uint32_t known, uint32_t *seen)
+{
+    uint32_t bit;
+
+    if (k->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return RC_EPROTO;
+    if (k->via.u64 >= 32)
+        return 0;
+    bit = 1u << k->via.u64;
+    if (!(known & bit))
+        return 0;
+    if (*seen & bit)
+        return RC_EPROTO;
+    *seen |= bit;
+    return (int)k->via.u64;
+}
+
+#define FIELD_BIT(f) (1u << (f))
+
+static int get_version(const msgpack_object *v, uint64_t *hlc, uint64_t *node)
+{
+    if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 2)
+        return RC_EPROTO;
+    if (get_uint(&v->via.array.ptr[0], UINT64_MAX, hlc) < 0)
+        return RC_EPROTO;
+    return get_uint(&v->via.array.ptr[1], UINT64_MAX, node);
+}
+
+static int get_bool(const msgpack_object *v, int *out)
+{
+    if (v->type != MSGPACK_OBJECT_BOOLEAN)
+        return RC_EPROTO;
+    *out = v->via.boolean;
+    return 0;
+}
+
+static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_request *out)
+{
+    const uint32_t known = FIELD_BIT(RC_F_KEY) | FIELD_BIT(RC_F_VALUE) |
+                           FIELD_BIT(RC_F_TTL_MS) | FIELD_BIT(RC_F_CONSISTENCY) |
+                           FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
+                           FIELD_BIT(RC_F_TOMBSTONE);
+    uint64_t v = 0;
+    int f, rv, b = 0;
+
+    f = field_num(&kv->key, known, seen);
+    switch (f) {
+    case RC_F_KEY:
+        out->has_key = 1;
+        return get_bytes(&kv->val, &out->key, &out->key_len);
+    case RC_F_VALUE:
+        out->has_value = 1;
+        return get_bytes(&kv->val, &out->value, &out->value_len);
+    case RC_F_TTL_MS:
+        return get_uint(&kv->val, UINT64_MAX, &out->ttl_ms);
+    case RC_F_CONSISTENCY:
+        rv = get_uint(&kv->val, UINT32_MAX, &v);
+        out->consistency = (uint32_t)v;
+        return rv;
+    case RC_F_VERSION:
+        out->has_version = 1;
+        return get_version(&kv->val, &out->ver_hlc, &out->ver_node);
+    case RC_F_EXPIRES:
+        return get_uint(&kv->val, INT64_MAX, &out->expires_ms);
+    case RC_F_TOMBSTONE:
+        rv = get_bool(&kv->val, &b);
+        out->tombstone = (unsigned)b;
+        return rv;
+    default:
+        return f < 0 ? f : 0;
+    }
+}
+
+int rc_decode_request(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_request *out)
+{
+    const msgpack_object_map *fields = NULL;
+    uint32_t seen = 0, i;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    rv = decode_envelope(d, body, len, &out->op, &out->id, &fields);
+    for (i = 0; rv == 0 && i < fields->size; i++)
+        rv = request_field(&fields->ptr[i], &seen, out);
+    if (rv < 0) {
+        /* Keep only the id: half-decoded fields must not be acted on. */
+        uint32_t id = out->id;
+
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+    }
+    return rv;
+}
+
+/* Stats: map str -> int (fitting int64) | str, into d->stats. */
+static int get_stats(struct rc_decoder *d, const msgpack_object *o, struct rc_reply *out)
+{
+    const msgpack_object_kv *kv;
+    struct rc_stat *s;
+    uint32_t i;
+
+    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > RC_MAX_STATS)
+        return RC_EPROTO;
+    for (i = 0; i < o->via.map.size; i++) {
+        kv = &o->via.map.ptr[i];
+        s = &d->stats[i];
+        memset(s, 0, sizeof(*s));
+        if (kv->key.type != MSGPACK_OBJECT_STR)
+            return RC_EPROTO;
+        s->name = str_ptr(kv->key.via.str.ptr, kv->key.via.str.size);
+        s->name_len = kv->key.via.str.size;
+        if (kv->val.type == MSGPACK_OBJECT_STR) {
+            s->is_str = 1;
+            s->str = str_ptr(kv->val.via.str.ptr, kv->val.via.str.size);
+            s->str_len = kv->val.via.str.size;
+        } else if (kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+            s->num = kv->val.via.i64;
+        } else if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                   kv->val.via.u64 <= INT64_MAX) {
+            s->num = (int64_t)kv->val.via.u64;
+        } else {
+            return RC_EPROTO;
+        }
+    }
+    out->stats = d->stats;
+    out->nstats = o->via.map.size;
+    return 0;
+}
+
+static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32_t *seen,
+                       struct rc_reply *out)
+{
+    const uint32_t known = FIELD_BIT(RC_F_VALUE) | FIELD_BIT(RC_F_TTL_MS) |
+                           FIELD_BIT(RC_F_MESSAGE) | FIELD_BIT(RC_F_STATS) |
+                           FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
+                           FIELD_BIT(RC_F_TOMBSTONE);
+    const msgpack_object *v = &kv->val;
+    int f, b = 0, rv;
+
+    f = field_num(&kv->key, known, seen);
+    switch (f) {
+    case RC_F_VALUE:
+        out->has_value = 1;
+        return get_bytes(v, &out->value, &out->value_len);
+    case RC_F_TTL_MS:
+        return get_uint(v, UINT64_MAX, &out->ttl_ms);
+    case RC_F_MESSAGE:
+        if (v->type != MSGPACK_OBJECT_STR)
+            return RC_EPROTO;
+        out->message = str_ptr(v->via.str.ptr, v->via.str.size);
+        out->message_len = v->via.str.size;
+        return 0;
+    case RC_F_STATS:
+        return get_stats(d, v, out);
+    case RC_F_VERSION:
+        out->has_version = 1;
+        return get_version(v, &out->ver_hlc, &out->ver_node);
+    case RC_F_EXPIRES:
+        return get_uint(v, INT64_MAX, &out->expires_ms);
+    case RC_F_TOMBSTONE:
+        rv = get_bool(v, &b);
+        out->tombstone = (unsigned)b;
+        return rv;
+    default:
+        return f < 0 ? f : 0;
+    }
+}
+
+int rc_decode_reply(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_reply *out)
+{
+    const msgpack_object_map *fields = NULL;
+    uint32_t seen = 0, i;
+    int rv;
+
+    memset(out, 0, sizeof(*out));
+    rv = decode_envelope(d, body, len, &out->status, &out->id, &fields);
+    for (i = 0; rv == 0 && i < fields->size; i++)
+        rv = reply_field(d, &fields->ptr[i], &seen, out);
+    if (rv < 0) {
+        uint32_t id = out->id;
+
+        memset(out, 0, sizeof(*out));
+        out->id = id;
+    }
+    return rv;
+}
+
+/* Packer sink: appends to the frame's buffer and remembers the first
+ * failure; mark is where the frame starts, relative to the unread data,
+ * because the buffer may compact (move its data) while growing. */
+struct enc {
+    struct rc_buf *b;
+    size_t mark;
+    int err;
+};
+
+static int enc_write(void *data, const char *p, size_t n)
+{
+    struct enc *e = data;
+    int rv;
+
+    if (e->err < 0)
+        return -1;
+    rv = rc_buf_append(e->b, p, n);
+    if (rv < 0) {
+        e->err = rv;
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts a frame: a header with a zero length, patched by frame_end. */
+static void frame_begin(struct enc *e, struct rc_buf *b, msgpack_packer *pk, uint32_t kind,
+                        uint32_t id, uint32_t nfields)
+{
+    static const uint8_t hdr[RC_FRAME_HDR] = {RC_MAGIC0, RC_MAGIC1, RC_PROTO_VERSION, 0};
+
+    e->b = b;
+    e->mark = rc_buf_used(b);
+    e->err = 0;
+    msgpack_packer_init(pk, e, enc_write);
+    enc_write(e, (const char *)hdr, sizeof(hdr));
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_uint32(pk, kind);
+    msgpack_pack_uint32(pk, id);
+    msgpack_pack_map(pk, nfields);
+}
+
+/* Patches the body length, or drops the partial frame on failure. */
+static int frame_end(struct enc *e)
+{
+    struct rc_buf *b = e->b;
+    size_t body;
+    uint8_t *h;
+
+    if (e->err == 0 && (uint64_t)(rc_buf_used(b) - e->mark - RC_FRAME_HDR) > UINT32_MAX)
+        e->err = RC_EBUFFER_FULL; /* cannot be described by the header */
+    if (e->err < 0) {
+        b->len = b->start + e->mark;
+        return e->err;
+    }
+    body = rc_buf_used(b) - e->mark - RC_FRAME_HDR;
+    h = b->data + b->start + e->mark + 4;
+    h[0] = (uint8_t)(body >> 24);
+    h[1] = (uint8_t)(body >> 16);
+    h[2] = (uint8_t)(body >> 8);
+    h[3] = (uint8_t)body;
+    return 0;
+}
+
+static void pack_bytes_field(msgpack_packer *pk, unsigned f, const uint8_t *p, uint32_t len)
+{
+    msgpack_pack_uint8(pk, (uint8_t)f);
+    msgpack_pack_bin_with_body(pk, p, len);
+}
+
+static void pack_uint_field(msgpack_packer *pk, unsigned f, uint64_t v)
+{
+    msgpack_pack_uint8(pk, (uint8_t)f);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void pack_version(msgpack_packer *pk, uint64_t hlc, uint64_t node)
+{
+    msgpack_pack_uint8(pk, RC_F_VERSION);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, hlc);
+    msgpack_pack_uint64(pk, node);
+}
+
+static void pack_true_field(msgpack_packer *pk, unsigned f)
+{
+    msgpack_pack_uint8(pk, (uint8_t)f);
+    msgpack_pack_true(pk);
+}
+
+int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
+{
+    msgpack_packer pk;
+    struct enc e;
+    uint32_t n;
+
+    n = req->has_key + req->has_value + (req->ttl_ms != 0) + (req->consistency != 0) +
+        req->has_version + (req->expires_ms != 0) + req->tombstone;
+    frame_begin(&e, out, &pk, req->op, req->id, n);
+    if (req->has_key)
+        pack_bytes_field(&pk, RC_F_KEY, req->key, req->key_len);
+    if (req->has_value)
+        pack_bytes_field(&pk, RC_F_VALUE, req->value, req->value_len);
+    if (req->ttl_ms != 0)
+        pack_uint_field(&pk, RC_F_TTL_MS, req->ttl_ms);
+    if (req->consistency != 0)
+        pack_uint_field(&pk, RC_F_CONSISTENCY, req->consistency);
+    if (req->has_version)
+        pack_version(&pk, req->ver_hlc, req->ver_node);
+    if (req->expires_ms != 0)
+        pack_uint_field(&pk, RC_F_EXPIRES, req->expires_ms);
+    if (req->tombstone)
+        pack_true_field(&pk, RC_F_TOMBSTONE);
+    return frame_end(&e);
+}
+
+static void pack_stats(msgpack_packer *pk, const struct rc_stat *st, uint32_t n)
+{
+    uint32_t i;
+
+    msgpack_pack_uint8(pk, RC_F_STATS);
+    msgpack_pack_map(pk, n);
+    for (i = 0; i < n; i++) {
+        msgpack_pack_str_with_body(pk, st[i].name, st[i].name_len);
+        if (st[i].is_str)
+            msgpack_pack_str_with_body(pk, st[i].str, st[i].str_len);
+        else
+            msgpack_pack_int64(pk, st[i].num);
+    }
+}
+
+/* message is sent with message_len bytes (it need not be NUL-terminated). */
+int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
+{
+    msgpack_packer pk;
+    struct enc e;
+    uint32_t n;
+
+    /* The caller builds the stats array; more than a decoder accepts is a bug. */
+    assert(rep->nstats <= RC_MAX_STATS);
+    n = rep->has_value + (rep->ttl_ms != 0) + (rep->message != NULL) + (rep->nstats != 0) +
+        rep->has_version + (rep->expires_ms != 0) + rep->tombstone;
+    frame_begin(&e, out, &pk, rep->status, rep->id, n);
+    if (rep->has_value)
+        pack_bytes_field(&pk, RC_F_VALUE, rep->value, rep->value_len);
+    if (rep->ttl_ms != 0)
+        pack_uint_field(&pk, RC_F_TTL_MS, rep->ttl_ms);
+    if (rep->message != NULL) {
+        msgpack_pack_uint8(&pk, RC_F_MESSAGE);
+        msgpack_pack_str_with_body(&pk, rep->message, rep->message_len);
+    }
+    if (rep->nstats != 0)
+        pack_stats(&pk, rep->stats, rep->nstats);
+    if (rep->has_version)
+        pack_version(&pk, rep->ver_hlc, rep->ver_node);
+    if (rep->expires_ms != 0)
+        pack_uint_field(&pk, RC_F_EXPIRES, rep->expires_ms);
+    if (rep->tombstone)
+        pack_true_field(&pk, RC_F_TOMBSTONE);
+    return frame_end(&e);
+}
+
+int rc_encode_error(struct rc_buf *out, uint32_t id, int err, const char *msg)
+{
+    struct rc_reply rep;
+
+    memset(&rep, 0, sizeof(rep));
+    rep.id = id;
+    rep.status = (uint32_t)rc_err_to_status(err);
+    rep.message = msg != NULL ? msg : rc_strerror(err);
+    rep.message_len = (uint32_t)strlen(rep.message);
+    return rc_encode_reply(out, &rep);
+}

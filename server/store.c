@@ -1,0 +1,839 @@
+/*
+ * store.c - the node's key-value store on SQLite (see store.h).
+ *
+ * One connection, every statement prepared at open and reused, so a request
+ * costs a few B-tree lookups and no SQL parsing. Writes are grouped into
+ * one transaction per event-loop iteration (rc_store_commit). The entry
+ * counters are kept in memory as committed totals plus the pending batch's
+ * delta, so stats stay exact when a batch is rolled back. Tokens are stored
+ * with their top bit flipped so SQLite's signed order is the ring's
+ * unsigned order and a token range is one index range.
+ */
+#include "store.h"
+
+#include "err.h"
+#include "ring.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Bumped whenever the schema below changes; a database written by a newer
+ * build is refused rather than misread. */
+#define SCHEMA_VERSION 1
+
+/* A busy database can only mean another process (an operator's sqlite3
+ * shell, a backup) holds a lock: we are the only writer. Waiting stalls
+ * the event loop, so wait briefly and fail the batch instead. */
+#define BUSY_TIMEOUT_MS 1000
+
+/*
+ * On-disk schema (user_version = SCHEMA_VERSION).
+ *
+ *   kv  WITHOUT ROWID, primary key `key`
+ *   | column  | type    | meaning                                          |
+ *   |---------|---------|--------------------------------------------------|
+ *   | key     | BLOB    | the key bytes (any bytes, NUL included)          |
+ *   | token   | INTEGER | rc_ring_token(key) ^ 2^63 as int64 (see tok_db)  |
+ *   | hlc     | INTEGER | version HLC timestamp, uint64 bit pattern        |
+ *   | node    | INTEGER | version writer node id, uint64 bit pattern       |
+ *   | expires | INTEGER | absolute Unix ms, 0 = never; tombstone: purge at |
+ *   | value   | BLOB    | the value; NULL = tombstone                      |
+ *
+ *   kv_token   index on (token); a WITHOUT ROWID index carries the primary
+ *              key, so it is really (token, key): the scan order.
+ *   kv_expires partial index on (expires) WHERE expires > 0: the purge queue.
+ *
+ *   meta(name TEXT PRIMARY KEY, value INTEGER): node id, incarnation, ...
+ *              (uint64 bit patterns).
+ */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS kv(key BLOB PRIMARY KEY, token INTEGER NOT NULL,"
+    " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " value BLOB) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_token ON kv(token);"
+    "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;"
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_GET,
+    ST_PEEK,
+    ST_PUT,
+    ST_PURGE,
+    ST_SCAN,
+    ST_SCAN_AFTER,
+    ST_META_GET,
+    ST_META_SET,
+    ST_PAGE_COUNT,
+    ST_COUNT
+};
+
+/* ST_GET, ST_SCAN and ST_SCAN_AFTER share a column order (row_to_entry).
+ * The two scans share parameter numbers; ST_SCAN leaves ?2 unused. The
+ * cursor form bounds the index range by (token, key) directly, so paging
+ * deep into a range does not rescan the rows before the cursor. */
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_GET] = "SELECT key, token, hlc, node, expires, value FROM kv WHERE key = ?1",
+    /* length() of a blob does not read its overflow pages; it is NULL for
+     * a tombstone. */
+    [ST_PEEK] = "SELECT hlc, node, expires, length(value) FROM kv WHERE key = ?1",
+    [ST_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* The subquery walks the kv_expires index; RETURNING gives each row's
+     * kind and size so the counters stay exact. The kind is "length(value)
+     * is NULL", tested in C: SQLite 3.40.1 evaluates `value IS NULL` to 0
+     * in DELETE ... RETURNING on a WITHOUT ROWID table. */
+    [ST_PURGE] = "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires > 0"
+                 " AND expires <= ?1 LIMIT ?2)"
+                 " RETURNING length(key), length(value)",
+    [ST_SCAN] = "SELECT key, token, hlc, node, expires, value FROM kv"
+                " WHERE token > ?1 AND token <= ?3"
+                " AND (value IS NULL OR expires = 0 OR expires > ?4)"
+                " ORDER BY token, key LIMIT ?5",
+    [ST_SCAN_AFTER] = "SELECT key, token, hlc, node, expires, value FROM kv"
+                      " WHERE (token, key) > (?1, ?2) AND token <= ?3"
+                      " AND (value IS NULL OR expires = 0 OR expires > ?4)"
+                      " ORDER BY token, key LIMIT ?5",
+    [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+    [ST_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)",
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
+};
+
+struct store_counts {
+    int64_t keys;
+    int64_t tombstones;
+    int64_t bytes;
+};
+
+struct rc_store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *held;  /* statement whose row backs the last rc_store_get */
+    int64_t grace_ms;
+    int64_t page_size;
+    uint64_t pending;    /* write calls in the open batch */
+    int lost;            /* SQLite rolled the batch back by itself; not yet reported */
+    struct store_counts committed;
+    struct store_counts delta; /* of the open batch; dropped on rollback */
+};
+
+/* Bound to zero-length blobs: sqlite3_bind_blob(NULL) would bind NULL, and
+ * sqlite3_column_blob() returns NULL for an empty blob. */
+static const uint8_t empty_byte;
+
+static int64_t tok_db(uint64_t token)
+{
+    return (int64_t)(token ^ 0x8000000000000000ull);
+}
+
+static uint64_t tok_ring(int64_t v)
+{
+    return (uint64_t)v ^ 0x8000000000000000ull;
+}
+
+static int is_expired(int64_t expires, int64_t now_ms)
+{
+    return expires > 0 && expires <= now_ms;
+}
+
+/* Disk full and the max_page_count cap both surface as SQLITE_FULL. */
+static int map_err(int rc)
+{
+    return (rc & 0xff) == SQLITE_FULL ? RC_EFULL : RC_EIO;
+}
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errbuf == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Reset after every use; clearing the bindings drops the SQLITE_STATIC
+ * pointers to caller memory that is gone once we return. */
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* The row of the last rc_store_get stays live (its pointers are handed
+ * out) until the next call; every entry point lets go of it first. */
+static void release(struct rc_store *s)
+{
+    if (s->held != NULL) {
+        done(s->held);
+        s->held = NULL;
+    }
+}
+
+/* Called on entry to every function. Besides releasing the held row, it
+ * notices a batch that SQLite rolled back by itself, which it may do
+ * after an out-of-memory or I/O error in any statement, reads included.
+ * The loss is reported by the next write or commit (take_lost): letting
+ * a new batch start and commit would tell the caller that writes of the
+ * lost batch were stored. */
+static void enter(struct rc_store *s)
+{
+    release(s);
+    if (s->pending > 0 && sqlite3_get_autocommit(s->db)) {
+        memset(&s->delta, 0, sizeof(s->delta));
+        s->pending = 0;
+        s->lost = 1;
+    }
+}
+
+static int take_lost(struct rc_store *s)
+{
+    if (!s->lost)
+        return 0;
+    s->lost = 0;
+    return RC_EIO;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    done(st);
+    return rc == SQLITE_DONE ? 0 : map_err(rc);
+}
+
+static void bind_bytes(sqlite3_stmt *st, int i, const uint8_t *p, size_t len)
+{
+    sqlite3_bind_blob64(st, i, len > 0 ? p : &empty_byte, len, SQLITE_STATIC);
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* Drops the open batch: the transaction if SQLite has not already rolled
+ * it back itself (it may, after SQLITE_FULL), and the counter delta. */
+static void discard_batch(struct rc_store *s)
+{
+    release(s);
+    if (!sqlite3_get_autocommit(s->db))
+        run(s->st[ST_ROLLBACK]);
+    memset(&s->delta, 0, sizeof(s->delta));
+    s->pending = 0;
+    s->lost = 0; /* reported now, by the caller's error */
+}
+
+/* Every mutation goes through here first. */
+static int join_batch(struct rc_store *s)
+{
+    int err;
+
+    if (sqlite3_get_autocommit(s->db)) {
+        err = run(s->st[ST_BEGIN]);
+        if (err < 0) {
+            discard_batch(s);
+            return err;
+        }
+    }
+    s->pending++;
+    return 0;
+}
+
+int rc_store_commit(struct rc_store *s)
+{
+    int err;
+
+    enter(s);
+    err = take_lost(s);
+    if (err < 0 || sqlite3_get_autocommit(s->db))
+        return err;
+    err = run(s->st[ST_COMMIT]);
+    if (err < 0) {
+        discard_batch(s);
+        return err;
+    }
+    s->committed.keys += s->delta.keys;
+    s->committed.tombstones += s->delta.tombstones;
+    s->committed.bytes += s->delta.bytes;
+    memset(&s->delta, 0, sizeof(s->delta));
+    s->pending = 0;
+    return 0;
+}
+
+uint64_t rc_store_pending(const struct rc_store *s)
+{
+    return s->pending;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+/* mkdir -p with mode 0700: the database holds every cached value. */
+static int make_dirs(const char *dir, char *errbuf, size_t errlen)
+{
+    char *path = strdup(dir);
+    char *p;
+    int err = 0;
+
+    if (path == NULL)
+        return RC_ENOMEM;
+    for (p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            set_err(errbuf, errlen, "cannot create data dir %s: %s", path, strerror(errno));
+            err = RC_EIO;
+            goto out;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+out:
+    free(path);
+    return err;
+}
+
+/* Runs one setup statement (open time only) and reads an integer from its
+ * first row when out is not NULL. */
+static int setup_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out != NULL)
+        *out = sqlite3_column_int64(st, 0);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int open_db(struct rc_store *s, const char *data_dir, char *errbuf, size_t errlen)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    char *path = NULL;
+    int rc, err;
+
+    if (strcmp(data_dir, ":memory:") == 0) {
+        rc = sqlite3_open_v2(":memory:", &s->db, flags, NULL);
+    } else {
+        err = make_dirs(data_dir, errbuf, errlen);
+        if (err < 0)
+            return err;
+        path = sqlite3_mprintf("%s/ringcache.db", data_dir);
+        if (path == NULL)
+            return RC_ENOMEM;
+        rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        /* s->db may be NULL only when SQLite could not allocate it. */
+        set_err(errbuf, errlen, "cannot open %s: %s", path ? path : ":memory:",
+                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        sqlite3_free(path);
+        return (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
+    }
+    sqlite3_free(path);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    return 0;
+}
+
+/*
+ * synchronous=NORMAL: in WAL mode a commit is durable against a crash of
+ * the process and the database is never corrupted; a power loss can lose
+ * the last few group commits, which a cache (whose data also lives on
+ * replicas) can afford, and it saves an fsync per commit.
+ * temp_store=MEMORY: sorts and temporary indexes never touch disk.
+ */
+static int set_pragmas(struct rc_store *s, const struct rc_store_opts *opts, char *errbuf,
+                       size_t errlen)
+{
+    char sql[64];
+    int64_t pages;
+    int rc = SQLITE_OK;
+
+    if (strcmp(opts->data_dir, ":memory:") != 0) {
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            rc = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
+                     ? SQLITE_OK
+                     : SQLITE_CANTOPEN;
+        sqlite3_finalize(st);
+        if (rc == SQLITE_OK)
+            rc = setup_int(s->db, "PRAGMA synchronous=NORMAL", NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = setup_int(s->db, "PRAGMA temp_store=MEMORY", NULL);
+    if (rc == SQLITE_OK && opts->cache_kib > 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%lld", (long long)opts->cache_kib);
+        rc = setup_int(s->db, sql, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = setup_int(s->db, "PRAGMA page_size", &s->page_size);
+    if (rc == SQLITE_OK && opts->max_bytes > 0) {
+        /* SQLite never lowers the cap below the current size. The cap
+         * bounds the database file; the WAL, checkpointed back into it
+         * every 1000 pages by default, comes on top. */
+        pages = opts->max_bytes / s->page_size;
+        if (pages < 1)
+            pages = 1;
+        snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%lld", (long long)pages);
+        rc = setup_int(s->db, sql, NULL);
+    }
+    if (rc != SQLITE_OK)
+        set_err(errbuf, errlen, "cannot configure database: %s",
+                rc == SQLITE_CANTOPEN ? "WAL mode unavailable" : sqlite3_errmsg(s->db));
+    return rc;
+}
+
+/* Checked before anything is changed: a database from a newer build is
+ * left exactly as it was (not even switched to WAL). */
+static int check_version(struct rc_store *s, char *errbuf, size_t errlen)
+{
+    int64_t version = 0;
+    int rc = setup_int(s->db, "PRAGMA user_version", &version);
+
+    if (rc != SQLITE_OK) {
+        set_err(errbuf, errlen, "cannot read database: %s", sqlite3_errmsg(s->db));
+        return rc;
+    }
+    if (version > SCHEMA_VERSION) {
+        set_err(errbuf, errlen, "database schema version %lld is newer than this build's (%d)",
+                (long long)version, SCHEMA_VERSION);
+        return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
+/* Creates the schema (a no-op when it exists) in one transaction. */
+static int init_schema(struct rc_store *s, char *errbuf, size_t errlen)
+{
+    char sql[48];
+    int rc;
+
+    snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", SCHEMA_VERSION);
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(errbuf, errlen, "cannot create schema: %s", sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+/* One pass over the table at open; afterwards the counters are maintained
+ * incrementally. */
+static int load_counts(struct rc_store *s)
+{
+    static const char sql[] = "SELECT count(value), count(*) - count(value),"
+                              " coalesce(sum(length(key) + length(value)), 0) FROM kv";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        s->committed.keys = sqlite3_column_int64(st, 0);
+        s->committed.tombstones = sqlite3_column_int64(st, 1);
+        s->committed.bytes = sqlite3_column_int64(st, 2);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Counters, then every statement the store will ever run. */
+static int load_state(struct rc_store *s, char *errbuf, size_t errlen)
+{
+    int i, rc = load_counts(s);
+
+    for (i = 0; i < ST_COUNT && rc == SQLITE_OK; i++)
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+    if (rc != SQLITE_OK)
+        set_err(errbuf, errlen, "cannot load database: %s", sqlite3_errmsg(s->db));
+    return rc;
+}
+
+static void free_store(struct rc_store *s)
+{
+    int i;
+
+    for (i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char *errbuf,
+                  size_t errlen)
+{
+    struct rc_store *s;
+    int rc, err;
+
+    *out = NULL;
+    if (opts->data_dir == NULL || opts->data_dir[0] == '\0' || opts->tombstone_grace_ms < 0 ||
+        opts->max_bytes < 0 || opts->cache_kib < 0) {
+        set_err(errbuf, errlen, "invalid store options");
+        return RC_EINVAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return RC_ENOMEM;
+    s->grace_ms = opts->tombstone_grace_ms;
+    err = open_db(s, opts->data_dir, errbuf, errlen);
+    if (err < 0)
+        goto out;
+    rc = check_version(s, errbuf, errlen);
+    if (rc == SQLITE_OK)
+        rc = set_pragmas(s, opts, errbuf, errlen);
+    if (rc == SQLITE_OK)
+        rc = init_schema(s, errbuf, errlen);
+    if (rc == SQLITE_OK)
+        rc = load_state(s, errbuf, errlen);
+    if (rc != SQLITE_OK)
+        err = (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
+out:
+    if (err < 0)
+        free_store(s);
+    else
+        *out = s;
+    return err;
+}
+
+void rc_store_close(struct rc_store *s)
+{
+    if (s == NULL)
+        return;
+    /* A failed commit has already discarded the batch; nobody is left to
+     * report it to. */
+    rc_store_commit(s);
+    free_store(s);
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+/* Fills e from the current row of ST_GET / ST_SCAN*; pointers borrowed
+ * from the statement. */
+static void row_to_entry(sqlite3_stmt *st, struct rc_entry *e)
+{
+    e->key = sqlite3_column_blob(st, 0);
+    e->key_len = (size_t)sqlite3_column_bytes(st, 0);
+    if (e->key == NULL)
+        e->key = &empty_byte;
+    e->token = tok_ring(sqlite3_column_int64(st, 1));
+    e->ver.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+    e->ver.node = (uint64_t)sqlite3_column_int64(st, 3);
+    e->expires_ms = sqlite3_column_int64(st, 4);
+    e->tombstone = sqlite3_column_type(st, 5) == SQLITE_NULL;
+    e->value = NULL;
+    e->value_len = 0;
+    if (!e->tombstone) {
+        e->value = sqlite3_column_blob(st, 5);
+        e->value_len = (size_t)sqlite3_column_bytes(st, 5);
+        if (e->value == NULL)
+            e->value = &empty_byte;
+    }
+}
+
+int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t now_ms,
+                 struct rc_entry *e)
+{
+    sqlite3_stmt *st = s->st[ST_GET];
+    int rc;
+
+    enter(s);
+    if (key == NULL && key_len > 0)
+        return RC_EINVAL;
+    bind_bytes(st, 1, key, key_len);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_to_entry(st, e);
+        if (!e->tombstone && is_expired(e->expires_ms, now_ms)) {
+            done(st);
+            return RC_ENOTFOUND;
+        }
+        s->held = st; /* keeps e's pointers valid until the next call */
+        return 0;
+    }
+    done(st);
+    return rc == SQLITE_DONE ? RC_ENOTFOUND : map_err(rc);
+}
+
+int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_token,
+                  const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                  rc_store_scan_cb cb, void *arg)
+{
+    sqlite3_stmt *st;
+    struct rc_entry e;
+    int n = 0, rc;
+
+    enter(s);
+    if (limit <= 0 || lo >= hi)
+        return 0;
+    /* A cursor at or below lo excludes nothing that token > lo does not. */
+    if (after_key != NULL && after_token > lo) {
+        st = s->st[ST_SCAN_AFTER];
+        sqlite3_bind_int64(st, 1, tok_db(after_token));
+        bind_bytes(st, 2, after_key, after_key_len);
+    } else {
+        st = s->st[ST_SCAN];
+        sqlite3_bind_int64(st, 1, tok_db(lo));
+    }
+    sqlite3_bind_int64(st, 3, tok_db(hi));
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_int(st, 5, limit);
+    /* cb must not call back into the store: its entry points reset the
+     * statement this loop is stepping. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        row_to_entry(st, &e);
+        n++;
+        if (cb(arg, &e) != 0 || n == limit) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    done(st);
+    return rc == SQLITE_DONE ? n : map_err(rc);
+}
+
+void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
+{
+    sqlite3_stmt *pc = s->st[ST_PAGE_COUNT];
+
+    enter(s);
+    st->db_bytes = 0;
+    if (sqlite3_step(pc) == SQLITE_ROW)
+        st->db_bytes = sqlite3_column_int64(pc, 0) * s->page_size;
+    done(pc);
+    enter(s); /* the pragma may have failed and taken the batch with it */
+    st->keys = s->committed.keys + s->delta.keys;
+    st->tombstones = s->committed.tombstones + s->delta.tombstones;
+    st->bytes = s->committed.bytes + s->delta.bytes;
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+/* What a write replaces; found = 0 when the key has no row. */
+struct old_row {
+    int found;
+    int tombstone;
+    int expired;
+    int64_t value_len;
+    struct rc_version ver;
+};
+
+static int peek(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t now_ms,
+                struct old_row *old)
+{
+    sqlite3_stmt *st = s->st[ST_PEEK];
+    int rc;
+
+    memset(old, 0, sizeof(*old));
+    bind_bytes(st, 1, key, key_len);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        old->found = 1;
+        old->ver.hlc = (uint64_t)sqlite3_column_int64(st, 0);
+        old->ver.node = (uint64_t)sqlite3_column_int64(st, 1);
+        old->tombstone = sqlite3_column_type(st, 3) == SQLITE_NULL;
+        old->expired = !old->tombstone && is_expired(sqlite3_column_int64(st, 2), now_ms);
+        old->value_len = sqlite3_column_int64(st, 3);
+        rc = SQLITE_DONE;
+    }
+    done(st);
+    return rc == SQLITE_DONE ? 0 : map_err(rc);
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+int rc_version_cmp(const struct rc_version *a, const struct rc_version *b)
+{
+    if (a->hlc != b->hlc)
+        return a->hlc < b->hlc ? -1 : 1;
+    if (a->node != b->node)
+        return a->node < b->node ? -1 : 1;
+    return 0;
+}
+
+static int put_row(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
+                   size_t value_len, const struct rc_version *ver, int64_t expires_ms)
+{
+    sqlite3_stmt *st = s->st[ST_PUT];
+
+    bind_bytes(st, 1, key, key_len);
+    sqlite3_bind_int64(st, 2, tok_db(rc_ring_token(key_len > 0 ? key : &empty_byte, key_len)));
+    sqlite3_bind_int64(st, 3, (int64_t)ver->hlc);
+    sqlite3_bind_int64(st, 4, (int64_t)ver->node);
+    sqlite3_bind_int64(st, 5, expires_ms);
+    if (value != NULL)
+        bind_bytes(st, 6, value, value_len);
+    else
+        sqlite3_bind_null(st, 6);
+    return run(st);
+}
+
+/* Moves the batch's counter delta from the old row to the new one. */
+static void account(struct store_counts *d, const struct old_row *old, size_t key_len,
+                    const uint8_t *value, size_t value_len)
+{
+    if (old->found && old->tombstone) {
+        d->tombstones--;
+    } else if (old->found) {
+        d->keys--;
+        d->bytes -= (int64_t)key_len + old->value_len;
+    }
+    if (value != NULL) {
+        d->keys++;
+        d->bytes += (int64_t)(key_len + value_len);
+    } else {
+        d->tombstones++;
+    }
+}
+
+/*
+ * Ignored writes made while a batch is open join it too (pending counts
+ * them): the newer version they lost to may be in the batch, and if the
+ * batch is discarded the caller must not report them as settled.
+ */
+int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
+                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                   int64_t now_ms, int *existed)
+{
+    struct old_row old;
+    int err;
+
+    enter(s);
+    if (existed != NULL)
+        *existed = 0;
+    if ((key == NULL && key_len > 0) || key_len > INT_MAX || value_len > INT_MAX || expires_ms < 0)
+        return RC_EINVAL;
+    err = take_lost(s);
+    if (err < 0)
+        return err;
+    err = peek(s, key, key_len, now_ms, &old);
+    if (err == 0 && old.found && !old.expired && rc_version_cmp(ver, &old.ver) <= 0) {
+        if (!sqlite3_get_autocommit(s->db))
+            s->pending++;
+        return 0;
+    }
+    if (value == NULL)
+        expires_ms = add_sat(now_ms, s->grace_ms);
+    if (err == 0)
+        err = join_batch(s);
+    if (err == 0)
+        err = put_row(s, key, key_len, value, value_len, ver, expires_ms);
+    if (err < 0) {
+        discard_batch(s);
+        return err;
+    }
+    account(&s->delta, &old, key_len, value, value_len);
+    if (existed != NULL)
+        *existed = old.found && !old.tombstone && !old.expired;
+    return 1;
+}
+
+/* Purge runs inside the batch like any write: it is undone with the batch
+ * (the rows simply stay for the next sweep) and costs no extra commit. */
+int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged)
+{
+    sqlite3_stmt *st = s->st[ST_PURGE];
+    struct store_counts d = {0, 0, 0};
+    int n = 0, rc, err;
+
+    enter(s);
+    *purged = 0;
+    if (max_rows <= 0)
+        return 0;
+    err = take_lost(s);
+    if (err == 0)
+        err = join_batch(s);
+    if (err < 0)
+        return err;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int(st, 2, max_rows);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+            d.tombstones--;
+        } else {
+            d.keys--;
+            d.bytes -= sqlite3_column_int64(st, 0) + sqlite3_column_int64(st, 1);
+        }
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        discard_batch(s);
+        return map_err(rc);
+    }
+    s->delta.keys += d.keys;
+    s->delta.tombstones += d.tombstones;
+    s->delta.bytes += d.bytes;
+    *purged = n;
+    return 0;
+}
+
+/* ---- metadata --------------------------------------------------------- */
+
+int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value)
+{
+    sqlite3_stmt *st = s->st[ST_META_GET];
+    int rc;
+
+    enter(s);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *value = (uint64_t)sqlite3_column_int64(st, 0);
+    done(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? RC_ENOTFOUND : map_err(rc);
+}
+
+/* A write in the batch like any other: durable after the next
+ * rc_store_commit() (or rc_store_close()), discarded with a failed batch. */
+int rc_store_meta_set(struct rc_store *s, const char *name, uint64_t value)
+{
+    sqlite3_stmt *st = s->st[ST_META_SET];
+    int err;
+
+    enter(s);
+    err = take_lost(s);
+    if (err == 0)
+        err = join_batch(s);
+    if (err < 0)
+        return err;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)value);
+    err = run(st);
+    if (err < 0)
+        discard_batch(s);
+    return err;
+}

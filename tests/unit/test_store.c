@@ -1,0 +1,1081 @@
+/*
+ * test_store.c - unit tests for the SQLite store (server/store.c).
+ *
+ * Most tests run twice, on disk (a mkdtemp directory, removed afterwards)
+ * and on ":memory:". Time is always passed in explicitly (a fake clock),
+ * so TTL and tombstone grace are exact. The allocation-failure test swaps
+ * SQLite's allocator in main(), before SQLite is first used, for one that
+ * fails the Nth allocation while armed.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+
+#include "err.h"
+#include "ring.h"
+#include "store.h"
+
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#define NOW0 INT64_C(1700000000000)
+#define GRACE_MS 1000
+
+/* ---- fault injection: fail the Nth SQLite allocation while armed ------- */
+
+static sqlite3_mem_methods real_mem;
+static long fault_at;    /* 0 = disarmed */
+static long fault_count; /* allocations seen while armed */
+static int fault_fired;
+
+static int fault_now(void)
+{
+    if (fault_at == 0)
+        return 0;
+    if (++fault_count == fault_at) {
+        fault_fired = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void *fault_malloc(int n)
+{
+    return fault_now() ? NULL : real_mem.xMalloc(n);
+}
+
+static void *fault_realloc(void *p, int n)
+{
+    return fault_now() ? NULL : real_mem.xRealloc(p, n);
+}
+
+/* Arms for the Nth allocation from now (n > 0), or disarms (n = 0).
+ * fault_fired keeps telling whether the last armed fault fired. */
+static void fault_arm(long n)
+{
+    fault_count = 0;
+    if (n > 0)
+        fault_fired = 0;
+    fault_at = n;
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+struct fx {
+    char tmp[64];  /* mkdtemp directory, removed by teardown */
+    char dir[128]; /* data_dir: <tmp>/data (created by the store) or :memory: */
+    int memory;
+    struct rc_store_opts opts;
+    struct rc_store *s;
+};
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void fx_open(struct fx *f)
+{
+    char errbuf[256] = "";
+    int err = rc_store_open(&f->opts, &f->s, errbuf, sizeof(errbuf));
+
+    if (err != 0)
+        fail_msg("rc_store_open: %s (%s)", rc_strerror(err), errbuf);
+}
+
+static void fx_reopen(struct fx *f)
+{
+    rc_store_close(f->s);
+    f->s = NULL;
+    fx_open(f);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    f->memory = *state != NULL && strcmp(*state, "memory") == 0;
+    strcpy(f->tmp, "/tmp/rc-test-store-XXXXXX");
+    assert_non_null(mkdtemp(f->tmp));
+    if (f->memory)
+        strcpy(f->dir, ":memory:");
+    else
+        snprintf(f->dir, sizeof(f->dir), "%s/data", f->tmp);
+    f->opts.data_dir = f->dir;
+    f->opts.tombstone_grace_ms = GRACE_MS;
+    f->opts.cache_kib = 2048;
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    fault_arm(0); /* a failed assertion may have left it armed */
+    rc_store_close(f->s);
+    rm_rf(f->tmp);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct rc_version ver(uint64_t hlc, uint64_t node)
+{
+    struct rc_version v = {hlc, node};
+    return v;
+}
+
+static int put(struct rc_store *s, const char *key, const char *val, uint64_t hlc, uint64_t node,
+               int64_t exp, int64_t now, int *existed)
+{
+    struct rc_version v = ver(hlc, node);
+    return rc_store_write(s, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                          val ? strlen(val) : 0, &v, exp, now, existed);
+}
+
+static int del(struct rc_store *s, const char *key, uint64_t hlc, uint64_t node, int64_t now,
+               int *existed)
+{
+    return put(s, key, NULL, hlc, node, 0, now, existed);
+}
+
+/* Checks that key holds value val (NULL: a tombstone) at version (hlc, node). */
+static void expect(struct rc_store *s, const char *key, const char *val, uint64_t hlc,
+                   uint64_t node, int64_t now)
+{
+    struct rc_entry e;
+
+    assert_int_equal(rc_store_get(s, (const uint8_t *)key, strlen(key), now, &e), 0);
+    assert_int_equal(e.key_len, strlen(key));
+    assert_memory_equal(e.key, key, strlen(key));
+    assert_true(e.token == rc_ring_token(key, strlen(key)));
+    assert_true(e.ver.hlc == hlc);
+    assert_true(e.ver.node == node);
+    if (val == NULL) {
+        assert_int_equal(e.tombstone, 1);
+        assert_null(e.value);
+        return;
+    }
+    assert_int_equal(e.tombstone, 0);
+    assert_int_equal(e.value_len, strlen(val));
+    assert_memory_equal(e.value, val, strlen(val));
+}
+
+static void expect_absent(struct rc_store *s, const char *key, int64_t now)
+{
+    struct rc_entry e;
+
+    assert_int_equal(rc_store_get(s, (const uint8_t *)key, strlen(key), now, &e), RC_ENOTFOUND);
+}
+
+static void expect_stats(struct rc_store *s, int64_t keys, int64_t tombstones, int64_t bytes)
+{
+    struct rc_store_stats st;
+
+    rc_store_stats(s, &st);
+    assert_int_equal(st.keys, keys);
+    assert_int_equal(st.tombstones, tombstones);
+    assert_int_equal(st.bytes, bytes);
+    assert_true(st.db_bytes > 0);
+}
+
+/* ---- basics ------------------------------------------------------------- */
+
+static void test_version_cmp(void **state)
+{
+    struct rc_version a = ver(5, 1), b = ver(5, 2), c = ver(6, 0), d = ver(UINT64_MAX, 0);
+
+    assert_true(rc_version_cmp(&a, &a) == 0);
+    assert_true(rc_version_cmp(&a, &b) < 0);
+    assert_true(rc_version_cmp(&b, &a) > 0);
+    assert_true(rc_version_cmp(&b, &c) < 0);
+    assert_true(rc_version_cmp(&c, &d) < 0); /* unsigned, not signed */
+}
+
+static void test_put_get_del(void **state)
+{
+    struct fx *f = *state;
+    struct rc_entry e;
+    int existed = -1;
+
+    expect_absent(f->s, "k", NOW0);
+    assert_int_equal(put(f->s, "k", "hello", 10, 1, 0, NOW0, &existed), 1);
+    assert_int_equal(existed, 0);
+    expect(f->s, "k", "hello", 10, 1, NOW0);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"k", 1, NOW0, &e), 0);
+    assert_int_equal(e.expires_ms, 0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+
+    assert_int_equal(del(f->s, "k", 11, 1, NOW0, &existed), 1);
+    assert_int_equal(existed, 1);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"k", 1, NOW0, &e), 0);
+    assert_int_equal(e.tombstone, 1);
+    assert_null(e.value);
+    assert_int_equal(e.expires_ms, NOW0 + GRACE_MS);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect_stats(f->s, 0, 1, 0);
+
+    /* A NULL existed pointer is allowed. */
+    assert_int_equal(put(f->s, "k", "again", 12, 1, 0, NOW0, NULL), 1);
+    expect(f->s, "k", "again", 12, 1, NOW0);
+}
+
+static void test_overwrite(void **state)
+{
+    struct fx *f = *state;
+    int existed;
+
+    assert_int_equal(put(f->s, "k", "short", 1, 1, 0, NOW0, &existed), 1);
+    assert_int_equal(put(f->s, "k", "a much longer value", 2, 1, 0, NOW0, &existed), 1);
+    assert_int_equal(existed, 1);
+    expect(f->s, "k", "a much longer value", 2, 1, NOW0);
+    expect_stats(f->s, 1, 0, 1 + 19);
+    assert_int_equal(put(f->s, "k", "x", 3, 1, NOW0 + 50, NOW0, &existed), 1);
+    expect(f->s, "k", "x", 3, 1, NOW0);
+    expect_stats(f->s, 1, 0, 2);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect_stats(f->s, 1, 0, 2);
+}
+
+static void test_lww(void **state)
+{
+    struct fx *f = *state;
+    int existed;
+
+    assert_int_equal(put(f->s, "k", "a", 10, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "k", "older", 9, 9, 0, NOW0, &existed), 0);
+    assert_int_equal(existed, 0);
+    assert_int_equal(put(f->s, "k", "equal", 10, 1, 0, NOW0, NULL), 0);
+    /* The node id breaks the tie. */
+    assert_int_equal(put(f->s, "k", "tie", 10, 2, 0, NOW0, &existed), 1);
+    assert_int_equal(existed, 1);
+    assert_int_equal(put(f->s, "k", "tie-lower", 10, 1, 0, NOW0, NULL), 0);
+    expect(f->s, "k", "tie", 10, 2, NOW0);
+
+    /* A late, older write after a delete must not resurrect the key. */
+    assert_int_equal(del(f->s, "k", 20, 1, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(put(f->s, "k", "late", 15, 5, 0, NOW0 + 10, &existed), 0);
+    assert_int_equal(del(f->s, "k", 19, 1, NOW0 + 10, NULL), 0);
+    expect(f->s, "k", NULL, 20, 1, NOW0 + 10);
+
+    /* A delete that arrives before the write it follows. */
+    assert_int_equal(del(f->s, "k2", 5, 1, NOW0, &existed), 1);
+    assert_int_equal(existed, 0);
+    assert_int_equal(put(f->s, "k2", "v", 4, 1, 0, NOW0, NULL), 0);
+    expect(f->s, "k2", NULL, 5, 1, NOW0);
+
+    /* Versions above INT64_MAX order as unsigned. */
+    assert_int_equal(put(f->s, "k3", "hi", UINT64_MAX - 1, 0, 0, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "k3", "lo", 1, 0, 0, NOW0, NULL), 0);
+    assert_int_equal(put(f->s, "k3", "max", UINT64_MAX - 1, UINT64_MAX, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect(f->s, "k3", "max", UINT64_MAX - 1, UINT64_MAX, NOW0);
+}
+
+static void test_ttl(void **state)
+{
+    struct fx *f = *state;
+    int existed;
+
+    assert_int_equal(put(f->s, "k", "v", 10, 1, NOW0 + 1000, NOW0, NULL), 1);
+    expect(f->s, "k", "v", 10, 1, NOW0 + 999);
+    expect_absent(f->s, "k", NOW0 + 1000);
+    expect_absent(f->s, "k", NOW0 + 5000);
+    expect_stats(f->s, 1, 0, 2); /* expired values count until purged */
+
+    /* An expired value counts as absent: even an older version replaces it. */
+    assert_int_equal(put(f->s, "k", "new", 5, 1, 0, NOW0 + 2000, &existed), 1);
+    assert_int_equal(existed, 0);
+    expect(f->s, "k", "new", 5, 1, NOW0 + 2000);
+
+    /* Deleting an expired value: it did not exist. */
+    assert_int_equal(put(f->s, "k2", "v", 10, 1, NOW0 + 10, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "k2", 11, 1, NOW0 + 20, &existed), 1);
+    assert_int_equal(existed, 0);
+    expect_stats(f->s, 1, 1, 4);
+}
+
+/* ---- purge -------------------------------------------------------------- */
+
+static void test_purge(void **state)
+{
+    struct fx *f = *state;
+    int n;
+
+    assert_int_equal(put(f->s, "a", "1", 1, 1, NOW0 + 100, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "b", "22", 1, 1, NOW0 + 200, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "c", "333", 1, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "d", "4444", 1, 1, NOW0 + 5000, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "t", "x", 1, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "t", 2, 1, NOW0 + 50, NULL), 1); /* purge at NOW0 + 1050 */
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect_stats(f->s, 4, 1, 2 + 3 + 4 + 5);
+
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 99, 100, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 150, 100, &n), 0);
+    assert_int_equal(n, 1);
+    expect_stats(f->s, 3, 1, 3 + 4 + 5);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 1049, 100, &n), 0);
+    assert_int_equal(n, 1); /* b; the tombstone is still in its grace */
+    expect(f->s, "t", NULL, 2, 1, NOW0 + 1049);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 1050, 100, &n), 0);
+    assert_int_equal(n, 1);
+    expect_absent(f->s, "t", NOW0 + 1050);
+    expect_stats(f->s, 2, 0, 4 + 5);
+    assert_int_equal(rc_store_purge(f->s, INT64_MAX, 100, &n), 0);
+    assert_int_equal(n, 1); /* d; c never expires */
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect(f->s, "c", "333", 1, 1, INT64_MAX);
+    expect_stats(f->s, 1, 0, 4);
+}
+
+static void test_purge_bounded(void **state)
+{
+    struct fx *f = *state;
+    char key[16];
+    int i, n;
+
+    for (i = 0; i < 25; i++) {
+        snprintf(key, sizeof(key), "e%02d", i);
+        assert_int_equal(put(f->s, key, "v", 1, 1, NOW0 + i, NOW0 - 1, NULL), 1);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 100, 0, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 100, 10, &n), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 100, 10, &n), 0);
+    assert_int_equal(n, 10);
+    expect_stats(f->s, 5, 0, 5 * 4);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 100, 10, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 100, 10, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect_stats(f->s, 0, 0, 0);
+}
+
+/* ---- counters against a model ------------------------------------------ */
+
+#define MODEL_KEYS 40
+
+struct model_row {
+    int state; /* 0 absent, 1 value, 2 tombstone */
+    struct rc_version ver;
+    size_t vlen;
+    int64_t exp;
+};
+
+static uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+
+/* Applies a write to the model the way the store's contract says to. */
+static int model_write(struct model_row *r, struct rc_version v, int tomb, size_t vlen,
+                       int64_t exp, int64_t now, int *existed)
+{
+    int expired = r->state == 1 && r->exp > 0 && r->exp <= now;
+
+    *existed = 0;
+    if (r->state != 0 && !expired && rc_version_cmp(&v, &r->ver) <= 0)
+        return 0;
+    *existed = r->state == 1 && !expired;
+    r->state = tomb ? 2 : 1;
+    r->ver = v;
+    r->vlen = vlen;
+    r->exp = tomb ? now + GRACE_MS : exp;
+    return 1;
+}
+
+static void model_stats(const struct model_row *m, struct rc_store *s)
+{
+    int64_t keys = 0, tombs = 0, bytes = 0;
+    int i;
+
+    for (i = 0; i < MODEL_KEYS; i++) {
+        keys += m[i].state == 1;
+        tombs += m[i].state == 2;
+        bytes += m[i].state == 1 ? (int64_t)(4 + m[i].vlen) : 0;
+    }
+    expect_stats(s, keys, tombs, bytes);
+}
+
+static void test_counters_model(void **state)
+{
+    static const uint8_t zeros[64];
+    struct fx *f = *state;
+    struct model_row m[MODEL_KEYS];
+    uint64_t rnd = 42;
+    int64_t now = NOW0;
+    char key[8];
+    int i, step, want, got, ex_want, ex_got, n;
+
+    memset(m, 0, sizeof(m));
+    for (step = 0; step < 3000; step++) {
+        unsigned op = lcg(&rnd) % 100;
+        i = (int)(lcg(&rnd) % MODEL_KEYS);
+        snprintf(key, sizeof(key), "m%03d", i);
+        struct rc_version v = ver(lcg(&rnd) % 200, lcg(&rnd) % 3);
+        if (op < 60) {
+            size_t vlen = lcg(&rnd) % 64;
+            int64_t exp = lcg(&rnd) % 3 == 0 ? now + (int64_t)(lcg(&rnd) % 500) : 0;
+            want = model_write(&m[i], v, 0, vlen, exp, now, &ex_want);
+            got = rc_store_write(f->s, (const uint8_t *)key, 4, zeros, vlen, &v, exp, now, &ex_got);
+        } else if (op < 85) {
+            want = model_write(&m[i], v, 1, 0, 0, now, &ex_want);
+            got = rc_store_write(f->s, (const uint8_t *)key, 4, NULL, 0, &v, 0, now, &ex_got);
+        } else if (op < 90) {
+            for (i = 0; i < MODEL_KEYS; i++)
+                if (m[i].state != 0 && m[i].exp > 0 && m[i].exp <= now)
+                    m[i].state = 0;
+            assert_int_equal(rc_store_purge(f->s, now, 1000, &n), 0);
+            continue;
+        } else if (op < 97) {
+            assert_int_equal(rc_store_commit(f->s), 0);
+            continue;
+        } else {
+            now += 200;
+            continue;
+        }
+        assert_int_equal(got, want);
+        assert_int_equal(ex_got, ex_want);
+        model_stats(m, f->s);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    model_stats(m, f->s);
+    if (!f->memory) { /* counters recomputed from the table at open agree */
+        fx_reopen(f);
+        model_stats(m, f->s);
+    }
+}
+
+/* ---- restart and metadata ---------------------------------------------- */
+
+static void test_restart(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v;
+
+    assert_int_equal(put(f->s, "a", "1", 1, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "b", "2", 1, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "b", 2, 1, NOW0, NULL), 1);
+    assert_int_equal(rc_store_meta_set(f->s, "node_id", UINT64_MAX - 7), 0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    /* Left uncommitted: rc_store_close commits it. */
+    assert_int_equal(put(f->s, "c", "3", 1, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_meta_set(f->s, "incarnation", 3), 0);
+    assert_int_equal(rc_store_pending(f->s), 2);
+
+    fx_reopen(f);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    expect(f->s, "a", "1", 1, 1, NOW0);
+    expect(f->s, "b", NULL, 2, 1, NOW0);
+    expect(f->s, "c", "3", 1, 1, NOW0);
+    assert_int_equal(rc_store_meta_get(f->s, "node_id", &v), 0);
+    assert_true(v == UINT64_MAX - 7);
+    assert_int_equal(rc_store_meta_get(f->s, "incarnation", &v), 0);
+    assert_true(v == 3);
+    expect_stats(f->s, 2, 1, 4);
+}
+
+static void test_meta(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v = 99;
+
+    assert_int_equal(rc_store_meta_get(f->s, "nope", &v), RC_ENOTFOUND);
+    assert_int_equal(rc_store_meta_set(f->s, "x", 1), 0);
+    assert_int_equal(rc_store_meta_get(f->s, "x", &v), 0); /* reads see the batch */
+    assert_true(v == 1);
+    assert_int_equal(rc_store_meta_set(f->s, "x", 0), 0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(rc_store_meta_get(f->s, "x", &v), 0);
+    assert_true(v == 0);
+}
+
+static void test_pending(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(rc_store_pending(f->s), 0);
+    assert_int_equal(rc_store_commit(f->s), 0); /* nothing to commit */
+    assert_int_equal(put(f->s, "k", "v", 5, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_pending(f->s), 1);
+    assert_int_equal(put(f->s, "k", "v", 4, 1, 0, NOW0, NULL), 0); /* joins the open batch */
+    assert_int_equal(rc_store_pending(f->s), 2);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    assert_int_equal(put(f->s, "k", "v", 4, 1, 0, NOW0, NULL), 0); /* opens no batch */
+    assert_int_equal(rc_store_pending(f->s), 0);
+}
+
+/* ---- keys and values ---------------------------------------------------- */
+
+static void test_binary_keys(void **state)
+{
+    static const struct {
+        const char *k;
+        size_t len;
+    } keys[] = {{"a\0b", 3}, {"a\0c", 3}, {"a", 1}, {"", 0}, {"\0", 1}, {"\0\0", 2}};
+    struct fx *f = *state;
+    struct rc_version v = ver(1, 1);
+    struct rc_entry e;
+    uint8_t val;
+    size_t i;
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        val = (uint8_t)i;
+        assert_int_equal(rc_store_write(f->s, (const uint8_t *)keys[i].k, keys[i].len, &val, 1, &v,
+                                        0, NOW0, NULL),
+                         1);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        assert_int_equal(
+            rc_store_get(f->s, (const uint8_t *)keys[i].k, keys[i].len, NOW0, &e), 0);
+        assert_int_equal(e.key_len, keys[i].len);
+        assert_non_null(e.key);
+        assert_memory_equal(e.key, keys[i].k, keys[i].len);
+        assert_true(e.token == rc_ring_token(keys[i].k, keys[i].len));
+        assert_int_equal(e.value_len, 1);
+        assert_int_equal(e.value[0], i);
+    }
+    expect_stats(f->s, 6, 0, 3 + 3 + 1 + 0 + 1 + 2 + 6);
+}
+
+static void test_empty_value(void **state)
+{
+    struct fx *f = *state;
+    struct rc_version v = ver(1, 1);
+    struct rc_entry e;
+    uint8_t buf[1] = {0};
+
+    assert_int_equal(rc_store_write(f->s, (const uint8_t *)"k", 1, buf, 0, &v, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"k", 1, NOW0, &e), 0);
+    assert_int_equal(e.tombstone, 0);
+    assert_non_null(e.value);
+    assert_int_equal(e.value_len, 0);
+    expect_stats(f->s, 1, 0, 1);
+
+    v.hlc = 2;
+    assert_int_equal(rc_store_write(f->s, (const uint8_t *)"k", 1, NULL, 0, &v, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"k", 1, NOW0, &e), 0);
+    assert_int_equal(e.tombstone, 1);
+    assert_null(e.value);
+    expect_stats(f->s, 0, 1, 0);
+}
+
+static void test_bad_args(void **state)
+{
+    struct fx *f = *state;
+    struct rc_version v = ver(1, 1);
+    struct rc_entry e;
+
+    assert_int_equal(rc_store_write(f->s, NULL, 3, NULL, 0, &v, 0, NOW0, NULL), RC_EINVAL);
+    assert_int_equal(rc_store_write(f->s, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1, &v, -5,
+                                    NOW0, NULL),
+                     RC_EINVAL);
+    assert_int_equal(rc_store_get(f->s, NULL, 3, NOW0, &e), RC_EINVAL);
+    assert_int_equal(rc_store_pending(f->s), 0);
+}
+
+/* ---- scans -------------------------------------------------------------- */
+
+#define SCAN_KEYS 2000
+
+struct scanned {
+    uint64_t token;
+    uint8_t key[16];
+    size_t key_len;
+    int tombstone;
+};
+
+struct collector {
+    struct scanned *rows;
+    int n, cap;
+    int stop_after; /* cb returns 1 after this many rows; 0 = never */
+};
+
+static int collect(void *arg, const struct rc_entry *e)
+{
+    struct collector *c = arg;
+    struct scanned *r;
+
+    assert_true(c->n < c->cap);
+    assert_true(e->key_len <= sizeof(r->key));
+    r = &c->rows[c->n++];
+    r->token = e->token;
+    memcpy(r->key, e->key, e->key_len);
+    r->key_len = e->key_len;
+    r->tombstone = e->tombstone;
+    assert_true(e->token == rc_ring_token(e->key, e->key_len));
+    return c->stop_after > 0 && c->n >= c->stop_after;
+}
+
+static int cmp_scanned(const void *pa, const void *pb)
+{
+    const struct scanned *a = pa, *b = pb;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c;
+
+    if (a->token != b->token)
+        return a->token < b->token ? -1 : 1;
+    c = memcmp(a->key, b->key, n);
+    if (c != 0)
+        return c;
+    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+static int key_index(const struct scanned *r)
+{
+    char buf[17];
+
+    memcpy(buf, r->key, r->key_len);
+    buf[r->key_len] = '\0';
+    return atoi(buf + 4);
+}
+
+/* SCAN_KEYS keys "key-N"; every 10th deleted, every 7th (not deleted)
+ * already expired at NOW0 (skipped by scans). Fills want with the entries a
+ * scan at NOW0 must return, sorted; returns their number. */
+static int fill_scan_keys(struct rc_store *s, struct scanned *want)
+{
+    char key[16];
+    int i, n = 0;
+
+    for (i = 0; i < SCAN_KEYS; i++) {
+        int expired = i % 7 == 0 && i % 10 != 0;
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(put(s, key, "value", 1, 1, expired ? NOW0 - 1 : 0, NOW0 - 10, NULL), 1);
+        if (i % 10 == 0)
+            assert_int_equal(del(s, key, 2, 1, NOW0 - 10, NULL), 1);
+        if (expired)
+            continue;
+        want[n].token = rc_ring_token(key, strlen(key));
+        memcpy(want[n].key, key, strlen(key));
+        want[n].key_len = strlen(key);
+        want[n].tombstone = i % 10 == 0;
+        n++;
+    }
+    assert_int_equal(rc_store_commit(s), 0);
+    qsort(want, (size_t)n, sizeof(*want), cmp_scanned);
+    return n;
+}
+
+static void test_scan_pages(void **state)
+{
+    struct fx *f = *state;
+    struct scanned *want = calloc(SCAN_KEYS, sizeof(*want));
+    struct collector c = {calloc(SCAN_KEYS, sizeof(struct scanned)), 0, SCAN_KEYS, 0};
+    int nwant, got, pages = 0, i;
+
+    assert_non_null(want);
+    assert_non_null(c.rows);
+    nwant = fill_scan_keys(f->s, want);
+    got = rc_store_scan(f->s, 0, UINT64_MAX, 0, NULL, 0, 100, NOW0, collect, &c);
+    while (got > 0) {
+        struct scanned last = c.rows[c.n - 1]; /* the entry's pointers are gone */
+        assert_true(got <= 100);
+        pages++;
+        got = rc_store_scan(f->s, 0, UINT64_MAX, last.token, last.key, last.key_len, 100, NOW0,
+                            collect, &c);
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(c.n, nwant);
+    assert_int_equal(pages, (nwant + 99) / 100);
+    for (i = 0; i < nwant; i++) {
+        assert_int_equal(cmp_scanned(&c.rows[i], &want[i]), 0);
+        assert_int_equal(c.rows[i].tombstone, want[i].tombstone);
+    }
+
+    /* The callback can stop the scan early. */
+    c.n = 0;
+    c.stop_after = 3;
+    assert_int_equal(rc_store_scan(f->s, 0, UINT64_MAX, 0, NULL, 0, 100, NOW0, collect, &c), 3);
+    free(c.rows);
+    free(want);
+}
+
+/* Scans (lo, hi] in pages of 37, appending to c; returns the count. */
+static int scan_range(struct rc_store *s, uint64_t lo, uint64_t hi, struct collector *c)
+{
+    int start = c->n, got;
+
+    got = rc_store_scan(s, lo, hi, 0, NULL, 0, 37, NOW0, collect, c);
+    while (got > 0) {
+        struct scanned last = c->rows[c->n - 1];
+        assert_true(last.token > lo && last.token <= hi);
+        got = rc_store_scan(s, lo, hi, last.token, last.key, last.key_len, 37, NOW0, collect, c);
+    }
+    assert_int_equal(got, 0);
+    return c->n - start;
+}
+
+static void check_cover(struct collector *c, int nwant)
+{
+    char seen[SCAN_KEYS] = {0};
+    int i;
+
+    assert_int_equal(c->n, nwant);
+    for (i = 0; i < c->n; i++) {
+        int k = key_index(&c->rows[i]);
+        assert_int_equal(seen[k], 0);
+        seen[k] = 1;
+    }
+}
+
+static void test_scan_ranges(void **state)
+{
+    const uint64_t q = UINT64_C(1) << 62;
+    struct fx *f = *state;
+    struct scanned *want = calloc(SCAN_KEYS, sizeof(*want));
+    struct collector c = {calloc(2 * SCAN_KEYS, sizeof(struct scanned)), 0, 2 * SCAN_KEYS, 0};
+    uint64_t lo_tok, hi_tok, cut;
+    int nwant;
+
+    assert_non_null(want);
+    assert_non_null(c.rows);
+    nwant = fill_scan_keys(f->s, want);
+    lo_tok = want[0].token;
+    hi_tok = want[nwant - 1].token;
+
+    /* Four quarters of the ring, the last one ending at UINT64_MAX. */
+    scan_range(f->s, 0, q, &c);
+    scan_range(f->s, q, 2 * q, &c);
+    scan_range(f->s, 2 * q, 3 * q, &c);
+    scan_range(f->s, 3 * q, UINT64_MAX, &c);
+    check_cover(&c, nwant);
+
+    /* A split at the signed boundary, and a wrapping range as two calls. */
+    c.n = 0;
+    scan_range(f->s, 0, (uint64_t)INT64_MAX, &c);
+    scan_range(f->s, (uint64_t)INT64_MAX, UINT64_MAX, &c);
+    check_cover(&c, nwant);
+    cut = want[nwant / 3].token;
+    c.n = 0;
+    scan_range(f->s, cut, UINT64_MAX, &c); /* the wrapping range (cut, cut] */
+    scan_range(f->s, 0, cut, &c);
+    check_cover(&c, nwant);
+
+    /* Edges: the lowest and highest tokens, empty and inverted ranges. */
+    c.n = 0;
+    assert_int_equal(scan_range(f->s, 0, lo_tok, &c), 1);
+    assert_int_equal(scan_range(f->s, lo_tok - 1, lo_tok, &c), 1);
+    assert_int_equal(scan_range(f->s, 0, lo_tok - 1, &c), 0);
+    assert_int_equal(scan_range(f->s, hi_tok - 1, UINT64_MAX, &c), 1);
+    assert_int_equal(scan_range(f->s, hi_tok, UINT64_MAX, &c), 0);
+    assert_int_equal(
+        rc_store_scan(f->s, UINT64_MAX, UINT64_MAX, 0, NULL, 0, 10, NOW0, collect, &c), 0);
+    assert_int_equal(rc_store_scan(f->s, 0, 0, 0, NULL, 0, 10, NOW0, collect, &c), 0);
+    assert_int_equal(rc_store_scan(f->s, q, 1, 0, NULL, 0, 10, NOW0, collect, &c), 0);
+    assert_int_equal(rc_store_scan(f->s, 0, UINT64_MAX, 0, NULL, 0, 0, NOW0, collect, &c), 0);
+    /* A cursor past the range, and one below lo (ignored). */
+    assert_int_equal(rc_store_scan(f->s, 0, UINT64_MAX, UINT64_MAX, (const uint8_t *)"", 0, 10,
+                                   NOW0, collect, &c),
+                     0);
+    c.n = 0;
+    assert_int_equal(rc_store_scan(f->s, lo_tok, UINT64_MAX, 0, (const uint8_t *)"zzz", 3, 1, NOW0,
+                                   collect, &c),
+                     1);
+    assert_int_equal(cmp_scanned(&c.rows[0], &want[1]), 0);
+    free(c.rows);
+    free(want);
+}
+
+/* ---- limits and failures ------------------------------------------------ */
+
+static void test_max_bytes(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats before, after;
+    struct rc_version v = ver(10, 1);
+    uint8_t big[400];
+    char key[16];
+    int i, err = 0;
+
+    f->opts.max_bytes = 64 * 1024;
+    fx_reopen(f);
+    for (i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "small-%d", i);
+        assert_int_equal(put(f->s, key, "v", 1, 1, 0, NOW0, NULL), 1);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    rc_store_stats(f->s, &before);
+
+    /* One batch: overwrites, deletes, then large values until it is full. */
+    assert_int_equal(put(f->s, "small-0", "changed", 2, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "small-1", 2, 1, NOW0, NULL), 1);
+    memset(big, 'x', sizeof(big));
+    for (i = 0; i < 1000 && err >= 0; i++) {
+        snprintf(key, sizeof(key), "big-%d", i);
+        err = rc_store_write(f->s, (const uint8_t *)key, strlen(key), big, sizeof(big), &v, 0, NOW0,
+                             NULL);
+    }
+    assert_int_equal(err, RC_EFULL);
+    assert_true(i > 10);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+
+    /* The batch is gone; what was committed before is intact. */
+    rc_store_stats(f->s, &after);
+    assert_int_equal(after.keys, before.keys);
+    assert_int_equal(after.tombstones, before.tombstones);
+    assert_int_equal(after.bytes, before.bytes);
+    assert_true(after.db_bytes <= 64 * 1024);
+    expect(f->s, "small-0", "v", 1, 1, NOW0);
+    expect(f->s, "small-1", "v", 1, 1, NOW0);
+    expect_absent(f->s, "big-0", NOW0);
+
+    /* Writing still works, and a commit that fits succeeds. */
+    assert_int_equal(put(f->s, "small-0", "changed", 2, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect(f->s, "small-0", "changed", 2, 1, NOW0);
+    expect_stats(f->s, 20, 0, before.bytes + 6);
+}
+
+static void test_open_errors(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_opts o = f->opts;
+    struct rc_store *s = (struct rc_store *)1;
+    char dir[192], errbuf[256];
+    struct stat sb;
+    FILE *fp;
+
+    /* Nested directories are created, private to the owner. */
+    snprintf(dir, sizeof(dir), "%s/a/b/c", f->tmp);
+    o.data_dir = dir;
+    assert_int_equal(rc_store_open(&o, &s, errbuf, sizeof(errbuf)), 0);
+    rc_store_close(s);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+
+    /* The data dir is a regular file. */
+    snprintf(dir, sizeof(dir), "%s/file", f->tmp);
+    fp = fopen(dir, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    errbuf[0] = '\0';
+    assert_int_equal(rc_store_open(&o, &s, errbuf, sizeof(errbuf)), RC_EIO);
+    assert_null(s);
+    assert_true(strlen(errbuf) > 0);
+
+    /* The database file is not a database. */
+    snprintf(dir, sizeof(dir), "%s/junk", f->tmp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(dir, sizeof(dir), "%s/junk/ringcache.db", f->tmp);
+    fp = fopen(dir, "w");
+    assert_non_null(fp);
+    fputs("not an SQLite database, but long enough to have been one's header\n", fp);
+    fclose(fp);
+    snprintf(dir, sizeof(dir), "%s/junk", f->tmp);
+    errbuf[0] = '\0';
+    assert_int_equal(rc_store_open(&o, &s, errbuf, sizeof(errbuf)), RC_EIO);
+    assert_null(s);
+    assert_true(strlen(errbuf) > 0);
+
+    o.data_dir = "";
+    assert_int_equal(rc_store_open(&o, &s, NULL, 0), RC_EINVAL);
+    assert_null(s);
+}
+
+static void test_schema_version(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store *s;
+    char path[192], errbuf[256] = "";
+    sqlite3 *db;
+
+    rc_store_close(f->s);
+    f->s = NULL;
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), RC_EIO);
+    assert_null(s);
+    assert_non_null(strstr(errbuf, "schema version 2"));
+}
+
+static int count_only(void *arg, const struct rc_entry *e)
+{
+    return 0;
+}
+
+#define FAULT_KEYS 24
+
+/* What the caller knows about each key's write. */
+enum { KEY_NONE, KEY_PENDING, KEY_ACKED, KEY_FAILED };
+
+/* A batch ended: its writes are stored if err == 0, else all failed. */
+static void settle(int *keys, int err)
+{
+    int i;
+
+    for (i = 0; i < FAULT_KEYS; i++)
+        if (keys[i] == KEY_PENDING)
+            keys[i] = err == 0 ? KEY_ACKED : KEY_FAILED;
+}
+
+/* Acknowledged writes are there (key i is a tombstone when i % 5 == 0),
+ * failed ones are not, and the counters agree. */
+static void check_keys(struct rc_store *s, const int *keys)
+{
+    struct rc_entry e;
+    char key[16];
+    int i, values = 0, tombs = 0, bytes = 0;
+
+    for (i = 0; i < FAULT_KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        if (keys[i] == KEY_FAILED) {
+            expect_absent(s, key, NOW0);
+            continue;
+        }
+        assert_int_equal(keys[i], KEY_ACKED);
+        assert_int_equal(rc_store_get(s, (const uint8_t *)key, strlen(key), NOW0, &e), 0);
+        assert_int_equal(e.tombstone, i % 5 == 0);
+        tombs += i % 5 == 0;
+        values += i % 5 != 0;
+        bytes += i % 5 != 0 ? (int)strlen(key) + 5 : 0;
+    }
+    expect_stats(s, values, tombs, bytes);
+}
+
+/* One run of open / writes and reads / commits / purge / close with the
+ * allocator armed to fail once. Returns 1 when the fault never fired. */
+static int fault_run(struct fx *f, long n)
+{
+    struct rc_store *s = NULL;
+    struct rc_entry e;
+    int keys[FAULT_KEYS] = {0};
+    char key[16];
+    int i, err, purged;
+
+    rm_rf(f->tmp);
+    assert_int_equal(mkdir(f->tmp, 0700), 0);
+    fault_arm(n);
+    err = rc_store_open(&f->opts, &s, NULL, 0);
+    if (err != 0) {
+        fault_arm(0);
+        assert_true(err == RC_ENOMEM || err == RC_EIO);
+        assert_null(s);
+        return 0;
+    }
+    for (i = 0; i < FAULT_KEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        keys[i] = KEY_PENDING;
+        err = put(s, key, i % 5 ? "value" : NULL, 1, 1, i % 3 ? 0 : NOW0 + 100000, NOW0, NULL);
+        assert_true(err == 1 || err == RC_EIO);
+        if (err < 0)
+            settle(keys, err);
+        /* A failing read may take the batch with it; the next write or
+         * commit must say so. */
+        err = rc_store_get(s, (const uint8_t *)"k1", 2, NOW0, &e);
+        assert_true(err == 0 || err == RC_ENOTFOUND || err == RC_EIO);
+        if (i == 10 && (err = rc_store_meta_set(s, "m", 1)) < 0)
+            settle(keys, err);
+        if (i % 8 == 7)
+            settle(keys, rc_store_commit(s));
+    }
+    err = rc_store_purge(s, NOW0 + 5, 5, &purged);
+    if (err < 0)
+        settle(keys, err);
+    err = rc_store_scan(s, 0, UINT64_MAX, 0, NULL, 0, 100, NOW0, count_only, NULL);
+    assert_true(err >= 0 || err == RC_EIO);
+    settle(keys, rc_store_commit(s));
+    fault_arm(0);
+    check_keys(s, keys);
+    rc_store_close(s);
+    if (!f->memory) { /* the same after a restart */
+        fx_open(f);
+        check_keys(f->s, keys);
+        rc_store_close(f->s);
+        f->s = NULL;
+    }
+    return !fault_fired;
+}
+
+static void test_alloc_failures(void **state)
+{
+    struct fx *f = *state;
+    long n;
+
+    rc_store_close(f->s);
+    f->s = NULL;
+    for (n = 1; n < 100000; n++)
+        if (fault_run(f, n))
+            break;
+    print_message("%ld allocation failures injected (%s)\n", n - 1, f->memory ? "memory" : "disk");
+    assert_true(n > 10); /* the faults did hit SQLite */
+    assert_true(n < 100000);
+}
+
+#define BOTH(fn)                                                                \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, "disk"),     \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, "memory")
+#define DISK(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, "disk")
+
+int main(void)
+{
+    static sqlite3_mem_methods fault_mem;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version_cmp),
+        BOTH(test_put_get_del),
+        BOTH(test_overwrite),
+        BOTH(test_lww),
+        BOTH(test_ttl),
+        BOTH(test_purge),
+        BOTH(test_purge_bounded),
+        BOTH(test_counters_model),
+        DISK(test_restart),
+        BOTH(test_meta),
+        BOTH(test_pending),
+        BOTH(test_binary_keys),
+        BOTH(test_empty_value),
+        BOTH(test_bad_args),
+        BOTH(test_scan_pages),
+        BOTH(test_scan_ranges),
+        BOTH(test_max_bytes),
+        DISK(test_open_errors),
+        DISK(test_schema_version),
+        BOTH(test_alloc_failures),
+    };
+
+    /* Must precede any other SQLite call in the process. */
+    if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem) != SQLITE_OK)
+        return 1;
+    fault_mem = real_mem;
+    fault_mem.xMalloc = fault_malloc;
+    fault_mem.xRealloc = fault_realloc;
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &fault_mem) != SQLITE_OK)
+        return 1;
+    /* Without lookaside every small allocation goes through fault_malloc. */
+    if (sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0) != SQLITE_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
