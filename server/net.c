@@ -75,6 +75,7 @@ struct rc_net {
 
 static void conn_close(struct rc_conn *c);
 static void flush_conn(struct rc_conn *c);
+static void process_input(struct rc_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void maybe_finish_shutdown(struct rc_net *net);
@@ -372,6 +373,10 @@ static void flush_conn(struct rc_conn *c)
     rc_buf_shrink(&c->out, READ_CHUNK);
     if (c->state == CONN_DRAINING)
         conn_close(c);
+    /* Everything went out at once: a connection paused for backpressure
+     * resumes here, as no write callback will come to wake it. */
+    if (c->state == CONN_BLOCKED)
+        process_input(c);
 }
 
 /* The check phase runs once per loop iteration after I/O callbacks: resume
