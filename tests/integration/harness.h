@@ -1,0 +1,194 @@
+/*
+ * harness.h - run the real ringcache binaries from cmocka integration tests.
+ *
+ * A struct rc_harness owns one temp directory and every process a test
+ * starts in it. Servers run on a free loopback port with their log in the
+ * temp directory, so a failing test can print its tail. Children get
+ * PR_SET_PDEATHSIG(SIGKILL), and rc_h_close() kills whatever still runs,
+ * so no process outlives the test binary even when an assertion aborts a
+ * test half-way. rc_h_arm_timeout() is the per-test timeout: the binary
+ * exits (and its children die with it) instead of hanging ctest.
+ *
+ * There is no global state: tests keep the harness in their cmocka state.
+ */
+#ifndef RC_HARNESS_H
+#define RC_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ringcache.h"
+
+#define RC_H_MAX_SERVERS 4
+#define RC_H_MAX_EXTRA 16
+#define RC_H_PATH 256
+#define RC_H_HDR 8 /* frame header bytes (common/codec.h) */
+
+struct rc_hserver {
+    pid_t pid;                  /* 0 when not running */
+    int port;                   /* port of the current (or last) run */
+    char addr[64];              /* "127.0.0.1:port" */
+    char data_dir[RC_H_PATH];   /* directory, or ":memory:" */
+    char log_path[RC_H_PATH];   /* stdout+stderr of every run, appended */
+    char *extra[RC_H_MAX_EXTRA]; /* extra server arguments, owned */
+    int nextra;
+    char *env[RC_H_MAX_EXTRA + 1]; /* "NAME=value" for the server, owned, NULL-terminated */
+    int nenv;
+    int last_status;            /* exit status of the last stop, -1 if killed/unknown */
+};
+
+struct rc_harness {
+    char root[64]; /* mkdtemp'd; removed by rc_h_close */
+    const char *server_bin;
+    const char *cli_bin;
+    struct rc_hserver servers[RC_H_MAX_SERVERS];
+    int nservers;
+    int passed; /* a test sets this as its last statement; when it is still
+                 * 0 at rc_h_test_end/rc_h_close, the server logs are printed */
+};
+
+/* Creates the temp directory, reads RC_SERVER_BIN / RC_CLI_BIN, ignores
+ * SIGPIPE. Returns 0 or -1 (message printed). */
+int rc_h_init(struct rc_harness *h);
+
+/* Kills every server still running, removes the temp directory. */
+void rc_h_close(struct rc_harness *h);
+
+/* Per-test bracket for fixtures shared by a group: begin clears passed and
+ * arms the timeout; end prints the server log tails unless passed. */
+void rc_h_test_begin(struct rc_harness *h, unsigned timeout_s);
+void rc_h_test_end(struct rc_harness *h);
+
+/* Per-test timeout: after seconds, print a message and _exit(1). Children
+ * die with the process through PDEATHSIG. 0 disarms. */
+void rc_h_arm_timeout(unsigned seconds);
+
+/*
+ * Describes a server. data_dir NULL = a fresh directory under the root;
+ * extra is a NULL-terminated list of additional arguments (copied) or NULL.
+ * Returns the slot (owned by h) or NULL when all are used.
+ */
+struct rc_hserver *rc_h_server_new(struct rc_harness *h, const char *data_dir,
+                                   const char *const *extra);
+
+/* Adds "NAME=value" to the server's environment (from the next start).
+ * Returns 0 or -1 when full. */
+int rc_h_server_setenv(struct rc_hserver *s, const char *name_value);
+
+/* Starts the server on a fresh free port and waits (10 s) until it accepts
+ * a connection and answers PING. Returns 0, or -1 after printing the log. */
+int rc_h_server_start(struct rc_harness *h, struct rc_hserver *s);
+
+/* SIGTERM, then waits up to timeout_ms. Returns the exit status (0..255),
+ * -(signal) if killed by a signal, or -1000 if it did not exit in time
+ * (it is then SIGKILLed). */
+int rc_h_server_stop(struct rc_hserver *s, int timeout_ms);
+/* The same with another signal (SIGINT), or sig 0 to only wait for an
+ * exit already under way (a second SIGTERM may mean "exit now"). */
+int rc_h_server_stop_sig(struct rc_hserver *s, int sig, int timeout_ms);
+
+/* SIGKILL and reap. */
+void rc_h_server_kill(struct rc_hserver *s);
+
+/* 1 when the process is still running (not exited / reaped). */
+int rc_h_server_alive(struct rc_hserver *s);
+
+/* A KiB figure from /proc/PID/status ("VmRSS", "VmHWM", "VmPeak", ...), or -1. */
+long rc_h_server_status_kib(const struct rc_hserver *s, const char *field);
+/* Resident set size in KiB, or -1. */
+long rc_h_server_rss_kib(const struct rc_hserver *s);
+
+/* 1 when the server log contains needle. */
+int rc_h_log_contains(const struct rc_hserver *s, const char *needle);
+
+/* Prints the last max_bytes of the server log to stdout. */
+void rc_h_print_log_tail(const struct rc_hserver *s, size_t max_bytes);
+
+/* Client connected to the server with io timeout io_ms; NULL on failure. */
+struct rc_client *rc_h_client(const struct rc_hserver *s, int io_ms);
+
+/* Looks a named entry up in a STATS result. Returns 0 and sets *num (or
+ * *str for string entries) or -1 when missing. */
+int rc_h_stat(const struct rc_result *res, const char *name, int64_t *num, const char **str);
+
+/* Convenience: STATS on c, then one numeric entry; -1 when missing or on error. */
+int64_t rc_h_stat_num(struct rc_client *c, const char *name);
+
+/* ---- subprocesses ---- */
+
+struct rc_hrun {
+    int status;      /* exit code; -(signal) when killed; -1000 on timeout */
+    int timed_out;
+    uint8_t *out;    /* stdout, NUL-terminated after out_len bytes; caller frees via rc_h_run_free */
+    size_t out_len;
+    uint8_t *err;    /* stderr, likewise */
+    size_t err_len;
+    double elapsed_ms;
+};
+
+/*
+ * Runs bin with argv (argv[0] included, NULL-terminated) and env additions
+ * ("NAME=value", NULL-terminated, or NULL), feeding in/in_len on stdin and
+ * capturing up to cap bytes of each output stream. RINGCACHE_* variables
+ * of the test's own environment are not passed on. Kills the child after
+ * timeout_ms. Returns 0 (see r->status) or -1 if it could not be run.
+ */
+int rc_h_run(const char *bin, const char *const *argv, const char *const *env, const void *in,
+             size_t in_len, int timeout_ms, size_t cap, struct rc_hrun *r);
+void rc_h_run_free(struct rc_hrun *r);
+
+/* ---- raw sockets and frames ---- */
+
+/* Monotonic milliseconds. */
+double rc_h_now_ms(void);
+void rc_h_sleep_ms(int ms);
+
+/* A port nothing listens on right now (bind port 0, read it, close). */
+int rc_h_free_port(void);
+
+/* A listening socket on 127.0.0.1 that never accepts (the kernel still
+ * completes handshakes into the backlog): a server that never answers.
+ * Returns the fd and sets *port, or -1. */
+int rc_h_listen_blackhole(int *port);
+
+/* Blocking TCP connection to 127.0.0.1:port; fd or -1. */
+int rc_h_tcp_connect(int port, int timeout_ms);
+
+/* Sends all bytes (poll + send, MSG_NOSIGNAL). 0, or -1 on error/timeout. */
+int rc_h_send_all(int fd, const void *p, size_t n, int timeout_ms);
+
+/* Writes an 8-byte frame header: magic, version, flags, body length. */
+void rc_h_frame_header(uint8_t hdr[8], uint8_t version, uint8_t flags, uint32_t body_len);
+
+/* Appends a whole request frame [op, id, {key?, value?, ttl?}] to buf
+ * (cap bytes); returns the new length or 0 if it does not fit. key/value
+ * NULL = field absent. */
+size_t rc_h_encode_request(uint8_t *buf, size_t len, size_t cap, uint32_t op, uint32_t id,
+                           const void *key, size_t key_len, const void *value, size_t value_len);
+
+/* A decoded reply (pointers into the caller's frame buffer). */
+struct rc_hreply {
+    uint32_t status;
+    uint32_t id;
+    const uint8_t *value;
+    size_t value_len;
+    int has_value;
+};
+
+#define RC_H_EOF 1     /* rc_h_read_reply: connection closed before any byte */
+#define RC_H_TIMEOUT 2 /* rc_h_read_reply: no byte at all within the timeout */
+
+/*
+ * Reads one reply frame into buf (cap bytes) and decodes it. Returns 0,
+ * RC_H_EOF when the peer closed cleanly before a frame began, RC_H_TIMEOUT
+ * when nothing arrived, or -1 on reset, a partial frame (closed or timed
+ * out half-way) or an undecodable reply (message printed).
+ */
+int rc_h_read_reply(int fd, uint8_t *buf, size_t cap, int timeout_ms, struct rc_hreply *rep);
+
+/* Waits until the peer closes (EOF or reset), discarding data. 0 when
+ * closed within timeout_ms, -1 otherwise. */
+int rc_h_wait_closed(int fd, int timeout_ms);
+
+#endif

@@ -1,0 +1,690 @@
+/*
+ * test_hostile.c - hostile bytes on raw sockets against one real server.
+ *
+ * All tests share one server: the point is that it survives the whole
+ * sequence. Each test sends one kind of bad input on its own connection,
+ * checks the documented reaction (status code, connection closed or kept),
+ * then checks that a long-lived good client and a fresh client still get
+ * correct answers, the process is alive, and its memory stayed bounded.
+ * VmPeak is compared across the cases whose length fields lie, because a
+ * 4 GiB malloc that is freed right away leaves no trace in RSS.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "harness.h"
+
+#define TEST_TIMEOUT_S 30
+/* The server idles at a few MiB; 200 MiB means some buffer grew unbounded. */
+#define RSS_LIMIT_KIB (200L * 1024)
+/* A lying length prefix must not turn into an allocation: any growth of
+ * the peak virtual size beyond this is a large malloc. */
+#define VMPEAK_SLACK_KIB (64L * 1024)
+/* Wire statuses (common/err.h table). */
+#define ST_OK 0
+#define ST_NOTFOUND 1
+#define ST_PROTO 2
+#define ST_VERSION 3
+#define ST_UNKNOWN_OP 4
+#define ST_FRAME_TOO_LARGE 7
+#define ST_INVAL 8
+
+struct fixture {
+    struct rc_harness h;
+    struct rc_hserver *s;
+    struct rc_client *good;
+    int checks;
+    long peak_rss;
+};
+
+static int connect_good(struct fixture *f)
+{
+    f->good = rc_h_client(f->s, 5000);
+    return f->good != NULL ? 0 : -1;
+}
+
+static int group_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL || rc_h_init(&f->h) != 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    rc_h_arm_timeout(TEST_TIMEOUT_S);
+    f->s = rc_h_server_new(&f->h, NULL, NULL);
+    if (f->s == NULL || rc_h_server_start(&f->h, f->s) != 0 || connect_good(f) != 0) {
+        rc_h_close(&f->h);
+        free(f);
+        return -1;
+    }
+    alarm(0);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    struct fixture *f = *state;
+    printf("hostile: peak RSS seen %ld KiB over %d health checks; VmHWM %ld KiB\n", f->peak_rss,
+           f->checks, rc_h_server_status_kib(f->s, "VmHWM"));
+    int status;
+    if (f->good != NULL)
+        rc_client_free(f->good);
+    /* After all that, a graceful stop still works (and a sanitizer build
+     * reports leaks or errors through a non-zero status). */
+    status = rc_h_server_stop(f->s, 10000);
+    printf("server exit status after SIGTERM: %d\n", status);
+    f->h.passed = status == 0; /* else print the log tail */
+    rc_h_close(&f->h);
+    free(f);
+    return status == 0 ? 0 : -1;
+}
+
+/* Before each test: a timeout, and a live server (a previous test that
+ * killed it has failed already; later tests get a fresh one). */
+static int setup(void **state)
+{
+    struct fixture *f = *state;
+    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
+    if (rc_h_server_alive(f->s))
+        return 0;
+    printf("server died (status %d); restarting for the next test\n", f->s->last_status);
+    rc_h_print_log_tail(f->s, 4096);
+    if (f->good != NULL)
+        rc_client_free(f->good);
+    f->good = NULL;
+    if (rc_h_server_start(&f->h, f->s) != 0)
+        return -1;
+    return connect_good(f);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    rc_h_test_end(&f->h);
+    return 0;
+}
+
+#define expect_rc(expr, want)                                                                \
+    do {                                                                                     \
+        int rc_ = (expr), want_ = (want);                                                    \
+        if (rc_ != want_)                                                                    \
+            printf("%s:%d: %s = %d (%s), want %d (%s)\n", __FILE__, __LINE__, #expr, rc_,    \
+                   rc_client_err_name(rc_), want_, rc_client_err_name(want_));               \
+        assert_int_equal(rc_, want_);                                                        \
+    } while (0)
+
+/* The good client and a fresh one get correct answers; the server is
+ * alive with bounded RSS. */
+static void check_healthy(struct fixture *f, const char *label)
+{
+    char k[32], v[64];
+    struct rc_result res;
+    struct rc_client *fresh;
+    double t0 = rc_h_now_ms();
+    int kl, vl;
+    long rss;
+
+    assert_true(rc_h_server_alive(f->s));
+    assert_non_null(f->good);
+    kl = snprintf(k, sizeof(k), "good-%d", f->checks);
+    vl = snprintf(v, sizeof(v), "value-%d-%s", f->checks, label);
+    f->checks++;
+    expect_rc(rc_client_ping(f->good), 0);
+    expect_rc(rc_client_put(f->good, k, (size_t)kl, v, (size_t)vl, 0), 0);
+    expect_rc(rc_client_get(f->good, k, (size_t)kl, &res), 0);
+    assert_int_equal(res.value_len, vl);
+    assert_memory_equal(res.value, v, (size_t)vl);
+    expect_rc(rc_client_get(f->good, "good-never", 10, &res), RC_CLIENT_NOTFOUND);
+
+    fresh = rc_h_client(f->s, 5000);
+    assert_non_null(fresh);
+    expect_rc(rc_client_get(fresh, k, (size_t)kl, &res), 0);
+    assert_int_equal(res.value_len, vl);
+    rc_client_free(fresh);
+
+    rss = rc_h_server_rss_kib(f->s);
+    if (rss > f->peak_rss)
+        f->peak_rss = rss;
+    printf("%-28s good client OK in %5.1f ms, server RSS %ld KiB\n", label, rc_h_now_ms() - t0,
+           rss);
+    assert_true(rss > 0 && rss < RSS_LIMIT_KIB);
+}
+
+static int raw_connect(struct fixture *f)
+{
+    int fd = rc_h_tcp_connect(f->s->port, 2000);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* Reads one reply and checks its status (and id, unless any_id). Returns ms waited. */
+static double expect_reply(int fd, uint32_t status, uint32_t id, int any_id)
+{
+    uint8_t buf[4096];
+    struct rc_hreply rep;
+    double t0 = rc_h_now_ms();
+    int rc = rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep);
+    if (rc == RC_H_EOF || rc == RC_H_TIMEOUT)
+        printf("%s without the expected reply (status %u)\n",
+               rc == RC_H_EOF ? "connection closed" : "3 s passed", status);
+    assert_int_equal(rc, 0);
+    if (rep.status != status || (!any_id && rep.id != id))
+        printf("reply status %u id %u, want status %u id %u\n", rep.status, rep.id, status, id);
+    assert_int_equal(rep.status, status);
+    if (!any_id)
+        assert_int_equal(rep.id, id);
+    return rc_h_now_ms() - t0;
+}
+
+/* Reads one reply whose status is status or alt_status (any id). */
+static double expect_reply2(int fd, uint32_t status, uint32_t alt_status)
+{
+    uint8_t buf[4096];
+    struct rc_hreply rep;
+    double t0 = rc_h_now_ms();
+    int rc = rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep);
+    if (rc != 0)
+        printf("no reply (%d), want status %u or %u\n", rc, status, alt_status);
+    assert_int_equal(rc, 0);
+    if (rep.status != status && rep.status != alt_status)
+        printf("reply status %u, want %u or %u\n", rep.status, status, alt_status);
+    assert_true(rep.status == status || rep.status == alt_status);
+    return rc_h_now_ms() - t0;
+}
+
+/* A PING on fd is answered: the connection is still usable. */
+static void expect_usable(int fd, uint32_t id)
+{
+    uint8_t req[64];
+    size_t n = rc_h_encode_request(req, 0, sizeof(req), 1, id, NULL, 0, NULL, 0);
+    assert_int_equal(rc_h_send_all(fd, req, n, 2000), 0);
+    expect_reply(fd, ST_OK, id, 0);
+}
+
+static void expect_closed_v(int fd, int verbose)
+{
+    double t0 = rc_h_now_ms();
+    int rc = rc_h_wait_closed(fd, 3000);
+    if (rc != 0)
+        printf("server kept the connection open\n");
+    assert_int_equal(rc, 0);
+    if (verbose)
+        printf("  connection closed %.1f ms after the reply\n", rc_h_now_ms() - t0);
+}
+
+static void expect_closed(int fd)
+{
+    expect_closed_v(fd, 0);
+}
+
+/* Sends bytes on a fresh connection and expects status (id 0) then close. */
+static void reply_then_close(struct fixture *f, const void *p, size_t n, uint32_t status,
+                             const char *label)
+{
+    int fd = raw_connect(f);
+    double ms;
+    assert_int_equal(rc_h_send_all(fd, p, n, 2000), 0);
+    ms = expect_reply(fd, status, 0, 0);
+    printf("%s: status %u in %.1f ms\n", label, status, ms);
+    expect_closed_v(fd, 1);
+    close(fd);
+    check_healthy(f, label);
+}
+
+/* Sends a framed body and expects status (id any) on a connection that stays usable. */
+static void framed_reply_stays_open2(struct fixture *f, const uint8_t *body, uint32_t len,
+                                     uint32_t status, uint32_t alt_status, const char *label);
+
+static void framed_reply_stays_open(struct fixture *f, const uint8_t *body, uint32_t len,
+                                    uint32_t status, const char *label)
+{
+    framed_reply_stays_open2(f, body, len, status, status, label);
+}
+
+/* As above, accepting either of two statuses. */
+static void framed_reply_stays_open2(struct fixture *f, const uint8_t *body, uint32_t len,
+                                     uint32_t status, uint32_t alt_status, const char *label)
+{
+    int fd = raw_connect(f);
+    uint8_t hdr[RC_H_HDR];
+    long peak0 = rc_h_server_status_kib(f->s, "VmPeak"), peak1;
+    double ms;
+    rc_h_frame_header(hdr, 1, 0, len);
+    assert_int_equal(rc_h_send_all(fd, hdr, sizeof(hdr), 2000), 0);
+    assert_int_equal(rc_h_send_all(fd, body, len, 2000), 0);
+    ms = expect_reply2(fd, status, alt_status);
+    expect_usable(fd, 4242);
+    expect_usable(fd, 4243);
+    close(fd);
+    peak1 = rc_h_server_status_kib(f->s, "VmPeak");
+    printf("%s: status %u in %.1f ms, connection usable, VmPeak %ld -> %ld KiB\n", label, status,
+           ms, peak0, peak1);
+    assert_true(peak1 - peak0 < VMPEAK_SLACK_KIB);
+    check_healthy(f, label);
+}
+
+static void test_bad_magic(void **state)
+{
+    struct fixture *f = *state;
+    static const char junk[] = "XXXXXXXXXXXXXXXXXXXXXXXX";
+    reply_then_close(f, junk, sizeof(junk) - 1, ST_PROTO, "bad magic");
+    f->h.passed = 1;
+}
+
+static void test_bad_flags(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t frame[64];
+    size_t n = rc_h_encode_request(frame, 0, sizeof(frame), 1, 5, NULL, 0, NULL, 0);
+    frame[3] = 0x80;
+    reply_then_close(f, frame, n, ST_PROTO, "nonzero flags");
+    f->h.passed = 1;
+}
+
+static void test_bad_version(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t frame[64];
+    size_t n = rc_h_encode_request(frame, 0, sizeof(frame), 1, 5, NULL, 0, NULL, 0);
+    frame[2] = 2;
+    reply_then_close(f, frame, n, ST_VERSION, "version 2");
+    f->h.passed = 1;
+}
+
+static void test_http(void **state)
+{
+    struct fixture *f = *state;
+    static const char http[] = "GET / HTTP/1.1\r\n\r\n";
+    reply_then_close(f, http, sizeof(http) - 1, ST_PROTO, "HTTP request");
+    f->h.passed = 1;
+}
+
+/* Header declaring a body of 4 GiB - 1 (and one just over the limit):
+ * rejected from the header alone, before any body byte, without allocating. */
+static void test_huge_frame(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t hdr[RC_H_HDR];
+    long peak0 = rc_h_server_status_kib(f->s, "VmPeak"), peak1;
+    struct rc_result res;
+    int64_t limit = -1;
+
+    rc_h_frame_header(hdr, 1, 0, 0xffffffffu);
+    reply_then_close(f, hdr, sizeof(hdr), ST_FRAME_TOO_LARGE, "4 GiB frame header");
+    peak1 = rc_h_server_status_kib(f->s, "VmPeak");
+    printf("  VmPeak %ld -> %ld KiB\n", peak0, peak1);
+    assert_true(peak1 - peak0 < VMPEAK_SLACK_KIB);
+
+    /* Default limit: max value + max key + 4096. */
+    expect_rc(rc_client_stats(f->good, &res), 0);
+    if (rc_h_stat(&res, "max_frame_size", &limit, NULL) != 0)
+        limit = 1048576 + 1024 + 4096;
+    printf("  frame limit %lld\n", (long long)limit);
+    rc_h_frame_header(hdr, 1, 0, (uint32_t)limit + 1);
+    reply_then_close(f, hdr, sizeof(hdr), ST_FRAME_TOO_LARGE, "frame limit + 1");
+    f->h.passed = 1;
+}
+
+static void test_array32_lie(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t body[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    framed_reply_stays_open(f, body, sizeof(body), ST_PROTO, "array32 of 4G items");
+    f->h.passed = 1;
+}
+
+static void test_map32_lie(void **state)
+{
+    struct fixture *f = *state;
+    /* [1, 7, map32 with 4G entries] */
+    static const uint8_t body[] = {0x93, 0x01, 0x07, 0xdf, 0xff, 0xff, 0xff, 0xff, 0x01, 0xc0};
+    framed_reply_stays_open(f, body, sizeof(body), ST_PROTO, "map32 of 4G entries");
+    f->h.passed = 1;
+}
+
+static void test_bin32_lie(void **state)
+{
+    struct fixture *f = *state;
+    /* [3, 9, {1: bin32 of 4 GiB - 1 holding "abc"}] */
+    static const uint8_t body[] = {0x93, 0x03, 0x09, 0x81, 0x01, 0xc6,
+                                   0xff, 0xff, 0xff, 0xff, 'a',  'b', 'c'};
+    framed_reply_stays_open(f, body, sizeof(body), ST_PROTO, "bin32 of 4 GiB");
+    f->h.passed = 1;
+}
+
+static void test_str32_and_ext_lies(void **state)
+{
+    struct fixture *f = *state;
+    /* [2, 10, {1: str32 of 4 GiB - 1}] and an ext32 of 4 GiB as the key */
+    static const uint8_t str[] = {0x93, 0x02, 0x0a, 0x81, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff, 'x'};
+    static const uint8_t ext[] = {0x93, 0x02, 0x0b, 0x81, 0x01, 0xc9,
+                                  0xff, 0xff, 0xff, 0xff, 0x01, 'x'};
+    framed_reply_stays_open(f, str, sizeof(str), ST_PROTO, "str32 of 4 GiB");
+    framed_reply_stays_open(f, ext, sizeof(ext), ST_PROTO, "ext32 of 4 GiB");
+    f->h.passed = 1;
+}
+
+static void test_deep_nesting(void **state)
+{
+    struct fixture *f = *state;
+    enum { DEPTH = 10000 };
+    static uint8_t abody[DEPTH + 1], mbody[2 * DEPTH + 1];
+    size_t i;
+
+    memset(abody, 0x91, DEPTH); /* [[[...nil...]]]: fixarray of one, 10,000 deep */
+    abody[DEPTH] = 0xc0;
+    for (i = 0; i < DEPTH; i++) { /* {1: {1: ... nil}} */
+        mbody[2 * i] = 0x81;
+        mbody[2 * i + 1] = 0x01;
+    }
+    mbody[2 * DEPTH] = 0xc0;
+    framed_reply_stays_open(f, abody, sizeof(abody), ST_PROTO, "arrays nested 10000 deep");
+    framed_reply_stays_open(f, mbody, sizeof(mbody), ST_PROTO, "maps nested 10000 deep");
+    f->h.passed = 1;
+}
+
+static void test_malformed_bodies(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t not_array[] = {0x01};
+    static const uint8_t short_array[] = {0x92, 0x01, 0x05};
+    static const uint8_t trailing[] = {0x93, 0x01, 0x05, 0x80, 0x00};
+    static const uint8_t truncated[] = {0x93, 0x01, 0x05, 0x81, 0x01, 0xc4, 0x10, 'a'};
+    static const uint8_t reserved[] = {0x93, 0x01, 0x05, 0xc1};
+    framed_reply_stays_open(f, not_array, sizeof(not_array), ST_PROTO, "body not an array");
+    framed_reply_stays_open(f, short_array, sizeof(short_array), ST_PROTO, "array of 2");
+    framed_reply_stays_open(f, trailing, sizeof(trailing), ST_PROTO, "trailing byte");
+    framed_reply_stays_open(f, truncated, sizeof(truncated), ST_PROTO, "bin past body end");
+    framed_reply_stays_open(f, reserved, sizeof(reserved), ST_PROTO, "reserved byte 0xc1");
+    framed_reply_stays_open(f, not_array, 0, ST_PROTO, "empty body");
+    f->h.passed = 1;
+}
+
+/* Well-formed msgpack with the wrong shapes for its fields. */
+static void test_wrong_field_types(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t int_key[] = {0x93, 0x03, 0x14, 0x82, 0x01, 0x05, 0x02, 0xc4, 0x01, 'v'};
+    static const uint8_t no_key[] = {0x93, 0x03, 0x15, 0x81, 0x02, 0xc4, 0x01, 'v'};
+    static const uint8_t str_op[] = {0x93, 0xa1, 'x', 0x16, 0x80};
+    static const uint8_t big_id[] = {0x93, 0x01, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0x80};
+    static const uint8_t neg_ttl[] = {0x93, 0x03, 0x17, 0x83, 0x01, 0xc4, 0x01, 'k',
+                                      0x02, 0xc4, 0x01, 'v',  0x03, 0xff};
+    static const uint8_t map_key[] = {0x93, 0x02, 0x18, 0x81, 0xc4, 0x01, 'k', 0xc4, 0x01, 'k'};
+    framed_reply_stays_open2(f, int_key, sizeof(int_key), ST_PROTO, ST_INVAL, "key is an int");
+    framed_reply_stays_open2(f, no_key, sizeof(no_key), ST_PROTO, ST_INVAL, "PUT without key");
+    framed_reply_stays_open2(f, str_op, sizeof(str_op), ST_PROTO, ST_INVAL, "op is a string");
+    framed_reply_stays_open2(f, big_id, sizeof(big_id), ST_PROTO, ST_INVAL, "id over 32 bits");
+    framed_reply_stays_open2(f, neg_ttl, sizeof(neg_ttl), ST_PROTO, ST_INVAL, "negative ttl");
+    framed_reply_stays_open2(f, map_key, sizeof(map_key), ST_PROTO, ST_INVAL, "bin field number");
+    {
+        /* None of those PUTs stored anything. */
+        struct rc_result res;
+        expect_rc(rc_client_get(f->good, "k", 1, &res), RC_CLIENT_NOTFOUND);
+    }
+    f->h.passed = 1;
+}
+
+/* Junk far larger than one read: the PROTO reply still arrives. */
+static void test_long_garbage(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t junk[256 * 1024];
+    int fd = raw_connect(f);
+    double ms;
+    memset(junk, 'X', sizeof(junk));
+    (void)rc_h_send_all(fd, junk, sizeof(junk), 2000); /* may be cut short by the close */
+    ms = expect_reply(fd, ST_PROTO, 0, 0);
+    printf("256 KiB of junk: PROTO in %.1f ms\n", ms);
+    expect_closed_v(fd, 1);
+    close(fd);
+    check_healthy(f, "256 KiB junk");
+    f->h.passed = 1;
+}
+
+static void test_unknown_op(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t frame[64];
+    size_t n = rc_h_encode_request(frame, 0, sizeof(frame), 42, 31337, NULL, 0, NULL, 0);
+    int fd = raw_connect(f);
+    double ms;
+    assert_int_equal(rc_h_send_all(fd, frame, n, 2000), 0);
+    ms = expect_reply(fd, ST_UNKNOWN_OP, 31337, 0);
+    printf("op 42: UNKNOWN_OP in %.1f ms\n", ms);
+    expect_usable(fd, 31338);
+    /* An internode-range op from a client is no better. */
+    n = rc_h_encode_request(frame, 0, sizeof(frame), 200, 31339, "k", 1, NULL, 0);
+    assert_int_equal(rc_h_send_all(fd, frame, n, 2000), 0);
+    expect_reply(fd, ST_UNKNOWN_OP, 31339, 0);
+    expect_usable(fd, 31340);
+    close(fd);
+    check_healthy(f, "unknown op");
+    f->h.passed = 1;
+}
+
+static void test_truncated_then_close(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t frame[256];
+    size_t n = rc_h_encode_request(frame, 0, sizeof(frame), 3, 1, "trunc", 5, "0123456789", 10);
+    size_t cut;
+    for (cut = 1; cut < n; cut += 3) {
+        int fd = raw_connect(f);
+        assert_int_equal(rc_h_send_all(fd, frame, cut, 2000), 0);
+        if (cut % 2 == 1)
+            shutdown(fd, SHUT_WR); /* half-close first, then close */
+        close(fd);
+    }
+    check_healthy(f, "truncated frames");
+    {
+        /* The cut-off PUT was never applied. */
+        struct rc_result res;
+        expect_rc(rc_client_get(f->good, "trunc", 5, &res), RC_CLIENT_NOTFOUND);
+    }
+    f->h.passed = 1;
+}
+
+/* 200 connections each holding half a frame while the good client works. */
+static void test_half_frames(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 200 };
+    static uint8_t val[1000];
+    uint8_t frame[1200];
+    int fds[N], i;
+    size_t n;
+    double t0, worst = 0;
+
+    memset(val, 'h', sizeof(val));
+    n = rc_h_encode_request(frame, 0, sizeof(frame), 3, 1, "half", 4, val, sizeof(val));
+    for (i = 0; i < N; i++) {
+        fds[i] = raw_connect(f);
+        assert_int_equal(rc_h_send_all(fds[i], frame, i % 2 ? n / 2 : 5, 2000), 0);
+    }
+    for (i = 0; i < 100; i++) {
+        char k[16];
+        int kl = snprintf(k, sizeof(k), "hf-%d", i);
+        double ms;
+        t0 = rc_h_now_ms();
+        expect_rc(rc_client_put(f->good, k, (size_t)kl, k, (size_t)kl, 0), 0);
+        ms = rc_h_now_ms() - t0;
+        worst = ms > worst ? ms : worst;
+    }
+    printf("200 half frames open: worst good-client PUT %.1f ms, connections stat %lld\n", worst,
+           (long long)rc_h_stat_num(f->good, "connections"));
+    assert_true(rc_h_stat_num(f->good, "connections") >= N + 1);
+    check_healthy(f, "200 half-frame conns");
+    for (i = 0; i < N; i++)
+        close(fds[i]);
+    {
+        /* Closing them all frees their slots (and the half PUTs never land). */
+        struct rc_result res;
+        double deadline = rc_h_now_ms() + 3000;
+        int64_t conns;
+        while ((conns = rc_h_stat_num(f->good, "connections")) > 1 && rc_h_now_ms() < deadline)
+            rc_h_sleep_ms(20);
+        printf("  connections after closing them: %lld\n", (long long)conns);
+        assert_int_equal(conns, 1);
+        expect_rc(rc_client_get(f->good, "half", 4, &res), RC_CLIENT_NOTFOUND);
+    }
+    f->h.passed = 1;
+}
+
+/* A client that pipelines 100,000 PINGs and never reads a reply, then
+ * keeps sending them for 3 s: the server has to stop reading it (bounded
+ * reply buffer) and keep serving the good client. */
+static void test_flood_no_read(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 16, len = 0, off = 0;
+    uint64_t sent = 0;
+    uint8_t *buf = malloc(cap);
+    double t0, worst = 0, all_sent_ms = -1;
+    long rss;
+    int fd, i, pings = 0;
+
+    assert_non_null(buf);
+    for (i = 0; i < N; i++) {
+        len = rc_h_encode_request(buf, len, cap, 1, (uint32_t)i + 1, NULL, 0, NULL, 0);
+        assert_true(len > 0);
+    }
+    fd = raw_connect(f);
+    t0 = rc_h_now_ms();
+    while (rc_h_now_ms() - t0 < 3000) {
+        double p0;
+        ssize_t k;
+        int burst;
+        for (burst = 0; burst < 64; burst++) {
+            k = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            assert_true(k > 0);
+            sent += (uint64_t)k;
+            off += (size_t)k;
+            if (off == len) {
+                off = 0; /* the same 100,000 PINGs again */
+                if (all_sent_ms < 0)
+                    all_sent_ms = rc_h_now_ms() - t0;
+            }
+        }
+        p0 = rc_h_now_ms();
+        expect_rc(rc_client_ping(f->good), 0);
+        pings++;
+        worst = rc_h_now_ms() - p0 > worst ? rc_h_now_ms() - p0 : worst;
+        rc_h_sleep_ms(2);
+    }
+    rss = rc_h_server_rss_kib(f->s);
+    printf("flood: %llu request bytes (%.1f x 100,000 PINGs) accepted in 3 s, first 100,000 in "
+           "%.0f ms; good client %d pings, worst %.1f ms; RSS %ld KiB\n",
+           (unsigned long long)sent, (double)sent / (double)len, all_sent_ms, pings, worst, rss);
+    assert_true(worst < 1000);
+    check_healthy(f, "flood, unread");
+    close(fd);
+    free(buf);
+    check_healthy(f, "flood closed");
+    f->h.passed = 1;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Random bytes from a fixed seed on 100 connections. Odd ones are raw
+ * garbage: PROTO, then closed. Even ones carry a valid header and a
+ * random body of the declared length: one error reply, connection kept. */
+static void test_random_garbage(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 100, MAXLEN = 4096 };
+    uint64_t seed = 0x5eed2026cafef00dull;
+    static uint8_t buf[RC_H_HDR + MAXLEN];
+    int fds[N], i, closed = 0, kept = 0, replies = 0;
+    long peak0 = rc_h_server_status_kib(f->s, "VmPeak"), peak1;
+    int64_t perr0 = rc_h_stat_num(f->good, "protocol_errors"), perr1;
+
+    for (i = 0; i < N; i++) {
+        size_t n = 1 + xorshift(&seed) % MAXLEN, j, off = 0;
+        fds[i] = raw_connect(f);
+        if (i % 2 == 0) {
+            rc_h_frame_header(buf, 1, 0, (uint32_t)n);
+            off = RC_H_HDR;
+        }
+        for (j = 0; j < n; j++)
+            buf[off + j] = (uint8_t)xorshift(&seed);
+        if (i % 2 == 1 && buf[0] == 'R')
+            buf[0] = 'r'; /* keep the odd ones bad from the first byte */
+        /* The server may close early; a failed send is a fine outcome. */
+        (void)rc_h_send_all(fds[i], buf, off + n, 2000);
+    }
+    for (i = 0; i < N; i++) {
+        uint8_t rbuf[4096];
+        struct rc_hreply rep;
+        int rc = rc_h_read_reply(fds[i], rbuf, sizeof(rbuf), 3000, &rep);
+        if (rc != 0 || rep.status == ST_OK)
+            printf("conn %d: read %d, status %u\n", i, rc, rc == 0 ? rep.status : 0);
+        assert_int_equal(rc, 0);
+        assert_int_not_equal(rep.status, ST_OK);
+        replies++;
+        if (i % 2) {
+            expect_closed(fds[i]);
+            closed++;
+        } else {
+            expect_usable(fds[i], 7000 + (uint32_t)i);
+            kept++;
+        }
+        close(fds[i]);
+    }
+    peak1 = rc_h_server_status_kib(f->s, "VmPeak");
+    perr1 = rc_h_stat_num(f->good, "protocol_errors");
+    printf("random garbage on %d conns: %d replies, %d closed, %d kept open; VmPeak %ld -> %ld KiB; "
+           "protocol_errors %lld -> %lld\n",
+           N, replies, closed, kept, peak0, peak1, (long long)perr0, (long long)perr1);
+    assert_true(peak1 - peak0 < VMPEAK_SLACK_KIB);
+    assert_true(perr1 >= perr0 + N);
+    check_healthy(f, "random garbage");
+    f->h.passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_array32_lie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map32_lie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bin32_lie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_str32_and_ext_lies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_field_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_then_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_garbage, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("integration_hostile", tests, group_setup, group_teardown);
+}
