@@ -15,7 +15,8 @@ data=$root/.run/node1
 mkdir -p "$data"
 bin=$root/build/release
 
-"$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --data-dir "$data" &
+# Own session: Ctrl-C reaches only this script, which stops the node once.
+setsid "$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --data-dir "$data" &
 pid=$!
 stop() {
     trap - INT TERM
