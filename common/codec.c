@@ -405,7 +405,7 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
     const uint32_t known = FIELD_BIT(RC_F_VALUE) | FIELD_BIT(RC_F_TTL_MS) |
                            FIELD_BIT(RC_F_MESSAGE) | FIELD_BIT(RC_F_STATS) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
-                           FIELD_BIT(RC_F_TOMBSTONE);
+                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_EXISTED);
     const msgpack_object *v = &kv->val;
     int f, b = 0, rv;
 
@@ -432,6 +432,10 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
     case RC_F_TOMBSTONE:
         rv = get_bool(v, &b);
         out->tombstone = (unsigned)b;
+        return rv;
+    case RC_F_EXISTED:
+        rv = get_bool(v, &b);
+        out->existed = (unsigned)b;
         return rv;
     default:
         return f < 0 ? f : 0;
@@ -597,7 +601,7 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     /* The caller builds the stats array; more than a decoder accepts is a bug. */
     assert(rep->nstats <= RC_MAX_STATS);
     n = rep->has_value + (rep->ttl_ms != 0) + (rep->message != NULL) + (rep->nstats != 0) +
-        rep->has_version + (rep->expires_ms != 0) + rep->tombstone;
+        rep->has_version + (rep->expires_ms != 0) + rep->tombstone + rep->existed;
     frame_begin(&e, out, &pk, rep->status, rep->id, n);
     if (rep->has_value)
         pack_bytes_field(&pk, RC_F_VALUE, rep->value, rep->value_len);
@@ -615,6 +619,8 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
         pack_uint_field(&pk, RC_F_EXPIRES, rep->expires_ms);
     if (rep->tombstone)
         pack_true_field(&pk, RC_F_TOMBSTONE);
+    if (rep->existed)
+        pack_true_field(&pk, RC_F_EXISTED);
     return frame_end(&e);
 }
 

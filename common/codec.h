@@ -44,6 +44,8 @@ enum rc_op {
     RC_OP_PUT = 3,
     RC_OP_DEL = 4,
     RC_OP_STATS = 5,
+    RC_OP_MEMBERS = 6, /* cluster membership, msgpack array in VALUE */
+    RC_OP_RING = 7,    /* ring ownership, msgpack map in VALUE */
     /* internode, on the peer port only */
     RC_OP_INTERNAL = 64,
     RC_OP_REPL_WRITE = 64, /* replica write: key, value|tombstone, version, expiry */
@@ -62,6 +64,7 @@ enum rc_field {
     RC_F_VERSION = 7,     /* array [hlc: uint64, node: uint64] */
     RC_F_EXPIRES = 8,     /* uint: absolute expiry, Unix ms (internode) */
     RC_F_TOMBSTONE = 9,   /* bool: the entry is a delete marker (internode) */
+    RC_F_EXISTED = 10,    /* bool: a replica write replaced a live value (internode) */
 };
 
 enum rc_consistency {
@@ -121,6 +124,7 @@ struct rc_reply {
     unsigned has_value : 1;
     unsigned has_version : 1;
     unsigned tombstone : 1;
+    unsigned existed : 1;
 };
 
 /* Holds the msgpack zone reused across decodes and the decoded stats.

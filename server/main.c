@@ -8,8 +8,10 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "coord.h"
 #include "net.h"
 #include "node.h"
+#include "peer.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -34,6 +36,14 @@ struct server_config {
     int64_t out_buffer;
     int64_t shutdown_timeout;
     const char *log_level;
+    int64_t peer_port;
+    const char *advertise;
+    const char *seeds;
+    int64_t rf, r, w;
+    int64_t replica_timeout;
+    int64_t vnodes;
+    int64_t max_hints;
+    int64_t hint_ttl;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -81,6 +91,31 @@ static const struct rc_opt server_opts[] = {
         shutdown_timeout, "Milliseconds shutdown waits for clients to take their replies."),
     OPT("log-level", "LOG_LEVEL", RC_OPT_STR, "info", 0, 0, log_level,
         "debug, info, warn or error."),
+    OPT("peer-port", "PEER_PORT", RC_OPT_INT, "7401", 0, 65535, peer_port,
+        "Port for other nodes: UDP for gossip, TCP for replication and state exchange."),
+    OPT("advertise", "ADVERTISE", RC_OPT_STR, "", 0, 0, advertise,
+        "Host name or address other nodes use to reach this one. Default: the bind address, "
+        "or this machine's host name when binding to all addresses (containers)."),
+    OPT("seeds", "SEEDS", RC_OPT_STR, "", 0, 0, seeds,
+        "Comma-separated host:peer-port of nodes to join through (DNS names allowed); retried "
+        "until one answers. Empty: start a new cluster."),
+    OPT("rf", "RF", RC_OPT_INT, "3", 1, 7, rf,
+        "Replication factor: copies of each key (capped by the number of live nodes)."),
+    OPT("r", "READ_QUORUM", RC_OPT_INT, "2", 1, 7, r,
+        "Replicas that must answer a read (default consistency). R + W > RF gives "
+        "read-your-writes."),
+    OPT("w", "WRITE_QUORUM", RC_OPT_INT, "2", 1, 7, w,
+        "Replicas that must acknowledge a write (default consistency)."),
+    OPT("replica-timeout", "REPLICA_TIMEOUT", RC_OPT_INT, "1000", 10, 60000, replica_timeout,
+        "Milliseconds to wait for one replica. Well above a loaded node's latency (a few ms), "
+        "well below client timeouts, so a dead replica costs one timeout, not a hang."),
+    OPT("vnodes", "VNODES", RC_OPT_INT, "256", 1, 4096, vnodes,
+        "Virtual nodes per member. 256 keeps the busiest node within ~15% of the mean up to "
+        "64 nodes (docs/benchmarks.md). Must be equal on every node."),
+    OPT("max-hints", "MAX_HINTS", RC_OPT_INT, "100000", 0, 100000000, max_hints,
+        "Writes kept for unreachable replicas (hinted handoff), in memory; 0 disables."),
+    OPT("hint-ttl", "HINT_TTL", RC_OPT_INT, "3600", 1, 86400 * 7, hint_ttl,
+        "Seconds a hint is kept; a replica away longer is repaired by streaming."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -90,8 +125,11 @@ struct server {
     uv_signal_t sigterm, sigint;
     struct rc_log log;
     struct rc_node *node;
-    struct rc_net *net;
-    int stopping;
+    struct rc_peers *peers;
+    struct rc_coord *coord;
+    struct rc_net *net;      /* client port */
+    struct rc_net *peer_net; /* peer port (TCP) */
+    int stopping, pending_closes;
 };
 
 static void usage(FILE *out)
@@ -104,13 +142,35 @@ static void usage(FILE *out)
     fprintf(out, "  --help\n        Show this help.\n");
 }
 
-static void on_net_closed(void *arg)
+/* Shutdown, in order: stop taking clients and send what they are owed;
+ * then close the peer port and the peer pool (failing what is still in
+ * flight); then the timers and signals, after which the loop ends. */
+static void on_closed_step(void *arg);
+
+static void on_peers_closed(void *arg)
 {
     struct server *s = arg;
 
     rc_node_stop(s->node);
+    rc_coord_stop(s->coord);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+static void on_closed_step(void *arg)
+{
+    struct server *s = arg;
+
+    if (--s->pending_closes > 0)
+        return;
+    rc_peers_close(s->peers, on_peers_closed, s);
+}
+
+static void begin_shutdown(struct server *s)
+{
+    s->pending_closes = 2;
+    rc_net_shutdown(s->net, on_closed_step, s);
+    rc_net_shutdown(s->peer_net, on_closed_step, s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -123,44 +183,99 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     s->stopping = 1;
     rc_log_info(&s->log, "shutdown requested signal=%s", signum == SIGTERM ? "TERM" : "INT");
-    rc_net_shutdown(s->net, on_net_closed, s);
+    begin_shutdown(s);
+}
+
+static void node_opts_from(const struct server_config *cfg, struct rc_node_opts *no)
+{
+    memset(no, 0, sizeof(*no));
+    no->data_dir = cfg->data_dir;
+    no->max_key = (uint32_t)cfg->max_key_size;
+    no->max_value = (uint32_t)cfg->max_value_size;
+    no->tombstone_grace_ms = cfg->tombstone_grace * 1000;
+    no->max_db_bytes = cfg->max_db_size;
+    no->cache_kib = cfg->cache_size / 1024;
+    no->purge_interval_ms = cfg->purge_interval;
+    no->purge_batch = (int)cfg->purge_batch;
+    no->max_drift_ms = cfg->max_drift;
+}
+
+static int open_nets(struct server *s, const struct server_config *cfg)
+{
+    struct rc_net_opts o = {0};
+    struct rc_net_handler h;
+    int rv;
+
+    o.bind = cfg->bind;
+    o.port = (int)cfg->port;
+    o.max_conns = (int)cfg->max_conns;
+    o.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
+    o.out_high = (size_t)cfg->out_buffer;
+    /* Deferred requests per connection: deep enough for any sane pipeline,
+     * small enough that one client cannot pin unbounded coordinator state. */
+    o.max_inflight = 1024;
+    o.shutdown_ms = (int)cfg->shutdown_timeout;
+    rc_coord_handler(s->coord, &h);
+    rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->net);
+    if (rv < 0)
+        return rv;
+    rc_coord_set_net(s->coord, s->net);
+    /* Internode: other nodes pipeline replica writes deeply. */
+    o.port = (int)cfg->peer_port;
+    o.max_conns = 4096;
+    o.max_inflight = 65536;
+    rc_node_peer_handler(s->node, &h);
+    rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
+    if (rv < 0)
+        return rv;
+    rv = rc_net_listen(s->net);
+    if (rv == 0)
+        rv = rc_net_listen(s->peer_net);
+    return rv;
 }
 
 static int run(struct server *s, const struct server_config *cfg)
 {
-    struct rc_node_opts no = {0};
-    struct rc_net_opts nopt = {0};
-    struct rc_net_handler h;
+    struct rc_node_opts no;
+    struct rc_coord_opts co = {0};
+    struct rc_peers_opts po = {0};
+    struct rc_member self;
     char err[256] = "";
     int rv;
 
-    no.data_dir = cfg->data_dir;
-    no.max_key = (uint32_t)cfg->max_key_size;
-    no.max_value = (uint32_t)cfg->max_value_size;
-    no.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
-    no.tombstone_grace_ms = cfg->tombstone_grace * 1000;
-    no.max_db_bytes = cfg->max_db_size;
-    no.cache_kib = cfg->cache_size / 1024;
-    no.purge_interval_ms = cfg->purge_interval;
-    no.purge_batch = (int)cfg->purge_batch;
-    no.max_drift_ms = cfg->max_drift;
+    node_opts_from(cfg, &no);
     rv = rc_node_new(&s->loop, &no, &s->log, &s->node, err, sizeof(err));
     if (rv < 0) {
         rc_log_error(&s->log, "cannot open store in '%s': %s", cfg->data_dir, err);
         return rv;
     }
-    rc_node_handler(s->node, &h);
-    nopt.bind = cfg->bind;
-    nopt.port = (int)cfg->port;
-    nopt.max_conns = (int)cfg->max_conns;
-    nopt.max_frame = no.max_frame;
-    nopt.out_high = (size_t)cfg->out_buffer;
-    nopt.shutdown_ms = (int)cfg->shutdown_timeout;
-    rv = rc_net_new(&s->loop, &nopt, &h, &s->log, &s->net);
+    po.connect_timeout_ms = (int)cfg->replica_timeout;
+    po.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
+    /* Per peer: room for a deep pipeline of large values, bounded. */
+    po.max_queued_bytes = 64u << 20;
+    rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
     if (rv < 0)
         return rv;
-    rc_node_set_net(s->node, s->net);
-    rv = rc_net_listen(s->net);
+    co.rf = (int)cfg->rf;
+    co.r = (int)cfg->r;
+    co.w = (int)cfg->w;
+    co.timeout_ms = (int)cfg->replica_timeout;
+    co.vnodes = (int)cfg->vnodes;
+    co.max_hints = (size_t)cfg->max_hints;
+    co.hint_ttl_ms = cfg->hint_ttl * 1000;
+    rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
+    if (rv < 0)
+        return rv;
+    memset(&self, 0, sizeof(self));
+    self.id = rc_node_id(s->node);
+    snprintf(self.host, sizeof(self.host), "%s", cfg->bind);
+    self.client_port = (uint16_t)cfg->port;
+    self.peer_port = (uint16_t)cfg->peer_port;
+    self.state = RC_MEMBER_ALIVE;
+    rv = rc_coord_set_members(s->coord, &self, 1);
+    if (rv < 0)
+        return rv;
+    rv = open_nets(s, cfg);
     if (rv < 0)
         return rv;
     rc_log_info(&s->log, "node ready id=%016llx data_dir=%s version=%s",
@@ -172,6 +287,21 @@ static int run(struct server *s, const struct server_config *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     rc_node_start(s->node);
     return uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Startup failed part-way: nothing is connected yet, so closing every
+ * handle (all embedded in structs freed after the loop) is enough. */
+static void abort_startup(struct server *s)
+{
+    uv_walk(&s->loop, close_any, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
 int main(int argc, char **argv)
@@ -202,16 +332,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&s.loop);
     rv = run(&s, &cfg);
-    if (rv < 0 && s.net != NULL && !s.stopping) {
-        /* Startup failed after the net existed: close what is open. */
-        s.stopping = 1;
-        rc_net_shutdown(s.net, on_net_closed, &s);
-        uv_signal_init(&s.loop, &s.sigterm);
-        uv_signal_init(&s.loop, &s.sigint);
-        uv_run(&s.loop, UV_RUN_DEFAULT);
-    }
+    if (rv < 0 && s.node != NULL && !s.stopping)
+        abort_startup(&s);
+    rc_coord_free(s.coord);
+    rc_peers_free(s.peers);
     rc_node_free(s.node);
     rc_net_free(s.net);
+    rc_net_free(s.peer_net);
     if (uv_loop_close(&s.loop) != 0)
         rc_log_warn(&s.log, "event loop closed with handles still open");
     if (rv < 0)

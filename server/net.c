@@ -10,8 +10,12 @@
  *
  * In read_cb every complete frame is parsed and handled, the partial one is
  * kept; parsing pauses when the pending output reaches the high-water mark
- * so a client that pipelines without reading cannot grow our memory (TCP
- * backpressure does the rest). Replies are flushed from the loop's check
+ * or too many requests are deferred, so a client that pipelines without
+ * reading cannot grow our memory (TCP backpressure does the rest).
+ *
+ * Deferred replies wait in a per-connection FIFO of slots. While the FIFO
+ * is not empty, immediate replies queue behind it in slots of their own,
+ * which keeps request order. Replies are flushed from the loop's check
  * phase, after the handler's group commit, with one write per connection.
  */
 #include "net.h"
@@ -30,10 +34,12 @@
 
 enum conn_state { CONN_READING, CONN_BLOCKED, CONN_DRAINING, CONN_CLOSING };
 
-struct wmark {
-    uint32_t off; /* offset of the reply frame in the unread part of out */
-    uint32_t len;
-    uint32_t id;
+struct rc_net_slot {
+    struct rc_net_slot *next;
+    struct rc_net *net;
+    struct rc_conn *conn; /* NULL once the connection is gone */
+    int done;
+    struct rc_buf bytes;  /* the encoded reply once done */
 };
 
 struct rc_conn {
@@ -46,18 +52,22 @@ struct rc_conn {
     struct rc_buf wbuf; /* replies handed to uv_write */
     uv_write_t wreq;
     int writing;
-    struct wmark *marks; /* write replies of the uncommitted batch */
-    uint32_t nmarks, marks_alloc;
-    int in_batch, in_pending;
-    struct rc_conn *prev, *next;    /* all connections */
-    struct rc_conn *next_pending;   /* replies to flush this iteration */
-    struct rc_conn *next_batch;     /* has write replies in the batch */
+    struct rc_net_slot *slots, *slots_tail; /* replies not ready to go to out */
+    int nslots;
+    int in_pending;
+    struct rc_conn *prev, *next;  /* all connections */
+    struct rc_conn *next_pending; /* replies to flush this iteration */
 };
+
+/* Released slots are kept for reuse, up to this many, so a busy cluster
+ * node does not malloc/free per request. */
+#define SLOT_CACHE 4096
 
 struct rc_net {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_check_t check;
+    uv_prepare_t prepare;
     uv_timer_t shutdown_timer;
     struct rc_net_opts opts;
     struct rc_net_handler h;
@@ -65,7 +75,10 @@ struct rc_net {
     struct rc_decoder dec;
     struct rc_conn *conns;
     struct rc_conn *pending;
-    struct rc_conn *batch;
+    struct rc_conn *current; /* connection whose request is being handled */
+    struct rc_buf scratch;   /* immediate replies that must queue behind slots */
+    struct rc_net_slot *free_slots;
+    int nfree_slots;
     struct rc_net_stats stats;
     uint64_t next_conn_id;
     int listening, shutting_down, handles_open;
@@ -104,84 +117,99 @@ static void add_pending(struct rc_conn *c)
     c->net->pending = c;
 }
 
-static int add_mark(struct rc_conn *c, size_t off, size_t len, uint32_t id)
+static struct rc_net_slot *slot_new(struct rc_net *net, struct rc_conn *c)
 {
-    struct wmark *m;
+    struct rc_net_slot *sl = net->free_slots;
 
-    if (c->nmarks == c->marks_alloc) {
-        uint32_t n = c->marks_alloc ? c->marks_alloc * 2 : 16;
-
-        m = realloc(c->marks, n * sizeof(*m));
-        if (m == NULL)
-            return RC_ENOMEM;
-        c->marks = m;
-        c->marks_alloc = n;
+    if (sl != NULL) {
+        net->free_slots = sl->next;
+        net->nfree_slots--;
+    } else {
+        sl = malloc(sizeof(*sl));
+        if (sl == NULL)
+            return NULL;
+        rc_buf_init(&sl->bytes, c->out.cap);
     }
-    c->marks[c->nmarks++] = (struct wmark){(uint32_t)off, (uint32_t)len, id};
-    if (!c->in_batch) {
-        c->in_batch = 1;
-        c->next_batch = c->net->batch;
-        c->net->batch = c;
-    }
-    return 0;
+    sl->net = net;
+    sl->next = NULL;
+    sl->conn = c;
+    sl->done = 0;
+    if (c->slots_tail)
+        c->slots_tail->next = sl;
+    else
+        c->slots = sl;
+    c->slots_tail = sl;
+    c->nslots++;
+    return sl;
 }
 
-/* Rewrites this connection's write replies into error replies. Frames are
- * self-delimiting, so the output is rebuilt by copying the bytes between
- * marks and encoding an error in place of each marked frame. */
-static int rewrite_marks(struct rc_conn *c, int err)
+static void slot_release(struct rc_net *net, struct rc_net_slot *sl)
 {
-    struct rc_buf nb;
-    const uint8_t *src = rc_buf_rptr(&c->out);
-    size_t pos = 0, used = rc_buf_used(&c->out);
-    uint32_t i;
-    int rv = 0;
-
-    rc_buf_init(&nb, c->out.cap);
-    for (i = 0; i < c->nmarks && rv == 0; i++) {
-        const struct wmark *m = &c->marks[i];
-
-        rv = rc_buf_append(&nb, src + pos, m->off - pos);
-        if (rv == 0)
-            rv = rc_encode_error(&nb, m->id, err, NULL);
-        pos = m->off + m->len;
+    rc_buf_reset(&sl->bytes);
+    rc_buf_shrink(&sl->bytes, READ_CHUNK);
+    if (net->nfree_slots >= SLOT_CACHE) {
+        rc_buf_close(&sl->bytes);
+        free(sl);
+        return;
     }
-    if (rv == 0)
-        rv = rc_buf_append(&nb, src + pos, used - pos);
-    if (rv < 0) {
-        rc_buf_close(&nb);
-        return rv;
-    }
-    rc_buf_close(&c->out);
-    c->out = nb;
-    return 0;
+    sl->next = net->free_slots;
+    net->free_slots = sl;
+    net->nfree_slots++;
 }
 
-void rc_net_fail_batch(struct rc_net *net, int err)
+/* Moves finished replies at the head of the FIFO into out, in order, as
+ * far as out's cap allows (the rest follows after the next flush). */
+static void drain_slots(struct rc_conn *c)
 {
-    struct rc_conn *c, *next;
+    struct rc_net_slot *sl;
 
-    for (c = net->batch; c != NULL; c = next) {
-        next = c->next_batch;
-        if (c->state != CONN_CLOSING && rewrite_marks(c, err) < 0) {
-            rc_log_warn(net->log, "cannot rewrite failed batch replies, closing connection");
-            conn_close(c);
-        }
-        c->nmarks = 0;
-        c->in_batch = 0;
+    while ((sl = c->slots) != NULL && sl->done) {
+        if (rc_buf_append(&c->out, rc_buf_rptr(&sl->bytes), rc_buf_used(&sl->bytes)) < 0)
+            break;
+        c->slots = sl->next;
+        if (c->slots == NULL)
+            c->slots_tail = NULL;
+        c->nslots--;
+        slot_release(c->net, sl);
     }
-    net->batch = NULL;
+    if (rc_buf_used(&c->out) > 0)
+        add_pending(c);
 }
 
-static void clear_batch(struct rc_net *net)
+struct rc_net_slot *rc_net_defer(struct rc_net *net)
 {
-    struct rc_conn *c;
+    return net->current ? slot_new(net, net->current) : NULL;
+}
 
-    for (c = net->batch; c != NULL; c = c->next_batch) {
-        c->nmarks = 0;
-        c->in_batch = 0;
+void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
+{
+    struct rc_conn *c = sl->conn;
+
+    if (c == NULL) {
+        /* The client left before its answer: nobody to tell. */
+        slot_release(sl->net, sl);
+        return;
     }
-    net->batch = NULL;
+    if (rc_encode_reply(&sl->bytes, rep) < 0 &&
+        rc_encode_error(&sl->bytes, rep->id, RC_ENOMEM, NULL) < 0) {
+        conn_close(c);
+        return;
+    }
+    sl->done = 1;
+    if (sl == c->slots)
+        drain_slots(c);
+}
+
+void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const char *msg)
+{
+    struct rc_reply rep;
+
+    memset(&rep, 0, sizeof(rep));
+    rep.id = id;
+    rep.status = (uint32_t)rc_err_to_status(err);
+    rep.message = msg != NULL ? msg : rc_strerror(err);
+    rep.message_len = (uint32_t)strlen(rep.message);
+    rc_net_complete(sl, &rep);
 }
 
 /* A frame that breaks the framing itself: answer, then close once flushed. */
@@ -202,18 +230,27 @@ static void protocol_abort(struct rc_conn *c, int err)
 static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
 {
     struct rc_net *net = c->net;
+    struct rc_buf *out = c->slots ? &net->scratch : &c->out;
+    struct rc_net_slot *sl;
     struct rc_request req;
-    size_t off = rc_buf_used(&c->out);
     int rv;
 
     rv = rc_decode_request(&net->dec, body, len, &req);
     if (rv < 0) {
         net->stats.protocol_errors++;
-        rv = rc_encode_error(&c->out, req.id, rv, NULL);
+        rv = rc_encode_error(out, req.id, rv, NULL);
     } else {
-        rv = net->h.request(net->h.arg, &req, &c->out);
-        if (rv == 1)
-            rv = add_mark(c, off, rc_buf_used(&c->out) - off, req.id);
+        net->current = c;
+        rv = net->h.request(net->h.arg, net, &req, out);
+        net->current = NULL;
+    }
+    if (rv == 0 && out == &net->scratch && rc_buf_used(out) > 0) {
+        /* An immediate reply behind deferred ones waits in a slot too. */
+        sl = slot_new(net, c);
+        rv = sl ? rc_buf_append(&sl->bytes, rc_buf_rptr(out), rc_buf_used(out)) : RC_ENOMEM;
+        if (sl)
+            sl->done = 1;
+        rc_buf_reset(out);
     }
     if (rv < 0) {
         rc_log_warn(net->log, "closing connection: cannot queue reply: %s", rc_strerror(rv));
@@ -232,7 +269,7 @@ static void process_input(struct rc_conn *c)
     int rv;
 
     while (c->state == CONN_READING || c->state == CONN_BLOCKED) {
-        if (rc_buf_used(&c->out) >= net->opts.out_high) {
+        if (rc_buf_used(&c->out) >= net->opts.out_high || c->nslots >= net->opts.max_inflight) {
             conn_set_state(c, CONN_BLOCKED);
             break;
         }
@@ -279,7 +316,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread != UV_EOF)
             rc_log_debug(c->net->log, "read error: %s", uv_strerror((int)nread));
         /* Replies to requests already received are still delivered. */
-        if (rc_buf_used(&c->out) > 0 || c->writing) {
+        if (rc_buf_used(&c->out) > 0 || c->writing || c->slots) {
             conn_set_state(c, CONN_DRAINING);
             add_pending(c);
         } else {
@@ -295,6 +332,7 @@ static void on_close(uv_handle_t *h)
 {
     struct rc_conn *c = container_of(h, struct rc_conn, tcp);
     struct rc_net *net = c->net;
+    struct rc_net_slot *sl;
 
     if (c->prev)
         c->prev->next = c->next;
@@ -303,10 +341,16 @@ static void on_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     net->stats.conns--;
+    while ((sl = c->slots) != NULL) {
+        c->slots = sl->next;
+        if (sl->done)
+            slot_release(net, sl);
+        else
+            sl->conn = NULL; /* freed when its owner completes it */
+    }
     rc_buf_close(&c->in);
     rc_buf_close(&c->out);
     rc_buf_close(&c->wbuf);
-    free(c->marks);
     free(c);
     maybe_finish_shutdown(net);
 }
@@ -346,6 +390,7 @@ static void flush_conn(struct rc_conn *c)
 
     if (c->state == CONN_CLOSING || c->writing)
         return;
+    drain_slots(c);
     if (rc_buf_used(&c->out) > 0) {
         b = uv_buf_init((char *)rc_buf_rptr(&c->out), (unsigned)rc_buf_used(&c->out));
         n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -371,7 +416,7 @@ static void flush_conn(struct rc_conn *c)
         return;
     }
     rc_buf_shrink(&c->out, READ_CHUNK);
-    if (c->state == CONN_DRAINING)
+    if (c->state == CONN_DRAINING && c->slots == NULL)
         conn_close(c);
     /* Everything went out at once: a connection paused for backpressure
      * resumes here, as no write callback will come to wake it. */
@@ -379,22 +424,20 @@ static void flush_conn(struct rc_conn *c)
         process_input(c);
 }
 
-/* The check phase runs once per loop iteration after I/O callbacks: resume
- * connections that drained, end the batch, then flush every reply. */
-static void on_check(uv_check_t *h)
+/* Resumes connections that drained, ends the batch, then flushes every
+ * reply. Runs in the check phase (after I/O callbacks) and again in the
+ * prepare phase (after timers, before the loop blocks), so a reply
+ * completed anywhere never waits for unrelated I/O to wake the loop. */
+static void run_batch(struct rc_net *net)
 {
-    struct rc_net *net = container_of(h, struct rc_net, check);
     struct rc_conn *c, *next;
-    int rv;
 
     for (c = net->pending; c != NULL; c = c->next_pending)
         if (c->state == CONN_BLOCKED && !c->writing &&
-            rc_buf_used(&c->out) < net->opts.out_high / 2)
+            rc_buf_used(&c->out) < net->opts.out_high / 2 &&
+            c->nslots < net->opts.max_inflight / 2)
             process_input(c);
-    rv = net->h.commit(net->h.arg);
-    if (rv < 0)
-        rc_net_fail_batch(net, rv);
-    clear_batch(net);
+    net->h.commit(net->h.arg);
     c = net->pending;
     net->pending = NULL;
     for (; c != NULL; c = next) {
@@ -402,6 +445,16 @@ static void on_check(uv_check_t *h)
         c->in_pending = 0;
         flush_conn(c);
     }
+}
+
+static void on_check(uv_check_t *h)
+{
+    run_batch(container_of(h, struct rc_net, check));
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    run_batch(container_of(h, struct rc_net, prepare));
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -467,16 +520,20 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
         free(net);
         return rv;
     }
+    rc_buf_init(&net->scratch, opts->out_high + RC_FRAME_HDR + opts->max_frame);
     net->loop = loop;
     net->opts = *opts;
     net->h = *h;
     net->log = log;
     uv_check_init(loop, &net->check);
+    uv_prepare_init(loop, &net->prepare);
     uv_timer_init(loop, &net->shutdown_timer);
-    net->handles_open = 2;
+    net->handles_open = 3;
     uv_check_start(&net->check, on_check);
-    /* The check handle must not keep the loop alive by itself. */
+    uv_prepare_start(&net->prepare, on_prepare);
+    /* These must not keep the loop alive by themselves. */
     uv_unref((uv_handle_t *)&net->check);
+    uv_unref((uv_handle_t *)&net->prepare);
     *out = net;
     return 0;
 }
@@ -531,8 +588,10 @@ static void maybe_finish_shutdown(struct rc_net *net)
         /* All clients gone: close our own handles. */
         net->shutting_down = 2;
         net->check.data = net;
+        net->prepare.data = net;
         net->shutdown_timer.data = net;
         uv_close((uv_handle_t *)&net->check, on_handle_closed);
+        uv_close((uv_handle_t *)&net->prepare, on_handle_closed);
         uv_close((uv_handle_t *)&net->shutdown_timer, on_handle_closed);
         return;
     }
@@ -586,8 +645,16 @@ void rc_net_stats(const struct rc_net *net, struct rc_net_stats *st)
 
 void rc_net_free(struct rc_net *net)
 {
+    struct rc_net_slot *sl;
+
     if (net == NULL)
         return;
     rc_decoder_close(&net->dec);
+    rc_buf_close(&net->scratch);
+    while ((sl = net->free_slots) != NULL) {
+        net->free_slots = sl->next;
+        rc_buf_close(&sl->bytes);
+        free(sl);
+    }
     free(net);
 }

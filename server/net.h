@@ -1,13 +1,13 @@
 /*
  * net.h - the client listener and its connections.
  *
- * Reads frames from client connections, hands each decoded request to a
- * handler, and writes the replies back in order. Replies are not sent as
- * they are produced: once per event-loop iteration the handler commits the
- * batch of writes it applied (group commit), and only then are all
- * pending replies flushed, one write per connection. If the commit fails,
- * every write reply of the batch is rewritten into an error before it is
- * sent, so a client is never told "OK" for a write that was lost.
+ * Reads frames from connections, hands each decoded request to a handler,
+ * and writes the replies back in request order. A handler answers at once
+ * or defers (a slot), e.g. until replicas answered or a group commit is
+ * done. Replies are not sent as they are produced: once per event-loop
+ * iteration the handler ends its batch (group commit), and then all
+ * pending replies are flushed, one write per connection. Used for both the
+ * client port and the internode peer port.
  */
 #ifndef RC_NET_H
 #define RC_NET_H
@@ -22,18 +22,19 @@
 #include "log.h"
 
 struct rc_net;
-struct rc_conn;
+struct rc_net_slot;
 
 struct rc_net_handler {
     void *arg;
-    /* Handles one request; appends exactly one reply frame to out.
-     * Returns 1 when the reply acknowledges a write of the current batch
-     * (rewritten to an error if the batch fails), 0 otherwise, or a
-     * negative code when no reply could be encoded (connection closed). */
-    int (*request)(void *arg, const struct rc_request *req, struct rc_buf *out);
-    /* Ends the batch before replies are flushed. 0, or the error that
-     * every write reply of the batch must report. */
-    int (*commit)(void *arg);
+    /* Handles one request: either appends exactly one reply frame to out,
+     * or takes a slot with rc_net_defer() and answers later through it
+     * (replies still reach the client in request order). Returns 0, or a
+     * negative code when no reply could be queued (connection closed). */
+    int (*request)(void *arg, struct rc_net *net, const struct rc_request *req,
+                   struct rc_buf *out);
+    /* Ends the iteration's batch (group commit) just before replies are
+     * flushed; completions it triggers go out in the same flush. */
+    void (*commit)(void *arg);
 };
 
 struct rc_net_opts {
@@ -42,6 +43,7 @@ struct rc_net_opts {
     int max_conns;         /* further connections get TOO_MANY_CONNS */
     uint32_t max_frame;    /* largest accepted frame body */
     size_t out_high;       /* pending reply bytes at which reading pauses */
+    int max_inflight;      /* deferred requests per connection at which reading pauses */
     int shutdown_ms;       /* how long shutdown waits for clients to drain */
 };
 
@@ -59,9 +61,16 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
 /* Binds and listens. 0 or a libuv error (logged). */
 int rc_net_listen(struct rc_net *net);
 
-/* The handler calls this when the store discarded the current batch
- * mid-iteration: write replies produced so far become err. */
-void rc_net_fail_batch(struct rc_net *net, int err);
+/* Only inside handler->request: reserves the reply position of the
+ * request being handled. NULL when out of memory. The slot must be
+ * completed exactly once, even if the client is gone by then. */
+struct rc_net_slot *rc_net_defer(struct rc_net *net);
+
+/* Sends rep through the slot (in order) and releases the slot. */
+void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
+
+/* Same, for an error reply (msg NULL: rc_strerror(err)). */
+void rc_net_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);
 
 /* Stops accepting, stops reading, flushes pending replies, then closes
  * every connection (forcibly after shutdown_ms). cb runs once all handles

@@ -1,35 +1,36 @@
 /*
- * node.c - executes client operations against the local store (see node.h).
+ * node.c - the local replica (see node.h).
  *
- * Every write gets a version from the hybrid logical clock plus this node's
- * id, so the same last-writer-wins rule holds whether writes come from
- * clients or, in a cluster, from other replicas. Replies are encoded
- * straight into the connection's output buffer; nothing is copied twice.
+ * Writes are applied to the store immediately and acknowledged when their
+ * batch commits: the waiters of the batch are kept in an array and told
+ * the outcome together. If the store discards a batch (disk full, I/O
+ * error), every waiter of that batch learns it, so no write is ever
+ * acknowledged that was not committed.
  */
 #include "node.h"
 #include "codec.h"
 #include "err.h"
 #include "hlc.h"
-#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* A TTL beyond a century is certainly a unit mistake (ms vs s). */
-#define MAX_TTL_MS (100ULL * 365 * 24 * 3600 * 1000)
 /* When a purge pass fills its batch there is more to do: come back soon,
  * but not in the same loop iteration, so clients are served in between. */
 #define PURGE_CATCHUP_MS 10
 
-struct counters {
-    uint64_t ping, get, put, del, stats;
-    uint64_t hits, misses, errors, purged;
+/* A write waiting for its batch to commit: a callback (coordinator) or a
+ * deferred reply on the peer port (replica write from another node). */
+struct waiter {
+    rc_node_write_cb cb;
+    void *arg;             /* cb's argument, or the rc_net_slot */
+    uint32_t id;           /* request id, for slot waiters */
+    int existed;           /* for slot waiters: reported to the coordinator */
 };
 
 struct rc_node {
@@ -38,15 +39,18 @@ struct rc_node {
     struct rc_node_opts opts;
     const struct rc_log *log;
     struct rc_store *store;
-    struct rc_net *net;
     struct rc_hlc hlc;
     uint64_t id;
     char id_hex[17];
-    uint64_t start_ms;
-    struct counters ops;
+    struct waiter *waiters;
+    size_t nwaiters, waiters_alloc;
+    rc_node_push_pull_fn push_pull;
+    void *push_pull_arg;
+    struct rc_buf scratch; /* push-pull state */
+    struct rc_node_stats st;
 };
 
-static int64_t wall_ms(void)
+int64_t rc_node_now_ms(void)
 {
     struct timespec ts;
 
@@ -54,189 +58,228 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int reply_error(struct rc_node *n, struct rc_buf *out, uint32_t id, int err,
-                       const char *msg)
+static int add_waiter(struct rc_node *n, rc_node_write_cb cb, void *arg, uint32_t id)
 {
-    n->ops.errors++;
-    return rc_encode_error(out, id, err, msg);
-}
+    struct waiter *w;
 
-/* Key present, non-empty and within the limit. 0 or an encoded error (1). */
-static int check_key(struct rc_node *n, const struct rc_request *req, struct rc_buf *out, int *rv)
-{
-    char msg[96];
+    if (n->nwaiters == n->waiters_alloc) {
+        size_t alloc = n->waiters_alloc ? n->waiters_alloc * 2 : 64;
 
-    if (!req->has_key || req->key_len == 0) {
-        *rv = reply_error(n, out, req->id, RC_EINVAL, req->has_key ? "empty key" : "missing key");
-        return 1;
+        w = realloc(n->waiters, alloc * sizeof(*w));
+        if (w == NULL)
+            return RC_ENOMEM;
+        n->waiters = w;
+        n->waiters_alloc = alloc;
     }
-    if (req->key_len > n->opts.max_key) {
-        snprintf(msg, sizeof(msg), "key is %u bytes, limit is %u", req->key_len, n->opts.max_key);
-        *rv = reply_error(n, out, req->id, RC_EKEY_TOO_LARGE, msg);
-        return 1;
-    }
+    n->waiters[n->nwaiters++] = (struct waiter){cb, arg, id, 0};
     return 0;
 }
 
-static int do_get(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
+/* Tells every waiter of the batch its outcome. */
+static void finish_batch(struct rc_node *n, int err)
+{
+    struct waiter *w;
+    size_t i, count = n->nwaiters;
+
+    /* Callbacks may start new writes: they belong to the next batch. */
+    n->nwaiters = 0;
+    for (i = 0; i < count; i++) {
+        w = &n->waiters[i];
+        if (w->cb) {
+            w->cb(w->arg, err);
+        } else if (err == 0) {
+            struct rc_reply rep = {.id = w->id, .existed = (unsigned)w->existed};
+
+            rc_net_complete(w->arg, &rep);
+        } else {
+            rc_net_complete_error(w->arg, w->id, err, NULL);
+        }
+    }
+}
+
+void rc_node_commit(struct rc_node *n)
+{
+    int rv;
+
+    if (rc_store_pending(n->store) == 0 && n->nwaiters == 0)
+        return;
+    rv = rc_store_commit(n->store);
+    n->st.commits++;
+    if (rv < 0) {
+        n->st.commit_errors++;
+        rc_log_warn(n->log, "commit failed, batch discarded: %s", rc_strerror(rv));
+    }
+    finish_batch(n, rv);
+}
+
+int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e)
+{
+    return rc_store_get(n->store, key, key_len, rc_node_now_ms(), e);
+}
+
+static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                      int *existed)
+{
+    int rv;
+
+    rv = rc_store_write(n->store, key, key_len, value, value_len, ver, expires_ms,
+                        rc_node_now_ms(), existed);
+    if (rv < 0) {
+        /* The store discarded the batch: its earlier writes are lost too. */
+        rc_log_warn(n->log, "write failed, batch discarded: %s", rc_strerror(rv));
+        finish_batch(n, rv);
+    }
+    return rv;
+}
+
+int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                  rc_node_write_cb cb, void *arg, int *existed)
+{
+    int rv;
+
+    /* Write first: if the store discards the batch, finish_batch tells the
+     * earlier waiters and this caller learns it from rv alone. */
+    rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, existed);
+    if (rv < 0)
+        return rv;
+    return add_waiter(n, cb, arg, 0);
+}
+
+void rc_node_new_version(struct rc_node *n, struct rc_version *ver)
+{
+    ver->hlc = rc_hlc_now(&n->hlc, (uint64_t)rc_node_now_ms());
+    ver->node = n->id;
+}
+
+/* Checks sizes of a replica request: a peer is trusted no more than a client. */
+static int check_sizes(const struct rc_node *n, const struct rc_request *req)
+{
+    if (!req->has_key || req->key_len == 0)
+        return RC_EINVAL;
+    if (req->key_len > n->opts.max_key)
+        return RC_EKEY_TOO_LARGE;
+    if (req->has_value && req->value_len > n->opts.max_value)
+        return RC_EVALUE_TOO_LARGE;
+    return 0;
+}
+
+static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
+{
+    struct rc_version ver = {req->ver_hlc, req->ver_node};
+    struct rc_net_slot *slot;
+    uint64_t merged;
+    int rv, existed = 0;
+
+    n->st.repl_writes++;
+    rv = check_sizes(n, req);
+    if (rv == 0 && (!req->has_version || (!req->tombstone && !req->has_value) ||
+                    req->expires_ms > INT64_MAX))
+        rv = RC_EINVAL;
+    if (rv == 0 && rc_hlc_update(&n->hlc, req->ver_hlc, (uint64_t)rc_node_now_ms(), &merged) < 0) {
+        n->st.drift_rejects++;
+        rv = RC_EDRIFT;
+    }
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, NULL);
+    rv = node_write(n, req->key, req->key_len, req->tombstone ? NULL : req->value,
+                    req->tombstone ? 0 : req->value_len, &ver, (int64_t)req->expires_ms, &existed);
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, NULL);
+    /* Acknowledged when the batch commits. */
+    slot = rc_net_defer(net);
+    if (slot == NULL)
+        return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
+    rv = add_waiter(n, NULL, slot, req->id);
+    if (rv < 0)
+        rc_net_complete_error(slot, req->id, rv, NULL);
+    else
+        n->waiters[n->nwaiters - 1].existed = existed;
+    return 0;
+}
+
+static int repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
     struct rc_entry e;
-    int64_t now = wall_ms();
     int rv;
 
-    n->ops.get++;
-    if (check_key(n, req, out, &rv))
-        return rv;
-    rv = rc_store_get(n->store, req->key, req->key_len, now, &e);
-    if (rv == RC_ENOTFOUND || (rv == 0 && e.tombstone)) {
-        n->ops.misses++;
-        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
-        return rc_encode_reply(out, &rep);
-    }
+    n->st.repl_reads++;
+    rv = check_sizes(n, req);
+    if (rv == 0)
+        rv = rc_node_get(n, req->key, req->key_len, &e);
     if (rv < 0)
-        return reply_error(n, out, req->id, rv, NULL);
-    n->ops.hits++;
-    rep.value = e.value;
-    rep.value_len = (uint32_t)e.value_len;
-    rep.has_value = 1;
+        return rc_encode_error(out, req->id, rv, NULL);
+    rep.has_version = 1;
     rep.ver_hlc = e.ver.hlc;
     rep.ver_node = e.ver.node;
-    rep.has_version = 1;
-    if (e.expires_ms > 0)
-        rep.ttl_ms = (uint64_t)(e.expires_ms > now ? e.expires_ms - now : 1);
+    rep.expires_ms = e.expires_ms > 0 ? (uint64_t)e.expires_ms : 0;
+    if (e.tombstone) {
+        rep.tombstone = 1;
+    } else {
+        rep.has_value = 1;
+        rep.value = e.value;
+        rep.value_len = (uint32_t)e.value_len;
+    }
     return rc_encode_reply(out, &rep);
 }
 
-/* PUT (value != NULL) and DEL share the write path. Returns 1 for a reply
- * that acknowledges a write of the batch, else 0 / a negative code. */
-static int do_write(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
+static int push_pull(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
-    struct rc_version ver;
-    int64_t now = wall_ms(), expires = 0;
-    int is_put = req->op == RC_OP_PUT, existed = 0, rv;
-    char msg[96];
+    int rv;
 
-    if (check_key(n, req, out, &rv))
-        return rv;
-    if (is_put && !req->has_value)
-        return reply_error(n, out, req->id, RC_EINVAL, "missing value");
-    if (is_put && req->value_len > n->opts.max_value) {
-        snprintf(msg, sizeof(msg), "value is %u bytes, limit is %u", req->value_len,
-                 n->opts.max_value);
-        return reply_error(n, out, req->id, RC_EVALUE_TOO_LARGE, msg);
-    }
-    if (req->ttl_ms > MAX_TTL_MS)
-        return reply_error(n, out, req->id, RC_EINVAL, "ttl longer than 100 years");
-    if (is_put && req->ttl_ms > 0)
-        expires = now + (int64_t)req->ttl_ms;
-    ver.hlc = rc_hlc_now(&n->hlc, (uint64_t)now);
-    ver.node = n->id;
-    rv = rc_store_write(n->store, req->key, req->key_len, is_put ? req->value : NULL,
-                        is_put ? req->value_len : 0, &ver, expires, now, &existed);
-    if (rv < 0) {
-        /* The store discarded the whole batch: earlier acks become errors. */
-        rc_log_warn(n->log, "write failed: %s", rc_strerror(rv));
-        if (n->net)
-            rc_net_fail_batch(n->net, rv);
-        return reply_error(n, out, req->id, rv, NULL);
-    }
-    if (!is_put && !existed)
-        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
-    rep.ver_hlc = ver.hlc;
-    rep.ver_node = ver.node;
-    rep.has_version = 1;
-    rv = rc_encode_reply(out, &rep);
-    return rv < 0 ? rv : 1;
-}
-
-#define STAT_NUM(arr, i, nm, v) \
-    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .num = (int64_t)(v)}
-#define STAT_STR(arr, i, nm, v)                                                          \
-    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .is_str = 1, \
-                                    .str = (v), .str_len = (uint32_t)strlen(v)}
-
-static int do_stats(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
-{
-    struct rc_stat st[32];
-    struct rc_store_stats ss;
-    struct rc_net_stats ns = {0};
-    struct rc_reply rep = {.id = req->id};
-    uint32_t i = 0;
-
-    n->ops.stats++;
-    rc_store_stats(n->store, &ss);
-    if (n->net)
-        rc_net_stats(n->net, &ns);
-    STAT_STR(st, i, "version", RC_VERSION);
-    STAT_STR(st, i, "node_id", n->id_hex);
-    STAT_NUM(st, i, "pid", getpid());
-    STAT_NUM(st, i, "uptime_s", (wall_ms() - (int64_t)n->start_ms) / 1000);
-    STAT_STR(st, i, "data_dir", n->opts.data_dir);
-    STAT_NUM(st, i, "keys", ss.keys);
-    STAT_NUM(st, i, "tombstones", ss.tombstones);
-    STAT_NUM(st, i, "bytes", ss.bytes);
-    STAT_NUM(st, i, "db_bytes", ss.db_bytes);
-    STAT_NUM(st, i, "connections", ns.conns);
-    STAT_NUM(st, i, "connections_total", ns.conns_total);
-    STAT_NUM(st, i, "connections_rejected", ns.conns_rejected);
-    STAT_NUM(st, i, "ops_ping", n->ops.ping);
-    STAT_NUM(st, i, "ops_get", n->ops.get);
-    STAT_NUM(st, i, "ops_put", n->ops.put);
-    STAT_NUM(st, i, "ops_del", n->ops.del);
-    STAT_NUM(st, i, "ops_stats", n->ops.stats);
-    STAT_NUM(st, i, "hits", n->ops.hits);
-    STAT_NUM(st, i, "misses", n->ops.misses);
-    STAT_NUM(st, i, "errors", n->ops.errors);
-    STAT_NUM(st, i, "protocol_errors", ns.protocol_errors);
-    STAT_NUM(st, i, "expired_purged", n->ops.purged);
-    STAT_NUM(st, i, "max_key_size", n->opts.max_key);
-    STAT_NUM(st, i, "max_value_size", n->opts.max_value);
-    STAT_NUM(st, i, "max_frame_size", n->opts.max_frame);
-    rep.stats = st;
-    rep.nstats = i;
+    if (n->push_pull == NULL || !req->has_value)
+        return rc_encode_error(out, req->id, n->push_pull ? RC_EINVAL : RC_EUNKNOWN_OP, NULL);
+    rc_buf_reset(&n->scratch);
+    rv = n->push_pull(n->push_pull_arg, req->value, req->value_len, &n->scratch);
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, NULL);
+    rep.has_value = 1;
+    rep.value = rc_buf_rptr(&n->scratch);
+    rep.value_len = (uint32_t)rc_buf_used(&n->scratch);
     return rc_encode_reply(out, &rep);
 }
 
-static int on_request(void *arg, const struct rc_request *req, struct rc_buf *out)
+static int on_peer_request(void *arg, struct rc_net *net, const struct rc_request *req,
+                           struct rc_buf *out)
 {
     struct rc_node *n = arg;
     struct rc_reply rep = {.id = req->id};
 
     switch (req->op) {
     case RC_OP_PING:
-        n->ops.ping++;
-        rep.value = req->value;
-        rep.value_len = req->value_len;
-        rep.has_value = req->has_value;
         return rc_encode_reply(out, &rep);
-    case RC_OP_GET:
-        return do_get(n, req, out);
-    case RC_OP_PUT:
-        n->ops.put++;
-        return do_write(n, req, out);
-    case RC_OP_DEL:
-        n->ops.del++;
-        return do_write(n, req, out);
-    case RC_OP_STATS:
-        return do_stats(n, req, out);
+    case RC_OP_REPL_WRITE:
+        return repl_write(n, net, req, out);
+    case RC_OP_REPL_READ:
+        return repl_read(n, req, out);
+    case RC_OP_PUSH_PULL:
+        return push_pull(n, req, out);
     default:
-        return reply_error(n, out, req->id, RC_EUNKNOWN_OP, NULL);
+        return rc_encode_error(out, req->id, RC_EUNKNOWN_OP,
+                               "the peer port serves internode operations only");
     }
 }
 
-static int on_commit(void *arg)
+static void on_commit(void *arg)
 {
-    struct rc_node *n = arg;
-    int rv;
+    rc_node_commit(arg);
+}
 
-    if (rc_store_pending(n->store) == 0)
-        return 0;
-    rv = rc_store_commit(n->store);
-    if (rv < 0)
-        rc_log_warn(n->log, "commit failed, batch discarded: %s", rc_strerror(rv));
-    return rv;
+void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h)
+{
+    h->arg = n;
+    h->request = on_peer_request;
+    h->commit = on_commit;
+}
+
+void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg)
+{
+    n->push_pull = fn;
+    n->push_pull_arg = arg;
 }
 
 static void on_purge(uv_timer_t *t)
@@ -244,16 +287,14 @@ static void on_purge(uv_timer_t *t)
     struct rc_node *n = container_of(t, struct rc_node, purge_timer);
     int purged = 0, rv;
 
-    rv = rc_store_purge(n->store, wall_ms(), n->opts.purge_batch, &purged);
-    if (rv == 0)
-        rv = on_commit(n);
+    rv = rc_store_purge(n->store, rc_node_now_ms(), n->opts.purge_batch, &purged);
     if (rv < 0) {
         rc_log_warn(n->log, "purge failed: %s", rc_strerror(rv));
-        if (n->net)
-            rc_net_fail_batch(n->net, rv);
+        finish_batch(n, rv);
         purged = 0;
     }
-    n->ops.purged += (uint64_t)purged;
+    /* Committed at the next batch end (the nets' prepare phase). */
+    n->st.purged += (uint64_t)purged;
     if (purged > 0)
         rc_log_debug(n->log, "purged expired=%d", purged);
     uv_timer_start(t, on_purge,
@@ -303,8 +344,9 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     n->loop = loop;
     n->opts = *opts;
     n->log = log;
-    n->start_ms = (uint64_t)wall_ms();
     rc_hlc_init(&n->hlc, (uint64_t)opts->max_drift_ms);
+    /* The gossip state of 1024 members fits with ample room. */
+    rc_buf_init(&n->scratch, 4u << 20);
     so.data_dir = opts->data_dir;
     so.tombstone_grace_ms = opts->tombstone_grace_ms;
     so.max_bytes = opts->max_db_bytes;
@@ -322,20 +364,9 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     return 0;
 out:
     rc_store_close(n->store);
+    rc_buf_close(&n->scratch);
     free(n);
     return rv;
-}
-
-void rc_node_handler(struct rc_node *n, struct rc_net_handler *h)
-{
-    h->arg = n;
-    h->request = on_request;
-    h->commit = on_commit;
-}
-
-void rc_node_set_net(struct rc_node *n, struct rc_net *net)
-{
-    n->net = net;
 }
 
 void rc_node_start(struct rc_node *n)
@@ -352,11 +383,47 @@ void rc_node_free(struct rc_node *n)
 {
     if (n == NULL)
         return;
+    rc_node_commit(n);
     rc_store_close(n->store);
+    rc_buf_close(&n->scratch);
+    free(n->waiters);
     free(n);
 }
 
 uint64_t rc_node_id(const struct rc_node *n)
 {
     return n->id;
+}
+
+const char *rc_node_id_hex(const struct rc_node *n)
+{
+    return n->id_hex;
+}
+
+const struct rc_node_opts *rc_node_opts(const struct rc_node *n)
+{
+    return &n->opts;
+}
+
+struct rc_store *rc_node_store(struct rc_node *n)
+{
+    return n->store;
+}
+
+void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
+{
+    *st = n->st;
+    rc_store_stats(n->store, &st->store);
+}
+
+int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value)
+{
+    return rc_store_meta_get(n->store, name, value);
+}
+
+int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value)
+{
+    int rv = rc_store_meta_set(n->store, name, value);
+
+    return rv < 0 ? rv : rc_store_commit(n->store);
 }

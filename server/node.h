@@ -1,10 +1,13 @@
 /*
- * node.h - one ringcache node: executes client operations.
+ * node.h - the local replica: this node's store, clock and identity.
  *
- * Owns the local store, the hybrid logical clock, the node's identity and
- * its counters, and the background purge of expired entries. It plugs into
- * net.c as the request handler. The cluster coordinator (replication,
- * quorum) builds on the same entry points.
+ * Owns the SQLite store, the hybrid logical clock, the persistent node id
+ * and incarnation, the background purge of expired entries, and the group
+ * commit: a write is applied at once (later reads see it) and acknowledged
+ * through its callback when the batch it belongs to is committed, once per
+ * event-loop iteration. It also answers the internode replica operations
+ * (REPL_WRITE, REPL_READ) on the peer port. Client requests go through the
+ * coordinator (coord.c), which calls in here for the local replica.
  */
 #ifndef RC_NODE_H
 #define RC_NODE_H
@@ -15,6 +18,7 @@
 
 #include "log.h"
 #include "net.h"
+#include "store.h"
 
 struct rc_node;
 
@@ -22,7 +26,6 @@ struct rc_node_opts {
     const char *data_dir;       /* directory or ":memory:" */
     uint32_t max_key;           /* bytes */
     uint32_t max_value;         /* bytes */
-    uint32_t max_frame;         /* reported in STATS */
     int64_t tombstone_grace_ms;
     int64_t max_db_bytes;       /* 0 = unlimited */
     int64_t cache_kib;          /* SQLite page cache */
@@ -31,21 +34,54 @@ struct rc_node_opts {
     int64_t max_drift_ms;
 };
 
+struct rc_node_stats {
+    struct rc_store_stats store;
+    uint64_t repl_writes, repl_reads; /* replica operations served */
+    uint64_t commits, commit_errors;
+    uint64_t purged;
+    uint64_t drift_rejects;
+};
+
+/* Called when a write's batch is committed: err 0, or RC_EFULL / RC_EIO. */
+typedef void (*rc_node_write_cb)(void *arg, int err);
+
 /* Opens the store and loads (or creates) the node id. The log is borrowed.
  * On failure *out is NULL and err holds a one-line reason. */
 int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct rc_log *log,
                 struct rc_node **out, char *err, size_t errlen);
 
-/* Fills h so that net.c sends requests to this node. */
-void rc_node_handler(struct rc_node *n, struct rc_net_handler *h);
+/* Peer-port handler: replica operations; PUSH_PULL goes to push_pull. */
+void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h);
+typedef int (*rc_node_push_pull_fn)(void *arg, const uint8_t *in, size_t len,
+                                    struct rc_buf *out);
+void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg);
 
-/* The net whose connection counters STATS reports (borrowed). */
-void rc_node_set_net(struct rc_node *n, struct rc_net *net);
+/* Ends the batch: commits and runs the write callbacks. Both nets' commit
+ * hooks call this; it is a no-op when nothing is pending. */
+void rc_node_commit(struct rc_node *n);
 
-/* Starts the background purge timer. */
+/* Local read at wall-clock now. 0 with *e (tombstones included; borrowed
+ * until the next store call) or RC_ENOTFOUND (absent or expired). */
+int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e);
+
+/*
+ * Local last-writer-wins write (value NULL = tombstone). Returns 0 and
+ * calls cb(arg, err) exactly once at the batch's commit, or returns an
+ * error without calling cb. *applied / *existed (may be NULL) tell whether
+ * it won over the stored version and whether a live value was replaced.
+ */
+int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                  rc_node_write_cb cb, void *arg, int *existed);
+
+/* A new version for a write this node coordinates. */
+void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
+
+/* Wall clock in Unix ms (the time base for expiry and versions). */
+int64_t rc_node_now_ms(void);
+
+/* Starts / stops the background purge timer. */
 void rc_node_start(struct rc_node *n);
-
-/* Stops timers (their handles close on the loop). */
 void rc_node_stop(struct rc_node *n);
 
 /* Commits pending writes, closes the store, frees. Call after the loop
@@ -53,5 +89,13 @@ void rc_node_stop(struct rc_node *n);
 void rc_node_free(struct rc_node *n);
 
 uint64_t rc_node_id(const struct rc_node *n);
+const char *rc_node_id_hex(const struct rc_node *n);
+const struct rc_node_opts *rc_node_opts(const struct rc_node *n);
+struct rc_store *rc_node_store(struct rc_node *n);
+void rc_node_stats(struct rc_node *n, struct rc_node_stats *st);
+
+/* Persistent metadata (incarnation for gossip). */
+int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value);
+int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value);
 
 #endif

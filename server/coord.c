@@ -1,0 +1,999 @@
+/*
+ * coord.c - coordinates client requests across the key's replicas (see coord.h).
+ *
+ * Each client GET/PUT/DEL becomes an op: the key's preference list comes
+ * from the ring, every replica is asked (the local one directly, others
+ * over the peer pool), and the client is answered as soon as the quorum is
+ * met or can no longer be met. The op lives on until every replica has
+ * answered or timed out (the peer pool guarantees one callback each), so
+ * late answers still feed read repair and hints. A read on a single-node
+ * ring is answered without an op.
+ */
+#include "coord.h"
+#include "codec.h"
+#include "err.h"
+#include "ring.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* A TTL beyond a century is certainly a unit mistake (ms vs s). */
+#define MAX_TTL_MS (100ULL * 365 * 24 * 3600 * 1000)
+/* Hints are retried this often; a replica that came back gets its missed
+ * writes within about a second, without hammering one that is still away. */
+#define HINT_INTERVAL_MS 500
+/* Hint deliveries in flight at once, so a long backlog does not flood a
+ * node that just came back. */
+#define HINT_INFLIGHT_MAX 256
+
+struct op;
+
+struct op_rep {
+    struct op *op;
+    uint64_t node;
+    int done, ok, found;
+    int existed;           /* local write: it replaced a live value */
+    struct rc_version ver; /* reads: the version this replica has */
+};
+
+struct op {
+    struct rc_coord *co;
+    struct rc_net_slot *slot; /* the client's reply; NULL once answered */
+    uint32_t id;
+    uint32_t opcode;
+    int nrep, needed, acks, fails, answered;
+    int starting; /* still sending: not finished even if all answered */
+    int last_err;
+    int existed;
+    struct rc_version ver; /* write: the version written; read: the newest seen */
+    int64_t expires;       /* absolute, 0 = none (of the write, or of the newest) */
+    int best_found, best_tomb;
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *value; /* write: inline after the op; read: the newest, malloc'd */
+    size_t value_len;
+    struct op_rep rep[RC_RING_MAX_RF];
+};
+
+struct hint {
+    struct hint *prev, *next;
+    struct rc_coord *co;
+    uint64_t target;
+    int64_t created_ms;
+    struct rc_version ver;
+    int64_t expires;
+    int tombstone, inflight;
+    size_t key_len, value_len;
+    uint8_t data[]; /* key, then value */
+};
+
+struct counters {
+    uint64_t ping, get, put, del, stats, members, ring;
+    uint64_t hits, misses, errors, unavailable, timeouts;
+    uint64_t read_repairs, hints_stored, hints_delivered, hints_dropped;
+};
+
+struct rc_coord {
+    uv_loop_t *loop;
+    uv_timer_t hint_timer;
+    struct rc_coord_opts opts;
+    struct rc_node *node;
+    struct rc_peers *peers;
+    struct rc_net *net;
+    const struct rc_log *log;
+    uint64_t self;
+    struct rc_ring *ring;
+    struct rc_member *members;
+    size_t nmembers;
+    struct hint *hints_head, *hints_tail;
+    size_t nhints, hints_inflight;
+    struct rc_buf scratch; /* MEMBERS / RING payloads */
+    int64_t start_ms;
+    struct counters ops;
+};
+
+static const struct rc_member *find_member(const struct rc_coord *co, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < co->nmembers; i++)
+        if (co->members[i].id == id)
+            return &co->members[i];
+    return NULL;
+}
+
+/* Replicas needed for a consistency level when n replicas exist. */
+static int needed_for(uint32_t level, int dflt, int n)
+{
+    int k;
+
+    switch (level) {
+    case RC_CL_ONE: k = 1; break;
+    case RC_CL_QUORUM: k = n / 2 + 1; break;
+    case RC_CL_ALL: k = n; break;
+    default: k = dflt; break;
+    }
+    if (k > n)
+        k = n;
+    return k < 1 ? 1 : k;
+}
+
+static int reply_error(struct rc_coord *co, struct rc_buf *out, uint32_t id, int err,
+                       const char *msg)
+{
+    co->ops.errors++;
+    if (err == RC_EUNAVAILABLE)
+        co->ops.unavailable++;
+    return rc_encode_error(out, id, err, msg);
+}
+
+/* Validates what every keyed operation needs. 0, or an encoded error (1). */
+static int check_request(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out,
+                         int *rv)
+{
+    const struct rc_node_opts *no = rc_node_opts(co->node);
+    char msg[96];
+    int err = 0;
+
+    if (!req->has_key || req->key_len == 0) {
+        snprintf(msg, sizeof(msg), "%s", req->has_key ? "empty key" : "missing key");
+        err = RC_EINVAL;
+    } else if (req->key_len > no->max_key) {
+        snprintf(msg, sizeof(msg), "key is %u bytes, limit is %u", req->key_len, no->max_key);
+        err = RC_EKEY_TOO_LARGE;
+    } else if (req->op == RC_OP_PUT && !req->has_value) {
+        snprintf(msg, sizeof(msg), "missing value");
+        err = RC_EINVAL;
+    } else if (req->op == RC_OP_PUT && req->value_len > no->max_value) {
+        snprintf(msg, sizeof(msg), "value is %u bytes, limit is %u", req->value_len,
+                 no->max_value);
+        err = RC_EVALUE_TOO_LARGE;
+    } else if (req->ttl_ms > MAX_TTL_MS) {
+        snprintf(msg, sizeof(msg), "ttl longer than 100 years");
+        err = RC_EINVAL;
+    } else if (req->consistency > RC_CL_ALL) {
+        snprintf(msg, sizeof(msg), "consistency must be 1 (one), 2 (quorum) or 3 (all)");
+        err = RC_EINVAL;
+    }
+    if (err == 0)
+        return 0;
+    *rv = reply_error(co, out, req->id, err, msg);
+    return 1;
+}
+
+/* ---- hints ---------------------------------------------------------- */
+
+static void hint_unlink(struct rc_coord *co, struct hint *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        co->hints_head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else
+        co->hints_tail = h->prev;
+    co->nhints--;
+    free(h);
+}
+
+/* Keeps a write that could not reach its replica. The oldest hint makes
+ * room when the cap is reached (a long outage is repaired by streaming on
+ * rejoin, not by hints). */
+static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
+{
+    struct hint *h;
+
+    if (co->opts.max_hints == 0)
+        return;
+    while (co->nhints >= co->opts.max_hints && co->hints_head && !co->hints_head->inflight) {
+        hint_unlink(co, co->hints_head);
+        co->ops.hints_dropped++;
+    }
+    if (co->nhints >= co->opts.max_hints) {
+        co->ops.hints_dropped++;
+        return;
+    }
+    h = malloc(sizeof(*h) + op->key_len + op->value_len);
+    if (h == NULL) {
+        co->ops.hints_dropped++;
+        return;
+    }
+    h->co = co;
+    h->target = target;
+    h->created_ms = rc_node_now_ms();
+    h->ver = op->ver;
+    h->expires = op->expires;
+    h->tombstone = op->opcode == RC_OP_DEL;
+    h->inflight = 0;
+    h->key_len = op->key_len;
+    h->value_len = h->tombstone ? 0 : op->value_len;
+    memcpy(h->data, op->key, op->key_len);
+    if (h->value_len)
+        memcpy(h->data + h->key_len, op->value, h->value_len);
+    h->next = NULL;
+    h->prev = co->hints_tail;
+    if (co->hints_tail)
+        co->hints_tail->next = h;
+    else
+        co->hints_head = h;
+    co->hints_tail = h;
+    co->nhints++;
+    co->ops.hints_stored++;
+}
+
+static void fill_repl_write(struct rc_request *r, const uint8_t *key, size_t key_len,
+                            const uint8_t *value, size_t value_len, int tombstone,
+                            const struct rc_version *ver, int64_t expires)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = RC_OP_REPL_WRITE;
+    r->key = key;
+    r->key_len = (uint32_t)key_len;
+    r->has_key = 1;
+    if (tombstone) {
+        r->tombstone = 1;
+    } else {
+        r->value = value;
+        r->value_len = (uint32_t)value_len;
+        r->has_value = 1;
+    }
+    r->has_version = 1;
+    r->ver_hlc = ver->hlc;
+    r->ver_node = ver->node;
+    r->expires_ms = expires > 0 ? (uint64_t)expires : 0;
+}
+
+static void on_hint_sent(void *arg, int err, const struct rc_reply *rep)
+{
+    struct hint *h = arg;
+    struct rc_coord *co = h->co;
+
+    co->hints_inflight--;
+    h->inflight = 0;
+    if (err == 0 && rep->status == 0) {
+        co->ops.hints_delivered++;
+        hint_unlink(co, h);
+    }
+}
+
+/* Delivers hints whose target is alive again; drops stale ones. */
+static void on_hint_timer(uv_timer_t *t)
+{
+    struct rc_coord *co = container_of(t, struct rc_coord, hint_timer);
+    int64_t now = rc_node_now_ms();
+    struct hint *h, *next;
+    const struct rc_member *m;
+    struct rc_request r;
+
+    for (h = co->hints_head; h != NULL; h = next) {
+        next = h->next;
+        if (h->inflight)
+            continue;
+        if (now - h->created_ms > co->opts.hint_ttl_ms) {
+            co->ops.hints_dropped++;
+            hint_unlink(co, h);
+            continue;
+        }
+        if (co->hints_inflight >= HINT_INFLIGHT_MAX)
+            continue;
+        m = find_member(co, h->target);
+        if (m == NULL || m->state != RC_MEMBER_ALIVE)
+            continue;
+        fill_repl_write(&r, h->data, h->key_len, h->data + h->key_len, h->value_len,
+                        h->tombstone, &h->ver, h->expires);
+        if (rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
+                          on_hint_sent, h) == 0) {
+            h->inflight = 1;
+            co->hints_inflight++;
+        }
+    }
+}
+
+/* ---- ops ------------------------------------------------------------ */
+
+static void op_free(struct op *op)
+{
+    if (op->opcode == RC_OP_GET)
+        free(op->value);
+    free(op);
+}
+
+static int entry_live(int found, int tomb, int64_t expires)
+{
+    return found && !tomb && (expires == 0 || expires > rc_node_now_ms());
+}
+
+static void answer_read(struct op *op)
+{
+    struct rc_coord *co = op->co;
+    struct rc_reply rep = {.id = op->id};
+    int64_t now = rc_node_now_ms();
+
+    if (!entry_live(op->best_found, op->best_tomb, op->expires)) {
+        co->ops.misses++;
+        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
+    } else {
+        co->ops.hits++;
+        rep.has_value = 1;
+        rep.value = op->value ? op->value : (const uint8_t *)"";
+        rep.value_len = (uint32_t)op->value_len;
+        rep.has_version = 1;
+        rep.ver_hlc = op->ver.hlc;
+        rep.ver_node = op->ver.node;
+        if (op->expires > 0)
+            rep.ttl_ms = (uint64_t)(op->expires > now ? op->expires - now : 1);
+    }
+    rc_net_complete(op->slot, &rep);
+}
+
+static void answer_write(struct op *op)
+{
+    struct rc_reply rep = {.id = op->id};
+
+    if (op->opcode == RC_OP_DEL && !op->existed)
+        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
+    rep.has_version = 1;
+    rep.ver_hlc = op->ver.hlc;
+    rep.ver_node = op->ver.node;
+    rc_net_complete(op->slot, &rep);
+}
+
+static void noop_write_cb(void *arg, int err)
+{
+    (void)arg;
+    (void)err;
+}
+
+static void noop_peer_cb(void *arg, int err, const struct rc_reply *rep)
+{
+    (void)arg;
+    (void)err;
+    (void)rep;
+}
+
+/* After a read: replicas that answered with an older version or nothing
+ * get the newest one (read repair). Fire and forget: the next read or the
+ * rebalancer catches what this misses. */
+static void read_repair(struct op *op)
+{
+    struct rc_coord *co = op->co;
+    const struct rc_member *m;
+    struct rc_request r;
+    int i, tomb = op->best_tomb;
+
+    if (!op->best_found || (op->expires > 0 && op->expires <= rc_node_now_ms()))
+        return;
+    for (i = 0; i < op->nrep; i++) {
+        struct op_rep *rp = &op->rep[i];
+
+        if (!rp->ok || (rp->found && rc_version_cmp(&rp->ver, &op->ver) >= 0))
+            continue;
+        co->ops.read_repairs++;
+        if (rp->node == co->self) {
+            rc_node_write(co->node, op->key, op->key_len, tomb ? NULL : op->value,
+                          op->value_len, &op->ver, op->expires, noop_write_cb, NULL, NULL);
+            continue;
+        }
+        m = find_member(co, rp->node);
+        if (m == NULL)
+            continue;
+        fill_repl_write(&r, op->key, op->key_len, op->value ? op->value : (const uint8_t *)"",
+                        op->value_len, tomb, &op->ver, op->expires);
+        rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
+                      noop_peer_cb, NULL);
+    }
+}
+
+/* What a client is told when the quorum cannot be met: transport trouble
+ * becomes UNAVAILABLE or TIMEOUT; a replica's own verdict (FULL, IO,
+ * DRIFT, ...) is passed on as it is. */
+static int client_error(int err)
+{
+    switch (err) {
+    case RC_ETIMEOUT:
+        return RC_ETIMEOUT;
+    case RC_ECONNECT:
+    case RC_ECLOSED:
+    case RC_EBUFFER_FULL:
+    case RC_ESHUTDOWN:
+    case RC_EUNAVAILABLE:
+    case RC_EPROTO:
+        return RC_EUNAVAILABLE;
+    default:
+        return err;
+    }
+}
+
+/* Answers the client once the outcome is known; frees the op when every
+ * replica has answered. */
+static void op_check(struct op *op)
+{
+    struct rc_coord *co = op->co;
+
+    if (op->slot && op->acks >= op->needed) {
+        if (op->opcode == RC_OP_GET)
+            answer_read(op);
+        else
+            answer_write(op);
+        op->slot = NULL;
+    } else if (op->slot && op->nrep - op->fails < op->needed) {
+        int err = client_error(op->last_err);
+        char msg[128];
+
+        snprintf(msg, sizeof(msg), "%d of %d replicas answered, %d needed (last error: %s)",
+                 op->acks, op->nrep, op->needed, rc_strerror(op->last_err));
+        co->ops.errors++;
+        if (err == RC_ETIMEOUT)
+            co->ops.timeouts++;
+        else if (err == RC_EUNAVAILABLE)
+            co->ops.unavailable++;
+        rc_net_complete_error(op->slot, op->id, err,
+                              err == RC_ETIMEOUT || err == RC_EUNAVAILABLE ? msg : NULL);
+        op->slot = NULL;
+    }
+    if (op->answered == op->nrep && !op->starting) {
+        if (op->opcode == RC_OP_GET)
+            read_repair(op);
+        op_free(op);
+    }
+}
+
+static void rep_fail(struct op_rep *rp, int err)
+{
+    struct op *op = rp->op;
+
+    rp->done = 1;
+    op->answered++;
+    op->fails++;
+    op->last_err = err;
+    if (op->opcode != RC_OP_GET && rp->node != op->co->self &&
+        (err == RC_ETIMEOUT || err == RC_ECONNECT || err == RC_ECLOSED || err == RC_EBUFFER_FULL))
+        hint_add(op->co, op, rp->node);
+    op_check(op);
+}
+
+static void rep_write_ok(struct op_rep *rp, int existed)
+{
+    struct op *op = rp->op;
+
+    rp->done = rp->ok = 1;
+    op->answered++;
+    op->acks++;
+    op->existed |= existed;
+    op_check(op);
+}
+
+static void on_local_write(void *arg, int err)
+{
+    struct op_rep *rp = arg;
+
+    if (err < 0)
+        rep_fail(rp, err);
+    else
+        rep_write_ok(rp, rp->existed);
+}
+
+static void on_remote_write(void *arg, int err, const struct rc_reply *rep)
+{
+    struct op_rep *rp = arg;
+
+    if (err == 0 && rep->status != 0)
+        err = rc_err_from_status((int)rep->status);
+    if (err < 0)
+        rep_fail(rp, err);
+    else
+        rep_write_ok(rp, rep->existed);
+}
+
+/* Records one replica's read answer; keeps the newest version. */
+static void rep_read(struct op_rep *rp, int found, int tomb, const struct rc_version *ver,
+                     const uint8_t *value, size_t value_len, int64_t expires)
+{
+    struct op *op = rp->op;
+    uint8_t *copy = NULL;
+
+    rp->done = rp->ok = 1;
+    rp->found = found;
+    op->answered++;
+    op->acks++;
+    if (found) {
+        rp->ver = *ver;
+        if (!op->best_found || rc_version_cmp(ver, &op->ver) > 0) {
+            if (!tomb && value_len > 0 && (copy = malloc(value_len)) == NULL) {
+                rp->ok = 0; /* cannot hold it: count as failed, never as older */
+                op->acks--;
+                op->fails++;
+                op->last_err = RC_ENOMEM;
+                op_check(op);
+                return;
+            }
+            if (copy)
+                memcpy(copy, value, value_len);
+            free(op->value);
+            op->value = copy;
+            op->value_len = tomb ? 0 : value_len;
+            op->ver = *ver;
+            op->expires = expires;
+            op->best_found = 1;
+            op->best_tomb = tomb;
+        }
+    }
+    op_check(op);
+}
+
+static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
+{
+    struct op_rep *rp = arg;
+    struct rc_version ver;
+
+    if (err == 0 && rep->status != 0 && rc_err_from_status((int)rep->status) != RC_ENOTFOUND)
+        err = rc_err_from_status((int)rep->status);
+    if (err < 0) {
+        rep_fail(rp, err);
+        return;
+    }
+    if (rep->status != 0 || !rep->has_version) {
+        rep_read(rp, 0, 0, NULL, NULL, 0, 0);
+        return;
+    }
+    ver.hlc = rep->ver_hlc;
+    ver.node = rep->ver_node;
+    rep_read(rp, 1, rep->tombstone, &ver, rep->value, rep->value_len,
+             (int64_t)rep->expires_ms);
+}
+
+static void local_read(struct op_rep *rp)
+{
+    struct op *op = rp->op;
+    struct rc_entry e;
+    int rv;
+
+    rv = rc_node_get(op->co->node, op->key, op->key_len, &e);
+    if (rv == RC_ENOTFOUND)
+        rep_read(rp, 0, 0, NULL, NULL, 0, 0);
+    else if (rv < 0)
+        rep_fail(rp, rv);
+    else
+        rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, e.expires_ms);
+}
+
+/* Sends the op to replica i (local or remote). Failures are recorded on
+ * the op, never returned: the op decides what they mean. */
+static void send_to_replica(struct op *op, int i)
+{
+    struct rc_coord *co = op->co;
+    struct op_rep *rp = &op->rep[i];
+    const struct rc_member *m;
+    struct rc_request r;
+    int rv;
+
+    if (rp->node == co->self) {
+        if (op->opcode == RC_OP_GET) {
+            local_read(rp);
+            return;
+        }
+        rv = rc_node_write(co->node, op->key, op->key_len,
+                           op->opcode == RC_OP_DEL ? NULL : op->value, op->value_len, &op->ver,
+                           op->expires, on_local_write, rp, &rp->existed);
+        if (rv < 0)
+            rep_fail(rp, rv);
+        return;
+    }
+    m = find_member(co, rp->node);
+    if (m == NULL) {
+        rep_fail(rp, RC_EUNAVAILABLE);
+        return;
+    }
+    if (op->opcode == RC_OP_GET) {
+        memset(&r, 0, sizeof(r));
+        r.op = RC_OP_REPL_READ;
+        r.key = op->key;
+        r.key_len = (uint32_t)op->key_len;
+        r.has_key = 1;
+        rv = rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
+                           on_remote_read, rp);
+    } else {
+        fill_repl_write(&r, op->key, op->key_len, op->value, op->value_len,
+                        op->opcode == RC_OP_DEL, &op->ver, op->expires);
+        rv = rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
+                           on_remote_write, rp);
+    }
+    if (rv < 0)
+        rep_fail(rp, rv);
+}
+
+/* Single-node fast path: the only replica is this node, answer now. */
+static int read_local_now(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id};
+    struct rc_entry e;
+    int64_t now;
+    int rv;
+
+    rv = rc_node_get(co->node, req->key, req->key_len, &e);
+    if (rv < 0 && rv != RC_ENOTFOUND)
+        return reply_error(co, out, req->id, rv, NULL);
+    if (rv == RC_ENOTFOUND || e.tombstone) {
+        co->ops.misses++;
+        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
+        return rc_encode_reply(out, &rep);
+    }
+    co->ops.hits++;
+    now = rc_node_now_ms();
+    rep.has_value = 1;
+    rep.value = e.value;
+    rep.value_len = (uint32_t)e.value_len;
+    rep.has_version = 1;
+    rep.ver_hlc = e.ver.hlc;
+    rep.ver_node = e.ver.node;
+    if (e.expires_ms > 0)
+        rep.ttl_ms = (uint64_t)(e.expires_ms > now ? e.expires_ms - now : 1);
+    return rc_encode_reply(out, &rep);
+}
+
+static int start_op(struct rc_coord *co, struct rc_net *net, const struct rc_request *req,
+                    struct rc_buf *out)
+{
+    uint64_t ids[RC_RING_MAX_RF];
+    int n, i, is_read = req->op == RC_OP_GET;
+    size_t vlen = req->op == RC_OP_PUT ? req->value_len : 0;
+    struct op *op;
+
+    n = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids) : 0;
+    if (n <= 0)
+        return reply_error(co, out, req->id, RC_EUNAVAILABLE, "no live members in the ring");
+    if (is_read && n == 1 && ids[0] == co->self)
+        return read_local_now(co, req, out);
+    op = calloc(1, sizeof(*op) + req->key_len + vlen);
+    if (op == NULL)
+        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
+    op->slot = rc_net_defer(net);
+    if (op->slot == NULL) {
+        free(op);
+        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
+    }
+    op->co = co;
+    op->id = req->id;
+    op->opcode = req->op;
+    op->nrep = n;
+    op->needed = needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, n);
+    op->key = (uint8_t *)(op + 1);
+    op->key_len = req->key_len;
+    memcpy(op->key, req->key, req->key_len);
+    if (!is_read) {
+        op->value = op->key + op->key_len;
+        op->value_len = vlen;
+        if (vlen)
+            memcpy(op->value, req->value, vlen);
+        rc_node_new_version(co->node, &op->ver);
+        if (req->op == RC_OP_PUT && req->ttl_ms > 0)
+            op->expires = rc_node_now_ms() + (int64_t)req->ttl_ms;
+    }
+    op->starting = 1;
+    for (i = 0; i < n; i++) {
+        op->rep[i].op = op;
+        op->rep[i].node = ids[i];
+    }
+    for (i = 0; i < n; i++)
+        send_to_replica(op, i);
+    op->starting = 0;
+    op_check(op);
+    return 0;
+}
+
+/* ---- cluster views -------------------------------------------------- */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static int buf_write(void *data, const char *p, size_t n)
+{
+    return rc_buf_append(data, p, n) < 0 ? -1 : 0;
+}
+
+/* Share of the ring each member owns; zeros for members not in the ring. */
+static void member_shares(const struct rc_coord *co, uint64_t id, const double *prim,
+                          const double *repl, size_t nring, const uint64_t *ring_ids,
+                          double *p, double *r)
+{
+    size_t i;
+
+    *p = *r = 0;
+    for (i = 0; i < nring; i++) {
+        if (ring_ids[i] == id) {
+            *p = prim[i];
+            *r = repl[i];
+        }
+    }
+    (void)co;
+}
+
+/* MEMBERS: [{id, host, port, peer_port, state, incarnation, primary, replica, self}] */
+static int encode_members(struct rc_coord *co, struct rc_buf *out)
+{
+    double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], p, r;
+    const uint64_t *ring_ids = NULL;
+    size_t nring = co->ring ? rc_ring_members(co->ring, &ring_ids) : 0, i;
+    msgpack_packer pk;
+    char id[17];
+
+    if (nring)
+        rc_ring_shares(co->ring, co->opts.rf, prim, repl);
+    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_pack_array(&pk, co->nmembers);
+    for (i = 0; i < co->nmembers; i++) {
+        const struct rc_member *m = &co->members[i];
+
+        member_shares(co, m->id, prim, repl, nring, ring_ids, &p, &r);
+        snprintf(id, sizeof(id), "%016" PRIx64, m->id);
+        msgpack_pack_map(&pk, 9);
+        pack_str(&pk, "id"); pack_str(&pk, id);
+        pack_str(&pk, "host"); pack_str(&pk, m->host);
+        pack_str(&pk, "port"); msgpack_pack_uint16(&pk, m->client_port);
+        pack_str(&pk, "peer_port"); msgpack_pack_uint16(&pk, m->peer_port);
+        pack_str(&pk, "state"); pack_str(&pk, rc_member_state_name(m->state));
+        pack_str(&pk, "incarnation"); msgpack_pack_uint64(&pk, m->incarnation);
+        pack_str(&pk, "primary"); msgpack_pack_double(&pk, p);
+        pack_str(&pk, "replica"); msgpack_pack_double(&pk, r);
+        pack_str(&pk, "self"); m->id == co->self ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    }
+    return 0;
+}
+
+/* RING: {rf, vnodes, max_over_mean, members: [{id, host, port, vnodes, primary, replica}]} */
+static int encode_ring(struct rc_coord *co, struct rc_buf *out)
+{
+    double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], maxp = 0;
+    const uint64_t *ids = NULL;
+    size_t n = co->ring ? rc_ring_members(co->ring, &ids) : 0, i;
+    msgpack_packer pk;
+    char id[17];
+
+    if (n)
+        rc_ring_shares(co->ring, co->opts.rf, prim, repl);
+    for (i = 0; i < n; i++)
+        maxp = prim[i] > maxp ? prim[i] : maxp;
+    msgpack_packer_init(&pk, out, buf_write);
+    msgpack_pack_map(&pk, 4);
+    pack_str(&pk, "rf"); msgpack_pack_int(&pk, co->opts.rf);
+    pack_str(&pk, "vnodes"); msgpack_pack_int(&pk, co->opts.vnodes);
+    pack_str(&pk, "max_over_mean"); msgpack_pack_double(&pk, n ? maxp * (double)n : 0);
+    pack_str(&pk, "members");
+    msgpack_pack_array(&pk, n);
+    for (i = 0; i < n; i++) {
+        const struct rc_member *m = find_member(co, ids[i]);
+
+        snprintf(id, sizeof(id), "%016" PRIx64, ids[i]);
+        msgpack_pack_map(&pk, 6);
+        pack_str(&pk, "id"); pack_str(&pk, id);
+        pack_str(&pk, "host"); pack_str(&pk, m ? m->host : "?");
+        pack_str(&pk, "port"); msgpack_pack_uint16(&pk, m ? m->client_port : 0);
+        pack_str(&pk, "vnodes"); msgpack_pack_int(&pk, co->opts.vnodes);
+        pack_str(&pk, "primary"); msgpack_pack_double(&pk, prim[i]);
+        pack_str(&pk, "replica"); msgpack_pack_double(&pk, repl[i]);
+    }
+    return 0;
+}
+
+static int reply_view(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out,
+                      int (*enc)(struct rc_coord *, struct rc_buf *))
+{
+    struct rc_reply rep = {.id = req->id};
+
+    rc_buf_reset(&co->scratch);
+    if (enc(co, &co->scratch) < 0 || rc_buf_used(&co->scratch) == 0)
+        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
+    rep.has_value = 1;
+    rep.value = rc_buf_rptr(&co->scratch);
+    rep.value_len = (uint32_t)rc_buf_used(&co->scratch);
+    return rc_encode_reply(out, &rep);
+}
+
+#define STAT_NUM(arr, i, nm, v) \
+    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .num = (int64_t)(v)}
+#define STAT_STR(arr, i, nm, v)                                                          \
+    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .is_str = 1, \
+                                    .str = (v), .str_len = (uint32_t)strlen(v)}
+
+static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+{
+    const struct rc_node_opts *no = rc_node_opts(co->node);
+    struct rc_stat st[64];
+    struct rc_node_stats ns;
+    struct rc_net_stats cs = {0};
+    struct rc_reply rep = {.id = req->id};
+    size_t i, alive = 0;
+    uint32_t k = 0;
+
+    rc_node_stats(co->node, &ns);
+    if (co->net)
+        rc_net_stats(co->net, &cs);
+    for (i = 0; i < co->nmembers; i++)
+        alive += co->members[i].state == RC_MEMBER_ALIVE;
+    STAT_STR(st, k, "version", RC_VERSION);
+    STAT_STR(st, k, "node_id", rc_node_id_hex(co->node));
+    STAT_NUM(st, k, "pid", getpid());
+    STAT_NUM(st, k, "uptime_s", (rc_node_now_ms() - co->start_ms) / 1000);
+    STAT_STR(st, k, "data_dir", no->data_dir);
+    STAT_NUM(st, k, "keys", ns.store.keys);
+    STAT_NUM(st, k, "tombstones", ns.store.tombstones);
+    STAT_NUM(st, k, "bytes", ns.store.bytes);
+    STAT_NUM(st, k, "db_bytes", ns.store.db_bytes);
+    STAT_NUM(st, k, "connections", cs.conns);
+    STAT_NUM(st, k, "connections_total", cs.conns_total);
+    STAT_NUM(st, k, "connections_rejected", cs.conns_rejected);
+    STAT_NUM(st, k, "ops_ping", co->ops.ping);
+    STAT_NUM(st, k, "ops_get", co->ops.get);
+    STAT_NUM(st, k, "ops_put", co->ops.put);
+    STAT_NUM(st, k, "ops_del", co->ops.del);
+    STAT_NUM(st, k, "ops_stats", co->ops.stats);
+    STAT_NUM(st, k, "hits", co->ops.hits);
+    STAT_NUM(st, k, "misses", co->ops.misses);
+    STAT_NUM(st, k, "errors", co->ops.errors);
+    STAT_NUM(st, k, "errors_unavailable", co->ops.unavailable);
+    STAT_NUM(st, k, "errors_timeout", co->ops.timeouts);
+    STAT_NUM(st, k, "protocol_errors", cs.protocol_errors);
+    STAT_NUM(st, k, "expired_purged", ns.purged);
+    STAT_NUM(st, k, "replica_writes", ns.repl_writes);
+    STAT_NUM(st, k, "replica_reads", ns.repl_reads);
+    STAT_NUM(st, k, "read_repairs", co->ops.read_repairs);
+    STAT_NUM(st, k, "hints_pending", co->nhints);
+    STAT_NUM(st, k, "hints_stored", co->ops.hints_stored);
+    STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
+    STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
+    STAT_NUM(st, k, "clock_drift_rejects", ns.drift_rejects);
+    STAT_NUM(st, k, "members", co->nmembers);
+    STAT_NUM(st, k, "members_alive", alive);
+    STAT_NUM(st, k, "replication_factor", co->opts.rf);
+    STAT_NUM(st, k, "read_quorum", co->opts.r);
+    STAT_NUM(st, k, "write_quorum", co->opts.w);
+    STAT_NUM(st, k, "vnodes", co->opts.vnodes);
+    STAT_NUM(st, k, "max_key_size", no->max_key);
+    STAT_NUM(st, k, "max_value_size", no->max_value);
+    STAT_NUM(st, k, "max_frame_size", (int64_t)no->max_value + no->max_key + 4096);
+    rep.stats = st;
+    rep.nstats = k;
+    return rc_encode_reply(out, &rep);
+}
+
+static int on_request(void *arg, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
+{
+    struct rc_coord *co = arg;
+    struct rc_reply rep = {.id = req->id};
+    int rv;
+
+    switch (req->op) {
+    case RC_OP_PING:
+        co->ops.ping++;
+        rep.value = req->value;
+        rep.value_len = req->value_len;
+        rep.has_value = req->has_value;
+        return rc_encode_reply(out, &rep);
+    case RC_OP_GET:
+    case RC_OP_PUT:
+    case RC_OP_DEL:
+        if (req->op == RC_OP_GET)
+            co->ops.get++;
+        else if (req->op == RC_OP_PUT)
+            co->ops.put++;
+        else
+            co->ops.del++;
+        if (check_request(co, req, out, &rv))
+            return rv;
+        return start_op(co, net, req, out);
+    case RC_OP_STATS:
+        co->ops.stats++;
+        return do_stats(co, req, out);
+    case RC_OP_MEMBERS:
+        co->ops.members++;
+        return reply_view(co, req, out, encode_members);
+    case RC_OP_RING:
+        co->ops.ring++;
+        return reply_view(co, req, out, encode_ring);
+    default:
+        return reply_error(co, out, req->id, RC_EUNKNOWN_OP, NULL);
+    }
+}
+
+static void on_commit(void *arg)
+{
+    struct rc_coord *co = arg;
+
+    rc_node_commit(co->node);
+}
+
+void rc_coord_handler(struct rc_coord *co, struct rc_net_handler *h)
+{
+    h->arg = co;
+    h->request = on_request;
+    h->commit = on_commit;
+}
+
+void rc_coord_set_net(struct rc_coord *co, struct rc_net *net)
+{
+    co->net = net;
+}
+
+int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)
+{
+    uint64_t ids[RC_RING_MAX_MEMBERS];
+    struct rc_member *copy;
+    struct rc_ring *ring = NULL;
+    size_t i, k = 0;
+    int rv;
+
+    for (i = 0; i < n && k < RC_RING_MAX_MEMBERS; i++)
+        if (members[i].state == RC_MEMBER_ALIVE || members[i].state == RC_MEMBER_SUSPECT)
+            ids[k++] = members[i].id;
+    copy = malloc((n ? n : 1) * sizeof(*copy));
+    if (copy == NULL)
+        return RC_ENOMEM;
+    rv = rc_ring_new(ids, k, co->opts.vnodes, &ring);
+    if (rv < 0) {
+        free(copy);
+        return rv;
+    }
+    memcpy(copy, members, n * sizeof(*copy));
+    free(co->members);
+    co->members = copy;
+    co->nmembers = n;
+    rc_ring_free(co->ring);
+    co->ring = ring;
+    return 0;
+}
+
+int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_node *node,
+                 struct rc_peers *peers, const struct rc_log *log, struct rc_coord **out)
+{
+    struct rc_coord *co;
+
+    *out = NULL;
+    co = calloc(1, sizeof(*co));
+    if (co == NULL)
+        return RC_ENOMEM;
+    co->loop = loop;
+    co->opts = *opts;
+    co->node = node;
+    co->peers = peers;
+    co->log = log;
+    co->self = rc_node_id(node);
+    co->start_ms = rc_node_now_ms();
+    /* Members view of 1024 nodes is about 150 KiB. */
+    rc_buf_init(&co->scratch, 1u << 20);
+    uv_timer_init(loop, &co->hint_timer);
+    uv_timer_start(&co->hint_timer, on_hint_timer, HINT_INTERVAL_MS, HINT_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&co->hint_timer);
+    *out = co;
+    return 0;
+}
+
+void rc_coord_stop(struct rc_coord *co)
+{
+    uv_close((uv_handle_t *)&co->hint_timer, NULL);
+}
+
+void rc_coord_free(struct rc_coord *co)
+{
+    if (co == NULL)
+        return;
+    while (co->hints_head)
+        hint_unlink(co, co->hints_head);
+    rc_ring_free(co->ring);
+    free(co->members);
+    rc_buf_close(&co->scratch);
+    free(co);
+}

@@ -1,0 +1,55 @@
+/*
+ * coord.h - the coordinator: serves clients through any node.
+ *
+ * Whichever node a client talks to coordinates its request: it finds the
+ * key's replicas on the consistent-hash ring (common/ring.c) built from the
+ * live members, sends the operation to each (itself included when it is a
+ * replica) and answers when W of them acknowledged a write or R of them
+ * answered a read (newest version wins). Stale replicas seen by a read are
+ * repaired; writes that could not reach a replica are kept as hints and
+ * delivered when it is reachable again (hinted handoff).
+ */
+#ifndef RC_COORD_H
+#define RC_COORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "log.h"
+#include "net.h"
+#include "node.h"
+#include "peer.h"
+#include "swim.h"
+
+struct rc_coord;
+
+struct rc_coord_opts {
+    int rf;              /* replication factor (copies of each key) */
+    int r, w;            /* default read / write quorum */
+    int timeout_ms;      /* per replica request */
+    int vnodes;          /* virtual nodes per member */
+    size_t max_hints;    /* hints kept for unreachable replicas, all targets */
+    int64_t hint_ttl_ms; /* hints older than this are dropped */
+};
+
+/* node, peers and log are borrowed for the coordinator's life. */
+int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_node *node,
+                 struct rc_peers *peers, const struct rc_log *log, struct rc_coord **out);
+
+/* Client-port handler. */
+void rc_coord_handler(struct rc_coord *c, struct rc_net_handler *h);
+
+/* The client net, for connection counters in STATS (borrowed). */
+void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
+
+/* The membership as gossip sees it (self included). The ring is rebuilt
+ * from the alive and suspect members; returns 0 or RC_ENOMEM (the old
+ * ring stays). */
+int rc_coord_set_members(struct rc_coord *c, const struct rc_member *members, size_t n);
+
+void rc_coord_stop(struct rc_coord *c);
+void rc_coord_free(struct rc_coord *c);
+
+#endif

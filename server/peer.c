@@ -1,0 +1,609 @@
+/*
+ * peer.c - connection pool to other nodes (see peer.h).
+ *
+ * Per node one connection, a small state machine:
+ *
+ *   IDLE -> RESOLVING -> CONNECTING -> CONNECTED -> (error) CLOSING -> IDLE
+ *
+ * Requests are encoded into the connection's output buffer as they come,
+ * and a FIFO of pending entries remembers whom to call back; the server
+ * answers in order, so the head of the FIFO always owns the next reply. A
+ * request that times out keeps its FIFO place (its reply may still come)
+ * with its callback cleared. A connection whose oldest request is long
+ * overdue is considered stuck and is reset.
+ */
+#include "peer.h"
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Timeout resolution: fine enough for request timeouts of a few hundred
+ * ms, coarse enough to cost nothing. */
+#define SWEEP_MS 20
+/* Reconnect backoff after a failed connect: starts small so a restarted
+ * node is found quickly, capped so a dead one costs little. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+/* A connection whose oldest request is this late is reset. */
+#define STUCK_MS 3000
+#define READ_CHUNK (64 * 1024)
+
+enum pstate { P_IDLE, P_RESOLVING, P_CONNECTING, P_CONNECTED, P_CLOSING };
+
+struct pending {
+    struct pending *next;
+    rc_peer_cb cb; /* NULL once answered by a timeout */
+    void *arg;
+    uint32_t id;
+    int err; /* set when failed without a reply */
+    uint64_t deadline;
+};
+
+struct pconn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    uv_write_t wreq;
+    uv_timer_t ctimer; /* connect timeout */
+    struct rc_peers *p;
+    struct pconn *next;
+    uint64_t node;
+    char host[256];
+    int port;
+    enum pstate state;
+    int writing, dirty, tcp_open, forgotten;
+    struct rc_buf out, wbuf, in;
+    struct pending *head, *tail;
+    uint32_t next_id;
+    uint64_t retry_at, backoff;
+    int handles; /* open uv handles owned by this conn */
+};
+
+struct rc_peers {
+    uv_loop_t *loop;
+    uv_timer_t sweep;
+    uv_prepare_t prepare;
+    struct rc_peers_opts opts;
+    const struct rc_log *log;
+    struct rc_decoder dec;
+    struct pconn *conns;
+    struct pending *failed, *failed_tail; /* callbacks to run at prepare */
+    int closing, handles;
+    void (*close_cb)(void *);
+    void *close_arg;
+};
+
+static void start_connect(struct pconn *c);
+static void conn_reset(struct pconn *c, int err);
+static void maybe_closed(struct rc_peers *p);
+
+static void defer_fail(struct rc_peers *p, struct pending *pd, int err)
+{
+    pd->err = err;
+    pd->next = NULL;
+    if (p->failed_tail)
+        p->failed_tail->next = pd;
+    else
+        p->failed = pd;
+    p->failed_tail = pd;
+}
+
+/* Moves every pending request of c to the failed list. */
+static void fail_all(struct pconn *c, int err)
+{
+    struct pending *pd, *next;
+
+    for (pd = c->head; pd != NULL; pd = next) {
+        next = pd->next;
+        if (pd->cb)
+            defer_fail(c->p, pd, err);
+        else
+            free(pd);
+    }
+    c->head = c->tail = NULL;
+    rc_buf_reset(&c->out);
+}
+
+static struct pconn *find_conn(struct rc_peers *p, uint64_t node)
+{
+    struct pconn *c;
+
+    for (c = p->conns; c != NULL; c = c->next)
+        if (c->node == node)
+            return c;
+    return NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct pconn *c = h->data;
+    struct rc_peers *p = c->p;
+
+    if (--c->handles > 0)
+        return;
+    if (c->forgotten || p->closing) {
+        struct pconn **pp;
+
+        for (pp = &p->conns; *pp != c; pp = &(*pp)->next)
+            ;
+        *pp = c->next;
+        rc_buf_close(&c->out);
+        rc_buf_close(&c->wbuf);
+        rc_buf_close(&c->in);
+        free(c);
+        maybe_closed(p);
+    }
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    struct pconn *c = h->data;
+
+    c->tcp_open = 0;
+    c->state = P_IDLE;
+    c->writing = 0;
+    rc_buf_reset(&c->wbuf);
+    rc_buf_reset(&c->in);
+    if (c->forgotten || c->p->closing) {
+        on_handle_closed(h);
+        return;
+    }
+    c->handles--;
+    /* Requests queued while we were closing go out on a new connection. */
+    if (c->head != NULL)
+        start_connect(c);
+}
+
+/* Drops the connection and fails what it carried. */
+static void conn_reset(struct pconn *c, int err)
+{
+    if (c->state == P_CLOSING)
+        return;
+    fail_all(c, err);
+    uv_timer_stop(&c->ctimer);
+    if (c->tcp_open) {
+        c->state = P_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+    } else if (c->state != P_RESOLVING) {
+        c->state = P_IDLE;
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct pconn *c = container_of(req, struct pconn, wreq);
+
+    c->writing = 0;
+    rc_buf_reset(&c->wbuf);
+    if (status < 0) {
+        rc_log_debug(c->p->log, "peer %016llx write failed: %s", (unsigned long long)c->node,
+                     uv_strerror(status));
+        conn_reset(c, RC_ECLOSED);
+        return;
+    }
+    if (rc_buf_used(&c->out) > 0)
+        c->dirty = 1;
+}
+
+static void flush(struct pconn *c)
+{
+    struct rc_buf tmp;
+    uv_buf_t b;
+    int n;
+
+    c->dirty = 0;
+    if (c->state != P_CONNECTED || c->writing || rc_buf_used(&c->out) == 0)
+        return;
+    b = uv_buf_init((char *)rc_buf_rptr(&c->out), (unsigned)rc_buf_used(&c->out));
+    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN)
+        n = 0;
+    if (n < 0) {
+        conn_reset(c, RC_ECLOSED);
+        return;
+    }
+    rc_buf_consume(&c->out, (size_t)n);
+    if (rc_buf_used(&c->out) == 0)
+        return;
+    tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        conn_reset(c, RC_ECLOSED);
+        return;
+    }
+    c->writing = 1;
+}
+
+/* Hands one reply to the oldest pending request. 0, or <0 if c was reset. */
+static int deliver(struct pconn *c, const uint8_t *body, size_t len)
+{
+    struct rc_reply rep;
+    struct pending *pd = c->head;
+    int rv;
+
+    if (pd == NULL) {
+        rc_log_warn(c->p->log, "peer %016llx sent a reply nobody asked for",
+                    (unsigned long long)c->node);
+        conn_reset(c, RC_EPROTO);
+        return RC_EPROTO;
+    }
+    rv = rc_decode_reply(&c->p->dec, body, len, &rep);
+    if (rv < 0 || rep.id != pd->id) {
+        rc_log_warn(c->p->log, "peer %016llx sent a malformed or out-of-order reply",
+                    (unsigned long long)c->node);
+        conn_reset(c, RC_EPROTO);
+        return RC_EPROTO;
+    }
+    c->head = pd->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    if (pd->cb)
+        pd->cb(pd->arg, 0, &rep);
+    free(pd);
+    return c->state == P_CONNECTED ? 0 : RC_ECLOSED;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct pconn *c = h->data;
+    size_t want = READ_CHUNK, room = c->in.cap - rc_buf_used(&c->in);
+
+    (void)suggested;
+    if (want > room)
+        want = room;
+    if (want == 0 || rc_buf_reserve(&c->in, want) < 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init((char *)rc_buf_wptr(&c->in), (unsigned)rc_buf_avail(&c->in));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct pconn *c = s->data;
+    size_t flen;
+    int rv;
+
+    (void)buf;
+    if (nread < 0) {
+        conn_reset(c, RC_ECLOSED);
+        return;
+    }
+    rc_buf_commit(&c->in, (size_t)nread);
+    for (;;) {
+        rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), c->p->opts.max_frame, &flen);
+        if (rv == 0)
+            break;
+        if (rv < 0) {
+            conn_reset(c, RC_EPROTO);
+            return;
+        }
+        if (deliver(c, rc_buf_rptr(&c->in) + RC_FRAME_HDR, flen - RC_FRAME_HDR) < 0)
+            return;
+        rc_buf_consume(&c->in, flen);
+    }
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct pconn *c = container_of(t, struct pconn, ctimer);
+
+    if (c->state == P_CONNECTING) {
+        rc_log_debug(c->p->log, "peer %016llx %s:%d connect timed out",
+                     (unsigned long long)c->node, c->host, c->port);
+        c->retry_at = uv_now(c->p->loop) + c->backoff;
+        conn_reset(c, RC_ECONNECT);
+    }
+}
+
+static void connect_failed(struct pconn *c, const char *why)
+{
+    rc_log_debug(c->p->log, "peer %016llx %s:%d unreachable: %s", (unsigned long long)c->node,
+                 c->host, c->port, why);
+    c->retry_at = uv_now(c->p->loop) + c->backoff;
+    c->backoff = c->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff * 2;
+    conn_reset(c, RC_ECONNECT);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct pconn *c = container_of(req, struct pconn, creq);
+
+    uv_timer_stop(&c->ctimer);
+    if (c->state != P_CONNECTING)
+        return; /* timed out meanwhile; the close is under way */
+    if (status < 0) {
+        connect_failed(c, uv_strerror(status));
+        return;
+    }
+    c->state = P_CONNECTED;
+    c->backoff = BACKOFF_MIN_MS;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_reset(c, RC_ECLOSED);
+        return;
+    }
+    flush(c);
+}
+
+static void connect_addr(struct pconn *c, const struct sockaddr *sa)
+{
+    int rv;
+
+    rv = uv_tcp_init(c->p->loop, &c->tcp);
+    if (rv < 0) {
+        connect_failed(c, uv_strerror(rv));
+        return;
+    }
+    c->tcp.data = c;
+    c->tcp_open = 1;
+    c->handles++;
+    c->state = P_CONNECTING;
+    rv = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
+    if (rv < 0) {
+        connect_failed(c, uv_strerror(rv));
+        return;
+    }
+    uv_timer_start(&c->ctimer, on_connect_timeout, (uint64_t)c->p->opts.connect_timeout_ms, 0);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct pconn *c = container_of(req, struct pconn, gai);
+
+    c->handles--; /* the request, counted like a handle while it runs */
+    if (c->forgotten || c->p->closing) {
+        uv_freeaddrinfo(res);
+        c->state = P_IDLE;
+        uv_close((uv_handle_t *)&c->ctimer, on_handle_closed);
+        return;
+    }
+    if (status < 0 || res == NULL) {
+        c->state = P_IDLE;
+        connect_failed(c, status < 0 ? uv_strerror(status) : "no address");
+        uv_freeaddrinfo(res);
+        return;
+    }
+    connect_addr(c, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static void start_connect(struct pconn *c)
+{
+    struct sockaddr_storage sa;
+    struct addrinfo hints;
+    char port[16];
+    int rv;
+
+    if (c->state != P_IDLE || c->p->closing)
+        return;
+    if (uv_now(c->p->loop) < c->retry_at) {
+        fail_all(c, RC_ECONNECT);
+        return;
+    }
+    if (uv_ip4_addr(c->host, c->port, (struct sockaddr_in *)&sa) == 0 ||
+        uv_ip6_addr(c->host, c->port, (struct sockaddr_in6 *)&sa) == 0) {
+        connect_addr(c, (const struct sockaddr *)&sa);
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", c->port);
+    c->state = P_RESOLVING;
+    c->handles++;
+    rv = uv_getaddrinfo(c->p->loop, &c->gai, on_resolved, c->host, port, &hints);
+    if (rv < 0) {
+        c->handles--;
+        c->state = P_IDLE;
+        connect_failed(c, uv_strerror(rv));
+    }
+}
+
+static struct pconn *conn_new(struct rc_peers *p, uint64_t node, const char *host, int port)
+{
+    struct pconn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->p = p;
+    c->node = node;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    c->port = port;
+    c->backoff = BACKOFF_MIN_MS;
+    rc_buf_init(&c->out, p->opts.max_queued_bytes);
+    rc_buf_init(&c->wbuf, p->opts.max_queued_bytes);
+    rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)p->opts.max_frame);
+    uv_timer_init(p->loop, &c->ctimer);
+    c->ctimer.data = c;
+    c->handles = 1;
+    c->next = p->conns;
+    p->conns = c;
+    return c;
+}
+
+int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
+                  const struct rc_request *req, int timeout_ms, rc_peer_cb cb, void *arg)
+{
+    struct rc_request r = *req;
+    struct pconn *c;
+    struct pending *pd;
+    int rv;
+
+    if (p->closing)
+        return RC_ESHUTDOWN;
+    c = find_conn(p, node);
+    if (c != NULL && (c->port != port || strcmp(c->host, host) != 0) && c->state != P_CLOSING) {
+        /* The node moved (restarted elsewhere): reconnect to the new place. */
+        conn_reset(c, RC_ECLOSED);
+        snprintf(c->host, sizeof(c->host), "%s", host);
+        c->port = port;
+        c->retry_at = 0;
+    }
+    if (c == NULL && (c = conn_new(p, node, host, port)) == NULL)
+        return RC_ENOMEM;
+    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) >= p->opts.max_queued_bytes)
+        return RC_EBUFFER_FULL;
+    pd = calloc(1, sizeof(*pd));
+    if (pd == NULL)
+        return RC_ENOMEM;
+    r.id = ++c->next_id;
+    rv = rc_encode_request(&c->out, &r);
+    if (rv < 0) {
+        free(pd);
+        return rv;
+    }
+    pd->cb = cb;
+    pd->arg = arg;
+    pd->id = r.id;
+    pd->deadline = uv_now(p->loop) + (uint64_t)timeout_ms;
+    if (c->tail)
+        c->tail->next = pd;
+    else
+        c->head = pd;
+    c->tail = pd;
+    c->dirty = 1;
+    if (c->state == P_IDLE)
+        start_connect(c);
+    return 0;
+}
+
+/* Runs before the loop blocks: deferred failures, then one write per node. */
+static void on_prepare(uv_prepare_t *h)
+{
+    struct rc_peers *p = container_of(h, struct rc_peers, prepare);
+    struct pending *pd;
+    struct pconn *c;
+
+    while ((pd = p->failed) != NULL) {
+        p->failed = pd->next;
+        if (p->failed == NULL)
+            p->failed_tail = NULL;
+        pd->cb(pd->arg, pd->err, NULL);
+        free(pd);
+    }
+    for (c = p->conns; c != NULL; c = c->next)
+        if (c->dirty)
+            flush(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct rc_peers *p = container_of(t, struct rc_peers, sweep);
+    uint64_t now = uv_now(p->loop);
+    struct pending *pd;
+    struct pconn *c;
+
+    for (c = p->conns; c != NULL; c = c->next) {
+    again:
+        /* A callback may send or reset this connection: rescan after each. */
+        for (pd = c->head; pd != NULL; pd = pd->next) {
+            if (pd->cb && now >= pd->deadline) {
+                rc_peer_cb cb = pd->cb;
+
+                pd->cb = NULL;
+                cb(pd->arg, RC_ETIMEOUT, NULL);
+                goto again;
+            }
+        }
+        if (c->head && c->state == P_CONNECTED && now > c->head->deadline + STUCK_MS) {
+            rc_log_warn(p->log, "peer %016llx %s:%d not answering, reconnecting",
+                        (unsigned long long)c->node, c->host, c->port);
+            conn_reset(c, RC_ETIMEOUT);
+        }
+    }
+}
+
+int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
+                 struct rc_peers **out)
+{
+    struct rc_peers *p;
+    int rv;
+
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return RC_ENOMEM;
+    rv = rc_decoder_init(&p->dec);
+    if (rv < 0) {
+        free(p);
+        return rv;
+    }
+    p->loop = loop;
+    p->opts = *opts;
+    p->log = log;
+    uv_timer_init(loop, &p->sweep);
+    uv_prepare_init(loop, &p->prepare);
+    p->sweep.data = p->prepare.data = p;
+    p->handles = 2;
+    uv_timer_start(&p->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_prepare_start(&p->prepare, on_prepare);
+    /* Neither keeps the process alive on its own. */
+    uv_unref((uv_handle_t *)&p->sweep);
+    uv_unref((uv_handle_t *)&p->prepare);
+    *out = p;
+    return 0;
+}
+
+void rc_peers_forget(struct rc_peers *p, uint64_t node)
+{
+    struct pconn *c = find_conn(p, node);
+
+    if (c == NULL || c->forgotten)
+        return;
+    conn_reset(c, RC_ECLOSED);
+    c->forgotten = 1;
+    if (c->state != P_RESOLVING)
+        uv_close((uv_handle_t *)&c->ctimer, on_handle_closed);
+    /* A resolving conn finishes in on_resolved, which closes the timer. */
+}
+
+static void on_pool_handle_closed(uv_handle_t *h)
+{
+    struct rc_peers *p = h->data;
+
+    p->handles--;
+    maybe_closed(p);
+}
+
+static void maybe_closed(struct rc_peers *p)
+{
+    void (*cb)(void *);
+
+    if (!p->closing || p->conns != NULL || p->handles > 0 || p->close_cb == NULL)
+        return;
+    cb = p->close_cb;
+    p->close_cb = NULL;
+    cb(p->close_arg);
+}
+
+void rc_peers_close(struct rc_peers *p, void (*cb)(void *arg), void *arg)
+{
+    struct pconn *c, *next;
+
+    p->close_cb = cb;
+    p->close_arg = arg;
+    for (c = p->conns; c != NULL; c = next) {
+        next = c->next;
+        rc_peers_forget(p, c->node);
+    }
+    p->closing = 1;
+    /* Deliver the failures now: the prepare handle is about to close. */
+    on_prepare(&p->prepare);
+    uv_close((uv_handle_t *)&p->sweep, on_pool_handle_closed);
+    uv_close((uv_handle_t *)&p->prepare, on_pool_handle_closed);
+}
+
+void rc_peers_free(struct rc_peers *p)
+{
+    if (p == NULL)
+        return;
+    rc_decoder_close(&p->dec);
+    free(p);
+}

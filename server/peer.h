@@ -1,0 +1,59 @@
+/*
+ * peer.h - persistent, pipelined connections to other nodes' peer ports.
+ *
+ * The coordinator, gossip push-pull and streaming send requests to other
+ * nodes through this pool: one TCP connection per node, kept open and
+ * reconnected with backoff, requests pipelined and matched to replies in
+ * order. Every request gets exactly one callback, never from inside
+ * rc_peers_send itself: a reply, or RC_ETIMEOUT / RC_ECONNECT /
+ * RC_ECLOSED / RC_ESHUTDOWN. Requests produced during one loop iteration
+ * are written together just before the loop blocks.
+ */
+#ifndef RC_PEER_H
+#define RC_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "codec.h"
+#include "log.h"
+
+struct rc_peers;
+
+/* err is 0 with rep valid only during the call, or a negative code with
+ * rep NULL. */
+typedef void (*rc_peer_cb)(void *arg, int err, const struct rc_reply *rep);
+
+struct rc_peers_opts {
+    int connect_timeout_ms;  /* give up on a connect attempt after this */
+    uint32_t max_frame;      /* largest reply body accepted */
+    size_t max_queued_bytes; /* per node: bytes queued or in flight before sends fail */
+};
+
+int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
+                 struct rc_peers **out);
+
+/*
+ * Sends req to node (reachable at host:port; host may be a DNS name,
+ * resolved on every connect so a moved container is found). Returns 0
+ * (cb will run exactly once) or an error with cb never called:
+ * RC_EBUFFER_FULL when the node's queue is at its cap, RC_ENOMEM,
+ * RC_ESHUTDOWN.
+ */
+int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
+                  const struct rc_request *req, int timeout_ms, rc_peer_cb cb, void *arg);
+
+/* Closes the node's connection (member died or left); its pending
+ * requests fail with RC_ECLOSED. */
+void rc_peers_forget(struct rc_peers *p, uint64_t node);
+
+/* Fails everything pending with RC_ESHUTDOWN, closes every handle, then
+ * calls cb. */
+void rc_peers_close(struct rc_peers *p, void (*cb)(void *arg), void *arg);
+
+/* After rc_peers_close completed. NULL is a no-op. */
+void rc_peers_free(struct rc_peers *p);
+
+#endif
