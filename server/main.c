@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "coord.h"
+#include "gossip.h"
 #include "net.h"
 #include "node.h"
 #include "peer.h"
@@ -44,6 +45,10 @@ struct server_config {
     int64_t vnodes;
     int64_t max_hints;
     int64_t hint_ttl;
+    int64_t probe_interval;
+    int64_t probe_timeout;
+    int64_t suspicion_mult;
+    int64_t push_pull_interval;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -116,6 +121,21 @@ static const struct rc_opt server_opts[] = {
         "Writes kept for unreachable replicas (hinted handoff), in memory; 0 disables."),
     OPT("hint-ttl", "HINT_TTL", RC_OPT_INT, "3600", 1, 86400 * 7, hint_ttl,
         "Seconds a hint is kept; a replica away longer is repaired by streaming."),
+    OPT("probe-interval", "PROBE_INTERVAL", RC_OPT_INT, "300", 50, 60000, probe_interval,
+        "Gossip protocol period in ms: each node probes one member per period. Shorter "
+        "detects failures sooner and costs more datagrams; 300 ms detects a dead node "
+        "everywhere within ~5 s on 5 nodes (arithmetic in common/swim.h)."),
+    OPT("probe-timeout", "PROBE_TIMEOUT", RC_OPT_INT, "150", 10, 60000, probe_timeout,
+        "Ms to wait for a direct ack before asking others to probe (must be below the "
+        "interval). Stretched automatically while this node itself is slow (Lifeguard)."),
+    OPT("suspicion-mult", "SUSPICION_MULT", RC_OPT_INT, "4", 1, 100, suspicion_mult,
+        "Suspicion timeout in probe periods (scaled by log10 of the cluster size): how long "
+        "a suspected node has to refute before it is declared dead. Higher means fewer false "
+        "positives and slower detection."),
+    OPT("push-pull-interval", "PUSH_PULL_INTERVAL", RC_OPT_INT, "10000", 100, 3600 * 1000,
+        push_pull_interval,
+        "Ms between full-state exchanges with a random member, which repair anything gossip "
+        "missed."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -129,6 +149,7 @@ struct server {
     struct rc_coord *coord;
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
+    struct rc_gossip *gossip;
     int stopping, pending_closes;
 };
 
@@ -147,7 +168,7 @@ static void usage(FILE *out)
  * flight); then the timers and signals, after which the loop ends. */
 static void on_closed_step(void *arg);
 
-static void on_peers_closed(void *arg)
+static void on_gossip_closed(void *arg)
 {
     struct server *s = arg;
 
@@ -155,6 +176,13 @@ static void on_peers_closed(void *arg)
     rc_coord_stop(s->coord);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+static void on_peers_closed(void *arg)
+{
+    struct server *s = arg;
+
+    rc_gossip_close(s->gossip, on_gossip_closed, s);
 }
 
 static void on_closed_step(void *arg)
@@ -173,6 +201,11 @@ static void begin_shutdown(struct server *s)
     rc_net_shutdown(s->peer_net, on_closed_step, s);
 }
 
+static void on_left(void *arg)
+{
+    begin_shutdown(arg);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -182,8 +215,74 @@ static void on_signal(uv_signal_t *h, int signum)
         exit(1);
     }
     s->stopping = 1;
-    rc_log_info(&s->log, "shutdown requested signal=%s", signum == SIGTERM ? "TERM" : "INT");
-    begin_shutdown(s);
+    rc_log_info(&s->log, "shutdown requested signal=%s: leaving the cluster",
+                signum == SIGTERM ? "TERM" : "INT");
+    /* Tell the others first, so they stop routing to us at once. */
+    rc_gossip_leave(s->gossip, on_left, s);
+}
+
+/* Membership changed: rebuild the ring from what gossip sees now. */
+static void on_member_changed(void *arg, const struct rc_member *m, enum rc_member_state old,
+                              const char *reason)
+{
+    struct server *s = arg;
+    const struct rc_member *all;
+    uint32_t n;
+
+    (void)old;
+    (void)reason;
+    n = rc_gossip_members(s->gossip, &all);
+    if (rc_coord_set_members(s->coord, all, n) < 0)
+        rc_log_error(&s->log, "cannot rebuild the ring: out of memory; keeping the old one");
+    if (m->state == RC_MEMBER_DEAD || m->state == RC_MEMBER_LEFT)
+        rc_peers_forget(s->peers, m->id);
+}
+
+static int save_incarnation(void *arg, uint64_t incarnation)
+{
+    struct server *s = arg;
+
+    return rc_node_meta_set(s->node, "incarnation", incarnation);
+}
+
+static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *out)
+{
+    return rc_gossip_push_pull(arg, in, len, out);
+}
+
+static int start_gossip(struct server *s, const struct server_config *cfg)
+{
+    struct rc_gossip_opts go = {0};
+    struct rc_gossip_cb cb = {s, on_member_changed, save_incarnation};
+    const struct rc_member *all;
+    uint64_t inc = 0;
+    uint32_t n;
+    int rv;
+
+    rc_node_meta_get(s->node, "incarnation", &inc);
+    go.bind = cfg->bind;
+    go.peer_port = (int)cfg->peer_port;
+    go.advertise = *cfg->advertise ? cfg->advertise : NULL;
+    go.client_port = (int)cfg->port;
+    go.seeds = *cfg->seeds ? cfg->seeds : NULL;
+    go.node_id = rc_node_id(s->node);
+    go.incarnation = inc;
+    go.probe_interval_ms = (int)cfg->probe_interval;
+    go.probe_timeout_ms = (int)cfg->probe_timeout;
+    go.suspicion_mult = (int)cfg->suspicion_mult;
+    go.push_pull_interval_ms = (int)cfg->push_pull_interval;
+    rv = rc_gossip_new(&s->loop, &go, &cb, &s->log, &s->gossip);
+    if (rv < 0) {
+        rc_log_error(&s->log, "invalid gossip settings (--seeds, --advertise): %s",
+                     rc_strerror(rv));
+        return rv;
+    }
+    rc_node_set_push_pull(s->node, push_pull, s->gossip);
+    rv = rc_gossip_start(s->gossip);
+    if (rv < 0)
+        return rv;
+    n = rc_gossip_members(s->gossip, &all);
+    return rc_coord_set_members(s->coord, all, n);
 }
 
 static void node_opts_from(const struct server_config *cfg, struct rc_node_opts *no)
@@ -239,7 +338,6 @@ static int run(struct server *s, const struct server_config *cfg)
     struct rc_node_opts no;
     struct rc_coord_opts co = {0};
     struct rc_peers_opts po = {0};
-    struct rc_member self;
     char err[256] = "";
     int rv;
 
@@ -266,16 +364,10 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
     if (rv < 0)
         return rv;
-    memset(&self, 0, sizeof(self));
-    self.id = rc_node_id(s->node);
-    snprintf(self.host, sizeof(self.host), "%s", cfg->bind);
-    self.client_port = (uint16_t)cfg->port;
-    self.peer_port = (uint16_t)cfg->peer_port;
-    self.state = RC_MEMBER_ALIVE;
-    rv = rc_coord_set_members(s->coord, &self, 1);
+    rv = open_nets(s, cfg);
     if (rv < 0)
         return rv;
-    rv = open_nets(s, cfg);
+    rv = start_gossip(s, cfg);
     if (rv < 0)
         return rv;
     rc_log_info(&s->log, "node ready id=%016llx data_dir=%s version=%s",
@@ -335,6 +427,7 @@ int main(int argc, char **argv)
     if (rv < 0 && s.node != NULL && !s.stopping)
         abort_startup(&s);
     rc_coord_free(s.coord);
+    rc_gossip_free(s.gossip);
     rc_peers_free(s.peers);
     rc_node_free(s.node);
     rc_net_free(s.net);
