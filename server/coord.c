@@ -96,6 +96,7 @@ struct rc_coord {
     size_t nhints, hints_inflight;
     struct rc_buf scratch; /* MEMBERS / RING payloads */
     int64_t start_ms;
+    int leaving;
     struct counters ops;
 };
 
@@ -648,6 +649,8 @@ static int start_op(struct rc_coord *co, struct rc_net *net, const struct rc_req
     struct op *op;
 
     n = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids) : 0;
+    if (n <= 0 && co->leaving)
+        return reply_error(co, out, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
     if (n <= 0)
         return reply_error(co, out, req->id, RC_EUNAVAILABLE, "no live members in the ring");
     if (is_read && n == 1 && ids[0] == co->self)
@@ -979,6 +982,11 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
     uv_unref((uv_handle_t *)&co->hint_timer);
     *out = co;
     return 0;
+}
+
+void rc_coord_leaving(struct rc_coord *co)
+{
+    co->leaving = 1;
 }
 
 void rc_coord_stop(struct rc_coord *co)

@@ -49,6 +49,10 @@ void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
  * ring stays). */
 int rc_coord_set_members(struct rc_coord *c, const struct rc_member *members, size_t n);
 
+/* The node is shutting down: with no ring left, clients hear SHUTDOWN
+ * rather than UNAVAILABLE. */
+void rc_coord_leaving(struct rc_coord *c);
+
 void rc_coord_stop(struct rc_coord *c);
 void rc_coord_free(struct rc_coord *c);
 

@@ -218,6 +218,7 @@ static void on_signal(uv_signal_t *h, int signum)
     rc_log_info(&s->log, "shutdown requested signal=%s: leaving the cluster",
                 signum == SIGTERM ? "TERM" : "INT");
     /* Tell the others first, so they stop routing to us at once. */
+    rc_coord_leaving(s->coord);
     rc_gossip_leave(s->gossip, on_left, s);
 }
 

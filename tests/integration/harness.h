@@ -20,7 +20,7 @@
 
 #include "ringcache.h"
 
-#define RC_H_MAX_SERVERS 4
+#define RC_H_MAX_SERVERS 8
 #define RC_H_MAX_EXTRA 16
 #define RC_H_PATH 256
 #define RC_H_HDR 8 /* frame header bytes (common/codec.h) */
@@ -28,6 +28,9 @@
 struct rc_hserver {
     pid_t pid;                  /* 0 when not running */
     int port;                   /* port of the current (or last) run */
+    int peer_port;              /* --peer-port (gossip UDP + internode TCP) */
+    int fixed_ports;            /* 1: every start reuses port and peer_port
+                                 * (cluster nodes); 0: fresh ones each start */
     char addr[64];              /* "127.0.0.1:port" */
     char data_dir[RC_H_PATH];   /* directory, or ":memory:" */
     char log_path[RC_H_PATH];   /* stdout+stderr of every run, appended */
@@ -76,9 +79,59 @@ struct rc_hserver *rc_h_server_new(struct rc_harness *h, const char *data_dir,
  * Returns 0 or -1 when full. */
 int rc_h_server_setenv(struct rc_hserver *s, const char *name_value);
 
-/* Starts the server on a fresh free port and waits (10 s) until it accepts
- * a connection and answers PING. Returns 0, or -1 after printing the log. */
+/* Adds one argument (copied) for the next starts. 0, or -1 when full. */
+int rc_h_server_add_arg(struct rc_hserver *s, const char *arg);
+
+/* Starts the server and waits (10 s) until it accepts a connection and
+ * answers PING. Client and peer port are fresh free ports (the peer port
+ * free for TCP and UDP), unless s->fixed_ports, when the previous ones
+ * are reused (a restart on the same ports). Returns 0, or -1 after
+ * printing the log. */
 int rc_h_server_start(struct rc_harness *h, struct rc_hserver *s);
+
+/* ---- clusters ---- */
+
+/*
+ * Describes n cluster nodes (slots owned by h, returned in out[0..n-1]):
+ * each with a fresh data directory and its own client and peer port,
+ * reserved now (all distinct, the peer ports free for TCP and UDP) and
+ * kept across restarts; nodes 2..n get --seeds 127.0.0.1:<peer port of
+ * node 1>. extra as for rc_h_server_new. Returns 0 or -1 (message printed).
+ */
+int rc_h_cluster_new(struct rc_harness *h, int n, const char *const *extra,
+                     struct rc_hserver **out);
+
+/* Starts node 1, waits until it is ready, then starts the others at once
+ * and waits until each answers PING. Returns 0 or -1 (logs printed). */
+int rc_h_cluster_start(struct rc_harness *h, struct rc_hserver *const *nodes, int n);
+
+/* One entry of a MEMBERS reply (the CLI's `members --json` has the same
+ * fields). Strings are truncated to fit. */
+struct rc_hmember {
+    char id[24];
+    char host[64];
+    int port, peer_port;
+    char state[16]; /* "alive", "suspect", "dead", "left" */
+    uint64_t incarnation;
+    double primary, replica;
+    int self;
+};
+
+/* MEMBERS over the native protocol (a raw frame, the reply decoded with
+ * msgpack-c). Fills up to max entries; returns how many the reply had
+ * (may exceed max), or -1 on a connection, status or format error. */
+int rc_h_members(const struct rc_hserver *s, struct rc_hmember *out, int max, int timeout_ms);
+
+/* Parses `ringcache-cli members --json` output: a JSON array of objects.
+ * Unknown keys are skipped. Returns the number of objects (may exceed
+ * max) or -1 on malformed JSON. */
+int rc_h_members_json(const char *json, struct rc_hmember *out, int max);
+
+/* The member with this id in m[0..n-1], or NULL. */
+const struct rc_hmember *rc_h_member_find(const struct rc_hmember *m, int n, const char *id);
+
+/* STATS node_id of a running server into id (>= 17 bytes); 0 or -1. */
+int rc_h_node_id(const struct rc_hserver *s, char *id, size_t cap);
 
 /* SIGTERM, then waits up to timeout_ms. Returns the exit status (0..255),
  * -(signal) if killed by a signal, or -1000 if it did not exit in time
@@ -146,6 +199,8 @@ void rc_h_sleep_ms(int ms);
 
 /* A port nothing listens on right now (bind port 0, read it, close). */
 int rc_h_free_port(void);
+/* A port free for both a TCP and a UDP bind on every address. */
+int rc_h_free_port_tcp_udp(void);
 
 /* A listening socket on 127.0.0.1 that never accepts (the kernel still
  * completes handshakes into the backlog): a server that never answers.
