@@ -691,8 +691,11 @@ static void on_changed(void *arg, const struct rc_member *m, enum rc_member_stat
 {
     struct rc_gossip *g = arg;
 
+    /* A member seen for the first time comes "from" left in the state
+     * machine; the log says what a person expects. */
     rc_log_info(g->log, "member %016" PRIx64 " %s:%u %s -> %s reason=%s incarnation=%" PRIu64,
-                m->id, m->host, m->peer_port, rc_member_state_name(old),
+                m->id, m->host, m->peer_port,
+                strcmp(why, "joined") == 0 ? "new" : rc_member_state_name(old),
                 rc_member_state_name(m->state), why, m->incarnation);
     /* A comeback or a move may come with a new IP; a suspect may be one
      * we keep probing at an old IP. */

@@ -107,7 +107,8 @@ int rc_gossip_new(uv_loop_t *loop, const struct rc_gossip_opts *opts,
                   struct rc_gossip **out);
 
 /* Saves the incarnation, binds the UDP socket, starts the timers and
- * contacts the seeds. 0, the save error, or a libuv error (logged). */
+ * contacts the seeds. 0, the save error, or a libuv error (logged); after
+ * a bind error the handles exist, so rc_gossip_close before freeing. */
 int rc_gossip_start(struct rc_gossip *g);
 
 /* The member table, self first, all states (see rc_swim_members);
