@@ -167,18 +167,20 @@ static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
 
 /* Validates a body before msgpack-c sees it: exactly one array, nothing
  * after it, nesting <= RC_MAX_DEPTH, at most RC_MAX_OBJECTS objects. */
-static int precheck(const uint8_t *p, size_t len)
+int rc_msgpack_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned max_objects)
 {
-    uint64_t left[RC_MAX_DEPTH]; /* elements still due in each open container */
+    uint64_t left[RC_MSGPACK_MAX_DEPTH]; /* elements still due in each open container */
     unsigned depth = 0, nobj = 0;
     size_t pos = 0;
     uint64_t items = 0;
     int rv;
 
+    if (max_depth > RC_MSGPACK_MAX_DEPTH)
+        max_depth = RC_MSGPACK_MAX_DEPTH;
     if (len == 0 || !((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd))
         return RC_EPROTO;
     do {
-        if (pos == len || ++nobj > RC_MAX_OBJECTS)
+        if (pos == len || ++nobj > max_objects)
             return RC_EPROTO;
         if (depth > 0)
             left[depth - 1]--;
@@ -186,7 +188,7 @@ static int precheck(const uint8_t *p, size_t len)
         if (rv < 0)
             return rv;
         if (rv == 1) {
-            if (depth == RC_MAX_DEPTH)
+            if (depth == max_depth)
                 return RC_EPROTO;
             left[depth++] = items;
         }
@@ -194,6 +196,11 @@ static int precheck(const uint8_t *p, size_t len)
             depth--;
     } while (depth > 0);
     return pos == len ? 0 : RC_EPROTO;
+}
+
+static int precheck(const uint8_t *p, size_t len)
+{
+    return rc_msgpack_check(p, len, RC_MAX_DEPTH, RC_MAX_OBJECTS);
 }
 
 static int get_uint(const msgpack_object *o, uint64_t max, uint64_t *v)
@@ -290,13 +297,19 @@ static int field_num(const msgpack_object *k, uint32_t known, uint32_t *seen)
 
 #define FIELD_BIT(f) (1u << (f))
 
-static int get_version(const msgpack_object *v, uint64_t *hlc, uint64_t *node)
+/* [uint64, uint64]: versions, ranges, digests. */
+static int get_pair(const msgpack_object *v, uint64_t *a, uint64_t *b)
 {
     if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 2)
         return RC_EPROTO;
-    if (get_uint(&v->via.array.ptr[0], UINT64_MAX, hlc) < 0)
+    if (get_uint(&v->via.array.ptr[0], UINT64_MAX, a) < 0)
         return RC_EPROTO;
-    return get_uint(&v->via.array.ptr[1], UINT64_MAX, node);
+    return get_uint(&v->via.array.ptr[1], UINT64_MAX, b);
+}
+
+static int get_version(const msgpack_object *v, uint64_t *hlc, uint64_t *node)
+{
+    return get_pair(v, hlc, node);
 }
 
 static int get_bool(const msgpack_object *v, int *out)
@@ -312,7 +325,7 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
     const uint32_t known = FIELD_BIT(RC_F_KEY) | FIELD_BIT(RC_F_VALUE) |
                            FIELD_BIT(RC_F_TTL_MS) | FIELD_BIT(RC_F_CONSISTENCY) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
-                           FIELD_BIT(RC_F_TOMBSTONE);
+                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_RANGE);
     uint64_t v = 0;
     int f, rv, b = 0;
 
@@ -339,6 +352,10 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
         rv = get_bool(&kv->val, &b);
         out->tombstone = (unsigned)b;
         return rv;
+    case RC_F_RANGE:
+        out->has_range = 1;
+        rv = get_pair(&kv->val, &out->range_first, &out->range_last);
+        return rv == 0 && out->range_first > out->range_last ? RC_EPROTO : rv;
     default:
         return f < 0 ? f : 0;
     }
@@ -405,7 +422,8 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
     const uint32_t known = FIELD_BIT(RC_F_VALUE) | FIELD_BIT(RC_F_TTL_MS) |
                            FIELD_BIT(RC_F_MESSAGE) | FIELD_BIT(RC_F_STATS) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
-                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_EXISTED);
+                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_EXISTED) |
+                           FIELD_BIT(RC_F_DIGEST);
     const msgpack_object *v = &kv->val;
     int f, b = 0, rv;
 
@@ -437,6 +455,9 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
         rv = get_bool(v, &b);
         out->existed = (unsigned)b;
         return rv;
+    case RC_F_DIGEST:
+        out->has_digest = 1;
+        return get_pair(v, &out->digest, &out->digest_count);
     default:
         return f < 0 ? f : 0;
     }
@@ -536,12 +557,17 @@ static void pack_uint_field(msgpack_packer *pk, unsigned f, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
+static void pack_pair(msgpack_packer *pk, unsigned f, uint64_t a, uint64_t b)
+{
+    msgpack_pack_uint8(pk, (uint8_t)f);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, a);
+    msgpack_pack_uint64(pk, b);
+}
+
 static void pack_version(msgpack_packer *pk, uint64_t hlc, uint64_t node)
 {
-    msgpack_pack_uint8(pk, RC_F_VERSION);
-    msgpack_pack_array(pk, 2);
-    msgpack_pack_uint64(pk, hlc);
-    msgpack_pack_uint64(pk, node);
+    pack_pair(pk, RC_F_VERSION, hlc, node);
 }
 
 static void pack_true_field(msgpack_packer *pk, unsigned f)
@@ -557,7 +583,7 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
     uint32_t n;
 
     n = req->has_key + req->has_value + (req->ttl_ms != 0) + (req->consistency != 0) +
-        req->has_version + (req->expires_ms != 0) + req->tombstone;
+        req->has_version + (req->expires_ms != 0) + req->tombstone + req->has_range;
     frame_begin(&e, out, &pk, req->op, req->id, n);
     if (req->has_key)
         pack_bytes_field(&pk, RC_F_KEY, req->key, req->key_len);
@@ -573,6 +599,8 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
         pack_uint_field(&pk, RC_F_EXPIRES, req->expires_ms);
     if (req->tombstone)
         pack_true_field(&pk, RC_F_TOMBSTONE);
+    if (req->has_range)
+        pack_pair(&pk, RC_F_RANGE, req->range_first, req->range_last);
     return frame_end(&e);
 }
 
@@ -601,7 +629,8 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     /* The caller builds the stats array; more than a decoder accepts is a bug. */
     assert(rep->nstats <= RC_MAX_STATS);
     n = rep->has_value + (rep->ttl_ms != 0) + (rep->message != NULL) + (rep->nstats != 0) +
-        rep->has_version + (rep->expires_ms != 0) + rep->tombstone + rep->existed;
+        rep->has_version + (rep->expires_ms != 0) + rep->tombstone + rep->existed +
+        rep->has_digest;
     frame_begin(&e, out, &pk, rep->status, rep->id, n);
     if (rep->has_value)
         pack_bytes_field(&pk, RC_F_VALUE, rep->value, rep->value_len);
@@ -621,6 +650,8 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
         pack_true_field(&pk, RC_F_TOMBSTONE);
     if (rep->existed)
         pack_true_field(&pk, RC_F_EXISTED);
+    if (rep->has_digest)
+        pack_pair(&pk, RC_F_DIGEST, rep->digest, rep->digest_count);
     return frame_end(&e);
 }
 

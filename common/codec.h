@@ -46,11 +46,14 @@ enum rc_op {
     RC_OP_STATS = 5,
     RC_OP_MEMBERS = 6, /* cluster membership, msgpack array in VALUE */
     RC_OP_RING = 7,    /* ring ownership, msgpack map in VALUE */
+    RC_OP_ACTIVITY = 8, /* streams in progress and recent events, msgpack map in VALUE */
     /* internode, on the peer port only */
     RC_OP_INTERNAL = 64,
     RC_OP_REPL_WRITE = 64, /* replica write: key, value|tombstone, version, expiry */
     RC_OP_REPL_READ = 65,  /* replica read: key -> value|tombstone, version, expiry */
     RC_OP_PUSH_PULL = 66,  /* gossip full-state exchange; state in VALUE */
+    RC_OP_RANGE_DIGEST = 67, /* RANGE -> DIGEST of the receiver's entries in it */
+    RC_OP_STREAM = 68,       /* RANGE + a batch of entries in VALUE, merged by version */
 };
 
 /* Field numbers in the fields map. */
@@ -65,6 +68,8 @@ enum rc_field {
     RC_F_EXPIRES = 8,     /* uint: absolute expiry, Unix ms (internode) */
     RC_F_TOMBSTONE = 9,   /* bool: the entry is a delete marker (internode) */
     RC_F_EXISTED = 10,    /* bool: a replica write replaced a live value (internode) */
+    RC_F_RANGE = 11,      /* array [first: uint64, last: uint64], inclusive token range */
+    RC_F_DIGEST = 12,     /* array [digest: uint64, entries: uint64] of a range */
 };
 
 enum rc_consistency {
@@ -102,6 +107,8 @@ struct rc_request {
     uint64_t ver_hlc;    /* internode writes: the entry's version */
     uint64_t ver_node;
     uint64_t expires_ms; /* internode writes: absolute expiry, 0 = none */
+    uint64_t range_first, range_last; /* streaming: inclusive token range */
+    unsigned has_range : 1;
     unsigned has_key : 1;
     unsigned has_value : 1;
     unsigned has_version : 1;
@@ -119,12 +126,14 @@ struct rc_reply {
     uint64_t ver_hlc;
     uint64_t ver_node;
     uint64_t expires_ms; /* internode reads: absolute expiry, 0 = none */
+    uint64_t digest, digest_count; /* RANGE_DIGEST */
     const struct rc_stat *stats; /* encode: caller's array; decode: see rc_decoder */
     uint32_t nstats;
     unsigned has_value : 1;
     unsigned has_version : 1;
     unsigned tombstone : 1;
     unsigned existed : 1;
+    unsigned has_digest : 1;
 };
 
 /* Holds the msgpack zone reused across decodes and the decoded stats.
@@ -163,6 +172,16 @@ int rc_decode_reply(struct rc_decoder *d, const uint8_t *body, size_t len, struc
  */
 int rc_encode_request(struct rc_buf *out, const struct rc_request *req);
 int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep);
+
+/*
+ * The bounded pre-check used before msgpack-c sees untrusted bytes, for
+ * other decoders of nested payloads (gossip state, stream batches): buf
+ * must be exactly one msgpack array whose every declared length and count
+ * fits in the bytes present, nested at most max_depth (<= 8) deep, with at
+ * most max_objects objects in all. 0 or RC_EPROTO.
+ */
+#define RC_MSGPACK_MAX_DEPTH 8
+int rc_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, unsigned max_objects);
 
 /* Convenience: an error reply for request id with err's status and message
  * (msg may be NULL to use rc_strerror(err)). */
