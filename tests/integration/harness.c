@@ -217,18 +217,23 @@ int rc_h_server_setenv(struct rc_hserver *s, const char *name_value)
 
 static pid_t spawn_server(struct rc_harness *h, struct rc_hserver *s)
 {
-    char port[16];
+    char port[16], peer_port[16];
     const char *argv[16 + RC_H_MAX_EXTRA];
     char **env;
     int n = 0, i, fd;
     pid_t parent = getpid(), pid;
 
     snprintf(port, sizeof(port), "%d", s->port);
+    snprintf(peer_port, sizeof(peer_port), "%d", s->peer_port);
     argv[n++] = h->server_bin;
     argv[n++] = "--bind";
     argv[n++] = "127.0.0.1";
     argv[n++] = "--port";
     argv[n++] = port;
+    /* Always a peer port of our own: the default (7401) would collide
+     * between servers of parallel tests and with a node already running. */
+    argv[n++] = "--peer-port";
+    argv[n++] = peer_port;
     argv[n++] = "--data-dir";
     argv[n++] = s->data_dir;
     argv[n++] = "--log-level";
@@ -246,7 +251,8 @@ static pid_t spawn_server(struct rc_harness *h, struct rc_hserver *s)
         free(env);
         return -1;
     }
-    dprintf(fd, "==== harness: starting %s on port %d\n", h->server_bin, s->port);
+    dprintf(fd, "==== harness: starting %s on port %d, peer port %d\n", h->server_bin, s->port,
+            s->peer_port);
     pid = fork();
     if (pid == 0) {
         int devnull = open("/dev/null", O_RDONLY);
@@ -313,18 +319,36 @@ static int wait_ready(struct rc_hserver *s)
     return -1;
 }
 
+int rc_h_server_add_arg(struct rc_hserver *s, const char *arg)
+{
+    if (s->nextra >= RC_H_MAX_EXTRA)
+        return -1;
+    s->extra[s->nextra] = strdup(arg);
+    if (s->extra[s->nextra] == NULL)
+        return -1;
+    s->nextra++;
+    return 0;
+}
+
+static int reserve_ports(int *ports, const int *udp, int n);
+
 int rc_h_server_start(struct rc_harness *h, struct rc_hserver *s)
 {
-    int attempt;
+    int attempt, attempts = s->fixed_ports ? 1 : START_ATTEMPTS;
     if (s->pid > 0) {
         printf("harness: server already running\n");
         return -1;
     }
-    for (attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    for (attempt = 0; attempt < attempts; attempt++) {
         double t0 = rc_h_now_ms();
-        s->port = rc_h_free_port();
-        if (s->port <= 0)
-            return -1;
+        if (!s->fixed_ports || s->port <= 0 || s->peer_port <= 0) {
+            static const int udp[2] = {0, 1};
+            int ports[2];
+            if (reserve_ports(ports, udp, 2) != 0)
+                return -1;
+            s->port = ports[0];
+            s->peer_port = ports[1];
+        }
         snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
         s->pid = spawn_server(h, s);
         if (s->pid < 0) {
@@ -332,8 +356,8 @@ int rc_h_server_start(struct rc_harness *h, struct rc_hserver *s)
             return -1;
         }
         if (wait_ready(s) == 0) {
-            printf("harness: server pid %d ready on %s in %.0f ms\n", (int)s->pid, s->addr,
-                   rc_h_now_ms() - t0);
+            printf("harness: server pid %d ready on %s (peer port %d) in %.0f ms\n", (int)s->pid,
+                   s->addr, s->peer_port, rc_h_now_ms() - t0);
             return 0;
         }
         rc_h_print_log_tail(s, 4096);
@@ -662,6 +686,70 @@ int rc_h_free_port(void)
     return port;
 }
 
+/* Binds a TCP socket (and with udp a UDP socket on the same number) on
+ * every address to a kernel-chosen port. The sockets stay open in fds so
+ * that the next reservation gets another port. Returns the port or -1. */
+static int reserve_one(int udp, int fds[2])
+{
+    int attempt;
+    for (attempt = 0; attempt < 64; attempt++) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof(sa);
+        int port = -1;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        fds[1] = -1;
+        fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[0] < 0)
+            return -1;
+        if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+            getsockname(fds[0], (struct sockaddr *)&sa, &sl) == 0)
+            port = ntohs(sa.sin_port);
+        if (port > 0 && !udp)
+            return port;
+        if (port > 0) {
+            fds[1] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            if (fds[1] >= 0 && bind(fds[1], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                return port;
+        }
+        close(fds[0]);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        fds[0] = fds[1] = -1;
+    }
+    return -1;
+}
+
+/* n distinct free ports (udp[i]: free for UDP too), all reserved at once
+ * and released together. 0 or -1. */
+static int reserve_ports(int *ports, const int *udp, int n)
+{
+    int fds[2 * 2 * RC_H_MAX_SERVERS], i, rc = 0;
+    if (n > 2 * RC_H_MAX_SERVERS)
+        return -1;
+    for (i = 0; i < n; i++) {
+        ports[i] = reserve_one(udp[i], &fds[2 * i]);
+        if (ports[i] < 0) {
+            printf("harness: no free port\n");
+            rc = -1;
+            n = i;
+            break;
+        }
+    }
+    for (i = 0; i < 2 * n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc;
+}
+
+int rc_h_free_port_tcp_udp(void)
+{
+    static const int udp[1] = {1};
+    int port;
+    return reserve_ports(&port, udp, 1) == 0 ? port : -1;
+}
+
 int rc_h_listen_blackhole(int *port)
 {
     struct sockaddr_in sa;
@@ -933,4 +1021,424 @@ int rc_h_wait_closed(int fd, int timeout_ms)
         if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
             return 0;
     }
+}
+
+/* ---- clusters ---- */
+
+int rc_h_cluster_new(struct rc_harness *h, int n, const char *const *extra,
+                     struct rc_hserver **out)
+{
+    int ports[2 * RC_H_MAX_SERVERS], udp[2 * RC_H_MAX_SERVERS], i;
+    char seeds[64];
+    if (n < 1 || h->nservers + n > RC_H_MAX_SERVERS) {
+        printf("harness: a cluster of %d does not fit (%d slots used of %d)\n", n, h->nservers,
+               RC_H_MAX_SERVERS);
+        return -1;
+    }
+    for (i = 0; i < 2 * n; i++)
+        udp[i] = i % 2; /* client port TCP, peer port TCP + UDP */
+    if (reserve_ports(ports, udp, 2 * n) != 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        out[i] = rc_h_server_new(h, NULL, extra);
+        if (out[i] == NULL)
+            return -1;
+        out[i]->port = ports[2 * i];
+        out[i]->peer_port = ports[2 * i + 1];
+        out[i]->fixed_ports = 1;
+        snprintf(out[i]->addr, sizeof(out[i]->addr), "127.0.0.1:%d", out[i]->port);
+    }
+    snprintf(seeds, sizeof(seeds), "127.0.0.1:%d", out[0]->peer_port);
+    for (i = 1; i < n; i++)
+        if (rc_h_server_add_arg(out[i], "--seeds") != 0 || rc_h_server_add_arg(out[i], seeds) != 0)
+            return -1;
+    return 0;
+}
+
+int rc_h_cluster_start(struct rc_harness *h, struct rc_hserver *const *nodes, int n)
+{
+    double t0;
+    int i;
+    if (n < 1 || rc_h_server_start(h, nodes[0]) != 0)
+        return -1;
+    t0 = rc_h_now_ms();
+    for (i = 1; i < n; i++) {
+        if (nodes[i]->pid > 0) {
+            printf("harness: node %d already running\n", i + 1);
+            return -1;
+        }
+        nodes[i]->pid = spawn_server(h, nodes[i]);
+        if (nodes[i]->pid < 0) {
+            nodes[i]->pid = 0;
+            return -1;
+        }
+    }
+    for (i = 1; i < n; i++) {
+        if (wait_ready(nodes[i]) != 0) {
+            rc_h_print_log_tail(nodes[i], 4096);
+            return -1;
+        }
+    }
+    printf("harness: cluster of %d ready (nodes 2..%d in %.0f ms), ports", n, n,
+           rc_h_now_ms() - t0);
+    for (i = 0; i < n; i++)
+        printf(" %d/%d", nodes[i]->port, nodes[i]->peer_port);
+    printf("\n");
+    return 0;
+}
+
+/* MEMBERS on the wire (docs/protocol.md); the harness keeps its own copy
+ * of the number, independent of common/codec.h. */
+#define OP_MEMBERS 6
+/* A MEMBERS reply of a few members is well under a KiB; 1 MiB is the
+ * server's own cap for it. */
+#define MEMBERS_REPLY_MAX (1u << 20)
+
+static void copy_str(char *dst, size_t cap, const char *p, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+}
+
+static int key_is(const msgpack_object *k, const char *name)
+{
+    size_t n = strlen(name);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+           memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+static double obj_num(const msgpack_object *v)
+{
+    switch (v->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return (double)v->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return (double)v->via.i64;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return v->via.f64;
+    default:
+        return -1;
+    }
+}
+
+static void member_from_obj(const msgpack_object *o, struct rc_hmember *m)
+{
+    uint32_t i;
+    memset(m, 0, sizeof(*m));
+    for (i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        if (v->type == MSGPACK_OBJECT_STR) {
+            if (key_is(k, "id"))
+                copy_str(m->id, sizeof(m->id), v->via.str.ptr, v->via.str.size);
+            else if (key_is(k, "host"))
+                copy_str(m->host, sizeof(m->host), v->via.str.ptr, v->via.str.size);
+            else if (key_is(k, "state"))
+                copy_str(m->state, sizeof(m->state), v->via.str.ptr, v->via.str.size);
+        } else if (v->type == MSGPACK_OBJECT_BOOLEAN && key_is(k, "self")) {
+            m->self = v->via.boolean;
+        } else if (key_is(k, "incarnation") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            m->incarnation = v->via.u64;
+        } else if (key_is(k, "port")) {
+            m->port = (int)obj_num(v);
+        } else if (key_is(k, "peer_port")) {
+            m->peer_port = (int)obj_num(v);
+        } else if (key_is(k, "primary")) {
+            m->primary = obj_num(v);
+        } else if (key_is(k, "replica")) {
+            m->replica = obj_num(v);
+        }
+    }
+}
+
+static int decode_members(const uint8_t *p, size_t len, struct rc_hmember *out, int max)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    uint32_t i;
+    int rc = -1;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len || u.data.type != MSGPACK_OBJECT_ARRAY) {
+        printf("harness: MEMBERS reply is not one msgpack array\n");
+        goto out;
+    }
+    for (i = 0; i < u.data.via.array.size; i++) {
+        if (u.data.via.array.ptr[i].type != MSGPACK_OBJECT_MAP) {
+            printf("harness: MEMBERS entry %u is not a map\n", i);
+            goto out;
+        }
+        if ((int)i < max)
+            member_from_obj(&u.data.via.array.ptr[i], &out[i]);
+    }
+    rc = (int)u.data.via.array.size;
+out:
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int rc_h_members(const struct rc_hserver *s, struct rc_hmember *out, int max, int timeout_ms)
+{
+    uint8_t req[64], *buf = malloc(MEMBERS_REPLY_MAX);
+    struct rc_hreply rep;
+    size_t len = rc_h_encode_request(req, 0, sizeof(req), OP_MEMBERS, 1, NULL, 0, NULL, 0);
+    int fd = -1, rc = -1;
+    if (buf == NULL || s->port <= 0)
+        goto out;
+    fd = rc_h_tcp_connect(s->port, timeout_ms);
+    if (fd < 0 || rc_h_send_all(fd, req, len, timeout_ms) != 0)
+        goto out;
+    if (rc_h_read_reply(fd, buf, MEMBERS_REPLY_MAX, timeout_ms, &rep) != 0)
+        goto out;
+    if (rep.status != 0 || !rep.has_value) {
+        printf("harness: MEMBERS on %s: status %u\n", s->addr, rep.status);
+        goto out;
+    }
+    rc = decode_members(rep.value, rep.value_len, out, max);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
+}
+
+/* A small JSON reader, enough for the CLI's member list: a cursor over a
+ * NUL-terminated text, nesting bounded. */
+#define JSON_MAX_DEPTH 16
+
+static void jws(const char **p)
+{
+    while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r')
+        (*p)++;
+}
+
+static int hex_digit(char h)
+{
+    if (h >= '0' && h <= '9')
+        return h - '0';
+    if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+        return (h | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* A string at *p into out (cap bytes, truncated; out NULL = skip). Escapes
+ * are decoded; \u outside ASCII becomes '?'. 0 or -1. */
+static int jstring(const char **p, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *s = *p;
+    if (*s++ != '"')
+        return -1;
+    while (*s != '"') {
+        char c = *s++;
+        if (c == '\0' || (unsigned char)c < 0x20)
+            return -1;
+        if (c == '\\') {
+            c = *s++;
+            switch (c) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case '"': case '\\': case '/': break;
+            case 'u': {
+                unsigned v = 0;
+                int i;
+                for (i = 0; i < 4; i++, s++) {
+                    int d = hex_digit(*s);
+                    if (d < 0)
+                        return -1;
+                    v = v * 16 + (unsigned)d;
+                }
+                c = v < 0x80 ? (char)v : '?';
+                break;
+            }
+            default:
+                return -1;
+            }
+        }
+        if (out != NULL && n + 1 < cap)
+            out[n++] = c;
+    }
+    if (out != NULL && cap > 0)
+        out[n] = '\0';
+    *p = s + 1;
+    return 0;
+}
+
+static int jnumber(const char **p, double *d, uint64_t *u)
+{
+    char *end;
+    const char *s = *p;
+    *d = strtod(s, &end);
+    if (end == s)
+        return -1;
+    *u = (*s >= '0' && *s <= '9') ? strtoull(s, NULL, 10) : 0;
+    *p = end;
+    return 0;
+}
+
+static int jskip(const char **p, int depth)
+{
+    double d;
+    uint64_t u;
+    char close;
+    jws(p);
+    if (**p == '"')
+        return jstring(p, NULL, 0);
+    if (strncmp(*p, "true", 4) == 0 || strncmp(*p, "null", 4) == 0) {
+        *p += 4;
+        return 0;
+    }
+    if (strncmp(*p, "false", 5) == 0) {
+        *p += 5;
+        return 0;
+    }
+    if (**p != '{' && **p != '[')
+        return jnumber(p, &d, &u);
+    if (depth >= JSON_MAX_DEPTH)
+        return -1;
+    close = **p == '{' ? '}' : ']';
+    (*p)++;
+    jws(p);
+    if (**p == close) {
+        (*p)++;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            jws(p);
+            if (jstring(p, NULL, 0) != 0)
+                return -1;
+            jws(p);
+            if (*(*p)++ != ':')
+                return -1;
+        }
+        if (jskip(p, depth + 1) != 0)
+            return -1;
+        jws(p);
+        if (**p == close) {
+            (*p)++;
+            return 0;
+        }
+        if (*(*p)++ != ',')
+            return -1;
+    }
+}
+
+/* One "key": value of a member object; m NULL = parse and drop. */
+static int jmember_field(const char **p, struct rc_hmember *m)
+{
+    char key[32];
+    double d;
+    uint64_t u;
+    jws(p);
+    if (jstring(p, key, sizeof(key)) != 0)
+        return -1;
+    jws(p);
+    if (*(*p)++ != ':')
+        return -1;
+    jws(p);
+    if (m == NULL)
+        return jskip(p, 1);
+    if (**p == '"' && (!strcmp(key, "id") || !strcmp(key, "host") || !strcmp(key, "state"))) {
+        char *dst = !strcmp(key, "id") ? m->id : !strcmp(key, "host") ? m->host : m->state;
+        size_t cap = !strcmp(key, "id") ? sizeof(m->id)
+                     : !strcmp(key, "host") ? sizeof(m->host) : sizeof(m->state);
+        return jstring(p, dst, cap);
+    }
+    if (!strcmp(key, "self") && (strncmp(*p, "true", 4) == 0 || strncmp(*p, "false", 5) == 0)) {
+        m->self = **p == 't';
+        return jskip(p, 1);
+    }
+    if ((**p >= '0' && **p <= '9') || **p == '-') {
+        if (jnumber(p, &d, &u) != 0)
+            return -1;
+        if (!strcmp(key, "port"))
+            m->port = (int)d;
+        else if (!strcmp(key, "peer_port"))
+            m->peer_port = (int)d;
+        else if (!strcmp(key, "incarnation"))
+            m->incarnation = u;
+        else if (!strcmp(key, "primary"))
+            m->primary = d;
+        else if (!strcmp(key, "replica"))
+            m->replica = d;
+        return 0;
+    }
+    return jskip(p, 1);
+}
+
+int rc_h_members_json(const char *json, struct rc_hmember *out, int max)
+{
+    const char *p = json;
+    int n = 0;
+    jws(&p);
+    if (*p++ != '[')
+        return -1;
+    jws(&p);
+    if (*p == ']')
+        return 0;
+    for (;;) {
+        struct rc_hmember *m = n < max ? &out[n] : NULL;
+        jws(&p);
+        if (*p++ != '{')
+            return -1;
+        if (m != NULL)
+            memset(m, 0, sizeof(*m));
+        jws(&p);
+        if (*p == '}') {
+            p++;
+        } else {
+            for (;;) {
+                if (jmember_field(&p, m) != 0)
+                    return -1;
+                jws(&p);
+                if (*p == '}') {
+                    p++;
+                    break;
+                }
+                if (*p++ != ',')
+                    return -1;
+            }
+        }
+        n++;
+        jws(&p);
+        if (*p == ']')
+            break;
+        if (*p++ != ',')
+            return -1;
+    }
+    p++;
+    jws(&p);
+    return *p == '\0' ? n : -1;
+}
+
+const struct rc_hmember *rc_h_member_find(const struct rc_hmember *m, int n, const char *id)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (strcmp(m[i].id, id) == 0)
+            return &m[i];
+    return NULL;
+}
+
+int rc_h_node_id(const struct rc_hserver *s, char *id, size_t cap)
+{
+    struct rc_client *c = rc_h_client(s, 2000);
+    struct rc_result res;
+    const char *str = NULL;
+    int rc = -1;
+    if (c == NULL)
+        return -1;
+    if (rc_client_stats(c, &res) == 0 && res.err == 0 &&
+        rc_h_stat(&res, "node_id", NULL, &str) == 0 && str != NULL) {
+        snprintf(id, cap, "%s", str);
+        rc = 0;
+    }
+    rc_client_free(c);
+    return rc;
 }
