@@ -31,7 +31,9 @@ _Static_assert(RC_CLIENT_NOTFOUND == RC_ENOTFOUND, "public miss code must match 
 _Static_assert((int)RC_CLIENT_GET == (int)RC_OP_GET && (int)RC_CLIENT_PUT == (int)RC_OP_PUT &&
                    (int)RC_CLIENT_DEL == (int)RC_OP_DEL &&
                    (int)RC_CLIENT_PING == (int)RC_OP_PING &&
-                   (int)RC_CLIENT_STATS == (int)RC_OP_STATS,
+                   (int)RC_CLIENT_STATS == (int)RC_OP_STATS &&
+                   (int)RC_CLIENT_MEMBERS == (int)RC_OP_MEMBERS &&
+                   (int)RC_CLIENT_RING == (int)RC_OP_RING,
                "public op numbers must match the wire");
 _Static_assert((int)RC_CLIENT_CL_ONE == (int)RC_CL_ONE &&
                    (int)RC_CLIENT_CL_QUORUM == (int)RC_CL_QUORUM &&
@@ -409,7 +411,7 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
                          struct rc_request *req)
 {
     memset(req, 0, sizeof(*req));
-    if (op < RC_CLIENT_PING || op > RC_CLIENT_STATS || consistency < RC_CLIENT_CL_DEFAULT ||
+    if (op < RC_CLIENT_PING || op > RC_CLIENT_RING || consistency < RC_CLIENT_CL_DEFAULT ||
         consistency > RC_CLIENT_CL_ALL)
         return RC_EINVAL;
     req->op = (uint32_t)op;
@@ -626,6 +628,16 @@ int rc_client_del(struct rc_client *c, const void *key, size_t key_len)
 int rc_client_stats(struct rc_client *c, struct rc_result *res)
 {
     return call(c, RC_CLIENT_STATS, NULL, 0, NULL, 0, 0, res);
+}
+
+int rc_client_members(struct rc_client *c, struct rc_result *res)
+{
+    return call(c, RC_CLIENT_MEMBERS, NULL, 0, NULL, 0, 0, res);
+}
+
+int rc_client_ring(struct rc_client *c, struct rc_result *res)
+{
+    return call(c, RC_CLIENT_RING, NULL, 0, NULL, 0, 0, res);
 }
 
 const char *rc_client_strerror(int err)
