@@ -110,7 +110,9 @@ static void conn_set_state(struct rc_conn *c, enum conn_state st)
 
 static void add_pending(struct rc_conn *c)
 {
-    if (c->in_pending)
+    /* A closing connection is freed at the end of this loop iteration and
+     * must not be on a list walked later. */
+    if (c->in_pending || c->state == CONN_CLOSING)
         return;
     c->in_pending = 1;
     c->next_pending = c->net->pending;
@@ -341,6 +343,15 @@ static void on_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     net->stats.conns--;
+    if (c->in_pending) {
+        /* Added before it was closed: take it off the list. */
+        struct rc_conn **pp = &net->pending;
+
+        while (*pp != NULL && *pp != c)
+            pp = &(*pp)->next_pending;
+        if (*pp == c)
+            *pp = c->next_pending;
+    }
     while ((sl = c->slots) != NULL) {
         c->slots = sl->next;
         if (sl->done)
