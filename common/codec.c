@@ -325,7 +325,8 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
     const uint32_t known = FIELD_BIT(RC_F_KEY) | FIELD_BIT(RC_F_VALUE) |
                            FIELD_BIT(RC_F_TTL_MS) | FIELD_BIT(RC_F_CONSISTENCY) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
-                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_RANGE);
+                           FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_RANGE) |
+                           FIELD_BIT(RC_F_PIECES);
     uint64_t v = 0;
     int f, rv, b = 0;
 
@@ -351,6 +352,10 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
     case RC_F_TOMBSTONE:
         rv = get_bool(&kv->val, &b);
         out->tombstone = (unsigned)b;
+        return rv;
+    case RC_F_PIECES:
+        rv = get_uint(&kv->val, RC_MAX_PIECES, &v);
+        out->pieces = (uint32_t)v;
         return rv;
     case RC_F_RANGE:
         out->has_range = 1;
@@ -583,7 +588,8 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
     uint32_t n;
 
     n = req->has_key + req->has_value + (req->ttl_ms != 0) + (req->consistency != 0) +
-        req->has_version + (req->expires_ms != 0) + req->tombstone + req->has_range;
+        req->has_version + (req->expires_ms != 0) + req->tombstone + req->has_range +
+        (req->pieces != 0);
     frame_begin(&e, out, &pk, req->op, req->id, n);
     if (req->has_key)
         pack_bytes_field(&pk, RC_F_KEY, req->key, req->key_len);
@@ -601,6 +607,8 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
         pack_true_field(&pk, RC_F_TOMBSTONE);
     if (req->has_range)
         pack_pair(&pk, RC_F_RANGE, req->range_first, req->range_last);
+    if (req->pieces != 0)
+        pack_uint_field(&pk, RC_F_PIECES, req->pieces);
     return frame_end(&e);
 }
 

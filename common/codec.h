@@ -70,6 +70,7 @@ enum rc_field {
     RC_F_EXISTED = 10,    /* bool: a replica write replaced a live value (internode) */
     RC_F_RANGE = 11,      /* array [first: uint64, last: uint64], inclusive token range */
     RC_F_DIGEST = 12,     /* array [digest: uint64, entries: uint64] of a range */
+    RC_F_PIECES = 13,     /* uint 1..64: RANGE_DIGEST also returns per-piece digests */
 };
 
 enum rc_consistency {
@@ -84,6 +85,7 @@ enum rc_consistency {
 #define RC_MAX_DEPTH 4     /* deepest legal message: body/fields/stats */
 #define RC_MAX_FIELDS 32   /* entries in a fields map */
 #define RC_MAX_STATS 128   /* entries in a stats map */
+#define RC_MAX_PIECES 64   /* sub-range digests per RANGE_DIGEST */
 
 struct rc_stat {
     const char *name; /* not NUL-terminated when decoded: use name_len */
@@ -108,6 +110,7 @@ struct rc_request {
     uint64_t ver_node;
     uint64_t expires_ms; /* internode writes: absolute expiry, 0 = none */
     uint64_t range_first, range_last; /* streaming: inclusive token range */
+    uint32_t pieces;                  /* RANGE_DIGEST: equal pieces to digest too, 0 = none */
     unsigned has_range : 1;
     unsigned has_key : 1;
     unsigned has_value : 1;

@@ -11,6 +11,7 @@
  */
 #include "coord.h"
 #include "codec.h"
+#include "rebalance.h"
 #include "err.h"
 #include "ring.h"
 
@@ -24,6 +25,8 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* How stale the keys-held census in STATS may be. */
+#define CENSUS_MS 2000
 /* A TTL beyond a century is certainly a unit mistake (ms vs s). */
 #define MAX_TTL_MS (100ULL * 365 * 24 * 3600 * 1000)
 /* Hints are retried this often; a replica that came back gets its missed
@@ -97,6 +100,11 @@ struct rc_coord {
     struct rc_buf scratch; /* MEMBERS / RING payloads */
     int64_t start_ms;
     int leaving;
+    struct rc_rebalance *rb;
+    /* Keys held as primary / as replica, recounted at most every
+     * CENSUS_MS: a count over every owned range costs a full index scan. */
+    uint64_t census_primary, census_replica;
+    int64_t census_ms;
     struct counters ops;
 };
 
@@ -702,9 +710,21 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+/* Packer sink for the views: remembers a failure, so a cut-off document
+ * is never sent as a success. */
+struct view_buf {
+    struct rc_buf *b;
+    int err;
+};
+
 static int buf_write(void *data, const char *p, size_t n)
 {
-    return rc_buf_append(data, p, n) < 0 ? -1 : 0;
+    struct view_buf *v = data;
+    int rv = rc_buf_append(v->b, p, n);
+
+    if (rv < 0)
+        v->err = rv;
+    return rv < 0 ? -1 : 0;
 }
 
 /* Share of the ring each member owns; zeros for members not in the ring. */
@@ -725,17 +745,16 @@ static void member_shares(const struct rc_coord *co, uint64_t id, const double *
 }
 
 /* MEMBERS: [{id, host, port, peer_port, state, incarnation, primary, replica, self}] */
-static int encode_members(struct rc_coord *co, struct rc_buf *out)
+static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
 {
     double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], p, r;
     const uint64_t *ring_ids = NULL;
     size_t nring = co->ring ? rc_ring_members(co->ring, &ring_ids) : 0, i;
-    msgpack_packer pk;
+    msgpack_packer pk = *pkp;
     char id[17];
 
     if (nring)
         rc_ring_shares(co->ring, co->opts.rf, prim, repl);
-    msgpack_packer_init(&pk, out, buf_write);
     msgpack_pack_array(&pk, co->nmembers);
     for (i = 0; i < co->nmembers; i++) {
         const struct rc_member *m = &co->members[i];
@@ -757,19 +776,18 @@ static int encode_members(struct rc_coord *co, struct rc_buf *out)
 }
 
 /* RING: {rf, vnodes, max_over_mean, members: [{id, host, port, vnodes, primary, replica}]} */
-static int encode_ring(struct rc_coord *co, struct rc_buf *out)
+static int encode_ring(struct rc_coord *co, msgpack_packer *pkp)
 {
     double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], maxp = 0;
     const uint64_t *ids = NULL;
     size_t n = co->ring ? rc_ring_members(co->ring, &ids) : 0, i;
-    msgpack_packer pk;
+    msgpack_packer pk = *pkp;
     char id[17];
 
     if (n)
         rc_ring_shares(co->ring, co->opts.rf, prim, repl);
     for (i = 0; i < n; i++)
         maxp = prim[i] > maxp ? prim[i] : maxp;
-    msgpack_packer_init(&pk, out, buf_write);
     msgpack_pack_map(&pk, 4);
     pack_str(&pk, "rf"); msgpack_pack_int(&pk, co->opts.rf);
     pack_str(&pk, "vnodes"); msgpack_pack_int(&pk, co->opts.vnodes);
@@ -791,14 +809,85 @@ static int encode_ring(struct rc_coord *co, struct rc_buf *out)
     return 0;
 }
 
+static int encode_activity(struct rc_coord *co, msgpack_packer *pk)
+{
+    if (co->rb == NULL)
+        return RC_EUNKNOWN_OP;
+    return rc_rebalance_pack_activity(co->rb, pk);
+}
+
+/* Live keys in the range vnode i owns: (prev, tok], wrapping for the first
+ * vnode; a ring of one vnode owns everything. */
+static uint64_t range_keys(struct rc_coord *co, uint64_t prev, uint64_t tok, int first,
+                           size_t n, int64_t now)
+{
+    struct rc_store *st = rc_node_store(co->node);
+    uint64_t a = 0, b = 0;
+
+    if (n == 1) {
+        rc_store_range_count(st, 0, UINT64_MAX, now, &a);
+        return a;
+    }
+    if (!first) {
+        if (prev < tok)
+            rc_store_range_count(st, prev + 1, tok, now, &a);
+        return a;
+    }
+    rc_store_range_count(st, 0, tok, now, &a);
+    if (prev < UINT64_MAX)
+        rc_store_range_count(st, prev + 1, UINT64_MAX, now, &b);
+    return a + b;
+}
+
+/* Counts the live keys this node holds as primary and as a secondary
+ * replica (keys beyond their sum are in ranges it no longer replicates),
+ * range by range of the current ring. */
+static void census(struct rc_coord *co)
+{
+    const uint64_t *tokens;
+    uint64_t ids[RC_RING_MAX_RF], count;
+    size_t n, i;
+    int k, j, mine;
+    int64_t now = rc_node_now_ms();
+
+    if (co->ring == NULL || now - co->census_ms < CENSUS_MS)
+        return;
+    co->census_ms = now;
+    co->census_primary = co->census_replica = 0;
+    n = rc_ring_tokens(co->ring, &tokens);
+    for (i = 0; i < n; i++) {
+        k = rc_ring_replicas(co->ring, tokens[i], co->opts.rf, ids);
+        for (j = 0, mine = -1; j < k; j++)
+            if (ids[j] == co->self)
+                mine = j;
+        if (mine < 0)
+            continue;
+        count = range_keys(co, i > 0 ? tokens[i - 1] : tokens[n - 1], tokens[i], i == 0,
+                           n, now);
+        if (mine == 0)
+            co->census_primary += count;
+        else
+            co->census_replica += count;
+    }
+}
+
 static int reply_view(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out,
-                      int (*enc)(struct rc_coord *, struct rc_buf *))
+                      int (*enc)(struct rc_coord *, msgpack_packer *))
 {
     struct rc_reply rep = {.id = req->id};
+    struct view_buf vb = {&co->scratch, 0};
+    msgpack_packer pk;
+    int rv;
 
     rc_buf_reset(&co->scratch);
-    if (enc(co, &co->scratch) < 0 || rc_buf_used(&co->scratch) == 0)
-        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
+    msgpack_packer_init(&pk, &vb, buf_write);
+    rv = enc(co, &pk);
+    if (rv == 0)
+        rv = vb.err;
+    if (rv == 0 && rc_buf_used(&co->scratch) == 0)
+        rv = RC_EINTERNAL;
+    if (rv < 0)
+        return reply_error(co, out, req->id, rv, NULL);
     rep.has_value = 1;
     rep.value = rc_buf_rptr(&co->scratch);
     rep.value_len = (uint32_t)rc_buf_used(&co->scratch);
@@ -815,6 +904,7 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
     struct rc_stat st[64];
+    struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
     struct rc_reply rep = {.id = req->id};
@@ -822,6 +912,9 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     uint32_t k = 0;
 
     rc_node_stats(co->node, &ns);
+    if (co->rb)
+        rc_rebalance_stats(co->rb, &rs);
+    census(co);
     if (co->net)
         rc_net_stats(co->net, &cs);
     for (i = 0; i < co->nmembers; i++)
@@ -843,6 +936,8 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "ops_put", co->ops.put);
     STAT_NUM(st, k, "ops_del", co->ops.del);
     STAT_NUM(st, k, "ops_stats", co->ops.stats);
+    STAT_NUM(st, k, "ops_members", co->ops.members);
+    STAT_NUM(st, k, "ops_ring", co->ops.ring);
     STAT_NUM(st, k, "hits", co->ops.hits);
     STAT_NUM(st, k, "misses", co->ops.misses);
     STAT_NUM(st, k, "errors", co->ops.errors);
@@ -858,6 +953,18 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
     STAT_NUM(st, k, "clock_drift_rejects", ns.drift_rejects);
+    STAT_NUM(st, k, "keys_primary", co->census_primary);
+    STAT_NUM(st, k, "keys_replica", co->census_replica);
+    STAT_NUM(st, k, "stream_keys_out", rs.keys_out);
+    STAT_NUM(st, k, "stream_bytes_out", rs.bytes_out);
+    STAT_NUM(st, k, "stream_keys_in", rs.keys_in);
+    STAT_NUM(st, k, "stream_bytes_in", rs.bytes_in);
+    STAT_NUM(st, k, "stream_ranges_sent", rs.ranges_sent);
+    STAT_NUM(st, k, "stream_ranges_in_place", rs.ranges_skipped);
+    STAT_NUM(st, k, "ranges_dropped", rs.ranges_dropped);
+    STAT_NUM(st, k, "keys_dropped", rs.keys_dropped);
+    STAT_NUM(st, k, "rebalances", rs.rebalances);
+    STAT_NUM(st, k, "rebalance_running", rs.running);
     STAT_NUM(st, k, "members", co->nmembers);
     STAT_NUM(st, k, "members_alive", alive);
     STAT_NUM(st, k, "replication_factor", co->opts.rf);
@@ -907,6 +1014,8 @@ static int on_request(void *arg, struct rc_net *net, const struct rc_request *re
     case RC_OP_RING:
         co->ops.ring++;
         return reply_view(co, req, out, encode_ring);
+    case RC_OP_ACTIVITY:
+        return reply_view(co, req, out, encode_activity);
     default:
         return reply_error(co, out, req->id, RC_EUNKNOWN_OP, NULL);
     }
@@ -929,6 +1038,11 @@ void rc_coord_handler(struct rc_coord *co, struct rc_net_handler *h)
 void rc_coord_set_net(struct rc_coord *co, struct rc_net *net)
 {
     co->net = net;
+}
+
+void rc_coord_set_rebalance(struct rc_coord *co, struct rc_rebalance *rb)
+{
+    co->rb = rb;
 }
 
 int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)
@@ -956,6 +1070,7 @@ int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, s
     co->nmembers = n;
     rc_ring_free(co->ring);
     co->ring = ring;
+    co->census_ms = 0; /* ownership changed: recount on the next STATS */
     return 0;
 }
 

@@ -44,6 +44,10 @@ void rc_coord_handler(struct rc_coord *c, struct rc_net_handler *h);
 /* The client net, for connection counters in STATS (borrowed). */
 void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
 
+/* The rebalancer whose progress ACTIVITY and STATS report (borrowed). */
+struct rc_rebalance;
+void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
+
 /* The membership as gossip sees it (self included). The ring is rebuilt
  * from the alive and suspect members; returns 0 or RC_ENOMEM (the old
  * ring stays). */

@@ -13,6 +13,7 @@
 #include "net.h"
 #include "node.h"
 #include "peer.h"
+#include "rebalance.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -49,6 +50,10 @@ struct server_config {
     int64_t probe_timeout;
     int64_t suspicion_mult;
     int64_t push_pull_interval;
+    int64_t stream_rate;
+    int64_t stream_batch;
+    int64_t handoff_timeout;
+    int64_t rebalance_delay;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -136,6 +141,20 @@ static const struct rc_opt server_opts[] = {
         push_pull_interval,
         "Ms between full-state exchanges with a random member, which repair anything gossip "
         "missed."),
+    OPT("stream-rate", "STREAM_RATE", RC_OPT_INT, "64m", 0, INT64_MAX, stream_rate,
+        "Bytes per second this node sends when moving ranges to other nodes (k/m/g; 0 = no "
+        "limit). 64 MiB/s fills a 1 Gbit/s link by half, leaving room for clients."),
+    OPT("stream-batch", "STREAM_BATCH", RC_OPT_INT, "512", 1, 4096, stream_batch,
+        "Keys per streaming batch (also capped at the value size limit in bytes): big enough "
+        "to amortise a round trip, small enough to keep each scan to a millisecond or so."),
+    OPT("handoff-timeout", "HANDOFF_TIMEOUT", RC_OPT_INT, "30000", 0, 3600 * 1000,
+        handoff_timeout,
+        "On SIGTERM, ms to spend handing this node's ranges to the nodes that take them over "
+        "before leaving; the other replicas still hold the data if it runs out."),
+    OPT("rebalance-delay", "REBALANCE_DELAY", RC_OPT_INT, "1000", 0, 600 * 1000,
+        rebalance_delay,
+        "Ms to wait after a membership change before moving data, so that a burst of changes "
+        "(a cluster starting, a node flapping) moves data once."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -150,6 +169,8 @@ struct server {
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_gossip *gossip;
+    struct rc_rebalance *rebalance;
+    int handoff_timeout_ms;
     int stopping, pending_closes;
 };
 
@@ -174,6 +195,7 @@ static void on_gossip_closed(void *arg)
 
     rc_node_stop(s->node);
     rc_coord_stop(s->coord);
+    rc_rebalance_stop(s->rebalance);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
 }
@@ -206,6 +228,15 @@ static void on_left(void *arg)
     begin_shutdown(arg);
 }
 
+/* Our ranges are with their next owners: now tell everyone we are gone. */
+static void on_handed_off(void *arg)
+{
+    struct server *s = arg;
+
+    rc_coord_leaving(s->coord);
+    rc_gossip_leave(s->gossip, on_left, s);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -215,11 +246,11 @@ static void on_signal(uv_signal_t *h, int signum)
         exit(1);
     }
     s->stopping = 1;
-    rc_log_info(&s->log, "shutdown requested signal=%s: leaving the cluster",
+    rc_log_info(&s->log, "shutdown requested signal=%s: handing over data, then leaving",
                 signum == SIGTERM ? "TERM" : "INT");
-    /* Tell the others first, so they stop routing to us at once. */
-    rc_coord_leaving(s->coord);
-    rc_gossip_leave(s->gossip, on_left, s);
+    /* Clients keep being served while our ranges move; then we announce
+     * the leave so the others drop us at once. */
+    rc_rebalance_handoff(s->rebalance, s->handoff_timeout_ms, on_handed_off, s);
 }
 
 /* Membership changed: rebuild the ring from what gossip sees now. */
@@ -228,13 +259,16 @@ static void on_member_changed(void *arg, const struct rc_member *m, enum rc_memb
 {
     struct server *s = arg;
     const struct rc_member *all;
+    char event[RC_HOST_MAX + 128];
     uint32_t n;
 
-    (void)old;
-    (void)reason;
     n = rc_gossip_members(s->gossip, &all);
     if (rc_coord_set_members(s->coord, all, n) < 0)
         rc_log_error(&s->log, "cannot rebuild the ring: out of memory; keeping the old one");
+    snprintf(event, sizeof(event), "%016llx %s:%u %s -> %s (%s)", (unsigned long long)m->id,
+             m->host, m->client_port, strcmp(reason, "joined") == 0 ? "new" : rc_member_state_name(old),
+             rc_member_state_name(m->state), reason);
+    rc_rebalance_members_changed(s->rebalance, all, n, event);
     if (m->state == RC_MEMBER_DEAD || m->state == RC_MEMBER_LEFT)
         rc_peers_forget(s->peers, m->id);
 }
@@ -283,7 +317,36 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
     if (rv < 0)
         return rv;
     n = rc_gossip_members(s->gossip, &all);
+    rc_rebalance_members_changed(s->rebalance, all, n, NULL);
     return rc_coord_set_members(s->coord, all, n);
+}
+
+static int stream_ops(void *arg, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
+{
+    return rc_rebalance_handle(arg, net, req, out);
+}
+
+static int start_rebalance(struct server *s, const struct server_config *cfg)
+{
+    struct rc_rebalance_opts ro = {0};
+    int rv;
+
+    ro.rf = (int)cfg->rf;
+    ro.vnodes = (int)cfg->vnodes;
+    ro.batch_keys = (int)cfg->stream_batch;
+    /* Half a frame: a batch never comes near the frame limit. */
+    ro.batch_bytes = (size_t)cfg->max_value_size / 2 + 1;
+    ro.rate_bytes = cfg->stream_rate;
+    ro.timeout_ms = (int)(cfg->replica_timeout * 5);
+    ro.settle_ms = (int)cfg->rebalance_delay;
+    s->handoff_timeout_ms = (int)cfg->handoff_timeout;
+    rv = rc_rebalance_new(&s->loop, &ro, s->node, s->peers, &s->log, &s->rebalance);
+    if (rv < 0)
+        return rv;
+    rc_node_set_stream_handler(s->node, stream_ops, s->rebalance);
+    rc_coord_set_rebalance(s->coord, s->rebalance);
+    return 0;
 }
 
 static void node_opts_from(const struct server_config *cfg, struct rc_node_opts *no)
@@ -365,6 +428,9 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
     if (rv < 0)
         return rv;
+    rv = start_rebalance(s, cfg);
+    if (rv < 0)
+        return rv;
     rv = open_nets(s, cfg);
     if (rv < 0)
         return rv;
@@ -428,6 +494,7 @@ int main(int argc, char **argv)
     if (rv < 0 && s.node != NULL && !s.stopping)
         abort_startup(&s);
     rc_coord_free(s.coord);
+    rc_rebalance_free(s.rebalance);
     rc_gossip_free(s.gossip);
     rc_peers_free(s.peers);
     rc_node_free(s.node);

@@ -46,6 +46,8 @@ struct rc_node {
     size_t nwaiters, waiters_alloc;
     rc_node_push_pull_fn push_pull;
     void *push_pull_arg;
+    rc_node_peer_fn stream_fn;
+    void *stream_arg;
     struct rc_buf scratch; /* push-pull state */
     struct rc_node_stats st;
 };
@@ -145,6 +147,25 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
     if (rv < 0)
         return rv;
     return add_waiter(n, cb, arg, 0);
+}
+
+int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t value_len, const struct rc_version *ver, int64_t expires_ms)
+{
+    int rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, NULL);
+
+    return rv < 0 ? rv : 0;
+}
+
+int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id)
+{
+    return add_waiter(n, NULL, slot, id);
+}
+
+void rc_node_set_stream_handler(struct rc_node *n, rc_node_peer_fn fn, void *arg)
+{
+    n->stream_fn = fn;
+    n->stream_arg = arg;
 }
 
 void rc_node_new_version(struct rc_node *n, struct rc_version *ver)
@@ -258,6 +279,11 @@ static int on_peer_request(void *arg, struct rc_net *net, const struct rc_reques
         return repl_read(n, req, out);
     case RC_OP_PUSH_PULL:
         return push_pull(n, req, out);
+    case RC_OP_RANGE_DIGEST:
+    case RC_OP_STREAM:
+        if (n->stream_fn == NULL)
+            return rc_encode_error(out, req->id, RC_EUNKNOWN_OP, NULL);
+        return n->stream_fn(n->stream_arg, net, req, out);
     default:
         return rc_encode_error(out, req->id, RC_EUNKNOWN_OP,
                                "the peer port serves internode operations only");

@@ -74,6 +74,21 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
                   rc_node_write_cb cb, void *arg, int *existed);
 
+/* The same write without a callback, for bulk merges (streaming): its
+ * batch is acknowledged as a whole with rc_node_ack_at_commit. */
+int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                  size_t value_len, const struct rc_version *ver, int64_t expires_ms);
+
+/* Completes slot (request id) with OK when the current batch commits, or
+ * with the error that discarded it. 0 or RC_ENOMEM. */
+int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id);
+
+/* Peer-port operations handed to another module (gossip push-pull,
+ * streaming): fn answers into out or defers, like a net handler. */
+typedef int (*rc_node_peer_fn)(void *arg, struct rc_net *net, const struct rc_request *req,
+                               struct rc_buf *out);
+void rc_node_set_stream_handler(struct rc_node *n, rc_node_peer_fn fn, void *arg);
+
 /* A new version for a write this node coordinates. */
 void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 

@@ -7,7 +7,8 @@
  * counters are kept in memory as committed totals plus the pending batch's
  * delta, so stats stay exact when a batch is rolled back. Tokens are stored
  * with their top bit flipped so SQLite's signed order is the ring's
- * unsigned order and a token range is one index range.
+ * unsigned order and an inclusive token range [first, last] is one index
+ * range, [tok_db(first), tok_db(last)].
  */
 #include "store.h"
 
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 /* Bumped whenever the schema below changes; a database written by a newer
  * build is refused rather than misread. */
@@ -70,6 +72,9 @@ enum stmt_id {
     ST_PURGE,
     ST_SCAN,
     ST_SCAN_AFTER,
+    ST_DIGEST,
+    ST_RANGE_COUNT,
+    ST_DELETE_RANGE,
     ST_META_GET,
     ST_META_SET,
     ST_PAGE_COUNT,
@@ -98,13 +103,26 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " AND expires <= ?1 LIMIT ?2)"
                  " RETURNING length(key), length(value)",
     [ST_SCAN] = "SELECT key, token, hlc, node, expires, value FROM kv"
-                " WHERE token > ?1 AND token <= ?3"
+                " WHERE token >= ?1 AND token <= ?3"
                 " AND (value IS NULL OR expires = 0 OR expires > ?4)"
                 " ORDER BY token, key LIMIT ?5",
     [ST_SCAN_AFTER] = "SELECT key, token, hlc, node, expires, value FROM kv"
                       " WHERE (token, key) > (?1, ?2) AND token <= ?3"
                       " AND (value IS NULL OR expires = 0 OR expires > ?4)"
                       " ORDER BY token, key LIMIT ?5",
+    /* The range statements walk kv_token and look each row up in kv for
+     * the columns the index lacks. `value IS NULL` in a SELECT's WHERE
+     * (as in ST_SCAN) is evaluated correctly and, like length(), reads
+     * only the record header, not the blob (the quirk above is specific
+     * to DELETE ... RETURNING). */
+    [ST_DIGEST] = "SELECT key, hlc, node FROM kv WHERE token BETWEEN ?1 AND ?2"
+                  " AND (value IS NULL OR expires = 0 OR expires > ?3)",
+    [ST_RANGE_COUNT] = "SELECT count(*) FROM kv WHERE token BETWEEN ?1 AND ?2"
+                       " AND value IS NOT NULL AND (expires = 0 OR expires > ?3)",
+    /* Like ST_PURGE, over kv_token. */
+    [ST_DELETE_RANGE] = "DELETE FROM kv WHERE key IN (SELECT key FROM kv"
+                        " WHERE token BETWEEN ?1 AND ?2 LIMIT ?3)"
+                        " RETURNING length(key), length(value)",
     [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [ST_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)",
     [ST_PAGE_COUNT] = "PRAGMA page_count",
@@ -583,7 +601,7 @@ int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t
     return rc == SQLITE_DONE ? RC_ENOTFOUND : map_err(rc);
 }
 
-int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_token,
+int rc_store_scan(struct rc_store *s, uint64_t first, uint64_t last, uint64_t after_token,
                   const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
                   rc_store_scan_cb cb, void *arg)
 {
@@ -592,18 +610,21 @@ int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_t
     int n = 0, rc;
 
     enter(s);
-    if (limit <= 0 || lo >= hi)
+    if (first > last)
+        return RC_EINVAL;
+    if (limit <= 0)
         return 0;
-    /* A cursor at or below lo excludes nothing that token > lo does not. */
-    if (after_key != NULL && after_token > lo) {
+    /* A cursor below first excludes nothing that token >= first does not;
+     * one at or above it bounds the scan from below by itself. */
+    if (after_key != NULL && after_token >= first) {
         st = s->st[ST_SCAN_AFTER];
         sqlite3_bind_int64(st, 1, tok_db(after_token));
         bind_bytes(st, 2, after_key, after_key_len);
     } else {
         st = s->st[ST_SCAN];
-        sqlite3_bind_int64(st, 1, tok_db(lo));
+        sqlite3_bind_int64(st, 1, tok_db(first));
     }
-    sqlite3_bind_int64(st, 3, tok_db(hi));
+    sqlite3_bind_int64(st, 3, tok_db(last));
     sqlite3_bind_int64(st, 4, now_ms);
     sqlite3_bind_int(st, 5, limit);
     /* cb must not call back into the store: its entry points reset the
@@ -618,6 +639,84 @@ int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_t
     }
     done(st);
     return rc == SQLITE_DONE ? n : map_err(rc);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    int i;
+
+    for (i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Adds the current row of ST_DIGEST (key, hlc, node) to the digest. The
+ * streaming hash of the pieces equals XXH3_64bits of their concatenation,
+ * so the key needs no copy whatever its length. */
+static void digest_row(sqlite3_stmt *st, XXH3_state_t *h, uint64_t *digest)
+{
+    const void *key = sqlite3_column_blob(st, 0);
+    size_t key_len = (size_t)sqlite3_column_bytes(st, 0);
+    uint8_t ver[16];
+
+    put_le64(ver, (uint64_t)sqlite3_column_int64(st, 1));
+    put_le64(ver + 8, (uint64_t)sqlite3_column_int64(st, 2));
+    XXH3_64bits_reset(h);
+    if (key_len > 0)
+        XXH3_64bits_update(h, key, key_len);
+    XXH3_64bits_update(h, ver, sizeof(ver));
+    *digest ^= XXH3_64bits_digest(h);
+}
+
+int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
+                          uint64_t *digest, uint64_t *count)
+{
+    sqlite3_stmt *st = s->st[ST_DIGEST];
+    XXH3_state_t *h;
+    uint64_t d = 0, n = 0;
+    int rc;
+
+    enter(s);
+    *digest = 0;
+    *count = 0;
+    if (first > last)
+        return RC_EINVAL;
+    h = XXH3_createState();
+    if (h == NULL)
+        return RC_ENOMEM;
+    sqlite3_bind_int64(st, 1, tok_db(first));
+    sqlite3_bind_int64(st, 2, tok_db(last));
+    sqlite3_bind_int64(st, 3, now_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        digest_row(st, h, &d);
+        n++;
+    }
+    done(st);
+    XXH3_freeState(h);
+    if (rc != SQLITE_DONE)
+        return map_err(rc);
+    *digest = d;
+    *count = n;
+    return 0;
+}
+
+int rc_store_range_count(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
+                         uint64_t *count)
+{
+    sqlite3_stmt *st = s->st[ST_RANGE_COUNT];
+    int rc;
+
+    enter(s);
+    *count = 0;
+    if (first > last)
+        return RC_EINVAL;
+    sqlite3_bind_int64(st, 1, tok_db(first));
+    sqlite3_bind_int64(st, 2, tok_db(last));
+    sqlite3_bind_int64(st, 3, now_ms);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *count = (uint64_t)sqlite3_column_int64(st, 0);
+    done(st);
+    return rc == SQLITE_ROW ? 0 : map_err(rc);
 }
 
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
@@ -759,25 +858,25 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
     return 1;
 }
 
-/* Purge runs inside the batch like any write: it is undone with the batch
- * (the rows simply stay for the next sweep) and costs no extra commit. */
-int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged)
+/*
+ * Runs a bound DELETE ... RETURNING length(key), length(value) statement
+ * (ST_PURGE, ST_DELETE_RANGE) in the batch, taking each deleted row out of
+ * the counters. The kind is "length(value) is NULL", tested in C (see
+ * ST_PURGE). Like any write it is undone with the batch, and a failure
+ * discards the batch.
+ */
+static int delete_rows(struct rc_store *s, sqlite3_stmt *st, int *deleted)
 {
-    sqlite3_stmt *st = s->st[ST_PURGE];
     struct store_counts d = {0, 0, 0};
     int n = 0, rc, err;
 
-    enter(s);
-    *purged = 0;
-    if (max_rows <= 0)
-        return 0;
     err = take_lost(s);
     if (err == 0)
         err = join_batch(s);
-    if (err < 0)
+    if (err < 0) {
+        done(st);
         return err;
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_int(st, 2, max_rows);
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
         if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
@@ -795,8 +894,40 @@ int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged
     s->delta.keys += d.keys;
     s->delta.tombstones += d.tombstones;
     s->delta.bytes += d.bytes;
-    *purged = n;
+    *deleted = n;
     return 0;
+}
+
+/* Purge costs no extra commit; undone with the batch, the rows simply stay
+ * for the next sweep. */
+int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged)
+{
+    sqlite3_stmt *st = s->st[ST_PURGE];
+
+    enter(s);
+    *purged = 0;
+    if (max_rows <= 0)
+        return 0;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int(st, 2, max_rows);
+    return delete_rows(s, st, purged);
+}
+
+int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int max_rows,
+                          int *deleted)
+{
+    sqlite3_stmt *st = s->st[ST_DELETE_RANGE];
+
+    enter(s);
+    *deleted = 0;
+    if (first > last)
+        return RC_EINVAL;
+    if (max_rows <= 0)
+        return 0;
+    sqlite3_bind_int64(st, 1, tok_db(first));
+    sqlite3_bind_int64(st, 2, tok_db(last));
+    sqlite3_bind_int(st, 3, max_rows);
+    return delete_rows(s, st, deleted);
 }
 
 /* ---- metadata --------------------------------------------------------- */

@@ -94,17 +94,66 @@ uint64_t rc_store_pending(const struct rc_store *s);
 int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged);
 
 /*
- * Token-range scan, in (token, key) order, of entries with
- * lo < token <= hi (unsigned; a wrapping range is two calls), starting
- * strictly after the cursor (after_token, after_key) when after_key is
- * not NULL. Calls cb for at most limit entries (tombstones included,
- * expired values skipped); cb returning non-zero stops early. Returns the
- * number of entries passed to cb or an error.
+ * Token ranges are inclusive, [first, last] with first <= last, as the ring
+ * gives them (struct rc_ring_range): token 0 is a valid token, the whole
+ * ring is [0, UINT64_MAX], and a wrapping range is two calls. first > last
+ * is RC_EINVAL, never an empty range, so that a wrapped range passed by
+ * mistake cannot pass for an empty one (whose digest would match anything
+ * empty). The range functions run one index range scan each and hold the
+ * event loop for their whole run.
+ */
+
+/*
+ * Scan, in (token, key) order, of entries with first <= token <= last,
+ * starting strictly after the cursor (after_token, after_key) when
+ * after_key is not NULL (after_key borrowed for the call). Calls cb for at
+ * most limit entries (tombstones included, expired values skipped); cb
+ * returning non-zero stops early; cb must not call into the store. The
+ * entry is borrowed until cb returns. Returns the number of entries passed
+ * to cb (0 for limit <= 0), RC_EINVAL, or RC_EIO.
  */
 typedef int (*rc_store_scan_cb)(void *arg, const struct rc_entry *e);
-int rc_store_scan(struct rc_store *s, uint64_t lo, uint64_t hi, uint64_t after_token,
+int rc_store_scan(struct rc_store *s, uint64_t first, uint64_t last, uint64_t after_token,
                   const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
                   rc_store_scan_cb cb, void *arg);
+
+/*
+ * Order-independent digest of the entries in [first, last] as of now_ms:
+ * the XOR over entries of XXH3_64bits(key bytes || le64(hlc) || le64(node))
+ * (seed 0; le64 = 8 little-endian bytes), tombstones included, expired
+ * values excluded, values and expiry times not hashed; *count is the number
+ * of entries hashed. Two stores with the same keys at the same versions in
+ * the range give the same digest whatever order the writes came in; the
+ * empty range gives 0. XOR makes it additive: the digests of disjoint
+ * pieces XOR to the digest of their union, so a caller can split a range to
+ * bound the work per call or to find where two replicas differ. A tombstone
+ * past its grace but not yet purged still counts, so replicas that purge at
+ * different moments can disagree briefly. Cost: O(entries in range), each
+ * a lookup of the row (not its value). Returns 0, RC_EINVAL, RC_ENOMEM or
+ * RC_EIO (*digest and *count 0 then). The hashed format is a contract between
+ * nodes: changing it makes nodes of different versions disagree.
+ */
+int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
+                          uint64_t *digest, uint64_t *count);
+
+/*
+ * Live values (not tombstones, not expired at now_ms) in [first, last], as
+ * *count. O(entries in range). Returns 0, RC_EINVAL or RC_EIO (*count 0).
+ */
+int rc_store_range_count(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
+                         uint64_t *count);
+
+/*
+ * Deletes at most max_rows entries (values, expired or not, and tombstones)
+ * in [first, last], for dropping a range the node no longer replicates in
+ * bounded steps: call until *deleted is 0. A write in the batch like any
+ * other (the counters follow it; a failed batch brings the rows back).
+ * Returns 0 with *deleted (0 for an empty range or max_rows <= 0; the
+ * latter opens no batch), RC_EINVAL, or RC_EFULL / RC_EIO (batch
+ * discarded, *deleted 0).
+ */
+int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int max_rows,
+                          int *deleted);
 
 struct rc_store_stats {
     int64_t keys;       /* live values (expired ones count until purged) */

@@ -1,0 +1,1232 @@
+/*
+ * rebalance.c - streams the token ranges whose replicas changed (see rebalance.h).
+ *
+ * A plan is made from rc_ring_diff(settled, current): per target node one
+ * stream, a list of range tasks. A task runs: local digest (an empty range
+ * is done at once), remote digest (equal: done, nothing sent), then
+ * batches from a cursor (token, key) until the range is exhausted. One
+ * request is in flight per stream; a tick timer pumps the streams and
+ * enforces the byte-rate limit. A new ring change replaces the plan; work
+ * already done is found again by the digests and skipped. Callbacks carry
+ * the plan's generation, so answers for a replaced plan are ignored.
+ */
+#include "rebalance.h"
+#include "codec.h"
+#include "err.h"
+#include "ring.h"
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Pump granularity: often enough to keep a stream busy and the rate
+ * limiter smooth, rarely enough to cost nothing when idle. */
+#define TICK_MS 5
+/* Retry of a stream whose target failed: from 200 ms doubling to 5 s. */
+#define RETRY_MIN_MS 200
+#define RETRY_MAX_MS 5000
+/* Rows deleted per tick when dropping ranges handed over: a few ms of work. */
+#define DELETE_BATCH 500
+/* Events kept for ACTIVITY / watch. */
+#define MAX_EVENTS 64
+#define EVENT_LEN 400
+/* Longest token range one task covers: 1/1024 of the ring. A digest or a
+ * scan never walks more than about a thousandth of a node's data at once,
+ * and a cut stream loses at most that much progress. */
+#define CHUNK_TOKENS (UINT64_C(1) << 54)
+/* A range whose digest differs is compared again in this many equal
+ * pieces, and only differing pieces are sent: a rejoining node that missed
+ * a few writes gets those pieces, not whole ranges. 16 pieces of a 1/1024
+ * range cost one round trip and 16 small index scans on each side. */
+#define PIECES 16
+/* Most entries accepted in one STREAM batch (bounds decode work). */
+#define MAX_BATCH_ENTRIES 4096
+
+enum task_state { T_LOCAL_DIGEST, T_REMOTE_DIGEST, T_SEND, T_DONE };
+
+struct drop {
+    uint64_t first, last;
+    int pending; /* tasks of this range not yet done */
+    int failed;
+};
+
+struct task {
+    uint64_t first, last;
+    enum task_state state;
+    int drop; /* index into plan drops, or -1 */
+    uint64_t local_digest, local_count;
+    uint64_t mask; /* pieces still to send (bit i = piece i of PIECES) */
+    int piece;     /* piece being sent */
+    int has_cursor;
+    uint64_t cur_token;
+    size_t cur_key_len;
+    uint8_t *cur_key; /* max_key bytes, owned */
+};
+
+struct stream {
+    uint64_t target;
+    char host[RC_HOST_MAX];
+    uint16_t peer_port, client_port;
+    struct task *tasks;
+    size_t ntasks, next, done, skipped;
+    uint64_t keys, bytes;
+    int inflight, failures;
+    uint64_t retry_at, started_ms, finished_ms;
+};
+
+struct plan {
+    uint64_t gen;
+    struct stream *streams;
+    size_t nstreams;
+    struct drop *drops;
+    size_t ndrops, next_drop;
+    struct rc_ring *target; /* becomes the settled ring when done */
+    char cause[EVENT_LEN];
+    uint64_t started_ms;
+    size_t ranges; /* diff ranges considered */
+    int handoff;
+};
+
+struct event {
+    int64_t ms;
+    char text[EVENT_LEN];
+};
+
+struct rc_rebalance {
+    uv_loop_t *loop;
+    uv_timer_t tick, settle;
+    struct rc_rebalance_opts opts;
+    struct rc_node *node;
+    struct rc_peers *peers;
+    const struct rc_log *log;
+    uint64_t self;
+    struct rc_member *members;
+    size_t nmembers;
+    struct rc_ring *settled;
+    struct plan *plan;
+    uint64_t gen;
+    double tokens; /* rate limiter: bytes that may be sent now */
+    uint64_t last_refill;
+    struct rc_buf batch, entries;
+    uint8_t *last_key; /* max_key bytes */
+    size_t max_key;
+    msgpack_zone zone;
+    struct rc_rebalance_stats st;
+    struct event events[MAX_EVENTS];
+    size_t nevents, event_next;
+    char pending_cause[EVENT_LEN];
+    int leaving;
+    void (*handoff_done)(void *);
+    void *handoff_arg;
+    uv_timer_t handoff_timer;
+};
+
+/* What a peer callback needs to find its stream again, if still current. */
+struct req_ctx {
+    struct rc_rebalance *rb;
+    uint64_t gen;
+    size_t stream;
+    size_t batch_keys, batch_bytes;
+    uint64_t last_token;
+    size_t last_key_len;
+    int exhausted;
+    uint8_t last_key[];
+};
+
+static void pump(struct rc_rebalance *rb);
+
+void rc_rebalance_event(struct rc_rebalance *rb, const char *fmt, ...)
+{
+    struct event *e = &rb->events[rb->event_next];
+    va_list ap;
+
+    e->ms = rc_node_now_ms();
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof(e->text), fmt, ap);
+    va_end(ap);
+    rb->event_next = (rb->event_next + 1) % MAX_EVENTS;
+    if (rb->nevents < MAX_EVENTS)
+        rb->nevents++;
+}
+
+static const struct rc_member *find_member(const struct rc_rebalance *rb, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < rb->nmembers; i++)
+        if (rb->members[i].id == id)
+            return &rb->members[i];
+    return NULL;
+}
+
+static int is_alive(const struct rc_rebalance *rb, uint64_t id)
+{
+    const struct rc_member *m = find_member(rb, id);
+
+    return m != NULL && m->state == RC_MEMBER_ALIVE;
+}
+
+/* Ring of the members a coordinator would route to (alive and suspect),
+ * optionally without this node (graceful leave). */
+static int ring_of(const struct rc_rebalance *rb, int without_self, struct rc_ring **out)
+{
+    uint64_t ids[RC_RING_MAX_MEMBERS];
+    size_t i, k = 0;
+
+    for (i = 0; i < rb->nmembers && k < RC_RING_MAX_MEMBERS; i++) {
+        const struct rc_member *m = &rb->members[i];
+
+        if ((m->state == RC_MEMBER_ALIVE || m->state == RC_MEMBER_SUSPECT) &&
+            !(without_self && m->id == rb->self))
+            ids[k++] = m->id;
+    }
+    return rc_ring_new(ids, k, rb->opts.vnodes, out);
+}
+
+static void plan_free(struct plan *p)
+{
+    size_t i, j;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < p->nstreams; i++) {
+        for (j = 0; j < p->streams[i].ntasks; j++)
+            free(p->streams[i].tasks[j].cur_key);
+        free(p->streams[i].tasks);
+    }
+    free(p->streams);
+    free(p->drops);
+    rc_ring_free(p->target);
+    free(p);
+}
+
+static int contains(const uint64_t *ids, int n, uint64_t id)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Piece i of k equal pieces of [first, last]; 0 when it is empty. */
+static int piece_bounds(uint64_t first, uint64_t last, int k, int i, uint64_t *a, uint64_t *b)
+{
+    uint64_t w = (last - first) / (uint64_t)k + 1;
+
+    if ((uint64_t)i > (last - first) / w)
+        return 0;
+    *a = first + (uint64_t)i * w;
+    *b = i == k - 1 || last - *a < w ? last : *a + w - 1;
+    return 1;
+}
+
+static struct stream *stream_for(struct plan *p, const struct rc_member *m)
+{
+    struct stream *s;
+    size_t i;
+
+    for (i = 0; i < p->nstreams; i++)
+        if (p->streams[i].target == m->id)
+            return &p->streams[i];
+    s = realloc(p->streams, (p->nstreams + 1) * sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    p->streams = s;
+    s = &p->streams[p->nstreams++];
+    memset(s, 0, sizeof(*s));
+    s->target = m->id;
+    snprintf(s->host, sizeof(s->host), "%s", m->host);
+    s->peer_port = m->peer_port;
+    s->client_port = m->client_port;
+    return s;
+}
+
+static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_member *m,
+                    uint64_t first, uint64_t last, int drop)
+{
+    struct stream *s = stream_for(p, m);
+    struct task *t;
+
+    if (s == NULL)
+        return RC_ENOMEM;
+    t = realloc(s->tasks, (s->ntasks + 1) * sizeof(*t));
+    if (t == NULL)
+        return RC_ENOMEM;
+    s->tasks = t;
+    t = &s->tasks[s->ntasks];
+    memset(t, 0, sizeof(*t));
+    t->cur_key = malloc(rc_node_opts(rb->node)->max_key);
+    if (t->cur_key == NULL)
+        return RC_ENOMEM;
+    s->ntasks++;
+    t->first = first;
+    t->last = last;
+    t->drop = drop;
+    t->state = T_LOCAL_DIGEST;
+    if (drop >= 0)
+        p->drops[drop].pending++;
+    return 0;
+}
+
+/* One task per CHUNK_TOKENS piece of [first, last]. */
+static int add_chunks(struct rc_rebalance *rb, struct plan *p, const struct rc_member *m,
+                      uint64_t first, uint64_t last, int drop)
+{
+    int rv;
+
+    while (last - first >= CHUNK_TOKENS) {
+        rv = add_task(rb, p, m, first, first + CHUNK_TOKENS - 1, drop);
+        if (rv < 0)
+            return rv;
+        first += CHUNK_TOKENS;
+    }
+    return add_task(rb, p, m, first, last, drop);
+}
+
+/* Decides this node's part of one changed range. */
+static int plan_range(struct rc_rebalance *rb, struct plan *p, const struct rc_ring_range *r)
+{
+    int i, self_old = contains(r->old_ids, r->nold, rb->self);
+    int self_new = contains(r->new_ids, r->nnew, rb->self);
+    int self_dropped = self_old && !self_new, dropped_alive = 0, sender = 0, drop = -1, rv;
+
+    for (i = 0; i < r->nold; i++)
+        if (!contains(r->new_ids, r->nnew, r->old_ids[i]) && is_alive(rb, r->old_ids[i]))
+            dropped_alive = 1;
+    if (self_dropped) {
+        /* We hold it and lose it: hand it over (digest first, so a range
+         * another holder already sent costs nothing), then delete it. */
+        sender = 1;
+    } else if (!dropped_alive) {
+        for (i = 0; i < r->nold; i++) {
+            if (is_alive(rb, r->old_ids[i]) && contains(r->new_ids, r->nnew, r->old_ids[i])) {
+                sender = r->old_ids[i] == rb->self;
+                break;
+            }
+        }
+    }
+    if (!sender)
+        return 0;
+    if (self_dropped && !p->handoff) {
+        struct drop *d = &p->drops[p->ndrops];
+
+        d->first = r->first;
+        d->last = r->last;
+        d->pending = 0;
+        d->failed = 0;
+        drop = (int)p->ndrops++;
+    }
+    for (i = 0; i < r->nnew; i++) {
+        const struct rc_member *m = find_member(rb, r->new_ids[i]);
+
+        if (contains(r->old_ids, r->nold, r->new_ids[i]) || r->new_ids[i] == rb->self || !m)
+            continue;
+        rv = add_chunks(rb, p, m, r->first, r->last, drop);
+        if (rv < 0)
+            return rv;
+    }
+    return 0;
+}
+
+/* Builds the plan from the settled ring to target (which it takes over). */
+static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff,
+                     struct plan **out)
+{
+    struct rc_ring_range *ranges = NULL;
+    size_t n = 0, i;
+    struct plan *p;
+    int rv;
+
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        rc_ring_free(target);
+        return RC_ENOMEM;
+    }
+    p->target = target;
+    p->handoff = handoff;
+    rv = rc_ring_diff(rb->settled, target, rb->opts.rf, &ranges, &n);
+    if (rv == 0 && n > 0 && (p->drops = calloc(n, sizeof(*p->drops))) == NULL)
+        rv = RC_ENOMEM;
+    for (i = 0; rv == 0 && i < n; i++)
+        rv = plan_range(rb, p, &ranges[i]);
+    free(ranges);
+    if (rv < 0) {
+        plan_free(p);
+        return rv;
+    }
+    p->ranges = n;
+    p->gen = ++rb->gen;
+    p->started_ms = (uint64_t)rc_node_now_ms();
+    *out = p;
+    return 0;
+}
+
+static size_t plan_tasks(const struct plan *p, size_t *done)
+{
+    size_t i, total = 0;
+
+    *done = 0;
+    for (i = 0; i < p->nstreams; i++) {
+        total += p->streams[i].ntasks;
+        *done += p->streams[i].done;
+    }
+    return total;
+}
+
+/* Remembers the settled ring's members, so that after a restart this node
+ * compares against what it held before instead of pushing everything it
+ * has to everyone. Part of the current write batch. */
+static void save_settled(struct rc_rebalance *rb)
+{
+    struct rc_store *st = rc_node_store(rb->node);
+    const uint64_t *ids;
+    size_t n = rc_ring_members(rb->settled, &ids), i;
+    char name[32];
+    int rv;
+
+    rv = rc_store_meta_set(st, "settled_n", n);
+    for (i = 0; rv == 0 && i < n; i++) {
+        snprintf(name, sizeof(name), "settled_%zu", i);
+        rv = rc_store_meta_set(st, name, ids[i]);
+    }
+    if (rv < 0)
+        rc_log_warn(rb->log, "cannot save the settled ring: %s", rc_strerror(rv));
+}
+
+/* The settled ring saved by an earlier run, or one of this node alone. */
+static int load_settled(struct rc_rebalance *rb)
+{
+    struct rc_store *st = rc_node_store(rb->node);
+    uint64_t n = 0, ids[RC_RING_MAX_MEMBERS];
+    char name[32];
+    size_t i;
+
+    if (rc_store_meta_get(st, "settled_n", &n) == 0 && n > 0 && n <= RC_RING_MAX_MEMBERS) {
+        for (i = 0; i < n; i++) {
+            snprintf(name, sizeof(name), "settled_%zu", i);
+            if (rc_store_meta_get(st, name, &ids[i]) < 0)
+                break;
+        }
+        if (i == n && rc_ring_new(ids, (size_t)n, rb->opts.vnodes, &rb->settled) == 0)
+            return 0;
+    }
+    ids[0] = rb->self;
+    return rc_ring_new(ids, 1, rb->opts.vnodes, &rb->settled);
+}
+
+static void finish_plan(struct rc_rebalance *rb)
+{
+    struct plan *p = rb->plan;
+    uint64_t keys = 0, bytes = 0, ms = (uint64_t)rc_node_now_ms() - p->started_ms;
+    size_t i, tasks, done, skipped = 0;
+
+    for (i = 0; i < p->nstreams; i++) {
+        keys += p->streams[i].keys;
+        bytes += p->streams[i].bytes;
+        skipped += p->streams[i].skipped;
+    }
+    tasks = plan_tasks(p, &done);
+    rc_log_info(rb->log,
+                "rebalance finished cause=\"%s\" ranges_changed=%zu sends=%zu skipped=%zu "
+                "keys=%" PRIu64 " bytes=%" PRIu64 " ranges_dropped=%zu duration_ms=%" PRIu64,
+                p->cause, p->ranges, tasks, skipped, keys, bytes, p->ndrops, ms);
+    rc_rebalance_event(rb, "rebalance finished: %zu range sends (%zu already in place), "
+                           "%" PRIu64 " keys, %" PRIu64 " bytes, %zu ranges dropped, %" PRIu64
+                           " ms",
+                       tasks, skipped, keys, bytes, p->ndrops, ms);
+    rc_ring_free(rb->settled);
+    rb->settled = p->target;
+    p->target = NULL;
+    rb->st.running = 0;
+    if (!p->handoff)
+        save_settled(rb);
+    if (p->handoff && rb->handoff_done) {
+        void (*cb)(void *) = rb->handoff_done;
+
+        rb->handoff_done = NULL;
+        uv_timer_stop(&rb->handoff_timer);
+        cb(rb->handoff_arg);
+    }
+    plan_free(p);
+    rb->plan = NULL;
+}
+
+/* ---- sending -------------------------------------------------------- */
+
+struct batch_fill {
+    struct rc_rebalance *rb;
+    msgpack_packer pk;
+    size_t count, bytes;
+    uint64_t last_token;
+    uint8_t *last_key; /* copy: the scan's pointers die with the callback */
+    size_t last_key_len;
+    int err;
+};
+
+static int buf_write(void *data, const char *p, size_t n)
+{
+    struct batch_fill *f = data;
+    int rv = rc_buf_append(&f->rb->entries, p, n);
+
+    if (rv < 0)
+        f->err = rv;
+    return rv < 0 ? -1 : 0;
+}
+
+/* One entry: [key, value | nil, hlc, node, expires]. */
+static int fill_entry(void *arg, const struct rc_entry *e)
+{
+    struct batch_fill *f = arg;
+
+    msgpack_pack_array(&f->pk, 5);
+    msgpack_pack_bin_with_body(&f->pk, e->key, e->key_len);
+    if (e->tombstone)
+        msgpack_pack_nil(&f->pk);
+    else
+        msgpack_pack_bin_with_body(&f->pk, e->value, e->value_len);
+    msgpack_pack_uint64(&f->pk, e->ver.hlc);
+    msgpack_pack_uint64(&f->pk, e->ver.node);
+    msgpack_pack_uint64(&f->pk, e->expires_ms > 0 ? (uint64_t)e->expires_ms : 0);
+    f->count++;
+    f->bytes += e->key_len + e->value_len + 24;
+    f->last_token = e->token;
+    f->last_key_len = e->key_len < f->rb->max_key ? e->key_len : f->rb->max_key;
+    memcpy(f->last_key, e->key, f->last_key_len);
+    /* Stop once the batch is full; the cursor resumes after this entry. */
+    return f->err < 0 || f->bytes >= f->rb->opts.batch_bytes;
+}
+
+static void on_peer_reply(void *arg, int err, const struct rc_reply *rep);
+
+static struct req_ctx *ctx_new(struct rc_rebalance *rb, size_t stream, size_t key_len)
+{
+    struct req_ctx *c = calloc(1, sizeof(*c) + key_len);
+
+    if (c == NULL)
+        return NULL;
+    c->rb = rb;
+    c->gen = rb->plan->gen;
+    c->stream = stream;
+    return c;
+}
+
+static int send_req(struct rc_rebalance *rb, struct stream *s, struct rc_request *r,
+                    struct req_ctx *c)
+{
+    int rv = rc_peers_send(rb->peers, s->target, s->host, s->peer_port, r, rb->opts.timeout_ms,
+                           on_peer_reply, c);
+
+    if (rv < 0) {
+        free(c);
+        return rv;
+    }
+    s->inflight = 1;
+    return 0;
+}
+
+/* The current piece is exhausted: move on; the task is done after the last. */
+static void next_piece(struct task *t)
+{
+    t->mask &= ~(UINT64_C(1) << t->piece);
+    t->has_cursor = 0;
+    if (t->mask == 0)
+        t->state = T_DONE;
+}
+
+/* Sends the next batch of the current task, or completes the task. */
+static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si)
+{
+    struct batch_fill f;
+    struct rc_request r;
+    struct req_ctx *c;
+    uint8_t hdr[5];
+    int n;
+
+    uint64_t pa, pb;
+
+    while (t->mask != 0 && !(t->mask & (UINT64_C(1) << t->piece)))
+        t->piece++;
+    if (t->mask == 0 || !piece_bounds(t->first, t->last, PIECES, t->piece, &pa, &pb)) {
+        t->state = T_DONE;
+        return 0;
+    }
+    memset(&f, 0, sizeof(f));
+    f.rb = rb;
+    f.last_key = rb->last_key;
+    rc_buf_reset(&rb->entries);
+    msgpack_packer_init(&f.pk, &f, buf_write);
+    n = rc_store_scan(rc_node_store(rb->node), pa, pb, t->cur_token,
+                      t->has_cursor ? t->cur_key : NULL, t->cur_key_len, rb->opts.batch_keys,
+                      rc_node_now_ms(), fill_entry, &f);
+    if (n < 0 || f.err < 0)
+        return n < 0 ? n : f.err;
+    if (f.count == 0) {
+        next_piece(t);
+        return 0;
+    }
+    c = ctx_new(rb, si, f.last_key_len);
+    if (c == NULL)
+        return RC_ENOMEM;
+    c->batch_keys = f.count;
+    c->batch_bytes = rc_buf_used(&rb->entries);
+    c->last_token = f.last_token;
+    c->last_key_len = f.last_key_len;
+    memcpy(c->last_key, f.last_key, f.last_key_len);
+    c->exhausted = (int)f.count < rb->opts.batch_keys && f.bytes < rb->opts.batch_bytes;
+    /* The array header (array 32) goes in front of the packed entries. */
+    hdr[0] = 0xdd;
+    hdr[1] = (uint8_t)(f.count >> 24);
+    hdr[2] = (uint8_t)(f.count >> 16);
+    hdr[3] = (uint8_t)(f.count >> 8);
+    hdr[4] = (uint8_t)f.count;
+    rc_buf_reset(&rb->batch);
+    if (rc_buf_append(&rb->batch, hdr, sizeof(hdr)) < 0 ||
+        rc_buf_append(&rb->batch, rc_buf_rptr(&rb->entries), rc_buf_used(&rb->entries)) < 0) {
+        free(c);
+        return RC_ENOMEM;
+    }
+    memset(&r, 0, sizeof(r));
+    r.op = RC_OP_STREAM;
+    r.has_range = 1;
+    r.range_first = pa;
+    r.range_last = pb;
+    r.has_value = 1;
+    r.value = rc_buf_rptr(&rb->batch);
+    r.value_len = (uint32_t)rc_buf_used(&rb->batch);
+    rb->tokens -= (double)r.value_len;
+    return send_req(rb, s, &r, c);
+}
+
+static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si)
+{
+    struct rc_request r;
+    struct req_ctx *c;
+    int rv;
+
+    rv = rc_store_range_digest(rc_node_store(rb->node), t->first, t->last, rc_node_now_ms(),
+                               &t->local_digest, &t->local_count);
+    if (rv < 0)
+        return rv;
+    if (t->local_count == 0) {
+        /* Nothing here to send: whatever the target has is all there is. */
+        t->state = T_DONE;
+        s->skipped++;
+        rb->st.ranges_skipped++;
+        return 0;
+    }
+    c = ctx_new(rb, si, 0);
+    if (c == NULL)
+        return RC_ENOMEM;
+    memset(&r, 0, sizeof(r));
+    r.op = RC_OP_RANGE_DIGEST;
+    r.has_range = 1;
+    r.range_first = t->first;
+    r.range_last = t->last;
+    r.pieces = PIECES;
+    t->state = T_REMOTE_DIGEST;
+    return send_req(rb, s, &r, c);
+}
+
+static void task_done(struct rc_rebalance *rb, struct stream *s, struct task *t)
+{
+    struct plan *p = rb->plan;
+
+    (void)rb;
+    t->state = T_DONE;
+    s->done++;
+    s->next++;
+    if (t->drop >= 0)
+        p->drops[t->drop].pending--;
+}
+
+static void stream_failed(struct rc_rebalance *rb, struct stream *s, int err)
+{
+    uint64_t backoff = RETRY_MIN_MS << (s->failures < 5 ? s->failures : 5);
+
+    if (backoff > RETRY_MAX_MS)
+        backoff = RETRY_MAX_MS;
+    s->failures++;
+    s->retry_at = uv_now(rb->loop) + backoff;
+    if (s->failures == 1 || s->failures % 10 == 0)
+        rc_log_warn(rb->log, "stream to %016" PRIx64 " %s:%u failed (%s), retrying in %" PRIu64
+                             " ms from the last acknowledged key",
+                    s->target, s->host, s->peer_port, rc_strerror(err), backoff);
+}
+
+/* Pieces whose digests differ and that hold something here to send. The
+ * peer's per-piece digests come as VALUE = [[digest, count] x PIECES];
+ * without them every piece is sent. */
+static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
+                                 const struct rc_reply *rep)
+{
+    struct rc_store *st = rc_node_store(rb->node);
+    uint64_t mask = 0, pa, pb, d, n, rd, rn, all = 0;
+    msgpack_object obj;
+    size_t off = 0;
+    int i, have = 0;
+
+    msgpack_zone_clear(&rb->zone);
+    if (rep->has_value && rc_msgpack_check(rep->value, rep->value_len, 2, 1 + 3 * PIECES) == 0 &&
+        msgpack_unpack((const char *)rep->value, rep->value_len, &off, &rb->zone, &obj) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        obj.type == MSGPACK_OBJECT_ARRAY && obj.via.array.size == PIECES)
+        have = 1;
+    for (i = 0; i < PIECES; i++) {
+        if (!piece_bounds(t->first, t->last, PIECES, i, &pa, &pb))
+            break;
+        all |= UINT64_C(1) << i;
+        if (rc_store_range_digest(st, pa, pb, rc_node_now_ms(), &d, &n) < 0)
+            return all | (UINT64_C(1) << i); /* cannot tell: send it */
+        if (n == 0)
+            continue; /* nothing here for it */
+        if (have) {
+            const msgpack_object *e = &obj.via.array.ptr[i];
+
+            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 2 &&
+                e->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                e->via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                rd = e->via.array.ptr[0].via.u64;
+                rn = e->via.array.ptr[1].via.u64;
+                if (rd == d && rn == n)
+                    continue;
+            }
+        }
+        mask |= UINT64_C(1) << i;
+    }
+    return mask;
+}
+
+static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
+{
+    struct req_ctx *c = arg;
+    struct rc_rebalance *rb = c->rb;
+    struct stream *s;
+    struct task *t;
+
+    if (rb->plan == NULL || rb->plan->gen != c->gen) {
+        free(c); /* a replaced plan */
+        return;
+    }
+    s = &rb->plan->streams[c->stream];
+    t = &s->tasks[s->next];
+    s->inflight = 0;
+    if (err == 0 && rep->status != 0)
+        err = rc_err_from_status((int)rep->status);
+    if (err < 0) {
+        stream_failed(rb, s, err);
+    } else if (t->state == T_REMOTE_DIGEST) {
+        s->failures = 0;
+        if (rep->has_digest && rep->digest == t->local_digest &&
+            rep->digest_count == t->local_count) {
+            s->skipped++;
+            rb->st.ranges_skipped++;
+            task_done(rb, s, t);
+        } else {
+            t->mask = differing_pieces(rb, t, rep);
+            t->piece = 0;
+            t->has_cursor = 0;
+            t->state = t->mask ? T_SEND : T_DONE;
+            if (t->mask == 0) {
+                s->skipped++;
+                rb->st.ranges_skipped++;
+                task_done(rb, s, t);
+            }
+        }
+    } else {
+        s->failures = 0;
+        s->keys += c->batch_keys;
+        s->bytes += c->batch_bytes;
+        rb->st.keys_out += c->batch_keys;
+        rb->st.bytes_out += c->batch_bytes;
+        t->has_cursor = 1;
+        t->cur_token = c->last_token;
+        t->cur_key_len = c->last_key_len;
+        memcpy(t->cur_key, c->last_key, c->last_key_len);
+        if (c->exhausted) {
+            next_piece(t);
+            if (t->state == T_DONE) {
+                rb->st.ranges_sent++;
+                task_done(rb, s, t);
+            }
+        }
+    }
+    free(c);
+    pump(rb);
+}
+
+/* Deletes, in bounded steps, the ranges this node handed over. Returns 1
+ * while there is more to do. */
+static int drop_step(struct rc_rebalance *rb, struct plan *p)
+{
+    struct drop *d;
+    int deleted = 0, rv;
+
+    while (p->next_drop < p->ndrops) {
+        d = &p->drops[p->next_drop];
+        if (d->pending > 0)
+            return 1; /* not confirmed yet: keep the copies */
+        rv = rc_store_delete_range(rc_node_store(rb->node), d->first, d->last, DELETE_BATCH,
+                                   &deleted);
+        if (rv < 0) {
+            rc_log_warn(rb->log, "cannot drop handed-over range: %s", rc_strerror(rv));
+            p->next_drop++;
+            continue;
+        }
+        rb->st.keys_dropped += (uint64_t)deleted;
+        if (deleted >= DELETE_BATCH)
+            return 1; /* more next tick */
+        rb->st.ranges_dropped++;
+        p->next_drop++;
+    }
+    return 0;
+}
+
+/* Advances every stream that is not waiting; ends the plan when all is done. */
+static void pump(struct rc_rebalance *rb)
+{
+    struct plan *p = rb->plan;
+    uint64_t now = uv_now(rb->loop);
+    size_t i, busy = 0;
+    int rv;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < p->nstreams; i++) {
+        struct stream *s = &p->streams[i];
+
+        while (!s->inflight && s->next < s->ntasks && now >= s->retry_at) {
+            struct task *t = &s->tasks[s->next];
+
+            if (t->state == T_SEND && rb->opts.rate_bytes > 0 && rb->tokens <= 0)
+                break; /* over the rate: the tick refills */
+            if (t->state == T_LOCAL_DIGEST || t->state == T_REMOTE_DIGEST)
+                rv = send_digest(rb, s, t, i);
+            else
+                rv = send_batch(rb, s, t, i);
+            if (rv < 0) {
+                stream_failed(rb, s, rv);
+                break;
+            }
+            if (t->state == T_DONE && !s->inflight)
+                task_done(rb, s, t);
+        }
+        if (s->next < s->ntasks)
+            busy++;
+        else if (s->finished_ms == 0)
+            s->finished_ms = now;
+    }
+    if (busy == 0 && !drop_step(rb, p))
+        finish_plan(rb);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct rc_rebalance *rb = container_of(t, struct rc_rebalance, tick);
+    uint64_t now = uv_now(rb->loop);
+
+    if (rb->opts.rate_bytes > 0) {
+        rb->tokens += (double)rb->opts.rate_bytes * (double)(now - rb->last_refill) / 1000.0;
+        /* At most a tenth of a second of burst. */
+        if (rb->tokens > (double)rb->opts.rate_bytes / 10)
+            rb->tokens = (double)rb->opts.rate_bytes / 10;
+    }
+    rb->last_refill = now;
+    pump(rb);
+    if (rb->plan == NULL)
+        uv_timer_stop(&rb->tick);
+}
+
+static void start_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff,
+                       const char *cause)
+{
+    struct plan *p;
+    size_t tasks, done;
+    int rv;
+
+    if (rb->plan != NULL) {
+        /* Superseded: keep what was settled; digests find the work done. */
+        rc_rebalance_event(rb, "rebalance restarted: the ring changed again");
+        plan_free(rb->plan);
+        rb->plan = NULL;
+    }
+    rv = make_plan(rb, target, handoff, &p);
+    if (rv < 0) {
+        rc_log_error(rb->log, "cannot plan rebalance: %s", rc_strerror(rv));
+        return;
+    }
+    snprintf(p->cause, sizeof(p->cause), "%s", cause);
+    rb->plan = p;
+    rb->st.rebalances++;
+    rb->st.running = 1;
+    tasks = plan_tasks(p, &done);
+    rc_log_info(rb->log, "rebalance started cause=\"%s\" ranges_changed=%zu sends=%zu "
+                         "targets=%zu drops=%zu",
+                cause, p->ranges, tasks, p->nstreams, p->ndrops);
+    rc_rebalance_event(rb, "rebalance started (%s): %zu ranges changed, %zu to send to %zu nodes",
+                       cause, p->ranges, tasks, p->nstreams);
+    rb->last_refill = uv_now(rb->loop);
+    uv_timer_start(&rb->tick, on_tick, TICK_MS, TICK_MS);
+    pump(rb);
+}
+
+static void on_settle(uv_timer_t *t)
+{
+    struct rc_rebalance *rb = container_of(t, struct rc_rebalance, settle);
+    struct rc_ring *target;
+
+    if (rb->leaving)
+        return;
+    if (ring_of(rb, 0, &target) < 0) {
+        rc_log_error(rb->log, "cannot build the ring to rebalance to: out of memory");
+        return;
+    }
+    start_plan(rb, target, 0, rb->pending_cause);
+}
+
+void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_member *members,
+                                  size_t n, const char *event)
+{
+    struct rc_member *copy = malloc((n ? n : 1) * sizeof(*copy));
+
+    if (copy == NULL) {
+        rc_log_error(rb->log, "cannot track membership for rebalancing: out of memory");
+        return;
+    }
+    memcpy(copy, members, n * sizeof(*copy));
+    free(rb->members);
+    rb->members = copy;
+    rb->nmembers = n;
+    if (event != NULL) {
+        rc_rebalance_event(rb, "%s", event);
+        snprintf(rb->pending_cause, sizeof(rb->pending_cause), "%s", event);
+    } else if (rb->pending_cause[0] == '\0') {
+        snprintf(rb->pending_cause, sizeof(rb->pending_cause), "node started");
+    }
+    if (!rb->leaving)
+        uv_timer_start(&rb->settle, on_settle, (uint64_t)rb->opts.settle_ms, 0);
+}
+
+/* ---- receiving ------------------------------------------------------ */
+
+static int batch_write(void *data, const char *p, size_t n)
+{
+    return rc_buf_append(data, p, n) < 0 ? -1 : 0;
+}
+
+/* VALUE of a RANGE_DIGEST reply: [[digest, count] x pieces]. */
+static int pack_pieces(struct rc_rebalance *rb, const struct rc_request *req, struct rc_reply *rep)
+{
+    uint64_t pa, pb, d, n;
+    msgpack_packer pk;
+    int i, k = (int)req->pieces, rv;
+
+    rc_buf_reset(&rb->batch);
+    msgpack_packer_init(&pk, &rb->batch, batch_write);
+    if (msgpack_pack_array(&pk, (size_t)k) < 0)
+        return RC_ENOMEM;
+    for (i = 0; i < k; i++) {
+        d = n = 0;
+        if (piece_bounds(req->range_first, req->range_last, k, i, &pa, &pb)) {
+            rv = rc_store_range_digest(rc_node_store(rb->node), pa, pb, rc_node_now_ms(), &d, &n);
+            if (rv < 0)
+                return rv;
+        }
+        if (msgpack_pack_array(&pk, 2) < 0 || msgpack_pack_uint64(&pk, d) < 0 ||
+            msgpack_pack_uint64(&pk, n) < 0)
+            return RC_ENOMEM;
+    }
+    rep->has_value = 1;
+    rep->value = rc_buf_rptr(&rb->batch);
+    rep->value_len = (uint32_t)rc_buf_used(&rb->batch);
+    return 0;
+}
+
+static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id};
+    int rv;
+
+    if (!req->has_range)
+        return rc_encode_error(out, req->id, RC_EINVAL, "RANGE_DIGEST needs RANGE");
+    rv = rc_store_range_digest(rc_node_store(rb->node), req->range_first, req->range_last,
+                               rc_node_now_ms(), &rep.digest, &rep.digest_count);
+    if (rv == 0 && req->pieces > 0 && rep.digest_count > 0)
+        rv = pack_pieces(rb, req, &rep);
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, NULL);
+    rep.has_digest = 1;
+    return rc_encode_reply(out, &rep);
+}
+
+/* Checks one decoded entry and applies it. 0 or an error. */
+static int apply_entry(struct rc_rebalance *rb, const struct rc_request *req,
+                       const msgpack_object *o, uint64_t *bytes)
+{
+    const struct rc_node_opts *no = rc_node_opts(rb->node);
+    const msgpack_object *f;
+    struct rc_version ver;
+    uint64_t token;
+    int tomb;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5)
+        return RC_EPROTO;
+    f = o->via.array.ptr;
+    tomb = f[1].type == MSGPACK_OBJECT_NIL;
+    if (f[0].type != MSGPACK_OBJECT_BIN || (!tomb && f[1].type != MSGPACK_OBJECT_BIN) ||
+        f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[4].via.u64 > INT64_MAX)
+        return RC_EPROTO;
+    if (f[0].via.bin.size == 0 || f[0].via.bin.size > no->max_key ||
+        (!tomb && f[1].via.bin.size > no->max_value))
+        return RC_EPROTO;
+    /* An entry outside the announced range is a bug or an attack. */
+    token = rc_ring_token(f[0].via.bin.ptr, f[0].via.bin.size);
+    if (token < req->range_first || token > req->range_last)
+        return RC_EPROTO;
+    ver.hlc = f[2].via.u64;
+    ver.node = f[3].via.u64;
+    *bytes += f[0].via.bin.size + (tomb ? 0 : f[1].via.bin.size);
+    return rc_node_apply(rb->node, (const uint8_t *)f[0].via.bin.ptr, f[0].via.bin.size,
+                         tomb ? NULL : (const uint8_t *)(f[1].via.bin.size ? f[1].via.bin.ptr : ""),
+                         tomb ? 0 : f[1].via.bin.size, &ver, (int64_t)f[4].via.u64);
+}
+
+static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,
+                         struct rc_buf *out)
+{
+    struct rc_net_slot *slot;
+    msgpack_object obj;
+    uint64_t bytes = 0;
+    size_t off = 0;
+    uint32_t i;
+    int rv;
+
+    if (!req->has_range || !req->has_value)
+        return rc_encode_error(out, req->id, RC_EINVAL, "STREAM needs RANGE and VALUE");
+    rv = rc_msgpack_check(req->value, req->value_len, 2, 1 + 6 * MAX_BATCH_ENTRIES);
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, "malformed stream batch");
+    msgpack_zone_clear(&rb->zone);
+    if (msgpack_unpack((const char *)req->value, req->value_len, &off, &rb->zone, &obj) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        obj.type != MSGPACK_OBJECT_ARRAY)
+        return rc_encode_error(out, req->id, RC_EPROTO, "malformed stream batch");
+    for (i = 0; i < obj.via.array.size; i++) {
+        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes);
+        if (rv < 0)
+            return rc_encode_error(out, req->id, rv, "stream entry rejected");
+    }
+    rb->st.keys_in += obj.via.array.size;
+    rb->st.bytes_in += req->value_len;
+    (void)bytes;
+    /* Acknowledged once the batch is committed here. */
+    slot = rc_net_defer(net);
+    if (slot == NULL)
+        return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
+    rv = rc_node_ack_at_commit(rb->node, slot, req->id);
+    if (rv < 0)
+        rc_net_complete_error(slot, req->id, rv, NULL);
+    return 0;
+}
+
+int rc_rebalance_handle(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,
+                        struct rc_buf *out)
+{
+    if (req->op == RC_OP_RANGE_DIGEST)
+        return handle_digest(rb, req, out);
+    return handle_stream(rb, net, req, out);
+}
+
+/* ---- graceful leave ------------------------------------------------- */
+
+static void on_handoff_timeout(uv_timer_t *t)
+{
+    struct rc_rebalance *rb = container_of(t, struct rc_rebalance, handoff_timer);
+    void (*cb)(void *) = rb->handoff_done;
+
+    if (cb == NULL)
+        return;
+    rc_log_warn(rb->log, "handoff did not finish in time; leaving anyway (the remaining "
+                         "replicas keep the data)");
+    rb->handoff_done = NULL;
+    cb(rb->handoff_arg);
+}
+
+void rc_rebalance_handoff(struct rc_rebalance *rb, int timeout_ms, void (*done)(void *arg),
+                          void *arg)
+{
+    struct rc_ring *target;
+
+    rb->leaving = 1;
+    uv_timer_stop(&rb->settle);
+    rb->handoff_done = done;
+    rb->handoff_arg = arg;
+    if (ring_of(rb, 1, &target) < 0) {
+        rb->handoff_done = NULL;
+        done(arg);
+        return;
+    }
+    /* Hand over what this node holds as the ring now stands. */
+    if (rb->plan == NULL || rb->settled == NULL) {
+        rc_ring_free(rb->settled);
+        rb->settled = NULL;
+        ring_of(rb, 0, &rb->settled);
+    }
+    uv_timer_start(&rb->handoff_timer, on_handoff_timeout, (uint64_t)timeout_ms, 0);
+    start_plan(rb, target, 1, "this node is leaving");
+}
+
+/* ---- views ---------------------------------------------------------- */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_stream(msgpack_packer *pk, const struct stream *s, uint64_t now,
+                        uint64_t started)
+{
+    double secs = (double)((s->finished_ms ? s->finished_ms : now) - started) / 1000.0;
+    double rate = secs > 0 ? (double)s->bytes / secs : 0;
+    double eta = -1;
+    char id[17], addr[RC_HOST_MAX + 8];
+
+    if (s->done > 0 && s->done < s->ntasks && secs > 0)
+        eta = secs * (double)(s->ntasks - s->done) / (double)s->done;
+    else if (s->done == s->ntasks)
+        eta = 0;
+    snprintf(id, sizeof(id), "%016" PRIx64, s->target);
+    snprintf(addr, sizeof(addr), "%s:%u", s->host, s->client_port);
+    msgpack_pack_map(pk, 9);
+    pack_str(pk, "to"); pack_str(pk, id);
+    pack_str(pk, "to_addr"); pack_str(pk, addr);
+    pack_str(pk, "ranges"); msgpack_pack_uint64(pk, s->ntasks);
+    pack_str(pk, "ranges_done"); msgpack_pack_uint64(pk, s->done);
+    pack_str(pk, "ranges_in_place"); msgpack_pack_uint64(pk, s->skipped);
+    pack_str(pk, "keys"); msgpack_pack_uint64(pk, s->keys);
+    pack_str(pk, "bytes"); msgpack_pack_uint64(pk, s->bytes);
+    pack_str(pk, "bytes_per_s"); msgpack_pack_double(pk, rate);
+    pack_str(pk, "eta_s"); msgpack_pack_double(pk, eta);
+}
+
+int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk)
+{
+    const struct plan *p = rb->plan;
+    uint64_t now = (uint64_t)rc_node_now_ms();
+    size_t i, done = 0, total = p ? plan_tasks(p, &done) : 0;
+
+    msgpack_pack_map(pk, 3);
+    pack_str(pk, "rebalance");
+    msgpack_pack_map(pk, 11);
+    pack_str(pk, "running"); p ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "cause"); pack_str(pk, p ? p->cause : "");
+    pack_str(pk, "started_ms"); msgpack_pack_uint64(pk, p ? p->started_ms : 0);
+    pack_str(pk, "ranges"); msgpack_pack_uint64(pk, total);
+    pack_str(pk, "ranges_done"); msgpack_pack_uint64(pk, done);
+    pack_str(pk, "keys_out"); msgpack_pack_uint64(pk, rb->st.keys_out);
+    pack_str(pk, "bytes_out"); msgpack_pack_uint64(pk, rb->st.bytes_out);
+    pack_str(pk, "keys_in"); msgpack_pack_uint64(pk, rb->st.keys_in);
+    pack_str(pk, "bytes_in"); msgpack_pack_uint64(pk, rb->st.bytes_in);
+    pack_str(pk, "rebalances"); msgpack_pack_uint64(pk, rb->st.rebalances);
+    pack_str(pk, "keys_dropped"); msgpack_pack_uint64(pk, rb->st.keys_dropped);
+    pack_str(pk, "streams");
+    msgpack_pack_array(pk, p ? p->nstreams : 0);
+    for (i = 0; p && i < p->nstreams; i++)
+        pack_stream(pk, &p->streams[i], now, p->started_ms);
+    pack_str(pk, "events");
+    msgpack_pack_array(pk, rb->nevents);
+    for (i = 0; i < rb->nevents; i++) {
+        /* Oldest first. */
+        const struct event *e =
+            &rb->events[(rb->event_next + MAX_EVENTS - rb->nevents + i) % MAX_EVENTS];
+
+        msgpack_pack_map(pk, 2);
+        pack_str(pk, "ms"); msgpack_pack_int64(pk, e->ms);
+        pack_str(pk, "text"); pack_str(pk, e->text);
+    }
+    return 0;
+}
+
+void rc_rebalance_stats(const struct rc_rebalance *rb, struct rc_rebalance_stats *st)
+{
+    *st = rb->st;
+}
+
+int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, struct rc_node *node,
+                     struct rc_peers *peers, const struct rc_log *log, struct rc_rebalance **out)
+{
+    struct rc_rebalance *rb;
+    const struct rc_node_opts *no = rc_node_opts(node);
+    size_t cap = (size_t)no->max_value + no->max_key + 4096;
+
+    *out = NULL;
+    rb = calloc(1, sizeof(*rb));
+    if (rb == NULL)
+        return RC_ENOMEM;
+    if (!msgpack_zone_init(&rb->zone, 64 * 1024)) {
+        free(rb);
+        return RC_ENOMEM;
+    }
+    rb->loop = loop;
+    rb->opts = *opts;
+    /* One batch must fit in a peer frame with its envelope. */
+    if (rb->opts.batch_bytes > no->max_value)
+        rb->opts.batch_bytes = no->max_value > 0 ? no->max_value : 1;
+    rb->node = node;
+    rb->peers = peers;
+    rb->log = log;
+    rb->self = rc_node_id(node);
+    rc_buf_init(&rb->batch, cap);
+    rc_buf_init(&rb->entries, cap);
+    rb->max_key = no->max_key;
+    rb->last_key = malloc(no->max_key ? no->max_key : 1);
+    if (rb->last_key == NULL) {
+        rc_rebalance_free(rb);
+        return RC_ENOMEM;
+    }
+    uv_timer_init(loop, &rb->tick);
+    uv_timer_init(loop, &rb->settle);
+    uv_timer_init(loop, &rb->handoff_timer);
+    /* The ring this node last settled on (or itself alone on a fresh data
+     * dir): what it holds is compared against the cluster once the members
+     * are seen, and handed over or dropped where it no longer belongs. */
+    if (load_settled(rb) < 0) {
+        rc_rebalance_free(rb);
+        return RC_ENOMEM;
+    }
+    *out = rb;
+    return 0;
+}
+
+void rc_rebalance_stop(struct rc_rebalance *rb)
+{
+    uv_close((uv_handle_t *)&rb->tick, NULL);
+    uv_close((uv_handle_t *)&rb->settle, NULL);
+    uv_close((uv_handle_t *)&rb->handoff_timer, NULL);
+}
+
+void rc_rebalance_free(struct rc_rebalance *rb)
+{
+    if (rb == NULL)
+        return;
+    plan_free(rb->plan);
+    rc_ring_free(rb->settled);
+    free(rb->members);
+    rc_buf_close(&rb->batch);
+    rc_buf_close(&rb->entries);
+    free(rb->last_key);
+    msgpack_zone_destroy(&rb->zone);
+    free(rb);
+}

@@ -1,0 +1,80 @@
+/*
+ * rebalance.h - moves exactly the affected key ranges when the ring changes.
+ *
+ * Every node compares the ring it last settled on with the current one
+ * (rc_ring_diff) and, for each token range that gained a replica, works
+ * out who sends it: a node dropped from the range while still alive (it
+ * holds the data and must hand it over before deleting it), else the first
+ * live old replica. Every node computes the same answer, so each range is
+ * sent once. A send starts with a digest comparison, so a replica that
+ * already has the data (a rejoining node, a range another holder already
+ * sent) costs one round trip, not a copy. Data flows in bounded batches,
+ * one in flight per stream, under a byte-rate limit, and resumes from the
+ * last acknowledged key after a cut. A node deletes a range it no longer
+ * replicates only after the new replicas acknowledged it.
+ */
+#ifndef RC_REBALANCE_H
+#define RC_REBALANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+#include <uv.h>
+
+#include "log.h"
+#include "net.h"
+#include "node.h"
+#include "peer.h"
+#include "swim.h"
+
+struct rc_rebalance;
+
+struct rc_rebalance_opts {
+    int rf;
+    int vnodes;
+    int batch_keys;        /* entries per stream batch */
+    size_t batch_bytes;    /* payload bytes per stream batch */
+    int64_t rate_bytes;    /* outgoing stream bytes per second, 0 = unlimited */
+    int timeout_ms;        /* per batch / digest request */
+    int settle_ms;         /* wait after the last ring change before planning */
+};
+
+struct rc_rebalance_stats {
+    uint64_t keys_out, bytes_out, keys_in, bytes_in;
+    uint64_t ranges_sent, ranges_skipped, ranges_dropped, keys_dropped;
+    uint64_t rebalances;
+    int running;
+};
+
+/* node, peers and log are borrowed for the rebalancer's life. */
+int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, struct rc_node *node,
+                     struct rc_peers *peers, const struct rc_log *log, struct rc_rebalance **out);
+
+/* The membership changed (all members, self included). Planning starts
+ * settle_ms after the last change, against the last settled ring. */
+void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_member *members,
+                                  size_t n, const char *event);
+
+/* Peer-port operations RANGE_DIGEST and STREAM. */
+int rc_rebalance_handle(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,
+                        struct rc_buf *out);
+
+/* Graceful leave: stream every range this node holds to the nodes that
+ * take it over once it is gone, then call done (also after timeout_ms). */
+void rc_rebalance_handoff(struct rc_rebalance *rb, int timeout_ms, void (*done)(void *arg),
+                          void *arg);
+
+/* Records an event for ACTIVITY (and the log). */
+void rc_rebalance_event(struct rc_rebalance *rb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ACTIVITY payload: {"rebalance": {...}, "streams": [...], "events": [...]} */
+int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk);
+
+void rc_rebalance_stats(const struct rc_rebalance *rb, struct rc_rebalance_stats *st);
+
+void rc_rebalance_stop(struct rc_rebalance *rb);
+void rc_rebalance_free(struct rc_rebalance *rb);
+
+#endif
