@@ -7,16 +7,16 @@
  * PIPE_WINDOW of them in flight, which is what makes bulk loads fast; the
  * results come out one line per command, in input order. Both modes share
  * one command parser, working on (pointer, length) tokens so that keys and
- * values stay binary-safe. members and ring decode the node's msgpack view,
- * walked and bounded on the raw bytes before msgpack-c sees it.
+ * values stay binary-safe. The cluster views (members, ring, watch) live
+ * in cli_views.c.
  */
 #include "ringcache.h"
 
 #include "buf.h"
+#include "cli_views.h"
 #include "err.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,8 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-#include <msgpack.h>
 
 #define PROG "ringcache-cli"
 #define DEFAULT_SERVER "127.0.0.1:7400"
@@ -48,6 +46,14 @@
 #define MAX_TOKENS 8
 #define SLOT_MSG 120
 
+/* watch is no wire operation: a command number past them. */
+#define CMD_WATCH 100
+/* watch --interval: 500 ms is live enough to follow a stream; 100 ms
+ * keeps a watcher from becoming load, 10 min is a log's cadence. */
+#define WATCH_INTERVAL_MS 500
+#define WATCH_INTERVAL_MIN 100
+#define WATCH_INTERVAL_MAX 600000
+
 struct cli {
     const char *server;
     struct rc_client_opts copts;
@@ -67,6 +73,7 @@ struct cmd {
     uint64_t ttl_ms;
     int consistency; /* --consistency after the command; 0 = not given */
     int json;
+    int interval_ms; /* watch */
 };
 
 /* Pipe mode keeps one slot per command not yet printed. op == 0 marks a
@@ -130,6 +137,28 @@ static const char usage_text[] =
     "  ring [--json]            ring ownership per member (vnodes, primary and\n"
     "                           replica share, a bar), then members, rf, vnodes\n"
     "                           and the busiest primary share against the mean\n"
+    "  watch [--interval MS] [--json]\n"
+    "                           live view of the cluster until Ctrl-C or SIGTERM\n"
+    "                           (exit 0; 2 if this node cannot be asked at the\n"
+    "                           start). Every MS (default 500, 100..600000) it\n"
+    "                           asks this node for the members (another member\n"
+    "                           when this one is gone), then each alive or\n"
+    "                           suspect member for its activity, and for its\n"
+    "                           stats every 5 s (less often when they are slow)\n"
+    "                           with a 300 ms timeout; one that does not answer\n"
+    "                           shows as unreachable (connecting is retried after\n"
+    "                           1 s, doubling up to 8 s).\n"
+    "                           On a terminal it redraws one screen: members,\n"
+    "                           alive, rf, keys (each key counted once, at its\n"
+    "                           primary; copies include replicas); a table of\n"
+    "                           members (* answered the members request) with\n"
+    "                           keys, ring shares and streams in and out; the\n"
+    "                           streams in progress (ranges done, keys, bytes,\n"
+    "                           rate, ETA, a bar); the last 10 events of all\n"
+    "                           nodes (one several nodes report is shown once,\n"
+    "                           with [N nodes]). Otherwise, or with --json, one\n"
+    "                           JSON object per line each time members, states,\n"
+    "                           stream progress or events change (README.md)\n"
     "  help                     this text\n"
     "  get, put and del also take --consistency LEVEL after the key, which wins\n"
     "  over the one given before the command.\n"
@@ -150,7 +179,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 ok (pipe mode: every line ok or (nil)), 1 key not found\n"
     "(get/del), 2 usage, connection or server error, or a malformed members or\n"
-    "ring reply (pipe mode: any ERR line).\n"
+    "ring reply (pipe mode: any ERR line); watch: see above.\n"
     "Errors are reported on stderr as: " PROG ": error: <CODE>: <message>\n"
     "\n"
     "Environment:\n"
@@ -217,6 +246,19 @@ static int parse_ttl(const struct tok *t, struct cmd *cmd, char *err, size_t err
     return 0;
 }
 
+static int parse_interval(const struct tok *t, struct cmd *cmd, char *err, size_t errlen)
+{
+    uint64_t ms;
+
+    if (parse_uint(t->p, t->len, WATCH_INTERVAL_MAX, &ms) < 0 || ms < WATCH_INTERVAL_MIN) {
+        snprintf(err, errlen, "--interval needs milliseconds (%d..%d), got '%.*s'",
+                 WATCH_INTERVAL_MIN, WATCH_INTERVAL_MAX, (int)(t->len < 40 ? t->len : 40), t->p);
+        return RC_EINVAL;
+    }
+    cmd->interval_ms = (int)ms;
+    return 0;
+}
+
 static int command_op(const struct tok *t)
 {
     static const struct {
@@ -225,7 +267,7 @@ static int command_op(const struct tok *t)
     } ops[] = {{"get", RC_CLIENT_GET},     {"put", RC_CLIENT_PUT},
                {"del", RC_CLIENT_DEL},     {"ping", RC_CLIENT_PING},
                {"stats", RC_CLIENT_STATS}, {"members", RC_CLIENT_MEMBERS},
-               {"ring", RC_CLIENT_RING}};
+               {"ring", RC_CLIENT_RING},   {"watch", CMD_WATCH}};
     size_t i;
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -258,7 +300,13 @@ static int key_op(int op)
 /* Commands that print a report and take --json. */
 static int report_op(int op)
 {
-    return op == RC_CLIENT_STATS || op == RC_CLIENT_MEMBERS || op == RC_CLIENT_RING;
+    return op == RC_CLIENT_STATS || op == RC_CLIENT_MEMBERS || op == RC_CLIENT_RING ||
+           op == CMD_WATCH;
+}
+
+static int view_op(int op)
+{
+    return op == RC_CLIENT_MEMBERS || op == RC_CLIENT_RING;
 }
 
 /* Matches "NAME VALUE" or "NAME=VALUE" at *t. Returns 1 with *v set, 0 when
@@ -285,7 +333,7 @@ static int opt_value(const char *name, const struct tok *t, int *i, const struct
 
 /* Options after the command: --ttl for put, --consistency for get, put
  * and del, --json for the reports (not in pipe mode, where a result must
- * fit on one line). */
+ * fit on one line), --interval for watch. */
 static int cmd_option(const struct tok *t, int *i, const struct tok *tok, int ntok, int piped,
                       struct cmd *cmd, char *err, size_t errlen)
 {
@@ -309,20 +357,28 @@ static int cmd_option(const struct tok *t, int *i, const struct tok *tok, int nt
         cmd->json = 1;
         return 0;
     }
+    if (cmd->op == CMD_WATCH && (m = opt_value("--interval", t, i, tok, ntok, &v, err, errlen)))
+        return m < 0 ? m : parse_interval(&v, cmd, err, errlen);
     snprintf(err, errlen, "unknown option '%.*s'", (int)(t->len < 40 ? t->len : 40), t->p);
     return RC_EINVAL;
+}
+
+/* Positional arguments of a command. */
+static int nargs(int op)
+{
+    return op == RC_CLIENT_PUT ? 2 : key_op(op) ? 1 : 0;
 }
 
 /* Parses tok[0] (the command) and its arguments. */
 static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd, char *err,
                      size_t errlen)
 {
-    static const int nargs[] = {0, 0, 1, 2, 1, 0, 0, 0}; /* by op */
     struct tok pos[2];
     int i, npos = 0, dashdash = 0, rv;
 
     memset(cmd, 0, sizeof(*cmd));
     cmd->op = command_op(&tok[0]);
+    cmd->interval_ms = WATCH_INTERVAL_MS;
     if (cmd->op == 0 || (piped && report_op(cmd->op))) {
         snprintf(err, errlen, "unknown command '%.*s'%s", (int)(tok[0].len < 40 ? tok[0].len : 40),
                  tok[0].p, piped ? " (pipe mode: get, put, del, ping)" : " (see --help)");
@@ -335,14 +391,14 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
             rv = cmd_option(&tok[i], &i, tok, ntok, piped, cmd, err, errlen);
             if (rv < 0)
                 return rv;
-        } else if (npos < nargs[cmd->op]) {
+        } else if (npos < nargs(cmd->op)) {
             pos[npos++] = tok[i];
         } else {
             snprintf(err, errlen, "too many arguments for %.*s", (int)tok[0].len, tok[0].p);
             return RC_EINVAL;
         }
     }
-    if (npos < nargs[cmd->op]) {
+    if (npos < nargs(cmd->op)) {
         snprintf(err, errlen, "usage: %s", cmd->op == RC_CLIENT_PUT ? "put KEY VALUE [--ttl S]"
                                            : cmd->op == RC_CLIENT_GET ? "get KEY"
                                                                       : "del KEY");
@@ -413,65 +469,6 @@ static int connect_server(const struct cli *cli, const struct rc_client_opts *op
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at p, or 0 if there is none. */
-static size_t utf8_len(const unsigned char *p, size_t left)
-{
-    size_t n, i;
-    unsigned char lo = 0x80, hi = 0xBF;
-
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF)
-        n = 2;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-        n = 3;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    /* Second-byte ranges that exclude overlong forms and surrogates. */
-    if (p[0] == 0xE0)
-        lo = 0xA0;
-    else if (p[0] == 0xED)
-        hi = 0x9F;
-    else if (p[0] == 0xF0)
-        lo = 0x90;
-    else if (p[0] == 0xF4)
-        hi = 0x8F;
-    if (left < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-/* A JSON string; bytes that are not UTF-8 become U+FFFD, so the output is
- * always valid JSON whatever the server sent. */
-static void json_str(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t left = strlen(s), n;
-
-    fputc('"', f);
-    while (left > 0) {
-        n = utf8_len(p, left);
-        if (n == 0) {
-            fputs("\\ufffd", f);
-            n = 1;
-        } else if (*p == '"' || *p == '\\') {
-            fprintf(f, "\\%c", *p);
-        } else if (*p < 0x20) {
-            fprintf(f, "\\u%04x", *p);
-        } else {
-            fwrite(p, 1, n, f);
-        }
-        p += n;
-        left -= n;
-    }
-    fputc('"', f);
-}
-
 static void print_stats(const struct rc_result *res, int json)
 {
     const struct rc_client_stat *s;
@@ -483,10 +480,10 @@ static void print_stats(const struct rc_result *res, int json)
         s = &res->stats[i];
         if (json) {
             fputs(i > 0 ? ", " : "", stdout);
-            json_str(stdout, s->name);
+            rc_cli_views_json_str(stdout, s->name);
             fputs(": ", stdout);
             if (s->is_str)
-                json_str(stdout, s->str);
+                rc_cli_views_json_str(stdout, s->str);
             else
                 printf("%lld", (long long)s->num);
             continue;
@@ -502,600 +499,6 @@ static void print_stats(const struct rc_result *res, int json)
     }
     if (json)
         fputs("}\n", stdout);
-}
-
-/* ---- cluster views: members, ring ------------------------------------ */
-
-/* MEMBERS and RING replies are read on a connection whose frame cap is
- * this, not the 512 MiB allowed for values: a server builds them in at
- * most 1 MiB (1024 members), so 4 MiB leaves room to grow while bounding
- * what a broken server can make the CLI hold. */
-#define VIEW_MAX_REPLY (4u << 20)
-/* Members accepted in one view: four times the gossip table's size
- * (RC_SWIM_MAX_MEMBERS), so no real cluster is refused; bounds the ~600
- * bytes kept per member. */
-#define VIEW_MAX_MEMBERS 4096
-/* Structural limits checked on the raw bytes before msgpack-c allocates
- * anything. The deepest legal view, RING, nests 3 containers (map,
- * members array, member map): one more is slack for fields added later.
- * 2^18 objects is ~60 per member at the member cap, and bounds msgpack-c's
- * zone (24 bytes per object) to 6 MiB whatever the bytes declare. */
-#define VIEW_MAX_DEPTH 4
-#define VIEW_MAX_OBJECTS (1u << 18)
-/* Asking each member for its key count: a healthy node answers STATS in
- * about a millisecond, so 500 ms allows for a loaded one while a member
- * that is down or unreachable from here costs at most about a second
- * (connect, then request) rather than the 5 s default. */
-#define PROBE_TIMEOUT_MS 500
-/* A STATS reply holds at most 128 entries of < 300 bytes. */
-#define PROBE_MAX_REPLY (256u << 10)
-#define BAR_WIDTH 30
-
-struct view_member {
-    char id[17];
-    char host[256];
-    char addr[272]; /* host:port, or [host]:port for an IPv6 literal */
-    char state[16];
-    uint64_t port, peer_port, incarnation, vnodes;
-    double primary, replica;
-    int self;
-    int64_t keys; /* STATS "keys" of the member, -1 when unknown */
-};
-
-struct view {
-    uint64_t rf, vnodes;
-    double max_over_mean;
-    const msgpack_object *list; /* RING's members while decoding */
-    struct view_member *m;
-    size_t n;
-};
-
-enum vf_kind { VF_ID, VF_HOST, VF_STATE, VF_UINT, VF_SHARE, VF_BOOL, VF_ARRAY };
-
-/* One documented key of a map in a view and where its value goes. */
-struct vfield {
-    const char *name;
-    enum vf_kind kind;
-    size_t off;
-    uint64_t max; /* VF_UINT, VF_SHARE: largest value accepted */
-};
-
-#define VF_M(name, kind, field, max) {name, kind, offsetof(struct view_member, field), max}
-#define VF_V(name, kind, field, max) {name, kind, offsetof(struct view, field), max}
-
-static const struct vfield member_fields[] = {
-    VF_M("id", VF_ID, id, 0),
-    VF_M("host", VF_HOST, host, 0),
-    VF_M("port", VF_UINT, port, 65535),
-    VF_M("peer_port", VF_UINT, peer_port, 65535),
-    VF_M("state", VF_STATE, state, 0),
-    VF_M("incarnation", VF_UINT, incarnation, UINT64_MAX),
-    VF_M("primary", VF_SHARE, primary, 1),
-    VF_M("replica", VF_SHARE, replica, 1),
-    VF_M("self", VF_BOOL, self, 0),
-};
-
-static const struct vfield ring_member_fields[] = {
-    VF_M("id", VF_ID, id, 0),
-    VF_M("host", VF_HOST, host, 0),
-    VF_M("port", VF_UINT, port, 65535),
-    VF_M("vnodes", VF_UINT, vnodes, 1u << 20),
-    VF_M("primary", VF_SHARE, primary, 1),
-    VF_M("replica", VF_SHARE, replica, 1),
-};
-
-static const struct vfield ring_fields[] = {
-    VF_V("rf", VF_UINT, rf, 1000),
-    VF_V("vnodes", VF_UINT, vnodes, 1u << 20),
-    VF_V("max_over_mean", VF_SHARE, max_over_mean, 1u << 20),
-    VF_V("members", VF_ARRAY, list, 0),
-};
-
-#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
-
-/*
- * Steps over the msgpack object whose format byte is p[*pos] (*pos < len).
- * Returns 0 for a scalar, str, bin or ext (skipped whole), 1 for an array
- * or map (*items = elements that follow, two per map entry), or -1 when a
- * declared length or count exceeds the bytes left, each element taking at
- * least one byte. The same rules as common/codec.c's private walker.
- */
-static int mp_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
-{
-    uint8_t b = p[(*pos)++];
-    size_t w = 0, fixed = 0, i;
-    uint64_t n = 0, per = 0; /* per: objects per counted item, 0 = bytes */
-
-    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-        return 0; /* fixint, nil, false, true */
-    if (b <= 0x9f) {
-        n = b & 0x0f; /* fixmap, fixarray */
-        per = b <= 0x8f ? 2 : 1;
-    } else if (b <= 0xbf) {
-        n = b & 0x1f; /* fixstr */
-    } else if (b >= 0xc4 && b <= 0xc6) {
-        w = (size_t)1 << (b - 0xc4); /* bin 8/16/32 */
-    } else if (b >= 0xc7 && b <= 0xc9) {
-        w = (size_t)1 << (b - 0xc7); /* ext 8/16/32, then a type byte */
-        n = 1;
-    } else if (b == 0xca || b == 0xcb) {
-        fixed = b == 0xca ? 4 : 8;
-    } else if (b >= 0xcc && b <= 0xcf) {
-        fixed = (size_t)1 << (b - 0xcc);
-    } else if (b >= 0xd0 && b <= 0xd3) {
-        fixed = (size_t)1 << (b - 0xd0);
-    } else if (b >= 0xd4 && b <= 0xd8) {
-        fixed = 1 + ((size_t)1 << (b - 0xd4)); /* fixext: type byte + data */
-    } else if (b >= 0xd9 && b <= 0xdb) {
-        w = (size_t)1 << (b - 0xd9); /* str 8/16/32 */
-    } else if (b >= 0xdc) {
-        w = (b & 1) ? 4 : 2; /* array/map 16/32 */
-        per = b >= 0xde ? 2 : 1;
-    } else {
-        return -1; /* 0xc1, never used */
-    }
-    if (w + fixed > len - *pos)
-        return -1;
-    *pos += fixed;
-    for (i = 0; i < w; i++)
-        n += (uint64_t)p[(*pos)++] << (8 * (w - 1 - i));
-    if (per > 0) {
-        *items = n * per;
-        return *items > len - *pos ? -1 : 1;
-    }
-    if (n > len - *pos)
-        return -1;
-    *pos += n;
-    return 0;
-}
-
-/* Exactly one object, nothing after it, within the VIEW_MAX_* limits. */
-static int mp_check(const uint8_t *p, size_t len)
-{
-    uint64_t left[VIEW_MAX_DEPTH], items = 0;
-    size_t pos = 0, nobj = 0;
-    unsigned depth = 0;
-    int rv;
-
-    do {
-        if (pos == len || ++nobj > VIEW_MAX_OBJECTS)
-            return -1;
-        if (depth > 0)
-            left[depth - 1]--;
-        rv = mp_head(p, len, &pos, &items);
-        if (rv < 0)
-            return -1;
-        if (rv == 1) {
-            if (depth == VIEW_MAX_DEPTH)
-                return -1;
-            left[depth++] = items;
-        }
-        while (depth > 0 && left[depth - 1] == 0)
-            depth--;
-    } while (depth > 0);
-    return pos == len ? 0 : -1;
-}
-
-static int key_is(const msgpack_object *k, const char *s)
-{
-    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(s) &&
-           memcmp(k->via.str.ptr, s, k->via.str.size) == 0;
-}
-
-static int id_char(int ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-}
-
-/* Printable ASCII without space: needs no escaping in the table. */
-static int graph_char(int ch)
-{
-    return ch > 0x20 && ch < 0x7f;
-}
-
-static int state_char(int ch)
-{
-    return (ch >= 'a' && ch <= 'z') || ch == '_';
-}
-
-/* Only hosts made of the characters gossip allows in an advertised host
- * (common/swim.h) are dialed. */
-static int dialable(const char *host)
-{
-    int ch;
-
-    for (; (ch = (unsigned char)*host) != '\0'; host++)
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == ':' || ch == '%' || ch == '_' || ch == '-'))
-            return 0;
-    return 1;
-}
-
-/* A str of min .. cap - 1 bytes, all accepted by ok, copied with a NUL. */
-static int copy_str(const msgpack_object *o, char *dst, size_t cap, size_t min, int (*ok)(int))
-{
-    uint32_t i;
-
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < min || o->via.str.size >= cap)
-        return -1;
-    for (i = 0; i < o->via.str.size; i++)
-        if (!ok((unsigned char)o->via.str.ptr[i]))
-            return -1;
-    memcpy(dst, o->via.str.ptr, o->via.str.size);
-    dst[o->via.str.size] = '\0';
-    return 0;
-}
-
-/* A float, or an integer from a packer that shortens whole numbers. */
-static int get_number(const msgpack_object *o, double *d)
-{
-    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
-        *d = o->via.f64;
-    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        *d = (double)o->via.u64;
-    else
-        return -1;
-    return isfinite(*d) ? 0 : -1;
-}
-
-static int set_field(const struct vfield *f, const msgpack_object *v, void *base)
-{
-    char *dst = (char *)base + f->off;
-    double d;
-    int b;
-
-    switch (f->kind) {
-    case VF_ID:
-        return copy_str(v, dst, 17, 16, id_char);
-    case VF_HOST:
-        return copy_str(v, dst, sizeof(((struct view_member *)0)->host), 1, graph_char);
-    case VF_STATE:
-        return copy_str(v, dst, sizeof(((struct view_member *)0)->state), 1, state_char);
-    case VF_UINT:
-        if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > f->max)
-            return -1;
-        memcpy(dst, &v->via.u64, sizeof(uint64_t));
-        return 0;
-    case VF_SHARE:
-        /* Shares are sums of floats: allow rounding just above the top. */
-        if (get_number(v, &d) < 0 || d < 0 || d > (double)f->max + 1e-9)
-            return -1;
-        memcpy(dst, &d, sizeof(d));
-        return 0;
-    case VF_BOOL:
-        if (v->type != MSGPACK_OBJECT_BOOLEAN)
-            return -1;
-        b = v->via.boolean;
-        memcpy(dst, &b, sizeof(b));
-        return 0;
-    case VF_ARRAY:
-        if (v->type != MSGPACK_OBJECT_ARRAY)
-            return -1;
-        memcpy(dst, &v, sizeof(v));
-        return 0;
-    }
-    return -1;
-}
-
-/* Fills base from map o: every key of f must be present once with the
- * right type; keys not in f are ignored (added by newer servers). */
-static int decode_map(const msgpack_object *o, const struct vfield *f, size_t nf, void *base,
-                      char *err, size_t errlen)
-{
-    const msgpack_object_kv *kv;
-    uint32_t seen = 0, i;
-    size_t j;
-
-    if (o->type != MSGPACK_OBJECT_MAP) {
-        snprintf(err, errlen, "not a map");
-        return RC_EPROTO;
-    }
-    for (i = 0; i < o->via.map.size; i++) {
-        kv = &o->via.map.ptr[i];
-        j = 0;
-        while (j < nf && !key_is(&kv->key, f[j].name))
-            j++;
-        if (j == nf)
-            continue; /* unknown key */
-        if (seen & (1u << j)) {
-            snprintf(err, errlen, "\"%s\" appears twice", f[j].name);
-            return RC_EPROTO;
-        }
-        seen |= 1u << j;
-        if (set_field(&f[j], &kv->val, base) < 0) {
-            snprintf(err, errlen, "\"%s\" has the wrong type or is out of range", f[j].name);
-            return RC_EPROTO;
-        }
-    }
-    for (j = 0; j < nf; j++) {
-        if (!(seen & (1u << j))) {
-            snprintf(err, errlen, "\"%s\" is missing", f[j].name);
-            return RC_EPROTO;
-        }
-    }
-    return 0;
-}
-
-static void member_addr(struct view_member *m)
-{
-    if (strchr(m->host, ':') != NULL)
-        snprintf(m->addr, sizeof(m->addr), "[%s]:%u", m->host, (unsigned)m->port);
-    else
-        snprintf(m->addr, sizeof(m->addr), "%s:%u", m->host, (unsigned)m->port);
-}
-
-/* The members array into v->m (caller frees). */
-static int decode_list(const msgpack_object *arr, const struct vfield *f, size_t nf,
-                       struct view *v, char *err, size_t errlen)
-{
-    char what[96];
-    uint32_t i, n;
-    int rv;
-
-    if (arr->type != MSGPACK_OBJECT_ARRAY) {
-        snprintf(err, errlen, "the member list is not an array");
-        return RC_EPROTO;
-    }
-    n = arr->via.array.size;
-    if (n > VIEW_MAX_MEMBERS) {
-        snprintf(err, errlen, "%u members, more than the %d accepted", n, VIEW_MAX_MEMBERS);
-        return RC_EPROTO;
-    }
-    v->m = calloc(n > 0 ? n : 1, sizeof(*v->m));
-    if (v->m == NULL) {
-        snprintf(err, errlen, "%s", rc_client_strerror(RC_ENOMEM));
-        return RC_ENOMEM;
-    }
-    for (i = 0; i < n; i++) {
-        rv = decode_map(&arr->via.array.ptr[i], f, nf, &v->m[i], what, sizeof(what));
-        if (rv < 0) {
-            snprintf(err, errlen, "member %u: %s", i, what);
-            return rv;
-        }
-        v->m[i].keys = -1;
-        member_addr(&v->m[i]);
-    }
-    v->n = n;
-    return 0;
-}
-
-static int member_cmp(const void *a, const void *b)
-{
-    const struct view_member *x = a, *y = b;
-    int c = strcmp(x->host, y->host);
-
-    if (c != 0)
-        return c;
-    return x->port < y->port ? -1 : x->port > y->port;
-}
-
-/* Decodes a MEMBERS or RING document into v, sorted by host:port. The
- * bytes are checked structurally first, so msgpack-c allocates only what
- * they really hold. v->m is the caller's to free, also on error. */
-static int decode_view(int op, const uint8_t *p, size_t len, struct view *v, char *err,
-                       size_t errlen)
-{
-    msgpack_zone zone;
-    msgpack_object obj;
-    size_t off = 0;
-    int rv = RC_EPROTO;
-
-    if (mp_check(p, len) < 0) {
-        snprintf(err, errlen, "not one well-formed msgpack document within the limits");
-        return RC_EPROTO;
-    }
-    if (!msgpack_zone_init(&zone, 64u << 10)) {
-        snprintf(err, errlen, "%s", rc_client_strerror(RC_ENOMEM));
-        return RC_ENOMEM;
-    }
-    if (msgpack_unpack((const char *)p, len, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS) {
-        snprintf(err, errlen, "msgpack-c could not unpack it");
-        goto out;
-    }
-    if (op == RC_CLIENT_MEMBERS) {
-        rv = decode_list(&obj, member_fields, NFIELDS(member_fields), v, err, errlen);
-    } else {
-        rv = decode_map(&obj, ring_fields, NFIELDS(ring_fields), v, err, errlen);
-        if (rv == 0)
-            rv = decode_list(v->list, ring_member_fields, NFIELDS(ring_member_fields), v, err,
-                             errlen);
-        v->list = NULL; /* points into the zone */
-    }
-    if (rv == 0)
-        qsort(v->m, v->n, sizeof(*v->m), member_cmp);
-out:
-    msgpack_zone_destroy(&zone);
-    return rv;
-}
-
-/* The "keys" entry of a node's STATS, or -1 when it cannot be had. */
-static int64_t stat_keys(struct rc_client *c)
-{
-    struct rc_result res;
-    size_t i;
-
-    if (rc_client_stats(c, &res) != 0)
-        return -1;
-    for (i = 0; i < res.nstats; i++)
-        if (strcmp(res.stats[i].name, "keys") == 0 && !res.stats[i].is_str &&
-            res.stats[i].num >= 0)
-            return res.stats[i].num;
-    return -1;
-}
-
-/* Keys held by each member, asked of the member itself: this node over
- * the open connection, every other alive one at its client address. */
-static void fill_keys(const struct cli *cli, struct rc_client *c, struct view *v)
-{
-    struct rc_client_opts o = {.connect_timeout_ms = PROBE_TIMEOUT_MS,
-                               .io_timeout_ms = PROBE_TIMEOUT_MS,
-                               .max_reply = PROBE_MAX_REPLY};
-    struct rc_client *pc;
-    struct view_member *m;
-    size_t i;
-
-    if (cli->copts.io_timeout_ms > 0 && cli->copts.io_timeout_ms < PROBE_TIMEOUT_MS)
-        o.connect_timeout_ms = o.io_timeout_ms = cli->copts.io_timeout_ms;
-    for (i = 0; i < v->n; i++) {
-        m = &v->m[i];
-        if (m->self) {
-            m->keys = stat_keys(c);
-            continue;
-        }
-        if (strcmp(m->state, "alive") != 0 || m->port == 0 || !dialable(m->host))
-            continue;
-        if (rc_client_connect(m->addr, &o, &pc) == 0)
-            m->keys = stat_keys(pc);
-        rc_client_free(pc);
-    }
-}
-
-static size_t addr_width(const struct view *v)
-{
-    size_t i, w = strlen("ADDRESS");
-
-    for (i = 0; i < v->n; i++)
-        if (strlen(v->m[i].addr) > w)
-            w = strlen(v->m[i].addr);
-    return w;
-}
-
-/* The fields every member entry shares, as JSON members. */
-static void json_member_head(const struct view_member *m)
-{
-    fputs("{\"id\": ", stdout);
-    json_str(stdout, m->id);
-    fputs(", \"host\": ", stdout);
-    json_str(stdout, m->host);
-    printf(", \"port\": %llu, \"address\": ", (unsigned long long)m->port);
-    json_str(stdout, m->addr);
-}
-
-static void print_members_json(const struct view *v)
-{
-    const struct view_member *m;
-    size_t i;
-
-    fputs("[", stdout);
-    for (i = 0; i < v->n; i++) {
-        m = &v->m[i];
-        fputs(i > 0 ? ",\n " : "\n ", stdout);
-        json_member_head(m);
-        printf(", \"peer_port\": %llu, \"state\": ", (unsigned long long)m->peer_port);
-        json_str(stdout, m->state);
-        printf(", \"incarnation\": %llu, \"primary\": %.6g, \"replica\": %.6g, \"self\": %s, "
-               "\"keys\": ",
-               (unsigned long long)m->incarnation, m->primary, m->replica,
-               m->self ? "true" : "false");
-        if (m->keys < 0)
-            fputs("null}", stdout);
-        else
-            printf("%lld}", (long long)m->keys);
-    }
-    fputs(v->n > 0 ? "\n]\n" : "]\n", stdout);
-}
-
-static void print_members(const struct view *v, int json)
-{
-    const struct view_member *m;
-    int w = (int)addr_width(v);
-    size_t i;
-
-    if (json) {
-        print_members_json(v);
-        return;
-    }
-    printf("  %-16s  %-*s  %-7s  %11s  %7s  %7s  %10s\n", "ID", w, "ADDRESS", "STATE",
-           "INCARNATION", "PRIMARY", "REPLICA", "KEYS");
-    for (i = 0; i < v->n; i++) {
-        m = &v->m[i];
-        printf("%c %-16s  %-*s  %-7s  %11llu  %6.1f%%  %6.1f%%  ", m->self ? '*' : ' ', m->id, w,
-               m->addr, m->state, (unsigned long long)m->incarnation, m->primary * 100,
-               m->replica * 100);
-        if (m->keys < 0)
-            printf("%10s\n", "-");
-        else
-            printf("%10lld\n", (long long)m->keys);
-    }
-}
-
-static void print_ring_json(const struct view *v, double busiest, double mean)
-{
-    const struct view_member *m;
-    size_t i;
-
-    printf("{\"rf\": %llu, \"vnodes\": %llu, \"max_over_mean\": %.6g, \"busiest_primary\": "
-           "%.6g, \"mean_primary\": %.6g, \"members\": [",
-           (unsigned long long)v->rf, (unsigned long long)v->vnodes, v->max_over_mean, busiest,
-           mean);
-    for (i = 0; i < v->n; i++) {
-        m = &v->m[i];
-        fputs(i > 0 ? ",\n " : "\n ", stdout);
-        json_member_head(m);
-        printf(", \"vnodes\": %llu, \"primary\": %.6g, \"replica\": %.6g}",
-               (unsigned long long)m->vnodes, m->primary, m->replica);
-    }
-    fputs(v->n > 0 ? "\n]}\n" : "]}\n", stdout);
-}
-
-static void print_ring(const struct view *v, int json)
-{
-    const struct view_member *m;
-    double busiest = 0, mean = v->n > 0 ? 1.0 / (double)v->n : 0;
-    int w = (int)addr_width(v), bar;
-    size_t i;
-
-    for (i = 0; i < v->n; i++)
-        busiest = v->m[i].primary > busiest ? v->m[i].primary : busiest;
-    if (json) {
-        print_ring_json(v, busiest, mean);
-        return;
-    }
-    if (v->n == 0)
-        puts("(no members in the ring)");
-    else
-        printf("%-16s  %-*s  %6s  %7s  %7s\n", "ID", w, "ADDRESS", "VNODES", "PRIMARY",
-               "REPLICA");
-    for (i = 0; i < v->n; i++) {
-        m = &v->m[i];
-        /* Scaled to the busiest member, which gets the full width. */
-        bar = busiest > 0 ? (int)(m->primary / busiest * BAR_WIDTH + 0.5) : 0;
-        printf("%-16s  %-*s  %6llu  %6.1f%%  %6.1f%%  %.*s\n", m->id, w, m->addr,
-               (unsigned long long)m->vnodes, m->primary * 100, m->replica * 100, bar,
-               "##############################");
-    }
-    printf("members %zu, rf %llu", v->n, (unsigned long long)v->rf);
-    if (v->rf > v->n)
-        printf(" (%zu effective)", v->n);
-    printf(", vnodes %llu, busiest primary share %.1f%% vs mean %.1f%% (max/mean %.2f)\n",
-           (unsigned long long)v->vnodes, busiest * 100, mean * 100,
-           mean > 0 ? busiest / mean : 0);
-}
-
-/* MEMBERS or RING answered OK: decode, complete, print. Exit status. */
-static int print_view(const struct cli *cli, struct rc_client *c, const struct cmd *cmd,
-                      const struct rc_result *res)
-{
-    struct view v;
-    char err[160];
-    int rv;
-
-    memset(&v, 0, sizeof(v));
-    rv = decode_view(cmd->op, res->value, res->has_value ? res->value_len : 0, &v, err,
-                     sizeof(err));
-    if (rv < 0) {
-        free(v.m);
-        return fail_msg(rv, "bad %s reply from %s: %s",
-                        cmd->op == RC_CLIENT_MEMBERS ? "MEMBERS" : "RING", cli->server, err);
-    }
-    if (cmd->op == RC_CLIENT_MEMBERS) {
-        fill_keys(cli, c, &v);
-        print_members(&v, cmd->json);
-    } else {
-        print_ring(&v, cmd->json);
-    }
-    free(v.m);
-    return 0;
 }
 
 /* Prints a single command's result; returns the exit status. */
@@ -1137,6 +540,35 @@ static int finish_stdout(int status)
     return status;
 }
 
+/* MEMBERS or RING answered OK: decode, complete, print. Exit status. */
+static int print_view(const struct cli *cli, struct rc_client *c, const struct cmd *cmd,
+                      const struct rc_result *res)
+{
+    char err[200];
+    int rv;
+
+    rv = rc_cli_views_print(cmd->op, c, res, cli->copts.io_timeout_ms, cmd->json, err,
+                            sizeof(err));
+    if (rv < 0)
+        return fail_msg(rv, "bad %s reply from %s: %s",
+                        cmd->op == RC_CLIENT_MEMBERS ? "MEMBERS" : "RING", cli->server, err);
+    return 0;
+}
+
+static int run_watch(const struct cli *cli, const struct cmd *cmd)
+{
+    struct rc_cli_watch_opts o = {.server = cli->server,
+                                  .copts = &cli->copts,
+                                  .timeout_ms = cli->copts.io_timeout_ms,
+                                  .interval_ms = cmd->interval_ms,
+                                  .json = cmd->json};
+    char err[400];
+    int rv;
+
+    rv = rc_cli_views_watch(&o, err, sizeof(err));
+    return rv < 0 ? fail_msg(rv, "%s", err) : 0;
+}
+
 static int run_single(const struct cli *cli, char **argv, int argc)
 {
     struct tok tok[MAX_TOKENS + 1];
@@ -1156,6 +588,8 @@ static int run_single(const struct cli *cli, char **argv, int argc)
     }
     if (parse_cmd(tok, argc, 0, &cmd, err, sizeof(err)) < 0)
         return fail_msg(RC_EINVAL, "%s", err);
+    if (cmd.op == CMD_WATCH)
+        return run_watch(cli, &cmd);
     rc_buf_init(&in, (size_t)MAX_VALUE + 1);
     if (cmd.value_stdin) {
         rv = read_all(STDIN_FILENO, &in);
@@ -1170,8 +604,8 @@ static int run_single(const struct cli *cli, char **argv, int argc)
     }
     /* The views are decoded into memory: they get a reply cap of their own. */
     opts = cli->copts;
-    if (cmd.op == RC_CLIENT_MEMBERS || cmd.op == RC_CLIENT_RING)
-        opts.max_reply = VIEW_MAX_REPLY;
+    if (view_op(cmd.op))
+        opts.max_reply = RC_CLI_VIEW_MAX_REPLY;
     status = connect_server(cli, &opts, &c);
     if (status != 0)
         goto out;
@@ -1181,7 +615,7 @@ static int run_single(const struct cli *cli, char **argv, int argc)
         rv = rc_client_recv(c, &res);
     if (rv < 0)
         status = fail_msg(rv, "%s (server %s)", rc_client_strerror(rv), cli->server);
-    else if (res.err == 0 && (cmd.op == RC_CLIENT_MEMBERS || cmd.op == RC_CLIENT_RING))
+    else if (res.err == 0 && view_op(cmd.op))
         status = finish_stdout(print_view(cli, c, &cmd, &res));
     else
         status = finish_stdout(print_single(&cmd, &res));

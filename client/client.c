@@ -33,7 +33,8 @@ _Static_assert((int)RC_CLIENT_GET == (int)RC_OP_GET && (int)RC_CLIENT_PUT == (in
                    (int)RC_CLIENT_PING == (int)RC_OP_PING &&
                    (int)RC_CLIENT_STATS == (int)RC_OP_STATS &&
                    (int)RC_CLIENT_MEMBERS == (int)RC_OP_MEMBERS &&
-                   (int)RC_CLIENT_RING == (int)RC_OP_RING,
+                   (int)RC_CLIENT_RING == (int)RC_OP_RING &&
+                   (int)RC_CLIENT_ACTIVITY == (int)RC_OP_ACTIVITY,
                "public op numbers must match the wire");
 _Static_assert((int)RC_CLIENT_CL_ONE == (int)RC_CL_ONE &&
                    (int)RC_CLIENT_CL_QUORUM == (int)RC_CL_QUORUM &&
@@ -411,7 +412,7 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
                          struct rc_request *req)
 {
     memset(req, 0, sizeof(*req));
-    if (op < RC_CLIENT_PING || op > RC_CLIENT_RING || consistency < RC_CLIENT_CL_DEFAULT ||
+    if (op < RC_CLIENT_PING || op > RC_CLIENT_ACTIVITY || consistency < RC_CLIENT_CL_DEFAULT ||
         consistency > RC_CLIENT_CL_ALL)
         return RC_EINVAL;
     req->op = (uint32_t)op;
@@ -638,6 +639,11 @@ int rc_client_members(struct rc_client *c, struct rc_result *res)
 int rc_client_ring(struct rc_client *c, struct rc_result *res)
 {
     return call(c, RC_CLIENT_RING, NULL, 0, NULL, 0, 0, res);
+}
+
+int rc_client_activity(struct rc_client *c, struct rc_result *res)
+{
+    return call(c, RC_CLIENT_ACTIVITY, NULL, 0, NULL, 0, 0, res);
 }
 
 const char *rc_client_strerror(int err)

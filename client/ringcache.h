@@ -36,8 +36,8 @@ struct rc_client_opts {
 /* Consistency levels for rc_client_send (0 = server default). */
 enum { RC_CLIENT_CL_DEFAULT = 0, RC_CLIENT_CL_ONE = 1, RC_CLIENT_CL_QUORUM = 2, RC_CLIENT_CL_ALL = 3 };
 
-/* Operations for rc_client_send. MEMBERS and RING take no key; their
- * reply's value is a msgpack document (docs/protocol.md, section 6). */
+/* Operations for rc_client_send. MEMBERS, RING and ACTIVITY take no key;
+ * their reply's value is a msgpack document (docs/protocol.md, section 6). */
 enum {
     RC_CLIENT_PING = 1,
     RC_CLIENT_GET = 2,
@@ -45,7 +45,8 @@ enum {
     RC_CLIENT_DEL = 4,
     RC_CLIENT_STATS = 5,
     RC_CLIENT_MEMBERS = 6,
-    RC_CLIENT_RING = 7
+    RC_CLIENT_RING = 7,
+    RC_CLIENT_ACTIVITY = 8
 };
 
 struct rc_client_stat {
@@ -59,7 +60,7 @@ struct rc_client_stat {
 struct rc_result {
     int err;              /* 0, or the error code for the server's status */
     uint32_t id;          /* id of the request it answers */
-    const uint8_t *value; /* GET: the value; MEMBERS, RING: the msgpack document */
+    const uint8_t *value; /* GET: the value; MEMBERS, RING, ACTIVITY: the msgpack document */
     size_t value_len;
     int has_value;
     const char *message;  /* error message from the server (NUL-terminated), or "" */
@@ -99,6 +100,9 @@ int rc_client_stats(struct rc_client *c, struct rc_result *res);
  * every type before use. */
 int rc_client_members(struct rc_client *c, struct rc_result *res);
 int rc_client_ring(struct rc_client *c, struct rc_result *res);
+/* The connected node's rebalancing: its streams in progress and its recent
+ * events (docs/protocol.md, ACTIVITY). res->value as for members. */
+int rc_client_activity(struct rc_client *c, struct rc_result *res);
 
 /* Message and name for any code the library returns. */
 const char *rc_client_strerror(int err);
