@@ -25,8 +25,12 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* How stale the keys-held census in STATS may be. */
+/* The keys-held census in STATS: a new pass every 2 s, CENSUS_STEP vnode
+ * ranges (each about 1/(256 N) of the data, well under a millisecond to
+ * count) every CENSUS_TICK_MS, so counting never holds the loop. */
 #define CENSUS_MS 2000
+#define CENSUS_TICK_MS 10
+#define CENSUS_STEP 16
 /* A TTL beyond a century is certainly a unit mistake (ms vs s). */
 #define MAX_TTL_MS (100ULL * 365 * 24 * 3600 * 1000)
 /* Hints are retried this often; a replica that came back gets its missed
@@ -101,10 +105,11 @@ struct rc_coord {
     int64_t start_ms;
     int leaving;
     struct rc_rebalance *rb;
-    /* Keys held as primary / as replica, recounted at most every
-     * CENSUS_MS: a count over every owned range costs a full index scan. */
+    /* Keys held as primary / as replica (see on_census). */
+    uv_timer_t census_timer;
     uint64_t census_primary, census_replica;
-    int64_t census_ms;
+    uint64_t census_acc_primary, census_acc_replica;
+    size_t census_idx;
     struct counters ops;
 };
 
@@ -839,36 +844,47 @@ static uint64_t range_keys(struct rc_coord *co, uint64_t prev, uint64_t tok, int
     return a + b;
 }
 
-/* Counts the live keys this node holds as primary and as a secondary
- * replica (keys beyond their sum are in ranges it no longer replicates),
- * range by range of the current ring. */
-static void census(struct rc_coord *co)
+/* The keys-held census: live keys this node holds as primary and as a
+ * secondary replica (keys beyond their sum are in ranges it no longer
+ * replicates), counted vnode range by vnode range of the current ring in
+ * small steps on a timer, so STATS never waits for a scan of the store.
+ * A pass publishes its totals when it completes; a ring change restarts
+ * the pass. */
+static void on_census(uv_timer_t *t)
 {
+    struct rc_coord *co = container_of(t, struct rc_coord, census_timer);
     const uint64_t *tokens;
     uint64_t ids[RC_RING_MAX_RF], count;
-    size_t n, i;
+    size_t n, end;
     int k, j, mine;
     int64_t now = rc_node_now_ms();
 
-    if (co->ring == NULL || now - co->census_ms < CENSUS_MS)
+    if (co->ring == NULL)
         return;
-    co->census_ms = now;
-    co->census_primary = co->census_replica = 0;
     n = rc_ring_tokens(co->ring, &tokens);
-    for (i = 0; i < n; i++) {
+    end = co->census_idx + CENSUS_STEP < n ? co->census_idx + CENSUS_STEP : n;
+    for (; co->census_idx < end; co->census_idx++) {
+        size_t i = co->census_idx;
+
         k = rc_ring_replicas(co->ring, tokens[i], co->opts.rf, ids);
         for (j = 0, mine = -1; j < k; j++)
             if (ids[j] == co->self)
                 mine = j;
         if (mine < 0)
             continue;
-        count = range_keys(co, i > 0 ? tokens[i - 1] : tokens[n - 1], tokens[i], i == 0,
-                           n, now);
+        count = range_keys(co, i > 0 ? tokens[i - 1] : tokens[n - 1], tokens[i], i == 0, n, now);
         if (mine == 0)
-            co->census_primary += count;
+            co->census_acc_primary += count;
         else
-            co->census_replica += count;
+            co->census_acc_replica += count;
     }
+    if (co->census_idx < n)
+        return;
+    co->census_primary = co->census_acc_primary;
+    co->census_replica = co->census_acc_replica;
+    co->census_acc_primary = co->census_acc_replica = 0;
+    co->census_idx = 0;
+    uv_timer_start(&co->census_timer, on_census, CENSUS_MS, CENSUS_TICK_MS);
 }
 
 static int reply_view(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out,
@@ -914,7 +930,6 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     rc_node_stats(co->node, &ns);
     if (co->rb)
         rc_rebalance_stats(co->rb, &rs);
-    census(co);
     if (co->net)
         rc_net_stats(co->net, &cs);
     for (i = 0; i < co->nmembers; i++)
@@ -1070,7 +1085,11 @@ int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, s
     co->nmembers = n;
     rc_ring_free(co->ring);
     co->ring = ring;
-    co->census_ms = 0; /* ownership changed: recount on the next STATS */
+    /* Ownership changed: start a new count now (the last totals stay
+     * published until it completes). */
+    co->census_idx = 0;
+    co->census_acc_primary = co->census_acc_replica = 0;
+    uv_timer_start(&co->census_timer, on_census, 0, CENSUS_TICK_MS);
     return 0;
 }
 
@@ -1095,6 +1114,8 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
     uv_timer_init(loop, &co->hint_timer);
     uv_timer_start(&co->hint_timer, on_hint_timer, HINT_INTERVAL_MS, HINT_INTERVAL_MS);
     uv_unref((uv_handle_t *)&co->hint_timer);
+    uv_timer_init(loop, &co->census_timer);
+    uv_unref((uv_handle_t *)&co->census_timer);
     *out = co;
     return 0;
 }
@@ -1107,6 +1128,7 @@ void rc_coord_leaving(struct rc_coord *co)
 void rc_coord_stop(struct rc_coord *co)
 {
     uv_close((uv_handle_t *)&co->hint_timer, NULL);
+    uv_close((uv_handle_t *)&co->census_timer, NULL);
 }
 
 void rc_coord_free(struct rc_coord *co)

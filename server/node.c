@@ -157,6 +157,17 @@ int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const u
     return rv < 0 ? rv : 0;
 }
 
+int rc_node_observe(struct rc_node *n, uint64_t hlc)
+{
+    uint64_t merged;
+
+    if (rc_hlc_update(&n->hlc, hlc, (uint64_t)rc_node_now_ms(), &merged) < 0) {
+        n->st.drift_rejects++;
+        return RC_EDRIFT;
+    }
+    return 0;
+}
+
 int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id)
 {
     return add_waiter(n, NULL, slot, id);
@@ -191,7 +202,6 @@ static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_req
 {
     struct rc_version ver = {req->ver_hlc, req->ver_node};
     struct rc_net_slot *slot;
-    uint64_t merged;
     int rv, existed = 0;
 
     n->st.repl_writes++;
@@ -199,10 +209,8 @@ static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_req
     if (rv == 0 && (!req->has_version || (!req->tombstone && !req->has_value) ||
                     req->expires_ms > INT64_MAX))
         rv = RC_EINVAL;
-    if (rv == 0 && rc_hlc_update(&n->hlc, req->ver_hlc, (uint64_t)rc_node_now_ms(), &merged) < 0) {
-        n->st.drift_rejects++;
-        rv = RC_EDRIFT;
-    }
+    if (rv == 0)
+        rv = rc_node_observe(n, req->ver_hlc);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     rv = node_write(n, req->key, req->key_len, req->tombstone ? NULL : req->value,

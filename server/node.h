@@ -89,6 +89,10 @@ typedef int (*rc_node_peer_fn)(void *arg, struct rc_net *net, const struct rc_re
                                struct rc_buf *out);
 void rc_node_set_stream_handler(struct rc_node *n, rc_node_peer_fn fn, void *arg);
 
+/* Merges a timestamp seen from a peer into this node's clock: 0, or
+ * RC_EDRIFT when it is too far in the future (counted, not adopted). */
+int rc_node_observe(struct rc_node *n, uint64_t hlc);
+
 /* A new version for a write this node coordinates. */
 void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 

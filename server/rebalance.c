@@ -44,6 +44,10 @@
  * a few writes gets those pieces, not whole ranges. 16 pieces of a 1/1024
  * range cost one round trip and 16 small index scans on each side. */
 #define PIECES 16
+/* Local steps (a digest or a batch scan, each about a millisecond) per
+ * pump: bounds how long rebalancing holds the loop at once, so gossip acks
+ * and client requests are never delayed by more than a few ms. */
+#define PUMP_STEPS 8
 /* Most entries accepted in one STREAM batch (bounds decode work). */
 #define MAX_BATCH_ENTRIES 4096
 
@@ -89,6 +93,7 @@ struct plan {
     char cause[EVENT_LEN];
     uint64_t started_ms;
     size_t ranges; /* diff ranges considered */
+    size_t rr;     /* stream the next pump starts with */
     int handoff;
 };
 
@@ -496,7 +501,7 @@ static int fill_entry(void *arg, const struct rc_entry *e)
     msgpack_pack_uint64(&f->pk, e->ver.node);
     msgpack_pack_uint64(&f->pk, e->expires_ms > 0 ? (uint64_t)e->expires_ms : 0);
     f->count++;
-    f->bytes += e->key_len + e->value_len + 24;
+    f->bytes += e->key_len + e->value_len; /* payload, as the receiver counts it */
     f->last_token = e->token;
     f->last_key_len = e->key_len < f->rb->max_key ? e->key_len : f->rb->max_key;
     memcpy(f->last_key, e->key, f->last_key_len);
@@ -576,7 +581,7 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     if (c == NULL)
         return RC_ENOMEM;
     c->batch_keys = f.count;
-    c->batch_bytes = rc_buf_used(&rb->entries);
+    c->batch_bytes = f.bytes;
     c->last_token = f.last_token;
     c->last_key_len = f.last_key_len;
     memcpy(c->last_key, f.last_key, f.last_key_len);
@@ -767,9 +772,11 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
 static int drop_step(struct rc_rebalance *rb, struct plan *p)
 {
     struct drop *d;
-    int deleted = 0, rv;
+    int deleted = 0, rv, steps = 0;
 
     while (p->next_drop < p->ndrops) {
+        if (steps++ >= PUMP_STEPS)
+            return 1; /* more next tick */
         d = &p->drops[p->next_drop];
         if (d->pending > 0)
             return 1; /* not confirmed yet: keep the copies */
@@ -789,24 +796,31 @@ static int drop_step(struct rc_rebalance *rb, struct plan *p)
     return 0;
 }
 
-/* Advances every stream that is not waiting; ends the plan when all is done. */
+/* Advances every stream that is not waiting; ends the plan when all is
+ * done. At most PUMP_STEPS local steps (digests, scans) per call, starting
+ * with a different stream each time: a plan of thousands of small ranges
+ * never holds the loop for long, and no stream starves the others. */
 static void pump(struct rc_rebalance *rb)
 {
     struct plan *p = rb->plan;
     uint64_t now = uv_now(rb->loop);
-    size_t i, busy = 0;
+    size_t i, k, busy = 0, steps = 0;
     int rv;
 
     if (p == NULL)
         return;
-    for (i = 0; i < p->nstreams; i++) {
-        struct stream *s = &p->streams[i];
+    for (k = 0; k < p->nstreams; k++) {
+        struct stream *s;
 
-        while (!s->inflight && s->next < s->ntasks && now >= s->retry_at) {
+        i = (p->rr + k) % p->nstreams;
+        s = &p->streams[i];
+        while (!s->inflight && s->next < s->ntasks && now >= s->retry_at &&
+               steps < PUMP_STEPS) {
             struct task *t = &s->tasks[s->next];
 
             if (t->state == T_SEND && rb->opts.rate_bytes > 0 && rb->tokens <= 0)
                 break; /* over the rate: the tick refills */
+            steps++;
             if (t->state == T_LOCAL_DIGEST || t->state == T_REMOTE_DIGEST)
                 rv = send_digest(rb, s, t, i);
             else
@@ -823,6 +837,8 @@ static void pump(struct rc_rebalance *rb)
         else if (s->finished_ms == 0)
             s->finished_ms = now;
     }
+    if (p->nstreams > 0)
+        p->rr = (p->rr + 1) % p->nstreams;
     if (busy == 0 && !drop_step(rb, p))
         finish_plan(rb);
 }
@@ -877,6 +893,18 @@ static void start_plan(struct rc_rebalance *rb, struct rc_ring *target, int hand
     pump(rb);
 }
 
+static int same_members(const struct rc_ring *a, const struct rc_ring *b)
+{
+    const uint64_t *ia, *ib;
+    size_t na, nb;
+
+    if (a == NULL || b == NULL)
+        return 0;
+    na = rc_ring_members(a, &ia);
+    nb = rc_ring_members(b, &ib);
+    return na == nb && (na == 0 || memcmp(ia, ib, na * sizeof(*ia)) == 0);
+}
+
 static void on_settle(uv_timer_t *t)
 {
     struct rc_rebalance *rb = container_of(t, struct rc_rebalance, settle);
@@ -886,6 +914,12 @@ static void on_settle(uv_timer_t *t)
         return;
     if (ring_of(rb, 0, &target) < 0) {
         rc_log_error(rb->log, "cannot build the ring to rebalance to: out of memory");
+        return;
+    }
+    /* A suspect refuting, or a change that left the set of ring members as
+     * it was, moves nothing: keep the running plan, start no empty one. */
+    if (same_members(target, rb->plan ? rb->plan->target : rb->settled)) {
+        rc_ring_free(target);
         return;
     }
     start_plan(rb, target, 0, rb->pending_cause);
@@ -966,9 +1000,10 @@ static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, 
     return rc_encode_reply(out, &rep);
 }
 
-/* Checks one decoded entry and applies it. 0 or an error. */
+/* Checks one decoded entry (apply = 0: also merges its timestamp into
+ * this node's clock) or applies it (apply = 1). 0 or an error. */
 static int apply_entry(struct rc_rebalance *rb, const struct rc_request *req,
-                       const msgpack_object *o, uint64_t *bytes)
+                       const msgpack_object *o, uint64_t *bytes, int apply)
 {
     const struct rc_node_opts *no = rc_node_opts(rb->node);
     const msgpack_object *f;
@@ -994,6 +1029,8 @@ static int apply_entry(struct rc_rebalance *rb, const struct rc_request *req,
         return RC_EPROTO;
     ver.hlc = f[2].via.u64;
     ver.node = f[3].via.u64;
+    if (!apply)
+        return rc_node_observe(rb->node, ver.hlc); /* clock: merge, refuse drift */
     *bytes += f[0].via.bin.size + (tomb ? 0 : f[1].via.bin.size);
     return rc_node_apply(rb->node, (const uint8_t *)f[0].via.bin.ptr, f[0].via.bin.size,
                          tomb ? NULL : (const uint8_t *)(f[1].via.bin.size ? f[1].via.bin.ptr : ""),
@@ -1020,14 +1057,19 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
             MSGPACK_UNPACK_SUCCESS ||
         obj.type != MSGPACK_OBJECT_ARRAY)
         return rc_encode_error(out, req->id, RC_EPROTO, "malformed stream batch");
+    /* Validate the whole batch before applying any of it. */
     for (i = 0; i < obj.via.array.size; i++) {
-        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes);
+        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes, 0);
         if (rv < 0)
             return rc_encode_error(out, req->id, rv, "stream entry rejected");
     }
+    for (i = 0; i < obj.via.array.size; i++) {
+        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes, 1);
+        if (rv < 0)
+            return rc_encode_error(out, req->id, rv, NULL);
+    }
     rb->st.keys_in += obj.via.array.size;
-    rb->st.bytes_in += req->value_len;
-    (void)bytes;
+    rb->st.bytes_in += bytes;
     /* Acknowledged once the batch is committed here. */
     slot = rc_net_defer(net);
     if (slot == NULL)
@@ -1108,7 +1150,8 @@ static void pack_stream(msgpack_packer *pk, const struct stream *s, uint64_t now
     else if (s->done == s->ntasks)
         eta = 0;
     snprintf(id, sizeof(id), "%016" PRIx64, s->target);
-    snprintf(addr, sizeof(addr), "%s:%u", s->host, s->client_port);
+    snprintf(addr, sizeof(addr), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
+             s->client_port);
     msgpack_pack_map(pk, 9);
     pack_str(pk, "to"); pack_str(pk, id);
     pack_str(pk, "to_addr"); pack_str(pk, addr);
