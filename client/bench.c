@@ -11,6 +11,7 @@
  */
 #include "buf.h"
 #include "codec.h"
+#include "config.h"
 #include "err.h"
 
 #include <assert.h>
@@ -218,41 +219,6 @@ static void fail_run(struct bench *b, const char *fmt, ...)
         va_end(ap);
     }
     set_phase(b, PH_DONE);
-}
-
-/* "host:port", "host", "[v6]:port", "[v6]" or a bare v6 address; the
- * same forms the client library accepts. */
-static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *h = addr, *end, *colon;
-    size_t n;
-
-    snprintf(port, portlen, "7400");
-    if (addr[0] == '[') {
-        h = addr + 1;
-        end = strchr(h, ']');
-        if (end == NULL || (end[1] != '\0' && end[1] != ':'))
-            return RC_EINVAL;
-        colon = end[1] == ':' ? end + 1 : NULL;
-    } else {
-        colon = strchr(addr, ':');
-        if (colon != NULL && strchr(colon + 1, ':') != NULL)
-            colon = NULL;
-        end = colon != NULL ? colon : addr + strlen(addr);
-    }
-    n = (size_t)(end - h);
-    if (n == 0 || n >= hostlen)
-        return RC_EINVAL;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    if (colon == NULL)
-        return 0;
-    n = strlen(colon + 1);
-    if (n == 0 || n >= portlen || strspn(colon + 1, "0123456789") != n || atoi(colon + 1) < 1 ||
-        atoi(colon + 1) > 65535)
-        return RC_EINVAL;
-    memcpy(port, colon + 1, n + 1);
-    return 0;
 }
 
 /* ---- requests and replies ---- */
@@ -835,7 +801,7 @@ static int resolve(struct bench *b, struct sockaddr_storage *ss)
     char host[1025], port[8];
     int rv;
 
-    if (split_addr(b->cfg.server, host, sizeof(host), port, sizeof(port)) < 0) {
+    if (rc_config_split_addr(b->cfg.server, "7400", host, sizeof(host), port, sizeof(port)) < 0) {
         usage_error("bad server address '%s' (want HOST:PORT or [IPv6]:PORT)", b->cfg.server);
         return -2;
     }

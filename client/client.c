@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "config.h"
 #include "err.h"
 
 #include <errno.h>
@@ -102,48 +103,6 @@ static uint32_t id_after(uint32_t id)
     return id == UINT32_MAX ? 1 : id + 1;
 }
 
-static int parse_port(const char *s, char *port, size_t portlen)
-{
-    unsigned long v = 0;
-    size_t i;
-
-    for (i = 0; s[i] != '\0'; i++) {
-        if (s[i] < '0' || s[i] > '9' || i >= 5)
-            return RC_EINVAL;
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    }
-    if (i == 0 || v == 0 || v > 65535 || i >= portlen)
-        return RC_EINVAL;
-    memcpy(port, s, i + 1);
-    return 0;
-}
-
-/* "host:port", "host", "[v6]:port", "[v6]", or a bare v6 address. */
-static int split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *h = addr, *end, *colon;
-    size_t n;
-
-    memcpy(port, DEFAULT_PORT, sizeof(DEFAULT_PORT));
-    if (addr[0] == '[') {
-        h = addr + 1;
-        end = strchr(h, ']');
-        if (end == NULL || (end[1] != '\0' && end[1] != ':'))
-            return RC_EINVAL;
-        colon = end[1] == ':' ? end + 1 : NULL;
-    } else {
-        colon = strchr(addr, ':');
-        if (colon != NULL && strchr(colon + 1, ':') != NULL)
-            colon = NULL; /* two colons: a bare IPv6 address */
-        end = colon != NULL ? colon : addr + strlen(addr);
-    }
-    n = (size_t)(end - h);
-    if (n == 0 || n >= hostlen)
-        return RC_EINVAL;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    return colon != NULL ? parse_port(colon + 1, port, portlen) : 0;
-}
 
 /* One address: non-blocking connect, then poll until the deadline. */
 static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out)
@@ -190,7 +149,7 @@ static int open_socket(const char *addr, int timeout_ms, int *fd_out)
     int64_t deadline = now_ms() + timeout_ms;
     int rv, one = 1;
 
-    rv = split_addr(addr, host, sizeof(host), port, sizeof(port));
+    rv = rc_config_split_addr(addr, DEFAULT_PORT, host, sizeof(host), port, sizeof(port));
     if (rv < 0)
         return rv;
     memset(&hints, 0, sizeof(hints));

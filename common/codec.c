@@ -663,14 +663,19 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     return frame_end(&e);
 }
 
+void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg)
+{
+    memset(rep, 0, sizeof(*rep));
+    rep->id = id;
+    rep->status = (uint32_t)rc_err_to_status(err);
+    rep->message = msg != NULL ? msg : rc_strerror(err);
+    rep->message_len = (uint32_t)strlen(rep->message);
+}
+
 int rc_encode_error(struct rc_buf *out, uint32_t id, int err, const char *msg)
 {
     struct rc_reply rep;
 
-    memset(&rep, 0, sizeof(rep));
-    rep.id = id;
-    rep.status = (uint32_t)rc_err_to_status(err);
-    rep.message = msg != NULL ? msg : rc_strerror(err);
-    rep.message_len = (uint32_t)strlen(rep.message);
+    rc_reply_error(&rep, id, err, msg);
     return rc_encode_reply(out, &rep);
 }

@@ -186,6 +186,10 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep);
 #define RC_MSGPACK_MAX_DEPTH 8
 int rc_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, unsigned max_objects);
 
+/* Fills rep as an error reply for request id (msg NULL: rc_strerror(err);
+ * borrowed, must stay valid until encoded). */
+void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg);
+
 /* Convenience: an error reply for request id with err's status and message
  * (msg may be NULL to use rc_strerror(err)). */
 int rc_encode_error(struct rc_buf *out, uint32_t id, int err, const char *msg);

@@ -188,3 +188,47 @@ void rc_config_usage(const struct rc_opt *opts, size_t nopts, FILE *out)
                 *def ? def : "(none)");
     }
 }
+
+static int parse_port(const char *s, char *port, size_t portlen)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9' || i >= 5)
+            return RC_EINVAL;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (i == 0 || v == 0 || v > 65535 || i >= portlen)
+        return RC_EINVAL;
+    memcpy(port, s, i + 1);
+    return 0;
+}
+
+int rc_config_split_addr(const char *addr, const char *default_port, char *host, size_t hostlen,
+                         char *port, size_t portlen)
+{
+    const char *h = addr, *end, *colon;
+    size_t n;
+
+    if (parse_port(default_port, port, portlen) < 0)
+        return RC_EINVAL;
+    if (addr[0] == '[') {
+        h = addr + 1;
+        end = strchr(h, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+            return RC_EINVAL;
+        colon = end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strchr(addr, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            colon = NULL; /* two colons: a bare IPv6 address */
+        end = colon != NULL ? colon : addr + strlen(addr);
+    }
+    n = (size_t)(end - h);
+    if (n == 0 || n >= hostlen)
+        return RC_EINVAL;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return colon != NULL ? parse_port(colon + 1, port, portlen) : 0;
+}

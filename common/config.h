@@ -42,6 +42,14 @@ int rc_config_parse(const struct rc_opt *opts, size_t nopts, void *cfg, int argc
 /* Prints one block per option: flag, env twin, default, help. */
 void rc_config_usage(const struct rc_opt *opts, size_t nopts, FILE *out);
 
+/*
+ * Splits "host:port", "host", "[v6]:port", "[v6]" or a bare IPv6 address
+ * into host and port (default_port when none is given). The port must be
+ * 1-65535. 0, or RC_EINVAL (also when host or port do not fit).
+ */
+int rc_config_split_addr(const char *addr, const char *default_port, char *host, size_t hostlen,
+                         char *port, size_t portlen);
+
 /* Parses an integer with optional k/m/g suffix; 0 or RC_EINVAL. */
 int rc_config_parse_int(const char *s, int64_t *out);
 

@@ -206,11 +206,7 @@ void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const c
 {
     struct rc_reply rep;
 
-    memset(&rep, 0, sizeof(rep));
-    rep.id = id;
-    rep.status = (uint32_t)rc_err_to_status(err);
-    rep.message = msg != NULL ? msg : rc_strerror(err);
-    rep.message_len = (uint32_t)strlen(rep.message);
+    rc_reply_error(&rep, id, err, msg);
     rc_net_complete(sl, &rep);
 }
 

@@ -136,6 +136,42 @@ static void test_parse_int(void **state)
     assert_int_equal(rc_config_parse_int("9000000000000g", &v), RC_EINVAL);
 }
 
+static void test_split_addr(void **state)
+{
+    char host[64], port[8];
+
+    (void)state;
+    assert_int_equal(rc_config_split_addr("node1:7401", "7400", host, sizeof(host), port,
+                                          sizeof(port)), 0);
+    assert_string_equal(host, "node1");
+    assert_string_equal(port, "7401");
+    assert_int_equal(rc_config_split_addr("127.0.0.1", "7400", host, sizeof(host), port,
+                                          sizeof(port)), 0);
+    assert_string_equal(port, "7400");
+    assert_int_equal(rc_config_split_addr("[::1]:9", "7400", host, sizeof(host), port,
+                                          sizeof(port)), 0);
+    assert_string_equal(host, "::1");
+    assert_string_equal(port, "9");
+    assert_int_equal(rc_config_split_addr("fe80::1", "7400", host, sizeof(host), port,
+                                          sizeof(port)), 0);
+    assert_string_equal(host, "fe80::1");
+    assert_int_equal(rc_config_split_addr("h:0", "7400", host, sizeof(host), port, sizeof(port)),
+                     RC_EINVAL);
+    assert_int_equal(rc_config_split_addr("h:65536", "7400", host, sizeof(host), port,
+                                          sizeof(port)), RC_EINVAL);
+    assert_int_equal(rc_config_split_addr("h:", "7400", host, sizeof(host), port, sizeof(port)),
+                     RC_EINVAL);
+    assert_int_equal(rc_config_split_addr(":7400", "7400", host, sizeof(host), port,
+                                          sizeof(port)), RC_EINVAL);
+    assert_int_equal(rc_config_split_addr("[::1", "7400", host, sizeof(host), port,
+                                          sizeof(port)), RC_EINVAL);
+    assert_int_equal(rc_config_split_addr("h:12x", "7400", host, sizeof(host), port,
+                                          sizeof(port)), RC_EINVAL);
+    assert_int_equal(rc_config_split_addr("a-very-long-host-name-that-does-not-fit-in-here-at-all"
+                                          "-no-way:1", "7400", host, 16, port, sizeof(port)),
+                     RC_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +180,7 @@ int main(void)
         cmocka_unit_test_setup(test_errors, clear_env),
         cmocka_unit_test_setup(test_help_and_rest, clear_env),
         cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_split_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
