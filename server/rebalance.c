@@ -4,8 +4,9 @@
  * A plan is made from rc_ring_diff(settled, current): per target node one
  * stream, a list of range tasks. A task runs: local digest (an empty range
  * is done at once), remote digest (equal: done, nothing sent), then
- * batches from a cursor (token, key) until the range is exhausted. One
- * request is in flight per stream; a tick timer pumps the streams and
+ * batches from a cursor (token, key) until the range is exhausted. Each
+ * task has at most one request in flight and each stream at most WINDOW
+ * tasks at once; a tick timer pumps the streams and
  * enforces the byte-rate limit. A new ring change replaces the plan; work
  * already done is found again by the digests and skipped. Callbacks carry
  * the plan's generation, so answers for a replaced plan are ignored.
@@ -35,19 +36,25 @@
 /* Events kept for ACTIVITY / watch. */
 #define MAX_EVENTS 64
 #define EVENT_LEN 400
-/* Longest token range one task covers: 1/1024 of the ring. A digest or a
- * scan never walks more than about a thousandth of a node's data at once,
- * and a cut stream loses at most that much progress. */
-#define CHUNK_TOKENS (UINT64_C(1) << 54)
+/* Longest token range one task covers: 1/256 of the ring. A digest walks
+ * at most that share of a node's data at once (a scan is further cut into
+ * batches), and tasks are big enough that batches are full: 1/1024 gave
+ * batches of a few dozen keys and a third of the streaming rate. */
+#define CHUNK_TOKENS (UINT64_C(1) << 56)
 /* A range whose digest differs is compared again in this many equal
  * pieces, and only differing pieces are sent: a rejoining node that missed
- * a few writes gets those pieces, not whole ranges. 16 pieces of a 1/1024
- * range cost one round trip and 16 small index scans on each side. */
+ * a few writes gets those pieces (1/4096 of the ring each), not whole
+ * ranges. 16 pieces cost one round trip and 16 small index scans a side. */
 #define PIECES 16
 /* Local steps (a digest or a batch scan, each about a millisecond) per
  * pump: bounds how long rebalancing holds the loop at once, so gossip acks
  * and client requests are never delayed by more than a few ms. */
 #define PUMP_STEPS 8
+/* Tasks (ranges) of one stream with a request in flight at once: a round
+ * trip waits for the receiver's commit (1-2 ms), so one at a time leaves
+ * both nodes idle; eight keep them busy while the memory in flight stays
+ * at eight batches per target. */
+#define WINDOW 16
 /* Most entries accepted in one STREAM batch (bounds decode work). */
 #define MAX_BATCH_ENTRIES 4096
 
@@ -64,8 +71,10 @@ struct task {
     enum task_state state;
     int drop; /* index into plan drops, or -1 */
     uint64_t local_digest, local_count;
-    uint64_t mask; /* pieces still to send (bit i = piece i of PIECES) */
+    uint64_t mask; /* pieces still to send (bit i = piece i of npieces) */
+    int npieces;   /* PIECES, or 1 when the target had nothing in the range */
     int piece;     /* piece being sent */
+    int inflight;  /* a request of this task awaits its answer */
     int has_cursor;
     uint64_t cur_token;
     size_t cur_key_len;
@@ -135,7 +144,7 @@ struct rc_rebalance {
 struct req_ctx {
     struct rc_rebalance *rb;
     uint64_t gen;
-    size_t stream;
+    size_t stream, task;
     size_t batch_keys, batch_bytes;
     uint64_t last_token;
     size_t last_key_len;
@@ -274,6 +283,7 @@ static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_mem
     t->first = first;
     t->last = last;
     t->drop = drop;
+    t->npieces = PIECES;
     t->state = T_LOCAL_DIGEST;
     if (drop >= 0)
         p->drops[drop].pending++;
@@ -511,7 +521,8 @@ static int fill_entry(void *arg, const struct rc_entry *e)
 
 static void on_peer_reply(void *arg, int err, const struct rc_reply *rep);
 
-static struct req_ctx *ctx_new(struct rc_rebalance *rb, size_t stream, size_t key_len)
+static struct req_ctx *ctx_new(struct rc_rebalance *rb, size_t stream, size_t task,
+                               size_t key_len)
 {
     struct req_ctx *c = calloc(1, sizeof(*c) + key_len);
 
@@ -520,11 +531,12 @@ static struct req_ctx *ctx_new(struct rc_rebalance *rb, size_t stream, size_t ke
     c->rb = rb;
     c->gen = rb->plan->gen;
     c->stream = stream;
+    c->task = task;
     return c;
 }
 
-static int send_req(struct rc_rebalance *rb, struct stream *s, struct rc_request *r,
-                    struct req_ctx *c)
+static int send_req(struct rc_rebalance *rb, struct stream *s, struct task *t,
+                    struct rc_request *r, struct req_ctx *c)
 {
     int rv = rc_peers_send(rb->peers, s->target, s->host, s->peer_port, r, rb->opts.timeout_ms,
                            on_peer_reply, c);
@@ -533,7 +545,8 @@ static int send_req(struct rc_rebalance *rb, struct stream *s, struct rc_request
         free(c);
         return rv;
     }
-    s->inflight = 1;
+    t->inflight = 1;
+    s->inflight++;
     return 0;
 }
 
@@ -547,7 +560,8 @@ static void next_piece(struct task *t)
 }
 
 /* Sends the next batch of the current task, or completes the task. */
-static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si)
+static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si,
+                      size_t ti)
 {
     struct batch_fill f;
     struct rc_request r;
@@ -559,7 +573,7 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
 
     while (t->mask != 0 && !(t->mask & (UINT64_C(1) << t->piece)))
         t->piece++;
-    if (t->mask == 0 || !piece_bounds(t->first, t->last, PIECES, t->piece, &pa, &pb)) {
+    if (t->mask == 0 || !piece_bounds(t->first, t->last, t->npieces, t->piece, &pa, &pb)) {
         t->state = T_DONE;
         return 0;
     }
@@ -577,7 +591,7 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
         next_piece(t);
         return 0;
     }
-    c = ctx_new(rb, si, f.last_key_len);
+    c = ctx_new(rb, si, ti, f.last_key_len);
     if (c == NULL)
         return RC_ENOMEM;
     c->batch_keys = f.count;
@@ -607,10 +621,11 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     r.value = rc_buf_rptr(&rb->batch);
     r.value_len = (uint32_t)rc_buf_used(&rb->batch);
     rb->tokens -= (double)r.value_len;
-    return send_req(rb, s, &r, c);
+    return send_req(rb, s, t, &r, c);
 }
 
-static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si)
+static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si,
+                       size_t ti)
 {
     struct rc_request r;
     struct req_ctx *c;
@@ -627,7 +642,7 @@ static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t
         rb->st.ranges_skipped++;
         return 0;
     }
-    c = ctx_new(rb, si, 0);
+    c = ctx_new(rb, si, ti, 0);
     if (c == NULL)
         return RC_ENOMEM;
     memset(&r, 0, sizeof(r));
@@ -637,7 +652,7 @@ static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t
     r.range_last = t->last;
     r.pieces = PIECES;
     t->state = T_REMOTE_DIGEST;
-    return send_req(rb, s, &r, c);
+    return send_req(rb, s, t, &r, c);
 }
 
 static void task_done(struct rc_rebalance *rb, struct stream *s, struct task *t)
@@ -647,7 +662,8 @@ static void task_done(struct rc_rebalance *rb, struct stream *s, struct task *t)
     (void)rb;
     t->state = T_DONE;
     s->done++;
-    s->next++;
+    while (s->next < s->ntasks && s->tasks[s->next].state == T_DONE)
+        s->next++;
     if (t->drop >= 0)
         p->drops[t->drop].pending--;
 }
@@ -721,8 +737,9 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
         return;
     }
     s = &rb->plan->streams[c->stream];
-    t = &s->tasks[s->next];
-    s->inflight = 0;
+    t = &s->tasks[c->task];
+    t->inflight = 0;
+    s->inflight--;
     if (err == 0 && rep->status != 0)
         err = rc_err_from_status((int)rep->status);
     if (err < 0) {
@@ -734,7 +751,15 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
             s->skipped++;
             rb->st.ranges_skipped++;
             task_done(rb, s, t);
+        } else if (rep->has_digest && rep->digest_count == 0) {
+            /* The target has nothing here (a joining node): send it all. */
+            t->npieces = 1;
+            t->mask = 1;
+            t->piece = 0;
+            t->has_cursor = 0;
+            t->state = T_SEND;
         } else {
+            t->npieces = PIECES;
             t->mask = differing_pieces(rb, t, rep);
             t->piece = 0;
             t->has_cursor = 0;
@@ -804,7 +829,7 @@ static void pump(struct rc_rebalance *rb)
 {
     struct plan *p = rb->plan;
     uint64_t now = uv_now(rb->loop);
-    size_t i, k, busy = 0, steps = 0;
+    size_t i, j, k, busy = 0, steps = 0;
     int rv;
 
     if (p == NULL)
@@ -814,22 +839,25 @@ static void pump(struct rc_rebalance *rb)
 
         i = (p->rr + k) % p->nstreams;
         s = &p->streams[i];
-        while (!s->inflight && s->next < s->ntasks && now >= s->retry_at &&
-               steps < PUMP_STEPS) {
-            struct task *t = &s->tasks[s->next];
+        for (j = s->next; j < s->ntasks && j < s->next + WINDOW * 4 &&
+                          s->inflight < WINDOW && now >= s->retry_at && steps < PUMP_STEPS;
+             j++) {
+            struct task *t = &s->tasks[j];
 
+            if (t->state == T_DONE || t->inflight)
+                continue;
             if (t->state == T_SEND && rb->opts.rate_bytes > 0 && rb->tokens <= 0)
                 break; /* over the rate: the tick refills */
             steps++;
             if (t->state == T_LOCAL_DIGEST || t->state == T_REMOTE_DIGEST)
-                rv = send_digest(rb, s, t, i);
+                rv = send_digest(rb, s, t, i, j);
             else
-                rv = send_batch(rb, s, t, i);
+                rv = send_batch(rb, s, t, i, j);
             if (rv < 0) {
                 stream_failed(rb, s, rv);
                 break;
             }
-            if (t->state == T_DONE && !s->inflight)
+            if (t->state == T_DONE && !t->inflight)
                 task_done(rb, s, t);
         }
         if (s->next < s->ntasks)

@@ -9,7 +9,7 @@
  * sent once. A send starts with a digest comparison, so a replica that
  * already has the data (a rejoining node, a range another holder already
  * sent) costs one round trip, not a copy. Data flows in bounded batches,
- * one in flight per stream, under a byte-rate limit, and resumes from the
+ * a few in flight per target, under a byte-rate limit, and resumes from the
  * last acknowledged key after a cut. A node deletes a range it no longer
  * replicates only after the new replicas acknowledged it.
  */

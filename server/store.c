@@ -104,21 +104,27 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " RETURNING length(key), length(value)",
     [ST_SCAN] = "SELECT key, token, hlc, node, expires, value FROM kv"
                 " WHERE token >= ?1 AND token <= ?3"
-                " AND (value IS NULL OR expires = 0 OR expires > ?4)"
+                " AND (value IS NULL OR expires = 0 OR expires > +?4)"
                 " ORDER BY token, key LIMIT ?5",
     [ST_SCAN_AFTER] = "SELECT key, token, hlc, node, expires, value FROM kv"
                       " WHERE (token, key) > (?1, ?2) AND token <= ?3"
-                      " AND (value IS NULL OR expires = 0 OR expires > ?4)"
+                      " AND (value IS NULL OR expires = 0 OR expires > +?4)"
                       " ORDER BY token, key LIMIT ?5",
-    /* The range statements walk kv_token and look each row up in kv for
+    /* `+?N` (not `?N`) in the expiry tests of the range statements: a bare
+     * parameter compared with `expires` makes SQLite check whether the
+     * partial index kv_expires (WHERE expires > 0) applies for each new
+     * value, and re-prepare the statement on every call, since ?N is the
+     * clock. The unary plus keeps it out of index planning.
+     *
+     * The range statements walk kv_token and look each row up in kv for
      * the columns the index lacks. `value IS NULL` in a SELECT's WHERE
      * (as in ST_SCAN) is evaluated correctly and, like length(), reads
      * only the record header, not the blob (the quirk above is specific
      * to DELETE ... RETURNING). */
     [ST_DIGEST] = "SELECT key, hlc, node FROM kv WHERE token BETWEEN ?1 AND ?2"
-                  " AND (value IS NULL OR expires = 0 OR expires > ?3)",
+                  " AND (value IS NULL OR expires = 0 OR expires > +?3)",
     [ST_RANGE_COUNT] = "SELECT count(*) FROM kv WHERE token BETWEEN ?1 AND ?2"
-                       " AND value IS NOT NULL AND (expires = 0 OR expires > ?3)",
+                       " AND value IS NOT NULL AND (expires = 0 OR expires > +?3)",
     /* Like ST_PURGE, over kv_token. */
     [ST_DELETE_RANGE] = "DELETE FROM kv WHERE key IN (SELECT key FROM kv"
                         " WHERE token BETWEEN ?1 AND ?2 LIMIT ?3)"
