@@ -278,6 +278,18 @@ static void on_hint_sent(void *arg, int err, const struct rc_reply *rep)
     }
 }
 
+static int is_replica(const struct rc_coord *co, const uint8_t *key, size_t key_len, uint64_t id)
+{
+    uint64_t ids[RC_RING_MAX_RF];
+    int n, i;
+
+    n = co->ring ? rc_ring_replicas_key(co->ring, key, key_len, co->opts.rf, ids) : 0;
+    for (i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
 /* Delivers hints whose target is alive again; drops stale ones. */
 static void on_hint_timer(uv_timer_t *t)
 {
@@ -301,6 +313,14 @@ static void on_hint_timer(uv_timer_t *t)
         m = find_member(co, h->target);
         if (m == NULL || m->state != RC_MEMBER_ALIVE)
             continue;
+        if (!is_replica(co, h->data, h->key_len, h->target)) {
+            /* The ring moved the key elsewhere meanwhile: its new replicas
+             * got the write, or get it from rebalancing. Delivering it now
+             * would leave a stray copy on a node that no longer owns it. */
+            co->ops.hints_dropped++;
+            hint_unlink(co, h);
+            continue;
+        }
         fill_repl_write(&r, h->data, h->key_len, h->data + h->key_len, h->value_len,
                         h->tombstone, &h->ver, h->expires);
         if (rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,

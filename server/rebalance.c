@@ -350,6 +350,64 @@ static int plan_range(struct rc_rebalance *rb, struct plan *p, const struct rc_r
     return 0;
 }
 
+/* A member of the settled ring that is gone from target without having
+ * left gracefully died: whatever it was still sending when it died is lost
+ * from the plans of the others. */
+static int member_died(const struct rc_rebalance *rb, const struct rc_ring *target)
+{
+    const uint64_t *old_ids, *new_ids;
+    size_t nold = rc_ring_members(rb->settled, &old_ids), nnew, i, j;
+    const struct rc_member *m;
+
+    nnew = rc_ring_members(target, &new_ids);
+    for (i = 0; i < nold; i++) {
+        for (j = 0; j < nnew && new_ids[j] != old_ids[i]; j++)
+            ;
+        m = find_member(rb, old_ids[i]);
+        if (j == nnew && (m == NULL || m->state != RC_MEMBER_LEFT))
+            return 1;
+    }
+    return 0;
+}
+
+/* After a death: for every range this node replicates, a digest comparison
+ * with each other replica, sending only what differs. Every replica does
+ * it, so a replica that is the one short (say, the node the dead one was
+ * streaming to) is filled by the others. This finishes the streams the
+ * dead node had under way, at the cost of a digest round trip per range
+ * and replica pair. */
+static int plan_repair(struct rc_rebalance *rb, struct plan *p)
+{
+    const uint64_t *tokens;
+    uint64_t ids[RC_RING_MAX_RF], prev;
+    size_t n = rc_ring_tokens(p->target, &tokens), i;
+    int k, j, rv = 0;
+
+    for (i = 0; rv == 0 && i < n; i++) {
+        k = rc_ring_replicas(p->target, tokens[i], rb->opts.rf, ids);
+        if (k < 2 || !contains(ids, k, rb->self))
+            continue;
+        prev = i > 0 ? tokens[i - 1] : tokens[n - 1];
+        for (j = 0; rv == 0 && j < k; j++) {
+            const struct rc_member *m = find_member(rb, ids[j]);
+
+            if (m == NULL || ids[j] == rb->self)
+                continue;
+            if (n == 1) {
+                rv = add_chunks(rb, p, m, 0, UINT64_MAX, -1);
+            } else if (i > 0) {
+                if (prev < tokens[i])
+                    rv = add_chunks(rb, p, m, prev + 1, tokens[i], -1);
+            } else {
+                rv = add_chunks(rb, p, m, 0, tokens[0], -1);
+                if (rv == 0 && prev < UINT64_MAX)
+                    rv = add_chunks(rb, p, m, prev + 1, UINT64_MAX, -1);
+            }
+        }
+    }
+    return rv;
+}
+
 /* Builds the plan from the settled ring to target (which it takes over). */
 static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff,
                      struct plan **out)
@@ -373,6 +431,8 @@ static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handof
     for (i = 0; rv == 0 && i < n; i++)
         rv = plan_range(rb, p, &ranges[i]);
     free(ranges);
+    if (rv == 0 && !handoff && member_died(rb, target))
+        rv = plan_repair(rb, p);
     if (rv < 0) {
         plan_free(p);
         return rv;
@@ -416,7 +476,17 @@ static void save_settled(struct rc_rebalance *rb)
         rc_log_warn(rb->log, "cannot save the settled ring: %s", rc_strerror(rv));
 }
 
-/* The settled ring saved by an earlier run, or one of this node alone. */
+static int store_empty(struct rc_rebalance *rb)
+{
+    struct rc_store_stats st;
+
+    rc_store_stats(rc_node_store(rb->node), &st);
+    return st.keys == 0 && st.tombstones == 0;
+}
+
+/* The settled ring saved by an earlier run; for a node with data but no
+ * saved ring, one of this node alone (whatever it holds is then checked
+ * against the cluster); for a new, empty node, none yet. */
 static int load_settled(struct rc_rebalance *rb)
 {
     struct rc_store *st = rc_node_store(rb->node);
@@ -432,6 +502,12 @@ static int load_settled(struct rc_rebalance *rb)
         }
         if (i == n && rc_ring_new(ids, (size_t)n, rb->opts.vnodes, &rb->settled) == 0)
             return 0;
+    }
+    if (store_empty(rb)) {
+        /* A new node holds nothing to hand anyone: it adopts the first
+         * ring it sees (rb->settled stays NULL until then). */
+        rb->settled = NULL;
+        return 0;
     }
     ids[0] = rb->self;
     return rc_ring_new(ids, 1, rb->opts.vnodes, &rb->settled);
@@ -942,6 +1018,18 @@ static void on_settle(uv_timer_t *t)
         return;
     if (ring_of(rb, 0, &target) < 0) {
         rc_log_error(rb->log, "cannot build the ring to rebalance to: out of memory");
+        return;
+    }
+    if (rb->settled == NULL) {
+        const uint64_t *ids;
+
+        if (rc_ring_members(target, &ids) < 2) {
+            rc_ring_free(target); /* alone so far: wait for the cluster */
+            return;
+        }
+        rb->settled = target;
+        save_settled(rb);
+        rc_log_info(rb->log, "new node: adopting the current ring, nothing to hand over");
         return;
     }
     /* A suspect refuting, or a change that left the set of ring members as

@@ -489,7 +489,7 @@ static void test_join(void **state)
 
     start_loaded(f, 5, 4, NULL);
     assert_int_equal(snap(f, all_nodes(4), base), 0);
-    base[nn].rebalances = 0;
+    base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     t0 = rc_h_now_ms();
     assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
@@ -857,7 +857,7 @@ static void test_writes_during_rebalance(void **state)
     for (i = 0; i < 4; i++)
         w->targets[w->ntargets++] = f->nodes[i];
     assert_int_equal(snap(f, all_nodes(4), base), 0);
-    base[nn].rebalances = 0;
+    base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     assert_int_equal(pthread_create(&th, NULL, writer_main, w), 0);
     rc_h_sleep_ms(W_BEFORE_MS);
@@ -948,7 +948,7 @@ static void test_cut_stream(void **state)
 
     start_loaded(f, 5, 4, extra);
     assert_int_equal(snap(f, old, base), 0);
-    base[nn].rebalances = 0;
+    base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     t0 = rc_h_now_ms();
     assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
