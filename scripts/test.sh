@@ -23,6 +23,15 @@ run_suite build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DRC_ASAN=ON -DRC_UBSAN=ON || status=1
 
+# Once, after both suites: the Docker image and the Compose cluster end to end
+# (a few minutes; it skips itself where no Docker engine answers).
+if [ "${RC_SKIP_DOCKER:-0}" = 1 ]; then
+    echo "== docker e2e: skipped (RC_SKIP_DOCKER=1)"
+else
+    echo "== docker e2e"
+    tests/docker/e2e.sh || status=1
+fi
+
 if [ $status -eq 0 ]; then
     echo "ringcache: all tests passed (normal and sanitizer builds)"
 else
