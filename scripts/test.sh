@@ -11,11 +11,12 @@ jobs=$(nproc)
 run_suite() {
     local dir=$1; shift
     echo "== configure $dir ($*)"
-    cmake -S . -B "$dir" -DRC_WERROR=ON "$@" >/dev/null
+    # `|| return 1`: set -e does not apply inside a function called with ||.
+    cmake -S . -B "$dir" -DRC_WERROR=ON "$@" >/dev/null || return 1
     echo "== build $dir"
-    cmake --build "$dir" -j"$jobs" >/dev/null
+    cmake --build "$dir" -j"$jobs" >/dev/null || return 1
     echo "== test $dir"
-    ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+    ctest --test-dir "$dir" --output-on-failure --no-tests=error -j"$jobs"
 }
 
 status=0
