@@ -669,43 +669,60 @@ void rc_h_run_free(struct rc_hrun *r)
 
 /* ---- sockets ---- */
 
+static int reserve_one(int udp, int fds[2]);
+
+/* Test servers get ports below Linux's ephemeral range (32768-60999 by
+ * default): a port the kernel hands out for outgoing connections could be
+ * taken by some client socket while a test node is down, and the node
+ * could not restart on it. */
+#define PORT_LOW 20000
+#define PORT_SPAN 12000
+
+/* A candidate port, different on each call and in each process. */
+static int candidate_port(void)
+{
+    struct timespec ts;
+    unsigned seed;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec;
+    return PORT_LOW + (int)(rand_r(&seed) % PORT_SPAN);
+}
+
 int rc_h_free_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int port = -1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
+    int fds[2], port = -1;
+
+    if (reserve_one(0, fds) > 0) {
+        struct sockaddr_in sa;
+        socklen_t sl = sizeof(sa);
+
+        if (getsockname(fds[0], (struct sockaddr *)&sa, &sl) == 0)
+            port = ntohs(sa.sin_port);
+        close(fds[0]);
+    }
     return port;
 }
 
 /* Binds a TCP socket (and with udp a UDP socket on the same number) on
- * every address to a kernel-chosen port. The sockets stay open in fds so
+ * every address to a free port below the ephemeral range. The sockets stay open in fds so
  * that the next reservation gets another port. Returns the port or -1. */
 static int reserve_one(int udp, int fds[2])
 {
     int attempt;
-    for (attempt = 0; attempt < 64; attempt++) {
+    for (attempt = 0; attempt < 256; attempt++) {
         struct sockaddr_in sa;
-        socklen_t sl = sizeof(sa);
-        int port = -1;
+        int port = -1, cand = candidate_port();
         memset(&sa, 0, sizeof(sa));
         sa.sin_family = AF_INET;
         sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        sa.sin_port = htons((uint16_t)cand);
         fds[1] = -1;
         fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fds[0] < 0)
             return -1;
-        if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-            getsockname(fds[0], (struct sockaddr *)&sa, &sl) == 0)
-            port = ntohs(sa.sin_port);
+        if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            port = cand;
         if (port > 0 && !udp)
             return port;
         if (port > 0) {
