@@ -72,6 +72,17 @@ int rc_buf_append(struct rc_buf *b, const void *p, size_t n)
     return 0;
 }
 
+size_t rc_buf_read_space(struct rc_buf *b, size_t chunk)
+{
+    size_t room = b->cap - rc_buf_used(b);
+
+    if (chunk > room)
+        chunk = room;
+    if (chunk == 0 || rc_buf_reserve(b, chunk) < 0)
+        return 0;
+    return rc_buf_avail(b);
+}
+
 void rc_buf_commit(struct rc_buf *b, size_t n)
 {
     b->len += n;

@@ -39,6 +39,11 @@ int rc_buf_reserve(struct rc_buf *b, size_t n);
 static inline uint8_t *rc_buf_wptr(struct rc_buf *b) { return b->data + b->len; }
 static inline size_t rc_buf_avail(const struct rc_buf *b) { return b->alloc - b->len; }
 
+/* Space for the next read: reserves up to chunk bytes (less near the cap)
+ * and returns the free space, or 0 when the buffer is full or memory ran
+ * out (the caller's read then fails and the connection is dropped). */
+size_t rc_buf_read_space(struct rc_buf *b, size_t chunk);
+
 /* Appends n bytes. Returns 0, RC_EBUFFER_FULL or RC_ENOMEM (buffer unchanged). */
 int rc_buf_append(struct rc_buf *b, const void *p, size_t n);
 

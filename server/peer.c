@@ -252,16 +252,11 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct pconn *c = h->data;
-    size_t want = READ_CHUNK, room = c->in.cap - rc_buf_used(&c->in);
+    size_t n = rc_buf_read_space(&c->in, READ_CHUNK);
 
     (void)suggested;
-    if (want > room)
-        want = room;
-    if (want == 0 || rc_buf_reserve(&c->in, want) < 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init((char *)rc_buf_wptr(&c->in), (unsigned)rc_buf_avail(&c->in));
+    /* A zero-length buffer makes libuv report UV_ENOBUFS. */
+    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(&c->in) : NULL, (unsigned)n);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -223,6 +223,24 @@ static void test_enomem(void **state)
     rc_buf_close(&b);
 }
 
+static void test_read_space(void **state)
+{
+    struct rc_buf b;
+
+    (void)state;
+    rc_buf_init(&b, 100);
+    assert_true(rc_buf_read_space(&b, 64) >= 64);
+    rc_buf_commit(&b, 64);
+    /* Near the cap only what is left is offered... */
+    assert_int_equal(rc_buf_read_space(&b, 64), 36);
+    rc_buf_commit(&b, 36);
+    /* ...and nothing once full. */
+    assert_int_equal(rc_buf_read_space(&b, 64), 0);
+    rc_buf_consume(&b, 50);
+    assert_true(rc_buf_read_space(&b, 64) >= 50);
+    rc_buf_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_growth),      cmocka_unit_test(test_reserve_commit),
         cmocka_unit_test(test_consume),     cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_reset_shrink_close), cmocka_unit_test(test_enomem),
+        cmocka_unit_test(test_read_space),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
