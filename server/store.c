@@ -27,7 +27,7 @@
 
 /* Bumped whenever the schema below changes; a database written by a newer
  * build is refused rather than misread. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* A busy database can only mean another process (an operator's sqlite3
  * shell, a backup) holds a lock: we are the only writer. Waiting stalls
@@ -37,28 +37,34 @@
 /*
  * On-disk schema (user_version = SCHEMA_VERSION).
  *
- *   kv  WITHOUT ROWID, primary key `key`
+ *   kv  WITHOUT ROWID, primary key (token, key): rows are stored in ring
+ *       order, so a token-range scan (streaming, digests) reads consecutive
+ *       pages, and a point lookup computes the token from the key (XXH3,
+ *       ~20 ns) and searches the same b-tree. No secondary index on key or
+ *       token is needed: every write touches one b-tree (plus kv_expires
+ *       for rows that expire).
  *   | column  | type    | meaning                                          |
  *   |---------|---------|--------------------------------------------------|
- *   | key     | BLOB    | the key bytes (any bytes, NUL included)          |
  *   | token   | INTEGER | rc_ring_token(key) ^ 2^63 as int64 (see tok_db)  |
+ *   | key     | BLOB    | the key bytes (any bytes, NUL included)          |
  *   | hlc     | INTEGER | version HLC timestamp, uint64 bit pattern        |
  *   | node    | INTEGER | version writer node id, uint64 bit pattern       |
  *   | expires | INTEGER | absolute Unix ms, 0 = never; tombstone: purge at |
  *   | value   | BLOB    | the value; NULL = tombstone                      |
  *
- *   kv_token   index on (token); a WITHOUT ROWID index carries the primary
- *              key, so it is really (token, key): the scan order.
  *   kv_expires partial index on (expires) WHERE expires > 0: the purge queue.
+ *
+ *   Version 1 had primary key `key` and an index on token; every range
+ *   scan then paid one b-tree search per row (3x slower streaming). It is
+ *   migrated at open (migrate_v1).
  *
  *   meta(name TEXT PRIMARY KEY, value INTEGER): node id, incarnation, ...
  *              (uint64 bit patterns).
  */
 static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS kv(key BLOB PRIMARY KEY, token INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS kv(token INTEGER NOT NULL, key BLOB NOT NULL,"
     " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
-    " value BLOB) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS kv_token ON kv(token);"
+    " value BLOB, PRIMARY KEY(token, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
@@ -89,17 +95,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_GET] = "SELECT key, token, hlc, node, expires, value FROM kv WHERE key = ?1",
+    [ST_GET] = "SELECT key, token, hlc, node, expires, value FROM kv"
+               " WHERE token = ?2 AND key = ?1",
     /* length() of a blob does not read its overflow pages; it is NULL for
      * a tombstone. */
-    [ST_PEEK] = "SELECT hlc, node, expires, length(value) FROM kv WHERE key = ?1",
+    [ST_PEEK] = "SELECT hlc, node, expires, length(value) FROM kv"
+                " WHERE token = ?2 AND key = ?1",
     [ST_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* The subquery walks the kv_expires index; RETURNING gives each row's
      * kind and size so the counters stay exact. The kind is "length(value)
      * is NULL", tested in C: SQLite 3.40.1 evaluates `value IS NULL` to 0
      * in DELETE ... RETURNING on a WITHOUT ROWID table. */
-    [ST_PURGE] = "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE expires > 0"
+    [ST_PURGE] = "DELETE FROM kv WHERE (token, key) IN (SELECT token, key FROM kv"
+                 " WHERE expires > 0"
                  " AND expires <= ?1 LIMIT ?2)"
                  " RETURNING length(key), length(value)",
     [ST_SCAN] = "SELECT key, token, hlc, node, expires, value FROM kv"
@@ -116,8 +125,7 @@ static const char *const stmt_sql[ST_COUNT] = {
      * value, and re-prepare the statement on every call, since ?N is the
      * clock. The unary plus keeps it out of index planning.
      *
-     * The range statements walk kv_token and look each row up in kv for
-     * the columns the index lacks. `value IS NULL` in a SELECT's WHERE
+     * The range statements walk the primary key in order. `value IS NULL` in a SELECT's WHERE
      * (as in ST_SCAN) is evaluated correctly and, like length(), reads
      * only the record header, not the blob (the quirk above is specific
      * to DELETE ... RETURNING). */
@@ -125,8 +133,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                   " AND (value IS NULL OR expires = 0 OR expires > +?3)",
     [ST_RANGE_COUNT] = "SELECT count(*) FROM kv WHERE token BETWEEN ?1 AND ?2"
                        " AND value IS NOT NULL AND (expires = 0 OR expires > +?3)",
-    /* Like ST_PURGE, over kv_token. */
-    [ST_DELETE_RANGE] = "DELETE FROM kv WHERE key IN (SELECT key FROM kv"
+    /* Like ST_PURGE, over a range of the primary key. */
+    [ST_DELETE_RANGE] = "DELETE FROM kv WHERE (token, key) IN (SELECT token, key FROM kv"
                         " WHERE token BETWEEN ?1 AND ?2 LIMIT ?3)"
                         " RETURNING length(key), length(value)",
     [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
@@ -159,6 +167,12 @@ static const uint8_t empty_byte;
 static int64_t tok_db(uint64_t token)
 {
     return (int64_t)(token ^ 0x8000000000000000ull);
+}
+
+/* The token column of a key's row. */
+static int64_t key_tok(const uint8_t *key, size_t key_len)
+{
+    return tok_db(rc_ring_token(key_len > 0 ? key : &empty_byte, key_len));
 }
 
 static uint64_t tok_ring(int64_t v)
@@ -432,11 +446,12 @@ static int set_pragmas(struct rc_store *s, const struct rc_store_opts *opts, cha
 
 /* Checked before anything is changed: a database from a newer build is
  * left exactly as it was (not even switched to WAL). */
-static int check_version(struct rc_store *s, char *errbuf, size_t errlen)
+static int check_version(struct rc_store *s, int64_t *out, char *errbuf, size_t errlen)
 {
     int64_t version = 0;
     int rc = setup_int(s->db, "PRAGMA user_version", &version);
 
+    *out = version;
     if (rc != SQLITE_OK) {
         set_err(errbuf, errlen, "cannot read database: %s", sqlite3_errmsg(s->db));
         return rc;
@@ -447,6 +462,37 @@ static int check_version(struct rc_store *s, char *errbuf, size_t errlen)
         return SQLITE_ERROR;
     }
     return SQLITE_OK;
+}
+
+/*
+ * Schema 1 -> 2 in one transaction: the rows are copied in (token, key)
+ * order into the new table, which then takes the old one's name. A crash
+ * midway leaves version 1 untouched, to be migrated at the next open. It
+ * costs one pass over the data (about 1 s per million small rows).
+ */
+static int migrate_v1(struct rc_store *s, char *errbuf, size_t errlen)
+{
+    static const char sql[] =
+        "BEGIN IMMEDIATE;"
+        "CREATE TABLE kv_v2(token INTEGER NOT NULL, key BLOB NOT NULL,"
+        " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
+        " value BLOB, PRIMARY KEY(token, key)) WITHOUT ROWID;"
+        "INSERT INTO kv_v2(token, key, hlc, node, expires, value)"
+        " SELECT token, key, hlc, node, expires, value FROM kv ORDER BY token, key;"
+        "DROP TABLE kv;"
+        "ALTER TABLE kv_v2 RENAME TO kv;"
+        "CREATE INDEX kv_expires ON kv(expires) WHERE expires > 0;"
+        "PRAGMA user_version=2;"
+        "COMMIT;";
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        set_err(errbuf, errlen, "cannot migrate database from schema 1: %s",
+                sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
 }
 
 /* Creates the schema (a no-op when it exists) in one transaction. */
@@ -516,6 +562,7 @@ int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char 
                   size_t errlen)
 {
     struct rc_store *s;
+    int64_t version = 0;
     int rc, err;
 
     *out = NULL;
@@ -531,9 +578,11 @@ int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char 
     err = open_db(s, opts->data_dir, errbuf, errlen);
     if (err < 0)
         goto out;
-    rc = check_version(s, errbuf, errlen);
+    rc = check_version(s, &version, errbuf, errlen);
     if (rc == SQLITE_OK)
         rc = set_pragmas(s, opts, errbuf, errlen);
+    if (rc == SQLITE_OK && version == 1)
+        rc = migrate_v1(s, errbuf, errlen);
     if (rc == SQLITE_OK)
         rc = init_schema(s, errbuf, errlen);
     if (rc == SQLITE_OK)
@@ -593,6 +642,7 @@ int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t
     if (key == NULL && key_len > 0)
         return RC_EINVAL;
     bind_bytes(st, 1, key, key_len);
+    sqlite3_bind_int64(st, 2, key_tok(key, key_len));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         row_to_entry(st, e);
@@ -751,14 +801,15 @@ struct old_row {
     struct rc_version ver;
 };
 
-static int peek(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t now_ms,
-                struct old_row *old)
+static int peek(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t token,
+                int64_t now_ms, struct old_row *old)
 {
     sqlite3_stmt *st = s->st[ST_PEEK];
     int rc;
 
     memset(old, 0, sizeof(*old));
     bind_bytes(st, 1, key, key_len);
+    sqlite3_bind_int64(st, 2, token);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         old->found = 1;
@@ -787,13 +838,14 @@ int rc_version_cmp(const struct rc_version *a, const struct rc_version *b)
     return 0;
 }
 
-static int put_row(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
-                   size_t value_len, const struct rc_version *ver, int64_t expires_ms)
+static int put_row(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t token,
+                   const uint8_t *value, size_t value_len, const struct rc_version *ver,
+                   int64_t expires_ms)
 {
     sqlite3_stmt *st = s->st[ST_PUT];
 
     bind_bytes(st, 1, key, key_len);
-    sqlite3_bind_int64(st, 2, tok_db(rc_ring_token(key_len > 0 ? key : &empty_byte, key_len)));
+    sqlite3_bind_int64(st, 2, token);
     sqlite3_bind_int64(st, 3, (int64_t)ver->hlc);
     sqlite3_bind_int64(st, 4, (int64_t)ver->node);
     sqlite3_bind_int64(st, 5, expires_ms);
@@ -832,6 +884,7 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
                    int64_t now_ms, int *existed)
 {
     struct old_row old;
+    int64_t token;
     int err;
 
     enter(s);
@@ -842,7 +895,8 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
     err = take_lost(s);
     if (err < 0)
         return err;
-    err = peek(s, key, key_len, now_ms, &old);
+    token = key_tok(key, key_len);
+    err = peek(s, key, key_len, token, now_ms, &old);
     if (err == 0 && old.found && !old.expired && rc_version_cmp(ver, &old.ver) <= 0) {
         if (!sqlite3_get_autocommit(s->db))
             s->pending++;
@@ -853,7 +907,7 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
     if (err == 0)
         err = join_batch(s);
     if (err == 0)
-        err = put_row(s, key, key_len, value, value_len, ver, expires_ms);
+        err = put_row(s, key, key_len, token, value, value_len, ver, expires_ms);
     if (err < 0) {
         discard_batch(s);
         return err;
