@@ -930,16 +930,27 @@ static int reply_view(struct rc_coord *co, const struct rc_request *req, struct 
     return rc_encode_reply(out, &rep);
 }
 
-#define STAT_NUM(arr, i, nm, v) \
-    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .num = (int64_t)(v)}
+/* Capped: a counter added beyond the array is dropped, not written past
+ * it (a test checks every name arrives). */
+#define MAX_STATS 128
+#define STAT_NUM(arr, i, nm, v)                                                          \
+    do {                                                                                 \
+        if ((i) < MAX_STATS)                                                             \
+            (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1,    \
+                                            .num = (int64_t)(v)};                        \
+    } while (0)
 #define STAT_STR(arr, i, nm, v)                                                          \
-    (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1, .is_str = 1, \
-                                    .str = (v), .str_len = (uint32_t)strlen(v)}
+    do {                                                                                 \
+        if ((i) < MAX_STATS)                                                             \
+            (arr)[(i)++] = (struct rc_stat){.name = (nm), .name_len = sizeof(nm) - 1,    \
+                                            .is_str = 1, .str = (v),                     \
+                                            .str_len = (uint32_t)strlen(v)};             \
+    } while (0)
 
 static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
-    struct rc_stat st[64];
+    struct rc_stat st[MAX_STATS];
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
@@ -998,6 +1009,7 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "stream_ranges_in_place", rs.ranges_skipped);
     STAT_NUM(st, k, "ranges_dropped", rs.ranges_dropped);
     STAT_NUM(st, k, "keys_dropped", rs.keys_dropped);
+    STAT_NUM(st, k, "stream_cleanups", rs.sweeps);
     STAT_NUM(st, k, "rebalances", rs.rebalances);
     STAT_NUM(st, k, "rebalance_running", rs.running);
     STAT_NUM(st, k, "members", co->nmembers);

@@ -54,6 +54,7 @@ struct server_config {
     int64_t stream_batch;
     int64_t handoff_timeout;
     int64_t rebalance_delay;
+    int64_t cleanup_interval;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -155,6 +156,11 @@ static const struct rc_opt server_opts[] = {
         rebalance_delay,
         "Ms to wait after a membership change before moving data, so that a burst of changes "
         "(a cluster starting, a node flapping) moves data once."),
+    OPT("cleanup-interval", "CLEANUP_INTERVAL", RC_OPT_INT, "30000", 100, 24 * 3600 * 1000,
+        cleanup_interval,
+        "Ms between checks for data this node holds in ranges it does not replicate (left "
+        "by a partition or a coordinator whose view lagged); such ranges are handed to their "
+        "replicas, then dropped. A check costs one index seek per ring range."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -340,6 +346,7 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.rate_bytes = cfg->stream_rate;
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
+    ro.sweep_ms = (int)cfg->cleanup_interval;
     s->handoff_timeout_ms = (int)cfg->handoff_timeout;
     rv = rc_rebalance_new(&s->loop, &ro, s->node, s->peers, &s->log, &s->rebalance);
     if (rv < 0)

@@ -38,12 +38,14 @@ struct rc_rebalance_opts {
     int64_t rate_bytes;    /* outgoing stream bytes per second, 0 = unlimited */
     int timeout_ms;        /* per batch / digest request */
     int settle_ms;         /* wait after the last ring change before planning */
+    int sweep_ms;          /* between cleanups of ranges held but not replicated here */
 };
 
 struct rc_rebalance_stats {
     uint64_t keys_out, bytes_out, keys_in, bytes_in;
     uint64_t ranges_sent, ranges_skipped, ranges_dropped, keys_dropped;
     uint64_t rebalances;
+    uint64_t sweeps; /* cleanups that found data held out of place */
     int running;
 };
 

@@ -14,16 +14,22 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "buf.h"
+#include "codec.h"
 #include "harness.h"
+#include "ring.h"
 
 /* A test needs 10-30 s; the alarm only turns a hang into a failure. */
 #define TEST_TIMEOUT_S 100
@@ -71,6 +77,7 @@ struct fixture {
     int stage;  /* tests done on this cluster (groups of two) */
     int victim; /* node the first test of a group took out */
     int nkeys;  /* keys "k000000".. loaded, all of value generation 0 */
+    int newer;  /* test_stray_cleanup: the loaded key given a newer value */
 };
 
 /* ---- fixture ---- */
@@ -1003,6 +1010,243 @@ static void test_cut_stream(void **state)
     f->h.passed = 1;
 }
 
+/* ---- 6. stray copies cleaned up ---- */
+
+#define STRAYS 300
+#define CLEANUP_MS "1500"
+
+/* Sends REPL_WRITEs of key prefix+i = value for i in [0, n) to s's peer
+ * port, version (hlc, 777), as a coordinator whose view lagged (or a node
+ * cut off by a partition) would; keys whose i is not in want are skipped.
+ * Returns how many were acknowledged. */
+static int stray_writes(const struct rc_hserver *s, const char *prefix, const int *want, int n,
+                        const char *value, uint64_t hlc)
+{
+    struct rc_request r;
+    struct rc_hreply rep;
+    struct rc_buf b;
+    uint8_t reply[4096];
+    char key[KEY_MAX];
+    int fd, i, acked = 0;
+    fd = rc_h_tcp_connect(s->peer_port, IO_MS);
+    if (fd < 0)
+        return 0;
+    rc_buf_init(&b, 1 << 16);
+    for (i = 0; i < n; i++) {
+        memset(&r, 0, sizeof(r));
+        r.op = RC_OP_REPL_WRITE;
+        r.id = (uint32_t)i + 1;
+        r.key = (const uint8_t *)key;
+        r.key_len = (uint32_t)snprintf(key, sizeof(key), "%s%06d", prefix, want[i]);
+        r.has_key = 1;
+        r.value = (const uint8_t *)value;
+        r.value_len = (uint32_t)strlen(value);
+        r.has_value = 1;
+        r.has_version = 1;
+        r.ver_hlc = hlc;
+        r.ver_node = 777;
+        rc_buf_reset(&b);
+        if (rc_encode_request(&b, &r) != 0 ||
+            rc_h_send_all(fd, rc_buf_rptr(&b), rc_buf_used(&b), IO_MS) != 0 ||
+            rc_h_read_reply(fd, reply, sizeof(reply), IO_MS, &rep) != 0)
+            break;
+        acked += rep.status == 0;
+    }
+    rc_buf_close(&b);
+    close(fd);
+    return acked;
+}
+
+/* GETs at consistency ALL through s of prefix+want[i]: the number whose
+ * reply is not exactly value (first few printed). */
+static int read_all_eq(const struct rc_hserver *s, const char *prefix, const int *want, int n,
+                       const char *value)
+{
+    struct rc_client *c = rc_h_client(s, IO_MS);
+    struct rc_result res;
+    char key[KEY_MAX];
+    int i, bad = 0;
+    if (c == NULL)
+        return n;
+    for (i = 0; i < n; i++) {
+        size_t kl = key_of(key, prefix, want[i]);
+        if (rc_client_send(c, RC_CLIENT_GET, key, kl, NULL, 0, 0, RC_CLIENT_CL_ALL) != 0 ||
+            rc_client_recv(c, &res) != 0) {
+            bad += n - i;
+            break;
+        }
+        if (res.err != 0 || res.value_len != strlen(value) ||
+            memcmp(res.value, value, res.value_len) != 0) {
+            if (bad++ < 5)
+                printf("strays: %s via %s: %s (%zu bytes, version %llx/%llx)\n", key, s->addr,
+                       res.err ? rc_client_err_name(res.err) : "other value", res.value_len,
+                       (unsigned long long)res.ver_hlc, (unsigned long long)res.ver_node);
+        }
+    }
+    rc_client_free(c);
+    return bad;
+}
+
+/* Node ids of the first n nodes, as the ring knows them. */
+static int ring_of_nodes(const struct fixture *f, int n, struct rc_ring **out)
+{
+    uint64_t ids[MAX_NODES];
+    char id[24];
+    int i;
+    for (i = 0; i < n; i++) {
+        if (rc_h_node_id(f->nodes[i], id, sizeof(id)) != 0)
+            return -1;
+        ids[i] = strtoull(id, NULL, 16);
+    }
+    return rc_ring_new(ids, (size_t)n, 256, out);
+}
+
+/*
+ * Copies on a node that does not replicate them (what a partition or a
+ * lagging coordinator leaves): node 1 receives replica writes for STRAYS
+ * new keys and one existing key, none of which it replicates, the existing
+ * one newer than the cluster's copies. Its cleanup sweep hands them to
+ * their replicas and drops them: node 1 is back to what it held, every
+ * stray key has RF copies, the newer value won, nothing else moved.
+ */
+static void test_stray_cleanup(void **state)
+{
+    struct fixture *f = *state;
+    const char *const extra[] = {"--cleanup-interval", CLEANUP_MS, NULL};
+    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rc_ring *ring = NULL;
+    struct rc_client *c;
+    struct rc_result res;
+    uint64_t ids[RF], self, hlc;
+    struct timespec now;
+    int strays[STRAYS], old_key[1] = {-1}, i, k, acked, cleanups = 0;
+    char key[KEY_MAX], id[24];
+    double t0, done = -1;
+    int64_t v;
+
+    start_loaded(f, 4, 4, extra);
+    assert_int_equal(ring_of_nodes(f, 4, &ring), 0);
+    assert_int_equal(rc_h_node_id(f->nodes[0], id, sizeof(id)), 0);
+    self = strtoull(id, NULL, 16);
+    /* Keys node 1 does not replicate: new ones, and one loaded key. */
+    for (i = 0, k = 0; k < STRAYS; i++) {
+        size_t n = key_of(key, "s", i);
+        int r = rc_ring_replicas_key(ring, key, n, RF, ids);
+        if (r == RF && ids[0] != self && ids[1] != self && ids[2] != self)
+            strays[k++] = i;
+    }
+    for (i = 0; i < NKEYS && old_key[0] < 0; i++) {
+        size_t n = key_of(key, "k", i);
+        int r = rc_ring_replicas_key(ring, key, n, RF, ids);
+        if (r == RF && ids[0] != self && ids[1] != self && ids[2] != self)
+            old_key[0] = i;
+    }
+    rc_ring_free(ring);
+    assert_true(old_key[0] >= 0);
+    f->newer = old_key[0];
+    assert_int_equal(snap(f, all_nodes(4), base), 0);
+
+    /* A version from the wall clock (HLC: Unix ms << 16), newer than the
+     * loaded keys' and within the nodes' drift bound. */
+    clock_gettime(CLOCK_REALTIME, &now);
+    hlc = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) << 16;
+    t0 = rc_h_now_ms();
+    acked = stray_writes(f->nodes[0], "s", strays, STRAYS, "stray", hlc);
+    acked += stray_writes(f->nodes[0], "k", old_key, 1, "newer", hlc);
+    assert_int_equal(acked, STRAYS + 1);
+    assert_int_equal(read_nstat(f->nodes[0], &st[0]), 0);
+    printf("rebalance: strays: node 1 holds %lld keys (%lld before %d stray writes)\n",
+           (long long)st[0].keys, (long long)base[0].keys, acked);
+    assert_int_equal(st[0].keys, base[0].keys + STRAYS + 1);
+
+    /* Back to what it held, and every stray key on its RF replicas. */
+    while (rc_h_now_ms() - t0 < SETTLE_MS) {
+        if (snap(f, all_nodes(4), st) == 0 && st[0].keys == base[0].keys &&
+            SUM(f, all_nodes(4), st, keys) == (int64_t)RF * (NKEYS + STRAYS)) {
+            done = rc_h_now_ms() - t0;
+            break;
+        }
+        rc_h_sleep_ms(POLL_MS);
+    }
+    c = rc_h_client(f->nodes[0], IO_MS);
+    assert_non_null(c);
+    if (rc_client_stats(c, &res) == 0 && res.err == 0 &&
+        rc_h_stat(&res, "stream_cleanups", &v, NULL) == 0)
+        cleanups = (int)v;
+    rc_client_free(c);
+    printf("rebalance: strays: cleaned up %.0f ms after the writes (cleanup interval %s ms): "
+           "node 1 holds %lld keys (want %lld), all nodes %lld (want %lld); node 1 ran %d "
+           "cleanups and sent %lld keys\n",
+           done, CLEANUP_MS, (long long)st[0].keys, (long long)base[0].keys,
+           (long long)SUM(f, all_nodes(4), st, keys), (long long)RF * (NKEYS + STRAYS), cleanups,
+           (long long)(st[0].out - base[0].out));
+    print_rebalance_log(f, 1);
+    assert_true(done >= 0);
+    assert_true(cleanups >= 1);
+    /* What moved: the strays (to each of their RF replicas; the old key's
+     * replicas take the newer version), nothing else. */
+    assert_true(st[0].out - base[0].out <= (int64_t)RF * (STRAYS + 1));
+    for (i = 1; i < 4; i++)
+        assert_int_equal(st[i].keys - base[i].keys >= 0, 1);
+    /* Every stray readable from every node with all replicas answering;
+     * the loaded key now has the newer value. */
+    for (i = 0; i < 4; i++)
+        assert_int_equal(read_all_eq(f->nodes[i], "s", strays, STRAYS, "stray") +
+                             read_all_eq(f->nodes[i], "k", old_key, 1, "newer"),
+                         0);
+    f->h.passed = 1;
+}
+
+/* Bound for a whole cluster stopping at once: far below --handoff-timeout
+ * (30 s), which a node used to wait out retrying streams to nodes that had
+ * already left. */
+#define STOP_ALL_MS 10000
+
+/*
+ * SIGTERM to every node at once (docker-compose down, a rolling script
+ * gone wrong): each exits 0 well within the hand-off timeout, and the
+ * cluster restarted from its data dirs holds every key RF times.
+ */
+static void test_stop_all(void **state)
+{
+    struct fixture *f = *state;
+    int status[4], i;
+    double t0, took[4], restored;
+
+    assert_int_equal(f->n, 4); /* the cluster of test_stray_cleanup */
+    t0 = rc_h_now_ms();
+    for (i = 0; i < 4; i++)
+        kill(f->nodes[i]->pid, SIGTERM);
+    for (i = 0; i < 4; i++) {
+        status[i] = rc_h_server_stop_sig(f->nodes[i], 0, STOP_ALL_MS);
+        took[i] = rc_h_now_ms() - t0;
+    }
+    printf("rebalance: stop all: exit status %d %d %d %d after %.0f %.0f %.0f %.0f ms "
+           "(bound %d ms)\n",
+           status[0], status[1], status[2], status[3], took[0], took[1], took[2], took[3],
+           STOP_ALL_MS);
+    print_rebalance_log(f, all_nodes(4));
+    for (i = 0; i < 4; i++)
+        assert_int_equal(status[i], 0);
+
+    t0 = rc_h_now_ms();
+    assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, 4), 0);
+    restored = since(t0, wait_settled(f, all_nodes(4), 4,
+                                                 (int64_t)RF * (NKEYS + STRAYS), NULL, QUIET_MS,
+                                                 SETTLE_MS));
+    printf("rebalance: stop all: restarted, %lld copies (what the nodes took over from each "
+           "other while stopping cleaned up) %.0f ms after the start\n",
+           (long long)RF * (NKEYS + STRAYS), restored);
+    print_stats(f, all_nodes(4), "after the restart");
+    assert_true(restored >= 0);
+    assert_int_equal(batch_on(f->nodes[1], RC_CLIENT_GET, "k", 0, f->newer, "v", NULL,
+                              RC_CLIENT_CL_ALL) +
+                         batch_on(f->nodes[1], RC_CLIENT_GET, "k", f->newer + 1, NKEYS, "v",
+                                  NULL, RC_CLIENT_CL_ALL),
+                     0);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest join_leave[] = {
@@ -1019,6 +1263,10 @@ int main(void)
     const struct CMUnitTest cut[] = {
         cmocka_unit_test_setup_teardown(test_cut_stream, test_setup, test_teardown),
     };
+    const struct CMUnitTest strays[] = {
+        cmocka_unit_test_setup_teardown(test_stray_cleanup, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_all, test_setup, test_teardown),
+    };
     int failed = 0;
     /* RC_TEST_FILTER=test_join,...: run a subset (tests 2 and 4 need 1 and 3). */
     if (getenv("RC_TEST_FILTER") != NULL)
@@ -1029,5 +1277,6 @@ int main(void)
     failed += cmocka_run_group_tests_name("writes_during_rebalance", under_load, group_setup,
                                           group_teardown);
     failed += cmocka_run_group_tests_name("cut_stream", cut, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("stray_cleanup", strays, group_setup, group_teardown);
     return failed;
 }
