@@ -974,6 +974,8 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "tombstones", ns.store.tombstones);
     STAT_NUM(st, k, "bytes", ns.store.bytes);
     STAT_NUM(st, k, "db_bytes", ns.store.db_bytes);
+    STAT_NUM(st, k, "db_wal_bytes", ns.store.wal_bytes);
+    STAT_NUM(st, k, "db_checkpoints", ns.store.checkpoints);
     STAT_NUM(st, k, "connections", cs.conns);
     STAT_NUM(st, k, "connections_total", cs.conns_total);
     STAT_NUM(st, k, "connections_rejected", cs.conns_rejected);

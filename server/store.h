@@ -160,6 +160,8 @@ struct rc_store_stats {
     int64_t tombstones;
     int64_t bytes;      /* sum of key and value lengths of live values */
     int64_t db_bytes;   /* size of the database (pages in use) */
+    int64_t wal_bytes;  /* write-ahead log after the last commit (disk mode) */
+    int64_t checkpoints; /* WAL checkpoints done (disk mode) */
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1626,6 +1627,66 @@ static void test_open_errors(void **state)
     assert_null(s);
 }
 
+/* The WAL is checkpointed by the store's thread, not on the writer's
+ * path: after ~15 MB of commits a checkpoint has run, the WAL restarts
+ * small at the next commit, and it never grew past the hard bound
+ * (CKPT_HARD_PAGES, 16000 pages, plus the last batch: 500 random inserts
+ * dirty ~1,300 pages). */
+static void test_background_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    struct rc_version v = {1, 1};
+    uint8_t value[1024];
+    char key[32];
+    int64_t max_wal = 0;
+    int b, i, n, waited;
+
+    memset(value, 'c', sizeof(value));
+    for (b = 0; b < 30; b++) {
+        for (i = 0; i < 500; i++) {
+            n = snprintf(key, sizeof(key), "ckpt-%d-%d", b, i);
+            v.hlc++;
+            assert_int_equal(rc_store_write(f->s, (const uint8_t *)key, (size_t)n, value,
+                                            sizeof(value), &v, 0, 1000, NULL),
+                             1);
+        }
+        assert_int_equal(rc_store_commit(f->s), 0);
+        rc_store_stats(f->s, &st);
+        if (st.wal_bytes > max_wal)
+            max_wal = st.wal_bytes;
+    }
+    for (waited = 0; waited < 5000; waited += 10) {
+        rc_store_stats(f->s, &st);
+        if (st.checkpoints > 0)
+            break;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    printf("checkpoint: WAL peaked at %lld bytes during the writes, %lld checkpoints\n",
+           (long long)max_wal, (long long)st.checkpoints);
+    assert_true(st.checkpoints > 0);
+    assert_true(max_wal > 0);
+    assert_true(max_wal <= (int64_t)(16000 + 2000) * 4096);
+    /* Once a checkpoint has caught up, the next commit starts the WAL over
+     * (polled: the thread may still be copying). */
+    for (waited = 0; waited < 10000; waited += 100) {
+        v.hlc++;
+        assert_int_equal(rc_store_write(f->s, (const uint8_t *)"tail", 4, value, 10, &v, 0, 1000,
+                                        NULL),
+                         1);
+        assert_int_equal(rc_store_commit(f->s), 0);
+        rc_store_stats(f->s, &st);
+        if (st.wal_bytes < (int64_t)1000 * 4096)
+            break;
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    printf("checkpoint: WAL peaked at %lld bytes, %lld checkpoints, %lld bytes after\n",
+           (long long)max_wal, (long long)st.checkpoints, (long long)st.wal_bytes);
+    assert_true(st.wal_bytes < (int64_t)1000 * 4096);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.keys, 30 * 500 + 1);
+}
+
 static void test_schema_version(void **state)
 {
     struct fx *f = *state;
@@ -1897,6 +1958,7 @@ int main(void)
         BOTH(test_max_bytes),
         DISK(test_open_errors),
         DISK(test_schema_version),
+        DISK(test_background_checkpoint),
         DISK(test_migrate_v1),
         BOTH(test_alloc_failures),
     };
