@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "harness.h"
+#include "rebal.h"
 #include "ring.h"
 
 /* A test needs 10-30 s; the alarm only turns a hang into a failure. */
@@ -41,7 +42,7 @@
 /* Requests in flight per pipelined batch: far below the server's
  * per-connection cap of 1024 deferred requests. */
 #define WINDOW 200
-#define POLL_MS 200
+#define POLL_MS RR_POLL_MS
 #define CONVERGE_MS 10000
 /* Longer than --rebalance-delay (1 s): a cluster that just formed has
  * planned its last rebalance when nothing changed for this long. */
@@ -58,11 +59,6 @@
 #define MAX_RESUME_RATIO 1.2
 #define MAX_NODES RC_H_MAX_SERVERS
 
-/* What a test reads from one node's STATS. */
-struct nstat {
-    int64_t keys, out, in, in_place, dropped, rebalances, running, alive;
-};
-
 /* Expected state of one key: the last acknowledged write. */
 struct kstate {
     int gen;       /* value generation (0 = the loaded value) */
@@ -72,8 +68,7 @@ struct kstate {
 
 struct fixture {
     struct rc_harness h;
-    struct rc_hserver *nodes[MAX_NODES];
-    int n;      /* nodes described */
+    struct rr_nodes c; /* the nodes described */
     int stage;  /* tests done on this cluster (groups of two) */
     int victim; /* node the first test of a group took out */
     int nkeys;  /* keys "k000000".. loaded, all of value generation 0 */
@@ -221,237 +216,6 @@ static int batch_on(const struct rc_hserver *s, int op, const char *prefix, int 
 
 /* ---- statistics ---- */
 
-static int read_nstat(const struct rc_hserver *s, struct nstat *st)
-{
-    struct rc_client *c = rc_h_client(s, 3000);
-    struct rc_result res;
-    int rv = -1;
-    memset(st, 0, sizeof(*st));
-    if (c == NULL)
-        return -1;
-    if (rc_client_stats(c, &res) == 0 && res.err == 0 &&
-        rc_h_stat(&res, "keys", &st->keys, NULL) == 0 &&
-        rc_h_stat(&res, "stream_keys_out", &st->out, NULL) == 0 &&
-        rc_h_stat(&res, "stream_keys_in", &st->in, NULL) == 0 &&
-        rc_h_stat(&res, "stream_ranges_in_place", &st->in_place, NULL) == 0 &&
-        rc_h_stat(&res, "keys_dropped", &st->dropped, NULL) == 0 &&
-        rc_h_stat(&res, "rebalances", &st->rebalances, NULL) == 0 &&
-        rc_h_stat(&res, "rebalance_running", &st->running, NULL) == 0 &&
-        rc_h_stat(&res, "members_alive", &st->alive, NULL) == 0)
-        rv = 0;
-    rc_client_free(c);
-    return rv;
-}
-
-/* STATS of every node in mask into st[node]; 0, or -1 if one did not answer. */
-static int snap(const struct fixture *f, unsigned mask, struct nstat *st)
-{
-    int i, rv = 0;
-    for (i = 0; i < f->n; i++) {
-        if (!(mask & (1u << i))) {
-            memset(&st[i], 0, sizeof(st[i]));
-            continue;
-        }
-        if (read_nstat(f->nodes[i], &st[i]) != 0)
-            rv = -1;
-    }
-    return rv;
-}
-
-static void print_stats(const struct fixture *f, unsigned mask, const char *what)
-{
-    struct nstat st[MAX_NODES];
-    int i;
-    snap(f, mask, st);
-    printf("  %s:\n", what);
-    for (i = 0; i < f->n; i++)
-        if (mask & (1u << i))
-            printf("    node %d: keys=%lld stream_keys_out=%lld stream_keys_in=%lld "
-                   "ranges_in_place=%lld keys_dropped=%lld rebalances=%lld running=%lld "
-                   "alive=%lld\n",
-                   i + 1, (long long)st[i].keys, (long long)st[i].out, (long long)st[i].in,
-                   (long long)st[i].in_place, (long long)st[i].dropped,
-                   (long long)st[i].rebalances, (long long)st[i].running,
-                   (long long)st[i].alive);
-}
-
-static int64_t sum_of(const struct fixture *f, unsigned mask, const struct nstat *st,
-                      size_t field_off)
-{
-    int64_t s = 0;
-    int i;
-    for (i = 0; i < f->n; i++)
-        if (mask & (1u << i))
-            s += *(const int64_t *)((const char *)&st[i] + field_off);
-    return s;
-}
-
-#define SUM(f, mask, st, field) sum_of((f), (mask), (st), offsetof(struct nstat, field))
-
-static unsigned all_nodes(int n)
-{
-    return (1u << n) - 1;
-}
-
-/* One poll of wait_settled's condition. */
-static int settled_now(const struct fixture *f, unsigned mask, int alive, int64_t sum_want,
-                       const struct nstat *base, struct nstat *st)
-{
-    int i;
-    if (snap(f, mask, st) != 0)
-        return 0;
-    for (i = 0; i < f->n; i++) {
-        if (!(mask & (1u << i)))
-            continue;
-        if (st[i].alive != alive || st[i].running != 0)
-            return 0;
-        if (base != NULL && st[i].rebalances <= base[i].rebalances)
-            return 0;
-    }
-    return sum_want < 0 || SUM(f, mask, st, keys) == sum_want;
-}
-
-/*
- * Polls the nodes in mask until the rebalance after a membership change is
- * over: each sees `alive` members alive, none is rebalancing, each has
- * started a rebalance since base (base[i].rebalances; NULL: no such
- * condition; 0 for a node started since) and the keys held sum to
- * sum_want (< 0: any). It must keep holding, with the same counts, for
- * quiet_ms and at least two polls, so a plan yet to start cannot pass for
- * a finished one. Returns the time (rc_h_now_ms) it began to hold, or -1
- * after bound_ms (stats printed).
- */
-static double wait_settled(const struct fixture *f, unsigned mask, int alive, int64_t sum_want,
-                           const struct nstat *base, int quiet_ms, int bound_ms)
-{
-    struct nstat st[MAX_NODES], prev[MAX_NODES];
-    double t0 = rc_h_now_ms(), first = -1;
-    int i, same;
-    for (;;) {
-        if (settled_now(f, mask, alive, sum_want, base, st)) {
-            same = first >= 0;
-            for (i = 0; same && i < f->n; i++)
-                same = st[i].rebalances == prev[i].rebalances &&
-                       (sum_want < 0 || st[i].keys == prev[i].keys);
-            if (same && rc_h_now_ms() - first >= quiet_ms)
-                return first;
-            if (!same) {
-                memcpy(prev, st, sizeof(st));
-                first = rc_h_now_ms();
-            }
-        } else {
-            first = -1;
-        }
-        if (rc_h_now_ms() - t0 > bound_ms)
-            break;
-        rc_h_sleep_ms(POLL_MS);
-    }
-    printf("rebalance: not settled after %d ms (want %d alive, keys sum %lld)\n", bound_ms, alive,
-           (long long)sum_want);
-    print_stats(f, mask, "stats");
-    return -1;
-}
-
-/* Ms from t0 to at (a time from wait_settled), or -1 when at is. */
-static double since(double t0, double at)
-{
-    return at < 0 ? -1 : at - t0;
-}
-
-/* Polls until every node in mask sees `alive` members alive; ms or -1. */
-static double wait_alive(const struct fixture *f, unsigned mask, int alive, int bound_ms)
-{
-    struct nstat st[MAX_NODES];
-    double t0 = rc_h_now_ms();
-    for (;;) {
-        int i, ok = snap(f, mask, st) == 0;
-        for (i = 0; ok && i < f->n; i++)
-            ok = !(mask & (1u << i)) || st[i].alive == alive;
-        if (ok)
-            return rc_h_now_ms() - t0;
-        if (rc_h_now_ms() - t0 > bound_ms)
-            break;
-        rc_h_sleep_ms(POLL_MS);
-    }
-    printf("rebalance: not %d alive everywhere after %d ms\n", alive, bound_ms);
-    print_stats(f, mask, "stats");
-    return -1;
-}
-
-/* Polls until every node in mask lists member id in state; ms or -1. */
-static double wait_member_state(const struct fixture *f, unsigned mask, const char *id,
-                                const char *state, int bound_ms)
-{
-    double t0 = rc_h_now_ms();
-    for (;;) {
-        int i, ok = 1;
-        for (i = 0; ok && i < f->n; i++) {
-            struct rc_hmember m[MAX_NODES];
-            const struct rc_hmember *t;
-            int k;
-            if (!(mask & (1u << i)))
-                continue;
-            k = rc_h_members(f->nodes[i], m, MAX_NODES, 2000);
-            t = k < 0 ? NULL : rc_h_member_find(m, k < MAX_NODES ? k : MAX_NODES, id);
-            ok = t != NULL && strcmp(t->state, state) == 0;
-        }
-        if (ok)
-            return rc_h_now_ms() - t0;
-        if (rc_h_now_ms() - t0 > bound_ms)
-            break;
-        rc_h_sleep_ms(POLL_MS / 2);
-    }
-    printf("rebalance: %s not '%s' everywhere after %d ms\n", id, state, bound_ms);
-    return -1;
-}
-
-/* keys= of the last log line of s containing needle; -1 when none. */
-static int64_t log_keys(const struct rc_hserver *s, const char *needle)
-{
-    char line[2048];
-    int64_t keys = -1;
-    FILE *fp = fopen(s->log_path, "r");
-    if (fp == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *k = strstr(line, needle) ? strstr(line, " keys=") : NULL;
-        if (k != NULL)
-            keys = strtoll(k + 6, NULL, 10);
-    }
-    fclose(fp);
-    return keys;
-}
-
-/* Prints the rebalance lines of the logs of the nodes in mask. */
-static void print_rebalance_log(const struct fixture *f, unsigned mask)
-{
-    char line[2048];
-    int i;
-    for (i = 0; i < f->n; i++) {
-        FILE *fp;
-        if (!(mask & (1u << i)) || (fp = fopen(f->nodes[i]->log_path, "r")) == NULL)
-            continue;
-        while (fgets(line, sizeof(line), fp) != NULL)
-            if (strstr(line, "rebalance started") || strstr(line, "rebalance finished") ||
-                strstr(line, "stream to "))
-                printf("    node %d: %s", i + 1, line);
-        fclose(fp);
-    }
-}
-
-/* Number of log lines of s containing needle. */
-static int log_count(const struct rc_hserver *s, const char *needle)
-{
-    char line[2048];
-    int n = 0;
-    FILE *fp = fopen(s->log_path, "r");
-    if (fp == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), fp) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(fp);
-    return n;
-}
 
 /*
  * Describes `total` nodes (extra: arguments for all, or NULL), starts the
@@ -463,13 +227,13 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
 {
     struct rc_client *c;
     double t0;
-    assert_int_equal(rc_h_cluster_new(&f->h, total, extra, f->nodes), 0);
-    f->n = total;
-    assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, start), 0);
-    assert_true(wait_alive(f, all_nodes(start), start, CONVERGE_MS) >= 0);
-    assert_true(wait_settled(f, all_nodes(start), start, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
+    assert_int_equal(rc_h_cluster_new(&f->h, total, extra, f->c.nodes), 0);
+    f->c.n = total;
+    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, start), 0);
+    assert_true(rr_wait_alive(&f->c, rr_all(start), start, CONVERGE_MS) >= 0);
+    assert_true(rr_wait_settled(&f->c, rr_all(start), start, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
 
-    c = rc_h_client(f->nodes[0], IO_MS);
+    c = rc_h_client(f->c.nodes[0], IO_MS);
     assert_non_null(c);
     t0 = rc_h_now_ms();
     assert_int_equal(batch(c, RC_CLIENT_PUT, "k", 0, NKEYS, "v", NULL, 0), 0);
@@ -477,7 +241,7 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
            rc_h_now_ms() - t0);
     rc_client_free(c);
     f->nkeys = NKEYS;
-    assert_true(wait_settled(f, all_nodes(start), start, (int64_t)RF * NKEYS, NULL, 0,
+    assert_true(rr_wait_settled(&f->c, rr_all(start), start, (int64_t)RF * NKEYS, NULL, 0,
                              SETTLE_MS) >=
                 0);
 }
@@ -489,20 +253,20 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
 static void test_join(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int nn = 4; /* the new node */
     int64_t moved, minimum;
     double t0, settle, ratio;
 
     start_loaded(f, 5, 4, NULL);
-    assert_int_equal(snap(f, all_nodes(4), base), 0);
+    assert_int_equal(rr_snap(&f->c, rr_all(4), base), 0);
     base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
-    settle = since(t0, wait_settled(f, all_nodes(5), 5, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
-    assert_int_equal(snap(f, all_nodes(5), st), 0);
-    moved = SUM(f, all_nodes(5), st, out) - SUM(f, all_nodes(5), base, out);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[nn]), 0);
+    settle = rr_since(t0, rr_wait_settled(&f->c, rr_all(5), 5, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, rr_all(5), st), 0);
+    moved = RR_SUM(&f->c, rr_all(5), st, out) - RR_SUM(&f->c, rr_all(5), base, out);
     minimum = st[nn].keys;
     ratio = minimum > 0 ? (double)moved / (double)minimum : -1;
     printf("rebalance: join: settled %.0f ms after the 5th node was started; keys moved %lld "
@@ -510,11 +274,11 @@ static void test_join(void **state)
            "sum of keys %lld; keys dropped by the old owners %lld\n",
            settle, (long long)moved, (long long)st[nn].in, (long long)minimum, ratio,
            MAX_MOVE_RATIO,
-           (long long)SUM(f, all_nodes(5), st, keys),
-           (long long)(SUM(f, all_nodes(4), st, dropped) - SUM(f, all_nodes(4), base, dropped)));
-    print_stats(f, all_nodes(5), "after the join");
+           (long long)RR_SUM(&f->c, rr_all(5), st, keys),
+           (long long)(RR_SUM(&f->c, rr_all(4), st, dropped) - RR_SUM(&f->c, rr_all(4), base, dropped)));
+    rr_print_stats(&f->c, rr_all(5), "after the join");
     assert_true(settle >= 0);
-    assert_int_equal(SUM(f, all_nodes(5), st, keys), (int64_t)RF * NKEYS);
+    assert_int_equal(RR_SUM(&f->c, rr_all(5), st, keys), (int64_t)RF * NKEYS);
     assert_true(minimum > 0);
     /* No writes ran: the new node's keys can only have come by streaming,
      * and what it received is the cost seen from its side. (A sender
@@ -525,7 +289,7 @@ static void test_join(void **state)
     assert_true(ratio <= MAX_MOVE_RATIO);
 
     t0 = rc_h_now_ms();
-    assert_int_equal(batch_on(f->nodes[nn], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, 0), 0);
+    assert_int_equal(batch_on(f->c.nodes[nn], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, 0), 0);
     printf("rebalance: join: all %d keys read through the new node in %.0f ms\n", NKEYS,
            rc_h_now_ms() - t0);
     f->stage = 1;
@@ -539,25 +303,25 @@ static void test_join(void **state)
 static void test_leave(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int lv = 1; /* node 2: holds data, is not the seed */
-    const unsigned rest = all_nodes(5) & ~(1u << lv);
+    const unsigned rest = rr_all(5) & ~(1u << lv);
     int64_t out_before, minimum, logged, received;
     double t0, exit_ms, settle;
     int status;
 
     assert_int_equal(f->stage, 1); /* needs the settled 5-node state of test_join */
-    assert_int_equal(snap(f, all_nodes(5), base), 0);
+    assert_int_equal(rr_snap(&f->c, rr_all(5), base), 0);
     out_before = base[lv].out;
     minimum = base[lv].keys;
 
     t0 = rc_h_now_ms();
-    status = rc_h_server_stop(f->nodes[lv], 35000);
+    status = rc_h_server_stop(f->c.nodes[lv], 35000);
     exit_ms = rc_h_now_ms() - t0;
-    settle = since(t0, wait_settled(f, rest, 4, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
-    assert_int_equal(snap(f, rest, st), 0);
-    logged = log_keys(f->nodes[lv], "rebalance finished cause=\"this node is leaving\"");
-    received = SUM(f, rest, st, in) - SUM(f, rest, base, in);
+    settle = rr_since(t0, rr_wait_settled(&f->c, rest, 4, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, rest, st), 0);
+    logged = rr_log_keys(f->c.nodes[lv], "rebalance finished cause=\"this node is leaving\"");
+    received = RR_SUM(&f->c, rest, st, in) - RR_SUM(&f->c, rest, base, in);
     printf("rebalance: leave: node %d exited with status %d %.0f ms after SIGTERM; the others "
            "settled %.0f ms after it; it held %lld keys (the minimum), its handoff sent %lld "
            "(log; stream_keys_out before SIGTERM %lld), the others received %lld; ratio "
@@ -565,10 +329,10 @@ static void test_leave(void **state)
            lv + 1, status, exit_ms, settle, (long long)minimum, (long long)logged,
            (long long)out_before, (long long)received,
            minimum > 0 ? (double)logged / (double)minimum : -1.0, MAX_MOVE_RATIO);
-    print_stats(f, rest, "after the leave");
+    rr_print_stats(&f->c, rest, "after the leave");
     assert_int_equal(status, 0);
     assert_true(settle >= 0);
-    assert_int_equal(SUM(f, rest, st, keys), (int64_t)RF * NKEYS);
+    assert_int_equal(RR_SUM(&f->c, rest, st, keys), (int64_t)RF * NKEYS);
     assert_true(minimum > 0);
     assert_true(logged >= minimum); /* every key it held went to its new owner */
     assert_true((double)logged <= MAX_MOVE_RATIO * (double)minimum);
@@ -577,9 +341,9 @@ static void test_leave(void **state)
     assert_true((double)received <= MAX_MOVE_RATIO * (double)minimum);
 
     t0 = rc_h_now_ms();
-    assert_int_equal(batch_on(f->nodes[0], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, 0), 0);
+    assert_int_equal(batch_on(f->c.nodes[0], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, 0), 0);
     assert_int_equal(
-        batch_on(f->nodes[4], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
+        batch_on(f->c.nodes[4], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
     printf("rebalance: leave: all %d keys read (quorum via node 1, ALL via node 5) in %.0f ms\n",
            NKEYS, rc_h_now_ms() - t0);
     f->stage = 2;
@@ -593,33 +357,33 @@ static void test_leave(void **state)
 static void test_failure(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int v = 2; /* node 3 */
-    const unsigned rest = all_nodes(4) & ~(1u << v);
+    const unsigned rest = rr_all(4) & ~(1u << v);
     double t0, dead, restored;
     char id[24];
 
     start_loaded(f, 4, 4, NULL);
-    assert_int_equal(snap(f, all_nodes(4), base), 0);
-    assert_int_equal(rc_h_node_id(f->nodes[v], id, sizeof(id)), 0);
+    assert_int_equal(rr_snap(&f->c, rr_all(4), base), 0);
+    assert_int_equal(rc_h_node_id(f->c.nodes[v], id, sizeof(id)), 0);
 
     t0 = rc_h_now_ms();
-    rc_h_server_kill(f->nodes[v]);
-    dead = wait_member_state(f, rest, id, "dead", DETECT_MS);
-    restored = since(t0, wait_settled(f, rest, 3, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
-    assert_int_equal(snap(f, rest, st), 0);
+    rc_h_server_kill(f->c.nodes[v]);
+    dead = rr_wait_member_state(&f->c, rest, id, "dead", DETECT_MS);
+    restored = rr_since(t0, rr_wait_settled(&f->c, rest, 3, (int64_t)RF * NKEYS, base, 0, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, rest, st), 0);
     printf("rebalance: failure: node %d (%lld keys) killed; dead everywhere after %.0f ms, RF "
            "restored (sum of keys %lld = %d x %d) %.0f ms after the kill; keys streamed %lld\n",
-           v + 1, (long long)base[v].keys, dead, (long long)SUM(f, rest, st, keys), RF, NKEYS,
-           restored, (long long)(SUM(f, rest, st, out) - SUM(f, rest, base, out)));
-    print_stats(f, rest, "after the failure");
+           v + 1, (long long)base[v].keys, dead, (long long)RR_SUM(&f->c, rest, st, keys), RF, NKEYS,
+           restored, (long long)(RR_SUM(&f->c, rest, st, out) - RR_SUM(&f->c, rest, base, out)));
+    rr_print_stats(&f->c, rest, "after the failure");
     assert_true(dead >= 0);
     assert_true(restored >= 0);
-    assert_int_equal(SUM(f, rest, st, keys), (int64_t)RF * NKEYS);
+    assert_int_equal(RR_SUM(&f->c, rest, st, keys), (int64_t)RF * NKEYS);
 
     t0 = rc_h_now_ms();
     assert_int_equal(
-        batch_on(f->nodes[0], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
+        batch_on(f->c.nodes[0], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
     printf("rebalance: failure: all %d keys read with ALL in %.0f ms\n", NKEYS,
            rc_h_now_ms() - t0);
     f->victim = v;
@@ -641,43 +405,43 @@ static void test_failure(void **state)
 static void test_rejoin(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int v = f->victim;
-    const unsigned rest = all_nodes(4) & ~(1u << v);
+    const unsigned rest = rr_all(4) & ~(1u << v);
     const int total = NKEYS + NEW_KEYS;
     int64_t in_place;
     double t0, settle, share;
 
     assert_int_equal(f->stage, 1); /* needs test_failure's state */
-    assert_int_equal(batch_on(f->nodes[0], RC_CLIENT_PUT, "k", NKEYS, total, "v", NULL, 0), 0);
-    assert_true(wait_settled(f, rest, 3, (int64_t)RF * total, NULL, 0, SETTLE_MS) >= 0);
-    assert_int_equal(snap(f, rest, base), 0);
+    assert_int_equal(batch_on(f->c.nodes[0], RC_CLIENT_PUT, "k", NKEYS, total, "v", NULL, 0), 0);
+    assert_true(rr_wait_settled(&f->c, rest, 3, (int64_t)RF * total, NULL, 0, SETTLE_MS) >= 0);
+    assert_int_equal(rr_snap(&f->c, rest, base), 0);
     /* Its counters start again, and it may plan nothing at all: the ring
      * it saved before the kill is the ring it comes back to. */
     base[v].rebalances = -1;
 
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[v]), 0);
-    settle = since(t0, wait_settled(f, all_nodes(4), 4, (int64_t)RF * total, base, 0, SETTLE_MS));
-    assert_int_equal(snap(f, all_nodes(4), st), 0);
-    in_place = SUM(f, rest, st, in_place) - SUM(f, rest, base, in_place);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[v]), 0);
+    settle = rr_since(t0, rr_wait_settled(&f->c, rr_all(4), 4, (int64_t)RF * total, base, 0, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, rr_all(4), st), 0);
+    in_place = RR_SUM(&f->c, rest, st, in_place) - RR_SUM(&f->c, rest, base, in_place);
     share = st[v].keys > 0 ? (double)st[v].in / (double)st[v].keys : -1;
     printf("rebalance: rejoin: settled %.0f ms after the restart; node %d holds %lld keys, %lld "
            "were streamed to it (%.1f%% of what it holds, bound 50%%); ranges found in place "
            "by the senders: %lld; it sent %lld (its own stale copies); sum of keys %lld\n",
            settle, v + 1, (long long)st[v].keys, (long long)st[v].in, 100.0 * share,
-           (long long)in_place, (long long)st[v].out, (long long)SUM(f, all_nodes(4), st, keys));
-    print_stats(f, all_nodes(4), "after the rejoin");
-    print_rebalance_log(f, all_nodes(4));
+           (long long)in_place, (long long)st[v].out, (long long)RR_SUM(&f->c, rr_all(4), st, keys));
+    rr_print_stats(&f->c, rr_all(4), "after the rejoin");
+    rr_print_log(&f->c, rr_all(4));
     assert_true(settle >= 0);
-    assert_int_equal(SUM(f, all_nodes(4), st, keys), (int64_t)RF * total);
+    assert_int_equal(RR_SUM(&f->c, rr_all(4), st, keys), (int64_t)RF * total);
     assert_true(in_place > 0);
     assert_true(st[v].keys > 0);
     assert_true(share < 0.5);
 
     t0 = rc_h_now_ms();
     assert_int_equal(
-        batch_on(f->nodes[v], RC_CLIENT_GET, "k", 0, total, "v", NULL, RC_CLIENT_CL_ALL), 0);
+        batch_on(f->c.nodes[v], RC_CLIENT_GET, "k", 0, total, "v", NULL, RC_CLIENT_CL_ALL), 0);
     printf("rebalance: rejoin: all %d keys read with ALL through node %d in %.0f ms\n", total,
            v + 1, rc_h_now_ms() - t0);
     f->stage = 2;
@@ -846,7 +610,7 @@ static void test_writes_during_rebalance(void **state)
 {
     struct fixture *f = *state;
     const char *const extra[] = {"--stream-rate", SLOW_RATE, NULL};
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     struct writer *w = calloc(1, sizeof(*w));
     const int nn = 4;
     pthread_t th;
@@ -862,22 +626,22 @@ static void test_writes_during_rebalance(void **state)
     start_loaded(f, 5, 4, extra);
     w->nkeys = NKEYS;
     for (i = 0; i < 4; i++)
-        w->targets[w->ntargets++] = f->nodes[i];
-    assert_int_equal(snap(f, all_nodes(4), base), 0);
+        w->targets[w->ntargets++] = f->c.nodes[i];
+    assert_int_equal(rr_snap(&f->c, rr_all(4), base), 0);
     base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     assert_int_equal(pthread_create(&th, NULL, writer_main, w), 0);
     rc_h_sleep_ms(W_BEFORE_MS);
     atomic_store(&w->phase, 1);
     t0 = rc_h_now_ms();
-    if (rc_h_server_start(&f->h, f->nodes[nn]) == 0)
-        settle = since(t0, wait_settled(f, all_nodes(5), 5, -1, base, 0, 60000));
+    if (rc_h_server_start(&f->h, f->c.nodes[nn]) == 0)
+        settle = rr_since(t0, rr_wait_settled(&f->c, rr_all(5), 5, -1, base, 0, 60000));
     else
         settle = -1;
     atomic_store(&w->phase, 2);
     pthread_join(th, NULL);
 
-    assert_int_equal(snap(f, all_nodes(5), st), 0);
+    assert_int_equal(rr_snap(&f->c, rr_all(5), st), 0);
     for (i = 0; i < w->nkeys; i++)
         deleted += w->ks[i].deleted;
     nkeys = w->nkeys;
@@ -889,11 +653,11 @@ static void test_writes_during_rebalance(void **state)
            errors ? ", first: " : "", w->first_err);
     lat_before = print_latency(w, 0, "before");
     lat_during = print_latency(w, 1, "during");
-    print_stats(f, all_nodes(5), "after the join under load");
+    rr_print_stats(&f->c, rr_all(5), "after the join under load");
 
     t0 = rc_h_now_ms();
     for (i = 0; i < 5 && settle >= 0; i++) {
-        int b = batch_on(f->nodes[i], RC_CLIENT_GET, "k", 0, nkeys, "v", w->ks,
+        int b = batch_on(f->c.nodes[i], RC_CLIENT_GET, "k", 0, nkeys, "v", w->ks,
                          RC_CLIENT_CL_ALL);
         if (b != 0)
             printf("rebalance: writes: node %d: %d keys without their last write\n", i + 1, b);
@@ -907,7 +671,7 @@ static void test_writes_during_rebalance(void **state)
     free(w);
     /* Every live key on exactly RF nodes: nothing left behind on an old
      * owner, nothing missing on the new one (ALL reads repair stragglers). */
-    copies = wait_settled(f, all_nodes(5), 5, (int64_t)RF * (nkeys - deleted), NULL, 0, 10000);
+    copies = rr_wait_settled(&f->c, rr_all(5), 5, (int64_t)RF * (nkeys - deleted), NULL, 0, 10000);
     printf("rebalance: writes: sum of keys %s %d x %d live keys; p99 %.2f ms before, %.2f ms "
            "during (bound %d ms)\n",
            copies >= 0 ? "=" : "!=", RF, nkeys - deleted, lat_before, lat_during, P99_BOUND_MS);
@@ -946,23 +710,23 @@ static void test_cut_stream(void **state)
 {
     struct fixture *f = *state;
     const char *const extra[] = {"--stream-rate", CUT_RATE, NULL};
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int nn = 4;
-    const unsigned old = all_nodes(4);
+    const unsigned old = rr_all(4);
     int64_t expect = (int64_t)NKEYS * RF / 5, in_at_kill = -1, sent, plans;
     double t0, t_kill = -1, settle;
     int running_at_kill = 0, i;
 
     start_loaded(f, 5, 4, extra);
-    assert_int_equal(snap(f, old, base), 0);
+    assert_int_equal(rr_snap(&f->c, old, base), 0);
     base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
 
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[nn]), 0);
     while (rc_h_now_ms() - t0 < SETTLE_MS) {
-        struct nstat e;
-        if (read_nstat(f->nodes[nn], &e) == 0 && e.in >= (int64_t)(CUT_AT_SHARE * expect) &&
-            snap(f, old, st) == 0) {
+        struct rr_stat e;
+        if (rr_read(f->c.nodes[nn], &e) == 0 && e.in >= (int64_t)(CUT_AT_SHARE * expect) &&
+            rr_snap(&f->c, old, st) == 0) {
             for (i = 0; i < 4; i++)
                 running_at_kill += st[i].running == 1;
             if (running_at_kill > 0) {
@@ -974,7 +738,7 @@ static void test_cut_stream(void **state)
     }
     if (in_at_kill >= 0) {
         t_kill = rc_h_now_ms() - t0;
-        rc_h_server_kill(f->nodes[nn]);
+        rc_h_server_kill(f->c.nodes[nn]);
     }
     printf("rebalance: cut: new node killed %.0f ms after its start with %lld keys received "
            "(of ~%lld), %d senders still running\n",
@@ -982,11 +746,11 @@ static void test_cut_stream(void **state)
     assert_true(in_at_kill > 0);
     assert_true(in_at_kill < expect * 9 / 10);
 
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
-    settle = since(t0, wait_settled(f, all_nodes(5), 5, (int64_t)RF * NKEYS, base, 0, 60000));
-    assert_int_equal(snap(f, all_nodes(5), st), 0);
-    sent = SUM(f, old, st, out) - SUM(f, old, base, out);
-    plans = SUM(f, old, st, rebalances) - SUM(f, old, base, rebalances);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[nn]), 0);
+    settle = rr_since(t0, rr_wait_settled(&f->c, rr_all(5), 5, (int64_t)RF * NKEYS, base, 0, 60000));
+    assert_int_equal(rr_snap(&f->c, rr_all(5), st), 0);
+    sent = RR_SUM(&f->c, old, st, out) - RR_SUM(&f->c, old, base, out);
+    plans = RR_SUM(&f->c, old, st, rebalances) - RR_SUM(&f->c, old, base, rebalances);
     printf("rebalance: cut: settled %.0f ms after the first start; senders streamed %lld keys "
            "in all, the new node holds %lld: ratio %.4f (bound %.2f); after its restart it "
            "received %lld and sent %lld (its own partial ranges); ranges found in place %lld; "
@@ -994,19 +758,19 @@ static void test_cut_stream(void **state)
            settle, (long long)sent, (long long)st[nn].keys,
            st[nn].keys > 0 ? (double)sent / (double)st[nn].keys : -1.0, MAX_RESUME_RATIO,
            (long long)st[nn].in, (long long)st[nn].out,
-           (long long)(SUM(f, old, st, in_place) - SUM(f, old, base, in_place)),
-           log_count(f->nodes[0], "failed (") + log_count(f->nodes[1], "failed (") +
-               log_count(f->nodes[2], "failed (") + log_count(f->nodes[3], "failed ("),
+           (long long)(RR_SUM(&f->c, old, st, in_place) - RR_SUM(&f->c, old, base, in_place)),
+           rr_log_count(f->c.nodes[0], "failed (") + rr_log_count(f->c.nodes[1], "failed (") +
+               rr_log_count(f->c.nodes[2], "failed (") + rr_log_count(f->c.nodes[3], "failed ("),
            (long long)plans,
            plans == 4 ? "the senders' cursors (no plan was replaced)"
                       : "digests of the ranges done (plans were replaced)");
-    print_stats(f, all_nodes(5), "after the cut stream");
+    rr_print_stats(&f->c, rr_all(5), "after the cut stream");
     assert_true(settle >= 0);
-    assert_int_equal(SUM(f, all_nodes(5), st, keys), (int64_t)RF * NKEYS);
+    assert_int_equal(RR_SUM(&f->c, rr_all(5), st, keys), (int64_t)RF * NKEYS);
     assert_true(st[nn].keys > 0);
     assert_true((double)sent <= MAX_RESUME_RATIO * (double)st[nn].keys);
     assert_int_equal(
-        batch_on(f->nodes[nn], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
+        batch_on(f->c.nodes[nn], RC_CLIENT_GET, "k", 0, NKEYS, "v", NULL, RC_CLIENT_CL_ALL), 0);
     f->h.passed = 1;
 }
 
@@ -1094,7 +858,7 @@ static int ring_of_nodes(const struct fixture *f, int n, struct rc_ring **out)
     char id[24];
     int i;
     for (i = 0; i < n; i++) {
-        if (rc_h_node_id(f->nodes[i], id, sizeof(id)) != 0)
+        if (rc_h_node_id(f->c.nodes[i], id, sizeof(id)) != 0)
             return -1;
         ids[i] = strtoull(id, NULL, 16);
     }
@@ -1113,7 +877,7 @@ static void test_stray_cleanup(void **state)
 {
     struct fixture *f = *state;
     const char *const extra[] = {"--cleanup-interval", CLEANUP_MS, NULL};
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     struct rc_ring *ring = NULL;
     struct rc_client *c;
     struct rc_result res;
@@ -1126,7 +890,7 @@ static void test_stray_cleanup(void **state)
 
     start_loaded(f, 4, 4, extra);
     assert_int_equal(ring_of_nodes(f, 4, &ring), 0);
-    assert_int_equal(rc_h_node_id(f->nodes[0], id, sizeof(id)), 0);
+    assert_int_equal(rc_h_node_id(f->c.nodes[0], id, sizeof(id)), 0);
     self = strtoull(id, NULL, 16);
     /* Keys node 1 does not replicate: new ones, and one loaded key. */
     for (i = 0, k = 0; k < STRAYS; i++) {
@@ -1144,31 +908,31 @@ static void test_stray_cleanup(void **state)
     rc_ring_free(ring);
     assert_true(old_key[0] >= 0);
     f->newer = old_key[0];
-    assert_int_equal(snap(f, all_nodes(4), base), 0);
+    assert_int_equal(rr_snap(&f->c, rr_all(4), base), 0);
 
     /* A version from the wall clock (HLC: Unix ms << 16), newer than the
      * loaded keys' and within the nodes' drift bound. */
     clock_gettime(CLOCK_REALTIME, &now);
     hlc = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) << 16;
     t0 = rc_h_now_ms();
-    acked = stray_writes(f->nodes[0], "s", strays, STRAYS, "stray", hlc);
-    acked += stray_writes(f->nodes[0], "k", old_key, 1, "newer", hlc);
+    acked = stray_writes(f->c.nodes[0], "s", strays, STRAYS, "stray", hlc);
+    acked += stray_writes(f->c.nodes[0], "k", old_key, 1, "newer", hlc);
     assert_int_equal(acked, STRAYS + 1);
-    assert_int_equal(read_nstat(f->nodes[0], &st[0]), 0);
+    assert_int_equal(rr_read(f->c.nodes[0], &st[0]), 0);
     printf("rebalance: strays: node 1 holds %lld keys (%lld before %d stray writes)\n",
            (long long)st[0].keys, (long long)base[0].keys, acked);
     assert_int_equal(st[0].keys, base[0].keys + STRAYS + 1);
 
     /* Back to what it held, and every stray key on its RF replicas. */
     while (rc_h_now_ms() - t0 < SETTLE_MS) {
-        if (snap(f, all_nodes(4), st) == 0 && st[0].keys == base[0].keys &&
-            SUM(f, all_nodes(4), st, keys) == (int64_t)RF * (NKEYS + STRAYS)) {
+        if (rr_snap(&f->c, rr_all(4), st) == 0 && st[0].keys == base[0].keys &&
+            RR_SUM(&f->c, rr_all(4), st, keys) == (int64_t)RF * (NKEYS + STRAYS)) {
             done = rc_h_now_ms() - t0;
             break;
         }
         rc_h_sleep_ms(POLL_MS);
     }
-    c = rc_h_client(f->nodes[0], IO_MS);
+    c = rc_h_client(f->c.nodes[0], IO_MS);
     assert_non_null(c);
     if (rc_client_stats(c, &res) == 0 && res.err == 0 &&
         rc_h_stat(&res, "stream_cleanups", &v, NULL) == 0)
@@ -1178,9 +942,9 @@ static void test_stray_cleanup(void **state)
            "node 1 holds %lld keys (want %lld), all nodes %lld (want %lld); node 1 ran %d "
            "cleanups and sent %lld keys\n",
            done, CLEANUP_MS, (long long)st[0].keys, (long long)base[0].keys,
-           (long long)SUM(f, all_nodes(4), st, keys), (long long)RF * (NKEYS + STRAYS), cleanups,
+           (long long)RR_SUM(&f->c, rr_all(4), st, keys), (long long)RF * (NKEYS + STRAYS), cleanups,
            (long long)(st[0].out - base[0].out));
-    print_rebalance_log(f, 1);
+    rr_print_log(&f->c, 1);
     assert_true(done >= 0);
     assert_true(cleanups >= 1);
     /* What moved: the strays (to each of their RF replicas; the old key's
@@ -1191,8 +955,8 @@ static void test_stray_cleanup(void **state)
     /* Every stray readable from every node with all replicas answering;
      * the loaded key now has the newer value. */
     for (i = 0; i < 4; i++)
-        assert_int_equal(read_all_eq(f->nodes[i], "s", strays, STRAYS, "stray") +
-                             read_all_eq(f->nodes[i], "k", old_key, 1, "newer"),
+        assert_int_equal(read_all_eq(f->c.nodes[i], "s", strays, STRAYS, "stray") +
+                             read_all_eq(f->c.nodes[i], "k", old_key, 1, "newer"),
                          0);
     f->h.passed = 1;
 }
@@ -1213,35 +977,35 @@ static void test_stop_all(void **state)
     int status[4], i;
     double t0, took[4], restored;
 
-    assert_int_equal(f->n, 4); /* the cluster of test_stray_cleanup */
+    assert_int_equal(f->c.n, 4); /* the cluster of test_stray_cleanup */
     t0 = rc_h_now_ms();
     for (i = 0; i < 4; i++)
-        kill(f->nodes[i]->pid, SIGTERM);
+        kill(f->c.nodes[i]->pid, SIGTERM);
     for (i = 0; i < 4; i++) {
-        status[i] = rc_h_server_stop_sig(f->nodes[i], 0, STOP_ALL_MS);
+        status[i] = rc_h_server_stop_sig(f->c.nodes[i], 0, STOP_ALL_MS);
         took[i] = rc_h_now_ms() - t0;
     }
     printf("rebalance: stop all: exit status %d %d %d %d after %.0f %.0f %.0f %.0f ms "
            "(bound %d ms)\n",
            status[0], status[1], status[2], status[3], took[0], took[1], took[2], took[3],
            STOP_ALL_MS);
-    print_rebalance_log(f, all_nodes(4));
+    rr_print_log(&f->c, rr_all(4));
     for (i = 0; i < 4; i++)
         assert_int_equal(status[i], 0);
 
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, 4), 0);
-    restored = since(t0, wait_settled(f, all_nodes(4), 4,
+    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, 4), 0);
+    restored = rr_since(t0, rr_wait_settled(&f->c, rr_all(4), 4,
                                                  (int64_t)RF * (NKEYS + STRAYS), NULL, QUIET_MS,
                                                  SETTLE_MS));
     printf("rebalance: stop all: restarted, %lld copies (what the nodes took over from each "
            "other while stopping cleaned up) %.0f ms after the start\n",
            (long long)RF * (NKEYS + STRAYS), restored);
-    print_stats(f, all_nodes(4), "after the restart");
+    rr_print_stats(&f->c, rr_all(4), "after the restart");
     assert_true(restored >= 0);
-    assert_int_equal(batch_on(f->nodes[1], RC_CLIENT_GET, "k", 0, f->newer, "v", NULL,
+    assert_int_equal(batch_on(f->c.nodes[1], RC_CLIENT_GET, "k", 0, f->newer, "v", NULL,
                               RC_CLIENT_CL_ALL) +
-                         batch_on(f->nodes[1], RC_CLIENT_GET, "k", f->newer + 1, NKEYS, "v",
+                         batch_on(f->c.nodes[1], RC_CLIENT_GET, "k", f->newer + 1, NKEYS, "v",
                                   NULL, RC_CLIENT_CL_ALL),
                      0);
     f->h.passed = 1;

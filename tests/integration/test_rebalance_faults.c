@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "rebal.h"
 #include "ring.h"
 
 /* A test needs 5-30 s (up to ~60 s under ASan); the alarm turns a hang
@@ -36,7 +37,7 @@
  * last acknowledged write of a key is the last one the cluster applied. */
 #define W_BATCH 64
 #define MAX_KEYS 200000
-#define POLL_MS 200
+#define POLL_MS RR_POLL_MS
 #define CONVERGE_MS 10000
 /* Longer than --rebalance-delay (1 s): a plan yet to start cannot pass
  * for a finished one. */
@@ -62,11 +63,6 @@
  * tenth of its share: well inside the stream. */
 #define CUT_MIN_IN 1000
 #define MAX_NODES RC_H_MAX_SERVERS
-
-/* What a test reads from one node's STATS. */
-struct nstat {
-    int64_t keys, tombstones, out, in, in_place, dropped, rebalances, running, alive, hints;
-};
 
 /* Expected state of one key: its last acknowledged write. */
 struct kstate {
@@ -95,10 +91,9 @@ struct wop {
 
 struct fixture {
     struct rc_harness h;
-    struct rc_hserver *nodes[MAX_NODES];
+    struct rr_nodes c;
     uint64_t ids[MAX_NODES]; /* node ids (kept across restarts), 0 = not known yet */
     int vnodes;
-    int n;      /* nodes described */
     int stage;  /* state reached for the next test of the group to build on */
     int victim; /* node test_kill_sender killed */
     struct kset k, j;
@@ -403,11 +398,11 @@ static int check_nodes(const struct fixture *f, unsigned mask, int cl, int delet
     for (s = 0; s < 2; s++)
         for (i = 0; i < sets[s]->n; i++)
             keys += !deleted_only || sets[s]->ks[i].deleted;
-    for (i = 0; i < f->n; i++) {
+    for (i = 0; i < f->c.n; i++) {
         if (!(mask & (1u << i)))
             continue;
         for (s = 0; s < 2; s++) {
-            int bad = sets[s]->n > 0 ? check_keys(f->nodes[i], sets[s], cl, deleted_only) : 0;
+            int bad = sets[s]->n > 0 ? check_keys(f->c.nodes[i], sets[s], cl, deleted_only) : 0;
             if (bad != 0)
                 printf("  %s: node %d: %d unexpected replies for %s* keys\n", what, i + 1, bad,
                        sets[s]->prefix);
@@ -416,7 +411,7 @@ static int check_nodes(const struct fixture *f, unsigned mask, int cl, int delet
     }
     printf("  %s: %d %skeys read with %s through nodes", what, keys,
            deleted_only ? "deleted " : "", cl == RC_CLIENT_CL_ALL ? "ALL" : "QUORUM");
-    for (i = 0; i < f->n; i++)
+    for (i = 0; i < f->c.n; i++)
         if (mask & (1u << i))
             printf(" %d", i + 1);
     printf(" in %.0f ms: %s\n", rc_h_now_ms() - t0, failed ? "FAILED" : "all as acknowledged");
@@ -431,293 +426,6 @@ static int64_t want_copies(const struct fixture *f)
 
 /* ---- statistics ---- */
 
-static int read_nstat(const struct rc_hserver *s, struct nstat *st)
-{
-    struct rc_client *c = rc_h_client(s, 3000);
-    struct rc_result res;
-    int rv = -1;
-    memset(st, 0, sizeof(*st));
-    if (c == NULL)
-        return -1;
-    if (rc_client_stats(c, &res) == 0 && res.err == 0 &&
-        rc_h_stat(&res, "keys", &st->keys, NULL) == 0 &&
-        rc_h_stat(&res, "tombstones", &st->tombstones, NULL) == 0 &&
-        rc_h_stat(&res, "hints_pending", &st->hints, NULL) == 0 &&
-        rc_h_stat(&res, "stream_keys_out", &st->out, NULL) == 0 &&
-        rc_h_stat(&res, "stream_keys_in", &st->in, NULL) == 0 &&
-        rc_h_stat(&res, "stream_ranges_in_place", &st->in_place, NULL) == 0 &&
-        rc_h_stat(&res, "keys_dropped", &st->dropped, NULL) == 0 &&
-        rc_h_stat(&res, "rebalances", &st->rebalances, NULL) == 0 &&
-        rc_h_stat(&res, "rebalance_running", &st->running, NULL) == 0 &&
-        rc_h_stat(&res, "members_alive", &st->alive, NULL) == 0)
-        rv = 0;
-    rc_client_free(c);
-    return rv;
-}
-
-/* STATS of every node in mask into st[node]; 0, or -1 if one did not answer. */
-static int snap(const struct fixture *f, unsigned mask, struct nstat *st)
-{
-    int i, rv = 0;
-    for (i = 0; i < f->n; i++) {
-        if (!(mask & (1u << i))) {
-            memset(&st[i], 0, sizeof(st[i]));
-            continue;
-        }
-        if (read_nstat(f->nodes[i], &st[i]) != 0)
-            rv = -1;
-    }
-    return rv;
-}
-
-static void print_snap(const struct fixture *f, unsigned mask, const struct nstat *st,
-                       const char *what)
-{
-    int i;
-    printf("  %s:\n", what);
-    for (i = 0; i < f->n; i++)
-        if (mask & (1u << i))
-            printf("    node %d: keys=%lld tombstones=%lld stream_keys_out=%lld "
-                   "stream_keys_in=%lld ranges_in_place=%lld keys_dropped=%lld rebalances=%lld "
-                   "running=%lld alive=%lld hints_pending=%lld\n",
-                   i + 1, (long long)st[i].keys, (long long)st[i].tombstones,
-                   (long long)st[i].out, (long long)st[i].in, (long long)st[i].in_place,
-                   (long long)st[i].dropped, (long long)st[i].rebalances,
-                   (long long)st[i].running, (long long)st[i].alive, (long long)st[i].hints);
-}
-
-static void print_stats(const struct fixture *f, unsigned mask, const char *what)
-{
-    struct nstat st[MAX_NODES];
-    snap(f, mask, st);
-    print_snap(f, mask, st, what);
-}
-
-static int64_t sum_of(const struct fixture *f, unsigned mask, const struct nstat *st,
-                      size_t field_off)
-{
-    int64_t s = 0;
-    int i;
-    for (i = 0; i < f->n; i++)
-        if (mask & (1u << i))
-            s += *(const int64_t *)((const char *)&st[i] + field_off);
-    return s;
-}
-
-#define SUM(f, mask, st, field) sum_of((f), (mask), (st), offsetof(struct nstat, field))
-
-static unsigned all_nodes(int n)
-{
-    return (1u << n) - 1;
-}
-
-static unsigned without(unsigned mask, int node)
-{
-    return mask & ~(1u << node);
-}
-
-/*
- * The condition a rebalance is over, polled: each node in mask sees
- * `alive` members alive, none is rebalancing, each has started a
- * rebalance since base (NULL: no such condition), the keys held sum to
- * sum_want (< 0: any), and all this held with the same counts for
- * quiet_ms over two polls or more.
- */
-struct settle {
-    unsigned mask;
-    int alive;
-    int64_t sum_want;
-    const struct nstat *base;
-    int quiet_ms;
-    double first; /* when it began to hold, -1 */
-    struct nstat st[MAX_NODES], prev[MAX_NODES];
-};
-
-static void settle_init(struct settle *s, unsigned mask, int alive, int64_t sum_want,
-                        const struct nstat *base, int quiet_ms)
-{
-    memset(s, 0, sizeof(*s));
-    s->mask = mask;
-    s->alive = alive;
-    s->sum_want = sum_want;
-    s->base = base;
-    s->quiet_ms = quiet_ms;
-    s->first = -1;
-}
-
-static int settled_now(const struct fixture *f, struct settle *s)
-{
-    int i;
-    if (snap(f, s->mask, s->st) != 0)
-        return 0;
-    for (i = 0; i < f->n; i++) {
-        if (!(s->mask & (1u << i)))
-            continue;
-        if (s->st[i].alive != s->alive || s->st[i].running != 0)
-            return 0;
-        if (s->base != NULL && s->st[i].rebalances <= s->base[i].rebalances)
-            return 0;
-    }
-    return s->sum_want < 0 || SUM(f, s->mask, s->st, keys) == s->sum_want;
-}
-
-/* One poll; 1 once settled (s->first is then when it began to hold). */
-static int settle_poll(const struct fixture *f, struct settle *s)
-{
-    int i, same;
-    if (!settled_now(f, s)) {
-        s->first = -1;
-        return 0;
-    }
-    same = s->first >= 0;
-    for (i = 0; same && i < f->n; i++)
-        same = s->st[i].rebalances == s->prev[i].rebalances &&
-               (s->sum_want < 0 || s->st[i].keys == s->prev[i].keys);
-    if (!same) {
-        memcpy(s->prev, s->st, sizeof(s->st));
-        s->first = rc_h_now_ms();
-        return 0;
-    }
-    return rc_h_now_ms() - s->first >= s->quiet_ms;
-}
-
-/* Prints the membership and rebalance lines of the logs of the nodes in mask. */
-static void print_rebalance_log(const struct fixture *f, unsigned mask)
-{
-    char line[2048];
-    int i;
-    for (i = 0; i < f->n; i++) {
-        FILE *fp;
-        if (!(mask & (1u << i)) || (fp = fopen(f->nodes[i]->log_path, "r")) == NULL)
-            continue;
-        while (fgets(line, sizeof(line), fp) != NULL)
-            if (strstr(line, "rebalance started") || strstr(line, "rebalance finished") ||
-                strstr(line, "INFO  member "))
-                printf("    node %d: %s", i + 1, line);
-        fclose(fp);
-    }
-}
-
-static void print_unsettled(const struct fixture *f, const struct settle *s, int bound_ms)
-{
-    printf("rebalance: not settled after %d ms (want %d alive, keys sum %lld)\n", bound_ms,
-           s->alive, (long long)s->sum_want);
-    if (s->base != NULL)
-        print_snap(f, s->mask, s->base, "stats before");
-    print_snap(f, s->mask, s->st, "stats");
-    print_rebalance_log(f, s->mask);
-}
-
-/* Polls until settled (see struct settle); returns the time it began to
- * hold (rc_h_now_ms), or -1 after bound_ms (stats printed). */
-static double wait_settled(const struct fixture *f, unsigned mask, int alive, int64_t sum_want,
-                           const struct nstat *base, int quiet_ms, int bound_ms)
-{
-    struct settle s;
-    double t0 = rc_h_now_ms();
-    settle_init(&s, mask, alive, sum_want, base, quiet_ms);
-    while (!settle_poll(f, &s)) {
-        if (rc_h_now_ms() - t0 > bound_ms) {
-            print_unsettled(f, &s, bound_ms);
-            return -1;
-        }
-        rc_h_sleep_ms(POLL_MS);
-    }
-    return s.first;
-}
-
-/* Ms from t0 to at (a time from wait_settled), or -1 when at is. */
-static double since(double t0, double at)
-{
-    return at < 0 ? -1 : at - t0;
-}
-
-static double wait_alive(const struct fixture *f, unsigned mask, int alive, int bound_ms)
-{
-    struct nstat st[MAX_NODES];
-    double t0 = rc_h_now_ms();
-    for (;;) {
-        int i, ok = snap(f, mask, st) == 0;
-        for (i = 0; ok && i < f->n; i++)
-            ok = !(mask & (1u << i)) || st[i].alive == alive;
-        if (ok)
-            return rc_h_now_ms() - t0;
-        if (rc_h_now_ms() - t0 > bound_ms)
-            break;
-        rc_h_sleep_ms(POLL_MS);
-    }
-    printf("rebalance: not %d alive everywhere after %d ms\n", alive, bound_ms);
-    print_stats(f, mask, "stats");
-    return -1;
-}
-
-/* 1 when every node in mask lists member id in state. */
-static int member_state_everywhere(const struct fixture *f, unsigned mask, const char *id,
-                                   const char *state)
-{
-    int i;
-    for (i = 0; i < f->n; i++) {
-        struct rc_hmember m[MAX_NODES];
-        const struct rc_hmember *t;
-        int k;
-        if (!(mask & (1u << i)))
-            continue;
-        k = rc_h_members(f->nodes[i], m, MAX_NODES, 2000);
-        t = k < 0 ? NULL : rc_h_member_find(m, k < MAX_NODES ? k : MAX_NODES, id);
-        if (t == NULL || strcmp(t->state, state) != 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Polls until every node in mask lists id in state; ms or -1. */
-static double wait_member_state(const struct fixture *f, unsigned mask, const char *id,
-                                const char *state, int bound_ms)
-{
-    double t0 = rc_h_now_ms();
-    while (!member_state_everywhere(f, mask, id, state)) {
-        if (rc_h_now_ms() - t0 > bound_ms) {
-            printf("rebalance: %s not '%s' everywhere after %d ms\n", id, state, bound_ms);
-            return -1;
-        }
-        rc_h_sleep_ms(POLL_MS / 2);
-    }
-    return rc_h_now_ms() - t0;
-}
-
-/* keys= of the last log line of s containing needle; -1 when none. */
-static int64_t log_keys(const struct rc_hserver *s, const char *needle)
-{
-    char line[2048];
-    int64_t keys = -1;
-    FILE *fp = fopen(s->log_path, "r");
-    if (fp == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *k = strstr(line, needle) ? strstr(line, " keys=") : NULL;
-        if (k != NULL)
-            keys = strtoll(k + 6, NULL, 10);
-    }
-    fclose(fp);
-    return keys;
-}
-
-/* max/mean of the keys held by the nodes in mask. */
-static double imbalance(const struct fixture *f, unsigned mask, const struct nstat *st)
-{
-    int64_t max = 0;
-    int i, n = 0;
-    for (i = 0; i < f->n; i++) {
-        if (!(mask & (1u << i)))
-            continue;
-        n++;
-        if (st[i].keys > max)
-            max = st[i].keys;
-    }
-    return n == 0 || SUM(f, mask, st, keys) == 0
-               ? -1
-               : (double)max * n / (double)SUM(f, mask, st, keys);
-}
 
 /* ---- where keys belong: the ring the servers build (common/ring.h) ---- */
 
@@ -727,16 +435,16 @@ static int learn_ids(struct fixture *f, unsigned mask)
 {
     struct rc_client *c;
     int i;
-    for (i = 0; i < f->n; i++) {
+    for (i = 0; i < f->c.n; i++) {
         char id[24];
         if (!(mask & (1u << i)) || f->ids[i] != 0)
             continue;
-        if (rc_h_node_id(f->nodes[i], id, sizeof(id)) != 0)
+        if (rc_h_node_id(f->c.nodes[i], id, sizeof(id)) != 0)
             return -1;
         f->ids[i] = strtoull(id, NULL, 16);
         if (f->vnodes > 0)
             continue;
-        if ((c = rc_h_client(f->nodes[i], IO_MS)) == NULL)
+        if ((c = rc_h_client(f->c.nodes[i], IO_MS)) == NULL)
             return -1;
         f->vnodes = (int)rc_h_stat_num(c, "vnodes");
         rc_client_free(c);
@@ -747,7 +455,7 @@ static int learn_ids(struct fixture *f, unsigned mask)
 static int node_of_id(const struct fixture *f, uint64_t id)
 {
     int i;
-    for (i = 0; i < f->n; i++)
+    for (i = 0; i < f->c.n; i++)
         if (f->ids[i] == id)
             return i;
     return -1;
@@ -766,7 +474,7 @@ static int ring_counts(const struct fixture *f, unsigned mask, const struct kset
     char k[KEY_MAX];
     size_t n = 0;
     int i, r, j;
-    for (i = 0; i < f->n; i++)
+    for (i = 0; i < f->c.n; i++)
         if (mask & (1u << i))
             ids[n++] = f->ids[i];
     if (rc_ring_new(ids, n, f->vnodes, &ring) != 0)
@@ -786,7 +494,7 @@ static int ring_counts(const struct fixture *f, unsigned mask, const struct kset
 /* Compares the live keys each node of mask holds with those the ring of
  * mask gives it (both key sets); prints both. Returns the number of nodes
  * that differ, or -1 when the ring cannot be built. */
-static int check_placement(const struct fixture *f, unsigned mask, const struct nstat *st,
+static int check_placement(const struct fixture *f, unsigned mask, const struct rr_stat *st,
                            const char *what)
 {
     int64_t live[MAX_NODES] = {0}, all[MAX_NODES] = {0};
@@ -794,7 +502,7 @@ static int check_placement(const struct fixture *f, unsigned mask, const struct 
     if (ring_counts(f, mask, &f->k, live, all) != 0 || ring_counts(f, mask, &f->j, live, all) != 0)
         return -1;
     printf("  %s: keys held / keys the ring gives (live; with tombstones):", what);
-    for (i = 0; i < f->n; i++) {
+    for (i = 0; i < f->c.n; i++) {
         if (!(mask & (1u << i)))
             continue;
         printf(" node %d %lld/%lld (%lld/%lld)%s", i + 1, (long long)st[i].keys,
@@ -819,13 +527,13 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
     double t0;
     int i, n = 0;
     assert_non_null(ops);
-    assert_int_equal(rc_h_cluster_new(&f->h, total, extra, f->nodes), 0);
-    f->n = total;
-    assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, start), 0);
-    assert_true(wait_alive(f, all_nodes(start), start, CONVERGE_MS) >= 0);
-    assert_true(wait_settled(f, all_nodes(start), start, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
+    assert_int_equal(rc_h_cluster_new(&f->h, total, extra, f->c.nodes), 0);
+    f->c.n = total;
+    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, start), 0);
+    assert_true(rr_wait_alive(&f->c, rr_all(start), start, CONVERGE_MS) >= 0);
+    assert_true(rr_wait_settled(&f->c, rr_all(start), start, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
 
-    c = rc_h_client(f->nodes[0], IO_MS);
+    c = rc_h_client(f->c.nodes[0], IO_MS);
     assert_non_null(c);
     t0 = rc_h_now_ms();
     for (i = 0; i < NKEYS; i++)
@@ -840,9 +548,9 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
            NKEYS, VAL_LEN, n, rc_h_now_ms() - t0);
     rc_client_free(c);
     free(ops);
-    assert_true(wait_settled(f, all_nodes(start), start, want_copies(f), NULL, 0, SETTLE_MS) >=
+    assert_true(rr_wait_settled(&f->c, rr_all(start), start, want_copies(f), NULL, 0, SETTLE_MS) >=
                 0);
-    assert_int_equal(learn_ids(f, all_nodes(start)), 0);
+    assert_int_equal(learn_ids(f, rr_all(start)), 0);
 }
 
 /* ---- 1. kill -9 under writes, then rejoin ---- */
@@ -853,27 +561,27 @@ static void start_loaded(struct fixture *f, int total, int start, const char *co
  * Fills *dead_ms and returns the settle time (ms from t0), or -1.
  */
 static double write_through_failure(struct fixture *f, struct writer *w, unsigned rest,
-                                    const char *id, const struct nstat *base, double t0,
+                                    const char *id, const struct rr_stat *base, double t0,
                                     double *dead_ms)
 {
-    struct settle s;
+    struct rr_settle s;
     *dead_ms = -1;
     while (rc_h_now_ms() - t0 < DETECT_MS) {
         write_for(w, POLL_MS);
-        if (member_state_everywhere(f, rest, id, "dead")) {
+        if (rr_member_state_everywhere(&f->c, rest, id, "dead")) {
             *dead_ms = rc_h_now_ms() - t0;
             break;
         }
     }
     if (*dead_ms < 0)
         return -1;
-    settle_init(&s, rest, 4, -1, base, QUIET_MS);
+    rr_settle_init(&s, rest, 4, -1, base, QUIET_MS);
     while (rc_h_now_ms() - t0 < *dead_ms + SETTLE_MS) {
         write_for(w, POLL_MS);
-        if (settle_poll(f, &s))
+        if (rr_settle_poll(&f->c, &s))
             return s.first - t0;
     }
-    print_unsettled(f, &s, SETTLE_MS);
+    rr_print_unsettled(&f->c, &s, SETTLE_MS);
     return -1;
 }
 
@@ -883,38 +591,38 @@ static double write_through_failure(struct fixture *f, struct writer *w, unsigne
 static void test_failure_under_writes(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     struct writer w = {0};
     const int v = 3; /* node 4 */
-    const unsigned rest = without(all_nodes(5), v);
+    const unsigned rest = rr_without(rr_all(5), v);
     long puts0, dels0;
     double t0, dead, settled, copies;
     int placed, reads;
     char id[24];
 
     start_loaded(f, 6, 5, NULL); /* slot 6 is the sixth node of tests 3-4 */
-    assert_int_equal(snap(f, all_nodes(5), base), 0);
-    assert_int_equal(rc_h_node_id(f->nodes[v], id, sizeof(id)), 0);
-    w.via = f->nodes[0];
+    assert_int_equal(rr_snap(&f->c, rr_all(5), base), 0);
+    assert_int_equal(rc_h_node_id(f->c.nodes[v], id, sizeof(id)), 0);
+    w.via = f->c.nodes[0];
     w.set = &f->k;
     puts0 = f->k.puts;
     dels0 = f->k.dels;
 
     write_for(&w, BEFORE_KILL_MS);
     t0 = rc_h_now_ms();
-    rc_h_server_kill(f->nodes[v]);
+    rc_h_server_kill(f->c.nodes[v]);
     settled = write_through_failure(f, &w, rest, id, base, t0, &dead);
     writer_close(&w);
-    copies = since(t0, wait_settled(f, rest, 4, want_copies(f), NULL, 0, 10000));
-    assert_int_equal(snap(f, rest, st), 0);
+    copies = rr_since(t0, rr_wait_settled(&f->c, rest, 4, want_copies(f), NULL, 0, 10000));
+    assert_int_equal(rr_snap(&f->c, rest, st), 0);
     printf("rebalance: failure: node %d (%lld keys) killed under writes; dead everywhere after "
            "%.0f ms, settled %.0f ms after the kill; sum of keys %lld (want %d x %d live) at "
            "%.0f ms; keys streamed %lld; %d keys uncertain\n",
-           v + 1, (long long)base[v].keys, dead, settled, (long long)SUM(f, rest, st, keys), RF,
-           live_keys(&f->k), copies, (long long)(SUM(f, rest, st, out) - SUM(f, rest, base, out)),
+           v + 1, (long long)base[v].keys, dead, settled, (long long)RR_SUM(&f->c, rest, st, keys), RF,
+           live_keys(&f->k), copies, (long long)(RR_SUM(&f->c, rest, st, out) - RR_SUM(&f->c, rest, base, out)),
            uncertain_keys(&f->k));
     print_writer(&w, puts0, dels0, "k*");
-    print_snap(f, rest, st, "after the failure");
+    rr_print_snap(&f->c, rest, st, "after the failure");
     placed = check_placement(f, rest, st, "failure");
     reads = check_nodes(f, rest, RC_CLIENT_CL_QUORUM, 0, "failure"); /* after the counts */
     if (dead >= 0)
@@ -934,35 +642,35 @@ static void test_failure_under_writes(void **state)
 static void test_rejoin(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int v = 3;
-    const unsigned five = all_nodes(5), rest = without(five, v);
+    const unsigned five = rr_all(5), rest = rr_without(five, v);
     double t0, settled;
     int placed, reads;
 
     assert_int_equal(f->stage, 1); /* needs test_failure_under_writes' state */
-    assert_int_equal(snap(f, rest, base), 0);
+    assert_int_equal(rr_snap(&f->c, rest, base), 0);
     /* Its counters start again, and it may plan nothing: the ring it saved
      * before the kill is the ring it comes back to. */
     base[v].rebalances = -1;
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[v]), 0);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[v]), 0);
     f->stage = 2;
-    settled = since(t0, wait_settled(f, five, 5, want_copies(f), base, QUIET_MS, SETTLE_MS));
-    assert_int_equal(snap(f, five, st), 0);
+    settled = rr_since(t0, rr_wait_settled(&f->c, five, 5, want_copies(f), base, QUIET_MS, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, five, st), 0);
     printf("rebalance: rejoin: node %d restarted on its data directory; settled %.0f ms later; "
            "sum of keys %lld (want exactly %lld); it holds %lld, received %lld, sent %lld; "
            "ranges found in place %lld; keys dropped by the others %lld\n",
-           v + 1, settled, (long long)SUM(f, five, st, keys), (long long)want_copies(f),
+           v + 1, settled, (long long)RR_SUM(&f->c, five, st, keys), (long long)want_copies(f),
            (long long)st[v].keys, (long long)st[v].in, (long long)st[v].out,
-           (long long)(SUM(f, rest, st, in_place) - SUM(f, rest, base, in_place)),
-           (long long)(SUM(f, rest, st, dropped) - SUM(f, rest, base, dropped)));
-    print_snap(f, five, st, "after the rejoin");
+           (long long)(RR_SUM(&f->c, rest, st, in_place) - RR_SUM(&f->c, rest, base, in_place)),
+           (long long)(RR_SUM(&f->c, rest, st, dropped) - RR_SUM(&f->c, rest, base, dropped)));
+    rr_print_snap(&f->c, five, st, "after the rejoin");
     placed = check_placement(f, five, st, "rejoin");
     reads = check_nodes(f, five, RC_CLIENT_CL_ALL, 1, "rejoin") +
             check_nodes(f, 1u << v, RC_CLIENT_CL_ALL, 0, "rejoin");
     assert_true(settled >= 0);
-    assert_int_equal(SUM(f, five, st, keys), want_copies(f));
+    assert_int_equal(RR_SUM(&f->c, five, st, keys), want_copies(f));
     assert_int_equal(placed, 0);
     assert_int_equal(reads, 0);
     f->h.passed = 1;
@@ -974,23 +682,23 @@ static void test_rejoin(void **state)
  * until it settled. Returns the settle time (ms from t0) or -1; counts
  * the deletes acknowledged while some node was rebalancing. */
 static double join_under_writes(struct fixture *f, struct writer *w, int nn,
-                                const struct nstat *base, double t0, long *dels_running)
+                                const struct rr_stat *base, double t0, long *dels_running)
 {
-    struct settle s;
+    struct rr_settle s;
     int running = 0, i;
-    settle_init(&s, all_nodes(nn + 1), nn + 1, -1, base, QUIET_MS);
+    rr_settle_init(&s, rr_all(nn + 1), nn + 1, -1, base, QUIET_MS);
     *dels_running = 0;
     while (rc_h_now_ms() - t0 < SETTLE_MS) {
         long dels = w->set->dels;
         write_for(w, POLL_MS / 2);
         if (running)
             *dels_running += w->set->dels - dels;
-        if (settle_poll(f, &s))
+        if (rr_settle_poll(&f->c, &s))
             return s.first - t0;
         for (i = 0, running = 0; i <= nn; i++)
             running |= s.st[i].running != 0;
     }
-    print_unsettled(f, &s, SETTLE_MS);
+    rr_print_unsettled(&f->c, &s, SETTLE_MS);
     return -1;
 }
 
@@ -1003,47 +711,47 @@ static double join_under_writes(struct fixture *f, struct writer *w, int nn,
 static void test_join_sixth(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     int64_t live[MAX_NODES] = {0}, need[MAX_NODES] = {0}, moved, moved_new;
     struct writer w = {0};
     const int nn = 5; /* node 6 */
-    const unsigned five = all_nodes(5), six = all_nodes(6);
+    const unsigned five = rr_all(5), six = rr_all(6);
     long dels_running;
     double t0, settled, copies, ratio, imb;
     int placed, reads;
 
     assert_int_equal(f->stage, 2); /* needs the five of test_rejoin */
-    assert_int_equal(snap(f, five, base), 0);
+    assert_int_equal(rr_snap(&f->c, five, base), 0);
     base[nn].rebalances = -1; /* a new node adopts the ring: it may plan nothing */
-    w.via = f->nodes[0];
+    w.via = f->c.nodes[0];
     w.set = &f->j;
 
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[nn]), 0);
     f->stage = 3;
     settled = join_under_writes(f, &w, nn, base, t0, &dels_running);
     writer_close(&w);
-    copies = since(t0, wait_settled(f, six, 6, want_copies(f), NULL, 0, 10000));
-    assert_int_equal(snap(f, six, st), 0);
+    copies = rr_since(t0, rr_wait_settled(&f->c, six, 6, want_copies(f), NULL, 0, 10000));
+    assert_int_equal(rr_snap(&f->c, six, st), 0);
     assert_int_equal(learn_ids(f, six), 0);
     assert_int_equal(ring_counts(f, six, &f->k, live, need), 0);
-    moved = SUM(f, six, st, out) - SUM(f, five, base, out);
+    moved = RR_SUM(&f->c, six, st, out) - RR_SUM(&f->c, five, base, out);
     moved_new = st[nn].out;
     ratio = need[nn] > 0 ? (double)moved / (double)need[nn] : -1;
-    imb = imbalance(f, six, st);
+    imb = rr_imbalance(&f->c, six, st);
     printf("rebalance: join: node 6 started under writes (hints pending on the five: %lld); "
            "settled %.0f ms later; sum of keys %lld (want %lld) at %.0f ms; keys moved %lld "
            "(by the five %lld, by node 6 itself %lld; node 6 received %lld); minimum: %lld "
            "k-set entries the ring gives node 6 (%lld live); ratio %.4f (bound %.2f; moved / "
            "live keys node 6 holds: %.4f); per-node keys max/mean %.3f (bound %.2f); %ld "
            "deletes acknowledged while a node was rebalancing\n",
-           (long long)SUM(f, five, base, hints), settled, (long long)SUM(f, six, st, keys),
+           (long long)RR_SUM(&f->c, five, base, hints), settled, (long long)RR_SUM(&f->c, six, st, keys),
            (long long)want_copies(f), copies, (long long)moved, (long long)(moved - moved_new),
            (long long)moved_new, (long long)st[nn].in, (long long)need[nn], (long long)live[nn],
            ratio, MAX_MOVE_RATIO, st[nn].keys > 0 ? (double)moved / (double)st[nn].keys : -1.0,
            imb, MAX_IMBALANCE, dels_running);
     print_writer(&w, 0, 0, "j*");
-    print_snap(f, six, st, "after the join");
+    rr_print_snap(&f->c, six, st, "after the join");
     placed = check_placement(f, six, st, "join");
     reads = check_nodes(f, 1u << nn, RC_CLIENT_CL_ALL, 0, "join") +
             check_nodes(f, six, RC_CLIENT_CL_ALL, 1, "join");
@@ -1063,38 +771,38 @@ static void test_join_sixth(void **state)
 static void test_leave_sixth(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int nn = 5;
-    const unsigned five = all_nodes(5), six = all_nodes(6);
+    const unsigned five = rr_all(5), six = rr_all(6);
     int64_t held, logged, received;
     double t0, settled;
     int status, placed, reads;
 
     assert_int_equal(f->stage, 3); /* needs test_join_sixth's state */
-    assert_int_equal(snap(f, six, base), 0);
+    assert_int_equal(rr_snap(&f->c, six, base), 0);
     held = base[nn].keys + base[nn].tombstones;
     t0 = rc_h_now_ms();
-    status = rc_h_server_stop(f->nodes[nn], 35000);
-    settled = since(t0, wait_settled(f, five, 5, want_copies(f), base, 0, SETTLE_MS));
-    assert_int_equal(snap(f, five, st), 0);
-    logged = log_keys(f->nodes[nn], "rebalance finished cause=\"this node is leaving\"");
-    received = SUM(f, five, st, in) - SUM(f, five, base, in);
+    status = rc_h_server_stop(f->c.nodes[nn], 35000);
+    settled = rr_since(t0, rr_wait_settled(&f->c, five, 5, want_copies(f), base, 0, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, five, st), 0);
+    logged = rr_log_keys(f->c.nodes[nn], "rebalance finished cause=\"this node is leaving\"");
+    received = RR_SUM(&f->c, five, st, in) - RR_SUM(&f->c, five, base, in);
     printf("rebalance: leave: node 6 exited with status %d; the others settled %.0f ms after "
            "SIGTERM; sum of keys %lld (want %lld); it held %lld entries (%lld live keys, %lld "
            "tombstones), its handoff sent %lld (ratio %.4f), the others received %lld (ratio "
            "%.4f; bound %.2f)\n",
-           status, settled, (long long)SUM(f, five, st, keys), (long long)want_copies(f),
+           status, settled, (long long)RR_SUM(&f->c, five, st, keys), (long long)want_copies(f),
            (long long)held, (long long)base[nn].keys, (long long)base[nn].tombstones,
            (long long)logged, held > 0 ? (double)logged / (double)held : -1.0,
            (long long)received, held > 0 ? (double)received / (double)held : -1.0,
            MAX_MOVE_RATIO);
-    print_snap(f, five, st, "after the leave");
+    rr_print_snap(&f->c, five, st, "after the leave");
     placed = check_placement(f, five, st, "leave");
     reads = check_nodes(f, 1u << 1, RC_CLIENT_CL_ALL, 0, "leave") +
             check_nodes(f, five, RC_CLIENT_CL_ALL, 1, "leave");
     assert_int_equal(status, 0);
     assert_true(settled >= 0);
-    assert_int_equal(SUM(f, five, st, keys), want_copies(f));
+    assert_int_equal(RR_SUM(&f->c, five, st, keys), want_copies(f));
     assert_int_equal(placed, 0);
     assert_true(held > 0 && logged >= base[nn].keys);
     assert_true((double)logged <= MAX_MOVE_RATIO * (double)held);
@@ -1111,12 +819,12 @@ static void test_leave_sixth(void **state)
  * *in_at is what node nn had received then. */
 static int find_sender(const struct fixture *f, int nn, unsigned old, double t0, int64_t *in_at)
 {
-    struct nstat prev[MAX_NODES], st[MAX_NODES];
+    struct rr_stat prev[MAX_NODES], st[MAX_NODES];
     int have_prev = 0, i;
     while (rc_h_now_ms() - t0 < SETTLE_MS) {
-        struct nstat e;
-        if (read_nstat(f->nodes[nn], &e) == 0 && snap(f, old, st) == 0) {
-            for (i = 1; have_prev && e.in >= CUT_MIN_IN && i < f->n; i++) {
+        struct rr_stat e;
+        if (rr_read(f->c.nodes[nn], &e) == 0 && rr_snap(&f->c, old, st) == 0) {
+            for (i = 1; have_prev && e.in >= CUT_MIN_IN && i < f->c.n; i++) {
                 if ((old & (1u << i)) && st[i].running && st[i].out > prev[i].out) {
                     *in_at = e.in;
                     return i;
@@ -1141,9 +849,9 @@ static void test_kill_sender(void **state)
 {
     struct fixture *f = *state;
     const char *const extra[] = {"--stream-rate", SLOW_RATE, NULL};
-    struct nstat base[MAX_NODES], st[MAX_NODES], at_kill;
+    struct rr_stat base[MAX_NODES], st[MAX_NODES], at_kill;
     const int nn = 5; /* node 6 joins */
-    const unsigned five = all_nodes(5), six = all_nodes(6);
+    const unsigned five = rr_all(5), six = rr_all(6);
     unsigned live;
     int64_t in_at = -1;
     double t0, t_kill, dead, settled;
@@ -1151,31 +859,31 @@ static void test_kill_sender(void **state)
     int v, placed, reads;
 
     start_loaded(f, 6, 5, extra);
-    assert_int_equal(snap(f, five, base), 0);
+    assert_int_equal(rr_snap(&f->c, five, base), 0);
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[nn]), 0);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[nn]), 0);
     v = find_sender(f, nn, five, t0, &in_at);
     assert_true(v > 0);
-    assert_int_equal(rc_h_node_id(f->nodes[v], id, sizeof(id)), 0);
-    assert_int_equal(read_nstat(f->nodes[v], &at_kill), 0);
-    rc_h_server_kill(f->nodes[v]);
+    assert_int_equal(rc_h_node_id(f->c.nodes[v], id, sizeof(id)), 0);
+    assert_int_equal(rr_read(f->c.nodes[v], &at_kill), 0);
+    rc_h_server_kill(f->c.nodes[v]);
     t_kill = rc_h_now_ms() - t0;
-    live = without(six, v);
+    live = rr_without(six, v);
     assert_int_equal(learn_ids(f, 1u << nn), 0);
     printf("rebalance: kill sender: node %d killed %.0f ms after node 6 started, having sent "
            "%lld entries; node 6 had received %lld\n",
            v + 1, t_kill, (long long)(at_kill.out - base[v].out), (long long)in_at);
 
-    dead = wait_member_state(f, live, id, "dead", DETECT_MS);
-    settled = since(t0, wait_settled(f, live, 5, want_copies(f), NULL, QUIET_MS, SETTLE_MS));
-    assert_int_equal(snap(f, live, st), 0);
+    dead = rr_wait_member_state(&f->c, live, id, "dead", DETECT_MS);
+    settled = rr_since(t0, rr_wait_settled(&f->c, live, 5, want_copies(f), NULL, QUIET_MS, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, live, st), 0);
     printf("rebalance: kill sender: dead everywhere %.0f ms after the kill; settled %.0f ms "
            "after node 6 started; sum of keys %lld over the 5 live (want %lld); node 6 "
            "received %lld entries in all and holds %lld (%lld live keys, %lld tombstones)\n",
-           dead, settled, (long long)SUM(f, live, st, keys), (long long)want_copies(f),
+           dead, settled, (long long)RR_SUM(&f->c, live, st, keys), (long long)want_copies(f),
            (long long)st[nn].in, (long long)(st[nn].keys + st[nn].tombstones),
            (long long)st[nn].keys, (long long)st[nn].tombstones);
-    print_snap(f, live, st, "after the kill");
+    rr_print_snap(&f->c, live, st, "after the kill");
     placed = check_placement(f, live, st, "kill sender");
     reads = check_nodes(f, 1u << nn, RC_CLIENT_CL_ALL, 0, "kill sender") +
             check_nodes(f, live, RC_CLIENT_CL_ALL, 1, "kill sender");
@@ -1184,7 +892,7 @@ static void test_kill_sender(void **state)
         f->stage = 1; /* test_sender_restart can run, whatever the checks below say */
     assert_true(dead >= 0);
     assert_true(settled >= 0);
-    assert_int_equal(SUM(f, live, st, keys), want_copies(f));
+    assert_int_equal(RR_SUM(&f->c, live, st, keys), want_copies(f));
     assert_int_equal(placed, 0);
     assert_int_equal(reads, 0);
     f->h.passed = 1;
@@ -1195,31 +903,31 @@ static void test_kill_sender(void **state)
 static void test_sender_restart(void **state)
 {
     struct fixture *f = *state;
-    struct nstat base[MAX_NODES], st[MAX_NODES];
+    struct rr_stat base[MAX_NODES], st[MAX_NODES];
     const int v = f->victim;
-    const unsigned six = all_nodes(6), live = without(six, v);
+    const unsigned six = rr_all(6), live = rr_without(six, v);
     double t0, settled;
     int placed, reads;
 
     assert_int_equal(f->stage, 1); /* needs test_kill_sender's state */
-    assert_int_equal(snap(f, live, base), 0);
+    assert_int_equal(rr_snap(&f->c, live, base), 0);
     base[v].rebalances = -1; /* as in test_rejoin: it may plan nothing */
     t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, f->nodes[v]), 0);
-    settled = since(t0, wait_settled(f, six, 6, want_copies(f), base, QUIET_MS, SETTLE_MS));
-    assert_int_equal(snap(f, six, st), 0);
+    assert_int_equal(rc_h_server_start(&f->h, f->c.nodes[v]), 0);
+    settled = rr_since(t0, rr_wait_settled(&f->c, six, 6, want_copies(f), base, QUIET_MS, SETTLE_MS));
+    assert_int_equal(rr_snap(&f->c, six, st), 0);
     printf("rebalance: sender restart: node %d restarted; settled %.0f ms later; sum of keys "
            "%lld over 6 (want %lld); it holds %lld, received %lld; keys dropped by the others "
            "%lld\n",
-           v + 1, settled, (long long)SUM(f, six, st, keys), (long long)want_copies(f),
+           v + 1, settled, (long long)RR_SUM(&f->c, six, st, keys), (long long)want_copies(f),
            (long long)st[v].keys, (long long)st[v].in,
-           (long long)(SUM(f, live, st, dropped) - SUM(f, live, base, dropped)));
-    print_snap(f, six, st, "after the restart");
+           (long long)(RR_SUM(&f->c, live, st, dropped) - RR_SUM(&f->c, live, base, dropped)));
+    rr_print_snap(&f->c, six, st, "after the restart");
     placed = check_placement(f, six, st, "sender restart");
     reads = check_nodes(f, 1u << v, RC_CLIENT_CL_ALL, 0, "sender restart") +
             check_nodes(f, six, RC_CLIENT_CL_ALL, 1, "sender restart");
     assert_true(settled >= 0);
-    assert_int_equal(SUM(f, six, st, keys), want_copies(f));
+    assert_int_equal(RR_SUM(&f->c, six, st, keys), want_copies(f));
     assert_int_equal(placed, 0);
     assert_int_equal(reads, 0);
     f->h.passed = 1;
