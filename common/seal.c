@@ -351,8 +351,12 @@ int rc_seal_dgram_open(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
     seq = get64(in + 16);
     to = get64(in + 32);
     ts = get64(in + 40);
-    if (from == d->self_id)
-        return dgram_fail(RC_EREPLAY, "our own datagram sent back", stats, why);
+    if (from == d->self_id) {
+        /* A seed list naming ourselves; not an attack worth counting. */
+        if (why != NULL)
+            *why = "our own datagram";
+        return RC_EINVAL;
+    }
     if (to != 0 && to != d->self_id)
         return dgram_fail(RC_EREPLAY, "addressed to another node", stats, why);
     if (ts + RC_SEAL_WINDOW_MS < now_ms || ts > now_ms + RC_SEAL_WINDOW_MS)

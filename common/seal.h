@@ -169,7 +169,8 @@ int rc_seal_dgram_seal(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
  * tampered: stats->gossip_auth_failures++), RC_EREPLAY (seen before,
  * older than the window, stamped outside RC_SEAL_WINDOW_MS or before our
  * start, or addressed to another node: stats->gossip_replays++),
- * RC_EBUFFER_FULL. why (may be NULL) gets a static reason for the log. */
+ * RC_EINVAL (our own datagram back, e.g. we are in our seed list; not
+ * counted), RC_EBUFFER_FULL. why (may be NULL) gets a static reason. */
 int rc_seal_dgram_open(struct rc_seal_dgram *d, const struct rc_seal_keys *k, uint64_t now_ms,
                        const uint8_t *in, size_t len, uint8_t *out, size_t outcap,
                        size_t *outlen, uint64_t *sender, struct rc_seal_stats *stats,

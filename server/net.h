@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "log.h"
+#include "seal.h"
 
 struct rc_net;
 struct rc_net_slot;
@@ -45,7 +46,16 @@ struct rc_net_opts {
     size_t out_high;       /* pending reply bytes at which reading pauses */
     int max_inflight;      /* deferred requests per connection at which reading pauses */
     int shutdown_ms;       /* how long shutdown waits for clients to drain */
+    /* Cluster key (peer port only; borrowed, may change in place on a
+     * reload). With at least one key every connection must open with the
+     * sealed-stream handshake (seal.h); anything else is closed unanswered
+     * and counted in seal_stats (borrowed, may be NULL). */
+    const struct rc_seal_keys *keys;
+    struct rc_seal_stats *seal_stats;
 };
+
+/* Connections refused for the cluster key are logged at most this often. */
+#define RC_NET_AUTH_LOG_MS 10000
 
 struct rc_net_stats {
     uint64_t conns;          /* open now */

@@ -57,6 +57,11 @@ struct pconn {
     enum pstate state;
     int writing, dirty, tcp_open, forgotten;
     struct rc_buf out, wbuf, in;
+    /* Cluster key: the stream, bytes as received (raw) and sealed bytes
+     * waiting to be written (sout: hello, then records). */
+    struct rc_seal_stream ss;
+    struct rc_buf raw, sout;
+    int sealed;
     struct pending *head, *tail;
     uint32_t next_id;
     uint64_t retry_at, backoff;
@@ -106,6 +111,7 @@ static void fail_all(struct pconn *c, int err)
     }
     c->head = c->tail = NULL;
     rc_buf_reset(&c->out);
+    rc_buf_reset(&c->sout);
 }
 
 static struct pconn *find_conn(struct rc_peers *p, uint64_t node)
@@ -134,6 +140,9 @@ static void on_handle_closed(uv_handle_t *h)
         rc_buf_close(&c->out);
         rc_buf_close(&c->wbuf);
         rc_buf_close(&c->in);
+        rc_buf_close(&c->raw);
+        rc_buf_close(&c->sout);
+        memset(&c->ss, 0, sizeof(c->ss));
         free(c);
         maybe_closed(p);
     }
@@ -148,6 +157,9 @@ static void on_tcp_closed(uv_handle_t *h)
     c->writing = 0;
     rc_buf_reset(&c->wbuf);
     rc_buf_reset(&c->in);
+    rc_buf_reset(&c->raw);
+    rc_buf_reset(&c->sout);
+    memset(&c->ss, 0, sizeof(c->ss));
     if (c->forgotten || c->p->closing) {
         on_handle_closed(h);
         return;
@@ -185,20 +197,40 @@ static void on_write(uv_write_t *req, int status)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    if (rc_buf_used(&c->out) > 0)
+    if (rc_buf_used(&c->out) > 0 || rc_buf_used(&c->sout) > 0)
         c->dirty = 1;
+}
+
+/* What to write: out, or on a sealed connection sout after sealing out
+ * into it (once the peer's hello is in). NULL when c was reset. */
+static struct rc_buf *wire_out(struct pconn *c)
+{
+    if (!c->sealed)
+        return &c->out;
+    if (rc_buf_used(&c->out) > 0 && c->ss.state == RC_SEAL_OPEN) {
+        if (rc_seal_stream_write(&c->ss, rc_buf_rptr(&c->out), rc_buf_used(&c->out), &c->sout) <
+            0) {
+            conn_reset(c, RC_ENOMEM);
+            return NULL;
+        }
+        rc_buf_reset(&c->out);
+    }
+    return &c->sout;
 }
 
 static void flush(struct pconn *c)
 {
-    struct rc_buf tmp;
+    struct rc_buf tmp, *o;
     uv_buf_t b;
     int n;
 
     c->dirty = 0;
-    if (c->state != P_CONNECTED || c->writing || rc_buf_used(&c->out) == 0)
+    if (c->state != P_CONNECTED || c->writing)
         return;
-    b = uv_buf_init((char *)rc_buf_rptr(&c->out), (unsigned)rc_buf_used(&c->out));
+    o = wire_out(c);
+    if (o == NULL || rc_buf_used(o) == 0)
+        return;
+    b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
     n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
@@ -206,12 +238,12 @@ static void flush(struct pconn *c)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    rc_buf_consume(&c->out, (size_t)n);
-    if (rc_buf_used(&c->out) == 0)
+    rc_buf_consume(o, (size_t)n);
+    if (rc_buf_used(o) == 0)
         return;
     tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
+    c->wbuf = *o;
+    *o = tmp;
     b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
         conn_reset(c, RC_ECLOSED);
@@ -252,11 +284,34 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct pconn *c = h->data;
-    size_t n = rc_buf_read_space(&c->in, READ_CHUNK);
+    struct rc_buf *b = c->sealed ? &c->raw : &c->in;
+    size_t n = rc_buf_read_space(b, READ_CHUNK);
 
     (void)suggested;
     /* A zero-length buffer makes libuv report UV_ENOBUFS. */
-    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(&c->in) : NULL, (unsigned)n);
+    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(b) : NULL, (unsigned)n);
+}
+
+/* Opens what arrived on a sealed connection into c->in; the peer's hello
+ * lets the queued requests go. 0, or < 0 when c was reset. */
+static int unseal(struct pconn *c)
+{
+    enum rc_seal_stream_state before = c->ss.state;
+    const char *why = "";
+
+    if (rc_seal_stream_read(&c->ss, c->p->opts.keys, &c->raw, &c->in, &why) < 0) {
+        if (c->p->opts.seal_stats != NULL)
+            c->p->opts.seal_stats->peer_auth_failures++;
+        rc_log_warn(c->p->log, "peer %016llx %s:%d refused: %s", (unsigned long long)c->node,
+                    c->host, c->port, why);
+        conn_reset(c, RC_ECLUSTER_KEY);
+        return RC_ECLUSTER_KEY;
+    }
+    if (before != RC_SEAL_OPEN && c->ss.state == RC_SEAL_OPEN) {
+        c->dirty = 1; /* in case a write is still under way */
+        flush(c);
+    }
+    return c->state == P_CONNECTED ? 0 : RC_ECLOSED;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -270,8 +325,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    rc_buf_commit(&c->in, (size_t)nread);
+    rc_buf_commit(c->sealed ? &c->raw : &c->in, (size_t)nread);
     for (;;) {
+        if (c->sealed && unseal(c) < 0)
+            return;
         rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), c->p->opts.max_frame, &flen);
         if (rv == 0)
             break;
@@ -320,6 +377,16 @@ static void on_connect(uv_connect_t *req, int status)
     c->state = P_CONNECTED;
     c->backoff = BACKOFF_MIN_MS;
     uv_tcp_nodelay(&c->tcp, 1);
+    c->sealed = c->p->opts.keys != NULL && c->p->opts.keys->n > 0;
+    if (c->sealed) {
+        /* Our hello goes first; requests wait in out for the peer's. */
+        rc_buf_reset(&c->sout);
+        rc_buf_reset(&c->raw);
+        if (rc_seal_stream_start(&c->ss, c->p->opts.keys, 1, &c->sout) < 0) {
+            conn_reset(c, RC_ENOMEM);
+            return;
+        }
+    }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_reset(c, RC_ECLOSED);
         return;
@@ -415,6 +482,16 @@ static struct pconn *conn_new(struct rc_peers *p, uint64_t node, const char *hos
     rc_buf_init(&c->out, p->opts.max_queued_bytes);
     rc_buf_init(&c->wbuf, p->opts.max_queued_bytes);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)p->opts.max_frame);
+    if (p->opts.keys != NULL) {
+        /* Sealed: in takes one record beyond a whole frame (a record may
+         * straddle two replies); wbuf and sout swap roles, so share a cap. */
+        size_t wire_cap = rc_seal_stream_wire_len(p->opts.max_queued_bytes) + RC_SEAL_HELLO_LEN;
+
+        c->in.cap += RC_SEAL_RECORD_MAX;
+        rc_buf_init(&c->raw, READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
+        rc_buf_init(&c->sout, wire_cap);
+        c->wbuf.cap = wire_cap;
+    }
     uv_timer_init(p->loop, &c->ctimer);
     c->ctimer.data = c;
     c->handles = 1;
@@ -443,7 +520,8 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     }
     if (c == NULL && (c = conn_new(p, node, host, port)) == NULL)
         return RC_ENOMEM;
-    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) >= p->opts.max_queued_bytes)
+    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + rc_buf_used(&c->sout) >=
+        p->opts.max_queued_bytes)
         return RC_EBUFFER_FULL;
     pd = calloc(1, sizeof(*pd));
     if (pd == NULL)
