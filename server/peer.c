@@ -31,6 +31,9 @@
 /* A connection whose oldest request is this late is reset. */
 #define STUCK_MS 3000
 #define READ_CHUNK (64 * 1024)
+/* A peer failing the cluster key is retried with backoff; one line per
+ * 10 s says so without flooding the log. */
+#define AUTH_LOG_MS 10000
 
 enum pstate { P_IDLE, P_RESOLVING, P_CONNECTING, P_CONNECTED, P_CLOSING };
 
@@ -78,6 +81,8 @@ struct rc_peers {
     struct pconn *conns;
     struct pending *failed, *failed_tail; /* callbacks to run at prepare */
     int closing, handles;
+    uint64_t auth_log_ms; /* refusals for the cluster key: logged at most this often */
+    uint32_t auth_suppressed;
     void (*close_cb)(void *);
     void *close_arg;
 };
@@ -300,10 +305,19 @@ static int unseal(struct pconn *c)
     const char *why = "";
 
     if (rc_seal_stream_read(&c->ss, c->p->opts.keys, &c->raw, &c->in, &why) < 0) {
-        if (c->p->opts.seal_stats != NULL)
-            c->p->opts.seal_stats->peer_auth_failures++;
-        rc_log_warn(c->p->log, "peer %016llx %s:%d refused: %s", (unsigned long long)c->node,
-                    c->host, c->port, why);
+        struct rc_peers *p = c->p;
+        uint64_t now = uv_now(p->loop);
+
+        if (p->opts.seal_stats != NULL)
+            p->opts.seal_stats->peer_auth_failures++;
+        if (p->auth_log_ms == 0 || now - p->auth_log_ms >= AUTH_LOG_MS) {
+            rc_log_warn(p->log, "peer %016llx %s:%d refused: %s (%u more since the last report)",
+                        (unsigned long long)c->node, c->host, c->port, why, p->auth_suppressed);
+            p->auth_log_ms = now;
+            p->auth_suppressed = 0;
+        } else {
+            p->auth_suppressed++;
+        }
         conn_reset(c, RC_ECLUSTER_KEY);
         return RC_ECLUSTER_KEY;
     }
