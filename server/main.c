@@ -296,6 +296,10 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
     if (load_keys(s, &s->keys) < 0)
         rc_log_error(&s->log, "SIGHUP: keeping the previous cluster keys");
+    else {
+        rc_peers_keys_changed(s->peers);
+        rc_net_keys_changed(s->peer_net);
+    }
 }
 
 /* Membership changed: rebuild the ring from what gossip sees now. */

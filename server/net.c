@@ -742,6 +742,31 @@ void rc_net_shutdown(struct rc_net *net, void (*cb)(void *arg), void *arg)
     maybe_finish_shutdown(net);
 }
 
+void rc_net_keys_changed(struct rc_net *net)
+{
+    const struct rc_seal_keys *k = net->opts.keys;
+    struct rc_conn *c;
+    uint32_t i;
+
+    if (k == NULL)
+        return;
+    for (c = net->conns; c != NULL; c = c->next) {
+        int held = 0;
+
+        if (c->ss == NULL || c->ss->state != RC_SEAL_OPEN ||
+            (c->state != CONN_READING && c->state != CONN_BLOCKED))
+            continue;
+        for (i = 0; i < k->n; i++)
+            held |= k->k[i].id == c->ss->kid;
+        if (held)
+            continue;
+        rc_log_info(net->log, "peer connection id=%llu: closing, its cluster key was removed",
+                    (unsigned long long)c->id);
+        conn_set_state(c, CONN_DRAINING);
+        add_pending(c);
+    }
+}
+
 void rc_net_stats(const struct rc_net *net, struct rc_net_stats *st)
 {
     *st = net->stats;

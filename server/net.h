@@ -82,6 +82,11 @@ void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
 /* Same, for an error reply (msg NULL: rc_strerror(err)). */
 void rc_net_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);
 
+/* The key list (opts.keys) was changed in place: connections opened with
+ * a key no longer in it stop reading, send the replies they owe, and
+ * close (their peer reconnects with its current key). */
+void rc_net_keys_changed(struct rc_net *net);
+
 /* Stops accepting, stops reading, flushes pending replies, then closes
  * every connection (forcibly after shutdown_ms). cb runs once all handles
  * are closed. */

@@ -65,6 +65,10 @@ struct pconn {
     struct rc_seal_stream ss;
     struct rc_buf raw, sout;
     int sealed;
+    /* Its key left the key file: send nothing more on it, close it once
+     * what was sent is answered, reopen it with the new key. */
+    int retiring;
+    uint32_t nqueued, nsent; /* FIFO entries; how many of them were written */
     struct pending *head, *tail;
     uint32_t next_id;
     uint64_t retry_at, backoff;
@@ -88,6 +92,7 @@ struct rc_peers {
 };
 
 static void start_connect(struct pconn *c);
+static void retire(struct pconn *c);
 static void conn_reset(struct pconn *c, int err);
 static void maybe_closed(struct rc_peers *p);
 
@@ -115,6 +120,8 @@ static void fail_all(struct pconn *c, int err)
             free(pd);
     }
     c->head = c->tail = NULL;
+    c->nqueued = c->nsent = 0;
+    c->retiring = 0;
     rc_buf_reset(&c->out);
     rc_buf_reset(&c->sout);
 }
@@ -160,6 +167,8 @@ static void on_tcp_closed(uv_handle_t *h)
     c->tcp_open = 0;
     c->state = P_IDLE;
     c->writing = 0;
+    c->retiring = 0;
+    c->nsent = 0;
     rc_buf_reset(&c->wbuf);
     rc_buf_reset(&c->in);
     rc_buf_reset(&c->raw);
@@ -204,6 +213,8 @@ static void on_write(uv_write_t *req, int status)
     }
     if (rc_buf_used(&c->out) > 0 || rc_buf_used(&c->sout) > 0)
         c->dirty = 1;
+    if (c->retiring && c->nsent == 0 && c->state == P_CONNECTED)
+        retire(c);
 }
 
 /* What to write: out, or on a sealed connection sout after sealing out
@@ -230,10 +241,14 @@ static void flush(struct pconn *c)
     int n;
 
     c->dirty = 0;
-    if (c->state != P_CONNECTED || c->writing)
+    if (c->state != P_CONNECTED || c->writing || c->retiring)
         return;
     o = wire_out(c);
-    if (o == NULL || rc_buf_used(o) == 0)
+    if (o == NULL)
+        return;
+    if (!c->sealed || c->ss.state == RC_SEAL_OPEN)
+        c->nsent = c->nqueued; /* everything queued is on its way now */
+    if (rc_buf_used(o) == 0)
         return;
     b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
     n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -255,6 +270,16 @@ static void flush(struct pconn *c)
         return;
     }
     c->writing = 1;
+}
+
+/* Closes a retiring connection whose sent requests are all answered; the
+ * requests still queued stay and go out on a new connection. */
+static void retire(struct pconn *c)
+{
+    rc_log_info(c->p->log, "peer %016llx %s:%d: reconnecting, its cluster key was removed",
+                (unsigned long long)c->node, c->host, c->port);
+    c->state = P_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
 /* Hands one reply to the oldest pending request. 0, or <0 if c was reset. */
@@ -280,9 +305,16 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
     c->head = pd->next;
     if (c->head == NULL)
         c->tail = NULL;
+    c->nqueued--;
+    if (c->nsent > 0)
+        c->nsent--;
     if (pd->cb)
         pd->cb(pd->arg, 0, &rep);
     free(pd);
+    if (c->state == P_CONNECTED && c->retiring && c->nsent == 0) {
+        retire(c);
+        return RC_ECLOSED;
+    }
     return c->state == P_CONNECTED ? 0 : RC_ECLOSED;
 }
 
@@ -555,6 +587,7 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     else
         c->head = pd;
     c->tail = pd;
+    c->nqueued++;
     c->dirty = 1;
     if (c->state == P_IDLE)
         start_connect(c);
@@ -636,6 +669,31 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     uv_unref((uv_handle_t *)&p->prepare);
     *out = p;
     return 0;
+}
+
+static int key_held(const struct rc_seal_keys *k, uint32_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < k->n; i++)
+        if (k->k[i].id == id)
+            return 1;
+    return 0;
+}
+
+void rc_peers_keys_changed(struct rc_peers *p)
+{
+    struct pconn *c;
+
+    if (p->opts.keys == NULL)
+        return;
+    for (c = p->conns; c != NULL; c = c->next) {
+        if (!c->sealed || c->state != P_CONNECTED || key_held(p->opts.keys, c->ss.kid))
+            continue;
+        c->retiring = 1;
+        if (c->nsent == 0 && !c->writing)
+            retire(c);
+    }
 }
 
 void rc_peers_forget(struct rc_peers *p, uint64_t node)

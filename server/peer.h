@@ -52,6 +52,11 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
 int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
                   const struct rc_request *req, int timeout_ms, rc_peer_cb cb, void *arg);
 
+/* The key list (opts.keys) was changed in place: connections opened with
+ * a key no longer in it stop taking requests, close once what they sent
+ * is answered, and reopen with the current sending key; nothing fails. */
+void rc_peers_keys_changed(struct rc_peers *p);
+
 /* Closes the node's connection (member died or left); its pending
  * requests fail with RC_ECLOSED. */
 void rc_peers_forget(struct rc_peers *p, uint64_t node);

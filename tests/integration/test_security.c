@@ -671,6 +671,11 @@ static void test_rotation_without_downtime(void **state)
         assert_false(rc_h_log_contains(f->nodes[i], "-> suspect"));
         assert_false(rc_h_log_contains(f->nodes[i], "-> dead"));
     }
+    /* Connections opened with key A were closed and reopened with B
+     * once A was removed. */
+    assert_true(rc_h_log_contains(f->nodes[0], "its cluster key was removed") ||
+                rc_h_log_contains(f->nodes[1], "its cluster key was removed") ||
+                rc_h_log_contains(f->nodes[2], "its cluster key was removed"));
     /* A bad file on SIGHUP keeps the keys in use. */
     write_keys(f->key_path[0], "not a key", NULL, 0600);
     assert_int_equal(kill(f->nodes[0]->pid, SIGHUP), 0);
