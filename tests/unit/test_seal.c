@@ -114,6 +114,24 @@ static void test_load_file(void **state)
     assert_int_equal(rc_seal_keys_load(path, &k, err, sizeof(err), warn, sizeof(warn)),
                      RC_EINVAL);
     assert_non_null(strstr(err, "readable by every user"));
+    /* Too large (a wrong file named by mistake): refused before parsing. */
+    {
+        FILE *f = fopen(path, "w");
+        int i;
+
+        assert_non_null(f);
+        for (i = 0; i < RC_SEAL_FILE_MAX / 64 + 2; i++)
+            fprintf(f, "%s\n", key_a);
+        fclose(f);
+    }
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(rc_seal_keys_load(path, &k, err, sizeof(err), warn, sizeof(warn)),
+                     RC_EINVAL);
+    assert_non_null(strstr(err, "larger than"));
+    /* A directory is not a key file. */
+    assert_int_equal(rc_seal_keys_load("/tmp", &k, err, sizeof(err), warn, sizeof(warn)),
+                     RC_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
     unlink(path);
     assert_true(rc_seal_keys_load(path, &k, err, sizeof(err), warn, sizeof(warn)) < 0);
     assert_non_null(strstr(err, "cannot open"));
