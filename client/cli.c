@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PROG "ringcache-cli"
@@ -163,6 +164,7 @@ static const char usage_text[] =
     "  keygen                   print a new random cluster key (64 hex digits\n"
     "                           and a newline) for --cluster-key-file; contacts\n"
     "                           no server: ringcache-cli keygen > cluster.key\n"
+    "                           (a file it writes to is made private, mode 600)\n"
     "  help                     this text\n"
     "  get, put and del also take --consistency LEVEL after the key, which wins\n"
     "  over the one given before the command.\n"
@@ -915,6 +917,7 @@ static int parse_global(int argc, char **argv, struct cli *cli)
 static int keygen(int nargs)
 {
     char line[66];
+    struct stat st;
 
     if (nargs != 1) {
         fprintf(stderr, PROG ": error: INVAL: keygen takes no arguments\n");
@@ -923,6 +926,17 @@ static int keygen(int nargs)
     if (rc_seal_init() < 0) {
         fprintf(stderr, PROG ": error: INTERNAL: cannot initialise libsodium\n");
         return 2;
+    }
+    /* `keygen > cluster.key` creates the file with the umask's mode,
+     * usually readable by everyone, which the server refuses: make it
+     * private before the key is in it. */
+    if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        if (fchmod(STDOUT_FILENO, st.st_mode & 0700) == 0)
+            fprintf(stderr, PROG ": keygen: output file made private (mode %o)\n",
+                    (unsigned)(st.st_mode & 0700));
+        else
+            fprintf(stderr, PROG ": keygen: warning: cannot make the output file private: %s\n",
+                    strerror(errno));
     }
     rc_seal_keygen_line(line);
     fputs(line, stdout);

@@ -721,6 +721,42 @@ static void test_bad_key_files(void **state)
     f->h.passed = 1;
 }
 
+/* `ringcache-cli keygen > file`: a valid key, in a file made private,
+ * that a node starts with. */
+static void test_keygen(void **state)
+{
+    struct fixture *f = *state;
+    char path[RC_H_PATH], cmd[2 * RC_H_PATH + 64], err[256], warn[256];
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct rc_seal_keys k1, k2;
+    struct rc_hrun r;
+    struct stat st;
+    const char *no_extra[] = {NULL};
+    struct rc_hserver *s;
+
+    snprintf(path, sizeof(path), "%s/gen.key", f->h.root);
+    snprintf(cmd, sizeof(cmd), "umask 022; '%s' keygen > '%s'", f->h.cli_bin, path);
+    assert_int_equal(rc_h_run("/bin/sh", argv, NULL, NULL, 0, 5000, 4096, &r), 0);
+    assert_int_equal(r.status, 0);
+    rc_h_run_free(&r);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    assert_int_equal(st.st_size, 65);
+    assert_int_equal(rc_seal_keys_load(path, &k1, err, sizeof(err), warn, sizeof(warn)), 0);
+    assert_int_equal(k1.n, 1);
+    assert_int_equal(rc_h_run("/bin/sh", argv, NULL, NULL, 0, 5000, 4096, &r), 0);
+    rc_h_run_free(&r);
+    assert_int_equal(rc_seal_keys_load(path, &k2, err, sizeof(err), warn, sizeof(warn)), 0);
+    assert_memory_not_equal(k1.k[0].key, k2.k[0].key, RC_SEAL_KEY_LEN); /* random */
+    s = rc_h_server_new(&f->h, NULL, no_extra);
+    assert_non_null(s);
+    assert_int_equal(rc_h_server_add_arg(s, "--cluster-key-file"), 0);
+    assert_int_equal(rc_h_server_add_arg(s, path), 0);
+    assert_int_equal(rc_h_server_start(&f->h, s), 0);
+    assert_int_equal(stat_of(s, "cluster_key"), 1);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forged_and_replayed_gossip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_without_downtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_key_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
