@@ -459,6 +459,8 @@ int rc_seal_stream_read(struct rc_seal_stream *s, const struct rc_seal_keys *k,
 
     if (s->state == RC_SEAL_FAILED)
         return stream_fail(s, RC_ECLUSTER_KEY, "stream already failed", why);
+    if (rc_buf_used(raw) == 0)
+        return 0; /* (and raw may not even be allocated yet) */
     if (s->state == RC_SEAL_HELLO_WAIT) {
         /* Reject a wrong magic as soon as it shows: a plain frame's 8-byte
          * header must not leave us waiting for 40 bytes. */
