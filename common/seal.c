@@ -284,7 +284,7 @@ static struct rc_seal_sender *sender_add(struct rc_seal_dgram *d, uint64_t id)
     return s;
 }
 
-/* 1 if seq was seen (or is too old to tell), 0 if new. */
+/* 1 if seq was seen, 2 if it is too old to tell, 0 if new. */
 static int replay_check(const struct rc_seal_sender *s, uint64_t seq)
 {
     uint64_t back;
@@ -293,15 +293,17 @@ static int replay_check(const struct rc_seal_sender *s, uint64_t seq)
         return 0;
     back = s->seq - seq;
     if (back >= RC_SEAL_REPLAY_BITS)
-        return 1;
+        return 2;
     return (int)((s->bits >> back) & 1);
 }
 
-static void replay_record(struct rc_seal_sender *s, uint64_t seq, uint64_t now_ms)
+static void replay_record(struct rc_seal_sender *s, uint64_t seq, uint64_t ts, uint64_t now_ms)
 {
     uint64_t shift;
 
     s->last_ms = now_ms;
+    if (ts > s->ts)
+        s->ts = ts;
     if (seq > s->seq || s->bits == 0) {
         shift = seq - s->seq;
         s->bits = s->bits == 0 || shift >= RC_SEAL_REPLAY_BITS ? 1 : (s->bits << shift) | 1;
@@ -365,11 +367,24 @@ int rc_seal_dgram_open(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
     if (ts + RC_SEAL_BOOT_SLACK_MS < d->boot_ms)
         return dgram_fail(RC_EREPLAY, "stamped before this node started", stats, why);
     s = sender_find(d, from);
-    if (replay_check(s, seq))
+    switch (replay_check(s, seq)) {
+    case 1:
         return dgram_fail(RC_EREPLAY, "replayed", stats, why);
+    case 2:
+        /* Within one run a sender's sequence numbers and timestamps grow
+         * together, so an old number with a newer stamp is a new run whose
+         * clock started behind the last one's. */
+        if (ts <= s->ts)
+            return dgram_fail(RC_EREPLAY, "replayed (older than the window)", stats, why);
+        s->seq = 0;
+        s->bits = 0;
+        break;
+    default:
+        break;
+    }
     if (s == NULL)
         s = sender_add(d, from);
-    replay_record(s, seq, now_ms);
+    replay_record(s, seq, ts, now_ms);
     *outlen = (size_t)mlen;
     *sender = from;
     return 0;

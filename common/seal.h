@@ -136,8 +136,11 @@ void rc_seal_keys_wipe(struct rc_seal_keys *k);
 
 /* ---- datagrams ---------------------------------------------------------- */
 
+/* What a receiver remembers of one sender: its highest sequence number
+ * and which of the 63 below it arrived, the newest timestamp it sent
+ * (ts), and when we last heard it (last_ms, for eviction). */
 struct rc_seal_sender {
-    uint64_t id, seq, bits, last_ms;
+    uint64_t id, seq, bits, ts, last_ms;
 };
 
 /* Per-node datagram state: own id and sequence, replay windows, counters.
@@ -165,6 +168,9 @@ int rc_seal_dgram_seal(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
 /* Opens a received datagram into out (room outcap >= len -
  * RC_SEAL_DGRAM_OVERHEAD). On success *outlen is set, *sender is the
  * authenticated sender id, and its sequence number is recorded.
+ * A sequence number far below the highest seen, stamped later than
+ * anything that sender sent before, is a sender restarted after its
+ * clock went back: its window starts again there.
  * Errors: RC_ECLUSTER_KEY (not sealed, unknown key id, forged or
  * tampered: stats->gossip_auth_failures++), RC_EREPLAY (seen before,
  * older than the window, stamped outside RC_SEAL_WINDOW_MS or before our

@@ -362,6 +362,31 @@ static void test_dgram_sender_restart(void **state)
     rc_seal_dgram_init(&p->a, ID_A, NOW + 2);
     n = seal_msg(&p->a, &k, ID_B, NOW + 2, "run 2", buf);
     assert_int_equal(open_msg(p, &k, NOW + 2, buf, n, out), 0);
+    /* Restarted with its clock stepped back 5 s: its numbers restart
+     * lower, its stamps are still newer than anything it sent: accepted,
+     * and replays of the new run are still refused. */
+    {
+        uint8_t old[2048];
+        size_t on;
+
+        on = seal_msg(&p->a, &k, ID_B, NOW + 3000, "run 2 late", old);
+        assert_int_equal(open_msg(p, &k, NOW + 3000, old, on, out), 0);
+        rc_seal_dgram_init(&p->a, ID_A, NOW - 2000);
+        n = seal_msg(&p->a, &k, ID_B, NOW + 3001, "run 3", buf);
+        assert_int_equal(open_msg(p, &k, NOW + 3001, buf, n, out), 0);
+        assert_string_equal(out, "run 3");
+        assert_int_equal(open_msg(p, &k, NOW + 3001, buf, n, out), RC_EREPLAY);
+        /* An old-run datagram older than the window, with an older stamp: refused. */
+        rc_seal_dgram_init(&p->a, ID_A, NOW - 1000);
+        for (i = 0; i < RC_SEAL_REPLAY_BITS + 2; i++) {
+            n = seal_msg(&p->a, &k, ID_B, NOW + 3002, "run 4", buf);
+            assert_int_equal(open_msg(p, &k, NOW + 3002, buf, n, out), 0);
+        }
+        n = seal_msg(&p->a, &k, ID_B, NOW + 3000, "stale number, old stamp", buf);
+        p->a.next_seq -= 1000; /* (a number far below the window) */
+        n = seal_msg(&p->a, &k, ID_B, NOW + 3000, "stale number, old stamp", buf);
+        assert_int_equal(open_msg(p, &k, NOW + 3002, buf, n, out), RC_EREPLAY);
+    }
     free(p);
 }
 
