@@ -1082,6 +1082,83 @@ static void test_no_amplification(void **state)
     solo_free(so);
 }
 
+/* A relay's traffic on behalf of a PING_REQ (the PING it sends, the NACK
+ * it sends back) carries piggyback only within the PING_REQ's size. */
+static void test_relay_no_amplification(void **state)
+{
+    struct solo *so = solo_new(0xA0, 64);
+    struct rc_swim_msg *m = calloc(1, sizeof(*m));
+    static char hosts[40][32];
+    uint8_t buf[RC_SWIM_MAX_DGRAM];
+    size_t len, k, sizes[] = {0, 120, 400};
+    uint32_t i, z, relayed = 0, nacks = 0;
+    uint64_t now = 100;
+
+    (void)state;
+    assert_non_null(m);
+    for (i = 0; i < 40; i++) {
+        snprintf(hosts[i], sizeof(hosts[i]), "node-%u.example.internal", i);
+        memset(m, 0, sizeof(*m));
+        m->type = RC_SWIM_PING;
+        m->from = rec(0x100 + i, hosts[i], 1, RC_MEMBER_ALIVE);
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        assert_int_equal(rc_swim_recv(so->s, hosts[i], 7401, buf, len, now, &so->out), 0);
+        so->out.n = 0;
+    }
+    for (z = 0; z < 3; z++) {
+        memset(m, 0, sizeof(*m));
+        m->type = RC_SWIM_PING_REQ;
+        m->seq = 50 + z;
+        m->from = rec(0xE0, "10.6.6.6", 1, RC_MEMBER_ALIVE);
+        m->target_id = 0x105;
+        m->target_host = hosts[5];
+        m->target_host_len = (uint32_t)strlen(hosts[5]);
+        m->target_port = 7401;
+        m->nack_ms = 50;
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        if (sizes[z] > 0) { /* padded like a real node's */
+            buf[RC_SWIM_HDR]++;
+            buf[len++] = 0xc5;
+            buf[len++] = (uint8_t)(sizes[z] >> 8);
+            buf[len++] = (uint8_t)sizes[z];
+            memset(buf + len, 0, sizes[z]);
+            len += sizes[z];
+        }
+        so->out.n = 0;
+        assert_int_equal(rc_swim_recv(so->s, "10.6.6.6", 7401, buf, len, now, &so->out), 0);
+        for (k = 0; k < so->out.n; k++) {
+            assert_int_equal(rc_swim_decode(so->out.d[k].data, so->out.d[k].len, m), 0);
+            if (m->type != RC_SWIM_PING)
+                continue;
+            relayed++;
+            /* Piggyback within the request: anything beyond the request's
+             * size is the relay's own fixed part, never gossip. */
+            if (so->out.d[k].len > len && m->nupdates > 0)
+                fail_msg("relayed ping of %zu bytes with %u updates for a %zu-byte request",
+                         so->out.d[k].len, m->nupdates, len);
+            if (sizes[z] >= 400)
+                assert_true(so->out.d[k].len <= len);
+        }
+        now += 60; /* past nack_ms: the relay gives up and nacks */
+        so->out.n = 0;
+        rc_swim_tick(so->s, now, &so->out);
+        for (k = 0; k < so->out.n; k++) {
+            if (so->out.d[k].data[3] != RC_SWIM_NACK)
+                continue;
+            nacks++;
+            assert_int_equal(rc_swim_decode(so->out.d[k].data, so->out.d[k].len, m), 0);
+            if (so->out.d[k].len > len && m->nupdates > 0)
+                fail_msg("%zu-byte nack with %u updates for a %zu-byte request",
+                         so->out.d[k].len, m->nupdates, len);
+        }
+    }
+    printf("relay: %u pings relayed, %u nacks\n", relayed, nacks);
+    assert_int_equal(relayed, 3);
+    assert_int_equal(nacks, 3);
+    free(m);
+    solo_free(so);
+}
+
 /* Counts how often one update goes out, piggybacked on acks. */
 static void test_retransmit_limit(void **state)
 {
@@ -1374,6 +1451,7 @@ int main(void)
         cmocka_unit_test(test_piggyback_budget),
         cmocka_unit_test(test_retransmit_limit),
         cmocka_unit_test(test_no_amplification),
+        cmocka_unit_test(test_relay_no_amplification),
         cmocka_unit_test(test_decode_roundtrip_and_truncation),
         cmocka_unit_test(test_decode_hostile),
         cmocka_unit_test(test_decode_garbage),
