@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cli_views.h"
 #include "err.h"
+#include "seal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PROG "ringcache-cli"
@@ -159,6 +161,10 @@ static const char usage_text[] =
     "                           with [N nodes]). Otherwise, or with --json, one\n"
     "                           JSON object per line each time members, states,\n"
     "                           stream progress or events change (README.md)\n"
+    "  keygen                   print a new random cluster key (64 hex digits\n"
+    "                           and a newline) for --cluster-key-file; contacts\n"
+    "                           no server: ringcache-cli keygen > cluster.key\n"
+    "                           (a file it writes to is made private, mode 600)\n"
     "  help                     this text\n"
     "  get, put and del also take --consistency LEVEL after the key, which wins\n"
     "  over the one given before the command.\n"
@@ -906,6 +912,38 @@ static int parse_global(int argc, char **argv, struct cli *cli)
     return i;
 }
 
+/* Prints a new cluster key in the key file format (common/seal.h). The
+ * file should not be readable by others: create it with umask 077. */
+static int keygen(int nargs)
+{
+    char line[66];
+    struct stat st;
+
+    if (nargs != 1) {
+        fprintf(stderr, PROG ": error: INVAL: keygen takes no arguments\n");
+        return 2;
+    }
+    if (rc_seal_init() < 0) {
+        fprintf(stderr, PROG ": error: INTERNAL: cannot initialise libsodium\n");
+        return 2;
+    }
+    /* `keygen > cluster.key` creates the file with the umask's mode,
+     * usually readable by everyone, which the server refuses: make it
+     * private before the key is in it. */
+    if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        if (fchmod(STDOUT_FILENO, st.st_mode & 0700) == 0)
+            fprintf(stderr, PROG ": keygen: output file made private (mode %o)\n",
+                    (unsigned)(st.st_mode & 0700));
+        else
+            fprintf(stderr, PROG ": keygen: warning: cannot make the output file private: %s\n",
+                    strerror(errno));
+    }
+    rc_seal_keygen_line(line);
+    fputs(line, stdout);
+    memset(line, 0, sizeof(line));
+    return finish_stdout(0);
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
@@ -922,6 +960,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return finish_stdout(0);
     }
+    if (i < argc && strcmp(argv[i], "keygen") == 0)
+        return keygen(argc - i);
     if (i == argc)
         return run_pipe(&cli);
     return run_single(&cli, argv + i, argc - i);

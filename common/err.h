@@ -33,7 +33,9 @@
     XX(CLOSED, 17, "connection closed")                                  \
     XX(INTERNAL, 18, "internal error")                                   \
     XX(DRIFT, 19, "clock drift too large")                               \
-    XX(BUFFER_FULL, 20, "buffer limit reached")
+    XX(BUFFER_FULL, 20, "buffer limit reached")                          \
+    XX(CLUSTER_KEY, 40, "cluster key check failed")                      \
+    XX(REPLAY, 41, "replayed or stale message")
 
 enum rc_err {
 #define RC_ERR_ENUM(name, code, msg) RC_E##name = -(RC_ERR_BASE + (code)),

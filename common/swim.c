@@ -62,6 +62,7 @@ struct relay {
     char origin_host[RC_HOST_MAX];
     uint16_t origin_port;
     uint64_t origin_id;
+    size_t cap; /* size of the ping-req: our nack may not be larger */
 };
 
 struct sort_key {
@@ -90,6 +91,14 @@ struct rc_swim {
     uint32_t nleave;
     uint64_t leave_pending[RC_SWIM_LEAVE_FANOUT];
     struct rc_swim_msg msg; /* decode scratch */
+    /* While handling a received datagram: its size, the most any datagram
+     * produced in answer may have (no amplification); 0 otherwise. */
+    size_t reply_cap;
+    /* The datagram being built answers the source of the received one
+     * (an ACK to a PING): sent only if it fits reply_cap whole. Other
+     * answers (relay pings, NACKs, forwarded ACKs) always go out, with
+     * piggyback only within reply_cap. */
+    int reply_strict;
 };
 
 const char *rc_member_state_name(enum rc_member_state st)
@@ -881,6 +890,57 @@ struct dgram_spec {
     uint32_t nack_ms;
 };
 
+/* A record with a 253-character host name and the widest integers: what
+ * a seed, whose record we do not know yet, may answer with. */
+#define WORST_REC_LEN (1 + 9 + 2 + 253 + 3 + 3 + 9 + 1 + 9)
+
+static size_t uint_len(uint64_t v)
+{
+    return v < 128 ? 1 : v < 256 ? 2 : v < 65536 ? 3 : v <= UINT32_MAX ? 5 : 9;
+}
+
+/*
+ * Smallest answer a PING or PING_REQ can get: an ACK or NACK
+ * [seq, recipient's record, target id, []]. Requests are padded up to it,
+ * because a node never answers a datagram with a larger one (a spoofed
+ * small request must not make us send a big reply to its victim).
+ */
+static size_t reply_floor(const struct rc_swim *s, const struct dgram_spec *ds)
+{
+    uint8_t scratch[WORST_REC_LEN + 16];
+    struct fbuf r = {scratch, sizeof(scratch), 0, 0};
+    msgpack_packer pk;
+    int i = ds->to_id ? find(s, ds->to_id) : -1;
+
+    if (ds->type != RC_SWIM_PING && ds->type != RC_SWIM_PING_REQ)
+        return 0;
+    if (i > 0) {
+        msgpack_packer_init(&pk, &r, fbuf_write);
+        pack_member(&pk, &s->members[i], s->members[i].id);
+    }
+    return RC_SWIM_HDR + 1 + uint_len(ds->seq) + (i > 0 && !r.err ? r.len : WORST_REC_LEN) + 9 +
+           1;
+}
+
+/* Appends a trailing bin element (ignored by receivers) so that the
+ * datagram reaches floor bytes; bumps the body's fixarray count. */
+static void pad_to(struct fbuf *f, size_t floor)
+{
+    uint8_t zeros[WORST_REC_LEN + 32] = {0};
+    size_t n = floor - f->len;
+
+    n = n > 3 ? n - 3 : 0; /* bin 16 header, always: simple and enough */
+    if (n > sizeof(zeros))
+        n = sizeof(zeros);
+    if (f->len + 3 + n > f->cap || (f->p[RC_SWIM_HDR] & 0xf0) != 0x90 ||
+        (f->p[RC_SWIM_HDR] & 0x0f) == 0x0f)
+        return; /* no room under the cap: sent unpadded */
+    f->p[RC_SWIM_HDR]++;
+    fbuf_write(f, "\xc5", 1);
+    fbuf_write(f, (const char[]){(char)(n >> 8), (char)n}, 2);
+    fbuf_write(f, (const char *)zeros, n);
+}
+
 static void send_dgram(struct rc_swim *s, const struct dgram_spec *ds, struct rc_swim_out *out)
 {
     uint8_t tail[RC_HOST_MAX + 16], pig[RC_SWIM_MAX_DGRAM];
@@ -888,6 +948,9 @@ static void send_dgram(struct rc_swim *s, const struct dgram_spec *ds, struct rc
     struct rc_swim_dgram *d;
     msgpack_packer pk;
     uint32_t nup;
+    size_t max = s->reply_cap != 0 && s->reply_cap < RC_SWIM_MAX_DGRAM ? s->reply_cap
+                                                                        : RC_SWIM_MAX_DGRAM;
+    size_t floor = reply_floor(s, ds), fixed;
 
     if (out->n == RC_SWIM_MAX_OUT || strlen(ds->to_host) >= RC_HOST_MAX) {
         out->dropped++;
@@ -907,17 +970,22 @@ static void send_dgram(struct rc_swim *s, const struct dgram_spec *ds, struct rc
     msgpack_pack_uint32(&pk, ds->seq);
     pack_member(&pk, &s->members[0], s->members[0].id);
     msgpack_pack_uint64(&pk, ds->target_id);
-    /* Whatever is left, less the tail and a 3-byte array header. */
-    if (f.err || t.err || RC_SWIM_MAX_DGRAM - f.len < t.len + 3) {
+    /* Whatever is left, less the tail and a 3-byte array header. An ACK
+     * whose fixed part is larger than the PING is not sent at all. */
+    fixed = f.len + t.len + 1;
+    if (f.err || t.err || RC_SWIM_MAX_DGRAM - f.len < t.len + 3 ||
+        (s->reply_strict && fixed > max)) {
         out->dropped++;
         return;
     }
-    p.cap = RC_SWIM_MAX_DGRAM - f.len - t.len - 3;
+    p.cap = max > f.len + t.len + 3 ? max - f.len - t.len - 3 : 0;
     nup = pack_updates(s, ds->to_id, &p);
     msgpack_pack_array(&pk, nup);
     fbuf_write(&f, (const char *)pig, p.len);
     fbuf_write(&f, (const char *)tail, t.len);
     assert(!f.err); /* the budget above leaves room for all of it */
+    if (f.len < floor && floor <= max)
+        pad_to(&f, floor);
     memcpy(d->host, ds->to_host, strlen(ds->to_host) + 1);
     d->port = ds->to_port;
     d->to_id = ds->to_id;
@@ -1109,8 +1177,10 @@ static void expire_relays(struct rc_swim *s, uint64_t now, struct rc_swim_out *o
         struct relay *r = &s->relays[i];
 
         if (r->used && now >= r->nack_at) {
+            s->reply_cap = r->cap;
             send_simple(s, RC_SWIM_NACK, r->origin_seq, r->target, r->origin_host,
                         r->origin_port, r->origin_id, out);
+            s->reply_cap = 0;
             r->used = 0;
         }
     }
@@ -1221,7 +1291,9 @@ static void on_ping_req(struct rc_swim *s, const struct rc_swim_msg *m, const ch
     uint32_t i;
 
     if (m->target_id == s->members[0].id) { /* asked to ping ourselves: we are here */
+        s->reply_strict = 1;
         send_simple(s, RC_SWIM_ACK, m->seq, m->target_id, from_host, from_port, m->from.id, out);
+        s->reply_strict = 0;
         return;
     }
     for (i = 0; i < MAX_RELAYS && r == NULL; i++)
@@ -1237,6 +1309,7 @@ static void on_ping_req(struct rc_swim *s, const struct rc_swim_msg *m, const ch
     memcpy(r->origin_host, from_host, strlen(from_host) + 1);
     r->origin_port = from_port;
     r->origin_id = m->from.id;
+    r->cap = s->reply_cap;
     memcpy(host, m->target_host, m->target_host_len);
     host[m->target_host_len] = '\0';
     send_simple(s, RC_SWIM_PING, r->seq, m->target_id, host, m->target_port, m->target_id, out);
@@ -1269,11 +1342,13 @@ static void on_ack(struct rc_swim *s, const struct rc_swim_msg *m, struct rc_swi
     }
 }
 
+static int recv_msg(struct rc_swim *s, const char *from_host, uint16_t from_port,
+                    const struct rc_swim_msg *m, uint64_t now, struct rc_swim_out *out);
+
 int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, const uint8_t *buf,
                  size_t len, uint64_t now, struct rc_swim_out *out)
 {
     struct rc_swim_msg *m = &s->msg;
-    uint32_t i;
     int rv;
 
     rv = rc_swim_decode(buf, len, m);
@@ -1281,14 +1356,29 @@ int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, c
         return rv;
     if (m->from.id == s->members[0].id)
         return RC_EINVAL; /* our own datagram, or another node with our id */
+    s->reply_cap = len;
+    rv = recv_msg(s, from_host, from_port, m, now, out);
+    s->reply_cap = 0;
+    return rv;
+}
+
+/* rc_swim_recv for a decoded message; replies are capped by reply_cap. */
+static int recv_msg(struct rc_swim *s, const char *from_host, uint16_t from_port,
+                    const struct rc_swim_msg *m, uint64_t now, struct rc_swim_out *out)
+{
+    uint32_t i;
+
     apply(s, &m->from, now);
     for (i = 0; i < m->nupdates; i++)
         apply(s, &m->updates[i], now);
     switch (m->type) {
     case RC_SWIM_PING:
-        if (m->target_id == 0 || m->target_id == s->members[0].id)
+        if (m->target_id == 0 || m->target_id == s->members[0].id) {
+            s->reply_strict = 1;
             send_simple(s, RC_SWIM_ACK, m->seq, s->members[0].id, from_host, from_port,
                         m->from.id, out);
+            s->reply_strict = 0;
+        }
         break;
     case RC_SWIM_ACK:
         on_ack(s, m, out);

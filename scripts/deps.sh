@@ -6,7 +6,7 @@
 # Usage: scripts/deps.sh [build|test]   (test adds what the suite needs)
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev libxxhash-dev)
+build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev libxxhash-dev libsodium-dev)
 test_pkgs=(libcmocka-dev procps)
 
 want=("${build_pkgs[@]}")

@@ -7,7 +7,9 @@
 # Node i listens for clients on port 7400 + 10*(i-1) and for other nodes
 # on the next port (gossip over UDP, replication over TCP). Node 1 is the
 # seed the others join through. Logs go to .run/node<i>.log; membership
-# changes are echoed here as they happen.
+# changes are echoed here as they happen. The nodes share a cluster key,
+# generated once into .run/cluster.key (mode 600): internode traffic is
+# encrypted and authenticated, and a node started without it cannot join.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +22,11 @@ cmake --build build/release -j"$(nproc)" >/dev/null
 bin=$root/build/release
 run=$root/.run
 mkdir -p "$run"
+
+key=$run/cluster.key
+if [ ! -s "$key" ]; then
+    (umask 077 && "$bin/ringcache-cli" keygen >"$key.tmp" && mv "$key.tmp" "$key")
+fi
 
 pids=()
 tailpid=
@@ -42,7 +49,7 @@ for i in $(seq 1 "$nodes"); do
     # Own session: Ctrl-C reaches only this script, which stops each node once.
     # shellcheck disable=SC2086
     setsid "$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --peer-port $((port + 1)) \
-        --data-dir "$run/node$i" $seeds >>"$run/node$i.log" 2>&1 &
+        --data-dir "$run/node$i" --cluster-key-file "$key" $seeds >>"$run/node$i.log" 2>&1 &
     pids+=($!)
     echo $! >"$run/node$i.pid"
 done
@@ -72,6 +79,7 @@ In another terminal:
   seq 1 10000 | sed 's/.*/put key:& v&/' | ringcache-cli >/dev/null   # load keys
   kill -9 \$(cat $run/node3.pid)             # kill a node, then watch members
   ringcache-bench -c 50 -t 5 --load          # load test through node 1
+  # the nodes share $key; README "Cluster key" shows how to rotate it
 
 Membership changes appear below. Ctrl-C stops the cluster.
 MSG

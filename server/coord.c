@@ -105,6 +105,8 @@ struct rc_coord {
     int64_t start_ms;
     int leaving;
     struct rc_rebalance *rb;
+    int keyed;
+    const struct rc_seal_stats *seal; /* NULL: none shown */
     /* Keys held as primary / as replica (see on_census). */
     uv_timer_t census_timer;
     uint64_t census_primary, census_replica;
@@ -951,6 +953,8 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
     struct rc_stat st[MAX_STATS];
+    static const struct rc_seal_stats no_seal;
+    const struct rc_seal_stats *ss = co->seal != NULL ? co->seal : &no_seal;
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
@@ -1023,6 +1027,10 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "max_key_size", no->max_key);
     STAT_NUM(st, k, "max_value_size", no->max_value);
     STAT_NUM(st, k, "max_frame_size", (int64_t)no->max_value + no->max_key + 4096);
+    STAT_NUM(st, k, "cluster_key", co->keyed);
+    STAT_NUM(st, k, "gossip_auth_failures", ss->gossip_auth_failures);
+    STAT_NUM(st, k, "gossip_replays", ss->gossip_replays);
+    STAT_NUM(st, k, "peer_auth_failures", ss->peer_auth_failures);
     rep.stats = st;
     rep.nstats = k;
     return rc_encode_reply(out, &rep);
@@ -1092,6 +1100,12 @@ void rc_coord_set_net(struct rc_coord *co, struct rc_net *net)
 void rc_coord_set_rebalance(struct rc_coord *co, struct rc_rebalance *rb)
 {
     co->rb = rb;
+}
+
+void rc_coord_set_seal_stats(struct rc_coord *co, int keyed, const struct rc_seal_stats *st)
+{
+    co->keyed = keyed;
+    co->seal = st;
 }
 
 int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)

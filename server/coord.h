@@ -21,6 +21,7 @@
 #include "net.h"
 #include "node.h"
 #include "peer.h"
+#include "seal.h"
 #include "swim.h"
 
 struct rc_coord;
@@ -47,6 +48,10 @@ void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
 /* The rebalancer whose progress ACTIVITY and STATS report (borrowed). */
 struct rc_rebalance;
 void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
+
+/* STATS shows whether a cluster key is in use and the seal counters
+ * (borrowed for the coordinator's life). */
+void rc_coord_set_seal_stats(struct rc_coord *c, int keyed, const struct rc_seal_stats *st);
 
 /* The membership as gossip sees it (self included). The ring is rebuilt
  * from the alive and suspect members; returns 0 or RC_ENOMEM (the old

@@ -32,10 +32,13 @@ struct seed {
     uint16_t port;
 };
 
+/* A sealed datagram is the SWIM datagram plus the seal's header and tag. */
+#define WIRE_DGRAM_MAX (RC_SWIM_MAX_DGRAM + RC_SEAL_DGRAM_OVERHEAD)
+
 struct queued {
     uint16_t port;
     uint16_t len;
-    uint8_t data[RC_SWIM_MAX_DGRAM];
+    uint8_t data[WIRE_DGRAM_MAX];
 };
 
 /* One cached host name. Owned by the gossip; freed at rc_gossip_free or
@@ -63,6 +66,12 @@ struct pp {
     enum pp_state state;
     struct rc_buf wbuf, rbuf, sbuf;
     struct rc_decoder dec;
+    /* With a cluster key: the stream state, bytes as received (raw) and
+     * as sent (wire: hello, then the sealed request). */
+    struct rc_seal_stream ss;
+    struct rc_buf raw, wire;
+    uv_write_t wreq2;
+    int sealed, sent;
     char host[RC_HOST_MAX];
     uint16_t port;
     uint32_t id;
@@ -98,7 +107,14 @@ struct rc_gossip {
     void (*closed_cb)(void *arg);
     void *closed_arg;
     int started, closing, handles_open;
+    const struct rc_seal_keys *keys;
+    struct rc_seal_stats *sstats, own_stats;
+    struct rc_seal_dgram sd;
+    uint64_t auth_log_ms;
+    uint32_t auth_suppressed;
     uint8_t rbuf[RECV_BUF];
+    uint8_t plain[RECV_BUF];
+    uint8_t sealed_out[WIRE_DGRAM_MAX];
 };
 
 static const char *const pp_state_names[] = {"idle", "connecting", "writing", "reading",
@@ -106,6 +122,36 @@ static const char *const pp_state_names[] = {"idle", "connecting", "writing", "r
 
 static void reschedule(struct rc_gossip *g);
 static void pp_fail(struct rc_gossip *g, const char *why, int err);
+
+static int keyed(const struct rc_gossip *g)
+{
+    return g->keys != NULL && g->keys->n > 0;
+}
+
+/* Unix ms: datagram timestamps are compared across nodes. */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Rate-limited warning about traffic refused for the cluster key. */
+static void auth_log(struct rc_gossip *g, const char *what, const char *host, unsigned port,
+                     const char *why)
+{
+    uint64_t now = uv_now(g->loop);
+
+    if (g->auth_log_ms != 0 && now - g->auth_log_ms < RC_GOSSIP_AUTH_LOG_MS) {
+        g->auth_suppressed++;
+        return;
+    }
+    rc_log_warn(g->log, "gossip: %s from=%s:%u refused: %s (%u more refused since the last report)",
+                what, host, port, why, g->auth_suppressed);
+    g->auth_log_ms = now;
+    g->auth_suppressed = 0;
+}
 
 static uint64_t rng_next(struct rc_gossip *g)
 {
@@ -289,14 +335,28 @@ static void send_dgram(struct rc_gossip *g, const struct rc_swim_dgram *d)
 {
     struct sockaddr_storage sa;
     struct dns_entry *e;
-    int rv = address_of(g, d->host, d->port, &sa, &e);
+    const uint8_t *data = d->data;
+    size_t len = d->len;
+    int rv;
 
+    if (keyed(g)) {
+        /* Sealed now, so a datagram queued behind a lookup keeps the time
+         * it was produced; a lookup is far shorter than the window. */
+        rv = rc_seal_dgram_seal(&g->sd, g->keys, d->to_id, wall_ms(), d->data, d->len,
+                                g->sealed_out, sizeof(g->sealed_out), &len);
+        if (rv < 0) {
+            rc_log_warn(g->log, "gossip: cannot seal a datagram: %s", rc_strerror(rv));
+            return;
+        }
+        data = g->sealed_out;
+    }
+    rv = address_of(g, d->host, d->port, &sa, &e);
     if (rv == 1) {
-        udp_send(g, &sa, d->data, d->len);
+        udp_send(g, &sa, data, len);
     } else if (rv == 0 && e->nq < RC_GOSSIP_DNS_QUEUE) {
         e->q[e->nq].port = d->port;
-        e->q[e->nq].len = (uint16_t)d->len;
-        memcpy(e->q[e->nq].data, d->data, d->len);
+        e->q[e->nq].len = (uint16_t)len;
+        memcpy(e->q[e->nq].data, data, len);
         e->nq++;
     }
 }
@@ -382,7 +442,9 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 {
     struct rc_gossip *g = container_of(h, struct rc_gossip, udp);
     char host[RC_HOST_MAX];
+    const uint8_t *data;
     uint16_t port;
+    size_t len;
     int rv;
 
     if (nread < 0) {
@@ -395,8 +457,25 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         return;
     port = ntohs(addr->sa_family == AF_INET ? ((const struct sockaddr_in *)addr)->sin_port
                                             : ((const struct sockaddr_in6 *)addr)->sin6_port);
-    rv = rc_swim_recv(g->swim, host, port, (const uint8_t *)buf->base, (size_t)nread,
-                      uv_now(g->loop), &g->out);
+    data = (const uint8_t *)buf->base;
+    len = (size_t)nread;
+    if (keyed(g)) {
+        const char *why = "";
+        uint64_t from;
+
+        rv = rc_seal_dgram_open(&g->sd, g->keys, wall_ms(), data, len, g->plain,
+                                sizeof(g->plain), &len, &from, g->sstats, &why);
+        if (rv == RC_EINVAL) {
+            rc_log_debug(g->log, "gossip: datagram ignored from=%s:%u: %s", host, port, why);
+            return;
+        }
+        if (rv < 0) {
+            auth_log(g, "datagram", host, port, why);
+            return; /* nothing is sent back to what did not authenticate */
+        }
+        data = g->plain;
+    }
+    rv = rc_swim_recv(g->swim, host, port, data, len, uv_now(g->loop), &g->out);
     if (rv < 0)
         rc_log_debug(g->log, "gossip: datagram ignored from=%s:%u len=%zd: %s", host, port,
                      nread, rc_strerror(rv));
@@ -420,6 +499,10 @@ static void on_pp_closed(uv_handle_t *h)
 
     pp_set_state(g, PP_IDLE);
     rc_buf_shrink(&g->pp.rbuf, 0);
+    rc_buf_reset(&g->pp.raw);
+    rc_buf_shrink(&g->pp.raw, 0);
+    rc_buf_reset(&g->pp.wire);
+    rc_buf_shrink(&g->pp.wire, 0);
     g->handles_open--;
     if (g->closing && g->handles_open == 0 && g->dns_inflight == 0 && g->closed_cb != NULL)
         g->closed_cb(g->closed_arg);
@@ -466,7 +549,7 @@ static void pp_reply(struct rc_gossip *g, size_t frame_len)
 static void on_pp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rc_gossip *g = container_of(h, struct rc_gossip, pp.tcp);
-    struct rc_buf *b = &g->pp.rbuf;
+    struct rc_buf *b = g->pp.sealed ? &g->pp.raw : &g->pp.rbuf;
     size_t want = PP_READ_CHUNK, room = b->cap - rc_buf_used(b);
 
     (void)suggested;
@@ -479,6 +562,43 @@ static void on_pp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)rc_buf_wptr(b), (unsigned)rc_buf_avail(b));
 }
 
+static void on_pp_sent(uv_write_t *req, int status);
+
+/* Sealed push-pull: opens what arrived into rbuf; once the responder's
+ * hello is in, seals and sends the request. 0, or -1 when it failed (the
+ * exchange is finished). */
+static int pp_unseal(struct rc_gossip *g, size_t nread)
+{
+    const char *why = "";
+    uv_buf_t b;
+    int rv;
+
+    rc_buf_commit(&g->pp.raw, nread);
+    rv = rc_seal_stream_read(&g->pp.ss, g->keys, &g->pp.raw, &g->pp.rbuf, &why);
+    if (rv < 0) {
+        if (g->sstats != NULL)
+            g->sstats->peer_auth_failures++;
+        auth_log(g, "push-pull reply", g->pp.host, g->pp.port, why);
+        pp_finish(g);
+        return -1;
+    }
+    if (g->pp.ss.state != RC_SEAL_OPEN || g->pp.sent)
+        return 0;
+    rc_buf_reset(&g->pp.wire);
+    rv = rc_seal_stream_write(&g->pp.ss, rc_buf_rptr(&g->pp.wbuf), rc_buf_used(&g->pp.wbuf),
+                              &g->pp.wire);
+    if (rv == 0) {
+        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wire), (unsigned)rc_buf_used(&g->pp.wire));
+        rv = uv_write(&g->pp.wreq2, (uv_stream_t *)&g->pp.tcp, &b, 1, on_pp_sent);
+    }
+    if (rv < 0) {
+        pp_fail(g, "sending the state", rv);
+        return -1;
+    }
+    g->pp.sent = 1;
+    return 0;
+}
+
 static void on_pp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rc_gossip *g = container_of(s, struct rc_gossip, pp.tcp);
@@ -486,13 +606,18 @@ static void on_pp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int rv;
 
     (void)buf;
-    if (g->pp.state != PP_READING)
+    if (g->pp.state != PP_READING && !(g->pp.sealed && g->pp.state == PP_WRITING))
         return;
     if (nread < 0) {
         pp_fail(g, "reading the reply", nread == UV_EOF ? 0 : (int)nread);
         return;
     }
-    rc_buf_commit(&g->pp.rbuf, (size_t)nread);
+    if (g->pp.sealed) {
+        if (pp_unseal(g, (size_t)nread) < 0 || rc_buf_used(&g->pp.rbuf) == 0)
+            return;
+    } else {
+        rc_buf_commit(&g->pp.rbuf, (size_t)nread);
+    }
     rv = rc_frame_check(rc_buf_rptr(&g->pp.rbuf), rc_buf_used(&g->pp.rbuf),
                         RC_GOSSIP_PUSH_PULL_MAX, &flen);
     if (rv < 0) {
@@ -503,6 +628,19 @@ static void on_pp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         pp_reply(g, flen);
     }
+}
+
+/* The sealed request went out (the hello's write reported on its own). */
+static void on_pp_sent(uv_write_t *req, int status)
+{
+    struct rc_gossip *g = container_of(req, struct rc_gossip, pp.wreq2);
+
+    if (g->pp.state == PP_IDLE || g->pp.state == PP_CLOSING)
+        return;
+    if (status < 0)
+        pp_fail(g, "sending the state", status);
+    else if (g->pp.state == PP_WRITING)
+        pp_set_state(g, PP_READING);
 }
 
 static void on_pp_write(uv_write_t *req, int status)
@@ -516,6 +654,8 @@ static void on_pp_write(uv_write_t *req, int status)
         pp_fail(g, "sending the state", status);
         return;
     }
+    if (g->pp.sealed)
+        return; /* only the hello: reading already runs, pp_unseal sends the rest */
     pp_set_state(g, PP_READING);
     rv = uv_read_start((uv_stream_t *)&g->pp.tcp, on_pp_alloc, on_pp_read);
     if (rv < 0)
@@ -535,7 +675,23 @@ static void on_pp_connect(uv_connect_t *req, int status)
         return;
     }
     pp_set_state(g, PP_WRITING);
-    b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wbuf), (unsigned)rc_buf_used(&g->pp.wbuf));
+    g->pp.sealed = keyed(g);
+    g->pp.sent = 0;
+    if (g->pp.sealed) {
+        /* Hello first; the request is sealed once the responder's hello
+         * (its nonce) is in, so reading starts now. */
+        rc_buf_reset(&g->pp.wire);
+        rv = rc_seal_stream_start(&g->pp.ss, g->keys, 1, &g->pp.wire);
+        if (rv == 0)
+            rv = uv_read_start((uv_stream_t *)&g->pp.tcp, on_pp_alloc, on_pp_read);
+        if (rv < 0) {
+            pp_fail(g, "starting the cluster key handshake", 0);
+            return;
+        }
+        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wire), (unsigned)rc_buf_used(&g->pp.wire));
+    } else {
+        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wbuf), (unsigned)rc_buf_used(&g->pp.wbuf));
+    }
     rv = uv_write(&g->pp.wreq, (uv_stream_t *)&g->pp.tcp, &b, 1, on_pp_write);
     if (rv < 0)
         pp_fail(g, "sending", rv);
@@ -853,7 +1009,14 @@ int rc_gossip_new(uv_loop_t *loop, const struct rc_gossip_opts *opts,
     g->join_backoff = RC_GOSSIP_JOIN_BACKOFF_MIN_MS;
     rc_buf_init(&g->pp.wbuf, RC_GOSSIP_PUSH_PULL_MAX + 64);
     rc_buf_init(&g->pp.sbuf, RC_GOSSIP_PUSH_PULL_MAX);
-    rc_buf_init(&g->pp.rbuf, RC_GOSSIP_PUSH_PULL_MAX + RC_FRAME_HDR);
+    rc_buf_init(&g->pp.rbuf, RC_GOSSIP_PUSH_PULL_MAX + RC_FRAME_HDR + RC_SEAL_RECORD_MAX);
+    /* raw holds at most a read's worth plus one partial record; wire the
+     * hello or the sealed request. */
+    rc_buf_init(&g->pp.raw, PP_READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
+    rc_buf_init(&g->pp.wire, rc_seal_stream_wire_len(RC_GOSSIP_PUSH_PULL_MAX + 64));
+    g->keys = opts->keys;
+    g->sstats = opts->seal_stats != NULL ? opts->seal_stats : &g->own_stats;
+    rc_seal_dgram_init(&g->sd, opts->node_id, wall_ms());
     rv = rc_decoder_init(&g->pp.dec);
     if (rv < 0) {
         free(g);
@@ -1026,5 +1189,7 @@ void rc_gossip_free(struct rc_gossip *g)
     rc_buf_close(&g->pp.wbuf);
     rc_buf_close(&g->pp.sbuf);
     rc_buf_close(&g->pp.rbuf);
+    rc_buf_close(&g->pp.raw);
+    rc_buf_close(&g->pp.wire);
     free(g);
 }

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "seal.h"
 #include "swim.h"
 
 /* Full-state exchange with one random member this often: it repairs
@@ -77,7 +78,16 @@ struct rc_gossip_opts {
     int push_pull_interval_ms;
     int dead_probe_interval_ms;
     int retransmit_mult;
+    /* Cluster key (borrowed for the gossip's life; NULL or no key: plain
+     * datagrams and push-pull, as without this feature). The caller may
+     * change the list in place (reload) between callbacks. */
+    const struct rc_seal_keys *keys;
+    struct rc_seal_stats *seal_stats; /* borrowed; counters we add to; may be NULL */
 };
+
+/* Unauthenticated traffic is logged at most this often, with a count of
+ * what was suppressed meanwhile: a flood must not become a log flood. */
+#define RC_GOSSIP_AUTH_LOG_MS 10000
 
 struct rc_gossip_cb {
     void *arg;

@@ -55,6 +55,7 @@ struct server_config {
     int64_t handoff_timeout;
     int64_t rebalance_delay;
     int64_t cleanup_interval;
+    const char *cluster_key_file;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -107,6 +108,11 @@ static const struct rc_opt server_opts[] = {
     OPT("advertise", "ADVERTISE", RC_OPT_STR, "", 0, 0, advertise,
         "Host name or address other nodes use to reach this one. Default: the bind address, "
         "or this machine's host name when binding to all addresses (containers)."),
+    OPT("cluster-key-file", "CLUSTER_KEY_FILE", RC_OPT_STR, "", 0, 0, cluster_key_file,
+        "File holding the cluster key(s), one per line as 64 hex digits (ringcache-cli "
+        "keygen); mode 600. With it, gossip and every internode connection are encrypted and "
+        "authenticated; nodes without the key cannot join, read or write. The first key "
+        "sends, all are accepted; SIGHUP re-reads the file (key rotation without downtime)."),
     OPT("seeds", "SEEDS", RC_OPT_STR, "", 0, 0, seeds,
         "Comma-separated host:peer-port of nodes to join through (DNS names allowed); retried "
         "until one answers. Empty: start a new cluster."),
@@ -167,7 +173,10 @@ static const struct rc_opt server_opts[] = {
 
 struct server {
     uv_loop_t loop;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    const char *key_file;       /* NULL: no cluster key */
+    struct rc_seal_keys keys;   /* shared, borrowed by gossip, peer port and pool */
+    struct rc_seal_stats seal_stats;
     struct rc_log log;
     struct rc_node *node;
     struct rc_peers *peers;
@@ -204,6 +213,7 @@ static void on_gossip_closed(void *arg)
     rc_rebalance_stop(s->rebalance);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sighup, NULL);
 }
 
 static void on_peers_closed(void *arg)
@@ -259,6 +269,45 @@ static void on_signal(uv_signal_t *h, int signum)
     rc_rebalance_handoff(s->rebalance, s->handoff_timeout_ms, on_handed_off, s);
 }
 
+/* Loads the cluster key file into keys (untouched on failure). */
+static int load_keys(struct server *s, struct rc_seal_keys *keys)
+{
+    struct rc_seal_keys k;
+    char err[256] = "", warn[256] = "";
+    int rv = rc_seal_keys_load(s->key_file, &k, err, sizeof(err), warn, sizeof(warn));
+
+    if (rv < 0) {
+        rc_log_error(&s->log, "cluster key file: %s", err);
+        return rv;
+    }
+    if (*warn)
+        rc_log_warn(&s->log, "cluster key file: %s", warn);
+    *keys = k;
+    rc_seal_keys_wipe(&k);
+    rc_log_info(&s->log, "cluster key: %u key(s), sending with id %08x", keys->n, keys->k[0].id);
+    return 0;
+}
+
+/* SIGHUP: re-read the key file. The list changes in place; connections
+ * already open keep their session keys, new ones use the new list. A bad
+ * file keeps the old list. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+
+    (void)signum;
+    if (s->key_file == NULL) {
+        rc_log_info(&s->log, "SIGHUP: no --cluster-key-file, nothing to reload");
+        return;
+    }
+    if (load_keys(s, &s->keys) < 0)
+        rc_log_error(&s->log, "SIGHUP: keeping the previous cluster keys");
+    else {
+        rc_peers_keys_changed(s->peers);
+        rc_net_keys_changed(s->peer_net);
+    }
+}
+
 /* Membership changed: rebuild the ring from what gossip sees now. */
 static void on_member_changed(void *arg, const struct rc_member *m, enum rc_member_state old,
                               const char *reason)
@@ -312,6 +361,8 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
     go.probe_timeout_ms = (int)cfg->probe_timeout;
     go.suspicion_mult = (int)cfg->suspicion_mult;
     go.push_pull_interval_ms = (int)cfg->push_pull_interval;
+    go.keys = s->key_file != NULL ? &s->keys : NULL;
+    go.seal_stats = &s->seal_stats;
     rv = rc_gossip_new(&s->loop, &go, &cb, &s->log, &s->gossip);
     if (rv < 0) {
         rc_log_error(&s->log, "invalid gossip settings (--seeds, --advertise): %s",
@@ -394,6 +445,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.port = (int)cfg->peer_port;
     o.max_conns = 4096;
     o.max_inflight = 65536;
+    o.keys = s->key_file != NULL ? &s->keys : NULL;
+    o.seal_stats = &s->seal_stats;
     rc_node_peer_handler(s->node, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
     if (rv < 0)
@@ -412,6 +465,19 @@ static int run(struct server *s, const struct server_config *cfg)
     char err[256] = "";
     int rv;
 
+    if (rc_seal_init() < 0) {
+        rc_log_error(&s->log, "cannot initialise libsodium");
+        return RC_EINTERNAL;
+    }
+    if (*cfg->cluster_key_file) {
+        s->key_file = cfg->cluster_key_file;
+        rv = load_keys(s, &s->keys);
+        if (rv < 0)
+            return rv;
+    } else {
+        rc_log_warn(&s->log, "no --cluster-key-file: internode traffic is neither encrypted nor "
+                             "authenticated; keep the peer port on a trusted network");
+    }
     node_opts_from(cfg, &no);
     rv = rc_node_new(&s->loop, &no, &s->log, &s->node, err, sizeof(err));
     if (rv < 0) {
@@ -422,6 +488,8 @@ static int run(struct server *s, const struct server_config *cfg)
     po.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
     /* Per peer: room for a deep pipeline of large values, bounded. */
     po.max_queued_bytes = 64u << 20;
+    po.keys = s->key_file != NULL ? &s->keys : NULL;
+    po.seal_stats = &s->seal_stats;
     rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
     if (rv < 0)
         return rv;
@@ -435,6 +503,7 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
     if (rv < 0)
         return rv;
+    rc_coord_set_seal_stats(s->coord, s->key_file != NULL, &s->seal_stats);
     rv = start_rebalance(s, cfg);
     if (rv < 0)
         return rv;
@@ -448,9 +517,11 @@ static int run(struct server *s, const struct server_config *cfg)
                 (unsigned long long)rc_node_id(s->node), cfg->data_dir, RC_VERSION);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
+    uv_signal_init(&s->loop, &s->sighup);
+    s->sigterm.data = s->sigint.data = s->sighup.data = s;
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     rc_node_start(s->node);
     return uv_run(&s->loop, UV_RUN_DEFAULT);
 }
@@ -507,6 +578,7 @@ int main(int argc, char **argv)
     rc_node_free(s.node);
     rc_net_free(s.net);
     rc_net_free(s.peer_net);
+    rc_seal_keys_wipe(&s.keys);
     if (uv_loop_close(&s.loop) != 0)
         rc_log_warn(&s.log, "event loop closed with handles still open");
     if (rv < 0)

@@ -53,6 +53,11 @@ struct rc_conn {
     uv_write_t wreq;
     int writing;
     struct rc_net_slot *slots, *slots_tail; /* replies not ready to go to out */
+    /* Cluster key: NULL on a plain connection. raw holds bytes as received
+     * until their record opens into in; sout holds our hello and the
+     * sealed replies until written. */
+    struct rc_seal_stream *ss;
+    struct rc_buf raw, sout;
     int nslots;
     int in_pending;
     struct rc_conn *prev, *next;  /* all connections */
@@ -81,6 +86,8 @@ struct rc_net {
     int nfree_slots;
     struct rc_net_stats stats;
     uint64_t next_conn_id;
+    uint64_t auth_log_ms;
+    uint32_t auth_suppressed;
     int listening, shutting_down, handles_open;
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
@@ -258,6 +265,45 @@ static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
     return 0;
 }
 
+/* A connection that failed the cluster key: counted, logged (rate
+ * limited), closed without a word, since a reply would only help a prober. */
+static void auth_refuse(struct rc_conn *c, const char *why)
+{
+    struct rc_net *net = c->net;
+    uint64_t now = uv_now(net->loop);
+    char peer[64] = "?";
+    struct sockaddr_storage sa;
+    int len = sizeof(sa);
+
+    if (net->opts.seal_stats != NULL)
+        net->opts.seal_stats->peer_auth_failures++;
+    if (net->auth_log_ms != 0 && now - net->auth_log_ms < RC_NET_AUTH_LOG_MS) {
+        net->auth_suppressed++;
+    } else {
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
+            uv_ip_name((struct sockaddr *)&sa, peer, sizeof(peer));
+        rc_log_warn(net->log,
+                    "peer connection from=%s refused: %s (%u more refused since the last report)",
+                    peer, why, net->auth_suppressed);
+        net->auth_log_ms = now;
+        net->auth_suppressed = 0;
+    }
+    conn_close(c);
+}
+
+/* Opens the records that arrived into c->in. 0, or < 0 when the
+ * connection was closed. */
+static int unseal(struct rc_conn *c)
+{
+    const char *why = "";
+
+    if (rc_seal_stream_read(c->ss, c->net->opts.keys, &c->raw, &c->in, &why) < 0) {
+        auth_refuse(c, why);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses and handles every complete frame in c->in, until the output
  * reaches the high-water mark. */
 static void process_input(struct rc_conn *c)
@@ -267,6 +313,8 @@ static void process_input(struct rc_conn *c)
     int rv;
 
     while (c->state == CONN_READING || c->state == CONN_BLOCKED) {
+        if (c->ss != NULL && unseal(c) < 0)
+            return;
         if (rc_buf_used(&c->out) >= net->opts.out_high || c->nslots >= net->opts.max_inflight) {
             conn_set_state(c, CONN_BLOCKED);
             break;
@@ -293,11 +341,12 @@ static void process_input(struct rc_conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rc_conn *c = container_of(h, struct rc_conn, tcp);
-    size_t n = rc_buf_read_space(&c->in, READ_CHUNK);
+    struct rc_buf *b = c->ss != NULL ? &c->raw : &c->in;
+    size_t n = rc_buf_read_space(b, READ_CHUNK);
 
     (void)suggested;
     /* A zero-length buffer makes libuv report UV_ENOBUFS. */
-    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(&c->in) : NULL, (unsigned)n);
+    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(b) : NULL, (unsigned)n);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -317,7 +366,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    rc_buf_commit(&c->in, (size_t)nread);
+    rc_buf_commit(c->ss != NULL ? &c->raw : &c->in, (size_t)nread);
     process_input(c);
 }
 
@@ -353,6 +402,11 @@ static void on_close(uv_handle_t *h)
     rc_buf_close(&c->in);
     rc_buf_close(&c->out);
     rc_buf_close(&c->wbuf);
+    rc_buf_close(&c->raw);
+    rc_buf_close(&c->sout);
+    if (c->ss != NULL)
+        memset(c->ss, 0, sizeof(*c->ss)); /* session keys */
+    free(c->ss);
     free(c);
     maybe_finish_shutdown(net);
 }
@@ -384,17 +438,39 @@ static void on_write(uv_write_t *req, int status)
     add_pending(c);
 }
 
+/* The bytes to write: c->out, or on a sealed connection c->sout after
+ * sealing c->out into it (once the peer's hello made that possible).
+ * NULL when the connection was closed. */
+static struct rc_buf *wire_out(struct rc_conn *c)
+{
+    if (c->ss == NULL)
+        return &c->out;
+    if (rc_buf_used(&c->out) > 0 && c->ss->state == RC_SEAL_OPEN) {
+        if (rc_seal_stream_write(c->ss, rc_buf_rptr(&c->out), rc_buf_used(&c->out), &c->sout) <
+            0) {
+            rc_log_warn(c->net->log, "closing peer connection: cannot seal replies");
+            conn_close(c);
+            return NULL;
+        }
+        rc_buf_reset(&c->out);
+    }
+    return &c->sout;
+}
+
 static void flush_conn(struct rc_conn *c)
 {
-    struct rc_buf tmp;
+    struct rc_buf tmp, *o;
     uv_buf_t b;
     int n;
 
     if (c->state == CONN_CLOSING || c->writing)
         return;
     drain_slots(c);
-    if (rc_buf_used(&c->out) > 0) {
-        b = uv_buf_init((char *)rc_buf_rptr(&c->out), (unsigned)rc_buf_used(&c->out));
+    o = wire_out(c);
+    if (o == NULL)
+        return;
+    if (rc_buf_used(o) > 0) {
+        b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
         n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (n == UV_EAGAIN)
             n = 0;
@@ -402,13 +478,13 @@ static void flush_conn(struct rc_conn *c)
             conn_close(c);
             return;
         }
-        rc_buf_consume(&c->out, (size_t)n);
+        rc_buf_consume(o, (size_t)n);
     }
-    if (rc_buf_used(&c->out) > 0) {
+    if (rc_buf_used(o) > 0) {
         /* Hand the rest to libuv and keep producing into the other buffer. */
         tmp = c->wbuf;
-        c->wbuf = c->out;
-        c->out = tmp;
+        c->wbuf = *o;
+        *o = tmp;
         b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
         if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
             conn_close(c);
@@ -418,6 +494,7 @@ static void flush_conn(struct rc_conn *c)
         return;
     }
     rc_buf_shrink(&c->out, READ_CHUNK);
+    rc_buf_shrink(o, READ_CHUNK);
     if (c->state == CONN_DRAINING && c->slots == NULL)
         conn_close(c);
     /* Everything went out at once: a connection paused for backpressure
@@ -459,6 +536,24 @@ static void on_prepare(uv_prepare_t *h)
     run_batch(container_of(h, struct rc_net, prepare));
 }
 
+/* Prepares a connection for the cluster key: our hello goes out first,
+ * then records; in gets room for one record beyond a whole frame, so a
+ * record straddling two frames always fits once the first is handled.
+ * wbuf and sout swap roles, so they share a cap. */
+static int seal_conn(struct rc_conn *c)
+{
+    size_t wire_cap = rc_seal_stream_wire_len(c->out.cap) + RC_SEAL_HELLO_LEN;
+
+    c->ss = calloc(1, sizeof(*c->ss));
+    if (c->ss == NULL)
+        return RC_ENOMEM;
+    c->in.cap += RC_SEAL_RECORD_MAX;
+    rc_buf_init(&c->raw, READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
+    rc_buf_init(&c->sout, wire_cap);
+    c->wbuf.cap = wire_cap;
+    return rc_seal_stream_start(c->ss, c->net->opts.keys, 0, &c->sout);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct rc_net *net = container_of(server, struct rc_net, listener);
@@ -491,11 +586,16 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (net->opts.keys != NULL && net->opts.keys->n > 0 && seal_conn(c) < 0) {
+        rc_log_warn(net->log, "accept failed: out of memory");
+        conn_close(c);
+        return;
+    }
     if (net->stats.conns > (uint64_t)net->opts.max_conns) {
         net->stats.conns_rejected++;
         rc_log_warn(net->log, "connection refused: limit of %d connections reached",
                     net->opts.max_conns);
-        if (rc_encode_error(&c->out, 0, RC_ETOO_MANY_CONNS, NULL) < 0) {
+        if (c->ss != NULL || rc_encode_error(&c->out, 0, RC_ETOO_MANY_CONNS, NULL) < 0) {
             conn_close(c);
             return;
         }
@@ -505,6 +605,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     net->stats.conns_total++;
     conn_set_state(c, CONN_READING);
+    if (c->ss != NULL)
+        add_pending(c); /* our hello */
 }
 
 int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_net_handler *h,
@@ -638,6 +740,31 @@ void rc_net_shutdown(struct rc_net *net, void (*cb)(void *arg), void *arg)
     }
     uv_timer_start(&net->shutdown_timer, on_shutdown_timeout, (uint64_t)net->opts.shutdown_ms, 0);
     maybe_finish_shutdown(net);
+}
+
+void rc_net_keys_changed(struct rc_net *net)
+{
+    const struct rc_seal_keys *k = net->opts.keys;
+    struct rc_conn *c;
+    uint32_t i;
+
+    if (k == NULL)
+        return;
+    for (c = net->conns; c != NULL; c = c->next) {
+        int held = 0;
+
+        if (c->ss == NULL || c->ss->state != RC_SEAL_OPEN ||
+            (c->state != CONN_READING && c->state != CONN_BLOCKED))
+            continue;
+        for (i = 0; i < k->n; i++)
+            held |= k->k[i].id == c->ss->kid;
+        if (held)
+            continue;
+        rc_log_info(net->log, "peer connection id=%llu: closing, its cluster key was removed",
+                    (unsigned long long)c->id);
+        conn_set_state(c, CONN_DRAINING);
+        add_pending(c);
+    }
 }
 
 void rc_net_stats(const struct rc_net *net, struct rc_net_stats *st)

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "log.h"
+#include "seal.h"
 
 struct rc_net;
 struct rc_net_slot;
@@ -45,7 +46,16 @@ struct rc_net_opts {
     size_t out_high;       /* pending reply bytes at which reading pauses */
     int max_inflight;      /* deferred requests per connection at which reading pauses */
     int shutdown_ms;       /* how long shutdown waits for clients to drain */
+    /* Cluster key (peer port only; borrowed, may change in place on a
+     * reload). With at least one key every connection must open with the
+     * sealed-stream handshake (seal.h); anything else is closed unanswered
+     * and counted in seal_stats (borrowed, may be NULL). */
+    const struct rc_seal_keys *keys;
+    struct rc_seal_stats *seal_stats;
 };
+
+/* Connections refused for the cluster key are logged at most this often. */
+#define RC_NET_AUTH_LOG_MS 10000
 
 struct rc_net_stats {
     uint64_t conns;          /* open now */
@@ -71,6 +81,11 @@ void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
 
 /* Same, for an error reply (msg NULL: rc_strerror(err)). */
 void rc_net_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);
+
+/* The key list (opts.keys) was changed in place: connections opened with
+ * a key no longer in it stop reading, send the replies they owe, and
+ * close (their peer reconnects with its current key). */
+void rc_net_keys_changed(struct rc_net *net);
 
 /* Stops accepting, stops reading, flushes pending replies, then closes
  * every connection (forcibly after shutdown_ms). cb runs once all handles

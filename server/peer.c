@@ -31,6 +31,9 @@
 /* A connection whose oldest request is this late is reset. */
 #define STUCK_MS 3000
 #define READ_CHUNK (64 * 1024)
+/* A peer failing the cluster key is retried with backoff; one line per
+ * 10 s says so without flooding the log. */
+#define AUTH_LOG_MS 10000
 
 enum pstate { P_IDLE, P_RESOLVING, P_CONNECTING, P_CONNECTED, P_CLOSING };
 
@@ -57,6 +60,15 @@ struct pconn {
     enum pstate state;
     int writing, dirty, tcp_open, forgotten;
     struct rc_buf out, wbuf, in;
+    /* Cluster key: the stream, bytes as received (raw) and sealed bytes
+     * waiting to be written (sout: hello, then records). */
+    struct rc_seal_stream ss;
+    struct rc_buf raw, sout;
+    int sealed;
+    /* Its key left the key file: send nothing more on it, close it once
+     * what was sent is answered, reopen it with the new key. */
+    int retiring;
+    uint32_t nqueued, nsent; /* FIFO entries; how many of them were written */
     struct pending *head, *tail;
     uint32_t next_id;
     uint64_t retry_at, backoff;
@@ -73,11 +85,14 @@ struct rc_peers {
     struct pconn *conns;
     struct pending *failed, *failed_tail; /* callbacks to run at prepare */
     int closing, handles;
+    uint64_t auth_log_ms; /* refusals for the cluster key: logged at most this often */
+    uint32_t auth_suppressed;
     void (*close_cb)(void *);
     void *close_arg;
 };
 
 static void start_connect(struct pconn *c);
+static void retire(struct pconn *c);
 static void conn_reset(struct pconn *c, int err);
 static void maybe_closed(struct rc_peers *p);
 
@@ -105,7 +120,10 @@ static void fail_all(struct pconn *c, int err)
             free(pd);
     }
     c->head = c->tail = NULL;
+    c->nqueued = c->nsent = 0;
+    c->retiring = 0;
     rc_buf_reset(&c->out);
+    rc_buf_reset(&c->sout);
 }
 
 static struct pconn *find_conn(struct rc_peers *p, uint64_t node)
@@ -134,6 +152,9 @@ static void on_handle_closed(uv_handle_t *h)
         rc_buf_close(&c->out);
         rc_buf_close(&c->wbuf);
         rc_buf_close(&c->in);
+        rc_buf_close(&c->raw);
+        rc_buf_close(&c->sout);
+        memset(&c->ss, 0, sizeof(c->ss));
         free(c);
         maybe_closed(p);
     }
@@ -146,8 +167,13 @@ static void on_tcp_closed(uv_handle_t *h)
     c->tcp_open = 0;
     c->state = P_IDLE;
     c->writing = 0;
+    c->retiring = 0;
+    c->nsent = 0;
     rc_buf_reset(&c->wbuf);
     rc_buf_reset(&c->in);
+    rc_buf_reset(&c->raw);
+    rc_buf_reset(&c->sout);
+    memset(&c->ss, 0, sizeof(c->ss));
     if (c->forgotten || c->p->closing) {
         on_handle_closed(h);
         return;
@@ -185,20 +211,46 @@ static void on_write(uv_write_t *req, int status)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    if (rc_buf_used(&c->out) > 0)
+    if (rc_buf_used(&c->out) > 0 || rc_buf_used(&c->sout) > 0)
         c->dirty = 1;
+    if (c->retiring && c->nsent == 0 && c->state == P_CONNECTED)
+        retire(c);
+}
+
+/* What to write: out, or on a sealed connection sout after sealing out
+ * into it (once the peer's hello is in). NULL when c was reset. */
+static struct rc_buf *wire_out(struct pconn *c)
+{
+    if (!c->sealed)
+        return &c->out;
+    if (rc_buf_used(&c->out) > 0 && c->ss.state == RC_SEAL_OPEN) {
+        if (rc_seal_stream_write(&c->ss, rc_buf_rptr(&c->out), rc_buf_used(&c->out), &c->sout) <
+            0) {
+            conn_reset(c, RC_ENOMEM);
+            return NULL;
+        }
+        rc_buf_reset(&c->out);
+    }
+    return &c->sout;
 }
 
 static void flush(struct pconn *c)
 {
-    struct rc_buf tmp;
+    struct rc_buf tmp, *o;
     uv_buf_t b;
     int n;
 
     c->dirty = 0;
-    if (c->state != P_CONNECTED || c->writing || rc_buf_used(&c->out) == 0)
+    if (c->state != P_CONNECTED || c->writing || c->retiring)
         return;
-    b = uv_buf_init((char *)rc_buf_rptr(&c->out), (unsigned)rc_buf_used(&c->out));
+    o = wire_out(c);
+    if (o == NULL)
+        return;
+    if (!c->sealed || c->ss.state == RC_SEAL_OPEN)
+        c->nsent = c->nqueued; /* everything queued is on its way now */
+    if (rc_buf_used(o) == 0)
+        return;
+    b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
     n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
@@ -206,18 +258,28 @@ static void flush(struct pconn *c)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    rc_buf_consume(&c->out, (size_t)n);
-    if (rc_buf_used(&c->out) == 0)
+    rc_buf_consume(o, (size_t)n);
+    if (rc_buf_used(o) == 0)
         return;
     tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
+    c->wbuf = *o;
+    *o = tmp;
     b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
         conn_reset(c, RC_ECLOSED);
         return;
     }
     c->writing = 1;
+}
+
+/* Closes a retiring connection whose sent requests are all answered; the
+ * requests still queued stay and go out on a new connection. */
+static void retire(struct pconn *c)
+{
+    rc_log_info(c->p->log, "peer %016llx %s:%d: reconnecting, its cluster key was removed",
+                (unsigned long long)c->node, c->host, c->port);
+    c->state = P_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
 }
 
 /* Hands one reply to the oldest pending request. 0, or <0 if c was reset. */
@@ -243,20 +305,59 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
     c->head = pd->next;
     if (c->head == NULL)
         c->tail = NULL;
+    c->nqueued--;
+    if (c->nsent > 0)
+        c->nsent--;
     if (pd->cb)
         pd->cb(pd->arg, 0, &rep);
     free(pd);
+    if (c->state == P_CONNECTED && c->retiring && c->nsent == 0) {
+        retire(c);
+        return RC_ECLOSED;
+    }
     return c->state == P_CONNECTED ? 0 : RC_ECLOSED;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct pconn *c = h->data;
-    size_t n = rc_buf_read_space(&c->in, READ_CHUNK);
+    struct rc_buf *b = c->sealed ? &c->raw : &c->in;
+    size_t n = rc_buf_read_space(b, READ_CHUNK);
 
     (void)suggested;
     /* A zero-length buffer makes libuv report UV_ENOBUFS. */
-    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(&c->in) : NULL, (unsigned)n);
+    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(b) : NULL, (unsigned)n);
+}
+
+/* Opens what arrived on a sealed connection into c->in; the peer's hello
+ * lets the queued requests go. 0, or < 0 when c was reset. */
+static int unseal(struct pconn *c)
+{
+    enum rc_seal_stream_state before = c->ss.state;
+    const char *why = "";
+
+    if (rc_seal_stream_read(&c->ss, c->p->opts.keys, &c->raw, &c->in, &why) < 0) {
+        struct rc_peers *p = c->p;
+        uint64_t now = uv_now(p->loop);
+
+        if (p->opts.seal_stats != NULL)
+            p->opts.seal_stats->peer_auth_failures++;
+        if (p->auth_log_ms == 0 || now - p->auth_log_ms >= AUTH_LOG_MS) {
+            rc_log_warn(p->log, "peer %016llx %s:%d refused: %s (%u more since the last report)",
+                        (unsigned long long)c->node, c->host, c->port, why, p->auth_suppressed);
+            p->auth_log_ms = now;
+            p->auth_suppressed = 0;
+        } else {
+            p->auth_suppressed++;
+        }
+        conn_reset(c, RC_ECLUSTER_KEY);
+        return RC_ECLUSTER_KEY;
+    }
+    if (before != RC_SEAL_OPEN && c->ss.state == RC_SEAL_OPEN) {
+        c->dirty = 1; /* in case a write is still under way */
+        flush(c);
+    }
+    return c->state == P_CONNECTED ? 0 : RC_ECLOSED;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -270,8 +371,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    rc_buf_commit(&c->in, (size_t)nread);
+    rc_buf_commit(c->sealed ? &c->raw : &c->in, (size_t)nread);
     for (;;) {
+        if (c->sealed && unseal(c) < 0)
+            return;
         rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), c->p->opts.max_frame, &flen);
         if (rv == 0)
             break;
@@ -320,6 +423,16 @@ static void on_connect(uv_connect_t *req, int status)
     c->state = P_CONNECTED;
     c->backoff = BACKOFF_MIN_MS;
     uv_tcp_nodelay(&c->tcp, 1);
+    c->sealed = c->p->opts.keys != NULL && c->p->opts.keys->n > 0;
+    if (c->sealed) {
+        /* Our hello goes first; requests wait in out for the peer's. */
+        rc_buf_reset(&c->sout);
+        rc_buf_reset(&c->raw);
+        if (rc_seal_stream_start(&c->ss, c->p->opts.keys, 1, &c->sout) < 0) {
+            conn_reset(c, RC_ENOMEM);
+            return;
+        }
+    }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_reset(c, RC_ECLOSED);
         return;
@@ -415,6 +528,16 @@ static struct pconn *conn_new(struct rc_peers *p, uint64_t node, const char *hos
     rc_buf_init(&c->out, p->opts.max_queued_bytes);
     rc_buf_init(&c->wbuf, p->opts.max_queued_bytes);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)p->opts.max_frame);
+    if (p->opts.keys != NULL) {
+        /* Sealed: in takes one record beyond a whole frame (a record may
+         * straddle two replies); wbuf and sout swap roles, so share a cap. */
+        size_t wire_cap = rc_seal_stream_wire_len(p->opts.max_queued_bytes) + RC_SEAL_HELLO_LEN;
+
+        c->in.cap += RC_SEAL_RECORD_MAX;
+        rc_buf_init(&c->raw, READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
+        rc_buf_init(&c->sout, wire_cap);
+        c->wbuf.cap = wire_cap;
+    }
     uv_timer_init(p->loop, &c->ctimer);
     c->ctimer.data = c;
     c->handles = 1;
@@ -443,7 +566,8 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     }
     if (c == NULL && (c = conn_new(p, node, host, port)) == NULL)
         return RC_ENOMEM;
-    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) >= p->opts.max_queued_bytes)
+    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + rc_buf_used(&c->sout) >=
+        p->opts.max_queued_bytes)
         return RC_EBUFFER_FULL;
     pd = calloc(1, sizeof(*pd));
     if (pd == NULL)
@@ -463,6 +587,7 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     else
         c->head = pd;
     c->tail = pd;
+    c->nqueued++;
     c->dirty = 1;
     if (c->state == P_IDLE)
         start_connect(c);
@@ -544,6 +669,31 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     uv_unref((uv_handle_t *)&p->prepare);
     *out = p;
     return 0;
+}
+
+static int key_held(const struct rc_seal_keys *k, uint32_t id)
+{
+    uint32_t i;
+
+    for (i = 0; i < k->n; i++)
+        if (k->k[i].id == id)
+            return 1;
+    return 0;
+}
+
+void rc_peers_keys_changed(struct rc_peers *p)
+{
+    struct pconn *c;
+
+    if (p->opts.keys == NULL)
+        return;
+    for (c = p->conns; c != NULL; c = c->next) {
+        if (!c->sealed || c->state != P_CONNECTED || key_held(p->opts.keys, c->ss.kid))
+            continue;
+        c->retiring = 1;
+        if (c->nsent == 0 && !c->writing)
+            retire(c);
+    }
 }
 
 void rc_peers_forget(struct rc_peers *p, uint64_t node)

@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "seal.h"
 
 struct rc_peers;
 
@@ -30,6 +31,12 @@ struct rc_peers_opts {
     int connect_timeout_ms;  /* give up on a connect attempt after this */
     uint32_t max_frame;      /* largest reply body accepted */
     size_t max_queued_bytes; /* per node: bytes queued or in flight before sends fail */
+    /* Cluster key (borrowed; may change in place on a reload): with a key
+     * every connection starts with the sealed-stream handshake (seal.h);
+     * a peer that fails it gets its requests failed with RC_ECLUSTER_KEY,
+     * counted in seal_stats (borrowed, may be NULL). */
+    const struct rc_seal_keys *keys;
+    struct rc_seal_stats *seal_stats;
 };
 
 int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
@@ -44,6 +51,11 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
  */
 int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
                   const struct rc_request *req, int timeout_ms, rc_peer_cb cb, void *arg);
+
+/* The key list (opts.keys) was changed in place: connections opened with
+ * a key no longer in it stop taking requests, close once what they sent
+ * is answered, and reopen with the current sending key; nothing fails. */
+void rc_peers_keys_changed(struct rc_peers *p);
 
 /* Closes the node's connection (member died or left); its pending
  * requests fail with RC_ECLOSED. */

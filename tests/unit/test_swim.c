@@ -741,6 +741,14 @@ static int feed(struct solo *so, struct rc_swim_rec up)
     m.nupdates = 1;
     m.updates[0] = up;
     assert_int_equal(rc_swim_encode(&m, buf, sizeof(buf), &len), 0);
+    /* Padded as a real node pads a PING to a seed (trailing bin element),
+     * since an ACK is never larger than its PING. */
+    buf[RC_SWIM_HDR]++;
+    buf[len++] = 0xc5;
+    buf[len++] = 1;
+    buf[len++] = 0;
+    memset(buf + len, 0, 256);
+    len += 256;
     so->out.n = 0;
     return rc_swim_recv(so->s, "10.1.1.1", 7401, buf, len, 100, &so->out);
 }
@@ -1005,6 +1013,148 @@ static void test_piggyback_budget(void **state)
     printf("piggyback: up to %u updates in one datagram\n", most);
     assert_true(most >= 25);
     rc_buf_close(&b);
+    free(m);
+    solo_free(so);
+}
+
+/* No amplification: whatever a node sends back to the source of a PING
+ * is at most as large as the PING, however much gossip it has queued; a
+ * forged PING too small for our record gets no answer; one large enough
+ * gets an ACK carrying piggyback within its size. And our own PINGs are
+ * padded to at least the smallest ACK they ask for. */
+static void test_no_amplification(void **state)
+{
+    struct solo *so = solo_new(0xA0, 64);
+    struct rc_swim_msg *m = calloc(1, sizeof(*m));
+    uint8_t buf[RC_SWIM_MAX_DGRAM];
+    static char hosts[40][32];
+    size_t len, pad, k;
+    uint32_t i, answered = 0, piggybacked = 0;
+
+    (void)state;
+    assert_non_null(m);
+    for (i = 0; i < 40; i++) { /* plenty of queued gossip */
+        snprintf(hosts[i], sizeof(hosts[i]), "node-%u.example.internal", i);
+        m->type = RC_SWIM_PING;
+        m->from = rec(0x100 + i, hosts[i], 1, RC_MEMBER_ALIVE);
+        m->nupdates = 0;
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        assert_int_equal(rc_swim_recv(so->s, hosts[i], 7401, buf, len, 100, &so->out), 0);
+        so->out.n = 0;
+    }
+    for (pad = 0; pad < 600; pad += 7) {
+        memset(m, 0, sizeof(*m));
+        m->type = RC_SWIM_PING;
+        m->seq = 9;
+        m->from = rec(0xE0, "a", 1, RC_MEMBER_ALIVE); /* a forger's tiny record */
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        if (pad > 0) {
+            buf[RC_SWIM_HDR]++;
+            buf[len++] = 0xc5;
+            buf[len++] = (uint8_t)(pad >> 8);
+            buf[len++] = (uint8_t)pad;
+            memset(buf + len, 0, pad);
+            len += pad;
+        }
+        so->out.n = 0;
+        assert_int_equal(rc_swim_recv(so->s, "10.6.6.6", 9999, buf, len, 100, &so->out), 0);
+        for (k = 0; k < so->out.n; k++) {
+            if (strcmp(so->out.d[k].host, "10.6.6.6") != 0)
+                continue;
+            if (so->out.d[k].len > len)
+                fail_msg("%zu-byte reply to a %zu-byte ping", so->out.d[k].len, len);
+            answered++;
+            assert_int_equal(rc_swim_decode(so->out.d[k].data, so->out.d[k].len, m), 0);
+            piggybacked += m->nupdates > 0;
+        }
+    }
+    printf("amplification: %u of 86 pings answered, %u with piggyback\n", answered, piggybacked);
+    assert_true(answered > 70);     /* all but the ones smaller than our record */
+    assert_true(piggybacked > 50);  /* larger pings get gossip back */
+    /* Our own pings: at least as large as the smallest ACK they ask for
+     * (the target's record; a seed's unknown one is taken at its largest). */
+    so->out.n = 0;
+    assert_int_equal(rc_swim_join_seed(so->s, "seed.example", 7401, 100, &so->out), 0);
+    assert_int_equal(so->out.n, 1);
+    assert_true(so->out.d[0].len >= 300);
+    assert_int_equal(rc_swim_decode(so->out.d[0].data, so->out.d[0].len, m), 0);
+    free(m);
+    solo_free(so);
+}
+
+/* A relay's traffic on behalf of a PING_REQ (the PING it sends, the NACK
+ * it sends back) carries piggyback only within the PING_REQ's size. */
+static void test_relay_no_amplification(void **state)
+{
+    struct solo *so = solo_new(0xA0, 64);
+    struct rc_swim_msg *m = calloc(1, sizeof(*m));
+    static char hosts[40][32];
+    uint8_t buf[RC_SWIM_MAX_DGRAM];
+    size_t len, k, sizes[] = {0, 120, 400};
+    uint32_t i, z, relayed = 0, nacks = 0;
+    uint64_t now = 100;
+
+    (void)state;
+    assert_non_null(m);
+    for (i = 0; i < 40; i++) {
+        snprintf(hosts[i], sizeof(hosts[i]), "node-%u.example.internal", i);
+        memset(m, 0, sizeof(*m));
+        m->type = RC_SWIM_PING;
+        m->from = rec(0x100 + i, hosts[i], 1, RC_MEMBER_ALIVE);
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        assert_int_equal(rc_swim_recv(so->s, hosts[i], 7401, buf, len, now, &so->out), 0);
+        so->out.n = 0;
+    }
+    for (z = 0; z < 3; z++) {
+        memset(m, 0, sizeof(*m));
+        m->type = RC_SWIM_PING_REQ;
+        m->seq = 50 + z;
+        m->from = rec(0xE0, "10.6.6.6", 1, RC_MEMBER_ALIVE);
+        m->target_id = 0x105;
+        m->target_host = hosts[5];
+        m->target_host_len = (uint32_t)strlen(hosts[5]);
+        m->target_port = 7401;
+        m->nack_ms = 50;
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        if (sizes[z] > 0) { /* padded like a real node's */
+            buf[RC_SWIM_HDR]++;
+            buf[len++] = 0xc5;
+            buf[len++] = (uint8_t)(sizes[z] >> 8);
+            buf[len++] = (uint8_t)sizes[z];
+            memset(buf + len, 0, sizes[z]);
+            len += sizes[z];
+        }
+        so->out.n = 0;
+        assert_int_equal(rc_swim_recv(so->s, "10.6.6.6", 7401, buf, len, now, &so->out), 0);
+        for (k = 0; k < so->out.n; k++) {
+            assert_int_equal(rc_swim_decode(so->out.d[k].data, so->out.d[k].len, m), 0);
+            if (m->type != RC_SWIM_PING)
+                continue;
+            relayed++;
+            /* Piggyback within the request: anything beyond the request's
+             * size is the relay's own fixed part, never gossip. */
+            if (so->out.d[k].len > len && m->nupdates > 0)
+                fail_msg("relayed ping of %zu bytes with %u updates for a %zu-byte request",
+                         so->out.d[k].len, m->nupdates, len);
+            if (sizes[z] >= 400)
+                assert_true(so->out.d[k].len <= len);
+        }
+        now += 60; /* past nack_ms: the relay gives up and nacks */
+        so->out.n = 0;
+        rc_swim_tick(so->s, now, &so->out);
+        for (k = 0; k < so->out.n; k++) {
+            if (so->out.d[k].data[3] != RC_SWIM_NACK)
+                continue;
+            nacks++;
+            assert_int_equal(rc_swim_decode(so->out.d[k].data, so->out.d[k].len, m), 0);
+            if (so->out.d[k].len > len && m->nupdates > 0)
+                fail_msg("%zu-byte nack with %u updates for a %zu-byte request",
+                         so->out.d[k].len, m->nupdates, len);
+        }
+    }
+    printf("relay: %u pings relayed, %u nacks\n", relayed, nacks);
+    assert_int_equal(relayed, 3);
+    assert_int_equal(nacks, 3);
     free(m);
     solo_free(so);
 }
@@ -1300,6 +1450,8 @@ int main(void)
         cmocka_unit_test(test_push_pull_merge),
         cmocka_unit_test(test_piggyback_budget),
         cmocka_unit_test(test_retransmit_limit),
+        cmocka_unit_test(test_no_amplification),
+        cmocka_unit_test(test_relay_no_amplification),
         cmocka_unit_test(test_decode_roundtrip_and_truncation),
         cmocka_unit_test(test_decode_hostile),
         cmocka_unit_test(test_decode_garbage),
