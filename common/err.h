@@ -33,7 +33,9 @@
     XX(CLOSED, 17, "connection closed")                                  \
     XX(INTERNAL, 18, "internal error")                                   \
     XX(DRIFT, 19, "clock drift too large")                               \
-    XX(BUFFER_FULL, 20, "buffer limit reached")
+    XX(BUFFER_FULL, 20, "buffer limit reached")                          \
+    XX(NOAUTH, 21, "authentication required")                            \
+    XX(WRONGPASS, 22, "invalid password")
 
 enum rc_err {
 #define RC_ERR_ENUM(name, code, msg) RC_E##name = -(RC_ERR_BASE + (code)),

@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -939,7 +940,7 @@ static int reply_view(struct rc_coord *co, const struct rc_request *req, struct 
 static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
-    struct rc_stat st[64];
+    struct rc_stat st[80];
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
@@ -979,6 +980,14 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "errors_unavailable", co->ops.unavailable);
     STAT_NUM(st, k, "errors_timeout", co->ops.timeouts);
     STAT_NUM(st, k, "protocol_errors", cs.protocol_errors);
+    STAT_NUM(st, k, "closed_idle", cs.closed_idle);
+    STAT_NUM(st, k, "closed_slow_frame", cs.closed_slow_frame);
+    STAT_NUM(st, k, "closed_write_stall", cs.closed_write_stall);
+    STAT_NUM(st, k, "closed_output_limit", cs.closed_out_limit);
+    STAT_NUM(st, k, "auth_ok", cs.auth_ok);
+    STAT_NUM(st, k, "auth_failures", cs.auth_failures);
+    STAT_NUM(st, k, "auth_closed", cs.auth_closed);
+    STAT_NUM(st, k, "auth_rejected", cs.auth_rejected);
     STAT_NUM(st, k, "expired_purged", ns.purged);
     STAT_NUM(st, k, "replica_writes", ns.repl_writes);
     STAT_NUM(st, k, "replica_reads", ns.repl_reads);
@@ -1009,6 +1018,7 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "max_key_size", no->max_key);
     STAT_NUM(st, k, "max_value_size", no->max_value);
     STAT_NUM(st, k, "max_frame_size", (int64_t)no->max_value + no->max_key + 4096);
+    assert(k <= sizeof(st) / sizeof(st[0]));
     rep.stats = st;
     rep.nstats = k;
     return rc_encode_reply(out, &rep);
