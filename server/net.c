@@ -364,7 +364,11 @@ static void process_input(struct rc_conn *c)
             max_frame = RC_AUTH_PREAUTH_FRAME;
         else
             max_frame = net->opts.max_frame;
-        if (rc_buf_used(&c->out) >= net->opts.out_high || c->nslots >= net->opts.max_inflight) {
+        /* Finished replies waiting behind a deferred one count too: a PUT
+         * then a thousand GETs of a large value would otherwise park
+         * every GET reply in a slot before the PUT commits. */
+        if (rc_buf_used(&c->out) + c->slot_bytes >= net->opts.out_high ||
+            c->nslots >= net->opts.max_inflight) {
             conn_set_state(c, CONN_BLOCKED);
             break;
         }
@@ -546,7 +550,7 @@ static void run_batch(struct rc_net *net)
 
     for (c = net->pending; c != NULL; c = c->next_pending)
         if (c->state == CONN_BLOCKED && !c->writing &&
-            rc_buf_used(&c->out) < net->opts.out_high / 2 &&
+            rc_buf_used(&c->out) + c->slot_bytes < net->opts.out_high / 2 &&
             c->nslots < net->opts.max_inflight / 2)
             process_input(c);
     net->h.commit(net->h.arg);
