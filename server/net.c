@@ -33,6 +33,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -62,6 +66,7 @@ struct rc_conn {
     uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
     uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
     size_t slot_bytes;       /* finished replies waiting in slots */
+    size_t last_queue;       /* libuv's write queue size at the last sweep */
     struct rc_buf in;
     struct rc_buf out;  /* replies produced, not yet sent */
     struct rc_buf wbuf; /* replies handed to uv_write */
@@ -622,6 +627,24 @@ static void on_connection(uv_stream_t *server, int status)
     conn_set_state(c, CONN_READING);
 }
 
+/* Bytes on their way to the client: in libuv's write queue, plus (Linux)
+ * in the kernel's send queue, which drains as the client reads even while
+ * libuv waits for the socket to become writable (a third of the send
+ * buffer free) before it hands over more. */
+static size_t pending_out(struct rc_conn *c)
+{
+    size_t q = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+#ifdef SIOCOUTQ
+    uv_os_fd_t fd;
+    int kq = 0;
+
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &kq) == 0 &&
+        kq > 0)
+        q += (size_t)kq;
+#endif
+    return q;
+}
+
 /* The limit a connection broke, counted; NULL if none. */
 static const char *conn_expired(struct rc_conn *c, uint64_t now)
 {
@@ -629,7 +652,17 @@ static const char *conn_expired(struct rc_conn *c, uint64_t now)
     const struct rc_net_opts *o = &net->opts;
     uint64_t last = c->last_in_ms > c->last_out_ms ? c->last_in_ms : c->last_out_ms;
 
-    if (o->write_timeout_ms > 0 && c->writing && now - c->last_out_ms >= (uint64_t)o->write_timeout_ms) {
+    if (c->writing) {
+        /* A slow reader that takes a few bytes at a time is progressing:
+         * only output that has not moved counts as a stall. */
+        size_t q = pending_out(c);
+
+        if (q != c->last_queue)
+            c->last_out_ms = now;
+        c->last_queue = q;
+    }
+    if (o->write_timeout_ms > 0 && c->writing &&
+        now - c->last_out_ms >= (uint64_t)o->write_timeout_ms) {
         net->stats.closed_write_stall++;
         return "replies not read within the write timeout";
     }

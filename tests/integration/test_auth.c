@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -464,6 +465,48 @@ static void test_slow_frame(void **state)
     f->h.passed = 1;
 }
 
+/* --write-timeout cuts a client that takes nothing, not one that reads
+ * its replies slowly: 100 KB/s through a 4 MiB reply buffer is progress
+ * even though one buffer takes 40 s to go out. */
+static void test_slow_reader_kept(void **state)
+{
+    struct fixture *f = *state;
+    const char *extra[] = {"--write-timeout", "2000", NULL};
+    struct rc_hserver *s = start(f, extra);
+    static uint8_t reqs[200 * 64], value[60 * 1024], tmp[10 * 1024];
+    struct rc_client *c;
+    size_t n = 0, got = 0;
+    ssize_t k;
+    double t0;
+    int i, fd;
+
+    assert_non_null(s);
+    c = rc_h_client(s, 5000);
+    assert_non_null(c);
+    memset(value, 's', sizeof(value));
+    assert_int_equal(rc_client_put(c, "big", 3, value, sizeof(value), 0), 0);
+    for (i = 0; i < 200; i++)
+        n = rc_h_encode_request(reqs, n, sizeof(reqs), OP_GET, (uint32_t)i + 1, "big", 3, NULL,
+                                0);
+    fd = rc_h_tcp_connect(s->port, 2000);
+    assert_true(fd >= 0);
+    assert_int_equal(rc_h_send_all(fd, reqs, n, 2000), 0);
+    t0 = rc_h_now_ms();
+    while (rc_h_now_ms() - t0 < 6000) {
+        rc_h_sleep_ms(100);
+        k = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+        assert_true(k > 0); /* never closed, always something to read */
+        got += (size_t)k;
+    }
+    printf("slow reader: %zu bytes read in 6 s at ~100 KB/s, closed_write_stall %lld "
+           "(--write-timeout 2000)\n",
+           got, (long long)rc_h_stat_num(c, "closed_write_stall"));
+    assert_int_equal(rc_h_stat_num(c, "closed_write_stall"), 0);
+    close(fd);
+    rc_client_free(c);
+    f->h.passed = 1;
+}
+
 /* --max-output: a client that pipelines GETs of a large value through a
  * coordinator (each one deferred until the other replica answers) and
  * never reads. Backpressure cannot stop those replies, which were asked
@@ -540,6 +583,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_protected_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_frame, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_reader_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
