@@ -43,14 +43,25 @@
  * The baseline is taken right before each case (the median of three
  * samples), so that it sees the same load from other processes as the
  * attack that follows; the pass mark is 2x that baseline, with a floor
- * (loopback GETs take ~50 us: a few scheduler hiccups from a neighbour's
- * build are 1% of a sample), over up to P99_TRIES samples: a server slowed
- * by the attack fails every one, a neighbour's compile burst does not. */
+ * (loopback GETs take ~50 us, so on a 2-core machine shared with other
+ * builds 20 scheduler hiccups - 1% of a sample - make the p99, not the
+ * server), over up to P99_TRIES samples: a server slowed by the attack
+ * fails every one, a neighbour's compile burst does not. */
 #define P99_SAMPLES 2000
 #define P99_TRIES 5
-#define P99_FLOOR_MS 0.25
-/* The server idles at a few MiB; 200 MiB means some buffer grew unbounded. */
+#if defined(__SANITIZE_ADDRESS__)
+#define P99_FLOOR_MS 1.0 /* an ASan server is 2-3x slower, its tail longer */
+#else
+#define P99_FLOOR_MS 0.5
+#endif
+/* The server idles at a few MiB; 200 MiB means some buffer grew unbounded.
+ * Under AddressSanitizer freed memory sits in a quarantine of up to 256 MiB
+ * first, which RSS counts. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_LIMIT_KIB ((200L + 256) * 1024)
+#else
 #define RSS_LIMIT_KIB (200L * 1024)
+#endif
 /* A lying length prefix must not turn into an allocation: any growth of
  * the peak virtual size beyond this is a large malloc. */
 #define VMPEAK_SLACK_KIB (64L * 1024)
@@ -95,27 +106,36 @@ static double good_p99(struct fixture *f)
     return lat[P99_SAMPLES * 99 / 100];
 }
 
-/* Measures the good client's p99 now (while an attack runs, for the
- * cases that keep one running) and checks it against the baseline. */
-static void check_p99(struct fixture *f, const char *label)
+/* Measures the good client's p99 now and checks it against 2x the
+ * baseline. ongoing: an attack is running (the baseline is the one taken
+ * before it); else the attack is over and each retry takes a fresh
+ * baseline just before its sample, so both see the same outside load. */
+static void check_p99(struct fixture *f, const char *label, int ongoing)
 {
-    double base = f->base_p99 > P99_FLOOR_MS ? f->base_p99 : P99_FLOOR_MS;
-    double limit = 2 * base, best = -1, p;
+    double base = f->base_p99, limit = 0, p, best_ratio = -1, best = 0, best_base = 0;
     int tries = 0;
 
     do {
-        if (tries > 0)
+        if (tries > 0) {
             rc_h_sleep_ms(100);
+            if (!ongoing)
+                base = good_p99(f);
+        }
+        limit = 2 * (base > P99_FLOOR_MS ? base : P99_FLOOR_MS);
         p = good_p99(f);
-        assert_true(p >= 0);
-        if (best < 0 || p < best)
+        assert_true(p >= 0 && base >= 0);
+        if (best_ratio < 0 || p / limit < best_ratio) {
+            best_ratio = p / limit;
             best = p;
+            best_base = base;
+        }
         tries++;
-    } while (best > limit && tries < P99_TRIES);
+    } while (best_ratio > 1 && tries < P99_TRIES);
     printf("%-28s good client p99 %.3f ms (baseline %.3f ms, pass <= %.3f ms; %d sample%s of "
-           "%d GETs)\n",
-           label, best, f->base_p99, limit, tries, tries > 1 ? "s" : "", P99_SAMPLES);
-    assert_true(best <= limit);
+           "%d GETs%s)\n",
+           label, best, best_base, 2 * (best_base > P99_FLOOR_MS ? best_base : P99_FLOOR_MS),
+           tries, tries > 1 ? "s" : "", P99_SAMPLES, ongoing ? ", attack running" : "");
+    assert_true(best_ratio <= 1);
 }
 
 /* Lets the test process hold IDLE_CONNS sockets: the soft limit up to the
@@ -238,7 +258,7 @@ static int teardown(void **state)
 
 /* The good client and a fresh one get correct answers; the server is
  * alive with bounded RSS. */
-static void check_healthy(struct fixture *f, const char *label)
+static void check_healthy_v(struct fixture *f, const char *label, int ongoing)
 {
     char k[32], v[64];
     struct rc_result res;
@@ -271,7 +291,18 @@ static void check_healthy(struct fixture *f, const char *label)
     printf("%-28s good client OK in %5.1f ms, server RSS %ld KiB\n", label, rc_h_now_ms() - t0,
            rss);
     assert_true(rss > 0 && rss < RSS_LIMIT_KIB);
-    check_p99(f, label);
+    check_p99(f, label, ongoing);
+}
+
+static void check_healthy(struct fixture *f, const char *label)
+{
+    check_healthy_v(f, label, 0);
+}
+
+/* The same while an attack keeps running (its connections open). */
+static void check_healthy_during(struct fixture *f, const char *label)
+{
+    check_healthy_v(f, label, 1);
 }
 
 static int raw_connect(struct fixture *f)
@@ -638,7 +669,7 @@ static void test_half_frames(void **state)
     printf("200 half frames open: worst good-client PUT %.1f ms, connections stat %lld\n", worst,
            (long long)rc_h_stat_num(f->good, "connections"));
     assert_true(rc_h_stat_num(f->good, "connections") >= N + 1);
-    check_healthy(f, "200 half-frame conns");
+    check_healthy_during(f, "200 half-frame conns");
     for (i = 0; i < N; i++)
         close(fds[i]);
     {
@@ -704,7 +735,7 @@ static void test_flood_no_read(void **state)
            "%.0f ms; good client %d pings, worst %.1f ms; RSS %ld KiB\n",
            (unsigned long long)sent, (double)sent / (double)len, all_sent_ms, pings, worst, rss);
     assert_true(worst < 1000);
-    check_healthy(f, "flood, unread");
+    check_healthy_during(f, "flood, unread");
     close(fd);
     free(buf);
     check_healthy(f, "flood closed");
@@ -762,7 +793,7 @@ static void test_idle_crowd(void **state)
            "(%.1f KiB per connection)\n",
            n, rc_h_now_ms() - t0, (long long)conns, rss0, rss1, (double)(rss1 - rss0) / n);
     assert_true(conns >= n + 1);
-    check_healthy(f, "10,000 idle connections");
+    check_healthy_during(f, "10,000 idle connections");
     for (i = 0; i < n; i++)
         close(fds[i]);
     t0 = rc_h_now_ms();
@@ -802,7 +833,7 @@ static void test_byte_per_second(void **state)
         sent++;
         if (!measured && rc_h_now_ms() - t0 > FRAME_TIMEOUT_MS / 2) {
             /* Mid-attack: every slow connection holds a partial frame. */
-            check_p99(f, "during byte-per-second");
+            check_p99(f, "during byte-per-second", 1);
             measured = 1;
         }
         rc_h_sleep_ms(1000);
@@ -860,7 +891,7 @@ static void test_million_pipelined(void **state)
         rss = rc_h_server_rss_kib(f->s);
         rss_max = rss > rss_max ? rss : rss_max;
         if (blocked_ms >= 0 && !measured) {
-            check_p99(f, "1M pipelined, blocked");
+            check_p99(f, "1M pipelined, blocked", 1);
             measured = 1;
         }
         rc_h_sleep_ms(50);
@@ -871,12 +902,12 @@ static void test_million_pipelined(void **state)
            "%ld KiB; closed_write_stall %lld -> %lld\n",
            off, len, 100.0 * (double)off / (double)len, blocked_ms, closed_ms, WRITE_TIMEOUT_MS,
            rss_max, (long long)stall0, (long long)stall1);
+    close(fd);
+    free(buf);
     assert_true(closed_ms > 0);
     assert_true(off < len); /* backpressure: the server stopped taking them */
     assert_true(stall1 == stall0 + 1);
     assert_true(rss_max < RSS_LIMIT_KIB);
-    close(fd);
-    free(buf);
     check_healthy(f, "1M pipelined, closed");
     f->h.passed = 1;
 }
