@@ -66,7 +66,7 @@ struct rc_conn {
     uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
     uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
     size_t slot_bytes;       /* finished replies waiting in slots */
-    size_t last_queue;       /* libuv's write queue size at the last sweep */
+    size_t last_queue;       /* pending_out() at the last sweep */
     struct rc_buf in;
     struct rc_buf out;  /* replies produced, not yet sent */
     struct rc_buf wbuf; /* replies handed to uv_write */
@@ -359,16 +359,15 @@ static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
 static void process_input(struct rc_conn *c)
 {
     struct rc_net *net = c->net;
-    uint32_t max_frame = net->opts.max_frame;
+    uint32_t max_frame;
     size_t flen;
     int rv;
 
     while (c->state == CONN_READING || c->state == CONN_BLOCKED) {
-        /* Re-read every frame: an AUTH earlier in this pipeline lifts it. */
+        /* Decided per frame: an AUTH earlier in this pipeline lifts it. */
+        max_frame = net->opts.max_frame;
         if (!rc_auth_passed(net->opts.auth, &c->auth) && max_frame > RC_AUTH_PREAUTH_FRAME)
             max_frame = RC_AUTH_PREAUTH_FRAME;
-        else
-            max_frame = net->opts.max_frame;
         /* Finished replies waiting behind a deferred one count too: a PUT
          * then a thousand GETs of a large value would otherwise park
          * every GET reply in a slot before the PUT commits. */

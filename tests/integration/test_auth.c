@@ -230,6 +230,7 @@ static void test_preauth_frame_limit(void **state)
     static uint8_t value[100 * 1024];
     uint8_t buf[64];
     struct rc_hreply rep;
+    size_t n;
     int fd;
 
     assert_non_null(s);
@@ -240,6 +241,18 @@ static void test_preauth_frame_limit(void **state)
     assert_int_equal(rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep), 0);
     assert_int_equal(rep.status, ST_FRAME_TOO_LARGE);
     assert_int_equal(rc_h_wait_closed(fd, 2000), 0);
+    close(fd);
+
+    /* The limit holds for every frame before AUTH, not just the first. */
+    fd = rc_h_tcp_connect(s->port, 2000);
+    assert_true(fd >= 0);
+    n = rc_h_encode_request(buf, 0, sizeof(buf), OP_PING, 1, NULL, 0, NULL, 0);
+    rc_h_frame_header(buf + n, 1, 0, 5000);
+    assert_int_equal(rc_h_send_all(fd, buf, n + 8, 2000), 0);
+    assert_int_equal(rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep), 0);
+    assert_int_equal(rep.status, ST_OK);
+    assert_int_equal(rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep), 0);
+    assert_int_equal(rep.status, ST_FRAME_TOO_LARGE);
     close(fd);
 
     fd = rc_h_tcp_connect(s->port, 2000);
