@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -460,6 +461,7 @@ static void raise_nofile(struct server *s, const struct server_config *cfg)
 static int check_access(struct server *s, const struct server_config *cfg)
 {
     uint64_t frame = (uint64_t)(cfg->max_value_size + cfg->max_key_size + 4096);
+    struct stat st;
     char msg[512];
     int rv;
 
@@ -480,6 +482,9 @@ static int check_access(struct server *s, const struct server_config *cfg)
         }
         rc_log_info(&s->log, "client auth on: %d password(s) from %s", s->auth->npw,
                     cfg->auth_file);
+        if (stat(cfg->auth_file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+            rc_log_warn(&s->log, "--auth-file %s is readable by other users: chmod 600 it",
+                        cfg->auth_file);
     }
     rv = rc_protect_check(cfg->bind, s->auth != NULL,
                           false /* cluster key: wired when --cluster-key-file lands */,
