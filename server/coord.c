@@ -980,6 +980,7 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "errors_unavailable", co->ops.unavailable);
     STAT_NUM(st, k, "errors_timeout", co->ops.timeouts);
     STAT_NUM(st, k, "protocol_errors", cs.protocol_errors);
+    STAT_NUM(st, k, "read_pauses", cs.read_pauses);
     STAT_NUM(st, k, "closed_idle", cs.closed_idle);
     STAT_NUM(st, k, "closed_slow_frame", cs.closed_slow_frame);
     STAT_NUM(st, k, "closed_write_stall", cs.closed_write_stall);

@@ -373,6 +373,8 @@ static void process_input(struct rc_conn *c)
          * every GET reply in a slot before the PUT commits. */
         if (rc_buf_used(&c->out) + c->slot_bytes >= net->opts.out_high ||
             c->nslots >= net->opts.max_inflight) {
+            if (c->state == CONN_READING)
+                net->stats.read_pauses++;
             conn_set_state(c, CONN_BLOCKED);
             break;
         }

@@ -61,6 +61,7 @@ struct rc_net_stats {
     uint64_t conns_total;    /* accepted since start */
     uint64_t conns_rejected; /* refused over max_conns */
     uint64_t protocol_errors;
+    uint64_t read_pauses;        /* reading paused for backpressure (out_high, max_inflight) */
     uint64_t closed_idle;        /* idle_timeout_ms */
     uint64_t closed_slow_frame;  /* frame_timeout_ms (slowloris) */
     uint64_t closed_write_stall; /* write_timeout_ms (client not reading) */

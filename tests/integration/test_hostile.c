@@ -907,6 +907,7 @@ static void test_million_pipelined(void **state)
     assert_true(closed_ms > 0);
     assert_true(off < len); /* backpressure: the server stopped taking them */
     assert_true(stall1 == stall0 + 1);
+    assert_true(rc_h_stat_num(f->good, "read_pauses") >= 1); /* backpressure, counted */
     assert_true(rss_max < RSS_LIMIT_KIB);
     check_healthy(f, "1M pipelined, closed");
     f->h.passed = 1;
