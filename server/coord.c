@@ -985,6 +985,7 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "closed_slow_frame", cs.closed_slow_frame);
     STAT_NUM(st, k, "closed_write_stall", cs.closed_write_stall);
     STAT_NUM(st, k, "closed_output_limit", cs.closed_out_limit);
+    STAT_NUM(st, k, "closed_auth_timeout", cs.closed_auth_timeout);
     STAT_NUM(st, k, "auth_ok", cs.auth_ok);
     STAT_NUM(st, k, "auth_failures", cs.auth_failures);
     STAT_NUM(st, k, "auth_closed", cs.auth_closed);

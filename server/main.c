@@ -61,6 +61,7 @@ struct server_config {
     const char *auth_file;
     int insecure;
     int64_t idle_timeout;
+    int64_t auth_timeout;
     int64_t frame_timeout;
     int64_t write_timeout;
     int64_t max_output;
@@ -175,6 +176,10 @@ static const struct rc_opt server_opts[] = {
         "Seconds a client connection may send and receive nothing before it is closed "
         "(0 = never). Frees descriptors held by forgotten clients; pools that keep "
         "connections should ping more often. Not applied on the peer port."),
+    OPT("auth-timeout", "AUTH_TIMEOUT", RC_OPT_INT, "10", 0, 3600, auth_timeout,
+        "With --auth-file: seconds a client connection may stay unauthenticated before it is "
+        "closed (0 = only --idle-timeout). A real client sends AUTH at once; this keeps "
+        "anonymous connections from holding the --max-conns slots."),
     OPT("frame-timeout", "FRAME_TIMEOUT", RC_OPT_INT, "30000", 0, 3600 * 1000, frame_timeout,
         "Ms within which a request frame, once started, must arrive whole (0 = never): "
         "cuts byte-at-a-time senders (slowloris). 30 s moves a 1 MiB frame at 35 KiB/s."),
@@ -412,6 +417,7 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.shutdown_ms = (int)cfg->shutdown_timeout;
     o.auth = s->auth;
     o.idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
+    o.auth_timeout_ms = (int)(cfg->auth_timeout * 1000);
     o.frame_timeout_ms = (int)cfg->frame_timeout;
     o.write_timeout_ms = (int)cfg->write_timeout;
     o.out_limit = (size_t)cfg->max_output;

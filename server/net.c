@@ -14,7 +14,8 @@
  * reading cannot grow our memory (TCP backpressure does the rest).
  *
  * Limits (each off at 0): a sweep timer closes connections that sent and
- * received nothing for idle_timeout_ms, that started a frame and did not
+ * received nothing for idle_timeout_ms, that did not authenticate within
+ * auth_timeout_ms of connecting (when auth is on), that started a frame and did not
  * finish it within frame_timeout_ms (slowloris), or whose pending replies
  * made no write progress for write_timeout_ms (a client that never reads:
  * backpressure bounds its memory, this frees its descriptor). A
@@ -62,6 +63,7 @@ struct rc_conn {
     uint64_t id; /* for logs */
     enum conn_state state;
     struct rc_auth_conn auth;
+    uint64_t opened_ms;      /* loop time of the accept */
     uint64_t last_in_ms;     /* loop time of the last bytes received */
     uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
     uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
@@ -596,7 +598,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->net = net;
     c->id = ++net->next_conn_id;
-    c->last_in_ms = c->last_out_ms = uv_now(net->loop);
+    c->opened_ms = c->last_in_ms = c->last_out_ms = uv_now(net->loop);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)net->opts.max_frame);
     /* Output may exceed the high-water mark by one reply at most. */
     rc_buf_init(&c->out, net->opts.out_high + RC_FRAME_HDR + net->opts.max_frame);
@@ -667,6 +669,11 @@ static const char *conn_expired(struct rc_conn *c, uint64_t now)
         net->stats.closed_write_stall++;
         return "replies not read within the write timeout";
     }
+    if (o->auth != NULL && o->auth_timeout_ms > 0 && !c->auth.authed &&
+        now - c->opened_ms >= (uint64_t)o->auth_timeout_ms) {
+        net->stats.closed_auth_timeout++;
+        return "not authenticated within the auth timeout";
+    }
     if (c->state != CONN_READING)
         return NULL; /* paused by us: the client is not the slow one */
     if (o->frame_timeout_ms > 0 && c->frame_start_ms != 0 &&
@@ -702,14 +709,17 @@ static void on_sweep(uv_timer_t *t)
  * well under a millisecond to walk). 0 when no timeout is set. */
 static uint64_t sweep_interval(const struct rc_net_opts *o)
 {
-    int t[3] = {o->idle_timeout_ms, o->frame_timeout_ms, o->write_timeout_ms};
+    int t[4] = {o->idle_timeout_ms, o->frame_timeout_ms, o->write_timeout_ms,
+                o->auth != NULL ? o->auth_timeout_ms : 0};
     uint64_t best = 0;
-    int i;
+    int i, any = 0;
 
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 4; i++) {
+        any |= t[i] > 0;
         if (t[i] > 0 && (best == 0 || (uint64_t)t[i] / 4 < best))
             best = (uint64_t)t[i] / 4;
-    if (best == 0 && (t[0] > 0 || t[1] > 0 || t[2] > 0))
+    }
+    if (best == 0 && any)
         best = 50;
     if (best != 0 && best < 50)
         best = 50;

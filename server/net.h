@@ -51,6 +51,7 @@ struct rc_net_opts {
      * in frames of at most RC_AUTH_PREAUTH_FRAME body bytes. */
     struct rc_auth *auth;
     int idle_timeout_ms;  /* close a connection silent both ways this long; 0 = never */
+    int auth_timeout_ms;  /* with auth: close one not authenticated this long after connecting; 0 = never */
     int frame_timeout_ms; /* close one whose started frame is not complete in this; 0 = never */
     int write_timeout_ms; /* close one whose pending replies do not move for this; 0 = never */
     size_t out_limit;     /* close one holding more reply bytes than this; 0 = no limit */
@@ -66,6 +67,7 @@ struct rc_net_stats {
     uint64_t closed_slow_frame;  /* frame_timeout_ms (slowloris) */
     uint64_t closed_write_stall; /* write_timeout_ms (client not reading) */
     uint64_t closed_out_limit;   /* out_limit */
+    uint64_t closed_auth_timeout; /* auth_timeout_ms */
     uint64_t auth_ok, auth_failures, auth_closed, auth_rejected; /* from opts.auth */
 };
 

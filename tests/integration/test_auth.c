@@ -405,6 +405,41 @@ static void test_protected_mode(void **state)
     f->h.passed = 1;
 }
 
+/* --auth-timeout: a connection that does not authenticate is closed even
+ * if it keeps sending PINGs; an authenticated one is not. */
+static void test_auth_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct rc_hserver *s = start_auth(f, "--auth-timeout", "1");
+    struct rc_client *c;
+    int anon, authed, i, closed = 0, err;
+    double t0;
+
+    assert_non_null(s);
+    anon = rc_h_tcp_connect(s->port, 2000);
+    authed = rc_h_tcp_connect(s->port, 2000);
+    assert_true(anon >= 0 && authed >= 0);
+    assert_int_equal(raw_auth(authed, 1, PASSWORD), ST_OK);
+    t0 = rc_h_now_ms();
+    for (i = 0; i < 12 && !closed; i++) {
+        closed = raw_call(anon, OP_PING, (uint32_t)i + 1, NULL, NULL, 0) != ST_OK;
+        if (!closed)
+            rc_h_sleep_ms(200);
+    }
+    printf("unauthenticated connection pinging every 200 ms closed after %.0f ms "
+           "(--auth-timeout 1)\n",
+           rc_h_now_ms() - t0);
+    assert_true(closed);
+    assert_int_equal(raw_call(authed, OP_GET, 2, "k", NULL, 0), ST_NOTFOUND);
+    c = client_pw(s, PASSWORD, &err);
+    assert_non_null(c);
+    assert_int_equal(rc_h_stat_num(c, "closed_auth_timeout"), 1);
+    rc_client_free(c);
+    close(anon);
+    close(authed);
+    f->h.passed = 1;
+}
+
 /* --idle-timeout closes silent client connections, not busy ones, and
  * never the peer port's. */
 static void test_idle_timeout(void **state)
@@ -594,6 +629,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protected_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader_kept, setup, teardown),
