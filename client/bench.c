@@ -57,6 +57,7 @@ struct hist {
 
 struct cfg {
     const char *server;
+    const char *password; /* AUTH on every connection before the run; NULL = none */
     uint64_t conns, pipeline, keyspace, value_size, seed;
     double read_ratio, seconds;
     int load, json;
@@ -81,6 +82,7 @@ struct conn {
     uint32_t head, count;
     uint32_t next_id;
     int open;    /* uv_tcp_init done: the handle must be closed */
+    int authing; /* AUTH sent (id 0), its reply not read yet */
     int writing, dead;
 };
 
@@ -122,6 +124,7 @@ static const char usage_text[] =
     "misses, errors and latency percentiles (request queued -> reply parsed).\n"
     "\n"
     "  -s HOST:PORT     server (default $RINGCACHE_SERVER, else " DEFAULT_SERVER ")\n"
+    "  -a PASSWORD      AUTH with this password first (default $RINGCACHE_AUTH)\n"
     "  -c CONNS         connections, 1..10000 (default 50)\n"
     "  -P PIPELINE      requests in flight per connection, 1..4096 (default 1)\n"
     "  -n KEYSPACE      number of distinct keys, 1..4294967295 (default 100000)\n"
@@ -138,7 +141,8 @@ static const char usage_text[] =
     "2 bad usage.\n"
     "\n"
     "Environment:\n"
-    "  RINGCACHE_SERVER default server address (HOST:PORT)\n";
+    "  RINGCACHE_SERVER default server address (HOST:PORT)\n"
+    "  RINGCACHE_AUTH   password (as -a, which wins)\n";
 
 /* ---- histogram ---- */
 
@@ -313,6 +317,51 @@ static void count_reply(struct bench *b, const struct sent *s, uint32_t status, 
 
 static void conn_fail(struct conn *c, const char *what, const char *why);
 
+static void conn_ready(struct conn *c)
+{
+    struct bench *b = c->b;
+
+    if (++b->nconnected == b->cfg.conns)
+        set_phase(b, b->cfg.load ? PH_LOADING : PH_RUNNING);
+}
+
+/* The first reply on a connection with a password: AUTH's, id 0. */
+static int auth_reply(struct conn *c, const struct rc_reply *rep)
+{
+    int err = rc_err_from_status((int)rep->status);
+
+    c->authing = 0;
+    if (rep->id != 0) {
+        conn_fail(c, "bad reply", "id does not match the AUTH request");
+        return -1;
+    }
+    if (err != 0) {
+        fail_run(c->b, "AUTH refused by %s: %s", c->b->cfg.server, rc_strerror(err));
+        return -1;
+    }
+    conn_ready(c);
+    return 0;
+}
+
+static int send_auth(struct conn *c)
+{
+    struct rc_request req;
+    int rv;
+
+    memset(&req, 0, sizeof(req));
+    req.op = RC_OP_AUTH;
+    req.id = 0; /* data requests count from 1 */
+    req.value = (const uint8_t *)c->b->cfg.password;
+    req.value_len = (uint32_t)strlen(c->b->cfg.password);
+    req.has_value = 1;
+    rv = rc_encode_request(&c->out[0], &req);
+    if (rv < 0)
+        return rv;
+    c->authing = 1;
+    kick_write(c);
+    return 0;
+}
+
 /* Parses every whole frame in c->in. */
 static void parse_replies(struct conn *c)
 {
@@ -332,6 +381,12 @@ static void parse_replies(struct conn *c)
         if (rv < 0) {
             conn_fail(c, "bad reply", rc_strerror(rv));
             return;
+        }
+        if (c->authing) {
+            if (auth_reply(c, &rep) < 0)
+                return;
+            rc_buf_consume(&c->in, flen);
+            continue;
         }
         s = &c->fifo[c->head];
         if (c->count == 0 || rep.id != s->id) {
@@ -476,8 +531,13 @@ static void on_connect(uv_connect_t *req, int status)
         fail_run(b, "cannot read from %s: %s", b->cfg.server, uv_strerror(status));
         return;
     }
-    if (++b->nconnected == b->cfg.conns)
-        set_phase(b, b->cfg.load ? PH_LOADING : PH_RUNNING);
+    if (b->cfg.password == NULL) {
+        conn_ready(c);
+        return;
+    }
+    status = send_auth(c);
+    if (status < 0)
+        fail_run(b, "cannot send AUTH: %s", rc_strerror(status));
 }
 
 static int conn_start(struct bench *b, struct conn *c, const struct sockaddr *sa)
@@ -489,8 +549,9 @@ static int conn_start(struct bench *b, struct conn *c, const struct sockaddr *sa
     c->next_id = 1;
     c->creq.data = c;
     c->wreq.data = c;
-    rc_buf_init(&c->out[0], req_max * b->cfg.pipeline);
-    rc_buf_init(&c->out[1], req_max * b->cfg.pipeline);
+    /* Plus room for AUTH with the longest password. */
+    rc_buf_init(&c->out[0], req_max * b->cfg.pipeline + 1024);
+    rc_buf_init(&c->out[1], req_max * b->cfg.pipeline + 1024);
     rc_buf_init(&c->in, MAX_REPLY + RC_FRAME_HDR);
     c->fifo = calloc(b->cfg.pipeline, sizeof(*c->fifo));
     if (c->fifo == NULL)
@@ -610,6 +671,7 @@ struct flag {
 
 static const struct flag flags[] = {
     {"-s", "--server", F_STR, offsetof(struct cfg, server), 0, 0, 0, 0},
+    {"-a", "--auth", F_STR, offsetof(struct cfg, password), 0, 0, 0, 0},
     U64F("-c", "--connections", conns, 1, 10000),
     U64F("-P", "--pipeline", pipeline, 1, 4096),
     U64F("-n", "--keyspace", keyspace, 1, UINT32_MAX),
@@ -887,6 +949,7 @@ static int bench_init(struct bench *b)
 int main(int argc, char **argv)
 {
     const char *env = getenv("RINGCACHE_SERVER");
+    const char *pw = getenv("RINGCACHE_AUTH");
     struct bench *b;
     int rv, status = 1;
 
@@ -894,6 +957,7 @@ int main(int argc, char **argv)
     if (b == NULL)
         return 1;
     b->cfg.server = env != NULL && env[0] != '\0' ? env : DEFAULT_SERVER;
+    b->cfg.password = pw != NULL && pw[0] != '\0' ? pw : NULL;
     b->cfg.conns = 50;
     b->cfg.pipeline = 1;
     b->cfg.keyspace = 100000;

@@ -117,6 +117,8 @@ static const char usage_text[] =
     "  --consistency LEVEL      replicas that must answer a get or acknowledge a\n"
     "                           put or del: one, quorum (a majority of the key's\n"
     "                           replicas) or all; default: the server's --r/--w\n"
+    "  -a, --auth PASSWORD      password for servers started with --auth-file\n"
+    "                           (visible in ps: prefer $RINGCACHE_AUTH)\n"
     "  -h, --help               this text\n"
     "\n"
     "Commands:\n"
@@ -189,7 +191,8 @@ static const char usage_text[] =
     "Errors are reported on stderr as: " PROG ": error: <CODE>: <message>\n"
     "\n"
     "Environment:\n"
-    "  RINGCACHE_SERVER         default server address (HOST:PORT)\n";
+    "  RINGCACHE_SERVER         default server address (HOST:PORT)\n"
+    "  RINGCACHE_AUTH           password (as --auth, which wins)\n";
 
 /* Writes s with control bytes replaced: server text must not be able to
  * break the one-line-per-result layout or drive the terminal. */
@@ -553,7 +556,7 @@ static int print_view(const struct cli *cli, struct rc_client *c, const struct c
     char err[200];
     int rv;
 
-    rv = rc_cli_views_print(cmd->op, c, res, cli->copts.io_timeout_ms, cmd->json, err,
+    rv = rc_cli_views_print(cmd->op, c, res, cli->copts.io_timeout_ms, cli->copts.password, cmd->json, err,
                             sizeof(err));
     if (rv < 0)
         return fail_msg(rv, "bad %s reply from %s: %s",
@@ -876,6 +879,9 @@ static int global_opt(int argc, char **argv, int *i, struct cli *cli)
             return -1;
         }
         cli->server = v;
+    } else if ((m = match_opt(argv, argc, i, "-a", "--auth", &v)) != 0) {
+        if (m > 0)
+            cli->copts.password = v;
     } else if ((m = match_opt(argv, argc, i, NULL, "--timeout", &v)) != 0) {
         if (m > 0 && parse_uint(v, strlen(v), 3600000, &ms) < 0) {
             fail_msg(RC_EINVAL, "--timeout needs milliseconds (1..3600000), got '%s'", v);
@@ -948,9 +954,11 @@ int main(int argc, char **argv)
 {
     struct cli cli;
     const char *env = getenv("RINGCACHE_SERVER");
+    const char *pw = getenv("RINGCACHE_AUTH");
     int i;
 
     memset(&cli, 0, sizeof(cli));
+    cli.copts.password = pw != NULL && pw[0] != '\0' ? pw : NULL;
     cli.server = env != NULL && env[0] != '\0' ? env : DEFAULT_SERVER;
     cli.copts.max_reply = MAX_VALUE + REPLY_OVERHEAD;
     i = parse_global(argc, argv, &cli);

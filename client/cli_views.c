@@ -260,11 +260,12 @@ static int64_t stat_keys(struct rc_client *c)
 
 /* Keys held by each member, asked of the member itself: this node over
  * the open connection, every other alive one at its client address. */
-static void fill_keys(struct rc_client *c, int timeout_ms, struct view *v)
+static void fill_keys(struct rc_client *c, int timeout_ms, const char *password, struct view *v)
 {
     struct rc_client_opts o = {.connect_timeout_ms = PROBE_TIMEOUT_MS,
                                .io_timeout_ms = PROBE_TIMEOUT_MS,
-                               .max_reply = PROBE_MAX_REPLY};
+                               .max_reply = PROBE_MAX_REPLY,
+                               .password = password};
     struct rc_client *pc;
     struct view_member *m;
     size_t i;
@@ -406,7 +407,7 @@ static void print_ring(const struct view *v, int json)
 }
 
 int rc_cli_views_print(int op, struct rc_client *c, const struct rc_result *res, int timeout_ms,
-                       int json, char *err, size_t errlen)
+                       const char *password, int json, char *err, size_t errlen)
 {
     struct view v;
     int rv;
@@ -416,7 +417,7 @@ int rc_cli_views_print(int op, struct rc_client *c, const struct rc_result *res,
     if (rv < 0)
         return rv;
     if (op == RC_CLIENT_MEMBERS) {
-        fill_keys(c, timeout_ms, &v);
+        fill_keys(c, timeout_ms, password, &v);
         print_members(&v, json);
     } else {
         print_ring(&v, json);
@@ -1437,6 +1438,7 @@ static struct watch *watch_new(const struct rc_cli_watch_opts *o)
     if (o->timeout_ms > 0 && o->timeout_ms < W_TIMEOUT_MS)
         w->popts.connect_timeout_ms = w->popts.io_timeout_ms = o->timeout_ms;
     w->popts.max_reply = RC_CLI_VIEW_MAX_REPLY; /* MEMBERS, when o->server is gone */
+    w->popts.password = o->copts != NULL ? o->copts->password : NULL;
     w->tty = !o->json && isatty(STDOUT_FILENO);
     return w;
 }

@@ -28,11 +28,12 @@ void rc_cli_views_json_str(FILE *f, const char *s);
  * Prints the reply res (status OK, borrowed) to MEMBERS or RING (op) as a
  * table, or as JSON. For MEMBERS, c (borrowed) and every other alive
  * member are also asked for their key counts, each within timeout_ms
- * (0: the default 500 ms). Returns 0, or RC_EPROTO / RC_ENOMEM with err
+ * (0: the default 500 ms), authenticating with password when not NULL.
+ * Returns 0, or RC_EPROTO / RC_ENOMEM with err
  * saying what was wrong with the reply; nothing is printed then.
  */
 int rc_cli_views_print(int op, struct rc_client *c, const struct rc_result *res, int timeout_ms,
-                       int json, char *err, size_t errlen);
+                       const char *password, int json, char *err, size_t errlen);
 
 struct rc_cli_watch_opts {
     const char *server;                 /* node asked for MEMBERS, borrowed */

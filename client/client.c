@@ -206,6 +206,8 @@ int rc_client_connect(const char *addr, const struct rc_client_opts *opts, struc
         return rv;
     }
     rv = open_socket(addr, connect_ms, &c->fd);
+    if (rv == 0 && opts != NULL && opts->password != NULL)
+        rv = rc_client_auth(c, opts->password, strlen(opts->password));
     if (rv < 0) {
         rc_client_free(c);
         return rv;
@@ -371,7 +373,7 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
                          struct rc_request *req)
 {
     memset(req, 0, sizeof(*req));
-    if (op < RC_CLIENT_PING || op > RC_CLIENT_ACTIVITY || consistency < RC_CLIENT_CL_DEFAULT ||
+    if (op < RC_CLIENT_PING || op > RC_CLIENT_AUTH || consistency < RC_CLIENT_CL_DEFAULT ||
         consistency > RC_CLIENT_CL_ALL)
         return RC_EINVAL;
     req->op = (uint32_t)op;
@@ -386,7 +388,7 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
         req->key = key != NULL ? key : (const uint8_t *)"";
         req->key_len = (uint32_t)key_len;
     }
-    if (op == RC_CLIENT_PUT) {
+    if (op == RC_CLIENT_PUT || op == RC_CLIENT_AUTH) {
         if (value == NULL && value_len > 0)
             return RC_EINVAL;
         if (value_len > c->max_value)
@@ -563,6 +565,13 @@ int rc_client_ping(struct rc_client *c)
     struct rc_result res;
 
     return call(c, RC_CLIENT_PING, NULL, 0, NULL, 0, 0, &res);
+}
+
+int rc_client_auth(struct rc_client *c, const void *password, size_t len)
+{
+    struct rc_result res;
+
+    return call(c, RC_CLIENT_AUTH, NULL, 0, password, len, 0, &res);
 }
 
 int rc_client_get(struct rc_client *c, const void *key, size_t key_len, struct rc_result *res)

@@ -31,6 +31,8 @@ struct rc_client_opts {
     int connect_timeout_ms; /* default 2000 */
     int io_timeout_ms;      /* per send/recv call; default 5000 */
     uint32_t max_reply;     /* largest reply body accepted; default 64 MiB */
+    const char *password;   /* when not NULL, sent with AUTH right after connecting (and
+                             * a wrong one fails the connect); copied */
 };
 
 /* Consistency levels for rc_client_send (0 = server default). */
@@ -46,8 +48,14 @@ enum {
     RC_CLIENT_STATS = 5,
     RC_CLIENT_MEMBERS = 6,
     RC_CLIENT_RING = 7,
-    RC_CLIENT_ACTIVITY = 8
+    RC_CLIENT_ACTIVITY = 8,
+    RC_CLIENT_AUTH = 9 /* the password goes in value */
 };
+
+/* Wire errors a client sees from a server with --auth-file; equal to the
+ * library's RC_ENOAUTH / RC_EWRONGPASS. */
+#define RC_CLIENT_NOAUTH (-10021)
+#define RC_CLIENT_WRONGPASS (-10022)
 
 struct rc_client_stat {
     char name[64];
@@ -90,6 +98,9 @@ size_t rc_client_inflight(const struct rc_client *c);
 /* One-call helpers; return 0, RC_CLIENT_NOTFOUND, the server's error, or a
  * connection error. Results borrowed as for rc_client_recv. */
 int rc_client_ping(struct rc_client *c);
+/* Authenticates the connection (servers with --auth-file): 0,
+ * RC_CLIENT_WRONGPASS (the server closes after 3 wrong tries), or an error. */
+int rc_client_auth(struct rc_client *c, const void *password, size_t len);
 int rc_client_get(struct rc_client *c, const void *key, size_t key_len, struct rc_result *res);
 int rc_client_put(struct rc_client *c, const void *key, size_t key_len, const void *value,
                   size_t value_len, uint64_t ttl_ms);

@@ -34,6 +34,8 @@
     XX(INTERNAL, 18, "internal error")                                   \
     XX(DRIFT, 19, "clock drift too large")                               \
     XX(BUFFER_FULL, 20, "buffer limit reached")                          \
+    XX(NOAUTH, 21, "authentication required")                            \
+    XX(WRONGPASS, 22, "invalid password")                                 \
     XX(CLUSTER_KEY, 40, "cluster key check failed")                      \
     XX(REPLAY, 41, "replayed or stale message")
 

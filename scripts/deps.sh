@@ -7,7 +7,8 @@
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev libxxhash-dev libsodium-dev)
-test_pkgs=(libcmocka-dev procps)
+# clang + libclang-rt-14-dev: libFuzzer for the fuzz stage (scripts/fuzz.sh).
+test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite twice: a normal build with -Werror,
-# then an AddressSanitizer + UndefinedBehaviorSanitizer build. Exits non-zero
-# if anything fails. Usage: scripts/test.sh
+# then an AddressSanitizer + UndefinedBehaviorSanitizer build, then every
+# libFuzzer target for 60 s. Exits non-zero if anything fails.
+# Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,15 @@ status=0
 run_suite build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DRC_ASAN=ON -DRC_UBSAN=ON || status=1
+
+# The libFuzzer targets, each for RC_FUZZ_SECONDS (default 60); a finding
+# fails the run and is kept in the seed corpus as a regression input
+# (scripts/fuzz.sh). RC_SKIP_FUZZ=1 skips it.
+if [ "${RC_SKIP_FUZZ:-0}" = 1 ]; then
+    echo "== fuzz: skipped (RC_SKIP_FUZZ=1)"
+else
+    RC_FUZZ_SECONDS=${RC_FUZZ_SECONDS:-60} scripts/fuzz.sh || status=1
+fi
 
 # Once, after both suites: the Docker image and the Compose cluster end to end
 # (a few minutes; it skips itself where no Docker engine answers).

@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -996,6 +997,16 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "errors_unavailable", co->ops.unavailable);
     STAT_NUM(st, k, "errors_timeout", co->ops.timeouts);
     STAT_NUM(st, k, "protocol_errors", cs.protocol_errors);
+    STAT_NUM(st, k, "read_pauses", cs.read_pauses);
+    STAT_NUM(st, k, "closed_idle", cs.closed_idle);
+    STAT_NUM(st, k, "closed_slow_frame", cs.closed_slow_frame);
+    STAT_NUM(st, k, "closed_write_stall", cs.closed_write_stall);
+    STAT_NUM(st, k, "closed_output_limit", cs.closed_out_limit);
+    STAT_NUM(st, k, "closed_auth_timeout", cs.closed_auth_timeout);
+    STAT_NUM(st, k, "auth_ok", cs.auth_ok);
+    STAT_NUM(st, k, "auth_failures", cs.auth_failures);
+    STAT_NUM(st, k, "auth_closed", cs.auth_closed);
+    STAT_NUM(st, k, "auth_rejected", cs.auth_rejected);
     STAT_NUM(st, k, "expired_purged", ns.purged);
     STAT_NUM(st, k, "replica_writes", ns.repl_writes);
     STAT_NUM(st, k, "replica_reads", ns.repl_reads);

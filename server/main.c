@@ -5,8 +5,10 @@
  * shutdown: stop accepting, send the replies already owed, commit, close
  * the store, exit 0.
  */
+#include "auth.h"
 #include "config.h"
 #include "err.h"
+#include "protect.h"
 #include "log.h"
 #include "coord.h"
 #include "gossip.h"
@@ -19,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -56,6 +60,13 @@ struct server_config {
     int64_t rebalance_delay;
     int64_t cleanup_interval;
     const char *cluster_key_file;
+    const char *auth_file;
+    int insecure;
+    int64_t idle_timeout;
+    int64_t auth_timeout;
+    int64_t frame_timeout;
+    int64_t write_timeout;
+    int64_t max_output;
 };
 
 #define OPT(name, env, type, def, min, max, field, help) \
@@ -167,6 +178,31 @@ static const struct rc_opt server_opts[] = {
         "Ms between checks for data this node holds in ranges it does not replicate (left "
         "by a partition or a coordinator whose view lagged); such ranges are handed to their "
         "replicas, then dropped. A check costs one index seek per ring range."),
+    OPT("auth-file", "AUTH_FILE", RC_OPT_STR, "", 0, 0, auth_file,
+        "File of client passwords, one per line (several while rotating; '#' lines skipped). "
+        "Clients must then send AUTH before anything but PING. Empty: no client auth."),
+    OPT("insecure", "INSECURE", RC_OPT_BOOL, "0", 0, 1, insecure,
+        "Start even when binding a non-loopback address with neither --auth-file nor a "
+        "cluster key (protected mode otherwise refuses)."),
+    OPT("idle-timeout", "IDLE_TIMEOUT", RC_OPT_INT, "300", 0, 30 * 86400, idle_timeout,
+        "Seconds a client connection may send and receive nothing before it is closed "
+        "(0 = never). Frees descriptors held by forgotten clients; pools that keep "
+        "connections should ping more often. Not applied on the peer port."),
+    OPT("auth-timeout", "AUTH_TIMEOUT", RC_OPT_INT, "10", 0, 3600, auth_timeout,
+        "With --auth-file: seconds a client connection may stay unauthenticated before it is "
+        "closed (0 = only --idle-timeout). A real client sends AUTH at once; this keeps "
+        "anonymous connections from holding the --max-conns slots."),
+    OPT("frame-timeout", "FRAME_TIMEOUT", RC_OPT_INT, "30000", 0, 3600 * 1000, frame_timeout,
+        "Ms within which a request frame, once started, must arrive whole (0 = never): "
+        "cuts byte-at-a-time senders (slowloris). 30 s moves a 1 MiB frame at 35 KiB/s."),
+    OPT("write-timeout", "WRITE_TIMEOUT", RC_OPT_INT, "60000", 0, 3600 * 1000, write_timeout,
+        "Ms a connection's pending replies may make no progress before it is closed "
+        "(0 = never): a client that pipelines and never reads is bounded in memory by "
+        "--out-buffer; this frees its connection."),
+    OPT("max-output", "MAX_OUTPUT", RC_OPT_INT, "64m", 0, INT64_MAX, max_output,
+        "Reply bytes one connection may hold (queued, being written, and finished ones "
+        "waiting behind a slow one) before it is closed (0 = no limit). At least "
+        "2 x (--out-buffer + frame limit), the most a client that reads can need."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -185,6 +221,7 @@ struct server {
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
+    struct rc_auth *auth; /* NULL: no client auth */
     int handoff_timeout_ms;
     int stopping, pending_closes;
 };
@@ -436,6 +473,12 @@ static int open_nets(struct server *s, const struct server_config *cfg)
      * small enough that one client cannot pin unbounded coordinator state. */
     o.max_inflight = 1024;
     o.shutdown_ms = (int)cfg->shutdown_timeout;
+    o.auth = s->auth;
+    o.idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
+    o.auth_timeout_ms = (int)(cfg->auth_timeout * 1000);
+    o.frame_timeout_ms = (int)cfg->frame_timeout;
+    o.write_timeout_ms = (int)cfg->write_timeout;
+    o.out_limit = (size_t)cfg->max_output;
     rc_coord_handler(s->coord, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->net);
     if (rv < 0)
@@ -447,6 +490,10 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.max_inflight = 65536;
     o.keys = s->key_file != NULL ? &s->keys : NULL;
     o.seal_stats = &s->seal_stats;
+    /* Pooled internode connections are idle between bursts by design;
+     * client passwords do not apply (the cluster key does). */
+    o.auth = NULL;
+    o.idle_timeout_ms = 0;
     rc_node_peer_handler(s->node, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
     if (rv < 0)
@@ -455,6 +502,66 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     if (rv == 0)
         rv = rc_net_listen(s->peer_net);
     return rv;
+}
+
+/* Raises the descriptor limit towards what --max-conns needs (clients,
+ * the peer port's 4096, the store and some slack), as far as the hard
+ * limit allows, and says so when that is not enough. */
+static void raise_nofile(struct server *s, const struct server_config *cfg)
+{
+    rlim_t want = (rlim_t)cfg->max_conns + 4096 + 64;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        rc_log_warn(&s->log,
+                    "file descriptor limit %llu is below the %llu that --max-conns %lld needs: "
+                    "raise the hard limit (ulimit -Hn) or lower --max-conns",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+                    (long long)cfg->max_conns);
+}
+
+/* Client passwords and protected mode; before anything listens. */
+static int check_access(struct server *s, const struct server_config *cfg)
+{
+    uint64_t frame = (uint64_t)(cfg->max_value_size + cfg->max_key_size + 4096);
+    struct stat st;
+    char msg[512];
+    int rv;
+
+    if (cfg->max_output != 0 && (uint64_t)cfg->max_output < 2 * ((uint64_t)cfg->out_buffer + frame)) {
+        rc_log_error(&s->log, "--max-output %lld is below 2 x (--out-buffer + frame limit) = %llu: "
+                     "raise it, or set 0 for no limit", (long long)cfg->max_output,
+                     (unsigned long long)(2 * ((uint64_t)cfg->out_buffer + frame)));
+        return RC_EINVAL;
+    }
+    if (*cfg->auth_file) {
+        s->auth = malloc(sizeof(*s->auth));
+        if (s->auth == NULL)
+            return RC_ENOMEM;
+        rv = rc_auth_load(s->auth, cfg->auth_file, msg, sizeof(msg));
+        if (rv < 0) {
+            rc_log_error(&s->log, "--auth-file: %s", msg);
+            return rv;
+        }
+        rc_log_info(&s->log, "client auth on: %d password(s) from %s", s->auth->npw,
+                    cfg->auth_file);
+        if (stat(cfg->auth_file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+            rc_log_warn(&s->log, "--auth-file %s is readable by other users: chmod 600 it",
+                        cfg->auth_file);
+    }
+    /* After the cluster key is loaded (run). */
+    rv = rc_protect_check(cfg->bind, s->auth != NULL, s->key_file != NULL, cfg->insecure != 0,
+                          msg, sizeof(msg));
+    if (rv < 0) {
+        rc_log_error(&s->log, "%s", msg);
+        return rv;
+    }
+    if (rv > 0)
+        rc_log_warn(&s->log, "%s", msg);
+    return 0;
 }
 
 static int run(struct server *s, const struct server_config *cfg)
@@ -478,6 +585,10 @@ static int run(struct server *s, const struct server_config *cfg)
         rc_log_warn(&s->log, "no --cluster-key-file: internode traffic is neither encrypted nor "
                              "authenticated; keep the peer port on a trusted network");
     }
+    rv = check_access(s, cfg);
+    if (rv < 0)
+        return rv;
+    raise_nofile(s, cfg);
     node_opts_from(cfg, &no);
     rv = rc_node_new(&s->loop, &no, &s->log, &s->node, err, sizeof(err));
     if (rv < 0) {
@@ -579,6 +690,10 @@ int main(int argc, char **argv)
     rc_net_free(s.net);
     rc_net_free(s.peer_net);
     rc_seal_keys_wipe(&s.keys);
+    if (s.auth != NULL) {
+        memset(s.auth, 0, sizeof(*s.auth));
+        free(s.auth);
+    }
     if (uv_loop_close(&s.loop) != 0)
         rc_log_warn(&s.log, "event loop closed with handles still open");
     if (rv < 0)

@@ -13,6 +13,17 @@
  * or too many requests are deferred, so a client that pipelines without
  * reading cannot grow our memory (TCP backpressure does the rest).
  *
+ * Limits (each off at 0): a sweep timer closes connections that sent and
+ * received nothing for idle_timeout_ms, that did not authenticate within
+ * auth_timeout_ms of connecting (when auth is on), that started a frame and did not
+ * finish it within frame_timeout_ms (slowloris), or whose pending replies
+ * made no write progress for write_timeout_ms (a client that never reads:
+ * backpressure bounds its memory, this frees its descriptor). A
+ * connection holding more than out_limit reply bytes (finished replies
+ * piling up behind a slow one) is closed at once. With auth set, a
+ * connection that has not authenticated may only send AUTH and PING, in
+ * frames of at most RC_AUTH_PREAUTH_FRAME bytes.
+ *
  * Deferred replies wait in a per-connection FIFO of slots. While the FIFO
  * is not empty, immediate replies queue behind it in slots of their own,
  * which keeps request order. Replies are flushed from the loop's check
@@ -23,6 +34,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -47,6 +62,13 @@ struct rc_conn {
     struct rc_net *net;
     uint64_t id; /* for logs */
     enum conn_state state;
+    struct rc_auth_conn auth;
+    uint64_t opened_ms;      /* loop time of the accept */
+    uint64_t last_in_ms;     /* loop time of the last bytes received */
+    uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
+    uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
+    size_t slot_bytes;       /* finished replies waiting in slots */
+    size_t last_queue;       /* pending_out() at the last sweep */
     struct rc_buf in;
     struct rc_buf out;  /* replies produced, not yet sent */
     struct rc_buf wbuf; /* replies handed to uv_write */
@@ -74,6 +96,7 @@ struct rc_net {
     uv_check_t check;
     uv_prepare_t prepare;
     uv_timer_t shutdown_timer;
+    uv_timer_t sweep_timer;
     struct rc_net_opts opts;
     struct rc_net_handler h;
     const struct rc_log *log;
@@ -111,6 +134,9 @@ static void conn_set_state(struct rc_conn *c, enum conn_state st)
     if (c->state == CONN_READING)
         uv_read_stop((uv_stream_t *)&c->tcp);
     c->state = st;
+    /* Time spent paused by us is not the client's slowness. */
+    if (st == CONN_READING && c->frame_start_ms != 0)
+        c->frame_start_ms = uv_now(c->net->loop);
     if (st == CONN_READING && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
 }
@@ -175,6 +201,7 @@ static void drain_slots(struct rc_conn *c)
     while ((sl = c->slots) != NULL && sl->done) {
         if (rc_buf_append(&c->out, rc_buf_rptr(&sl->bytes), rc_buf_used(&sl->bytes)) < 0)
             break;
+        c->slot_bytes -= rc_buf_used(&sl->bytes);
         c->slots = sl->next;
         if (c->slots == NULL)
             c->slots_tail = NULL;
@@ -183,6 +210,23 @@ static void drain_slots(struct rc_conn *c)
     }
     if (rc_buf_used(&c->out) > 0)
         add_pending(c);
+}
+
+/* Reply bytes the connection holds: queued, being written, and finished
+ * but waiting behind a slower reply. Over out_limit the client is closed
+ * (its replies are lost; it was not taking them anyway). 1 if closed. */
+static int over_out_limit(struct rc_conn *c)
+{
+    struct rc_net *net = c->net;
+    size_t held = rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + c->slot_bytes;
+
+    if (net->opts.out_limit == 0 || held <= net->opts.out_limit || c->state == CONN_CLOSING)
+        return 0;
+    net->stats.closed_out_limit++;
+    rc_log_warn(net->log, "closing connection id=%llu: %zu reply bytes held, over the output limit of %zu",
+                (unsigned long long)c->id, held, net->opts.out_limit);
+    conn_close(c);
+    return 1;
 }
 
 struct rc_net_slot *rc_net_defer(struct rc_net *net)
@@ -205,6 +249,9 @@ void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
         return;
     }
     sl->done = 1;
+    c->slot_bytes += rc_buf_used(&sl->bytes);
+    if (over_out_limit(c))
+        return;
     if (sl == c->slots)
         drain_slots(c);
 }
@@ -231,31 +278,82 @@ static void protocol_abort(struct rc_conn *c, int err)
     add_pending(c);
 }
 
-/* Handles one whole frame. Returns 0, or < 0 when the connection is closed. */
+/* AUTH is the connection's business, never the handler's. Sets *close
+ * after the last allowed wrong password. */
+static int handle_auth(struct rc_conn *c, const struct rc_request *req, struct rc_buf *out,
+                       int *close)
+{
+    struct rc_net *net = c->net;
+    struct rc_reply rep = {.id = req->id};
+    int rv;
+
+    *close = 0;
+    if (net->opts.auth == NULL)
+        return rc_encode_error(out, req->id, RC_EINVAL,
+                               "AUTH given but no password is configured on this port");
+    if (!req->has_value)
+        return rc_encode_error(out, req->id, RC_EINVAL, "AUTH needs the password in VALUE");
+    rv = rc_auth_attempt(net->opts.auth, &c->auth, req->value, req->value_len, close);
+    if (rv < 0) {
+        /* Never the password itself, only that one was wrong. */
+        rc_log_warn(net->log, "connection id=%llu: wrong password (%d this connection)%s",
+                    (unsigned long long)c->id, c->auth.failures, *close ? ", closing" : "");
+        return rc_encode_error(out, req->id, rv, NULL);
+    }
+    return rc_encode_reply(out, &rep);
+}
+
+/* Decodes and answers one request body into out. *close as handle_auth. */
+static int dispatch(struct rc_conn *c, const uint8_t *body, size_t len, struct rc_buf *out,
+                    int *close)
+{
+    struct rc_net *net = c->net;
+    struct rc_request req;
+    int rv;
+
+    *close = 0;
+    rv = rc_decode_request(&net->dec, body, len, &req);
+    if (rv < 0) {
+        net->stats.protocol_errors++;
+        return rc_encode_error(out, req.id, rv, NULL);
+    }
+    if (req.op == RC_OP_AUTH)
+        return handle_auth(c, &req, out, close);
+    if (req.op != RC_OP_PING && !rc_auth_passed(net->opts.auth, &c->auth)) {
+        net->opts.auth->rejected++;
+        return rc_encode_error(out, req.id, RC_ENOAUTH, "authentication required: send AUTH first");
+    }
+    net->current = c;
+    rv = net->h.request(net->h.arg, net, &req, out);
+    net->current = NULL;
+    return rv;
+}
+
+/* Handles one whole frame. Returns 0, or < 0 when the connection is closed
+ * or closing (no further frames are read). */
 static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
 {
     struct rc_net *net = c->net;
     struct rc_buf *out = c->slots ? &net->scratch : &c->out;
     struct rc_net_slot *sl;
-    struct rc_request req;
-    int rv;
+    int rv, close;
 
-    rv = rc_decode_request(&net->dec, body, len, &req);
-    if (rv < 0) {
-        net->stats.protocol_errors++;
-        rv = rc_encode_error(out, req.id, rv, NULL);
-    } else {
-        net->current = c;
-        rv = net->h.request(net->h.arg, net, &req, out);
-        net->current = NULL;
-    }
+    rv = dispatch(c, body, len, out, &close);
     if (rv == 0 && out == &net->scratch && rc_buf_used(out) > 0) {
         /* An immediate reply behind deferred ones waits in a slot too. */
         sl = slot_new(net, c);
         rv = sl ? rc_buf_append(&sl->bytes, rc_buf_rptr(out), rc_buf_used(out)) : RC_ENOMEM;
-        if (sl)
+        if (sl) {
             sl->done = 1;
+            c->slot_bytes += rc_buf_used(&sl->bytes);
+        }
         rc_buf_reset(out);
+    }
+    if (rv == 0 && close) {
+        rc_buf_reset(&c->in);
+        conn_set_state(c, CONN_DRAINING);
+        add_pending(c);
+        return RC_ECLOSED;
     }
     if (rv < 0) {
         rc_log_warn(net->log, "closing connection: cannot queue reply: %s", rc_strerror(rv));
@@ -309,17 +407,28 @@ static int unseal(struct rc_conn *c)
 static void process_input(struct rc_conn *c)
 {
     struct rc_net *net = c->net;
+    uint32_t max_frame;
     size_t flen;
     int rv;
 
     while (c->state == CONN_READING || c->state == CONN_BLOCKED) {
         if (c->ss != NULL && unseal(c) < 0)
             return;
-        if (rc_buf_used(&c->out) >= net->opts.out_high || c->nslots >= net->opts.max_inflight) {
+        /* Decided per frame: an AUTH earlier in this pipeline lifts it. */
+        max_frame = net->opts.max_frame;
+        if (!rc_auth_passed(net->opts.auth, &c->auth) && max_frame > RC_AUTH_PREAUTH_FRAME)
+            max_frame = RC_AUTH_PREAUTH_FRAME;
+        /* Finished replies waiting behind a deferred one count too: a PUT
+         * then a thousand GETs of a large value would otherwise park
+         * every GET reply in a slot before the PUT commits. */
+        if (rc_buf_used(&c->out) + c->slot_bytes >= net->opts.out_high ||
+            c->nslots >= net->opts.max_inflight) {
+            if (c->state == CONN_READING)
+                net->stats.read_pauses++;
             conn_set_state(c, CONN_BLOCKED);
             break;
         }
-        rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), net->opts.max_frame, &flen);
+        rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), max_frame, &flen);
         if (rv == 0) {
             conn_set_state(c, CONN_READING);
             break;
@@ -328,12 +437,20 @@ static void process_input(struct rc_conn *c)
             protocol_abort(c, rv);
             break;
         }
-        if (handle_frame(c, rc_buf_rptr(&c->in) + RC_FRAME_HDR, flen - RC_FRAME_HDR) < 0)
+        rv = handle_frame(c, rc_buf_rptr(&c->in) + RC_FRAME_HDR, flen - RC_FRAME_HDR);
+        if (rv == RC_ECLOSED)
+            break;
+        if (rv < 0)
             return;
         rc_buf_consume(&c->in, flen);
+        c->frame_start_ms = 0;
+        if (over_out_limit(c))
+            return;
     }
     if (rc_buf_used(&c->in) == 0)
         rc_buf_shrink(&c->in, READ_CHUNK);
+    else if (c->frame_start_ms == 0)
+        c->frame_start_ms = uv_now(net->loop);
     if (rc_buf_used(&c->out) > 0)
         add_pending(c);
 }
@@ -367,6 +484,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     rc_buf_commit(c->ss != NULL ? &c->raw : &c->in, (size_t)nread);
+    c->last_in_ms = uv_now(c->net->loop);
     process_input(c);
 }
 
@@ -426,6 +544,7 @@ static void on_write(uv_write_t *req, int status)
     struct rc_conn *c = container_of(req, struct rc_conn, wreq);
 
     c->writing = 0;
+    c->last_out_ms = uv_now(c->net->loop);
     rc_buf_reset(&c->wbuf);
     rc_buf_shrink(&c->wbuf, READ_CHUNK);
     if (status < 0) {
@@ -479,6 +598,9 @@ static void flush_conn(struct rc_conn *c)
             return;
         }
         rc_buf_consume(o, (size_t)n);
+        /* Progress, or the start of a wait: the write stall clock runs
+         * only while uv_write holds bytes the client does not take. */
+        c->last_out_ms = uv_now(c->net->loop);
     }
     if (rc_buf_used(o) > 0) {
         /* Hand the rest to libuv and keep producing into the other buffer. */
@@ -513,7 +635,7 @@ static void run_batch(struct rc_net *net)
 
     for (c = net->pending; c != NULL; c = c->next_pending)
         if (c->state == CONN_BLOCKED && !c->writing &&
-            rc_buf_used(&c->out) < net->opts.out_high / 2 &&
+            rc_buf_used(&c->out) + c->slot_bytes < net->opts.out_high / 2 &&
             c->nslots < net->opts.max_inflight / 2)
             process_input(c);
     net->h.commit(net->h.arg);
@@ -571,6 +693,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->net = net;
     c->id = ++net->next_conn_id;
+    c->opened_ms = c->last_in_ms = c->last_out_ms = uv_now(net->loop);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)net->opts.max_frame);
     /* Output may exceed the high-water mark by one reply at most. */
     rc_buf_init(&c->out, net->opts.out_high + RC_FRAME_HDR + net->opts.max_frame);
@@ -609,6 +732,102 @@ static void on_connection(uv_stream_t *server, int status)
         add_pending(c); /* our hello */
 }
 
+/* Bytes on their way to the client: in libuv's write queue, plus (Linux)
+ * in the kernel's send queue, which drains as the client reads even while
+ * libuv waits for the socket to become writable (a third of the send
+ * buffer free) before it hands over more. */
+static size_t pending_out(struct rc_conn *c)
+{
+    size_t q = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+#ifdef SIOCOUTQ
+    uv_os_fd_t fd;
+    int kq = 0;
+
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &kq) == 0 &&
+        kq > 0)
+        q += (size_t)kq;
+#endif
+    return q;
+}
+
+/* The limit a connection broke, counted; NULL if none. */
+static const char *conn_expired(struct rc_conn *c, uint64_t now)
+{
+    struct rc_net *net = c->net;
+    const struct rc_net_opts *o = &net->opts;
+    uint64_t last = c->last_in_ms > c->last_out_ms ? c->last_in_ms : c->last_out_ms;
+
+    if (c->writing) {
+        /* A slow reader that takes a few bytes at a time is progressing:
+         * only output that has not moved counts as a stall. */
+        size_t q = pending_out(c);
+
+        if (q != c->last_queue)
+            c->last_out_ms = now;
+        c->last_queue = q;
+    }
+    if (o->write_timeout_ms > 0 && c->writing &&
+        now - c->last_out_ms >= (uint64_t)o->write_timeout_ms) {
+        net->stats.closed_write_stall++;
+        return "replies not read within the write timeout";
+    }
+    if (o->auth != NULL && o->auth_timeout_ms > 0 && !c->auth.authed &&
+        now - c->opened_ms >= (uint64_t)o->auth_timeout_ms) {
+        net->stats.closed_auth_timeout++;
+        return "not authenticated within the auth timeout";
+    }
+    if (c->state != CONN_READING)
+        return NULL; /* paused by us: the client is not the slow one */
+    if (o->frame_timeout_ms > 0 && c->frame_start_ms != 0 &&
+        now - c->frame_start_ms >= (uint64_t)o->frame_timeout_ms) {
+        net->stats.closed_slow_frame++;
+        return "frame not completed within the frame timeout";
+    }
+    if (o->idle_timeout_ms > 0 && !c->writing && c->slots == NULL &&
+        now - last >= (uint64_t)o->idle_timeout_ms) {
+        net->stats.closed_idle++;
+        return "idle timeout";
+    }
+    return NULL;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct rc_net *net = container_of(t, struct rc_net, sweep_timer);
+    uint64_t now = uv_now(net->loop);
+    struct rc_conn *c;
+    const char *why;
+
+    for (c = net->conns; c != NULL; c = c->next) {
+        if (c->state == CONN_CLOSING || (why = conn_expired(c, now)) == NULL)
+            continue;
+        rc_log_info(net->log, "closing connection id=%llu: %s", (unsigned long long)c->id, why);
+        conn_close(c);
+    }
+}
+
+/* How often the limits are checked: a quarter of the shortest timeout, so
+ * one fires at most 25% late, within 50 ms .. 1 s (10k connections take
+ * well under a millisecond to walk). 0 when no timeout is set. */
+static uint64_t sweep_interval(const struct rc_net_opts *o)
+{
+    int t[4] = {o->idle_timeout_ms, o->frame_timeout_ms, o->write_timeout_ms,
+                o->auth != NULL ? o->auth_timeout_ms : 0};
+    uint64_t best = 0;
+    int i, any = 0;
+
+    for (i = 0; i < 4; i++) {
+        any |= t[i] > 0;
+        if (t[i] > 0 && (best == 0 || (uint64_t)t[i] / 4 < best))
+            best = (uint64_t)t[i] / 4;
+    }
+    if (best == 0 && any)
+        best = 50;
+    if (best != 0 && best < 50)
+        best = 50;
+    return best > 1000 ? 1000 : best;
+}
+
 int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_net_handler *h,
                const struct rc_log *log, struct rc_net **out)
 {
@@ -632,7 +851,12 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
     uv_check_init(loop, &net->check);
     uv_prepare_init(loop, &net->prepare);
     uv_timer_init(loop, &net->shutdown_timer);
-    net->handles_open = 3;
+    uv_timer_init(loop, &net->sweep_timer);
+    net->handles_open = 4;
+    if (sweep_interval(opts) > 0) {
+        uv_timer_start(&net->sweep_timer, on_sweep, sweep_interval(opts), sweep_interval(opts));
+        uv_unref((uv_handle_t *)&net->sweep_timer);
+    }
     uv_check_start(&net->check, on_check);
     uv_prepare_start(&net->prepare, on_prepare);
     /* These must not keep the loop alive by themselves. */
@@ -694,6 +918,8 @@ static void maybe_finish_shutdown(struct rc_net *net)
         net->check.data = net;
         net->prepare.data = net;
         net->shutdown_timer.data = net;
+        net->sweep_timer.data = net;
+        uv_close((uv_handle_t *)&net->sweep_timer, on_handle_closed);
         uv_close((uv_handle_t *)&net->check, on_handle_closed);
         uv_close((uv_handle_t *)&net->prepare, on_handle_closed);
         uv_close((uv_handle_t *)&net->shutdown_timer, on_handle_closed);
@@ -770,6 +996,12 @@ void rc_net_keys_changed(struct rc_net *net)
 void rc_net_stats(const struct rc_net *net, struct rc_net_stats *st)
 {
     *st = net->stats;
+    if (net->opts.auth != NULL) {
+        st->auth_ok = net->opts.auth->ok;
+        st->auth_failures = net->opts.auth->failures;
+        st->auth_closed = net->opts.auth->closed;
+        st->auth_rejected = net->opts.auth->rejected;
+    }
 }
 
 void rc_net_free(struct rc_net *net)

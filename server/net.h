@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "codec.h"
 #include "log.h"
@@ -52,6 +53,15 @@ struct rc_net_opts {
      * and counted in seal_stats (borrowed, may be NULL). */
     const struct rc_seal_keys *keys;
     struct rc_seal_stats *seal_stats;
+    /* Client passwords (borrowed, counters updated); NULL = no AUTH needed.
+     * Until a connection authenticates it may send only AUTH and PING,
+     * in frames of at most RC_AUTH_PREAUTH_FRAME body bytes. */
+    struct rc_auth *auth;
+    int idle_timeout_ms;  /* close a connection silent both ways this long; 0 = never */
+    int auth_timeout_ms;  /* with auth: close one not authenticated this long after connecting; 0 = never */
+    int frame_timeout_ms; /* close one whose started frame is not complete in this; 0 = never */
+    int write_timeout_ms; /* close one whose pending replies do not move for this; 0 = never */
+    size_t out_limit;     /* close one holding more reply bytes than this; 0 = no limit */
 };
 
 /* Connections refused for the cluster key are logged at most this often. */
@@ -62,6 +72,13 @@ struct rc_net_stats {
     uint64_t conns_total;    /* accepted since start */
     uint64_t conns_rejected; /* refused over max_conns */
     uint64_t protocol_errors;
+    uint64_t read_pauses;        /* reading paused for backpressure (out_high, max_inflight) */
+    uint64_t closed_idle;        /* idle_timeout_ms */
+    uint64_t closed_slow_frame;  /* frame_timeout_ms (slowloris) */
+    uint64_t closed_write_stall; /* write_timeout_ms (client not reading) */
+    uint64_t closed_out_limit;   /* out_limit */
+    uint64_t closed_auth_timeout; /* auth_timeout_ms */
+    uint64_t auth_ok, auth_failures, auth_closed, auth_rejected; /* from opts.auth */
 };
 
 /* The handler and log are borrowed for the life of the net. */

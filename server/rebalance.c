@@ -16,6 +16,7 @@
 #include "err.h"
 #include "ring.h"
 #include "store.h"
+#include "stream.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -61,8 +62,6 @@
  * saw; or by a write from a coordinator whose view lagged) and hands it
  * to the ring's replicas before deleting it. One existence probe per ring
  * range (an index seek, a few microseconds): ~5 ms for 1,000 ranges. */
-/* Most entries accepted in one STREAM batch (bounds decode work). */
-#define MAX_BATCH_ENTRIES 4096
 
 enum task_state { T_LOCAL_DIGEST, T_REMOTE_DIGEST, T_SEND, T_DONE };
 
@@ -856,16 +855,12 @@ static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
                                  const struct rc_reply *rep)
 {
     struct rc_store *st = rc_node_store(rb->node);
-    uint64_t mask = 0, pa, pb, d, n, rd, rn, all = 0;
-    msgpack_object obj;
-    size_t off = 0;
+    uint64_t mask = 0, pa, pb, d, n, all = 0, rd[PIECES], rn[PIECES];
+    uint8_t valid[PIECES];
     int i, have = 0;
 
-    msgpack_zone_clear(&rb->zone);
-    if (rep->has_value && rc_msgpack_check(rep->value, rep->value_len, 2, 1 + 3 * PIECES) == 0 &&
-        msgpack_unpack((const char *)rep->value, rep->value_len, &off, &rb->zone, &obj) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        obj.type == MSGPACK_OBJECT_ARRAY && obj.via.array.size == PIECES)
+    if (rep->has_value && rc_stream_pieces(&rb->zone, rep->value, rep->value_len, PIECES, rd, rn,
+                                           valid) == 0)
         have = 1;
     for (i = 0; i < PIECES; i++) {
         if (!piece_bounds(t->first, t->last, PIECES, i, &pa, &pb))
@@ -875,18 +870,8 @@ static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
             return all | (UINT64_C(1) << i); /* cannot tell: send it */
         if (n == 0)
             continue; /* nothing here for it */
-        if (have) {
-            const msgpack_object *e = &obj.via.array.ptr[i];
-
-            if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 2 &&
-                e->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-                e->via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                rd = e->via.array.ptr[0].via.u64;
-                rn = e->via.array.ptr[1].via.u64;
-                if (rd == d && rn == n)
-                    continue;
-            }
-        }
+        if (have && valid[i] && rd[i] == d && rn[i] == n)
+            continue;
         mask |= UINT64_C(1) << i;
     }
     return mask;
@@ -1279,69 +1264,47 @@ static int apply_entry(struct rc_rebalance *rb, const struct rc_request *req,
                        const msgpack_object *o, uint64_t *bytes, int apply)
 {
     const struct rc_node_opts *no = rc_node_opts(rb->node);
-    const msgpack_object *f;
+    struct rc_stream_entry e;
     struct rc_version ver;
-    uint64_t token;
-    int tomb;
+    int rv;
 
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5)
-        return RC_EPROTO;
-    f = o->via.array.ptr;
-    tomb = f[1].type == MSGPACK_OBJECT_NIL;
-    if (f[0].type != MSGPACK_OBJECT_BIN || (!tomb && f[1].type != MSGPACK_OBJECT_BIN) ||
-        f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[4].via.u64 > INT64_MAX)
-        return RC_EPROTO;
-    if (f[0].via.bin.size == 0 || f[0].via.bin.size > no->max_key ||
-        (!tomb && f[1].via.bin.size > no->max_value))
-        return RC_EPROTO;
-    /* An entry outside the announced range is a bug or an attack. */
-    token = rc_ring_token(f[0].via.bin.ptr, f[0].via.bin.size);
-    if (token < req->range_first || token > req->range_last)
-        return RC_EPROTO;
-    ver.hlc = f[2].via.u64;
-    ver.node = f[3].via.u64;
+    rv = rc_stream_entry(o, no->max_key, no->max_value, req->range_first, req->range_last, &e);
+    if (rv < 0)
+        return rv;
+    ver.hlc = e.hlc;
+    ver.node = e.node;
     if (!apply)
         return rc_node_observe(rb->node, ver.hlc); /* clock: merge, refuse drift */
-    *bytes += f[0].via.bin.size + (tomb ? 0 : f[1].via.bin.size);
-    return rc_node_apply(rb->node, (const uint8_t *)f[0].via.bin.ptr, f[0].via.bin.size,
-                         tomb ? NULL : (const uint8_t *)(f[1].via.bin.size ? f[1].via.bin.ptr : ""),
-                         tomb ? 0 : f[1].via.bin.size, &ver, (int64_t)f[4].via.u64);
+    *bytes += e.key_len + e.value_len;
+    return rc_node_apply(rb->node, e.key, e.key_len, e.value, e.value_len, &ver, e.expires_ms);
 }
 
 static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,
                          struct rc_buf *out)
 {
+    const msgpack_object *entries;
     struct rc_net_slot *slot;
-    msgpack_object obj;
     uint64_t bytes = 0;
-    size_t off = 0;
-    uint32_t i;
+    uint32_t i, n;
     int rv;
 
     if (!req->has_range || !req->has_value)
         return rc_encode_error(out, req->id, RC_EINVAL, "STREAM needs RANGE and VALUE");
-    rv = rc_msgpack_check(req->value, req->value_len, 2, 1 + 6 * MAX_BATCH_ENTRIES);
+    rv = rc_stream_batch(&rb->zone, req->value, req->value_len, &entries, &n);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, "malformed stream batch");
-    msgpack_zone_clear(&rb->zone);
-    if (msgpack_unpack((const char *)req->value, req->value_len, &off, &rb->zone, &obj) !=
-            MSGPACK_UNPACK_SUCCESS ||
-        obj.type != MSGPACK_OBJECT_ARRAY)
-        return rc_encode_error(out, req->id, RC_EPROTO, "malformed stream batch");
     /* Validate the whole batch before applying any of it. */
-    for (i = 0; i < obj.via.array.size; i++) {
-        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes, 0);
+    for (i = 0; i < n; i++) {
+        rv = apply_entry(rb, req, &entries[i], &bytes, 0);
         if (rv < 0)
             return rc_encode_error(out, req->id, rv, "stream entry rejected");
     }
-    for (i = 0; i < obj.via.array.size; i++) {
-        rv = apply_entry(rb, req, &obj.via.array.ptr[i], &bytes, 1);
+    for (i = 0; i < n; i++) {
+        rv = apply_entry(rb, req, &entries[i], &bytes, 1);
         if (rv < 0)
             return rc_encode_error(out, req->id, rv, NULL);
     }
-    rb->st.keys_in += obj.via.array.size;
+    rb->st.keys_in += n;
     rb->st.bytes_in += bytes;
     /* Acknowledged once the batch is committed here. */
     slot = rc_net_defer(net);

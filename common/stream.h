@@ -1,0 +1,62 @@
+/*
+ * stream.h - decoders for the internode streaming payloads, which arrive
+ * from the peer port: a STREAM request's batch of entries and a
+ * RANGE_DIGEST reply's per-piece digests (docs/protocol.md, section 7).
+ *
+ * Pure functions over bytes, so that a fuzz target (tests/fuzz/
+ * fuzz_stream.c) reaches exactly the code the server runs. Both go through
+ * rc_msgpack_check before msgpack-c sees a byte, so declared counts and
+ * lengths are bounded by the bytes present.
+ *
+ * STREAM batch (VALUE): array of up to RC_STREAM_MAX_ENTRIES entries
+ *   [key: bin (1..max_key), value: bin (<= max_value) | nil = tombstone,
+ *    hlc: uint, node: uint, expires: uint (<= INT64_MAX, Unix ms, 0 = none)]
+ * every key hashing into the request's RANGE.
+ * RANGE_DIGEST pieces (reply VALUE): array of npieces [digest: uint, count: uint].
+ */
+#ifndef RC_STREAM_H
+#define RC_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+/* Most entries accepted in one STREAM batch (bounds decode work). */
+#define RC_STREAM_MAX_ENTRIES 4096
+/* Most pieces a RANGE_DIGEST reply may carry (RC_MAX_PIECES in codec.h). */
+#define RC_STREAM_MAX_PIECES 64
+
+struct rc_stream_entry {
+    const uint8_t *key; /* borrowed from the decoded batch */
+    uint32_t key_len;
+    const uint8_t *value; /* NULL for a tombstone */
+    uint32_t value_len;
+    uint64_t hlc, node;
+    int64_t expires_ms;
+};
+
+/*
+ * Decodes a batch into zone (cleared first): *entries points at the n
+ * undecoded entries, to be read with rc_stream_entry. 0 or RC_EPROTO.
+ */
+int rc_stream_batch(msgpack_zone *zone, const uint8_t *buf, size_t len,
+                    const msgpack_object **entries, uint32_t *n);
+
+/*
+ * Validates one entry of a batch against the limits and the request's
+ * inclusive token range [first, last], filling e. 0 or RC_EPROTO.
+ */
+int rc_stream_entry(const msgpack_object *o, uint32_t max_key, uint32_t max_value,
+                    uint64_t first, uint64_t last, struct rc_stream_entry *e);
+
+/*
+ * Decodes per-piece digests into zone (cleared first). On 0, digest[i]
+ * and count[i] are set and valid[i] is 1 for every well-formed piece
+ * (a malformed piece is 0: treated as differing). RC_EPROTO when the
+ * whole value is unusable (then every piece must be sent).
+ */
+int rc_stream_pieces(msgpack_zone *zone, const uint8_t *buf, size_t len, unsigned npieces,
+                     uint64_t *digest, uint64_t *count, uint8_t *valid);
+
+#endif
