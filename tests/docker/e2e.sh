@@ -274,8 +274,11 @@ for n in $(seq 1 $NODES); do
     hp=$(docker port "${cid[$n]}" 7400/tcp | head -1)
     case $hp in 127.0.0.1:*) ;; *) fail "node$n's client port is published on '$hp', not 127.0.0.1" ;; esac
     timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/${hp##*:}" || fail "node$n: nothing on $hp"
+    # Internode traffic sealed with the compose file's cluster key.
+    keyed=$(cli "$n" stats </dev/null | awk '$1 == "cluster_key" { print $2 }')
+    [ "$keyed" = 1 ] || fail "node$n runs without the cluster key (STATS cluster_key=$keyed)"
 done
-step_ok
+step_ok "every node keyed (STATS cluster_key 1)"
 
 # ---- 3. writes and reads --------------------------------------------------------
 step "write $KEYS keys through node1 (pipe mode), read them back through node2"
