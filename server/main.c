@@ -14,6 +14,7 @@
 #include "node.h"
 #include "peer.h"
 #include "rebalance.h"
+#include "resp_server.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 struct server_config {
     const char *bind;
     int64_t port;
+    int64_t resp_port;
     const char *data_dir;
     int64_t max_key_size;
     int64_t max_value_size;
@@ -63,6 +65,9 @@ static const struct rc_opt server_opts[] = {
     OPT("bind", "BIND", RC_OPT_STR, "127.0.0.1", 0, 0, bind,
         "Address to listen on for clients (IPv4 or IPv6 literal)."),
     OPT("port", "PORT", RC_OPT_INT, "7400", 0, 65535, port, "TCP port for clients."),
+    OPT("resp-port", "RESP_PORT", RC_OPT_INT, "0", 0, 65535, resp_port,
+        "TCP port for Redis clients (RESP2: redis-cli, redis-benchmark, client libraries), "
+        "served by the same coordinator and limits as --port; 0 = off."),
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
         "Directory for the SQLite database; ':memory:' keeps data in memory only (pure cache, "
         "lost on restart)."),
@@ -168,6 +173,8 @@ struct server {
     struct rc_coord *coord;
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
+    struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
+    struct rc_resp_server *resp;
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
     int handoff_timeout_ms;
@@ -218,9 +225,11 @@ static void on_closed_step(void *arg)
 
 static void begin_shutdown(struct server *s)
 {
-    s->pending_closes = 2;
+    s->pending_closes = s->resp_net ? 3 : 2;
     rc_net_shutdown(s->net, on_closed_step, s);
     rc_net_shutdown(s->peer_net, on_closed_step, s);
+    if (s->resp_net)
+        rc_net_shutdown(s->resp_net, on_closed_step, s);
 }
 
 static void on_left(void *arg)
@@ -363,10 +372,38 @@ static void node_opts_from(const struct server_config *cfg, struct rc_node_opts 
     no->max_drift_ms = cfg->max_drift;
 }
 
+/* The Redis-protocol listener: the client port's limits, its own port. */
+static int open_resp(struct server *s, const struct server_config *cfg, struct rc_net_opts *o)
+{
+    struct rc_resp_server_opts ro = {0};
+    struct rc_net_handler h;
+    int rv;
+
+    if (cfg->resp_port == 0)
+        return 0;
+    ro.port = (int)cfg->resp_port;
+    ro.max_command = RC_FRAME_HDR + (size_t)o->max_frame;
+    /* MSET/MGET/DEL of up to 64k keys in one command: more than any
+     * client sends, and the argument vector (1 MiB) is allocated once. */
+    ro.max_args = 65536;
+    rv = rc_resp_server_new(&ro, s->coord, s->node, &s->log, &s->resp);
+    if (rv < 0)
+        return rv;
+    o->port = (int)cfg->resp_port;
+    o->max_conns = (int)cfg->max_conns;
+    o->max_inflight = 1024;
+    rc_resp_server_handler(s->resp, &h);
+    rv = rc_net_new(&s->loop, o, &h, &s->log, &s->resp_net);
+    if (rv < 0)
+        return rv;
+    rc_resp_server_set_net(s->resp, s->resp_net);
+    return 0;
+}
+
 static int open_nets(struct server *s, const struct server_config *cfg)
 {
     struct rc_net_opts o = {0};
-    struct rc_net_handler h;
+    struct rc_net_handler h = {0};
     int rv;
 
     o.bind = cfg->bind;
@@ -391,9 +428,14 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
     if (rv < 0)
         return rv;
+    rv = open_resp(s, cfg, &o);
+    if (rv < 0)
+        return rv;
     rv = rc_net_listen(s->net);
     if (rv == 0)
         rv = rc_net_listen(s->peer_net);
+    if (rv == 0 && s->resp_net)
+        rv = rc_net_listen(s->resp_net);
     return rv;
 }
 
@@ -500,6 +542,8 @@ int main(int argc, char **argv)
     rc_node_free(s.node);
     rc_net_free(s.net);
     rc_net_free(s.peer_net);
+    rc_net_free(s.resp_net);
+    rc_resp_server_free(s.resp);
     if (uv_loop_close(&s.loop) != 0)
         rc_log_warn(&s.log, "event loop closed with handles still open");
     if (rv < 0)
