@@ -299,6 +299,74 @@ int rc_resp_parse(const uint8_t *buf, size_t len, const struct rc_resp_limits *l
     return parse_inline(buf, len, lim, argv, argc, used, scratch, err);
 }
 
+/* ---- replies (client side) ------------------------------------------ */
+
+#define REPLY_MAX_DEPTH 8
+
+static int reply_at(const uint8_t *buf, size_t len, size_t max_bulk, unsigned depth, size_t *pos,
+                    char *kind, int *nil)
+{
+    size_t avail = len - *pos, scan = avail < RC_RESP_MAX_INLINE ? avail : RC_RESP_MAX_INLINE;
+    const uint8_t *cr;
+    size_t at, i;
+    int64_t v = 0;
+    int rv;
+    char k;
+
+    if (avail == 0)
+        return 0;
+    k = (char)buf[*pos];
+    cr = memchr(buf + *pos, '\r', scan);
+    if (cr == NULL)
+        return avail >= RC_RESP_MAX_INLINE ? RC_EPROTO : 0;
+    at = (size_t)(cr - buf);
+    if (at + 1 >= len)
+        return 0;
+    if (buf[at + 1] != '\n')
+        return RC_EPROTO;
+    if (k == '$' || k == '*' || k == ':') {
+        if (parse_ll(buf + *pos + 1, at - *pos - 1, &v) < 0)
+            return RC_EPROTO;
+    } else if (k != '+' && k != '-') {
+        return RC_EPROTO;
+    }
+    *kind = k;
+    *nil = (k == '$' || k == '*') && v < 0;
+    *pos = at + 2;
+    if (k == '$' && v >= 0) {
+        if ((uint64_t)v > max_bulk)
+            return RC_EPROTO;
+        if (len - *pos < (size_t)v + 2)
+            return 0;
+        if (buf[*pos + (size_t)v] != '\r' || buf[*pos + (size_t)v + 1] != '\n')
+            return RC_EPROTO;
+        *pos += (size_t)v + 2;
+    }
+    if (k == '*' && v > 0) {
+        char ek;
+        int enil;
+
+        if (depth >= REPLY_MAX_DEPTH)
+            return RC_EPROTO;
+        for (i = 0; i < (size_t)v; i++) {
+            rv = reply_at(buf, len, max_bulk, depth + 1, pos, &ek, &enil);
+            if (rv <= 0)
+                return rv;
+        }
+    }
+    return 1;
+}
+
+int rc_resp_reply_check(const uint8_t *buf, size_t len, size_t max_bulk, char *kind, int *nil,
+                        size_t *used)
+{
+    size_t pos = 0;
+    int rv = reply_at(buf, len, max_bulk, 0, &pos, kind, nil);
+
+    *used = rv == 1 ? pos : 0;
+    return rv;
+}
+
 /* ---- encoding ------------------------------------------------------- */
 
 /* Writes "<c><v>\r\n" into tmp (at least 24 bytes); returns its length. */

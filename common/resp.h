@@ -46,6 +46,16 @@ int rc_resp_parse(const uint8_t *buf, size_t len, const struct rc_resp_limits *l
                   struct rc_resp_arg *argv, size_t *argc, size_t *used, uint8_t *scratch,
                   const char **err);
 
+/*
+ * Client side (load generators): measures one reply at the start of
+ * buf[0..len) without copying. Returns 1 with *used and *kind (the type
+ * byte: '+', '-', ':', '$', '*'; '$' with *nil set for a null bulk),
+ * 0 when more bytes are needed, RC_EPROTO when it is not RESP2. Arrays
+ * are walked to depth 8 with at most max_bulk bytes per bulk.
+ */
+int rc_resp_reply_check(const uint8_t *buf, size_t len, size_t max_bulk, char *kind, int *nil,
+                        size_t *used);
+
 /* Case-insensitive comparison of an argument with a NUL-terminated word. */
 int rc_resp_is(const struct rc_resp_arg *a, const char *word);
 

@@ -261,6 +261,49 @@ static void test_encoders(void **state)
     rc_buf_close(&b);
 }
 
+static void test_reply_check(void **state)
+{
+    static const struct {
+        const char *in;
+        int rv;
+        char kind;
+        int nil;
+        size_t used;
+    } cases[] = {
+        {"+OK\r\n", 1, '+', 0, 5},
+        {"-ERR x\r\n+OK\r\n", 1, '-', 0, 8},
+        {":-3\r\n", 1, ':', 0, 5},
+        {"$-1\r\n", 1, '$', 1, 5},
+        {"$3\r\nabc\r\n", 1, '$', 0, 9},
+        {"$3\r\nab", 0, 0, 0, 0},
+        {"*2\r\n$1\r\na\r\n$-1\r\n", 1, '*', 0, 16},
+        {"*2\r\n$1\r\na\r\n", 0, 0, 0, 0},
+        {"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", RC_EPROTO, 0, 0, 0},
+        {"$5000\r\n", RC_EPROTO, 0, 0, 0}, /* over max_bulk */
+        {"$3\r\nabcXY", RC_EPROTO, 0, 0, 0},
+        {"?x\r\n", RC_EPROTO, 0, 0, 0},
+        {":x\r\n", RC_EPROTO, 0, 0, 0},
+        {"+OK", 0, 0, 0, 0},
+    };
+    size_t used, i;
+    char kind;
+    int nil, rv;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kind = 0;
+        nil = 0;
+        rv = rc_resp_reply_check((const uint8_t *)cases[i].in, strlen(cases[i].in), 1024, &kind,
+                                 &nil, &used);
+        assert_int_equal(rv, cases[i].rv);
+        if (rv == 1) {
+            assert_int_equal(kind, cases[i].kind);
+            assert_int_equal(nil, cases[i].nil);
+            assert_int_equal(used, cases[i].used);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_negative_count),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_reply_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
