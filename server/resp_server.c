@@ -30,6 +30,13 @@
 /* CLIENT SETNAME: Redis has no limit; 128 bytes is more than any client
  * library sends and keeps the per-connection state small. */
 #define NAME_MAX_LEN 128
+/* Keys of commands waiting for the coordinator, all connections together:
+ * each costs a sub here and an op in the coordinator (~300 bytes with a
+ * small value), so 1M bound what pipelined MGETs/MSETs of many keys can
+ * pin (a few hundred MB) while leaving 1000 clients x 1024 single-key
+ * commands in flight untouched. Over it, a command is refused with an
+ * error, not queued. */
+#define MAX_KEYS_INFLIGHT (1u << 20)
 /* Deferred reply encoding and INFO text: replies larger than a value are
  * MGET's, bounded by the command size the parser accepted. */
 #define REPLY_MIN_CAP (1u << 20)
@@ -53,6 +60,7 @@ struct rc_resp_server {
     struct rc_buf reply; /* deferred replies, encoded before completing their slot */
     struct rc_buf tmp;   /* INFO text */
     uint64_t next_client_id;
+    size_t keys_inflight;
     int64_t start_ms;
     uint64_t commands, unknown;
 };
@@ -67,7 +75,6 @@ struct cmd;
 struct sub {
     struct cmd *cmd;
     int err;          /* 0, RC_ENOTFOUND or the failure */
-    char errmsg[96];  /* the coordinator's message with err */
     uint8_t *value;   /* MGET, EXPIRE: a copy of the value read */
     size_t value_len;
     uint64_t ttl_ms;  /* remaining, 0 = none */
@@ -85,6 +92,7 @@ struct cmd {
     uint8_t *key, *value;     /* two-phase commands: copies */
     size_t key_len, value_len;
     size_t n, done;
+    char errmsg[96];          /* the coordinator's message with the first failure */
     struct sub subs[];
 };
 
@@ -94,6 +102,7 @@ static void cmd_free(struct cmd *cmd)
 {
     size_t i;
 
+    cmd->r->keys_inflight -= cmd->n;
     for (i = 0; i < cmd->n; i++)
         free(cmd->subs[i].value);
     free(cmd);
@@ -111,12 +120,12 @@ static int sub_err(const struct cmd *cmd)
 
 /* "-UNAVAILABLE 1 of 3 replicas answered, 2 needed": the error class is
  * ringcache's code name, which Redis clients show as the error prefix. */
-static int encode_failure(struct rc_buf *out, const struct sub *s)
+static int encode_failure(struct rc_buf *out, const struct cmd *cmd, const struct sub *s)
 {
     char msg[160];
 
     snprintf(msg, sizeof(msg), "%s %s", rc_err_name(s->err),
-             s->errmsg[0] ? s->errmsg : rc_strerror(s->err));
+             cmd->errmsg[0] ? cmd->errmsg : rc_strerror(s->err));
     return rc_resp_error(out, msg);
 }
 
@@ -136,7 +145,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
     int64_t count = 0;
 
     if (e >= 0)
-        return encode_failure(out, &cmd->subs[e]);
+        return encode_failure(out, cmd, &cmd->subs[e]);
     switch (cmd->kind) {
     case K_GET: /* answered by get_done */
         break;
@@ -208,7 +217,7 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_reply *rep)
     else if (s->err == RC_ENOTFOUND)
         rv = rc_resp_nil(out);
     else
-        rv = encode_failure(out, s);
+        rv = encode_failure(out, cmd, s);
     cmd->done++;
     cmd->finished = 1;
     if (cmd->in_handler) {
@@ -234,8 +243,8 @@ static void sub_done(void *arg, const struct rc_reply *rep)
     int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE;
 
     s->err = rep->status ? rc_err_from_status((int)rep->status) : 0;
-    if (s->err < 0 && s->err != RC_ENOTFOUND && rep->message_len > 0)
-        snprintf(s->errmsg, sizeof(s->errmsg), "%.*s", (int)rep->message_len, rep->message);
+    if (s->err < 0 && s->err != RC_ENOTFOUND && rep->message_len > 0 && !cmd->errmsg[0])
+        snprintf(cmd->errmsg, sizeof(cmd->errmsg), "%.*s", (int)rep->message_len, rep->message);
     if (cmd->kind == K_GET) {
         get_done(cmd, s, rep);
         return;
@@ -330,10 +339,14 @@ static void cmd_progress(struct cmd *cmd)
 
 static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, size_t extra)
 {
-    struct cmd *cmd = calloc(1, sizeof(*cmd) + n * sizeof(struct sub) + extra);
+    struct cmd *cmd;
 
+    if (r->keys_inflight + n > MAX_KEYS_INFLIGHT)
+        return NULL;
+    cmd = calloc(1, sizeof(*cmd) + n * sizeof(struct sub) + extra);
     if (cmd == NULL)
         return NULL;
+    r->keys_inflight += n;
     cmd->r = r;
     cmd->kind = kind;
     cmd->n = n;
@@ -430,12 +443,20 @@ static int do_echo(struct ctx *x)
     return rc_resp_bulk(x->out, x->argv[1].p, x->argv[1].len);
 }
 
+/* cmd_new failed: the node is over its keys-in-flight budget (or out of
+ * memory). The client may retry; nothing was started. */
+static int no_cmd(struct ctx *x)
+{
+    return rc_resp_error(x->out, "BUSY too many keys in flight on this node (or out of "
+                                 "memory); retry later");
+}
+
 static int simple_keys(struct ctx *x, enum kind kind, uint32_t op)
 {
     struct cmd *cmd = cmd_new(x->r, kind, x->argc - 1, 0);
 
     if (cmd == NULL)
-        return rc_resp_error(x->out, "ERR out of memory");
+        return no_cmd(x);
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, op, x->out);
 }
 
@@ -472,7 +493,7 @@ static int do_mset(struct ctx *x)
         return reply_err(x, "ERR wrong number of arguments for '%s' command", "mset");
     cmd = cmd_new(x->r, K_MSET, (x->argc - 1) / 2, 0);
     if (cmd == NULL)
-        return rc_resp_error(x->out, "ERR out of memory");
+        return no_cmd(x);
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_OP_PUT, x->out);
 }
 
@@ -542,7 +563,7 @@ static int do_set(struct ctx *x)
     if (cond == C_NONE) {
         cmd = cmd_new(x->r, K_SET, 1, 0);
         if (cmd == NULL)
-            return rc_resp_error(x->out, "ERR out of memory");
+            return no_cmd(x);
         cmd->value = (uint8_t *)x->argv[2].p; /* used during run_cmd only */
         cmd->value_len = x->argv[2].len;
         cmd->ttl_ms = ttl;
@@ -551,7 +572,7 @@ static int do_set(struct ctx *x)
     }
     cmd = cmd_new(x->r, K_SET, 1, x->argv[1].len + x->argv[2].len);
     if (cmd == NULL)
-        return rc_resp_error(x->out, "ERR out of memory");
+        return no_cmd(x);
     keep_kv(cmd, &x->argv[1], &x->argv[2]);
     cmd->cond = cond;
     cmd->ttl_ms = ttl;
@@ -571,7 +592,7 @@ static int do_expire(struct ctx *x)
         return rc_resp_error(x->out, "ERR value is not an integer or out of range");
     cmd = cmd_new(x->r, K_EXPIRE, 1, x->argv[1].len);
     if (cmd == NULL)
-        return rc_resp_error(x->out, "ERR out of memory");
+        return no_cmd(x);
     keep_kv(cmd, &x->argv[1], NULL);
     cmd->ttl_ms = ttl;
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_OP_GET, x->out);
