@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -420,6 +421,58 @@ static void test_malformed(void **state)
     f->h.passed = 1;
 }
 
+/* A client that pipelines GETs for 3 s without ever reading: the node
+ * stops reading it once its replies reach the output cap (backpressure),
+ * its memory stays bounded, and other clients keep being served. */
+static void test_flood_no_read(void **state)
+{
+    struct fixture *f = *state;
+    const char *cmd = "*2\r\n$3\r\nGET\r\n$6\r\nresp:f\r\n";
+    size_t clen = strlen(cmd), cap = clen * 10000, len = 0, off = 0;
+    char *buf = malloc(cap);
+    double t0, worst = 0, p0;
+    uint64_t sent = 0;
+    long rss;
+    int fd;
+
+    assert_non_null(buf);
+    while (len + clen <= cap) {
+        memcpy(buf + len, cmd, clen);
+        len += clen;
+    }
+    expect(cli(f, 0, "SET", "resp:f", "0123456789012345678901234567890123456789"), "OK\n");
+    fd = rc_h_tcp_connect(f->resp_port[0], 5000);
+    assert_true(fd >= 0);
+    t0 = rc_h_now_ms();
+    while (rc_h_now_ms() - t0 < 3000) {
+        int burst;
+
+        for (burst = 0; burst < 64; burst++) {
+            ssize_t k = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            assert_true(k > 0);
+            sent += (uint64_t)k;
+            off = (off + (size_t)k) % len;
+        }
+        p0 = rc_h_now_ms();
+        expect(cli(f, 0, "PING"), "PONG\n");
+        if (rc_h_now_ms() - p0 > worst)
+            worst = rc_h_now_ms() - p0;
+    }
+    rss = rc_h_server_rss_kib(f->nodes[0]);
+    printf("resp flood: %llu bytes (%llu GETs) accepted unread in 3 s; worst PING %.0f ms; "
+           "RSS %ld KiB\n", (unsigned long long)sent, (unsigned long long)(sent / clen), worst,
+           rss);
+    assert_true(worst < 2000);
+    assert_true(rss > 0 && rss < 256 * 1024);
+    close(fd);
+    free(buf);
+    expect(cli(f, 0, "GET", "resp:f"), "0123456789012345678901234567890123456789\n");
+    f->h.passed = 1;
+}
+
 static void test_redis_benchmark(void **state)
 {
     struct fixture *f = *state;
@@ -448,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_and_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_benchmark, setup, teardown),
     };
 
