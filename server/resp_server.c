@@ -37,6 +37,12 @@
  * commands in flight untouched. Over it, a command is refused with an
  * error, not queued. */
 #define MAX_KEYS_INFLIGHT (1u << 20)
+/* Single-key commands (nearly all of them) reuse their cmd from a free
+ * list instead of malloc/free per request; a pooled cmd has room for a key
+ * and value copy of CMD_POOL_EXTRA bytes (SET NX, EXPIRE), and at most
+ * CMD_POOL_MAX (about 2 MiB) are kept. */
+#define CMD_POOL_EXTRA 256
+#define CMD_POOL_MAX 4096
 /* Deferred reply encoding and INFO text: replies larger than a value are
  * MGET's, bounded by the command size the parser accepted. */
 #define REPLY_MIN_CAP (1u << 20)
@@ -61,6 +67,8 @@ struct rc_resp_server {
     struct rc_buf tmp;   /* INFO text */
     uint64_t next_client_id;
     size_t keys_inflight;
+    struct cmd *free_cmds;
+    size_t nfree_cmds;
     int64_t start_ms;
     uint64_t commands, unknown;
 };
@@ -92,6 +100,8 @@ struct cmd {
     uint8_t *key, *value;     /* two-phase commands: copies */
     size_t key_len, value_len;
     size_t n, done;
+    int pooled;               /* single-key, small: goes back to the free list */
+    struct cmd *next_free;
     char errmsg[96];          /* the coordinator's message with the first failure */
     struct sub subs[];
 };
@@ -100,11 +110,18 @@ static void cmd_progress(struct cmd *cmd);
 
 static void cmd_free(struct cmd *cmd)
 {
+    struct rc_resp_server *r = cmd->r;
     size_t i;
 
-    cmd->r->keys_inflight -= cmd->n;
+    r->keys_inflight -= cmd->n;
     for (i = 0; i < cmd->n; i++)
         free(cmd->subs[i].value);
+    if (cmd->pooled && r->nfree_cmds < CMD_POOL_MAX) {
+        cmd->next_free = r->free_cmds;
+        r->free_cmds = cmd;
+        r->nfree_cmds++;
+        return;
+    }
     free(cmd);
 }
 
@@ -341,13 +358,24 @@ static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, s
 {
     struct cmd *cmd;
 
+    int pooled = n == 1 && extra <= CMD_POOL_EXTRA;
+
     if (r->keys_inflight + n > MAX_KEYS_INFLIGHT)
         return NULL;
-    cmd = calloc(1, sizeof(*cmd) + n * sizeof(struct sub) + extra);
+    if (pooled && r->free_cmds != NULL) {
+        cmd = r->free_cmds;
+        r->free_cmds = cmd->next_free;
+        r->nfree_cmds--;
+        memset(cmd, 0, sizeof(*cmd) + sizeof(struct sub));
+    } else {
+        cmd = calloc(1, sizeof(*cmd) + (pooled ? 1 : n) * sizeof(struct sub) +
+                            (pooled ? CMD_POOL_EXTRA : extra));
+    }
     if (cmd == NULL)
         return NULL;
     r->keys_inflight += n;
     cmd->r = r;
+    cmd->pooled = pooled;
     cmd->kind = kind;
     cmd->n = n;
     return cmd;
@@ -1102,6 +1130,12 @@ void rc_resp_server_free(struct rc_resp_server *r)
 {
     if (r == NULL)
         return;
+    while (r->free_cmds != NULL) {
+        struct cmd *next = r->free_cmds->next_free;
+
+        free(r->free_cmds);
+        r->free_cmds = next;
+    }
     free(r->argv);
     free(r->inline_buf);
     rc_buf_close(&r->reply);
