@@ -1032,6 +1032,10 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
     STAT_NUM(st, k, "clock_drift_rejects", ns.drift_rejects);
+    STAT_NUM(st, k, "read_cache_hits", ns.cache.hits);
+    STAT_NUM(st, k, "read_cache_misses", ns.cache.misses);
+    STAT_NUM(st, k, "read_cache_entries", ns.cache.entries);
+    STAT_NUM(st, k, "read_cache_bytes", ns.cache.bytes);
     STAT_NUM(st, k, "keys_primary", co->census_primary);
     STAT_NUM(st, k, "keys_replica", co->census_replica);
     STAT_NUM(st, k, "stream_keys_out", rs.keys_out);

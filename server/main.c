@@ -33,6 +33,7 @@ struct server_config {
     int64_t max_conns;
     int64_t max_db_size;
     int64_t cache_size;
+    int64_t read_cache;
     int64_t tombstone_grace;
     int64_t purge_interval;
     int64_t purge_batch;
@@ -87,6 +88,10 @@ static const struct rc_opt server_opts[] = {
     OPT("cache-size", "CACHE_SIZE", RC_OPT_INT, "64m", 1024 * 1024, INT64_MAX, cache_size,
         "SQLite page cache in bytes: the hot part of the data served without reading the "
         "disk."),
+    OPT("read-cache", "READ_CACHE", RC_OPT_INT, "64m", 0, INT64_MAX, read_cache,
+        "Bytes of recently read values kept in memory in front of SQLite (k/m/g; 0 = off): "
+        "a GET that hits it costs a hash lookup instead of a B-tree search (docs/benchmarks.md). "
+        "Filled by reads only, so writes cost no memory."),
     OPT("tombstone-grace", "TOMBSTONE_GRACE", RC_OPT_INT, "86400", 1, 10LL * 365 * 86400,
         tombstone_grace,
         "Seconds a delete marker is kept. Must exceed the longest time a replica can be away "
@@ -272,6 +277,9 @@ static void on_member_changed(void *arg, const struct rc_member *m, enum rc_memb
     uint32_t n;
 
     n = rc_gossip_members(s->gossip, &all);
+    /* Ranges this node no longer replicates may be deleted from the store
+     * from now on, behind the read cache. */
+    rc_node_cache_clear(s->node);
     if (rc_coord_set_members(s->coord, all, n) < 0)
         rc_log_error(&s->log, "cannot rebuild the ring: out of memory; keeping the old one");
     snprintf(event, sizeof(event), "%016llx %s:%u %s -> %s (%s)", (unsigned long long)m->id,
@@ -367,6 +375,7 @@ static void node_opts_from(const struct server_config *cfg, struct rc_node_opts 
     no->tombstone_grace_ms = cfg->tombstone_grace * 1000;
     no->max_db_bytes = cfg->max_db_size;
     no->cache_kib = cfg->cache_size / 1024;
+    no->read_cache_bytes = (size_t)cfg->read_cache;
     no->purge_interval_ms = cfg->purge_interval;
     no->purge_batch = (int)cfg->purge_batch;
     no->max_drift_ms = cfg->max_drift;

@@ -955,9 +955,13 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
                    "\r\n\r\n", ns.conns, stat_num(st, n, "connections"));
     if (all || strcmp(sec, "memory") == 0)
         tprintf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%" PRId64
-                   "\r\nstore_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64 "\r\n\r\n",
+                   "\r\nstore_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64
+                   "\r\nread_cache_bytes:%" PRId64 "\r\nread_cache_entries:%" PRId64
+                   "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n\r\n",
                 mi.uordblks + mi.hblkhd, rss_bytes(), stat_num(st, n, "db_bytes"),
-                stat_num(st, n, "bytes"));
+                stat_num(st, n, "bytes"), stat_num(st, n, "read_cache_bytes"),
+                stat_num(st, n, "read_cache_entries"), stat_num(st, n, "read_cache_hits"),
+                stat_num(st, n, "read_cache_misses"));
     if (all || strcmp(sec, "stats") == 0)
         tprintf(b, "# Stats\r\ntotal_connections_received:%" PRIu64
                    "\r\ntotal_commands_processed:%" PRIu64 "\r\nrejected_connections:%" PRIu64

@@ -430,6 +430,42 @@ static void test_malformed(void **state)
     f->h.passed = 1;
 }
 
+static long info_num(const char *info, const char *name)
+{
+    const char *p = strstr(info, name);
+
+    return p ? atol(p + strlen(name)) : -1;
+}
+
+/* The read cache in front of SQLite answers repeated GETs and follows
+ * every write, wherever it was coordinated. */
+static void test_read_cache(void **state)
+{
+    struct fixture *f = *state;
+    long hits0, hits1;
+    int i;
+
+    expect(cli(f, 0, "SET", "resp:c", "v1"), "OK\n");
+    hits0 = info_num(cli(f, 0, "INFO", "memory"), "read_cache_hits:");
+    assert_true(hits0 >= 0);
+    for (i = 0; i < 3; i++)
+        expect(cli(f, 0, "GET", "resp:c"), "v1\n");
+    hits1 = info_num(cli(f, 0, "INFO", "memory"), "read_cache_hits:");
+    assert_true(hits1 >= hits0 + 2);
+    expect(cli(f, 1, "SET", "resp:c", "v2"), "OK\n");
+    expect(cli(f, 0, "GET", "resp:c"), "v2\n");
+    expect(cli(f, 2, "PEXPIRE", "resp:c", "400"), "1\n");
+    expect(cli(f, 0, "GET", "resp:c"), "v2\n");
+    rc_h_sleep_ms(600);
+    expect(cli(f, 0, "GET", "resp:c"), "\n");
+    expect(cli(f, 1, "SET", "resp:c", "v3"), "OK\n");
+    expect(cli(f, 0, "GET", "resp:c"), "v3\n");
+    expect(cli(f, 2, "DEL", "resp:c"), "1\n");
+    expect(cli(f, 0, "GET", "resp:c"), "\n");
+    expect(cli(f, 1, "GET", "resp:c"), "\n");
+    f->h.passed = 1;
+}
+
 /* A client that pipelines GETs for 3 s without ever reading: the node
  * stops reading it once its replies reach the output cap (backpressure),
  * its memory stays bounded, and other clients keep being served. */
@@ -510,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_and_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_benchmark, setup, teardown),
     };
