@@ -392,6 +392,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
         return 0;
     ro.port = (int)cfg->resp_port;
     ro.max_command = RC_FRAME_HDR + (size_t)o->max_frame;
+    ro.max_reply = o->out_high + RC_FRAME_HDR + (size_t)o->max_frame; /* as net.c's output */
     /* MSET/MGET/DEL of up to 64k keys in one command: more than any
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;

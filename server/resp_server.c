@@ -43,8 +43,8 @@
  * CMD_POOL_MAX (about 2 MiB) are kept. */
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
-/* Deferred reply encoding and INFO text: replies larger than a value are
- * MGET's, bounded by the command size the parser accepted. */
+/* INFO text, and the least room for encoding a deferred reply (which
+ * otherwise gets the connection's output cap, rc_resp_server_opts). */
 #define REPLY_MIN_CAP (1u << 20)
 
 struct resp_conn {
@@ -1122,8 +1122,9 @@ int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *
         rc_resp_server_free(r);
         return RC_ENOMEM;
     }
-    rc_buf_init(&r->reply, opts->max_command > REPLY_MIN_CAP ? opts->max_command * 2
-                                                              : REPLY_MIN_CAP * 2);
+    /* A deferred reply may be as large as an immediate one: both end up
+     * in the connection's output, whose cap max_reply is. */
+    rc_buf_init(&r->reply, opts->max_reply > REPLY_MIN_CAP ? opts->max_reply : REPLY_MIN_CAP);
     rc_buf_init(&r->tmp, REPLY_MIN_CAP);
     r->start_ms = rc_node_now_ms();
     *out = r;

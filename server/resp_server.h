@@ -26,6 +26,7 @@ struct rc_resp_server_opts {
     int port;            /* reported by INFO */
     size_t max_args;     /* arguments per command */
     size_t max_command;  /* bytes of one command (the connection's input cap) */
+    size_t max_reply;    /* bytes of one reply (the connection's output cap) */
 };
 
 /* coord, node and log are borrowed for the life of the front end. */

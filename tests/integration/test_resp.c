@@ -227,6 +227,34 @@ static void test_multi_key(void **state)
     f->h.passed = 1;
 }
 
+/* Values near the 1 MiB limit, set with redis-cli -x (value from stdin)
+ * and read back together through another node: a deferred MGET reply of
+ * 2.7 MB. */
+static void test_large_values(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = 900000, i;
+    char *v = malloc(n), key[32];
+    const char *out;
+
+    assert_non_null(v);
+    for (i = 0; i < n; i++)
+        v[i] = (char)('a' + i % 26);
+    for (i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "resp:big%zu", i);
+        v[0] = (char)('0' + i);
+        expect(cli_in(f, 0, v, n, "-x", "SET", key, NULL), "OK\n");
+    }
+    out = cli(f, 1, "MGET", "resp:big0", "resp:big1", "resp:big2");
+    assert_int_equal(f->r.out_len, 3 * (n + 1));
+    for (i = 0; i < 3; i++) {
+        v[0] = (char)('0' + i);
+        assert_memory_equal(out + i * (n + 1), v, n);
+    }
+    free(v);
+    f->h.passed = 1;
+}
+
 static void test_ttl(void **state)
 {
     struct fixture *f = *state;
@@ -541,6 +569,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_set_get_across_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multi_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nx_xx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_admin, setup, teardown),
