@@ -96,6 +96,9 @@ static int wait_converged(struct fixture *f)
 
 static int group_setup(void **state)
 {
+    /* Replicas get 5 s, not 1: sanitizer builds on a loaded machine are
+     * slow, and a TIMEOUT makes redis-benchmark give up. */
+    static const char *const extra[] = {"--replica-timeout", "5000", NULL};
     struct fixture *f = calloc(1, sizeof(*f));
     int i;
 
@@ -111,7 +114,7 @@ static int group_setup(void **state)
         return 0;
     }
     rc_h_arm_timeout(TEST_TIMEOUT_S);
-    if (rc_h_cluster_new(&f->h, NODES, NULL, f->nodes) != 0)
+    if (rc_h_cluster_new(&f->h, NODES, extra, f->nodes) != 0)
         goto fail;
     for (i = 0; i < NODES; i++) {
         f->resp_port[i] = rc_h_free_port();
@@ -127,6 +130,7 @@ static int group_setup(void **state)
 fail:
     rc_h_close(&f->h);
     free(f);
+    *state = NULL; /* cmocka still runs the group teardown */
     return -1;
 }
 
@@ -135,6 +139,8 @@ static int group_teardown(void **state)
     struct fixture *f = *state;
     int i, status = 0;
 
+    if (f == NULL)
+        return -1;
     rc_h_run_free(&f->r);
     for (i = 0; f->cli[0] && i < NODES; i++)
         status |= rc_h_server_stop(f->nodes[i], 15000);
@@ -252,6 +258,10 @@ static void test_large_values(void **state)
         assert_memory_equal(out + i * (n + 1), v, n);
     }
     free(v);
+    /* Gone again: the store keeps values inline in its key B-tree, so a
+     * lookup of a neighbouring key reads a whole 900 kB cell, which makes
+     * the later tests crawl under ASan (a store issue, reported). */
+    expect(cli(f, 2, "DEL", "resp:big0", "resp:big1", "resp:big2"), "3\n");
     f->h.passed = 1;
 }
 
@@ -576,8 +586,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_benchmark, setup, teardown),
+        /* Last: its unread backlog must not slow the tests after it. */
+        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("integration_resp", tests, group_setup, group_teardown);
