@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "config.h"
 #include "err.h"
+#include "resp.h"
 
 #include <assert.h>
 #include <math.h>
@@ -60,7 +61,7 @@ struct cfg {
     const char *password; /* AUTH on every connection before the run; NULL = none */
     uint64_t conns, pipeline, keyspace, value_size, seed;
     double read_ratio, seconds;
-    int load, json;
+    int load, json, resp;
 };
 
 enum phase { PH_CONNECTING, PH_LOADING, PH_RUNNING, PH_DRAINING, PH_DONE };
@@ -134,6 +135,8 @@ static const char usage_text[] =
     "  --load           first PUT every key once (not measured), then run\n"
     "  --seed N         random seed (default: from the clock; printed)\n"
     "  --json           print one JSON object instead of text\n"
+    "  --resp           speak the Redis protocol (GET/SET) instead of ringcache's:\n"
+    "                   a ringcache --resp-port, or Redis itself, for comparisons\n"
     "  -h, --help       this text\n"
     "\n"
     "Ctrl-C ends the run early and prints what was measured.\n"
@@ -227,6 +230,25 @@ static void fail_run(struct bench *b, const char *fmt, ...)
 
 /* ---- requests and replies ---- */
 
+/* GET key / SET key value as a RESP multibulk; out unchanged on failure. */
+static int resp_request(struct rc_buf *out, uint32_t op, const char *key, size_t klen,
+                        const uint8_t *value, size_t vlen)
+{
+    size_t mark = rc_buf_used(out);
+    int rv;
+
+    rv = rc_resp_array(out, op == RC_OP_PUT ? 3 : 2);
+    if (rv == 0)
+        rv = rc_resp_bulk(out, op == RC_OP_PUT ? "SET" : "GET", 3);
+    if (rv == 0)
+        rv = rc_resp_bulk(out, key, klen);
+    if (rv == 0 && op == RC_OP_PUT)
+        rv = rc_resp_bulk(out, value, vlen);
+    if (rv < 0)
+        out->len = out->start + mark;
+    return rv;
+}
+
 static int issue(struct conn *c, uint32_t op, uint32_t keynum)
 {
     struct bench *b = c->b;
@@ -236,6 +258,10 @@ static int issue(struct conn *c, uint32_t op, uint32_t keynum)
     int n, rv;
 
     n = snprintf(key, sizeof(key), "key:%08u", keynum);
+    if (b->cfg.resp) {
+        rv = resp_request(&c->out[0], op, key, (size_t)n, b->value, b->cfg.value_size);
+        goto sent;
+    }
     memset(&req, 0, sizeof(req));
     req.op = op;
     req.id = c->next_id;
@@ -248,6 +274,7 @@ static int issue(struct conn *c, uint32_t op, uint32_t keynum)
         req.has_value = 1;
     }
     rv = rc_encode_request(&c->out[0], &req);
+sent:
     if (rv < 0)
         return rv;
     s = &c->fifo[(c->head + c->count) % b->cfg.pipeline];
@@ -362,6 +389,47 @@ static int send_auth(struct conn *c)
     return 0;
 }
 
+static void replies_done(struct bench *b)
+{
+    if (b->phase == PH_LOADING && b->load_done == b->cfg.keyspace)
+        set_phase(b, PH_RUNNING);
+    else if (b->phase == PH_DRAINING && b->inflight == 0)
+        set_phase(b, PH_DONE);
+}
+
+/* RESP replies carry no id: they answer the oldest request in order. A
+ * null bulk is a miss, an error reply an error. */
+static void parse_resp_replies(struct conn *c)
+{
+    struct bench *b = c->b;
+    struct sent *s;
+    size_t used;
+    char kind;
+    int rv, nil;
+
+    while (!c->dead) {
+        rv = rc_resp_reply_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), MAX_REPLY, &kind,
+                                 &nil, &used);
+        if (rv == 0)
+            break;
+        if (rv < 0 || c->count == 0) {
+            conn_fail(c, "bad reply", rv < 0 ? "not RESP" : "reply without a request");
+            return;
+        }
+        s = &c->fifo[c->head];
+        c->head = (c->head + 1) % (uint32_t)b->cfg.pipeline;
+        c->count--;
+        b->inflight--;
+        count_reply(b, s,
+                    kind == '-' ? (uint32_t)rc_err_to_status(RC_EINTERNAL)
+                    : nil       ? (uint32_t)rc_err_to_status(RC_ENOTFOUND)
+                                : 0,
+                    uv_hrtime());
+        rc_buf_consume(&c->in, used);
+    }
+    replies_done(b);
+}
+
 /* Parses every whole frame in c->in. */
 static void parse_replies(struct conn *c)
 {
@@ -371,6 +439,10 @@ static void parse_replies(struct conn *c)
     size_t flen;
     int rv;
 
+    if (b->cfg.resp) {
+        parse_resp_replies(c);
+        return;
+    }
     while (!c->dead) {
         rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), MAX_REPLY, &flen);
         if (rv == 0)
@@ -399,10 +471,7 @@ static void parse_replies(struct conn *c)
         count_reply(b, s, rep.status, uv_hrtime());
         rc_buf_consume(&c->in, flen);
     }
-    if (b->phase == PH_LOADING && b->load_done == b->cfg.keyspace)
-        set_phase(b, PH_RUNNING);
-    else if (b->phase == PH_DRAINING && b->inflight == 0)
-        set_phase(b, PH_DONE);
+    replies_done(b);
 }
 
 /* ---- connections ---- */
@@ -681,6 +750,7 @@ static const struct flag flags[] = {
     U64F(NULL, "--seed", seed, 0, UINT64_MAX),
     {NULL, "--load", F_BOOL, offsetof(struct cfg, load), 0, 0, 0, 0},
     {NULL, "--json", F_BOOL, offsetof(struct cfg, json), 0, 0, 0, 0},
+    {NULL, "--resp", F_BOOL, offsetof(struct cfg, resp), 0, 0, 0, 0},
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,16 +3,21 @@
 # As root it runs apt-get itself; otherwise it prints the exact command
 # and fails, so nothing half-configured is built.
 #
-# Usage: scripts/deps.sh [build|test]   (test adds what the suite needs)
+# Usage: scripts/deps.sh [build|test|bench]   (test adds what the suite
+#        needs; bench adds Redis for scripts/bench-redis.sh)
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev libxxhash-dev libsodium-dev)
-# clang + libclang-rt-14-dev: libFuzzer for the fuzz stage (scripts/fuzz.sh).
-test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev)
+# clang + libclang-rt-14-dev: libFuzzer for the fuzz stage (scripts/fuzz.sh);
+# redis-tools: redis-cli and redis-benchmark for the RESP tests.
+test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools)
+bench_pkgs=(redis-server redis-tools)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
     want+=("${test_pkgs[@]}")
+elif [ "${1:-build}" = bench ]; then
+    want+=("${bench_pkgs[@]}")
 fi
 
 missing=()

@@ -5,7 +5,8 @@
 #        NODES=3 scripts/run.sh         another size (1-9)
 #
 # Node i listens for clients on port 7400 + 10*(i-1) and for other nodes
-# on the next port (gossip over UDP, replication over TCP). Node 1 is the
+# on the next port (gossip over UDP, replication over TCP); Redis clients
+# (redis-cli, redis-benchmark) reach node i on port 6380 + (i-1). Node 1 is the
 # seed the others join through. Logs go to .run/node<i>.log; membership
 # changes are echoed here as they happen. The nodes share a cluster key,
 # generated once into .run/cluster.key (mode 600): internode traffic is
@@ -49,7 +50,8 @@ for i in $(seq 1 "$nodes"); do
     # Own session: Ctrl-C reaches only this script, which stops each node once.
     # shellcheck disable=SC2086
     setsid "$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --peer-port $((port + 1)) \
-        --data-dir "$run/node$i" --cluster-key-file "$key" $seeds >>"$run/node$i.log" 2>&1 &
+        --resp-port $((6380 + i - 1)) --data-dir "$run/node$i" --cluster-key-file "$key" $seeds \
+        >>"$run/node$i.log" 2>&1 &
     pids+=($!)
     echo $! >"$run/node$i.pid"
 done
@@ -68,7 +70,8 @@ done
 
 cat <<MSG
 
-ringcache: $nodes nodes running on 127.0.0.1 (client ports 7400, 7410, ...; data in $run)
+ringcache: $nodes nodes running on 127.0.0.1 (client ports 7400, 7410, ...; Redis
+protocol on 6380, 6381, ...; data in $run)
 
 In another terminal:
   export PATH=$bin:\$PATH RINGCACHE_SERVER=127.0.0.1:7400
@@ -76,6 +79,7 @@ In another terminal:
   ringcache-cli put greeting hello           # through node 1 ...
   ringcache-cli -s 127.0.0.1:7420 get greeting   # ... read through node 3
   ringcache-cli ring                         # ownership per node
+  redis-cli -p 6381 get greeting             # any Redis client, any node
   seq 1 10000 | sed 's/.*/put key:& v&/' | ringcache-cli >/dev/null   # load keys
   kill -9 \$(cat $run/node3.pid)             # kill a node, then watch members
   ringcache-bench -c 50 -t 5 --load          # load test through node 1

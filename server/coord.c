@@ -51,9 +51,21 @@ struct op_rep {
     struct rc_version ver; /* reads: the version this replica has */
 };
 
+/* Where a keyed operation's answer goes: encoded into out (native
+ * client, immediate), or to cb (another front end, rc_coord_submit). */
+struct sink {
+    struct rc_net *net;
+    struct rc_buf *out;
+    rc_coord_cb cb;
+    void *arg;
+};
+
 struct op {
     struct rc_coord *co;
-    struct rc_net_slot *slot; /* the client's reply; NULL once answered */
+    struct rc_net_slot *slot; /* the native client's reply; NULL once answered */
+    rc_coord_cb cb;           /* or this callback (rc_coord_submit) */
+    void *cb_arg;
+    int waiting;              /* not answered yet */
     uint32_t id;
     uint32_t opcode;
     int nrep, needed, acks, fails, answered;
@@ -151,9 +163,30 @@ static int reply_error(struct rc_coord *co, struct rc_buf *out, uint32_t id, int
     return rc_encode_error(out, id, err, msg);
 }
 
-/* Validates what every keyed operation needs. 0, or an encoded error (1). */
-static int check_request(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out,
-                         int *rv)
+static int sink_reply(const struct sink *sk, const struct rc_reply *rep)
+{
+    if (sk->cb != NULL) {
+        sk->cb(sk->arg, rep);
+        return 0;
+    }
+    return rc_encode_reply(sk->out, rep);
+}
+
+static int sink_error(struct rc_coord *co, const struct sink *sk, uint32_t id, int err,
+                      const char *msg)
+{
+    struct rc_reply rep;
+
+    co->ops.errors++;
+    if (err == RC_EUNAVAILABLE)
+        co->ops.unavailable++;
+    rc_reply_error(&rep, id, err, msg);
+    return sink_reply(sk, &rep);
+}
+
+/* Validates what every keyed operation needs. 0, or an answered error (1). */
+static int check_request(struct rc_coord *co, const struct rc_request *req,
+                         const struct sink *sk, int *rv)
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
     char msg[96];
@@ -181,7 +214,7 @@ static int check_request(struct rc_coord *co, const struct rc_request *req, stru
     }
     if (err == 0)
         return 0;
-    *rv = reply_error(co, out, req->id, err, msg);
+    *rv = sink_error(co, sk, req->id, err, msg);
     return 1;
 }
 
@@ -348,6 +381,16 @@ static int entry_live(int found, int tomb, int64_t expires)
     return found && !tomb && (expires == 0 || expires > rc_node_now_ms());
 }
 
+static void op_answer(struct op *op, const struct rc_reply *rep)
+{
+    op->waiting = 0;
+    if (op->cb != NULL)
+        op->cb(op->cb_arg, rep);
+    else
+        rc_net_complete(op->slot, rep);
+    op->slot = NULL;
+}
+
 static void answer_read(struct op *op)
 {
     struct rc_coord *co = op->co;
@@ -368,7 +411,7 @@ static void answer_read(struct op *op)
         if (op->expires > 0)
             rep.ttl_ms = (uint64_t)(op->expires > now ? op->expires - now : 1);
     }
-    rc_net_complete(op->slot, &rep);
+    op_answer(op, &rep);
 }
 
 static void answer_write(struct op *op)
@@ -380,7 +423,7 @@ static void answer_write(struct op *op)
     rep.has_version = 1;
     rep.ver_hlc = op->ver.hlc;
     rep.ver_node = op->ver.node;
-    rc_net_complete(op->slot, &rep);
+    op_answer(op, &rep);
 }
 
 static void noop_write_cb(void *arg, int err)
@@ -455,14 +498,14 @@ static void op_check(struct op *op)
 {
     struct rc_coord *co = op->co;
 
-    if (op->slot && op->acks >= op->needed) {
+    if (op->waiting && op->acks >= op->needed) {
         if (op->opcode == RC_OP_GET)
             answer_read(op);
         else
             answer_write(op);
-        op->slot = NULL;
-    } else if (op->slot && op->nrep - op->fails < op->needed) {
+    } else if (op->waiting && op->nrep - op->fails < op->needed) {
         int err = client_error(op->last_err);
+        struct rc_reply rep;
         char msg[128];
 
         snprintf(msg, sizeof(msg), "%d of %d replicas answered, %d needed (last error: %s)",
@@ -472,9 +515,9 @@ static void op_check(struct op *op)
             co->ops.timeouts++;
         else if (err == RC_EUNAVAILABLE)
             co->ops.unavailable++;
-        rc_net_complete_error(op->slot, op->id, err,
-                              err == RC_ETIMEOUT || err == RC_EUNAVAILABLE ? msg : NULL);
-        op->slot = NULL;
+        rc_reply_error(&rep, op->id, err,
+                       err == RC_ETIMEOUT || err == RC_EUNAVAILABLE ? msg : NULL);
+        op_answer(op, &rep);
     }
     if (op->answered == op->nrep && !op->starting) {
         if (op->opcode == RC_OP_GET)
@@ -648,7 +691,8 @@ static void send_to_replica(struct op *op, int i)
 }
 
 /* Single-node fast path: the only replica is this node, answer now. */
-static int read_local_now(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+static int read_local_now(struct rc_coord *co, const struct rc_request *req,
+                          const struct sink *sk)
 {
     struct rc_reply rep = {.id = req->id};
     struct rc_entry e;
@@ -657,11 +701,11 @@ static int read_local_now(struct rc_coord *co, const struct rc_request *req, str
 
     rv = rc_node_get(co->node, req->key, req->key_len, &e);
     if (rv < 0 && rv != RC_ENOTFOUND)
-        return reply_error(co, out, req->id, rv, NULL);
+        return sink_error(co, sk, req->id, rv, NULL);
     if (rv == RC_ENOTFOUND || e.tombstone) {
         co->ops.misses++;
         rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
-        return rc_encode_reply(out, &rep);
+        return sink_reply(sk, &rep);
     }
     co->ops.hits++;
     now = rc_node_now_ms();
@@ -673,11 +717,10 @@ static int read_local_now(struct rc_coord *co, const struct rc_request *req, str
     rep.ver_node = e.ver.node;
     if (e.expires_ms > 0)
         rep.ttl_ms = (uint64_t)(e.expires_ms > now ? e.expires_ms - now : 1);
-    return rc_encode_reply(out, &rep);
+    return sink_reply(sk, &rep);
 }
 
-static int start_op(struct rc_coord *co, struct rc_net *net, const struct rc_request *req,
-                    struct rc_buf *out)
+static int start_op(struct rc_coord *co, const struct rc_request *req, const struct sink *sk)
 {
     uint64_t ids[RC_RING_MAX_RF];
     int n, i, is_read = req->op == RC_OP_GET;
@@ -686,19 +729,21 @@ static int start_op(struct rc_coord *co, struct rc_net *net, const struct rc_req
 
     n = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids) : 0;
     if (n <= 0 && co->leaving)
-        return reply_error(co, out, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
+        return sink_error(co, sk, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
     if (n <= 0)
-        return reply_error(co, out, req->id, RC_EUNAVAILABLE, "no live members in the ring");
+        return sink_error(co, sk, req->id, RC_EUNAVAILABLE, "no live members in the ring");
     if (is_read && n == 1 && ids[0] == co->self)
-        return read_local_now(co, req, out);
+        return read_local_now(co, req, sk);
     op = calloc(1, sizeof(*op) + req->key_len + vlen);
     if (op == NULL)
-        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
-    op->slot = rc_net_defer(net);
-    if (op->slot == NULL) {
+        return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
+    op->cb = sk->cb;
+    op->cb_arg = sk->arg;
+    if (op->cb == NULL && (op->slot = rc_net_defer(sk->net)) == NULL) {
         free(op);
-        return reply_error(co, out, req->id, RC_ENOMEM, NULL);
+        return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
     }
+    op->waiting = 1;
     op->co = co;
     op->id = req->id;
     op->opcode = req->op;
@@ -935,7 +980,7 @@ static int reply_view(struct rc_coord *co, const struct rc_request *req, struct 
 
 /* Capped: a counter added beyond the array is dropped, not written past
  * it (a test checks every name arrives). */
-#define MAX_STATS 128
+#define MAX_STATS RC_COORD_MAX_STATS
 #define STAT_NUM(arr, i, nm, v)                                                          \
     do {                                                                                 \
         if ((i) < MAX_STATS)                                                             \
@@ -950,16 +995,15 @@ static int reply_view(struct rc_coord *co, const struct rc_request *req, struct 
                                             .str_len = (uint32_t)strlen(v)};             \
     } while (0)
 
-static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+/* Fills st (RC_COORD_MAX_STATS entries) with the STATS counters. */
+static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
 {
     const struct rc_node_opts *no = rc_node_opts(co->node);
-    struct rc_stat st[MAX_STATS];
     static const struct rc_seal_stats no_seal;
     const struct rc_seal_stats *ss = co->seal != NULL ? co->seal : &no_seal;
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
-    struct rc_reply rep = {.id = req->id};
     size_t i, alive = 0;
     uint32_t k = 0;
 
@@ -1016,6 +1060,10 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
     STAT_NUM(st, k, "clock_drift_rejects", ns.drift_rejects);
+    STAT_NUM(st, k, "read_cache_hits", ns.cache.hits);
+    STAT_NUM(st, k, "read_cache_misses", ns.cache.misses);
+    STAT_NUM(st, k, "read_cache_entries", ns.cache.entries);
+    STAT_NUM(st, k, "read_cache_bytes", ns.cache.bytes);
     STAT_NUM(st, k, "keys_primary", co->census_primary);
     STAT_NUM(st, k, "keys_replica", co->census_replica);
     STAT_NUM(st, k, "stream_keys_out", rs.keys_out);
@@ -1042,6 +1090,15 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     STAT_NUM(st, k, "gossip_auth_failures", ss->gossip_auth_failures);
     STAT_NUM(st, k, "gossip_replays", ss->gossip_replays);
     STAT_NUM(st, k, "peer_auth_failures", ss->peer_auth_failures);
+    return k;
+}
+
+static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+{
+    struct rc_stat st[RC_COORD_MAX_STATS];
+    struct rc_reply rep = {.id = req->id};
+    uint32_t k = fill_stats(co, st);
+
     rep.stats = st;
     rep.nstats = k;
     return rc_encode_reply(out, &rep);
@@ -1052,6 +1109,7 @@ static int on_request(void *arg, struct rc_net *net, const struct rc_request *re
 {
     struct rc_coord *co = arg;
     struct rc_reply rep = {.id = req->id};
+    struct sink sk = {net, out, NULL, NULL};
     int rv;
 
     switch (req->op) {
@@ -1070,9 +1128,9 @@ static int on_request(void *arg, struct rc_net *net, const struct rc_request *re
             co->ops.put++;
         else
             co->ops.del++;
-        if (check_request(co, req, out, &rv))
+        if (check_request(co, req, &sk, &rv))
             return rv;
-        return start_op(co, net, req, out);
+        return start_op(co, req, &sk);
     case RC_OP_STATS:
         co->ops.stats++;
         return do_stats(co, req, out);
@@ -1087,6 +1145,45 @@ static int on_request(void *arg, struct rc_net *net, const struct rc_request *re
     default:
         return reply_error(co, out, req->id, RC_EUNKNOWN_OP, NULL);
     }
+}
+
+size_t rc_coord_stats(struct rc_coord *co, struct rc_stat *st)
+{
+    return fill_stats(co, st);
+}
+
+size_t rc_coord_members(const struct rc_coord *co, const struct rc_member **members)
+{
+    *members = co->members;
+    return co->nmembers;
+}
+
+const struct rc_ring *rc_coord_ring(const struct rc_coord *co, int *rf)
+{
+    *rf = co->opts.rf;
+    return co->ring;
+}
+
+void rc_coord_submit(struct rc_coord *co, const struct rc_request *req, rc_coord_cb cb, void *arg)
+{
+    struct sink sk = {NULL, NULL, cb, arg};
+    struct rc_reply rep;
+    int rv;
+
+    if (req->op == RC_OP_GET)
+        co->ops.get++;
+    else if (req->op == RC_OP_PUT)
+        co->ops.put++;
+    else if (req->op == RC_OP_DEL)
+        co->ops.del++;
+    else {
+        rc_reply_error(&rep, req->id, RC_EUNKNOWN_OP, NULL);
+        cb(arg, &rep);
+        return;
+    }
+    if (check_request(co, req, &sk, &rv))
+        return;
+    start_op(co, req, &sk);
 }
 
 static void on_commit(void *arg)

@@ -42,6 +42,27 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
 /* Client-port handler. */
 void rc_coord_handler(struct rc_coord *c, struct rc_net_handler *h);
 
+/*
+ * Runs a client GET, PUT or DEL (req as the native protocol carries it)
+ * for another front end (the RESP listener). cb runs exactly once,
+ * possibly before rc_coord_submit returns; rep and what it points to are
+ * borrowed for the duration of the call only. req is copied as needed.
+ */
+typedef void (*rc_coord_cb)(void *arg, const struct rc_reply *rep);
+void rc_coord_submit(struct rc_coord *c, const struct rc_request *req, rc_coord_cb cb, void *arg);
+
+/* The STATS counters (names and strings are static or borrowed until the
+ * next call); st holds RC_COORD_MAX_STATS entries. Returns the count. */
+#define RC_COORD_MAX_STATS 128
+size_t rc_coord_stats(struct rc_coord *c, struct rc_stat *st);
+
+/* Members as gossip sees them (self included), borrowed until the next
+ * membership change; the ring built from them (NULL before the first) and
+ * the replication factor. */
+size_t rc_coord_members(const struct rc_coord *c, const struct rc_member **members);
+struct rc_ring;
+const struct rc_ring *rc_coord_ring(const struct rc_coord *c, int *rf);
+
 /* The client net, for connection counters in STATS (borrowed). */
 void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
 

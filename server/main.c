@@ -16,6 +16,7 @@
 #include "node.h"
 #include "peer.h"
 #include "rebalance.h"
+#include "resp_server.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -29,12 +30,14 @@
 struct server_config {
     const char *bind;
     int64_t port;
+    int64_t resp_port;
     const char *data_dir;
     int64_t max_key_size;
     int64_t max_value_size;
     int64_t max_conns;
     int64_t max_db_size;
     int64_t cache_size;
+    int64_t read_cache;
     int64_t tombstone_grace;
     int64_t purge_interval;
     int64_t purge_batch;
@@ -76,6 +79,9 @@ static const struct rc_opt server_opts[] = {
     OPT("bind", "BIND", RC_OPT_STR, "127.0.0.1", 0, 0, bind,
         "Address to listen on for clients (IPv4 or IPv6 literal)."),
     OPT("port", "PORT", RC_OPT_INT, "7400", 0, 65535, port, "TCP port for clients."),
+    OPT("resp-port", "RESP_PORT", RC_OPT_INT, "0", 0, 65535, resp_port,
+        "TCP port for Redis clients (RESP2: redis-cli, redis-benchmark, client libraries), "
+        "served by the same coordinator and limits as --port; 0 = off."),
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
         "Directory for the SQLite database; ':memory:' keeps data in memory only (pure cache, "
         "lost on restart)."),
@@ -95,6 +101,10 @@ static const struct rc_opt server_opts[] = {
     OPT("cache-size", "CACHE_SIZE", RC_OPT_INT, "64m", 1024 * 1024, INT64_MAX, cache_size,
         "SQLite page cache in bytes: the hot part of the data served without reading the "
         "disk."),
+    OPT("read-cache", "READ_CACHE", RC_OPT_INT, "64m", 0, INT64_MAX, read_cache,
+        "Bytes of recently read values kept in memory in front of SQLite (k/m/g; 0 = off): "
+        "a GET that hits it costs a hash lookup instead of a B-tree search (docs/benchmarks.md). "
+        "Filled by reads only, so writes cost no memory."),
     OPT("tombstone-grace", "TOMBSTONE_GRACE", RC_OPT_INT, "86400", 1, 10LL * 365 * 86400,
         tombstone_grace,
         "Seconds a delete marker is kept. Must exceed the longest time a replica can be away "
@@ -219,6 +229,8 @@ struct server {
     struct rc_coord *coord;
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
+    struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
+    struct rc_resp_server *resp;
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
     struct rc_auth *auth; /* NULL: no client auth */
@@ -271,9 +283,11 @@ static void on_closed_step(void *arg)
 
 static void begin_shutdown(struct server *s)
 {
-    s->pending_closes = 2;
+    s->pending_closes = s->resp_net ? 3 : 2;
     rc_net_shutdown(s->net, on_closed_step, s);
     rc_net_shutdown(s->peer_net, on_closed_step, s);
+    if (s->resp_net)
+        rc_net_shutdown(s->resp_net, on_closed_step, s);
 }
 
 static void on_left(void *arg)
@@ -355,6 +369,9 @@ static void on_member_changed(void *arg, const struct rc_member *m, enum rc_memb
     uint32_t n;
 
     n = rc_gossip_members(s->gossip, &all);
+    /* Ranges this node no longer replicates may be deleted from the store
+     * from now on, behind the read cache. */
+    rc_node_cache_clear(s->node);
     if (rc_coord_set_members(s->coord, all, n) < 0)
         rc_log_error(&s->log, "cannot rebuild the ring: out of memory; keeping the old one");
     snprintf(event, sizeof(event), "%016llx %s:%u %s -> %s (%s)", (unsigned long long)m->id,
@@ -453,15 +470,51 @@ static void node_opts_from(const struct server_config *cfg, struct rc_node_opts 
     no->tombstone_grace_ms = cfg->tombstone_grace * 1000;
     no->max_db_bytes = cfg->max_db_size;
     no->cache_kib = cfg->cache_size / 1024;
+    no->read_cache_bytes = (size_t)cfg->read_cache;
     no->purge_interval_ms = cfg->purge_interval;
     no->purge_batch = (int)cfg->purge_batch;
     no->max_drift_ms = cfg->max_drift;
 }
 
+/* The Redis-protocol listener: the client port's limits, its own port. */
+static int open_resp(struct server *s, const struct server_config *cfg, struct rc_net_opts *o)
+{
+    struct rc_resp_server_opts ro = {0};
+    struct rc_net_handler h;
+    int rv;
+
+    if (cfg->resp_port == 0)
+        return 0;
+    ro.port = (int)cfg->resp_port;
+    ro.max_command = RC_FRAME_HDR + (size_t)o->max_frame;
+    ro.max_reply = o->out_high + RC_FRAME_HDR + (size_t)o->max_frame; /* as net.c's output */
+    /* MSET/MGET/DEL of up to 64k keys in one command: more than any
+     * client sends, and the argument vector (1 MiB) is allocated once. */
+    ro.max_args = 65536;
+    ro.auth = s->auth;
+    rv = rc_resp_server_new(&ro, s->coord, s->node, &s->log, &s->resp);
+    if (rv < 0)
+        return rv;
+    o->port = (int)cfg->resp_port;
+    o->max_conns = (int)cfg->max_conns;
+    o->max_inflight = 1024;
+    /* A client port: client passwords and timeouts, no cluster key. */
+    o->keys = NULL;
+    o->seal_stats = NULL;
+    o->auth = s->auth;
+    o->idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
+    rc_resp_server_handler(s->resp, &h);
+    rv = rc_net_new(&s->loop, o, &h, &s->log, &s->resp_net);
+    if (rv < 0)
+        return rv;
+    rc_resp_server_set_net(s->resp, s->resp_net);
+    return 0;
+}
+
 static int open_nets(struct server *s, const struct server_config *cfg)
 {
     struct rc_net_opts o = {0};
-    struct rc_net_handler h;
+    struct rc_net_handler h = {0};
     int rv;
 
     o.bind = cfg->bind;
@@ -498,9 +551,14 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
     if (rv < 0)
         return rv;
+    rv = open_resp(s, cfg, &o);
+    if (rv < 0)
+        return rv;
     rv = rc_net_listen(s->net);
     if (rv == 0)
         rv = rc_net_listen(s->peer_net);
+    if (rv == 0 && s->resp_net)
+        rv = rc_net_listen(s->resp_net);
     return rv;
 }
 
@@ -689,6 +747,8 @@ int main(int argc, char **argv)
     rc_node_free(s.node);
     rc_net_free(s.net);
     rc_net_free(s.peer_net);
+    rc_net_free(s.resp_net);
+    rc_resp_server_free(s.resp);
     rc_seal_keys_wipe(&s.keys);
     if (s.auth != NULL) {
         memset(s.auth, 0, sizeof(*s.auth));

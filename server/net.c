@@ -84,6 +84,7 @@ struct rc_conn {
     int in_pending;
     struct rc_conn *prev, *next;  /* all connections */
     struct rc_conn *next_pending; /* replies to flush this iteration */
+    void *pstate; /* the protocol's per-connection state (handler conn_size) */
 };
 
 /* Released slots are kept for reuse, up to this many, so a busy cluster
@@ -234,6 +235,11 @@ struct rc_net_slot *rc_net_defer(struct rc_net *net)
     return net->current ? slot_new(net, net->current) : NULL;
 }
 
+struct rc_auth_conn *rc_net_current_auth(struct rc_net *net)
+{
+    return net->current ? &net->current->auth : NULL;
+}
+
 void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
 {
     struct rc_conn *c = sl->conn;
@@ -245,6 +251,26 @@ void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
     }
     if (rc_encode_reply(&sl->bytes, rep) < 0 &&
         rc_encode_error(&sl->bytes, rep->id, RC_ENOMEM, NULL) < 0) {
+        conn_close(c);
+        return;
+    }
+    sl->done = 1;
+    c->slot_bytes += rc_buf_used(&sl->bytes);
+    if (over_out_limit(c))
+        return;
+    if (sl == c->slots)
+        drain_slots(c);
+}
+
+void rc_net_complete_bytes(struct rc_net_slot *sl, const void *bytes, size_t len)
+{
+    struct rc_conn *c = sl->conn;
+
+    if (c == NULL) {
+        slot_release(sl->net, sl);
+        return;
+    }
+    if (rc_buf_append(&sl->bytes, bytes, len) < 0) {
         conn_close(c);
         return;
     }
@@ -329,16 +355,14 @@ static int dispatch(struct rc_conn *c, const uint8_t *body, size_t len, struct r
     return rv;
 }
 
-/* Handles one whole frame. Returns 0, or < 0 when the connection is closed
- * or closing (no further frames are read). */
-static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
+/* After a request was handled into out (rv its result): an immediate
+ * reply that had to queue behind deferred ones goes into a slot of its
+ * own. Returns 0, or < 0 when the connection is closed. */
+static int queue_reply(struct rc_conn *c, struct rc_buf *out, int rv)
 {
     struct rc_net *net = c->net;
-    struct rc_buf *out = c->slots ? &net->scratch : &c->out;
     struct rc_net_slot *sl;
-    int rv, close;
 
-    rv = dispatch(c, body, len, out, &close);
     if (rv == 0 && out == &net->scratch && rc_buf_used(out) > 0) {
         /* An immediate reply behind deferred ones waits in a slot too. */
         sl = slot_new(net, c);
@@ -349,18 +373,62 @@ static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
         }
         rc_buf_reset(out);
     }
+    if (rv < 0) {
+        rc_buf_reset(&net->scratch);
+        rc_log_warn(net->log, "closing connection: cannot queue reply: %s", rc_strerror(rv));
+        conn_close(c);
+        return rv;
+    }
+    return 0;
+}
+
+/* Handles one whole frame. Returns 0, or < 0 when the connection is closed
+ * or closing (no further frames are read). */
+static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
+{
+    struct rc_net *net = c->net;
+    struct rc_buf *out = c->slots ? &net->scratch : &c->out;
+    int rv, close;
+
+    rv = dispatch(c, body, len, out, &close);
+    rv = queue_reply(c, out, rv);
     if (rv == 0 && close) {
         rc_buf_reset(&c->in);
         conn_set_state(c, CONN_DRAINING);
         add_pending(c);
         return RC_ECLOSED;
     }
-    if (rv < 0) {
-        rc_log_warn(net->log, "closing connection: cannot queue reply: %s", rc_strerror(rv));
-        conn_close(c);
-        return rv;
+    return rv;
+}
+
+/* Another protocol (handler parse): handles at most one command. Returns
+ * 1 when one was handled, 0 when more bytes are needed, < 0 when the
+ * connection is closing. */
+static int handle_parsed(struct rc_conn *c)
+{
+    struct rc_net *net = c->net;
+    struct rc_buf *out = c->slots ? &net->scratch : &c->out;
+    size_t used = 0;
+    int rv;
+
+    net->current = c;
+    rv = net->h.parse(net->h.arg, net, c->pstate, rc_buf_rptr(&c->in), rc_buf_used(&c->in), out,
+                      &used);
+    net->current = NULL;
+    if (rv == RC_NET_MORE)
+        return 0;
+    if (queue_reply(c, out, rv < 0 ? rv : 0) < 0)
+        return -1;
+    rc_buf_consume(&c->in, used);
+    if (rv == RC_NET_CLOSE || rv == RC_NET_PROTO_ERROR) {
+        if (rv == RC_NET_PROTO_ERROR)
+            net->stats.protocol_errors++;
+        rc_buf_reset(&c->in);
+        conn_set_state(c, CONN_DRAINING);
+        add_pending(c);
+        return -1;
     }
-    return 0;
+    return 1;
 }
 
 /* A connection that failed the cluster key: counted, logged (rate
@@ -428,6 +496,16 @@ static void process_input(struct rc_conn *c)
             conn_set_state(c, CONN_BLOCKED);
             break;
         }
+        if (net->h.parse != NULL) {
+            rv = handle_parsed(c);
+            if (rv < 0)
+                break;
+            if (rv == 0) {
+                conn_set_state(c, CONN_READING);
+                break;
+            }
+            continue;
+        }
         rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), max_frame, &flen);
         if (rv == 0) {
             conn_set_state(c, CONN_READING);
@@ -447,6 +525,8 @@ static void process_input(struct rc_conn *c)
         if (over_out_limit(c))
             return;
     }
+    if (c->state == CONN_CLOSING)
+        return;
     if (rc_buf_used(&c->in) == 0)
         rc_buf_shrink(&c->in, READ_CHUNK);
     else if (c->frame_start_ms == 0)
@@ -685,13 +765,14 @@ static void on_connection(uv_stream_t *server, int status)
         rc_log_warn(net->log, "accept failed: %s", uv_strerror(status));
         return;
     }
-    c = calloc(1, sizeof(*c));
+    c = calloc(1, sizeof(*c) + net->h.conn_size);
     if (c == NULL || uv_tcp_init(net->loop, &c->tcp) < 0) {
         free(c);
         rc_log_warn(net->log, "accept failed: out of memory");
         return;
     }
     c->net = net;
+    c->pstate = c + 1;
     c->id = ++net->next_conn_id;
     c->opened_ms = c->last_in_ms = c->last_out_ms = uv_now(net->loop);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)net->opts.max_frame);
@@ -718,7 +799,9 @@ static void on_connection(uv_stream_t *server, int status)
         net->stats.conns_rejected++;
         rc_log_warn(net->log, "connection refused: limit of %d connections reached",
                     net->opts.max_conns);
-        if (c->ss != NULL || rc_encode_error(&c->out, 0, RC_ETOO_MANY_CONNS, NULL) < 0) {
+        if (c->ss != NULL ||
+            (net->h.refuse ? net->h.refuse(&c->out)
+                           : rc_encode_error(&c->out, 0, RC_ETOO_MANY_CONNS, NULL)) < 0) {
             conn_close(c);
             return;
         }

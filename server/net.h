@@ -37,7 +37,23 @@ struct rc_net_handler {
     /* Ends the iteration's batch (group commit) just before replies are
      * flushed; completions it triggers go out in the same flush. */
     void (*commit)(void *arg);
+    /* Optional: a protocol other than framed msgpack (the RESP listener).
+     * When set, request is not used and parse handles at most one command
+     * from the start of in[0..len): it appends its reply to out or takes a
+     * slot with rc_net_defer(). conn is conn_size zeroed bytes owned by the
+     * connection. Returns RC_NET_MORE (nothing consumed), RC_NET_DONE,
+     * RC_NET_CLOSE (reply queued; close once it is sent), RC_NET_PROTO_ERROR
+     * (same, counted as a protocol error), each with *used set, or a
+     * negative code when no reply could be queued (connection closed). */
+    int (*parse)(void *arg, struct rc_net *net, void *conn, const uint8_t *in, size_t len,
+                 struct rc_buf *out, size_t *used);
+    size_t conn_size;
+    /* With parse: appends the reply that refuses a connection over
+     * max_conns, in the protocol's own terms. */
+    int (*refuse)(struct rc_buf *out);
 };
+
+enum { RC_NET_MORE = 0, RC_NET_DONE = 1, RC_NET_CLOSE = 2, RC_NET_PROTO_ERROR = 3 };
 
 struct rc_net_opts {
     const char *bind;      /* address to listen on */
@@ -93,8 +109,16 @@ int rc_net_listen(struct rc_net *net);
  * completed exactly once, even if the client is gone by then. */
 struct rc_net_slot *rc_net_defer(struct rc_net *net);
 
+/* Only inside handler->request or ->parse: the client-auth state of the
+ * connection being served, for a front end that answers its own AUTH
+ * (the RESP listener); --auth-timeout watches the same state. */
+struct rc_auth_conn *rc_net_current_auth(struct rc_net *net);
+
 /* Sends rep through the slot (in order) and releases the slot. */
 void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
+
+/* Sends bytes already encoded in the connection's protocol (copied). */
+void rc_net_complete_bytes(struct rc_net_slot *slot, const void *bytes, size_t len);
 
 /* Same, for an error reply (msg NULL: rc_strerror(err)). */
 void rc_net_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);

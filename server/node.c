@@ -11,6 +11,8 @@
 #include "codec.h"
 #include "err.h"
 #include "hlc.h"
+#include "memtab.h"
+#include "ring.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,6 +51,7 @@ struct rc_node {
     rc_node_peer_fn stream_fn;
     void *stream_arg;
     struct rc_buf scratch; /* push-pull state */
+    struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
 };
 
@@ -110,13 +113,42 @@ void rc_node_commit(struct rc_node *n)
     if (rv < 0) {
         n->st.commit_errors++;
         rc_log_warn(n->log, "commit failed, batch discarded: %s", rc_strerror(rv));
+        rc_node_cache_clear(n); /* it may hold writes the store just lost */
     }
     finish_batch(n, rv);
 }
 
+void rc_node_cache_clear(struct rc_node *n)
+{
+    if (n->cache)
+        rc_memtab_clear(n->cache);
+}
+
+/* Reads go to the cache first; a live value the store returns is cached
+ * (tombstones are not: they are rare to read and expire by themselves). */
 int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e)
 {
-    return rc_store_get(n->store, key, key_len, rc_node_now_ms(), e);
+    int64_t now = rc_node_now_ms();
+    struct rc_memtab_entry me;
+    int rv;
+
+    if (n->cache && rc_memtab_get(n->cache, key, key_len, now, &me)) {
+        memset(e, 0, sizeof(*e));
+        e->key = key;
+        e->key_len = key_len;
+        e->token = rc_ring_token(key, key_len);
+        e->value = me.value;
+        e->value_len = me.value_len;
+        e->ver.hlc = me.ver_hlc;
+        e->ver.node = me.ver_node;
+        e->expires_ms = me.expires_ms;
+        return 0;
+    }
+    rv = rc_store_get(n->store, key, key_len, now, e);
+    if (rv == 0 && n->cache && !e->tombstone)
+        rc_memtab_put(n->cache, key, key_len, e->value ? e->value : (const uint8_t *)"",
+                      e->value_len, e->ver.hlc, e->ver.node, e->expires_ms);
+    return rv;
 }
 
 static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
@@ -130,7 +162,14 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     if (rv < 0) {
         /* The store discarded the batch: its earlier writes are lost too. */
         rc_log_warn(n->log, "write failed, batch discarded: %s", rc_strerror(rv));
+        rc_node_cache_clear(n);
         finish_batch(n, rv);
+    } else if (rv == 1 && n->cache) {
+        /* Applied: a cached copy follows it (a failed update drops it). */
+        if (value == NULL ||
+            rc_memtab_update(n->cache, key, key_len, value, value_len, ver->hlc, ver->node,
+                             expires_ms) < 0)
+            rc_memtab_del(n->cache, key, key_len);
     }
     return rv;
 }
@@ -388,6 +427,11 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     rv = rc_store_open(&so, &n->store, err, errlen);
     if (rv < 0)
         goto out;
+    if (opts->read_cache_bytes > 0 && rc_memtab_new(opts->read_cache_bytes, &n->cache) < 0) {
+        snprintf(err, errlen, "out of memory");
+        rv = RC_ENOMEM;
+        goto out;
+    }
     rv = load_node_id(n);
     if (rv < 0) {
         snprintf(err, errlen, "cannot store node id: %s", rc_strerror(rv));
@@ -397,6 +441,7 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     *out = n;
     return 0;
 out:
+    rc_memtab_free(n->cache);
     rc_store_close(n->store);
     rc_buf_close(&n->scratch);
     free(n);
@@ -418,6 +463,7 @@ void rc_node_free(struct rc_node *n)
     if (n == NULL)
         return;
     rc_node_commit(n);
+    rc_memtab_free(n->cache);
     rc_store_close(n->store);
     rc_buf_close(&n->scratch);
     free(n->waiters);
@@ -448,6 +494,8 @@ void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
 {
     *st = n->st;
     rc_store_stats(n->store, &st->store);
+    if (n->cache)
+        rc_memtab_stats(n->cache, &st->cache);
 }
 
 int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value)

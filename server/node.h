@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "memtab.h"
 #include "net.h"
 #include "store.h"
 
@@ -29,6 +30,7 @@ struct rc_node_opts {
     int64_t tombstone_grace_ms;
     int64_t max_db_bytes;       /* 0 = unlimited */
     int64_t cache_kib;          /* SQLite page cache */
+    size_t read_cache_bytes;    /* in-memory read cache (common/memtab.h), 0 = off */
     int64_t purge_interval_ms;
     int purge_batch;
     int64_t max_drift_ms;
@@ -40,6 +42,7 @@ struct rc_node_stats {
     uint64_t commits, commit_errors;
     uint64_t purged;
     uint64_t drift_rejects;
+    struct rc_memtab_stats cache; /* zeros when the read cache is off */
 };
 
 /* Called when a write's batch is committed: err 0, or RC_EFULL / RC_EIO. */
@@ -61,7 +64,8 @@ void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg
 void rc_node_commit(struct rc_node *n);
 
 /* Local read at wall-clock now. 0 with *e (tombstones included; borrowed
- * until the next store call) or RC_ENOTFOUND (absent or expired). */
+ * until the next store call) or RC_ENOTFOUND (absent or expired). Live
+ * values come from the read cache when it holds them. */
 int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e);
 
 /*
@@ -98,6 +102,11 @@ void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 
 /* Wall clock in Unix ms (the time base for expiry and versions). */
 int64_t rc_node_now_ms(void);
+
+/* Drops the read cache. Called when the store may change behind it: the
+ * ring changed, and whenever rebalance.c deletes a handed-over range in
+ * the store directly. */
+void rc_node_cache_clear(struct rc_node *n);
 
 /* Starts / stops the background purge timer. */
 void rc_node_start(struct rc_node *n);

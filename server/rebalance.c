@@ -965,6 +965,10 @@ static int drop_step(struct rc_rebalance *rb, struct plan *p)
             continue;
         }
         rb->st.keys_dropped += (uint64_t)deleted;
+        /* Deleted behind the read cache: a copy it held must not outlive
+         * the row (a lagging coordinator may still read here). */
+        if (deleted > 0)
+            rc_node_cache_clear(rb->node);
         if (deleted >= DELETE_BATCH)
             return 1; /* more next tick */
         rb->st.ranges_dropped++;

@@ -743,8 +743,8 @@ static void test_flood_no_read(void **state)
 }
 
 /* HTTP on the peer port (internode TCP) gets the same treatment as on the
- * client port: one PROTO reply, then closed. A RESP listener, when it
- * lands, needs the same case. */
+ * client port: one PROTO reply, then closed. The RESP port's HTTP and
+ * 10,000-deep nesting cases are in test_resp.c (test_malformed). */
 static void test_http_peer_port(void **state)
 {
     struct fixture *f = *state;
