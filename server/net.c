@@ -230,6 +230,18 @@ static int over_out_limit(struct rc_conn *c)
     return 1;
 }
 
+/* A slot's reply is complete: it counts toward what the connection holds,
+ * and goes out as soon as every reply before it has. */
+static void slot_finished(struct rc_conn *c, struct rc_net_slot *sl)
+{
+    sl->done = 1;
+    c->slot_bytes += rc_buf_used(&sl->bytes);
+    if (over_out_limit(c))
+        return;
+    if (sl == c->slots)
+        drain_slots(c);
+}
+
 struct rc_net_slot *rc_net_defer(struct rc_net *net)
 {
     return net->current ? slot_new(net, net->current) : NULL;
@@ -254,12 +266,7 @@ void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
         conn_close(c);
         return;
     }
-    sl->done = 1;
-    c->slot_bytes += rc_buf_used(&sl->bytes);
-    if (over_out_limit(c))
-        return;
-    if (sl == c->slots)
-        drain_slots(c);
+    slot_finished(c, sl);
 }
 
 void rc_net_complete_bytes(struct rc_net_slot *sl, const void *bytes, size_t len)
@@ -274,12 +281,7 @@ void rc_net_complete_bytes(struct rc_net_slot *sl, const void *bytes, size_t len
         conn_close(c);
         return;
     }
-    sl->done = 1;
-    c->slot_bytes += rc_buf_used(&sl->bytes);
-    if (over_out_limit(c))
-        return;
-    if (sl == c->slots)
-        drain_slots(c);
+    slot_finished(c, sl);
 }
 
 void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const char *msg)
