@@ -187,7 +187,9 @@ static const struct rc_opt server_opts[] = {
         cleanup_interval,
         "Ms between checks for data this node holds in ranges it does not replicate (left "
         "by a partition or a coordinator whose view lagged); such ranges are handed to their "
-        "replicas, then dropped. A check costs one index seek per ring range."),
+        "replicas, then dropped. A check costs one index seek per ring range. Checks wait "
+        "--handoff-timeout + --rebalance-delay after another node streamed ranges here that "
+        "this node does not replicate yet (a ring change on its way)."),
     OPT("auth-file", "AUTH_FILE", RC_OPT_STR, "", 0, 0, auth_file,
         "File of client passwords, one per line (several while rotating; '#' lines skipped). "
         "Clients must then send AUTH before anything but PING. Empty: no client auth."),
@@ -452,6 +454,9 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
     ro.sweep_ms = (int)cfg->cleanup_interval;
+    /* A leaving node may hand over for up to --handoff-timeout before it
+     * announces that it left; then this node plans after --rebalance-delay. */
+    ro.hold_ms = (int)(cfg->handoff_timeout + cfg->rebalance_delay);
     s->handoff_timeout_ms = (int)cfg->handoff_timeout;
     rv = rc_rebalance_new(&s->loop, &ro, s->node, s->peers, &s->log, &s->rebalance);
     if (rv < 0)

@@ -61,7 +61,15 @@
  * partition: a node that was cut off streams to the members it still
  * saw; or by a write from a coordinator whose view lagged) and hands it
  * to the ring's replicas before deleting it. One existence probe per ring
- * range (an index seek, a few microseconds): ~5 ms for 1,000 ranges. */
+ * range (an index seek, a few microseconds): ~5 ms for 1,000 ranges.
+ *
+ * A sweep must not take for strays what another node sends here because it
+ * already sees a ring this node does not: a node hands its ranges over
+ * *before* it announces that it leaves, and a survivor may declare a death
+ * a few seconds before this node does. So data (or a digest request)
+ * arriving for a range this node does not replicate holds sweeps back for
+ * opts.hold_ms and abandons a sweep under way; once the ring change reaches
+ * this node, its own plan makes that data its own. */
 
 enum task_state { T_LOCAL_DIGEST, T_REMOTE_DIGEST, T_SEND, T_DONE };
 
@@ -120,6 +128,7 @@ struct event {
 struct rc_rebalance {
     uv_loop_t *loop;
     uv_timer_t tick, settle, sweep;
+    uint64_t hold_until; /* loop time before which no sweep starts */
     struct rc_rebalance_opts opts;
     struct rc_node *node;
     struct rc_peers *peers;
@@ -1144,6 +1153,12 @@ static void on_sweep(uv_timer_t *t)
 
     if (rb->leaving || rb->plan != NULL || rb->settled == NULL || uv_is_active((uv_handle_t *)&rb->settle))
         return;
+    if (uv_now(rb->loop) < rb->hold_until) {
+        /* Come back when the hold ends, then keep the usual period. */
+        uv_timer_start(&rb->sweep, on_sweep, rb->hold_until - uv_now(rb->loop),
+                       (uint64_t)rb->opts.sweep_ms);
+        return;
+    }
     if (ring_of(rb, 0, &target) < 0)
         return;
     if (!same_members(target, rb->settled)) {
@@ -1245,6 +1260,31 @@ static int pack_pieces(struct rc_rebalance *rb, const struct rc_request *req, st
     return 0;
 }
 
+/* A digest or batch for [.., last] arrived: if this node does not
+ * replicate that range in its settled ring, the sender sees another ring
+ * (see the sweep comment at the top); no sweep until the views agree. */
+static void note_incoming(struct rc_rebalance *rb, uint64_t last)
+{
+    uint64_t ids[RC_RING_MAX_RF];
+    int k;
+
+    if (rb->settled == NULL || rb->opts.sweep_ms <= 0)
+        return;
+    k = rc_ring_replicas(rb->settled, last, rb->opts.rf, ids);
+    if (k < 1 || contains(ids, k, rb->self))
+        return;
+    rb->hold_until = uv_now(rb->loop) + (uint64_t)rb->opts.hold_ms;
+    if (rb->plan != NULL && rb->plan->sweep) {
+        rc_log_info(rb->log, "cleanup abandoned: another node is streaming ranges here that "
+                             "this node does not replicate yet (a ring change on its way)");
+        rc_rebalance_event(rb, "cleanup abandoned: a ring change is on its way");
+        plan_free(rb->plan);
+        rb->plan = NULL;
+        rb->st.running = 0;
+        uv_timer_stop(&rb->tick);
+    }
+}
+
 static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
@@ -1252,6 +1292,7 @@ static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, 
 
     if (!req->has_range)
         return rc_encode_error(out, req->id, RC_EINVAL, "RANGE_DIGEST needs RANGE");
+    note_incoming(rb, req->range_last);
     rv = rc_store_range_digest(rc_node_store(rb->node), req->range_first, req->range_last,
                                rc_node_now_ms(), &rep.digest, &rep.digest_count);
     if (rv == 0 && req->pieces > 0 && rep.digest_count > 0)
@@ -1294,6 +1335,7 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
 
     if (!req->has_range || !req->has_value)
         return rc_encode_error(out, req->id, RC_EINVAL, "STREAM needs RANGE and VALUE");
+    note_incoming(rb, req->range_last);
     rv = rc_stream_batch(&rb->zone, req->value, req->value_len, &entries, &n);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, "malformed stream batch");

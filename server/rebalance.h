@@ -39,6 +39,9 @@ struct rc_rebalance_opts {
     int timeout_ms;        /* per batch / digest request */
     int settle_ms;         /* wait after the last ring change before planning */
     int sweep_ms;          /* between cleanups of ranges held but not replicated here */
+    int hold_ms;           /* cleanups wait this long after data arrives for a range this
+                              node does not replicate (its sender sees a ring change this
+                              node has not seen yet: a hand-off before a leave, say) */
 };
 
 struct rc_rebalance_stats {
