@@ -135,25 +135,27 @@ static void maybe_grow(struct rc_memtab *m)
     m->nbuckets = n;
 }
 
-int rc_memtab_get(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
-                  struct rc_memtab_entry *out)
+/* read: a GET (counted as a hit or miss, made most recently used). */
+static int lookup(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
+                  struct rc_memtab_entry *out, int read)
 {
     uint64_t h = XXH3_64bits(key, key_len);
     struct ent **pp = find(m, key, key_len, h), *e = *pp;
 
-    if (e == NULL) {
-        m->misses++;
-        return 0;
-    }
-    if (e->expires > 0 && e->expires <= now_ms) {
+    if (e != NULL && e->expires > 0 && e->expires <= now_ms) {
         remove_at(m, pp);
-        m->misses++;
+        e = NULL;
+    }
+    if (e == NULL) {
+        m->misses += (uint64_t)read;
         return 0;
     }
-    m->hits++;
-    if (m->head != e) {
-        lru_unlink(m, e);
-        lru_front(m, e);
+    if (read) {
+        m->hits++;
+        if (m->head != e) {
+            lru_unlink(m, e);
+            lru_front(m, e);
+        }
     }
     out->value = e->data + e->klen;
     out->value_len = e->vlen;
@@ -163,14 +165,24 @@ int rc_memtab_get(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64
     return 1;
 }
 
-static int put(struct rc_memtab *m, const uint8_t *key, size_t klen, const uint8_t *value,
-               size_t vlen, uint64_t hlc, uint64_t node, int64_t expires, int only_update)
+int rc_memtab_get(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
+                  struct rc_memtab_entry *out)
+{
+    return lookup(m, key, key_len, now_ms, out, 1);
+}
+
+int rc_memtab_peek(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
+                   struct rc_memtab_entry *out)
+{
+    return lookup(m, key, key_len, now_ms, out, 0);
+}
+
+int rc_memtab_put(struct rc_memtab *m, const uint8_t *key, size_t klen, const uint8_t *value,
+                  size_t vlen, uint64_t hlc, uint64_t node, int64_t expires)
 {
     uint64_t h = XXH3_64bits(key, klen);
     struct ent **pp = find(m, key, klen, h), *e = *pp;
 
-    if (e == NULL && only_update)
-        return 0;
     if (sizeof(*e) + klen + vlen > m->max_bytes / 4) {
         if (e != NULL)
             remove_at(m, pp);
@@ -212,19 +224,6 @@ static int put(struct rc_memtab *m, const uint8_t *key, size_t klen, const uint8
     evict(m);
     maybe_grow(m);
     return 0;
-}
-
-int rc_memtab_put(struct rc_memtab *m, const uint8_t *key, size_t key_len, const uint8_t *value,
-                  size_t value_len, uint64_t ver_hlc, uint64_t ver_node, int64_t expires_ms)
-{
-    return put(m, key, key_len, value, value_len, ver_hlc, ver_node, expires_ms, 0);
-}
-
-int rc_memtab_update(struct rc_memtab *m, const uint8_t *key, size_t key_len,
-                     const uint8_t *value, size_t value_len, uint64_t ver_hlc, uint64_t ver_node,
-                     int64_t expires_ms)
-{
-    return put(m, key, key_len, value, value_len, ver_hlc, ver_node, expires_ms, 1);
 }
 
 void rc_memtab_del(struct rc_memtab *m, const uint8_t *key, size_t key_len)

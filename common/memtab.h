@@ -5,8 +5,8 @@
  * A hash table from key to (version, expiry, value) with least-recently-
  * used eviction under a byte budget. It holds only live values (never
  * tombstones) and is kept exact by its one user: a key is added when a
- * read found it in the store, replaced or dropped by every write the store
- * applies, and the whole table is dropped whenever the store changes
+ * read found it in the store or a write of a value was applied, dropped by
+ * a delete, and the whole table is dropped whenever the store changes
  * behind it (a discarded batch, a ring change before ranges are deleted).
  * Pure data structure: no I/O, no clock (expiry is the caller's now).
  */
@@ -40,18 +40,17 @@ void rc_memtab_free(struct rc_memtab *m);
 int rc_memtab_get(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
                   struct rc_memtab_entry *e);
 
+/* As rc_memtab_get for a writer that wants the current version: neither
+ * counted as a hit or miss nor made most recently used. */
+int rc_memtab_peek(struct rc_memtab *m, const uint8_t *key, size_t key_len, int64_t now_ms,
+                   struct rc_memtab_entry *e);
+
 /* Adds or replaces key's entry; evicts the least recently used ones to
  * stay within the budget. An entry larger than a quarter of the budget is
  * not kept (any old one for the key is dropped). 0, or RC_ENOMEM with the
  * key absent. */
 int rc_memtab_put(struct rc_memtab *m, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, uint64_t ver_hlc, uint64_t ver_node, int64_t expires_ms);
-
-/* Only when the key is present: replaces its entry (a write the store
- * applied), as rc_memtab_put. Absent keys stay absent (reads fill). */
-int rc_memtab_update(struct rc_memtab *m, const uint8_t *key, size_t key_len,
-                     const uint8_t *value, size_t value_len, uint64_t ver_hlc, uint64_t ver_node,
-                     int64_t expires_ms);
 
 void rc_memtab_del(struct rc_memtab *m, const uint8_t *key, size_t key_len);
 void rc_memtab_clear(struct rc_memtab *m);

@@ -343,7 +343,7 @@ END {
         }
         print line " |"
     }
-    printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (writes only: ringcache'"'"'s read cache, up to --read-cache = 64 MiB, comes on top once keys are read):\n\n", memkeys
+    printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (ringcache'"'"'s cache of recently read or written values, up to --read-cache = 64 MiB, is included):\n\n", memkeys
     printf "| server | RSS before | RSS after | bytes per key | ratio | database on disk |\n|---|---|---|---|---|---|\n"
     rb = (ma["redis"] - mb["redis"]) * 1024 / memkeys
     split("redis rc-mem rc-disk", mt, " "); split("Redis|ringcache :memory:|ringcache on disk", mn, "|")

@@ -102,9 +102,9 @@ static const struct rc_opt server_opts[] = {
         "SQLite page cache in bytes: the hot part of the data served without reading the "
         "disk."),
     OPT("read-cache", "READ_CACHE", RC_OPT_INT, "64m", 0, INT64_MAX, read_cache,
-        "Bytes of recently read values kept in memory in front of SQLite (k/m/g; 0 = off): "
-        "a GET that hits it costs a hash lookup instead of a B-tree search (docs/benchmarks.md). "
-        "Filled by reads only, so writes cost no memory."),
+        "Bytes of recently read or written values kept in memory in front of SQLite (k/m/g; "
+        "0 = off): a GET that hits it costs a hash lookup instead of a B-tree search, a SET of "
+        "a cached key skips the store's lookup of the old row (docs/benchmarks.md)."),
     OPT("tombstone-grace", "TOMBSTONE_GRACE", RC_OPT_INT, "86400", 1, 10LL * 365 * 86400,
         tombstone_grace,
         "Seconds a delete marker is kept. Must exceed the longest time a replica can be away "
@@ -741,6 +741,8 @@ int main(int argc, char **argv)
     rc_log_init(&s.log, level, stderr);
     /* A client vanishing mid-write must be an EPIPE, not a dead server. */
     signal(SIGPIPE, SIG_IGN);
+    if (rc_store_global_init() < 0)
+        rc_log_warn(&s.log, "SQLite was initialised early: its memory statistics stay on");
     uv_loop_init(&s.loop);
     rv = run(&s, &cfg);
     if (rv < 0 && s.node != NULL && !s.stopping)

@@ -151,24 +151,41 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
     return rv;
 }
 
+/* allocate: an applied value enters the cache even if the key was not
+ * cached (client and replica writes); a stream's bulk copy only refreshes
+ * cached keys, so it does not push out what clients use. */
 static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                       size_t value_len, const struct rc_version *ver, int64_t expires_ms,
-                      int *existed)
+                      int allocate, int *existed)
 {
-    int rv;
+    int64_t now = rc_node_now_ms();
+    struct rc_memtab_entry me;
+    struct rc_store_live live;
+    int cached, rv;
 
-    rv = rc_store_write(n->store, key, key_len, value, value_len, ver, expires_ms,
-                        rc_node_now_ms(), existed);
+    /* A cached entry is the store's row exactly: no need to look it up. */
+    cached = n->cache && rc_memtab_peek(n->cache, key, key_len, now, &me);
+    if (cached) {
+        live.ver.hlc = me.ver_hlc;
+        live.ver.node = me.ver_node;
+        live.value_len = me.value_len;
+        rv = rc_store_write_known(n->store, key, key_len, value, value_len, ver, expires_ms, now,
+                                  &live, existed);
+    } else {
+        rv = rc_store_write(n->store, key, key_len, value, value_len, ver, expires_ms, now,
+                            existed);
+    }
     if (rv < 0) {
         /* The store discarded the batch: its earlier writes are lost too. */
         rc_log_warn(n->log, "write failed, batch discarded: %s", rc_strerror(rv));
         rc_node_cache_clear(n);
         finish_batch(n, rv);
-    } else if (rv == 1 && n->cache) {
-        /* Applied: a cached copy follows it (a failed update drops it). */
-        if (value == NULL ||
-            rc_memtab_update(n->cache, key, key_len, value, value_len, ver->hlc, ver->node,
-                             expires_ms) < 0)
+    } else if (rv == 1 && (cached || (allocate && n->cache))) {
+        /* Applied: the cache takes the new value (the next write of the key
+         * skips the store's lookup, the next read the store) or, for a
+         * tombstone or a failed put, forgets the key. */
+        if (value == NULL || rc_memtab_put(n->cache, key, key_len, value, value_len, ver->hlc,
+                                           ver->node, expires_ms) < 0)
             rc_memtab_del(n->cache, key, key_len);
     }
     return rv;
@@ -182,7 +199,7 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
 
     /* Write first: if the store discards the batch, finish_batch tells the
      * earlier waiters and this caller learns it from rv alone. */
-    rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, existed);
+    rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, 1, existed);
     if (rv < 0)
         return rv;
     return add_waiter(n, cb, arg, 0);
@@ -191,7 +208,7 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
 int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms)
 {
-    int rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, NULL);
+    int rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, 0, NULL);
 
     return rv < 0 ? rv : 0;
 }
@@ -253,7 +270,8 @@ static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_req
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     rv = node_write(n, req->key, req->key_len, req->tombstone ? NULL : req->value,
-                    req->tombstone ? 0 : req->value_len, &ver, (int64_t)req->expires_ms, &existed);
+                    req->tombstone ? 0 : req->value_len, &ver, (int64_t)req->expires_ms, 1,
+                    &existed);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     /* Acknowledged when the batch commits. */

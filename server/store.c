@@ -704,6 +704,11 @@ static void free_store(struct rc_store *s)
     free(s);
 }
 
+int rc_store_global_init(void)
+{
+    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : RC_EIO;
+}
+
 int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char *errbuf,
                   size_t errlen)
 {
@@ -1032,11 +1037,12 @@ static void account(struct store_counts *d, const struct old_row *old, size_t ke
 /*
  * Ignored writes made while a batch is open join it too (pending counts
  * them): the newer version they lost to may be in the batch, and if the
- * batch is discarded the caller must not report them as settled.
+ * batch is discarded the caller must not report them as settled. live: the
+ * caller's exact knowledge of the current row, or NULL to look it up.
  */
-int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
-                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
-                   int64_t now_ms, int *existed)
+static int write_row(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
+                     size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                     int64_t now_ms, const struct rc_store_live *live, int *existed)
 {
     struct old_row old;
     int64_t token;
@@ -1051,7 +1057,14 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
     if (err < 0)
         return err;
     token = key_tok(key, key_len);
-    err = peek(s, key, key_len, token, now_ms, &old);
+    if (live != NULL) {
+        memset(&old, 0, sizeof(old));
+        old.found = 1;
+        old.value_len = (int64_t)live->value_len;
+        old.ver = live->ver;
+    } else {
+        err = peek(s, key, key_len, token, now_ms, &old);
+    }
     if (err == 0 && old.found && !old.expired && rc_version_cmp(ver, &old.ver) <= 0) {
         if (!sqlite3_get_autocommit(s->db))
             s->pending++;
@@ -1071,6 +1084,23 @@ int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const
     if (existed != NULL)
         *existed = old.found && !old.tombstone && !old.expired;
     return 1;
+}
+
+int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
+                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
+                   int64_t now_ms, int *existed)
+{
+    return write_row(s, key, key_len, value, value_len, ver, expires_ms, now_ms, NULL, existed);
+}
+
+int rc_store_write_known(struct rc_store *s, const uint8_t *key, size_t key_len,
+                         const uint8_t *value, size_t value_len, const struct rc_version *ver,
+                         int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
+                         int *existed)
+{
+    if (live == NULL)
+        return RC_EINVAL;
+    return write_row(s, key, key_len, value, value_len, ver, expires_ms, now_ms, live, existed);
 }
 
 /*

@@ -571,12 +571,13 @@ static long info_num(const char *info, const char *name)
     return p ? atol(p + strlen(name)) : -1;
 }
 
-/* The read cache in front of SQLite answers repeated GETs and follows
- * every write, wherever it was coordinated. */
+/* The cache in front of SQLite answers repeated GETs, follows every
+ * write, wherever it was coordinated, and is filled by writes. */
 static void test_read_cache(void **state)
 {
     struct fixture *f = *state;
-    long hits0, hits1;
+    long hits0, hits1, entries, misses;
+    double t0;
     int i;
 
     expect(cli(f, 0, "SET", "resp:c", "v1"), "OK\n");
@@ -597,6 +598,22 @@ static void test_read_cache(void **state)
     expect(cli(f, 2, "DEL", "resp:c"), "1\n");
     expect(cli(f, 0, "GET", "resp:c"), "\n");
     expect(cli(f, 1, "GET", "resp:c"), "\n");
+
+    /* Writes fill it too: a key written and never read is a hit on its
+     * first read, on the coordinator (it applied the write before the
+     * reply) and on a replica (once the replica write reached it). */
+    entries = info_num(cli(f, 2, "INFO", "memory"), "read_cache_entries:");
+    misses = info_num(cli(f, 0, "INFO", "memory"), "read_cache_misses:");
+    expect(cli(f, 0, "SET", "resp:w", "w1"), "OK\n");
+    expect(cli(f, 0, "GET", "resp:w"), "w1\n");
+    assert_int_equal(info_num(cli(f, 0, "INFO", "memory"), "read_cache_misses:"), misses);
+    t0 = rc_h_now_ms();
+    while (info_num(cli(f, 2, "INFO", "memory"), "read_cache_entries:") <= entries &&
+           rc_h_now_ms() - t0 < 5000)
+        rc_h_sleep_ms(20);
+    misses = info_num(cli(f, 2, "INFO", "memory"), "read_cache_misses:");
+    expect(cli(f, 2, "GET", "resp:w"), "w1\n");
+    assert_int_equal(info_num(cli(f, 2, "INFO", "memory"), "read_cache_misses:"), misses);
     f->h.passed = 1;
 }
 

@@ -1,6 +1,6 @@
 /*
  * test_memtab.c - the read cache: exact answers for present, absent,
- * expired, replaced and deleted keys; updates never add keys; the byte
+ * expired, replaced and deleted keys; a writer's peek counts nothing; the byte
  * budget holds with least-recently-used eviction; oversized entries are
  * not kept; growth keeps every key findable.
  */
@@ -76,20 +76,40 @@ static void test_expiry(void **state)
     rc_memtab_free(m);
 }
 
-static void test_update_only_present(void **state)
+/* A writer's peek sees what a read sees, but is no hit or miss and does
+ * not make the entry most recently used; expired entries go all the same. */
+static void test_peek(void **state)
 {
+    static uint8_t val[1000];
     struct rc_memtab *m;
     struct rc_memtab_entry e;
+    struct rc_memtab_stats st;
+    char key[16];
+    int i;
 
     (void)state;
-    assert_int_equal(rc_memtab_new(1 << 20, &m), 0);
-    assert_int_equal(rc_memtab_update(m, K("x"), K("v"), 1, 1, 0), 0);
-    assert_int_equal(rc_memtab_get(m, K("x"), 0, &e), 0);
-    assert_int_equal(rc_memtab_put(m, K("x"), K("v1"), 1, 1, 0), 0);
-    assert_int_equal(rc_memtab_update(m, K("x"), K("v2"), 2, 1, 0), 0);
-    assert_int_equal(rc_memtab_get(m, K("x"), 0, &e), 1);
-    assert_memory_equal(e.value, "v2", 2);
-    assert_true(e.ver_hlc == 2);
+    assert_int_equal(rc_memtab_new(8000, &m), 0);
+    assert_int_equal(rc_memtab_put(m, K("old"), val, sizeof(val), 1, 2, 0), 0);
+    assert_int_equal(rc_memtab_put(m, K("new"), val, sizeof(val), 3, 4, 0), 0);
+    assert_int_equal(rc_memtab_put(m, K("ttl"), K("v"), 5, 6, 900), 0);
+    assert_int_equal(rc_memtab_peek(m, K("old"), 500, &e), 1);
+    assert_true(e.ver_hlc == 1 && e.ver_node == 2 && e.value_len == sizeof(val));
+    assert_int_equal(rc_memtab_peek(m, K("none"), 500, &e), 0);
+    assert_int_equal(rc_memtab_peek(m, K("ttl"), 1000, &e), 0); /* expired: dropped */
+    assert_int_equal(rc_memtab_get(m, K("ttl"), 0, &e), 0);
+    rc_memtab_stats(m, &st);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.misses, 1); /* the get only */
+    assert_int_equal(st.entries, 2);
+    /* "old" stayed least recently used despite the peek: it goes first. */
+    for (i = 0; st.evictions == 0; i++) {
+        snprintf(key, sizeof(key), "fill%d", i);
+        assert_int_equal(rc_memtab_put(m, K(key), val, sizeof(val), 7, 8, 0), 0);
+        rc_memtab_stats(m, &st);
+    }
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(rc_memtab_peek(m, K("old"), 500, &e), 0);
+    assert_int_equal(rc_memtab_peek(m, K("new"), 500, &e), 1);
     rc_memtab_free(m);
 }
 
@@ -121,7 +141,7 @@ static void test_budget_and_lru(void **state)
     /* Over a quarter of the budget: not kept, and the old copy goes too. */
     assert_int_equal(rc_memtab_put(m, K("k0"), val, 6000, 2, 1, 0), 0);
     assert_int_equal(rc_memtab_get(m, K("k0"), 0, &e), 0);
-    assert_int_equal(rc_memtab_update(m, K("k24"), val, 6000, 2, 1, 0), 0);
+    assert_int_equal(rc_memtab_put(m, K("k24"), val, 6000, 2, 1, 0), 0);
     assert_int_equal(rc_memtab_get(m, K("k24"), 0, &e), 0);
     rc_memtab_stats(m, &st);
     assert_true(st.bytes <= 20000);
@@ -158,7 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_del),
         cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_update_only_present),
+        cmocka_unit_test(test_peek),
         cmocka_unit_test(test_budget_and_lru),
         cmocka_unit_test(test_growth),
     };

@@ -258,6 +258,50 @@ static void test_overwrite(void **state)
     expect_stats(f->s, 1, 0, 2);
 }
 
+/* A write whose current row the caller supplies (the node's exact cache)
+ * gives what a looked-up one gives: applied or ignored by version, existed,
+ * counters. */
+static int put_known(struct rc_store *s, const char *key, const char *val, uint64_t hlc,
+                     uint64_t node, uint64_t old_hlc, uint64_t old_node, size_t old_len,
+                     int *existed)
+{
+    struct rc_version v = ver(hlc, node);
+    struct rc_store_live live = {ver(old_hlc, old_node), old_len};
+
+    return rc_store_write_known(s, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                                val ? strlen(val) : 0, &v, 0, NOW0, &live, existed);
+}
+
+static void test_write_known(void **state)
+{
+    struct fx *f = *state;
+    struct rc_version v = ver(9, 1);
+    int existed = -1;
+
+    assert_int_equal(put(f->s, "k", "first", 5, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "j", "other", 5, 1, 0, NOW0, NULL), 1);
+    expect_stats(f->s, 2, 0, 2 * (1 + 5));
+    /* Newer: applied, the old row replaced and counted out. */
+    assert_int_equal(put_known(f->s, "k", "second!", 6, 1, 5, 1, 5, &existed), 1);
+    assert_int_equal(existed, 1);
+    expect(f->s, "k", "second!", 6, 1, NOW0);
+    expect_stats(f->s, 2, 0, (1 + 7) + (1 + 5));
+    /* Equal or older: ignored, nothing changes. */
+    assert_int_equal(put_known(f->s, "k", "stale", 6, 1, 6, 1, 7, &existed), 0);
+    assert_int_equal(existed, 0);
+    assert_int_equal(put_known(f->s, "k", "stale", 5, 9, 6, 1, 7, NULL), 0);
+    expect(f->s, "k", "second!", 6, 1, NOW0);
+    /* A tombstone over a known live row. */
+    assert_int_equal(put_known(f->s, "k", NULL, 7, 1, 6, 1, 7, &existed), 1);
+    assert_int_equal(existed, 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    expect(f->s, "k", NULL, 7, 1, NOW0);
+    expect_stats(f->s, 1, 1, 1 + 5);
+    assert_int_equal(rc_store_write_known(f->s, (const uint8_t *)"j", 1, (const uint8_t *)"x", 1,
+                                          &v, 0, NOW0, NULL, NULL),
+                     RC_EINVAL);
+}
+
 static void test_lww(void **state)
 {
     struct fx *f = *state;
@@ -1936,6 +1980,7 @@ int main(void)
         BOTH(test_put_get_del),
         BOTH(test_overwrite),
         BOTH(test_lww),
+        BOTH(test_write_known),
         BOTH(test_ttl),
         BOTH(test_purge),
         BOTH(test_purge_bounded),
