@@ -27,6 +27,8 @@
 
 #define PROG "ringcache-bench"
 #define DEFAULT_SERVER "127.0.0.1:7400"
+/* Keys are PREFIX then 8 digits: a short, fixed-size buffer per request. */
+#define MAX_PREFIX 32
 
 /* Histogram: 2^HIST_SUB_BITS linear sub-buckets per power of two, i.e.
  * values are kept to within 1/128 (0.8%); all of uint64 ns fits in 59 KiB. */
@@ -59,6 +61,7 @@ struct hist {
 struct cfg {
     const char *server;
     const char *password; /* AUTH on every connection before the run; NULL = none */
+    const char *prefix;   /* of every key, at most MAX_PREFIX bytes */
     uint64_t conns, pipeline, keyspace, value_size, seed;
     double read_ratio, seconds;
     int load, json, resp;
@@ -120,7 +123,7 @@ static const char usage_text[] =
     "Usage: " PROG " [OPTIONS]\n"
     "\n"
     "Closed-loop load generator for a ringcache server: CONNS connections each\n"
-    "keep PIPELINE requests in flight, for SECONDS, on keys \"key:%08u\" drawn\n"
+    "keep PIPELINE requests in flight, for SECONDS, on keys PREFIX%08u drawn\n"
     "uniformly from the key space. Prints operations, throughput, GET hits and\n"
     "misses, errors and latency percentiles (request queued -> reply parsed).\n"
     "\n"
@@ -133,6 +136,8 @@ static const char usage_text[] =
     "  -r READ_RATIO    fraction of GETs, 0..1 (default 0.9)\n"
     "  -t SECONDS       duration of the measured run, 0.1..86400 (default 10)\n"
     "  --load           first PUT every key once (not measured), then run\n"
+    "  --key-prefix P   key prefix, up to 32 bytes (default \"key:\"): runs with\n"
+    "                   different value sizes on different keys\n"
     "  --seed N         random seed (default: from the clock; printed)\n"
     "  --json           print one JSON object instead of text\n"
     "  --resp           speak the Redis protocol (GET/SET) instead of ringcache's:\n"
@@ -253,11 +258,11 @@ static int issue(struct conn *c, uint32_t op, uint32_t keynum)
 {
     struct bench *b = c->b;
     struct rc_request req;
-    char key[16];
+    char key[MAX_PREFIX + 16];
     struct sent *s;
     int n, rv;
 
-    n = snprintf(key, sizeof(key), "key:%08u", keynum);
+    n = snprintf(key, sizeof(key), "%s%08u", b->cfg.prefix, keynum);
     if (b->cfg.resp) {
         rv = resp_request(&c->out[0], op, key, (size_t)n, b->value, b->cfg.value_size);
         goto sent;
@@ -741,6 +746,7 @@ struct flag {
 static const struct flag flags[] = {
     {"-s", "--server", F_STR, offsetof(struct cfg, server), 0, 0, 0, 0},
     {"-a", "--auth", F_STR, offsetof(struct cfg, password), 0, 0, 0, 0},
+    {NULL, "--key-prefix", F_STR, offsetof(struct cfg, prefix), 0, 0, 0, 0},
     U64F("-c", "--connections", conns, 1, 10000),
     U64F("-P", "--pipeline", pipeline, 1, 4096),
     U64F("-n", "--keyspace", keyspace, 1, UINT32_MAX),
@@ -1028,6 +1034,7 @@ int main(int argc, char **argv)
         return 1;
     b->cfg.server = env != NULL && env[0] != '\0' ? env : DEFAULT_SERVER;
     b->cfg.password = pw != NULL && pw[0] != '\0' ? pw : NULL;
+    b->cfg.prefix = "key:";
     b->cfg.conns = 50;
     b->cfg.pipeline = 1;
     b->cfg.keyspace = 100000;
@@ -1036,6 +1043,8 @@ int main(int argc, char **argv)
     b->cfg.seconds = 10;
     b->cfg.seed = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
     rv = parse_args(argc, argv, &b->cfg);
+    if (rv == 0 && strlen(b->cfg.prefix) > MAX_PREFIX)
+        rv = usage_error("--key-prefix is longer than %d bytes", MAX_PREFIX);
     if (rv != 0) {
         if (rv > 0)
             fputs(usage_text, stdout);

@@ -16,6 +16,10 @@
 #   rc-mem     one ringcache node, --data-dir :memory:, RESP port
 #   rc-disk    one ringcache node, SQLite on disk (WAL), RESP port
 #   native     the rc-mem node's native port, driven by ringcache-bench
+# The ringcache nodes of the throughput cells run with --read-cache 512m,
+# room for every key the cells use, as Redis holds them all in memory; the
+# memory-per-key servers keep the default 64 MiB. The 1 KiB cells use keys
+# of their own (kb:...), so no cell reads values another cell resized.
 # redis-benchmark drives the GET/SET cells against redis and the RESP
 # ports; ringcache-bench --resp drives the mixed and single-connection
 # cells against redis and the RESP ports (the same load generator for
@@ -48,6 +52,7 @@ else
     runs=5 n_p1=100000 n_p16=600000 secs=2.5 memkeys=1000000 keyspace=100000
 fi
 base=${BASE_PORT:-18400}
+kb_value=$(head -c 1024 /dev/zero | tr '\0' x) # the 1 KiB cells' value
 
 for t in redis-server redis-benchmark redis-cli; do
     command -v "$t" >/dev/null || { echo "$t not found: scripts/deps.sh bench" >&2; exit 2; }
@@ -136,6 +141,15 @@ run_rb() { # port test value-size conns pipeline requests
         awk -F'"' -v n="$6" 'NR == 2 { printf "%s %s %s - %d\n", $4, $10, $14, n }'
 }
 
+# The 1 KiB cells: a custom redis-benchmark command on the kb: keys.
+run_rb_kb() { # port GET|SET requests
+    local cmd=(GET "kb:__rand_int__")
+    [ "$2" = SET ] && cmd=(SET "kb:__rand_int__" "$kb_value")
+    "${cli_pin[@]}" redis-benchmark -p "$1" -c 50 -P 1 -n "$3" -r "$keyspace" --csv \
+        "${cmd[@]}" 2>/dev/null |
+        awk -F'"' -v n="$3" 'NR == 2 { printf "%s %s %s - %d\n", $4, $10, $14, n }'
+}
+
 run_bench() { # server-addr conns pipeline read-ratio value-size [--resp]
     local out
     out=$("${cli_pin[@]}" "$bin/ringcache-bench" -s "$1" -c "$2" -P "$3" -r "$4" -d "$5" \
@@ -149,24 +163,32 @@ run_bench() { # server-addr conns pipeline read-ratio value-size [--resp]
     }'
 }
 
+# pipe_load target prefix value-size: SET prefix%012d (redis-benchmark's
+# key form), 0 <= d < keyspace, in one redis-cli --pipe stream, checked.
+pipe_load() {
+    awk -v n="$keyspace" -v p="$2" -v d="$3" 'BEGIN {
+        v = sprintf("%" d "s", ""); gsub(/ /, "x", v)
+        for (i = 0; i < n; i++)
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s%012d\r\n$%d\r\n%s\r\n", length(p) + 12, p, i, d, v
+    }' | "${cli_pin[@]}" redis-cli -p "${port[$1]}" --pipe >"$work/pipe.out" 2>&1 || true
+    grep -q "errors: 0, replies: $keyspace" "$work/pipe.out" ||
+        { echo "bench-redis: preloading $1 ($2) failed: $(cat "$work/pipe.out")" >&2; exit 1; }
+}
+
 preload() { # target
     case $1 in
     native) "${cli_pin[@]}" "$bin/ringcache-bench" -s "127.0.0.1:${port[rc-mem.native]}" \
-        -c 50 -P 16 -n "$keyspace" -t 0.1 --load >/dev/null ;;
+        -c 50 -P 16 -n "$keyspace" -t 0.1 --load >/dev/null
+        "${cli_pin[@]}" "$bin/ringcache-bench" -s "127.0.0.1:${port[rc-mem.native]}" \
+        -c 50 -P 16 -n "$keyspace" -d 1024 --key-prefix kb: -t 0.1 -r 1 --load >/dev/null ;;
     *) "${cli_pin[@]}" "$bin/ringcache-bench" --resp -s "127.0.0.1:${port[$1]}" -c 50 -P 16 \
         -n "$keyspace" -t 0.1 --load >/dev/null
        # redis-benchmark's keys (key:000000NNNNNN, N < keyspace) for its GET
        # cells, every one of them: its own random SETs would leave some
        # absent, and a GET miss costs ringcache a store lookup but Redis
        # only a hash probe, so the cells would not compare the same work.
-       awk -v n="$keyspace" 'BEGIN {
-           v = sprintf("%100s", ""); gsub(/ /, "x", v)
-           for (i = 0; i < n; i++)
-               printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$100\r\n%s\r\n", i, v
-       }' | "${cli_pin[@]}" redis-cli -p "${port[$1]}" --pipe >"$work/pipe.out" 2>&1 ||
-           { cat "$work/pipe.out" >&2; exit 1; }
-       grep -q "errors: 0, replies: $keyspace" "$work/pipe.out" ||
-           { echo "bench-redis: preloading $1 failed: $(cat "$work/pipe.out")" >&2; exit 1; } ;;
+       pipe_load "$1" key: 100
+       pipe_load "$1" kb: 1024 ;;
     esac
 }
 
@@ -182,8 +204,8 @@ measure() { # cell target
     set_p1) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 0 100) || res=$(run_rb "${port[$t]}" set 100 50 1 "$n_p1") ;;
     get_p16) [ "$t" = native ] && res=$(run_bench "$addr" 50 16 1 100) || res=$(run_rb "${port[$t]}" get 100 50 16 "$n_p16") ;;
     set_p16) [ "$t" = native ] && res=$(run_bench "$addr" 50 16 0 100) || res=$(run_rb "${port[$t]}" set 100 50 16 "$n_p16") ;;
-    get_1k) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 1 1024) || res=$(run_rb "${port[$t]}" get 1024 50 1 "$n_p1") ;;
-    set_1k) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 0 1024) || res=$(run_rb "${port[$t]}" set 1024 50 1 "$n_p1") ;;
+    get_1k) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 1 1024 --key-prefix kb:) || res=$(run_rb_kb "${port[$t]}" GET "$n_p1") ;;
+    set_1k) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 0 1024 --key-prefix kb:) || res=$(run_rb_kb "${port[$t]}" SET "$n_p1") ;;
     mix) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 0.9 100) || res=$(run_bench "$addr" 50 1 0.9 100 --resp) ;;
     lat1) [ "$t" = native ] && res=$(run_bench "$addr" 1 1 0.9 100) || res=$(run_bench "$addr" 1 1 0.9 100 --resp) ;;
     esac
@@ -198,9 +220,9 @@ measure() { # cell target
 
 say "machine: $(nproc) cores, $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 start_redis redis "$base"
-start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1
+start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1 --read-cache 512m
 mkdir -p "$work/disk"
-start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1
+start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1 --read-cache 512m
 targets=(redis rc-mem rc-disk native)
 for t in "${targets[@]}"; do say "loading $keyspace keys into $t"; preload "$t"; done
 
@@ -378,7 +400,7 @@ cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2;
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 pin="servers pinned to core 0, clients to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1. Key space $keyspace keys."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells: --read-cache 512m, room for every key used, as Redis holds them all). Key space $keyspace keys; the 1 KiB cells use keys of their own."
 
 printf '%s\n\n%s\n' "$header" "$table"
 say "done in $SECONDS s"
