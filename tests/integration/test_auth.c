@@ -336,12 +336,15 @@ static void test_cli_auth(void **state)
     f->h.passed = 1;
 }
 
-/* ringcache-bench -a: every connection authenticates before the run. */
+/* ringcache-bench -a: every connection authenticates before the run;
+ * --key-prefix names the keys it uses. */
 static void test_bench_auth(void **state)
 {
     struct fixture *f = *state;
     struct rc_hserver *s = start_auth(f, NULL, NULL);
     const char *bench = getenv("RC_BENCH_BIN");
+    struct rc_result res;
+    struct rc_client *c;
     struct rc_hrun r;
 
     assert_non_null(s);
@@ -355,6 +358,20 @@ static void test_bench_auth(void **state)
     assert_int_equal(r.status, 1);
     assert_non_null(strstr((char *)r.err, "AUTH refused"));
     rc_h_run_free(&r);
+
+    /* --key-prefix: --load writes pfx:00000000.. instead of key:.. */
+    const char *pfx[] = {bench, "-s", s->addr, "-a", PASSWORD, "-c", "2", "-n", "20", "-r",
+                         "1", "--key-prefix", "pfx:", "--load", "-t", "0.2", NULL};
+    assert_int_equal(rc_h_run(bench, pfx, NULL, NULL, 0, 15000, 65536, &r), 0);
+    assert_int_equal(r.status, 0);
+    rc_h_run_free(&r);
+    c = rc_h_client(s, 5000);
+    assert_non_null(c);
+    assert_int_equal(rc_client_auth(c, PASSWORD, strlen(PASSWORD)), 0);
+    assert_int_equal(rc_client_get(c, "pfx:00000019", 12, &res), 0);
+    assert_int_equal(res.value_len, 100);
+    assert_int_equal(rc_client_get(c, "key:00000019", 12, &res), RC_CLIENT_NOTFOUND);
+    rc_client_free(c);
     f->h.passed = 1;
 }
 
