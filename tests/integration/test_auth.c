@@ -372,6 +372,13 @@ static void test_bench_auth(void **state)
     assert_int_equal(res.value_len, 100);
     assert_int_equal(rc_client_get(c, "key:00000019", 12, &res), RC_CLIENT_NOTFOUND);
     rc_client_free(c);
+    /* A prefix past 32 bytes is refused up front, with a usage error. */
+    const char *longp[] = {bench, "-s", s->addr, "--key-prefix",
+                           "0123456789abcdef0123456789abcdefX", NULL};
+    assert_int_equal(rc_h_run(bench, longp, NULL, NULL, 0, 15000, 65536, &r), 0);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr((char *)r.err, "--key-prefix is longer than 32 bytes"));
+    rc_h_run_free(&r);
     f->h.passed = 1;
 }
 
