@@ -83,8 +83,8 @@ static const struct rc_opt server_opts[] = {
         "TCP port for Redis clients (RESP2: redis-cli, redis-benchmark, client libraries), "
         "served by the same coordinator and limits as --port; 0 = off."),
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
-        "Directory for the SQLite database; ':memory:' keeps data in memory only (pure cache, "
-        "lost on restart)."),
+        "Directory for the SQLite database; ':memory:' keeps data in memory only, in a native "
+        "hash table instead of SQLite (pure cache, lost on restart; docs/architecture.md)."),
     OPT("max-key-size", "MAX_KEY_SIZE", RC_OPT_INT, "1024", 1, 65536, max_key_size,
         "Largest key in bytes. Keys are indexed and sent in every internode message, so keep "
         "them short."),
@@ -97,14 +97,15 @@ static const struct rc_opt server_opts[] = {
         "descriptor: raise `ulimit -n` with it."),
     OPT("max-db-size", "MAX_DB_SIZE", RC_OPT_INT, "0", 0, INT64_MAX, max_db_size,
         "Cap on the database size in bytes (k/m/g); writes past it fail with FULL, reads keep "
-        "working. 0 = limited by the disk."),
+        "working. With ':memory:' it caps the memory the entries take. 0 = no cap."),
     OPT("cache-size", "CACHE_SIZE", RC_OPT_INT, "64m", 1024 * 1024, INT64_MAX, cache_size,
         "SQLite page cache in bytes: the hot part of the data served without reading the "
         "disk."),
     OPT("read-cache", "READ_CACHE", RC_OPT_INT, "64m", 0, INT64_MAX, read_cache,
         "Bytes of recently read or written values kept in memory in front of SQLite (k/m/g; "
         "0 = off): a GET that hits it costs a hash lookup instead of a B-tree search, a SET of "
-        "a cached key skips the store's lookup of the old row (docs/benchmarks.md)."),
+        "a cached key skips the store's lookup of the old row (docs/benchmarks.md). Not used "
+        "with ':memory:', whose store is a hash table already."),
     OPT("tombstone-grace", "TOMBSTONE_GRACE", RC_OPT_INT, "86400", 1, 10LL * 365 * 86400,
         tombstone_grace,
         "Seconds a delete marker is kept. Must exceed the longest time a replica can be away "

@@ -445,7 +445,10 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     rv = rc_store_open(&so, &n->store, err, errlen);
     if (rv < 0)
         goto out;
-    if (opts->read_cache_bytes > 0 && rc_memtab_new(opts->read_cache_bytes, &n->cache) < 0) {
+    /* A memory store answers from a hash table itself: a cache in front
+     * of it would only hold every value twice. */
+    if (opts->read_cache_bytes > 0 && strcmp(opts->data_dir, ":memory:") != 0 &&
+        rc_memtab_new(opts->read_cache_bytes, &n->cache) < 0) {
         snprintf(err, errlen, "out of memory");
         rv = RC_ENOMEM;
         goto out;

@@ -1,6 +1,11 @@
 /*
  * store.c - the node's key-value store on SQLite (see store.h).
  *
+ * A ":memory:" store has nothing to make durable and runs on the native
+ * engine of common/memkv.c instead (a hash probe per request, not a
+ * B-tree insert); every entry point below hands it over first, and the
+ * rest of this file is the SQLite store.
+ *
  * One connection, every statement prepared at open and reused, so a request
  * costs a few B-tree lookups and no SQL parsing. Writes are grouped into
  * one transaction per event-loop iteration (rc_store_commit). The entry
@@ -13,6 +18,7 @@
 #include "store.h"
 
 #include "err.h"
+#include "memkv.h"
 #include "ring.h"
 
 #include <errno.h>
@@ -164,7 +170,19 @@ struct store_counts {
     int64_t bytes;
 };
 
+/* Metadata of a memory store: a few names (node id, incarnation). */
+#define MEM_META_MAX 16
+#define MEM_META_NAME 32
+
+struct mem_meta {
+    char name[MEM_META_NAME];
+    uint64_t value;
+};
+
 struct rc_store {
+    struct rc_memkv *mem; /* memory mode: everything below is unused */
+    struct mem_meta meta[MEM_META_MAX];
+    int nmeta;
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *held;  /* statement whose row backs the last rc_store_get */
@@ -175,7 +193,7 @@ struct rc_store {
     struct store_counts committed;
     struct store_counts delta; /* of the open batch; dropped on rollback */
     int wal_pages;             /* WAL size after the last commit (on_wal) */
-    /* The checkpointer (see CKPT_PAGES); ckpt_db NULL in memory mode. The
+    /* The checkpointer (see CKPT_PAGES); ckpt_db NULL without one. The
      * mutex guards the fields after it. */
     sqlite3 *ckpt_db;
     pthread_t ckpt_thread;
@@ -391,15 +409,15 @@ static void checkpoint_if_due(struct rc_store *s)
     pthread_mutex_unlock(&s->ckpt_mu);
 }
 
-/* Disk mode: a second connection and the thread. Without them (no
- * memory, no thread), SQLite's own auto-checkpoint stays in place. */
+/* A second connection and the thread. Without them (no memory, no
+ * thread), SQLite's own auto-checkpoint stays in place. */
 static void start_checkpointer(struct rc_store *s)
 {
     const char *path = sqlite3_db_filename(s->db, "main");
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
     if (path == NULL || path[0] == '\0')
-        return; /* in memory */
+        return;
     /* A connection learns that the database is in WAL mode (and opens the
      * WAL) at its first read; until then a checkpoint does nothing. */
     if (sqlite3_open_v2(path, &s->ckpt_db, flags, NULL) != SQLITE_OK ||
@@ -439,6 +457,10 @@ int rc_store_commit(struct rc_store *s)
 {
     int err;
 
+    if (s->mem != NULL) {
+        rc_memkv_commit(s->mem);
+        return 0;
+    }
     enter(s);
     err = take_lost(s);
     if (err < 0 || sqlite3_get_autocommit(s->db))
@@ -459,6 +481,8 @@ int rc_store_commit(struct rc_store *s)
 
 uint64_t rc_store_pending(const struct rc_store *s)
 {
+    if (s->mem != NULL)
+        return rc_memkv_pending(s->mem);
     return s->pending;
 }
 
@@ -517,20 +541,16 @@ static int open_db(struct rc_store *s, const char *data_dir, char *errbuf, size_
     char *path = NULL;
     int rc, err;
 
-    if (strcmp(data_dir, ":memory:") == 0) {
-        rc = sqlite3_open_v2(":memory:", &s->db, flags, NULL);
-    } else {
-        err = make_dirs(data_dir, errbuf, errlen);
-        if (err < 0)
-            return err;
-        path = sqlite3_mprintf("%s/ringcache.db", data_dir);
-        if (path == NULL)
-            return RC_ENOMEM;
-        rc = sqlite3_open_v2(path, &s->db, flags, NULL);
-    }
+    err = make_dirs(data_dir, errbuf, errlen);
+    if (err < 0)
+        return err;
+    path = sqlite3_mprintf("%s/ringcache.db", data_dir);
+    if (path == NULL)
+        return RC_ENOMEM;
+    rc = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (rc != SQLITE_OK) {
         /* s->db may be NULL only when SQLite could not allocate it. */
-        set_err(errbuf, errlen, "cannot open %s: %s", path ? path : ":memory:",
+        set_err(errbuf, errlen, "cannot open %s: %s", path,
                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         sqlite3_free(path);
         return (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
@@ -550,21 +570,19 @@ static int open_db(struct rc_store *s, const char *data_dir, char *errbuf, size_
 static int set_pragmas(struct rc_store *s, const struct rc_store_opts *opts, char *errbuf,
                        size_t errlen)
 {
+    sqlite3_stmt *st = NULL;
     char sql[64];
     int64_t pages;
-    int rc = SQLITE_OK;
+    int rc;
 
-    if (strcmp(opts->data_dir, ":memory:") != 0) {
-        sqlite3_stmt *st = NULL;
-        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-            rc = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
-                     ? SQLITE_OK
-                     : SQLITE_CANTOPEN;
-        sqlite3_finalize(st);
-        if (rc == SQLITE_OK)
-            rc = setup_int(s->db, "PRAGMA synchronous=NORMAL", NULL);
-    }
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        rc = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
+                 ? SQLITE_OK
+                 : SQLITE_CANTOPEN;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        rc = setup_int(s->db, "PRAGMA synchronous=NORMAL", NULL);
     if (rc == SQLITE_OK)
         rc = setup_int(s->db, "PRAGMA temp_store=MEMORY", NULL);
     if (rc == SQLITE_OK && opts->cache_kib > 0) {
@@ -697,6 +715,11 @@ static void free_store(struct rc_store *s)
 {
     int i;
 
+    if (s->mem != NULL) {
+        rc_memkv_free(s->mem);
+        free(s);
+        return;
+    }
     stop_checkpointer(s);
     for (i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
@@ -726,6 +749,14 @@ int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char 
     if (s == NULL)
         return RC_ENOMEM;
     s->grace_ms = opts->tombstone_grace_ms;
+    if (strcmp(opts->data_dir, ":memory:") == 0) {
+        err = rc_memkv_new(opts->max_bytes, opts->tombstone_grace_ms, &s->mem);
+        if (err < 0)
+            free(s);
+        else
+            *out = s;
+        return err;
+    }
     err = open_db(s, opts->data_dir, errbuf, errlen);
     if (err < 0)
         goto out;
@@ -755,9 +786,49 @@ void rc_store_close(struct rc_store *s)
     if (s == NULL)
         return;
     /* A failed commit has already discarded the batch; nobody is left to
-     * report it to. */
-    rc_store_commit(s);
+     * report it to. (A memory store just goes away.) */
+    if (s->mem == NULL)
+        rc_store_commit(s);
     free_store(s);
+}
+
+/* ---- memory mode: conversions for common/memkv.c ------------------------ */
+
+static void mem_to_entry(const struct rc_memkv_entry *me, struct rc_entry *e)
+{
+    e->key = me->key_len > 0 ? me->key : &empty_byte;
+    e->key_len = me->key_len;
+    e->token = me->token;
+    e->tombstone = me->value == NULL;
+    e->value = e->tombstone ? NULL : me->value_len > 0 ? me->value : &empty_byte;
+    e->value_len = me->value_len;
+    e->ver.hlc = me->hlc;
+    e->ver.node = me->node;
+    e->expires_ms = me->expires_ms;
+}
+
+struct mem_scan {
+    rc_store_scan_cb cb;
+    void *arg;
+};
+
+static int mem_scan_cb(void *arg, const struct rc_memkv_entry *me)
+{
+    struct mem_scan *ms = arg;
+    struct rc_entry e;
+
+    mem_to_entry(me, &e);
+    return ms->cb(ms->arg, &e);
+}
+
+static struct mem_meta *mem_meta_find(struct rc_store *s, const char *name)
+{
+    int i;
+
+    for (i = 0; i < s->nmeta; i++)
+        if (strcmp(s->meta[i].name, name) == 0)
+            return &s->meta[i];
+    return NULL;
 }
 
 /* ---- reads ------------------------------------------------------------ */
@@ -789,11 +860,19 @@ int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t
                  struct rc_entry *e)
 {
     sqlite3_stmt *st = s->st[ST_GET];
+    struct rc_memkv_entry me;
     int rc;
 
-    enter(s);
     if (key == NULL && key_len > 0)
         return RC_EINVAL;
+    if (s->mem != NULL) {
+        rc = rc_memkv_get(s->mem, rc_ring_token(key_len > 0 ? key : &empty_byte, key_len), key,
+                          key_len, now_ms, &me);
+        if (rc == 0)
+            mem_to_entry(&me, e);
+        return rc;
+    }
+    enter(s);
     bind_bytes(st, 1, key, key_len);
     sqlite3_bind_int64(st, 2, key_tok(key, key_len));
     rc = sqlite3_step(st);
@@ -816,11 +895,15 @@ int rc_store_scan(struct rc_store *s, uint64_t first, uint64_t last, uint64_t af
 {
     sqlite3_stmt *st;
     struct rc_entry e;
+    struct mem_scan ms = {cb, arg};
     int n = 0, rc;
 
-    enter(s);
     if (first > last)
         return RC_EINVAL;
+    if (s->mem != NULL)
+        return rc_memkv_scan(s->mem, first, last, after_token, after_key, after_key_len, limit,
+                             now_ms, mem_scan_cb, &ms);
+    enter(s);
     if (limit <= 0)
         return 0;
     /* A cursor below first excludes nothing that token >= first does not;
@@ -850,30 +933,14 @@ int rc_store_scan(struct rc_store *s, uint64_t first, uint64_t last, uint64_t af
     return rc == SQLITE_DONE ? n : map_err(rc);
 }
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    int i;
-
-    for (i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Adds the current row of ST_DIGEST (key, hlc, node) to the digest. The
- * streaming hash of the pieces equals XXH3_64bits of their concatenation,
- * so the key needs no copy whatever its length. */
+/* Adds the current row of ST_DIGEST (key, hlc, node) to the digest, in
+ * the format both engines share. */
 static void digest_row(sqlite3_stmt *st, XXH3_state_t *h, uint64_t *digest)
 {
-    const void *key = sqlite3_column_blob(st, 0);
-    size_t key_len = (size_t)sqlite3_column_bytes(st, 0);
-    uint8_t ver[16];
-
-    put_le64(ver, (uint64_t)sqlite3_column_int64(st, 1));
-    put_le64(ver + 8, (uint64_t)sqlite3_column_int64(st, 2));
-    XXH3_64bits_reset(h);
-    if (key_len > 0)
-        XXH3_64bits_update(h, key, key_len);
-    XXH3_64bits_update(h, ver, sizeof(ver));
-    *digest ^= XXH3_64bits_digest(h);
+    *digest ^= rc_memkv_entry_digest(h, sqlite3_column_blob(st, 0),
+                                     (size_t)sqlite3_column_bytes(st, 0),
+                                     (uint64_t)sqlite3_column_int64(st, 1),
+                                     (uint64_t)sqlite3_column_int64(st, 2));
 }
 
 int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
@@ -884,11 +951,15 @@ int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int
     uint64_t d = 0, n = 0;
     int rc;
 
-    enter(s);
     *digest = 0;
     *count = 0;
     if (first > last)
         return RC_EINVAL;
+    if (s->mem != NULL) {
+        rc_memkv_range_digest(s->mem, first, last, now_ms, digest, count);
+        return 0;
+    }
+    enter(s);
     h = XXH3_createState();
     if (h == NULL)
         return RC_ENOMEM;
@@ -914,10 +985,14 @@ int rc_store_range_count(struct rc_store *s, uint64_t first, uint64_t last, int6
     sqlite3_stmt *st = s->st[ST_RANGE_COUNT];
     int rc;
 
-    enter(s);
     *count = 0;
     if (first > last)
         return RC_EINVAL;
+    if (s->mem != NULL) {
+        *count = rc_memkv_range_count(s->mem, first, last, now_ms);
+        return 0;
+    }
+    enter(s);
     sqlite3_bind_int64(st, 1, tok_db(first));
     sqlite3_bind_int64(st, 2, tok_db(last));
     sqlite3_bind_int64(st, 3, now_ms);
@@ -931,7 +1006,18 @@ int rc_store_range_count(struct rc_store *s, uint64_t first, uint64_t last, int6
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
 {
     sqlite3_stmt *pc = s->st[ST_PAGE_COUNT];
+    struct rc_memkv_stats ms;
 
+    if (s->mem != NULL) {
+        rc_memkv_stats(s->mem, &ms);
+        st->keys = ms.keys;
+        st->tombstones = ms.tombstones;
+        st->bytes = ms.bytes;
+        st->db_bytes = ms.mem_bytes;
+        st->wal_bytes = 0;
+        st->checkpoints = 0;
+        return;
+    }
     enter(s);
     st->db_bytes = 0;
     if (sqlite3_step(pc) == SQLITE_ROW)
@@ -1048,11 +1134,15 @@ static int write_row(struct rc_store *s, const uint8_t *key, size_t key_len, con
     int64_t token;
     int err;
 
-    enter(s);
     if (existed != NULL)
         *existed = 0;
     if ((key == NULL && key_len > 0) || key_len > INT_MAX || value_len > INT_MAX || expires_ms < 0)
         return RC_EINVAL;
+    if (s->mem != NULL) /* a hash probe: the caller's knowledge saves nothing */
+        return rc_memkv_write(s->mem, rc_ring_token(key_len > 0 ? key : &empty_byte, key_len),
+                              key, key_len, value, value_len, ver->hlc, ver->node, expires_ms,
+                              now_ms, existed);
+    enter(s);
     err = take_lost(s);
     if (err < 0)
         return err;
@@ -1149,8 +1239,10 @@ int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged
 {
     sqlite3_stmt *st = s->st[ST_PURGE];
 
-    enter(s);
     *purged = 0;
+    if (s->mem != NULL)
+        return rc_memkv_purge(s->mem, now_ms, max_rows, purged);
+    enter(s);
     if (max_rows <= 0)
         return 0;
     sqlite3_bind_int64(st, 1, now_ms);
@@ -1163,10 +1255,12 @@ int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int
 {
     sqlite3_stmt *st = s->st[ST_DELETE_RANGE];
 
-    enter(s);
     *deleted = 0;
     if (first > last)
         return RC_EINVAL;
+    if (s->mem != NULL)
+        return rc_memkv_delete_range(s->mem, first, last, max_rows, deleted);
+    enter(s);
     if (max_rows <= 0)
         return 0;
     sqlite3_bind_int64(st, 1, tok_db(first));
@@ -1180,8 +1274,16 @@ int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value)
 {
     sqlite3_stmt *st = s->st[ST_META_GET];
+    struct mem_meta *mm;
     int rc;
 
+    if (s->mem != NULL) {
+        mm = mem_meta_find(s, name);
+        if (mm == NULL)
+            return RC_ENOTFOUND;
+        *value = mm->value;
+        return 0;
+    }
     enter(s);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -1198,8 +1300,21 @@ int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value)
 int rc_store_meta_set(struct rc_store *s, const char *name, uint64_t value)
 {
     sqlite3_stmt *st = s->st[ST_META_SET];
+    struct mem_meta *mm;
     int err;
 
+    if (s->mem != NULL) {
+        /* Nothing survives the process, so there is nothing to undo. */
+        mm = mem_meta_find(s, name);
+        if (mm == NULL) {
+            if (strlen(name) >= MEM_META_NAME || s->nmeta == MEM_META_MAX)
+                return RC_EINVAL;
+            mm = &s->meta[s->nmeta++];
+            strcpy(mm->name, name);
+        }
+        mm->value = value;
+        return 0;
+    }
     enter(s);
     err = take_lost(s);
     if (err == 0)

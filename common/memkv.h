@@ -1,0 +1,134 @@
+/*
+ * memkv.h - the in-memory storage engine of a ":memory:" store
+ * (server/store.c keeps SQLite for data on disk).
+ *
+ * A pure cache has nothing to make durable, and SQLite's in-memory
+ * database still pays for a B-tree insert, a rollback journal and a page
+ * cache on every write (~10,000 instructions; a whole Redis SET is
+ * ~4,500). This engine keeps the same contract with a hash table whose
+ * bucket is the top bits of the ring token, each chain sorted by
+ * (token, key): a lookup is one hash probe, and a token range is a run of
+ * consecutive buckets, so streaming, digests and range deletes need no
+ * second index. Last-writer-wins versions, tombstones with a purge time,
+ * expiry and group-committed batches (an undo log brings a discarded batch
+ * back) behave exactly as in the SQLite store.
+ *
+ * Tokens are computed by the caller (rc_ring_token); the engine trusts
+ * them to be the key's. Pure data structure: no I/O, no clock.
+ */
+#ifndef RC_MEMKV_H
+#define RC_MEMKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xxhash.h>
+
+struct rc_memkv;
+
+/* One entry. Pointers are borrowed until the next call that changes the
+ * table (a write, commit, purge or range delete). */
+struct rc_memkv_entry {
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t token;
+    const uint8_t *value; /* NULL for a tombstone */
+    size_t value_len;
+    uint64_t hlc, node; /* version: hlc first, node id as tie-break */
+    int64_t expires_ms; /* absolute Unix ms, 0 = never; tombstone: purge time */
+};
+
+struct rc_memkv_stats {
+    int64_t keys;       /* live values (expired ones count until purged) */
+    int64_t tombstones;
+    int64_t bytes;      /* key and value bytes of live values */
+    int64_t mem_bytes;  /* estimate of the memory held: entries, buckets */
+};
+
+/* Largest key or value the engine stores (lengths are kept in 32 bits). */
+#define RC_MEMKV_MAX_LEN 0x7fffffffu
+
+/* An engine of at most max_bytes of mem_bytes (0 = no cap), whose
+ * tombstones are purged grace_ms after their write. 0 or RC_ENOMEM. */
+int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out);
+
+/* Frees everything, the open batch included. NULL is a no-op. */
+void rc_memkv_free(struct rc_memkv *m);
+
+/* 0 with *e (a value or a tombstone), or RC_ENOTFOUND when the key has no
+ * entry or its value expired at now_ms. */
+int rc_memkv_get(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                 int64_t now_ms, struct rc_memkv_entry *e);
+
+/*
+ * Last-writer-wins write of a value (value != NULL) or a tombstone (value
+ * NULL, purged at now_ms + grace). Applied only if (hlc, node) is newer
+ * than the stored version; an expired value counts as absent. Returns 1
+ * when applied, 0 when ignored, or RC_EFULL (past max_bytes) / RC_ENOMEM,
+ * which discarded the whole open batch. *existed (may be NULL) is 1 when a
+ * live value was replaced. Lengths over RC_MEMKV_MAX_LEN are RC_EINVAL.
+ */
+int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                   int64_t expires_ms, int64_t now_ms, int *existed);
+
+/* Ends the open batch: what it replaced or deleted is freed. Never fails. */
+void rc_memkv_commit(struct rc_memkv *m);
+
+/* Undoes every change of the open batch. */
+void rc_memkv_discard(struct rc_memkv *m);
+
+/* Mutating calls in the open batch, ignored writes made while it is open
+ * included (0 when no batch is open). */
+uint64_t rc_memkv_pending(const struct rc_memkv *m);
+
+/*
+ * Deletes at most max_rows expired values and tombstones past their purge
+ * time, looking at a bounded number of entries from where the previous
+ * call stopped (the sweep goes round the ring). Part of the batch.
+ * 0 with *purged, or RC_ENOMEM (batch discarded).
+ */
+int rc_memkv_purge(struct rc_memkv *m, int64_t now_ms, int max_rows, int *purged);
+
+/*
+ * Range functions: inclusive token ranges [first, last], first <= last
+ * (checked by the caller). Entries come in (token, key) order, keys
+ * compared as SQLite compares blobs (memcmp, then the shorter first), so
+ * a scan cursor means the same on either engine.
+ *
+ * scan: entries after the cursor (after_token, after_key) when after_key
+ * is not NULL, tombstones included, values expired at now_ms skipped; at
+ * most limit; cb returning non-zero stops. cb must not call the engine.
+ * Returns the number of entries passed to cb.
+ */
+typedef int (*rc_memkv_scan_cb)(void *arg, const struct rc_memkv_entry *e);
+int rc_memkv_scan(struct rc_memkv *m, uint64_t first, uint64_t last, uint64_t after_token,
+                  const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                  rc_memkv_scan_cb cb, void *arg);
+
+/* The range digest of store.h (XOR of rc_memkv_entry_digest over entries,
+ * tombstones included, expired values not) and the entries hashed. */
+void rc_memkv_range_digest(struct rc_memkv *m, uint64_t first, uint64_t last, int64_t now_ms,
+                           uint64_t *digest, uint64_t *count);
+
+/* Live values (not tombstones, not expired at now_ms) in the range. */
+uint64_t rc_memkv_range_count(struct rc_memkv *m, uint64_t first, uint64_t last, int64_t now_ms);
+
+/* Deletes at most max_rows entries of the range (any kind), in the batch.
+ * 0 with *deleted, or RC_ENOMEM (batch discarded). */
+int rc_memkv_delete_range(struct rc_memkv *m, uint64_t first, uint64_t last, int max_rows,
+                          int *deleted);
+
+void rc_memkv_stats(const struct rc_memkv *m, struct rc_memkv_stats *st);
+
+/*
+ * One entry's share of a range digest: XXH3_64bits(key || le64(hlc) ||
+ * le64(node)), seed 0. A key of up to 240 bytes is hashed from a copy
+ * on the stack; a longer one streams through the caller's state h (may be
+ * NULL when keys are known to be short). The format is a contract between
+ * nodes: both engines use this function.
+ */
+uint64_t rc_memkv_entry_digest(XXH3_state_t *h, const uint8_t *key, size_t key_len, uint64_t hlc,
+                               uint64_t node);
+
+#endif

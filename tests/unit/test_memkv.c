@@ -1,0 +1,610 @@
+/*
+ * test_memkv.c - the in-memory engine (common/memkv.c) against a model.
+ *
+ * The store contract itself is tested on both engines by test_store; here
+ * is what only this engine has: tokens chosen by the test (collisions in
+ * the bucket bits and in the whole token), growth while a batch is open
+ * and while scans page through it, the purge sweep's bound, and the Nth
+ * allocation failing (malloc, calloc and realloc are wrapped at link
+ * time: -Wl,--wrap).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "memkv.h"
+
+/* ---- allocation faults --------------------------------------------------- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+/* Test-only state: the countdown to the failing allocation (0 = off). */
+static long fault_countdown;
+static int fault_fired;
+
+static int fault_now(void)
+{
+    if (fault_countdown == 0 || --fault_countdown > 0)
+        return 0;
+    fault_fired = 1;
+    return 1;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return fault_now() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return fault_now() ? NULL : __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return fault_now() ? NULL : __real_realloc(p, n);
+}
+
+/* The Nth allocation from now fails; fault_fired tells whether it did. */
+static void fault_arm(long n)
+{
+    fault_countdown = n;
+    fault_fired = 0;
+}
+
+static void fault_off(void)
+{
+    fault_countdown = 0;
+}
+
+/* ---- a model of the engine ------------------------------------------------- */
+
+#define NOW 1000000
+#define GRACE 5000
+#define MAXM 512
+
+struct mentry {
+    char key[16];
+    size_t key_len;
+    uint64_t token;
+    int tomb;
+    char value[16];
+    uint64_t hlc, node;
+    int64_t expires;
+};
+
+struct model {
+    struct mentry e[MAXM];
+    int n;
+};
+
+/* (token, key) order, keys as SQLite compares blobs. */
+static int order(uint64_t t1, const void *k1, size_t l1, uint64_t t2, const void *k2, size_t l2)
+{
+    int c = memcmp(k1, k2, l1 < l2 ? l1 : l2);
+
+    if (t1 != t2)
+        return t1 < t2 ? -1 : 1;
+    if (c != 0)
+        return c;
+    return l1 < l2 ? -1 : l1 > l2;
+}
+
+static int mcmp(const void *a, const void *b)
+{
+    const struct mentry *x = a, *y = b;
+
+    return order(x->token, x->key, x->key_len, y->token, y->key, y->key_len);
+}
+
+static struct mentry *mfind(struct model *m, const char *key)
+{
+    int i;
+
+    for (i = 0; i < m->n; i++)
+        if (m->e[i].key_len == strlen(key) && memcmp(m->e[i].key, key, m->e[i].key_len) == 0)
+            return &m->e[i];
+    return NULL;
+}
+
+static int mexpired(const struct mentry *e, int64_t now)
+{
+    return !e->tomb && e->expires > 0 && e->expires <= now;
+}
+
+/* The engine's write rule, for the model. */
+static int mwrite(struct model *m, const char *key, uint64_t token, const char *value, uint64_t hlc,
+                  uint64_t node, int64_t expires, int64_t now)
+{
+    struct mentry *e = mfind(m, key);
+
+    if (e != NULL && !mexpired(e, now) &&
+        (hlc < e->hlc || (hlc == e->hlc && node <= e->node)))
+        return 0;
+    if (e == NULL) {
+        assert_true(m->n < MAXM);
+        e = &m->e[m->n++];
+        memset(e, 0, sizeof(*e));
+        e->key_len = strlen(key);
+        memcpy(e->key, key, e->key_len);
+    }
+    e->token = token;
+    e->tomb = value == NULL;
+    snprintf(e->value, sizeof(e->value), "%s", value ? value : "");
+    e->hlc = hlc;
+    e->node = node;
+    e->expires = value ? expires : now + GRACE;
+    return 1;
+}
+
+static void mdelete_at(struct model *m, int i)
+{
+    m->e[i] = m->e[--m->n];
+}
+
+struct collect {
+    struct rc_memkv_entry e[MAXM];
+    char keys[MAXM][16];
+    int n;
+};
+
+static int collect_cb(void *arg, const struct rc_memkv_entry *e)
+{
+    struct collect *c = arg;
+
+    assert_true(c->n < MAXM && e->key_len < 16);
+    c->e[c->n] = *e;
+    memcpy(c->keys[c->n], e->key, e->key_len);
+    c->e[c->n].key = (const uint8_t *)c->keys[c->n];
+    c->e[c->n].value = NULL; /* borrowed; checked in the callback's caller by get */
+    c->n++;
+    return 0;
+}
+
+/* The engine holds exactly the model's entries, in the model's order. */
+static void check_same(struct rc_memkv *kv, struct model *m, int64_t now)
+{
+    static struct collect c;
+    struct rc_memkv_stats st;
+    struct rc_memkv_entry e;
+    int64_t keys = 0, tombs = 0, bytes = 0;
+    int i, j = 0;
+
+    qsort(m->e, (size_t)m->n, sizeof(m->e[0]), mcmp);
+    c.n = 0;
+    rc_memkv_scan(kv, 0, UINT64_MAX, 0, NULL, 0, MAXM, now, collect_cb, &c);
+    for (i = 0; i < m->n; i++) {
+        const struct mentry *me = &m->e[i];
+
+        keys += !me->tomb;
+        tombs += me->tomb;
+        bytes += me->tomb ? 0 : (int64_t)(me->key_len + strlen(me->value));
+        if (mexpired(me, now))
+            continue;
+        assert_true(j < c.n);
+        assert_int_equal(c.e[j].key_len, me->key_len);
+        assert_memory_equal(c.keys[j], me->key, me->key_len);
+        assert_true(c.e[j].token == me->token);
+        assert_true(c.e[j].hlc == me->hlc && c.e[j].node == me->node);
+        assert_int_equal(c.e[j].expires_ms, me->expires);
+        assert_int_equal(rc_memkv_get(kv, me->token, (const uint8_t *)me->key, me->key_len, now,
+                                      &e),
+                         0);
+        assert_int_equal(e.value == NULL, me->tomb);
+        if (!me->tomb) {
+            assert_int_equal(e.value_len, strlen(me->value));
+            assert_memory_equal(e.value, me->value, e.value_len);
+        }
+        j++;
+    }
+    assert_int_equal(j, c.n);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.keys, keys);
+    assert_int_equal(st.tombstones, tombs);
+    assert_int_equal(st.bytes, bytes);
+}
+
+/* Tokens that collide: 8 bucket prefixes at most (so chains are long and
+ * growth splits them), and keys 2j and 2j + 1 share their whole token. */
+static uint64_t test_token(int k)
+{
+    uint64_t j = (uint64_t)(k / 2);
+
+    return (j % 8) << 61 | j * 7919u;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static struct rc_memkv *new_kv(int64_t max_bytes)
+{
+    struct rc_memkv *kv;
+
+    assert_int_equal(rc_memkv_new(max_bytes, GRACE, &kv), 0);
+    return kv;
+}
+
+/* Random writes, deletes, range deletes, purges, commits and discards,
+ * checked against the model after each commit or discard. */
+static void test_model(void **state)
+{
+    static struct model committed, cur;
+    struct rc_memkv *kv = new_kv(0);
+    unsigned seed = 12345;
+    char key[16], value[16];
+    int op, k, i, r, n;
+
+    (void)state;
+    memset(&committed, 0, sizeof(committed));
+    cur = committed;
+    for (op = 0; op < 20000; op++) {
+        int what = rand_r(&seed) % 100;
+        int64_t now = NOW + op;
+
+        k = rand_r(&seed) % 400;
+        snprintf(key, sizeof(key), "k%d", k);
+        snprintf(value, sizeof(value), "v%d", op);
+        if (what < 60) {
+            uint64_t hlc = (uint64_t)(rand_r(&seed) % 50);
+            int64_t exp = rand_r(&seed) % 5 == 0 ? now + rand_r(&seed) % 200 : 0;
+            r = rc_memkv_write(kv, test_token(k), (const uint8_t *)key, strlen(key),
+                               what < 50 ? (const uint8_t *)value : NULL, strlen(value), hlc, 1,
+                               exp, now, NULL);
+            assert_int_equal(r, mwrite(&cur, key, test_token(k), what < 50 ? value : NULL, hlc, 1,
+                                       exp, now));
+        } else if (what < 65) {
+            uint64_t a = (uint64_t)(rand_r(&seed) % 8) << 61, b = a + (1ull << 60);
+            assert_int_equal(rc_memkv_delete_range(kv, a, b, 3, &n), 0);
+            qsort(cur.e, (size_t)cur.n, sizeof(cur.e[0]), mcmp);
+            for (i = 0, r = 0; i < cur.n && r < 3;) {
+                if (cur.e[i].token >= a && cur.e[i].token <= b) {
+                    memmove(&cur.e[i], &cur.e[i + 1], (size_t)(cur.n - i - 1) * sizeof(cur.e[0]));
+                    cur.n--;
+                    r++;
+                } else {
+                    i++;
+                }
+            }
+            assert_int_equal(n, r);
+        } else if (what < 68) {
+            assert_int_equal(rc_memkv_purge(kv, now, 1000, &n), 0);
+            for (i = 0, r = 0; i < cur.n;) {
+                if (cur.e[i].expires > 0 && cur.e[i].expires <= now) {
+                    mdelete_at(&cur, i);
+                    r++;
+                } else {
+                    i++;
+                }
+            }
+            /* 400 keys at most: one call looks at all of them, from
+             * wherever the last one stopped. */
+            assert_true(n <= r);
+            if (n < r) { /* the sweep started mid-ring: the rest next time */
+                assert_int_equal(rc_memkv_purge(kv, now, 1000, &i), 0);
+                assert_int_equal(n + i, r);
+            }
+        } else if (what < 90) {
+            rc_memkv_commit(kv);
+            committed = cur;
+            check_same(kv, &cur, now);
+        } else {
+            rc_memkv_discard(kv);
+            cur = committed;
+            check_same(kv, &cur, now);
+        }
+    }
+    rc_memkv_free(kv);
+}
+
+/* 200,000 keys: the table doubles several times, each time a few buckets
+ * per write; reads, scans and a discard during the moves see everything. */
+static void test_growth(void **state)
+{
+    struct rc_memkv *kv = new_kv(0);
+    struct rc_memkv_entry e;
+    struct rc_memkv_stats st;
+    uint64_t digest, count, d2, c2, first_digest = 0;
+    char key[24];
+    int i, n;
+
+    (void)state;
+    for (i = 0; i < 200000; i++) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        /* A spread of tokens, as XXH3 gives them. */
+        uint64_t tok = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+        assert_int_equal(rc_memkv_write(kv, tok, (const uint8_t *)key, strlen(key),
+                                        (const uint8_t *)"v", 1, 1, 1, 0, NOW, NULL),
+                         1);
+        first_digest ^= rc_memkv_entry_digest(NULL, (const uint8_t *)key, strlen(key), 1, 1);
+        if (i % 1000 == 999)
+            rc_memkv_commit(kv);
+    }
+    rc_memkv_commit(kv);
+    for (i = 0; i < 200000; i += 997) {
+        snprintf(key, sizeof(key), "key-%d", i);
+        assert_int_equal(rc_memkv_get(kv, (uint64_t)i * 0x9e3779b97f4a7c15ull,
+                                      (const uint8_t *)key, strlen(key), NOW, &e),
+                         0);
+    }
+    rc_memkv_range_digest(kv, 0, UINT64_MAX, NOW, &digest, &count);
+    assert_true(count == 200000);
+    assert_true(digest == first_digest);
+    /* Additive over a split at any token. */
+    rc_memkv_range_digest(kv, 0, 0x1234567890abcdefull, NOW, &d2, &c2);
+    rc_memkv_range_digest(kv, 0x1234567890abcdf0ull, UINT64_MAX, NOW, &digest, &count);
+    assert_true((d2 ^ digest) == first_digest && c2 + count == 200000);
+
+    /* A batch that starts a doubling, then is discarded. */
+    rc_memkv_stats(kv, &st);
+    for (i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "more-%d", i);
+        assert_int_equal(rc_memkv_write(kv, (uint64_t)i * 0x7f4a7c159e3779b9ull,
+                                        (const uint8_t *)key, strlen(key), (const uint8_t *)"w", 1,
+                                        1, 1, 0, NOW, NULL),
+                         1);
+    }
+    rc_memkv_discard(kv);
+    rc_memkv_range_digest(kv, 0, UINT64_MAX, NOW, &digest, &count);
+    assert_true(count == 200000 && digest == first_digest);
+    assert_int_equal(rc_memkv_range_count(kv, 0, UINT64_MAX, NOW), 200000);
+    assert_int_equal(rc_memkv_delete_range(kv, 0, UINT64_MAX, 300000, &n), 0);
+    assert_int_equal(n, 200000);
+    rc_memkv_commit(kv);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.keys, 0);
+    rc_memkv_free(kv);
+}
+
+/* Scan paging with a cursor while writes make the table grow between
+ * pages: every key present throughout is seen exactly once, in order. */
+static void test_scan_cursor_growth(void **state)
+{
+    static struct collect c;
+    struct rc_memkv *kv = new_kv(0);
+    uint64_t last_tok = 0;
+    char key[24], last_key[16];
+    size_t last_len = 0;
+    int i, seen = 0, pages = 0, w = 0, n;
+
+    (void)state;
+    for (i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        rc_memkv_write(kv, test_token(i), (const uint8_t *)key, strlen(key), (const uint8_t *)"v",
+                       1, 1, 1, 0, NOW, NULL);
+    }
+    rc_memkv_commit(kv);
+    for (;;) {
+        c.n = 0;
+        n = rc_memkv_scan(kv, 0, UINT64_MAX, last_tok, pages ? (const uint8_t *)last_key : NULL,
+                          last_len, 100, NOW, collect_cb, &c);
+        if (n == 0)
+            break;
+        for (i = 0; i < c.n; i++) {
+            /* Strictly after the previous entry, across pages too. */
+            if (pages > 0 || i > 0)
+                assert_true(order(last_tok, last_key, last_len, c.e[i].token, c.keys[i],
+                                  c.e[i].key_len) < 0);
+            last_tok = c.e[i].token;
+            last_len = c.e[i].key_len;
+            memcpy(last_key, c.keys[i], last_len);
+            /* Keys of the initial set start with 'k'; new ones with 'n'. */
+            seen += c.keys[i][0] == 'k';
+        }
+        pages++;
+        /* Writes between pages: new keys, so the table doubles. */
+        for (i = 0; i < 500; i++, w++) {
+            snprintf(key, sizeof(key), "n%d", w);
+            rc_memkv_write(kv, (uint64_t)w * 0x9e3779b97f4a7c15ull, (const uint8_t *)key,
+                           strlen(key), (const uint8_t *)"v", 1, 1, 1, 0, NOW, NULL);
+        }
+        rc_memkv_commit(kv);
+    }
+    assert_int_equal(seen, 3000);
+    rc_memkv_free(kv);
+}
+
+/* Keys with one token order as SQLite orders blobs; token edges. */
+static void test_order_and_edges(void **state)
+{
+    static struct collect c;
+    static const struct {
+        const char *k;
+        size_t len;
+    } keys[] = {{"b", 1}, {"a\0", 2}, {"a", 1}, {"", 0}, {"ab", 2}};
+    struct rc_memkv *kv = new_kv(0);
+    uint64_t d, n;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 5; i++)
+        assert_int_equal(rc_memkv_write(kv, 42, (const uint8_t *)keys[i].k, keys[i].len,
+                                        (const uint8_t *)"v", 1, 1, 1, 0, NOW, NULL),
+                         1);
+    assert_int_equal(rc_memkv_write(kv, 0, (const uint8_t *)"lo", 2, (const uint8_t *)"v", 1, 1,
+                                    1, 0, NOW, NULL),
+                     1);
+    assert_int_equal(rc_memkv_write(kv, UINT64_MAX, (const uint8_t *)"hi", 2,
+                                    (const uint8_t *)"v", 1, 1, 1, 0, NOW, NULL),
+                     1);
+    c.n = 0;
+    assert_int_equal(rc_memkv_scan(kv, 42, 42, 0, NULL, 0, 100, NOW, collect_cb, &c), 5);
+    assert_int_equal(c.e[0].key_len, 0);
+    assert_memory_equal(c.keys[1], "a", 1);
+    assert_int_equal(c.e[1].key_len, 1);
+    assert_memory_equal(c.keys[2], "a\0", 2);
+    assert_memory_equal(c.keys[3], "ab", 2);
+    assert_memory_equal(c.keys[4], "b", 1);
+    /* After ("a", 42): three left. */
+    c.n = 0;
+    assert_int_equal(rc_memkv_scan(kv, 0, UINT64_MAX, 42, (const uint8_t *)"a", 1, 100, NOW,
+                                   collect_cb, &c),
+                     4);
+    assert_true(c.e[3].token == UINT64_MAX);
+    rc_memkv_range_digest(kv, 0, 0, NOW, &d, &n);
+    assert_true(n == 1);
+    rc_memkv_range_digest(kv, UINT64_MAX, UINT64_MAX, NOW, &d, &n);
+    assert_true(n == 1);
+    assert_int_equal(rc_memkv_range_count(kv, 1, UINT64_MAX - 1, NOW), 5);
+    rc_memkv_free(kv);
+}
+
+/* One purge call looks at a bounded number of entries and the next goes
+ * on where it stopped, round the ring. */
+static void test_purge_sweep(void **state)
+{
+    struct rc_memkv *kv = new_kv(0);
+    char key[24];
+    int i, n, calls = 0, total = 0;
+
+    (void)state;
+    /* 5,000 keys, every 100th expiring at NOW + 10. */
+    for (i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "p%d", i);
+        rc_memkv_write(kv, (uint64_t)i * 0x9e3779b97f4a7c15ull, (const uint8_t *)key, strlen(key),
+                       (const uint8_t *)"v", 1, 1, 1, i % 100 == 0 ? NOW + 10 : 0, NOW, NULL);
+    }
+    rc_memkv_commit(kv);
+    assert_int_equal(rc_memkv_purge(kv, NOW, 10, &n), 0); /* nothing due yet */
+    assert_int_equal(n, 0);
+    /* max_rows 10 looks at 160 entries a call: 5,000 / 160 -> 32 calls
+     * (plus the one above and a turn of the ring) find all 50. */
+    while (total < 50 && calls < 100) {
+        assert_int_equal(rc_memkv_purge(kv, NOW + 10, 10, &n), 0);
+        assert_true(n <= 10);
+        total += n;
+        calls++;
+        rc_memkv_commit(kv);
+    }
+    assert_int_equal(total, 50);
+    assert_true(calls >= 30 && calls <= 66);
+    assert_int_equal(rc_memkv_range_count(kv, 0, UINT64_MAX, NOW + 10), 4950);
+    rc_memkv_free(kv);
+}
+
+/* The cap counts memory: past it a growing write is refused and the
+ * batch goes; a write that shrinks (a tombstone for a value) still passes. */
+static void test_cap(void **state)
+{
+    struct rc_memkv *kv = new_kv(64 * 1024);
+    struct rc_memkv_stats st;
+    uint8_t big[500];
+    char key[24];
+    int i, r = 1;
+
+    (void)state;
+    memset(big, 'x', sizeof(big));
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        assert_int_equal(rc_memkv_write(kv, (uint64_t)i << 40, (const uint8_t *)key, strlen(key),
+                                        big, sizeof(big), 1, 1, 0, NOW, NULL),
+                         1);
+    }
+    rc_memkv_commit(kv);
+    for (i = 10; r == 1; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        r = rc_memkv_write(kv, (uint64_t)i << 40, (const uint8_t *)key, strlen(key), big,
+                           sizeof(big), 1, 1, 0, NOW, NULL);
+    }
+    assert_int_equal(r, RC_EFULL);
+    assert_int_equal(rc_memkv_pending(kv), 0);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.keys, 10);
+    /* Fill to the brim, committed. */
+    for (i = 10, r = 1; r != RC_EFULL; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        r = rc_memkv_write(kv, (uint64_t)i << 40, (const uint8_t *)key, strlen(key), big,
+                           sizeof(big), 1, 1, 0, NOW, NULL);
+        if (r == 1)
+            rc_memkv_commit(kv);
+    }
+    rc_memkv_stats(kv, &st);
+    assert_true(st.mem_bytes <= 64 * 1024);
+    assert_int_equal(rc_memkv_write(kv, 0, (const uint8_t *)"c0", 2, NULL, 0, 2, 1, 0, NOW, NULL),
+                     1);
+    rc_memkv_commit(kv);
+    rc_memkv_free(kv);
+}
+
+/* Allocation N of a batch fails, for every N: the call reports it, the
+ * committed state is intact, and (under ASan) nothing leaks. */
+static void test_alloc_failures(void **state)
+{
+    static struct model m;
+    struct rc_memkv *kv;
+    char key[16];
+    long nf;
+    int i, n, err;
+
+    (void)state;
+    for (nf = 1; nf < 100000; nf++) {
+        fault_arm(nf);
+        err = rc_memkv_new(0, GRACE, &kv);
+        if (err < 0) {
+            assert_int_equal(err, RC_ENOMEM);
+            assert_null(kv);
+            continue;
+        }
+        memset(&m, 0, sizeof(m));
+        fault_off();
+        for (i = 0; i < 40; i++) { /* committed before the faults */
+            snprintf(key, sizeof(key), "c%d", i);
+            assert_int_equal(rc_memkv_write(kv, test_token(i), (const uint8_t *)key, strlen(key),
+                                            (const uint8_t *)"v", 1, 1, 1, 0, NOW, NULL),
+                             1);
+            mwrite(&m, key, test_token(i), "v", 1, 1, 0, NOW);
+        }
+        rc_memkv_commit(kv);
+        fault_arm(nf);
+        err = 0;
+        /* Enough writes (2,000 entries) to grow the table and the undo
+         * log several times. */
+        for (i = 0; i < 2000 && err >= 0; i++) {
+            snprintf(key, sizeof(key), "w%d", i);
+            err = rc_memkv_write(kv, (uint64_t)i * 0x9e3779b97f4a7c15ull, (const uint8_t *)key,
+                                 strlen(key), (const uint8_t *)"x", 1, 2, 1, 0, NOW, NULL);
+        }
+        if (err >= 0)
+            err = rc_memkv_delete_range(kv, 0, UINT64_MAX, 100, &n);
+        if (err >= 0)
+            err = rc_memkv_purge(kv, NOW, 10, &n);
+        fault_off();
+        if (err < 0) {
+            assert_int_equal(err, RC_ENOMEM);
+            assert_int_equal(rc_memkv_pending(kv), 0);
+            check_same(kv, &m, NOW);
+        } else {
+            rc_memkv_commit(kv);
+        }
+        rc_memkv_free(kv);
+        if (!fault_fired)
+            break;
+    }
+    print_message("%ld allocation failures injected\n", nf - 1);
+    assert_true(nf > 10 && nf < 100000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model),
+        cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_scan_cursor_growth),
+        cmocka_unit_test(test_order_and_edges),
+        cmocka_unit_test(test_purge_sweep),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_alloc_failures),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
