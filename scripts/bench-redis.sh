@@ -16,9 +16,10 @@
 #   rc-mem     one ringcache node, --data-dir :memory:, RESP port
 #   rc-disk    one ringcache node, SQLite on disk (WAL), RESP port
 #   native     the rc-mem node's native port, driven by ringcache-bench
-# The ringcache nodes of the throughput cells run with --read-cache 512m,
-# room for every key the cells use, as Redis holds them all in memory; the
-# memory-per-key servers keep the default 64 MiB. The 1 KiB cells use keys
+#   rc-mem runs the native in-memory engine (common/memkv.c), which needs
+# no read cache; the disk node of the throughput cells runs with
+# --read-cache 512m, room for every key the cells use, as Redis holds them
+# all in memory; the disk memory-per-key server keeps the default 64 MiB. The 1 KiB cells use keys
 # of their own (kb:...), so no cell reads values another cell resized.
 # redis-benchmark drives the GET/SET cells against redis and the RESP
 # ports; ringcache-bench --resp drives the mixed and single-connection
@@ -220,7 +221,7 @@ measure() { # cell target
 
 say "machine: $(nproc) cores, $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 start_redis redis "$base"
-start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1 --read-cache 512m
+start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1
 mkdir -p "$work/disk"
 start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1 --read-cache 512m
 targets=(redis rc-mem rc-disk native)
@@ -374,7 +375,7 @@ END {
         }
         print line " |"
     }
-    printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (ringcache'"'"'s cache of recently read or written values, up to --read-cache = 64 MiB, is included):\n\n", memkeys
+    printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (on disk, ringcache'"'"'s cache of recently read or written values, up to --read-cache = 64 MiB, is included; :memory: has none, its store is the hash table):\n\n", memkeys
     printf "| server | RSS before | RSS after | bytes per key | ratio | database on disk |\n|---|---|---|---|---|---|\n"
     rb = (ma["redis"] - mb["redis"]) * 1024 / memkeys
     split("redis rc-mem rc-disk", mt, " "); split("Redis|ringcache :memory:|ringcache on disk", mn, "|")
@@ -400,7 +401,7 @@ cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2;
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 pin="servers pinned to core 0, clients to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells: --read-cache 512m, room for every key used, as Redis holds them all). Key space $keyspace keys; the 1 KiB cells use keys of their own."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells on disk: --read-cache 512m, room for every key used, as Redis holds them all; :memory: runs the native engine, no read cache). Key space $keyspace keys; the 1 KiB cells use keys of their own."
 
 printf '%s\n\n%s\n' "$header" "$table"
 say "done in $SECONDS s"

@@ -40,6 +40,6 @@ trap - EXIT
 callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v sets=$sets -v gets=$gets '
     function num(s) { gsub(/,/, "", s); return s + 0 }
     /PROGRAM TOTALS/ { printf "whole run: %d instructions\n", num($1) }
-    /node.c:rc_node_write / && !w++ { printf "per SET (rc_node_write): %d\n", num($1) / sets }
-    /node.c:rc_node_get / && !g++ { printf "per GET (rc_node_get): %d\n", num($1) / gets }'
+    /:rc_node_write / && !w++ { printf "per SET (rc_node_write): %d\n", num($1) / sets }
+    /:rc_node_get / && !g++ { printf "per GET (rc_node_get): %d\n", num($1) / gets }'
 echo "profile: $out (callgrind_annotate --inclusive=yes $out)"
