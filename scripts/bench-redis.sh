@@ -13,14 +13,19 @@
 # Targets, all on loopback (each started by this script, killed by pid on
 # exit):
 #   redis      redis-server, persistence off (--save '' --appendonly no)
+#   redis-aof  redis-server with an append-only file fsynced every second
+#              (--appendonly yes --appendfsync everysec, automatic rewrites
+#              off so no forked child works outside the CPU figures): the
+#              durable Redis, compared with rc-disk in a table of its own
 #   rc-mem     one ringcache node, --data-dir :memory:, RESP port
 #   rc-disk    one ringcache node, SQLite on disk (WAL), RESP port
 #   native     the rc-mem node's native port, driven by ringcache-bench
-#   rc-mem runs the native in-memory engine (common/memkv.c), which needs
-# no read cache; the disk node of the throughput cells runs with
-# --read-cache 512m, room for every key the cells use, as Redis holds them
-# all in memory; the disk memory-per-key server keeps the default 64 MiB. The 1 KiB cells use keys
-# of their own (kb:...), so no cell reads values another cell resized.
+# rc-mem runs the native in-memory engine (common/memkv.c), which needs no
+# read cache. The disk node of the throughput cells runs with --read-cache
+# 512m, room for every key the cells use, as Redis holds them all in
+# memory; the disk memory-per-key server keeps the default 64 MiB. The
+# 1 KiB cells use keys of their own (kb:...), so no cell reads values
+# another cell resized.
 # redis-benchmark drives the GET/SET cells against redis and the RESP
 # ports; ringcache-bench --resp drives the mixed and single-connection
 # cells against redis and the RESP ports (the same load generator for
@@ -40,7 +45,7 @@ for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     --no-write) write=0 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$a' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -105,11 +110,15 @@ wait_ping() { # port
     return 1
 }
 
-start_redis() { # name port
-    "${srv_pin[@]}" redis-server --port "$2" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$work" --logfile "$work/$1.log" &
-    pid[$1]=$! port[$1]=$2
-    wait_ping "$2"
+start_redis() { # name port [persistence options; default none]
+    local name=$1 p=$2
+    shift 2
+    [ $# -gt 0 ] || set -- --appendonly no
+    mkdir -p "$work/$name"
+    "${srv_pin[@]}" redis-server --port "$p" --bind 127.0.0.1 --save '' "$@" \
+        --dir "$work/$name" --logfile "$work/$name.log" &
+    pid[$name]=$! port[$name]=$p
+    wait_ping "$p"
 }
 
 # name client-port resp-port data-dir [extra args...]
@@ -221,10 +230,12 @@ measure() { # cell target
 
 say "machine: $(nproc) cores, $(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 start_redis redis "$base"
+start_redis redis-aof $((base + 5)) --appendonly yes --appendfsync everysec \
+    --auto-aof-rewrite-percentage 0
 start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1
 mkdir -p "$work/disk"
 start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1 --read-cache 512m
-targets=(redis rc-mem rc-disk native)
+targets=(redis rc-mem rc-disk native redis-aof)
 for t in "${targets[@]}"; do say "loading $keyspace keys into $t"; preload "$t"; done
 
 cells=(get_p1 set_p1 get_p16 set_p16 mix get_1k set_1k lat1)
@@ -234,8 +245,8 @@ for r in $(seq "$runs"); do
     for c in "${cells[@]}"; do
         # Interleaved: every target once per cell per round, rotating
         # which goes first so none always runs on a warmer machine.
-        for i in $(seq 0 3); do
-            measure "$c" "${targets[$(((i + r) % 4))]}"
+        for i in $(seq 0 $((${#targets[@]} - 1))); do
+            measure "$c" "${targets[$(((i + r) % ${#targets[@]}))]}"
         done
     done
 done
@@ -243,8 +254,8 @@ done
 # ---- memory per key: fresh servers, memkeys keys of 100 B ----
 
 say "memory per key: $memkeys keys of 100 B into fresh servers"
-for t in redis rc-mem rc-disk; do stop "$t"; done
-rm -rf "$work/disk" && mkdir -p "$work/disk2"
+for t in redis redis-aof rc-mem rc-disk; do stop "$t"; done
+rm -rf "$work/disk" "$work/redis-aof" && mkdir -p "$work/disk2"
 start_redis redis $((base + 30))
 start_rc rc-mem $((base + 40)) $((base + 42)) :memory: --rf 1 --r 1 --w 1
 start_rc rc-disk $((base + 50)) $((base + 52)) "$work/disk2" --rf 1 --r 1 --w 1
@@ -375,6 +386,13 @@ END {
         }
         print line " |"
     }
+    printf "\nDurable writes: ringcache on disk (SQLite WAL, synchronous=NORMAL) against Redis with an append-only file fsynced every second (automatic rewrites off); both answer a write after it reached the operating system, neither after an fsync. Ratio = rc disk ÷ Redis AOF.\n\n"
+    printf "| workload | Redis AOF ops/s | rc RESP disk ops/s | ratio | p99 ms, Redis AOF / rc disk | p99 ratio | CPU µs/op, Redis AOF / rc disk | CPU ratio |\n|---|---|---|---|---|---|---|---|\n"
+    for (c = 1; c <= 8; c++) {
+        ka = cells[c] SUBSEP "redis-aof"; kd = cells[c] SUBSEP "rc-disk"
+        ta = stat(ka, 1); td = stat(kd, 1); la = stat(ka, 3); ld = stat(kd, 3); ca = stat(ka, 5); cd = stat(kd, 5)
+        printf "| %s | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s |\n", names[c], k(ta), k(td), ratio(td, ta), la, ld, ratio(ld, la), ca, cd, ratio(cd, ca)
+    }
     printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (on disk, ringcache'"'"'s cache of recently read or written values, up to --read-cache = 64 MiB, is included; :memory: has none, its store is the hash table):\n\n", memkeys
     printf "| server | RSS before | RSS after | bytes per key | ratio | database on disk |\n|---|---|---|---|---|---|\n"
     rb = (ma["redis"] - mb["redis"]) * 1024 / memkeys
@@ -401,7 +419,7 @@ cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2;
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 pin="servers pinned to core 0, clients to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells on disk: --read-cache 512m, room for every key used, as Redis holds them all; :memory: runs the native engine, no read cache). Key space $keyspace keys; the 1 KiB cells use keys of their own."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off; and with AOF everysec for the durable table), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells on disk: --read-cache 512m, room for every key used, as Redis holds them all; :memory: runs the native engine, no read cache). Key space $keyspace keys; the 1 KiB cells use keys of their own."
 
 printf '%s\n\n%s\n' "$header" "$table"
 say "done in $SECONDS s"
