@@ -390,8 +390,8 @@ END {
     printf "| workload | Redis AOF ops/s | rc RESP disk ops/s | ratio | p99 ms, Redis AOF / rc disk | p99 ratio | CPU µs/op, Redis AOF / rc disk | CPU ratio |\n|---|---|---|---|---|---|---|---|\n"
     for (c = 1; c <= 8; c++) {
         ka = cells[c] SUBSEP "redis-aof"; kd = cells[c] SUBSEP "rc-disk"
-        ta = stat(ka, 1); td = stat(kd, 1); la = stat(ka, 3); ld = stat(kd, 3); ca = stat(ka, 5); cd = stat(kd, 5)
-        printf "| %s | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s |\n", names[c], k(ta), k(td), ratio(td, ta), la, ld, ratio(ld, la), ca, cd, ratio(cd, ca)
+        ta = stat(ka, 1); td = stat(kd, 1); la = stat(ka, 3); ld = stat(kd, 3); pa = stat(ka, 5); pd = stat(kd, 5)
+        printf "| %s | %s | %s | %s | %s / %s | %s | %.2f / %.2f | %s |\n", names[c], k(ta), k(td), ratio(td, ta), la, ld, ratio(ld, la), pa, pd, ratio(pd, pa)
     }
     printf "\nMemory: resident set growth after SET of %d keys of 100 B (key:%%08u) into a fresh server (on disk, ringcache'"'"'s cache of recently read or written values, up to --read-cache = 64 MiB, is included; :memory: has none, its store is the hash table):\n\n", memkeys
     printf "| server | RSS before | RSS after | bytes per key | ratio | database on disk |\n|---|---|---|---|---|---|\n"
