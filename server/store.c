@@ -180,7 +180,9 @@ struct mem_meta {
 };
 
 struct rc_store {
-    struct rc_memkv *mem; /* memory mode: everything below is unused */
+    /* Memory mode: the engine and its metadata; the SQLite fields after
+     * them stay unused. */
+    struct rc_memkv *mem;
     struct mem_meta meta[MEM_META_MAX];
     int nmeta;
     sqlite3 *db;

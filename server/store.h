@@ -1,8 +1,9 @@
 /*
  * store.h - the node's local key-value store, in SQLite.
  *
- * One database per node (<data-dir>/ringcache.db, or a private in-memory
- * database for a pure cache). Every entry carries its ring token, so a
+ * One database per node (<data-dir>/ringcache.db), or for a pure cache
+ * (":memory:") the native in-memory engine of common/memkv.c, which keeps
+ * this same contract. Every entry carries its ring token, so a
  * token range is an index range scan (streaming), a version (HLC timestamp
  * + writer node id; the newest version wins, whichever order writes arrive
  * in) and an optional absolute expiry. Deletes write tombstones that are
@@ -14,6 +15,8 @@
  * write that fails, or a commit that fails, discards the whole batch
  * since the last successful commit; the caller must then report every
  * write of that batch as failed. Reads see uncommitted writes of the batch.
+ * A memory store fails only for want of memory: RC_ENOMEM (or RC_EFULL past
+ * max_bytes) where a disk store would say RC_EIO.
  *
  * Not thread-safe: one store belongs to one event loop.
  */
@@ -81,7 +84,8 @@ int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t
  * (value == NULL; expires_ms is then ignored and set to now + grace).
  * Applied only if ver is newer than the stored version; an expired stored
  * value counts as absent. Returns 1 if applied, 0 if ignored as older or
- * equal, or an error (RC_EFULL, RC_EIO) which discarded the batch.
+ * equal, or an error (RC_EFULL, RC_EIO; RC_ENOMEM in memory mode) which
+ * discarded the batch.
  * *existed (may be NULL) is set to 1 when a live value was replaced.
  */
 int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,

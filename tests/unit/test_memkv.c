@@ -168,7 +168,7 @@ static int collect_cb(void *arg, const struct rc_memkv_entry *e)
     c->e[c->n] = *e;
     memcpy(c->keys[c->n], e->key, e->key_len);
     c->e[c->n].key = (const uint8_t *)c->keys[c->n];
-    c->e[c->n].value = NULL; /* borrowed; checked in the callback's caller by get */
+    c->e[c->n].value = NULL; /* borrowed: check_same reads values through get */
     c->n++;
     return 0;
 }
