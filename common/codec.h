@@ -48,6 +48,7 @@ enum rc_op {
     RC_OP_RING = 7,    /* ring ownership, msgpack map in VALUE */
     RC_OP_ACTIVITY = 8, /* streams in progress and recent events, msgpack map in VALUE */
     RC_OP_AUTH = 9,     /* password in VALUE; answered by the connection layer (net.c) */
+    RC_OP_FORGET = 10,  /* KEY = a dead member's id (16 hex digits): remove it for good */
     /* internode, on the peer port only */
     RC_OP_INTERNAL = 64,
     RC_OP_REPL_WRITE = 64, /* replica write: key, value|tombstone, version, expiry */
@@ -79,6 +80,7 @@ enum rc_consistency {
     RC_CL_ONE = 1,
     RC_CL_QUORUM = 2,
     RC_CL_ALL = 3,
+    RC_CL_ANY = 4, /* sloppy: any live node, fallbacks included (coord.c) */
 };
 
 /* Decoder limits. Nesting and element counts bound the work and memory

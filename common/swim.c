@@ -691,6 +691,28 @@ static int confirm(struct rc_swim *s, uint32_t i, uint64_t by)
     return 1;
 }
 
+static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, uint64_t inc,
+                      uint64_t by, const char *why, uint64_t now);
+
+/* A member came alive at the address (host and peer port) of a dead one:
+ * two nodes cannot listen there at once, so the dead one was restarted
+ * with a new id (an in-memory node, a wiped data directory) and is gone
+ * for good. It is retired as "left", so it stops counting towards quorums
+ * without waiting for an operator's forget. */
+static void retire_replaced(struct rc_swim *s, uint32_t i, uint64_t now)
+{
+    const struct rc_member *m = &s->members[i];
+    uint32_t j;
+
+    for (j = 1; j < s->n; j++) {
+        const struct rc_member *o = &s->members[j];
+
+        if (j != i && o->state == RC_MEMBER_DEAD && o->peer_port == m->peer_port &&
+            strcmp(o->host, m->host) == 0)
+            set_state(s, j, RC_MEMBER_LEFT, o->incarnation, s->members[0].id, "replaced", now);
+    }
+}
+
 /*
  * The one place a member's state changes. Side effects: gossip the new
  * record, start or clear its suspicion, put it back in the probe order
@@ -713,8 +735,10 @@ static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, ui
         start_suspicion(s, i, by, now); /* a new suspicion, not a confirmation */
     else if (st != RC_MEMBER_SUSPECT)
         clear_suspicion(&s->peers[i]);
-    if (is_live(st) && !is_live(old))
+    if (is_live(st) && !is_live(old)) {
         order_insert(s, m->id);
+        retire_replaced(s, i, now);
+    }
     if (!is_live(st) && s->probe.phase != PROBE_IDLE && s->probe.target == m->id)
         s->probe.phase = PROBE_IDLE; /* nothing to learn from it any more */
     if (old != st && why != NULL)
@@ -1193,7 +1217,7 @@ static void reap_tombstones(struct rc_swim *s, uint64_t now)
     while (i < s->n) {
         const struct rc_member *m = &s->members[i];
 
-        if (!is_live(m->state) && now - m->state_since_ms >= s->cfg.tombstone_ms)
+        if (m->state == RC_MEMBER_LEFT && now - m->state_since_ms >= s->cfg.tombstone_ms)
             remove_at(s, i);
         else
             i++;
@@ -1433,6 +1457,19 @@ void rc_swim_leave(struct rc_swim *s, uint64_t now, struct rc_swim_out *out)
 }
 
 uint32_t rc_swim_leave_pending(const struct rc_swim *s) { return s->nleave; }
+
+int rc_swim_forget(struct rc_swim *s, uint64_t id, uint64_t now_ms)
+{
+    int i = find(s, id);
+
+    if (i < 0 || s->members[i].state == RC_MEMBER_LEFT)
+        return RC_ENOTFOUND;
+    if (i == 0 || s->members[i].state != RC_MEMBER_DEAD)
+        return RC_EINVAL;
+    set_state(s, (uint32_t)i, RC_MEMBER_LEFT, s->members[i].incarnation, s->members[0].id,
+              "forgotten", now_ms);
+    return 0;
+}
 
 uint32_t rc_swim_members(const struct rc_swim *s, const struct rc_member **out)
 {

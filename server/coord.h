@@ -33,6 +33,7 @@ struct rc_coord_opts {
     int vnodes;          /* virtual nodes per member */
     size_t max_hints;    /* hints kept for unreachable replicas, all targets */
     int64_t hint_ttl_ms; /* hints older than this are dropped */
+    int has_seeds;       /* --seeds given: QUORUM and ALL wait for contact */
 };
 
 /* node, peers and log are borrowed for the coordinator's life. */
@@ -65,6 +66,17 @@ const struct rc_ring *rc_coord_ring(const struct rc_coord *c, int *rf);
 
 /* The client net, for connection counters in STATS (borrowed). */
 void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
+
+/* Gossip, borrowed for the coordinator's life: whether this node has made
+ * contact with its cluster yet (QUORUM and ALL wait for it), and FORGET. */
+struct rc_gossip;
+void rc_coord_set_gossip(struct rc_coord *c, struct rc_gossip *g);
+
+/* How far this node's clock is ahead of its peers' (negative: behind):
+ * returns the number of peers measured (0: unknown). Writes are refused
+ * with DRIFT while it is ahead by more than --max-drift / 2. */
+typedef int (*rc_coord_skew_fn)(void *arg, int64_t *ahead_ms);
+void rc_coord_set_skew(struct rc_coord *c, rc_coord_skew_fn fn, void *arg);
 
 /* The rebalancer whose progress ACTIVITY and STATS report (borrowed). */
 struct rc_rebalance;

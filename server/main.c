@@ -427,6 +427,7 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
         return rv;
     }
     rc_node_set_push_pull(s->node, push_pull, s->gossip);
+    rc_coord_set_gossip(s->coord, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;
@@ -675,6 +676,7 @@ static int run(struct server *s, const struct server_config *cfg)
     co.vnodes = (int)cfg->vnodes;
     co.max_hints = (size_t)cfg->max_hints;
     co.hint_ttl_ms = cfg->hint_ttl * 1000;
+    co.has_seeds = *cfg->seeds != '\0';
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
     if (rv < 0)
         return rv;
