@@ -937,8 +937,19 @@ static int timed_put(struct rc_client *c, const char *k, int cl, double *ms)
     return rv;
 }
 
+static int get_at(struct rc_client *c, const char *k, int cl)
+{
+    struct rc_result res;
+    int rv = rc_client_send(c, RC_CLIENT_GET, k, strlen(k), NULL, 0, 0, cl);
+
+    if (rv == 0)
+        rv = rc_client_recv(c, &res);
+    return rv == 0 ? res.err : rv;
+}
+
 /* With two of three replicas gone, ALL fails fast and ONE succeeds; once
- * they are declared dead the quorum is taken from the live members. */
+ * they are declared dead they still count: QUORUM and ALL stay
+ * UNAVAILABLE (issue 12), ONE and ANY are served. */
 static void test_consistency_errors(void **state)
 {
     struct fixture *f = *state;
@@ -976,22 +987,26 @@ static void test_consistency_errors(void **state)
     assert_true(dead >= 0);
     assert_true(wait_state(f, 1u << A, C, "dead", DETECT_MS + 5000) >= 0);
     /*
-     * Both declared dead: the ring holds only A, and ringcache caps the
-     * replica count by the live members (Dynamo's "sloppy" quorum): RF
-     * becomes 1, so W=2 and ALL are both met by A alone and the writes
-     * succeed. A rejoining replica catches up by hints and read repair.
+     * Both declared dead: they still count towards n (RF 3 of 3 members
+     * known), so QUORUM and ALL stay UNAVAILABLE on the survivor, at once
+     * and before anything is written; ONE and the sloppy ANY are served.
      */
-    rv = timed_put(c, "c-sloppy", 0, &ms);
+    rv = timed_put(c, "c-dead-quorum", 0, &ms);
     printf("cluster: consistency: after both were declared dead: put QUORUM: %s in %.0f ms\n",
            rc_client_err_name(rv), ms);
-    assert_int_equal(rv, 0);
-    rv = timed_put(c, "c-sloppy-all", RC_CLIENT_CL_ALL, &ms);
+    assert_int_equal(rv, RC_EUNAVAILABLE);
+    assert_true(ms < 100);
+    rv = timed_put(c, "c-dead-all", RC_CLIENT_CL_ALL, &ms);
     printf("cluster: consistency: after both were declared dead: put ALL: %s in %.0f ms\n",
            rc_client_err_name(rv), ms);
+    assert_int_equal(rv, RC_EUNAVAILABLE);
+    assert_int_equal(rc_client_get(c, "c-one", 5, &res), RC_EUNAVAILABLE);
+    assert_int_equal(get_at(c, "c-one", RC_CLIENT_CL_ONE), 0);
+    rv = timed_put(c, "c-any", RC_CLIENT_CL_ANY, &ms);
     assert_int_equal(rv, 0);
-    assert_int_equal(rc_client_get(c, "c-sloppy", 8, &res), 0);
-    assert_int_equal(rc_client_get(c, "c-one", 5, &res), 0);
+    assert_int_equal(get_at(c, "c-any", RC_CLIENT_CL_ANY), 0);
     assert_int_equal(rc_h_stat_num(c, "members_alive"), 1);
+    assert_int_equal(rc_h_stat_num(c, "members_known"), 3);
     f->h.passed = 1;
 }
 
