@@ -62,6 +62,7 @@ struct server_config {
     int64_t handoff_timeout;
     int64_t rebalance_delay;
     int64_t cleanup_interval;
+    int64_t anti_entropy_interval;
     const char *cluster_key_file;
     const char *auth_file;
     int insecure;
@@ -191,6 +192,13 @@ static const struct rc_opt server_opts[] = {
         "replicas, then dropped. A check costs one index seek per ring range. Checks wait "
         "--handoff-timeout + --rebalance-delay after another node streamed ranges here that "
         "this node does not replicate yet (a ring change on its way)."),
+    OPT("anti-entropy-interval", "ANTI_ENTROPY_INTERVAL", RC_OPT_INT, "60000", 0,
+        24 * 3600 * 1000, anti_entropy_interval,
+        "Ms between anti-entropy passes: every range this node holds is compared (digests, "
+        "then only differing pieces sent) with its other replicas, so replicas that diverged "
+        "through faults no read touched converge. Runs with the next cleanup check, so the "
+        "period is rounded up to --cleanup-interval. One pass reads each key held about twice; "
+        "0 = only after a death or a healed partition."),
     OPT("auth-file", "AUTH_FILE", RC_OPT_STR, "", 0, 0, auth_file,
         "File of client passwords, one per line (several while rotating; '#' lines skipped). "
         "Clients must then send AUTH before anything but PING. Empty: no client auth."),
@@ -456,6 +464,7 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
     ro.sweep_ms = (int)cfg->cleanup_interval;
+    ro.repair_ms = (int)cfg->anti_entropy_interval;
     /* A leaving node may hand over for up to --handoff-timeout before it
      * announces that it left; then this node plans after --rebalance-delay. */
     ro.hold_ms = (int)(cfg->handoff_timeout + cfg->rebalance_delay);
