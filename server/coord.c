@@ -144,6 +144,7 @@ struct rc_coord {
     size_t nmembers;
     struct hint *hints_head, *hints_tail;
     size_t nhints, hints_inflight;
+    size_t hint_bytes; /* keys and values held in hints (opts.max_hint_bytes) */
     struct rc_buf scratch; /* MEMBERS / RING payloads */
     int64_t start_ms;
     int leaving;
@@ -263,23 +264,30 @@ static void hint_unlink(struct rc_coord *co, struct hint *h)
     else
         co->hints_tail = h->prev;
     co->nhints--;
+    co->hint_bytes -= h->key_len + h->value_len;
     free(h);
 }
 
+static int hints_full(const struct rc_coord *co, size_t more)
+{
+    return co->nhints >= co->opts.max_hints || co->hint_bytes + more > co->opts.max_hint_bytes;
+}
+
 /* Keeps a write that could not reach its replica. The oldest hint makes
- * room when the cap is reached (a long outage is repaired by streaming on
- * rejoin, not by hints). */
+ * room when a cap (count, bytes) is reached: a long outage is repaired by
+ * streaming and anti-entropy on rejoin, not by hints. */
 static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
 {
+    size_t bytes = op->key_len + (op->opcode == RC_OP_DEL ? 0 : op->value_len);
     struct hint *h;
 
-    if (co->opts.max_hints == 0)
+    if (co->opts.max_hints == 0 || bytes > co->opts.max_hint_bytes)
         return;
-    while (co->nhints >= co->opts.max_hints && co->hints_head && !co->hints_head->inflight) {
+    while (hints_full(co, bytes) && co->hints_head && !co->hints_head->inflight) {
         hint_unlink(co, co->hints_head);
         co->ops.hints_dropped++;
     }
-    if (co->nhints >= co->opts.max_hints) {
+    if (hints_full(co, bytes)) {
         co->ops.hints_dropped++;
         return;
     }
@@ -308,6 +316,7 @@ static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
         co->hints_head = h;
     co->hints_tail = h;
     co->nhints++;
+    co->hint_bytes += bytes;
     co->ops.hints_stored++;
 }
 
@@ -1361,6 +1370,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "replica_reads", ns.repl_reads);
     STAT_NUM(st, k, "read_repairs", co->ops.read_repairs);
     STAT_NUM(st, k, "hints_pending", co->nhints);
+    STAT_NUM(st, k, "hints_bytes", co->hint_bytes);
     STAT_NUM(st, k, "hints_stored", co->ops.hints_stored);
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);

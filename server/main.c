@@ -52,6 +52,7 @@ struct server_config {
     int64_t replica_timeout;
     int64_t vnodes;
     int64_t max_hints;
+    int64_t max_hint_bytes;
     int64_t hint_ttl;
     int64_t probe_interval;
     int64_t probe_timeout;
@@ -154,6 +155,9 @@ static const struct rc_opt server_opts[] = {
         "64 nodes (docs/benchmarks.md). Must be equal on every node."),
     OPT("max-hints", "MAX_HINTS", RC_OPT_INT, "100000", 0, 100000000, max_hints,
         "Writes kept for unreachable replicas (hinted handoff), in memory; 0 disables."),
+    OPT("max-hint-bytes", "MAX_HINT_BYTES", RC_OPT_INT, "64m", 0, INT64_C(1) << 40, max_hint_bytes,
+        "Key and value bytes the hints may hold in memory, all targets together; the oldest "
+        "hint makes room. 64 MiB keeps a minute of writes at 1 MB/s for a replica that is away."),
     OPT("hint-ttl", "HINT_TTL", RC_OPT_INT, "3600", 1, 86400 * 7, hint_ttl,
         "Seconds a hint is kept; a replica away longer is repaired by streaming."),
     OPT("probe-interval", "PROBE_INTERVAL", RC_OPT_INT, "300", 50, 60000, probe_interval,
@@ -684,6 +688,7 @@ static int run(struct server *s, const struct server_config *cfg)
     co.timeout_ms = (int)cfg->replica_timeout;
     co.vnodes = (int)cfg->vnodes;
     co.max_hints = (size_t)cfg->max_hints;
+    co.max_hint_bytes = (size_t)cfg->max_hint_bytes;
     co.hint_ttl_ms = cfg->hint_ttl * 1000;
     co.has_seeds = *cfg->seeds != '\0';
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);

@@ -1163,7 +1163,17 @@ static void on_settle(uv_timer_t *t)
         }
         rb->settled = target;
         save_settled(rb);
-        rc_log_info(rb->log, "new node: adopting the current ring, nothing to hand over");
+        if (store_empty(rb)) {
+            rc_log_info(rb->log, "new node: adopting the current ring, nothing to hand over");
+            return;
+        }
+        /* It took writes before its first plan (members changed while the
+         * cluster was forming): compare everything with the replicas now. */
+        rc_log_info(rb->log, "adopting the current ring; holding data already, so every "
+                             "range is compared with its replicas");
+        rb->next_repair = uv_now(rb->loop);
+        if (rb->opts.sweep_ms > 0)
+            uv_timer_start(&rb->sweep, on_sweep, 0, (uint64_t)rb->opts.sweep_ms);
         return;
     }
     /* A suspect refuting, or a change that left the set of ring members as
