@@ -230,7 +230,8 @@ static int kv(struct rc_client *c, int op, const char *key, const char *value, i
         size_t n = res.has_value ? res.value_len : 0;
         if (n >= cap)
             n = cap - 1;
-        memcpy(val, res.value, n);
+        if (n > 0) /* value may be NULL when empty */
+            memcpy(val, res.value, n);
         val[n] = '\0';
     }
     if (ms != NULL)
@@ -287,7 +288,8 @@ static int raw_kv(const struct rc_hserver *s, int op, const char *key, const cha
         size_t n = rep.has_value ? rep.value_len : 0;
         if (n >= cap)
             n = cap - 1;
-        memcpy(val, rep.value, n);
+        if (n > 0)
+            memcpy(val, rep.value, n);
         val[n] = '\0';
     }
 out:
@@ -738,7 +740,8 @@ static void reader_judge(struct load *l, int e, int k, long long want, const str
     l->gets++;
     if (res->err == 0) {
         n = n < sizeof(v) - 1 ? n : sizeof(v) - 1;
-        memcpy(v, res->value, n);
+        if (n > 0)
+            memcpy(v, res->value, n);
         v[n] = '\0';
         l->get_ok++;
         if (l->first_ok_ms[e] < 0)
