@@ -980,13 +980,17 @@ static int op_targets(struct rc_coord *co, struct op *op, const struct rc_reques
 /* Refuses what cannot be done right now, before anything is written:
  * QUORUM and ALL before this node knows its cluster, too few home
  * replicas alive for the level, a write stamped by a clock well ahead of
- * the peers'. 0, or the error (msg filled). */
-static int op_admit(struct rc_coord *co, const struct op *op, char *msg, size_t len)
+ * the peers'. level_needs is what the level needs at the configured RF:
+ * the contact gate looks at it, not at op->needed, because a node that
+ * has not made contact may know only itself (n = 1, so QUORUM would need
+ * 1 and be served alone). 0, or the error (msg filled). */
+static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, char *msg,
+                    size_t len)
 {
     int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms / 2;
     int i, live = 0;
 
-    if (op->needed > 1 && !op->any && co->need_contact &&
+    if (level_needs > 1 && !op->any && co->need_contact &&
         (co->gossip == NULL || !rc_gossip_synced(co->gossip))) {
         co->ops.uncontacted++;
         snprintf(msg, len, "this node has not yet made contact with its cluster "
@@ -1034,7 +1038,10 @@ static int start_op(struct rc_coord *co, const struct rc_request *req, const str
     op->ncount = op->any ? op->nrep : nhome;
     op->needed = op->any ? 1 : needed_for(req->consistency, is_read ? co->opts.r : co->opts.w,
                                           nhome);
-    if ((rv = op_admit(co, op, msg, sizeof(msg))) < 0) {
+    rv = op_admit(co, op,
+                  needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, co->opts.rf),
+                  msg, sizeof(msg));
+    if (rv < 0) {
         free(op);
         return sink_error(co, sk, req->id, rv, msg);
     }
