@@ -1343,7 +1343,9 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 0);
         if (rv < 0)
-            return rc_encode_error(out, req->id, rv, "stream entry rejected");
+            return rc_encode_error(out, req->id, rv,
+                                   rv == RC_EPROTO ? RC_MSG_BAD_BODY ": stream entry rejected"
+                                                   : "stream entry rejected");
     }
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 1);
