@@ -1399,12 +1399,14 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
     note_incoming(rb, req->range_last);
     rv = rc_stream_batch(&rb->zone, req->value, req->value_len, &entries, &n);
     if (rv < 0)
-        return rc_encode_error(out, req->id, rv, "malformed stream batch");
+        return rc_encode_error(out, req->id, rv, RC_MSG_BAD_BODY ": bad stream batch in VALUE");
     /* Validate the whole batch before applying any of it. */
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 0);
         if (rv < 0)
-            return rc_encode_error(out, req->id, rv, "stream entry rejected");
+            return rc_encode_error(out, req->id, rv,
+                                   rv == RC_EPROTO ? RC_MSG_BAD_BODY ": stream entry rejected"
+                                                   : "stream entry rejected");
     }
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 1);
