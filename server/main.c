@@ -679,6 +679,7 @@ static int run(struct server *s, const struct server_config *cfg)
     po.max_queued_bytes = 64u << 20;
     po.keys = s->key_file != NULL ? &s->keys : NULL;
     po.seal_stats = &s->seal_stats;
+    po.bind = cfg->bind;
     rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
     if (rv < 0)
         return rv;

@@ -84,6 +84,8 @@ struct rc_peers {
     struct rc_decoder dec;
     struct pconn *conns;
     struct pending *failed, *failed_tail; /* callbacks to run at prepare */
+    struct sockaddr_storage src; /* outgoing source address, port 0 */
+    int has_src;
     int closing, handles;
     uint64_t auth_log_ms; /* refusals for the cluster key: logged at most this often */
     uint32_t auth_suppressed;
@@ -453,6 +455,13 @@ static void connect_addr(struct pconn *c, const struct sockaddr *sa)
     c->tcp_open = 1;
     c->handles++;
     c->state = P_CONNECTING;
+    if (c->p->has_src && c->p->src.ss_family == sa->sa_family) {
+        rv = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&c->p->src, 0);
+        if (rv < 0) {
+            connect_failed(c, uv_strerror(rv));
+            return;
+        }
+    }
     rv = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
     if (rv < 0) {
         connect_failed(c, uv_strerror(rv));
@@ -640,6 +649,19 @@ static void on_sweep(uv_timer_t *t)
     }
 }
 
+/* Parses opts->bind into p->src when it names one address. */
+static void set_source(struct rc_peers *p, const char *bind)
+{
+    struct sockaddr_storage *sa = &p->src;
+
+    p->opts.bind = NULL; /* not kept: the caller's string may go */
+    if (bind == NULL || *bind == '\0' || strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
+        return;
+    if (uv_ip4_addr(bind, 0, (struct sockaddr_in *)sa) == 0 ||
+        uv_ip6_addr(bind, 0, (struct sockaddr_in6 *)sa) == 0)
+        p->has_src = 1;
+}
+
 int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
                  struct rc_peers **out)
 {
@@ -657,6 +679,7 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     }
     p->loop = loop;
     p->opts = *opts;
+    set_source(p, opts->bind);
     p->log = log;
     uv_timer_init(loop, &p->sweep);
     uv_prepare_init(loop, &p->prepare);

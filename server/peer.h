@@ -37,6 +37,11 @@ struct rc_peers_opts {
      * counted in seal_stats (borrowed, may be NULL). */
     const struct rc_seal_keys *keys;
     struct rc_seal_stats *seal_stats;
+    /* The node's --bind address (copied; NULL, "", 0.0.0.0 or :: = none):
+     * an IP literal here is the source of every outgoing connection of
+     * the same family, so the peer sees (and firewalls can filter on) the
+     * address this node listens on, not whatever the route picks. */
+    const char *bind;
 };
 
 int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
