@@ -8,6 +8,12 @@
  * rc_peers_send itself: a reply, or RC_ETIMEOUT / RC_ECONNECT /
  * RC_ECLOSED / RC_ESHUTDOWN. Requests produced during one loop iteration
  * are written together just before the loop blocks.
+ *
+ * A per-node circuit breaker, from this node's own view (gossip may call
+ * the node alive), stops sending to a node after several transport
+ * failures in a row: requests to it fail at once with RC_ECONNECT, a
+ * single probe request goes through after a cool-down, and a reply in
+ * time reopens the way (details and thresholds in peer.c).
  */
 #ifndef RC_PEER_H
 #define RC_PEER_H
@@ -51,11 +57,25 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
  * Sends req to node (reachable at host:port; host may be a DNS name,
  * resolved on every connect so a moved container is found). Returns 0
  * (cb will run exactly once) or an error with cb never called:
+ * RC_ECONNECT when the node's breaker is open (nothing is sent),
  * RC_EBUFFER_FULL when the node's queue is at its cap, RC_ENOMEM,
  * RC_ESHUTDOWN.
  */
 int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
                   const struct rc_request *req, int timeout_ms, rc_peer_cb cb, void *arg);
+
+/* 0 while node's breaker is open (its cool-down running, or its probe in
+ * flight): rc_peers_send would fail at once. 1 otherwise, including for a
+ * node never sent to and when a probe may go. */
+int rc_peers_reachable(const struct rc_peers *p, uint64_t node);
+
+struct rc_peers_stats {
+    uint64_t breaker_open;  /* nodes whose breaker is open (or half-open) now */
+    uint64_t breaker_trips; /* breakers opened after failures in a row, since start */
+    uint64_t fast_fails;    /* requests refused at once by an open breaker */
+};
+
+void rc_peers_stats(const struct rc_peers *p, struct rc_peers_stats *out);
 
 /* The key list (opts.keys) was changed in place: connections opened with
  * a key no longer in it stop taking requests, close once what they sent

@@ -26,7 +26,7 @@ What is here:
                      SKIP_RETURN_CODE of the CTest entry). Inside, lo is brought up.
   Cluster            start/stop/kill/pause/resume/restart of node processes (data in
                      a temp dir, logs in <dir>/node<i>.log, kept and named when the
-                     test fails); cut/partition/isolate/heal by iptables DROP rules in
+                     test fails, or always with RC_FAULTS_KEEP=1); cut/partition/isolate/heal by iptables DROP rules in
                      INPUT, both directions, every protocol (TCP replication and UDP
                      gossip alike); check_connectivity(); members()/wait_converged().
   Client             blocking native-protocol client (docs/protocol.md: 8-byte frame
@@ -413,8 +413,10 @@ class Cluster:
     def __exit__(self, etype, exc, tb):
         self.stop_all(sig=signal.SIGKILL)
         self.heal()
-        if etype is None:
+        if etype is None and not os.environ.get("RC_FAULTS_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+        elif etype is None:
+            print(f"cluster files kept in {self.dir} (RC_FAULTS_KEEP)", flush=True)
         else:
             print(f"cluster files kept in {self.dir}", flush=True)
             self.dump_logs()

@@ -13,6 +13,8 @@ open (STEADY_AFTER_S into the load):
   - every operation whose quorum is reachable succeeds;
   - the others fail fast: UNAVAILABLE, median well under the replica timeout;
   - p99 latency of all operations <= 2 x the replica timeout.
+Then the partition heals under load: once the breakers' probes get
+through, every operation succeeds again and no breaker stays open.
 It prints the figures either way. Run by CTest (label `faults`) as root;
 otherwise it exits 77 (SKIP). Usage: RC_SERVER_BIN=... test_bridge.py
 """
@@ -49,6 +51,11 @@ FAST_MS = REPLICA_TIMEOUT_MS / 10.0
 # UNAVAILABLE: the rest are half-open probes, which wait out one timeout
 # per peer per cool-down.
 FAST_FAIL_SHARE = 0.95
+# After the heal: the longest cool-down (8 s, server/peer.c) plus one
+# replica timeout for the probe, plus slack for the machine.
+HEAL_BOUND_S = 8.0 + 2 * REPLICA_TIMEOUT_MS / 1000.0 + 0.5
+HEAL_LOAD_S = HEAL_BOUND_S + 2.0
+HEAL_RATE = 250
 # Operations with a reachable quorum must all succeed; an allowance for
 # the odd one caught by a load spike on a 2-core machine shared with the
 # five nodes.
@@ -224,6 +231,31 @@ def run(c):
     p99 = netns.percentile([o.ms for o in steady], 99)
     if p99 > 2 * REPLICA_TIMEOUT_MS:
         failures.append(f"p99 {p99:.0f} ms > 2 x replica timeout ({2 * REPLICA_TIMEOUT_MS} ms)")
+    return failures + heal(c)
+
+
+def heal(c):
+    """Heals the partition under load: the breakers must close (their
+    probes get through) within the longest cool-down plus a timeout, after
+    which every operation succeeds again."""
+    c.heal()
+    c.check_connectivity()
+    ops = asyncio.run(load(c, KEYS, HEAL_LOAD_S, HEAL_RATE, 34))
+    base = ops[0].t0
+    bad = [o.t0 - base for o in ops if o.status not in ("OK", "NOTFOUND")]
+    late = [t for t in bad if t >= HEAL_BOUND_S]
+    opened = {}
+    for i in c.indices:
+        with c.client(i) as cl:
+            opened[i] = int(cl.stats().get("peer_breaker_open", 0))
+    print(f"healed: {len(ops)} ops in {HEAL_LOAD_S:.0f} s, {len(bad)} failed, the last "
+          f"{max(bad, default=0):.1f} s after the heal; breakers open at the end: {opened}",
+          flush=True)
+    failures = []
+    if late:
+        failures.append(f"{len(late)} ops failed more than {HEAL_BOUND_S:.1f} s after the heal")
+    if any(opened.values()):
+        failures.append(f"breakers still open after the heal: {opened}")
     return failures
 
 
