@@ -44,9 +44,11 @@ RATE = 500
 # Breakers open within the first replica timeouts of the load; later
 # operations are the steady state the bounds are about.
 STEADY_AFTER_S = 2.0
-# "Fast": a failed operation that did not wait for a replica. A tenth of
-# the timeout is far above a loopback round trip, far below a timeout.
-FAST_MS = REPLICA_TIMEOUT_MS / 10.0
+# "Fast": a failed operation that did not wait out a replica (request or
+# connect) timeout. Half of it, not a loopback round trip: on a loaded
+# 2-core machine the client or a node can stall for 100-200 ms, and that
+# is not what is measured here.
+FAST_MS = REPLICA_TIMEOUT_MS / 2.0
 # Share of unreachable-quorum operations that must fail fast with
 # UNAVAILABLE: the rest are half-open probes, which wait out one timeout
 # per peer per cool-down.
