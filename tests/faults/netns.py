@@ -18,17 +18,20 @@ A test script does:
         c.check_connectivity()         # every pair connects exactly when not cut
         cl = c.client(1)               # native-protocol client to node 1
         cl.put(b"k", b"v", netns.QUORUM)
-        c.kill(4); c.restart(4); c.pause(2); c.resume(2); c.heal()
+        c.kill(4); c.start(4); c.restart(1); c.pause(2); c.resume(2); c.heal()
+        c.start(5, prefix=["faketime", "-f", "+20s"])   # a node with a skewed clock
 
 What is here:
   enter()            root, unshare, ip and iptables are needed; without them the
                      script prints "SKIP: ..." and exits with SKIP (77, the
                      SKIP_RETURN_CODE of the CTest entry). Inside, lo is brought up.
-  Cluster            start/stop/kill/pause/resume/restart of node processes (data in
-                     a temp dir, logs in <dir>/node<i>.log, kept and named when the
-                     test fails, or always with RC_FAULTS_KEEP=1); cut/partition/isolate/heal by iptables DROP rules in
-                     INPUT, both directions, every protocol (TCP replication and UDP
-                     gossip alike); check_connectivity(); members()/wait_converged().
+  Cluster            start/stop/kill/pause/resume/restart of node processes (data on
+                     disk or :memory:, optional cluster key; files in a temp dir, logs
+                     in <dir>/node<i>.log, kept and named when the test fails, or
+                     always with RC_FAULTS_KEEP=1); cut/partition/isolate/heal by
+                     iptables DROP rules in INPUT, both directions, every protocol
+                     (TCP replication and UDP gossip alike); check_connectivity();
+                     members()/wait_converged(); placement().
   Client             blocking native-protocol client (docs/protocol.md: 8-byte frame
                      header + msgpack [op, id, {field: value}]), one request at a time;
                      its socket leaves from CLIENT_ADDR, which no rule cuts.
@@ -354,18 +357,22 @@ class Node:
             return ""
         return ",".join(f"{addr(j)}:{PEER_PORT}" for j in self.cluster.indices if j != self.i)
 
-    def start(self):
+    def start(self, prefix=(), env=None, args=()):
+        """Starts the node. prefix goes before the server binary (e.g.
+        ["faketime", "-f", "+20s"]), env is added to the environment, args
+        after the cluster's."""
         assert self.proc is None or self.proc.poll() is not None, f"node {self.i} is running"
         if not self.cluster.memory:
             os.makedirs(self.data_dir, exist_ok=True)
-        cmd = [self.cluster.bin, "--bind", self.host, "--port", str(CLIENT_PORT),
+        cmd = [*prefix, self.cluster.bin, "--bind", self.host, "--port", str(CLIENT_PORT),
                "--peer-port", str(PEER_PORT), "--data-dir", self.data_dir]
         if self.seeds():
             cmd += ["--seeds", self.seeds()]
-        cmd += self.cluster.args
+        cmd += self.cluster.args + list(args)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                     env=dict(os.environ, **env) if env else None)
         log.close()
         self.paused = False
 
@@ -397,13 +404,22 @@ class Cluster:
     node is killed and rules are flushed; the temp dir is removed unless the
     block raised (then its path is printed with the tail of each log)."""
 
-    def __init__(self, n, bin_path, args=(), memory=False):
+    def __init__(self, n, bin_path, args=(), memory=False, cluster_key=False):
+        """n nodes of bin_path with extra args; memory: --data-dir :memory:
+        (else a directory per node, kept across restarts); cluster_key: a
+        fresh key in <dir>/cluster.key for every node."""
         assert 1 <= n <= 99
         self.bin = bin_path
         self.args = list(args)
         self.memory = memory
         self.indices = list(range(1, n + 1))
         self.dir = tempfile.mkdtemp(prefix="rc-faults-")
+        if cluster_key:
+            path = os.path.join(self.dir, "cluster.key")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+            self.args += ["--cluster-key-file", path]
         self.nodes = {i: Node(self, i) for i in self.indices}
         self.cuts = set()  # (a, b): packets from node a to node b are dropped
 
@@ -464,10 +480,17 @@ class Cluster:
         self.nodes[i].signal(signal.SIGCONT)
         self.nodes[i].paused = False
 
-    def restart(self, i, sig=signal.SIGKILL, timeout=20.0):
-        self.kill(i, sig)
-        self.nodes[i].start()
+    def start(self, i, timeout=20.0, **kw):
+        """Starts node i (Node.start keywords: prefix, env, args) and waits
+        until it answers."""
+        self.nodes[i].start(**kw)
         self.nodes[i].wait_ready(timeout)
+
+    def restart(self, i, sig=signal.SIGKILL, timeout=20.0, **kw):
+        """Kills node i with sig (SIGTERM: a clean leave) and starts it again
+        on the same data (lost with memory=True)."""
+        self.kill(i, sig)
+        self.start(i, timeout, **kw)
 
     def client(self, i, timeout=5.0):
         return Client(addr(i), timeout=timeout)
