@@ -395,6 +395,8 @@ static void on_member_changed(void *arg, const struct rc_member *m, enum rc_memb
     rc_rebalance_members_changed(s->rebalance, all, n, event);
     if (m->state == RC_MEMBER_DEAD || m->state == RC_MEMBER_LEFT)
         rc_peers_forget(s->peers, m->id);
+    else if (m->state == RC_MEMBER_ALIVE)
+        rc_peers_retry_now(s->peers, m->id);
 }
 
 static int save_incarnation(void *arg, uint64_t incarnation)

@@ -813,6 +813,16 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     return 0;
 }
 
+void rc_peers_retry_now(struct rc_peers *p, uint64_t node)
+{
+    struct pconn *c = find_conn(p, node);
+
+    if (c != NULL && c->bstate == B_OPEN) {
+        c->bopen_until = 0;
+        c->retry_at = 0;
+    }
+}
+
 int rc_peers_reachable(const struct rc_peers *p, uint64_t node)
 {
     const struct pconn *c;

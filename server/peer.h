@@ -82,6 +82,11 @@ void rc_peers_stats(const struct rc_peers *p, struct rc_peers_stats *out);
  * is answered, and reopen with the current sending key; nothing fails. */
 void rc_peers_keys_changed(struct rc_peers *p);
 
+/* Gossip heard the node alive again (it refuted a suspicion, or came
+ * back): if its breaker is open, the cool-down ends now and the next
+ * request to it is the probe, so a restarted node is used again at once. */
+void rc_peers_retry_now(struct rc_peers *p, uint64_t node);
+
 /* Closes the node's connection (member died or left); its pending
  * requests fail with RC_ECLOSED. */
 void rc_peers_forget(struct rc_peers *p, uint64_t node);
