@@ -940,6 +940,8 @@ static int read_local_now(struct rc_coord *co, const struct rc_request *req,
     return sink_reply(sk, &rep);
 }
 
+/* Alive or suspect in gossip, and not behind an open breaker (this
+ * node's own view: a bridge partition keeps it alive for gossip). */
 static int member_live(const struct rc_coord *co, uint64_t id)
 {
     const struct rc_member *m;
@@ -947,7 +949,8 @@ static int member_live(const struct rc_coord *co, uint64_t id)
     if (id == co->self)
         return 1;
     m = find_member(co, id);
-    return m != NULL && (m->state == RC_MEMBER_ALIVE || m->state == RC_MEMBER_SUSPECT);
+    return m != NULL && (m->state == RC_MEMBER_ALIVE || m->state == RC_MEMBER_SUSPECT) &&
+           rc_peers_reachable(co->peers, id);
 }
 
 /* The op's targets: the key's home replicas (every member that has not
@@ -1002,7 +1005,8 @@ static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, c
     for (i = 0; i < op->nrep; i++)
         live += (op->rep[i].counts || op->any) && member_live(co, op->rep[i].node);
     if (live < op->needed) {
-        snprintf(msg, len, "%d of %d replicas alive, %d needed", live, op->ncount, op->needed);
+        snprintf(msg, len, "%d of %d replicas alive and reachable, %d needed", live, op->ncount,
+                 op->needed);
         return RC_EUNAVAILABLE;
     }
     if (op->opcode != RC_OP_GET && co->skew_fn != NULL && co->skew_fn(co->skew_arg, &ahead) > 0 &&

@@ -502,7 +502,14 @@ class Cluster:
         with self.client(i, timeout=2.0) as c:
             ms = c.members()
         by_host = {addr(j): j for j in self.indices}
-        return {by_host.get(m["host"], m["host"]): m["state"] for m in ms}
+        out = {}
+        for m in ms:
+            j = by_host.get(m["host"], m["host"])
+            # A node restarted with a new id leaves its old id behind as
+            # "left" (replaced) at the same address: the live record wins.
+            if j not in out or out[j] == "left":
+                out[j] = m["state"]
+        return out
 
     def wait_converged(self, timeout=30.0, nodes=None):
         """Waits until every node in nodes (default all running) sees exactly

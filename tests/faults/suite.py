@@ -41,6 +41,7 @@ Run by CTest (label faults) as root; elsewhere it exits 77 (SKIP).
 Usage: RC_SERVER_BIN=... /usr/bin/python3 suite.py [--long] [--only NAME,...]
 """
 
+import bisect
 import os
 import random
 import shutil
@@ -245,52 +246,87 @@ def ends(op):
     return op.t1 if op.outcome == "ok" else INF
 
 
+class Later:
+    """Acknowledged writes of one key, sorted by start: whether one started
+    after a time and was acknowledged before another, in O(log n)."""
+
+    def __init__(self, writes):
+        ws = sorted((o.t0, o.t1) for o in writes if o.outcome == "ok")
+        self.t0s = [w[0] for w in ws]
+        self.sufmin = [INF] * (len(ws) + 1)
+        for i in range(len(ws) - 1, -1, -1):
+            self.sufmin[i] = min(ws[i][1], self.sufmin[i + 1])
+
+    def exists(self, after, before=INF):
+        """An acknowledged write started after `after`, answered before `before`."""
+        return self.sufmin[bisect.bisect_right(self.t0s, after)] < before
+
+
+class Deletes:
+    """The deletes of one key, for telling whether an absent value is
+    explained: by a delete (or the initial state) that no acknowledged PUT
+    followed before a given time."""
+
+    def __init__(self, writes):
+        dels = [o for o in writes if o.kind == "del"]
+        self.unknown_t0 = min((o.t0 for o in dels if o.outcome != "ok"), default=INF)
+        ok = sorted((o.t0, o.t1) for o in dels if o.outcome == "ok")
+        self.t0s = [d[0] for d in ok]
+        self.premax = []
+        best = -INF
+        for d in ok:
+            best = max(best, d[1])
+            self.premax.append(best)
+
+    def explain_absent(self, puts, read_end=INF, before=INF):
+        if self.unknown_t0 < read_end:
+            return True  # a delete whose effect may land at any time
+        i = bisect.bisect_left(self.t0s, read_end)
+        latest = self.premax[i - 1] if i > 0 else -INF  # the initial state
+        return not puts.exists(latest, before)
+
+
 def check_history(ops, final):
     """final: {key: value or None (absent or tombstone)} read from the
-    converged replicas. Returns (lost, resurrected, stale, phantom) lists."""
+    converged replicas. Returns (lost, resurrected, stale, phantom) lists.
+    A value read or left behind is explained by the write that put it
+    there; it is wrong when an acknowledged write started after that write
+    was acknowledged and was itself acknowledged before the read began (or
+    at all, for the final state)."""
     by_key = {}
     for op in ops:
         by_key.setdefault(op.key, []).append(op)
     lost, resurrected, stale, phantom = [], [], [], []
     for key, kops in by_key.items():
         writes = [o for o in kops if o.kind != "get"]
-        puts = {o.value: o for o in writes if o.kind == "put"}
-        acked = [o for o in writes if o.outcome == "ok"]
-
-        def newer_acked(after, before=INF, kinds=("put", "del")):
-            """An acknowledged write that started after `after` and, when
-            before is given, was acknowledged before it."""
-            return [a for a in acked if a.kind in kinds and a.t0 > after and a.t1 < before]
-
-        def explain_absent(before=INF):
-            """An absent value is right when some delete (or the initial
-            state) has no acknowledged PUT strictly after it (and before)."""
-            cands = [ends(d) for d in writes if d.kind == "del"] + [-INF]
-            return any(not newer_acked(e, before, kinds=("put",)) for e in cands)
-
+        puts_by_value = {o.value: o for o in writes if o.kind == "put"}
+        later_any = Later(writes)
+        later_puts = Later([o for o in writes if o.kind == "put"])
+        later_dels = Later([o for o in writes if o.kind == "del"])
+        dels = Deletes(writes)
         v = final.get(key)
         if v is not None:
-            p = puts.get(v)
+            p = puts_by_value.get(v)
             if p is None:
                 phantom.append((key, v, "final"))
-            else:
-                later = newer_acked(ends(p))
-                if later:
-                    (resurrected if all(a.kind == "del" for a in later) else lost).append(
-                        (key, v, later[0].kind, later[0].value))
-        elif not explain_absent():
-            lost.append((key, None, "put", None))
+            elif later_any.exists(ends(p)):
+                if later_puts.exists(ends(p)):
+                    lost.append((key, v, "a later acknowledged put"))
+                else:
+                    resurrected.append((key, v, "deleted by a later acknowledged delete"))
+        elif not dels.explain_absent(later_puts):
+            lost.append((key, None, "a later acknowledged put"))
         for r in kops:
             if r.kind != "get" or r.outcome != "ok":
                 continue
             if r.result is None:
-                if not explain_absent(r.t0):
+                if not dels.explain_absent(later_puts, r.t1, r.t0):
                     stale.append((key, None, r.phase))
                 continue
-            p = puts.get(r.result)
+            p = puts_by_value.get(r.result)
             if p is None:
                 phantom.append((key, r.result, r.phase))
-            elif newer_acked(ends(p), r.t0):
+            elif later_any.exists(ends(p), r.t0):
                 stale.append((key, r.result, r.phase))
     return lost, resurrected, stale, phantom
 
@@ -477,6 +513,14 @@ def self_test():
     assert check_history(h, {k: b"a"})[2], "stale miss not found"
     h = [op("put", k, b"a", 0, 1), op("del", k, None, 2, 3),
          op("get", k, None, 4, 5, result=None)]
+    assert not any(check_history(h, {k: None}))
+    # A miss explained only by a delete that began after the read ended.
+    h = [op("put", k, b"a", 0, 1), op("get", k, None, 2, 3, result=None),
+         op("del", k, None, 4, 5)]
+    assert check_history(h, {k: None})[2], "miss before the delete not found stale"
+    # A delete that did not answer may explain a miss and the final state.
+    h = [op("put", k, b"a", 0, 1), op("del", k, None, 1.5, 9, "unknown"),
+         op("get", k, None, 2, 3, result=None)]
     assert not any(check_history(h, {k: None}))
     # A value nobody wrote.
     assert check_history([op("get", k, None, 0, 1, result=b"x")], {k: None})[3]
