@@ -11,6 +11,7 @@
  */
 #include "coord.h"
 #include "codec.h"
+#include "gossip.h"
 #include "rebalance.h"
 #include "err.h"
 #include "ring.h"
@@ -124,6 +125,7 @@ struct rc_coord {
     struct rc_rebalance *rb;
     int keyed;
     const struct rc_seal_stats *seal; /* NULL: none shown */
+    const struct rc_gossip *gossip;   /* clocks for STATS and MEMBERS; may be NULL */
     /* Keys held as primary / as replica (see on_census). */
     uv_timer_t census_timer;
     uint64_t census_primary, census_replica;
@@ -830,6 +832,7 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
     size_t nring = co->ring ? rc_ring_members(co->ring, &ring_ids) : 0, i;
     msgpack_packer pk = *pkp;
     char id[17];
+    int64_t off;
 
     if (nring)
         rc_ring_shares(co->ring, co->opts.rf, prim, repl);
@@ -839,7 +842,7 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
 
         member_shares(co, m->id, prim, repl, nring, ring_ids, &p, &r);
         snprintf(id, sizeof(id), "%016" PRIx64, m->id);
-        msgpack_pack_map(&pk, 9);
+        msgpack_pack_map(&pk, 10);
         pack_str(&pk, "id"); pack_str(&pk, id);
         pack_str(&pk, "host"); pack_str(&pk, m->host);
         pack_str(&pk, "port"); msgpack_pack_uint16(&pk, m->client_port);
@@ -849,6 +852,11 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
         pack_str(&pk, "primary"); msgpack_pack_double(&pk, p);
         pack_str(&pk, "replica"); msgpack_pack_double(&pk, r);
         pack_str(&pk, "self"); m->id == co->self ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        pack_str(&pk, "clock_offset_ms");
+        if (co->gossip != NULL && rc_gossip_member_offset(co->gossip, m->id, &off) == 0)
+            msgpack_pack_int64(&pk, off);
+        else
+            msgpack_pack_nil(&pk);
     }
     return 0;
 }
@@ -1014,6 +1022,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
+    struct rc_skew_view clock = {0};
     size_t i, alive = 0;
     uint32_t k = 0;
 
@@ -1100,6 +1109,10 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "gossip_auth_failures", ss->gossip_auth_failures);
     STAT_NUM(st, k, "gossip_replays", ss->gossip_replays);
     STAT_NUM(st, k, "peer_auth_failures", ss->peer_auth_failures);
+    if (co->gossip != NULL)
+        rc_gossip_clock_view(co->gossip, &clock);
+    STAT_NUM(st, k, "clock_ahead_ms", clock.ahead_ms);
+    STAT_NUM(st, k, "clock_skewed_peers", clock.skewed);
     return k;
 }
 
@@ -1224,6 +1237,11 @@ void rc_coord_set_seal_stats(struct rc_coord *co, int keyed, const struct rc_sea
 {
     co->keyed = keyed;
     co->seal = st;
+}
+
+void rc_coord_set_gossip(struct rc_coord *co, const struct rc_gossip *g)
+{
+    co->gossip = g;
 }
 
 int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)

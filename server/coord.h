@@ -74,6 +74,11 @@ void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
  * (borrowed for the coordinator's life). */
 void rc_coord_set_seal_stats(struct rc_coord *c, int keyed, const struct rc_seal_stats *st);
 
+/* The gossip whose clock estimates STATS (clock_ahead_ms,
+ * clock_skewed_peers) and MEMBERS (clock_offset_ms) show (borrowed). */
+struct rc_gossip;
+void rc_coord_set_gossip(struct rc_coord *c, const struct rc_gossip *g);
+
 /* The membership as gossip sees it (self included). The ring is rebuilt
  * from the alive and suspect members; returns 0 or RC_ENOMEM (the old
  * ring stays). */

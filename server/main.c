@@ -427,6 +427,7 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
         return rv;
     }
     rc_node_set_push_pull(s->node, push_pull, s->gossip);
+    rc_coord_set_gossip(s->coord, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;
