@@ -924,7 +924,7 @@ static void clock_self_report(struct rc_gossip *g, uint64_t now)
                 abs64(v->ahead_ms), v->ahead_ms > 0 ? "ahead of" : "behind", v->npeers,
                 keyed(g) && abs64(v->ahead_ms) > RC_SEAL_WINDOW_MS
                     ? "; beyond the cluster key's window the peers refuse this node and it "
-                      "refuses them until then"
+                      "refuses them until its clock is fixed"
                     : "");
 }
 
