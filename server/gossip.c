@@ -189,15 +189,20 @@ static void skew_log(struct rc_gossip *g, const char *what, uint64_t from, int64
 
 /* A stamp that only says where the sender's clock was when it sent: the
  * delay on the way counts as offset, hence a low rank (rtt, skew.h).
- * 1 when it is beyond the seal window and there is a cluster key. */
+ * 1 when it is beyond the seal window and there is a cluster key. A
+ * datagram's stamp (RC_SKEW_ONEWAY) is only taken then: within the window
+ * the datagram was refused as a replay, and its stamp says nothing. */
 static int oneway_sample(struct rc_gossip *g, uint64_t from, uint64_t stamp, uint32_t rtt,
                          int64_t *off)
 {
+    int beyond;
+
     *off = (int64_t)stamp - (int64_t)wall_ms();
-    if (from == 0 || from == g->self.id)
+    beyond = keyed(g) && abs64(*off) > RC_SEAL_WINDOW_MS;
+    if (from == 0 || from == g->self.id || (rtt == RC_SKEW_ONEWAY && !beyond))
         return 0;
     rc_skew_add(&g->skew, from, *off, rtt, uv_now(g->loop));
-    return keyed(g) && abs64(*off) > RC_SEAL_WINDOW_MS;
+    return beyond;
 }
 
 static uint64_t rng_next(struct rc_gossip *g)
