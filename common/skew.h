@@ -42,11 +42,14 @@
 /* Round trip recorded for a one-way sample: larger than any real one, so
  * a round-trip sample of the same member is always preferred. */
 #define RC_SKEW_ONEWAY UINT32_MAX
-/* Round trip recorded for the stamp of a push-pull request read by its
- * responder: one way, but over a fresh sealed stream, so not a replay.
- * The stamp is taken before the connect and the key handshake, a round
- * trip and a half; 2 s covers that on any network a cluster runs on. */
-#define RC_SKEW_STREAM_RTT_MS 2000
+/* Round trip recorded for a one-way stamp known not to be a replay: a
+ * push-pull request read by its responder (a fresh sealed stream), or a
+ * datagram stamped ahead of our clock (a replay is older than the
+ * original, never newer). It outranks RC_SKEW_ONEWAY and may show a step.
+ * A push-pull request's stamp is taken before the connect and the key
+ * handshake, a round trip and a half; 2 s covers that on any network a
+ * cluster runs on. */
+#define RC_SKEW_FRESH_ONEWAY_MS 2000
 
 struct rc_skew_sample {
     int64_t offset_ms; /* the member's clock minus ours */

@@ -42,6 +42,7 @@ struct peer {
     uint64_t susp_start;
     uint64_t susp_deadline;
     uint64_t susp_by[RC_SWIM_MAX_INDIRECT + 1];
+    uint64_t heard; /* last datagram from the member itself (now clock); 0 never */
 };
 
 struct probe {
@@ -808,12 +809,32 @@ static void add_member(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_
 }
 
 /*
+ * A "dead" claim about a member we heard from ourselves this recently is
+ * stale: its author was cut off from it (a partition, or a clock the
+ * cluster key refused), and tells it on once heard again (issue 12: a
+ * node whose clock came back from +90 s got its peers declared dead).
+ * Taken as "suspect", the member refutes within a round trip. A member
+ * that really died is declared dead no sooner than a failed probe (a
+ * period) plus the shortest suspicion (suspicion_mult periods) after it
+ * was last heard, so a window of suspicion_mult periods never delays a
+ * real death.
+ */
+static int heard_lately(const struct rc_swim *s, uint32_t i, uint64_t now)
+{
+    uint64_t h = s->peers[i].heard;
+
+    return h != 0 && now >= h &&
+           now - h < (uint64_t)s->cfg.suspicion_mult * s->cfg.probe_interval_ms;
+}
+
+/*
  * Applies one claim about a member: a newer incarnation always wins; at
  * equal incarnation alive < suspect < dead < left. A repeated suspicion
  * from someone new is a Lifeguard confirmation.
  */
 static void apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now)
 {
+    struct rc_swim_rec stale;
     struct rc_member *m;
     int i, moved;
 
@@ -827,6 +848,12 @@ static void apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now
         return;
     }
     m = &s->members[i];
+    if (rec->state == RC_MEMBER_DEAD && m->state == RC_MEMBER_ALIVE &&
+        heard_lately(s, (uint32_t)i, now)) {
+        stale = *rec;
+        stale.state = RC_MEMBER_SUSPECT;
+        rec = &stale;
+    }
     if (rec->incarnation == m->incarnation && rec->state == m->state) {
         if (rec->state == RC_MEMBER_SUSPECT && confirm(s, (uint32_t)i, rec->by))
             gossip(s, (uint32_t)i, rec->by); /* pass the confirmation on */
@@ -1423,8 +1450,12 @@ static int recv_msg(struct rc_swim *s, const char *from_host, uint16_t from_port
                     const struct rc_swim_msg *m, uint64_t now, struct rc_swim_out *out)
 {
     uint32_t i;
+    int k;
 
     apply(s, &m->from, now);
+    k = find(s, m->from.id);
+    if (k > 0)
+        s->peers[k].heard = now;
     for (i = 0; i < m->nupdates; i++)
         apply(s, &m->updates[i], now);
     switch (m->type) {

@@ -283,7 +283,10 @@ uint64_t rc_swim_next_deadline(const struct rc_swim *s);
 /*
  * Handles a datagram that came from (from_host, from_port), the numeric
  * source address; replies go there. Returns 0, or RC_EPROTO/RC_EVERSION
- * for a datagram that was ignored (the table is unchanged then).
+ * for a datagram that was ignored (the table is unchanged then). A "dead"
+ * claim about an alive member that we heard from ourselves within the
+ * last suspicion_mult probe periods is taken as "suspect": it comes from
+ * a node that was cut off, and the member gets to refute it.
  */
 int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, const uint8_t *buf,
                  size_t len, uint64_t now_ms, struct rc_swim_out *out);

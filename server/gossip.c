@@ -188,19 +188,23 @@ static void skew_log(struct rc_gossip *g, const char *what, uint64_t from, int64
 }
 
 /* A stamp that only says where the sender's clock was when it sent: the
- * delay on the way counts as offset, hence a low rank (rtt, skew.h).
- * 1 when it is beyond the seal window and there is a cluster key. A
- * datagram's stamp (RC_SKEW_ONEWAY) is only taken then: within the window
- * the datagram was refused as a replay, and its stamp says nothing. */
-static int oneway_sample(struct rc_gossip *g, uint64_t from, uint64_t stamp, uint32_t rtt,
+ * delay on the way counts as offset, hence a low rank (skew.h). 1 when it
+ * is beyond the seal window and there is a cluster key. A refused
+ * datagram's stamp is only taken then (within the window it was refused
+ * as a replay, and says nothing), and with the lowest rank when it is
+ * behind our clock, since a replay is. A push-pull request's stamp rides
+ * a fresh sealed stream. */
+static int oneway_sample(struct rc_gossip *g, uint64_t from, uint64_t stamp, int datagram,
                          int64_t *off)
 {
+    uint32_t rtt;
     int beyond;
 
     *off = (int64_t)stamp - (int64_t)wall_ms();
     beyond = keyed(g) && abs64(*off) > RC_SEAL_WINDOW_MS;
-    if (from == 0 || from == g->self.id || (rtt == RC_SKEW_ONEWAY && !beyond))
+    if (from == 0 || from == g->self.id || (datagram && !beyond))
         return 0;
+    rtt = datagram && *off < 0 ? RC_SKEW_ONEWAY : RC_SKEW_FRESH_ONEWAY_MS;
     rc_skew_add(&g->skew, from, *off, rtt, uv_now(g->loop));
     return beyond;
 }
@@ -525,7 +529,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
             int64_t off;
 
             if (rv == RC_EREPLAY && g->sd.last_from != 0 &&
-                oneway_sample(g, g->sd.last_from, g->sd.last_ts, RC_SKEW_ONEWAY, &off))
+                oneway_sample(g, g->sd.last_from, g->sd.last_ts, 1, &off))
                 skew_log(g, "datagram", g->sd.last_from, off);
             else
                 auth_log(g, "datagram", host, port, why);
@@ -1322,7 +1326,7 @@ int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
 
     if (rv < 0)
         return rv;
-    if (stamp != 0 && oneway_sample(g, from, stamp, RC_SKEW_STREAM_RTT_MS, &off)) {
+    if (stamp != 0 && oneway_sample(g, from, stamp, 0, &off)) {
         /* A node whose clock is beyond the window hears nobody (its
          * datagrams and ours are refused), so its view says everyone is
          * dead: merged, it would start suspicions of healthy members and

@@ -10,6 +10,9 @@
  * beyond the window, the two good nodes refuse it (it never becomes a
  * member of theirs, not even through push-pull), never declare each other
  * dead, and the skewed node logs that its own clock is the one that is off.
+ * A running node whose clock jumps 90 s ahead and back does the same, and
+ * the deaths it declared while cut off do not kill anyone once it is heard
+ * again.
  * Skipped when libfaketime is not installed (scripts/deps.sh test).
  */
 #include <setjmp.h>
@@ -43,7 +46,18 @@ struct fixture {
     struct rc_harness h;
     struct rc_hserver *nodes[3];
     char ids[3][24];
+    char clock_file[RC_H_PATH];
 };
+
+/* Sets the third node's clock shift (libfaketime reads it within 1 s). */
+static void set_clock(struct fixture *f, const char *shift)
+{
+    FILE *fp = fopen(f->clock_file, "w");
+
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", shift);
+    assert_int_equal(fclose(fp), 0);
+}
 
 static int setup(void **state)
 {
@@ -73,10 +87,12 @@ static int have_faketime(void)
 }
 
 /* Three keyed nodes; the third one's wall clock runs `shift` ahead
- * ("+20s") and it is seeded with both others, so it hears two clocks. */
+ * ("+20s") and it is seeded with both others, so it hears two clocks.
+ * shift NULL: its shift is read from f->clock_file (re-read every second),
+ * "+0" to begin with. */
 static void start_cluster(struct fixture *f, const char *shift)
 {
-    char path[RC_H_PATH], seeds[64], env[64];
+    char path[RC_H_PATH], seeds[64], env[RC_H_PATH + 32];
     FILE *fp;
     int i;
 
@@ -98,7 +114,14 @@ static void start_cluster(struct fixture *f, const char *shift)
     assert_int_equal(rc_h_server_add_arg(f->nodes[2], "--seeds"), 0); /* the last one wins */
     assert_int_equal(rc_h_server_add_arg(f->nodes[2], seeds), 0);
     assert_int_equal(rc_h_server_setenv(f->nodes[2], "LD_PRELOAD=" FAKETIME_LIB), 0);
-    snprintf(env, sizeof(env), "FAKETIME=%s", shift);
+    if (shift != NULL) {
+        snprintf(env, sizeof(env), "FAKETIME=%s", shift);
+    } else {
+        snprintf(f->clock_file, sizeof(f->clock_file), "%s/faketime.rc", f->h.root);
+        set_clock(f, "+0");
+        snprintf(env, sizeof(env), "FAKETIME_TIMESTAMP_FILE=%s", f->clock_file);
+        assert_int_equal(rc_h_server_setenv(f->nodes[2], "FAKETIME_CACHE_DURATION=1"), 0);
+    }
     assert_int_equal(rc_h_server_setenv(f->nodes[2], env), 0);
     assert_int_equal(rc_h_server_setenv(f->nodes[2], "FAKETIME_DONT_FAKE_MONOTONIC=1"), 0);
     assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, 3), 0);
@@ -277,11 +300,72 @@ static void test_ahead_beyond_window(void **state)
     f->h.passed = 1;
 }
 
+/* A running node's clock jumps 90 s ahead, then back: the other two stay
+ * a healthy pair and stop hearing it, it says its own clock is off, and
+ * once the clock is right it comes back and says so. */
+static void test_clock_jumps_and_returns(void **state)
+{
+    struct fixture *f = *state;
+    const int good[] = {0, 1}, every[] = {0, 1, 2};
+    struct rc_hmember m[8];
+    const struct rc_hmember *t;
+    double t0;
+    int ok = 0, said = 0, dead, i;
+
+    if (!have_faketime()) {
+        printf("  SKIPPED: %s not found (libfaketime: scripts/deps.sh test)\n", FAKETIME_LIB);
+        f->h.passed = 1;
+        skip();
+    }
+    start_cluster(f, NULL);
+    t0 = rc_h_now_ms();
+    while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
+        ok = all_alive(f, every, 3, every, 3);
+        if (!ok)
+            rc_h_sleep_ms(100);
+    }
+    assert_true(ok);
+    set_clock(f, "+90s");
+    /* Its own log names its clock once its two peers were measured again
+     * (push-pull with them, or with its seeds once alone: about 15 s). */
+    t0 = rc_h_now_ms();
+    while (!said && rc_h_now_ms() - t0 < 30000) {
+        said = log_count(f->nodes[2], "this node's clock is", "ahead") > 0;
+        if (!said)
+            rc_h_sleep_ms(250);
+    }
+    printf("  jumped node named its own clock after %.0f ms\n", rc_h_now_ms() - t0);
+    assert_true(said);
+    for (i = 0; i < 2; i++) { /* the good ones stopped hearing it */
+        t = member_as_seen(f, i, f->ids[2], m, 8);
+        assert_true(t == NULL || strcmp(t->state, "alive") != 0);
+    }
+    assert_true(all_alive(f, good, 2, good, 2));
+    assert_true(log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0);
+    set_clock(f, "+0");
+    t0 = rc_h_now_ms();
+    ok = 0;
+    while (!ok && rc_h_now_ms() - t0 < 20000) {
+        ok = all_alive(f, every, 3, every, 3);
+        if (!ok)
+            rc_h_sleep_ms(200);
+    }
+    printf("  back together %.0f ms after the clock was set right\n", rc_h_now_ms() - t0);
+    assert_true(ok);
+    rc_h_sleep_ms(2 * 1000);
+    dead = deaths_logged(f, 0, good, 2) + deaths_logged(f, 1, good, 2);
+    printf("  good nodes declared dead by good nodes: %d\n", dead);
+    assert_int_equal(dead, 0);
+    assert_true(log_count(f->nodes[2], "agrees with its peers again", NULL) > 0);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ahead_within_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ahead_beyond_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_jumps_and_returns, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

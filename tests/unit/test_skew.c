@@ -83,8 +83,8 @@ static void test_steps_and_one_way(void **state)
     rc_skew_add(&k, 2, 90000, RC_SKEW_ONEWAY, T0);
     assert_int_equal(rc_skew_get(&k, 2, T0 + 1, &off), 0);
     assert_int_equal(off, 90000);
-    /* a stream stamp outranks a datagram stamp, a round trip both */
-    rc_skew_add(&k, 2, 90010, RC_SKEW_STREAM_RTT_MS, T0 + 2);
+    /* a fresh one-way stamp outranks a datagram stamp, a round trip both */
+    rc_skew_add(&k, 2, 90010, RC_SKEW_FRESH_ONEWAY_MS, T0 + 2);
     rc_skew_add(&k, 2, 90020, RC_SKEW_ONEWAY, T0 + 3);
     assert_int_equal(rc_skew_get(&k, 2, T0 + 4, &off), 0);
     assert_int_equal(off, 90010);

@@ -952,6 +952,63 @@ static void test_clock_stamp_codec(void **state)
     free(d);
 }
 
+/* A PING from `from` carrying one update, received at now. */
+static int feed_from(struct solo *so, struct rc_swim_rec from, struct rc_swim_rec up, uint64_t now)
+{
+    static struct rc_swim_msg m;
+    uint8_t buf[RC_SWIM_MAX_DGRAM];
+    size_t len;
+
+    memset(&m, 0, sizeof(m));
+    m.type = RC_SWIM_PING;
+    m.seq = 0; /* no ack wanted */
+    m.from = from;
+    m.nupdates = 1;
+    m.updates[0] = up;
+    assert_int_equal(rc_swim_encode(&m, buf, sizeof(buf), &len), 0);
+    so->out.n = 0;
+    return rc_swim_recv(so->s, "10.1.1.1", 7401, buf, len, now, &so->out);
+}
+
+/* A "dead" claim about a member we heard ourselves within suspicion_mult
+ * (4) probe periods
+ * is stale (its author was cut off: a partition, a refused clock) and is
+ * taken as a suspicion, which the member refutes; later, or about a
+ * member already suspect, it kills as before. */
+static void test_stale_dead_claim(void **state)
+{
+    struct solo *a = solo_new(0xA0, 16);
+    const struct rc_swim_rec b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_ALIVE),
+                             c = rec(0xC0, "10.1.1.3", 1, RC_MEMBER_ALIVE),
+                             d = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_ALIVE);
+    struct rc_swim_rec claim = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_DEAD);
+    const uint64_t window = RC_SWIM_SUSPICION_MULT * RC_SWIM_PROBE_INTERVAL_MS;
+
+    (void)state;
+    claim.by = 0xC0;
+    assert_int_equal(feed_from(a, b, d, 1000), 0); /* heard b at 1000 */
+    assert_int_equal(feed_from(a, c, claim, 1000 + window - 1), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_SUSPECT);
+    /* b refutes */
+    assert_int_equal(feed_from(a, rec(0xB0, "10.1.1.1", 4, RC_MEMBER_ALIVE), d, 1000 + window), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_ALIVE);
+    /* not heard for the window: the claim kills */
+    claim.incarnation = 4;
+    assert_int_equal(feed_from(a, c, claim, 1000 + 2 * window), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_DEAD);
+    /* d: never heard directly (only of, through others): killed at once */
+    claim = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_DEAD);
+    assert_int_equal(feed_from(a, c, claim, 1000 + 2 * window), 0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_DEAD);
+    /* a suspect heard lately still dies of a dead claim */
+    assert_int_equal(feed_from(a, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_ALIVE), d, 9000), 0);
+    assert_int_equal(feed_from(a, c, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_SUSPECT), 9001), 0);
+    assert_int_equal(member(a, 0xE0)->state, RC_MEMBER_SUSPECT);
+    assert_int_equal(feed_from(a, c, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_DEAD), 9002), 0);
+    assert_int_equal(member(a, 0xE0)->state, RC_MEMBER_DEAD);
+    solo_free(a);
+}
+
 static void test_incarnation_rules(void **state)
 {
     struct solo *so = solo_new(0xA0, 64);
@@ -1625,6 +1682,7 @@ int main(void)
         cmocka_unit_test(test_clock_offsets_measured),
         cmocka_unit_test(test_clock_stamp_compat),
         cmocka_unit_test(test_clock_stamp_codec),
+        cmocka_unit_test(test_stale_dead_claim),
         cmocka_unit_test(test_incarnation_rules),
         cmocka_unit_test(test_self_refutation),
         cmocka_unit_test(test_push_pull_merge),
