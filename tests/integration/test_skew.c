@@ -29,7 +29,6 @@
 
 #include "harness.h"
 
-#define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 #define TEST_TIMEOUT_S 120
 #define CONVERGE_MS 10000
 /* Long enough for several suspicion timeouts (2.4 s each) and push-pull
@@ -81,10 +80,36 @@ static int teardown(void **state)
     return 0;
 }
 
-static int have_faketime(void)
+/* libfaketime (Debian's libfaketime package), or RC_FAKETIME_LIB; NULL
+ * when there is none. */
+static const char *faketime_lib(void)
 {
-    return access(FAKETIME_LIB, R_OK) == 0;
+    static const char *const where[] = {
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    };
+    const char *env = getenv("RC_FAKETIME_LIB");
+    size_t i;
+
+    if (env != NULL && *env != '\0')
+        return access(env, R_OK) == 0 ? env : NULL;
+    for (i = 0; i < sizeof(where) / sizeof(where[0]); i++)
+        if (access(where[i], R_OK) == 0)
+            return where[i];
+    return NULL;
 }
+
+/* Skips the test, saying why, when libfaketime is not installed. */
+#define REQUIRE_FAKETIME(f)                                                                    \
+    do {                                                                                       \
+        if (faketime_lib() == NULL) {                                                          \
+            printf("  SKIPPED: libfaketime not found (install it: scripts/deps.sh test, or "   \
+                   "set RC_FAKETIME_LIB)\n");                                                  \
+            (f)->h.passed = 1;                                                                 \
+            skip();                                                                            \
+        }                                                                                      \
+    } while (0)
 
 /* Three keyed nodes; the third one's wall clock runs `shift` ahead
  * ("+20s") and it is seeded with both others, so it hears two clocks.
@@ -113,7 +138,8 @@ static void start_cluster(struct fixture *f, const char *shift)
              f->nodes[1]->peer_port);
     assert_int_equal(rc_h_server_add_arg(f->nodes[2], "--seeds"), 0); /* the last one wins */
     assert_int_equal(rc_h_server_add_arg(f->nodes[2], seeds), 0);
-    assert_int_equal(rc_h_server_setenv(f->nodes[2], "LD_PRELOAD=" FAKETIME_LIB), 0);
+    snprintf(env, sizeof(env), "LD_PRELOAD=%s", faketime_lib());
+    assert_int_equal(rc_h_server_setenv(f->nodes[2], env), 0);
     if (shift != NULL) {
         snprintf(env, sizeof(env), "FAKETIME=%s", shift);
     } else {
@@ -209,11 +235,7 @@ static void test_ahead_within_window(void **state)
     int ok = 0, dead, i;
     int64_t ahead, ahead_good;
 
-    if (!have_faketime()) {
-        printf("  SKIPPED: %s not found (libfaketime: scripts/deps.sh test)\n", FAKETIME_LIB);
-        f->h.passed = 1;
-        skip();
-    }
+    REQUIRE_FAKETIME(f);
     start_cluster(f, "+20s");
     t0 = rc_h_now_ms();
     while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
@@ -263,11 +285,7 @@ static void test_ahead_beyond_window(void **state)
     double t0;
     int ok = 0, let_in = 0, dead, i;
 
-    if (!have_faketime()) {
-        printf("  SKIPPED: %s not found (libfaketime: scripts/deps.sh test)\n", FAKETIME_LIB);
-        f->h.passed = 1;
-        skip();
-    }
+    REQUIRE_FAKETIME(f);
     start_cluster(f, "+90s");
     t0 = rc_h_now_ms();
     while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
@@ -312,11 +330,7 @@ static void test_clock_jumps_and_returns(void **state)
     double t0;
     int ok = 0, said = 0, dead, i;
 
-    if (!have_faketime()) {
-        printf("  SKIPPED: %s not found (libfaketime: scripts/deps.sh test)\n", FAKETIME_LIB);
-        f->h.passed = 1;
-        skip();
-    }
+    REQUIRE_FAKETIME(f);
     start_cluster(f, NULL);
     t0 = rc_h_now_ms();
     while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
