@@ -27,6 +27,11 @@
 #define DEAD_PROBES_PER_ROUND 4
 /* Longest wait before a relay nacks; larger requests are clamped. */
 #define MAX_NACK_MS 60000
+/* After a member comes back from dead, the "dead" claims it made while
+ * cut off are still being piggybacked for a few seconds (each is sent
+ * retransmit_mult * log2(n) times, about one per probe period); for this
+ * many periods its dead claims only make suspects. */
+#define RETURN_GRACE_PERIODS 32
 /* Deepest nesting skipped in unknown trailing fields. */
 #define SKIP_DEPTH 4
 
@@ -43,6 +48,7 @@ struct peer {
     uint64_t susp_deadline;
     uint64_t susp_by[RC_SWIM_MAX_INDIRECT + 1];
     uint64_t heard; /* last datagram from the member itself (now clock); 0 never */
+    uint64_t back;  /* when it last came back from dead (now clock); 0 never */
 };
 
 struct probe {
@@ -740,6 +746,8 @@ static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, ui
         clear_suspicion(&s->peers[i]);
     if (is_live(st) && !is_live(old))
         order_insert(s, m->id);
+    if (is_live(st) && old == RC_MEMBER_DEAD)
+        s->peers[i].back = now;
     if (!is_live(st) && s->probe.phase != PROBE_IDLE && s->probe.target == m->id)
         s->probe.phase = PROBE_IDLE; /* nothing to learn from it any more */
     if (old != st && why != NULL)
@@ -827,6 +835,18 @@ static int heard_lately(const struct rc_swim *s, uint32_t i, uint64_t now)
            now - h < (uint64_t)s->cfg.suspicion_mult * s->cfg.probe_interval_ms;
 }
 
+/* Whether author came back from dead lately: then its "dead" claims were
+ * made while it was cut off (RETURN_GRACE_PERIODS). Slows down a real
+ * death it reports by one suspicion at most, which we time ourselves. */
+static int just_back(const struct rc_swim *s, uint64_t author, uint64_t now)
+{
+    int j = find(s, author);
+    uint64_t b = j > 0 ? s->peers[j].back : 0;
+
+    return b != 0 && now >= b &&
+           now - b < (uint64_t)RETURN_GRACE_PERIODS * s->cfg.probe_interval_ms;
+}
+
 /*
  * Applies one claim about a member: a newer incarnation always wins; at
  * equal incarnation alive < suspect < dead < left. A repeated suspicion
@@ -849,7 +869,7 @@ static void apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now
     }
     m = &s->members[i];
     if (rec->state == RC_MEMBER_DEAD && m->state == RC_MEMBER_ALIVE &&
-        heard_lately(s, (uint32_t)i, now)) {
+        (heard_lately(s, (uint32_t)i, now) || just_back(s, rec->by, now))) {
         stale = *rec;
         stale.state = RC_MEMBER_SUSPECT;
         rec = &stale;

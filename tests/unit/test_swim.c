@@ -1009,6 +1009,40 @@ static void test_stale_dead_claim(void **state)
     solo_free(a);
 }
 
+/* A member back from dead tells the deaths it declared while cut off; for
+ * a while they only make suspects, even of members we have not heard. */
+static void test_dead_claims_of_the_returned(void **state)
+{
+    struct solo *a = solo_new(0xA0, 16);
+    const struct rc_swim_rec b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_ALIVE),
+                             d = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_ALIVE);
+    struct rc_swim_rec claim;
+    const uint64_t grace = 32 * RC_SWIM_PROBE_INTERVAL_MS, t = 100000;
+
+    (void)state;
+    assert_int_equal(feed_from(a, b, d, 1000), 0);
+    claim = rec(0xC0, "10.1.1.3", 1, RC_MEMBER_DEAD);
+    claim.by = 0xB0;
+    assert_int_equal(feed_from(a, b, claim, 1001), 0);
+    assert_int_equal(member(a, 0xC0)->state, RC_MEMBER_DEAD);
+    /* c is back (refuted) at t, and says d is dead: d was last heard long
+     * ago, yet the claim only makes it suspect */
+    claim = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_DEAD);
+    claim.by = 0xC0;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), b, t), 0);
+    assert_int_equal(member(a, 0xC0)->state, RC_MEMBER_ALIVE);
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), claim, t + grace - 1),
+                     0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_SUSPECT);
+    /* d refutes; after the grace c's claims count again */
+    assert_int_equal(feed_from(a, rec(0xD0, "10.1.1.4", 2, RC_MEMBER_ALIVE), b, t + grace), 0);
+    claim.incarnation = 2;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), claim,
+                               t + 2 * grace), 0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_DEAD);
+    solo_free(a);
+}
+
 static void test_incarnation_rules(void **state)
 {
     struct solo *so = solo_new(0xA0, 64);
@@ -1683,6 +1717,7 @@ int main(void)
         cmocka_unit_test(test_clock_stamp_compat),
         cmocka_unit_test(test_clock_stamp_codec),
         cmocka_unit_test(test_stale_dead_claim),
+        cmocka_unit_test(test_dead_claims_of_the_returned),
         cmocka_unit_test(test_incarnation_rules),
         cmocka_unit_test(test_self_refutation),
         cmocka_unit_test(test_push_pull_merge),
