@@ -285,8 +285,10 @@ uint64_t rc_swim_next_deadline(const struct rc_swim *s);
  * source address; replies go there. Returns 0, or RC_EPROTO/RC_EVERSION
  * for a datagram that was ignored (the table is unchanged then). A "dead"
  * claim about an alive member that we heard from ourselves within the
- * last suspicion_mult probe periods is taken as "suspect": it comes from
- * a node that was cut off, and the member gets to refute it.
+ * last suspicion_mult probe periods, or made by a member that came back
+ * from dead within the last 32 periods, is taken as "suspect": it comes
+ * from a node that was cut off (a partition, a clock the cluster key
+ * refused), and the member gets to refute it.
  */
 int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, const uint8_t *buf,
                  size_t len, uint64_t now_ms, struct rc_swim_out *out);
