@@ -118,7 +118,8 @@ static int estimate(const struct rc_skew_member *m, uint64_t now_ms, int64_t *of
     for (i = 0; i < m->n; i++) {
         const struct rc_skew_sample *s = &m->s[i];
 
-        if (now_ms > s->at_ms && now_ms - s->at_ms > RC_SKEW_TTL_MS)
+        if ((now_ms > s->at_ms && now_ms - s->at_ms > RC_SKEW_TTL_MS) ||
+            m->last_ms - s->at_ms > RC_SKEW_SUPERSEDED_MS)
             continue;
         /* On a tie the newer sample wins: the clock may have been stepped. */
         if (best == NULL || s->rtt_ms < best->rtt_ms ||
@@ -138,11 +139,58 @@ int rc_skew_get(const struct rc_skew *k, uint64_t id, uint64_t now_ms, int64_t *
     return i < 0 ? RC_ENOTFOUND : estimate(&k->m[i], now_ms, offset_ms);
 }
 
-static int cmp_i64(const void *a, const void *b)
+void rc_skew_vouch(struct rc_skew *k, uint64_t id, uint32_t clocks, uint64_t now_ms)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    int i = find(k, id);
+
+    if (i < 0)
+        return;
+    k->m[i].clocks = clocks < 1 ? 1 : clocks > k->cap ? k->cap : clocks;
+    k->m[i].clocks_ms = now_ms;
+}
+
+static uint32_t clocks_of(const struct rc_skew_member *m, uint64_t now_ms)
+{
+    if (m->clocks <= 1 || (now_ms > m->clocks_ms && now_ms - m->clocks_ms > RC_SKEW_TTL_MS))
+        return 1;
+    return m->clocks;
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+    int64_t x = ((const struct rc_skew_point *)a)->offset_ms,
+            y = ((const struct rc_skew_point *)b)->offset_ms;
 
     return x < y ? -1 : x > y;
+}
+
+/* The offset at position pos of the sorted points, each repeated clocks
+ * times. */
+static int64_t nth(const struct rc_skew_point *p, uint32_t n, uint64_t pos)
+{
+    uint32_t i;
+
+    for (i = 0; i + 1 < n && pos >= p[i].clocks; i++)
+        pos -= p[i].clocks;
+    return p[i].offset_ms;
+}
+
+/* Weighted median; of two middle values, their mean (written so that it
+ * cannot overflow). */
+static int64_t median_of(struct rc_skew_point *p, uint32_t n)
+{
+    uint64_t total = 0;
+    uint32_t i;
+    int64_t lo, hi;
+
+    qsort(p, n, sizeof(*p), cmp_point);
+    for (i = 0; i < n; i++)
+        total += p[i].clocks;
+    hi = nth(p, n, total / 2);
+    if (total % 2)
+        return hi;
+    lo = nth(p, n, total / 2 - 1);
+    return lo + (hi - lo) / 2;
 }
 
 void rc_skew_summary(struct rc_skew *k, uint64_t now_ms, struct rc_skew_view *out)
@@ -153,7 +201,7 @@ void rc_skew_summary(struct rc_skew *k, uint64_t now_ms, struct rc_skew_view *ou
     memset(out, 0, sizeof(*out));
     if (k->cap == 0)
         return;
-    k->scratch[n++] = 0; /* our own clock */
+    k->scratch[n++] = (struct rc_skew_point){0, 1}; /* our own clock */
     for (i = 0; i < k->n; i++) {
         if (estimate(&k->m[i], now_ms, &off) < 0)
             continue;
@@ -163,13 +211,11 @@ void rc_skew_summary(struct rc_skew *k, uint64_t now_ms, struct rc_skew_view *ou
             hi = off;
         out->npeers++;
         out->skewed += abs64(off) > RC_SKEW_WARN_MS;
-        k->scratch[n++] = off;
+        k->scratch[n++] = (struct rc_skew_point){off, clocks_of(&k->m[i], now_ms)};
     }
-    qsort(k->scratch, n, sizeof(*k->scratch), cmp_i64);
-    /* Mean of the two middle values when n is even: written so that it
-     * cannot overflow. */
-    median = n % 2 ? k->scratch[n / 2]
-                   : k->scratch[n / 2 - 1] + (k->scratch[n / 2] - k->scratch[n / 2 - 1]) / 2;
+    median = median_of(k->scratch, n);
+    for (i = 0; i < n; i++)
+        out->nclocks += k->scratch[i].clocks;
     out->ahead_ms = -median;
     out->spread_ms = hi - lo;
     for (i = 0; i < k->n; i++) {

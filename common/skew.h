@@ -26,6 +26,12 @@
  * node refused by every peer for its clock hears its seeds only through
  * the joins it retries, at most every 30 s per seed (gossip.h). */
 #define RC_SKEW_TTL_MS 120000
+/* Samples taken this long before a member's newest one no longer count:
+ * while it answers probes, round trips arrive every (n - 1) gossip
+ * periods, far more often, so a one-way stamp (which a replay could fake)
+ * never outranks them; once it stops answering (refused for its clock),
+ * its one-way stamps take over within this time rather than the TTL. */
+#define RC_SKEW_SUPERSEDED_MS 30000
 /* Offsets beyond this (in either direction) are counted as "skewed" in
  * STATS and logged: far above the estimate's error on a LAN (half a round
  * trip, a millisecond), yet below the skew at which last-writer-wins
@@ -62,6 +68,14 @@ struct rc_skew_member {
     uint64_t last_ms; /* newest sample */
     uint32_t n, next; /* samples held; slot the next one goes to */
     struct rc_skew_sample s[RC_SKEW_SAMPLES];
+    uint32_t clocks;     /* clocks it stands for in the median (rc_skew_vouch); 0 = 1 */
+    uint64_t clocks_ms;  /* when that was said */
+};
+
+/* One entry of the median: an offset and how many clocks it stands for. */
+struct rc_skew_point {
+    int64_t offset_ms;
+    uint32_t clocks;
 };
 
 /* Caller-owned table (init/close); at most cap members, the one sampled
@@ -69,12 +83,13 @@ struct rc_skew_member {
 struct rc_skew {
     uint32_t cap, n;
     struct rc_skew_member *m;
-    int64_t *scratch; /* cap + 1 offsets for the median */
+    struct rc_skew_point *scratch; /* cap + 1 entries for the median */
 };
 
 /* What the table says at one moment (rc_skew_summary). */
 struct rc_skew_view {
     uint32_t npeers;  /* members with an estimate */
+    uint32_t nclocks; /* clocks in the median: ours, and each peer's times its vouching */
     int64_t ahead_ms; /* our clock minus the median clock (positive: we are ahead) */
     int64_t spread_ms; /* largest minus smallest peer offset (0 with < 2 peers) */
     uint32_t skewed;  /* peers whose offset from us exceeds RC_SKEW_WARN_MS */
@@ -94,6 +109,17 @@ void rc_skew_add(struct rc_skew *k, uint64_t id, int64_t offset_ms, uint32_t rtt
  * clock), t1 the peer's stamp (its wall clock), all Unix ms. */
 int64_t rc_skew_offset_of(uint64_t t0, uint64_t t1, uint64_t t3);
 
+/*
+ * Member id (which must have a sample) vouches for `clocks` clocks, its
+ * own included: it counts that many times in the median until
+ * RC_SKEW_TTL_MS after now_ms. For a peer that refused us for our stamp
+ * (beyond the cluster key's window) while it lists clocks - 1 other live
+ * members: they are all within the window of its clock, so a node that
+ * hears only that one peer (a lone seed) can still tell that its own clock
+ * is the one that is off, not the seed's.
+ */
+void rc_skew_vouch(struct rc_skew *k, uint64_t id, uint32_t clocks, uint64_t now_ms);
+
 /* Forgets member id (it left or was removed). */
 void rc_skew_forget(struct rc_skew *k, uint64_t id);
 
@@ -103,8 +129,9 @@ int rc_skew_get(const struct rc_skew *k, uint64_t id, uint64_t now_ms, int64_t *
 
 /*
  * Summarises every member with an estimate. The median is taken over our
- * own clock (offset 0) and theirs, so that in a cluster of three one
- * wrong clock cannot move it, and between two nodes the difference splits
+ * own clock (offset 0) and theirs (each counted as many times as it
+ * vouches for, rc_skew_vouch), so that in a cluster of three one wrong
+ * clock cannot move it, and between two nodes the difference splits
  * evenly (neither can tell whose clock is wrong). O(members log members).
  */
 void rc_skew_summary(struct rc_skew *k, uint64_t now_ms, struct rc_skew_view *out);

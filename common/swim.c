@@ -1594,9 +1594,10 @@ int rc_swim_encode_state(const struct rc_swim *s, struct rc_buf *out)
 }
 
 /* Walks a STATE payload; with s != NULL applies each record. *from and
- * *wall get the sender and its stamp (0: none). */
+ * *wall get the sender and its stamp (0: none), *live the records alive
+ * or suspect. */
 static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now,
-                      uint64_t *from, uint64_t *wall)
+                      uint64_t *from, uint64_t *wall, uint32_t *live)
 {
     struct rc_swim_rec rec;
     struct rd r;
@@ -1608,6 +1609,7 @@ static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_
     if (rv < 0)
         return rv;
     *wall = 0;
+    *live = 0;
     if (type != RC_SWIM_STATE || rd_array(&r, &count) < 0 || count < 2 ||
         rd_uint(&r, UINT64_MAX, from) < 0 || rd_array(&r, &nrec) < 0 ||
         nrec > RC_SWIM_MAX_MEMBERS)
@@ -1615,6 +1617,7 @@ static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_
     for (i = 0; i < nrec; i++) {
         if (rd_rec(&r, &rec) < 0)
             return RC_EPROTO;
+        *live += is_live(rec.state);
         if (s == NULL)
             continue;
         if (rec.state == RC_MEMBER_DEAD && rec.id != s->members[0].id && find(s, rec.id) >= 0)
@@ -1634,14 +1637,16 @@ static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_
 int rc_swim_merge_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
     uint64_t from, wall;
-    int rv = walk_state(NULL, buf, len, now_ms, &from, &wall);
+    uint32_t live;
+    int rv = walk_state(NULL, buf, len, now_ms, &from, &wall, &live);
 
-    return rv < 0 ? rv : walk_state(s, buf, len, now_ms, &from, &wall);
+    return rv < 0 ? rv : walk_state(s, buf, len, now_ms, &from, &wall, &live);
 }
 
-int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms)
+int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms,
+                       uint32_t *live)
 {
-    return walk_state(NULL, buf, len, 0, from_id, wall_ms);
+    return walk_state(NULL, buf, len, 0, from_id, wall_ms, live);
 }
 
 /* ---- life cycle --------------------------------------------------------- */

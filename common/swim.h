@@ -346,10 +346,12 @@ int rc_swim_encode_state(const struct rc_swim *s, struct rc_buf *out);
  */
 int rc_swim_merge_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now_ms);
 
-/* Validates a STATE payload whole and reads its sender and stamp (0 when
- * it carries none), so the caller can decide before merging.
+/* Validates a STATE payload whole and reads its sender, its stamp (0 when
+ * it carries none) and how many records are alive or suspect (the
+ * sender's own included), so the caller can decide before merging.
  * 0, RC_EPROTO or RC_EVERSION. */
-int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms);
+int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms,
+                       uint32_t *live);
 
 /* Direct leave announcements; the rest goes by gossip. */
 #define RC_SWIM_LEAVE_FANOUT 8

@@ -586,13 +586,16 @@ static void pp_fail(struct rc_gossip *g, const char *why, int err)
 
 /* The reply's stamp against the request's: a round-trip sample of the
  * responder's clock. 1 when it is beyond the seal window (keyed): then
- * neither side merges the other's state (rc_gossip_push_pull). */
+ * neither side merges the other's state (rc_gossip_push_pull), and the
+ * responder vouches for the live members it lists, whose clocks are all
+ * within the window of its own (rc_skew_vouch). */
 static int pp_skewed(struct rc_gossip *g, const uint8_t *p, size_t len)
 {
     uint64_t from, stamp, now = uv_now(g->loop);
+    uint32_t live;
     int64_t off;
 
-    if (rc_swim_state_peek(p, len, &from, &stamp) < 0 || stamp == 0 || from == 0 ||
+    if (rc_swim_state_peek(p, len, &from, &stamp, &live) < 0 || stamp == 0 || from == 0 ||
         from == g->self.id || g->pp.sent_wall == 0)
         return 0;
     off = rc_skew_offset_of(g->pp.sent_wall, stamp, wall_ms());
@@ -602,6 +605,7 @@ static int pp_skewed(struct rc_gossip *g, const uint8_t *p, size_t len)
                 now);
     if (!keyed(g) || abs64(off) <= RC_SEAL_WINDOW_MS)
         return 0;
+    rc_skew_vouch(&g->skew, from, live, now);
     skew_log(g, "push-pull reply", from, off);
     return 1;
 }
@@ -906,7 +910,7 @@ static void clock_self_report(struct rc_gossip *g, uint64_t now)
 {
     const struct rc_skew_view *v = &g->clock;
     int kind = v->npeers == 0 || abs64(v->ahead_ms) <= RC_SKEW_WARN_MS ? 0
-               : v->npeers == 1                                          ? 1
+               : v->nclocks <= 2                                         ? 1
                                                                          : 2;
 
     if (kind == 0) {
@@ -928,9 +932,11 @@ static void clock_self_report(struct rc_gossip *g, uint64_t now)
         return;
     }
     rc_log_warn(g->log,
-                "clock: this node's clock is %" PRId64 " ms %s the median of its %u peers' "
-                "clocks: its own clock is off, fix this host's time sync (NTP)%s",
+                "clock: this node's clock is %" PRId64 " ms %s the median of the cluster's "
+                "clocks (peers measured: %u, clocks counted: %u): its own clock is off, fix "
+                "this host's time sync (NTP)%s",
                 abs64(v->ahead_ms), v->ahead_ms > 0 ? "ahead of" : "behind", v->npeers,
+                v->nclocks,
                 keyed(g) && abs64(v->ahead_ms) > RC_SEAL_WINDOW_MS
                     ? "; beyond the cluster key's window the peers refuse this node and it "
                       "refuses them until its clock is fixed"
@@ -1321,8 +1327,9 @@ int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state)
 {
     uint64_t from, stamp;
+    uint32_t live;
     int64_t off;
-    int rv = rc_swim_state_peek(in, len, &from, &stamp);
+    int rv = rc_swim_state_peek(in, len, &from, &stamp, &live);
 
     if (rv < 0)
         return rv;

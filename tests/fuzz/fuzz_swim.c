@@ -48,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct rc_swim_config cfg;
     uint64_t from, wall;
+    uint32_t live;
     struct rc_member self;
     struct rc_swim *s = NULL;
     static struct rc_swim_out out;
@@ -56,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc_swim_config_defaults(&cfg);
     cfg.wall_ms = fixed_wall;
     cfg.clock_sample = no_sample;
-    rc_swim_state_peek(data, size, &from, &wall);
+    rc_swim_state_peek(data, size, &from, &wall, &live);
     memset(&self, 0, sizeof(self));
     self.id = 1;
     strcpy(self.host, "127.0.0.1");

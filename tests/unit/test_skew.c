@@ -79,6 +79,13 @@ static void test_steps_and_one_way(void **state)
     rc_skew_add(&k, 1, -90000, RC_SKEW_ONEWAY, T0 + 300);
     assert_int_equal(rc_skew_get(&k, 1, T0 + 301, &off), 0);
     assert_int_equal(off, 20000);
+    /* 30 s after the last round trip, newer one-way stamps take over */
+    rc_skew_add(&k, 1, -90010, RC_SKEW_ONEWAY, T0 + 100 + RC_SKEW_SUPERSEDED_MS);
+    assert_int_equal(rc_skew_get(&k, 1, T0 + 200 + RC_SKEW_SUPERSEDED_MS, &off), 0);
+    assert_int_equal(off, 20000); /* the one at T0 + 200 is still recent enough */
+    rc_skew_add(&k, 1, -90020, RC_SKEW_ONEWAY, T0 + 201 + RC_SKEW_SUPERSEDED_MS);
+    assert_int_equal(rc_skew_get(&k, 1, T0 + 202 + RC_SKEW_SUPERSEDED_MS, &off), 0);
+    assert_int_equal(off, -90020); /* of equal rank, the newer */
     /* a member known only one way */
     rc_skew_add(&k, 2, 90000, RC_SKEW_ONEWAY, T0);
     assert_int_equal(rc_skew_get(&k, 2, T0 + 1, &off), 0);
@@ -134,6 +141,48 @@ static void test_summary(void **state)
     rc_skew_close(&k);
 }
 
+/* A lone seed that refused us for our stamp, and lists two other live
+ * members (all within the key's window of it), stands for three clocks:
+ * the median is then its clock, not halfway, and we know ours is off.
+ * The vouching ages out with the samples, and an even count of clocks
+ * still takes the mean of the middle two. */
+static void test_vouching(void **state)
+{
+    struct rc_skew k;
+    struct rc_skew_view v;
+
+    (void)state;
+    assert_int_equal(rc_skew_init(&k, 8), 0);
+    rc_skew_vouch(&k, 1, 3, T0); /* no sample yet: nothing */
+    rc_skew_add(&k, 1, -90000, 3, T0);
+    rc_skew_summary(&k, T0, &v);
+    assert_int_equal(v.nclocks, 2);
+    assert_int_equal(v.ahead_ms, 45000);
+    rc_skew_vouch(&k, 1, 3, T0);
+    rc_skew_summary(&k, T0 + 1, &v);
+    assert_int_equal(v.npeers, 1);
+    assert_int_equal(v.nclocks, 4);
+    assert_int_equal(v.ahead_ms, 90000); /* {0, -90000 x3} */
+    assert_int_equal(v.skewed, 1);
+    rc_skew_vouch(&k, 1, 2, T0 + 2);
+    rc_skew_summary(&k, T0 + 2, &v);
+    assert_int_equal(v.nclocks, 3);
+    assert_int_equal(v.ahead_ms, 90000);
+    /* a second peer that agrees with us: {0, 10, -90000 x2} */
+    rc_skew_add(&k, 2, 10, 1, T0 + 3);
+    rc_skew_summary(&k, T0 + 3, &v);
+    assert_int_equal(v.nclocks, 4);
+    assert_int_equal(v.ahead_ms, 45000);
+    /* the vouching ends with the TTL, the samples stay fresh */
+    rc_skew_add(&k, 1, -90000, 3, T0 + RC_SKEW_TTL_MS);
+    rc_skew_add(&k, 2, 10, 1, T0 + RC_SKEW_TTL_MS);
+    rc_skew_summary(&k, T0 + RC_SKEW_TTL_MS + 3, &v);
+    assert_int_equal(v.nclocks, 3);
+    assert_int_equal(v.ahead_ms, 0); /* {-90000, 0, 10} */
+    assert_int_equal(v.worst_id, 1);
+    rc_skew_close(&k);
+}
+
 /* The table is capped: the member sampled least recently goes first. */
 static void test_cap(void **state)
 {
@@ -164,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_shortest_round_trip_wins),
         cmocka_unit_test(test_steps_and_one_way),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_vouching),
         cmocka_unit_test(test_cap),
     };
 

@@ -876,6 +876,7 @@ static void test_clock_stamp_codec(void **state)
     struct rc_swim_msg *m = calloc(1, sizeof(*m)), *d = calloc(1, sizeof(*d));
     uint8_t buf[RC_SWIM_MAX_DGRAM + 8];
     uint64_t from, wall;
+    uint32_t live;
     struct rc_buf st;
     size_t len;
     int t;
@@ -923,8 +924,8 @@ static void test_clock_stamp_codec(void **state)
 
         rc_buf_init(&st, 1 << 16);
         assert_int_equal(rc_swim_encode_state(a->s, &st), 0);
-        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall), 0);
-        assert_true(from == 0xA0 && wall == 0);
+        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_true(from == 0xA0 && wall == 0 && live == 1);
         memset(&nd, 0, sizeof(nd));
         memset(&net, 0, sizeof(net));
         net.now = 5;
@@ -938,12 +939,12 @@ static void test_clock_stamp_codec(void **state)
         assert_int_equal(rc_swim_new(&cfg, &self, 1, 5, &s2), 0);
         rc_buf_reset(&st);
         assert_int_equal(rc_swim_encode_state(s2, &st), 0);
-        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall), 0);
-        assert_true(from == 0xA1 && wall == 1700000000005ULL);
+        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_true(from == 0xA1 && wall == 1700000000005ULL && live == 1);
         /* and an old node merges it, the stamp skipped as an extra */
         assert_int_equal(rc_swim_merge_state(a->s, rc_buf_rptr(&st), rc_buf_used(&st), 10), 0);
         assert_int_equal(member(a, 0xA1)->state, RC_MEMBER_ALIVE);
-        assert_true(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st) - 1, &from, &wall) < 0);
+        assert_true(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st) - 1, &from, &wall, &live) < 0);
         rc_swim_free(s2);
         rc_buf_close(&st);
         solo_free(a);
@@ -1150,6 +1151,14 @@ static void test_push_pull_merge(void **state)
     feed(a, rec(0xE0, "10.9.9.9", 10, RC_MEMBER_SUSPECT)); /* a suspects e */
     rc_buf_init(&st, 1 << 20);
     assert_int_equal(rc_swim_encode_state(a->s, &st), 0);
+    {
+        uint64_t from, wall;
+        uint32_t live;
+
+        assert_int_equal(
+            rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_int_equal(live, 4); /* a, b0 (who fed it), b5, and e (suspect) */
+    }
     /* a bad payload changes nothing: truncated at every offset */
     for (cut = 0; cut < rc_buf_used(&st); cut++) {
         assert_true(rc_swim_merge_state(e->s, rc_buf_rptr(&st), cut, 100) < 0);
