@@ -213,6 +213,9 @@ void rc_skew_summary(struct rc_skew *k, uint64_t now_ms, struct rc_skew_view *ou
         out->skewed += abs64(off) > RC_SKEW_WARN_MS;
         k->scratch[n++] = (struct rc_skew_point){off, clocks_of(&k->m[i], now_ms)};
     }
+    if (out->npeers > 1) /* vouching only counts for a lone peer (skew.h) */
+        for (i = 1; i < n; i++)
+            k->scratch[i].clocks = 1;
     median = median_of(k->scratch, n);
     for (i = 0; i < n; i++)
         out->nclocks += k->scratch[i].clocks;

@@ -112,11 +112,15 @@ int64_t rc_skew_offset_of(uint64_t t0, uint64_t t1, uint64_t t3);
 /*
  * Member id (which must have a sample) vouches for `clocks` clocks, its
  * own included: it counts that many times in the median until
- * RC_SKEW_TTL_MS after now_ms. For a peer that refused us for our stamp
- * (beyond the cluster key's window) while it lists clocks - 1 other live
- * members: they are all within the window of its clock, so a node that
- * hears only that one peer (a lone seed) can still tell that its own clock
- * is the one that is off, not the seed's.
+ * RC_SKEW_TTL_MS after now_ms, and only while it is the one member with
+ * an estimate. For a peer that refused us for our stamp (beyond the
+ * cluster key's window) while it lists clocks - 1 other live members:
+ * they are within the window of its clock, so a node that hears only that
+ * one peer (a lone seed) can still tell that its own clock is the one
+ * that is off, not the seed's. Only then: a node that measures others
+ * needs nobody's word, and a peer's "alive" list lags its view by a
+ * suspicion timeout (a node whose clock just jumped still lists its old
+ * peers alive, and would vouch for clocks 90 s from its own).
  */
 void rc_skew_vouch(struct rc_skew *k, uint64_t id, uint32_t clocks, uint64_t now_ms);
 
