@@ -116,7 +116,10 @@ static const char usage_text[] =
     "                           to connect, 5000 per request)\n"
     "  --consistency LEVEL      replicas that must answer a get or acknowledge a\n"
     "                           put or del: one, quorum (a majority of the key's\n"
-    "                           replicas) or all; default: the server's --r/--w\n"
+    "                           RF replicas, dead ones counted), all, or any (a\n"
+    "                           write kept by any live node, fallbacks included:\n"
+    "                           available while replicas are down, no read-your-\n"
+    "                           write promise); default: the server's --r/--w\n"
     "  -a, --auth PASSWORD      password for servers started with --auth-file\n"
     "                           (visible in ps: prefer $RINGCACHE_AUTH)\n"
     "  -h, --help               this text\n"
@@ -163,6 +166,10 @@ static const char usage_text[] =
     "                           with [N nodes]). Otherwise, or with --json, one\n"
     "                           JSON object per line each time members, states,\n"
     "                           stream progress or events change (README.md)\n"
+    "  forget ID                remove a dead member for good (ID: 16 hex digits,\n"
+    "                           see members): it stops counting towards quorums\n"
+    "                           and the cluster keeps RF copies on the others;\n"
+    "                           refused for a member that is alive or suspect\n"
     "  keygen                   print a new random cluster key (64 hex digits\n"
     "                           and a newline) for --cluster-key-file; contacts\n"
     "                           no server: ringcache-cli keygen > cluster.key\n"
@@ -276,7 +283,8 @@ static int command_op(const struct tok *t)
     } ops[] = {{"get", RC_CLIENT_GET},     {"put", RC_CLIENT_PUT},
                {"del", RC_CLIENT_DEL},     {"ping", RC_CLIENT_PING},
                {"stats", RC_CLIENT_STATS}, {"members", RC_CLIENT_MEMBERS},
-               {"ring", RC_CLIENT_RING},   {"watch", CMD_WATCH}};
+               {"ring", RC_CLIENT_RING},   {"watch", CMD_WATCH},
+               {"forget", RC_CLIENT_FORGET}};
     size_t i;
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -285,14 +293,14 @@ static int command_op(const struct tok *t)
     return 0;
 }
 
-/* "one", "quorum" or "all" in any case; -1 for anything else. */
+/* "one", "quorum", "all" or "any" in any case; -1 for anything else. */
 static int parse_level(const char *p, size_t len)
 {
     static const struct {
         const char *name;
         int level;
     } levels[] = {{"one", RC_CLIENT_CL_ONE}, {"quorum", RC_CLIENT_CL_QUORUM},
-                  {"all", RC_CLIENT_CL_ALL}};
+                  {"all", RC_CLIENT_CL_ALL}, {"any", RC_CLIENT_CL_ANY}};
     size_t i;
 
     for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
@@ -358,7 +366,7 @@ static int cmd_option(const struct tok *t, int *i, const struct tok *tok, int nt
         cmd->consistency = parse_level(v.p, v.len);
         if (cmd->consistency > 0)
             return 0;
-        snprintf(err, errlen, "--consistency must be one, quorum or all, got '%.*s'",
+        snprintf(err, errlen, "--consistency must be one, quorum, all or any, got '%.*s'",
                  (int)(v.len < 40 ? v.len : 40), v.p);
         return RC_EINVAL;
     }
@@ -375,7 +383,7 @@ static int cmd_option(const struct tok *t, int *i, const struct tok *tok, int nt
 /* Positional arguments of a command. */
 static int nargs(int op)
 {
-    return op == RC_CLIENT_PUT ? 2 : key_op(op) ? 1 : 0;
+    return op == RC_CLIENT_PUT ? 2 : key_op(op) || op == RC_CLIENT_FORGET ? 1 : 0;
 }
 
 /* Parses tok[0] (the command) and its arguments. */
@@ -388,7 +396,7 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
     memset(cmd, 0, sizeof(*cmd));
     cmd->op = command_op(&tok[0]);
     cmd->interval_ms = WATCH_INTERVAL_MS;
-    if (cmd->op == 0 || (piped && report_op(cmd->op))) {
+    if (cmd->op == 0 || (piped && (report_op(cmd->op) || cmd->op == RC_CLIENT_FORGET))) {
         snprintf(err, errlen, "unknown command '%.*s'%s", (int)(tok[0].len < 40 ? tok[0].len : 40),
                  tok[0].p, piped ? " (pipe mode: get, put, del, ping)" : " (see --help)");
         return RC_EINVAL;
@@ -408,9 +416,10 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
         }
     }
     if (npos < nargs(cmd->op)) {
-        snprintf(err, errlen, "usage: %s", cmd->op == RC_CLIENT_PUT ? "put KEY VALUE [--ttl S]"
-                                           : cmd->op == RC_CLIENT_GET ? "get KEY"
-                                                                      : "del KEY");
+        snprintf(err, errlen, "usage: %s", cmd->op == RC_CLIENT_PUT    ? "put KEY VALUE [--ttl S]"
+                                           : cmd->op == RC_CLIENT_GET    ? "get KEY"
+                                           : cmd->op == RC_CLIENT_FORGET ? "forget ID"
+                                                                         : "del KEY");
         return RC_EINVAL;
     }
     if (npos > 0)
@@ -891,7 +900,7 @@ static int global_opt(int argc, char **argv, int *i, struct cli *cli)
             cli->copts.connect_timeout_ms = cli->copts.io_timeout_ms = (int)ms;
     } else if ((m = match_opt(argv, argc, i, NULL, "--consistency", &v)) != 0) {
         if (m > 0 && (cli->consistency = parse_level(v, strlen(v))) < 0) {
-            fail_msg(RC_EINVAL, "--consistency must be one, quorum or all, got '%s'", v);
+            fail_msg(RC_EINVAL, "--consistency must be one, quorum, all or any, got '%s'", v);
             return -1;
         }
     } else {

@@ -35,11 +35,13 @@ _Static_assert((int)RC_CLIENT_GET == (int)RC_OP_GET && (int)RC_CLIENT_PUT == (in
                    (int)RC_CLIENT_STATS == (int)RC_OP_STATS &&
                    (int)RC_CLIENT_MEMBERS == (int)RC_OP_MEMBERS &&
                    (int)RC_CLIENT_RING == (int)RC_OP_RING &&
-                   (int)RC_CLIENT_ACTIVITY == (int)RC_OP_ACTIVITY,
+                   (int)RC_CLIENT_ACTIVITY == (int)RC_OP_ACTIVITY &&
+                   (int)RC_CLIENT_FORGET == (int)RC_OP_FORGET,
                "public op numbers must match the wire");
 _Static_assert((int)RC_CLIENT_CL_ONE == (int)RC_CL_ONE &&
                    (int)RC_CLIENT_CL_QUORUM == (int)RC_CL_QUORUM &&
-                   (int)RC_CLIENT_CL_ALL == (int)RC_CL_ALL,
+                   (int)RC_CLIENT_CL_ALL == (int)RC_CL_ALL &&
+                   (int)RC_CLIENT_CL_ANY == (int)RC_CL_ANY,
                "public consistency levels must match the wire");
 
 #define DEFAULT_PORT "7400"
@@ -373,13 +375,14 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
                          struct rc_request *req)
 {
     memset(req, 0, sizeof(*req));
-    if (op < RC_CLIENT_PING || op > RC_CLIENT_AUTH || consistency < RC_CLIENT_CL_DEFAULT ||
-        consistency > RC_CLIENT_CL_ALL)
+    if (op < RC_CLIENT_PING || op > RC_CLIENT_FORGET || consistency < RC_CLIENT_CL_DEFAULT ||
+        consistency > RC_CLIENT_CL_ANY)
         return RC_EINVAL;
     req->op = (uint32_t)op;
     req->id = c->next_id;
     req->consistency = (uint32_t)consistency;
-    if (op == RC_CLIENT_GET || op == RC_CLIENT_PUT || op == RC_CLIENT_DEL) {
+    if (op == RC_CLIENT_GET || op == RC_CLIENT_PUT || op == RC_CLIENT_DEL ||
+        op == RC_CLIENT_FORGET) {
         if (key == NULL && key_len > 0)
             return RC_EINVAL;
         if (key_len > MAX_KEY)

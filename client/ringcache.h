@@ -36,7 +36,13 @@ struct rc_client_opts {
 };
 
 /* Consistency levels for rc_client_send (0 = server default). */
-enum { RC_CLIENT_CL_DEFAULT = 0, RC_CLIENT_CL_ONE = 1, RC_CLIENT_CL_QUORUM = 2, RC_CLIENT_CL_ALL = 3 };
+enum {
+    RC_CLIENT_CL_DEFAULT = 0,
+    RC_CLIENT_CL_ONE = 1,
+    RC_CLIENT_CL_QUORUM = 2,
+    RC_CLIENT_CL_ALL = 3,
+    RC_CLIENT_CL_ANY = 4 /* writes: any live node, fallbacks included (see docs/protocol.md) */
+};
 
 /* Operations for rc_client_send. MEMBERS, RING and ACTIVITY take no key;
  * their reply's value is a msgpack document (docs/protocol.md, section 6). */
@@ -49,7 +55,8 @@ enum {
     RC_CLIENT_MEMBERS = 6,
     RC_CLIENT_RING = 7,
     RC_CLIENT_ACTIVITY = 8,
-    RC_CLIENT_AUTH = 9 /* the password goes in value */
+    RC_CLIENT_AUTH = 9, /* the password goes in value */
+    RC_CLIENT_FORGET = 10 /* key = a dead member's id, 16 hex digits */
 };
 
 /* Wire errors a client sees from a server with --auth-file; equal to the

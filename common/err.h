@@ -36,6 +36,7 @@
     XX(BUFFER_FULL, 20, "buffer limit reached")                          \
     XX(NOAUTH, 21, "authentication required")                            \
     XX(WRONGPASS, 22, "invalid password")                                 \
+    XX(SUPERSEDED, 23, "a newer write to the key won")                   \
     XX(CLUSTER_KEY, 40, "cluster key check failed")                      \
     XX(REPLAY, 41, "replayed or stale message")
 

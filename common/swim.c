@@ -722,6 +722,45 @@ static int confirm(struct rc_swim *s, uint32_t i, uint64_t by)
     return 1;
 }
 
+static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, uint64_t inc,
+                      uint64_t by, const char *why, uint64_t now);
+
+static int same_addr(const struct rc_member *a, const struct rc_member *b)
+{
+    return a->peer_port == b->peer_port && strcmp(a->host, b->host) == 0;
+}
+
+/* Another member is alive at the address (host and peer port) of member j,
+ * which is dead or suspect: two nodes cannot listen there at once, so j was
+ * restarted with a new id (an in-memory node, a wiped data directory) and
+ * is gone for good. It is retired as "left", so it stops counting towards
+ * quorums without waiting for an operator's forget. Whichever comes first
+ * (the new id alive, the old one suspected or declared dead) triggers it. */
+static void retire_if_replaced(struct rc_swim *s, uint32_t j, uint64_t now)
+{
+    const struct rc_member *o = &s->members[j];
+    uint32_t i;
+
+    if (j == 0 || (o->state != RC_MEMBER_DEAD && o->state != RC_MEMBER_SUSPECT))
+        return;
+    for (i = 0; i < s->n; i++) {
+        if (i != j && s->members[i].state == RC_MEMBER_ALIVE && same_addr(&s->members[i], o)) {
+            set_state(s, j, RC_MEMBER_LEFT, o->incarnation, s->members[0].id, "replaced", now);
+            return;
+        }
+    }
+}
+
+/* Member i came alive: retire what it replaced at its address. */
+static void retire_replaced(struct rc_swim *s, uint32_t i, uint64_t now)
+{
+    uint32_t j;
+
+    for (j = 1; j < s->n; j++)
+        if (j != i && same_addr(&s->members[j], &s->members[i]))
+            retire_if_replaced(s, j, now);
+}
+
 /*
  * The one place a member's state changes. Side effects: gossip the new
  * record, start or clear its suspicion, put it back in the probe order
@@ -744,14 +783,18 @@ static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, ui
         start_suspicion(s, i, by, now); /* a new suspicion, not a confirmation */
     else if (st != RC_MEMBER_SUSPECT)
         clear_suspicion(&s->peers[i]);
-    if (is_live(st) && !is_live(old))
+    if (is_live(st) && !is_live(old)) {
         order_insert(s, m->id);
+        retire_replaced(s, i, now);
+    }
     if (is_live(st) && old == RC_MEMBER_DEAD)
         s->peers[i].back = now;
     if (!is_live(st) && s->probe.phase != PROBE_IDLE && s->probe.target == m->id)
         s->probe.phase = PROBE_IDLE; /* nothing to learn from it any more */
     if (old != st && why != NULL)
         notify(s, i, old, why);
+    if (old != st)
+        retire_if_replaced(s, i, now);
 }
 
 static const char *reason_for(enum rc_member_state old, enum rc_member_state st)
@@ -1277,7 +1320,7 @@ static void reap_tombstones(struct rc_swim *s, uint64_t now)
     while (i < s->n) {
         const struct rc_member *m = &s->members[i];
 
-        if (!is_live(m->state) && now - m->state_since_ms >= s->cfg.tombstone_ms)
+        if (m->state == RC_MEMBER_LEFT && now - m->state_since_ms >= s->cfg.tombstone_ms)
             remove_at(s, i);
         else
             i++;
@@ -1540,6 +1583,19 @@ void rc_swim_leave(struct rc_swim *s, uint64_t now, struct rc_swim_out *out)
 }
 
 uint32_t rc_swim_leave_pending(const struct rc_swim *s) { return s->nleave; }
+
+int rc_swim_forget(struct rc_swim *s, uint64_t id, uint64_t now_ms)
+{
+    int i = find(s, id);
+
+    if (i < 0 || s->members[i].state == RC_MEMBER_LEFT)
+        return RC_ENOTFOUND;
+    if (i == 0 || s->members[i].state != RC_MEMBER_DEAD)
+        return RC_EINVAL;
+    set_state(s, (uint32_t)i, RC_MEMBER_LEFT, s->members[i].incarnation, s->members[0].id,
+              "forgotten", now_ms);
+    return 0;
+}
 
 uint32_t rc_swim_members(const struct rc_swim *s, const struct rc_member **out)
 {

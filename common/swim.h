@@ -85,9 +85,12 @@ const char *rc_member_state_name(enum rc_member_state st);
 /* A dead member is pinged this often so that it can refute when a
  * partition heals; one small datagram every 2 s per node costs nothing. */
 #define RC_SWIM_DEAD_PROBE_INTERVAL_MS 2000
-/* Dead and left members are remembered this long so that old gossip about
- * them cannot resurrect them (gossip dies out within seconds; push-pull
- * repeats it every few seconds), and dead ones keep being probed. */
+/* Left (and forgotten) members are remembered this long so that old gossip
+ * about them cannot resurrect them (gossip dies out within seconds;
+ * push-pull repeats it every few seconds). Dead members are never reaped:
+ * they still count towards the cluster's size for quorums (coord.c) and
+ * keep being probed, until an operator forgets them (rc_swim_forget) or a
+ * new member takes over their address (a restart with a new id). */
 #define RC_SWIM_TOMBSTONE_MS (3600 * 1000)
 /* Timer lateness from which the node treats itself as slow (Lifeguard):
  * a third of the probe timeout is where lateness starts to eat into the
@@ -305,6 +308,16 @@ void rc_swim_leave(struct rc_swim *s, uint64_t now_ms, struct rc_swim_out *out);
 
 /* How many of the members told directly of our leave have not acked yet. */
 uint32_t rc_swim_leave_pending(const struct rc_swim *s);
+
+/*
+ * Removes a dead member for good (an operator's decision: it is not coming
+ * back, so it stops counting towards quorums): it becomes "left" with the
+ * reason "forgotten", which gossip spreads. 0, RC_ENOTFOUND (unknown or
+ * already gone), or RC_EINVAL (alive or suspect, or this node: a live node
+ * is stopped or leaves by itself). If the node comes back after all, it
+ * refutes with a higher incarnation and joins again.
+ */
+int rc_swim_forget(struct rc_swim *s, uint64_t id, uint64_t now_ms);
 
 /* Timer lateness seen by the caller: at or above late_threshold_ms the
  * node counts itself slow (LHM + 1) and moves its pending deadlines out by

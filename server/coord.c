@@ -45,12 +45,20 @@
 /* Hint deliveries in flight at once, so a long backlog does not flood a
  * node that just came back. */
 #define HINT_INFLIGHT_MAX 256
+/* Rounds of a write whose replicas keep answering SUPERSEDED. Round 2
+ * carries a version past every one seen in round 1, so only writes that
+ * raced this one can supersede it again; four rounds make losing a race
+ * three times in a row the only way to hear SUPERSEDED. */
+#define MAX_WRITE_ROUNDS 4
+/* Targets of one op: the key's home replicas, then as many fallbacks. */
+#define MAX_TARGETS (2 * RC_RING_MAX_RF)
 
 struct op;
 
 struct op_rep {
     struct op *op;
     uint64_t node;
+    int counts;            /* a home replica: counts for ONE, QUORUM and ALL */
     int done, ok, found;
     int existed;           /* local write: it replaced a live value */
     struct rc_version ver; /* reads: the version this replica has */
@@ -73,7 +81,17 @@ struct op {
     int waiting;              /* not answered yet */
     uint32_t id;
     uint32_t opcode;
-    int nrep, needed, acks, fails, answered;
+    int any;       /* level ANY: every target counts, fallbacks included */
+    int nrep;      /* targets: home replicas first, then fallbacks */
+    int ncount;    /* targets whose answers count (home replicas, or all for ANY) */
+    int needed, acks, fails, answered; /* acks and fails of counting targets */
+    int stale;     /* counting targets that hold a newer version (SUPERSEDED) */
+    int superseded; /* some target answered SUPERSEDED this round */
+    int round;     /* writes: 1, then one more per SUPERSEDED retry */
+    struct rc_version newest; /* the newest version a SUPERSEDED answer named */
+    int local;     /* index of this node's target, -1 if none */
+    int local_held; /* the local write waits for a remote answer (clock check) */
+    int nremote, remote_left, remote_ok, remote_drift; /* this round's remote targets */
     int starting; /* still sending: not finished even if all answered */
     int last_err;
     int existed;
@@ -84,7 +102,7 @@ struct op {
     size_t key_len;
     uint8_t *value; /* write: inline after the op; read: the newest, malloc'd */
     size_t value_len;
-    struct op_rep rep[RC_RING_MAX_RF];
+    struct op_rep rep[MAX_TARGETS];
 };
 
 struct hint {
@@ -103,6 +121,7 @@ struct counters {
     uint64_t ping, get, put, del, stats, members, ring;
     uint64_t hits, misses, errors, unavailable, timeouts;
     uint64_t read_repairs, hints_stored, hints_delivered, hints_dropped;
+    uint64_t uncontacted, superseded_retries, superseded, drift_refused, forgotten;
 };
 
 struct rc_coord {
@@ -114,18 +133,24 @@ struct rc_coord {
     struct rc_net *net;
     const struct rc_log *log;
     uint64_t self;
-    struct rc_ring *ring;
+    struct rc_ring *ring; /* live members (alive, suspect): where data is placed */
+    struct rc_ring *home; /* every member not left: whose answers count */
+    struct rc_gossip *gossip; /* NULL until rc_coord_set_gossip */
+    rc_coord_skew_fn skew_fn;
+    void *skew_arg;
+    int need_contact;   /* QUORUM and ALL wait for gossip's first full sync */
+    int had_peers;      /* "had_peers" is saved in the node's metadata */
     struct rc_member *members;
     size_t nmembers;
     struct hint *hints_head, *hints_tail;
     size_t nhints, hints_inflight;
+    size_t hint_bytes; /* keys and values held in hints (opts.max_hint_bytes) */
     struct rc_buf scratch; /* MEMBERS / RING payloads */
     int64_t start_ms;
     int leaving;
     struct rc_rebalance *rb;
     int keyed;
     const struct rc_seal_stats *seal; /* NULL: none shown */
-    const struct rc_gossip *gossip;   /* clocks for STATS and MEMBERS; may be NULL */
     /* Keys held as primary / as replica (see on_census). */
     uv_timer_t census_timer;
     uint64_t census_primary, census_replica;
@@ -215,8 +240,9 @@ static int check_request(struct rc_coord *co, const struct rc_request *req,
     } else if (req->ttl_ms > MAX_TTL_MS) {
         snprintf(msg, sizeof(msg), "ttl longer than 100 years");
         err = RC_EINVAL;
-    } else if (req->consistency > RC_CL_ALL) {
-        snprintf(msg, sizeof(msg), "consistency must be 1 (one), 2 (quorum) or 3 (all)");
+    } else if (req->consistency > RC_CL_ANY) {
+        snprintf(msg, sizeof(msg),
+                 "consistency must be 1 (one), 2 (quorum), 3 (all) or 4 (any)");
         err = RC_EINVAL;
     }
     if (err == 0)
@@ -238,23 +264,30 @@ static void hint_unlink(struct rc_coord *co, struct hint *h)
     else
         co->hints_tail = h->prev;
     co->nhints--;
+    co->hint_bytes -= h->key_len + h->value_len;
     free(h);
 }
 
+static int hints_full(const struct rc_coord *co, size_t more)
+{
+    return co->nhints >= co->opts.max_hints || co->hint_bytes + more > co->opts.max_hint_bytes;
+}
+
 /* Keeps a write that could not reach its replica. The oldest hint makes
- * room when the cap is reached (a long outage is repaired by streaming on
- * rejoin, not by hints). */
+ * room when a cap (count, bytes) is reached: a long outage is repaired by
+ * streaming and anti-entropy on rejoin, not by hints. */
 static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
 {
+    size_t bytes = op->key_len + (op->opcode == RC_OP_DEL ? 0 : op->value_len);
     struct hint *h;
 
-    if (co->opts.max_hints == 0)
+    if (co->opts.max_hints == 0 || bytes > co->opts.max_hint_bytes)
         return;
-    while (co->nhints >= co->opts.max_hints && co->hints_head && !co->hints_head->inflight) {
+    while (hints_full(co, bytes) && co->hints_head && !co->hints_head->inflight) {
         hint_unlink(co, co->hints_head);
         co->ops.hints_dropped++;
     }
-    if (co->nhints >= co->opts.max_hints) {
+    if (hints_full(co, bytes)) {
         co->ops.hints_dropped++;
         return;
     }
@@ -283,6 +316,7 @@ static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
         co->hints_head = h;
     co->hints_tail = h;
     co->nhints++;
+    co->hint_bytes += bytes;
     co->ops.hints_stored++;
 }
 
@@ -354,7 +388,15 @@ static void on_hint_timer(uv_timer_t *t)
         if (co->hints_inflight >= HINT_INFLIGHT_MAX)
             continue;
         m = find_member(co, h->target);
-        if (m == NULL || m->state != RC_MEMBER_ALIVE)
+        if (m == NULL || m->state == RC_MEMBER_LEFT) {
+            /* Gone for good (left, forgotten, replaced by a new id): the
+             * key's current replicas hold the write (fallbacks took it,
+             * rebalancing streams it), so the hint has no one to wait for. */
+            co->ops.hints_dropped++;
+            hint_unlink(co, h);
+            continue;
+        }
+        if (m->state != RC_MEMBER_ALIVE)
             continue;
         if (!is_replica(co, h->data, h->key_len, h->target)) {
             /* The ring moved the key elsewhere meanwhile: its new replicas
@@ -466,7 +508,8 @@ static void read_repair(struct op *op)
         co->ops.read_repairs++;
         if (rp->node == co->self) {
             rc_node_write(co->node, op->key, op->key_len, tomb ? NULL : op->value,
-                          op->value_len, &op->ver, op->expires, noop_write_cb, NULL, NULL);
+                          op->value_len, &op->ver, op->expires, noop_write_cb, NULL, NULL,
+                          NULL);
             continue;
         }
         m = find_member(co, rp->node);
@@ -499,51 +542,173 @@ static int client_error(int err)
     }
 }
 
-/* Answers the client once the outcome is known; frees the op when every
- * replica has answered. */
-static void op_check(struct op *op)
+/* Answers the client that the write lost to newer versions every round. */
+static void answer_superseded(struct op *op)
+{
+    struct rc_reply rep;
+    char msg[128];
+
+    op->co->ops.errors++;
+    op->co->ops.superseded++;
+    snprintf(msg, sizeof(msg),
+             "newer writes to the key won %d rounds in a row (concurrent writers)", op->round);
+    rc_reply_error(&rep, op->id, RC_ESUPERSEDED, msg);
+    op_answer(op, &rep);
+}
+
+static void answer_failed(struct op *op)
 {
     struct rc_coord *co = op->co;
+    int err = client_error(op->last_err);
+    struct rc_reply rep;
+    char msg[128];
+
+    snprintf(msg, sizeof(msg), "%d of %d replicas answered, %d needed (last error: %s)",
+             op->acks, op->ncount, op->needed, rc_strerror(op->last_err));
+    co->ops.errors++;
+    if (err == RC_ETIMEOUT)
+        co->ops.timeouts++;
+    else if (err == RC_EUNAVAILABLE)
+        co->ops.unavailable++;
+    rc_reply_error(&rep, op->id, err,
+                   err == RC_ETIMEOUT || err == RC_EUNAVAILABLE ? msg : NULL);
+    op_answer(op, &rep);
+}
+
+static void send_to_replica(struct op *op, int i);
+static void write_local(struct op *op);
+static void op_check(struct op *op);
+
+/* A write some target answered SUPERSEDED, once every target of the round
+ * answered: move this node's clock past the newest version named and write
+ * again with a new version, so a write acknowledged after another one
+ * completed always wins, whatever the clocks (docs/protocol.md §12). 0, or
+ * -1 when no round is left (the caller answers). */
+static int retry_round(struct op *op)
+{
+    struct rc_coord *co = op->co;
+    struct rc_reply rep;
+    int i;
+
+    if (op->round >= MAX_WRITE_ROUNDS)
+        return -1;
+    if (rc_node_observe(co->node, op->newest.hlc) < 0) {
+        /* The newer version comes from a clock beyond --max-drift: this
+         * write cannot be ordered after it without dragging our clock. */
+        rc_reply_error(&rep, op->id, RC_EDRIFT,
+                       "a newer version of the key is stamped beyond --max-drift ahead");
+        co->ops.errors++;
+        op_answer(op, &rep);
+        return -1;
+    }
+    co->ops.superseded_retries++;
+    op->round++;
+    rc_node_new_version(co->node, &op->ver);
+    op->acks = op->fails = op->stale = op->answered = op->superseded = 0;
+    op->remote_left = op->nremote;
+    op->remote_ok = op->remote_drift = 0;
+    op->starting = 1;
+    for (i = 0; i < op->nrep; i++) {
+        op->rep[i].done = op->rep[i].ok = op->rep[i].found = op->rep[i].existed = 0;
+        send_to_replica(op, i);
+    }
+    op->starting = 0;
+    op_check(op); /* may free op: every target may have answered already */
+    return 0;
+}
+
+/* Answers the client once the outcome is known; starts another round of a
+ * superseded write; frees the op when every target has answered. */
+static void op_check(struct op *op)
+{
+    int alive = op->ncount - op->fails;
 
     if (op->waiting && op->acks >= op->needed) {
         if (op->opcode == RC_OP_GET)
             answer_read(op);
         else
             answer_write(op);
-    } else if (op->waiting && op->nrep - op->fails < op->needed) {
-        int err = client_error(op->last_err);
-        struct rc_reply rep;
-        char msg[128];
+    } else if (op->waiting && alive < op->needed) {
+        answer_failed(op);
+    }
+    /* alive - stale < needed: only another round can still succeed. */
+    if (op->answered < op->nrep || op->starting)
+        return;
+    if (op->waiting && op->superseded) {
+        if (retry_round(op) == 0)
+            return;
+        if (op->waiting)
+            answer_superseded(op);
+    } else if (op->waiting) {
+        answer_failed(op); /* not reached: counted answers decide first */
+    }
+    if (op->opcode == RC_OP_GET)
+        read_repair(op);
+    op_free(op);
+}
 
-        snprintf(msg, sizeof(msg), "%d of %d replicas answered, %d needed (last error: %s)",
-                 op->acks, op->nrep, op->needed, rc_strerror(op->last_err));
-        co->ops.errors++;
-        if (err == RC_ETIMEOUT)
-            co->ops.timeouts++;
-        else if (err == RC_EUNAVAILABLE)
-            co->ops.unavailable++;
-        rc_reply_error(&rep, op->id, err,
-                       err == RC_ETIMEOUT || err == RC_EUNAVAILABLE ? msg : NULL);
-        op_answer(op, &rep);
-    }
-    if (op->answered == op->nrep && !op->starting) {
-        if (op->opcode == RC_OP_GET)
-            read_repair(op);
-        op_free(op);
-    }
+/* A remote target answered (err 0: it took the version, or named a newer
+ * one). The held local write goes ahead once a remote replica accepted a
+ * version stamped by this node's clock, or once every remote target
+ * answered (write_local then refuses it if they all failed and one said
+ * DRIFT). Returns 1 when it took over op_check (the caller must not touch
+ * op again). */
+static int remote_answered(struct op *op, int err)
+{
+    op->remote_left--;
+    if (err == RC_EDRIFT)
+        op->remote_drift++;
+    else if (err == 0)
+        op->remote_ok++;
+    if (!op->local_held || (err != 0 && op->remote_left > 0))
+        return 0;
+    op->local_held = 0;
+    write_local(op);
+    return 1;
+}
+
+static int rep_counts(const struct op *op, const struct op_rep *rp)
+{
+    return op->any || rp->counts;
 }
 
 static void rep_fail(struct op_rep *rp, int err)
 {
     struct op *op = rp->op;
+    const struct rc_member *m;
 
     rp->done = 1;
     op->answered++;
-    op->fails++;
-    op->last_err = err;
+    if (rep_counts(op, rp)) {
+        op->fails++;
+        op->last_err = err;
+    }
+    /* A hint for a live replica the write missed; a dead one gets the
+     * range streamed when it is back. */
     if (op->opcode != RC_OP_GET && rp->node != op->co->self &&
-        (err == RC_ETIMEOUT || err == RC_ECONNECT || err == RC_ECLOSED || err == RC_EBUFFER_FULL))
+        (err == RC_ETIMEOUT || err == RC_ECONNECT || err == RC_ECLOSED ||
+         err == RC_EBUFFER_FULL) &&
+        (m = find_member(op->co, rp->node)) != NULL && m->state != RC_MEMBER_DEAD)
         hint_add(op->co, op, rp->node);
+    if (rp->node != op->co->self && op->opcode != RC_OP_GET && remote_answered(op, err))
+        return;
+    op_check(op);
+}
+
+/* The target holds a newer version: the write was ignored there. */
+static void rep_stale(struct op_rep *rp, const struct rc_version *newer)
+{
+    struct op *op = rp->op;
+
+    rp->done = 1;
+    op->answered++;
+    op->superseded = 1;
+    if (rep_counts(op, rp))
+        op->stale++;
+    if (rc_version_cmp(newer, &op->newest) > 0)
+        op->newest = *newer;
+    if (rp->node != op->co->self && remote_answered(op, 0))
+        return;
     op_check(op);
 }
 
@@ -553,8 +718,11 @@ static void rep_write_ok(struct op_rep *rp, int existed)
 
     rp->done = rp->ok = 1;
     op->answered++;
-    op->acks++;
+    if (rep_counts(op, rp))
+        op->acks++;
     op->existed |= existed;
+    if (rp->node != op->co->self && remote_answered(op, 0))
+        return;
     op_check(op);
 }
 
@@ -571,13 +739,19 @@ static void on_local_write(void *arg, int err)
 static void on_remote_write(void *arg, int err, const struct rc_reply *rep)
 {
     struct op_rep *rp = arg;
+    struct rc_version newer;
 
     if (err == 0 && rep->status != 0)
         err = rc_err_from_status((int)rep->status);
-    if (err < 0)
-        rep_fail(rp, err);
-    else
+    if (err == RC_ESUPERSEDED && rep->has_version) {
+        newer.hlc = rep->ver_hlc;
+        newer.node = rep->ver_node;
+        rep_stale(rp, &newer);
+    } else if (err < 0) {
+        rep_fail(rp, err == RC_ESUPERSEDED ? RC_EPROTO : err);
+    } else {
         rep_write_ok(rp, rep->existed);
+    }
 }
 
 /* Records one replica's read answer; keeps the newest version. */
@@ -590,15 +764,18 @@ static void rep_read(struct op_rep *rp, int found, int tomb, const struct rc_ver
     rp->done = rp->ok = 1;
     rp->found = found;
     op->answered++;
-    op->acks++;
+    if (rep_counts(op, rp))
+        op->acks++;
     if (found) {
         rp->ver = *ver;
         if (!op->best_found || rc_version_cmp(ver, &op->ver) > 0) {
             if (!tomb && value_len > 0 && (copy = malloc(value_len)) == NULL) {
                 rp->ok = 0; /* cannot hold it: count as failed, never as older */
-                op->acks--;
-                op->fails++;
-                op->last_err = RC_ENOMEM;
+                if (rep_counts(op, rp)) {
+                    op->acks--;
+                    op->fails++;
+                    op->last_err = RC_ENOMEM;
+                }
                 op_check(op);
                 return;
             }
@@ -652,7 +829,44 @@ static void local_read(struct op_rep *rp)
         rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, e.expires_ms);
 }
 
-/* Sends the op to replica i (local or remote). Failures are recorded on
+/* The write to this node's own store; refused with DRIFT when no remote
+ * target took the version and one refused it as stamped too far ahead. */
+static void write_local(struct op *op)
+{
+    struct op_rep *rp = &op->rep[op->local];
+    struct rc_version newer;
+    int rv;
+
+    if (op->remote_left == 0 && op->remote_ok == 0 && op->remote_drift > 0) {
+        rep_fail(rp, RC_EDRIFT);
+        return;
+    }
+    rv = rc_node_write(op->co->node, op->key, op->key_len,
+                       op->opcode == RC_OP_DEL ? NULL : op->value, op->value_len, &op->ver,
+                       op->expires, on_local_write, rp, &rp->existed, &newer);
+    if (rv == RC_ESUPERSEDED)
+        rep_stale(rp, &newer);
+    else if (rv < 0)
+        rep_fail(rp, rv);
+    else
+        op_check(op);
+}
+
+/* Whether this node may write its own copy before any peer has seen the
+ * version: only when its clock is known to agree with its peers'. If it is
+ * ahead, a version it stamps could be refused by every other replica as
+ * DRIFT while its own copy keeps it, and later win over writes that were
+ * acknowledged after it. */
+static int local_first(const struct rc_coord *co)
+{
+    int64_t ahead = 0;
+
+    if (co->skew_fn == NULL || co->skew_fn(co->skew_arg, &ahead) <= 0)
+        return 0;
+    return ahead < rc_node_opts(co->node)->max_drift_ms / 4;
+}
+
+/* Sends the op to target i (local or remote). Failures are recorded on
  * the op, never returned: the op decides what they mean. */
 static void send_to_replica(struct op *op, int i)
 {
@@ -663,20 +877,17 @@ static void send_to_replica(struct op *op, int i)
     int rv;
 
     if (rp->node == co->self) {
-        if (op->opcode == RC_OP_GET) {
+        if (op->opcode == RC_OP_GET)
             local_read(rp);
-            return;
-        }
-        rv = rc_node_write(co->node, op->key, op->key_len,
-                           op->opcode == RC_OP_DEL ? NULL : op->value, op->value_len, &op->ver,
-                           op->expires, on_local_write, rp, &rp->existed);
-        if (rv < 0)
-            rep_fail(rp, rv);
+        else if (op->remote_left > 0 && !local_first(co))
+            op->local_held = 1; /* remote_answered() releases it */
+        else
+            write_local(op);
         return;
     }
     m = find_member(co, rp->node);
-    if (m == NULL) {
-        rep_fail(rp, RC_EUNAVAILABLE);
+    if (m == NULL || (m->state != RC_MEMBER_ALIVE && m->state != RC_MEMBER_SUSPECT)) {
+        rep_fail(rp, RC_EUNAVAILABLE); /* a dead home replica */
         return;
     }
     if (op->opcode == RC_OP_GET) {
@@ -727,23 +938,117 @@ static int read_local_now(struct rc_coord *co, const struct rc_request *req,
     return sink_reply(sk, &rep);
 }
 
-static int start_op(struct rc_coord *co, const struct rc_request *req, const struct sink *sk)
+static int member_live(const struct rc_coord *co, uint64_t id)
+{
+    const struct rc_member *m;
+
+    if (id == co->self)
+        return 1;
+    m = find_member(co, id);
+    return m != NULL && (m->state == RC_MEMBER_ALIVE || m->state == RC_MEMBER_SUSPECT);
+}
+
+/* The op's targets: the key's home replicas (every member that has not
+ * left, dead ones included: they count towards n), then for writes, and
+ * for reads at ANY, the fallbacks: live members the placement ring gives
+ * the key while home replicas are down, which keep RF live copies for
+ * rebalancing. Returns the number of home replicas (n), 0 if none. */
+static int op_targets(struct rc_coord *co, struct op *op, const struct rc_request *req)
 {
     uint64_t ids[RC_RING_MAX_RF];
-    int n, i, is_read = req->op == RC_OP_GET;
+    int nhome, nlive, i, j, known;
+
+    nhome = co->home ? rc_ring_replicas_key(co->home, req->key, req->key_len, co->opts.rf, ids)
+                     : 0;
+    for (i = 0; i < nhome; i++) {
+        op->rep[op->nrep].node = ids[i];
+        op->rep[op->nrep++].counts = 1;
+    }
+    if (req->op == RC_OP_GET && !op->any)
+        return nhome;
+    nlive = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids)
+                     : 0;
+    for (i = 0; i < nlive && op->nrep < MAX_TARGETS; i++) {
+        for (j = 0, known = 0; j < nhome; j++)
+            known |= op->rep[j].node == ids[i];
+        if (!known)
+            op->rep[op->nrep++].node = ids[i];
+    }
+    return nhome;
+}
+
+/* Refuses what cannot be done right now, before anything is written:
+ * QUORUM and ALL before this node knows its cluster, too few home
+ * replicas alive for the level, a write stamped by a clock well ahead of
+ * the peers'. level_needs is what the level needs at the configured RF:
+ * the contact gate looks at it, not at op->needed, because a node that
+ * has not made contact may know only itself (n = 1, so QUORUM would need
+ * 1 and be served alone). 0, or the error (msg filled). */
+static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, char *msg,
+                    size_t len)
+{
+    int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms / 2;
+    int i, live = 0;
+
+    if (level_needs > 1 && !op->any && co->need_contact &&
+        (co->gossip == NULL || !rc_gossip_synced(co->gossip))) {
+        co->ops.uncontacted++;
+        snprintf(msg, len, "this node has not yet made contact with its cluster "
+                           "(QUORUM and ALL wait for it; ONE and ANY are served)");
+        return RC_EUNAVAILABLE;
+    }
+    for (i = 0; i < op->nrep; i++)
+        live += (op->rep[i].counts || op->any) && member_live(co, op->rep[i].node);
+    if (live < op->needed) {
+        snprintf(msg, len, "%d of %d replicas alive, %d needed", live, op->ncount, op->needed);
+        return RC_EUNAVAILABLE;
+    }
+    if (op->opcode != RC_OP_GET && co->skew_fn != NULL && co->skew_fn(co->skew_arg, &ahead) > 0 &&
+        ahead > limit) {
+        co->ops.drift_refused++;
+        snprintf(msg, len,
+                 "this node's clock is %" PRId64 " ms ahead of its peers (limit %" PRId64
+                 " ms): fix its time",
+                 ahead, limit);
+        return RC_EDRIFT;
+    }
+    return 0;
+}
+
+static int start_op(struct rc_coord *co, const struct rc_request *req, const struct sink *sk)
+{
+    int nhome, i, rv, is_read = req->op == RC_OP_GET;
     size_t vlen = req->op == RC_OP_PUT ? req->value_len : 0;
     struct op *op;
+    char msg[160];
 
-    n = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids) : 0;
-    if (n <= 0 && co->leaving)
-        return sink_error(co, sk, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
-    if (n <= 0)
-        return sink_error(co, sk, req->id, RC_EUNAVAILABLE, "no live members in the ring");
-    if (is_read && n == 1 && ids[0] == co->self)
-        return read_local_now(co, req, sk);
     op = calloc(1, sizeof(*op) + req->key_len + vlen);
     if (op == NULL)
         return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
+    op->any = req->consistency == RC_CL_ANY;
+    nhome = op_targets(co, op, req);
+    if (nhome <= 0) {
+        free(op);
+        if (co->leaving)
+            return sink_error(co, sk, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
+        return sink_error(co, sk, req->id, RC_EUNAVAILABLE, "no members in the ring");
+    }
+    op->co = co;
+    op->opcode = req->op;
+    op->ncount = op->any ? op->nrep : nhome;
+    op->needed = op->any ? 1 : needed_for(req->consistency, is_read ? co->opts.r : co->opts.w,
+                                          nhome);
+    rv = op_admit(co, op,
+                  needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, co->opts.rf),
+                  msg, sizeof(msg));
+    if (rv < 0) {
+        free(op);
+        return sink_error(co, sk, req->id, rv, msg);
+    }
+    if (is_read && op->nrep == 1 && op->rep[0].node == co->self) {
+        free(op);
+        return read_local_now(co, req, sk);
+    }
     op->cb = sk->cb;
     op->cb_arg = sk->arg;
     if (op->cb == NULL && (op->slot = rc_net_defer(sk->net)) == NULL) {
@@ -751,11 +1056,9 @@ static int start_op(struct rc_coord *co, const struct rc_request *req, const str
         return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
     }
     op->waiting = 1;
-    op->co = co;
     op->id = req->id;
-    op->opcode = req->op;
-    op->nrep = n;
-    op->needed = needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, n);
+    op->round = 1;
+    op->local = -1;
     op->key = (uint8_t *)(op + 1);
     op->key_len = req->key_len;
     memcpy(op->key, req->key, req->key_len);
@@ -768,12 +1071,16 @@ static int start_op(struct rc_coord *co, const struct rc_request *req, const str
         if (req->op == RC_OP_PUT && req->ttl_ms > 0)
             op->expires = rc_node_now_ms() + (int64_t)req->ttl_ms;
     }
-    op->starting = 1;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < op->nrep; i++) {
         op->rep[i].op = op;
-        op->rep[i].node = ids[i];
+        if (op->rep[i].node == co->self)
+            op->local = i;
+        else
+            op->nremote++;
     }
-    for (i = 0; i < n; i++)
+    op->remote_left = op->nremote;
+    op->starting = 1;
+    for (i = 0; i < op->nrep; i++)
         send_to_replica(op, i);
     op->starting = 0;
     op_check(op);
@@ -1023,7 +1330,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
     struct rc_skew_view clock = {0};
-    size_t i, alive = 0;
+    size_t i, alive = 0, known = 0;
     uint32_t k = 0;
 
     rc_node_stats(co->node, &ns);
@@ -1031,8 +1338,10 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
         rc_rebalance_stats(co->rb, &rs);
     if (co->net)
         rc_net_stats(co->net, &cs);
-    for (i = 0; i < co->nmembers; i++)
+    for (i = 0; i < co->nmembers; i++) {
         alive += co->members[i].state == RC_MEMBER_ALIVE;
+        known += co->members[i].state != RC_MEMBER_LEFT;
+    }
     STAT_STR(st, k, "version", RC_VERSION);
     STAT_STR(st, k, "node_id", rc_node_id_hex(co->node));
     STAT_NUM(st, k, "pid", getpid());
@@ -1075,10 +1384,19 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "replica_reads", ns.repl_reads);
     STAT_NUM(st, k, "read_repairs", co->ops.read_repairs);
     STAT_NUM(st, k, "hints_pending", co->nhints);
+    STAT_NUM(st, k, "hints_bytes", co->hint_bytes);
     STAT_NUM(st, k, "hints_stored", co->ops.hints_stored);
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
     STAT_NUM(st, k, "clock_drift_rejects", ns.drift_rejects);
+    STAT_NUM(st, k, "writes_refused_clock_ahead", co->ops.drift_refused);
+    STAT_NUM(st, k, "replica_writes_superseded", ns.superseded);
+    STAT_NUM(st, k, "writes_superseded_retried", co->ops.superseded_retries);
+    STAT_NUM(st, k, "errors_superseded", co->ops.superseded);
+    STAT_NUM(st, k, "errors_not_in_contact", co->ops.uncontacted);
+    STAT_NUM(st, k, "in_contact", !co->need_contact ||
+                                      (co->gossip != NULL && rc_gossip_synced(co->gossip)));
+    STAT_NUM(st, k, "members_forgotten", co->ops.forgotten);
     STAT_NUM(st, k, "read_cache_hits", ns.cache.hits);
     STAT_NUM(st, k, "read_cache_misses", ns.cache.misses);
     STAT_NUM(st, k, "read_cache_entries", ns.cache.entries);
@@ -1094,10 +1412,13 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "ranges_dropped", rs.ranges_dropped);
     STAT_NUM(st, k, "keys_dropped", rs.keys_dropped);
     STAT_NUM(st, k, "stream_cleanups", rs.sweeps);
+    STAT_NUM(st, k, "anti_entropy_passes", rs.repairs);
+    STAT_NUM(st, k, "anti_entropy_repairs", rs.repairs_sent);
     STAT_NUM(st, k, "rebalances", rs.rebalances);
     STAT_NUM(st, k, "rebalance_running", rs.running);
     STAT_NUM(st, k, "members", co->nmembers);
     STAT_NUM(st, k, "members_alive", alive);
+    STAT_NUM(st, k, "members_known", known);
     STAT_NUM(st, k, "replication_factor", co->opts.rf);
     STAT_NUM(st, k, "read_quorum", co->opts.r);
     STAT_NUM(st, k, "write_quorum", co->opts.w);
@@ -1124,6 +1445,37 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
 
     rep.stats = st;
     rep.nstats = k;
+    return rc_encode_reply(out, &rep);
+}
+
+/* FORGET: KEY is a dead member's id in 16 hex digits. */
+static int do_forget(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id};
+    char hex[17], *end;
+    uint64_t id;
+    int rv;
+
+    if (!req->has_key || req->key_len != 16)
+        return reply_error(co, out, req->id, RC_EINVAL, "key must be a member id: 16 hex digits");
+    memcpy(hex, req->key, 16);
+    hex[16] = '\0';
+    id = strtoull(hex, &end, 16);
+    if (*end != '\0' || hex[0] == '-' || hex[0] == '+' || hex[0] == ' ')
+        return reply_error(co, out, req->id, RC_EINVAL, "key must be a member id: 16 hex digits");
+    if (co->gossip == NULL)
+        return reply_error(co, out, req->id, RC_EUNAVAILABLE, "gossip is not running");
+    rv = rc_gossip_forget(co->gossip, id);
+    if (rv == RC_ENOTFOUND)
+        return reply_error(co, out, req->id, rv, "no such member (unknown, or already gone)");
+    if (rv == RC_EINVAL)
+        return reply_error(co, out, req->id, rv,
+                           "only a dead member can be forgotten (stop it, or let it leave)");
+    if (rv < 0)
+        return reply_error(co, out, req->id, rv, NULL);
+    co->ops.forgotten++;
+    rc_log_info(co->log, "member %s forgotten by an operator: it no longer counts for quorums",
+                hex);
     return rc_encode_reply(out, &rep);
 }
 
@@ -1165,6 +1517,8 @@ static int on_request(void *arg, struct rc_net *net, const struct rc_request *re
         return reply_view(co, req, out, encode_ring);
     case RC_OP_ACTIVITY:
         return reply_view(co, req, out, encode_activity);
+    case RC_OP_FORGET:
+        return do_forget(co, req, out);
     default:
         return reply_error(co, out, req->id, RC_EUNKNOWN_OP, NULL);
     }
@@ -1233,33 +1587,79 @@ void rc_coord_set_rebalance(struct rc_coord *co, struct rc_rebalance *rb)
     co->rb = rb;
 }
 
+void rc_coord_set_gossip(struct rc_coord *co, struct rc_gossip *g)
+{
+    co->gossip = g;
+}
+
+void rc_coord_set_skew(struct rc_coord *co, rc_coord_skew_fn fn, void *arg)
+{
+    co->skew_fn = fn;
+    co->skew_arg = arg;
+}
+
 void rc_coord_set_seal_stats(struct rc_coord *co, int keyed, const struct rc_seal_stats *st)
 {
     co->keyed = keyed;
     co->seal = st;
 }
 
-void rc_coord_set_gossip(struct rc_coord *co, const struct rc_gossip *g)
+/* Once another member was seen alive, a restart of this node must wait
+ * for contact before it serves QUORUM and ALL (it is part of a cluster
+ * now), even without --seeds: remembered in the node's metadata. */
+static void note_peers(struct rc_coord *co, const struct rc_member *members, size_t n)
 {
-    co->gossip = g;
+    size_t i;
+
+    if (co->had_peers)
+        return;
+    for (i = 0; i < n; i++) {
+        if (members[i].id != co->self && members[i].state == RC_MEMBER_ALIVE) {
+            co->had_peers = 1;
+            if (rc_node_meta_set(co->node, "had_peers", 1) < 0)
+                rc_log_warn(co->log, "cannot save had_peers: a restart without --seeds "
+                                     "may serve QUORUM before it rejoins");
+            return;
+        }
+    }
+}
+
+/* Builds the ring of the live members (alive, suspect), or with home set,
+ * of every member that has not left (dead ones included). */
+static int ring_of(const struct rc_coord *co, const struct rc_member *members, size_t n,
+                   int home, struct rc_ring **out)
+{
+    uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    size_t i, k = 0;
+    int rv;
+
+    if (ids == NULL)
+        return RC_ENOMEM;
+    for (i = 0; i < n && k < RC_RING_MAX_MEMBERS; i++) {
+        enum rc_member_state st = members[i].state;
+
+        if (st == RC_MEMBER_ALIVE || st == RC_MEMBER_SUSPECT || (home && st == RC_MEMBER_DEAD))
+            ids[k++] = members[i].id;
+    }
+    rv = rc_ring_new(ids, k, co->opts.vnodes, out);
+    free(ids);
+    return rv;
 }
 
 int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)
 {
-    uint64_t ids[RC_RING_MAX_MEMBERS];
     struct rc_member *copy;
-    struct rc_ring *ring = NULL;
-    size_t i, k = 0;
+    struct rc_ring *ring = NULL, *home = NULL;
     int rv;
 
-    for (i = 0; i < n && k < RC_RING_MAX_MEMBERS; i++)
-        if (members[i].state == RC_MEMBER_ALIVE || members[i].state == RC_MEMBER_SUSPECT)
-            ids[k++] = members[i].id;
     copy = malloc((n ? n : 1) * sizeof(*copy));
     if (copy == NULL)
         return RC_ENOMEM;
-    rv = rc_ring_new(ids, k, co->opts.vnodes, &ring);
+    rv = ring_of(co, members, n, 0, &ring);
+    if (rv == 0)
+        rv = ring_of(co, members, n, 1, &home);
     if (rv < 0) {
+        rc_ring_free(ring);
         free(copy);
         return rv;
     }
@@ -1269,6 +1669,9 @@ int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, s
     co->nmembers = n;
     rc_ring_free(co->ring);
     co->ring = ring;
+    rc_ring_free(co->home);
+    co->home = home;
+    note_peers(co, members, n);
     /* Ownership changed: start a new count now (the last totals stay
      * published until it completes). */
     co->census_idx = 0;
@@ -1282,6 +1685,7 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
                  struct rc_peers *peers, const struct rc_log *log, struct rc_coord **out)
 {
     struct rc_coord *co;
+    uint64_t had = 0;
 
     *out = NULL;
     co = calloc(1, sizeof(*co));
@@ -1294,6 +1698,9 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
     co->log = log;
     co->self = rc_node_id(node);
     co->start_ms = rc_node_now_ms();
+    if (rc_node_meta_get(node, "had_peers", &had) == 0 && had)
+        co->had_peers = 1;
+    co->need_contact = opts->has_seeds || co->had_peers;
     /* Members view of 1024 nodes is about 150 KiB. */
     rc_buf_init(&co->scratch, 1u << 20);
     uv_timer_init(loop, &co->hint_timer);
@@ -1323,6 +1730,7 @@ void rc_coord_free(struct rc_coord *co)
     while (co->hints_head)
         hint_unlink(co, co->hints_head);
     rc_ring_free(co->ring);
+    rc_ring_free(co->home);
     free(co->members);
     rc_buf_close(&co->scratch);
     free(co);

@@ -32,7 +32,9 @@ struct rc_coord_opts {
     int timeout_ms;      /* per replica request */
     int vnodes;          /* virtual nodes per member */
     size_t max_hints;    /* hints kept for unreachable replicas, all targets */
+    size_t max_hint_bytes; /* and the key and value bytes they may hold */
     int64_t hint_ttl_ms; /* hints older than this are dropped */
+    int has_seeds;       /* --seeds given: QUORUM and ALL wait for contact */
 };
 
 /* node, peers and log are borrowed for the coordinator's life. */
@@ -66,6 +68,19 @@ const struct rc_ring *rc_coord_ring(const struct rc_coord *c, int *rf);
 /* The client net, for connection counters in STATS (borrowed). */
 void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
 
+/* Gossip, borrowed for the coordinator's life: whether this node has made
+ * contact with its cluster yet (QUORUM and ALL wait for it), FORGET, and
+ * the clock estimates STATS (clock_ahead_ms, clock_skewed_peers) and
+ * MEMBERS (clock_offset_ms) show. */
+struct rc_gossip;
+void rc_coord_set_gossip(struct rc_coord *c, struct rc_gossip *g);
+
+/* How far this node's clock is ahead of its peers' (negative: behind):
+ * returns the number of peers measured (0: unknown). Writes are refused
+ * with DRIFT while it is ahead by more than --max-drift / 2. */
+typedef int (*rc_coord_skew_fn)(void *arg, int64_t *ahead_ms);
+void rc_coord_set_skew(struct rc_coord *c, rc_coord_skew_fn fn, void *arg);
+
 /* The rebalancer whose progress ACTIVITY and STATS report (borrowed). */
 struct rc_rebalance;
 void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
@@ -73,11 +88,6 @@ void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
 /* STATS shows whether a cluster key is in use and the seal counters
  * (borrowed for the coordinator's life). */
 void rc_coord_set_seal_stats(struct rc_coord *c, int keyed, const struct rc_seal_stats *st);
-
-/* The gossip whose clock estimates STATS (clock_ahead_ms,
- * clock_skewed_peers) and MEMBERS (clock_offset_ms) show (borrowed). */
-struct rc_gossip;
-void rc_coord_set_gossip(struct rc_coord *c, const struct rc_gossip *g);
 
 /* The membership as gossip sees it (self included). The ring is rebuilt
  * from the alive and suspect members; returns 0 or RC_ENOMEM (the old

@@ -102,6 +102,7 @@ struct rc_gossip {
     uint64_t next_join, join_backoff, alone_since, next_pp;
     uint32_t pp_rounds;
     int joined_once;
+    int synced; /* a full-state exchange with a peer completed (rc_gossip_synced) */
     void (*leave_cb)(void *arg);
     void *leave_arg;
     uint64_t leave_deadline;
@@ -546,6 +547,20 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     check_leave(g);
 }
 
+/* Once per process life: the first full-state exchange with a peer (either
+ * way) means this node knows the cluster as its peers do, so quorums can
+ * be counted against it (coord.c refuses QUORUM and ALL until then). */
+static void mark_synced(struct rc_gossip *g)
+{
+    const struct rc_member *m;
+
+    if (g->synced)
+        return;
+    g->synced = 1;
+    rc_log_info(g->log, "gossip: in contact with the cluster (%u members known)",
+                rc_swim_members(g->swim, &m));
+}
+
 /* ---- push-pull client ------------------------------------------------------ */
 
 static void pp_set_state(struct rc_gossip *g, enum pp_state st)
@@ -633,6 +648,7 @@ static void pp_reply(struct rc_gossip *g, size_t frame_len)
                     g->pp.port, rc_strerror(rv));
     } else {
         rc_log_debug(g->log, "gossip: push-pull with %s:%u done", g->pp.host, g->pp.port);
+        mark_synced(g);
         reschedule(g);
     }
     pp_finish(g);
@@ -1339,16 +1355,32 @@ int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
          * dead: merged, it would start suspicions of healthy members and
          * make it a member nobody can probe (issue 12's false deaths).
          * It gets our stamped state back, not merged there either, so it
-         * can tell that its clock is the one that is off. */
+         * can tell that its clock is the one that is off. Neither side
+         * counts this as contact (mark_synced). */
         skew_log(g, "push-pull", from, off);
         return rc_swim_encode_state(g->swim, out_state);
     }
     rv = rc_swim_merge_state(g->swim, in, len, uv_now(g->loop));
     if (rv < 0)
         return rv;
+    mark_synced(g); /* the initiator's whole table arrived */
     if (g->started)
         reschedule(g); /* the merge may have started suspicions */
     return rc_swim_encode_state(g->swim, out_state);
+}
+
+int rc_gossip_synced(const struct rc_gossip *g)
+{
+    return g->synced;
+}
+
+int rc_gossip_forget(struct rc_gossip *g, uint64_t id)
+{
+    int rv = rc_swim_forget(g->swim, id, uv_now(g->loop));
+
+    if (rv == 0 && g->started && !g->closing)
+        reschedule(g); /* the "left" record goes out with the next messages */
+    return rv;
 }
 
 void rc_gossip_leave(struct rc_gossip *g, void (*done)(void *arg), void *arg)

@@ -143,6 +143,15 @@ uint64_t rc_gossip_incarnation(const struct rc_gossip *g);
  * to out_state (the reply's VALUE). 0, RC_EPROTO/RC_EVERSION (bad state,
  * nothing merged, nothing appended) or RC_EBUFFER_FULL/RC_ENOMEM.
  */
+/* 1 once this node has exchanged its full membership table with a peer
+ * since it started (a push-pull either way): before that it may not know
+ * the cluster it belongs to, and the coordinator refuses QUORUM and ALL. */
+int rc_gossip_synced(const struct rc_gossip *g);
+
+/* Forgets a dead member for good (rc_swim_forget): 0, RC_ENOTFOUND,
+ * RC_EINVAL (alive, suspect, or this node). */
+int rc_gossip_forget(struct rc_gossip *g, uint64_t id);
+
 int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state);
 

@@ -191,9 +191,24 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     return rv;
 }
 
+/* After the store ignored a write (rv 0): RC_ESUPERSEDED with the stored
+ * version when it is newer, 0 when it is this very version (a repeat:
+ * read repair, a hint, a retried request). */
+static int check_superseded(struct rc_node *n, const uint8_t *key, size_t key_len,
+                            const struct rc_version *ver, struct rc_version *newer)
+{
+    struct rc_entry e;
+
+    if (rc_node_get(n, key, key_len, &e) < 0 || rc_version_cmp(&e.ver, ver) <= 0)
+        return 0;
+    if (newer != NULL)
+        *newer = e.ver;
+    return RC_ESUPERSEDED;
+}
+
 int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
-                  rc_node_write_cb cb, void *arg, int *existed)
+                  rc_node_write_cb cb, void *arg, int *existed, struct rc_version *newer)
 {
     int rv;
 
@@ -201,6 +216,8 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
      * earlier waiters and this caller learns it from rv alone. */
     rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, 1, existed);
     if (rv < 0)
+        return rv;
+    if (rv == 0 && (rv = check_superseded(n, key, key_len, ver, newer)) < 0)
         return rv;
     return add_waiter(n, cb, arg, 0);
 }
@@ -256,7 +273,7 @@ static int check_sizes(const struct rc_node *n, const struct rc_request *req)
 static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
                       struct rc_buf *out)
 {
-    struct rc_version ver = {req->ver_hlc, req->ver_node};
+    struct rc_version ver = {req->ver_hlc, req->ver_node}, newer;
     struct rc_net_slot *slot;
     int rv, existed = 0;
 
@@ -274,6 +291,18 @@ static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_req
                     &existed);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
+    if (rv == 0 && check_superseded(n, req->key, req->key_len, &ver, &newer) < 0) {
+        /* Ignored as older: say so, with the version that won, so the
+         * coordinator can move its clock past it and write again rather
+         * than acknowledge a write that has no effect. */
+        struct rc_reply rep = {.id = req->id, .has_version = 1};
+
+        rep.status = (uint32_t)rc_err_to_status(RC_ESUPERSEDED);
+        rep.ver_hlc = newer.hlc;
+        rep.ver_node = newer.node;
+        n->st.superseded++;
+        return rc_encode_reply(out, &rep);
+    }
     /* Acknowledged when the batch commits. */
     slot = rc_net_defer(net);
     if (slot == NULL)
@@ -515,6 +544,9 @@ void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
 {
     *st = n->st;
     rc_store_stats(n->store, &st->store);
+    /* STATS keys, DBSIZE and INFO keyspace promise live keys: expired
+     * values waiting for the purge do not count. */
+    st->store.keys = rc_store_live_keys(n->store, rc_node_now_ms());
     if (n->cache)
         rc_memtab_stats(n->cache, &st->cache);
 }

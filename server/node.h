@@ -37,11 +37,12 @@ struct rc_node_opts {
 };
 
 struct rc_node_stats {
-    struct rc_store_stats store;
+    struct rc_store_stats store; /* keys: live values only (rc_store_live_keys) */
     uint64_t repl_writes, repl_reads; /* replica operations served */
     uint64_t commits, commit_errors;
     uint64_t purged;
     uint64_t drift_rejects;
+    uint64_t superseded; /* replica writes ignored as older, answered SUPERSEDED */
     struct rc_memtab_stats cache; /* zeros when the read cache is off */
 };
 
@@ -71,12 +72,14 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
 /*
  * Local last-writer-wins write (value NULL = tombstone). Returns 0 and
  * calls cb(arg, err) exactly once at the batch's commit, or returns an
- * error without calling cb. *applied / *existed (may be NULL) tell whether
- * it won over the stored version and whether a live value was replaced.
+ * error without calling cb: RC_ESUPERSEDED when the store holds a newer
+ * version of the key (then in *newer, if not NULL), so the write was
+ * ignored. A write of the version already stored is a success (a
+ * repeat). *existed (may be NULL) tells whether a live value was replaced.
  */
 int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
-                  rc_node_write_cb cb, void *arg, int *existed);
+                  rc_node_write_cb cb, void *arg, int *existed, struct rc_version *newer);
 
 /* The same write without a callback, for bulk merges (streaming): its
  * batch is acknowledged as a whole with rc_node_ack_at_commit. */

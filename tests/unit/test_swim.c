@@ -143,7 +143,8 @@ static struct tnet *net_new(int n)
     return net;
 }
 
-static void node_start(struct tnet *net, int i, uint64_t inc, uint64_t seed)
+/* Starts slot i's node (its address) with the given id. */
+static void node_start_as(struct tnet *net, int i, uint64_t id, uint64_t inc, uint64_t seed)
 {
     struct tnode *nd = &net->nodes[i];
     struct rc_swim_config cfg = net->cfg;
@@ -151,7 +152,7 @@ static void node_start(struct tnet *net, int i, uint64_t inc, uint64_t seed)
 
     rc_swim_free(nd->s);
     memset(&self, 0, sizeof(self));
-    self.id = node_id(i);
+    self.id = id;
     host_of(i, self.host, sizeof(self.host));
     self.client_port = 7400;
     self.peer_port = 7401;
@@ -162,6 +163,11 @@ static void node_start(struct tnet *net, int i, uint64_t inc, uint64_t seed)
     nd->inc = inc;
     cfg.cb_arg = nd;
     assert_int_equal(rc_swim_new(&cfg, &self, seed * 131 + (uint64_t)i, net->now, &nd->s), 0);
+}
+
+static void node_start(struct tnet *net, int i, uint64_t inc, uint64_t seed)
+{
+    node_start_as(net, i, node_id(i), inc, seed);
 }
 
 static void net_free(struct tnet *net)
@@ -507,6 +513,73 @@ static void test_restart_rejoins(void **state)
     flush(net, 3);
     assert_true(run_until_alive(net, 5000) < 5000);
     assert_string_equal(net->nodes[0].last_why[3], "joined");
+    net_free(net);
+}
+
+/* Dead members are kept (they count for quorums) until an operator forgets
+ * them; left ones are reaped after the tombstone time. FORGET refuses live
+ * members and this node, and spreads "left" to everyone. */
+static void test_forget_and_reap(void **state)
+{
+    struct tnet *net;
+    int i;
+
+    (void)state;
+    net = net_new(5);
+    net->cfg.tombstone_ms = 20000;
+    for (i = 0; i < 5; i++)
+        node_start(net, i, 1, 7);
+    join_all(net);
+    assert_true(run_until_alive(net, 5000) < 5000);
+    net->nodes[4].up = 0;
+    run_for(net, 6000);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(view(net, i, 4), RC_MEMBER_DEAD);
+    run_for(net, 30000); /* past the tombstone time: dead ones stay */
+    for (i = 0; i < 4; i++)
+        assert_int_equal(view(net, i, 4), RC_MEMBER_DEAD);
+    assert_int_equal(rc_swim_forget(net->nodes[0].s, node_id(3), net->now), RC_EINVAL);
+    assert_int_equal(rc_swim_forget(net->nodes[0].s, node_id(0), net->now), RC_EINVAL);
+    assert_int_equal(rc_swim_forget(net->nodes[0].s, BASE_ID + 7, net->now), RC_ENOTFOUND);
+    assert_int_equal(rc_swim_forget(net->nodes[0].s, node_id(4), net->now), 0);
+    assert_int_equal(rc_swim_forget(net->nodes[0].s, node_id(4), net->now), RC_ENOTFOUND);
+    run_for(net, 2000);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(view(net, i, 4), RC_MEMBER_LEFT);
+        assert_string_equal(net->nodes[i].last_why[4], i == 0 ? "forgotten" : "left");
+    }
+    run_for(net, 25000); /* left ones are reaped */
+    for (i = 0; i < 4; i++)
+        assert_int_equal((int)view(net, i, 4), -1);
+    for (i = 0; i < 4; i++) /* only the killed node was ever declared dead */
+        assert_int_equal(net->nodes[i].ndead[0] + net->nodes[i].ndead[1] +
+                             net->nodes[i].ndead[2] + net->nodes[i].ndead[3], 0);
+    net_free(net);
+}
+
+/* A new id alive at a dead member's address retires the dead one as
+ * "left" (replaced) everywhere, without an operator. */
+static void test_replaced_at_address(void **state)
+{
+    struct tnet *net = cluster(5, 11);
+    char seed_host[32];
+    int i;
+
+    (void)state;
+    host_of(0, seed_host, sizeof(seed_host));
+    net->nodes[4].up = 0;
+    run_for(net, 6000);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(view(net, i, 4), RC_MEMBER_DEAD);
+    node_start_as(net, 4, BASE_ID + 7, 1, 5); /* same address, a new id */
+    assert_int_equal(rc_swim_join_seed(net->nodes[4].s, seed_host, 7401, net->now, &net->out), 0);
+    flush(net, 4);
+    run_for(net, 3000);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(view(net, i, 7), RC_MEMBER_ALIVE);
+        if (i < 4)
+            assert_int_equal(view(net, i, 4), RC_MEMBER_LEFT);
+    }
     net_free(net);
 }
 
@@ -1157,7 +1230,8 @@ static void test_push_pull_merge(void **state)
 
         assert_int_equal(
             rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
-        assert_int_equal(live, 4); /* a, b0 (who fed it), b5, and e (suspect) */
+        assert_int_equal(live, 3); /* a, b0 (who fed it), b5: e, at a's own address, was
+                                    * retired as replaced */
     }
     /* a bad payload changes nothing: truncated at every offset */
     for (cut = 0; cut < rc_buf_used(&st); cut++) {
@@ -1716,6 +1790,8 @@ int main(void)
         cmocka_unit_test(test_suspect_refuted),
         cmocka_unit_test(test_graceful_leave),
         cmocka_unit_test(test_restart_rejoins),
+        cmocka_unit_test(test_forget_and_reap),
+        cmocka_unit_test(test_replaced_at_address),
         cmocka_unit_test(test_partition_heals_by_dead_probes),
         cmocka_unit_test(test_partition_heals_by_push_pull),
         cmocka_unit_test(test_lifeguard_stall),
