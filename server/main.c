@@ -409,12 +409,6 @@ static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *ou
     return rc_gossip_push_pull(arg, in, len, out);
 }
 
-/* The coordinator's view of this node's clock (rc_coord_skew_fn). */
-static int clock_skew(void *arg, int64_t *ahead_ms)
-{
-    return rc_gossip_clock_skew(arg, ahead_ms);
-}
-
 static int start_gossip(struct server *s, const struct server_config *cfg)
 {
     struct rc_gossip_opts go = {0};
@@ -446,7 +440,6 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
     }
     rc_node_set_push_pull(s->node, push_pull, s->gossip);
     rc_coord_set_gossip(s->coord, s->gossip);
-    rc_coord_set_skew(s->coord, clock_skew, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;
