@@ -396,7 +396,9 @@ static void on_hint_timer(uv_timer_t *t)
             hint_unlink(co, h);
             continue;
         }
-        if (m->state != RC_MEMBER_ALIVE)
+        /* Alive to gossip is not enough: not while this node's breaker
+         * for it is open (one hint is its probe once the cool-down ends). */
+        if (m->state != RC_MEMBER_ALIVE || !rc_peers_reachable(co->peers, m->id))
             continue;
         if (!is_replica(co, h->data, h->key_len, h->target)) {
             /* The ring moved the key elsewhere meanwhile: its new replicas
@@ -1320,6 +1322,18 @@ static int reply_view(struct rc_coord *co, const struct rc_request *req, struct 
                                             .str_len = (uint32_t)strlen(v)};             \
     } while (0)
 
+/* The peer pool's breakers (peer.h). */
+static uint32_t fill_peer_stats(const struct rc_coord *co, struct rc_stat *st, uint32_t k)
+{
+    struct rc_peers_stats ps;
+
+    rc_peers_stats(co->peers, &ps);
+    STAT_NUM(st, k, "peer_breaker_open", ps.breaker_open);
+    STAT_NUM(st, k, "peer_breaker_trips", ps.breaker_trips);
+    STAT_NUM(st, k, "peer_fast_fails", ps.fast_fails);
+    return k;
+}
+
 /* Fills st (RC_COORD_MAX_STATS entries) with the STATS counters. */
 static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
 {
@@ -1434,6 +1448,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
         rc_gossip_clock_view(co->gossip, &clock);
     STAT_NUM(st, k, "clock_ahead_ms", clock.ahead_ms);
     STAT_NUM(st, k, "clock_skewed_peers", clock.skewed);
+    k = fill_peer_stats(co, st, k);
     return k;
 }
 

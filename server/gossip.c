@@ -133,6 +133,7 @@ static const char *const pp_state_names[] = {"idle", "connecting", "writing", "r
 
 static void reschedule(struct rc_gossip *g);
 static void pp_fail(struct rc_gossip *g, const char *why, int err);
+static int is_wildcard(const char *a);
 
 static int keyed(const struct rc_gossip *g)
 {
@@ -842,7 +843,7 @@ static int pp_build(struct rc_gossip *g)
  * still being looked up (the next round retries). */
 static void pp_start(struct rc_gossip *g, const char *host, uint16_t port)
 {
-    struct sockaddr_storage sa;
+    struct sockaddr_storage sa, src;
     struct dns_entry *e;
     int rv;
 
@@ -861,6 +862,14 @@ static void pp_start(struct rc_gossip *g, const char *host, uint16_t port)
     g->handles_open++;
     pp_set_state(g, PP_CONNECTING);
     uv_timer_start(&g->pp.timer, on_pp_timeout, RC_GOSSIP_PUSH_PULL_TIMEOUT_MS, 0);
+    /* Leave from our own address (as the peer pool does): peers and
+     * firewalls see the address this node is known by. */
+    if (!is_wildcard(g->bind) && numeric_addr(g->bind, 0, &src) == 0 &&
+        src.ss_family == sa.ss_family &&
+        (rv = uv_tcp_bind(&g->pp.tcp, (const struct sockaddr *)&src, 0)) < 0) {
+        pp_fail(g, "binding", rv);
+        return;
+    }
     rv = uv_tcp_connect(&g->pp.creq, &g->pp.tcp, (const struct sockaddr *)&sa, on_pp_connect);
     if (rv < 0)
         pp_fail(g, "connecting", rv);

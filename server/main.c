@@ -395,6 +395,8 @@ static void on_member_changed(void *arg, const struct rc_member *m, enum rc_memb
     rc_rebalance_members_changed(s->rebalance, all, n, event);
     if (m->state == RC_MEMBER_DEAD || m->state == RC_MEMBER_LEFT)
         rc_peers_forget(s->peers, m->id);
+    else if (m->state == RC_MEMBER_ALIVE)
+        rc_peers_retry_now(s->peers, m->id);
 }
 
 static int save_incarnation(void *arg, uint64_t incarnation)
@@ -679,6 +681,7 @@ static int run(struct server *s, const struct server_config *cfg)
     po.max_queued_bytes = 64u << 20;
     po.keys = s->key_file != NULL ? &s->keys : NULL;
     po.seal_stats = &s->seal_stats;
+    po.bind = cfg->bind;
     rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
     if (rv < 0)
         return rv;

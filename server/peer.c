@@ -11,6 +11,18 @@
  * request that times out keeps its FIFO place (its reply may still come)
  * with its callback cleared. A connection whose oldest request is long
  * overdue is considered stuck and is reset.
+ *
+ * Each node also has a circuit breaker, judged from this node's own
+ * requests only: gossip may keep a member alive that this node cannot
+ * reach (a bridge partition: a third node relays the probes). It is
+ *
+ *   CLOSED --(BREAKER_FAILS failures in a row)--> OPEN --(cool-down)-->
+ *   HALF_OPEN: one request goes through; a reply in time closes it, a
+ *   failure re-opens it with the cool-down doubled (capped)
+ *
+ * and while it is not CLOSED every other request fails at once, so a
+ * coordinator counts that replica as failed without waiting out the
+ * replica timeout on every request.
  */
 #include "peer.h"
 #include "err.h"
@@ -34,8 +46,24 @@
 /* A peer failing the cluster key is retried with backoff; one line per
  * 10 s says so without flooding the log. */
 #define AUTH_LOG_MS 10000
+/* Breaker: transport failures in a row (request timeouts, failed or
+ * timed-out connects, dropped connections; a dropped connection counts
+ * once however many requests it carried) that open it. One or two are a
+ * slow fsync or a peer restarting; five with no reply in between mean at
+ * least one whole replica timeout without an answer at any load, while at
+ * light load only a handful of requests pay that timeout. */
+#define BREAKER_FAILS 5
+/* Cool-down before the first probe: well above a replica timeout (so a
+ * probe, which waits one out if the peer is still unreachable, delays few
+ * requests), short enough that a healed link carries traffic again within
+ * about a second. Doubled after each failed probe up to the cap: a long
+ * partition costs one slow request per peer per 8 s, and a link that
+ * heals is used again at most 8 s + one replica timeout later. */
+#define BREAKER_COOL_MIN_MS 1000
+#define BREAKER_COOL_MAX_MS 8000
 
 enum pstate { P_IDLE, P_RESOLVING, P_CONNECTING, P_CONNECTED, P_CLOSING };
+enum bstate { B_CLOSED, B_OPEN, B_HALF_OPEN };
 
 struct pending {
     struct pending *next;
@@ -43,6 +71,7 @@ struct pending {
     void *arg;
     uint32_t id;
     int err; /* set when failed without a reply */
+    int probe; /* the request a half-open breaker let through */
     uint64_t deadline;
 };
 
@@ -73,6 +102,10 @@ struct pconn {
     uint32_t next_id;
     uint64_t retry_at, backoff;
     int handles; /* open uv handles owned by this conn */
+    /* Breaker (see the top of the file). */
+    enum bstate bstate;
+    uint32_t bfails;             /* failures in a row while CLOSED */
+    uint64_t bopen_until, bcool; /* OPEN until then; the cool-down it used */
 };
 
 struct rc_peers {
@@ -84,9 +117,12 @@ struct rc_peers {
     struct rc_decoder dec;
     struct pconn *conns;
     struct pending *failed, *failed_tail; /* callbacks to run at prepare */
+    struct sockaddr_storage src; /* outgoing source address, port 0 */
+    int has_src;
     int closing, handles;
     uint64_t auth_log_ms; /* refusals for the cluster key: logged at most this often */
     uint32_t auth_suppressed;
+    uint64_t breaker_trips, fast_fails;
     void (*close_cb)(void *);
     void *close_arg;
 };
@@ -95,6 +131,70 @@ static void start_connect(struct pconn *c);
 static void retire(struct pconn *c);
 static void conn_reset(struct pconn *c, int err);
 static void maybe_closed(struct rc_peers *p);
+
+/* ---- breaker ---- */
+
+static int transport_error(int err)
+{
+    return err == RC_ETIMEOUT || err == RC_ECONNECT || err == RC_ECLOSED || err == RC_EPROTO;
+}
+
+static void breaker_reset(struct pconn *c)
+{
+    c->bstate = B_CLOSED;
+    c->bfails = 0;
+    c->bcool = 0;
+}
+
+/* A reply came in time: the node is reachable. */
+static void breaker_ok(struct pconn *c)
+{
+    c->bfails = 0;
+    if (c->bstate == B_CLOSED)
+        return;
+    rc_log_info(c->p->log, "peer %016llx %s:%d answering again: breaker closed",
+                (unsigned long long)c->node, c->host, c->port);
+    breaker_reset(c);
+}
+
+/* A request failed (err), probe says whether it was the half-open one. */
+static void breaker_fail(struct pconn *c, int err, int probe)
+{
+    uint64_t now = uv_now(c->p->loop);
+
+    if (probe && c->bstate == B_HALF_OPEN) {
+        c->bcool = c->bcool * 2 > BREAKER_COOL_MAX_MS ? BREAKER_COOL_MAX_MS : c->bcool * 2;
+        c->bstate = B_OPEN;
+        c->bopen_until = now + c->bcool;
+        rc_log_debug(c->p->log, "peer %016llx probe failed (%s): breaker open for %llu ms",
+                     (unsigned long long)c->node, rc_err_name(err),
+                     (unsigned long long)c->bcool);
+        return;
+    }
+    if (c->bstate != B_CLOSED || !transport_error(err) || ++c->bfails < BREAKER_FAILS)
+        return;
+    c->bstate = B_OPEN;
+    c->bcool = BREAKER_COOL_MIN_MS;
+    c->bopen_until = now + c->bcool;
+    c->p->breaker_trips++;
+    rc_log_warn(c->p->log,
+                "peer %016llx %s:%d: %u requests in a row failed (last: %s); failing requests "
+                "to it at once, probing every %d-%d ms (breaker open)",
+                (unsigned long long)c->node, c->host, c->port, c->bfails, rc_err_name(err),
+                BREAKER_COOL_MIN_MS, BREAKER_COOL_MAX_MS);
+}
+
+/* Whether a request may go to c now: 0 no, 1 yes, 2 yes as the probe.
+ * The probe also waits for the reconnect backoff, so that it tries a
+ * connect rather than failing on the backoff alone. */
+static int breaker_admit(const struct pconn *c, uint64_t now)
+{
+    if (c->bstate == B_CLOSED)
+        return 1;
+    if (c->bstate == B_OPEN && now >= c->bopen_until && now >= c->retry_at)
+        return 2;
+    return 0;
+}
 
 static void defer_fail(struct rc_peers *p, struct pending *pd, int err)
 {
@@ -111,14 +211,20 @@ static void defer_fail(struct rc_peers *p, struct pending *pd, int err)
 static void fail_all(struct pconn *c, int err)
 {
     struct pending *pd, *next;
+    int failed = 0, probe = 0;
 
     for (pd = c->head; pd != NULL; pd = next) {
         next = pd->next;
+        probe |= pd->probe && pd->cb != NULL;
+        failed |= pd->cb != NULL;
         if (pd->cb)
             defer_fail(c->p, pd, err);
         else
             free(pd);
     }
+    /* One connection lost is one failure, however much it carried. */
+    if (failed)
+        breaker_fail(c, err, probe);
     c->head = c->tail = NULL;
     c->nqueued = c->nsent = 0;
     c->retiring = 0;
@@ -308,8 +414,12 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
     c->nqueued--;
     if (c->nsent > 0)
         c->nsent--;
-    if (pd->cb)
+    if (pd->cb) {
+        /* In time (a late one, its callback cleared, proves nothing: its
+         * timeout was counted as a failure). */
+        breaker_ok(c);
         pd->cb(pd->arg, 0, &rep);
+    }
     free(pd);
     if (c->state == P_CONNECTED && c->retiring && c->nsent == 0) {
         retire(c);
@@ -453,6 +563,13 @@ static void connect_addr(struct pconn *c, const struct sockaddr *sa)
     c->tcp_open = 1;
     c->handles++;
     c->state = P_CONNECTING;
+    if (c->p->has_src && c->p->src.ss_family == sa->sa_family) {
+        rv = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&c->p->src, 0);
+        if (rv < 0) {
+            connect_failed(c, uv_strerror(rv));
+            return;
+        }
+    }
     rv = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
     if (rv < 0) {
         connect_failed(c, uv_strerror(rv));
@@ -552,7 +669,7 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     struct rc_request r = *req;
     struct pconn *c;
     struct pending *pd;
-    int rv;
+    int rv, admit;
 
     if (p->closing)
         return RC_ESHUTDOWN;
@@ -563,12 +680,18 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
         snprintf(c->host, sizeof(c->host), "%s", host);
         c->port = port;
         c->retry_at = 0;
+        breaker_reset(c); /* a new place: nothing known about it yet */
     }
     if (c == NULL && (c = conn_new(p, node, host, port)) == NULL)
         return RC_ENOMEM;
     if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + rc_buf_used(&c->sout) >=
         p->opts.max_queued_bytes)
         return RC_EBUFFER_FULL;
+    admit = breaker_admit(c, uv_now(p->loop));
+    if (admit == 0) {
+        p->fast_fails++;
+        return RC_ECONNECT;
+    }
     pd = calloc(1, sizeof(*pd));
     if (pd == NULL)
         return RC_ENOMEM;
@@ -577,6 +700,10 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     if (rv < 0) {
         free(pd);
         return rv;
+    }
+    if (admit == 2) {
+        c->bstate = B_HALF_OPEN;
+        pd->probe = 1;
     }
     pd->cb = cb;
     pd->arg = arg;
@@ -628,6 +755,7 @@ static void on_sweep(uv_timer_t *t)
                 rc_peer_cb cb = pd->cb;
 
                 pd->cb = NULL;
+                breaker_fail(c, RC_ETIMEOUT, pd->probe);
                 cb(pd->arg, RC_ETIMEOUT, NULL);
                 goto again;
             }
@@ -638,6 +766,19 @@ static void on_sweep(uv_timer_t *t)
             conn_reset(c, RC_ETIMEOUT);
         }
     }
+}
+
+/* Parses opts->bind into p->src when it names one address. */
+static void set_source(struct rc_peers *p, const char *bind)
+{
+    struct sockaddr_storage *sa = &p->src;
+
+    p->opts.bind = NULL; /* not kept: the caller's string may go */
+    if (bind == NULL || *bind == '\0' || strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
+        return;
+    if (uv_ip4_addr(bind, 0, (struct sockaddr_in *)sa) == 0 ||
+        uv_ip6_addr(bind, 0, (struct sockaddr_in6 *)sa) == 0)
+        p->has_src = 1;
 }
 
 int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct rc_log *log,
@@ -657,6 +798,7 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     }
     p->loop = loop;
     p->opts = *opts;
+    set_source(p, opts->bind);
     p->log = log;
     uv_timer_init(loop, &p->sweep);
     uv_prepare_init(loop, &p->prepare);
@@ -669,6 +811,37 @@ int rc_peers_new(uv_loop_t *loop, const struct rc_peers_opts *opts, const struct
     uv_unref((uv_handle_t *)&p->prepare);
     *out = p;
     return 0;
+}
+
+void rc_peers_retry_now(struct rc_peers *p, uint64_t node)
+{
+    struct pconn *c = find_conn(p, node);
+
+    if (c != NULL && c->bstate == B_OPEN) {
+        c->bopen_until = 0;
+        c->retry_at = 0;
+    }
+}
+
+int rc_peers_reachable(const struct rc_peers *p, uint64_t node)
+{
+    const struct pconn *c;
+
+    for (c = p->conns; c != NULL; c = c->next)
+        if (c->node == node)
+            return breaker_admit(c, uv_now(p->loop)) != 0;
+    return 1;
+}
+
+void rc_peers_stats(const struct rc_peers *p, struct rc_peers_stats *out)
+{
+    const struct pconn *c;
+
+    memset(out, 0, sizeof(*out));
+    for (c = p->conns; c != NULL; c = c->next)
+        out->breaker_open += c->bstate != B_CLOSED && !c->forgotten;
+    out->breaker_trips = p->breaker_trips;
+    out->fast_fails = p->fast_fails;
 }
 
 static int key_held(const struct rc_seal_keys *k, uint32_t id)
