@@ -148,6 +148,8 @@ struct view_member {
     double primary, replica;
     int self;
     int64_t keys; /* STATS "keys" of the member, -1 when unknown */
+    int has_offset;    /* MEMBERS "clock_offset_ms" was a number */
+    int64_t offset_ms; /* its clock minus the answering node's */
 };
 
 struct view {
@@ -204,6 +206,34 @@ static int member_cmp(const void *a, const void *b)
     return x->port < y->port ? -1 : x->port > y->port;
 }
 
+/* MEMBERS "clock_offset_ms": an integer, nil when the answering node has
+ * no estimate, absent from older servers; so not one of member_fields
+ * (which are all required). 1 with *off set when it is a number. */
+static int member_offset(const msgpack_object *map, int64_t *off)
+{
+    uint32_t i;
+
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return 0;
+    for (i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
+
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 15 ||
+            memcmp(k->via.str.ptr, "clock_offset_ms", 15) != 0)
+            continue;
+        if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+            *off = v->via.i64;
+            return 1;
+        }
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
+            *off = (int64_t)v->via.u64;
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 /* Decodes a MEMBERS or RING document into v, sorted by host:port.
  * v->m is the caller's to free; NULL on error. */
 static int decode_view(int op, const uint8_t *p, size_t len, struct view *v, char *err,
@@ -231,12 +261,14 @@ static int decode_view(int op, const uint8_t *p, size_t len, struct view *v, cha
     if (rv == 0)
         rv = rc_mpdoc_array(v->list, f, nf, sizeof(*v->m), VIEW_MAX_MEMBERS, "member", &m, &v->n,
                             err, errlen);
-    v->list = NULL; /* points into the zone */
     v->m = m;
     for (i = 0; i < v->n; i++) {
         v->m[i].keys = -1;
         member_addr(&v->m[i]);
+        if (op == RC_CLIENT_MEMBERS) /* same order as the array until sorted */
+            v->m[i].has_offset = member_offset(&v->list->via.array.ptr[i], &v->m[i].offset_ms);
     }
+    v->list = NULL; /* points into the zone */
     if (rv == 0)
         qsort(v->m, v->n, sizeof(*v->m), member_cmp);
     msgpack_zone_destroy(&zone);
@@ -318,13 +350,17 @@ static void print_members_json(const struct view *v)
         printf(", \"peer_port\": %llu", (unsigned long long)m->peer_port);
         json_text("state", m->state);
         printf(", \"incarnation\": %llu, \"primary\": %.6g, \"replica\": %.6g, \"self\": %s, "
-               "\"keys\": ",
+               "\"clock_offset_ms\": ",
                (unsigned long long)m->incarnation, m->primary, m->replica,
                m->self ? "true" : "false");
-        if (m->keys < 0)
-            fputs("null}", stdout);
+        if (m->has_offset)
+            printf("%lld", (long long)m->offset_ms);
         else
-            printf("%lld}", (long long)m->keys);
+            fputs("null", stdout);
+        if (m->keys < 0)
+            fputs(", \"keys\": null}", stdout);
+        else
+            printf(", \"keys\": %lld}", (long long)m->keys);
     }
     fputs(v->n > 0 ? "\n]\n" : "]\n", stdout);
 }
@@ -339,13 +375,17 @@ static void print_members(const struct view *v, int json)
         print_members_json(v);
         return;
     }
-    printf("  %-16s  %-*s  %-7s  %11s  %7s  %7s  %10s\n", "ID", w, "ADDRESS", "STATE",
-           "INCARNATION", "PRIMARY", "REPLICA", "KEYS");
+    printf("  %-16s  %-*s  %-7s  %11s  %7s  %7s  %10s  %10s\n", "ID", w, "ADDRESS", "STATE",
+           "INCARNATION", "PRIMARY", "REPLICA", "CLOCK_MS", "KEYS");
     for (i = 0; i < v->n; i++) {
+        char clock[24] = "-";
+
         m = &v->m[i];
-        printf("%c %-16s  %-*s  %-7s  %11llu  %6.1f%%  %6.1f%%  ", m->self ? '*' : ' ', m->id, w,
-               m->addr, m->state, (unsigned long long)m->incarnation, m->primary * 100,
-               m->replica * 100);
+        if (m->has_offset)
+            snprintf(clock, sizeof(clock), "%+lld", (long long)m->offset_ms);
+        printf("%c %-16s  %-*s  %-7s  %11llu  %6.1f%%  %6.1f%%  %10s  ", m->self ? '*' : ' ',
+               m->id, w, m->addr, m->state, (unsigned long long)m->incarnation, m->primary * 100,
+               m->replica * 100, clock);
         if (m->keys < 0)
             printf("%10s\n", "-");
         else

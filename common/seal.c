@@ -338,6 +338,7 @@ int rc_seal_dgram_open(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
 
     *outlen = 0;
     *sender = 0;
+    d->last_from = d->last_ts = 0;
     if (len < RC_SEAL_DGRAM_OVERHEAD || memcmp(in, dgram_magic, 4) != 0)
         return dgram_fail(RC_ECLUSTER_KEY, "not sealed with a cluster key", stats, why);
     key = find_key(k, get32(in + 4));
@@ -359,10 +360,17 @@ int rc_seal_dgram_open(struct rc_seal_dgram *d, const struct rc_seal_keys *k, ui
             *why = "our own datagram";
         return RC_EINVAL;
     }
+    d->last_from = from;
+    d->last_ts = ts;
     if (to != 0 && to != d->self_id)
         return dgram_fail(RC_EREPLAY, "addressed to another node", stats, why);
-    if (ts + RC_SEAL_WINDOW_MS < now_ms || ts > now_ms + RC_SEAL_WINDOW_MS)
-        return dgram_fail(RC_EREPLAY, "timestamp outside the window (clock skew or replay)",
+    /* Which of the two clocks is off cannot be told from one datagram;
+     * the caller compares the stamps of all senders (common/skew.h). */
+    if (ts + RC_SEAL_WINDOW_MS < now_ms)
+        return dgram_fail(RC_EREPLAY, "stamped over 30 s before this node's clock (a clock off, "
+                          "or a replay)", stats, why);
+    if (ts > now_ms + RC_SEAL_WINDOW_MS)
+        return dgram_fail(RC_EREPLAY, "stamped over 30 s after this node's clock (a clock off)",
                           stats, why);
     if (ts + RC_SEAL_BOOT_SLACK_MS < d->boot_ms)
         return dgram_fail(RC_EREPLAY, "stamped before this node started", stats, why);

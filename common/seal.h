@@ -54,11 +54,24 @@
  * refused: wide enough for clocks NTP keeps in sync, narrow enough that a
  * datagram captured now cannot be replayed much later. */
 #define RC_SEAL_WINDOW_MS 30000
-/* After a restart the replay window is empty; datagrams stamped more than
- * this before the receiver started are refused, so traffic captured before
- * a restart cannot be replayed after it (skew beyond this delays the join
- * by the skew). */
-#define RC_SEAL_BOOT_SLACK_MS 1000
+/*
+ * After a restart the replay window is empty; datagrams stamped more than
+ * this before the receiver started are refused. It is the whole window,
+ * not less, because the check reads a peer's stamp against this node's
+ * clock: with a 1 s slack, a node whose clock ran 20 s fast refused every
+ * peer for 20 s after it started while they accepted it, so it declared
+ * them dead and they believed it (issue 12). A node may be off by up to
+ * the window and still be heard from its first second.
+ * The price: during the first RC_SEAL_WINDOW_MS after a restart, a
+ * datagram captured in the window before it can be replayed once (until
+ * the real sender's next one fills the sender's replay window). That is
+ * what the network itself may do (UDP delays and duplicates), and SWIM
+ * orders every claim by incarnation, so a replayed claim is at worst as
+ * stale as a delayed one: it cannot kill a member that has refuted since,
+ * nor bring back one that left. What remains of the check is a clock
+ * stepped back after the start.
+ */
+#define RC_SEAL_BOOT_SLACK_MS RC_SEAL_WINDOW_MS
 /* Senders whose replay window is tracked (the member cap); the least
  * recently heard is forgotten first, and only authenticated senders get in. */
 #define RC_SEAL_MAX_SENDERS 1024
@@ -149,6 +162,11 @@ struct rc_seal_dgram {
     uint64_t self_id;
     uint64_t next_seq;
     uint64_t boot_ms;
+    /* Set by every rc_seal_dgram_open whose datagram authenticated, even
+     * when it was then refused (stale, replayed, misdirected): the sender
+     * and the stamp it put on it, so a refusal for the stamp tells whose
+     * clock is how far off. 0 when the last one did not authenticate. */
+    uint64_t last_from, last_ts;
     uint32_t nsenders;
     struct rc_seal_sender senders[RC_SEAL_MAX_SENDERS];
 };

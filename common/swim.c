@@ -10,6 +10,7 @@
  */
 #include "swim.h"
 #include "err.h"
+#include "skew.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -26,6 +27,11 @@
 #define DEAD_PROBES_PER_ROUND 4
 /* Longest wait before a relay nacks; larger requests are clamped. */
 #define MAX_NACK_MS 60000
+/* After a member comes back from dead, the "dead" claims it made while
+ * cut off are still being piggybacked for a few seconds (each is sent
+ * retransmit_mult * log2(n) times, about one per probe period); for this
+ * many periods its dead claims only make suspects. */
+#define RETURN_GRACE_PERIODS 32
 /* Deepest nesting skipped in unknown trailing fields. */
 #define SKIP_DEPTH 4
 
@@ -41,6 +47,8 @@ struct peer {
     uint64_t susp_start;
     uint64_t susp_deadline;
     uint64_t susp_by[RC_SWIM_MAX_INDIRECT + 1];
+    uint64_t heard; /* last datagram from the member itself (now clock); 0 never */
+    uint64_t back;  /* when it last came back from dead (now clock); 0 never */
 };
 
 struct probe {
@@ -50,6 +58,7 @@ struct probe {
     uint64_t direct_deadline; /* then ping-req */
     uint64_t end;             /* then the probe has failed */
     uint32_t expected_nacks, nacks;
+    uint64_t sent_ms, sent_wall; /* the ping left (now clock, wall clock) */
 };
 
 /* A ping we send on behalf of another prober. */
@@ -99,6 +108,10 @@ struct rc_swim {
      * answers (relay pings, NACKs, forwarded ACKs) always go out, with
      * piggyback only within reply_cap. */
     int reply_strict;
+    /* The received datagram carried no wall clock stamp: an ACK answering
+     * it carries none either (an older sender padded its PING without
+     * counting one). */
+    int reply_unstamped;
 };
 
 const char *rc_member_state_name(enum rc_member_state st)
@@ -314,6 +327,7 @@ int rc_swim_encode(const struct rc_swim_msg *msg, uint8_t *buf, size_t cap, size
     msgpack_packer pk;
     const struct rc_swim_rec *r;
     uint32_t i;
+    int stamped;
 
     *len = 0;
     if (msg->nupdates > RC_SWIM_MAX_UPDATES || msg->type < RC_SWIM_PING ||
@@ -321,9 +335,10 @@ int rc_swim_encode(const struct rc_swim_msg *msg, uint8_t *buf, size_t cap, size
         return RC_EINVAL;
     if (msg->type == RC_SWIM_PING_REQ && !host_ok(msg->target_host, msg->target_host_len))
         return RC_EINVAL;
+    stamped = (msg->type == RC_SWIM_PING || msg->type == RC_SWIM_ACK) && msg->wall_ms != 0;
     msgpack_packer_init(&pk, &f, fbuf_write);
     pack_header(&f, msg->type);
-    msgpack_pack_array(&pk, msg->type == RC_SWIM_PING_REQ ? 7 : 4);
+    msgpack_pack_array(&pk, msg->type == RC_SWIM_PING_REQ ? 7 : 4 + stamped);
     msgpack_pack_uint32(&pk, msg->seq);
     r = &msg->from;
     pack_rec(&pk, r->id, r->host, r->host_len, r->client_port, r->peer_port, r->incarnation,
@@ -342,6 +357,8 @@ int rc_swim_encode(const struct rc_swim_msg *msg, uint8_t *buf, size_t cap, size
         msgpack_pack_uint16(&pk, msg->target_port);
         msgpack_pack_uint32(&pk, msg->nack_ms);
     }
+    if (stamped)
+        msgpack_pack_uint64(&pk, msg->wall_ms);
     if (f.err)
         return RC_EBUFFER_FULL;
     *len = f.len;
@@ -487,6 +504,14 @@ static int rd_skip(struct rd *r, unsigned depth)
     return 0;
 }
 
+/* 1 when the next object is an unsigned integer. */
+static int rd_is_uint(const struct rd *r)
+{
+    uint8_t b = rd_left(r) > 0 ? r->p[r->pos] : 0xc1;
+
+    return b <= 0x7f || (b >= 0xcc && b <= 0xcf);
+}
+
 /* Skips the elements of an array beyond the `known` ones. */
 static int rd_skip_extra(struct rd *r, uint32_t count, uint32_t known)
 {
@@ -576,6 +601,12 @@ int rc_swim_decode(const uint8_t *buf, size_t len, struct rc_swim_msg *msg)
     msg->nack_ms = 0;
     if (type == RC_SWIM_PING_REQ && decode_ping_req(&r, msg) < 0)
         return RC_EPROTO;
+    msg->wall_ms = 0;
+    if ((type == RC_SWIM_PING || type == RC_SWIM_ACK) && count > known && rd_is_uint(&r)) {
+        if (rd_uint(&r, UINT64_MAX, &msg->wall_ms) < 0)
+            return RC_EPROTO;
+        known++;
+    }
     if (rd_skip_extra(&r, count, known) < 0 || r.pos != len)
         return RC_EPROTO;
     return 0;
@@ -756,6 +787,8 @@ static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, ui
         order_insert(s, m->id);
         retire_replaced(s, i, now);
     }
+    if (is_live(st) && old == RC_MEMBER_DEAD)
+        s->peers[i].back = now;
     if (!is_live(st) && s->probe.phase != PROBE_IDLE && s->probe.target == m->id)
         s->probe.phase = PROBE_IDLE; /* nothing to learn from it any more */
     if (old != st && why != NULL)
@@ -827,12 +860,44 @@ static void add_member(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_
 }
 
 /*
+ * A "dead" claim about a member we heard from ourselves this recently is
+ * stale: its author was cut off from it (a partition, or a clock the
+ * cluster key refused), and tells it on once heard again (issue 12: a
+ * node whose clock came back from +90 s got its peers declared dead).
+ * Taken as "suspect", the member refutes within a round trip. A member
+ * that really died is declared dead no sooner than a failed probe (a
+ * period) plus the shortest suspicion (suspicion_mult periods) after it
+ * was last heard, so a window of suspicion_mult periods never delays a
+ * real death.
+ */
+static int heard_lately(const struct rc_swim *s, uint32_t i, uint64_t now)
+{
+    uint64_t h = s->peers[i].heard;
+
+    return h != 0 && now >= h &&
+           now - h < (uint64_t)s->cfg.suspicion_mult * s->cfg.probe_interval_ms;
+}
+
+/* Whether author came back from dead lately: then its "dead" claims were
+ * made while it was cut off (RETURN_GRACE_PERIODS). Slows down a real
+ * death it reports by one suspicion at most, which we time ourselves. */
+static int just_back(const struct rc_swim *s, uint64_t author, uint64_t now)
+{
+    int j = find(s, author);
+    uint64_t b = j > 0 ? s->peers[j].back : 0;
+
+    return b != 0 && now >= b &&
+           now - b < (uint64_t)RETURN_GRACE_PERIODS * s->cfg.probe_interval_ms;
+}
+
+/*
  * Applies one claim about a member: a newer incarnation always wins; at
  * equal incarnation alive < suspect < dead < left. A repeated suspicion
  * from someone new is a Lifeguard confirmation.
  */
 static void apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now)
 {
+    struct rc_swim_rec stale;
     struct rc_member *m;
     int i, moved;
 
@@ -846,6 +911,12 @@ static void apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now
         return;
     }
     m = &s->members[i];
+    if (rec->state == RC_MEMBER_DEAD && m->state == RC_MEMBER_ALIVE &&
+        (heard_lately(s, (uint32_t)i, now) || just_back(s, rec->by, now))) {
+        stale = *rec;
+        stale.state = RC_MEMBER_SUSPECT;
+        rec = &stale;
+    }
     if (rec->incarnation == m->incarnation && rec->state == m->state) {
         if (rec->state == RC_MEMBER_SUSPECT && confirm(s, (uint32_t)i, rec->by))
             gossip(s, (uint32_t)i, rec->by); /* pass the confirmation on */
@@ -961,8 +1032,16 @@ static size_t reply_floor(const struct rc_swim *s, const struct dgram_spec *ds)
         msgpack_packer_init(&pk, &r, fbuf_write);
         pack_member(&pk, &s->members[i], s->members[i].id);
     }
+    /* A stamped PING gets a stamped ACK: 9 more bytes (uint64). */
     return RC_SWIM_HDR + 1 + uint_len(ds->seq) + (i > 0 && !r.err ? r.len : WORST_REC_LEN) + 9 +
-           1;
+           1 + (ds->type == RC_SWIM_PING && s->cfg.wall_ms != NULL ? 9 : 0);
+}
+
+/* Whether a datagram of this type carries our wall clock (swim.h). */
+static int stamps(const struct rc_swim *s, enum rc_swim_type type)
+{
+    return s->cfg.wall_ms != NULL &&
+           (type == RC_SWIM_PING || (type == RC_SWIM_ACK && !s->reply_unstamped));
 }
 
 /* Appends a trailing bin element (ignored by receivers) so that the
@@ -994,6 +1073,7 @@ static void send_dgram(struct rc_swim *s, const struct dgram_spec *ds, struct rc
     size_t max = s->reply_cap != 0 && s->reply_cap < RC_SWIM_MAX_DGRAM ? s->reply_cap
                                                                         : RC_SWIM_MAX_DGRAM;
     size_t floor = reply_floor(s, ds), fixed;
+    int stamped = stamps(s, ds->type);
 
     if (out->n == RC_SWIM_MAX_OUT || strlen(ds->to_host) >= RC_HOST_MAX) {
         out->dropped++;
@@ -1007,9 +1087,11 @@ static void send_dgram(struct rc_swim *s, const struct dgram_spec *ds, struct rc
         msgpack_pack_uint16(&pk, ds->ping_target->peer_port);
         msgpack_pack_uint32(&pk, ds->nack_ms);
     }
+    if (stamped)
+        msgpack_pack_uint64(&pk, s->cfg.wall_ms(s->cfg.cb_arg));
     msgpack_packer_init(&pk, &f, fbuf_write);
     pack_header(&f, ds->type);
-    msgpack_pack_array(&pk, ds->type == RC_SWIM_PING_REQ ? 7 : 4);
+    msgpack_pack_array(&pk, ds->type == RC_SWIM_PING_REQ ? 7 : 4 + stamped);
     msgpack_pack_uint32(&pk, ds->seq);
     pack_member(&pk, &s->members[0], s->members[0].id);
     msgpack_pack_uint64(&pk, ds->target_id);
@@ -1099,6 +1181,8 @@ static void start_probe(struct rc_swim *s, uint64_t now, struct rc_swim_out *out
     s->probe.direct_deadline = now + rc_swim_probe_timeout(s);
     s->probe.end = s->next_probe;
     s->probe.expected_nacks = s->probe.nacks = 0;
+    s->probe.sent_ms = now;
+    s->probe.sent_wall = s->cfg.wall_ms != NULL ? s->cfg.wall_ms(s->cfg.cb_arg) : 0;
     ping_member(s, s->probe.seq, &s->members[i], out);
 }
 
@@ -1358,12 +1442,29 @@ static void on_ping_req(struct rc_swim *s, const struct rc_swim_msg *m, const ch
     send_simple(s, RC_SWIM_PING, r->seq, m->target_id, host, m->target_port, m->target_id, out);
 }
 
-static void on_ack(struct rc_swim *s, const struct rc_swim_msg *m, struct rc_swim_out *out)
+/* The ack of our own probe, straight from its target and stamped: one
+ * sample of its clock offset. (A relayed ack is stamped by the relay.) */
+static void clock_sample(struct rc_swim *s, const struct rc_swim_msg *m, uint64_t now)
+{
+    const struct probe *p = &s->probe;
+    uint64_t rtt = now - p->sent_ms;
+
+    if (s->cfg.clock_sample == NULL || s->cfg.wall_ms == NULL || m->wall_ms == 0 ||
+        p->sent_wall == 0 || m->from.id != p->target || now < p->sent_ms)
+        return;
+    s->cfg.clock_sample(s->cfg.cb_arg, m->from.id,
+                        rc_skew_offset_of(p->sent_wall, m->wall_ms, s->cfg.wall_ms(s->cfg.cb_arg)),
+                        rtt > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)rtt);
+}
+
+static void on_ack(struct rc_swim *s, const struct rc_swim_msg *m, uint64_t now,
+                   struct rc_swim_out *out)
 {
     struct probe *p = &s->probe;
     uint32_t i;
 
     if (p->phase != PROBE_IDLE && m->seq == p->seq && m->target_id == p->target) {
+        clock_sample(s, m, now);
         p->phase = PROBE_IDLE;
         lhm_add(s, -1);
         return;
@@ -1400,8 +1501,10 @@ int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, c
     if (m->from.id == s->members[0].id)
         return RC_EINVAL; /* our own datagram, or another node with our id */
     s->reply_cap = len;
+    s->reply_unstamped = m->wall_ms == 0;
     rv = recv_msg(s, from_host, from_port, m, now, out);
     s->reply_cap = 0;
+    s->reply_unstamped = 0;
     return rv;
 }
 
@@ -1410,8 +1513,12 @@ static int recv_msg(struct rc_swim *s, const char *from_host, uint16_t from_port
                     const struct rc_swim_msg *m, uint64_t now, struct rc_swim_out *out)
 {
     uint32_t i;
+    int k;
 
     apply(s, &m->from, now);
+    k = find(s, m->from.id);
+    if (k > 0)
+        s->peers[k].heard = now;
     for (i = 0; i < m->nupdates; i++)
         apply(s, &m->updates[i], now);
     switch (m->type) {
@@ -1424,7 +1531,7 @@ static int recv_msg(struct rc_swim *s, const char *from_host, uint16_t from_port
         }
         break;
     case RC_SWIM_ACK:
-        on_ack(s, m, out);
+        on_ack(s, m, now, out);
         break;
     case RC_SWIM_NACK:
         if (s->probe.phase == PROBE_INDIRECT && m->seq == s->probe.seq &&
@@ -1528,11 +1635,13 @@ int rc_swim_encode_state(const struct rc_swim *s, struct rc_buf *out)
 
     msgpack_packer_init(&pk, &k, bsink_write);
     bsink_write(&k, (const char *)hdr, sizeof(hdr));
-    msgpack_pack_array(&pk, 2);
+    msgpack_pack_array(&pk, s->cfg.wall_ms != NULL ? 3 : 2);
     msgpack_pack_uint64(&pk, s->members[0].id);
     msgpack_pack_array(&pk, s->n);
     for (i = 0; i < s->n; i++)
         pack_member(&pk, &s->members[i], i == 0 ? s->members[0].id : s->peers[i].by);
+    if (s->cfg.wall_ms != NULL)
+        msgpack_pack_uint64(&pk, s->cfg.wall_ms(s->cfg.cb_arg));
     if (k.err < 0) {
         out->len = out->start + mark;
         return k.err;
@@ -1540,42 +1649,60 @@ int rc_swim_encode_state(const struct rc_swim *s, struct rc_buf *out)
     return 0;
 }
 
-/* Walks a STATE payload; with s != NULL applies each record. */
-static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now)
+/* Walks a STATE payload; with s != NULL applies each record. *from and
+ * *wall get the sender and its stamp (0: none), *live the records alive
+ * or suspect. */
+static int walk_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now,
+                      uint64_t *from, uint64_t *wall, uint32_t *live)
 {
     struct rc_swim_rec rec;
     struct rd r;
-    uint64_t from;
-    uint32_t count, nrec, i;
+    uint32_t count, nrec, i, known = 2;
     unsigned type;
     int rv;
 
     rv = rd_header(&r, buf, len, &type);
     if (rv < 0)
         return rv;
+    *wall = 0;
+    *live = 0;
     if (type != RC_SWIM_STATE || rd_array(&r, &count) < 0 || count < 2 ||
-        rd_uint(&r, UINT64_MAX, &from) < 0 || rd_array(&r, &nrec) < 0 ||
+        rd_uint(&r, UINT64_MAX, from) < 0 || rd_array(&r, &nrec) < 0 ||
         nrec > RC_SWIM_MAX_MEMBERS)
         return RC_EPROTO;
     for (i = 0; i < nrec; i++) {
         if (rd_rec(&r, &rec) < 0)
             return RC_EPROTO;
+        *live += is_live(rec.state);
         if (s == NULL)
             continue;
         if (rec.state == RC_MEMBER_DEAD && rec.id != s->members[0].id && find(s, rec.id) >= 0)
             rec.state = RC_MEMBER_SUSPECT; /* stale views must not kill: let it refute */
         apply(s, &rec, now);
     }
-    if (rd_skip_extra(&r, count, 2) < 0 || r.pos != len)
+    if (count > known && rd_is_uint(&r)) {
+        if (rd_uint(&r, UINT64_MAX, wall) < 0)
+            return RC_EPROTO;
+        known++;
+    }
+    if (rd_skip_extra(&r, count, known) < 0 || r.pos != len)
         return RC_EPROTO;
     return 0;
 }
 
 int rc_swim_merge_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
-    int rv = walk_state(NULL, buf, len, now_ms);
+    uint64_t from, wall;
+    uint32_t live;
+    int rv = walk_state(NULL, buf, len, now_ms, &from, &wall, &live);
 
-    return rv < 0 ? rv : walk_state(s, buf, len, now_ms);
+    return rv < 0 ? rv : walk_state(s, buf, len, now_ms, &from, &wall, &live);
+}
+
+int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms,
+                       uint32_t *live)
+{
+    return walk_state(NULL, buf, len, 0, from_id, wall_ms, live);
 }
 
 /* ---- life cycle --------------------------------------------------------- */

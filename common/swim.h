@@ -138,6 +138,15 @@ struct rc_swim_config {
      * caller's restart rule (see gossip.h) keeps a lost save harmless.
      * May be NULL. */
     int (*save_incarnation)(void *arg, uint64_t incarnation);
+    /* This node's wall clock, Unix ms, stamped into PINGs, ACKs and the
+     * push-pull state so that members can measure each other's clock
+     * offsets (common/skew.h). May be NULL: nothing is stamped. */
+    uint64_t (*wall_ms)(void *arg);
+    /* A direct probe of member id was acknowledged with a stamp:
+     * offset_ms is its clock minus ours, NTP-style (the stamp against the
+     * middle of our send and receive times), within rtt_ms / 2. May be
+     * NULL. */
+    void (*clock_sample)(void *arg, uint64_t id, int64_t offset_ms, uint32_t rtt_ms);
 };
 
 /* A datagram to send: to (host, port), the member to_id (0 when unknown,
@@ -169,12 +178,12 @@ struct rc_swim_out {
  *   4      n    body, one msgpack array, nothing after it
  *
  *   type          body
- *   1 PING        [seq, from, target_id, updates]
- *   2 ACK         [seq, from, target_id, updates]
+ *   1 PING        [seq, from, target_id, updates, wall_ms]
+ *   2 ACK         [seq, from, target_id, updates, wall_ms]
  *   3 PING_REQ    [seq, from, target_id, updates, target_host, target_port,
  *                  nack_ms]
  *   4 NACK        [seq, from, target_id, updates]
- *   5 STATE       [from_id, members]          (push-pull, over TCP)
+ *   5 STATE       [from_id, members, state_wall_ms] (push-pull, over TCP)
  *
  *   field         msgpack        meaning
  *   seq           uint <= 2^32-1 probe number chosen by the prober; 0 = no
@@ -187,6 +196,13 @@ struct rc_swim_out {
  *   target_host   str 1..255     where to ping target_id
  *   target_port   uint16
  *   nack_ms       uint <= 60000  how long the relay waits before a NACK
+ *   wall_ms       uint64         the sender's wall clock, Unix ms, when it
+ *                                sent this (optional: a node without it is
+ *                                simply not measured; an ACK carries it only
+ *                                when the PING did, so it never outgrows a
+ *                                PING padded by an older node). A trailing
+ *                                element that is not an uint is padding.
+ *   state_wall_ms uint64         STATE: the sender's wall clock (optional)
  *   members       array of record, <= RC_SWIM_MAX_MEMBERS
  *   record        [id: uint64 != 0, host: str 1..255 of [A-Za-z0-9.:%_-],
  *                  client_port: uint16, peer_port: uint16,
@@ -229,6 +245,7 @@ struct rc_swim_msg {
     uint32_t target_host_len;
     uint16_t target_port;
     uint32_t nack_ms;
+    uint64_t wall_ms; /* PING, ACK: the sender's stamp; 0 = none */
     uint32_t nupdates;
     struct rc_swim_rec updates[RC_SWIM_MAX_UPDATES];
 };
@@ -269,7 +286,12 @@ uint64_t rc_swim_next_deadline(const struct rc_swim *s);
 /*
  * Handles a datagram that came from (from_host, from_port), the numeric
  * source address; replies go there. Returns 0, or RC_EPROTO/RC_EVERSION
- * for a datagram that was ignored (the table is unchanged then).
+ * for a datagram that was ignored (the table is unchanged then). A "dead"
+ * claim about an alive member that we heard from ourselves within the
+ * last suspicion_mult probe periods, or made by a member that came back
+ * from dead within the last 32 periods, is taken as "suspect": it comes
+ * from a node that was cut off (a partition, a clock the cluster key
+ * refused), and the member gets to refute it.
  */
 int rc_swim_recv(struct rc_swim *s, const char *from_host, uint16_t from_port, const uint8_t *buf,
                  size_t len, uint64_t now_ms, struct rc_swim_out *out);
@@ -336,6 +358,13 @@ int rc_swim_encode_state(const struct rc_swim *s, struct rc_buf *out);
  * a live node then gets to refute.
  */
 int rc_swim_merge_state(struct rc_swim *s, const uint8_t *buf, size_t len, uint64_t now_ms);
+
+/* Validates a STATE payload whole and reads its sender, its stamp (0 when
+ * it carries none) and how many records are alive or suspect (the
+ * sender's own included), so the caller can decide before merging.
+ * 0, RC_EPROTO or RC_EVERSION. */
+int rc_swim_state_peek(const uint8_t *buf, size_t len, uint64_t *from_id, uint64_t *wall_ms,
+                       uint32_t *live);
 
 /* Direct leave announcements; the rest goes by gossip. */
 #define RC_SWIM_LEAVE_FANOUT 8

@@ -1145,6 +1145,7 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
     size_t nring = co->ring ? rc_ring_members(co->ring, &ring_ids) : 0, i;
     msgpack_packer pk = *pkp;
     char id[17];
+    int64_t off;
 
     if (nring)
         rc_ring_shares(co->ring, co->opts.rf, prim, repl);
@@ -1154,7 +1155,7 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
 
         member_shares(co, m->id, prim, repl, nring, ring_ids, &p, &r);
         snprintf(id, sizeof(id), "%016" PRIx64, m->id);
-        msgpack_pack_map(&pk, 9);
+        msgpack_pack_map(&pk, 10);
         pack_str(&pk, "id"); pack_str(&pk, id);
         pack_str(&pk, "host"); pack_str(&pk, m->host);
         pack_str(&pk, "port"); msgpack_pack_uint16(&pk, m->client_port);
@@ -1164,6 +1165,11 @@ static int encode_members(struct rc_coord *co, msgpack_packer *pkp)
         pack_str(&pk, "primary"); msgpack_pack_double(&pk, p);
         pack_str(&pk, "replica"); msgpack_pack_double(&pk, r);
         pack_str(&pk, "self"); m->id == co->self ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        pack_str(&pk, "clock_offset_ms");
+        if (co->gossip != NULL && rc_gossip_member_offset(co->gossip, m->id, &off) == 0)
+            msgpack_pack_int64(&pk, off);
+        else
+            msgpack_pack_nil(&pk);
     }
     return 0;
 }
@@ -1341,6 +1347,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     struct rc_rebalance_stats rs = {0};
     struct rc_node_stats ns;
     struct rc_net_stats cs = {0};
+    struct rc_skew_view clock = {0};
     size_t i, alive = 0, known = 0;
     uint32_t k = 0;
 
@@ -1441,6 +1448,10 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "gossip_auth_failures", ss->gossip_auth_failures);
     STAT_NUM(st, k, "gossip_replays", ss->gossip_replays);
     STAT_NUM(st, k, "peer_auth_failures", ss->peer_auth_failures);
+    if (co->gossip != NULL)
+        rc_gossip_clock_view(co->gossip, &clock);
+    STAT_NUM(st, k, "clock_ahead_ms", clock.ahead_ms);
+    STAT_NUM(st, k, "clock_skewed_peers", clock.skewed);
     k = fill_peer_stats(co, st, k);
     return k;
 }

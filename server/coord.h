@@ -69,7 +69,9 @@ const struct rc_ring *rc_coord_ring(const struct rc_coord *c, int *rf);
 void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
 
 /* Gossip, borrowed for the coordinator's life: whether this node has made
- * contact with its cluster yet (QUORUM and ALL wait for it), and FORGET. */
+ * contact with its cluster yet (QUORUM and ALL wait for it), FORGET, and
+ * the clock estimates STATS (clock_ahead_ms, clock_skewed_peers) and
+ * MEMBERS (clock_offset_ms) show. */
 struct rc_gossip;
 void rc_coord_set_gossip(struct rc_coord *c, struct rc_gossip *g);
 

@@ -75,6 +75,7 @@ struct pp {
     char host[RC_HOST_MAX];
     uint16_t port;
     uint32_t id;
+    uint64_t sent_ms, sent_wall; /* state encoded (uv_now, wall clock) */
 };
 
 struct rc_gossip {
@@ -113,6 +114,15 @@ struct rc_gossip {
     struct rc_seal_dgram sd;
     uint64_t auth_log_ms;
     uint32_t auth_suppressed;
+    /* Clocks: offsets per member, the cached summary, and what the log
+     * last said (see clock_check). */
+    struct rc_skew skew;
+    struct rc_skew_view clock;
+    uint64_t clock_next;
+    int clock_warn_kind; /* 0 nothing, 1 two nodes disagree, 2 ours is off */
+    uint64_t clock_warn_ms, peer_warn_id, peer_warn_ms;
+    uint64_t skew_log_ms;
+    uint32_t skew_suppressed;
     uint8_t rbuf[RECV_BUF];
     uint8_t plain[RECV_BUF];
     uint8_t sealed_out[WIRE_DGRAM_MAX];
@@ -153,6 +163,52 @@ static void auth_log(struct rc_gossip *g, const char *what, const char *host, un
                 what, host, port, why, g->auth_suppressed);
     g->auth_log_ms = now;
     g->auth_suppressed = 0;
+}
+
+static int64_t abs64(int64_t v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* Rate-limited note that a peer's traffic was refused for its stamp; the
+ * clock report (clock_check) says whose clock is off. */
+static void skew_log(struct rc_gossip *g, const char *what, uint64_t from, int64_t off)
+{
+    uint64_t now = uv_now(g->loop);
+
+    if (g->skew_log_ms != 0 && now - g->skew_log_ms < RC_GOSSIP_AUTH_LOG_MS) {
+        g->skew_suppressed++;
+        return;
+    }
+    rc_log_warn(g->log,
+                "gossip: %s from %016" PRIx64 " refused: stamped %" PRId64 " ms %s this node's "
+                "clock, beyond the cluster key's %d ms window (%u more since the last report)",
+                what, from, abs64(off), off > 0 ? "ahead of" : "behind", RC_SEAL_WINDOW_MS,
+                g->skew_suppressed);
+    g->skew_log_ms = now;
+    g->skew_suppressed = 0;
+}
+
+/* A stamp that only says where the sender's clock was when it sent: the
+ * delay on the way counts as offset, hence a low rank (skew.h). 1 when it
+ * is beyond the seal window and there is a cluster key. A refused
+ * datagram's stamp is only taken then (within the window it was refused
+ * as a replay, and says nothing), and with the lowest rank when it is
+ * behind our clock, since a replay is. A push-pull request's stamp rides
+ * a fresh sealed stream. */
+static int oneway_sample(struct rc_gossip *g, uint64_t from, uint64_t stamp, int datagram,
+                         int64_t *off)
+{
+    uint32_t rtt;
+    int beyond;
+
+    *off = (int64_t)stamp - (int64_t)wall_ms();
+    beyond = keyed(g) && abs64(*off) > RC_SEAL_WINDOW_MS;
+    if (from == 0 || from == g->self.id || (datagram && !beyond))
+        return 0;
+    rtt = datagram && *off < 0 ? RC_SKEW_ONEWAY : RC_SKEW_FRESH_ONEWAY_MS;
+    rc_skew_add(&g->skew, from, *off, rtt, uv_now(g->loop));
+    return beyond;
 }
 
 static uint64_t rng_next(struct rc_gossip *g)
@@ -472,7 +528,13 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
             return;
         }
         if (rv < 0) {
-            auth_log(g, "datagram", host, port, why);
+            int64_t off;
+
+            if (rv == RC_EREPLAY && g->sd.last_from != 0 &&
+                oneway_sample(g, g->sd.last_from, g->sd.last_ts, 1, &off))
+                skew_log(g, "datagram", g->sd.last_from, off);
+            else
+                auth_log(g, "datagram", host, port, why);
             return; /* nothing is sent back to what did not authenticate */
         }
         data = g->plain;
@@ -538,6 +600,32 @@ static void pp_fail(struct rc_gossip *g, const char *why, int err)
     pp_finish(g);
 }
 
+/* The reply's stamp against the request's: a round-trip sample of the
+ * responder's clock. 1 when it is beyond the seal window (keyed): then
+ * neither side merges the other's state (rc_gossip_push_pull), and the
+ * responder vouches for the live members it lists, whose clocks are all
+ * within the window of its own (rc_skew_vouch). */
+static int pp_skewed(struct rc_gossip *g, const uint8_t *p, size_t len)
+{
+    uint64_t from, stamp, now = uv_now(g->loop);
+    uint32_t live;
+    int64_t off;
+
+    if (rc_swim_state_peek(p, len, &from, &stamp, &live) < 0 || stamp == 0 || from == 0 ||
+        from == g->self.id || g->pp.sent_wall == 0)
+        return 0;
+    off = rc_skew_offset_of(g->pp.sent_wall, stamp, wall_ms());
+    rc_skew_add(&g->skew, from, off,
+                now - g->pp.sent_ms > UINT32_MAX - 1 ? UINT32_MAX - 1
+                                                     : (uint32_t)(now - g->pp.sent_ms),
+                now);
+    if (!keyed(g) || abs64(off) <= RC_SEAL_WINDOW_MS)
+        return 0;
+    rc_skew_vouch(&g->skew, from, live, now);
+    skew_log(g, "push-pull reply", from, off);
+    return 1;
+}
+
 /* A whole reply frame is in: merge the state it carries. */
 static void pp_reply(struct rc_gossip *g, size_t frame_len)
 {
@@ -550,6 +638,10 @@ static void pp_reply(struct rc_gossip *g, size_t frame_len)
         rv = rc_err_from_status((int)rep.status);
     if (rv == 0 && !rep.has_value)
         rv = RC_EPROTO;
+    if (rv == 0 && pp_skewed(g, rep.value, rep.value_len)) {
+        pp_finish(g); /* its view is not ours to take, nor ours its (it did not merge) */
+        return;
+    }
     if (rv == 0)
         rv = rc_swim_merge_state(g->swim, rep.value, rep.value_len, uv_now(g->loop));
     if (rv < 0) {
@@ -731,6 +823,8 @@ static int pp_build(struct rc_gossip *g)
     rc_buf_reset(&g->pp.sbuf);
     rc_buf_reset(&g->pp.wbuf);
     rc_buf_reset(&g->pp.rbuf);
+    g->pp.sent_ms = uv_now(g->loop);
+    g->pp.sent_wall = wall_ms(); /* the stamp encode_state puts in, near enough */
     rv = rc_swim_encode_state(g->swim, &g->pp.sbuf);
     if (rv < 0)
         return rv;
@@ -832,11 +926,127 @@ static void push_pull_round(struct rc_gossip *g)
         pp_start(g, m[i].host, m[i].peer_port);
 }
 
+/* ---- clocks ------------------------------------------------------------------ */
+
+/* Says in the log whose clock is off: ours when the median of the
+ * members' clocks is far from it (every peer off by about the same
+ * amount), a peer's when it alone is far from the median. */
+static void clock_self_report(struct rc_gossip *g, uint64_t now)
+{
+    const struct rc_skew_view *v = &g->clock;
+    int kind = v->npeers == 0 || abs64(v->ahead_ms) <= RC_SKEW_WARN_MS ? 0
+               : v->nclocks <= 2                                         ? 1
+                                                                         : 2;
+
+    if (kind == 0) {
+        if (g->clock_warn_kind != 0)
+            rc_log_info(g->log, "clock: this node's clock agrees with its peers again (%" PRId64
+                        " ms from the median of %u peers and itself)",
+                        v->ahead_ms, v->npeers);
+        g->clock_warn_kind = 0;
+        return;
+    }
+    if (kind == g->clock_warn_kind && now - g->clock_warn_ms < RC_GOSSIP_CLOCK_LOG_MS)
+        return;
+    g->clock_warn_kind = kind;
+    g->clock_warn_ms = now;
+    if (kind == 1) {
+        rc_log_warn(g->log, "clock: this node and its only peer %016" PRIx64 " differ by %" PRId64
+                    " ms; with two nodes it cannot tell whose clock is off",
+                    v->worst_id, 2 * abs64(v->ahead_ms));
+        return;
+    }
+    rc_log_warn(g->log,
+                "clock: this node's clock is %" PRId64 " ms %s the median of the cluster's "
+                "clocks (peers measured: %u, clocks counted: %u): its own clock is off, fix "
+                "this host's time sync (NTP)%s",
+                abs64(v->ahead_ms), v->ahead_ms > 0 ? "ahead of" : "behind", v->npeers,
+                v->nclocks,
+                keyed(g) && abs64(v->ahead_ms) > RC_SEAL_WINDOW_MS
+                    ? "; beyond the cluster key's window the peers refuse this node and it "
+                      "refuses them until its clock is fixed"
+                    : "");
+}
+
+static void clock_peer_report(struct rc_gossip *g, uint64_t now)
+{
+    const struct rc_skew_view *v = &g->clock;
+    const struct rc_member *m;
+    uint32_t n = rc_swim_members(g->swim, &m), i;
+    char where[RC_HOST_MAX + 16] = "not a member";
+
+    if (v->npeers < 2 || v->worst_id == 0 || abs64(v->worst_ms) <= RC_SKEW_WARN_MS) {
+        if (g->peer_warn_id != 0)
+            rc_log_info(g->log, "clock: the clock of peer %016" PRIx64 " agrees again, or it "
+                        "is gone", g->peer_warn_id);
+        g->peer_warn_id = 0;
+        return;
+    }
+    if (v->worst_id == g->peer_warn_id && now - g->peer_warn_ms < RC_GOSSIP_CLOCK_LOG_MS)
+        return;
+    g->peer_warn_id = v->worst_id;
+    g->peer_warn_ms = now;
+    for (i = 1; i < n; i++)
+        if (m[i].id == v->worst_id)
+            snprintf(where, sizeof(where), "%s:%u", m[i].host, m[i].peer_port);
+    rc_log_warn(g->log,
+                "clock: the clock of peer %016" PRIx64 " (%s) is %" PRId64 " ms %s the median "
+                "of this node's and its peers' clocks: that node's clock is off%s",
+                v->worst_id, where, abs64(v->worst_ms), v->worst_ms > 0 ? "ahead of" : "behind",
+                keyed(g) && abs64(v->worst_ms) > RC_SEAL_WINDOW_MS
+                    ? "; beyond the cluster key's window, it is refused"
+                    : "");
+}
+
+static void clock_check(struct rc_gossip *g, uint64_t now)
+{
+    if (now < g->clock_next)
+        return;
+    g->clock_next = now + RC_GOSSIP_CLOCK_CHECK_MS;
+    rc_skew_summary(&g->skew, now, &g->clock);
+    clock_self_report(g, now);
+    clock_peer_report(g, now);
+}
+
+static uint64_t swim_wall(void *arg)
+{
+    (void)arg;
+    return wall_ms();
+}
+
+static void on_clock_sample(void *arg, uint64_t id, int64_t offset_ms, uint32_t rtt_ms)
+{
+    struct rc_gossip *g = arg;
+
+    rc_skew_add(&g->skew, id, offset_ms, rtt_ms, uv_now(g->loop));
+}
+
+int rc_gossip_clock_skew(const struct rc_gossip *g, int64_t *ahead_ms)
+{
+    *ahead_ms = g->clock.ahead_ms;
+    return (int)g->clock.npeers;
+}
+
+void rc_gossip_clock_view(const struct rc_gossip *g, struct rc_skew_view *out)
+{
+    *out = g->clock;
+}
+
+int rc_gossip_member_offset(const struct rc_gossip *g, uint64_t id, int64_t *offset_ms)
+{
+    if (id == g->self.id) {
+        *offset_ms = 0;
+        return 0;
+    }
+    return rc_skew_get(&g->skew, id, uv_now(g->loop), offset_ms);
+}
+
 static void on_maint(uv_timer_t *t)
 {
     struct rc_gossip *g = container_of(t, struct rc_gossip, maint_timer);
     uint64_t now = uv_now(g->loop);
 
+    clock_check(g, now);
     if (g->leave_cb != NULL) {
         check_leave(g);
         return;
@@ -882,6 +1092,8 @@ static void on_changed(void *arg, const struct rc_member *m, enum rc_member_stat
      * we keep probing at an old IP. */
     if (m->state == RC_MEMBER_ALIVE || m->state == RC_MEMBER_SUSPECT)
         dns_invalidate(g, m->host);
+    if (m->state == RC_MEMBER_LEFT)
+        rc_skew_forget(&g->skew, m->id); /* its clock no longer matters */
     if (g->cb.member_changed != NULL)
         g->cb.member_changed(g->cb.arg, m, old, why);
 }
@@ -1006,6 +1218,8 @@ static void make_config(struct rc_gossip *g, const struct rc_gossip_opts *o,
     c->cb_arg = g;
     c->changed = on_changed;
     c->save_incarnation = on_save;
+    c->wall_ms = swim_wall;
+    c->clock_sample = on_clock_sample;
     g->push_pull_ms = OPT_OR(o->push_pull_interval_ms, RC_GOSSIP_PUSH_PULL_INTERVAL_MS);
 }
 
@@ -1045,6 +1259,11 @@ int rc_gossip_new(uv_loop_t *loop, const struct rc_gossip_opts *opts,
     rv = rc_decoder_init(&g->pp.dec);
     if (rv < 0) {
         free(g);
+        return rv;
+    }
+    rv = rc_skew_init(&g->skew, RC_SWIM_MAX_MEMBERS);
+    if (rv < 0) {
+        rc_gossip_free(g);
         return rv;
     }
     rv = parse_seeds(g, opts->seeds);
@@ -1132,8 +1351,25 @@ uint64_t rc_gossip_incarnation(const struct rc_gossip *g)
 int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state)
 {
-    int rv = rc_swim_merge_state(g->swim, in, len, uv_now(g->loop));
+    uint64_t from, stamp;
+    uint32_t live;
+    int64_t off;
+    int rv = rc_swim_state_peek(in, len, &from, &stamp, &live);
 
+    if (rv < 0)
+        return rv;
+    if (stamp != 0 && oneway_sample(g, from, stamp, 0, &off)) {
+        /* A node whose clock is beyond the window hears nobody (its
+         * datagrams and ours are refused), so its view says everyone is
+         * dead: merged, it would start suspicions of healthy members and
+         * make it a member nobody can probe (issue 12's false deaths).
+         * It gets our stamped state back, not merged there either, so it
+         * can tell that its clock is the one that is off. Neither side
+         * counts this as contact (mark_synced). */
+        skew_log(g, "push-pull", from, off);
+        return rc_swim_encode_state(g->swim, out_state);
+    }
+    rv = rc_swim_merge_state(g->swim, in, len, uv_now(g->loop));
     if (rv < 0)
         return rv;
     mark_synced(g); /* the initiator's whole table arrived */
@@ -1225,6 +1461,7 @@ void rc_gossip_free(struct rc_gossip *g)
         free(e);
     }
     rc_swim_free(g->swim);
+    rc_skew_close(&g->skew);
     rc_decoder_close(&g->pp.dec);
     rc_buf_close(&g->pp.wbuf);
     rc_buf_close(&g->pp.sbuf);

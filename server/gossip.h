@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "log.h"
 #include "seal.h"
+#include "skew.h"
 #include "swim.h"
 
 /* Full-state exchange with one random member this often: it repairs
@@ -54,6 +55,13 @@
 #define RC_GOSSIP_REJOIN_AFTER_MS 10000
 /* How long a leave waits for the members told directly to ack. */
 #define RC_GOSSIP_LEAVE_WAIT_MS 1000
+/* The clock summary (rc_gossip_clock_skew) is recomputed this often:
+ * samples arrive a few times a second, and callers may read it per
+ * request, so they read a cached copy. */
+#define RC_GOSSIP_CLOCK_CHECK_MS 1000
+/* While a clock is off, the log says so this often (and once when it is
+ * right again): loud enough to be found, not a flood. */
+#define RC_GOSSIP_CLOCK_LOG_MS 60000
 /* Housekeeping (joins, push-pull, leave) granularity. */
 #define RC_GOSSIP_MAINT_MS 250
 #define RC_GOSSIP_MAX_SEEDS 32
@@ -146,6 +154,23 @@ int rc_gossip_forget(struct rc_gossip *g, uint64_t id);
 
 int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state);
+
+/*
+ * Clocks (common/skew.h). Returns how many peers have a clock estimate
+ * (heard within RC_SKEW_TTL_MS: live members, and also nodes refused for
+ * their stamps, which are not members but whose clocks are known), and
+ * sets *ahead_ms to how far this node's clock is ahead of the median of
+ * theirs and its own (negative: behind; 0 when there is none). Cached,
+ * recomputed every RC_GOSSIP_CLOCK_CHECK_MS: O(1).
+ */
+int rc_gossip_clock_skew(const struct rc_gossip *g, int64_t *ahead_ms);
+
+/* The whole cached summary (peers, ahead, skewed peers, worst peer). */
+void rc_gossip_clock_view(const struct rc_gossip *g, struct rc_skew_view *out);
+
+/* Member id's clock minus ours, in ms: 0 with *offset_ms set (0 for
+ * ourselves), or RC_ENOTFOUND when it has no estimate. O(members). */
+int rc_gossip_member_offset(const struct rc_gossip *g, uint64_t id, int64_t *offset_ms);
 
 /* Announces that we leave (directly to several members and by gossip),
  * then calls done(arg) once they acked or after RC_GOSSIP_LEAVE_WAIT_MS.

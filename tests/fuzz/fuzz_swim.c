@@ -29,15 +29,35 @@ static void roundtrip(const uint8_t *data, size_t size)
         abort();
 }
 
+/* A fixed wall clock, so that stamps are written and samples taken. */
+static uint64_t fixed_wall(void *arg)
+{
+    (void)arg;
+    return 1765000000000ULL;
+}
+
+static void no_sample(void *arg, uint64_t id, int64_t offset_ms, uint32_t rtt_ms)
+{
+    (void)arg;
+    (void)id;
+    (void)offset_ms;
+    (void)rtt_ms;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct rc_swim_config cfg;
+    uint64_t from, wall;
+    uint32_t live;
     struct rc_member self;
     struct rc_swim *s = NULL;
     static struct rc_swim_out out;
 
     roundtrip(data, size);
     rc_swim_config_defaults(&cfg);
+    cfg.wall_ms = fixed_wall;
+    cfg.clock_sample = no_sample;
+    rc_swim_state_peek(data, size, &from, &wall, &live);
     memset(&self, 0, sizeof(self));
     self.id = 1;
     strcpy(self.host, "127.0.0.1");

@@ -1172,6 +1172,13 @@ static void member_from_obj(const msgpack_object *o, struct rc_hmember *m)
             m->primary = obj_num(v);
         } else if (key_is(k, "replica")) {
             m->replica = obj_num(v);
+        } else if (key_is(k, "clock_offset_ms") &&
+                   (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                    v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+            m->has_clock_offset = 1;
+            m->clock_offset_ms = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                                     ? (int64_t)v->via.u64
+                                     : v->via.i64;
         }
     }
 }

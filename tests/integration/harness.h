@@ -115,6 +115,8 @@ struct rc_hmember {
     uint64_t incarnation;
     double primary, replica;
     int self;
+    int has_clock_offset;    /* clock_offset_ms was a number (not nil or absent) */
+    int64_t clock_offset_ms; /* that member's clock minus the answering node's */
 };
 
 /* MEMBERS over the native protocol (a raw frame, the reply decoded with

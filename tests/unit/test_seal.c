@@ -328,9 +328,11 @@ static void test_dgram_time(void **state)
                      RC_EREPLAY);
     n = seal_msg(&p->a, &k, ID_B, NOW + 10000 + RC_SEAL_WINDOW_MS + 1, "future", buf);
     assert_int_equal(open_msg(p, &k, NOW + 10000, buf, n, out), RC_EREPLAY);
-    /* Stamped before the receiver started (a capture from its last run). */
-    n = seal_msg(&p->a, &k, ID_B, NOW - RC_SEAL_BOOT_SLACK_MS - 1, "before boot", buf);
-    assert_int_equal(open_msg(p, &k, NOW, buf, n, out), RC_EREPLAY);
+    /* Stamped more than the window before the receiver started, and
+     * within the window of its clock: only when its clock was stepped
+     * back after the start. */
+    n = seal_msg(&p->a, &k, ID_B, NOW - RC_SEAL_WINDOW_MS - 5000, "before boot", buf);
+    assert_int_equal(open_msg(p, &k, NOW - RC_SEAL_WINDOW_MS - 4000, buf, n, out), RC_EREPLAY);
     /* Misdirected: sent to C, replayed to B. */
     n = seal_msg(&p->a, &k, 0x3333, NOW, "for C", buf);
     assert_int_equal(open_msg(p, &k, NOW, buf, n, out), RC_EREPLAY);
@@ -340,6 +342,47 @@ static void test_dgram_time(void **state)
     n = seal_msg(&p->b, &k, ID_B, NOW, "mine", buf);
     assert_int_equal(open_msg(p, &k, NOW, buf, n, out), RC_EINVAL);
     assert_int_equal(p->st.gossip_replays, 4);
+    free(p);
+}
+
+/* A receiver whose clock runs fast hears its peers from its first moment,
+ * as long as the skew is inside the window (issue 12: with a 1 s boot
+ * slack a node 20 s fast refused everyone for 20 s while they heard it);
+ * beyond it the refusal names the authenticated sender and its stamp. */
+static void test_dgram_fast_receiver(void **state)
+{
+    struct rc_seal_keys k, other;
+    struct pair *p = pair_new();
+    uint8_t buf[2048];
+    char out[2048];
+    size_t n;
+    const int64_t skews[] = {1500, 20000, RC_SEAL_WINDOW_MS - 1};
+    unsigned i;
+
+    (void)state;
+    keys_of(&k, key_a, NULL);
+    keys_of(&other, key_b, NULL);
+    for (i = 0; i < sizeof(skews) / sizeof(skews[0]); i++) {
+        uint64_t b_now = NOW + (uint64_t)skews[i];
+
+        rc_seal_dgram_init(&p->b, ID_B, b_now); /* B starts with its clock ahead */
+        n = seal_msg(&p->a, &k, ID_B, NOW, "right after B started", buf);
+        assert_int_equal(open_msg(p, &k, b_now + 1, buf, n, out), 0);
+        assert_int_equal(p->b.last_from, ID_A);
+        assert_int_equal(p->b.last_ts, NOW);
+    }
+    /* Beyond the window: refused, and the stamp is known. */
+    rc_seal_dgram_init(&p->b, ID_B, NOW + RC_SEAL_WINDOW_MS + 60000);
+    n = seal_msg(&p->a, &k, ID_B, NOW + 5, "90 s behind", buf);
+    assert_int_equal(open_msg(p, &k, NOW + RC_SEAL_WINDOW_MS + 60000, buf, n, out), RC_EREPLAY);
+    assert_int_equal(p->b.last_from, ID_A);
+    assert_int_equal(p->b.last_ts, NOW + 5);
+    /* What does not authenticate names nobody. */
+    n = seal_msg(&p->a, &other, ID_B, NOW, "wrong key", buf);
+    assert_int_equal(open_msg(p, &k, NOW + RC_SEAL_WINDOW_MS + 60000, buf, n, out),
+                     RC_ECLUSTER_KEY);
+    assert_int_equal(p->b.last_from, 0);
+    assert_int_equal(p->b.last_ts, 0);
     free(p);
 }
 
@@ -695,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_dgram_tamper_every_byte),
         cmocka_unit_test(test_dgram_replay),
         cmocka_unit_test(test_dgram_time),
+        cmocka_unit_test(test_dgram_fast_receiver),
         cmocka_unit_test(test_dgram_sender_restart),
         cmocka_unit_test(test_dgram_rotation),
         cmocka_unit_test(test_dgram_many_senders),

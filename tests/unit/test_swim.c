@@ -43,6 +43,11 @@ struct tnode {
     uint64_t suspect_at[NMAX], dead_at[NMAX], left_at[NMAX], alive_at[NMAX];
     int ndead[NMAX];
     char last_why[NMAX][32];
+    /* clocks: this node's wall clock is net->now + wall_skew; the last
+     * clock sample it took of node j, and how many */
+    int64_t wall_skew;
+    int64_t offset[NMAX];
+    uint32_t rtt[NMAX], nsamples[NMAX];
 };
 
 struct tnet {
@@ -103,6 +108,24 @@ static int on_save(void *arg, uint64_t inc)
 {
     ((struct tnode *)arg)->inc = inc;
     return 0;
+}
+
+static uint64_t fake_wall(void *arg)
+{
+    const struct tnode *nd = arg;
+
+    return (uint64_t)((int64_t)nd->net->now + 1700000000000LL + nd->wall_skew);
+}
+
+static void on_sample(void *arg, uint64_t id, int64_t offset_ms, uint32_t rtt_ms)
+{
+    struct tnode *nd = arg;
+    int j = idx_of_id(id);
+
+    assert_true(j >= 0);
+    nd->offset[j] = offset_ms;
+    nd->rtt[j] = rtt_ms;
+    nd->nsamples[j]++;
 }
 
 static struct tnet *net_new(int n)
@@ -728,6 +751,76 @@ static void test_suspicion_timeout_formula(void **state)
                 rc_swim_suspicion_timeout(&cfg, 1000, 3) <= 3600);
 }
 
+/* ---- clocks ---------------------------------------------------------------- */
+
+/* Stamped pings and acks measure every member's clock: node 2 runs 20 s
+ * ahead, and the one-hop-each-way simulated network is symmetric, so the
+ * NTP arithmetic is exact to the millisecond. Nobody dies of the skew
+ * (swim itself does not look at clocks). */
+static void test_clock_offsets_measured(void **state)
+{
+    struct tnet *net = net_new(3);
+    int i, j;
+
+    (void)state;
+    net->cfg.wall_ms = fake_wall;
+    net->cfg.clock_sample = on_sample;
+    net->nodes[2].wall_skew = 20000;
+    net->nodes[1].wall_skew = -300;
+    for (i = 0; i < 3; i++)
+        node_start(net, i, 1, 7);
+    join_all(net);
+    assert_true(run_until_alive(net, 10000) < 10000);
+    run_for(net, 5000);
+    assert_int_equal(ever_dead(net), 0);
+    for (i = 0; i < 3; i++)
+        for (j = 0; j < 3; j++) {
+            int64_t want = net->nodes[j].wall_skew - net->nodes[i].wall_skew;
+
+            if (i == j)
+                continue;
+            assert_true(net->nodes[i].nsamples[j] >= 3); /* one per probe of j */
+            assert_true(net->nodes[i].offset[j] >= want - 1 && net->nodes[i].offset[j] <= want + 1);
+            assert_true(net->nodes[i].rtt[j] <= 3);
+        }
+    net_free(net);
+}
+
+/* Nodes that do not stamp (older, or no wall clock given) and nodes that
+ * do get along: nobody dies, which needs an ACK to an unstamped PING to be
+ * unstamped (a stamped one would outgrow the PING, padded by the old node
+ * to the unstamped ACK's size, and be dropped: with two nodes there is no
+ * relay to save the probe). The stamping ones measure each other only. */
+static void test_clock_stamp_compat(void **state)
+{
+    struct tnet *net;
+    int i, j, n;
+
+    (void)state;
+    for (n = 2; n <= 3; n++) {
+        net = net_new(n);
+        for (i = 0; i < n; i++) {
+            net->cfg.wall_ms = i == 0 ? NULL : fake_wall;
+            net->cfg.clock_sample = i == 0 ? NULL : on_sample;
+            node_start(net, i, 1, 11);
+        }
+        join_all(net);
+        assert_true(run_until_alive(net, 10000) < 10000);
+        run_for(net, 8000);
+        assert_int_equal(ever_dead(net), 0);
+        for (i = 0; i < n; i++) /* not even suspected: every direct ack arrived */
+            for (j = 0; j < n; j++)
+                assert_true(net->nodes[i].suspect_at[j] == 0);
+        assert_true(all_alive(net));
+        assert_int_equal(net->nodes[1].nsamples[0], 0);
+        if (n == 3) {
+            assert_true(net->nodes[1].nsamples[2] > 0 && net->nodes[2].nsamples[1] > 0);
+            assert_int_equal(net->nodes[2].nsamples[0], 0);
+        }
+        net_free(net);
+    }
+}
+
 /* ---- incarnation rules on one instance ---------------------------------- */
 
 struct solo {
@@ -848,6 +941,182 @@ static void expect(struct solo *so, struct rc_swim_rec up, uint64_t inc, enum rc
     assert_int_equal(m->state, st);
 }
 
+/* The stamp on the wire: PING and ACK carry it as a fifth element, which
+ * older decoders skip as an extra; padding after it (or without it) is
+ * not mistaken for one; STATE carries it third. */
+static void test_clock_stamp_codec(void **state)
+{
+    struct rc_swim_msg *m = calloc(1, sizeof(*m)), *d = calloc(1, sizeof(*d));
+    uint8_t buf[RC_SWIM_MAX_DGRAM + 8];
+    uint64_t from, wall;
+    uint32_t live;
+    struct rc_buf st;
+    size_t len;
+    int t;
+
+    (void)state;
+    assert_non_null(m);
+    assert_non_null(d);
+    for (t = RC_SWIM_PING; t <= RC_SWIM_NACK; t++) {
+        memset(m, 0, sizeof(*m));
+        m->type = (enum rc_swim_type)t;
+        m->seq = 5;
+        m->from = rec(0xB0, "b", 1, RC_MEMBER_ALIVE);
+        m->target_host = "a";
+        m->target_host_len = 1;
+        m->wall_ms = 1765000000123ULL;
+        assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+        assert_int_equal(rc_swim_decode(buf, len, d), 0);
+        /* only PING and ACK carry it */
+        assert_true(d->wall_ms == (t == RC_SWIM_PING || t == RC_SWIM_ACK ? m->wall_ms : 0));
+        if (t == RC_SWIM_PING) {
+            /* a padding bin after the stamp, as send_dgram appends */
+            assert_int_equal(buf[RC_SWIM_HDR], 0x95);
+            buf[RC_SWIM_HDR] = 0x96;
+            memcpy(buf + len, "\xc5\x00\x02\x00\x00", 5);
+            assert_int_equal(rc_swim_decode(buf, len + 5, d), 0);
+            assert_true(d->wall_ms == m->wall_ms);
+            /* an old node's padded PING: bin in fifth place, no stamp */
+            m->wall_ms = 0;
+            assert_int_equal(rc_swim_encode(m, buf, sizeof(buf), &len), 0);
+            assert_int_equal(buf[RC_SWIM_HDR], 0x94);
+            buf[RC_SWIM_HDR] = 0x95;
+            memcpy(buf + len, "\xc5\x00\x02\x00\x00", 5);
+            assert_int_equal(rc_swim_decode(buf, len + 5, d), 0);
+            assert_true(d->wall_ms == 0);
+        }
+    }
+    /* STATE: stamped with the configured wall clock, or not at all */
+    {
+        struct solo *a = solo_new(0xA0, 8);
+        struct rc_swim_config cfg;
+        struct rc_member self;
+        struct rc_swim *s2;
+        struct tnode nd;
+        struct tnet net;
+
+        rc_buf_init(&st, 1 << 16);
+        assert_int_equal(rc_swim_encode_state(a->s, &st), 0);
+        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_true(from == 0xA0 && wall == 0 && live == 1);
+        memset(&nd, 0, sizeof(nd));
+        memset(&net, 0, sizeof(net));
+        net.now = 5;
+        nd.net = &net;
+        rc_swim_config_defaults(&cfg);
+        cfg.wall_ms = fake_wall;
+        cfg.cb_arg = &nd;
+        memset(&self, 0, sizeof(self));
+        self.id = 0xA1;
+        strcpy(self.host, "a1");
+        assert_int_equal(rc_swim_new(&cfg, &self, 1, 5, &s2), 0);
+        rc_buf_reset(&st);
+        assert_int_equal(rc_swim_encode_state(s2, &st), 0);
+        assert_int_equal(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_true(from == 0xA1 && wall == 1700000000005ULL && live == 1);
+        /* and an old node merges it, the stamp skipped as an extra */
+        assert_int_equal(rc_swim_merge_state(a->s, rc_buf_rptr(&st), rc_buf_used(&st), 10), 0);
+        assert_int_equal(member(a, 0xA1)->state, RC_MEMBER_ALIVE);
+        assert_true(rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st) - 1, &from, &wall, &live) < 0);
+        rc_swim_free(s2);
+        rc_buf_close(&st);
+        solo_free(a);
+    }
+    free(m);
+    free(d);
+}
+
+/* A PING from `from` carrying one update, received at now. */
+static int feed_from(struct solo *so, struct rc_swim_rec from, struct rc_swim_rec up, uint64_t now)
+{
+    static struct rc_swim_msg m;
+    uint8_t buf[RC_SWIM_MAX_DGRAM];
+    size_t len;
+
+    memset(&m, 0, sizeof(m));
+    m.type = RC_SWIM_PING;
+    m.seq = 0; /* no ack wanted */
+    m.from = from;
+    m.nupdates = 1;
+    m.updates[0] = up;
+    assert_int_equal(rc_swim_encode(&m, buf, sizeof(buf), &len), 0);
+    so->out.n = 0;
+    return rc_swim_recv(so->s, "10.1.1.1", 7401, buf, len, now, &so->out);
+}
+
+/* A "dead" claim about a member we heard ourselves within suspicion_mult
+ * (4) probe periods
+ * is stale (its author was cut off: a partition, a refused clock) and is
+ * taken as a suspicion, which the member refutes; later, or about a
+ * member already suspect, it kills as before. */
+static void test_stale_dead_claim(void **state)
+{
+    struct solo *a = solo_new(0xA0, 16);
+    const struct rc_swim_rec b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_ALIVE),
+                             c = rec(0xC0, "10.1.1.3", 1, RC_MEMBER_ALIVE),
+                             d = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_ALIVE);
+    struct rc_swim_rec claim = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_DEAD);
+    const uint64_t window = RC_SWIM_SUSPICION_MULT * RC_SWIM_PROBE_INTERVAL_MS;
+
+    (void)state;
+    claim.by = 0xC0;
+    assert_int_equal(feed_from(a, b, d, 1000), 0); /* heard b at 1000 */
+    assert_int_equal(feed_from(a, c, claim, 1000 + window - 1), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_SUSPECT);
+    /* b refutes */
+    assert_int_equal(feed_from(a, rec(0xB0, "10.1.1.1", 4, RC_MEMBER_ALIVE), d, 1000 + window), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_ALIVE);
+    /* not heard for the window: the claim kills */
+    claim.incarnation = 4;
+    assert_int_equal(feed_from(a, c, claim, 1000 + 2 * window), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_DEAD);
+    /* d: never heard directly (only of, through others): killed at once */
+    claim = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_DEAD);
+    assert_int_equal(feed_from(a, c, claim, 1000 + 2 * window), 0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_DEAD);
+    /* a suspect heard lately still dies of a dead claim */
+    assert_int_equal(feed_from(a, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_ALIVE), d, 9000), 0);
+    assert_int_equal(feed_from(a, c, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_SUSPECT), 9001), 0);
+    assert_int_equal(member(a, 0xE0)->state, RC_MEMBER_SUSPECT);
+    assert_int_equal(feed_from(a, c, rec(0xE0, "10.1.1.5", 1, RC_MEMBER_DEAD), 9002), 0);
+    assert_int_equal(member(a, 0xE0)->state, RC_MEMBER_DEAD);
+    solo_free(a);
+}
+
+/* A member back from dead tells the deaths it declared while cut off; for
+ * a while they only make suspects, even of members we have not heard. */
+static void test_dead_claims_of_the_returned(void **state)
+{
+    struct solo *a = solo_new(0xA0, 16);
+    const struct rc_swim_rec b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_ALIVE),
+                             d = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_ALIVE);
+    struct rc_swim_rec claim;
+    const uint64_t grace = 32 * RC_SWIM_PROBE_INTERVAL_MS, t = 100000;
+
+    (void)state;
+    assert_int_equal(feed_from(a, b, d, 1000), 0);
+    claim = rec(0xC0, "10.1.1.3", 1, RC_MEMBER_DEAD);
+    claim.by = 0xB0;
+    assert_int_equal(feed_from(a, b, claim, 1001), 0);
+    assert_int_equal(member(a, 0xC0)->state, RC_MEMBER_DEAD);
+    /* c is back (refuted) at t, and says d is dead: d was last heard long
+     * ago, yet the claim only makes it suspect */
+    claim = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_DEAD);
+    claim.by = 0xC0;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), b, t), 0);
+    assert_int_equal(member(a, 0xC0)->state, RC_MEMBER_ALIVE);
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), claim, t + grace - 1),
+                     0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_SUSPECT);
+    /* d refutes; after the grace c's claims count again */
+    assert_int_equal(feed_from(a, rec(0xD0, "10.1.1.4", 2, RC_MEMBER_ALIVE), b, t + grace), 0);
+    claim.incarnation = 2;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), claim,
+                               t + 2 * grace), 0);
+    assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_DEAD);
+    solo_free(a);
+}
+
 static void test_incarnation_rules(void **state)
 {
     struct solo *so = solo_new(0xA0, 64);
@@ -955,6 +1224,15 @@ static void test_push_pull_merge(void **state)
     feed(a, rec(0xE0, "10.9.9.9", 10, RC_MEMBER_SUSPECT)); /* a suspects e */
     rc_buf_init(&st, 1 << 20);
     assert_int_equal(rc_swim_encode_state(a->s, &st), 0);
+    {
+        uint64_t from, wall;
+        uint32_t live;
+
+        assert_int_equal(
+            rc_swim_state_peek(rc_buf_rptr(&st), rc_buf_used(&st), &from, &wall, &live), 0);
+        assert_int_equal(live, 3); /* a, b0 (who fed it), b5: e, at a's own address, was
+                                    * retired as replaced */
+    }
     /* a bad payload changes nothing: truncated at every offset */
     for (cut = 0; cut < rc_buf_used(&st); cut++) {
         assert_true(rc_swim_merge_state(e->s, rc_buf_rptr(&st), cut, 100) < 0);
@@ -1520,6 +1798,11 @@ int main(void)
         cmocka_unit_test(test_lifeguard_missed_acks),
         cmocka_unit_test(test_note_late),
         cmocka_unit_test(test_suspicion_timeout_formula),
+        cmocka_unit_test(test_clock_offsets_measured),
+        cmocka_unit_test(test_clock_stamp_compat),
+        cmocka_unit_test(test_clock_stamp_codec),
+        cmocka_unit_test(test_stale_dead_claim),
+        cmocka_unit_test(test_dead_claims_of_the_returned),
         cmocka_unit_test(test_incarnation_rules),
         cmocka_unit_test(test_self_refutation),
         cmocka_unit_test(test_push_pull_merge),
