@@ -499,7 +499,7 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
                            FIELD_BIT(RC_F_TTL_MS) | FIELD_BIT(RC_F_CONSISTENCY) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
                            FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_RANGE) |
-                           FIELD_BIT(RC_F_PIECES);
+                           FIELD_BIT(RC_F_PIECES) | FIELD_BIT(RC_F_BEFORE);
     uint64_t v = 0;
     int f, rv, b = 0;
 
@@ -530,6 +530,8 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
         rv = get_uint(&kv->val, RC_MAX_PIECES, &v);
         out->pieces = (uint32_t)v;
         return rv;
+    case RC_F_BEFORE:
+        return get_uint(&kv->val, UINT64_MAX, &out->before_hlc);
     case RC_F_RANGE:
         out->has_range = 1;
         rv = get_pair(&kv->val, &out->range_first, &out->range_last);
@@ -768,7 +770,7 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
 
     n = req->has_key + req->has_value + (req->ttl_ms != 0) + (req->consistency != 0) +
         req->has_version + (req->expires_ms != 0) + req->tombstone + req->has_range +
-        (req->pieces != 0);
+        (req->pieces != 0) + (req->before_hlc != 0);
     frame_begin(&e, out, &pk, req->op, req->id, n);
     if (req->has_key)
         pack_bytes_field(&pk, RC_F_KEY, req->key, req->key_len);
@@ -788,6 +790,8 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
         pack_pair(&pk, RC_F_RANGE, req->range_first, req->range_last);
     if (req->pieces != 0)
         pack_uint_field(&pk, RC_F_PIECES, req->pieces);
+    if (req->before_hlc != 0)
+        pack_uint_field(&pk, RC_F_BEFORE, req->before_hlc);
     return frame_end(&e);
 }
 

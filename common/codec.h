@@ -73,6 +73,7 @@ enum rc_field {
     RC_F_RANGE = 11,      /* array [first: uint64, last: uint64], inclusive token range */
     RC_F_DIGEST = 12,     /* array [digest: uint64, entries: uint64] of a range */
     RC_F_PIECES = 13,     /* uint 1..64: RANGE_DIGEST also returns per-piece digests */
+    RC_F_BEFORE = 14,     /* uint: RANGE_DIGEST counts only versions with hlc below it */
 };
 
 enum rc_consistency {
@@ -114,6 +115,7 @@ struct rc_request {
     uint64_t expires_ms; /* internode writes: absolute expiry, 0 = none */
     uint64_t range_first, range_last; /* streaming: inclusive token range */
     uint32_t pieces;                  /* RANGE_DIGEST: equal pieces to digest too, 0 = none */
+    uint64_t before_hlc; /* RANGE_DIGEST: only versions with an hlc below it, 0 = all */
     unsigned has_range : 1;
     unsigned has_key : 1;
     unsigned has_value : 1;

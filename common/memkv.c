@@ -553,6 +553,7 @@ uint64_t rc_memkv_entry_digest(XXH3_state_t *h, const uint8_t *key, size_t key_l
 
 struct digest_arg {
     int64_t now_ms;
+    uint64_t before_hlc;
     XXH3_state_t *h;
     uint64_t digest, count;
 };
@@ -562,7 +563,7 @@ static int digest_visit(struct walk *w, struct item **pp)
     struct digest_arg *a = w->arg;
     const struct item *it = *pp;
 
-    if (!expired(it, a->now_ms)) {
+    if (!expired(it, a->now_ms) && it->hlc < a->before_hlc) {
         a->digest ^= rc_memkv_entry_digest(a->h, it->data, it->key_len, it->hlc, it->node);
         a->count++;
     }
@@ -572,8 +573,15 @@ static int digest_visit(struct walk *w, struct item **pp)
 void rc_memkv_range_digest(struct rc_memkv *m, uint64_t first, uint64_t last, int64_t now_ms,
                            uint64_t *digest, uint64_t *count)
 {
+    rc_memkv_range_digest_before(m, first, last, now_ms, UINT64_MAX, digest, count);
+}
+
+void rc_memkv_range_digest_before(struct rc_memkv *m, uint64_t first, uint64_t last,
+                                  int64_t now_ms, uint64_t before_hlc, uint64_t *digest,
+                                  uint64_t *count)
+{
     XXH3_state_t h; /* only used for keys over ~240 bytes */
-    struct digest_arg a = {now_ms, &h, 0, 0};
+    struct digest_arg a = {now_ms, before_hlc, &h, 0, 0};
     struct walk w = {first, last, 0, NULL, 0, digest_visit, &a};
 
     if (first <= last)

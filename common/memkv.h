@@ -110,6 +110,10 @@ int rc_memkv_scan(struct rc_memkv *m, uint64_t first, uint64_t last, uint64_t af
  * tombstones included, expired values not) and the entries hashed. */
 void rc_memkv_range_digest(struct rc_memkv *m, uint64_t first, uint64_t last, int64_t now_ms,
                            uint64_t *digest, uint64_t *count);
+/* The same over entries whose version's hlc is below before_hlc only. */
+void rc_memkv_range_digest_before(struct rc_memkv *m, uint64_t first, uint64_t last,
+                                  int64_t now_ms, uint64_t before_hlc, uint64_t *digest,
+                                  uint64_t *count);
 
 /* Live values (not tombstones, not expired at now_ms) in the range. */
 uint64_t rc_memkv_range_count(struct rc_memkv *m, uint64_t first, uint64_t last, int64_t now_ms);

@@ -984,15 +984,15 @@ static int op_targets(struct rc_coord *co, struct op *op, const struct rc_reques
 
 /* Refuses what cannot be done right now, before anything is written:
  * QUORUM and ALL before this node knows its cluster, too few home
- * replicas alive for the level, a write stamped by a clock well ahead of
- * the peers'. level_needs is what the level needs at the configured RF:
+ * replicas alive for the level, a write stamped by a clock further ahead
+ * of the peers' than --max-drift (every other replica would refuse it). level_needs is what the level needs at the configured RF:
  * the contact gate looks at it, not at op->needed, because a node that
  * has not made contact may know only itself (n = 1, so QUORUM would need
  * 1 and be served alone). 0, or the error (msg filled). */
 static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, char *msg,
                     size_t len)
 {
-    int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms / 2;
+    int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms;
     int i, live = 0;
 
     if (level_needs > 1 && !op->any && co->need_contact &&

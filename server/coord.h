@@ -77,7 +77,9 @@ void rc_coord_set_gossip(struct rc_coord *c, struct rc_gossip *g);
 
 /* How far this node's clock is ahead of its peers' (negative: behind):
  * returns the number of peers measured (0: unknown). Writes are refused
- * with DRIFT while it is ahead by more than --max-drift / 2. */
+ * with DRIFT while it is ahead by more than --max-drift, and this node's
+ * own copy waits for a peer's acceptance unless it is known to be within
+ * a quarter of it. */
 typedef int (*rc_coord_skew_fn)(void *arg, int64_t *ahead_ms);
 void rc_coord_set_skew(struct rc_coord *c, rc_coord_skew_fn fn, void *arg);
 

@@ -406,6 +406,12 @@ static int save_incarnation(void *arg, uint64_t incarnation)
     return rc_node_meta_set(s->node, "incarnation", incarnation);
 }
 
+/* The coordinator's view of this node's clock against its peers'. */
+static int clock_skew(void *arg, int64_t *ahead_ms)
+{
+    return rc_gossip_clock_skew(arg, ahead_ms);
+}
+
 static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *out)
 {
     return rc_gossip_push_pull(arg, in, len, out);
@@ -442,6 +448,7 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
     }
     rc_node_set_push_pull(s->node, push_pull, s->gossip);
     rc_coord_set_gossip(s->coord, s->gossip);
+    rc_coord_set_skew(s->coord, clock_skew, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;

@@ -14,6 +14,7 @@
 #include "rebalance.h"
 #include "codec.h"
 #include "err.h"
+#include "hlc.h"
 #include "ring.h"
 #include "store.h"
 #include "stream.h"
@@ -56,6 +57,12 @@
  * both nodes idle; eight keep them busy while the memory in flight stays
  * at eight batches per target. */
 #define WINDOW 16
+/* A periodic anti-entropy pass leaves out versions younger than this: the
+ * write path (and its hints) is still delivering them, so replicas that
+ * differ only by writes in flight are not "repaired" by resending whole
+ * pieces under a steady write load. Ten seconds covers a replica timeout,
+ * a hint round and a loaded machine's stalls. */
+#define REPAIR_QUIET_MS 10000
 /* Cleanup sweep: after each plan finishes and then every opts.sweep_ms
  * (--cleanup-interval), a node looks for data it holds in ranges it does not replicate (left by a
  * partition: a node that was cut off streams to the members it still
@@ -88,6 +95,7 @@ struct task {
     int npieces;   /* PIECES, or 1 when the target had nothing in the range */
     int piece;     /* piece being sent */
     int inflight;  /* a request of this task awaits its answer */
+    uint64_t before; /* compare only versions with an hlc below it; 0 = all */
     int has_cursor;
     uint64_t cur_token;
     size_t cur_key_len;
@@ -119,6 +127,7 @@ struct plan {
     int handoff;
     int sweep;     /* a cleanup of ranges held but not replicated here */
     int repair;    /* also compares every range held with its other replicas */
+    uint64_t before; /* while planning: the cutoff of the tasks being added */
 };
 
 struct event {
@@ -302,6 +311,7 @@ static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_mem
     t->first = first;
     t->last = last;
     t->drop = drop;
+    t->before = p->before;
     t->npieces = PIECES;
     t->state = T_LOCAL_DIGEST;
     if (drop >= 0)
@@ -535,8 +545,14 @@ static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handof
      */
     if (rv == 0 && !handoff && !sweep && (rb->heal || member_died(rb, target)))
         repair = 1;
-    if (rv == 0 && repair && !handoff)
+    if (rv == 0 && repair && !handoff) {
+        /* Periodic passes leave the last seconds' writes to the write path;
+         * after a death or a heal everything is compared. */
+        if (sweep)
+            p->before = rc_hlc_make((uint64_t)(rc_node_now_ms() - REPAIR_QUIET_MS), 0);
         rv = plan_repair(rb, p);
+        p->before = 0;
+    }
     if (rv < 0) {
         plan_free(p);
         return rv;
@@ -828,8 +844,9 @@ static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t
     struct req_ctx *c;
     int rv;
 
-    rv = rc_store_range_digest(rc_node_store(rb->node), t->first, t->last, rc_node_now_ms(),
-                               &t->local_digest, &t->local_count);
+    rv = rc_store_range_digest_before(rc_node_store(rb->node), t->first, t->last,
+                                      rc_node_now_ms(), t->before ? t->before : UINT64_MAX,
+                                      &t->local_digest, &t->local_count);
     if (rv < 0)
         return rv;
     if (t->local_count == 0) {
@@ -848,6 +865,7 @@ static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t
     r.range_first = t->first;
     r.range_last = t->last;
     r.pieces = PIECES;
+    r.before_hlc = t->before;
     t->state = T_REMOTE_DIGEST;
     return send_req(rb, s, t, &r, c);
 }
@@ -897,7 +915,8 @@ static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
         if (!piece_bounds(t->first, t->last, PIECES, i, &pa, &pb))
             break;
         all |= UINT64_C(1) << i;
-        if (rc_store_range_digest(st, pa, pb, rc_node_now_ms(), &d, &n) < 0)
+        if (rc_store_range_digest_before(st, pa, pb, rc_node_now_ms(),
+                                         t->before ? t->before : UINT64_MAX, &d, &n) < 0)
             return all | (UINT64_C(1) << i); /* cannot tell: send it */
         if (n == 0)
             continue; /* nothing here for it */
@@ -1168,12 +1187,11 @@ static void on_settle(uv_timer_t *t)
             return;
         }
         /* It took writes before its first plan (members changed while the
-         * cluster was forming): compare everything with the replicas now. */
-        rc_log_info(rb->log, "adopting the current ring; holding data already, so every "
-                             "range is compared with its replicas");
-        rb->next_repair = uv_now(rb->loop);
-        if (rb->opts.sweep_ms > 0)
-            uv_timer_start(&rb->sweep, on_sweep, 0, (uint64_t)rb->opts.sweep_ms);
+         * cluster was forming): the next anti-entropy pass compares them
+         * with their replicas (a new node that joins under writes holds
+         * what the write path gave it, so no pass is forced here). */
+        rc_log_info(rb->log, "adopting the current ring; the data already held is compared "
+                             "with its replicas by the next anti-entropy pass");
         return;
     }
     /* A suspect refuting, or a change that left the set of ring members as
@@ -1307,7 +1325,9 @@ static int pack_pieces(struct rc_rebalance *rb, const struct rc_request *req, st
     for (i = 0; i < k; i++) {
         d = n = 0;
         if (piece_bounds(req->range_first, req->range_last, k, i, &pa, &pb)) {
-            rv = rc_store_range_digest(rc_node_store(rb->node), pa, pb, rc_node_now_ms(), &d, &n);
+            rv = rc_store_range_digest_before(rc_node_store(rb->node), pa, pb, rc_node_now_ms(),
+                                              req->before_hlc ? req->before_hlc : UINT64_MAX,
+                                              &d, &n);
             if (rv < 0)
                 return rv;
         }
@@ -1354,8 +1374,10 @@ static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, 
     if (!req->has_range)
         return rc_encode_error(out, req->id, RC_EINVAL, "RANGE_DIGEST needs RANGE");
     note_incoming(rb, req->range_last);
-    rv = rc_store_range_digest(rc_node_store(rb->node), req->range_first, req->range_last,
-                               rc_node_now_ms(), &rep.digest, &rep.digest_count);
+    rv = rc_store_range_digest_before(rc_node_store(rb->node), req->range_first,
+                                      req->range_last, rc_node_now_ms(),
+                                      req->before_hlc ? req->before_hlc : UINT64_MAX,
+                                      &rep.digest, &rep.digest_count);
     if (rv == 0 && req->pieces > 0 && rep.digest_count > 0)
         rv = pack_pieces(rb, req, &rep);
     if (rv < 0)

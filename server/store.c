@@ -153,7 +153,7 @@ static const char *const stmt_sql[ST_COUNT] = {
      * only the record header, not the blob (the quirk above is specific
      * to DELETE ... RETURNING). */
     [ST_DIGEST] = "SELECT key, hlc, node FROM kv WHERE token BETWEEN ?1 AND ?2"
-                  " AND (value IS NULL OR expires = 0 OR expires > +?3)",
+                  " AND (value IS NULL OR expires = 0 OR expires > +?3) AND hlc < +?4",
     [ST_RANGE_COUNT] = "SELECT count(*) FROM kv WHERE token BETWEEN ?1 AND ?2"
                        " AND value IS NOT NULL AND (expires = 0 OR expires > +?3)",
     /* Like ST_PURGE, over a range of the primary key. */
@@ -954,6 +954,13 @@ static void digest_row(sqlite3_stmt *st, XXH3_state_t *h, uint64_t *digest)
 int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
                           uint64_t *digest, uint64_t *count)
 {
+    return rc_store_range_digest_before(s, first, last, now_ms, UINT64_MAX, digest, count);
+}
+
+int rc_store_range_digest_before(struct rc_store *s, uint64_t first, uint64_t last,
+                                 int64_t now_ms, uint64_t before_hlc, uint64_t *digest,
+                                 uint64_t *count)
+{
     sqlite3_stmt *st = s->st[ST_DIGEST];
     XXH3_state_t *h;
     uint64_t d = 0, n = 0;
@@ -964,7 +971,7 @@ int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int
     if (first > last)
         return RC_EINVAL;
     if (s->mem != NULL) {
-        rc_memkv_range_digest(s->mem, first, last, now_ms, digest, count);
+        rc_memkv_range_digest_before(s->mem, first, last, now_ms, before_hlc, digest, count);
         return 0;
     }
     enter(s);
@@ -974,6 +981,9 @@ int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int
     sqlite3_bind_int64(st, 1, tok_db(first));
     sqlite3_bind_int64(st, 2, tok_db(last));
     sqlite3_bind_int64(st, 3, now_ms);
+    /* Versions' hlc are below 2^63 (48-bit ms, 16-bit counter), so the
+     * signed column compares as the unsigned value would. */
+    sqlite3_bind_int64(st, 4, before_hlc > INT64_MAX ? INT64_MAX : (int64_t)before_hlc);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         digest_row(st, h, &d);
         n++;

@@ -164,6 +164,13 @@ int rc_store_scan(struct rc_store *s, uint64_t first, uint64_t last, uint64_t af
 int rc_store_range_digest(struct rc_store *s, uint64_t first, uint64_t last, int64_t now_ms,
                           uint64_t *digest, uint64_t *count);
 
+/* The same over entries whose version's hlc is below before_hlc only
+ * (UINT64_MAX: all): anti-entropy leaves out what was written in the last
+ * seconds, which the write path is still delivering. */
+int rc_store_range_digest_before(struct rc_store *s, uint64_t first, uint64_t last,
+                                 int64_t now_ms, uint64_t before_hlc, uint64_t *digest,
+                                 uint64_t *count);
+
 /*
  * Live values (not tombstones, not expired at now_ms) in [first, last], as
  * *count. O(entries in range). Returns 0, RC_EINVAL or RC_EIO (*count 0).

@@ -876,7 +876,9 @@ static void test_anti_entropy(void **state)
     printf("cluster: anti-entropy: C restarted holding %lld of 300 keys\n", (long long)before);
     assert_true(before > 100 && before < 300);
     t0 = rc_h_now_ms();
-    back = wait_stat_sum(f, 1u << C, "keys", 300, 15000);
+    /* A periodic pass leaves out the last 10 s of writes (still in the
+     * write path's hands): the rows come back in the first pass after. */
+    back = wait_stat_sum(f, 1u << C, "keys", 300, 30000);
     printf("cluster: anti-entropy: C holds all 300 keys again %.0f ms after its restart "
            "(anti_entropy_passes A=%lld, repairs A=%lld B=%lld)\n",
            back >= 0 ? rc_h_now_ms() - t0 : -1.0, (long long)stat_of(f, A, "anti_entropy_passes"),
@@ -901,7 +903,10 @@ static void test_hints_to_replaced(void **state)
     char cmd[RC_H_PATH + 64], old_id[24];
     double t0, gone;
 
-    start_cluster(f, 3);
+    const char *const extra[] = {"--cleanup-interval", "500", "--anti-entropy-interval", "1000",
+                                 NULL};
+
+    start_cluster_with(f, 3, extra);
     assert_true(wait_alive(f, all_nodes(3), all_nodes(3), CONVERGE_MS) >= 0);
     c = client(f, f->nodes[A], 5000);
     memcpy(old_id, f->ids[C], sizeof(old_id));
@@ -924,8 +929,10 @@ static void test_hints_to_replaced(void **state)
     assert_true(gone >= 0);
     assert_true(stat_of(f, A, "hints_dropped") >= 100);
     assert_int_equal(stat_of(f, A, "hints_bytes"), 0);
-    /* The new C is a replica of every key (RF 3 of 3): streaming fills it. */
-    assert_true(wait_stat_sum(f, 1u << C, "keys", 100, 15000) >= 0);
+    /* The new C is a replica of every key (RF 3 of 3): the ring change
+     * streams to it, or, where A and B adopted a ring that already held it
+     * (they had not settled one yet), the next anti-entropy pass does. */
+    assert_true(wait_stat_sum(f, 1u << C, "keys", 100, 30000) >= 0);
     f->h.passed = 1;
 }
 
