@@ -1388,6 +1388,8 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "ranges_dropped", rs.ranges_dropped);
     STAT_NUM(st, k, "keys_dropped", rs.keys_dropped);
     STAT_NUM(st, k, "stream_cleanups", rs.sweeps);
+    STAT_NUM(st, k, "stream_failures", rs.stream_failures);
+    STAT_NUM(st, k, "stream_skipped", rs.stream_skipped);
     STAT_NUM(st, k, "rebalances", rs.rebalances);
     STAT_NUM(st, k, "rebalance_running", rs.running);
     STAT_NUM(st, k, "members", co->nmembers);

@@ -450,8 +450,12 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.rf = (int)cfg->rf;
     ro.vnodes = (int)cfg->vnodes;
     ro.batch_keys = (int)cfg->stream_batch;
-    /* Half a frame: a batch never comes near the frame limit. */
+    /* Payload a batch aims at: half a frame, big enough that batches of
+     * small values are full. A batch never exceeds what a frame holds
+     * (max_frame: rebalance.c ends it before an entry that does not fit,
+     * and a large value travels alone). */
     ro.batch_bytes = (size_t)cfg->max_value_size / 2 + 1;
+    ro.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
     ro.rate_bytes = cfg->stream_rate;
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
@@ -662,8 +666,12 @@ static int run(struct server *s, const struct server_config *cfg)
     }
     po.connect_timeout_ms = (int)cfg->replica_timeout;
     po.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
-    /* Per peer: room for a deep pipeline of large values, bounded. */
+    /* Per peer: room for a deep pipeline of large values, bounded; and
+     * always for a few whole frames, or a value near a raised
+     * --max-value-size could never be sent (replicated or streamed). */
     po.max_queued_bytes = 64u << 20;
+    if (po.max_queued_bytes < 4 * ((size_t)RC_FRAME_HDR + po.max_frame))
+        po.max_queued_bytes = 4 * ((size_t)RC_FRAME_HDR + po.max_frame);
     po.keys = s->key_file != NULL ? &s->keys : NULL;
     po.seal_stats = &s->seal_stats;
     rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
