@@ -498,7 +498,15 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
         return 0;
     ro.port = (int)cfg->resp_port;
     ro.max_command = RC_FRAME_HDR + (size_t)o->max_frame;
-    ro.max_reply = o->out_high + RC_FRAME_HDR + (size_t)o->max_frame; /* as net.c's output */
+    /* One reply (an MGET of many values) goes out whole, as Redis sends
+     * it, up to half of --max-output: with the output below the
+     * high-water mark (--out-buffer <= half of it, checked at start) it
+     * stays within the limit, so a client that reads is never closed for
+     * it. Without --max-output, 512 MiB (Redis's largest bulk string).
+     * Beyond: -ERR reply too large for the connection's buffer. */
+    ro.max_reply = cfg->max_output > 0 ? (size_t)cfg->max_output / 2 : (size_t)512 << 20;
+    if (ro.max_reply < RC_FRAME_HDR + (size_t)o->max_frame)
+        ro.max_reply = RC_FRAME_HDR + (size_t)o->max_frame;
     /* MSET/MGET/DEL of up to 64k keys in one command: more than any
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;
@@ -514,6 +522,8 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     o->seal_stats = NULL;
     o->auth = s->auth;
     o->idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
+    o->max_reply = ro.max_reply; /* the output takes one such reply */
+    rc_coord_set_resp_stats(s->coord, rc_resp_server_stats(s->resp));
     rc_resp_server_handler(s->resp, &h);
     rv = rc_net_new(&s->loop, o, &h, &s->log, &s->resp_net);
     if (rv < 0)
