@@ -62,12 +62,14 @@
  * the peer pool stays far below its queue cap (main.c), which would refuse
  * the batch (BUFFER_FULL) and stall the stream. One batch always goes. */
 #define INFLIGHT_BYTES (8u << 20)
-/* Attempts in a row that fail (200 ms, 400, 800, 1.6 s, 3.2 s of backoff:
- * about 6 s) after which a stream counts as failing: a warning, STATS
- * stream_failures, ACTIVITY's failures and last_error. It keeps retrying
- * every RETRY_MAX_MS - the target may come back or be fixed - and a success
- * says so in the log. */
-#define STALL_ATTEMPTS 5
+/* Time a stream may fail without a single answer before it counts as
+ * failing: a warning, STATS stream_failures, an event. Longer than failure
+ * detection plus --rebalance-delay (a few seconds), so a target that died
+ * is replaced by a new plan before it is reported; short enough that an
+ * operator sees a stuck stream at once. It keeps retrying every
+ * RETRY_MAX_MS (the target may come back or be fixed), and a success says
+ * so in the log. ACTIVITY shows failures and last_error all along. */
+#define STALL_MS 15000
 /* Cleanup sweep: after each plan finishes and then every opts.sweep_ms
  * (--cleanup-interval), a node looks for data it holds in ranges it does not replicate (left by a
  * partition: a node that was cut off streams to the members it still
@@ -115,6 +117,8 @@ struct stream {
     uint64_t keys, bytes;
     int inflight, failures; /* failures: attempts in a row that failed */
     int last_err;           /* the latest failure's code, 0 after a success */
+    int reported;           /* counted as failing (STALL_MS), until a success */
+    uint64_t fail_since;    /* loop time of the first failure in a row */
     size_t inflight_bytes;  /* batch bytes awaiting their answer */
     uint64_t retry_at, started_ms, finished_ms;
 };
@@ -929,8 +933,8 @@ static void task_done(struct rc_rebalance *rb, struct stream *s, struct task *t)
         p->drops[t->drop].pending--;
 }
 
-/* A request of s failed (or could not be built): back off, and past
- * STALL_ATTEMPTS in a row, report the stream as failing. */
+/* A request of s failed (or could not be built): back off, and once it
+ * has failed for STALL_MS without an answer, report it as failing. */
 static void stream_failed(struct rc_rebalance *rb, struct stream *s, int err)
 {
     uint64_t now = uv_now(rb->loop), backoff = RETRY_MIN_MS << (s->failures < 5 ? s->failures : 5);
@@ -942,15 +946,17 @@ static void stream_failed(struct rc_rebalance *rb, struct stream *s, int err)
         return;
     if (backoff > RETRY_MAX_MS)
         backoff = RETRY_MAX_MS;
-    s->failures++;
+    if (s->failures++ == 0)
+        s->fail_since = now;
     s->retry_at = now + backoff;
-    if (s->failures == STALL_ATTEMPTS) {
+    if (!s->reported && now - s->fail_since >= STALL_MS) {
+        s->reported = 1;
         rb->st.stream_failures++;
         rc_log_warn(rb->log, "stream to %016" PRIx64 " %s:%u failing: %d attempts in a row "
-                             "failed (last: %s); its ranges stay a copy short until it gets "
-                             "through; retrying every %d ms",
-                    s->target, s->host, s->peer_port, s->failures, rc_strerror(err),
-                    RETRY_MAX_MS);
+                             "failed over %" PRIu64 " s (last: %s); its ranges stay a copy "
+                             "short until it gets through; retrying every %d ms",
+                    s->target, s->host, s->peer_port, s->failures,
+                    (now - s->fail_since) / 1000, rc_strerror(err), RETRY_MAX_MS);
         rc_rebalance_event(rb, "stream to %016" PRIx64 " failing: %d attempts in a row failed "
                                "(%s)",
                            s->target, s->failures, rc_strerror(err));
@@ -964,13 +970,14 @@ static void stream_failed(struct rc_rebalance *rb, struct stream *s, int err)
 /* An answer came: the stream works (again). */
 static void stream_ok(struct rc_rebalance *rb, struct stream *s)
 {
-    if (s->failures >= STALL_ATTEMPTS) {
+    if (s->reported) {
         rc_log_info(rb->log, "stream to %016" PRIx64 " %s:%u resumed after %d failed attempts",
                     s->target, s->host, s->peer_port, s->failures);
         rc_rebalance_event(rb, "stream to %016" PRIx64 " resumed", s->target);
     }
     s->failures = 0;
     s->last_err = 0;
+    s->reported = 0;
 }
 
 /* Pieces whose digests differ and that hold something here to send. The

@@ -51,7 +51,7 @@ struct rc_rebalance_stats {
     uint64_t ranges_sent, ranges_skipped, ranges_dropped, keys_dropped;
     uint64_t rebalances;
     uint64_t sweeps; /* cleanups that found data held out of place */
-    uint64_t stream_failures; /* streams that failed STALL_ATTEMPTS attempts in a row */
+    uint64_t stream_failures; /* streams that failed for STALL_MS without an answer */
     uint64_t stream_skipped;  /* entries too large for any frame, not sent */
     int running;
 };
