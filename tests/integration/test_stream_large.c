@@ -134,10 +134,31 @@ static int64_t stat_of(const struct rc_hserver *s, const char *name)
     return v;
 }
 
+/* Every node gets --cluster-key-file with one key (internode traffic
+ * sealed: records around the frames). */
+static void add_cluster_key(struct fixture *f)
+{
+    char path[RC_H_PATH + 16];
+    FILE *fp;
+    int i;
+
+    snprintf(path, sizeof(path), "%s/cluster.key", f->h.root);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(path, 0600), 0);
+    for (i = 0; i < NODES; i++) {
+        assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], "--cluster-key-file"), 0);
+        assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], path), 0);
+    }
+}
+
 /*
  * Three nodes with --max-value-size mv (max_value bytes), in memory or on
- * disk, loaded; node 3 killed, seen dead, restarted empty; it must hold
- * every key again within REFILL_MS, and no stream may have failed.
+ * disk (then with a cluster key), loaded; node 3 killed, seen dead,
+ * restarted empty; it must hold every key again within REFILL_MS, and no
+ * stream may have failed.
  */
 static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, int memory)
 {
@@ -155,13 +176,16 @@ static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, in
     v = f->c.nodes[NODES - 1];
     for (i = 0; memory && i < NODES; i++)
         snprintf(f->c.nodes[i]->data_dir, sizeof(f->c.nodes[i]->data_dir), ":memory:");
+    if (!memory)
+        add_cluster_key(f);
     assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, NODES), 0);
     assert_true(rr_wait_alive(&f->c, all, NODES, CONVERGE_MS) >= 0);
     assert_true(rr_wait_settled(&f->c, all, NODES, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
     load(f, max_value);
     assert_true(rr_wait_settled(&f->c, all, NODES, NODES * total, NULL, 0, SETTLE_MS) >= 0);
     printf("stream_large: %d values of %d bytes and %d up to %zu bytes on %d nodes (%s)\n",
-           NSMALL, SMALL_LEN, NBIG, max_value, NODES, memory ? ":memory:" : "SQLite");
+           NSMALL, SMALL_LEN, NBIG, max_value, NODES,
+           memory ? ":memory:" : "SQLite, cluster key");
 
     assert_int_equal(rc_h_node_id(v, id, sizeof(id)), 0);
     rc_h_server_kill(v);
