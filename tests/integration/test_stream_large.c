@@ -46,6 +46,8 @@
  * without an answer (rebalance.c, STALL_MS): within 15-20 s of its first
  * failure. */
 #define FAIL_MS 40000
+/* `ringcache-cli watch --json` runs this long: its first line comes at once. */
+#define WATCH_MS 1500
 /* Pipelined small puts in flight. */
 #define WINDOW 64
 
@@ -234,13 +236,28 @@ static void test_sqlite_4m(void **state)
     rejoin_empty(*state, "4m", 4 * 1024 * 1024, 0);
 }
 
+/* 1 when some occurrence of key in s is followed by something else than
+ * 0 (a number) or a closing quote (a string): a non-zero count, a
+ * non-empty text. */
+static int json_nonzero(const char *s, const char *key)
+{
+    const char *p;
+    for (p = strstr(s, key); p != NULL; p = strstr(p + 1, key)) {
+        char c = p[strlen(key)];
+        if (c != '0' && c != '"' && c != '\0')
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * A stream that cannot get through must say so. Node 3 comes back empty
  * with a smaller --max-value-size (256k) than the others (1m): the 1 MiB
  * values cannot reach it (its frame limit refuses them). Within
  * FAIL_MS a sender counts the stream in STATS stream_failures, logs a
- * warning and shows it in ACTIVITY (the stream's failures and last_error,
- * and an event `watch` prints).
+ * warning and shows it in ACTIVITY (the stream's failures and last_error -
+ * the receiver's reason, "frame too large" - and an event) and in
+ * `ringcache-cli watch`.
  */
 static void test_failure_visible(void **state)
 {
@@ -252,7 +269,7 @@ static void test_failure_visible(void **state)
     char id[24];
     double t0;
     int64_t failures = 0, n;
-    int i, sender = -1, activity = 0;
+    int i, sender = -1, activity = 0, watch;
 
     assert_int_equal(rc_h_cluster_new(&f->h, NODES, NULL, f->c.nodes), 0);
     f->c.n = NODES;
@@ -291,10 +308,26 @@ static void test_failure_visible(void **state)
     c = rc_h_client(f->c.nodes[sender], IO_MS);
     assert_non_null(c);
     if (rc_client_activity(c, &res) == 0 && res.err == 0 && res.has_value)
-        activity = memmem(res.value, res.value_len, "last_error", 10) != NULL &&
+        activity = memmem(res.value, res.value_len, "frame too large", 15) != NULL &&
                    memmem(res.value, res.value_len, "attempts in a row failed", 24) != NULL;
     rc_client_free(c);
     assert_true(activity);
+    /* And `watch --json` (no terminal) shows the failing stream. */
+    {
+        const char *argv[] = {f->h.cli_bin, "-s", f->c.nodes[sender]->addr, "watch", "--json",
+                              NULL};
+        struct rc_hrun r;
+        const char *out;
+        assert_int_equal(rc_h_run(f->h.cli_bin, argv, NULL, NULL, 0, WATCH_MS, 1u << 20, &r), 0);
+        out = r.out ? (const char *)r.out : "";
+        watch = json_nonzero(out, "\"failures\": ") && json_nonzero(out, "\"last_error\": \"");
+        if (!watch)
+            printf("watch --json printed: %.600s\n", out);
+        else if (strstr(out, "\"streams\"") != NULL)
+            printf("stream_large: watch --json: %.400s\n", strstr(out, "\"streams\""));
+        rc_h_run_free(&r);
+    }
+    assert_true(watch);
     f->h.passed = 1;
 }
 
