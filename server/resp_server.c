@@ -44,7 +44,8 @@
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 /* INFO text, and the least room for encoding a deferred reply (which
- * otherwise gets the connection's output cap, rc_resp_server_opts). */
+ * otherwise gets the reply cap, rc_resp_server_opts.max_reply); also what
+ * the deferred reply buffer keeps allocated between replies. */
 #define REPLY_MIN_CAP (1u << 20)
 
 struct resp_conn {
@@ -1191,7 +1192,7 @@ int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *
         return RC_ENOMEM;
     }
     /* A deferred reply may be as large as an immediate one: both end up
-     * in the connection's output, whose cap max_reply is. */
+     * in the connection's output, which takes one reply of max_reply. */
     rc_buf_init(&r->reply, opts->max_reply > REPLY_MIN_CAP ? opts->max_reply : REPLY_MIN_CAP);
     rc_buf_init(&r->tmp, REPLY_MIN_CAP);
     r->start_ms = rc_node_now_ms();
