@@ -720,11 +720,11 @@ static void skip_entry(struct batch_fill *f, const struct rc_entry *e, size_t si
 }
 
 /*
- * One entry: [key, value | nil, hlc, node, expires]. A batch ends before an
- * entry that would take its payload past batch_bytes or its encoding past
- * batch_cap (what a frame holds), so a batch never outgrows the frame
- * limit nor the buffers: the next batch starts with that entry, and a
- * batch's first entry always goes, so a large value travels alone.
+ * One entry: [key, value | nil, hlc, node, expires]. A batch ends once its
+ * payload reaches batch_bytes, or before an entry that would take its
+ * encoding past batch_cap (what a frame holds), so a batch never outgrows
+ * the frame limit nor the buffers: the next batch starts with that entry,
+ * and a batch's first entry always goes, so a large value travels alone.
  */
 static int fill_entry(void *arg, const struct rc_entry *e)
 {
@@ -738,8 +738,7 @@ static int fill_entry(void *arg, const struct rc_entry *e)
         f->full = 1; /* the next scan resumes after it */
         return 1;
     }
-    if (f->count > 0 && (rc_buf_used(&rb->entries) + size > rb->batch_cap ||
-                         f->bytes + e->key_len + vlen > rb->opts.batch_bytes)) {
+    if (f->count > 0 && rc_buf_used(&rb->entries) + size > rb->batch_cap) {
         f->full = 1;
         return 1;
     }

@@ -34,7 +34,8 @@ struct rc_rebalance_opts {
     int rf;
     int vnodes;
     int batch_keys;        /* entries per stream batch */
-    size_t batch_bytes;    /* payload bytes per stream batch */
+    size_t batch_bytes;    /* payload at which a stream batch ends (or earlier: a batch
+                              never exceeds one frame, rc_stream_batch_cap) */
     int64_t rate_bytes;    /* outgoing stream bytes per second, 0 = unlimited */
     uint32_t max_frame;    /* the peer port's frame body limit (every node's; 0 = max value
                               + max key + 4 KiB): no batch's request exceeds it */
