@@ -12,6 +12,9 @@
 #include "err.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -73,6 +76,7 @@ static const struct {
 int rc_decoder_init(struct rc_decoder *d)
 {
     memset(d->stats, 0, sizeof(d->stats));
+    d->why[0] = '\0';
     if (!msgpack_zone_init(&d->zone, RC_ZONE_CHUNK))
         return RC_ENOMEM;
     return 0;
@@ -113,13 +117,23 @@ int rc_frame_check(const uint8_t *buf, size_t len, uint32_t max_body, size_t *fr
     return 1;
 }
 
+const char *rc_frame_error_msg(const uint8_t *buf, size_t len, int err)
+{
+    if (err != RC_EPROTO)
+        return rc_strerror(err);
+    if ((len > 0 && buf[0] != RC_MAGIC0) || (len > 1 && buf[1] != RC_MAGIC1))
+        return RC_MSG_BAD_FRAME ": bad magic bytes, not a ringcache frame";
+    return RC_MSG_BAD_FRAME ": reserved flags byte not zero";
+}
+
 /*
  * Steps over the object whose format byte is at p[*pos] (*pos < len).
  * Returns 0 for a scalar, str, bin or ext (*pos moved past it), 1 for an
  * array or map (*pos moved past its header, *items = elements to follow,
- * two per map pair), or RC_EPROTO when it cannot fit in the bytes left.
+ * two per map pair), or RC_EPROTO (*why says why) when it cannot fit in
+ * the bytes left.
  */
-static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
+static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items, const char **why)
 {
     uint8_t b = p[(*pos)++];
     size_t left = len - *pos;
@@ -139,8 +153,14 @@ static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
         n = b & 0x1f;
     } else {
         kind = walk_fmt[b - 0xc0].kind;
-        if (kind == W_BAD || walk_fmt[b - 0xc0].size > left)
+        if (kind == W_BAD) {
+            *why = "invalid format byte 0xc1";
             return RC_EPROTO;
+        }
+        if (walk_fmt[b - 0xc0].size > left) {
+            *why = "truncated: an object runs past the end of the body";
+            return RC_EPROTO;
+        }
         if (kind == W_FIXED) {
             *pos += walk_fmt[b - 0xc0].size;
             return 0;
@@ -155,8 +175,10 @@ static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
      * bytes left is a lie, caught before anything is allocated for it. */
     if (kind == W_MAP)
         n *= 2;
-    if (n > left)
+    if (n > left) {
+        *why = "truncated: a length or count exceeds the bytes present";
         return RC_EPROTO;
+    }
     if (kind == W_BYTES || kind == W_EXT) {
         *pos += n;
         return 0;
@@ -165,42 +187,152 @@ static int walk_head(const uint8_t *p, size_t len, size_t *pos, uint64_t *items)
     return 1;
 }
 
-/* Validates a body before msgpack-c sees it: exactly one array, nothing
- * after it, nesting <= RC_MAX_DEPTH, at most RC_MAX_OBJECTS objects. */
-int rc_msgpack_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned max_objects)
+/*
+ * Steps over exactly one object (a container with everything in it)
+ * starting at p[*pos]: nesting at most max_depth (<= RC_MSGPACK_MAX_DEPTH),
+ * at most *budget objects, which is decremented. 0, or RC_EPROTO with *why.
+ */
+static int walk_object(const uint8_t *p, size_t len, size_t *pos, unsigned max_depth,
+                       unsigned *budget, const char **why)
 {
     uint64_t left[RC_MSGPACK_MAX_DEPTH]; /* elements still due in each open container */
-    unsigned depth = 0, nobj = 0;
-    size_t pos = 0;
+    unsigned depth = 0;
     uint64_t items = 0;
     int rv;
 
-    if (max_depth > RC_MSGPACK_MAX_DEPTH)
-        max_depth = RC_MSGPACK_MAX_DEPTH;
-    if (len == 0 || !((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd))
-        return RC_EPROTO;
     do {
-        if (pos == len || ++nobj > max_objects)
+        if (*pos == len) {
+            *why = "truncated: the body ends before its last object";
             return RC_EPROTO;
+        }
+        if (*budget == 0) {
+            *why = "too many objects";
+            return RC_EPROTO;
+        }
+        --*budget;
         if (depth > 0)
             left[depth - 1]--;
-        rv = walk_head(p, len, &pos, &items);
+        rv = walk_head(p, len, pos, &items, why);
         if (rv < 0)
             return rv;
         if (rv == 1) {
-            if (depth == max_depth)
+            if (depth == max_depth) {
+                *why = "nested too deep";
                 return RC_EPROTO;
+            }
             left[depth++] = items;
         }
         while (depth > 0 && left[depth - 1] == 0)
             depth--;
     } while (depth > 0);
-    return pos == len ? 0 : RC_EPROTO;
+    return 0;
 }
 
-static int precheck(const uint8_t *p, size_t len)
+/* rc_msgpack_check with the reason for a refusal in *why. */
+static int check_why(const uint8_t *p, size_t len, unsigned max_depth, unsigned max_objects,
+                     const char **why)
 {
-    return rc_msgpack_check(p, len, RC_MAX_DEPTH, RC_MAX_OBJECTS);
+    size_t pos = 0;
+    int rv;
+
+    if (max_depth > RC_MSGPACK_MAX_DEPTH)
+        max_depth = RC_MSGPACK_MAX_DEPTH;
+    if (len == 0) {
+        *why = "empty body";
+        return RC_EPROTO;
+    }
+    if (!((p[0] & 0xf0) == 0x90 || p[0] == 0xdc || p[0] == 0xdd)) {
+        *why = "not a MessagePack array";
+        return RC_EPROTO;
+    }
+    rv = walk_object(p, len, &pos, max_depth, &max_objects, why);
+    if (rv == 0 && pos != len) {
+        *why = "bytes after the array";
+        rv = RC_EPROTO;
+    }
+    return rv;
+}
+
+/* Validates a body before msgpack-c sees it: exactly one array, nothing
+ * after it, nesting <= max_depth, at most max_objects objects. */
+int rc_msgpack_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned max_objects)
+{
+    const char *why;
+
+    return check_why(p, len, max_depth, max_objects, &why);
+}
+
+/*
+ * Reads a MessagePack integer at p[*pos] straight from the bytes: any
+ * format, as long as the value is non-negative and at most max (what
+ * get_uint accepts of msgpack-c's objects). 0 with *v set and *pos moved
+ * past it, or RC_EPROTO.
+ */
+static int raw_uint(const uint8_t *p, size_t len, size_t *pos, uint64_t max, uint64_t *v)
+{
+    uint8_t b;
+    size_t n, i;
+    uint64_t x = 0;
+    int is_signed = 0;
+
+    if (*pos >= len)
+        return RC_EPROTO;
+    b = p[*pos];
+    if (b <= 0x7f) {
+        n = 0;
+        x = b;
+    } else if (b >= 0xcc && b <= 0xd3) {
+        is_signed = b >= 0xd0;
+        n = (size_t)1 << ((b - 0xcc) & 3); /* 1, 2, 4 or 8 bytes follow */
+    } else {
+        return RC_EPROTO; /* a negative fixint, or not an integer */
+    }
+    if (len - *pos - 1 < n)
+        return RC_EPROTO;
+    for (i = 0; i < n; i++)
+        x = x << 8 | p[*pos + 1 + i];
+    if ((is_signed && (x >> (8 * n - 1)) != 0) || x > max)
+        return RC_EPROTO;
+    *pos += 1 + n;
+    *v = x;
+    return 0;
+}
+
+/*
+ * Reads a body's id straight from its bytes, whatever the full check
+ * says later: the body starts with an array header declaring at least 2
+ * elements (the count is not checked against the bytes, so a truncated
+ * body qualifies), then one well-formed object (the op or status, of any
+ * type: the full decoder too reads the id whatever the op), then a
+ * non-negative integer below 2^32. So a body refused for anything after
+ * its id - an extra element, a truncated or invalid field, a lying count,
+ * the limits - is still answered to the right request. 0 with *id set, or
+ * RC_EPROTO.
+ */
+static int read_prefix(const uint8_t *p, size_t len, uint32_t *id)
+{
+    unsigned budget = RC_MAX_OBJECTS;
+    const char *why;
+    size_t pos;
+    uint64_t n, v;
+
+    if (len >= 1 && (p[0] & 0xf0) == 0x90) {
+        n = p[0] & 0x0f;
+        pos = 1;
+    } else if (len >= 3 && p[0] == 0xdc) {
+        n = (uint64_t)p[1] << 8 | p[2];
+        pos = 3;
+    } else if (len >= 5 && p[0] == 0xdd) {
+        n = load_be32(p + 1);
+        pos = 5;
+    } else {
+        return RC_EPROTO;
+    }
+    if (n < 2 || walk_object(p, len, &pos, RC_MAX_DEPTH - 1, &budget, &why) < 0 ||
+        raw_uint(p, len, &pos, UINT32_MAX, &v) < 0)
+        return RC_EPROTO;
+    *id = (uint32_t)v;
+    return 0;
 }
 
 static int get_uint(const msgpack_object *o, uint64_t max, uint64_t *v)
@@ -236,41 +368,82 @@ static int get_bytes(const msgpack_object *o, const uint8_t **p, uint32_t *len)
     return 0;
 }
 
+/* Records why a body was refused (d->why) and returns RC_EPROTO. */
+static int refuse(struct rc_decoder *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int refuse(struct rc_decoder *d, const char *fmt, ...)
+{
+    static const char prefix[] = RC_MSG_BAD_BODY ": ";
+    va_list ap;
+
+    memcpy(d->why, prefix, sizeof(prefix));
+    va_start(ap, fmt);
+    vsnprintf(d->why + sizeof(prefix) - 1, sizeof(d->why) - (sizeof(prefix) - 1), fmt, ap);
+    va_end(ap);
+    return RC_EPROTO;
+}
+
 /*
  * Checks the body and unpacks the [kind, id, fields] envelope common to
- * requests and replies. *id is set as soon as it is known, so even a
- * malformed message can be answered to the right request.
+ * requests and replies (kind_name names kind in messages). *id is read
+ * from the raw bytes first (read_prefix), so even a body the checks below
+ * refuse is answered to the right request.
  */
 static int decode_envelope(struct rc_decoder *d, const uint8_t *body, size_t len, uint32_t *kind,
-                           uint32_t *id, const msgpack_object_map **fields)
+                           uint32_t *id, const msgpack_object_map **fields, const char *kind_name)
 {
     msgpack_object obj;
     const msgpack_object *e;
+    const char *why = "";
     size_t off = 0;
     uint64_t v;
     int rv;
 
-    rv = precheck(body, len);
+    d->why[0] = '\0';
+    (void)read_prefix(body, len, id);
+    rv = check_why(body, len, RC_MAX_DEPTH, RC_MAX_OBJECTS, &why);
     if (rv < 0)
-        return rv;
+        return refuse(d, "%s", why);
     msgpack_zone_clear(&d->zone);
     rv = msgpack_unpack((const char *)body, len, &off, &d->zone, &obj);
     if (rv == MSGPACK_UNPACK_NOMEM_ERROR)
         return RC_ENOMEM;
-    if (rv != MSGPACK_UNPACK_SUCCESS || obj.type != MSGPACK_OBJECT_ARRAY ||
-        obj.via.array.size != 3)
-        return RC_EPROTO;
+    if (rv != MSGPACK_UNPACK_SUCCESS)
+        return refuse(d, "not one MessagePack object");
+    if (obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size != 3)
+        return refuse(d, "not an array of 3 elements");
     e = obj.via.array.ptr;
     if (get_uint(&e[1], UINT32_MAX, &v) < 0)
-        return RC_EPROTO;
+        return refuse(d, "the id is not an unsigned integer below 2^32");
     *id = (uint32_t)v;
     if (get_uint(&e[0], UINT32_MAX, &v) < 0)
-        return RC_EPROTO;
+        return refuse(d, "the %s is not an unsigned integer below 2^32", kind_name);
     *kind = (uint32_t)v;
-    if (e[2].type != MSGPACK_OBJECT_MAP || e[2].via.map.size > RC_MAX_FIELDS)
-        return RC_EPROTO;
+    if (e[2].type != MSGPACK_OBJECT_MAP)
+        return refuse(d, "the fields are not a map");
+    if (e[2].via.map.size > RC_MAX_FIELDS)
+        return refuse(d, "more than %d fields", RC_MAX_FIELDS);
     *fields = &e[2].via.map;
     return 0;
+}
+
+/* Records why field i of fields was refused (rv from request_field or
+ * reply_field) and returns rv. */
+static int field_error(struct rc_decoder *d, const msgpack_object_map *fields, uint32_t i, int rv)
+{
+    const msgpack_object *k = &fields->ptr[i].key;
+    uint32_t j;
+
+    if (rv != RC_EPROTO)
+        return rv;
+    if (k->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return refuse(d, "a field number is not a non-negative integer");
+    for (j = 0; j < i; j++)
+        if (fields->ptr[j].key.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            fields->ptr[j].key.via.u64 == k->via.u64)
+            return refuse(d, "field %" PRIu64 " appears twice", k->via.u64);
+    return refuse(d, "field %" PRIu64 " has the wrong type or value", k->via.u64);
 }
 
 /*
@@ -373,9 +546,12 @@ int rc_decode_request(struct rc_decoder *d, const uint8_t *body, size_t len, str
     int rv;
 
     memset(out, 0, sizeof(*out));
-    rv = decode_envelope(d, body, len, &out->op, &out->id, &fields);
-    for (i = 0; rv == 0 && i < fields->size; i++)
+    rv = decode_envelope(d, body, len, &out->op, &out->id, &fields, "op");
+    for (i = 0; rv == 0 && i < fields->size; i++) {
         rv = request_field(&fields->ptr[i], &seen, out);
+        if (rv < 0)
+            rv = field_error(d, fields, i, rv);
+    }
     if (rv < 0) {
         /* Keep only the id: half-decoded fields must not be acted on. */
         uint32_t id = out->id;
@@ -475,9 +651,12 @@ int rc_decode_reply(struct rc_decoder *d, const uint8_t *body, size_t len, struc
     int rv;
 
     memset(out, 0, sizeof(*out));
-    rv = decode_envelope(d, body, len, &out->status, &out->id, &fields);
-    for (i = 0; rv == 0 && i < fields->size; i++)
+    rv = decode_envelope(d, body, len, &out->status, &out->id, &fields, "status");
+    for (i = 0; rv == 0 && i < fields->size; i++) {
         rv = reply_field(d, &fields->ptr[i], &seen, out);
+        if (rv < 0)
+            rv = field_error(d, fields, i, rv);
+    }
     if (rv < 0) {
         uint32_t id = out->id;
 
@@ -668,7 +847,9 @@ void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg)
     memset(rep, 0, sizeof(*rep));
     rep->id = id;
     rep->status = (uint32_t)rc_err_to_status(err);
-    rep->message = msg != NULL ? msg : rc_strerror(err);
+    if (msg == NULL)
+        msg = err == RC_EPROTO ? RC_MSG_BAD_BODY ": a field's content is invalid" : rc_strerror(err);
+    rep->message = msg;
     rep->message_len = (uint32_t)strlen(rep->message);
 }
 

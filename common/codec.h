@@ -142,11 +142,27 @@ struct rc_reply {
     unsigned has_digest : 1;
 };
 
+/*
+ * MESSAGE prefixes of PROTO replies (docs/protocol.md section 7), so a
+ * client can tell the two apart: a frame error ("malformed frame: ...")
+ * is answered with id 0 and the connection closed; a body error
+ * ("malformed body: ...") with the request id when it could be read and
+ * the connection kept open.
+ */
+#define RC_MSG_BAD_FRAME "malformed frame"
+#define RC_MSG_BAD_BODY "malformed body"
+
+/* Room for "malformed body: field <20 digits> has the wrong type or value". */
+#define RC_DECODER_WHY 96
+
 /* Holds the msgpack zone reused across decodes and the decoded stats.
  * One per connection or per thread; not shared. */
 struct rc_decoder {
     msgpack_zone zone;
     struct rc_stat stats[RC_MAX_STATS];
+    /* After rc_decode_* returned RC_EPROTO: why, as "malformed body: ...",
+     * NUL-terminated; "" after other results. */
+    char why[RC_DECODER_WHY];
 };
 
 int rc_decoder_init(struct rc_decoder *d); /* 0 or RC_ENOMEM */
@@ -161,13 +177,21 @@ void rc_decoder_close(struct rc_decoder *d);
  */
 int rc_frame_check(const uint8_t *buf, size_t len, uint32_t max_body, size_t *frame_len);
 
+/* The MESSAGE for a frame rc_frame_check refused with err (the same buf
+ * and len): "malformed frame: ..." for RC_EPROTO, rc_strerror(err) for the
+ * others. Static string. */
+const char *rc_frame_error_msg(const uint8_t *buf, size_t len, int err);
+
 /*
  * Decode a frame body (without the header). The body is validated byte
  * by byte before any allocation: declared sizes and counts must fit in the
  * bytes present, nesting is capped by RC_MAX_DEPTH, and the body must be
  * exactly one array. Returns 0, RC_EPROTO, or RC_ENOMEM. On RC_EPROTO
  * out->id is the request id when it could be read (else 0), so the error
- * can be answered to the right request.
+ * can be answered to the right request, and d->why says what was wrong.
+ * The id can be read when the body starts with an array header declaring
+ * at least 2 elements, one well-formed object (the op), then an unsigned
+ * integer below 2^32, whatever follows or is missing after it.
  */
 int rc_decode_request(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_request *out);
 int rc_decode_reply(struct rc_decoder *d, const uint8_t *body, size_t len, struct rc_reply *out);
@@ -189,8 +213,9 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep);
 #define RC_MSGPACK_MAX_DEPTH 8
 int rc_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, unsigned max_objects);
 
-/* Fills rep as an error reply for request id (msg NULL: rc_strerror(err);
- * borrowed, must stay valid until encoded). */
+/* Fills rep as an error reply for request id (msg NULL: rc_strerror(err),
+ * or for RC_EPROTO a generic "malformed body: ..." since a frame error
+ * always names itself; borrowed, must stay valid until encoded). */
 void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg);
 
 /* Convenience: an error reply for request id with err's status and message

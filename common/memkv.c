@@ -18,6 +18,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include "memkv.h"
 #include "err.h"
+#include "expcount.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ struct rc_memkv {
     int64_t max_bytes, grace_ms;
     struct rc_memkv_stats st;
     int64_t expiring;    /* entries with an expiry time (purge candidates) */
+    struct rc_expcount exp; /* expiry times of the values that have one: live count */
     uint64_t purge_next; /* token where the next purge walk starts */
     struct undo *log;
     size_t nlog, caplog;
@@ -144,7 +146,21 @@ static void count_item(struct rc_memkv *m, const struct item *it, int sign)
     }
     if (it->expires > 0)
         m->expiring += sign;
+    if (!is_tomb(it))
+        rc_expcount_add(&m->exp, it->expires, sign);
     m->st.mem_bytes += sign * item_mem(it);
+}
+
+/* Room in the expiry table for one more value with an expiry, counted in
+ * mem_bytes. Emptied slots are dropped only with no batch open: a discard
+ * brings back the times of the entries it restores. 0 or RC_ENOMEM. */
+static int reserve_expiry(struct rc_memkv *m)
+{
+    int64_t before = (int64_t)rc_expcount_mem(&m->exp);
+    int rv = rc_expcount_reserve(&m->exp, 1, m->nlog == 0);
+
+    m->st.mem_bytes += (int64_t)rc_expcount_mem(&m->exp) - before;
+    return rv;
 }
 
 /* ---- buckets ------------------------------------------------------------ */
@@ -254,6 +270,7 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
         return RC_ENOMEM;
     }
     m->bits = MIN_BITS;
+    rc_expcount_init(&m->exp);
     m->max_bytes = max_bytes;
     m->grace_ms = grace_ms;
     m->st.mem_bytes = (int64_t)sizeof(*m) + tab_mem(MIN_BITS);
@@ -286,6 +303,7 @@ void rc_memkv_free(struct rc_memkv *m)
     free(m->tab);
     free(m->old);
     free(m->log);
+    rc_expcount_close(&m->exp);
     free(m);
 }
 
@@ -348,6 +366,10 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
         if (m->nlog > 0 || m->pending > 0)
             m->pending++;
         return 0;
+    }
+    if (value != NULL && expires_ms > 0 && reserve_expiry(m) < 0) {
+        rc_memkv_discard(m);
+        return RC_ENOMEM;
     }
     grow = (int64_t)(item_size(key_len, vlen) + ALLOC_OVERHEAD) - (old ? item_mem(old) : 0);
     if (m->max_bytes > 0 && grow > 0 && m->st.mem_bytes + grow > m->max_bytes) {
@@ -675,4 +697,9 @@ int rc_memkv_purge(struct rc_memkv *m, int64_t now_ms, int max_rows, int *purged
 void rc_memkv_stats(const struct rc_memkv *m, struct rc_memkv_stats *st)
 {
     *st = m->st;
+}
+
+int64_t rc_memkv_live_keys(struct rc_memkv *m, int64_t now_ms)
+{
+    return m->st.keys - rc_expcount_passed(&m->exp, now_ms);
 }

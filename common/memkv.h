@@ -39,10 +39,10 @@ struct rc_memkv_entry {
 };
 
 struct rc_memkv_stats {
-    int64_t keys;       /* live values (expired ones count until purged) */
+    int64_t keys;       /* values held (expired ones count until purged) */
     int64_t tombstones;
-    int64_t bytes;      /* key and value bytes of live values */
-    int64_t mem_bytes;  /* estimate of the memory held: entries, buckets */
+    int64_t bytes;      /* key and value bytes of the values held */
+    int64_t mem_bytes;  /* estimate of the memory held: entries, buckets, expiry table */
 };
 
 /* Largest key or value the engine stores (lengths are kept in 32 bits). */
@@ -120,6 +120,12 @@ int rc_memkv_delete_range(struct rc_memkv *m, uint64_t first, uint64_t last, int
                           int *deleted);
 
 void rc_memkv_stats(const struct rc_memkv *m, struct rc_memkv_stats *st);
+
+/* Values not expired at now_ms: stats' keys minus the expired ones not
+ * yet purged, exactly, from the expiry table (expcount.h: about one hash
+ * lookup per millisecond since the last call, never a walk of the
+ * entries). */
+int64_t rc_memkv_live_keys(struct rc_memkv *m, int64_t now_ms);
 
 /*
  * One entry's share of a range digest: XXH3_64bits(key || le64(hlc) ||

@@ -694,23 +694,40 @@ static int confirm(struct rc_swim *s, uint32_t i, uint64_t by)
 static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, uint64_t inc,
                       uint64_t by, const char *why, uint64_t now);
 
-/* A member came alive at the address (host and peer port) of a dead one:
- * two nodes cannot listen there at once, so the dead one was restarted
- * with a new id (an in-memory node, a wiped data directory) and is gone
- * for good. It is retired as "left", so it stops counting towards quorums
- * without waiting for an operator's forget. */
+static int same_addr(const struct rc_member *a, const struct rc_member *b)
+{
+    return a->peer_port == b->peer_port && strcmp(a->host, b->host) == 0;
+}
+
+/* Another member is alive at the address (host and peer port) of member j,
+ * which is dead or suspect: two nodes cannot listen there at once, so j was
+ * restarted with a new id (an in-memory node, a wiped data directory) and
+ * is gone for good. It is retired as "left", so it stops counting towards
+ * quorums without waiting for an operator's forget. Whichever comes first
+ * (the new id alive, the old one suspected or declared dead) triggers it. */
+static void retire_if_replaced(struct rc_swim *s, uint32_t j, uint64_t now)
+{
+    const struct rc_member *o = &s->members[j];
+    uint32_t i;
+
+    if (j == 0 || (o->state != RC_MEMBER_DEAD && o->state != RC_MEMBER_SUSPECT))
+        return;
+    for (i = 0; i < s->n; i++) {
+        if (i != j && s->members[i].state == RC_MEMBER_ALIVE && same_addr(&s->members[i], o)) {
+            set_state(s, j, RC_MEMBER_LEFT, o->incarnation, s->members[0].id, "replaced", now);
+            return;
+        }
+    }
+}
+
+/* Member i came alive: retire what it replaced at its address. */
 static void retire_replaced(struct rc_swim *s, uint32_t i, uint64_t now)
 {
-    const struct rc_member *m = &s->members[i];
     uint32_t j;
 
-    for (j = 1; j < s->n; j++) {
-        const struct rc_member *o = &s->members[j];
-
-        if (j != i && o->state == RC_MEMBER_DEAD && o->peer_port == m->peer_port &&
-            strcmp(o->host, m->host) == 0)
-            set_state(s, j, RC_MEMBER_LEFT, o->incarnation, s->members[0].id, "replaced", now);
-    }
+    for (j = 1; j < s->n; j++)
+        if (j != i && same_addr(&s->members[j], &s->members[i]))
+            retire_if_replaced(s, j, now);
 }
 
 /*
@@ -743,6 +760,8 @@ static void set_state(struct rc_swim *s, uint32_t i, enum rc_member_state st, ui
         s->probe.phase = PROBE_IDLE; /* nothing to learn from it any more */
     if (old != st && why != NULL)
         notify(s, i, old, why);
+    if (old != st)
+        retire_if_replaced(s, i, now);
 }
 
 static const char *reason_for(enum rc_member_state old, enum rc_member_state st)

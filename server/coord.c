@@ -145,6 +145,7 @@ struct rc_coord {
     size_t nmembers;
     struct hint *hints_head, *hints_tail;
     size_t nhints, hints_inflight;
+    size_t hint_bytes; /* keys and values held in hints (opts.max_hint_bytes) */
     struct rc_buf scratch; /* MEMBERS / RING payloads */
     int64_t start_ms;
     int leaving;
@@ -265,23 +266,30 @@ static void hint_unlink(struct rc_coord *co, struct hint *h)
     else
         co->hints_tail = h->prev;
     co->nhints--;
+    co->hint_bytes -= h->key_len + h->value_len;
     free(h);
 }
 
+static int hints_full(const struct rc_coord *co, size_t more)
+{
+    return co->nhints >= co->opts.max_hints || co->hint_bytes + more > co->opts.max_hint_bytes;
+}
+
 /* Keeps a write that could not reach its replica. The oldest hint makes
- * room when the cap is reached (a long outage is repaired by streaming on
- * rejoin, not by hints). */
+ * room when a cap (count, bytes) is reached: a long outage is repaired by
+ * streaming and anti-entropy on rejoin, not by hints. */
 static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
 {
+    size_t bytes = op->key_len + (op->opcode == RC_OP_DEL ? 0 : op->value_len);
     struct hint *h;
 
-    if (co->opts.max_hints == 0)
+    if (co->opts.max_hints == 0 || bytes > co->opts.max_hint_bytes)
         return;
-    while (co->nhints >= co->opts.max_hints && co->hints_head && !co->hints_head->inflight) {
+    while (hints_full(co, bytes) && co->hints_head && !co->hints_head->inflight) {
         hint_unlink(co, co->hints_head);
         co->ops.hints_dropped++;
     }
-    if (co->nhints >= co->opts.max_hints) {
+    if (hints_full(co, bytes)) {
         co->ops.hints_dropped++;
         return;
     }
@@ -310,6 +318,7 @@ static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
         co->hints_head = h;
     co->hints_tail = h;
     co->nhints++;
+    co->hint_bytes += bytes;
     co->ops.hints_stored++;
 }
 
@@ -973,13 +982,17 @@ static int op_targets(struct rc_coord *co, struct op *op, const struct rc_reques
 /* Refuses what cannot be done right now, before anything is written:
  * QUORUM and ALL before this node knows its cluster, too few home
  * replicas alive for the level, a write stamped by a clock well ahead of
- * the peers'. 0, or the error (msg filled). */
-static int op_admit(struct rc_coord *co, const struct op *op, char *msg, size_t len)
+ * the peers'. level_needs is what the level needs at the configured RF:
+ * the contact gate looks at it, not at op->needed, because a node that
+ * has not made contact may know only itself (n = 1, so QUORUM would need
+ * 1 and be served alone). 0, or the error (msg filled). */
+static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, char *msg,
+                    size_t len)
 {
     int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms / 2;
     int i, live = 0;
 
-    if (op->needed > 1 && !op->any && co->need_contact &&
+    if (level_needs > 1 && !op->any && co->need_contact &&
         (co->gossip == NULL || !rc_gossip_synced(co->gossip))) {
         co->ops.uncontacted++;
         snprintf(msg, len, "this node has not yet made contact with its cluster "
@@ -1027,7 +1040,10 @@ static int start_op(struct rc_coord *co, const struct rc_request *req, const str
     op->ncount = op->any ? op->nrep : nhome;
     op->needed = op->any ? 1 : needed_for(req->consistency, is_read ? co->opts.r : co->opts.w,
                                           nhome);
-    if ((rv = op_admit(co, op, msg, sizeof(msg))) < 0) {
+    rv = op_admit(co, op,
+                  needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, co->opts.rf),
+                  msg, sizeof(msg));
+    if (rv < 0) {
         free(op);
         return sink_error(co, sk, req->id, rv, msg);
     }
@@ -1363,6 +1379,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "replica_reads", ns.repl_reads);
     STAT_NUM(st, k, "read_repairs", co->ops.read_repairs);
     STAT_NUM(st, k, "hints_pending", co->nhints);
+    STAT_NUM(st, k, "hints_bytes", co->hint_bytes);
     STAT_NUM(st, k, "hints_stored", co->ops.hints_stored);
     STAT_NUM(st, k, "hints_delivered", co->ops.hints_delivered);
     STAT_NUM(st, k, "hints_dropped", co->ops.hints_dropped);
@@ -1393,6 +1410,8 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "stream_failures", rs.stream_failures);
     STAT_NUM(st, k, "resp_replies_too_large", co->resp ? co->resp->replies_too_large : 0);
     STAT_NUM(st, k, "stream_skipped", rs.stream_skipped);
+    STAT_NUM(st, k, "anti_entropy_passes", rs.repairs);
+    STAT_NUM(st, k, "anti_entropy_repairs", rs.repairs_sent);
     STAT_NUM(st, k, "rebalances", rs.rebalances);
     STAT_NUM(st, k, "rebalance_running", rs.running);
     STAT_NUM(st, k, "members", co->nmembers);

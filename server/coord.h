@@ -32,6 +32,7 @@ struct rc_coord_opts {
     int timeout_ms;      /* per replica request */
     int vnodes;          /* virtual nodes per member */
     size_t max_hints;    /* hints kept for unreachable replicas, all targets */
+    size_t max_hint_bytes; /* and the key and value bytes they may hold */
     int64_t hint_ttl_ms; /* hints older than this are dropped */
     int has_seeds;       /* --seeds given: QUORUM and ALL wait for contact */
 };

@@ -52,6 +52,7 @@ struct server_config {
     int64_t replica_timeout;
     int64_t vnodes;
     int64_t max_hints;
+    int64_t max_hint_bytes;
     int64_t hint_ttl;
     int64_t probe_interval;
     int64_t probe_timeout;
@@ -62,6 +63,7 @@ struct server_config {
     int64_t handoff_timeout;
     int64_t rebalance_delay;
     int64_t cleanup_interval;
+    int64_t anti_entropy_interval;
     const char *cluster_key_file;
     const char *auth_file;
     int insecure;
@@ -153,6 +155,9 @@ static const struct rc_opt server_opts[] = {
         "64 nodes (docs/benchmarks.md). Must be equal on every node."),
     OPT("max-hints", "MAX_HINTS", RC_OPT_INT, "100000", 0, 100000000, max_hints,
         "Writes kept for unreachable replicas (hinted handoff), in memory; 0 disables."),
+    OPT("max-hint-bytes", "MAX_HINT_BYTES", RC_OPT_INT, "64m", 0, INT64_C(1) << 40, max_hint_bytes,
+        "Key and value bytes the hints may hold in memory, all targets together; the oldest "
+        "hint makes room. 64 MiB keeps a minute of writes at 1 MB/s for a replica that is away."),
     OPT("hint-ttl", "HINT_TTL", RC_OPT_INT, "3600", 1, 86400 * 7, hint_ttl,
         "Seconds a hint is kept; a replica away longer is repaired by streaming."),
     OPT("probe-interval", "PROBE_INTERVAL", RC_OPT_INT, "300", 50, 60000, probe_interval,
@@ -191,6 +196,13 @@ static const struct rc_opt server_opts[] = {
         "replicas, then dropped. A check costs one index seek per ring range. Checks wait "
         "--handoff-timeout + --rebalance-delay after another node streamed ranges here that "
         "this node does not replicate yet (a ring change on its way)."),
+    OPT("anti-entropy-interval", "ANTI_ENTROPY_INTERVAL", RC_OPT_INT, "60000", 0,
+        24 * 3600 * 1000, anti_entropy_interval,
+        "Ms between anti-entropy passes: every range this node holds is compared (digests, "
+        "then only differing pieces sent) with its other replicas, so replicas that diverged "
+        "through faults no read touched converge. Runs with the next cleanup check, so the "
+        "period is rounded up to --cleanup-interval. One pass reads each key held about twice; "
+        "0 = only after a death or a healed partition."),
     OPT("auth-file", "AUTH_FILE", RC_OPT_STR, "", 0, 0, auth_file,
         "File of client passwords, one per line (several while rotating; '#' lines skipped). "
         "Clients must then send AUTH before anything but PING. Empty: no client auth."),
@@ -460,6 +472,7 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
     ro.sweep_ms = (int)cfg->cleanup_interval;
+    ro.repair_ms = (int)cfg->anti_entropy_interval;
     /* A leaving node may hand over for up to --handoff-timeout before it
      * announces that it left; then this node plans after --rebalance-delay. */
     ro.hold_ms = (int)(cfg->handoff_timeout + cfg->rebalance_delay);
@@ -693,6 +706,7 @@ static int run(struct server *s, const struct server_config *cfg)
     co.timeout_ms = (int)cfg->replica_timeout;
     co.vnodes = (int)cfg->vnodes;
     co.max_hints = (size_t)cfg->max_hints;
+    co.max_hint_bytes = (size_t)cfg->max_hint_bytes;
     co.hint_ttl_ms = cfg->hint_ttl * 1000;
     co.has_seeds = *cfg->seeds != '\0';
     rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);

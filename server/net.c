@@ -299,16 +299,20 @@ void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const c
     rc_net_complete(sl, &rep);
 }
 
-/* A frame that breaks the framing itself: answer, then close once flushed. */
+/* A frame that breaks the framing itself: answer (id 0: nothing of the
+ * frame can be trusted), then close once flushed. */
 static void protocol_abort(struct rc_conn *c, int err)
 {
+    const char *msg = rc_frame_error_msg(rc_buf_rptr(&c->in), rc_buf_used(&c->in), err);
+
     c->net->stats.protocol_errors++;
-    rc_log_info(c->net->log, "closing connection: %s", rc_strerror(err));
-    rc_buf_reset(&c->in);
-    if (rc_encode_error(&c->out, 0, err, NULL) < 0) {
+    rc_log_info(c->net->log, "closing connection: %s", msg);
+    if (rc_encode_error(&c->out, 0, err, msg) < 0) {
+        rc_buf_reset(&c->in);
         conn_close(c);
         return;
     }
+    rc_buf_reset(&c->in);
     conn_set_state(c, CONN_DRAINING);
     add_pending(c);
 }
@@ -349,8 +353,9 @@ static int dispatch(struct rc_conn *c, const uint8_t *body, size_t len, struct r
     *close = 0;
     rv = rc_decode_request(&net->dec, body, len, &req);
     if (rv < 0) {
+        /* The frame was intact, so the connection stays usable. */
         net->stats.protocol_errors++;
-        return rc_encode_error(out, req.id, rv, NULL);
+        return rc_encode_error(out, req.id, rv, rv == RC_EPROTO ? net->dec.why : NULL);
     }
     if (req.op == RC_OP_AUTH)
         return handle_auth(c, &req, out, close);

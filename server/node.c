@@ -544,6 +544,9 @@ void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
 {
     *st = n->st;
     rc_store_stats(n->store, &st->store);
+    /* STATS keys, DBSIZE and INFO keyspace promise live keys: expired
+     * values waiting for the purge do not count. */
+    st->store.keys = rc_store_live_keys(n->store, rc_node_now_ms());
     if (n->cache)
         rc_memtab_stats(n->cache, &st->cache);
 }

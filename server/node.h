@@ -37,7 +37,7 @@ struct rc_node_opts {
 };
 
 struct rc_node_stats {
-    struct rc_store_stats store;
+    struct rc_store_stats store; /* keys: live values only (rc_store_live_keys) */
     uint64_t repl_writes, repl_reads; /* replica operations served */
     uint64_t commits, commit_errors;
     uint64_t purged;

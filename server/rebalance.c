@@ -136,6 +136,7 @@ struct plan {
     size_t rr;     /* stream the next pump starts with */
     int handoff;
     int sweep;     /* a cleanup of ranges held but not replicated here */
+    int repair;    /* also compares every range held with its other replicas */
 };
 
 struct event {
@@ -147,6 +148,8 @@ struct rc_rebalance {
     uv_loop_t *loop;
     uv_timer_t tick, settle, sweep;
     uint64_t hold_until; /* loop time before which no sweep starts */
+    uint64_t next_repair; /* loop time of the next anti-entropy pass */
+    int heal;             /* a dead member came back: the next plan repairs */
     struct rc_rebalance_opts opts;
     struct rc_node *node;
     struct rc_peers *peers;
@@ -514,9 +517,10 @@ static int plan_orphans(struct rc_rebalance *rb, struct plan *p)
 }
 
 /* Builds the plan from the settled ring to target (which it takes over);
- * a sweep plan (target has the settled ring's members) only cleans up. */
+ * a sweep plan (target has the settled ring's members) only cleans up, and
+ * with repair also compares every range with its other replicas. */
 static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff, int sweep,
-                     struct plan **out)
+                     int repair, struct plan **out)
 {
     struct rc_ring_range *ranges = NULL;
     size_t n = 0, i;
@@ -541,13 +545,23 @@ static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handof
     free(ranges);
     if (rv == 0 && sweep)
         rv = plan_orphans(rb, p);
-    if (rv == 0 && !handoff && !sweep && member_died(rb, target))
+    /*
+     * Anti-entropy: after a death (the dead node's streams are lost), after
+     * a dead member came back (a healed partition: each node planned from
+     * its own settled ring, and those rings differed, so a range can have
+     * been assigned to a sender that does not know it holds it), and
+     * periodically, every range is compared with its other replicas.
+     */
+    if (rv == 0 && !handoff && !sweep && (rb->heal || member_died(rb, target)))
+        repair = 1;
+    if (rv == 0 && repair && !handoff)
         rv = plan_repair(rb, p);
     if (rv < 0) {
         plan_free(p);
         return rv;
     }
     p->ranges += n;
+    p->repair = repair && !handoff;
     p->gen = ++rb->gen;
     p->started_ms = (uint64_t)rc_node_now_ms();
     *out = p;
@@ -635,16 +649,24 @@ static void finish_plan(struct rc_rebalance *rb)
         skipped += p->streams[i].skipped;
     }
     tasks = plan_tasks(p, &done);
-    rc_log_info(rb->log,
-                "%s finished cause=\"%s\" ranges_changed=%zu sends=%zu skipped=%zu "
-                "keys=%" PRIu64 " bytes=%" PRIu64 " ranges_dropped=%zu duration_ms=%" PRIu64,
-                p->sweep ? "cleanup" : "rebalance", p->cause, p->ranges, tasks, skipped, keys,
-                bytes, p->ndrops, ms);
-    rc_rebalance_event(rb, "%s finished: %zu range sends (%zu already in place), "
-                           "%" PRIu64 " keys, %" PRIu64 " bytes, %zu ranges dropped, %" PRIu64
-                           " ms",
-                       p->sweep ? "cleanup" : "rebalance", tasks, skipped, keys, bytes, p->ndrops,
-                       ms);
+    if (p->repair && keys > 0)
+        rb->st.repairs_sent++;
+    if (p->sweep && p->ndrops == 0 && keys == 0) {
+        rc_log_debug(rb->log, "anti-entropy: %zu range copies compared, all equal", tasks);
+    } else {
+        const char *what = p->sweep && p->ndrops == 0 ? "anti-entropy"
+                           : p->sweep                 ? "cleanup"
+                                                      : "rebalance";
+
+        rc_log_info(rb->log,
+                    "%s finished cause=\"%s\" ranges_changed=%zu sends=%zu skipped=%zu "
+                    "keys=%" PRIu64 " bytes=%" PRIu64 " ranges_dropped=%zu duration_ms=%" PRIu64,
+                    what, p->cause, p->ranges, tasks, skipped, keys, bytes, p->ndrops, ms);
+        rc_rebalance_event(rb, "%s finished: %zu range sends (%zu already in place), "
+                               "%" PRIu64 " keys, %" PRIu64 " bytes, %zu ranges dropped, %" PRIu64
+                               " ms",
+                           what, tasks, skipped, keys, bytes, p->ndrops, ms);
+    }
     rc_ring_free(rb->settled);
     rb->settled = p->target;
     p->target = NULL;
@@ -1176,7 +1198,7 @@ static void on_tick(uv_timer_t *t)
 }
 
 static void start_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff, int sweep,
-                       const char *cause)
+                       int repair, const char *cause)
 {
     struct plan *p;
     size_t tasks, done;
@@ -1188,13 +1210,18 @@ static void start_plan(struct rc_rebalance *rb, struct rc_ring *target, int hand
         plan_free(rb->plan);
         rb->plan = NULL;
     }
-    rv = make_plan(rb, target, handoff, sweep, &p);
+    rv = make_plan(rb, target, handoff, sweep, repair, &p);
     if (rv < 0) {
         rc_log_error(rb->log, "cannot plan rebalance: %s", rc_strerror(rv));
         return;
     }
+    if (p->repair) {
+        rb->heal = 0;
+        rb->st.repairs++;
+        rb->next_repair = uv_now(rb->loop) + (uint64_t)rb->opts.repair_ms;
+    }
     tasks = plan_tasks(p, &done);
-    if (sweep && p->ndrops == 0) {
+    if (sweep && p->ndrops == 0 && tasks == 0) {
         plan_free(p); /* nothing held out of place: the usual case */
         return;
     }
@@ -1202,7 +1229,11 @@ static void start_plan(struct rc_rebalance *rb, struct rc_ring *target, int hand
     rb->plan = p;
     rb->st.rebalances++;
     rb->st.running = 1;
-    if (sweep) {
+    if (sweep && p->ndrops == 0) {
+        /* A periodic anti-entropy pass: quiet unless replicas differ. */
+        rc_log_debug(rb->log, "anti-entropy: comparing %zu range copies with other replicas",
+                     tasks);
+    } else if (sweep) {
         rb->st.sweeps++;
         rc_log_info(rb->log, "cleanup started: %zu ranges held here that other nodes replicate; "
                              "handing them over (sends=%zu), then dropping them",
@@ -1254,7 +1285,17 @@ static void on_settle(uv_timer_t *t)
         }
         rb->settled = target;
         save_settled(rb);
-        rc_log_info(rb->log, "new node: adopting the current ring, nothing to hand over");
+        if (store_empty(rb)) {
+            rc_log_info(rb->log, "new node: adopting the current ring, nothing to hand over");
+            return;
+        }
+        /* It took writes before its first plan (members changed while the
+         * cluster was forming): compare everything with the replicas now. */
+        rc_log_info(rb->log, "adopting the current ring; holding data already, so every "
+                             "range is compared with its replicas");
+        rb->next_repair = uv_now(rb->loop);
+        if (rb->opts.sweep_ms > 0)
+            uv_timer_start(&rb->sweep, on_sweep, 0, (uint64_t)rb->opts.sweep_ms);
         return;
     }
     /* A suspect refuting, or a change that left the set of ring members as
@@ -1263,7 +1304,7 @@ static void on_settle(uv_timer_t *t)
         rc_ring_free(target);
         return;
     }
-    start_plan(rb, target, 0, 0, rb->pending_cause);
+    start_plan(rb, target, 0, 0, 0, rb->pending_cause);
 }
 
 /* The cleanup sweep (every opts.sweep_ms): only while nothing else runs and
@@ -1287,7 +1328,9 @@ static void on_sweep(uv_timer_t *t)
         rc_ring_free(target);
         return;
     }
-    start_plan(rb, target, 0, 1, "cleanup");
+    start_plan(rb, target, 0, 1,
+               rb->opts.repair_ms > 0 && uv_now(rb->loop) >= rb->next_repair,
+               "cleanup");
 }
 
 /* Leaving while members change (others stopping too, say): hand over to
@@ -1319,7 +1362,24 @@ static void replan_handoff(struct rc_rebalance *rb)
         cb(rb->handoff_arg);
         return;
     }
-    start_plan(rb, target, 1, 0, "this node is leaving (members changed)");
+    start_plan(rb, target, 1, 0, 0, "this node is leaving (members changed)");
+}
+
+/* A member that was dead and is alive again (a partition healed, a node
+ * restarted on its data): the next plan compares every range with its
+ * replicas (anti-entropy), since plans made on either side of a partition
+ * started from different settled rings. */
+static void note_returns(struct rc_rebalance *rb, const struct rc_member *now, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct rc_member *was = find_member(rb, now[i].id);
+
+        if (was != NULL && was->state == RC_MEMBER_DEAD &&
+            (now[i].state == RC_MEMBER_ALIVE || now[i].state == RC_MEMBER_SUSPECT))
+            rb->heal = 1;
+    }
 }
 
 void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_member *members,
@@ -1332,6 +1392,7 @@ void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_membe
         return;
     }
     memcpy(copy, members, n * sizeof(*copy));
+    note_returns(rb, copy, n);
     free(rb->members);
     rb->members = copy;
     rb->nmembers = n;
@@ -1460,12 +1521,14 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
     note_incoming(rb, req->range_last);
     rv = rc_stream_batch(&rb->zone, req->value, req->value_len, &entries, &n);
     if (rv < 0)
-        return rc_encode_error(out, req->id, rv, "malformed stream batch");
+        return rc_encode_error(out, req->id, rv, RC_MSG_BAD_BODY ": bad stream batch in VALUE");
     /* Validate the whole batch before applying any of it. */
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 0);
         if (rv < 0)
-            return rc_encode_error(out, req->id, rv, "stream entry rejected");
+            return rc_encode_error(out, req->id, rv,
+                                   rv == RC_EPROTO ? RC_MSG_BAD_BODY ": stream entry rejected"
+                                                   : "stream entry rejected");
     }
     for (i = 0; i < n; i++) {
         rv = apply_entry(rb, req, &entries[i], &bytes, 1);
@@ -1528,7 +1591,7 @@ void rc_rebalance_handoff(struct rc_rebalance *rb, int timeout_ms, void (*done)(
         ring_of(rb, 0, &rb->settled);
     }
     uv_timer_start(&rb->handoff_timer, on_handoff_timeout, (uint64_t)timeout_ms, 0);
-    start_plan(rb, target, 1, 0, "this node is leaving");
+    start_plan(rb, target, 1, 0, 0, "this node is leaving");
 }
 
 /* ---- views ---------------------------------------------------------- */
@@ -1666,6 +1729,7 @@ int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, stru
     if (rb->opts.sweep_ms > 0)
         uv_timer_start(&rb->sweep, on_sweep, (uint64_t)rb->opts.sweep_ms,
                        (uint64_t)rb->opts.sweep_ms);
+    rb->next_repair = uv_now(loop) + (uint64_t)rb->opts.repair_ms;
     *out = rb;
     return 0;
 }

@@ -45,6 +45,8 @@ struct rc_rebalance_opts {
     int hold_ms;           /* cleanups wait this long after data arrives for a range this
                               node does not replicate (its sender sees a ring change this
                               node has not seen yet: a hand-off before a leave, say) */
+    int repair_ms;         /* anti-entropy: every range compared with its other replicas
+                              this often (with a cleanup), 0 = only after deaths and heals */
 };
 
 struct rc_rebalance_stats {
@@ -54,6 +56,8 @@ struct rc_rebalance_stats {
     uint64_t sweeps; /* cleanups that found data held out of place */
     uint64_t stream_failures; /* streams that failed for STALL_MS without an answer */
     uint64_t stream_skipped;  /* entries too large for any frame, not sent */
+    uint64_t repairs; /* anti-entropy passes: every range compared with its replicas */
+    uint64_t repairs_sent; /* of which sent data (replicas had diverged) */
     int running;
 };
 

@@ -106,6 +106,7 @@ enum stmt_id {
     ST_META_GET,
     ST_META_SET,
     ST_PAGE_COUNT,
+    ST_EXPIRED_COUNT,
     ST_COUNT
 };
 
@@ -162,6 +163,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [ST_META_SET] = "INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)",
     [ST_PAGE_COUNT] = "PRAGMA page_count",
+    /* Values expired and not yet purged, for the live count: a walk of
+     * the kv_expires index up to now, i.e. over what the purge (which
+     * walks the same index) has not removed yet. */
+    [ST_EXPIRED_COUNT] = "SELECT count(*) FROM kv WHERE expires > 0 AND expires <= ?1"
+                         " AND value IS NOT NULL",
 };
 
 struct store_counts {
@@ -1036,6 +1042,22 @@ void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
     st->keys = s->committed.keys + s->delta.keys;
     st->tombstones = s->committed.tombstones + s->delta.tombstones;
     st->bytes = s->committed.bytes + s->delta.bytes;
+}
+
+int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms)
+{
+    sqlite3_stmt *st = s->st[ST_EXPIRED_COUNT];
+    int64_t expired = 0;
+
+    if (s->mem != NULL)
+        return rc_memkv_live_keys(s->mem, now_ms);
+    enter(s);
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        expired = sqlite3_column_int64(st, 0);
+    done(st);
+    enter(s); /* a failed step may have taken the batch with it */
+    return s->committed.keys + s->delta.keys - expired;
 }
 
 /* ---- writes ----------------------------------------------------------- */

@@ -184,7 +184,7 @@ int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int
                           int *deleted);
 
 struct rc_store_stats {
-    int64_t keys;       /* live values (expired ones count until purged) */
+    int64_t keys;       /* values held (expired ones count until purged) */
     int64_t tombstones;
     int64_t bytes;      /* sum of key and value lengths of live values */
     int64_t db_bytes;   /* size of the database (pages in use) */
@@ -192,6 +192,16 @@ struct rc_store_stats {
     int64_t checkpoints; /* WAL checkpoints done (disk mode) */
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
+
+/*
+ * Live values: not tombstones, not expired at now_ms; that is, stats'
+ * keys minus the expired values not yet purged. Exact. On disk it counts
+ * the expired rows along the expiry index (the purge's own queue, so
+ * usually the rows of the last --purge-interval; on a read error it
+ * counts none); in memory it asks the engine's expiry table
+ * (rc_memkv_live_keys). Neither walks the live entries.
+ */
+int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms);
 
 /* Small persistent metadata (node id, incarnation). get: 0 or RC_ENOTFOUND. */
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value);

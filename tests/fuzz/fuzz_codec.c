@@ -84,6 +84,17 @@ static void check_reply(struct rc_decoder *d2, const struct rc_reply *a, size_t 
     rc_buf_close(&out);
 }
 
+/* A refusal says why as "malformed body: ...", within d->why; success
+ * leaves no reason behind. */
+static void check_why(const struct rc_decoder *d, int rv)
+{
+    size_t n = strnlen(d->why, sizeof(d->why));
+
+    if (n == sizeof(d->why) || (rv == 0 && n != 0) ||
+        (rv == RC_EPROTO && strncmp(d->why, RC_MSG_BAD_BODY ": ", sizeof(RC_MSG_BAD_BODY ": ") - 1) != 0))
+        abort();
+}
+
 static void decode_body(struct rc_decoder *d, struct rc_decoder *d2, const uint8_t *p, size_t n)
 {
     struct rc_request req;
@@ -93,11 +104,13 @@ static void decode_body(struct rc_decoder *d, struct rc_decoder *d2, const uint8
     rv = rc_decode_request(d, p, n, &req);
     if (rv != 0 && rv != RC_EPROTO)
         abort();
+    check_why(d, rv);
     if (rv == 0)
         check_request(d2, &req, n);
     rv = rc_decode_reply(d, p, n, &rep);
     if (rv != 0 && rv != RC_EPROTO)
         abort();
+    check_why(d, rv);
     if (rv == 0)
         check_reply(d2, &rep, n); /* d2: rep.stats lives in d */
 }

@@ -970,6 +970,12 @@ static int decode_reply(const uint8_t *body, size_t len, struct rc_hreply *rep)
     rep->id = (uint32_t)u.data.via.array.ptr[1].via.u64;
     for (i = 0; i < u.data.via.array.ptr[2].via.map.size; i++) {
         const msgpack_object_kv *kv = &u.data.via.array.ptr[2].via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->key.via.u64 == 5 &&
+            kv->val.type == MSGPACK_OBJECT_STR) {
+            rep->message = kv->val.via.str.ptr;
+            rep->message_len = kv->val.via.str.size;
+            continue;
+        }
         if (kv->key.type != MSGPACK_OBJECT_POSITIVE_INTEGER || kv->key.via.u64 != 2)
             continue;
         if (kv->val.type == MSGPACK_OBJECT_BIN) {

@@ -229,6 +229,8 @@ struct rc_hreply {
     const uint8_t *value;
     size_t value_len;
     int has_value;
+    const char *message; /* MESSAGE (field 5), not NUL-terminated; NULL if absent */
+    size_t message_len;
 };
 
 #define RC_H_EOF 1     /* rc_h_read_reply: connection closed before any byte */

@@ -557,6 +557,89 @@ static void test_malformed_bodies(void **state)
     f->h.passed = 1;
 }
 
+/* Reads one reply: status, id, and a MESSAGE that starts with prefix. */
+static void expect_reply_msg(int fd, uint32_t status, uint32_t id, const char *prefix,
+                             const char *label)
+{
+    uint8_t buf[4096];
+    struct rc_hreply rep;
+    size_t plen = strlen(prefix);
+    int rc = rc_h_read_reply(fd, buf, sizeof(buf), 3000, &rep);
+
+    if (rc != 0)
+        printf("%s: no reply (%d)\n", label, rc);
+    assert_int_equal(rc, 0);
+    printf("%s: status %u id %u message \"%.*s\"\n", label, rep.status, rep.id,
+           rep.message ? (int)rep.message_len : 0, rep.message ? rep.message : "");
+    assert_int_equal(rep.status, status);
+    assert_int_equal(rep.id, id);
+    assert_non_null(rep.message);
+    assert_true(rep.message_len >= plen);
+    assert_memory_equal(rep.message, prefix, plen);
+}
+
+/*
+ * Regression (issue 13, defect 5): a body refused for anything after its
+ * [op, id] prefix was answered with id 0, and body and frame errors both
+ * said "malformed frame". All the bad bodies go pipelined in one write on
+ * one connection: each is answered in order with its own id and a
+ * "malformed body: " MESSAGE, and the connection stays usable; a framing
+ * error is answered with id 0 and "malformed frame: ", then closed.
+ */
+static void test_malformed_body_ids(void **state)
+{
+    static const struct {
+        const char *label;
+        uint8_t body[16];
+        uint32_t len;
+        uint32_t id;
+    } cases[] = {
+        {"extra array element", {0x94, 0x01, 0xcd, 0x12, 0x34, 0x80, 0xc0}, 7, 0x1234},
+        {"truncated body", {0x93, 0x03, 0xce, 0x00, 0x01, 0xe2, 0x40, 0x82, 0x01, 0xc4, 0x05, 'a'},
+         12, 123456},
+        {"bad byte in a field", {0x93, 0x03, 0x2a, 0x81, 0x01, 0xc1}, 6, 42},
+        {"map count over its entries", {0x93, 0x03, 0x2b, 0x83, 0x01, 0xa1, 'k'}, 7, 43},
+        {"too deep", {0x93, 0x01, 0x2c, 0x81, 0x14, 0x91, 0x91, 0x90}, 8, 44},
+        {"no id", {0x91, 0x01}, 2, 0},
+    };
+    static const uint8_t many_head[] = {0x93, 0x01, 0x2d, 0x81, 0x14, 0xdc, 0x01, 0xfb};
+    struct fixture *f = *state;
+    static uint8_t wire[4096];
+    uint8_t frame[64];
+    size_t n = 0, i, k;
+    int fd;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rc_h_frame_header(wire + n, 1, 0, cases[i].len);
+        memcpy(wire + n + RC_H_HDR, cases[i].body, cases[i].len);
+        n += RC_H_HDR + cases[i].len;
+    }
+    /* too many objects: 507 nils make 513 with the envelope (limit 512) */
+    k = sizeof(many_head) + 507;
+    rc_h_frame_header(wire + n, 1, 0, (uint32_t)k);
+    memcpy(wire + n + RC_H_HDR, many_head, sizeof(many_head));
+    memset(wire + n + RC_H_HDR + sizeof(many_head), 0xc0, 507);
+    n += RC_H_HDR + k;
+    fd = raw_connect(f);
+    assert_int_equal(rc_h_send_all(fd, wire, n, 2000), 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        expect_reply_msg(fd, ST_PROTO, cases[i].id, "malformed body: ", cases[i].label);
+    expect_reply_msg(fd, ST_PROTO, 45, "malformed body: ", "too many objects");
+    expect_usable(fd, 4244);
+    close(fd);
+
+    /* A framing error: id 0, "malformed frame: ", closed. */
+    n = rc_h_encode_request(frame, 0, sizeof(frame), 1, 46, NULL, 0, NULL, 0);
+    frame[3] = 0x01;
+    fd = raw_connect(f);
+    assert_int_equal(rc_h_send_all(fd, frame, n, 2000), 0);
+    expect_reply_msg(fd, ST_PROTO, 0, "malformed frame: ", "nonzero flags");
+    expect_closed(fd);
+    close(fd);
+    check_healthy(f, "malformed body ids");
+    f->h.passed = 1;
+}
+
 /* Well-formed msgpack with the wrong shapes for its fields. */
 static void test_wrong_field_types(void **state)
 {
@@ -994,6 +1077,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_str32_and_ext_lies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_body_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_field_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_op, setup, teardown),

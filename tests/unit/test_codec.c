@@ -933,6 +933,118 @@ static void test_internode_roundtrip(void **state)
                      RC_EPROTO);
 }
 
+/*
+ * Regression (issue 13, defect 5): a body refused for anything after its
+ * [op, id] prefix - an extra element, truncation inside an intact frame, a
+ * bad byte in a field, a lying map count, too deep, too many objects - was
+ * answered with id 0 although the id was readable. Every such body must
+ * give back its id, and d->why must say "malformed body: <reason>".
+ */
+static void test_id_of_malformed_bodies(void **state)
+{
+    static const struct {
+        const char *hex;
+        uint32_t id; /* id the RC_EPROTO result must carry, 0 = unreadable */
+        const char *why; /* expected in d->why */
+    } bad[] = {
+        {"94 01 07 80 c0", 7, "not an array of 3 elements"},        /* extra element */
+        {"92 01 07", 7, "not an array of 3 elements"},              /* no fields */
+        {"93 03 07", 7, "truncated"},                               /* cut after the id */
+        {"93 03 07 82 01 c4 05 61", 7, "truncated"},                /* bin cut short */
+        {"93 03 07 81 01 c1", 7, "0xc1"},                           /* bad byte in a field */
+        {"93 03 07 83 01 a1 6b", 7, "truncated"},                   /* map count > entries */
+        {"93 01 07 81 14 91 91 90", 7, "nested too deep"},
+        {"93 01 07 80 00", 7, "bytes after the array"},
+        {"93 01 07 82 01 a1 61 01 a1 62", 7, "field 1 appears twice"},
+        {"93 03 07 81 03 ff", 7, "field 3 has the wrong type or value"},
+        {"93 01 07 81 a1 31 c0", 7, "field number"},
+        {"93 01 07 90", 7, "fields are not a map"},
+        {"93 a1 78 07 80", 7, "op is not"},                         /* op a str */
+        {"94 91 01 07 80 c0", 7, "not an array of 3"},              /* op a container */
+        {"dc 00 04 01 d1 01 00 80 c0", 256, "not an array of 3"},   /* int16 id, array16 */
+        {"dd 00 00 00 05 01 ce 00 01 00 00 80", 65536, "truncated"}, /* array32 cut short */
+        {"93 01 d0 7f 80 00", 127, "bytes after"},                  /* int8 id */
+        {"91 01", 0, "not an array of 3"},                          /* no id at all */
+        {"93 01", 0, "truncated"},
+        {"93 01 ff 80 c0", 0, "bytes after"},                       /* negative id */
+        {"93 01 d0 ff 80", 0, "id is not"},                         /* int8 -1 */
+        {"93 01 cf 00 00 00 01 00 00 00 00 80 c0", 0, "bytes after"}, /* id > 2^32 */
+        {"93 c1 07 80", 0, "0xc1"},                                 /* op unreadable */
+        {"93 c4 05 61 07 80", 0, "truncated"},                      /* op bin cut short */
+        {"01", 0, "not a MessagePack array"},
+        {"", 0, "empty body"},
+    };
+    struct rc_decoder *d = *state;
+    struct rc_request rq;
+    struct rc_reply rp;
+    uint8_t body[1024];
+    size_t i, n;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&rq, 0xaa, sizeof(rq));
+        assert_int_equal(dec_req_hex(d, bad[i].hex, &rq), RC_EPROTO);
+        if (rq.id != bad[i].id || strstr(d->why, bad[i].why) == NULL)
+            print_error("body %s: id %u, want %u; why \"%s\", want \"%s\"\n", bad[i].hex, rq.id,
+                        bad[i].id, d->why, bad[i].why);
+        assert_int_equal(rq.id, bad[i].id);
+        assert_int_equal(strncmp(d->why, "malformed body: ", 16), 0);
+        assert_non_null(strstr(d->why, bad[i].why));
+        assert_int_equal(rq.op, 0);
+        assert_int_equal(rq.has_key, 0);
+        /* Replies carry their id the same way (the kind is the status),
+         * except that KEY (field 1) means nothing in a reply. */
+        if (strstr(bad[i].why, "field 1 ") != NULL) {
+            assert_int_equal(dec_rep_hex(d, bad[i].hex, &rp), 0);
+            continue;
+        }
+        assert_int_equal(dec_rep_hex(d, bad[i].hex, &rp), RC_EPROTO);
+        assert_int_equal(rp.id, bad[i].id);
+        assert_int_equal(strncmp(d->why, "malformed body: ", 16), 0);
+    }
+    /* More than 512 objects: the id comes first, so it is known. */
+    n = unhex("93 01 07 81 14 dc 01 fb", body, sizeof(body));
+    memset(body + n, 0xc0, 507);
+    assert_int_equal(rc_decode_request(d, body, n + 507, &rq), RC_EPROTO);
+    assert_int_equal(rq.id, 7);
+    assert_non_null(strstr(d->why, "too many objects"));
+    /* A valid body clears the reason. */
+    assert_int_equal(dec_req_hex(d, "93 01 07 80", &rq), 0);
+    assert_string_equal(d->why, "");
+}
+
+/* Frame errors and body errors say which they are (docs/protocol.md §7). */
+static void test_error_messages(void **state)
+{
+    static const uint8_t magic[] = {'G', 'E', 'T', ' '};
+    static const uint8_t flags[] = {0x52, 0x43, 0x01, 0x80, 0, 0, 0, 4};
+    static const uint8_t version[] = {0x52, 0x43, 0x02, 0x00};
+    struct rc_reply out;
+    const uint8_t *body;
+    struct rc_buf b;
+    size_t len, flen;
+
+    assert_int_equal(rc_frame_check(magic, sizeof(magic), 64, &flen), RC_EPROTO);
+    assert_string_equal(rc_frame_error_msg(magic, sizeof(magic), RC_EPROTO),
+                        "malformed frame: bad magic bytes, not a ringcache frame");
+    assert_int_equal(rc_frame_check(flags, sizeof(flags), 64, &flen), RC_EPROTO);
+    assert_string_equal(rc_frame_error_msg(flags, sizeof(flags), RC_EPROTO),
+                        "malformed frame: reserved flags byte not zero");
+    assert_int_equal(rc_frame_check(version, sizeof(version), 64, &flen), RC_EVERSION);
+    assert_string_equal(rc_frame_error_msg(version, sizeof(version), RC_EVERSION),
+                        rc_strerror(RC_EVERSION));
+    /* A PROTO error reply without a message of its own is a body error:
+     * frame errors always name themselves. */
+    rc_buf_init(&b, 1024);
+    assert_int_equal(rc_encode_error(&b, 9, RC_EPROTO, NULL), 0);
+    body = frame_body(&b, &len);
+    assert_int_equal(rc_decode_reply(*state, body, len, &out), 0);
+    assert_int_equal(out.id, 9);
+    assert_int_equal(out.status, 2);
+    assert_true(out.message_len > 16);
+    assert_memory_equal(out.message, "malformed body: ", 16);
+    rc_buf_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_decoder, teardown_decoder)
 
 int main(void)
@@ -959,6 +1071,8 @@ int main(void)
         T(test_pipelined),
         T(test_empty_strings),
         T(test_internode_roundtrip),
+        T(test_id_of_malformed_bodies),
+        T(test_error_messages),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

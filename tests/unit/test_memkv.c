@@ -173,9 +173,23 @@ static int collect_cb(void *arg, const struct rc_memkv_entry *e)
     return 0;
 }
 
-/* The engine holds exactly the model's entries, in the model's order. */
+/* Live values of the model at t: not tombstones, not expired at t. */
+static int64_t mlive(const struct model *m, int64_t t)
+{
+    int64_t live = 0;
+    int i;
+
+    for (i = 0; i < m->n; i++)
+        live += !m->e[i].tomb && !mexpired(&m->e[i], t);
+    return live;
+}
+
+/* The engine holds exactly the model's entries, in the model's order, and
+ * counts its live values at now and around it (the clock may go back). */
 static void check_same(struct rc_memkv *kv, struct model *m, int64_t now)
 {
+    static const int64_t shifts[] = {0, 150, -40, 0, 3000, -3000, 0};
+    size_t s;
     static struct collect c;
     struct rc_memkv_stats st;
     struct rc_memkv_entry e;
@@ -214,6 +228,8 @@ static void check_same(struct rc_memkv *kv, struct model *m, int64_t now)
     assert_int_equal(st.keys, keys);
     assert_int_equal(st.tombstones, tombs);
     assert_int_equal(st.bytes, bytes);
+    for (s = 0; s < sizeof(shifts) / sizeof(shifts[0]); s++)
+        assert_int_equal(rc_memkv_live_keys(kv, now + shifts[s]), mlive(m, now + shifts[s]));
 }
 
 /* Tokens that collide: 8 bucket prefixes at most (so chains are long and
@@ -571,8 +587,10 @@ static void test_alloc_failures(void **state)
          * log several times. */
         for (i = 0; i < 2000 && err >= 0; i++) {
             snprintf(key, sizeof(key), "w%d", i);
+            /* Every third with an expiry: the expiry table grows too. */
             err = rc_memkv_write(kv, (uint64_t)i * 0x9e3779b97f4a7c15ull, (const uint8_t *)key,
-                                 strlen(key), (const uint8_t *)"x", 1, 2, 1, 0, NOW, NULL);
+                                 strlen(key), (const uint8_t *)"x", 1, 2, 1,
+                                 i % 3 == 0 ? NOW + 1 + i : 0, NOW, NULL);
         }
         if (err >= 0)
             err = rc_memkv_delete_range(kv, 0, UINT64_MAX, 100, &n);
