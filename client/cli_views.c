@@ -45,6 +45,8 @@
 /* Field tables, briefly: VF(struct, "key", KIND, member, max). */
 #define VF(type, name, kind, field, max) RC_MPDOC_FIELD(type, name, RC_MPDOC_##kind, field, max)
 #define VF_STR(type, name, kind, field) RC_MPDOC_STR(type, name, RC_MPDOC_##kind, field)
+#define VF_OPT(type, name, kind, field, max) RC_MPDOC_OPT(type, name, RC_MPDOC_##kind, field, max)
+#define VF_OPT_STR(type, name, kind, field) RC_MPDOC_OPT_STR(type, name, RC_MPDOC_##kind, field)
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- text ------------------------------------------------------------ */
@@ -525,6 +527,8 @@ struct act_stream {
     char to_addr[80]; /* only shown when "to" is not a member we know */
     uint64_t ranges, ranges_done, ranges_in_place, keys, bytes;
     double rate, eta;
+    uint64_t failures;   /* attempts in a row that failed (absent from older servers: 0) */
+    char last_error[W_TEXT];
 };
 
 struct act_event {
@@ -567,6 +571,8 @@ static const struct rc_mpdoc_field act_stream_fields[] = {
     VF(act_stream, "bytes", UINT, bytes, UINT64_MAX),
     VF(act_stream, "bytes_per_s", UFLOAT, rate, UINT64_MAX),
     VF(act_stream, "eta_s", FLOAT, eta, 0),
+    VF_OPT(act_stream, "failures", UINT, failures, UINT64_MAX),
+    VF_OPT_STR(act_stream, "last_error", TEXT, last_error),
 };
 
 /* Unix ms, so never negative: differences of two cannot overflow. */
@@ -1133,10 +1139,14 @@ static void json_streams(struct watch *w)
             printf(", \"to\": \"%s\"", s->to);
             json_text("to_address", to != NULL ? to->m.addr : s->to_addr);
             printf(", \"ranges\": %llu, \"ranges_done\": %llu, \"ranges_in_place\": %llu, "
-                   "\"keys\": %llu, \"bytes\": %llu, \"bytes_per_s\": %.1f, \"eta_s\": %.1f}",
+                   "\"keys\": %llu, \"bytes\": %llu, \"bytes_per_s\": %.1f, \"eta_s\": %.1f, "
+                   "\"failures\": %llu",
                    (unsigned long long)s->ranges, (unsigned long long)s->ranges_done,
                    (unsigned long long)s->ranges_in_place, (unsigned long long)s->keys,
-                   (unsigned long long)s->bytes, s->rate, s->eta);
+                   (unsigned long long)s->bytes, s->rate, s->eta,
+                   (unsigned long long)s->failures);
+            json_text("last_error", s->last_error);
+            fputc('}', stdout);
         }
     }
     fputc(']', stdout);
@@ -1357,6 +1367,10 @@ static void tty_stream(struct watch *w, const struct w_node *from, const struct 
     tline(w, "  %-21.21s -> %-21.21s  %11s  %9llu  %10s  %10s/s  %7s  [%s] %3d%%", from->m.addr,
           to != NULL ? to->m.addr : s->to_addr, ranges, (unsigned long long)s->keys, bytes, rate,
           eta, bar, (int)(frac * 100));
+    /* A stream that cannot get through says why (the sender retries). */
+    if (s->failures > 0)
+        tline(w, "    FAILING: %llu attempts in a row failed (%s), retrying",
+              (unsigned long long)s->failures, s->last_error[0] ? s->last_error : "?");
 }
 
 static void tty_streams(struct watch *w, size_t active)

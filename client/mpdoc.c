@@ -276,7 +276,7 @@ int rc_mpdoc_map(const msgpack_object *o, const struct rc_mpdoc_field *f, size_t
         }
     }
     for (j = 0; j < nf; j++) {
-        if (!(seen & (1u << j))) {
+        if (!(seen & (1u << j)) && !f[j].optional) {
             snprintf(err, errlen, "\"%s\" is missing", f[j].name);
             return RC_EPROTO;
         }

@@ -7,7 +7,8 @@
  * bytes present, nesting and object count capped; only then does
  * msgpack-c unpack them. Maps are read through a table of their
  * documented keys: each must appear exactly once with the right type and
- * range, unknown keys are skipped (newer servers add keys). No I/O.
+ * range (an optional one at most once), unknown keys are skipped (newer
+ * servers add keys). No I/O.
  */
 #ifndef RC_MPDOC_H
 #define RC_MPDOC_H
@@ -43,13 +44,19 @@ struct rc_mpdoc_field {
     enum rc_mpdoc_kind kind;
     size_t off;
     uint64_t max; /* UINT, UFLOAT: largest value; strings: destination size */
+    int optional; /* may be absent (older servers lack it): left as it was */
 };
 
 #define RC_MPDOC_FIELD(type, name, kind, field, max) \
-    {name, kind, offsetof(struct type, field), max}
+    {name, kind, offsetof(struct type, field), max, 0}
 /* A string field: max is the size of the char array. */
 #define RC_MPDOC_STR(type, name, kind, field) \
     RC_MPDOC_FIELD(type, name, kind, field, sizeof(((struct type *)0)->field))
+/* The same for keys a reader must do without. */
+#define RC_MPDOC_OPT(type, name, kind, field, max) \
+    {name, kind, offsetof(struct type, field), max, 1}
+#define RC_MPDOC_OPT_STR(type, name, kind, field) \
+    RC_MPDOC_OPT(type, name, kind, field, sizeof(((struct type *)0)->field))
 
 /* Checks p (len bytes) within the limits above, then unpacks it into
  * *obj, allocated in zone (the caller's, initialised; it owns the

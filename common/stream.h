@@ -27,6 +27,36 @@
 /* Most pieces a RANGE_DIGEST reply may carry (RC_MAX_PIECES in codec.h). */
 #define RC_STREAM_MAX_PIECES 64
 
+/*
+ * Sizes, so a sender never builds a batch the receiver's frame limit (or
+ * its own buffers) refuse. Bytes one entry takes in a batch besides its
+ * key and value, at most: its array header (1), the key's and the value's
+ * bin 32 headers (5 + 5), hlc, node and expires as uint 64 (9 x 3) = 38.
+ */
+#define RC_STREAM_ENTRY_OVERHEAD 38
+/* Bytes a STREAM request's frame body holds besides the entries, at most:
+ * array, op and id (1 + 5 + 5), map (1), RANGE (1 + 1 + 9 + 9), VALUE's
+ * field and bin 32 header (1 + 5), the batch's array 32 header (5) = 43;
+ * 128 leaves room for a field added later. */
+#define RC_STREAM_FRAME_OVERHEAD 128
+
+/* Encoded size of one entry, at most. */
+static inline size_t rc_stream_entry_size(size_t key_len, size_t value_len)
+{
+    return key_len + value_len + RC_STREAM_ENTRY_OVERHEAD;
+}
+
+/*
+ * Most bytes of encoded entries one batch may hold so that its STREAM
+ * request fits a frame body of max_frame bytes (the peer port's limit,
+ * max value + max key + 4 KiB): one entry of the largest key and value
+ * always fits alone. 0 when max_frame is too small for any entry.
+ */
+static inline size_t rc_stream_batch_cap(uint32_t max_frame)
+{
+    return max_frame > RC_STREAM_FRAME_OVERHEAD ? (size_t)max_frame - RC_STREAM_FRAME_OVERHEAD : 0;
+}
+
 struct rc_stream_entry {
     const uint8_t *key; /* borrowed from the decoded batch */
     uint32_t key_len;

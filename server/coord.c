@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "gossip.h"
 #include "rebalance.h"
+#include "resp_server.h"
 #include "err.h"
 #include "ring.h"
 
@@ -151,6 +152,7 @@ struct rc_coord {
     struct rc_rebalance *rb;
     int keyed;
     const struct rc_seal_stats *seal; /* NULL: none shown */
+    const struct rc_resp_stats *resp; /* NULL: no RESP port */
     /* Keys held as primary / as replica (see on_census). */
     uv_timer_t census_timer;
     uint64_t census_primary, census_replica;
@@ -1430,6 +1432,9 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
     STAT_NUM(st, k, "ranges_dropped", rs.ranges_dropped);
     STAT_NUM(st, k, "keys_dropped", rs.keys_dropped);
     STAT_NUM(st, k, "stream_cleanups", rs.sweeps);
+    STAT_NUM(st, k, "stream_failures", rs.stream_failures);
+    STAT_NUM(st, k, "resp_replies_too_large", co->resp ? co->resp->replies_too_large : 0);
+    STAT_NUM(st, k, "stream_skipped", rs.stream_skipped);
     STAT_NUM(st, k, "anti_entropy_passes", rs.repairs);
     STAT_NUM(st, k, "anti_entropy_repairs", rs.repairs_sent);
     STAT_NUM(st, k, "rebalances", rs.rebalances);
@@ -1621,6 +1626,11 @@ void rc_coord_set_seal_stats(struct rc_coord *co, int keyed, const struct rc_sea
 {
     co->keyed = keyed;
     co->seal = st;
+}
+
+void rc_coord_set_resp_stats(struct rc_coord *co, const struct rc_resp_stats *st)
+{
+    co->resp = st;
 }
 
 /* Once another member was seen alive, a restart of this node must wait

@@ -91,6 +91,11 @@ void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
  * (borrowed for the coordinator's life). */
 void rc_coord_set_seal_stats(struct rc_coord *c, int keyed, const struct rc_seal_stats *st);
 
+/* STATS shows the RESP front end's counters (borrowed for the
+ * coordinator's life; without a RESP port, none: they read 0). */
+struct rc_resp_stats;
+void rc_coord_set_resp_stats(struct rc_coord *c, const struct rc_resp_stats *st);
+
 /* The membership as gossip sees it (self included). The ring is rebuilt
  * from the alive and suspect members; returns 0 or RC_ENOMEM (the old
  * ring stays). */

@@ -471,8 +471,12 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     ro.rf = (int)cfg->rf;
     ro.vnodes = (int)cfg->vnodes;
     ro.batch_keys = (int)cfg->stream_batch;
-    /* Half a frame: a batch never comes near the frame limit. */
+    /* Payload a batch aims at: half a frame, big enough that batches of
+     * small values are full. A batch never exceeds what a frame holds
+     * (max_frame: rebalance.c ends it before an entry that does not fit,
+     * and a large value travels alone). */
     ro.batch_bytes = (size_t)cfg->max_value_size / 2 + 1;
+    ro.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
     ro.rate_bytes = cfg->stream_rate;
     ro.timeout_ms = (int)(cfg->replica_timeout * 5);
     ro.settle_ms = (int)cfg->rebalance_delay;
@@ -516,7 +520,15 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
         return 0;
     ro.port = (int)cfg->resp_port;
     ro.max_command = RC_FRAME_HDR + (size_t)o->max_frame;
-    ro.max_reply = o->out_high + RC_FRAME_HDR + (size_t)o->max_frame; /* as net.c's output */
+    /* One reply (an MGET of many values) goes out whole, as Redis sends
+     * it, up to half of --max-output: with the output below the
+     * high-water mark (--out-buffer <= half of it, checked at start) it
+     * stays within the limit, so a client that reads is never closed for
+     * it. Without --max-output, 512 MiB (Redis's largest bulk string).
+     * Beyond: -ERR reply too large for the connection's buffer. */
+    ro.max_reply = cfg->max_output > 0 ? (size_t)cfg->max_output / 2 : (size_t)512 << 20;
+    if (ro.max_reply < RC_FRAME_HDR + (size_t)o->max_frame)
+        ro.max_reply = RC_FRAME_HDR + (size_t)o->max_frame;
     /* MSET/MGET/DEL of up to 64k keys in one command: more than any
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;
@@ -532,6 +544,8 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     o->seal_stats = NULL;
     o->auth = s->auth;
     o->idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
+    o->max_reply = ro.max_reply; /* the output takes one such reply */
+    rc_coord_set_resp_stats(s->coord, rc_resp_server_stats(s->resp));
     rc_resp_server_handler(s->resp, &h);
     rv = rc_net_new(&s->loop, o, &h, &s->log, &s->resp_net);
     if (rv < 0)
@@ -684,8 +698,12 @@ static int run(struct server *s, const struct server_config *cfg)
     }
     po.connect_timeout_ms = (int)cfg->replica_timeout;
     po.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
-    /* Per peer: room for a deep pipeline of large values, bounded. */
+    /* Per peer: room for a deep pipeline of large values, bounded; and
+     * always for a few whole frames, or a value near a raised
+     * --max-value-size could never be sent (replicated or streamed). */
     po.max_queued_bytes = 64u << 20;
+    if (po.max_queued_bytes < 4 * ((size_t)RC_FRAME_HDR + po.max_frame))
+        po.max_queued_bytes = 4 * ((size_t)RC_FRAME_HDR + po.max_frame);
     po.keys = s->key_file != NULL ? &s->keys : NULL;
     po.seal_stats = &s->seal_stats;
     po.bind = cfg->bind;

@@ -47,6 +47,13 @@
 #define READ_CHUNK (16 * 1024)
 #define LISTEN_BACKLOG 511
 
+/* What a connection's output holds at most: up to the high-water mark,
+ * then one more reply (reading pauses at the mark). */
+static size_t out_cap(const struct rc_net_opts *o)
+{
+    return o->out_high + (o->max_reply ? o->max_reply : RC_FRAME_HDR + (size_t)o->max_frame);
+}
+
 enum conn_state { CONN_READING, CONN_BLOCKED, CONN_DRAINING, CONN_CLOSING };
 
 struct rc_net_slot {
@@ -784,7 +791,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->opened_ms = c->last_in_ms = c->last_out_ms = uv_now(net->loop);
     rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)net->opts.max_frame);
     /* Output may exceed the high-water mark by one reply at most. */
-    rc_buf_init(&c->out, net->opts.out_high + RC_FRAME_HDR + net->opts.max_frame);
+    rc_buf_init(&c->out, out_cap(&net->opts));
     rc_buf_init(&c->wbuf, c->out.cap);
     c->next = net->conns;
     if (net->conns)
@@ -933,7 +940,7 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
         free(net);
         return rv;
     }
-    rc_buf_init(&net->scratch, opts->out_high + RC_FRAME_HDR + opts->max_frame);
+    rc_buf_init(&net->scratch, out_cap(opts));
     net->loop = loop;
     net->opts = *opts;
     net->h = *h;

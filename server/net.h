@@ -61,6 +61,8 @@ struct rc_net_opts {
     int max_conns;         /* further connections get TOO_MANY_CONNS */
     uint32_t max_frame;    /* largest accepted frame body */
     size_t out_high;       /* pending reply bytes at which reading pauses */
+    size_t max_reply;      /* largest single reply, bytes; 0 = one frame (RC_FRAME_HDR +
+                              max_frame). Output may exceed out_high by one reply. */
     int max_inflight;      /* deferred requests per connection at which reading pauses */
     int shutdown_ms;       /* how long shutdown waits for clients to drain */
     /* Cluster key (peer port only; borrowed, may change in place on a

@@ -402,6 +402,17 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
         return RC_EPROTO;
     }
     rv = rc_decode_reply(&c->p->dec, body, len, &rep);
+    if (rv == 0 && rep.id == 0 && rep.status != 0) {
+        /* The node refused what this connection sent as a whole (a frame
+         * over its limit, say: its --max-value-size is smaller) and closes
+         * it: every request pending fails with the node's reason, which
+         * the callers can report. */
+        rv = rc_err_from_status((int)rep.status);
+        rc_log_warn(c->p->log, "peer %016llx closed the connection: %s",
+                    (unsigned long long)c->node, rc_strerror(rv));
+        conn_reset(c, rv);
+        return rv;
+    }
     if (rv < 0 || rep.id != pd->id) {
         rc_log_warn(c->p->log, "peer %016llx sent a malformed or out-of-order reply",
                     (unsigned long long)c->node);

@@ -63,6 +63,20 @@
  * pieces under a steady write load. Ten seconds covers a replica timeout,
  * a hint round and a loaded machine's stalls. */
 #define REPAIR_QUIET_MS 10000
+/* Bytes of batches one stream keeps in flight: WINDOW batches of 512 KiB
+ * (the default batch: --max-value-size 1m / 2), so streams of small values
+ * keep their pace, while with large values what waits for one target in
+ * the peer pool stays far below its queue cap (main.c), which would refuse
+ * the batch (BUFFER_FULL) and stall the stream. One batch always goes. */
+#define INFLIGHT_BYTES (8u << 20)
+/* Time a stream may fail without a single answer before it counts as
+ * failing: a warning, STATS stream_failures, an event. Longer than failure
+ * detection plus --rebalance-delay (a few seconds), so a target that died
+ * is replaced by a new plan before it is reported; short enough that an
+ * operator sees a stuck stream at once. It keeps retrying every
+ * RETRY_MAX_MS (the target may come back or be fixed), and a success says
+ * so in the log. ACTIVITY shows failures and last_error all along. */
+#define STALL_MS 15000
 /* Cleanup sweep: after each plan finishes and then every opts.sweep_ms
  * (--cleanup-interval), a node looks for data it holds in ranges it does not replicate (left by a
  * partition: a node that was cut off streams to the members it still
@@ -109,7 +123,11 @@ struct stream {
     struct task *tasks;
     size_t ntasks, next, done, skipped;
     uint64_t keys, bytes;
-    int inflight, failures;
+    int inflight, failures; /* failures: attempts in a row that failed */
+    int last_err;           /* the latest failure's code, 0 after a success */
+    int reported;           /* counted as failing (STALL_MS), until a success */
+    uint64_t fail_since;    /* loop time of the first failure in a row */
+    size_t inflight_bytes;  /* batch bytes awaiting their answer */
     uint64_t retry_at, started_ms, finished_ms;
 };
 
@@ -154,6 +172,7 @@ struct rc_rebalance {
     double tokens; /* rate limiter: bytes that may be sent now */
     uint64_t last_refill;
     struct rc_buf batch, entries;
+    size_t batch_cap;  /* most bytes of entries a batch holds (fits a frame) */
     uint8_t *last_key; /* max_key bytes */
     size_t max_key;
     msgpack_zone zone;
@@ -172,7 +191,7 @@ struct req_ctx {
     struct rc_rebalance *rb;
     uint64_t gen;
     size_t stream, task;
-    size_t batch_keys, batch_bytes;
+    size_t batch_keys, batch_bytes, wire;
     uint64_t last_token;
     size_t last_key_len;
     int exhausted;
@@ -691,11 +710,14 @@ static void finish_plan(struct rc_rebalance *rb)
 
 struct batch_fill {
     struct rc_rebalance *rb;
+    const struct stream *s;
     msgpack_packer pk;
     size_t count, bytes;
     uint64_t last_token;
     uint8_t *last_key; /* copy: the scan's pointers die with the callback */
     size_t last_key_len;
+    int full;    /* the scan stopped before the range's end */
+    int skipped; /* the batch's first entry was too large to send */
     int err;
 };
 
@@ -709,11 +731,55 @@ static int buf_write(void *data, const char *p, size_t n)
     return rv < 0 ? -1 : 0;
 }
 
-/* One entry: [key, value | nil, hlc, node, expires]. */
+/* The cursor resumes after e. */
+static void fill_cursor(struct batch_fill *f, const struct rc_entry *e)
+{
+    f->last_token = e->token;
+    f->last_key_len = e->key_len < f->rb->max_key ? e->key_len : f->rb->max_key;
+    memcpy(f->last_key, e->key, f->last_key_len);
+}
+
+/* An entry no frame can carry: written under a larger --max-value-size
+ * than this node runs with now. The target would refuse it as well. */
+static void skip_entry(struct batch_fill *f, const struct rc_entry *e, size_t size)
+{
+    struct rc_rebalance *rb = f->rb;
+
+    rb->st.stream_skipped++;
+    rc_log_warn(rb->log, "stream to %016" PRIx64 ": skipping a key of %zu bytes with a value "
+                         "of %zu bytes: %zu bytes encoded, more than a frame holds (%zu); was "
+                         "--max-value-size lowered?",
+                f->s->target, (size_t)e->key_len, (size_t)e->value_len, size, rb->batch_cap);
+    rc_rebalance_event(rb, "stream to %016" PRIx64 ": skipped a %zu-byte value too large for "
+                           "a frame",
+                       f->s->target, (size_t)e->value_len);
+    f->skipped = 1;
+    fill_cursor(f, e);
+}
+
+/*
+ * One entry: [key, value | nil, hlc, node, expires]. A batch ends once its
+ * payload reaches batch_bytes, or before an entry that would take its
+ * encoding past batch_cap (what a frame holds), so a batch never outgrows
+ * the frame limit nor the buffers: the next batch starts with that entry,
+ * and a batch's first entry always goes, so a large value travels alone.
+ */
 static int fill_entry(void *arg, const struct rc_entry *e)
 {
     struct batch_fill *f = arg;
+    struct rc_rebalance *rb = f->rb;
+    size_t vlen = e->tombstone ? 0 : e->value_len;
+    size_t size = rc_stream_entry_size(e->key_len, vlen);
 
+    if (f->count == 0 && size > rb->batch_cap) {
+        skip_entry(f, e, size);
+        f->full = 1; /* the next scan resumes after it */
+        return 1;
+    }
+    if (f->count > 0 && rc_buf_used(&rb->entries) + size > rb->batch_cap) {
+        f->full = 1;
+        return 1;
+    }
     msgpack_pack_array(&f->pk, 5);
     msgpack_pack_bin_with_body(&f->pk, e->key, e->key_len);
     if (e->tombstone)
@@ -724,12 +790,11 @@ static int fill_entry(void *arg, const struct rc_entry *e)
     msgpack_pack_uint64(&f->pk, e->ver.node);
     msgpack_pack_uint64(&f->pk, e->expires_ms > 0 ? (uint64_t)e->expires_ms : 0);
     f->count++;
-    f->bytes += e->key_len + e->value_len; /* payload, as the receiver counts it */
-    f->last_token = e->token;
-    f->last_key_len = e->key_len < f->rb->max_key ? e->key_len : f->rb->max_key;
-    memcpy(f->last_key, e->key, f->last_key_len);
-    /* Stop once the batch is full; the cursor resumes after this entry. */
-    return f->err < 0 || f->bytes >= f->rb->opts.batch_bytes;
+    f->bytes += e->key_len + vlen; /* payload, as the receiver counts it */
+    fill_cursor(f, e);
+    if (f->err < 0 || f->bytes >= rb->opts.batch_bytes)
+        f->full = 1;
+    return f->full;
 }
 
 static void on_peer_reply(void *arg, int err, const struct rc_reply *rep);
@@ -760,6 +825,7 @@ static int send_req(struct rc_rebalance *rb, struct stream *s, struct task *t,
     }
     t->inflight = 1;
     s->inflight++;
+    s->inflight_bytes += c->wire;
     return 0;
 }
 
@@ -772,6 +838,33 @@ static void next_piece(struct task *t)
         t->state = T_DONE;
 }
 
+/* The cursor of t moves to where the scan f stopped. */
+static void move_cursor(struct task *t, uint64_t token, const uint8_t *key, size_t key_len)
+{
+    t->has_cursor = 1;
+    t->cur_token = token;
+    t->cur_key_len = key_len;
+    memcpy(t->cur_key, key, key_len);
+}
+
+/* The STREAM request of the packed entries, as rb->batch (array 32 header
+ * in front of the entries). 0 or RC_ENOMEM. */
+static int build_batch(struct rc_rebalance *rb, size_t count)
+{
+    uint8_t hdr[5];
+
+    hdr[0] = 0xdd;
+    hdr[1] = (uint8_t)(count >> 24);
+    hdr[2] = (uint8_t)(count >> 16);
+    hdr[3] = (uint8_t)(count >> 8);
+    hdr[4] = (uint8_t)count;
+    rc_buf_reset(&rb->batch);
+    if (rc_buf_append(&rb->batch, hdr, sizeof(hdr)) < 0 ||
+        rc_buf_append(&rb->batch, rc_buf_rptr(&rb->entries), rc_buf_used(&rb->entries)) < 0)
+        return RC_ENOMEM;
+    return 0;
+}
+
 /* Sends the next batch of the current task, or completes the task. */
 static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t, size_t si,
                       size_t ti)
@@ -779,10 +872,8 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     struct batch_fill f;
     struct rc_request r;
     struct req_ctx *c;
-    uint8_t hdr[5];
-    int n;
-
     uint64_t pa, pb;
+    int n;
 
     while (t->mask != 0 && !(t->mask & (UINT64_C(1) << t->piece)))
         t->piece++;
@@ -792,6 +883,7 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     }
     memset(&f, 0, sizeof(f));
     f.rb = rb;
+    f.s = s;
     f.last_key = rb->last_key;
     rc_buf_reset(&rb->entries);
     msgpack_packer_init(&f.pk, &f, buf_write);
@@ -801,7 +893,10 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     if (n < 0 || f.err < 0)
         return n < 0 ? n : f.err;
     if (f.count == 0) {
-        next_piece(t);
+        if (f.skipped)
+            move_cursor(t, f.last_token, f.last_key, f.last_key_len); /* past what cannot go */
+        else
+            next_piece(t);
         return 0;
     }
     c = ctx_new(rb, si, ti, f.last_key_len);
@@ -812,16 +907,9 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     c->last_token = f.last_token;
     c->last_key_len = f.last_key_len;
     memcpy(c->last_key, f.last_key, f.last_key_len);
-    c->exhausted = (int)f.count < rb->opts.batch_keys && f.bytes < rb->opts.batch_bytes;
-    /* The array header (array 32) goes in front of the packed entries. */
-    hdr[0] = 0xdd;
-    hdr[1] = (uint8_t)(f.count >> 24);
-    hdr[2] = (uint8_t)(f.count >> 16);
-    hdr[3] = (uint8_t)(f.count >> 8);
-    hdr[4] = (uint8_t)f.count;
-    rc_buf_reset(&rb->batch);
-    if (rc_buf_append(&rb->batch, hdr, sizeof(hdr)) < 0 ||
-        rc_buf_append(&rb->batch, rc_buf_rptr(&rb->entries), rc_buf_used(&rb->entries)) < 0) {
+    /* The scan ran out of entries, not of room. */
+    c->exhausted = !f.full && n < rb->opts.batch_keys;
+    if (build_batch(rb, f.count) < 0) {
         free(c);
         return RC_ENOMEM;
     }
@@ -833,6 +921,7 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     r.has_value = 1;
     r.value = rc_buf_rptr(&rb->batch);
     r.value_len = (uint32_t)rc_buf_used(&rb->batch);
+    c->wire = r.value_len;
     rb->tokens -= (double)r.value_len;
     return send_req(rb, s, t, &r, c);
 }
@@ -883,18 +972,51 @@ static void task_done(struct rc_rebalance *rb, struct stream *s, struct task *t)
         p->drops[t->drop].pending--;
 }
 
+/* A request of s failed (or could not be built): back off, and once it
+ * has failed for STALL_MS without an answer, report it as failing. */
 static void stream_failed(struct rc_rebalance *rb, struct stream *s, int err)
 {
-    uint64_t backoff = RETRY_MIN_MS << (s->failures < 5 ? s->failures : 5);
+    uint64_t now = uv_now(rb->loop), backoff = RETRY_MIN_MS << (s->failures < 5 ? s->failures : 5);
 
+    s->last_err = err;
+    /* Requests in flight together fail together (a connection reset, a
+     * timeout): they are one attempt, already backing off. */
+    if (now < s->retry_at)
+        return;
     if (backoff > RETRY_MAX_MS)
         backoff = RETRY_MAX_MS;
-    s->failures++;
-    s->retry_at = uv_now(rb->loop) + backoff;
-    if (s->failures == 1 || s->failures % 10 == 0)
+    if (s->failures++ == 0)
+        s->fail_since = now;
+    s->retry_at = now + backoff;
+    if (!s->reported && now - s->fail_since >= STALL_MS) {
+        s->reported = 1;
+        rb->st.stream_failures++;
+        rc_log_warn(rb->log, "stream to %016" PRIx64 " %s:%u failing: %d attempts in a row "
+                             "failed over %" PRIu64 " s (last: %s); its ranges stay a copy "
+                             "short until it gets through; retrying every %d ms",
+                    s->target, s->host, s->peer_port, s->failures,
+                    (now - s->fail_since) / 1000, rc_strerror(err), RETRY_MAX_MS);
+        rc_rebalance_event(rb, "stream to %016" PRIx64 " failing: %d attempts in a row failed "
+                               "(%s)",
+                           s->target, s->failures, rc_strerror(err));
+    } else if (s->failures == 1 || s->failures % 10 == 0) {
         rc_log_warn(rb->log, "stream to %016" PRIx64 " %s:%u failed (%s), retrying in %" PRIu64
                              " ms from the last acknowledged key",
                     s->target, s->host, s->peer_port, rc_strerror(err), backoff);
+    }
+}
+
+/* An answer came: the stream works (again). */
+static void stream_ok(struct rc_rebalance *rb, struct stream *s)
+{
+    if (s->reported) {
+        rc_log_info(rb->log, "stream to %016" PRIx64 " %s:%u resumed after %d failed attempts",
+                    s->target, s->host, s->peer_port, s->failures);
+        rc_rebalance_event(rb, "stream to %016" PRIx64 " resumed", s->target);
+    }
+    s->failures = 0;
+    s->last_err = 0;
+    s->reported = 0;
 }
 
 /* Pieces whose digests differ and that hold something here to send. The
@@ -942,12 +1064,13 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
     t = &s->tasks[c->task];
     t->inflight = 0;
     s->inflight--;
+    s->inflight_bytes -= c->wire;
     if (err == 0 && rep->status != 0)
         err = rc_err_from_status((int)rep->status);
     if (err < 0) {
         stream_failed(rb, s, err);
     } else if (t->state == T_REMOTE_DIGEST) {
-        s->failures = 0;
+        stream_ok(rb, s);
         if (rep->has_digest && rep->digest == t->local_digest &&
             rep->digest_count == t->local_count) {
             s->skipped++;
@@ -973,15 +1096,12 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
             }
         }
     } else {
-        s->failures = 0;
+        stream_ok(rb, s);
         s->keys += c->batch_keys;
         s->bytes += c->batch_bytes;
         rb->st.keys_out += c->batch_keys;
         rb->st.bytes_out += c->batch_bytes;
-        t->has_cursor = 1;
-        t->cur_token = c->last_token;
-        t->cur_key_len = c->last_key_len;
-        memcpy(t->cur_key, c->last_key, c->last_key_len);
+        move_cursor(t, c->last_token, c->last_key, c->last_key_len);
         if (c->exhausted) {
             next_piece(t);
             if (t->state == T_DONE) {
@@ -1054,6 +1174,8 @@ static void pump(struct rc_rebalance *rb)
                 continue;
             if (t->state == T_SEND && rb->opts.rate_bytes > 0 && rb->tokens <= 0)
                 break; /* over the rate: the tick refills */
+            if (t->state == T_SEND && s->inflight_bytes >= INFLIGHT_BYTES)
+                continue; /* enough on its way; digests may still go */
             steps++;
             if (t->state == T_LOCAL_DIGEST || t->state == T_REMOTE_DIGEST)
                 rv = send_digest(rb, s, t, i, j);
@@ -1519,7 +1641,7 @@ static void pack_stream(msgpack_packer *pk, const struct stream *s, uint64_t now
     snprintf(id, sizeof(id), "%016" PRIx64, s->target);
     snprintf(addr, sizeof(addr), strchr(s->host, ':') ? "[%s]:%u" : "%s:%u", s->host,
              s->client_port);
-    msgpack_pack_map(pk, 9);
+    msgpack_pack_map(pk, 11);
     pack_str(pk, "to"); pack_str(pk, id);
     pack_str(pk, "to_addr"); pack_str(pk, addr);
     pack_str(pk, "ranges"); msgpack_pack_uint64(pk, s->ntasks);
@@ -1529,6 +1651,8 @@ static void pack_stream(msgpack_packer *pk, const struct stream *s, uint64_t now
     pack_str(pk, "bytes"); msgpack_pack_uint64(pk, s->bytes);
     pack_str(pk, "bytes_per_s"); msgpack_pack_double(pk, rate);
     pack_str(pk, "eta_s"); msgpack_pack_double(pk, eta);
+    pack_str(pk, "failures"); msgpack_pack_uint64(pk, (uint64_t)s->failures);
+    pack_str(pk, "last_error"); pack_str(pk, s->last_err ? rc_strerror(s->last_err) : "");
 }
 
 int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk)
@@ -1539,7 +1663,7 @@ int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk)
 
     msgpack_pack_map(pk, 3);
     pack_str(pk, "rebalance");
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 13);
     pack_str(pk, "running"); p ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     pack_str(pk, "cause"); pack_str(pk, p ? p->cause : "");
     pack_str(pk, "started_ms"); msgpack_pack_uint64(pk, p ? p->started_ms : 0);
@@ -1551,6 +1675,8 @@ int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk)
     pack_str(pk, "bytes_in"); msgpack_pack_uint64(pk, rb->st.bytes_in);
     pack_str(pk, "rebalances"); msgpack_pack_uint64(pk, rb->st.rebalances);
     pack_str(pk, "keys_dropped"); msgpack_pack_uint64(pk, rb->st.keys_dropped);
+    pack_str(pk, "stream_failures"); msgpack_pack_uint64(pk, rb->st.stream_failures);
+    pack_str(pk, "stream_skipped"); msgpack_pack_uint64(pk, rb->st.stream_skipped);
     pack_str(pk, "streams");
     msgpack_pack_array(pk, p ? p->nstreams : 0);
     for (i = 0; p && i < p->nstreams; i++)
@@ -1579,7 +1705,9 @@ int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, stru
 {
     struct rc_rebalance *rb;
     const struct rc_node_opts *no = rc_node_opts(node);
-    size_t cap = (size_t)no->max_value + no->max_key + 4096;
+    /* The peer port's frame limit: every node's, as main.c sets it. */
+    uint32_t max_frame = opts->max_frame ? opts->max_frame : no->max_value + no->max_key + 4096;
+    size_t cap = rc_stream_batch_cap(max_frame);
 
     *out = NULL;
     rb = calloc(1, sizeof(*rb));
@@ -1591,14 +1719,17 @@ int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, stru
     }
     rb->loop = loop;
     rb->opts = *opts;
-    /* One batch must fit in a peer frame with its envelope. */
+    /* batch_bytes is the payload a batch aims at; batch_cap what it may
+     * never exceed encoded (fill_entry): one entry of the largest key and
+     * value fits alone. */
     if (rb->opts.batch_bytes > no->max_value)
         rb->opts.batch_bytes = no->max_value > 0 ? no->max_value : 1;
+    rb->batch_cap = cap;
     rb->node = node;
     rb->peers = peers;
     rb->log = log;
     rb->self = rc_node_id(node);
-    rc_buf_init(&rb->batch, cap);
+    rc_buf_init(&rb->batch, cap + 5); /* array 32 header + entries */
     rc_buf_init(&rb->entries, cap);
     rb->max_key = no->max_key;
     rb->last_key = malloc(no->max_key ? no->max_key : 1);

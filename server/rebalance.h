@@ -34,8 +34,11 @@ struct rc_rebalance_opts {
     int rf;
     int vnodes;
     int batch_keys;        /* entries per stream batch */
-    size_t batch_bytes;    /* payload bytes per stream batch */
+    size_t batch_bytes;    /* payload at which a stream batch ends (or earlier: a batch
+                              never exceeds one frame, rc_stream_batch_cap) */
     int64_t rate_bytes;    /* outgoing stream bytes per second, 0 = unlimited */
+    uint32_t max_frame;    /* the peer port's frame body limit (every node's; 0 = max value
+                              + max key + 4 KiB): no batch's request exceeds it */
     int timeout_ms;        /* per batch / digest request */
     int settle_ms;         /* wait after the last ring change before planning */
     int sweep_ms;          /* between cleanups of ranges held but not replicated here */
@@ -51,6 +54,8 @@ struct rc_rebalance_stats {
     uint64_t ranges_sent, ranges_skipped, ranges_dropped, keys_dropped;
     uint64_t rebalances;
     uint64_t sweeps; /* cleanups that found data held out of place */
+    uint64_t stream_failures; /* streams that failed for STALL_MS without an answer */
+    uint64_t stream_skipped;  /* entries too large for any frame, not sent */
     uint64_t repairs; /* anti-entropy passes: every range compared with its replicas */
     uint64_t repairs_sent; /* of which sent data (replicas had diverged) */
     int running;

@@ -44,7 +44,8 @@
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 /* INFO text, and the least room for encoding a deferred reply (which
- * otherwise gets the connection's output cap, rc_resp_server_opts). */
+ * otherwise gets the reply cap, rc_resp_server_opts.max_reply); also what
+ * the deferred reply buffer keeps allocated between replies. */
 #define REPLY_MIN_CAP (1u << 20)
 
 struct resp_conn {
@@ -71,6 +72,7 @@ struct rc_resp_server {
     size_t nfree_cmds;
     int64_t start_ms;
     uint64_t commands, unknown;
+    struct rc_resp_stats stats;
 };
 
 /* ---- commands with keys ------------------------------------------- */
@@ -146,6 +148,20 @@ static int encode_failure(struct rc_buf *out, const struct cmd *cmd, const struc
     return rc_resp_error(out, msg);
 }
 
+/* Encoding a reply into out failed (rv): it was larger than the reply cap
+ * (opts.max_reply), or memory ran out. What was written of it since mark
+ * is dropped and an error takes its place, so the client gets an answer
+ * in order and the connection stays usable. Returns the error's encoding
+ * result. */
+static int reply_failed(struct rc_resp_server *r, struct rc_buf *out, size_t mark, int rv)
+{
+    out->len = out->start + mark;
+    if (rv != RC_EBUFFER_FULL)
+        return rc_resp_error(out, "ERR out of memory encoding the reply");
+    r->stats.replies_too_large++;
+    return rc_resp_error(out, "ERR reply too large for the connection's buffer");
+}
+
 static int64_t ttl_reply(const struct sub *s, int ms)
 {
     if (s->err == RC_ENOTFOUND)
@@ -153,6 +169,17 @@ static int64_t ttl_reply(const struct sub *s, int ms)
     if (s->ttl_ms == 0)
         return -1;
     return ms ? (int64_t)s->ttl_ms : (int64_t)((s->ttl_ms + 500) / 1000);
+}
+
+/* Bytes an MGET reply takes, at most: "*<n>\r\n", then "$<len>\r\n<value>\r\n"
+ * or "$-1\r\n" per key (a length has at most 20 digits). */
+static size_t mget_size(const struct cmd *cmd)
+{
+    size_t i, total = 24;
+
+    for (i = 0; i < cmd->n; i++)
+        total += cmd->subs[i].value_len + 25;
+    return total;
 }
 
 static int encode_result(struct cmd *cmd, struct rc_buf *out)
@@ -181,6 +208,8 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
             count += cmd->subs[i].err == 0;
         return rc_resp_integer(out, count);
     case K_MGET:
+        if (mget_size(cmd) > cmd->r->opts.max_reply)
+            return RC_EBUFFER_FULL; /* -ERR reply too large (reply_failed) */
         rv = rc_resp_array(out, cmd->n);
         for (i = 0; rv == 0 && i < cmd->n; i++)
             rv = cmd->subs[i].err == RC_ENOTFOUND
@@ -199,21 +228,25 @@ static void cmd_reply(struct cmd *cmd)
     struct rc_resp_server *r = cmd->r;
     size_t mark;
 
+    int rv;
+
     cmd->finished = 1;
     if (cmd->in_handler) {
         mark = rc_buf_used(cmd->out);
-        cmd->reply_rv = encode_result(cmd, cmd->out);
-        if (cmd->reply_rv < 0)
-            cmd->out->len = cmd->out->start + mark; /* no MGET cut off halfway */
+        rv = encode_result(cmd, cmd->out);
+        /* No MGET cut off halfway: the error instead. */
+        cmd->reply_rv = rv < 0 ? reply_failed(r, cmd->out, mark, rv) : rv;
         return;
     }
     if (cmd->slot != NULL) {
         rc_buf_reset(&r->reply);
-        if (encode_result(cmd, &r->reply) < 0) {
-            rc_buf_reset(&r->reply);
-            rc_resp_error(&r->reply, "ERR reply too large for the connection's buffer");
-        }
+        rv = encode_result(cmd, &r->reply);
+        if (rv < 0)
+            reply_failed(r, &r->reply, 0, rv);
         rc_net_complete_bytes(cmd->slot, rc_buf_rptr(&r->reply), rc_buf_used(&r->reply));
+        /* A reply of many MB does not stay allocated for the next one. */
+        rc_buf_reset(&r->reply);
+        rc_buf_shrink(&r->reply, REPLY_MIN_CAP);
     }
     cmd_free(cmd);
 }
@@ -224,11 +257,12 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_reply *rep)
 {
     struct rc_resp_server *r = cmd->r;
     struct rc_buf *out = cmd->in_handler ? cmd->out : &r->reply;
-    size_t mark = rc_buf_used(out);
+    size_t mark;
     int rv;
 
     if (!cmd->in_handler)
         rc_buf_reset(out);
+    mark = rc_buf_used(out);
     if (s->err == 0)
         rv = rc_resp_bulk(out, rep->value ? rep->value : (const uint8_t *)"", rep->value_len);
     else if (s->err == RC_ENOTFOUND)
@@ -237,19 +271,14 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_reply *rep)
         rv = encode_failure(out, cmd, s);
     cmd->done++;
     cmd->finished = 1;
+    if (rv < 0)
+        rv = reply_failed(r, out, mark, rv);
     if (cmd->in_handler) {
-        if (rv < 0)
-            out->len = out->start + mark;
         cmd->reply_rv = rv;
         return;
     }
-    if (cmd->slot != NULL) {
-        if (rv < 0) {
-            rc_buf_reset(out);
-            rc_resp_error(out, "ERR reply too large for the connection's buffer");
-        }
+    if (cmd->slot != NULL)
         rc_net_complete_bytes(cmd->slot, rc_buf_rptr(out), rc_buf_used(out));
-    }
     cmd_free(cmd);
 }
 
@@ -1163,12 +1192,17 @@ int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *
         return RC_ENOMEM;
     }
     /* A deferred reply may be as large as an immediate one: both end up
-     * in the connection's output, whose cap max_reply is. */
+     * in the connection's output, which takes one reply of max_reply. */
     rc_buf_init(&r->reply, opts->max_reply > REPLY_MIN_CAP ? opts->max_reply : REPLY_MIN_CAP);
     rc_buf_init(&r->tmp, REPLY_MIN_CAP);
     r->start_ms = rc_node_now_ms();
     *out = r;
     return 0;
+}
+
+const struct rc_resp_stats *rc_resp_server_stats(const struct rc_resp_server *r)
+{
+    return &r->stats;
 }
 
 void rc_resp_server_free(struct rc_resp_server *r)

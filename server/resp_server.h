@@ -27,7 +27,9 @@ struct rc_resp_server_opts {
     int port;            /* reported by INFO */
     size_t max_args;     /* arguments per command */
     size_t max_command;  /* bytes of one command (the connection's input cap) */
-    size_t max_reply;    /* bytes of one reply (the connection's output cap) */
+    size_t max_reply;    /* bytes of one reply: a larger one (an MGET of many large values)
+                            is answered with -ERR reply too large for the connection's
+                            buffer instead; net.c's output takes one reply this large */
     struct rc_auth *auth; /* client passwords (borrowed), NULL = no AUTH needed */
 };
 
@@ -37,6 +39,14 @@ int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *
 
 /* The net handler (parse hook) for the RESP listener. */
 void rc_resp_server_handler(struct rc_resp_server *r, struct rc_net_handler *h);
+
+/* Counters for STATS (rc_coord_set_resp_stats). */
+struct rc_resp_stats {
+    uint64_t replies_too_large; /* replies over max_reply, answered with an error instead */
+};
+
+/* Borrowed for the front end's life. */
+const struct rc_resp_stats *rc_resp_server_stats(const struct rc_resp_server *r);
 
 /* The RESP net itself, for INFO's client counters (borrowed). */
 void rc_resp_server_set_net(struct rc_resp_server *r, struct rc_net *net);

@@ -6,11 +6,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <msgpack.h>
 
+#include "buf.h"
+#include "codec.h"
 #include "err.h"
 #include "ring.h"
 #include "stream.h"
@@ -170,6 +173,65 @@ static void test_pieces(void **state)
     msgpack_sbuffer_destroy(&b.sb);
 }
 
+/* The size bounds a sender batches by (issue 13): the largest entry - key
+ * and value at their limits, every integer at its widest - stays within
+ * rc_stream_entry_size, fits rc_stream_batch_cap alone, and a STREAM
+ * request carrying a batch of that cap fits the peer port's frame limit
+ * (max value + max key + 4 KiB), whatever its id and range. */
+static void test_size_bounds(void **state)
+{
+    const size_t max_key = 1024, max_value = 1024 * 1024;
+    const uint32_t max_frame = (uint32_t)(max_value + max_key + 4096);
+    size_t cap = rc_stream_batch_cap(max_frame), batch_len;
+    uint8_t *key = malloc(max_key), *value = malloc(max_value), *batch = malloc(cap + 5);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    struct rc_request r;
+    struct rc_buf out;
+
+    (void)state;
+    assert_non_null(key);
+    assert_non_null(value);
+    assert_non_null(batch);
+    memset(key, 'k', max_key);
+    memset(value, 'v', max_value);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_bin_with_body(&pk, key, max_key);
+    msgpack_pack_bin_with_body(&pk, value, max_value);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    msgpack_pack_uint64(&pk, INT64_MAX);
+    assert_true(sb.size <= rc_stream_entry_size(max_key, max_value));
+    assert_true(rc_stream_entry_size(max_key, max_value) <= cap);
+    /* The batch as the sender sends it: array 32 header, then the entries. */
+    batch[0] = 0xdd;
+    batch[1] = batch[2] = batch[3] = 0;
+    batch[4] = 1;
+    memcpy(batch + 5, sb.data, sb.size);
+    batch_len = 5 + cap; /* the rest of the cap: padding, for the size only */
+    memset(&r, 0, sizeof(r));
+    r.op = RC_OP_STREAM;
+    r.id = UINT32_MAX;
+    r.has_range = 1;
+    r.range_first = UINT64_MAX - 1;
+    r.range_last = UINT64_MAX;
+    r.has_value = 1;
+    r.value = batch;
+    r.value_len = (uint32_t)batch_len;
+    rc_buf_init(&out, 2 * (size_t)max_frame);
+    assert_int_equal(rc_encode_request(&out, &r), 0);
+    assert_true(rc_buf_used(&out) - RC_FRAME_HDR <= max_frame);
+    /* A frame limit too small for anything gives no cap at all. */
+    assert_int_equal(rc_stream_batch_cap(RC_STREAM_FRAME_OVERHEAD), 0);
+    rc_buf_close(&out);
+    msgpack_sbuffer_destroy(&sb);
+    free(key);
+    free(value);
+    free(batch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entry_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pieces, setup, teardown),
+        cmocka_unit_test(test_size_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
