@@ -593,10 +593,14 @@ def main():
     acked = sum(1 for o in ops if o.kind != "get" and o.outcome == "ok")
     quorum_reads = sum(1 for o in ops if o.kind == "get" and o.outcome == "ok")
     print()
-    print("| fault | what | ops | availability | converged after heal | strays | false deaths |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| fault | what | ops | writes acknowledged | stale QUORUM reads | availability | "
+          "converged after heal | strays | false deaths |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, what, n, avail, cv, st, fd in rows:
-        print(f"| {name} | {what} | {n} | {avail:.1%} | "
+        mine = (name, name + "+heal")
+        nacked = sum(1 for o in ops if o.phase in mine and o.kind != "get" and o.outcome == "ok")
+        nstale = sum(1 for s in stale if s[2] in mine)
+        print(f"| {name} | {what} | {n} | {nacked} | {nstale} | {avail:.1%} | "
               f"{'%.1f s' % cv if cv is not None else 'never'} | {st} | "
               f"{fd if fd is not None else '-'} |")
     print()
