@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <msgpack.h>
+#include <xxhash.h>
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -141,6 +142,13 @@ struct rc_coord {
     void *skew_arg;
     int need_contact;   /* QUORUM and ALL wait for gossip's first full sync */
     int had_peers;      /* "had_peers" is saved in the node's metadata */
+    /* Members known before a restart (saved in the node's metadata) that
+     * gossip has not mentioned since: they stay home replicas (counted as
+     * dead) until gossip says where they are, so a cluster restarted as a
+     * whole does not count quorums among the few members one peer knew. */
+    uint64_t *expected;
+    size_t nexpected;
+    uint64_t known_digest; /* of the member set last saved */
     struct rc_member *members;
     size_t nmembers;
     struct hint *hints_head, *hints_tail;
@@ -955,63 +963,75 @@ static int member_live(const struct rc_coord *co, uint64_t id)
            rc_peers_reachable(co->peers, id);
 }
 
+/* Who an op goes to, worked out on the stack before anything is allocated
+ * (a read on a single-node ring is answered without an op). */
+struct targets {
+    int n, nhome, any;
+    uint64_t node[MAX_TARGETS];
+    unsigned char counts[MAX_TARGETS];
+};
+
 /* The op's targets: the key's home replicas (every member that has not
  * left, dead ones included: they count towards n), then for writes, and
  * for reads at ANY, the fallbacks: live members the placement ring gives
  * the key while home replicas are down, which keep RF live copies for
- * rebalancing. Returns the number of home replicas (n), 0 if none. */
-static int op_targets(struct rc_coord *co, struct op *op, const struct rc_request *req)
+ * rebalancing. Fills t; t->nhome is n (0: no ring yet). */
+static void op_targets(struct rc_coord *co, const struct rc_request *req, struct targets *t)
 {
     uint64_t ids[RC_RING_MAX_RF];
-    int nhome, nlive, i, j, known;
+    int nlive, i, j, known;
 
-    nhome = co->home ? rc_ring_replicas_key(co->home, req->key, req->key_len, co->opts.rf, ids)
-                     : 0;
-    for (i = 0; i < nhome; i++) {
-        op->rep[op->nrep].node = ids[i];
-        op->rep[op->nrep++].counts = 1;
+    t->any = req->consistency == RC_CL_ANY;
+    t->n = t->nhome = co->home ? rc_ring_replicas_key(co->home, req->key, req->key_len,
+                                                       co->opts.rf, ids)
+                               : 0;
+    for (i = 0; i < t->nhome; i++) {
+        t->node[i] = ids[i];
+        t->counts[i] = 1;
     }
-    if (req->op == RC_OP_GET && !op->any)
-        return nhome;
+    if (req->op == RC_OP_GET && !t->any)
+        return;
     nlive = co->ring ? rc_ring_replicas_key(co->ring, req->key, req->key_len, co->opts.rf, ids)
                      : 0;
-    for (i = 0; i < nlive && op->nrep < MAX_TARGETS; i++) {
-        for (j = 0, known = 0; j < nhome; j++)
-            known |= op->rep[j].node == ids[i];
-        if (!known)
-            op->rep[op->nrep++].node = ids[i];
+    for (i = 0; i < nlive && t->n < MAX_TARGETS; i++) {
+        for (j = 0, known = 0; j < t->nhome; j++)
+            known |= t->node[j] == ids[i];
+        if (!known) {
+            t->node[t->n] = ids[i];
+            t->counts[t->n++] = t->any;
+        }
     }
-    return nhome;
 }
 
 /* Refuses what cannot be done right now, before anything is written:
  * QUORUM and ALL before this node knows its cluster, too few home
  * replicas alive for the level, a write stamped by a clock further ahead
- * of the peers' than --max-drift (every other replica would refuse it). level_needs is what the level needs at the configured RF:
- * the contact gate looks at it, not at op->needed, because a node that
- * has not made contact may know only itself (n = 1, so QUORUM would need
- * 1 and be served alone). 0, or the error (msg filled). */
-static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, char *msg,
-                    size_t len)
+ * of the peers' than --max-drift (every other replica would refuse it).
+ * level_needs is what the level needs at the configured RF: the contact
+ * gate looks at it, not at needed, because a node that has not made
+ * contact may know only itself (n = 1, so QUORUM would need 1 and be
+ * served alone). 0, or the error (msg filled). */
+static int op_admit(struct rc_coord *co, const struct targets *t, int is_write, int needed,
+                    int level_needs, char *msg, size_t len)
 {
     int64_t ahead = 0, limit = rc_node_opts(co->node)->max_drift_ms;
     int i, live = 0;
 
-    if (level_needs > 1 && !op->any && co->need_contact &&
+    if (level_needs > 1 && !t->any && co->need_contact &&
         (co->gossip == NULL || !rc_gossip_synced(co->gossip))) {
         co->ops.uncontacted++;
         snprintf(msg, len, "this node has not yet made contact with its cluster "
                            "(QUORUM and ALL wait for it; ONE and ANY are served)");
         return RC_EUNAVAILABLE;
     }
-    for (i = 0; i < op->nrep; i++)
-        live += (op->rep[i].counts || op->any) && member_live(co, op->rep[i].node);
-    if (live < op->needed) {
-        snprintf(msg, len, "%d of %d replicas alive and reachable, %d needed", live, op->ncount,
-                 op->needed);
+    for (i = 0; i < t->n; i++)
+        live += t->counts[i] && member_live(co, t->node[i]);
+    if (live < needed) {
+        snprintf(msg, len, "%d of %d replicas alive and reachable, %d needed", live,
+                 t->any ? t->n : t->nhome, needed);
         return RC_EUNAVAILABLE;
     }
-    if (op->opcode != RC_OP_GET && co->skew_fn != NULL && co->skew_fn(co->skew_arg, &ahead) > 0 &&
+    if (is_write && co->skew_fn != NULL && co->skew_fn(co->skew_arg, &ahead) > 0 &&
         ahead > limit) {
         co->ops.drift_refused++;
         snprintf(msg, len,
@@ -1025,44 +1045,40 @@ static int op_admit(struct rc_coord *co, const struct op *op, int level_needs, c
 
 static int start_op(struct rc_coord *co, const struct rc_request *req, const struct sink *sk)
 {
-    int nhome, i, rv, is_read = req->op == RC_OP_GET;
+    int i, rv, needed, is_read = req->op == RC_OP_GET, dflt = is_read ? co->opts.r : co->opts.w;
     size_t vlen = req->op == RC_OP_PUT ? req->value_len : 0;
+    struct targets t;
     struct op *op;
     char msg[160];
 
-    op = calloc(1, sizeof(*op) + req->key_len + vlen);
-    if (op == NULL)
-        return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
-    op->any = req->consistency == RC_CL_ANY;
-    nhome = op_targets(co, op, req);
-    if (nhome <= 0) {
-        free(op);
+    op_targets(co, req, &t);
+    if (t.nhome <= 0) {
         if (co->leaving)
             return sink_error(co, sk, req->id, RC_ESHUTDOWN, "this node is leaving the cluster");
         return sink_error(co, sk, req->id, RC_EUNAVAILABLE, "no members in the ring");
     }
-    op->co = co;
-    op->opcode = req->op;
-    op->ncount = op->any ? op->nrep : nhome;
-    op->needed = op->any ? 1 : needed_for(req->consistency, is_read ? co->opts.r : co->opts.w,
-                                          nhome);
-    rv = op_admit(co, op,
-                  needed_for(req->consistency, is_read ? co->opts.r : co->opts.w, co->opts.rf),
-                  msg, sizeof(msg));
-    if (rv < 0) {
-        free(op);
+    needed = t.any ? 1 : needed_for(req->consistency, dflt, t.nhome);
+    rv = op_admit(co, &t, !is_read, needed, needed_for(req->consistency, dflt, co->opts.rf), msg,
+                  sizeof(msg));
+    if (rv < 0)
         return sink_error(co, sk, req->id, rv, msg);
-    }
-    if (is_read && op->nrep == 1 && op->rep[0].node == co->self) {
-        free(op);
+    if (is_read && t.n == 1 && t.node[0] == co->self)
         return read_local_now(co, req, sk);
-    }
+    op = calloc(1, sizeof(*op) + req->key_len + vlen);
+    if (op == NULL)
+        return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
     op->cb = sk->cb;
     op->cb_arg = sk->arg;
     if (op->cb == NULL && (op->slot = rc_net_defer(sk->net)) == NULL) {
         free(op);
         return sink_error(co, sk, req->id, RC_ENOMEM, NULL);
     }
+    op->co = co;
+    op->opcode = req->op;
+    op->any = t.any;
+    op->nrep = t.n;
+    op->ncount = t.any ? t.n : t.nhome;
+    op->needed = needed;
     op->waiting = 1;
     op->id = req->id;
     op->round = 1;
@@ -1081,6 +1097,8 @@ static int start_op(struct rc_coord *co, const struct rc_request *req, const str
     }
     for (i = 0; i < op->nrep; i++) {
         op->rep[i].op = op;
+        op->rep[i].node = t.node[i];
+        op->rep[i].counts = t.counts[i];
         if (op->rep[i].node == co->self)
             op->local = i;
         else
@@ -1362,6 +1380,7 @@ static uint32_t fill_stats(struct rc_coord *co, struct rc_stat *st)
         alive += co->members[i].state == RC_MEMBER_ALIVE;
         known += co->members[i].state != RC_MEMBER_LEFT;
     }
+    known += co->nexpected;
     STAT_STR(st, k, "version", RC_VERSION);
     STAT_STR(st, k, "node_id", rc_node_id_hex(co->node));
     STAT_NUM(st, k, "pid", getpid());
@@ -1472,6 +1491,8 @@ static int do_stats(struct rc_coord *co, const struct rc_request *req, struct rc
     return rc_encode_reply(out, &rep);
 }
 
+static int forget_expected(struct rc_coord *co, uint64_t id);
+
 /* FORGET: KEY is a dead member's id in 16 hex digits. */
 static int do_forget(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
 {
@@ -1490,6 +1511,8 @@ static int do_forget(struct rc_coord *co, const struct rc_request *req, struct r
     if (co->gossip == NULL)
         return reply_error(co, out, req->id, RC_EUNAVAILABLE, "gossip is not running");
     rv = rc_gossip_forget(co->gossip, id);
+    if (rv == RC_ENOTFOUND)
+        rv = forget_expected(co, id);
     if (rv == RC_ENOTFOUND)
         return reply_error(co, out, req->id, rv, "no such member (unknown, or already gone)");
     if (rv == RC_EINVAL)
@@ -1654,11 +1677,12 @@ static void note_peers(struct rc_coord *co, const struct rc_member *members, siz
 }
 
 /* Builds the ring of the live members (alive, suspect), or with home set,
- * of every member that has not left (dead ones included). */
+ * of every member that has not left (dead ones included) and the expected
+ * ones gossip has not mentioned yet. */
 static int ring_of(const struct rc_coord *co, const struct rc_member *members, size_t n,
                    int home, struct rc_ring **out)
 {
-    uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    uint64_t *ids = malloc((n + co->nexpected + 1) * sizeof(*ids));
     size_t i, k = 0;
     int rv;
 
@@ -1670,9 +1694,105 @@ static int ring_of(const struct rc_coord *co, const struct rc_member *members, s
         if (st == RC_MEMBER_ALIVE || st == RC_MEMBER_SUSPECT || (home && st == RC_MEMBER_DEAD))
             ids[k++] = members[i].id;
     }
+    for (i = 0; home && i < co->nexpected && k < RC_RING_MAX_MEMBERS; i++)
+        ids[k++] = co->expected[i];
     rv = rc_ring_new(ids, k, co->opts.vnodes, out);
     free(ids);
     return rv;
+}
+
+/* ---- members known across restarts ----------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Loads the member ids saved before a restart (none on a fresh or
+ * in-memory node) as expected: home replicas until gossip mentions them. */
+static void load_known(struct rc_coord *co)
+{
+    uint64_t n = 0, id;
+    char name[32];
+    size_t i;
+
+    if (rc_node_meta_get(co->node, "known_n", &n) < 0 || n == 0 || n > RC_RING_MAX_MEMBERS)
+        return;
+    co->expected = malloc(n * sizeof(*co->expected));
+    if (co->expected == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "known_%zu", i);
+        if (rc_node_meta_get(co->node, name, &id) < 0)
+            break;
+        if (id != co->self)
+            co->expected[co->nexpected++] = id;
+    }
+}
+
+/* Drops the expected ids gossip now mentions (in any state: its word is
+ * the truth from now on). */
+static void prune_expected(struct rc_coord *co, const struct rc_member *members, size_t n)
+{
+    size_t i, j, k = 0;
+
+    for (i = 0; i < co->nexpected; i++) {
+        for (j = 0; j < n && members[j].id != co->expected[i]; j++)
+            ;
+        if (j == n)
+            co->expected[k++] = co->expected[i];
+    }
+    co->nexpected = k;
+}
+
+/* Saves the member set (not left, expected ones included) when it changed,
+ * for the next start of this node. Membership changes are rare: a few
+ * small metadata rows each. */
+static void save_known(struct rc_coord *co, const struct rc_member *members, size_t n)
+{
+    uint64_t *ids = malloc((n + co->nexpected + 1) * sizeof(*ids)), digest;
+    size_t i, k = 0;
+    char name[32];
+    int rv = 0;
+
+    if (ids == NULL)
+        return;
+    for (i = 0; i < n && k < RC_RING_MAX_MEMBERS; i++)
+        if (members[i].state != RC_MEMBER_LEFT)
+            ids[k++] = members[i].id;
+    for (i = 0; i < co->nexpected && k < RC_RING_MAX_MEMBERS; i++)
+        ids[k++] = co->expected[i];
+    qsort(ids, k, sizeof(*ids), cmp_u64);
+    digest = XXH3_64bits(ids, k * sizeof(*ids));
+    if (digest != co->known_digest) {
+        for (i = 0; rv == 0 && i < k; i++) {
+            snprintf(name, sizeof(name), "known_%zu", i);
+            rv = rc_node_meta_set(co->node, name, ids[i]);
+        }
+        if (rv == 0)
+            rv = rc_node_meta_set(co->node, "known_n", k);
+        if (rv < 0)
+            rc_log_warn(co->log, "cannot save the member list: %s", rc_strerror(rv));
+        else
+            co->known_digest = digest;
+    }
+    free(ids);
+}
+
+/* FORGET of an id gossip does not know but this node expected (it was a
+ * member before this node's restart, and its "left" record is gone). */
+static int forget_expected(struct rc_coord *co, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < co->nexpected && co->expected[i] != id; i++)
+        ;
+    if (i == co->nexpected)
+        return RC_ENOTFOUND;
+    co->expected[i] = co->expected[--co->nexpected];
+    return rc_coord_set_members(co, co->members, co->nmembers);
 }
 
 int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, size_t n)
@@ -1684,6 +1804,7 @@ int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, s
     copy = malloc((n ? n : 1) * sizeof(*copy));
     if (copy == NULL)
         return RC_ENOMEM;
+    prune_expected(co, members, n);
     rv = ring_of(co, members, n, 0, &ring);
     if (rv == 0)
         rv = ring_of(co, members, n, 1, &home);
@@ -1700,7 +1821,8 @@ int rc_coord_set_members(struct rc_coord *co, const struct rc_member *members, s
     co->ring = ring;
     rc_ring_free(co->home);
     co->home = home;
-    note_peers(co, members, n);
+    note_peers(co, copy, n);
+    save_known(co, copy, n);
     /* Ownership changed: start a new count now (the last totals stay
      * published until it completes). */
     co->census_idx = 0;
@@ -1730,6 +1852,7 @@ int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_no
     if (rc_node_meta_get(node, "had_peers", &had) == 0 && had)
         co->had_peers = 1;
     co->need_contact = opts->has_seeds || co->had_peers;
+    load_known(co);
     /* Members view of 1024 nodes is about 150 KiB. */
     rc_buf_init(&co->scratch, 1u << 20);
     uv_timer_init(loop, &co->hint_timer);
@@ -1760,6 +1883,7 @@ void rc_coord_free(struct rc_coord *co)
         hint_unlink(co, co->hints_head);
     rc_ring_free(co->ring);
     rc_ring_free(co->home);
+    free(co->expected);
     free(co->members);
     rc_buf_close(&co->scratch);
     free(co);

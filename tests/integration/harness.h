@@ -250,4 +250,9 @@ int rc_h_read_reply(int fd, uint8_t *buf, size_t cap, int timeout_ms, struct rc_
  * closed within timeout_ms, -1 otherwise. */
 int rc_h_wait_closed(int fd, int timeout_ms);
 
+/* An ASan build of the server refuses to start with another library
+ * (libfaketime) preloaded before its runtime: lets it, for every server
+ * started from now on (sets verify_asan_link_order=0 in ASAN_OPTIONS). */
+void rc_h_allow_preload_under_asan(void);
+
 #endif

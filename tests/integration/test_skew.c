@@ -135,6 +135,7 @@ static void start_cluster(struct fixture *f, const char *shift)
         assert_int_equal(rc_h_server_add_arg(f->nodes[i], "--push-pull-interval"), 0);
         assert_int_equal(rc_h_server_add_arg(f->nodes[i], "1000"), 0);
     }
+    rc_h_allow_preload_under_asan();
     snprintf(env, sizeof(env), "LD_PRELOAD=%s", faketime_lib());
     assert_int_equal(rc_h_server_setenv(f->nodes[2], env), 0);
     if (shift != NULL) {

@@ -162,6 +162,23 @@ static void add_cluster_key(struct fixture *f)
  * restarted empty; it must hold every key again within REFILL_MS, and no
  * stream may have failed.
  */
+/* Starts v (empty) and waits up to REFILL_MS until it holds want keys:
+ * ms it took, or -1 (*keys: what it held last). */
+static double start_and_refill(struct fixture *f, struct rc_hserver *v, int64_t want,
+                               int64_t *keys)
+{
+    double t0 = rc_h_now_ms();
+
+    assert_int_equal(rc_h_server_start(&f->h, v), 0);
+    while (rc_h_now_ms() - t0 < REFILL_MS) {
+        *keys = stat_of(v, "keys");
+        if (*keys == want)
+            return rc_h_now_ms() - t0;
+        rc_h_sleep_ms(RR_POLL_MS);
+    }
+    return -1;
+}
+
 static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, int memory)
 {
     const char *extra[] = {"--max-value-size", mv, NULL};
@@ -169,7 +186,7 @@ static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, in
     const int64_t total = NSMALL + NBIG;
     struct rc_hserver *v;
     char id[24];
-    double t0, held = -1;
+    double held = -1;
     int64_t keys = -1, failures = 0, n;
     int i, stalls = 0;
 
@@ -197,16 +214,7 @@ static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, in
         snprintf(v->data_dir, sizeof(v->data_dir), "%s/wiped", f->h.root);
         assert_int_equal(mkdir(v->data_dir, 0700), 0);
     }
-    t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, v), 0);
-    while (rc_h_now_ms() - t0 < REFILL_MS) {
-        keys = stat_of(v, "keys");
-        if (keys == total) {
-            held = rc_h_now_ms() - t0;
-            break;
-        }
-        rc_h_sleep_ms(RR_POLL_MS);
-    }
+    held = start_and_refill(f, v, total, &keys);
     for (i = 0; i < NODES - 1; i++) {
         stalls += rr_log_count(f->c.nodes[i], "failed (");
         n = stat_of(f->c.nodes[i], "stream_failures");
@@ -350,7 +358,7 @@ static void test_oversized_skipped(void **state)
     const unsigned all = rr_all(NODES), rest = rr_without(all, NODES - 1);
     struct rc_hserver *v;
     char id[24];
-    double t0, held = -1;
+    double held = -1;
     int64_t keys = -1, skipped = 0, failures = 0, n;
     int i;
 
@@ -377,16 +385,7 @@ static void test_oversized_skipped(void **state)
     assert_true(rr_wait_member_state(&f->c, rest, id, "dead", DETECT_MS) >= 0);
     snprintf(v->data_dir, sizeof(v->data_dir), "%s/wiped", f->h.root);
     assert_int_equal(mkdir(v->data_dir, 0700), 0);
-    t0 = rc_h_now_ms();
-    assert_int_equal(rc_h_server_start(&f->h, v), 0);
-    while (rc_h_now_ms() - t0 < REFILL_MS) {
-        keys = stat_of(v, "keys");
-        if (keys == NSMALL) {
-            held = rc_h_now_ms() - t0;
-            break;
-        }
-        rc_h_sleep_ms(RR_POLL_MS);
-    }
+    held = start_and_refill(f, v, NSMALL, &keys);
     for (i = 0; i < NODES - 1; i++) {
         n = stat_of(f->c.nodes[i], "stream_skipped");
         skipped += n > 0 ? n : 0;
@@ -396,7 +395,7 @@ static void test_oversized_skipped(void **state)
     printf("stream_large: --max-value-size lowered to 256k: the empty node holds %lld of the "
            "%d small keys after %.0f ms; %lld large values skipped by the senders, "
            "stream_failures %lld\n",
-           (long long)keys, NSMALL, held >= 0 ? held : rc_h_now_ms() - t0, (long long)skipped,
+           (long long)keys, NSMALL, held >= 0 ? held : (double)REFILL_MS, (long long)skipped,
            (long long)failures);
     if (held < 0)
         rr_print_log(&f->c, all);
