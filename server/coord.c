@@ -291,8 +291,12 @@ static void hint_add(struct rc_coord *co, const struct op *op, uint64_t target)
     size_t bytes = op->key_len + (op->opcode == RC_OP_DEL ? 0 : op->value_len);
     struct hint *h;
 
-    if (co->opts.max_hints == 0 || bytes > co->opts.max_hint_bytes)
+    if (co->opts.max_hints == 0)
         return;
+    if (bytes > co->opts.max_hint_bytes) {
+        co->ops.hints_dropped++;
+        return;
+    }
     while (hints_full(co, bytes) && co->hints_head && !co->hints_head->inflight) {
         hint_unlink(co, co->hints_head);
         co->ops.hints_dropped++;
