@@ -1501,17 +1501,25 @@ static int forget_expected(struct rc_coord *co, uint64_t id);
 static int do_forget(struct rc_coord *co, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
-    char hex[17], *end;
-    uint64_t id;
-    int rv;
+    char hex[17];
+    uint64_t id = 0;
+    int rv, i;
 
     if (!req->has_key || req->key_len != 16)
         return reply_error(co, out, req->id, RC_EINVAL, "key must be a member id: 16 hex digits");
-    memcpy(hex, req->key, 16);
+    for (i = 0; i < 16; i++) {
+        int c = req->key[i], d = c >= '0' && c <= '9'   ? c - '0'
+                                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                        : -1;
+
+        if (d < 0)
+            return reply_error(co, out, req->id, RC_EINVAL,
+                               "key must be a member id: 16 hex digits");
+        id = id << 4 | (uint64_t)d;
+        hex[i] = (char)c;
+    }
     hex[16] = '\0';
-    id = strtoull(hex, &end, 16);
-    if (*end != '\0' || hex[0] == '-' || hex[0] == '+' || hex[0] == ' ')
-        return reply_error(co, out, req->id, RC_EINVAL, "key must be a member id: 16 hex digits");
     if (co->gossip == NULL)
         return reply_error(co, out, req->id, RC_EUNAVAILABLE, "gossip is not running");
     rv = rc_gossip_forget(co->gossip, id);

@@ -936,6 +936,51 @@ static void test_hints_to_replaced(void **state)
     f->h.passed = 1;
 }
 
+static int timed_put(struct rc_client *c, const char *k, int cl, double *ms);
+
+static int forget(struct rc_client *c, const char *id)
+{
+    struct rc_result res;
+    int rv = rc_client_send(c, RC_CLIENT_FORGET, id, strlen(id), NULL, 0, 0, 0);
+
+    if (rv == 0)
+        rv = rc_client_recv(c, &res);
+    return rv == 0 ? res.err : rv;
+}
+
+/*
+ * FORGET (issue 12): a dead member keeps counting for ALL until an
+ * operator forgets it; live members, this node and unknown ids are
+ * refused. After the forget, n is 2 of the 2 members known and ALL works
+ * again.
+ */
+static void test_forget(void **state)
+{
+    struct fixture *f = *state;
+    enum { A, B, C };
+    struct rc_client *c;
+    double ms;
+
+    start_cluster(f, 3);
+    assert_true(wait_alive(f, all_nodes(3), all_nodes(3), CONVERGE_MS) >= 0);
+    c = client(f, f->nodes[A], 5000);
+    rc_h_server_kill(f->nodes[C]);
+    assert_true(wait_state(f, (1u << A) | (1u << B), C, "dead", DETECT_MS + 5000) >= 0);
+    assert_int_equal(timed_put(c, "f-quorum", 0, &ms), 0);
+    assert_int_equal(timed_put(c, "f-all", RC_CLIENT_CL_ALL, &ms), RC_EUNAVAILABLE);
+    assert_int_equal(forget(c, f->ids[B]), RC_EINVAL); /* alive */
+    assert_int_equal(forget(c, f->ids[A]), RC_EINVAL); /* this node */
+    assert_int_equal(forget(c, "0123456789abcdef"), RC_ENOTFOUND);
+    assert_int_equal(forget(c, "0x23456789abcdef"), RC_EINVAL);
+    assert_int_equal(forget(c, f->ids[C]), 0);
+    assert_int_equal(forget(c, f->ids[C]), RC_ENOTFOUND); /* gone already */
+    assert_true(wait_state(f, 1u << B, C, "left", 5000) >= 0); /* gossip spread it */
+    assert_int_equal(rc_h_stat_num(c, "members_known"), 2);
+    assert_int_equal(rc_h_stat_num(c, "members_forgotten"), 1);
+    assert_int_equal(timed_put(c, "f-all", RC_CLIENT_CL_ALL, &ms), 0);
+    f->h.passed = 1;
+}
+
 /* A paused replica misses writes; once it runs again the coordinator's
  * hints bring it every key. */
 static void test_hinted_handoff(void **state)
@@ -1132,6 +1177,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_consistency_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anti_entropy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hints_to_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
