@@ -87,7 +87,6 @@ struct op {
     int nrep;      /* targets: home replicas first, then fallbacks */
     int ncount;    /* targets whose answers count (home replicas, or all for ANY) */
     int needed, acks, fails, answered; /* acks and fails of counting targets */
-    int stale;     /* counting targets that hold a newer version (SUPERSEDED) */
     int superseded; /* some target answered SUPERSEDED this round */
     int round;     /* writes: 1, then one more per SUPERSEDED retry */
     struct rc_version newest; /* the newest version a SUPERSEDED answer named */
@@ -620,7 +619,7 @@ static int retry_round(struct op *op)
     co->ops.superseded_retries++;
     op->round++;
     rc_node_new_version(co->node, &op->ver);
-    op->acks = op->fails = op->stale = op->answered = op->superseded = 0;
+    op->acks = op->fails = op->answered = op->superseded = 0;
     op->remote_left = op->nremote;
     op->remote_ok = op->remote_drift = 0;
     op->starting = 1;
@@ -647,7 +646,8 @@ static void op_check(struct op *op)
     } else if (op->waiting && alive < op->needed) {
         answer_failed(op);
     }
-    /* alive - stale < needed: only another round can still succeed. */
+    /* Not answered once all answered: some target held a newer version,
+     * and only another round can still succeed. */
     if (op->answered < op->nrep || op->starting)
         return;
     if (op->waiting && op->superseded) {
@@ -719,8 +719,6 @@ static void rep_stale(struct op_rep *rp, const struct rc_version *newer)
     rp->done = 1;
     op->answered++;
     op->superseded = 1;
-    if (rep_counts(op, rp))
-        op->stale++;
     if (rc_version_cmp(newer, &op->newest) > 0)
         op->newest = *newer;
     if (rp->node != op->co->self && remote_answered(op, 0))

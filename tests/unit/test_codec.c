@@ -112,6 +112,8 @@ static void assert_req_equal(const struct rc_request *a, const struct rc_request
     assert_int_equal(a->has_range, b->has_range);
     assert_int_equal(a->range_first, b->range_first);
     assert_int_equal(a->range_last, b->range_last);
+    assert_int_equal(a->pieces, b->pieces);
+    assert_int_equal(a->before_hlc, b->before_hlc);
 }
 
 static void assert_rep_equal(const struct rc_reply *a, const struct rc_reply *b)
@@ -914,6 +916,8 @@ static void test_internode_roundtrip(void **state)
     rq.has_range = 1;
     rq.range_first = 0;
     rq.range_last = UINT64_MAX;
+    rq.pieces = 16;
+    rq.before_hlc = 0x0123456789abcdefULL; /* anti-entropy's cutoff (field 14) */
     roundtrip_req(*state, &b, &rq, &rq_out);
     rc_buf_close(&b);
     rp.ver_hlc = 5;
@@ -927,6 +931,10 @@ static void test_internode_roundtrip(void **state)
     /* A range whose first token is above its last is malformed. */
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0b 92 02 01", &rq_out), RC_EPROTO);
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0b 92 01 01", &rq_out), 0);
+    /* BEFORE (14) must be an unsigned integer. */
+    assert_int_equal(dec_req_hex(*state, "93 43 01 81 0e a1 78", &rq_out), RC_EPROTO);
+    assert_int_equal(dec_req_hex(*state, "93 43 01 81 0e 07", &rq_out), 0);
+    assert_int_equal(rq_out.before_hlc, 7);
     /* TOMBSTONE must be a bool, EXPIRES must fit in int64. */
     assert_int_equal(dec_req_hex(*state, "93 40 01 81 09 01", &rq_out), RC_EPROTO);
     assert_int_equal(dec_req_hex(*state, "93 40 01 81 08 cf 80 00 00 00 00 00 00 00", &rq_out),
