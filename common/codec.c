@@ -846,6 +846,28 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     return frame_end(&e);
 }
 
+void rc_request_repl_write(struct rc_request *r, const uint8_t *key, size_t key_len,
+                           const uint8_t *value, size_t value_len, int tombstone, uint64_t hlc,
+                           uint64_t node, int64_t expires_ms)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = RC_OP_REPL_WRITE;
+    r->key = key;
+    r->key_len = (uint32_t)key_len;
+    r->has_key = 1;
+    if (tombstone) {
+        r->tombstone = 1;
+    } else {
+        r->value = value;
+        r->value_len = (uint32_t)value_len;
+        r->has_value = 1;
+    }
+    r->has_version = 1;
+    r->ver_hlc = hlc;
+    r->ver_node = node;
+    r->expires_ms = expires_ms > 0 ? (uint64_t)expires_ms : 0;
+}
+
 void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg)
 {
     memset(rep, 0, sizeof(*rep));

@@ -220,6 +220,13 @@ int rc_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, unsigne
  * always names itself; borrowed, must stay valid until encoded). */
 void rc_reply_error(struct rc_reply *rep, uint32_t id, int err, const char *msg);
 
+/* Fills r as a REPL_WRITE of key at version (hlc, node) with an absolute
+ * expiry (0 = none): of value, or with tombstone set, of a tombstone.
+ * Pointers are borrowed. */
+void rc_request_repl_write(struct rc_request *r, const uint8_t *key, size_t key_len,
+                           const uint8_t *value, size_t value_len, int tombstone, uint64_t hlc,
+                           uint64_t node, int64_t expires_ms);
+
 /* Convenience: an error reply for request id with err's status and message
  * (msg may be NULL to use rc_strerror(err)). */
 int rc_encode_error(struct rc_buf *out, uint32_t id, int err, const char *msg);

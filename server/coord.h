@@ -1,13 +1,15 @@
 /*
- * coord.h - the coordinator: serves clients through any node.
+ * coord.h - the coordinator: runs a client's GET, PUT or DEL on the key's
+ * replicas, whichever node the client talks to.
  *
- * Whichever node a client talks to coordinates its request: it finds the
- * key's replicas on the consistent-hash ring (common/ring.c) built from the
- * live members, sends the operation to each (itself included when it is a
- * replica) and answers when W of them acknowledged a write or R of them
- * answered a read (newest version wins). Stale replicas seen by a read are
- * repaired; writes that could not reach a replica are kept as hints and
- * delivered when it is reachable again (hinted handoff).
+ * The front ends (native protocol, RESP) decode their own commands into a
+ * typed request and get a typed result with an RC_E* code (err.h); no
+ * front end maps wire statuses. The coordinator finds the key's home
+ * replicas in the cluster view (cluster.h), sends the operation to each
+ * (itself included when it is a replica) and answers when W of them
+ * acknowledged a write or R of them answered a read (newest version
+ * wins). Stale replicas seen by a read are repaired; writes that could
+ * not reach a live replica are kept as hints (hints.h).
  */
 #ifndef RC_COORD_H
 #define RC_COORD_H
@@ -15,97 +17,88 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
-#include "log.h"
-#include "net.h"
+#include "cluster.h"
+#include "hints.h"
 #include "node.h"
 #include "peer.h"
-#include "seal.h"
-#include "swim.h"
 
 struct rc_coord;
 
 struct rc_coord_opts {
-    int rf;              /* replication factor (copies of each key) */
-    int r, w;            /* default read / write quorum */
-    int timeout_ms;      /* per replica request */
-    int vnodes;          /* virtual nodes per member */
-    size_t max_hints;    /* hints kept for unreachable replicas, all targets */
-    size_t max_hint_bytes; /* and the key and value bytes they may hold */
-    int64_t hint_ttl_ms; /* hints older than this are dropped */
-    int has_seeds;       /* --seeds given: QUORUM and ALL wait for contact */
+    int rf;         /* replication factor (copies of each key) */
+    int r, w;       /* default read / write quorum */
+    int timeout_ms; /* per replica request */
 };
 
-/* node, peers and log are borrowed for the coordinator's life. */
-int rc_coord_new(uv_loop_t *loop, const struct rc_coord_opts *opts, struct rc_node *node,
-                 struct rc_peers *peers, const struct rc_log *log, struct rc_coord **out);
+enum rc_coord_kind { RC_COORD_GET = 1, RC_COORD_PUT, RC_COORD_DEL };
 
-/* Client-port handler. */
-void rc_coord_handler(struct rc_coord *c, struct rc_net_handler *h);
+/* One operation. Pointers are borrowed for the call (copied as needed). */
+struct rc_coord_req {
+    int kind;             /* enum rc_coord_kind */
+    uint32_t tag;         /* the caller's (its request id): echoed in the result */
+    const uint8_t *key;   /* NULL: missing (INVAL) */
+    size_t key_len;
+    const uint8_t *value; /* PUT (NULL: missing) */
+    size_t value_len;
+    uint64_t ttl_ms;      /* PUT: 0 = no expiry */
+    uint32_t level;       /* RC_CL_* (codec.h); 0 = the node's default R or W */
+};
+
+/* Its outcome; pointers borrowed for the callback only. */
+struct rc_coord_res {
+    uint32_t tag;
+    int err;          /* 0; RC_ENOTFOUND: GET miss, DEL of no live value; or an error */
+    const char *msg;  /* NULL, or why (for errors other than NOTFOUND) */
+    const uint8_t *value; /* GET hit */
+    size_t value_len;
+    uint64_t ttl_ms;  /* GET hit: time left, 0 = none */
+    struct rc_version ver; /* GET hit: its version; PUT, DEL: the version written */
+    unsigned has_value : 1;
+    unsigned has_version : 1;
+};
+
+typedef void (*rc_coord_done)(void *arg, const struct rc_coord_res *res);
 
 /*
- * Runs a client GET, PUT or DEL (req as the native protocol carries it)
- * for another front end (the RESP listener). cb runs exactly once,
- * possibly before rc_coord_submit returns; rep and what it points to are
- * borrowed for the duration of the call only. req is copied as needed.
+ * Where the result goes. Exactly one of now and later is called, once.
+ * now(arg, res) runs during rc_coord_run when the answer is known at once
+ * (a local read, a refused request). Otherwise defer (if not NULL) is
+ * called once during rc_coord_run and its return value is the arg later
+ * gets when the replicas have answered (NULL from defer: out of memory,
+ * answered at once with RC_ENOMEM through now). A front end answers at
+ * once into its output and takes a reply slot only when it has to wait.
  */
-typedef void (*rc_coord_cb)(void *arg, const struct rc_reply *rep);
-void rc_coord_submit(struct rc_coord *c, const struct rc_request *req, rc_coord_cb cb, void *arg);
+struct rc_coord_sink {
+    rc_coord_done now;
+    rc_coord_done later;
+    void *(*defer)(void *arg);
+    void *arg;
+};
 
-/* The STATS counters (names and strings are static or borrowed until the
- * next call); st holds RC_COORD_MAX_STATS entries. Returns the count. */
-#define RC_COORD_MAX_STATS 128
-size_t rc_coord_stats(struct rc_coord *c, struct rc_stat *st);
+/* cluster, hints, node and peers are borrowed for the coordinator's life. */
+int rc_coord_new(const struct rc_coord_opts *opts, struct rc_node *node, struct rc_peers *peers,
+                 struct rc_cluster *cluster, struct rc_hints *hints, struct rc_coord **out);
 
-/* Members as gossip sees them (self included), borrowed until the next
- * membership change; the ring built from them (NULL before the first) and
- * the replication factor. */
-size_t rc_coord_members(const struct rc_coord *c, const struct rc_member **members);
-struct rc_ring;
-const struct rc_ring *rc_coord_ring(const struct rc_coord *c, int *rf);
+void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
+                  const struct rc_coord_sink *sink);
 
-/* The client net, for connection counters in STATS (borrowed). */
-void rc_coord_set_net(struct rc_coord *c, struct rc_net *net);
-
-/* Gossip, borrowed for the coordinator's life: whether this node has made
- * contact with its cluster yet (QUORUM and ALL wait for it), FORGET, and
- * the clock estimates STATS (clock_ahead_ms, clock_skewed_peers) and
- * MEMBERS (clock_offset_ms) show. */
-struct rc_gossip;
-void rc_coord_set_gossip(struct rc_coord *c, struct rc_gossip *g);
-
-/* How far this node's clock is ahead of its peers' (negative: behind):
- * returns the number of peers measured (0: unknown). Writes are refused
- * with DRIFT while it is ahead by more than --max-drift, and this node's
- * own copy waits for a peer's acceptance unless it is known to be within
- * a quarter of it. */
-typedef int (*rc_coord_skew_fn)(void *arg, int64_t *ahead_ms);
-void rc_coord_set_skew(struct rc_coord *c, rc_coord_skew_fn fn, void *arg);
-
-/* The rebalancer whose progress ACTIVITY and STATS report (borrowed). */
-struct rc_rebalance;
-void rc_coord_set_rebalance(struct rc_coord *c, struct rc_rebalance *rb);
-
-/* STATS shows whether a cluster key is in use and the seal counters
- * (borrowed for the coordinator's life). */
-void rc_coord_set_seal_stats(struct rc_coord *c, int keyed, const struct rc_seal_stats *st);
-
-/* STATS shows the RESP front end's counters (borrowed for the
- * coordinator's life; without a RESP port, none: they read 0). */
-struct rc_resp_stats;
-void rc_coord_set_resp_stats(struct rc_coord *c, const struct rc_resp_stats *st);
-
-/* The membership as gossip sees it (self included). The ring is rebuilt
- * from the alive and suspect members; returns 0 or RC_ENOMEM (the old
- * ring stays). */
-int rc_coord_set_members(struct rc_coord *c, const struct rc_member *members, size_t n);
+struct rc_coord_stats {
+    uint64_t get, put, del;
+    uint64_t hits, misses, errors, unavailable, timeouts;
+    uint64_t read_repairs;
+    uint64_t uncontacted;        /* QUORUM/ALL refused before contact */
+    uint64_t superseded_retries; /* write rounds retried after SUPERSEDED */
+    uint64_t superseded;         /* writes answered SUPERSEDED */
+    uint64_t drift_refused;      /* writes refused: this node's clock ahead */
+};
+void rc_coord_stats(const struct rc_coord *co, struct rc_coord_stats *st);
 
 /* The node is shutting down: with no ring left, clients hear SHUTDOWN
  * rather than UNAVAILABLE. */
-void rc_coord_leaving(struct rc_coord *c);
+void rc_coord_leaving(struct rc_coord *co);
 
-void rc_coord_stop(struct rc_coord *c);
-void rc_coord_free(struct rc_coord *c);
+/* Frees; ops still waiting for replicas are owned by the peer pool's
+ * callbacks, which run (with errors) when it closes, before this. */
+void rc_coord_free(struct rc_coord *co);
 
 #endif

@@ -10,7 +10,11 @@
 #include "err.h"
 #include "protect.h"
 #include "log.h"
+#include "admin.h"
+#include "cluster.h"
 #include "coord.h"
+#include "front_native.h"
+#include "hints.h"
 #include "gossip.h"
 #include "net.h"
 #include "node.h"
@@ -241,7 +245,11 @@ struct server {
     struct rc_log log;
     struct rc_node *node;
     struct rc_peers *peers;
+    struct rc_cluster *cluster;
+    struct rc_hints *hints;
     struct rc_coord *coord;
+    struct rc_admin *admin;
+    struct rc_front_native *native;
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
@@ -273,7 +281,8 @@ static void on_gossip_closed(void *arg)
     struct server *s = arg;
 
     rc_node_stop(s->node);
-    rc_coord_stop(s->coord);
+    rc_hints_stop(s->hints);
+    rc_admin_stop(s->admin);
     rc_rebalance_stop(s->rebalance);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -374,44 +383,6 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
 }
 
-/* Membership changed: rebuild the ring from what gossip sees now. */
-static void on_member_changed(void *arg, const struct rc_member *m, enum rc_member_state old,
-                              const char *reason)
-{
-    struct server *s = arg;
-    const struct rc_member *all;
-    char event[RC_HOST_MAX + 128];
-    uint32_t n;
-
-    n = rc_gossip_members(s->gossip, &all);
-    /* Ranges this node no longer replicates may be deleted from the store
-     * from now on, behind the read cache. */
-    rc_node_cache_clear(s->node);
-    if (rc_coord_set_members(s->coord, all, n) < 0)
-        rc_log_error(&s->log, "cannot rebuild the ring: out of memory; keeping the old one");
-    snprintf(event, sizeof(event), "%016llx %s:%u %s -> %s (%s)", (unsigned long long)m->id,
-             m->host, m->client_port, strcmp(reason, "joined") == 0 ? "new" : rc_member_state_name(old),
-             rc_member_state_name(m->state), reason);
-    rc_rebalance_members_changed(s->rebalance, all, n, event);
-    if (m->state == RC_MEMBER_DEAD || m->state == RC_MEMBER_LEFT)
-        rc_peers_forget(s->peers, m->id);
-    else if (m->state == RC_MEMBER_ALIVE)
-        rc_peers_retry_now(s->peers, m->id);
-}
-
-static int save_incarnation(void *arg, uint64_t incarnation)
-{
-    struct server *s = arg;
-
-    return rc_node_meta_set(s->node, "incarnation", incarnation);
-}
-
-/* The coordinator's view of this node's clock against its peers'. */
-static int clock_skew(void *arg, int64_t *ahead_ms)
-{
-    return rc_gossip_clock_skew(arg, ahead_ms);
-}
-
 static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *out)
 {
     return rc_gossip_push_pull(arg, in, len, out);
@@ -420,10 +391,8 @@ static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *ou
 static int start_gossip(struct server *s, const struct server_config *cfg)
 {
     struct rc_gossip_opts go = {0};
-    struct rc_gossip_cb cb = {s, on_member_changed, save_incarnation};
-    const struct rc_member *all;
+    struct rc_gossip_cb cb = {s->cluster, rc_cluster_on_member, rc_cluster_save_incarnation};
     uint64_t inc = 0;
-    uint32_t n;
     int rv;
 
     rc_node_meta_get(s->node, "incarnation", &inc);
@@ -447,14 +416,11 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
         return rv;
     }
     rc_node_set_push_pull(s->node, push_pull, s->gossip);
-    rc_coord_set_gossip(s->coord, s->gossip);
-    rc_coord_set_skew(s->coord, clock_skew, s->gossip);
+    rc_cluster_set_gossip(s->cluster, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;
-    n = rc_gossip_members(s->gossip, &all);
-    rc_rebalance_members_changed(s->rebalance, all, n, NULL);
-    return rc_coord_set_members(s->coord, all, n);
+    return rc_cluster_start(s->cluster);
 }
 
 static int stream_ops(void *arg, struct rc_net *net, const struct rc_request *req,
@@ -490,8 +456,50 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     if (rv < 0)
         return rv;
     rc_node_set_stream_handler(s->node, stream_ops, s->rebalance);
-    rc_coord_set_rebalance(s->coord, s->rebalance);
-    return 0;
+    rc_admin_set_rebalance(s->admin, s->rebalance);
+    return rc_cluster_subscribe(s->cluster, rc_rebalance_on_cluster, s->rebalance);
+}
+
+/* The cluster view, hinted handoff, the coordinator and the admin views. */
+static int start_cluster(struct server *s, const struct server_config *cfg)
+{
+    struct rc_cluster_opts cl = {0};
+    struct rc_hints_opts ho = {0};
+    struct rc_coord_opts co = {0};
+    struct rc_admin_sources src = {0};
+    int rv;
+
+    cl.rf = (int)cfg->rf;
+    cl.vnodes = (int)cfg->vnodes;
+    cl.has_seeds = *cfg->seeds != '\0';
+    rv = rc_cluster_new(&cl, s->node, s->peers, &s->log, &s->cluster);
+    if (rv < 0)
+        return rv;
+    ho.max_hints = (size_t)cfg->max_hints;
+    ho.max_bytes = (size_t)cfg->max_hint_bytes;
+    ho.ttl_ms = cfg->hint_ttl * 1000;
+    ho.timeout_ms = (int)cfg->replica_timeout;
+    rv = rc_hints_new(&s->loop, &ho, s->cluster, s->peers, &s->hints);
+    if (rv < 0)
+        return rv;
+    co.rf = (int)cfg->rf;
+    co.r = (int)cfg->r;
+    co.w = (int)cfg->w;
+    co.timeout_ms = (int)cfg->replica_timeout;
+    rv = rc_coord_new(&co, s->node, s->peers, s->cluster, s->hints, &s->coord);
+    if (rv < 0)
+        return rv;
+    src.node = s->node;
+    src.cluster = s->cluster;
+    src.coord = s->coord;
+    src.hints = s->hints;
+    src.peers = s->peers;
+    src.seal = &s->seal_stats;
+    src.keyed = s->key_file != NULL;
+    src.vnodes = (int)cfg->vnodes;
+    src.r = (int)cfg->r;
+    src.w = (int)cfg->w;
+    return rc_admin_new(&s->loop, &src, &s->log, &s->admin);
 }
 
 static void node_opts_from(const struct server_config *cfg, struct rc_node_opts *no)
@@ -533,7 +541,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;
     ro.auth = s->auth;
-    rv = rc_resp_server_new(&ro, s->coord, s->node, &s->log, &s->resp);
+    rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;
     o->port = (int)cfg->resp_port;
@@ -545,7 +553,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     o->auth = s->auth;
     o->idle_timeout_ms = (int)(cfg->idle_timeout * 1000);
     o->max_reply = ro.max_reply; /* the output takes one such reply */
-    rc_coord_set_resp_stats(s->coord, rc_resp_server_stats(s->resp));
+    rc_admin_set_resp(s->admin, rc_resp_server_stats(s->resp));
     rc_resp_server_handler(s->resp, &h);
     rv = rc_net_new(&s->loop, o, &h, &s->log, &s->resp_net);
     if (rv < 0)
@@ -575,11 +583,14 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.frame_timeout_ms = (int)cfg->frame_timeout;
     o.write_timeout_ms = (int)cfg->write_timeout;
     o.out_limit = (size_t)cfg->max_output;
-    rc_coord_handler(s->coord, &h);
+    rv = rc_front_native_new(s->coord, s->admin, s->node, &s->native);
+    if (rv < 0)
+        return rv;
+    rc_front_native_handler(s->native, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->net);
     if (rv < 0)
         return rv;
-    rc_coord_set_net(s->coord, s->net);
+    rc_admin_set_net(s->admin, s->net);
     /* Internode: other nodes pipeline replica writes deeply. */
     o.port = (int)cfg->peer_port;
     o.max_conns = 4096;
@@ -668,7 +679,6 @@ static int check_access(struct server *s, const struct server_config *cfg)
 static int run(struct server *s, const struct server_config *cfg)
 {
     struct rc_node_opts no;
-    struct rc_coord_opts co = {0};
     struct rc_peers_opts po = {0};
     char err[256] = "";
     int rv;
@@ -710,19 +720,9 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = rc_peers_new(&s->loop, &po, &s->log, &s->peers);
     if (rv < 0)
         return rv;
-    co.rf = (int)cfg->rf;
-    co.r = (int)cfg->r;
-    co.w = (int)cfg->w;
-    co.timeout_ms = (int)cfg->replica_timeout;
-    co.vnodes = (int)cfg->vnodes;
-    co.max_hints = (size_t)cfg->max_hints;
-    co.max_hint_bytes = (size_t)cfg->max_hint_bytes;
-    co.hint_ttl_ms = cfg->hint_ttl * 1000;
-    co.has_seeds = *cfg->seeds != '\0';
-    rv = rc_coord_new(&s->loop, &co, s->node, s->peers, &s->log, &s->coord);
+    rv = start_cluster(s, cfg);
     if (rv < 0)
         return rv;
-    rc_coord_set_seal_stats(s->coord, s->key_file != NULL, &s->seal_stats);
     rv = start_rebalance(s, cfg);
     if (rv < 0)
         return rv;
@@ -792,7 +792,11 @@ int main(int argc, char **argv)
     rv = run(&s, &cfg);
     if (rv < 0 && s.node != NULL && !s.stopping)
         abort_startup(&s);
+    rc_front_native_free(s.native);
+    rc_admin_free(s.admin);
     rc_coord_free(s.coord);
+    rc_hints_free(s.hints);
+    rc_cluster_free(s.cluster);
     rc_rebalance_free(s.rebalance);
     rc_gossip_free(s.gossip);
     rc_peers_free(s.peers);

@@ -12,6 +12,7 @@
  * the plan's generation, so answers for a replaced plan are ignored.
  */
 #include "rebalance.h"
+#include "cluster.h"
 #include "codec.h"
 #include "err.h"
 #include "hlc.h"
@@ -1776,4 +1777,20 @@ void rc_rebalance_free(struct rc_rebalance *rb)
     free(rb->last_key);
     msgpack_zone_destroy(&rb->zone);
     free(rb);
+}
+
+void rc_rebalance_on_cluster(void *arg, const struct rc_cluster_change *ch)
+{
+    const struct rc_member *m = ch->member;
+    char event[RC_HOST_MAX + 128];
+
+    if (m == NULL) {
+        rc_rebalance_members_changed(arg, ch->members, ch->nmembers, NULL);
+        return;
+    }
+    snprintf(event, sizeof(event), "%016llx %s:%u %s -> %s (%s)", (unsigned long long)m->id,
+             m->host, m->client_port,
+             strcmp(ch->reason, "joined") == 0 ? "new" : rc_member_state_name(ch->old),
+             rc_member_state_name(m->state), ch->reason);
+    rc_rebalance_members_changed(arg, ch->members, ch->nmembers, event);
 }

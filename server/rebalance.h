@@ -70,6 +70,11 @@ int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, stru
 void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_member *members,
                                   size_t n, const char *event);
 
+/* The same as a cluster subscriber (cluster.h; arg is the rebalancer):
+ * records the change as an event for ACTIVITY. */
+struct rc_cluster_change;
+void rc_rebalance_on_cluster(void *arg, const struct rc_cluster_change *ch);
+
 /* Peer-port operations RANGE_DIGEST and STREAM. */
 int rc_rebalance_handle(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,
                         struct rc_buf *out);

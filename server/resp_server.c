@@ -57,6 +57,8 @@ struct resp_conn {
 struct rc_resp_server {
     struct rc_resp_server_opts opts;
     struct rc_coord *co;
+    struct rc_cluster *cluster;
+    struct rc_admin *admin;
     struct rc_node *node;
     struct rc_net *net;
     const struct rc_log *log;
@@ -253,7 +255,7 @@ static void cmd_reply(struct cmd *cmd)
 
 /* GET: the reply is encoded straight from the coordinator's answer, with
  * no copy of the value. */
-static void get_done(struct cmd *cmd, struct sub *s, const struct rc_reply *rep)
+static void get_done(struct cmd *cmd, struct sub *s, const struct rc_coord_res *rep)
 {
     struct rc_resp_server *r = cmd->r;
     struct rc_buf *out = cmd->in_handler ? cmd->out : &r->reply;
@@ -282,15 +284,16 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_reply *rep)
     cmd_free(cmd);
 }
 
-static void sub_done(void *arg, const struct rc_reply *rep)
+static void sub_done(void *arg, const struct rc_coord_res *rep)
 {
     struct sub *s = arg;
     struct cmd *cmd = s->cmd;
     int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE;
 
-    s->err = rep->status ? rc_err_from_status((int)rep->status) : 0;
-    if (s->err < 0 && s->err != RC_ENOTFOUND && rep->message_len > 0 && !cmd->errmsg[0])
-        snprintf(cmd->errmsg, sizeof(cmd->errmsg), "%.*s", (int)rep->message_len, rep->message);
+    s->err = rep->err;
+    if (s->err < 0 && s->err != RC_ENOTFOUND && rep->msg != NULL && rep->msg[0] &&
+        !cmd->errmsg[0])
+        snprintf(cmd->errmsg, sizeof(cmd->errmsg), "%s", rep->msg);
     if (cmd->kind == K_GET) {
         get_done(cmd, s, rep);
         return;
@@ -311,24 +314,19 @@ static void sub_done(void *arg, const struct rc_reply *rep)
         cmd_progress(cmd);
 }
 
-static void submit(struct cmd *cmd, struct sub *s, uint32_t op, const uint8_t *key, size_t klen,
+static void submit(struct cmd *cmd, struct sub *s, int kind, const uint8_t *key, size_t klen,
                    const uint8_t *val, size_t vlen, int64_t ttl_ms)
 {
-    struct rc_request req;
+    struct rc_coord_sink sk = {sub_done, sub_done, NULL, s};
+    struct rc_coord_req req = {.kind = kind, .key = key, .key_len = klen};
 
-    memset(&req, 0, sizeof(req));
-    req.op = op;
-    req.key = key;
-    req.key_len = klen > UINT32_MAX ? UINT32_MAX : (uint32_t)klen;
-    req.has_key = 1;
-    if (op == RC_OP_PUT) {
+    if (kind == RC_COORD_PUT) {
         req.value = val;
-        req.value_len = vlen > UINT32_MAX ? UINT32_MAX : (uint32_t)vlen;
-        req.has_value = 1;
+        req.value_len = vlen;
         req.ttl_ms = ttl_ms > 0 ? (uint64_t)ttl_ms : 0;
     }
     s->cmd = cmd;
-    rc_coord_submit(cmd->r->co, &req, sub_done, s);
+    rc_coord_run(cmd->r->co, &req, &sk);
 }
 
 /* The read phase of SET NX/XX and EXPIRE answered: decide and write. */
@@ -341,16 +339,16 @@ static void start_phase2(struct cmd *cmd)
     cmd->done = 0;
     cmd->busy = 1;
     if (cmd->kind == K_SET) {
-        submit(cmd, s, RC_OP_PUT, cmd->key, cmd->key_len, cmd->value, cmd->value_len, ttl);
+        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, cmd->value, cmd->value_len, ttl);
     } else if (ttl <= 0) {
-        submit(cmd, s, RC_OP_DEL, cmd->key, cmd->key_len, NULL, 0, 0);
+        submit(cmd, s, RC_COORD_DEL, cmd->key, cmd->key_len, NULL, 0, 0);
     } else {
         /* EXPIRE rewrites the value it read with the new expiry. */
         uint8_t *v = s->value;
         size_t vl = s->value_len;
 
         s->value = NULL;
-        submit(cmd, s, RC_OP_PUT, cmd->key, cmd->key_len, v ? v : (const uint8_t *)"", vl, ttl);
+        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, v ? v : (const uint8_t *)"", vl, ttl);
         free(v);
     }
     cmd->busy = 0;
@@ -425,9 +423,9 @@ static int run_cmd(struct rc_resp_server *r, struct rc_net *net, struct cmd *cmd
     for (i = 0; i < cmd->n; i++) {
         const struct rc_resp_arg *k = &argv[first + i * step];
 
-        if (op == RC_OP_PUT && cmd->kind == K_MSET)
+        if (op == RC_COORD_PUT && cmd->kind == K_MSET)
             submit(cmd, &cmd->subs[i], op, k->p, k->len, k[1].p, k[1].len, 0);
-        else if (op == RC_OP_PUT)
+        else if (op == RC_COORD_PUT)
             submit(cmd, &cmd->subs[i], op, k->p, k->len, cmd->value, cmd->value_len, cmd->ttl_ms);
         else
             submit(cmd, &cmd->subs[i], op, k->p, k->len, NULL, 0, 0);
@@ -519,27 +517,27 @@ static int simple_keys(struct ctx *x, enum kind kind, uint32_t op)
 
 static int do_get(struct ctx *x)
 {
-    return simple_keys(x, K_GET, RC_OP_GET);
+    return simple_keys(x, K_GET, RC_COORD_GET);
 }
 
 static int do_mget(struct ctx *x)
 {
-    return simple_keys(x, K_MGET, RC_OP_GET);
+    return simple_keys(x, K_MGET, RC_COORD_GET);
 }
 
 static int do_del(struct ctx *x)
 {
-    return simple_keys(x, K_DEL, RC_OP_DEL);
+    return simple_keys(x, K_DEL, RC_COORD_DEL);
 }
 
 static int do_exists(struct ctx *x)
 {
-    return simple_keys(x, K_EXISTS, RC_OP_GET);
+    return simple_keys(x, K_EXISTS, RC_COORD_GET);
 }
 
 static int do_ttl(struct ctx *x)
 {
-    return simple_keys(x, rc_resp_is(&x->argv[0], "PTTL") ? K_PTTL : K_TTL, RC_OP_GET);
+    return simple_keys(x, rc_resp_is(&x->argv[0], "PTTL") ? K_PTTL : K_TTL, RC_COORD_GET);
 }
 
 static int do_mset(struct ctx *x)
@@ -551,7 +549,7 @@ static int do_mset(struct ctx *x)
     cmd = cmd_new(x->r, K_MSET, (x->argc - 1) / 2, 0);
     if (cmd == NULL)
         return no_cmd(x);
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_OP_PUT, x->out);
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_COORD_PUT, x->out);
 }
 
 /* A TTL argument in the given unit (1000 for seconds) as milliseconds.
@@ -625,7 +623,7 @@ static int do_set(struct ctx *x)
         cmd->value_len = x->argv[2].len;
         cmd->ttl_ms = ttl;
         cmd->phase2 = 1;
-        return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_OP_PUT, x->out);
+        return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_PUT, x->out);
     }
     cmd = cmd_new(x->r, K_SET, 1, x->argv[1].len + x->argv[2].len);
     if (cmd == NULL)
@@ -633,7 +631,7 @@ static int do_set(struct ctx *x)
     keep_kv(cmd, &x->argv[1], &x->argv[2]);
     cmd->cond = cond;
     cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_OP_GET, x->out);
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
 }
 
 static int do_expire(struct ctx *x)
@@ -652,7 +650,7 @@ static int do_expire(struct ctx *x)
         return no_cmd(x);
     keep_kv(cmd, &x->argv[1], NULL);
     cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_OP_GET, x->out);
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
 }
 
 static int do_counter(struct ctx *x)
@@ -931,17 +929,6 @@ static void tprintf(struct rc_buf *b, const char *fmt, ...)
         rc_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-static int64_t stat_num(const struct rc_stat *st, size_t n, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (!st[i].is_str && strlen(name) == st[i].name_len &&
-            memcmp(st[i].name, name, st[i].name_len) == 0)
-            return st[i].num;
-    return 0;
-}
-
 static int64_t rss_bytes(void)
 {
     long pages = 0, rss = 0;
@@ -964,8 +951,9 @@ static void info_cluster(struct rc_resp_server *r, struct rc_buf *b)
     size_t nm, nr = 0, i, j;
     int rf;
 
-    nm = rc_coord_members(r->co, &m);
-    ring = rc_coord_ring(r->co, &rf);
+    nm = rc_cluster_members(r->cluster, &m);
+    ring = rc_cluster_ring(r->cluster);
+    rf = rc_cluster_rf(r->cluster);
     if (ring != NULL) {
         nr = rc_ring_members(ring, &ids);
         rc_ring_shares(ring, rf, prim, repl);
@@ -990,13 +978,13 @@ static void info_cluster(struct rc_resp_server *r, struct rc_buf *b)
 
 static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *sec)
 {
-    struct rc_stat st[RC_COORD_MAX_STATS];
+    struct rc_admin_stats st;
     struct rc_net_stats ns = {0};
-    size_t n = rc_coord_stats(r->co, st);
     int all = sec == NULL;
     int64_t up = (rc_node_now_ms() - r->start_ms) / 1000;
     struct mallinfo2 mi = mallinfo2();
 
+    rc_admin_snapshot(r->admin, &st);
     if (r->net)
         rc_net_stats(r->net, &ns);
     if (all || strcmp(sec, "server") == 0)
@@ -1008,16 +996,16 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
                 rc_node_id_hex(r->node));
     if (all || strcmp(sec, "clients") == 0)
         tprintf(b, "# Clients\r\nconnected_clients:%" PRIu64 "\r\nnative_clients:%" PRId64
-                   "\r\n\r\n", ns.conns, stat_num(st, n, "connections"));
+                   "\r\n\r\n", ns.conns, st.connections);
     if (all || strcmp(sec, "memory") == 0)
         tprintf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%" PRId64
                    "\r\nstore_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64
                    "\r\nread_cache_bytes:%" PRId64 "\r\nread_cache_entries:%" PRId64
                    "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n\r\n",
-                mi.uordblks + mi.hblkhd, rss_bytes(), stat_num(st, n, "db_bytes"),
-                stat_num(st, n, "bytes"), stat_num(st, n, "read_cache_bytes"),
-                stat_num(st, n, "read_cache_entries"), stat_num(st, n, "read_cache_hits"),
-                stat_num(st, n, "read_cache_misses"));
+                mi.uordblks + mi.hblkhd, rss_bytes(), st.db_bytes,
+                st.bytes, st.read_cache_bytes,
+                st.read_cache_entries, st.read_cache_hits,
+                st.read_cache_misses);
     if (all || strcmp(sec, "stats") == 0)
         tprintf(b, "# Stats\r\ntotal_connections_received:%" PRIu64
                    "\r\ntotal_commands_processed:%" PRIu64 "\r\nrejected_connections:%" PRIu64
@@ -1025,12 +1013,12 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
                    "\r\ntotal_error_replies:%" PRId64 "\r\nunknown_commands:%" PRIu64
                    "\r\nprotocol_errors:%" PRIu64 "\r\nread_repairs:%" PRId64
                    "\r\nhints_pending:%" PRId64 "\r\n\r\n",
-                ns.conns_total, r->commands, ns.conns_rejected, stat_num(st, n, "hits"),
-                stat_num(st, n, "misses"), stat_num(st, n, "errors"), r->unknown,
-                ns.protocol_errors, stat_num(st, n, "read_repairs"),
-                stat_num(st, n, "hints_pending"));
+                ns.conns_total, r->commands, ns.conns_rejected, st.hits,
+                st.misses, st.errors, r->unknown,
+                ns.protocol_errors, st.read_repairs,
+                st.hints_pending);
     if (all || strcmp(sec, "keyspace") == 0)
-        tprintf(b, "# Keyspace\r\ndb0:keys=%" PRId64 "\r\n\r\n", stat_num(st, n, "keys"));
+        tprintf(b, "# Keyspace\r\ndb0:keys=%" PRId64 "\r\n\r\n", st.keys);
     if (all || strcmp(sec, "cluster") == 0) {
         info_cluster(r, b);
         tprintf(b, "\r\n");
@@ -1164,8 +1152,9 @@ void rc_resp_server_set_net(struct rc_resp_server *r, struct rc_net *net)
     r->net = net;
 }
 
-int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *coord, struct rc_node *node,
-                const struct rc_log *log, struct rc_resp_server **out)
+int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *coord,
+                       struct rc_cluster *cluster, struct rc_admin *admin, struct rc_node *node,
+                       const struct rc_log *log, struct rc_resp_server **out)
 {
     struct rc_resp_server *r;
 
@@ -1175,6 +1164,8 @@ int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *
         return RC_ENOMEM;
     r->opts = *opts;
     r->co = coord;
+    r->cluster = cluster;
+    r->admin = admin;
     r->node = node;
     r->log = log;
     r->lim.max_args = opts->max_args;

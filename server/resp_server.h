@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
+#include "cluster.h"
 #include "coord.h"
 #include "log.h"
 #include "auth.h"
@@ -33,14 +35,16 @@ struct rc_resp_server_opts {
     struct rc_auth *auth; /* client passwords (borrowed), NULL = no AUTH needed */
 };
 
-/* coord, node and log are borrowed for the life of the front end. */
-int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *coord, struct rc_node *node,
-                const struct rc_log *log, struct rc_resp_server **out);
+/* coord, cluster, admin, node and log are borrowed for the life of the
+ * front end. */
+int rc_resp_server_new(const struct rc_resp_server_opts *opts, struct rc_coord *coord,
+                       struct rc_cluster *cluster, struct rc_admin *admin, struct rc_node *node,
+                       const struct rc_log *log, struct rc_resp_server **out);
 
 /* The net handler (parse hook) for the RESP listener. */
 void rc_resp_server_handler(struct rc_resp_server *r, struct rc_net_handler *h);
 
-/* Counters for STATS (rc_coord_set_resp_stats). */
+/* Counters for STATS (rc_admin_set_resp). */
 struct rc_resp_stats {
     uint64_t replies_too_large; /* replies over max_reply, answered with an error instead */
 };

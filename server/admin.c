@@ -1,0 +1,576 @@
+/*
+ * admin.c - STATS, the views and the keys-held census (see admin.h).
+ *
+ * The STATS table below is the one place a figure is named: its row maps
+ * the name (a contract: docs/protocol.md lists every one, and a test
+ * checks both agree) to a field of struct rc_admin_stats.
+ */
+#include "admin.h"
+#include "err.h"
+#include "gossip.h"
+#include "rebalance.h"
+#include "resp_server.h"
+#include "ring.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* The keys-held census in STATS: a new pass every 2 s, CENSUS_STEP vnode
+ * ranges (each about 1/(256 N) of the data, well under a millisecond to
+ * count) every CENSUS_TICK_MS, so counting never holds the loop. A pass
+ * reads every key held, so the pause before the next one is also at least
+ * CENSUS_PAUSE_FACTOR times what the last pass cost: at most ~5 % of a
+ * core (a node holding 780k keys spent 9 % of a core on 2 s passes). */
+#define CENSUS_MS 2000
+#define CENSUS_TICK_MS 10
+#define CENSUS_STEP 16
+#define CENSUS_PAUSE_FACTOR 20
+
+struct rc_admin {
+    uv_timer_t census_timer;
+    struct rc_admin_sources src;
+    const struct rc_log *log;
+    int64_t start_ms;
+    uint64_t ping, stats, members, ring, forgotten;
+    uint64_t errors, unavailable; /* rc_admin_count_error */
+    /* Keys held as primary / as replica (see on_census). */
+    uint64_t census_primary, census_replica;
+    uint64_t census_acc_primary, census_acc_replica;
+    uint64_t census_cost_ns; /* CPU the pass under way has cost so far */
+    size_t census_idx;
+};
+
+/* ---- STATS -------------------------------------------------------------- */
+
+#define NUM(f) {#f, 0, offsetof(struct rc_admin_stats, f)}
+#define STR(f) {#f, 1, offsetof(struct rc_admin_stats, f)}
+
+static const struct stat_def {
+    const char *name;
+    int is_str;
+    size_t off;
+} stat_defs[] = {
+    STR(version), STR(node_id), NUM(pid), NUM(uptime_s), STR(data_dir),
+    NUM(keys), NUM(tombstones), NUM(bytes), NUM(db_bytes), NUM(db_wal_bytes),
+    NUM(db_checkpoints), NUM(connections), NUM(connections_total), NUM(connections_rejected),
+    NUM(ops_ping), NUM(ops_get), NUM(ops_put), NUM(ops_del), NUM(ops_stats), NUM(ops_members),
+    NUM(ops_ring), NUM(hits), NUM(misses), NUM(errors), NUM(errors_unavailable),
+    NUM(errors_timeout), NUM(protocol_errors), NUM(read_pauses), NUM(closed_idle),
+    NUM(closed_slow_frame), NUM(closed_write_stall), NUM(closed_output_limit),
+    NUM(closed_auth_timeout), NUM(auth_ok), NUM(auth_failures), NUM(auth_closed),
+    NUM(auth_rejected), NUM(expired_purged), NUM(replica_writes), NUM(replica_reads),
+    NUM(read_repairs), NUM(hints_pending), NUM(hints_bytes), NUM(hints_stored),
+    NUM(hints_delivered), NUM(hints_dropped), NUM(clock_drift_rejects),
+    NUM(writes_refused_clock_ahead), NUM(replica_writes_superseded),
+    NUM(writes_superseded_retried), NUM(errors_superseded), NUM(errors_not_in_contact),
+    NUM(in_contact), NUM(members_forgotten), NUM(read_cache_hits), NUM(read_cache_misses),
+    NUM(read_cache_entries), NUM(read_cache_bytes), NUM(keys_primary), NUM(keys_replica),
+    NUM(stream_keys_out), NUM(stream_bytes_out), NUM(stream_keys_in), NUM(stream_bytes_in),
+    NUM(stream_ranges_sent), NUM(stream_ranges_in_place), NUM(ranges_dropped),
+    NUM(keys_dropped), NUM(stream_cleanups), NUM(stream_failures),
+    NUM(resp_replies_too_large), NUM(stream_skipped), NUM(anti_entropy_passes),
+    NUM(anti_entropy_repairs), NUM(rebalances), NUM(rebalance_running), NUM(members),
+    NUM(members_alive), NUM(members_known), NUM(replication_factor), NUM(read_quorum),
+    NUM(write_quorum), NUM(vnodes), NUM(max_key_size), NUM(max_value_size),
+    NUM(max_frame_size), NUM(cluster_key), NUM(gossip_auth_failures), NUM(gossip_replays),
+    NUM(peer_auth_failures), NUM(clock_ahead_ms), NUM(clock_skewed_peers),
+    NUM(peer_breaker_open), NUM(peer_breaker_trips), NUM(peer_fast_fails),
+};
+
+#undef NUM
+#undef STR
+
+_Static_assert(sizeof(stat_defs) / sizeof(stat_defs[0]) <= RC_ADMIN_MAX_STATS,
+               "RC_ADMIN_MAX_STATS too small for the STATS table");
+
+static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    const struct rc_node_opts *no = rc_node_opts(a->src.node);
+    struct rc_node_stats ns;
+
+    rc_node_stats(a->src.node, &ns);
+    s->node_id = rc_node_id_hex(a->src.node);
+    s->data_dir = no->data_dir;
+    s->keys = ns.store.keys;
+    s->tombstones = ns.store.tombstones;
+    s->bytes = ns.store.bytes;
+    s->db_bytes = ns.store.db_bytes;
+    s->db_wal_bytes = ns.store.wal_bytes;
+    s->db_checkpoints = ns.store.checkpoints;
+    s->expired_purged = (int64_t)ns.purged;
+    s->replica_writes = (int64_t)ns.repl_writes;
+    s->replica_reads = (int64_t)ns.repl_reads;
+    s->clock_drift_rejects = (int64_t)ns.drift_rejects;
+    s->replica_writes_superseded = (int64_t)ns.superseded;
+    s->read_cache_hits = (int64_t)ns.cache.hits;
+    s->read_cache_misses = (int64_t)ns.cache.misses;
+    s->read_cache_entries = (int64_t)ns.cache.entries;
+    s->read_cache_bytes = (int64_t)ns.cache.bytes;
+    s->max_key_size = no->max_key;
+    s->max_value_size = no->max_value;
+    s->max_frame_size = (int64_t)no->max_value + no->max_key + 4096;
+}
+
+static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    struct rc_net_stats cs = {0};
+
+    if (a->src.net)
+        rc_net_stats(a->src.net, &cs);
+    s->connections = (int64_t)cs.conns;
+    s->connections_total = (int64_t)cs.conns_total;
+    s->connections_rejected = (int64_t)cs.conns_rejected;
+    s->protocol_errors = (int64_t)cs.protocol_errors;
+    s->read_pauses = (int64_t)cs.read_pauses;
+    s->closed_idle = (int64_t)cs.closed_idle;
+    s->closed_slow_frame = (int64_t)cs.closed_slow_frame;
+    s->closed_write_stall = (int64_t)cs.closed_write_stall;
+    s->closed_output_limit = (int64_t)cs.closed_out_limit;
+    s->closed_auth_timeout = (int64_t)cs.closed_auth_timeout;
+    s->auth_ok = (int64_t)cs.auth_ok;
+    s->auth_failures = (int64_t)cs.auth_failures;
+    s->auth_closed = (int64_t)cs.auth_closed;
+    s->auth_rejected = (int64_t)cs.auth_rejected;
+}
+
+static void snap_coord(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    struct rc_coord_stats c;
+    struct rc_hints_stats h;
+
+    rc_coord_stats(a->src.coord, &c);
+    rc_hints_stats(a->src.hints, &h);
+    s->ops_get = (int64_t)c.get;
+    s->ops_put = (int64_t)c.put;
+    s->ops_del = (int64_t)c.del;
+    s->hits = (int64_t)c.hits;
+    s->misses = (int64_t)c.misses;
+    s->errors = (int64_t)(c.errors + a->errors);
+    s->errors_unavailable = (int64_t)(c.unavailable + a->unavailable);
+    s->errors_timeout = (int64_t)c.timeouts;
+    s->read_repairs = (int64_t)c.read_repairs;
+    s->writes_refused_clock_ahead = (int64_t)c.drift_refused;
+    s->writes_superseded_retried = (int64_t)c.superseded_retries;
+    s->errors_superseded = (int64_t)c.superseded;
+    s->errors_not_in_contact = (int64_t)c.uncontacted;
+    s->hints_pending = (int64_t)h.pending;
+    s->hints_bytes = (int64_t)h.bytes;
+    s->hints_stored = (int64_t)h.stored;
+    s->hints_delivered = (int64_t)h.delivered;
+    s->hints_dropped = (int64_t)h.dropped;
+}
+
+static void snap_rebalance(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    struct rc_rebalance_stats rs = {0};
+
+    if (a->src.rebalance)
+        rc_rebalance_stats(a->src.rebalance, &rs);
+    s->stream_keys_out = (int64_t)rs.keys_out;
+    s->stream_bytes_out = (int64_t)rs.bytes_out;
+    s->stream_keys_in = (int64_t)rs.keys_in;
+    s->stream_bytes_in = (int64_t)rs.bytes_in;
+    s->stream_ranges_sent = (int64_t)rs.ranges_sent;
+    s->stream_ranges_in_place = (int64_t)rs.ranges_skipped;
+    s->ranges_dropped = (int64_t)rs.ranges_dropped;
+    s->keys_dropped = (int64_t)rs.keys_dropped;
+    s->stream_cleanups = (int64_t)rs.sweeps;
+    s->stream_failures = (int64_t)rs.stream_failures;
+    s->stream_skipped = (int64_t)rs.stream_skipped;
+    s->anti_entropy_passes = (int64_t)rs.repairs;
+    s->anti_entropy_repairs = (int64_t)rs.repairs_sent;
+    s->rebalances = (int64_t)rs.rebalances;
+    s->rebalance_running = rs.running;
+}
+
+static void snap_cluster(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    static const struct rc_seal_stats no_seal;
+    const struct rc_seal_stats *ss = a->src.seal != NULL ? a->src.seal : &no_seal;
+    struct rc_gossip *g = rc_cluster_gossip(a->src.cluster);
+    const struct rc_member *m;
+    struct rc_skew_view clock = {0};
+    struct rc_peers_stats ps;
+    size_t alive, known;
+
+    rc_cluster_counts(a->src.cluster, &alive, &known);
+    s->members = (int64_t)rc_cluster_members(a->src.cluster, &m);
+    s->members_alive = (int64_t)alive;
+    s->members_known = (int64_t)known;
+    s->in_contact = rc_cluster_in_contact(a->src.cluster);
+    s->members_forgotten = (int64_t)a->forgotten;
+    s->replication_factor = rc_cluster_rf(a->src.cluster);
+    s->read_quorum = a->src.r;
+    s->write_quorum = a->src.w;
+    s->vnodes = a->src.vnodes;
+    s->cluster_key = a->src.keyed;
+    s->gossip_auth_failures = (int64_t)ss->gossip_auth_failures;
+    s->gossip_replays = (int64_t)ss->gossip_replays;
+    s->peer_auth_failures = (int64_t)ss->peer_auth_failures;
+    if (g != NULL)
+        rc_gossip_clock_view(g, &clock);
+    s->clock_ahead_ms = clock.ahead_ms;
+    s->clock_skewed_peers = clock.skewed;
+    rc_peers_stats(a->src.peers, &ps);
+    s->peer_breaker_open = (int64_t)ps.breaker_open;
+    s->peer_breaker_trips = (int64_t)ps.breaker_trips;
+    s->peer_fast_fails = (int64_t)ps.fast_fails;
+}
+
+void rc_admin_snapshot(struct rc_admin *a, struct rc_admin_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->version = RC_VERSION;
+    s->pid = getpid();
+    s->uptime_s = (rc_node_now_ms() - a->start_ms) / 1000;
+    s->ops_ping = (int64_t)a->ping;
+    s->ops_stats = (int64_t)a->stats;
+    s->ops_members = (int64_t)a->members;
+    s->ops_ring = (int64_t)a->ring;
+    s->keys_primary = (int64_t)a->census_primary;
+    s->keys_replica = (int64_t)a->census_replica;
+    s->resp_replies_too_large = a->src.resp ? (int64_t)a->src.resp->replies_too_large : 0;
+    snap_node(a, s);
+    snap_net(a, s);
+    snap_coord(a, s);
+    snap_rebalance(a, s);
+    snap_cluster(a, s);
+}
+
+size_t rc_admin_stats(struct rc_admin *a, struct rc_stat *st)
+{
+    /* The snapshot's strings are static or owned by the node: they
+     * outlive it. */
+    struct rc_admin_stats snap;
+    size_t i, n = sizeof(stat_defs) / sizeof(stat_defs[0]);
+
+    a->stats++;
+    rc_admin_snapshot(a, &snap);
+    for (i = 0; i < n; i++) {
+        const struct stat_def *d = &stat_defs[i];
+        const char *field = (const char *)&snap + d->off;
+
+        memset(&st[i], 0, sizeof(st[i]));
+        st[i].name = d->name;
+        st[i].name_len = (uint32_t)strlen(d->name);
+        if (d->is_str) {
+            st[i].is_str = 1;
+            memcpy(&st[i].str, field, sizeof(st[i].str));
+            st[i].str_len = (uint32_t)strlen(st[i].str);
+        } else {
+            memcpy(&st[i].num, field, sizeof(st[i].num));
+        }
+    }
+    return n;
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* Share of the ring member id owns; zeros for members not in the ring. */
+static void member_shares(uint64_t id, const double *prim, const double *repl, size_t nring,
+                          const uint64_t *ring_ids, double *p, double *r)
+{
+    size_t i;
+
+    *p = *r = 0;
+    for (i = 0; i < nring; i++) {
+        if (ring_ids[i] == id) {
+            *p = prim[i];
+            *r = repl[i];
+        }
+    }
+}
+
+/* MEMBERS: [{id, host, port, peer_port, state, incarnation, primary, replica, self,
+ * clock_offset_ms}] */
+static int pack_members(struct rc_admin *a, msgpack_packer *pk)
+{
+    double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], p, r;
+    const struct rc_ring *ring = rc_cluster_ring(a->src.cluster);
+    struct rc_gossip *g = rc_cluster_gossip(a->src.cluster);
+    uint64_t self = rc_cluster_self(a->src.cluster);
+    const uint64_t *ring_ids = NULL;
+    size_t nring = ring ? rc_ring_members(ring, &ring_ids) : 0, i, n;
+    const struct rc_member *all;
+    char id[17];
+    int64_t off;
+
+    a->members++;
+    n = rc_cluster_members(a->src.cluster, &all);
+    if (nring)
+        rc_ring_shares(ring, rc_cluster_rf(a->src.cluster), prim, repl);
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        const struct rc_member *m = &all[i];
+
+        member_shares(m->id, prim, repl, nring, ring_ids, &p, &r);
+        snprintf(id, sizeof(id), "%016" PRIx64, m->id);
+        msgpack_pack_map(pk, 10);
+        pack_str(pk, "id"); pack_str(pk, id);
+        pack_str(pk, "host"); pack_str(pk, m->host);
+        pack_str(pk, "port"); msgpack_pack_uint16(pk, m->client_port);
+        pack_str(pk, "peer_port"); msgpack_pack_uint16(pk, m->peer_port);
+        pack_str(pk, "state"); pack_str(pk, rc_member_state_name(m->state));
+        pack_str(pk, "incarnation"); msgpack_pack_uint64(pk, m->incarnation);
+        pack_str(pk, "primary"); msgpack_pack_double(pk, p);
+        pack_str(pk, "replica"); msgpack_pack_double(pk, r);
+        pack_str(pk, "self"); m->id == self ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+        pack_str(pk, "clock_offset_ms");
+        if (g != NULL && rc_gossip_member_offset(g, m->id, &off) == 0)
+            msgpack_pack_int64(pk, off);
+        else
+            msgpack_pack_nil(pk);
+    }
+    return 0;
+}
+
+/* RING: {rf, vnodes, max_over_mean, members: [{id, host, port, vnodes, primary, replica}]} */
+static int pack_ring(struct rc_admin *a, msgpack_packer *pk)
+{
+    double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], maxp = 0;
+    const struct rc_ring *ring = rc_cluster_ring(a->src.cluster);
+    int rf = rc_cluster_rf(a->src.cluster);
+    const uint64_t *ids = NULL;
+    size_t n = ring ? rc_ring_members(ring, &ids) : 0, i;
+    char id[17];
+
+    a->ring++;
+    if (n)
+        rc_ring_shares(ring, rf, prim, repl);
+    for (i = 0; i < n; i++)
+        maxp = prim[i] > maxp ? prim[i] : maxp;
+    msgpack_pack_map(pk, 4);
+    pack_str(pk, "rf"); msgpack_pack_int(pk, rf);
+    pack_str(pk, "vnodes"); msgpack_pack_int(pk, a->src.vnodes);
+    pack_str(pk, "max_over_mean"); msgpack_pack_double(pk, n ? maxp * (double)n : 0);
+    pack_str(pk, "members");
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        const struct rc_member *m = rc_cluster_find(a->src.cluster, ids[i]);
+
+        snprintf(id, sizeof(id), "%016" PRIx64, ids[i]);
+        msgpack_pack_map(pk, 6);
+        pack_str(pk, "id"); pack_str(pk, id);
+        pack_str(pk, "host"); pack_str(pk, m ? m->host : "?");
+        pack_str(pk, "port"); msgpack_pack_uint16(pk, m ? m->client_port : 0);
+        pack_str(pk, "vnodes"); msgpack_pack_int(pk, a->src.vnodes);
+        pack_str(pk, "primary"); msgpack_pack_double(pk, prim[i]);
+        pack_str(pk, "replica"); msgpack_pack_double(pk, repl[i]);
+    }
+    return 0;
+}
+
+int rc_admin_pack_view(struct rc_admin *a, enum rc_admin_view v, msgpack_packer *pk)
+{
+    switch (v) {
+    case RC_ADMIN_MEMBERS:
+        return pack_members(a, pk);
+    case RC_ADMIN_RING:
+        return pack_ring(a, pk);
+    case RC_ADMIN_ACTIVITY:
+        if (a->src.rebalance == NULL)
+            return RC_EUNKNOWN_OP;
+        return rc_rebalance_pack_activity(a->src.rebalance, pk);
+    }
+    return RC_EUNKNOWN_OP;
+}
+
+void rc_admin_ping(struct rc_admin *a)
+{
+    a->ping++;
+}
+
+void rc_admin_count_error(struct rc_admin *a, int err)
+{
+    a->errors++;
+    a->unavailable += err == RC_EUNAVAILABLE;
+}
+
+int rc_admin_forget(struct rc_admin *a, const uint8_t *key, size_t len, char *msg, size_t msglen)
+{
+    uint64_t id = 0;
+    size_t i;
+    int rv;
+
+    for (i = 0; i < len && len == 16; i++) {
+        int c = key[i], d = c >= '0' && c <= '9'   ? c - '0'
+                            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                   : -1;
+
+        if (d < 0)
+            break;
+        id = id << 4 | (uint64_t)d;
+    }
+    if (len != 16 || i != 16) {
+        snprintf(msg, msglen, "key must be a member id: 16 hex digits");
+        return RC_EINVAL;
+    }
+    rv = rc_cluster_forget(a->src.cluster, id);
+    if (rv == RC_EUNAVAILABLE)
+        snprintf(msg, msglen, "gossip is not running");
+    else if (rv == RC_ENOTFOUND)
+        snprintf(msg, msglen, "no such member (unknown, or already gone)");
+    else if (rv == RC_EINVAL)
+        snprintf(msg, msglen, "only a dead member can be forgotten (stop it, or let it leave)");
+    else if (rv < 0)
+        snprintf(msg, msglen, "%s", rc_strerror(rv));
+    if (rv < 0)
+        return rv;
+    a->forgotten++;
+    rc_log_info(a->log, "member %.16s forgotten by an operator: it no longer counts for quorums",
+                (const char *)key);
+    return 0;
+}
+
+/* ---- the keys-held census ------------------------------------------------ */
+
+/* Live keys in the range vnode i owns: (prev, tok], wrapping for the first
+ * vnode; a ring of one vnode owns everything. */
+static uint64_t range_keys(struct rc_admin *a, uint64_t prev, uint64_t tok, int first,
+                           size_t n, int64_t now)
+{
+    struct rc_store *st = rc_node_store(a->src.node);
+    uint64_t x = 0, y = 0;
+
+    if (n == 1) {
+        rc_store_range_count(st, 0, UINT64_MAX, now, &x);
+        return x;
+    }
+    if (!first) {
+        if (prev < tok)
+            rc_store_range_count(st, prev + 1, tok, now, &x);
+        return x;
+    }
+    rc_store_range_count(st, 0, tok, now, &x);
+    if (prev < UINT64_MAX)
+        rc_store_range_count(st, prev + 1, UINT64_MAX, now, &y);
+    return x + y;
+}
+
+/* The keys-held census: live keys this node holds as primary and as a
+ * secondary replica (keys beyond their sum are in ranges it no longer
+ * replicates), counted vnode range by vnode range of the current ring in
+ * small steps on a timer, so STATS never waits for a scan of the store.
+ * A pass publishes its totals when it completes; a ring change restarts
+ * the pass. */
+static void on_census(uv_timer_t *t)
+{
+    struct rc_admin *a = container_of(t, struct rc_admin, census_timer);
+    const struct rc_ring *ring = rc_cluster_ring(a->src.cluster);
+    uint64_t self = rc_cluster_self(a->src.cluster);
+    int rf = rc_cluster_rf(a->src.cluster);
+    const uint64_t *tokens;
+    uint64_t ids[RC_RING_MAX_RF], count;
+    size_t n, end;
+    int k, j, mine;
+    int64_t now = rc_node_now_ms();
+    uint64_t t0 = uv_hrtime(), pause_ms;
+
+    if (ring == NULL)
+        return;
+    n = rc_ring_tokens(ring, &tokens);
+    end = a->census_idx + CENSUS_STEP < n ? a->census_idx + CENSUS_STEP : n;
+    for (; a->census_idx < end; a->census_idx++) {
+        size_t i = a->census_idx;
+
+        k = rc_ring_replicas(ring, tokens[i], rf, ids);
+        for (j = 0, mine = -1; j < k; j++)
+            if (ids[j] == self)
+                mine = j;
+        if (mine < 0)
+            continue;
+        count = range_keys(a, i > 0 ? tokens[i - 1] : tokens[n - 1], tokens[i], i == 0, n, now);
+        if (mine == 0)
+            a->census_acc_primary += count;
+        else
+            a->census_acc_replica += count;
+    }
+    a->census_cost_ns += uv_hrtime() - t0;
+    if (a->census_idx < n)
+        return;
+    a->census_primary = a->census_acc_primary;
+    a->census_replica = a->census_acc_replica;
+    a->census_acc_primary = a->census_acc_replica = 0;
+    a->census_idx = 0;
+    pause_ms = a->census_cost_ns / 1000000 * CENSUS_PAUSE_FACTOR;
+    a->census_cost_ns = 0;
+    uv_timer_start(&a->census_timer, on_census, pause_ms > CENSUS_MS ? pause_ms : CENSUS_MS,
+                   CENSUS_TICK_MS);
+}
+
+/* Ownership changed: start a new count now (the last totals stay
+ * published until it completes). */
+static void on_cluster(void *arg, const struct rc_cluster_change *ch)
+{
+    struct rc_admin *a = arg;
+
+    (void)ch;
+    a->census_idx = 0;
+    a->census_acc_primary = a->census_acc_replica = 0;
+    a->census_cost_ns = 0;
+    uv_timer_start(&a->census_timer, on_census, 0, CENSUS_TICK_MS);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+int rc_admin_new(uv_loop_t *loop, const struct rc_admin_sources *src, const struct rc_log *log,
+                 struct rc_admin **out)
+{
+    struct rc_admin *a = calloc(1, sizeof(*a));
+    int rv;
+
+    *out = NULL;
+    if (a == NULL)
+        return RC_ENOMEM;
+    a->src = *src;
+    a->log = log;
+    a->start_ms = rc_node_now_ms();
+    rv = rc_cluster_subscribe(src->cluster, on_cluster, a);
+    if (rv < 0) {
+        free(a);
+        return rv;
+    }
+    uv_timer_init(loop, &a->census_timer);
+    uv_unref((uv_handle_t *)&a->census_timer);
+    *out = a;
+    return 0;
+}
+
+void rc_admin_set_net(struct rc_admin *a, struct rc_net *net)
+{
+    a->src.net = net;
+}
+
+void rc_admin_set_rebalance(struct rc_admin *a, struct rc_rebalance *rb)
+{
+    a->src.rebalance = rb;
+}
+
+void rc_admin_set_resp(struct rc_admin *a, const struct rc_resp_stats *st)
+{
+    a->src.resp = st;
+}
+
+void rc_admin_stop(struct rc_admin *a)
+{
+    uv_close((uv_handle_t *)&a->census_timer, NULL);
+}
+
+void rc_admin_free(struct rc_admin *a)
+{
+    free(a);
+}

@@ -1,0 +1,272 @@
+/*
+ * front_native.c - the native client protocol's front end (see
+ * front_native.h).
+ */
+#include "front_native.h"
+#include "codec.h"
+#include "err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest view reply: MEMBERS of 1024 nodes is about 150 KiB. */
+#define VIEW_MAX (1u << 20)
+
+struct rc_front_native {
+    struct rc_coord *co;
+    struct rc_admin *admin;
+    struct rc_node *node;
+    struct rc_buf scratch; /* MEMBERS, RING, ACTIVITY payloads */
+};
+
+typedef int (*cmd_fn)(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out);
+
+/* An error answered here, not by the coordinator: counted all the same. */
+static int reply_error(struct rc_front_native *f, struct rc_buf *out, uint32_t id, int err,
+                       const char *msg)
+{
+    rc_admin_count_error(f->admin, err);
+    return rc_encode_error(out, id, err, msg);
+}
+
+/* ---- GET, PUT, DEL: the coordinator ----------------------------------- */
+
+/* The coordinator's result as the wire reply: an error with its message;
+ * or a reply whose status is NOT_FOUND for a miss (with the version of a
+ * DEL), OK otherwise, with what the result holds. */
+static void to_reply(const struct rc_coord_res *res, struct rc_reply *rep)
+{
+    if (res->err < 0 && (res->err != RC_ENOTFOUND || res->msg != NULL)) {
+        rc_reply_error(rep, res->tag, res->err, res->msg);
+        return;
+    }
+    memset(rep, 0, sizeof(*rep));
+    rep->id = res->tag;
+    if (res->err < 0)
+        rep->status = (uint32_t)rc_err_to_status(res->err);
+    if (res->has_value) {
+        rep->has_value = 1;
+        rep->value = res->value;
+        rep->value_len = (uint32_t)res->value_len;
+    }
+    if (res->has_version) {
+        rep->has_version = 1;
+        rep->ver_hlc = res->ver.hlc;
+        rep->ver_node = res->ver.node;
+    }
+    rep->ttl_ms = res->ttl_ms;
+}
+
+/* A request being handled: answered into out at once, or through a slot. */
+struct call {
+    struct rc_net *net;
+    struct rc_buf *out;
+    int rv;
+};
+
+static void answer_now(void *arg, const struct rc_coord_res *res)
+{
+    struct call *c = arg;
+    struct rc_reply rep;
+
+    to_reply(res, &rep);
+    c->rv = rc_encode_reply(c->out, &rep);
+}
+
+static void *take_slot(void *arg)
+{
+    struct call *c = arg;
+
+    return rc_net_defer(c->net);
+}
+
+static void answer_later(void *arg, const struct rc_coord_res *res)
+{
+    struct rc_reply rep;
+
+    to_reply(res, &rep);
+    rc_net_complete(arg, &rep);
+}
+
+static int do_keyed(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                    struct rc_buf *out)
+{
+    struct call c = {net, out, 0};
+    struct rc_coord_sink sk = {answer_now, answer_later, take_slot, &c};
+    struct rc_coord_req r = {0};
+
+    r.kind = req->op == RC_OP_GET ? RC_COORD_GET
+             : req->op == RC_OP_PUT ? RC_COORD_PUT
+                                    : RC_COORD_DEL;
+    r.tag = req->id;
+    if (req->has_key) {
+        r.key = req->key != NULL ? req->key : (const uint8_t *)"";
+        r.key_len = req->key_len;
+    }
+    if (req->has_value) {
+        r.value = req->value != NULL ? req->value : (const uint8_t *)"";
+        r.value_len = req->value_len;
+    }
+    r.ttl_ms = req->ttl_ms;
+    r.level = req->consistency;
+    rc_coord_run(f->co, &r, &sk);
+    return c.rv;
+}
+
+/* ---- admin ---------------------------------------------------------------- */
+
+static int do_ping(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                   struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id};
+
+    rc_admin_ping(f->admin);
+    rep.value = req->value;
+    rep.value_len = req->value_len;
+    rep.has_value = req->has_value;
+    return rc_encode_reply(out, &rep);
+}
+
+static int do_stats(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                    struct rc_buf *out)
+{
+    struct rc_stat st[RC_ADMIN_MAX_STATS];
+    struct rc_reply rep = {.id = req->id};
+
+    rep.stats = st;
+    rep.nstats = (uint32_t)rc_admin_stats(f->admin, st);
+    return rc_encode_reply(out, &rep);
+}
+
+/* Packer sink for the views: remembers a failure, so a cut-off document
+ * is never sent as a success. */
+struct view_buf {
+    struct rc_buf *b;
+    int err;
+};
+
+static int buf_write(void *data, const char *p, size_t n)
+{
+    struct view_buf *v = data;
+    int rv = rc_buf_append(v->b, p, n);
+
+    if (rv < 0)
+        v->err = rv;
+    return rv < 0 ? -1 : 0;
+}
+
+static int reply_view(struct rc_front_native *f, const struct rc_request *req,
+                      struct rc_buf *out, enum rc_admin_view view)
+{
+    struct rc_reply rep = {.id = req->id};
+    struct view_buf vb = {&f->scratch, 0};
+    msgpack_packer pk;
+    int rv;
+
+    rc_buf_reset(&f->scratch);
+    msgpack_packer_init(&pk, &vb, buf_write);
+    rv = rc_admin_pack_view(f->admin, view, &pk);
+    if (rv == 0)
+        rv = vb.err;
+    if (rv == 0 && rc_buf_used(&f->scratch) == 0)
+        rv = RC_EINTERNAL;
+    if (rv < 0)
+        return reply_error(f, out, req->id, rv, NULL);
+    rep.has_value = 1;
+    rep.value = rc_buf_rptr(&f->scratch);
+    rep.value_len = (uint32_t)rc_buf_used(&f->scratch);
+    return rc_encode_reply(out, &rep);
+}
+
+static int do_members(struct rc_front_native *f, struct rc_net *net,
+                      const struct rc_request *req, struct rc_buf *out)
+{
+    return reply_view(f, req, out, RC_ADMIN_MEMBERS);
+}
+
+static int do_ring(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                   struct rc_buf *out)
+{
+    return reply_view(f, req, out, RC_ADMIN_RING);
+}
+
+static int do_activity(struct rc_front_native *f, struct rc_net *net,
+                       const struct rc_request *req, struct rc_buf *out)
+{
+    return reply_view(f, req, out, RC_ADMIN_ACTIVITY);
+}
+
+/* FORGET: KEY is a dead member's id in 16 hex digits. */
+static int do_forget(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+                     struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id};
+    char msg[96];
+    int rv;
+
+    rv = rc_admin_forget(f->admin, req->has_key ? req->key : NULL,
+                         req->has_key ? req->key_len : 0, msg, sizeof(msg));
+    if (rv < 0)
+        return reply_error(f, out, req->id, rv, msg);
+    return rc_encode_reply(out, &rep);
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* Client commands by op code (codec.h); a gap is UNKNOWN_OP. AUTH is
+ * answered before dispatch (a connection's own state). */
+static const cmd_fn cmds[] = {
+    [RC_OP_PING] = do_ping,         [RC_OP_GET] = do_keyed,    [RC_OP_PUT] = do_keyed,
+    [RC_OP_DEL] = do_keyed,         [RC_OP_STATS] = do_stats,  [RC_OP_MEMBERS] = do_members,
+    [RC_OP_RING] = do_ring,         [RC_OP_ACTIVITY] = do_activity,
+    [RC_OP_FORGET] = do_forget,
+};
+
+static int on_request(void *arg, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
+{
+    struct rc_front_native *f = arg;
+
+    if (req->op >= sizeof(cmds) / sizeof(cmds[0]) || cmds[req->op] == NULL)
+        return reply_error(f, out, req->id, RC_EUNKNOWN_OP, NULL);
+    return cmds[req->op](f, net, req, out);
+}
+
+int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_node *node,
+                        struct rc_front_native **out)
+{
+    struct rc_front_native *f = calloc(1, sizeof(*f));
+
+    *out = NULL;
+    if (f == NULL)
+        return RC_ENOMEM;
+    f->co = co;
+    f->admin = admin;
+    f->node = node;
+    rc_buf_init(&f->scratch, VIEW_MAX);
+    *out = f;
+    return 0;
+}
+
+static void on_commit(void *arg)
+{
+    struct rc_front_native *f = arg;
+
+    rc_node_commit(f->node);
+}
+
+void rc_front_native_handler(struct rc_front_native *f, struct rc_net_handler *h)
+{
+    h->arg = f;
+    h->request = on_request;
+    h->commit = on_commit;
+}
+
+void rc_front_native_free(struct rc_front_native *f)
+{
+    if (f == NULL)
+        return;
+    rc_buf_close(&f->scratch);
+    free(f);
+}
