@@ -607,11 +607,6 @@ int rc_client_members(struct rc_client *c, struct rc_result *res)
     return call(c, RC_CLIENT_MEMBERS, NULL, 0, NULL, 0, 0, res);
 }
 
-int rc_client_ring(struct rc_client *c, struct rc_result *res)
-{
-    return call(c, RC_CLIENT_RING, NULL, 0, NULL, 0, 0, res);
-}
-
 int rc_client_activity(struct rc_client *c, struct rc_result *res)
 {
     return call(c, RC_CLIENT_ACTIVITY, NULL, 0, NULL, 0, 0, res);

@@ -113,11 +113,11 @@ int rc_client_put(struct rc_client *c, const void *key, size_t key_len, const vo
                   size_t value_len, uint64_t ttl_ms);
 int rc_client_del(struct rc_client *c, const void *key, size_t key_len);
 int rc_client_stats(struct rc_client *c, struct rc_result *res);
-/* The cluster views as the connected node sees them: res->value holds the
+/* The membership as the connected node sees it: res->value holds the
  * msgpack document, undecoded. Bytes from the network: bound and check
- * every type before use. */
+ * every type before use. The RING view has no call of its own:
+ * rc_client_send(RC_CLIENT_RING) then rc_client_recv, as the CLI does. */
 int rc_client_members(struct rc_client *c, struct rc_result *res);
-int rc_client_ring(struct rc_client *c, struct rc_result *res);
 /* The connected node's rebalancing: its streams in progress and its recent
  * events (docs/protocol.md, ACTIVITY). res->value as for members. */
 int rc_client_activity(struct rc_client *c, struct rc_result *res);

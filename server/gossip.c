@@ -1340,14 +1340,6 @@ uint32_t rc_gossip_members(const struct rc_gossip *g, const struct rc_member **o
     return rc_swim_members(g->swim, out);
 }
 
-uint64_t rc_gossip_incarnation(const struct rc_gossip *g)
-{
-    const struct rc_member *m;
-
-    rc_swim_members(g->swim, &m);
-    return m[0].incarnation;
-}
-
 int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state)
 {

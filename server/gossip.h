@@ -134,9 +134,6 @@ int rc_gossip_start(struct rc_gossip *g);
  * the loop. */
 uint32_t rc_gossip_members(const struct rc_gossip *g, const struct rc_member **out);
 
-/* The incarnation this node announces now. */
-uint64_t rc_gossip_incarnation(const struct rc_gossip *g);
-
 /*
  * Server side of a push-pull: merges the peer's state (in, len: the VALUE
  * of its RC_OP_PUSH_PULL request, borrowed) and appends our own full state
