@@ -4,7 +4,9 @@
  * Everything here is deliberately independent of the code under test:
  * frames are encoded by hand and replies decoded with plain msgpack-c, so
  * a bug in common/codec.c cannot hide the same bug in the server. Only the
- * readiness probe and the stats helpers use the client library.
+ * readiness probe, the stats helpers and freeing the clients a fixture
+ * kept use the client library. The cmocka fixture glue built on this is
+ * in harness_fixture.c.
  */
 #define _GNU_SOURCE /* nftw, pipe2, close_range */
 #include "harness.h"
@@ -119,6 +121,7 @@ void rc_h_close(struct rc_harness *h)
 {
     int i, j;
     rc_h_test_end(h);
+    rc_h_clients_drop(h);
     for (i = 0; i < h->nservers; i++) {
         struct rc_hserver *s = &h->servers[i];
         if (s->pid > 0)
@@ -435,6 +438,19 @@ long rc_h_server_status_kib(const struct rc_hserver *s, const char *field)
 long rc_h_server_rss_kib(const struct rc_hserver *s)
 {
     return rc_h_server_status_kib(s, "VmRSS");
+}
+
+int rc_h_log_count(const struct rc_hserver *s, const char *a, const char *b)
+{
+    char line[2048];
+    int n = 0;
+    FILE *fp = fopen(s->log_path, "r");
+    if (fp == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
+    fclose(fp);
+    return n;
 }
 
 int rc_h_log_contains(const struct rc_hserver *s, const char *needle)

@@ -10,6 +10,9 @@
  * exits (and its children die with it) instead of hanging ctest.
  *
  * There is no global state: tests keep the harness in their cmocka state.
+ * harness.c runs the processes and speaks the wire protocol;
+ * harness_fixture.c is the fixture glue every test file shares (cmocka
+ * fixtures, kept clients, clusters started and converged, STATS reads).
  */
 #ifndef RC_HARNESS_H
 #define RC_HARNESS_H
@@ -24,6 +27,10 @@
 #define RC_H_MAX_EXTRA 16
 #define RC_H_PATH 256
 #define RC_H_HDR 8 /* frame header bytes (common/codec.h) */
+/* Clients a fixture keeps for one test: test_cluster's own bound, the
+ * largest of the files (each passes its bound to rc_h_test_client). */
+#define RC_H_MAX_CLIENTS 64
+#define RC_H_ID_CAP 24 /* a node id (16 hex digits) and its NUL, with room */
 
 struct rc_hserver {
     pid_t pid;                  /* 0 when not running */
@@ -49,19 +56,106 @@ struct rc_harness {
     int nservers;
     int passed; /* a test sets this as its last statement; when it is still
                  * 0 at rc_h_test_end/rc_h_close, the server logs are printed */
+    unsigned timeout_s; /* per-test budget of rc_h_test_setup (0: none) */
+    struct rc_client *clients[RC_H_MAX_CLIENTS]; /* rc_h_client_kept's, owned */
+    int nclients;
 };
 
 /* Creates the temp directory, reads RC_SERVER_BIN / RC_CLI_BIN, ignores
  * SIGPIPE. Returns 0 or -1 (message printed). */
 int rc_h_init(struct rc_harness *h);
 
-/* Kills every server still running, removes the temp directory. */
+/* Frees the kept clients, kills every server still running, removes the
+ * temp directory. */
 void rc_h_close(struct rc_harness *h);
 
 /* Per-test bracket for fixtures shared by a group: begin clears passed and
  * arms the timeout; end prints the server log tails unless passed. */
 void rc_h_test_begin(struct rc_harness *h, unsigned timeout_s);
 void rc_h_test_end(struct rc_harness *h);
+
+/* ---- cmocka fixtures ----
+ *
+ * A test file's fixture is a struct whose FIRST member is a struct
+ * rc_harness, so the fixture pointer is also the harness pointer. These
+ * allocate it, keep its clients and free it, whether a group or each test
+ * owns it. The cmocka-shaped ones (void **state) go straight into
+ * cmocka_unit_test_setup_teardown or wrap a file's own setup.
+ */
+
+/* A zeroed fixture of size bytes (>= sizeof(struct rc_harness)) with its
+ * harness initialised (rc_h_init) and timeout_s kept as the per-test
+ * budget. Caller frees with rc_h_fixture_free. NULL on failure (said). */
+void *rc_h_fixture_new(size_t size, unsigned timeout_s);
+
+/* Frees the kept clients, closes the harness (kills every server, removes
+ * the temp directory, prints the logs unless passed), frees the fixture.
+ * NULL is ignored. */
+void rc_h_fixture_free(void *fixture);
+
+/* Per-test fixture: rc_h_fixture_new, then rc_h_test_begin, into *state.
+ * 0, or -1 with *state NULL. */
+int rc_h_fixture_setup(void **state, size_t size, unsigned timeout_s);
+
+/* Per-test (or group) teardown: rc_h_fixture_free(*state). Always 0. */
+int rc_h_fixture_teardown(void **state);
+
+/* Each test of a group fixture: rc_h_test_begin with the fixture's
+ * timeout_s / rc_h_test_end. 0, or -1 without a fixture (group setup
+ * failed). */
+int rc_h_test_setup(void **state);
+int rc_h_test_teardown(void **state);
+
+/* A test of a group fixture, in a cmocka test table. */
+#define RC_H_GROUP_TEST(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, rc_h_test_setup, rc_h_test_teardown)
+
+/* RC_TEST_FILTER=<glob> (cmocka's * and ?) runs only the matching tests. */
+void rc_h_test_filter_from_env(void);
+
+/* End of a group whose servers must stop cleanly: rc_h_servers_stop_clean
+ * on s[0..n-1] (pointers into the fixture), then rc_h_fixture_teardown.
+ * Returns 0 when every server exited 0, -1 otherwise (cmocka then fails
+ * the group). */
+int rc_h_fixture_stop_clean(void **state, struct rc_hserver *const *s, int n, int timeout_ms);
+
+/* Asserts (cmocka) that expr, a client call, returns want; on a mismatch
+ * prints both as error names first. */
+#define rc_h_expect_rc(expr, want)                                                           \
+    do {                                                                                     \
+        int rc_ = (expr), want_ = (want);                                                    \
+        if (rc_ != want_)                                                                    \
+            printf("%s:%d: %s = %d (%s), want %d (%s)\n", __FILE__, __LINE__, #expr, rc_,    \
+                   rc_client_err_name(rc_), want_, rc_client_err_name(want_));               \
+        assert_int_equal(rc_, want_);                                                        \
+    } while (0)
+
+/* A client to s (io timeout io_ms) that h keeps and frees at
+ * rc_h_fixture_free, even when an assertion ends the test early. NULL
+ * when it cannot connect or h keeps RC_H_MAX_CLIENTS already. */
+struct rc_client *rc_h_client_kept(struct rc_harness *h, const struct rc_hserver *s, int io_ms);
+
+/* rc_h_client_kept for the running cmocka test: fails the test when h
+ * keeps max clients already (the test's own bound) or s does not accept
+ * the connection. */
+struct rc_client *rc_h_test_client(struct rc_harness *h, const struct rc_hserver *s, int io_ms,
+                                   int max);
+
+/* Takes ownership of c (connected by the caller with options of its
+ * own): h frees it like a kept one. 0, or -1 when full (c freed). */
+int rc_h_client_keep(struct rc_harness *h, struct rc_client *c);
+
+/* Frees one kept client now (e.g. its node was killed); c not kept by h
+ * is left alone. */
+void rc_h_client_drop(struct rc_harness *h, struct rc_client *c);
+
+/* Frees every kept client now. */
+void rc_h_clients_drop(struct rc_harness *h);
+
+/* Writes text to <root>/name and its path into path (cap bytes); mode 0
+ * leaves the mode fopen gave it, else chmod(mode). 0, or -1 (said). */
+int rc_h_write_file(const struct rc_harness *h, const char *name, const char *text,
+                    unsigned mode, char *path, size_t cap);
 
 /* Per-test timeout: after seconds, print a message and _exit(1). Children
  * die with the process through PDEATHSIG. 0 disarms. */
@@ -81,6 +175,10 @@ int rc_h_server_setenv(struct rc_hserver *s, const char *name_value);
 
 /* Adds one argument (copied) for the next starts. 0, or -1 when full. */
 int rc_h_server_add_arg(struct rc_hserver *s, const char *arg);
+
+/* rc_h_server_new, then rc_h_server_start: the slot, or NULL (said). */
+struct rc_hserver *rc_h_server_launch(struct rc_harness *h, const char *data_dir,
+                                      const char *const *extra);
 
 /* Starts the server and waits (10 s) until it accepts a connection and
  * answers PING. Client and peer port are fresh free ports (the peer port
@@ -104,6 +202,28 @@ int rc_h_cluster_new(struct rc_harness *h, int n, const char *const *extra,
 /* Starts node 1, waits until it is ready, then starts the others at once
  * and waits until each answers PING. Returns 0 or -1 (logs printed). */
 int rc_h_cluster_start(struct rc_harness *h, struct rc_hserver *const *nodes, int n);
+
+/* STATS node_id of nodes[0..n-1] into ids[0..n-1]. 0, or -1 when one
+ * does not answer. */
+int rc_h_cluster_ids(struct rc_hserver *const *nodes, int n, char (*ids)[RC_H_ID_CAP]);
+
+/* 1 when s lists exactly n members, all alive, including every id of
+ * ids[0..n-1] (ids NULL: any ids); 0 otherwise or when it does not answer
+ * MEMBERS within 2 s. */
+int rc_h_sees_all_alive(const struct rc_hserver *s, const char (*ids)[RC_H_ID_CAP], int n);
+
+/* Polls (every 100 ms, MEMBERS io timeout 2 s) until each of nodes[0..n-1]
+ * passes rc_h_sees_all_alive. Returns the ms it took, or -1 after
+ * timeout_ms. */
+double rc_h_cluster_wait_converged(struct rc_hserver *const *nodes,
+                                   const char (*ids)[RC_H_ID_CAP], int n, int timeout_ms);
+
+/* A graceful stop of the servers at the end of a group: SIGTERM to each,
+ * its exit status printed; h->passed is set only when every one exited
+ * 0 (else rc_h_close prints the logs; a sanitizer report is a non-zero
+ * status). Returns 0 when all exited 0, -1 otherwise. */
+int rc_h_servers_stop_clean(struct rc_harness *h, struct rc_hserver *const *s, int n,
+                            int timeout_ms);
 
 /* One entry of a MEMBERS reply (the CLI's `members --json` has the same
  * fields). Strings are truncated to fit. */
@@ -154,6 +274,9 @@ long rc_h_server_status_kib(const struct rc_hserver *s, const char *field);
 /* Resident set size in KiB, or -1. */
 long rc_h_server_rss_kib(const struct rc_hserver *s);
 
+/* Lines of the server log that contain a and, unless b is NULL, b. */
+int rc_h_log_count(const struct rc_hserver *s, const char *a, const char *b);
+
 /* 1 when the server log contains needle. */
 int rc_h_log_contains(const struct rc_hserver *s, const char *needle);
 
@@ -169,6 +292,16 @@ int rc_h_stat(const struct rc_result *res, const char *name, int64_t *num, const
 
 /* Convenience: STATS on c, then one numeric entry; -1 when missing or on error. */
 int64_t rc_h_stat_num(struct rc_client *c, const char *name);
+
+/* rc_h_stat_num over a connection of its own to s (io timeout io_ms).
+ * Returns -1 when it cannot connect; else 0 with *v set (-1 when the
+ * entry is missing or STATS failed), so a caller can tell the two. */
+int rc_h_server_stat(const struct rc_hserver *s, const char *name, int io_ms, int64_t *v);
+
+/* The same for a test that needs the answer: fails the running cmocka
+ * test when s does not accept a connection (io timeout 2 s); else the
+ * entry, -1 when it is missing. */
+int64_t rc_h_stat_of(const struct rc_hserver *s, const char *name);
 
 /* ---- subprocesses ---- */
 

@@ -254,13 +254,5 @@ int64_t rr_log_keys(const struct rc_hserver *s, const char *needle)
 
 int rr_log_count(const struct rc_hserver *s, const char *needle)
 {
-    char line[2048];
-    int n = 0;
-    FILE *fp = fopen(s->log_path, "r");
-    if (fp == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), fp) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(fp);
-    return n;
+    return rc_h_log_count(s, needle, NULL);
 }

@@ -38,51 +38,31 @@
 #define OP_AUTH 9
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     char pwfile[RC_H_PATH + 16];
 };
 
+/* The password file is left as fopen makes it (not 0600). */
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    FILE *fp;
+    struct fixture *f;
 
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
+    if (rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S) != 0)
+        return -1;
+    f = *state;
+    if (rc_h_write_file(&f->h, "passwords",
+                        "# rotation: the old one goes once clients moved\n" OLD_PASSWORD
+                        "\n" PASSWORD "\n",
+                        0, f->pwfile, sizeof(f->pwfile)) != 0) {
+        rc_h_fixture_teardown(state);
         return -1;
     }
-    snprintf(f->pwfile, sizeof(f->pwfile), "%s/passwords", f->h.root);
-    fp = fopen(f->pwfile, "w");
-    if (fp == NULL) {
-        rc_h_close(&f->h);
-        free(f);
-        return -1;
-    }
-    fprintf(fp, "# rotation: the old one goes once clients moved\n%s\n%s\n", OLD_PASSWORD,
-            PASSWORD);
-    fclose(fp);
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rc_h_test_end(&f->h);
-    rc_h_close(&f->h);
-    free(f);
     return 0;
 }
 
 static struct rc_hserver *start(struct fixture *f, const char *const *extra)
 {
-    struct rc_hserver *s = rc_h_server_new(&f->h, ":memory:", extra);
-
-    if (s == NULL || rc_h_server_start(&f->h, s) != 0)
-        return NULL;
-    return s;
+    return rc_h_server_launch(&f->h, ":memory:", extra);
 }
 
 static struct rc_hserver *start_auth(struct fixture *f, const char *a1, const char *a2)
@@ -423,14 +403,11 @@ static void test_protected_mode(void **state)
     /* A cluster key alone lets it start too, with a warning about clients. */
     {
         char keyfile[RC_H_PATH + 16];
-        FILE *kf;
-        snprintf(keyfile, sizeof(keyfile), "%s/pm.key", f->h.root);
-        kf = fopen(keyfile, "w");
-        assert_non_null(kf);
-        fprintf(kf, "%s\n",
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
-        fclose(kf);
-        assert_int_equal(chmod(keyfile, 0600), 0);
+        assert_int_equal(
+            rc_h_write_file(&f->h, "pm.key",
+                            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+                            0600, keyfile, sizeof(keyfile)),
+            0);
         const char *with_key[] = {"--bind", "0.0.0.0", "--advertise", "127.0.0.1",
                                   "--cluster-key-file", keyfile, NULL};
         s = rc_h_server_new(&f->h, ":memory:", with_key);
@@ -666,19 +643,19 @@ static void test_output_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_preauth_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_password_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_preauth_frame_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_not_configured, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bench_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_protected_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slow_frame, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slow_reader_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_output_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preauth_rules, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_auth, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_password_limit, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_preauth_frame_limit, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_not_configured, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_auth, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bench_auth, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_protected_mode, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_timeout, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_frame, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_reader_kept, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_output_limit, setup, rc_h_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

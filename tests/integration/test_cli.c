@@ -27,54 +27,49 @@
 #define MAX_ARGS 16
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *s;
     struct rc_hrun r; /* last run; freed by the next run and by teardown */
 };
 
+/* One server for the whole group. */
 static int group_setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
+    struct fixture *f = rc_h_fixture_new(sizeof(*f), TEST_TIMEOUT_S);
     *state = f;
+    if (f == NULL)
+        return -1;
     if (f->h.cli_bin == NULL || f->h.cli_bin[0] == '\0') {
         printf("RC_CLI_BIN is not set\n");
         goto fail;
     }
     rc_h_arm_timeout(TEST_TIMEOUT_S);
-    f->s = rc_h_server_new(&f->h, NULL, NULL);
-    if (f->s == NULL || rc_h_server_start(&f->h, f->s) != 0)
+    f->s = rc_h_server_launch(&f->h, NULL, NULL);
+    if (f->s == NULL)
         goto fail;
     alarm(0);
     return 0;
 fail:
-    rc_h_close(&f->h);
-    free(f);
+    rc_h_fixture_teardown(state);
     return -1;
 }
 
+/* A graceful stop still works after the group (a sanitizer build reports
+ * leaks or errors through a non-zero status). */
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    int status;
     if (f == NULL)
         return 0; /* group setup failed (it said why) */
     rc_h_run_free(&f->r);
-    status = rc_h_server_stop(f->s, 10000);
-    printf("server exit status after SIGTERM: %d\n", status);
-    f->h.passed = status == 0; /* else print the log tail */
-    rc_h_close(&f->h);
-    free(f);
-    return status == 0 ? 0 : -1;
+    return rc_h_fixture_stop_clean(state, &f->s, 1, 10000);
 }
 
 static int setup(void **state)
 {
     struct fixture *f = *state;
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
+    if (rc_h_test_setup(state) != 0)
+        return -1;
     return rc_h_server_alive(f->s) ? 0 : -1;
 }
 
@@ -84,8 +79,7 @@ static int teardown(void **state)
     if (!f->h.passed && f->r.out != NULL)
         printf("last CLI run: status %d, stdout %zu bytes, stderr: %s\n", f->r.status,
                f->r.out_len, (const char *)f->r.err);
-    rc_h_test_end(&f->h);
-    return 0;
+    return rc_h_test_teardown(state);
 }
 
 /*

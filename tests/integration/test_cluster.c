@@ -64,12 +64,10 @@ struct load {
 };
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *nodes[MAX_NODES];
-    char ids[MAX_NODES][24];
+    char ids[MAX_NODES][RC_H_ID_CAP];
     int n;
-    struct rc_client *clients[MAX_CLIENTS];
-    int nclients;
     struct load load;
     pthread_t load_thread;
     int load_running;
@@ -77,14 +75,7 @@ struct fixture {
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 static void stop_load(struct fixture *f)
@@ -96,16 +87,13 @@ static void stop_load(struct fixture *f)
     f->load_running = 0;
 }
 
+/* Kills every node still running, even a stopped one, after the load. */
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int i;
-    stop_load(f);
-    for (i = 0; i < f->nclients; i++)
-        rc_client_free(f->clients[i]);
-    rc_h_close(&f->h); /* kills every node still running, even a stopped one */
-    free(f);
-    return 0;
+    if (f != NULL)
+        stop_load(f);
+    return rc_h_fixture_teardown(state);
 }
 
 /* ---- helpers ---- */
@@ -113,11 +101,7 @@ static int teardown(void **state)
 /* A client the fixture frees, even when an assertion fails. */
 static struct rc_client *client(struct fixture *f, const struct rc_hserver *s, int io_ms)
 {
-    struct rc_client *c = rc_h_client(s, io_ms);
-    assert_non_null(c);
-    assert_true(f->nclients < MAX_CLIENTS);
-    f->clients[f->nclients++] = c;
-    return c;
+    return rc_h_test_client(&f->h, s, io_ms, MAX_CLIENTS);
 }
 
 static void start_cluster_with(struct fixture *f, int n, const char *const *extra)
@@ -127,10 +111,9 @@ static void start_cluster_with(struct fixture *f, int n, const char *const *extr
     assert_int_equal(rc_h_cluster_new(&f->h, n, extra, f->nodes), 0);
     f->n = n;
     assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, n), 0);
-    for (i = 0; i < n; i++) {
-        assert_int_equal(rc_h_node_id(f->nodes[i], f->ids[i], sizeof(f->ids[i])), 0);
+    assert_int_equal(rc_h_cluster_ids(f->nodes, n, f->ids), 0);
+    for (i = 0; i < n; i++)
         assert_int_equal(strlen(f->ids[i]), 16);
-    }
 }
 
 static void start_cluster(struct fixture *f, int n)

@@ -71,35 +71,15 @@
 enum { F_KEY = 1, F_VALUE = 2, F_CONSISTENCY = 4 };
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *nodes[RC_H_MAX_SERVERS];
-    char ids[RC_H_MAX_SERVERS][24];
+    char ids[RC_H_MAX_SERVERS][RC_H_ID_CAP];
     int n;
-    struct rc_client *clients[MAX_CLIENTS];
-    int nclients;
 };
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    int i;
-    for (i = 0; i < f->nclients; i++)
-        rc_client_free(f->clients[i]);
-    rc_h_close(&f->h); /* kills every node still running */
-    free(f);
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 /* ---- helpers ---- */
@@ -107,24 +87,7 @@ static int teardown(void **state)
 /* A client the fixture frees, even when an assertion fails. */
 static struct rc_client *client(struct fixture *f, const struct rc_hserver *s)
 {
-    struct rc_client *c = rc_h_client(s, IO_MS);
-    assert_non_null(c);
-    assert_true(f->nclients < MAX_CLIENTS);
-    f->clients[f->nclients++] = c;
-    return c;
-}
-
-/* Drops (frees) a fixture client, e.g. after its node was killed. */
-static void drop_client(struct fixture *f, struct rc_client *c)
-{
-    int i;
-    for (i = 0; i < f->nclients; i++) {
-        if (f->clients[i] == c) {
-            rc_client_free(c);
-            f->clients[i] = f->clients[--f->nclients];
-            return;
-        }
-    }
+    return rc_h_test_client(&f->h, s, IO_MS, MAX_CLIENTS);
 }
 
 /* Describes n nodes (extra arguments for all, NULL-terminated, or NULL);
@@ -136,35 +99,19 @@ static void new_cluster(struct fixture *f, int n, const char *const *extra)
     f->n = n;
 }
 
-static int sees_all_alive(const struct fixture *f, int obs)
-{
-    struct rc_hmember m[16];
-    int k = rc_h_members(f->nodes[obs], m, 16, MEMBERS_IO_MS), i, alive = 0;
-    if (k != f->n)
-        return 0;
-    for (i = 0; i < k; i++)
-        alive += strcmp(m[i].state, "alive") == 0;
-    return alive == f->n;
-}
-
 /* Starts the described cluster, reads the ids and waits until every node
  * sees every node alive. Returns 1 when they do; 0 after CONVERGE_MS,
  * which fails the test unless tolerate is set. */
 static int start_cluster_opt(struct fixture *f, int tolerate)
 {
-    double t0;
-    int i, ok = 0;
+    double t0, ms;
+    int ok;
     assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, f->n), 0);
-    for (i = 0; i < f->n; i++)
-        assert_int_equal(rc_h_node_id(f->nodes[i], f->ids[i], sizeof(f->ids[i])), 0);
+    assert_int_equal(rc_h_cluster_ids(f->nodes, f->n, f->ids), 0);
     t0 = rc_h_now_ms();
-    while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
-        ok = 1;
-        for (i = 0; i < f->n && ok; i++)
-            ok = sees_all_alive(f, i);
-        if (!ok)
-            rc_h_sleep_ms(POLL_MS);
-    }
+    ms = rc_h_cluster_wait_converged(f->nodes, (const char(*)[RC_H_ID_CAP])f->ids, f->n,
+                                     CONVERGE_MS);
+    ok = ms >= 0;
     printf("consistency: %d nodes %s alive everywhere after %.0f ms\n", f->n,
            ok ? "all" : "NOT all", rc_h_now_ms() - t0);
     if (!tolerate)
@@ -420,7 +367,7 @@ static void test_fresh_single_node(void **state)
                        err_name(rg));
             }
         }
-        drop_client(f, c);
+        rc_h_client_drop(&f->h, c);
         if (run == 0)
             rc_h_server_kill(f->nodes[0]);
     }
@@ -593,7 +540,7 @@ static void test_partial_restart(void **state)
         snprintf(want, sizeof(want), "v%03d", i);
         assert_int_equal(kv(c, RC_CLIENT_PUT, key, want, RC_CLIENT_CL_QUORUM, NULL, 0, NULL), 0);
     }
-    drop_client(f, c);
+    rc_h_client_drop(&f->h, c);
     for (i = 0; i < 5; i++)
         rc_h_server_kill(f->nodes[i]);
     for (i = 0; i < 3; i++)
@@ -657,7 +604,7 @@ static void test_restart_seeds_down(void **state)
     c = client(f, f->nodes[A]);
     assert_int_equal(kv(c, RC_CLIENT_PUT, "before", "before-v", RC_CLIENT_CL_ALL, NULL, 0, NULL),
                      0);
-    drop_client(f, c);
+    rc_h_client_drop(&f->h, c);
     for (i = 0; i < 3; i++)
         rc_h_server_kill(f->nodes[i]);
 
@@ -1178,17 +1125,16 @@ static void test_skew_90s_drift(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_single_node, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill_two_of_three, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_seeds_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_partial_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_under_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skew_1s, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skew_20s, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skew_90s_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_single_node, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_kill_two_of_three, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_seeds_down, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_partial_restart, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_under_load, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_skew_1s, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_skew_20s, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_skew_90s_drift, setup, rc_h_fixture_teardown),
     };
     /* RC_TEST_FILTER=test_skew* runs a subset (as in test_rebalance). */
-    if (getenv("RC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
+    rc_h_test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@
 #define NAME_CAP 64
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
 };
 
 struct names {
@@ -38,25 +38,7 @@ struct names {
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rc_h_test_end(&f->h);
-    rc_h_close(&f->h);
-    free(f);
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 /* Reads the whole file into a NUL-terminated heap buffer (caller frees). */
@@ -186,7 +168,7 @@ static void test_stats_documented(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stats_documented, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_documented, setup, rc_h_fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

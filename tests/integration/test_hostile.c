@@ -75,9 +75,9 @@
 #define ST_INVAL 8
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *s;
-    struct rc_client *good;
+    struct rc_client *good; /* kept by h */
     int checks;
     long peak_rss;
     double base_p99; /* ms */
@@ -155,7 +155,7 @@ static long raise_nofile(void)
 
 static int connect_good(struct fixture *f)
 {
-    f->good = rc_h_client(f->s, 5000);
+    f->good = rc_h_client_kept(&f->h, f->s, 5000);
     if (f->good == NULL || rc_client_put(f->good, "p99-key", 7, "p99-value", 9, 0) != 0)
         return -1;
     return 0;
@@ -182,18 +182,15 @@ static int group_setup(void **state)
                                         "--write-timeout", STR(WRITE_TIMEOUT_MS),
                                         /* the idle crowd, the good and fresh clients */
                                         "--max-conns", "10100", NULL};
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
+    struct fixture *f = rc_h_fixture_new(sizeof(*f), TEST_TIMEOUT_S);
     *state = f;
+    if (f == NULL)
+        return -1;
     rc_h_arm_timeout(TEST_TIMEOUT_S);
     printf("descriptor limit of the test process: %ld\n", raise_nofile());
-    f->s = rc_h_server_new(&f->h, NULL, extra);
-    if (f->s == NULL || rc_h_server_start(&f->h, f->s) != 0 || connect_good(f) != 0) {
-        rc_h_close(&f->h);
-        free(f);
+    f->s = rc_h_server_launch(&f->h, NULL, extra);
+    if (f->s == NULL || connect_good(f) != 0) {
+        rc_h_fixture_teardown(state);
         return -1;
     }
     measure_baseline(f);
@@ -208,17 +205,10 @@ static int group_teardown(void **state)
         return 0; /* group setup failed (it said why) */
     printf("hostile: peak RSS seen %ld KiB over %d health checks; VmHWM %ld KiB\n", f->peak_rss,
            f->checks, rc_h_server_status_kib(f->s, "VmHWM"));
-    int status;
-    if (f->good != NULL)
-        rc_client_free(f->good);
+    rc_h_clients_drop(&f->h); /* the good client */
     /* After all that, a graceful stop still works (and a sanitizer build
      * reports leaks or errors through a non-zero status). */
-    status = rc_h_server_stop(f->s, 10000);
-    printf("server exit status after SIGTERM: %d\n", status);
-    f->h.passed = status == 0; /* else print the log tail */
-    rc_h_close(&f->h);
-    free(f);
-    return status == 0 ? 0 : -1;
+    return rc_h_fixture_stop_clean(state, &f->s, 1, 10000);
 }
 
 /* Before each test: a timeout, and a live server (a previous test that
@@ -226,15 +216,15 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
     struct fixture *f = *state;
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
+    if (rc_h_test_setup(state) != 0)
+        return -1;
     if (rc_h_server_alive(f->s) && f->good != NULL) {
         measure_baseline(f);
         return 0;
     }
     printf("server died (status %d); restarting for the next test\n", f->s->last_status);
     rc_h_print_log_tail(f->s, 4096);
-    if (f->good != NULL)
-        rc_client_free(f->good);
+    rc_h_client_drop(&f->h, f->good);
     f->good = NULL;
     if (rc_h_server_start(&f->h, f->s) != 0 || connect_good(f) != 0)
         return -1;
@@ -242,21 +232,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    rc_h_test_end(&f->h);
-    return 0;
-}
-
-#define expect_rc(expr, want)                                                                \
-    do {                                                                                     \
-        int rc_ = (expr), want_ = (want);                                                    \
-        if (rc_ != want_)                                                                    \
-            printf("%s:%d: %s = %d (%s), want %d (%s)\n", __FILE__, __LINE__, #expr, rc_,    \
-                   rc_client_err_name(rc_), want_, rc_client_err_name(want_));               \
-        assert_int_equal(rc_, want_);                                                        \
-    } while (0)
 
 /* The good client and a fresh one get correct answers; the server is
  * alive with bounded RSS. */
@@ -274,16 +249,16 @@ static void check_healthy_v(struct fixture *f, const char *label, int ongoing)
     kl = snprintf(k, sizeof(k), "good-%d", f->checks);
     vl = snprintf(v, sizeof(v), "value-%d-%s", f->checks, label);
     f->checks++;
-    expect_rc(rc_client_ping(f->good), 0);
-    expect_rc(rc_client_put(f->good, k, (size_t)kl, v, (size_t)vl, 0), 0);
-    expect_rc(rc_client_get(f->good, k, (size_t)kl, &res), 0);
+    rc_h_expect_rc(rc_client_ping(f->good), 0);
+    rc_h_expect_rc(rc_client_put(f->good, k, (size_t)kl, v, (size_t)vl, 0), 0);
+    rc_h_expect_rc(rc_client_get(f->good, k, (size_t)kl, &res), 0);
     assert_int_equal(res.value_len, vl);
     assert_memory_equal(res.value, v, (size_t)vl);
-    expect_rc(rc_client_get(f->good, "good-never", 10, &res), RC_CLIENT_NOTFOUND);
+    rc_h_expect_rc(rc_client_get(f->good, "good-never", 10, &res), RC_CLIENT_NOTFOUND);
 
     fresh = rc_h_client(f->s, 5000);
     assert_non_null(fresh);
-    expect_rc(rc_client_get(fresh, k, (size_t)kl, &res), 0);
+    rc_h_expect_rc(rc_client_get(fresh, k, (size_t)kl, &res), 0);
     assert_int_equal(res.value_len, vl);
     rc_client_free(fresh);
 
@@ -473,7 +448,7 @@ static void test_huge_frame(void **state)
     assert_true(peak1 - peak0 < VMPEAK_SLACK_KIB);
 
     /* Default limit: max value + max key + 4096. */
-    expect_rc(rc_client_stats(f->good, &res), 0);
+    rc_h_expect_rc(rc_client_stats(f->good, &res), 0);
     if (rc_h_stat(&res, "max_frame_size", &limit, NULL) != 0)
         limit = 1048576 + 1024 + 4096;
     printf("  frame limit %lld\n", (long long)limit);
@@ -660,7 +635,7 @@ static void test_wrong_field_types(void **state)
     {
         /* None of those PUTs stored anything. */
         struct rc_result res;
-        expect_rc(rc_client_get(f->good, "k", 1, &res), RC_CLIENT_NOTFOUND);
+        rc_h_expect_rc(rc_client_get(f->good, "k", 1, &res), RC_CLIENT_NOTFOUND);
     }
     f->h.passed = 1;
 }
@@ -720,7 +695,7 @@ static void test_truncated_then_close(void **state)
     {
         /* The cut-off PUT was never applied. */
         struct rc_result res;
-        expect_rc(rc_client_get(f->good, "trunc", 5, &res), RC_CLIENT_NOTFOUND);
+        rc_h_expect_rc(rc_client_get(f->good, "trunc", 5, &res), RC_CLIENT_NOTFOUND);
     }
     f->h.passed = 1;
 }
@@ -747,7 +722,7 @@ static void test_half_frames(void **state)
         int kl = snprintf(k, sizeof(k), "hf-%d", i);
         double ms;
         t0 = rc_h_now_ms();
-        expect_rc(rc_client_put(f->good, k, (size_t)kl, k, (size_t)kl, 0), 0);
+        rc_h_expect_rc(rc_client_put(f->good, k, (size_t)kl, k, (size_t)kl, 0), 0);
         ms = rc_h_now_ms() - t0;
         worst = ms > worst ? ms : worst;
     }
@@ -766,7 +741,7 @@ static void test_half_frames(void **state)
             rc_h_sleep_ms(20);
         printf("  connections after closing them: %lld\n", (long long)conns);
         assert_int_equal(conns, 1);
-        expect_rc(rc_client_get(f->good, "half", 4, &res), RC_CLIENT_NOTFOUND);
+        rc_h_expect_rc(rc_client_get(f->good, "half", 4, &res), RC_CLIENT_NOTFOUND);
     }
     f->h.passed = 1;
 }
@@ -810,7 +785,7 @@ static void test_flood_no_read(void **state)
             }
         }
         p0 = rc_h_now_ms();
-        expect_rc(rc_client_ping(f->good), 0);
+        rc_h_expect_rc(rc_client_ping(f->good), 0);
         pings++;
         worst = rc_h_now_ms() - p0 > worst ? rc_h_now_ms() - p0 : worst;
         rc_h_sleep_ms(2);
@@ -1066,29 +1041,29 @@ static void test_random_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_magic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_flags, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_huge_frame, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_array32_lie, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_map32_lie, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bin32_lie, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_str32_and_ext_lies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_body_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_field_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_then_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_half_frames, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_garbage, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_peer_port, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idle_crowd, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_byte_per_second, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_million_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_magic, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_flags, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_version, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_http, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_huge_frame, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_array32_lie, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_map32_lie, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_bin32_lie, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_str32_and_ext_lies, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_bodies, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_body_ids, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_field_types, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_long_garbage, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_op, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_then_close, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_half_frames, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_flood_no_read, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_random_garbage, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_http_peer_port, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_crowd, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_byte_per_second, setup, rc_h_test_teardown),
+        cmocka_unit_test_setup_teardown(test_million_pipelined, setup, rc_h_test_teardown),
     };
     return cmocka_run_group_tests_name("integration_hostile", tests, group_setup, group_teardown);
 }

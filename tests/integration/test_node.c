@@ -29,45 +29,18 @@
 #define MAX_CLIENTS 8
 
 struct fixture {
-    struct rc_harness h;
-    struct rc_client *clients[MAX_CLIENTS];
-    int nclients;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
 };
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static void drop_clients(struct fixture *f)
-{
-    int i;
-    for (i = 0; i < f->nclients; i++)
-        rc_client_free(f->clients[i]);
-    f->nclients = 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    drop_clients(f);
-    rc_h_close(&f->h);
-    free(f);
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 static struct rc_hserver *start(struct fixture *f, const char *data_dir, const char *const *extra)
 {
-    struct rc_hserver *s = rc_h_server_new(&f->h, data_dir, extra);
+    struct rc_hserver *s = rc_h_server_launch(&f->h, data_dir, extra);
     assert_non_null(s);
-    assert_int_equal(rc_h_server_start(&f->h, s), 0);
     return s;
 }
 
@@ -79,27 +52,14 @@ static void restart(struct fixture *f, struct rc_hserver *s)
 /* A client the fixture frees even when an assertion fails. */
 static struct rc_client *client(struct fixture *f, struct rc_hserver *s)
 {
-    struct rc_client *c;
-    assert_true(f->nclients < MAX_CLIENTS);
-    c = rc_h_client(s, 5000);
-    assert_non_null(c);
-    f->clients[f->nclients++] = c;
-    return c;
+    return rc_h_test_client(&f->h, s, 5000, MAX_CLIENTS);
 }
 
-#define expect_rc(expr, want)                                                                \
-    do {                                                                                     \
-        int rc_ = (expr), want_ = (want);                                                    \
-        if (rc_ != want_)                                                                    \
-            printf("%s:%d: %s = %d (%s), want %d (%s)\n", __FILE__, __LINE__, #expr, rc_,    \
-                   rc_client_err_name(rc_), want_, rc_client_err_name(want_));               \
-        assert_int_equal(rc_, want_);                                                        \
-    } while (0)
 
 static void expect_val(struct rc_client *c, const void *k, size_t kl, const void *v, size_t vl)
 {
     struct rc_result res;
-    expect_rc(rc_client_get(c, k, kl, &res), 0);
+    rc_h_expect_rc(rc_client_get(c, k, kl, &res), 0);
     assert_true(res.has_value);
     assert_int_equal(res.value_len, vl);
     if (vl > 0)
@@ -109,14 +69,14 @@ static void expect_val(struct rc_client *c, const void *k, size_t kl, const void
 static void expect_missing(struct rc_client *c, const void *k, size_t kl)
 {
     struct rc_result res;
-    expect_rc(rc_client_get(c, k, kl, &res), RC_CLIENT_NOTFOUND);
+    rc_h_expect_rc(rc_client_get(c, k, kl, &res), RC_CLIENT_NOTFOUND);
 }
 
 static int64_t stat_of(struct rc_client *c, const char *name)
 {
     struct rc_result res;
     int64_t v = -1;
-    expect_rc(rc_client_stats(c, &res), 0);
+    rc_h_expect_rc(rc_client_stats(c, &res), 0);
     if (rc_h_stat(&res, name, &v, NULL) != 0)
         printf("stats entry '%s' missing\n", name);
     assert_int_equal(rc_h_stat(&res, name, &v, NULL), 0);
@@ -141,12 +101,12 @@ static void put_many(struct rc_client *c, const char *prefix, int n)
     for (i = 0; i < n; i++) {
         int kl = snprintf(k, sizeof(k), "%s-%d", prefix, i);
         int vl = snprintf(v, sizeof(v), "value-%d-%s", i, prefix);
-        expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, v, (size_t)vl, 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, v, (size_t)vl, 0, 0), 0);
     }
     for (i = 0; i < n; i++) {
         struct rc_result res;
-        expect_rc(rc_client_recv(c, &res), 0);
-        expect_rc(res.err, 0);
+        rc_h_expect_rc(rc_client_recv(c, &res), 0);
+        rc_h_expect_rc(res.err, 0);
     }
 }
 
@@ -157,16 +117,16 @@ static int check_many(struct rc_client *c, const char *prefix, int n, int requir
     int i, found = 0;
     for (i = 0; i < n; i++) {
         int kl = snprintf(k, sizeof(k), "%s-%d", prefix, i);
-        expect_rc(rc_client_send(c, RC_CLIENT_GET, k, (size_t)kl, NULL, 0, 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_GET, k, (size_t)kl, NULL, 0, 0, 0), 0);
     }
     for (i = 0; i < n; i++) {
         struct rc_result res;
         int vl = snprintf(v, sizeof(v), "value-%d-%s", i, prefix);
-        expect_rc(rc_client_recv(c, &res), 0);
+        rc_h_expect_rc(rc_client_recv(c, &res), 0);
         if (require_all)
-            expect_rc(res.err, 0);
+            rc_h_expect_rc(res.err, 0);
         if (res.err != 0) {
-            expect_rc(res.err, RC_CLIENT_NOTFOUND);
+            rc_h_expect_rc(res.err, RC_CLIENT_NOTFOUND);
             continue;
         }
         assert_int_equal(res.value_len, vl);
@@ -184,7 +144,7 @@ static void test_ping(void **state)
     double t0 = rc_h_now_ms();
     int i;
     for (i = 0; i < 100; i++)
-        expect_rc(rc_client_ping(c), 0);
+        rc_h_expect_rc(rc_client_ping(c), 0);
     printf("100 sequential pings: %.2f ms\n", rc_h_now_ms() - t0);
     {
         char line[96];
@@ -201,16 +161,16 @@ static void test_put_get_del(void **state)
     struct rc_client *c = client(f, s);
 
     expect_missing(c, "alpha", 5);
-    expect_rc(rc_client_put(c, "alpha", 5, "one", 3, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "alpha", 5, "one", 3, 0), 0);
     expect_val(c, "alpha", 5, "one", 3);
-    expect_rc(rc_client_put(c, "beta", 4, "", 0, 0), 0); /* empty value is a value */
+    rc_h_expect_rc(rc_client_put(c, "beta", 4, "", 0, 0), 0); /* empty value is a value */
     expect_val(c, "beta", 4, "", 0);
-    expect_rc(rc_client_del(c, "alpha", 5), 0);
+    rc_h_expect_rc(rc_client_del(c, "alpha", 5), 0);
     expect_missing(c, "alpha", 5);
-    expect_rc(rc_client_del(c, "alpha", 5), RC_CLIENT_NOTFOUND);
-    expect_rc(rc_client_del(c, "never", 5), RC_CLIENT_NOTFOUND);
+    rc_h_expect_rc(rc_client_del(c, "alpha", 5), RC_CLIENT_NOTFOUND);
+    rc_h_expect_rc(rc_client_del(c, "never", 5), RC_CLIENT_NOTFOUND);
     /* A deleted key can be written again (the tombstone must not win). */
-    expect_rc(rc_client_put(c, "alpha", 5, "two", 3, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "alpha", 5, "two", 3, 0), 0);
     expect_val(c, "alpha", 5, "two", 3);
     expect_val(c, "beta", 4, "", 0);
     f->h.passed = 1;
@@ -229,11 +189,11 @@ static void test_binary(void **state)
         all[i] = (uint8_t)i;
         rev[i] = (uint8_t)(255 - i);
     }
-    expect_rc(rc_client_put(c, nulkey, sizeof(nulkey), all, sizeof(all), 0), 0);
-    expect_rc(rc_client_put(c, all, sizeof(all), rev, sizeof(rev), 0), 0);
+    rc_h_expect_rc(rc_client_put(c, nulkey, sizeof(nulkey), all, sizeof(all), 0), 0);
+    rc_h_expect_rc(rc_client_put(c, all, sizeof(all), rev, sizeof(rev), 0), 0);
     /* Keys that differ only after a NUL are different keys. */
-    expect_rc(rc_client_put(c, nulkey, 2, "short", 5, 0), 0);
-    expect_rc(rc_client_put(c, "\0", 1, "\0\0\0", 3, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, nulkey, 2, "short", 5, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "\0", 1, "\0\0\0", 3, 0), 0);
 
     expect_val(c, nulkey, sizeof(nulkey), all, sizeof(all));
     expect_val(c, all, sizeof(all), rev, sizeof(rev));
@@ -241,7 +201,7 @@ static void test_binary(void **state)
     expect_val(c, "\0", 1, "\0\0\0", 3);
     expect_missing(c, nulkey, 3);
     expect_missing(c, all, 255);
-    expect_rc(rc_client_del(c, nulkey, sizeof(nulkey)), 0);
+    rc_h_expect_rc(rc_client_del(c, nulkey, sizeof(nulkey)), 0);
     expect_missing(c, nulkey, sizeof(nulkey));
     expect_val(c, nulkey, 2, "short", 5);
     f->h.passed = 1;
@@ -260,21 +220,21 @@ static void check_limits(struct rc_client *c, size_t key_max, size_t val_max)
     for (i = 0; i <= val_max; i++)
         val[i] = (uint8_t)(i * 7 + 3);
 
-    expect_rc(rc_client_put(c, key, key_max, "k", 1, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, key, key_max, "k", 1, 0), 0);
     expect_val(c, key, key_max, "k", 1);
-    expect_rc(rc_client_put(c, key, key_max + 1, "k", 1, 0), RC_EKEY_TOO_LARGE);
-    expect_rc(rc_client_ping(c), 0);
-    expect_rc(rc_client_get(c, key, key_max + 1, &(struct rc_result){0}), RC_EKEY_TOO_LARGE);
-    expect_rc(rc_client_ping(c), 0);
-    expect_rc(rc_client_del(c, key, key_max + 1), RC_EKEY_TOO_LARGE);
-    expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_put(c, key, key_max + 1, "k", 1, 0), RC_EKEY_TOO_LARGE);
+    rc_h_expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_get(c, key, key_max + 1, &(struct rc_result){0}), RC_EKEY_TOO_LARGE);
+    rc_h_expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_del(c, key, key_max + 1), RC_EKEY_TOO_LARGE);
+    rc_h_expect_rc(rc_client_ping(c), 0);
 
-    expect_rc(rc_client_put(c, "v", 1, val, val_max, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "v", 1, val, val_max, 0), 0);
     expect_val(c, "v", 1, val, val_max);
-    expect_rc(rc_client_put(c, key, key_max, val, val_max, 0), 0); /* both at once */
+    rc_h_expect_rc(rc_client_put(c, key, key_max, val, val_max, 0), 0); /* both at once */
     expect_val(c, key, key_max, val, val_max);
-    expect_rc(rc_client_put(c, "v2", 2, val, val_max + 1, 0), RC_EVALUE_TOO_LARGE);
-    expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_put(c, "v2", 2, val, val_max + 1, 0), RC_EVALUE_TOO_LARGE);
+    rc_h_expect_rc(rc_client_ping(c), 0);
     expect_missing(c, "v2", 2);
     expect_val(c, "v", 1, val, val_max);
     free(key);
@@ -376,8 +336,8 @@ static void test_frame_too_large(void **state)
     rc = rc_client_put(c, "big", 3, v, n, 0);
     rc_client_free(c);
     free(v);
-    expect_rc(rc, RC_EFRAME_TOO_LARGE);
-    expect_rc(rc_client_ping(other), 0);
+    rc_h_expect_rc(rc, RC_EFRAME_TOO_LARGE);
+    rc_h_expect_rc(rc_client_ping(other), 0);
     expect_missing(other, "big", 3);
     f->h.passed = 1;
 }
@@ -397,14 +357,14 @@ static void test_client_timeout(void **state)
     rc = rc_client_connect(addr, &o, &c);
     if (rc != 0)
         close(fd);
-    expect_rc(rc, 0);
-    f->clients[f->nclients++] = c;
+    rc_h_expect_rc(rc, 0);
+    assert_int_equal(rc_h_client_keep(&f->h, c), 0);
     t0 = rc_h_now_ms();
     rc = rc_client_ping(c);
     close(fd);
     printf("ping to a silent server: %s after %.0f ms (io timeout 300)\n", rc_client_err_name(rc),
            rc_h_now_ms() - t0);
-    expect_rc(rc, RC_ETIMEOUT);
+    rc_h_expect_rc(rc, RC_ETIMEOUT);
     assert_true(rc_h_now_ms() - t0 >= 250 && rc_h_now_ms() - t0 < 1500);
     f->h.passed = 1;
 }
@@ -415,12 +375,12 @@ static void test_empty_key(void **state)
     struct rc_hserver *s = start(f, NULL, NULL);
     struct rc_client *c = client(f, s);
     struct rc_result res;
-    expect_rc(rc_client_put(c, "", 0, "v", 1, 0), RC_EINVAL);
-    expect_rc(rc_client_ping(c), 0);
-    expect_rc(rc_client_get(c, "", 0, &res), RC_EINVAL);
-    expect_rc(rc_client_ping(c), 0);
-    expect_rc(rc_client_del(c, "", 0), RC_EINVAL);
-    expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_put(c, "", 0, "v", 1, 0), RC_EINVAL);
+    rc_h_expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_get(c, "", 0, &res), RC_EINVAL);
+    rc_h_expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_del(c, "", 0), RC_EINVAL);
+    rc_h_expect_rc(rc_client_ping(c), 0);
     assert_int_equal(stat_of(c, "keys"), 0);
     f->h.passed = 1;
 }
@@ -430,10 +390,10 @@ static void test_overwrite(void **state)
     struct fixture *f = *state;
     struct rc_hserver *s = start(f, NULL, NULL);
     struct rc_client *c = client(f, s);
-    expect_rc(rc_client_put(c, "k", 1, "first", 5, 0), 0);
-    expect_rc(rc_client_put(c, "k", 1, "second-longer", 13, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "k", 1, "first", 5, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "k", 1, "second-longer", 13, 0), 0);
     expect_val(c, "k", 1, "second-longer", 13);
-    expect_rc(rc_client_put(c, "k", 1, "3", 1, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "k", 1, "3", 1, 0), 0);
     expect_val(c, "k", 1, "3", 1);
     assert_int_equal(stat_of(c, "keys"), 1);
     assert_int_equal(stat_of(c, "bytes"), 2);
@@ -450,10 +410,10 @@ static void test_ttl(void **state)
     double t0, gone_at = -1;
     int64_t keys;
 
-    expect_rc(rc_client_put(c, "keep", 4, "forever", 7, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "keep", 4, "forever", 7, 0), 0);
     t0 = rc_h_now_ms();
-    expect_rc(rc_client_put(c, "brief", 5, "soon-gone", 9, 300), 0);
-    expect_rc(rc_client_get(c, "brief", 5, &res), 0);
+    rc_h_expect_rc(rc_client_put(c, "brief", 5, "soon-gone", 9, 300), 0);
+    rc_h_expect_rc(rc_client_get(c, "brief", 5, &res), 0);
     assert_int_equal(res.value_len, 9);
     assert_memory_equal(res.value, "soon-gone", 9);
     printf("remaining ttl right after put: %llu ms\n", (unsigned long long)res.ttl_ms);
@@ -464,7 +424,7 @@ static void test_ttl(void **state)
             gone_at = rc_h_now_ms() - t0;
             break;
         }
-        expect_rc(rc, 0);
+        rc_h_expect_rc(rc, 0);
         rc_h_sleep_ms(10);
     }
     printf("ttl 300 ms key gone after %.0f ms\n", gone_at);
@@ -538,13 +498,13 @@ static void test_keys_live(void **state)
         snprintf(port, sizeof(port), "%d", resp);
         s = start(f, mode == 0 ? NULL : ":memory:", extra);
         c = client(f, s);
-        expect_rc(rc_client_put(c, "keep", 4, "forever", 7, 0), 0);
-        expect_rc(rc_client_put(c, "gone", 4, "x", 1, 0), 0);
-        expect_rc(rc_client_del(c, "gone", 4), 0); /* a tombstone: never a key */
+        rc_h_expect_rc(rc_client_put(c, "keep", 4, "forever", 7, 0), 0);
+        rc_h_expect_rc(rc_client_put(c, "gone", 4, "x", 1, 0), 0);
+        rc_h_expect_rc(rc_client_del(c, "gone", 4), 0); /* a tombstone: never a key */
         t0 = rc_h_now_ms();
-        expect_rc(rc_client_put(c, "e1", 2, "a", 1, 300), 0);
-        expect_rc(rc_client_put(c, "e2", 2, "b", 1, 300), 0);
-        expect_rc(rc_client_put(c, "e3", 2, "c", 1, 60000), 0);
+        rc_h_expect_rc(rc_client_put(c, "e1", 2, "a", 1, 300), 0);
+        rc_h_expect_rc(rc_client_put(c, "e2", 2, "b", 1, 300), 0);
+        rc_h_expect_rc(rc_client_put(c, "e3", 2, "c", 1, 60000), 0);
         assert_int_equal(stat_of(c, "keys"), 4);
         while (rc_h_now_ms() - t0 < 400)
             rc_h_sleep_ms(20);
@@ -563,7 +523,7 @@ static void test_keys_live(void **state)
         resp_call(resp, "*2\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n", buf, sizeof(buf));
         assert_non_null(strstr(buf, "db0:keys=2\r\n"));
         /* Writing an expired key again makes it live again. */
-        expect_rc(rc_client_put(c, "e1", 2, "again", 5, 0), 0);
+        rc_h_expect_rc(rc_client_put(c, "e1", 2, "again", 5, 0), 0);
         assert_int_equal(stat_of(c, "keys"), 3);
         assert_int_equal(rc_h_server_stop(s, 10000), 0);
     }
@@ -579,8 +539,8 @@ static void test_tombstone_grace(void **state)
     struct rc_client *c = client(f, s);
     double t0;
     int64_t t;
-    expect_rc(rc_client_put(c, "tomb", 4, "x", 1, 0), 0);
-    expect_rc(rc_client_del(c, "tomb", 4), 0);
+    rc_h_expect_rc(rc_client_put(c, "tomb", 4, "x", 1, 0), 0);
+    rc_h_expect_rc(rc_client_del(c, "tomb", 4), 0);
     t0 = rc_h_now_ms();
     assert_int_equal(stat_of(c, "tombstones"), 1);
     t = wait_stat(c, "tombstones", 0, 4000);
@@ -588,7 +548,7 @@ static void test_tombstone_grace(void **state)
     assert_int_equal(t, 0);
     assert_true(rc_h_now_ms() - t0 >= 900);
     expect_missing(c, "tomb", 4);
-    expect_rc(rc_client_put(c, "tomb", 4, "back", 4, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "tomb", 4, "back", 4, 0), 0);
     expect_val(c, "tomb", 4, "back", 4);
     f->h.passed = 1;
 }
@@ -606,14 +566,14 @@ static void test_purge_batches(void **state)
     for (i = 0; i < 300; i++) {
         char k[16];
         int kl = snprintf(k, sizeof(k), "e%d", i);
-        expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, "v", 1, 100, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, "v", 1, 100, 0), 0);
     }
     for (i = 0; i < 300; i++) {
         struct rc_result res;
-        expect_rc(rc_client_recv(c, &res), 0);
-        expect_rc(res.err, 0);
+        rc_h_expect_rc(rc_client_recv(c, &res), 0);
+        rc_h_expect_rc(res.err, 0);
     }
-    expect_rc(rc_client_put(c, "stay", 4, "v", 1, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "stay", 4, "v", 1, 0), 0);
     keys = wait_stat(c, "expired_purged", 300, 5000);
     printf("300 expired keys purged (batch 10 every 50 ms) in %.0f ms\n", rc_h_now_ms() - t0);
     assert_int_equal(keys, 300);
@@ -628,16 +588,16 @@ static void test_delete(void **state)
     struct fixture *f = *state;
     struct rc_hserver *s = start(f, NULL, NULL);
     struct rc_client *c = client(f, s);
-    expect_rc(rc_client_put(c, "gone", 4, "x", 1, 0), 0);
-    expect_rc(rc_client_put(c, "stays", 5, "y", 1, 0), 0);
-    expect_rc(rc_client_del(c, "gone", 4), 0);
+    rc_h_expect_rc(rc_client_put(c, "gone", 4, "x", 1, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "stays", 5, "y", 1, 0), 0);
+    rc_h_expect_rc(rc_client_del(c, "gone", 4), 0);
     expect_missing(c, "gone", 4);
     expect_val(c, "stays", 5, "y", 1);
     assert_int_equal(stat_of(c, "keys"), 1);
     assert_int_equal(stat_of(c, "tombstones"), 1);
     /* The delete survives a restart. */
     assert_int_equal(rc_h_server_stop(s, 10000), 0);
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     restart(f, s);
     c = client(f, s);
     expect_missing(c, "gone", 4);
@@ -654,19 +614,19 @@ static void pipe_request(struct rc_client *c, int i)
     int kl = snprintf(k, sizeof(k), "p%d", i / 4), vl = snprintf(v, sizeof(v), "val-%d", i / 4);
     switch (i % 4) {
     case 0:
-        expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, v, (size_t)vl, 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, v, (size_t)vl, 0, 0), 0);
         break;
     case 1:
-        expect_rc(rc_client_send(c, RC_CLIENT_GET, k, (size_t)kl, NULL, 0, 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_GET, k, (size_t)kl, NULL, 0, 0, 0), 0);
         break;
     case 2:
-        expect_rc(rc_client_send(c, RC_CLIENT_GET, "nope", 4, NULL, 0, 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_GET, "nope", 4, NULL, 0, 0, 0), 0);
         break;
     default:
         if ((i / 4) % 2 == 0)
-            expect_rc(rc_client_send(c, RC_CLIENT_DEL, k, (size_t)kl, NULL, 0, 0, 0), 0);
+            rc_h_expect_rc(rc_client_send(c, RC_CLIENT_DEL, k, (size_t)kl, NULL, 0, 0, 0), 0);
         else
-            expect_rc(rc_client_send(c, RC_CLIENT_PING, NULL, 0, NULL, 0, 0, 0), 0);
+            rc_h_expect_rc(rc_client_send(c, RC_CLIENT_PING, NULL, 0, NULL, 0, 0, 0), 0);
     }
 }
 
@@ -676,15 +636,15 @@ static void pipe_check(const struct rc_result *res, int i)
     int vl = snprintf(v, sizeof(v), "val-%d", i / 4);
     switch (i % 4) {
     case 1:
-        expect_rc(res->err, 0);
+        rc_h_expect_rc(res->err, 0);
         assert_int_equal(res->value_len, vl);
         assert_memory_equal(res->value, v, (size_t)vl);
         break;
     case 2:
-        expect_rc(res->err, RC_CLIENT_NOTFOUND);
+        rc_h_expect_rc(res->err, RC_CLIENT_NOTFOUND);
         break;
     default:
-        expect_rc(res->err, 0);
+        rc_h_expect_rc(res->err, 0);
     }
 }
 
@@ -702,7 +662,7 @@ static void test_pipelining_client(void **state)
     assert_int_equal(rc_client_inflight(c), PIPE_N);
     for (i = 0; i < PIPE_N; i++) {
         struct rc_result res;
-        expect_rc(rc_client_recv(c, &res), 0);
+        rc_h_expect_rc(rc_client_recv(c, &res), 0);
         if (i > 0 && res.id == prev_id)
             printf("reply %d repeats id %u\n", i, res.id);
         assert_true(i == 0 || res.id != prev_id);
@@ -790,7 +750,7 @@ static void test_restart_keeps_data(void **state)
 
     put_many(c, "persist", 1000);
     assert_int_equal(stat_of(c, "keys"), 1000);
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     status = rc_h_server_stop(s, 10000);
     printf("server exit status after SIGTERM: %d\n", status);
     assert_int_equal(status, 0);
@@ -807,7 +767,7 @@ static void test_sigint(void **state)
     struct rc_hserver *s = start(f, NULL, NULL);
     struct rc_client *c = client(f, s);
     put_many(c, "int", 100);
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     assert_int_equal(rc_h_server_stop_sig(s, SIGINT, 10000), 0);
     restart(f, s);
     c = client(f, s);
@@ -832,9 +792,9 @@ static void test_sigterm_inflight(void **state)
         char k[16];
         int kl = snprintf(k, sizeof(k), "fl%d", i);
         memset(val, 'a' + i % 26, sizeof(val));
-        expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, val, sizeof(val), 0, 0), 0);
+        rc_h_expect_rc(rc_client_send(c, RC_CLIENT_PUT, k, (size_t)kl, val, sizeof(val), 0, 0), 0);
     }
-    expect_rc(rc_client_flush(c), 0);
+    rc_h_expect_rc(rc_client_flush(c), 0);
     kill(s->pid, SIGTERM);
     for (i = 0; i < N; i++) {
         struct rc_result res;
@@ -845,14 +805,14 @@ static void test_sigterm_inflight(void **state)
             acked[i] = 1;
             nacked++;
         } else if (res.err != RC_ESHUTDOWN) {
-            expect_rc(res.err, 0);
+            rc_h_expect_rc(res.err, 0);
         }
     }
     status = rc_h_server_stop_sig(s, 0, 10000);
     printf("SIGTERM during a %d-PUT pipeline: %d acknowledged, recv ended with %s, exit %d\n", N,
            nacked, rc_client_err_name(rc), status);
     assert_int_equal(status, 0);
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     restart(f, s);
     c = client(f, s);
     for (i = 0; i < N; i++) {
@@ -885,9 +845,9 @@ static void test_kill9_keeps_acked(void **state)
     for (i = 0; i < 20; i++) {
         char k[32];
         int kl = snprintf(k, sizeof(k), "acked-%d", i);
-        expect_rc(rc_client_del(c, k, (size_t)kl), 0);
+        rc_h_expect_rc(rc_client_del(c, k, (size_t)kl), 0);
     }
-    expect_rc(rc_client_put(c, "last", 4, "word", 4, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "last", 4, "word", 4, 0), 0);
     rc_h_sleep_ms(100); /* acknowledged, then idle */
     rc_h_server_kill(s);
     printf("server killed with SIGKILL (status %d)\n", s->last_status);
@@ -900,7 +860,7 @@ static void test_kill9_keeps_acked(void **state)
         assert_int_not_equal(rc, 0);
         assert_true(rc_h_now_ms() - t0 < 1000);
     }
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     restart(f, s);
     c = client(f, s);
     assert_int_equal(check_many(c, "acked", 500, 0), 480);
@@ -924,7 +884,7 @@ static void test_memory_mode(void **state)
     put_many(c, "mem", 100);
     assert_int_equal(check_many(c, "mem", 100, 1), 100);
     assert_int_equal(stat_of(c, "keys"), 100);
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     assert_int_equal(rc_h_server_stop(s, 10000), 0);
     /* No database file named ":memory:" in the server's working directory. */
     snprintf(stray, sizeof(stray), "%s/:memory:", f->h.root);
@@ -951,7 +911,7 @@ static void test_stats(void **state)
     int64_t v;
     size_t i;
 
-    expect_rc(rc_client_stats(c, &res), 0);
+    rc_h_expect_rc(rc_client_stats(c, &res), 0);
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (rc_h_stat(&res, names[i], &v, &str) != 0)
             printf("stats entry '%s' missing\n", names[i]);
@@ -966,14 +926,14 @@ static void test_stats(void **state)
     assert_int_equal(stat_of(c, "ops_put"), 0);
     assert_int_equal(stat_of(c, "keys"), 0);
 
-    expect_rc(rc_client_put(c, "a", 1, "11", 2, 0), 0);
-    expect_rc(rc_client_put(c, "bb", 2, "222", 3, 0), 0);
-    expect_rc(rc_client_put(c, "ccc", 3, "3333", 4, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "a", 1, "11", 2, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "bb", 2, "222", 3, 0), 0);
+    rc_h_expect_rc(rc_client_put(c, "ccc", 3, "3333", 4, 0), 0);
     expect_val(c, "a", 1, "11", 2);
     expect_val(c, "bb", 2, "222", 3);
     for (i = 0; i < 4; i++)
         expect_missing(c, "zz", 2);
-    expect_rc(rc_client_del(c, "ccc", 3), 0);
+    rc_h_expect_rc(rc_client_del(c, "ccc", 3), 0);
 
     assert_int_equal(stat_of(c, "ops_put"), 3);
     assert_int_equal(stat_of(c, "ops_get"), 6);
@@ -1008,7 +968,7 @@ static void test_max_conns(void **state)
     assert_int_equal(wait_stat(cs[0], "connections", 1, 3000), 1);
     for (i = 1; i < 5; i++) {
         cs[i] = client(f, s);
-        expect_rc(rc_client_ping(cs[i]), 0);
+        rc_h_expect_rc(rc_client_ping(cs[i]), 0);
     }
     fd = rc_h_tcp_connect(s->port, 2000);
     assert_true(fd >= 0);
@@ -1025,16 +985,15 @@ static void test_max_conns(void **state)
         int rc = sixth != NULL ? rc_client_ping(sixth) : RC_ECONNECT;
         if (sixth != NULL)
             rc_client_free(sixth);
-        expect_rc(rc, RC_ETOO_MANY_CONNS);
+        rc_h_expect_rc(rc, RC_ETOO_MANY_CONNS);
     }
     for (i = 0; i < 5; i++)
-        expect_rc(rc_client_ping(cs[i]), 0);
-    expect_rc(rc_client_put(cs[4], "k", 1, "v", 1, 0), 0);
+        rc_h_expect_rc(rc_client_ping(cs[i]), 0);
+    rc_h_expect_rc(rc_client_put(cs[4], "k", 1, "v", 1, 0), 0);
     expect_val(cs[0], "k", 1, "v", 1);
 
     /* A slot freed by a client that leaves can be used again. */
-    rc_client_free(cs[4]);
-    f->clients[--f->nclients] = NULL;
+    rc_h_client_drop(&f->h, cs[4]);
     rl = rc_h_encode_request(req, 0, sizeof(req), 1, 77, NULL, 0, NULL, 0);
     t0 = rc_h_now_ms();
     while (!ok && rc_h_now_ms() - t0 < 3000) {
@@ -1072,14 +1031,14 @@ static void test_max_db_size(void **state)
         if (rc == RC_EFULL)
             first_full = i;
         else
-            expect_rc(rc, 0);
+            rc_h_expect_rc(rc, 0);
     }
     printf("--max-db-size 1m: %d puts of %d bytes acknowledged before FULL\n", first_full, VAL);
     assert_true(first_full > 0);
     acked = first_full;
     /* Still full, still answering, nothing committed lost. */
-    expect_rc(rc_client_put(c, "one-more", 8, val, sizeof(val), 0), RC_EFULL);
-    expect_rc(rc_client_ping(c), 0);
+    rc_h_expect_rc(rc_client_put(c, "one-more", 8, val, sizeof(val), 0), RC_EFULL);
+    rc_h_expect_rc(rc_client_ping(c), 0);
     expect_missing(c, "one-more", 8);
     for (i = 0; i < acked; i++) {
         int kl = snprintf(k, sizeof(k), "big-%d", i);
@@ -1092,7 +1051,7 @@ static void test_max_db_size(void **state)
     expect_missing(c, k, strlen(k));
     assert_int_equal(stat_of(c, "keys"), acked);
 
-    drop_clients(f);
+    rc_h_clients_drop(&f->h);
     assert_int_equal(rc_h_server_stop(s, 10000), 0);
     restart(f, s);
     c = client(f, s);
@@ -1104,7 +1063,7 @@ static void test_max_db_size(void **state)
     }
     /* Deleting makes room eventually; at least the server accepts deletes when full. */
     snprintf(k, sizeof(k), "big-%d", 0);
-    expect_rc(rc_client_del(c, k, strlen(k)), 0);
+    rc_h_expect_rc(rc_client_del(c, k, strlen(k)), 0);
     expect_missing(c, k, strlen(k));
     f->h.passed = 1;
 }
@@ -1112,32 +1071,32 @@ static void test_max_db_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ping, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_binary, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_sizes_default, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_sizes_flags, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_twins, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_frame_too_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keys_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tombstone_grace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_purge_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelining_client, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelining_raw, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restart_keeps_data, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_keeps_acked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memory_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_db_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ping, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_put_get_del, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_binary, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_max_sizes_default, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_max_sizes_flags, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_env_twins, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_config, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_frame_too_large, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_client_timeout, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_key, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ttl, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_keys_live, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_grace, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_purge_batches, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelining_client, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_pipelining_raw, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_data, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_inflight, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_acked, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_mode, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_stats, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_max_conns, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_max_db_size, setup, rc_h_fixture_teardown),
     };
     return cmocka_run_group_tests_name("integration_node", tests, NULL, NULL);
 }

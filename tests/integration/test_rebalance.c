@@ -67,7 +67,7 @@ struct kstate {
 };
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rr_nodes c; /* the nodes described */
     int stage;  /* tests done on this cluster (groups of two) */
     int victim; /* node the first test of a group took out */
@@ -77,39 +77,11 @@ struct fixture {
 
 /* ---- fixture ---- */
 
+/* One cluster per group; each test gets TEST_TIMEOUT_S. */
 static int group_setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f == NULL)
-        return 0; /* group setup failed (it said why) */
-    rc_h_close(&f->h); /* kills every node still running */
-    free(f);
-    return 0;
-}
-
-static int test_setup(void **state)
-{
-    struct fixture *f = *state;
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    return 0;
-}
-
-static int test_teardown(void **state)
-{
-    struct fixture *f = *state;
-    rc_h_test_end(&f->h); /* logs printed unless passed */
-    return 0;
+    *state = rc_h_fixture_new(sizeof(struct fixture), TEST_TIMEOUT_S);
+    return *state != NULL ? 0 : -1;
 }
 
 /* ---- keys, values, pipelined batches ---- */
@@ -1038,33 +1010,34 @@ static void test_stop_all(void **state)
 int main(void)
 {
     const struct CMUnitTest join_leave[] = {
-        cmocka_unit_test_setup_teardown(test_join, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_leave, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_join),
+        RC_H_GROUP_TEST(test_leave),
     };
     const struct CMUnitTest fail_rejoin[] = {
-        cmocka_unit_test_setup_teardown(test_failure, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_rejoin, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_failure),
+        RC_H_GROUP_TEST(test_rejoin),
     };
     const struct CMUnitTest under_load[] = {
-        cmocka_unit_test_setup_teardown(test_writes_during_rebalance, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_writes_during_rebalance),
     };
     const struct CMUnitTest cut[] = {
-        cmocka_unit_test_setup_teardown(test_cut_stream, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_cut_stream),
     };
     const struct CMUnitTest strays[] = {
-        cmocka_unit_test_setup_teardown(test_stray_cleanup, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_stop_all, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_stray_cleanup),
+        RC_H_GROUP_TEST(test_stop_all),
     };
     int failed = 0;
     /* RC_TEST_FILTER=<glob> (cmocka's * and ?): a subset (tests 2 and 4 need 1 and 3). */
-    if (getenv("RC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
-    failed += cmocka_run_group_tests_name("join_leave", join_leave, group_setup, group_teardown);
+    rc_h_test_filter_from_env();
+    failed += cmocka_run_group_tests_name("join_leave", join_leave, group_setup,
+                                          rc_h_fixture_teardown);
     failed += cmocka_run_group_tests_name("failure_rejoin", fail_rejoin, group_setup,
-                                          group_teardown);
+                                          rc_h_fixture_teardown);
     failed += cmocka_run_group_tests_name("writes_during_rebalance", under_load, group_setup,
-                                          group_teardown);
-    failed += cmocka_run_group_tests_name("cut_stream", cut, group_setup, group_teardown);
-    failed += cmocka_run_group_tests_name("stray_cleanup", strays, group_setup, group_teardown);
+                                          rc_h_fixture_teardown);
+    failed += cmocka_run_group_tests_name("cut_stream", cut, group_setup, rc_h_fixture_teardown);
+    failed += cmocka_run_group_tests_name("stray_cleanup", strays, group_setup,
+                                          rc_h_fixture_teardown);
     return failed;
 }

@@ -90,7 +90,7 @@ struct wop {
 };
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rr_nodes c;
     uint64_t ids[MAX_NODES]; /* node ids (kept across restarts), 0 = not known yet */
     int vnodes;
@@ -110,47 +110,29 @@ static int kset_init(struct kset *s, const char *prefix, int new_every, int del_
     return s->ks == NULL ? -1 : 0;
 }
 
-static int group_setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    /* k: the loaded keys, then overwrites with one new key in 8 and one
-     * delete in 16; j: half new keys, half deletes of earlier ones. */
-    if (f == NULL || kset_init(&f->k, "k", 8, 16) != 0 || kset_init(&f->j, "j", 2, 1) != 0 ||
-        rc_h_init(&f->h) != 0) {
-        if (f != NULL) {
-            free(f->k.ks);
-            free(f->j.ks);
-        }
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
     if (f == NULL)
         return 0; /* group setup failed (it said why) */
-    rc_h_close(&f->h); /* kills every node still running */
     free(f->k.ks);
     free(f->j.ks);
-    free(f);
-    return 0;
+    return rc_h_fixture_teardown(state); /* kills every node still running */
 }
 
-static int test_setup(void **state)
+/* One cluster per group; each test gets TEST_TIMEOUT_S. */
+static int group_setup(void **state)
 {
-    struct fixture *f = *state;
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    return 0;
-}
-
-static int test_teardown(void **state)
-{
-    struct fixture *f = *state;
-    rc_h_test_end(&f->h); /* logs printed unless passed */
+    struct fixture *f = rc_h_fixture_new(sizeof(*f), TEST_TIMEOUT_S);
+    *state = f;
+    if (f == NULL)
+        return -1;
+    /* k: the loaded keys, then overwrites with one new key in 8 and one
+     * delete in 16; j: half new keys, half deletes of earlier ones. */
+    if (kset_init(&f->k, "k", 8, 16) != 0 || kset_init(&f->j, "j", 2, 1) != 0) {
+        group_teardown(state);
+        return -1;
+    }
     return 0;
 }
 
@@ -946,20 +928,19 @@ static void test_sender_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest failure_join[] = {
-        cmocka_unit_test_setup_teardown(test_failure_under_writes, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_rejoin, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_join_sixth, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_leave_sixth, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_failure_under_writes),
+        RC_H_GROUP_TEST(test_rejoin),
+        RC_H_GROUP_TEST(test_join_sixth),
+        RC_H_GROUP_TEST(test_leave_sixth),
     };
     const struct CMUnitTest kill_sender[] = {
-        cmocka_unit_test_setup_teardown(test_kill_sender, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_sender_restart, test_setup, test_teardown),
+        RC_H_GROUP_TEST(test_kill_sender),
+        RC_H_GROUP_TEST(test_sender_restart),
     };
     int failed = 0;
     /* RC_TEST_FILTER=<glob> (cmocka's * and ?): a subset; each test needs
      * the ones before it in its group. */
-    if (getenv("RC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
+    rc_h_test_filter_from_env();
     failed += cmocka_run_group_tests_name("failure_join_leave", failure_join, group_setup,
                                           group_teardown);
     failed += cmocka_run_group_tests_name("kill_sender", kill_sender, group_setup,

@@ -43,7 +43,7 @@
 #endif
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *nodes[NODES];
     int resp_port[NODES];
     char port_str[NODES][16];
@@ -75,22 +75,8 @@ static void find_tool(const char *name, char *out, size_t cap)
  * their replicas. */
 static int wait_converged(struct fixture *f)
 {
-    struct rc_hmember m[NODES + 2];
-    double end = rc_h_now_ms() + 20000;
-    int i, j, n, alive;
-
-    while (rc_h_now_ms() < end) {
-        for (i = 0; i < NODES; i++) {
-            n = rc_h_members(f->nodes[i], m, NODES + 2, 2000);
-            for (j = 0, alive = 0; j < n && j < NODES + 2; j++)
-                alive += strcmp(m[j].state, "alive") == 0;
-            if (alive != NODES)
-                break;
-        }
-        if (i == NODES)
-            return 0;
-        rc_h_sleep_ms(100);
-    }
+    if (rc_h_cluster_wait_converged(f->nodes, NULL, NODES, 20000) >= 0)
+        return 0;
     printf("cluster did not converge\n");
     return -1;
 }
@@ -100,14 +86,12 @@ static int group_setup(void **state)
     /* Replicas get 5 s, not 1: sanitizer builds on a loaded machine are
      * slow, and a TIMEOUT makes redis-benchmark give up. */
     static const char *const extra[] = {"--replica-timeout", "5000", NULL};
-    struct fixture *f = calloc(1, sizeof(*f));
+    struct fixture *f = rc_h_fixture_new(sizeof(*f), TEST_TIMEOUT_S);
     int i;
 
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
     *state = f;
+    if (f == NULL)
+        return -1;
     find_tool("redis-cli", f->cli, sizeof(f->cli));
     find_tool("redis-benchmark", f->bench, sizeof(f->bench));
     if (f->cli[0] == '\0') {
@@ -129,26 +113,18 @@ static int group_setup(void **state)
     alarm(0);
     return 0;
 fail:
-    rc_h_close(&f->h);
-    free(f);
-    *state = NULL; /* cmocka still runs the group teardown */
+    rc_h_fixture_teardown(state); /* *state NULL: cmocka still runs the group teardown */
     return -1;
 }
 
 static int group_teardown(void **state)
 {
     struct fixture *f = *state;
-    int i, status = 0;
 
     if (f == NULL)
         return -1;
     rc_h_run_free(&f->r);
-    for (i = 0; f->cli[0] && i < NODES; i++)
-        status |= rc_h_server_stop(f->nodes[i], 15000);
-    f->h.passed = status == 0;
-    rc_h_close(&f->h);
-    free(f);
-    return status == 0 ? 0 : -1;
+    return rc_h_fixture_stop_clean(state, f->nodes, f->cli[0] ? NODES : 0, 15000);
 }
 
 static int setup(void **state)
@@ -157,8 +133,7 @@ static int setup(void **state)
 
     if (f->cli[0] == '\0')
         skip();
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    return 0;
+    return rc_h_test_setup(state);
 }
 
 static int teardown(void **state)
@@ -170,8 +145,7 @@ static int teardown(void **state)
     if (!f->h.passed && f->r.out != NULL)
         printf("last run: status %d, stdout \"%.300s\", stderr \"%.300s\"\n", f->r.status,
                (const char *)f->r.out, (const char *)f->r.err);
-    rc_h_test_end(&f->h);
-    return 0;
+    return rc_h_test_teardown(state);
 }
 
 /* redis-cli -p <node's RESP port> args... with stdin; returns its stdout. */

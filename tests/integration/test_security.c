@@ -52,32 +52,21 @@ static const char key_b[] = "0123456789abcdef0123456789abcdef0123456789abcdef012
 static const char key_x[] = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *nodes[RC_H_MAX_SERVERS];
-    char ids[RC_H_MAX_SERVERS][24];
+    char ids[RC_H_MAX_SERVERS][RC_H_ID_CAP];
     char key_path[RC_H_MAX_SERVERS][RC_H_PATH];
     int n;
 };
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || rc_h_init(&f->h) != 0 || rc_seal_init() != 0) {
-        free(f);
+    if (rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S) != 0)
+        return -1;
+    if (rc_seal_init() != 0) {
+        rc_h_fixture_teardown(state);
         return -1;
     }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rc_h_close(&f->h);
-    free(f);
     return 0;
 }
 
@@ -138,52 +127,16 @@ static void start_keyed(struct fixture *f, int n, const char *key, int env_for_l
         }
     }
     assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, n), 0);
-    for (i = 0; i < n; i++)
-        assert_int_equal(rc_h_node_id(f->nodes[i], f->ids[i], sizeof(f->ids[i])), 0);
+    assert_int_equal(rc_h_cluster_ids(f->nodes, n, f->ids), 0);
 }
 
-/* 1 when node obs lists exactly the first n nodes, all alive. */
-static int sees_all_alive(const struct fixture *f, int obs, int n)
-{
-    struct rc_hmember m[16];
-    int k = rc_h_members(f->nodes[obs], m, 16, MEMBERS_IO_MS), i;
-
-    if (k != n)
-        return 0;
-    for (i = 0; i < n; i++) {
-        const struct rc_hmember *t = rc_h_member_find(m, k, f->ids[i]);
-
-        if (t == NULL || strcmp(t->state, "alive") != 0)
-            return 0;
-    }
-    return 1;
-}
-
+/* Until each of the first n nodes lists exactly them, all alive. */
 static void wait_converged(const struct fixture *f, int n)
 {
-    double t0 = rc_h_now_ms();
-    int i, ok = 0;
+    double ms = rc_h_cluster_wait_converged(f->nodes, f->ids, n, CONVERGE_MS);
 
-    while (!ok && rc_h_now_ms() - t0 < CONVERGE_MS) {
-        ok = 1;
-        for (i = 0; i < n && ok; i++)
-            ok = sees_all_alive(f, i, n);
-        if (!ok)
-            rc_h_sleep_ms(100);
-    }
-    assert_true(ok);
-    printf("  keyed cluster of %d converged in %.0f ms\n", n, rc_h_now_ms() - t0);
-}
-
-static int64_t stat_of(const struct rc_hserver *s, const char *name)
-{
-    struct rc_client *c = rc_h_client(s, 2000);
-    int64_t v;
-
-    assert_non_null(c);
-    v = rc_h_stat_num(c, name);
-    rc_client_free(c);
-    return v;
+    assert_true(ms >= 0);
+    printf("  keyed cluster of %d converged in %.0f ms\n", n, ms);
 }
 
 static void put_ok(const struct rc_hserver *s, const char *key, const char *val)
@@ -303,10 +256,10 @@ static void test_keyed_cluster_serves(void **state)
         assert_int_equal(get_is(f->nodes[(i + 1) % 3], key, val), 0);
     }
     for (i = 0; i < 3; i++) {
-        assert_int_equal(stat_of(f->nodes[i], "cluster_key"), 1);
-        assert_int_equal(stat_of(f->nodes[i], "gossip_auth_failures"), 0);
-        assert_int_equal(stat_of(f->nodes[i], "peer_auth_failures"), 0);
-        assert_true(stat_of(f->nodes[i], "replica_writes") > 0);
+        assert_int_equal(rc_h_stat_of(f->nodes[i], "cluster_key"), 1);
+        assert_int_equal(rc_h_stat_of(f->nodes[i], "gossip_auth_failures"), 0);
+        assert_int_equal(rc_h_stat_of(f->nodes[i], "peer_auth_failures"), 0);
+        assert_true(rc_h_stat_of(f->nodes[i], "replica_writes") > 0);
     }
     f->h.passed = 1;
 }
@@ -357,7 +310,7 @@ static void test_outsiders_cannot_join(void **state)
             assert_int_equal(k, 3);
             assert_null(rc_h_member_find(m, k, wrong_id));
             assert_null(rc_h_member_find(m, k, none_id));
-            assert_true(sees_all_alive(f, i, 3));
+            assert_true(rc_h_sees_all_alive(f->nodes[i], f->ids, 3));
         }
         assert_int_equal(rc_h_members(wrong, m, 16, MEMBERS_IO_MS), 1);
         assert_int_equal(rc_h_members(none, m, 16, MEMBERS_IO_MS), 1);
@@ -380,10 +333,10 @@ static void test_outsiders_cannot_join(void **state)
     assert_int_equal(get_is(f->nodes[1], "inside", "secret"), 0);
     /* Refused and counted on the seed, and said so in its log. */
     printf("  node 1: gossip_auth_failures=%lld peer_auth_failures=%lld\n",
-           (long long)stat_of(f->nodes[0], "gossip_auth_failures"),
-           (long long)stat_of(f->nodes[0], "peer_auth_failures"));
-    assert_true(stat_of(f->nodes[0], "gossip_auth_failures") > 0);
-    assert_true(stat_of(f->nodes[0], "peer_auth_failures") > 0);
+           (long long)rc_h_stat_of(f->nodes[0], "gossip_auth_failures"),
+           (long long)rc_h_stat_of(f->nodes[0], "peer_auth_failures"));
+    assert_true(rc_h_stat_of(f->nodes[0], "gossip_auth_failures") > 0);
+    assert_true(rc_h_stat_of(f->nodes[0], "peer_auth_failures") > 0);
     /* Logged with the reason, once per 10 s per kind (rate limited). */
     assert_true(rc_h_log_contains(f->nodes[0], "gossip: datagram from=127.0.0.1:"));
     assert_true(rc_h_log_contains(f->nodes[0], "sealed with a key we do not hold") ||
@@ -458,7 +411,7 @@ static void test_raw_peer_write_refused(void **state)
     rc_buf_close(&wire);
     for (i = 0; i < 10; i++) /* and not applied */
         assert_int_equal(get_is(f->nodes[0], "raw", NULL), RC_CLIENT_NOTFOUND);
-    assert_true(stat_of(f->nodes[0], "peer_auth_failures") >= 2);
+    assert_true(rc_h_stat_of(f->nodes[0], "peer_auth_failures") >= 2);
 
     /* Control: the very same frame on an unkeyed node's peer port is
      * answered and stored, so the frame itself is valid. */
@@ -562,7 +515,7 @@ static void test_forged_and_replayed_gossip(void **state)
     fd = udp_socket(&port);
     record_of(f, 0, 1, &n2);
     inc2 = n2.incarnation;
-    auth0 = (uint64_t)stat_of(f->nodes[0], "gossip_auth_failures");
+    auth0 = (uint64_t)rc_h_stat_of(f->nodes[0], "gossip_auth_failures");
 
     /* "Node 2 is dead", from a made-up member, unsealed and wrong-key
      * sealed, to node 1 and node 3, several times. */
@@ -581,7 +534,7 @@ static void test_forged_and_replayed_gossip(void **state)
     assert_int_equal(udp_recv(fd, ack, sizeof(ack), 500), 0);
     expect_node2_untouched(f, inc2, 3000);
     assert_int_equal(rc_h_members(f->nodes[0], m, 16, MEMBERS_IO_MS), 3);
-    assert_true((uint64_t)stat_of(f->nodes[0], "gossip_auth_failures") >= auth0 + 10);
+    assert_true((uint64_t)rc_h_stat_of(f->nodes[0], "gossip_auth_failures") >= auth0 + 10);
 
     /* Capture and replay: a valid PING (node 2's own record, no news)
      * sealed with the key by a sender of its own; node 1 answers it once,
@@ -592,7 +545,7 @@ static void test_forged_and_replayed_gossip(void **state)
     assert_int_equal(rc_seal_dgram_seal(forger, &good, id_num(f->ids[0]), wall_ms(), plain, plen,
                                         sealed, sizeof(sealed), &slen),
                      0);
-    replay0 = (uint64_t)stat_of(f->nodes[0], "gossip_replays");
+    replay0 = (uint64_t)rc_h_stat_of(f->nodes[0], "gossip_replays");
     udp_send_to(fd, f->nodes[0]->peer_port, sealed, slen);
     alen = udp_recv(fd, ack, sizeof(ack), 2000);
     printf("  sealed ping %zu bytes, ack %zu bytes\n", slen, alen);
@@ -602,7 +555,7 @@ static void test_forged_and_replayed_gossip(void **state)
         udp_send_to(fd, f->nodes[0]->peer_port, sealed, slen);
         assert_int_equal(udp_recv(fd, ack, sizeof(ack), 700), 0);
     }
-    assert_int_equal((uint64_t)stat_of(f->nodes[0], "gossip_replays"), replay0 + 3);
+    assert_int_equal((uint64_t)rc_h_stat_of(f->nodes[0], "gossip_replays"), replay0 + 3);
     /* Replayed to another node (it was addressed to node 1): refused too. */
     udp_send_to(fd, f->nodes[2]->peer_port, sealed, slen);
     assert_int_equal(udp_recv(fd, ack, sizeof(ack), 700), 0);
@@ -675,7 +628,7 @@ static void test_rotation_without_downtime(void **state)
             t0 = rc_h_now_ms();
             while (rc_h_now_ms() - t0 < 1500) {
                 for (j = 0; j < 3; j++)
-                    if (!sees_all_alive(f, j, 3))
+                    if (!rc_h_sees_all_alive(f->nodes[j], f->ids, 3))
                         fail_msg("step %d node %d: node %d sees a member not alive", step, i + 1,
                                  j + 1);
                 snprintf(key, sizeof(key), "rot-%d", ops);
@@ -688,8 +641,8 @@ static void test_rotation_without_downtime(void **state)
         printf("  rotation step %d done (%d writes and reads so far)\n", step + 1, ops);
     }
     for (i = 0; i < 3; i++) {
-        assert_int_equal(stat_of(f->nodes[i], "gossip_auth_failures"), 0);
-        assert_int_equal(stat_of(f->nodes[i], "peer_auth_failures"), 0);
+        assert_int_equal(rc_h_stat_of(f->nodes[i], "gossip_auth_failures"), 0);
+        assert_int_equal(rc_h_stat_of(f->nodes[i], "peer_auth_failures"), 0);
         assert_false(rc_h_log_contains(f->nodes[i], "-> suspect"));
         assert_false(rc_h_log_contains(f->nodes[i], "-> dead"));
     }
@@ -775,20 +728,22 @@ static void test_keygen(void **state)
     assert_int_equal(rc_h_server_add_arg(s, "--cluster-key-file"), 0);
     assert_int_equal(rc_h_server_add_arg(s, path), 0);
     assert_int_equal(rc_h_server_start(&f->h, s), 0);
-    assert_int_equal(stat_of(s, "cluster_key"), 1);
+    assert_int_equal(rc_h_stat_of(s, "cluster_key"), 1);
     f->h.passed = 1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_keyed_cluster_serves, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outsiders_cannot_join, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_raw_peer_write_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forged_and_replayed_gossip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_without_downtime, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_key_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyed_cluster_serves, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_outsiders_cannot_join, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_peer_write_refused, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_forged_and_replayed_gossip, setup,
+                                        rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_without_downtime, setup,
+                                        rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_key_files, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_keygen, setup, rc_h_fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

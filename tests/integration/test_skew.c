@@ -42,9 +42,9 @@
 static const char key_a[] = "5f0e1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rc_hserver *nodes[3];
-    char ids[3][24];
+    char ids[3][RC_H_ID_CAP];
     char clock_file[RC_H_PATH];
 };
 
@@ -60,24 +60,7 @@ static void set_clock(struct fixture *f, const char *shift)
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_test_begin(&f->h, TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    rc_h_close(&f->h);
-    free(f);
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 /* libfaketime (Debian's libfaketime package), or RC_FAKETIME_LIB; NULL
@@ -118,16 +101,11 @@ static const char *faketime_lib(void)
  * (re-read every second), "+0" to begin with. */
 static void start_cluster(struct fixture *f, const char *shift)
 {
-    char path[RC_H_PATH], env[RC_H_PATH + 32];
-    FILE *fp;
+    char path[RC_H_PATH], env[RC_H_PATH + 32], text[sizeof(key_a) + 1];
     int i;
 
-    snprintf(path, sizeof(path), "%s/cluster.key", f->h.root);
-    fp = fopen(path, "w");
-    assert_non_null(fp);
-    fprintf(fp, "%s\n", key_a);
-    assert_int_equal(fclose(fp), 0);
-    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(text, sizeof(text), "%s\n", key_a);
+    assert_int_equal(rc_h_write_file(&f->h, "cluster.key", text, 0600, path, sizeof(path)), 0);
     assert_int_equal(rc_h_cluster_new(&f->h, 3, NULL, f->nodes), 0);
     for (i = 0; i < 3; i++) {
         assert_int_equal(rc_h_server_add_arg(f->nodes[i], "--cluster-key-file"), 0);
@@ -149,23 +127,7 @@ static void start_cluster(struct fixture *f, const char *shift)
     assert_int_equal(rc_h_server_setenv(f->nodes[2], env), 0);
     assert_int_equal(rc_h_server_setenv(f->nodes[2], "FAKETIME_DONT_FAKE_MONOTONIC=1"), 0);
     assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, 3), 0);
-    for (i = 0; i < 3; i++)
-        assert_int_equal(rc_h_node_id(f->nodes[i], f->ids[i], sizeof(f->ids[i])), 0);
-}
-
-/* Lines of s's log that contain both a and b (b may be NULL). */
-static int log_count(const struct rc_hserver *s, const char *a, const char *b)
-{
-    char line[2048];
-    int n = 0;
-    FILE *fp = fopen(s->log_path, "r");
-
-    if (fp == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), fp) != NULL)
-        n += strstr(line, a) != NULL && (b == NULL || strstr(line, b) != NULL);
-    fclose(fp);
-    return n;
+    assert_int_equal(rc_h_cluster_ids(f->nodes, 3, f->ids), 0);
 }
 
 /* The member `id` as node obs lists it, or NULL (m holds the reply). */
@@ -195,17 +157,6 @@ static int all_alive(const struct fixture *f, const int *obs, int nobs, const in
     return 1;
 }
 
-static int64_t stat_of(const struct rc_hserver *s, const char *name)
-{
-    struct rc_client *c = rc_h_client(s, 2000);
-    int64_t v;
-
-    assert_non_null(c);
-    v = rc_h_stat_num(c, name);
-    rc_client_free(c);
-    return v;
-}
-
 static int64_t abs64(int64_t v)
 {
     return v < 0 ? -v : v;
@@ -217,7 +168,7 @@ static int deaths_logged(const struct fixture *f, int node, const int *about, in
     int i, c = 0;
 
     for (i = 0; i < n; i++)
-        c += log_count(f->nodes[node], "-> dead", f->ids[about[i]]);
+        c += rc_h_log_count(f->nodes[node], "-> dead", f->ids[about[i]]);
     return c;
 }
 
@@ -250,25 +201,25 @@ static void test_ahead_within_window(void **state)
     assert_int_equal(dead, 0);
     assert_true(all_alive(f, every, 3, every, 3));
 
-    ahead = stat_of(f->nodes[2], "clock_ahead_ms");
-    ahead_good = stat_of(f->nodes[0], "clock_ahead_ms");
+    ahead = rc_h_stat_of(f->nodes[2], "clock_ahead_ms");
+    ahead_good = rc_h_stat_of(f->nodes[0], "clock_ahead_ms");
     printf("  clock_ahead_ms: skewed %lld, node 1 %lld; skewed peers: %lld / %lld\n",
            (long long)ahead, (long long)ahead_good,
-           (long long)stat_of(f->nodes[2], "clock_skewed_peers"),
-           (long long)stat_of(f->nodes[0], "clock_skewed_peers"));
+           (long long)rc_h_stat_of(f->nodes[2], "clock_skewed_peers"),
+           (long long)rc_h_stat_of(f->nodes[0], "clock_skewed_peers"));
     assert_true(abs64(ahead - 20000) <= AHEAD_TOLERANCE_MS);
     assert_true(abs64(ahead_good) <= AHEAD_TOLERANCE_MS);
-    assert_int_equal(stat_of(f->nodes[2], "clock_skewed_peers"), 2);
-    assert_int_equal(stat_of(f->nodes[0], "clock_skewed_peers"), 1);
+    assert_int_equal(rc_h_stat_of(f->nodes[2], "clock_skewed_peers"), 2);
+    assert_int_equal(rc_h_stat_of(f->nodes[0], "clock_skewed_peers"), 1);
     /* MEMBERS on node 1: the skewed node's clock is ~20 s ahead of it. */
     t = member_as_seen(f, 0, f->ids[2], m, 8);
     assert_non_null(t);
     assert_true(t->has_clock_offset);
     assert_true(abs64(t->clock_offset_ms - 20000) <= AHEAD_TOLERANCE_MS);
     /* The skewed node names its own clock; node 1 names the skewed peer. */
-    assert_true(log_count(f->nodes[2], "this node's clock is", "ahead") > 0);
-    assert_int_equal(log_count(f->nodes[0], "this node's clock is", NULL), 0);
-    assert_true(log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0);
+    assert_true(rc_h_log_count(f->nodes[2], "this node's clock is", "ahead") > 0);
+    assert_int_equal(rc_h_log_count(f->nodes[0], "this node's clock is", NULL), 0);
+    assert_true(rc_h_log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0);
     f->h.passed = 1;
 }
 
@@ -309,10 +260,10 @@ static void test_ahead_beyond_window(void **state)
     assert_int_equal(let_in, 0);
     assert_int_equal(dead, 0);
     assert_true(all_alive(f, good, 2, good, 2));
-    assert_true(stat_of(f->nodes[2], "clock_ahead_ms") >= 90000 - AHEAD_TOLERANCE_MS);
-    assert_true(log_count(f->nodes[2], "this node's clock is", "ahead") > 0);
-    assert_int_equal(log_count(f->nodes[0], "this node's clock is", NULL), 0);
-    assert_true(log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0);
+    assert_true(rc_h_stat_of(f->nodes[2], "clock_ahead_ms") >= 90000 - AHEAD_TOLERANCE_MS);
+    assert_true(rc_h_log_count(f->nodes[2], "this node's clock is", "ahead") > 0);
+    assert_int_equal(rc_h_log_count(f->nodes[0], "this node's clock is", NULL), 0);
+    assert_true(rc_h_log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0);
     f->h.passed = 1;
 }
 
@@ -345,8 +296,8 @@ static void test_clock_jumps_and_returns(void **state)
      * node 1's names it. */
     t0 = rc_h_now_ms();
     while (!said && rc_h_now_ms() - t0 < 45000) {
-        said = log_count(f->nodes[2], "this node's clock is", "ahead") > 0 &&
-               log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0;
+        said = rc_h_log_count(f->nodes[2], "this node's clock is", "ahead") > 0 &&
+               rc_h_log_count(f->nodes[0], "clock of peer", f->ids[2]) > 0;
         if (!said)
             rc_h_sleep_ms(250);
     }
@@ -372,17 +323,17 @@ static void test_clock_jumps_and_returns(void **state)
     printf("  good nodes declared dead by good nodes: %d\n", dead);
     assert_int_equal(dead, 0);
     for (i = 0; i < 2; i++) /* the good ones never thought their own clock was off */
-        assert_int_equal(log_count(f->nodes[i], "this node's clock is", NULL), 0);
-    assert_true(log_count(f->nodes[2], "agrees with its peers again", NULL) > 0);
+        assert_int_equal(rc_h_log_count(f->nodes[i], "this node's clock is", NULL), 0);
+    assert_true(rc_h_log_count(f->nodes[2], "agrees with its peers again", NULL) > 0);
     f->h.passed = 1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ahead_within_window, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ahead_beyond_window, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_clock_jumps_and_returns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ahead_within_window, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_ahead_beyond_window, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_clock_jumps_and_returns, setup, rc_h_fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,31 +52,13 @@
 #define WINDOW 64
 
 struct fixture {
-    struct rc_harness h;
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
     struct rr_nodes c;
 };
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL || rc_h_init(&f->h) != 0) {
-        free(f);
-        return -1;
-    }
-    rc_h_arm_timeout(TEST_TIMEOUT_S);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (f == NULL)
-        return 0;
-    rc_h_close(&f->h); /* logs printed unless passed, every node killed */
-    free(f);
-    rc_h_arm_timeout(0);
-    return 0;
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
 }
 
 /* Big value i: the largest ones exactly max_value, the others a little
@@ -127,13 +109,8 @@ static void load(const struct fixture *f, size_t max_value)
 /* STATS entry name of node s; -1 when missing or unreachable. */
 static int64_t stat_of(const struct rc_hserver *s, const char *name)
 {
-    struct rc_client *c = rc_h_client(s, IO_MS);
     int64_t v;
-    if (c == NULL)
-        return -1;
-    v = rc_h_stat_num(c, name);
-    rc_client_free(c);
-    return v;
+    return rc_h_server_stat(s, name, IO_MS, &v) == 0 ? v : -1;
 }
 
 /* Every node gets --cluster-key-file with one key (internode traffic
@@ -141,15 +118,13 @@ static int64_t stat_of(const struct rc_hserver *s, const char *name)
 static void add_cluster_key(struct fixture *f)
 {
     char path[RC_H_PATH + 16];
-    FILE *fp;
     int i;
 
-    snprintf(path, sizeof(path), "%s/cluster.key", f->h.root);
-    fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n", fp);
-    fclose(fp);
-    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(
+        rc_h_write_file(&f->h, "cluster.key",
+                        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+                        0600, path, sizeof(path)),
+        0);
     for (i = 0; i < NODES; i++) {
         assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], "--cluster-key-file"), 0);
         assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], path), 0);
@@ -179,6 +154,31 @@ static double start_and_refill(struct fixture *f, struct rc_hserver *v, int64_t 
     return -1;
 }
 
+/* Describes NODES nodes (extra for all, or NULL; in memory or on SQLite,
+ * keyed: with a cluster key), starts them, waits until they see each
+ * other and settle, loads values up to max_value through node 1 and waits
+ * until every node holds its copies. Returns the last node. */
+static struct rc_hserver *start_loaded(struct fixture *f, const char *const *extra,
+                                       size_t max_value, int memory, int keyed)
+{
+    const unsigned all = rr_all(NODES);
+    int i;
+
+    assert_int_equal(rc_h_cluster_new(&f->h, NODES, extra, f->c.nodes), 0);
+    f->c.n = NODES;
+    for (i = 0; memory && i < NODES; i++)
+        snprintf(f->c.nodes[i]->data_dir, sizeof(f->c.nodes[i]->data_dir), ":memory:");
+    if (keyed)
+        add_cluster_key(f);
+    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, NODES), 0);
+    assert_true(rr_wait_alive(&f->c, all, NODES, CONVERGE_MS) >= 0);
+    assert_true(rr_wait_settled(&f->c, all, NODES, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
+    load(f, max_value);
+    assert_true(rr_wait_settled(&f->c, all, NODES, NODES * (NSMALL + NBIG), NULL, 0, SETTLE_MS) >=
+                0);
+    return f->c.nodes[NODES - 1];
+}
+
 static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, int memory)
 {
     const char *extra[] = {"--max-value-size", mv, NULL};
@@ -190,18 +190,7 @@ static void rejoin_empty(struct fixture *f, const char *mv, size_t max_value, in
     int64_t keys = -1, failures = 0, n;
     int i, stalls = 0;
 
-    assert_int_equal(rc_h_cluster_new(&f->h, NODES, extra, f->c.nodes), 0);
-    f->c.n = NODES;
-    v = f->c.nodes[NODES - 1];
-    for (i = 0; memory && i < NODES; i++)
-        snprintf(f->c.nodes[i]->data_dir, sizeof(f->c.nodes[i]->data_dir), ":memory:");
-    if (!memory)
-        add_cluster_key(f);
-    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, NODES), 0);
-    assert_true(rr_wait_alive(&f->c, all, NODES, CONVERGE_MS) >= 0);
-    assert_true(rr_wait_settled(&f->c, all, NODES, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
-    load(f, max_value);
-    assert_true(rr_wait_settled(&f->c, all, NODES, NODES * total, NULL, 0, SETTLE_MS) >= 0);
+    v = start_loaded(f, extra, max_value, memory, !memory);
     printf("stream_large: %d values of %d bytes and %d up to %zu bytes on %d nodes (%s)\n",
            NSMALL, SMALL_LEN, NBIG, max_value, NODES,
            memory ? ":memory:" : "SQLite, cluster key");
@@ -278,17 +267,7 @@ static void test_failure_visible(void **state)
     int64_t failures = 0, n;
     int i, sender = -1, activity = 0, watch;
 
-    assert_int_equal(rc_h_cluster_new(&f->h, NODES, NULL, f->c.nodes), 0);
-    f->c.n = NODES;
-    v = f->c.nodes[NODES - 1];
-    for (i = 0; i < NODES; i++)
-        snprintf(f->c.nodes[i]->data_dir, sizeof(f->c.nodes[i]->data_dir), ":memory:");
-    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, NODES), 0);
-    assert_true(rr_wait_alive(&f->c, all, NODES, CONVERGE_MS) >= 0);
-    assert_true(rr_wait_settled(&f->c, all, NODES, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
-    load(f, 1024 * 1024);
-    assert_true(rr_wait_settled(&f->c, all, NODES, NODES * (NSMALL + NBIG), NULL, 0, SETTLE_MS) >=
-                0);
+    v = start_loaded(f, NULL, 1024 * 1024, 1, 0);
     assert_int_equal(rc_h_node_id(v, id, sizeof(id)), 0);
     rc_h_server_kill(v);
     assert_true(rr_wait_member_state(&f->c, rest, id, "dead", DETECT_MS) >= 0);
@@ -362,15 +341,7 @@ static void test_oversized_skipped(void **state)
     int64_t keys = -1, skipped = 0, failures = 0, n;
     int i;
 
-    assert_int_equal(rc_h_cluster_new(&f->h, NODES, NULL, f->c.nodes), 0);
-    f->c.n = NODES;
-    v = f->c.nodes[NODES - 1];
-    assert_int_equal(rc_h_cluster_start(&f->h, f->c.nodes, NODES), 0);
-    assert_true(rr_wait_alive(&f->c, all, NODES, CONVERGE_MS) >= 0);
-    assert_true(rr_wait_settled(&f->c, all, NODES, 0, NULL, QUIET_MS, SETTLE_MS) >= 0);
-    load(f, 1024 * 1024);
-    assert_true(rr_wait_settled(&f->c, all, NODES, NODES * (NSMALL + NBIG), NULL, 0, SETTLE_MS) >=
-                0);
+    v = start_loaded(f, NULL, 1024 * 1024, 0, 0);
     for (i = 0; i < NODES; i++) {
         assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], "--max-value-size"), 0);
         assert_int_equal(rc_h_server_add_arg(f->c.nodes[i], "256k"), 0);
@@ -410,12 +381,11 @@ static void test_oversized_skipped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_memory_1m, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sqlite_4m, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_visible, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oversized_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_1m, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_4m, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_visible, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_skipped, setup, rc_h_fixture_teardown),
     };
-    if (getenv("RC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("RC_TEST_FILTER"));
+    rc_h_test_filter_from_env();
     return cmocka_run_group_tests_name("stream_large", tests, NULL, NULL);
 }
