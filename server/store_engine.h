@@ -29,7 +29,7 @@
  *   (key NULL with key_len > 0, key_len or value_len > INT_MAX,
  *   expires_ms < 0, first > last, write_known without live) and set the
  *   out-parameters (*existed, *digest, *count, *deleted, *purged) to 0;
- *   an engine sets them only on success.
+ *   an engine writes them only when it has a result to give.
  * - token is rc_ring_token(key) (the door computes it once); engines trust it.
  * - Pointers handed out (rc_entry fields, scan entries) are the engine's,
  *   valid as store.h says: until the next call on the store, or until cb

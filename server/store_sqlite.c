@@ -272,7 +272,8 @@ static void start_checkpointer(struct sqlite_store *s)
     /* A connection learns that the database is in WAL mode (and opens the
      * WAL) at its first read; until then a checkpoint does nothing. */
     if (sqlite3_open_v2(path, &s->ckpt_db, flags, NULL) != SQLITE_OK ||
-        rc_store_sqlite_setup_int(s->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL) != SQLITE_OK) {
+        rc_store_sqlite_setup_int(s->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL) !=
+            SQLITE_OK) {
         sqlite3_close(s->ckpt_db);
         s->ckpt_db = NULL;
         return;
@@ -361,7 +362,8 @@ static int load_state(struct sqlite_store *s, char *errbuf, size_t errlen)
     for (i = 0; i < ST_COUNT && rc == SQLITE_OK; i++)
         rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
     if (rc != SQLITE_OK)
-        rc_store_sqlite_set_err(errbuf, errlen, "cannot load database: %s", sqlite3_errmsg(s->db));
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot load database: %s",
+                                sqlite3_errmsg(s->db));
     return rc;
 }
 

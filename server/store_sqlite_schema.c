@@ -81,7 +81,8 @@ static int make_dirs(const char *dir, char *errbuf, size_t errlen)
         char c = *p;
         *p = '\0';
         if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            rc_store_sqlite_set_err(errbuf, errlen, "cannot create data dir %s: %s", path, strerror(errno));
+            rc_store_sqlite_set_err(errbuf, errlen, "cannot create data dir %s: %s", path,
+                                    strerror(errno));
             err = RC_EIO;
             goto out;
         }
@@ -129,7 +130,7 @@ static int open_db(struct sqlite_store *s, const char *data_dir, char *errbuf, s
     if (rc != SQLITE_OK) {
         /* s->db may be NULL only when SQLite could not allocate it. */
         rc_store_sqlite_set_err(errbuf, errlen, "cannot open %s: %s", path,
-                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                                s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         sqlite3_free(path);
         return (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
     }
@@ -181,7 +182,8 @@ static int set_pragmas(struct sqlite_store *s, const struct rc_store_opts *opts,
     }
     if (rc != SQLITE_OK)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot configure database: %s",
-                rc == SQLITE_CANTOPEN ? "WAL mode unavailable" : sqlite3_errmsg(s->db));
+                                rc == SQLITE_CANTOPEN ? "WAL mode unavailable"
+                                                      : sqlite3_errmsg(s->db));
     return rc;
 }
 
@@ -194,12 +196,14 @@ static int check_version(struct sqlite_store *s, int64_t *out, char *errbuf, siz
 
     *out = version;
     if (rc != SQLITE_OK) {
-        rc_store_sqlite_set_err(errbuf, errlen, "cannot read database: %s", sqlite3_errmsg(s->db));
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot read database: %s",
+                                sqlite3_errmsg(s->db));
         return rc;
     }
     if (version > SCHEMA_VERSION) {
-        rc_store_sqlite_set_err(errbuf, errlen, "database schema version %lld is newer than this build's (%d)",
-                (long long)version, SCHEMA_VERSION);
+        rc_store_sqlite_set_err(errbuf, errlen,
+                                "database schema version %lld is newer than this build's (%d)",
+                                (long long)version, SCHEMA_VERSION);
         return SQLITE_ERROR;
     }
     return SQLITE_OK;
@@ -229,7 +233,7 @@ static int migrate_v1(struct sqlite_store *s, char *errbuf, size_t errlen)
 
     if (rc != SQLITE_OK) {
         rc_store_sqlite_set_err(errbuf, errlen, "cannot migrate database from schema 1: %s",
-                sqlite3_errmsg(s->db));
+                                sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -251,7 +255,8 @@ static int init_schema(struct sqlite_store *s, char *errbuf, size_t errlen)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        rc_store_sqlite_set_err(errbuf, errlen, "cannot create schema: %s", sqlite3_errmsg(s->db));
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot create schema: %s",
+                                sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
