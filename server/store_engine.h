@@ -9,8 +9,8 @@
  * struct rc_store_engine. An engine is one file that defines such a table:
  * SQLite for a data directory (store_sqlite.c), the in-memory engine of
  * common/memkv.c for ":memory:" (store_mem.c). Adding an engine, or a layer
- * wrapping one (write-behind), is a new file plus one line in store.c's
- * choose_engine().
+ * wrapping one (write-behind), is a new file (its table declared below, the
+ * file listed in CMakeLists.txt) plus one line in store.c's choose_engine().
  */
 #ifndef RC_STORE_ENGINE_H
 #define RC_STORE_ENGINE_H
