@@ -23,6 +23,12 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+const struct fx_engine fx_engines[] = {
+    {"memory", ":memory:", 0},
+    {"sqlite", NULL, 1},
+};
+const size_t fx_nengines = sizeof(fx_engines) / sizeof(fx_engines[0]);
+
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     return remove(path);
@@ -139,6 +145,12 @@ void expect_stats(struct rc_store *s, int64_t keys, int64_t tombstones, int64_t 
     assert_int_equal(st.tombstones, tombstones);
     assert_int_equal(st.bytes, bytes);
     assert_true(st.db_bytes > 0);
+}
+
+uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
 }
 
 void put_small(struct rc_store *s, int n)

@@ -1,9 +1,10 @@
 /*
- * store_fixture.h - what the store's two unit-test binaries share: a store
+ * store_fixture.h - what the store's unit-test binaries share: a store
  * opened on one engine in a fresh temporary directory, and the helpers
- * that write, read and check it. test_store_contract.c runs every case on
- * each engine; test_store_sqlite.c holds what only the SQLite engine has
- * (files, WAL, schema, SQLite's allocator).
+ * that write, read and check it. test_store_contract.c and
+ * test_store_ranges.c run every case on each engine; test_store_sqlite.c
+ * holds what only the SQLite engine has (files, WAL, schema, SQLite's
+ * allocator).
  *
  * Time is always passed in explicitly (a fake clock), so TTL and tombstone
  * grace are exact. Include after <cmocka.h> and its prerequisites.
@@ -26,6 +27,11 @@ struct fx_engine {
     const char *data_dir; /* the store's data_dir, or NULL for <tmp>/data */
     int durable;          /* what was committed survives close and reopen */
 };
+
+/* The engines every contract case runs on (test_store_contract.c,
+ * test_store_ranges.c): a new engine is one more line in store_fixture.c. */
+extern const struct fx_engine fx_engines[];
+extern const size_t fx_nengines;
 
 struct fx {
     const struct fx_engine *engine;
@@ -53,6 +59,8 @@ void expect(struct rc_store *s, const char *key, const char *val, uint64_t hlc, 
             int64_t now);
 void expect_absent(struct rc_store *s, const char *key, int64_t now);
 void expect_stats(struct rc_store *s, int64_t keys, int64_t tombstones, int64_t bytes);
+/* A small deterministic generator (an LCG): 31 bits a call. */
+uint64_t lcg(uint64_t *x);
 /* Keys "small-0" .. "small-<n-1>" at version (1, 1): every 4th a tombstone,
  * the others "v". */
 void put_small(struct rc_store *s, int n);
