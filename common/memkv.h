@@ -1,6 +1,7 @@
 /*
  * memkv.h - the in-memory storage engine of a ":memory:" store
- * (server/store.c keeps SQLite for data on disk).
+ * (server/store_mem.c adapts it to the store; server/store_sqlite.c keeps
+ * SQLite for data on disk).
  *
  * A pure cache has nothing to make durable, and SQLite's in-memory
  * database still pays for a B-tree insert, a rollback journal and a page

@@ -3,10 +3,11 @@
  *
  * One database per node (<data-dir>/ringcache.db), or for a pure cache
  * (":memory:") the native in-memory engine of common/memkv.c, which keeps
- * this same contract. Every entry carries its ring token, so a
- * token range is an index range scan (streaming), a version (HLC timestamp
- * + writer node id; the newest version wins, whichever order writes arrive
- * in) and an optional absolute expiry. Deletes write tombstones that are
+ * this same contract (the engines behind it: store_engine.h). Every entry
+ * carries its ring token, so a token range is an index range scan
+ * (streaming), a version (HLC timestamp + writer node id; the newest
+ * version wins, whichever order writes arrive in) and an optional
+ * absolute expiry. Deletes write tombstones that are
  * purged after a grace period, so a late, older write cannot resurrect a
  * deleted key.
  *

@@ -1,12 +1,13 @@
 /*
  * test_memkv.c - the in-memory engine (common/memkv.c) against a model.
  *
- * The store contract itself is tested on both engines by test_store; here
- * is what only this engine has: tokens chosen by the test (collisions in
- * the bucket bits and in the whole token), growth while a batch is open
- * and while scans page through it, the purge sweep's bound, and the Nth
- * allocation failing (malloc, calloc and realloc are wrapped at link
- * time: -Wl,--wrap).
+ * The store contract itself is tested on every engine by
+ * test_store_contract and test_store_ranges; here is what only this
+ * engine has: tokens chosen by the test (collisions in the bucket bits
+ * and in the whole token), growth while a batch is open and while scans
+ * page through it, the purge sweep's bound, and the Nth allocation
+ * failing (malloc, calloc and realloc are wrapped at link time:
+ * -Wl,--wrap).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,0 +1,248 @@
+/*
+ * store_mem.c - the ":memory:" engine of the store: an adapter from
+ * store_engine.h to the native in-memory engine of common/memkv.c (a hash
+ * probe per request, not a B-tree insert). memkv keeps the store's
+ * contract itself; this file converts entries and holds the metadata,
+ * which has nothing to outlive the process.
+ */
+#include "store_engine.h"
+
+#include "err.h"
+#include "memkv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Metadata of a memory store: a few names (node id, incarnation). */
+#define MEM_META_MAX 16
+#define MEM_META_NAME 32
+
+struct mem_meta {
+    char name[MEM_META_NAME];
+    uint64_t value;
+};
+
+struct mem_store {
+    struct rc_memkv *kv;
+    struct mem_meta meta[MEM_META_MAX];
+    int nmeta;
+};
+
+/* Handed out for zero-length keys and values: an entry's pointers are
+ * never NULL except for a tombstone's value. */
+static const uint8_t empty_byte;
+
+static void mem_to_entry(const struct rc_memkv_entry *me, struct rc_entry *e)
+{
+    e->key = me->key_len > 0 ? me->key : &empty_byte;
+    e->key_len = me->key_len;
+    e->token = me->token;
+    e->tombstone = me->value == NULL;
+    e->value = e->tombstone ? NULL : me->value_len > 0 ? me->value : &empty_byte;
+    e->value_len = me->value_len;
+    e->ver.hlc = me->hlc;
+    e->ver.node = me->node;
+    e->expires_ms = me->expires_ms;
+}
+
+static int mem_open(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen)
+{
+    struct mem_store *m = calloc(1, sizeof(*m));
+    int err;
+
+    *eng = NULL;
+    if (m == NULL)
+        return RC_ENOMEM;
+    err = rc_memkv_new(opts->max_bytes, opts->tombstone_grace_ms, &m->kv);
+    if (err < 0) {
+        free(m);
+        return err;
+    }
+    *eng = m;
+    return 0;
+}
+
+/* Nothing to make durable: the store just goes away. */
+static void mem_close(void *eng)
+{
+    struct mem_store *m = eng;
+
+    rc_memkv_free(m->kv);
+    free(m);
+}
+
+static int mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t token, int64_t now_ms,
+                   struct rc_entry *e)
+{
+    struct mem_store *m = eng;
+    struct rc_memkv_entry me;
+    int rc = rc_memkv_get(m->kv, token, key, key_len, now_ms, &me);
+
+    if (rc == 0)
+        mem_to_entry(&me, e);
+    return rc;
+}
+
+/* live is ignored: the engine's own lookup is a hash probe, so the
+ * caller's knowledge saves nothing. */
+static int mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
+                     const uint8_t *value, size_t value_len, const struct rc_version *ver,
+                     int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
+                     int *existed)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_write(m->kv, token, key, key_len, value, value_len, ver->hlc, ver->node,
+                          expires_ms, now_ms, existed);
+}
+
+static int mem_commit(void *eng)
+{
+    struct mem_store *m = eng;
+
+    rc_memkv_commit(m->kv);
+    return 0;
+}
+
+static uint64_t mem_pending(const void *eng)
+{
+    const struct mem_store *m = eng;
+
+    return rc_memkv_pending(m->kv);
+}
+
+static int mem_purge(void *eng, int64_t now_ms, int max_rows, int *purged)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_purge(m->kv, now_ms, max_rows, purged);
+}
+
+struct mem_scan {
+    rc_store_scan_cb cb;
+    void *arg;
+};
+
+static int mem_scan_cb(void *arg, const struct rc_memkv_entry *me)
+{
+    struct mem_scan *ms = arg;
+    struct rc_entry e;
+
+    mem_to_entry(me, &e);
+    return ms->cb(ms->arg, &e);
+}
+
+static int mem_scan(void *eng, uint64_t first, uint64_t last, uint64_t after_token,
+                    const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                    rc_store_scan_cb cb, void *arg)
+{
+    struct mem_store *m = eng;
+    struct mem_scan ms = {cb, arg};
+
+    return rc_memkv_scan(m->kv, first, last, after_token, after_key, after_key_len, limit, now_ms,
+                         mem_scan_cb, &ms);
+}
+
+static int mem_range_digest_before(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
+                                   uint64_t before_hlc, uint64_t *digest, uint64_t *count)
+{
+    struct mem_store *m = eng;
+
+    rc_memkv_range_digest_before(m->kv, first, last, now_ms, before_hlc, digest, count);
+    return 0;
+}
+
+static int mem_range_count(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
+                           uint64_t *count)
+{
+    struct mem_store *m = eng;
+
+    *count = rc_memkv_range_count(m->kv, first, last, now_ms);
+    return 0;
+}
+
+static int mem_delete_range(void *eng, uint64_t first, uint64_t last, int max_rows,
+                            int *deleted)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_delete_range(m->kv, first, last, max_rows, deleted);
+}
+
+/* db_bytes is the engine's estimate of the memory it holds; there is no
+ * WAL and no checkpoint. */
+static void mem_stats(void *eng, struct rc_store_stats *st)
+{
+    struct mem_store *m = eng;
+    struct rc_memkv_stats ms;
+
+    rc_memkv_stats(m->kv, &ms);
+    st->keys = ms.keys;
+    st->tombstones = ms.tombstones;
+    st->bytes = ms.bytes;
+    st->db_bytes = ms.mem_bytes;
+    st->wal_bytes = 0;
+    st->checkpoints = 0;
+}
+
+static int64_t mem_live_keys(void *eng, int64_t now_ms)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_live_keys(m->kv, now_ms);
+}
+
+static struct mem_meta *meta_find(struct mem_store *m, const char *name)
+{
+    int i;
+
+    for (i = 0; i < m->nmeta; i++)
+        if (strcmp(m->meta[i].name, name) == 0)
+            return &m->meta[i];
+    return NULL;
+}
+
+static int mem_meta_get(void *eng, const char *name, uint64_t *value)
+{
+    struct mem_meta *mm = meta_find(eng, name);
+
+    if (mm == NULL)
+        return RC_ENOTFOUND;
+    *value = mm->value;
+    return 0;
+}
+
+/* Nothing survives the process, so there is nothing to undo. */
+static int mem_meta_set(void *eng, const char *name, uint64_t value)
+{
+    struct mem_store *m = eng;
+    struct mem_meta *mm = meta_find(m, name);
+
+    if (mm == NULL) {
+        if (strlen(name) >= MEM_META_NAME || m->nmeta == MEM_META_MAX)
+            return RC_EINVAL;
+        mm = &m->meta[m->nmeta++];
+        strcpy(mm->name, name);
+    }
+    mm->value = value;
+    return 0;
+}
+
+const struct rc_store_engine rc_store_engine_mem = {
+    .name = "memory",
+    .open = mem_open,
+    .close = mem_close,
+    .get = mem_get,
+    .write = mem_write,
+    .commit = mem_commit,
+    .pending = mem_pending,
+    .purge = mem_purge,
+    .scan = mem_scan,
+    .range_digest_before = mem_range_digest_before,
+    .range_count = mem_range_count,
+    .delete_range = mem_delete_range,
+    .stats = mem_stats,
+    .live_keys = mem_live_keys,
+    .meta_get = mem_meta_get,
+    .meta_set = mem_meta_set,
+};
