@@ -251,19 +251,64 @@ int rc_ring_range_of(const struct rc_ring *r, uint64_t token, uint64_t *first,
     return 0;
 }
 
-/* Width of vnode i's range (previous token, tokens[i]] as a fraction of
- * the ring. The first range wraps; when the last token equals the first
- * (a lone vnode) it is the whole ring, which uint64_t cannot count. */
-static double range_share(const struct rc_ring *r, size_t i)
+void rc_ring_iter_init(struct rc_ring_iter *it, const struct rc_ring *r)
 {
-    if (i > 0)
-        return (double)(r->tokens[i] - r->tokens[i - 1]) / RING_SPAN;
-    return (RING_SPAN - (double)(r->tokens[r->ntokens - 1] - r->tokens[0])) / RING_SPAN;
+    it->r = r;
+    it->next = 0;
+    it->tail = 0;
+}
+
+int rc_ring_iter_next(struct rc_ring_iter *it, struct rc_ring_vrange *out)
+{
+    const struct rc_ring *r = it->r;
+    size_t n = r->ntokens, i;
+
+    if (it->tail) {
+        it->tail = 0;
+        out->first = r->tokens[n - 1] + 1;
+        out->last = UINT64_MAX;
+        out->token = r->tokens[0];
+        out->vnode = 0;
+        return 1;
+    }
+    while ((i = it->next++) < n) {
+        out->token = r->tokens[i];
+        out->vnode = i;
+        out->last = r->tokens[i];
+        if (n == 1) {
+            out->first = 0;
+            out->last = UINT64_MAX;
+            return 1;
+        }
+        if (i == 0) {
+            out->first = 0;
+            it->tail = r->tokens[n - 1] < UINT64_MAX;
+            return 1;
+        }
+        /* An equal token's range is empty: the lower id owns the token. */
+        if (r->tokens[i - 1] < r->tokens[i]) {
+            out->first = r->tokens[i - 1] + 1;
+            return 1;
+        }
+    }
+    it->next = n;
+    return 0;
+}
+
+/* Width of a vnode range as a fraction of the ring; the whole ring (a
+ * lone vnode) is 2^64 tokens, which uint64_t cannot count. */
+static double range_share(const struct rc_ring_vrange *v)
+{
+    if (v->first == 0 && v->last == UINT64_MAX)
+        return 1.0;
+    return (double)(v->last - v->first + 1) / RING_SPAN;
 }
 
 int rc_ring_shares(const struct rc_ring *r, int rf, double *primary, double *replica)
 {
     uint16_t found[RC_RING_MAX_RF];
+    struct rc_ring_iter it;
+    struct rc_ring_vrange v;
     size_t i;
     double w;
     int want, n, k;
@@ -277,13 +322,14 @@ int rc_ring_shares(const struct rc_ring *r, int rf, double *primary, double *rep
         if (replica != NULL)
             replica[i] = 0;
     }
-    for (i = 0; i < r->ntokens; i++) {
-        w = range_share(r, i);
+    rc_ring_iter_init(&it, r);
+    while (rc_ring_iter_next(&it, &v)) {
+        w = range_share(&v);
         if (primary != NULL)
-            primary[r->owners[i]] += w;
+            primary[r->owners[v.vnode]] += w;
         if (replica == NULL)
             continue;
-        n = walk(r, i, want, found);
+        n = walk(r, v.vnode, want, found);
         for (k = 0; k < n; k++)
             replica[found[k]] += w;
     }

@@ -121,6 +121,49 @@ int rc_ring_replicas_key(const struct rc_ring *r, const void *key, size_t len, i
 int rc_ring_range_of(const struct rc_ring *r, uint64_t token, uint64_t *first,
                      uint64_t *last);
 
+/*
+ * Walk over the vnode ranges of a ring: inclusive, non-wrapping ranges
+ * that together cover every token once. Vnode i owns (tokens[i-1],
+ * tokens[i]] (rc_ring_tokens order); the yield order is
+ *  - a ring of one vnode: [0, UINT64_MAX], once;
+ *  - vnode 0 (it wraps): [0, tokens[0]], then, unless the last token is
+ *    UINT64_MAX, [last token + 1, UINT64_MAX], both with vnode 0;
+ *  - vnodes 1 .. n-1 ascending: [tokens[i-1] + 1, tokens[i]], skipping a
+ *    vnode whose token equals the previous one (its range is empty: the
+ *    lower id owns a shared token).
+ * So the ranges ascend except that the wrapping tail comes right after the
+ * head. The preference list of every token in a range is that of the
+ * range's `token` (rc_ring_replicas). The empty ring yields nothing.
+ *
+ *     struct rc_ring_iter it;
+ *     struct rc_ring_vrange v;
+ *
+ *     rc_ring_iter_init(&it, ring);
+ *     while (rc_ring_iter_next(&it, &v))
+ *         use(v.first, v.last, v.token);
+ *
+ * The iterator is plain data, valid while the ring is: it may be kept
+ * between calls to walk a ring in steps.
+ */
+struct rc_ring_vrange {
+    uint64_t first, last; /* inclusive, first <= last */
+    uint64_t token;       /* the owning vnode's token */
+    size_t vnode;         /* the owning vnode's index in rc_ring_tokens order */
+};
+
+struct rc_ring_iter {
+    const struct rc_ring *r;
+    size_t next; /* next vnode to yield */
+    int tail;    /* vnode 0's wrapping tail is due next */
+};
+
+/* Starts a walk over r's vnode ranges (r is borrowed for the walk). */
+void rc_ring_iter_init(struct rc_ring_iter *it, const struct rc_ring *r);
+
+/* Stores the next range in *out and returns 1; returns 0 when the walk is
+ * over (*out untouched). */
+int rc_ring_iter_next(struct rc_ring_iter *it, struct rc_ring_vrange *out);
+
 /* Fraction of the 2^64 tokens each member owns: primary[m] as owner,
  * replica[m] anywhere in the preference list of length rf, for m in
  * rc_ring_members order. Either array may be NULL; each must hold one

@@ -212,20 +212,18 @@ static void test_tokens_match_contract(void **state)
  * whatever the vnode indices. The pair is built from xxHash's 4-8 byte
  * path, token = rrmxmx(rotl32(id) ^ (C - seed')): a second id with
  * rotl32(b) = rotl32(a) ^ bitflip(0) ^ bitflip(1) collides. */
-static void test_tie_break(void **state)
+/* Ids a < b whose vnode 1 (a) and vnode 0 (b) share a token, built from
+ * the published 4-8 byte algorithm; returns that token. Lower id on vnode
+ * 1, higher on vnode 0, so an index tie-break would pick the other one. */
+static uint64_t colliding_ids(uint64_t *pa, uint64_t *pb)
 {
-    uint64_t c = 0, f0, f1, a, b, t, ids[2], out[2], first, last;
-    double primary[2];
-    struct rc_ring *r;
+    uint64_t c = 0, f0, f1, a, b, t;
     int i;
 
-    (void)state;
     for (i = 7; i >= 0; i--) /* secret bytes 8..15 xor 16..23, LE */
         c = (c << 8) | (uint64_t)(XXH3_kSecret[8 + i] ^ XXH3_kSecret[16 + i]);
     f0 = c;                            /* seed 0: seed' = 0 */
     f1 = c - 0x0100000000000001ULL;    /* seed 1: 1 ^ (bswap32(1) << 32) */
-    /* Lower id on vnode 1, higher on vnode 0, so an index tie-break would
-     * pick the other one. */
     for (a = 1;; a++) {
         b = ((a << 32) | (a >> 32)) ^ f0 ^ f1;
         b = (b << 32) | (b >> 32);
@@ -234,6 +232,19 @@ static void test_tie_break(void **state)
     }
     t = rc_ring_vnode_token(a, 1);
     assert_int_equal(rc_ring_vnode_token(b, 0), t);
+    *pa = a;
+    *pb = b;
+    return t;
+}
+
+static void test_tie_break(void **state)
+{
+    uint64_t a, b, t, ids[2], out[2], first, last;
+    double primary[2];
+    struct rc_ring *r;
+
+    (void)state;
+    t = colliding_ids(&a, &b);
 
     ids[0] = b;
     ids[1] = a;
@@ -438,6 +449,124 @@ static void test_range_of(void **state)
     assert_int_equal(rc_ring_range_of(r, 0, &first, &last), 0);
     assert_int_equal(last, rc_ring_vnode_token(ids[0], 0));
     assert_int_equal(first, last + 1);
+    rc_ring_free(r);
+}
+
+/* Ranges of one walk, in yield order. */
+static size_t iter_all(const struct rc_ring *r, struct rc_ring_vrange *out, size_t cap)
+{
+    struct rc_ring_iter it;
+    size_t n = 0;
+
+    rc_ring_iter_init(&it, r);
+    while (n < cap && rc_ring_iter_next(&it, &out[n]))
+        n++;
+    assert_int_equal(rc_ring_iter_next(&it, &out[cap - 1]), 0);
+    assert_int_equal(rc_ring_iter_next(&it, &out[cap - 1]), 0); /* stays over */
+    return n;
+}
+
+static int cmp_vrange(const void *a, const void *b)
+{
+    const struct rc_ring_vrange *x = a, *y = b;
+
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* The walk's contract (ring.h): ranges that cover the ring once, in the
+ * documented order, each inside its vnode's range with one preference
+ * list, an equal token's empty range skipped. */
+static void check_iter(const struct rc_ring *r)
+{
+    struct rc_ring_vrange v[300], sorted[300];
+    uint64_t o1[3], o2[3], first, last;
+    const uint64_t *tokens;
+    size_t nt = rc_ring_tokens(r, &tokens), n = iter_all(r, v, 300), i, equal = 0, tail;
+    int k;
+
+    assert_true(nt > 0 && nt < 290);
+    for (i = 1; i < nt; i++)
+        equal += tokens[i] == tokens[i - 1];
+    tail = nt > 1 && tokens[nt - 1] < UINT64_MAX;
+    assert_int_equal(n, nt == 1 ? 1 : nt + tail - equal);
+    /* Order: vnode 0's head, its wrapping tail, then the others ascending. */
+    assert_true(v[0].first == 0 && v[0].vnode == 0);
+    assert_true(v[0].last == (nt == 1 ? UINT64_MAX : tokens[0]));
+    if (tail) {
+        assert_true(v[1].first == tokens[nt - 1] + 1 && v[1].last == UINT64_MAX);
+        assert_int_equal(v[1].vnode, 0);
+    }
+    for (i = 1 + tail; i < n; i++) {
+        assert_true(v[i].vnode > v[i - 1].vnode);
+        assert_true(v[i].first == tokens[v[i].vnode - 1] + 1 && v[i].last == tokens[v[i].vnode]);
+    }
+    for (i = 0; i < n; i++) {
+        assert_true(v[i].first <= v[i].last);
+        assert_true(v[i].token == tokens[v[i].vnode]);
+        /* One vnode range, one preference list. */
+        assert_int_equal(rc_ring_range_of(r, v[i].first, &first, &last), 0);
+        assert_true(last == v[i].token);
+        assert_int_equal(rc_ring_range_of(r, v[i].last, &first, &last), 0);
+        assert_true(last == v[i].token);
+        k = rc_ring_replicas(r, v[i].token, 3, o1);
+        assert_int_equal(rc_ring_replicas(r, v[i].first, 3, o2), k);
+        assert_memory_equal(o1, o2, (size_t)k * sizeof(o1[0]));
+        assert_int_equal(rc_ring_replicas(r, v[i].last, 3, o2), k);
+        assert_memory_equal(o1, o2, (size_t)k * sizeof(o1[0]));
+    }
+    /* Every token once: sorted, the ranges abut from 0 to UINT64_MAX. */
+    memcpy(sorted, v, n * sizeof(v[0]));
+    qsort(sorted, n, sizeof(sorted[0]), cmp_vrange);
+    assert_true(sorted[0].first == 0 && sorted[n - 1].last == UINT64_MAX);
+    for (i = 1; i < n; i++)
+        assert_true(sorted[i].first == sorted[i - 1].last + 1);
+}
+
+static void test_iter(void **state)
+{
+    struct rc_ring_vrange v[300], rest[300];
+    struct rc_ring_iter it, copy;
+    uint64_t ids[5], a, b;
+    struct rc_ring *r;
+    size_t n, i, k;
+    int vnodes;
+
+    (void)state;
+    random_ids(ids, 5, 60);
+    for (n = 1; n <= 5; n += 2) {
+        for (vnodes = 1; vnodes <= 32; vnodes *= 4) {
+            r = new_ring(ids, n, vnodes);
+            check_iter(r);
+            rc_ring_free(r);
+        }
+    }
+    /* A shared token: the higher id's vnode has an empty range. */
+    colliding_ids(&a, &b);
+    ids[0] = a;
+    ids[1] = b;
+    r = new_ring(ids, 2, 2);
+    check_iter(r);
+    rc_ring_free(r);
+
+    /* The empty ring yields nothing. */
+    r = new_ring(NULL, 0, 4);
+    rc_ring_iter_init(&it, r);
+    assert_int_equal(rc_ring_iter_next(&it, &v[0]), 0);
+    rc_ring_free(r);
+
+    /* The iterator is plain data: a copy taken midway (at the tail, too)
+     * walks the rest the same way. */
+    r = new_ring(ids, 2, 16);
+    n = iter_all(r, v, 300);
+    for (k = 0; k <= n; k++) {
+        rc_ring_iter_init(&it, r);
+        for (i = 0; i < k; i++)
+            assert_int_equal(rc_ring_iter_next(&it, &rest[0]), 1);
+        copy = it;
+        for (i = k; rc_ring_iter_next(&copy, &rest[i]); i++)
+            assert_memory_equal(&rest[i], &v[i], sizeof(v[i]));
+        assert_int_equal(i, n);
+    }
     rc_ring_free(r);
 }
 
@@ -738,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_empty_ring),
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_range_of),
+        cmocka_unit_test(test_iter),
         cmocka_unit_test(test_shares_sum),
         cmocka_unit_test(test_balance),
         cmocka_unit_test(test_add_member),
