@@ -1,21 +1,23 @@
 /*
  * rebalance.c - streams the token ranges whose replicas changed (see rebalance.h).
  *
- * A plan is made from rc_ring_diff(settled, current): per target node one
- * stream, a list of range tasks. A task runs: local digest (an empty range
- * is done at once), remote digest (equal: done, nothing sent), then
- * batches from a cursor (token, key) until the range is exhausted. Each
- * task has at most one request in flight and each stream at most WINDOW
- * tasks at once; a tick timer pumps the streams and
- * enforces the byte-rate limit. A new ring change replaces the plan; work
- * already done is found again by the digests and skipped. Callbacks carry
- * the plan's generation, so answers for a replaced plan are ignored.
+ * The planner (common/plan.c) decides from the settled and the current
+ * ring which ranges this node sends to whom and drops; this file turns its
+ * tasks into streams, per target node one, a list of range tasks. A task
+ * runs: local digest (an empty range is done at once), remote digest
+ * (equal: done, nothing sent), then batches from a cursor (token, key)
+ * until the range is exhausted. Each task has at most one request in
+ * flight and each stream at most WINDOW tasks at once; a tick timer pumps
+ * the streams and enforces the byte-rate limit. A new ring change replaces
+ * the plan; work already done is found again by the digests and skipped.
+ * Callbacks carry the plan's generation, so answers for a replaced plan
+ * are ignored.
  */
 #include "rebalance.h"
 #include "cluster.h"
 #include "codec.h"
 #include "err.h"
-#include "hlc.h"
+#include "plan.h"
 #include "ring.h"
 #include "store.h"
 #include "stream.h"
@@ -39,11 +41,6 @@
 /* Events kept for ACTIVITY / watch. */
 #define MAX_EVENTS 64
 #define EVENT_LEN 400
-/* Longest token range one task covers: 1/256 of the ring. A digest walks
- * at most that share of a node's data at once (a scan is further cut into
- * batches), and tasks are big enough that batches are full: 1/1024 gave
- * batches of a few dozen keys and a third of the streaming rate. */
-#define CHUNK_TOKENS (UINT64_C(1) << 56)
 /* A range whose digest differs is compared again in this many equal
  * pieces, and only differing pieces are sent: a rejoining node that missed
  * a few writes gets those pieces (1/4096 of the ring each), not whole
@@ -55,15 +52,9 @@
 #define PUMP_STEPS 8
 /* Tasks (ranges) of one stream with a request in flight at once: a round
  * trip waits for the receiver's commit (1-2 ms), so one at a time leaves
- * both nodes idle; eight keep them busy while the memory in flight stays
- * at eight batches per target. */
+ * both nodes idle; sixteen keep them busy while the memory in flight
+ * stays at sixteen batches per target, and under INFLIGHT_BYTES. */
 #define WINDOW 16
-/* A periodic anti-entropy pass leaves out versions younger than this: the
- * write path (and its hints) is still delivering them, so replicas that
- * differ only by writes in flight are not "repaired" by resending whole
- * pieces under a steady write load. Ten seconds covers a replica timeout,
- * a hint round and a loaded machine's stalls. */
-#define REPAIR_QUIET_MS 10000
 /* Bytes of batches one stream keeps in flight: WINDOW batches of 512 KiB
  * (the default batch: --max-value-size 1m / 2), so streams of small values
  * keep their pace, while with large values what waits for one target in
@@ -146,7 +137,6 @@ struct plan {
     int handoff;
     int sweep;     /* a cleanup of ranges held but not replicated here */
     int repair;    /* also compares every range held with its other replicas */
-    uint64_t before; /* while planning: the cutoff of the tasks being added */
 };
 
 struct event {
@@ -226,13 +216,6 @@ static const struct rc_member *find_member(const struct rc_rebalance *rb, uint64
     return NULL;
 }
 
-static int is_alive(const struct rc_rebalance *rb, uint64_t id)
-{
-    const struct rc_member *m = find_member(rb, id);
-
-    return m != NULL && m->state == RC_MEMBER_ALIVE;
-}
-
 /* Ring of the members a coordinator would route to (alive and suspect),
  * optionally without this node (graceful leave). */
 static int ring_of(const struct rc_rebalance *rb, int without_self, struct rc_ring **out)
@@ -265,16 +248,6 @@ static void plan_free(struct plan *p)
     free(p->drops);
     rc_ring_free(p->target);
     free(p);
-}
-
-static int contains(const uint64_t *ids, int n, uint64_t id)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        if (ids[i] == id)
-            return 1;
-    return 0;
 }
 
 /* Piece i of k equal pieces of [first, last]; 0 when it is empty. */
@@ -310,8 +283,9 @@ static struct stream *stream_for(struct plan *p, const struct rc_member *m)
     return s;
 }
 
+/* Appends the planned task pt to the stream to m. */
 static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_member *m,
-                    uint64_t first, uint64_t last, int drop)
+                    const struct rc_plan_task *pt)
 {
     struct stream *s = stream_for(p, m);
     struct task *t;
@@ -328,133 +302,15 @@ static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_mem
     if (t->cur_key == NULL)
         return RC_ENOMEM;
     s->ntasks++;
-    t->first = first;
-    t->last = last;
-    t->drop = drop;
-    t->before = p->before;
+    t->first = pt->first;
+    t->last = pt->last;
+    t->drop = pt->drop;
+    t->before = pt->before;
     t->npieces = PIECES;
     t->state = T_LOCAL_DIGEST;
-    if (drop >= 0)
-        p->drops[drop].pending++;
+    if (pt->drop >= 0)
+        p->drops[pt->drop].pending++;
     return 0;
-}
-
-/* One task per CHUNK_TOKENS piece of [first, last]. */
-static int add_chunks(struct rc_rebalance *rb, struct plan *p, const struct rc_member *m,
-                      uint64_t first, uint64_t last, int drop)
-{
-    int rv;
-
-    while (last - first >= CHUNK_TOKENS) {
-        rv = add_task(rb, p, m, first, first + CHUNK_TOKENS - 1, drop);
-        if (rv < 0)
-            return rv;
-        first += CHUNK_TOKENS;
-    }
-    return add_task(rb, p, m, first, last, drop);
-}
-
-/* Decides this node's part of one changed range. */
-static int plan_range(struct rc_rebalance *rb, struct plan *p, const struct rc_ring_range *r)
-{
-    int i, self_old = contains(r->old_ids, r->nold, rb->self);
-    int self_new = contains(r->new_ids, r->nnew, rb->self);
-    int self_dropped = self_old && !self_new, dropped_alive = 0, sender = 0, drop = -1, rv;
-
-    for (i = 0; i < r->nold; i++)
-        if (!contains(r->new_ids, r->nnew, r->old_ids[i]) && is_alive(rb, r->old_ids[i]))
-            dropped_alive = 1;
-    if (self_dropped) {
-        /* We hold it and lose it: hand it over (digest first, so a range
-         * another holder already sent costs nothing), then delete it. */
-        sender = 1;
-    } else if (!dropped_alive) {
-        for (i = 0; i < r->nold; i++) {
-            if (is_alive(rb, r->old_ids[i]) && contains(r->new_ids, r->nnew, r->old_ids[i])) {
-                sender = r->old_ids[i] == rb->self;
-                break;
-            }
-        }
-    }
-    if (!sender)
-        return 0;
-    if (self_dropped && !p->handoff) {
-        struct drop *d = &p->drops[p->ndrops];
-
-        d->first = r->first;
-        d->last = r->last;
-        d->pending = 0;
-        d->failed = 0;
-        drop = (int)p->ndrops++;
-    }
-    for (i = 0; i < r->nnew; i++) {
-        const struct rc_member *m = find_member(rb, r->new_ids[i]);
-
-        if (contains(r->old_ids, r->nold, r->new_ids[i]) || r->new_ids[i] == rb->self || !m)
-            continue;
-        rv = add_chunks(rb, p, m, r->first, r->last, drop);
-        if (rv < 0)
-            return rv;
-    }
-    return 0;
-}
-
-/* A member of the settled ring that is gone from target without having
- * left gracefully died: whatever it was still sending when it died is lost
- * from the plans of the others. */
-static int member_died(const struct rc_rebalance *rb, const struct rc_ring *target)
-{
-    const uint64_t *old_ids, *new_ids;
-    size_t nold = rc_ring_members(rb->settled, &old_ids), nnew, i, j;
-    const struct rc_member *m;
-
-    nnew = rc_ring_members(target, &new_ids);
-    for (i = 0; i < nold; i++) {
-        for (j = 0; j < nnew && new_ids[j] != old_ids[i]; j++)
-            ;
-        m = find_member(rb, old_ids[i]);
-        if (j == nnew && (m == NULL || m->state != RC_MEMBER_LEFT))
-            return 1;
-    }
-    return 0;
-}
-
-/* After a death: for every range this node replicates, a digest comparison
- * with each other replica, sending only what differs. Every replica does
- * it, so a replica that is the one short (say, the node the dead one was
- * streaming to) is filled by the others. This finishes the streams the
- * dead node had under way, at the cost of a digest round trip per range
- * and replica pair. */
-static int plan_repair(struct rc_rebalance *rb, struct plan *p)
-{
-    const uint64_t *tokens;
-    uint64_t ids[RC_RING_MAX_RF], prev;
-    size_t n = rc_ring_tokens(p->target, &tokens), i;
-    int k, j, rv = 0;
-
-    for (i = 0; rv == 0 && i < n; i++) {
-        k = rc_ring_replicas(p->target, tokens[i], rb->opts.rf, ids);
-        if (k < 2 || !contains(ids, k, rb->self))
-            continue;
-        prev = i > 0 ? tokens[i - 1] : tokens[n - 1];
-        for (j = 0; rv == 0 && j < k; j++) {
-            const struct rc_member *m = find_member(rb, ids[j]);
-
-            if (m == NULL || ids[j] == rb->self)
-                continue;
-            if (n == 1) {
-                rv = add_chunks(rb, p, m, 0, UINT64_MAX, -1);
-            } else if (i > 0) {
-                if (prev < tokens[i])
-                    rv = add_chunks(rb, p, m, prev + 1, tokens[i], -1);
-            } else {
-                rv = add_chunks(rb, p, m, 0, tokens[0], -1);
-                if (rv == 0 && prev < UINT64_MAX)
-                    rv = add_chunks(rb, p, m, prev + 1, UINT64_MAX, -1);
-            }
-        }
-    }
-    return rv;
 }
 
 static int count_row(void *arg, const struct rc_entry *e)
@@ -471,72 +327,49 @@ static int holds_any(struct rc_rebalance *rb, uint64_t first, uint64_t last)
                          count_row, NULL) > 0;
 }
 
-/* Ring range [first, last] this node does not replicate but holds data in:
- * send it to each replica (digest first: usually they have it) and drop it
- * once all of them acknowledged. */
-static int plan_orphan(struct rc_rebalance *rb, struct plan *p, const uint64_t *ids, int k,
-                       uint64_t first, uint64_t last)
+static int holds_cb(void *arg, uint64_t first, uint64_t last)
 {
-    struct drop *d;
-    int j, drop, rv = 0;
-
-    if (!holds_any(rb, first, last))
-        return 0;
-    d = &p->drops[p->ndrops];
-    d->first = first;
-    d->last = last;
-    drop = (int)p->ndrops++;
-    p->ranges++;
-    for (j = 0; rv == 0 && j < k; j++) {
-        const struct rc_member *m = find_member(rb, ids[j]);
-
-        if (m != NULL)
-            rv = add_chunks(rb, p, m, first, last, drop);
-    }
-    return rv;
+    return holds_any(arg, first, last);
 }
 
-/* The cleanup sweep's plan: every ring range without this node among its
- * replicas, where this node still holds something. */
-static int plan_orphans(struct rc_rebalance *rb, struct plan *p)
+/* The streams and drops of the planner's output (see plan.h). */
+static int adopt_plan(struct rc_rebalance *rb, struct plan *p, const struct rc_plan *pl)
 {
-    const uint64_t *tokens;
-    uint64_t ids[RC_RING_MAX_RF], prev;
-    size_t n = rc_ring_tokens(p->target, &tokens), i;
-    int k, rv = 0;
+    size_t i;
+    int rv;
 
-    if (n < 2)
-        return 0; /* one member replicates everything */
-    p->drops = calloc(n + 1, sizeof(*p->drops));
-    if (p->drops == NULL)
+    if (pl->ndrops > 0 && (p->drops = calloc(pl->ndrops, sizeof(*p->drops))) == NULL)
         return RC_ENOMEM;
-    for (i = 0; rv == 0 && i < n; i++) {
-        k = rc_ring_replicas(p->target, tokens[i], rb->opts.rf, ids);
-        if (k < 1 || contains(ids, k, rb->self))
-            continue;
-        prev = i > 0 ? tokens[i - 1] : tokens[n - 1];
-        if (i > 0) {
-            if (prev < tokens[i])
-                rv = plan_orphan(rb, p, ids, k, prev + 1, tokens[i]);
-        } else {
-            rv = plan_orphan(rb, p, ids, k, 0, tokens[0]);
-            if (rv == 0 && prev < UINT64_MAX)
-                rv = plan_orphan(rb, p, ids, k, prev + 1, UINT64_MAX);
-        }
+    for (i = 0; i < pl->ndrops; i++) {
+        p->drops[i].first = pl->drops[i].first;
+        p->drops[i].last = pl->drops[i].last;
     }
-    return rv;
+    p->ndrops = pl->ndrops;
+    for (i = 0; i < pl->ntasks; i++) {
+        const struct rc_member *m = find_member(rb, pl->tasks[i].target);
+
+        if (m == NULL)
+            continue; /* the planner only targets members: not reached */
+        rv = add_task(rb, p, m, &pl->tasks[i]);
+        if (rv < 0)
+            return rv;
+    }
+    p->ranges = pl->ranges;
+    p->repair = pl->repair;
+    return 0;
 }
 
 /* Builds the plan from the settled ring to target (which it takes over);
  * a sweep plan (target has the settled ring's members) only cleans up, and
- * with repair also compares every range with its other replicas. */
+ * with repair also compares every range with its other replicas. After a
+ * ring change the planner adds a repair itself after a death or a heal. */
 static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handoff, int sweep,
                      int repair, struct plan **out)
 {
-    struct rc_ring_range *ranges = NULL;
-    size_t n = 0, i;
+    struct rc_plan_input in;
+    struct rc_plan *pl = NULL;
     struct plan *p;
-    int rv = 0;
+    int rv;
 
     *out = NULL;
     p = calloc(1, sizeof(*p));
@@ -547,38 +380,28 @@ static int make_plan(struct rc_rebalance *rb, struct rc_ring *target, int handof
     p->target = target;
     p->handoff = handoff;
     p->sweep = sweep;
-    if (!sweep)
-        rv = rc_ring_diff(rb->settled, target, rb->opts.rf, &ranges, &n);
-    if (rv == 0 && n > 0 && (p->drops = calloc(n, sizeof(*p->drops))) == NULL)
-        rv = RC_ENOMEM;
-    for (i = 0; rv == 0 && i < n; i++)
-        rv = plan_range(rb, p, &ranges[i]);
-    free(ranges);
-    if (rv == 0 && sweep)
-        rv = plan_orphans(rb, p);
-    /*
-     * Anti-entropy: after a death (the dead node's streams are lost), after
-     * a dead member came back (a healed partition: each node planned from
-     * its own settled ring, and those rings differed, so a range can have
-     * been assigned to a sender that does not know it holds it), and
-     * periodically, every range is compared with its other replicas.
-     */
-    if (rv == 0 && !handoff && !sweep && (rb->heal || member_died(rb, target)))
-        repair = 1;
-    if (rv == 0 && repair && !handoff) {
-        /* Periodic passes leave the last seconds' writes to the write path;
-         * after a death or a heal everything is compared. */
-        if (sweep)
-            p->before = rc_hlc_make((uint64_t)(rc_node_now_ms() - REPAIR_QUIET_MS), 0);
-        rv = plan_repair(rb, p);
-        p->before = 0;
-    }
+    memset(&in, 0, sizeof(in));
+    in.old_ring = rb->settled;
+    in.new_ring = target;
+    in.rf = rb->opts.rf;
+    in.self = rb->self;
+    in.members = rb->members;
+    in.nmembers = rb->nmembers;
+    in.handoff = handoff;
+    in.sweep = sweep;
+    in.repair = repair;
+    in.heal = rb->heal;
+    in.now_ms = rc_node_now_ms();
+    in.holds = holds_cb;
+    in.holds_arg = rb;
+    rv = rc_plan_new(&in, &pl);
+    if (rv == 0)
+        rv = adopt_plan(rb, p, pl);
+    rc_plan_free(pl);
     if (rv < 0) {
         plan_free(p);
         return rv;
     }
-    p->ranges += n;
-    p->repair = repair && !handoff;
     p->gen = ++rb->gen;
     p->started_ms = (uint64_t)rc_node_now_ms();
     *out = p;
@@ -1469,13 +1292,8 @@ static int pack_pieces(struct rc_rebalance *rb, const struct rc_request *req, st
  * (see the sweep comment at the top); no sweep until the views agree. */
 static void note_incoming(struct rc_rebalance *rb, uint64_t last)
 {
-    uint64_t ids[RC_RING_MAX_RF];
-    int k;
-
-    if (rb->settled == NULL || rb->opts.sweep_ms <= 0)
-        return;
-    k = rc_ring_replicas(rb->settled, last, rb->opts.rf, ids);
-    if (k < 1 || contains(ids, k, rb->self))
+    if (rb->settled == NULL || rb->opts.sweep_ms <= 0 ||
+        !rc_plan_stray(rb->settled, rb->opts.rf, rb->self, last))
         return;
     rb->hold_until = uv_now(rb->loop) + (uint64_t)rb->opts.hold_ms;
     if (rb->plan != NULL && rb->plan->sweep) {

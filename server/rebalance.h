@@ -3,7 +3,8 @@
  *
  * Every node compares the ring it last settled on with the current one
  * (rc_ring_diff) and, for each token range that gained a replica, works
- * out who sends it: a node dropped from the range while still alive (it
+ * out who sends it (common/plan.h states the rules in full and plans them
+ * without I/O): a node dropped from the range while still alive (it
  * holds the data and must hand it over before deleting it), else the first
  * live old replica. Every node computes the same answer, so each range is
  * sent once. A send starts with a digest comparison, so a replica that
