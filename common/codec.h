@@ -207,10 +207,12 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep);
 
 /*
  * The bounded pre-check used before msgpack-c sees untrusted bytes, for
- * other decoders of nested payloads (gossip state, stream batches): buf
- * must be exactly one msgpack array whose every declared length and count
- * fits in the bytes present, nested at most max_depth (<= 8) deep, with at
- * most max_objects objects in all. 0 or RC_EPROTO.
+ * other decoders of nested payloads (the STREAM batches and RANGE_DIGEST
+ * pieces of common/stream.c; gossip does not use it: common/swim.c walks
+ * its datagrams with its own bounds-checked reader): buf must be exactly
+ * one msgpack array whose every declared length and count fits in the
+ * bytes present, nested at most max_depth (<= 8) deep, with at most
+ * max_objects objects in all. 0 or RC_EPROTO.
  */
 #define RC_MSGPACK_MAX_DEPTH 8
 int rc_msgpack_check(const uint8_t *buf, size_t len, unsigned max_depth, unsigned max_objects);

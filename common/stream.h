@@ -1,7 +1,8 @@
 /*
  * stream.h - decoders for the internode streaming payloads, which arrive
  * from the peer port: a STREAM request's batch of entries and a
- * RANGE_DIGEST reply's per-piece digests (docs/protocol.md, section 7).
+ * RANGE_DIGEST reply's per-piece digests (docs/protocol.md, section 13,
+ * "Internode operations": RANGE_DIGEST (67) and STREAM (68)).
  *
  * Pure functions over bytes, so that a fuzz target (tests/fuzz/
  * fuzz_stream.c) reaches exactly the code the server runs. Both go through
