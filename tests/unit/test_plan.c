@@ -8,7 +8,7 @@
  * scenario also says which rule it must exercise, so a table that stops
  * reaching the "dropped-but-alive sends" or "first live old replica" case
  * fails instead of passing vacuously. Handoff, repair and sweep plans,
- * the argument checks and rc_plan_stray follow.
+ * allocation failures, the argument checks and rc_plan_stray follow.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +26,59 @@
 #include "swim.h"
 
 #define MAXN 8
+
+/*
+ * Allocation faults: the test links with --wrap for the allocator, so
+ * every allocation of rc_common and of this file comes through here.
+ * fail_countdown > 0 fails the allocation it counts down to; live counts
+ * blocks allocated and not freed, to find leaks on the error paths.
+ */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+
+static int fail_countdown;
+static long live;
+
+static int fail_now(void)
+{
+    return fail_countdown > 0 && --fail_countdown == 0;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    void *p = fail_now() ? NULL : __real_malloc(n);
+
+    live += p != NULL;
+    return p;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    void *p = fail_now() ? NULL : __real_calloc(n, size);
+
+    live += p != NULL;
+    return p;
+}
+
+void *__wrap_realloc(void *old, size_t n)
+{
+    void *p = fail_now() ? NULL : __real_realloc(old, n);
+
+    live += old == NULL && p != NULL;
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    live -= p != NULL;
+    __real_free(p);
+}
 
 /* Member ids: any nonzero value; the ring hashes them. */
 enum { A = 0xa1, B = 0xb2, C = 0xc3, D = 0xd4, E = 0xe5 };
@@ -733,6 +786,54 @@ static void test_sweep_strays(void **state)
     rc_ring_free(r);
 }
 
+/* Failing the Nth allocation, for every N the planning of a death (a
+ * diff, drops and a repair) makes, returns RC_ENOMEM, no plan and no
+ * leak. */
+static void test_alloc_failure(void **state)
+{
+    const struct scenario *sc = NULL;
+    struct world w;
+    struct rc_plan_input in;
+    struct rc_plan *p;
+    size_t i;
+    long before;
+    int n, rv;
+
+    (void)state;
+    for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+        if (strcmp(scenarios[i].name, "death rf3") == 0)
+            sc = &scenarios[i];
+    assert_non_null(sc);
+    world_init(&w, sc);
+    memset(&in, 0, sizeof(in));
+    in.old_ring = w.old_ring;
+    in.new_ring = w.new_ring;
+    in.rf = sc->rf;
+    in.members = w.members;
+    in.nmembers = w.nmembers;
+    in.self = A;
+    for (n = 1;; n++) {
+        before = live;
+        fail_countdown = n;
+        p = (struct rc_plan *)&in;
+        rv = rc_plan_new(&in, &p);
+        if (fail_countdown > 0) {
+            /* Fewer than n allocations: this one succeeded. */
+            fail_countdown = 0;
+            assert_int_equal(rv, 0);
+            assert_true(p->ntasks > 0 && p->repair);
+            rc_plan_free(p);
+            assert_int_equal(live, before);
+            break;
+        }
+        assert_int_equal(rv, RC_ENOMEM);
+        assert_null(p);
+        assert_int_equal(live, before);
+    }
+    assert_true(n > 3);
+    world_close(&w);
+}
+
 static void test_invalid(void **state)
 {
     static const uint64_t ids[] = {A, B};
@@ -796,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_repair),
         cmocka_unit_test(test_repair_after_death),
         cmocka_unit_test(test_sweep_strays),
+        cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_stray),
     };
