@@ -254,6 +254,7 @@ static int plan_diff(struct builder *b)
 int rc_plan_new(const struct rc_plan_input *in, struct rc_plan **out)
 {
     struct builder b = {in, NULL, 0, 0};
+    uint64_t before = 0;
     int rv = RC_EINVAL, repair = in->repair;
 
     *out = NULL;
@@ -277,10 +278,10 @@ int rc_plan_new(const struct rc_plan_input *in, struct rc_plan **out)
     b.p->repair = repair && !in->handoff;
     /* Periodic passes leave the last seconds' writes to the write path;
      * after a death or a heal everything is compared. */
+    if (in->sweep)
+        before = rc_hlc_make((uint64_t)(in->now_ms - RC_PLAN_REPAIR_QUIET_MS), 0);
     if (rv == 0 && b.p->repair)
-        rv = plan_repair(&b, in->sweep ? rc_hlc_make((uint64_t)(in->now_ms -
-                                                                RC_PLAN_REPAIR_QUIET_MS), 0)
-                                       : 0);
+        rv = plan_repair(&b, before);
     if (rv < 0) {
         rc_plan_free(b.p);
         return rv;
