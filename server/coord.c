@@ -1242,21 +1242,20 @@ static int encode_activity(struct rc_coord *co, msgpack_packer *pk)
 static uint64_t range_keys(struct rc_coord *co, uint64_t prev, uint64_t tok, int first,
                            size_t n, int64_t now)
 {
-    struct rc_store *st = rc_node_store(co->node);
     uint64_t a = 0, b = 0;
 
     if (n == 1) {
-        rc_store_range_count(st, 0, UINT64_MAX, now, &a);
+        rc_node_range_count(co->node, 0, UINT64_MAX, now, &a);
         return a;
     }
     if (!first) {
         if (prev < tok)
-            rc_store_range_count(st, prev + 1, tok, now, &a);
+            rc_node_range_count(co->node, prev + 1, tok, now, &a);
         return a;
     }
-    rc_store_range_count(st, 0, tok, now, &a);
+    rc_node_range_count(co->node, 0, tok, now, &a);
     if (prev < UINT64_MAX)
-        rc_store_range_count(st, prev + 1, UINT64_MAX, now, &b);
+        rc_node_range_count(co->node, prev + 1, UINT64_MAX, now, &b);
     return a + b;
 }
 

@@ -5,7 +5,9 @@
  * batch commits: the waiters of the batch are kept in an array and told
  * the outcome together. If the store discards a batch (disk full, I/O
  * error), every waiter of that batch learns it, so no write is ever
- * acknowledged that was not committed.
+ * acknowledged that was not committed. Every call that can discard the
+ * batch (writes, purge, range deletes, metadata) goes through
+ * batch_failed, which also drops the read cache.
  */
 #include "node.h"
 #include "codec.h"
@@ -102,6 +104,14 @@ static void finish_batch(struct rc_node *n, int err)
     }
 }
 
+/* The store discarded the batch (err < 0): the cache may hold its writes,
+ * and every waiter of the batch learns the error. */
+static void batch_failed(struct rc_node *n, int err)
+{
+    rc_node_cache_clear(n);
+    finish_batch(n, err);
+}
+
 void rc_node_commit(struct rc_node *n)
 {
     int rv;
@@ -113,9 +123,10 @@ void rc_node_commit(struct rc_node *n)
     if (rv < 0) {
         n->st.commit_errors++;
         rc_log_warn(n->log, "commit failed, batch discarded: %s", rc_strerror(rv));
-        rc_node_cache_clear(n); /* it may hold writes the store just lost */
+        batch_failed(n, rv);
+        return;
     }
-    finish_batch(n, rv);
+    finish_batch(n, 0);
 }
 
 void rc_node_cache_clear(struct rc_node *n)
@@ -178,8 +189,7 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     if (rv < 0) {
         /* The store discarded the batch: its earlier writes are lost too. */
         rc_log_warn(n->log, "write failed, batch discarded: %s", rc_strerror(rv));
-        rc_node_cache_clear(n);
-        finish_batch(n, rv);
+        batch_failed(n, rv);
     } else if (rv == 1 && (cached || (allocate && n->cache))) {
         /* Applied: the cache takes the new value (the next write of the key
          * skips the store's lookup, the next read the store) or, for a
@@ -410,7 +420,7 @@ static void on_purge(uv_timer_t *t)
     rv = rc_store_purge(n->store, rc_node_now_ms(), n->opts.purge_batch, &purged);
     if (rv < 0) {
         rc_log_warn(n->log, "purge failed: %s", rc_strerror(rv));
-        finish_batch(n, rv);
+        batch_failed(n, rv);
         purged = 0;
     }
     /* Committed at the next batch end (the nets' prepare phase). */
@@ -535,11 +545,6 @@ const struct rc_node_opts *rc_node_opts(const struct rc_node *n)
     return &n->opts;
 }
 
-struct rc_store *rc_node_store(struct rc_node *n)
-{
-    return n->store;
-}
-
 void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
 {
     *st = n->st;
@@ -556,9 +561,70 @@ int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value)
     return rc_store_meta_get(n->store, name, value);
 }
 
-int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value)
+int rc_node_meta_stage(struct rc_node *n, const char *name, uint64_t value)
 {
     int rv = rc_store_meta_set(n->store, name, value);
 
-    return rv < 0 ? rv : rc_store_commit(n->store);
+    /* RC_EINVAL is a name the memory store has no room for: nothing lost. */
+    if (rv < 0 && rv != RC_EINVAL)
+        batch_failed(n, rv);
+    return rv;
+}
+
+/* Commits the store's batch outside the batch end: the waiters of the
+ * batch are told at the next batch end (their writes are durable), or now
+ * if the commit failed. */
+int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value)
+{
+    int rv = rc_node_meta_stage(n, name, value);
+
+    if (rv < 0)
+        return rv;
+    rv = rc_store_commit(n->store);
+    if (rv < 0)
+        batch_failed(n, rv);
+    return rv;
+}
+
+int rc_node_scan(struct rc_node *n, uint64_t first, uint64_t last, uint64_t after_token,
+                 const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                 rc_store_scan_cb cb, void *arg)
+{
+    return rc_store_scan(n->store, first, last, after_token, after_key, after_key_len, limit,
+                         now_ms, cb, arg);
+}
+
+int rc_node_range_digest_before(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                                uint64_t before_hlc, uint64_t *digest, uint64_t *count)
+{
+    return rc_store_range_digest_before(n->store, first, last, now_ms, before_hlc, digest, count);
+}
+
+int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                        uint64_t *count)
+{
+    return rc_store_range_count(n->store, first, last, now_ms, count);
+}
+
+int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
+                         int *deleted)
+{
+    int rv = rc_store_delete_range(n->store, first, last, max_rows, deleted);
+
+    /* Deleted behind the read cache: a copy it held must not outlive the
+     * row (a lagging coordinator may still read here). */
+    if (rv == 0 && *deleted > 0)
+        rc_node_cache_clear(n);
+    /* RC_EINVAL is a bad range: nothing was touched. */
+    if (rv < 0 && rv != RC_EINVAL)
+        batch_failed(n, rv);
+    return rv;
+}
+
+int rc_node_store_empty(struct rc_node *n)
+{
+    struct rc_store_stats st;
+
+    rc_store_stats(n->store, &st);
+    return st.keys == 0 && st.tombstones == 0;
 }

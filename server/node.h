@@ -8,6 +8,11 @@
  * event-loop iteration. It also answers the internode replica operations
  * (REPL_WRITE, REPL_READ) on the peer port. Client requests go through the
  * coordinator (coord.c), which calls in here for the local replica.
+ *
+ * The node is the only door to the store: other modules (rebalancing, the
+ * coordinator's census) reach it through the rc_node_* calls below, so the
+ * read cache stays exact and a store error that discards the batch is
+ * reported to every write of that batch, whoever issued the failing call.
  */
 #ifndef RC_NODE_H
 #define RC_NODE_H
@@ -106,9 +111,10 @@ void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 /* Wall clock in Unix ms (the time base for expiry and versions). */
 int64_t rc_node_now_ms(void);
 
-/* Drops the read cache. Called when the store may change behind it: the
- * ring changed, and whenever rebalance.c deletes a handed-over range in
- * the store directly. */
+/* Drops the read cache. main.c calls it when the membership changes, as
+ * docs/architecture.md promises: rebalancing may then delete ranges this
+ * node no longer replicates (rc_node_delete_range drops the cache itself
+ * too, so the cache stays exact either way). */
 void rc_node_cache_clear(struct rc_node *n);
 
 /* Starts / stops the background purge timer. */
@@ -122,11 +128,42 @@ void rc_node_free(struct rc_node *n);
 uint64_t rc_node_id(const struct rc_node *n);
 const char *rc_node_id_hex(const struct rc_node *n);
 const struct rc_node_opts *rc_node_opts(const struct rc_node *n);
-struct rc_store *rc_node_store(struct rc_node *n);
 void rc_node_stats(struct rc_node *n, struct rc_node_stats *st);
 
-/* Persistent metadata (incarnation for gossip). */
+/*
+ * Persistent metadata (incarnation for gossip, the settled ring for
+ * rebalancing). get: 0 or RC_ENOTFOUND. set: written and committed at
+ * once (with whatever else the batch holds). stage: written in the
+ * current batch, durable when it commits. A failed set or stage discarded
+ * the batch, and its waiters were told.
+ */
 int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value);
 int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value);
+int rc_node_meta_stage(struct rc_node *n, const char *name, uint64_t value);
+
+/*
+ * Range operations for rebalancing and the census: the store's own calls
+ * (store.h, which says what each returns), with the node in place of the
+ * store. They hold the event loop for their run, so callers bound the
+ * work per call. cb of rc_node_scan must not call into the node.
+ */
+int rc_node_scan(struct rc_node *n, uint64_t first, uint64_t last, uint64_t after_token,
+                 const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                 rc_store_scan_cb cb, void *arg);
+int rc_node_range_digest_before(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                                uint64_t before_hlc, uint64_t *digest, uint64_t *count);
+int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                        uint64_t *count);
+
+/* Deletes at most max_rows entries of [first, last] in the current batch
+ * (rc_store_delete_range), for dropping a range handed over: call until
+ * *deleted is 0. The read cache forgets what was deleted; on an error the
+ * batch was discarded and its waiters were told. */
+int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
+                         int *deleted);
+
+/* 1 when the store holds no entry at all (values, expired or not, and
+ * tombstones), else 0. */
+int rc_node_store_empty(struct rc_node *n);
 
 #endif
