@@ -1619,18 +1619,10 @@ void rc_coord_submit(struct rc_coord *co, const struct rc_request *req, rc_coord
     start_op(co, req, &sk);
 }
 
-static void on_commit(void *arg)
-{
-    struct rc_coord *co = arg;
-
-    rc_node_commit(co->node);
-}
-
 void rc_coord_handler(struct rc_coord *co, struct rc_net_handler *h)
 {
     h->arg = co;
     h->request = on_request;
-    h->commit = on_commit;
 }
 
 void rc_coord_set_net(struct rc_coord *co, struct rc_net *net)

@@ -40,6 +40,11 @@ struct waiter {
 struct rc_node {
     uv_loop_t *loop;
     uv_timer_t purge_timer;
+    uv_check_t check;     /* batch end after I/O callbacks */
+    uv_prepare_t prepare; /* batch end before the loop blocks */
+    uv_idle_t kick;       /* while active, the loop polls without blocking */
+    struct rc_net *nets[RC_NODE_MAX_NETS]; /* attached: resumed and flushed */
+    int nnets;
     struct rc_node_opts opts;
     const struct rc_log *log;
     struct rc_store *store;
@@ -112,11 +117,18 @@ static void batch_failed(struct rc_node *n, int err)
     finish_batch(n, err);
 }
 
-void rc_node_commit(struct rc_node *n)
+static int commit_pending(const struct rc_node *n)
+{
+    return rc_store_pending(n->store) > 0 || n->nwaiters > 0;
+}
+
+/* Ends the batch: commits and runs the write callbacks; nothing when no
+ * write or waiter is pending. */
+static void commit_batch(struct rc_node *n)
 {
     int rv;
 
-    if (rc_store_pending(n->store) == 0 && n->nwaiters == 0)
+    if (!commit_pending(n))
         return;
     rv = rc_store_commit(n->store);
     n->st.commits++;
@@ -127,6 +139,52 @@ void rc_node_commit(struct rc_node *n)
         return;
     }
     finish_batch(n, 0);
+}
+
+/* The batch end (node.h). Returns 1 when the flush left work for another
+ * pass: replies produced during it, or writes waiting for a commit. */
+static int run_batch(struct rc_node *n)
+{
+    int i, owed = 0;
+
+    for (i = 0; i < n->nnets; i++)
+        rc_net_resume(n->nets[i]);
+    commit_batch(n);
+    for (i = 0; i < n->nnets; i++)
+        owed |= rc_net_flush(n->nets[i]);
+    return owed || commit_pending(n);
+}
+
+static void on_check(uv_check_t *h)
+{
+    struct rc_node *n = container_of(h, struct rc_node, check);
+
+    uv_idle_stop(&n->kick);
+    run_batch(n);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    (void)h; /* only there to keep the loop from blocking until on_check */
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    struct rc_node *n = container_of(h, struct rc_node, prepare);
+
+    /* A connection the flush resumed (its output went out at once) may
+     * have produced replies or writes: they must not wait for unrelated
+     * I/O, so the loop polls without blocking and on_check takes them. */
+    if (run_batch(n))
+        uv_idle_start(&n->kick, on_kick);
+}
+
+int rc_node_attach(struct rc_node *n, struct rc_net *net)
+{
+    if (n->nnets == RC_NODE_MAX_NETS)
+        return RC_EINVAL;
+    n->nets[n->nnets++] = net;
+    return 0;
 }
 
 void rc_node_cache_clear(struct rc_node *n)
@@ -394,16 +452,10 @@ static int on_peer_request(void *arg, struct rc_net *net, const struct rc_reques
     }
 }
 
-static void on_commit(void *arg)
-{
-    rc_node_commit(arg);
-}
-
 void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h)
 {
     h->arg = n;
     h->request = on_peer_request;
-    h->commit = on_commit;
 }
 
 void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg)
@@ -423,7 +475,7 @@ static void on_purge(uv_timer_t *t)
         batch_failed(n, rv);
         purged = 0;
     }
-    /* Committed at the next batch end (the nets' prepare phase). */
+    /* Committed at the next batch end (the prepare phase). */
     n->st.purged += (uint64_t)purged;
     if (purged > 0)
         rc_log_debug(n->log, "purged expired=%d", purged);
@@ -498,6 +550,10 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
         goto out;
     }
     uv_timer_init(loop, &n->purge_timer);
+    uv_check_init(loop, &n->check);
+    uv_prepare_init(loop, &n->prepare);
+    uv_idle_init(loop, &n->kick);
+    uv_unref((uv_handle_t *)&n->kick); /* it shortens a poll, never keeps the loop alive */
     *out = n;
     return 0;
 out:
@@ -511,18 +567,26 @@ out:
 void rc_node_start(struct rc_node *n)
 {
     uv_timer_start(&n->purge_timer, on_purge, (uint64_t)n->opts.purge_interval_ms, 0);
+    uv_check_start(&n->check, on_check);
+    uv_prepare_start(&n->prepare, on_prepare);
+    /* The batch end must not keep the loop alive by itself. */
+    uv_unref((uv_handle_t *)&n->check);
+    uv_unref((uv_handle_t *)&n->prepare);
 }
 
 void rc_node_stop(struct rc_node *n)
 {
     uv_close((uv_handle_t *)&n->purge_timer, NULL);
+    uv_close((uv_handle_t *)&n->check, NULL);
+    uv_close((uv_handle_t *)&n->prepare, NULL);
+    uv_close((uv_handle_t *)&n->kick, NULL);
 }
 
 void rc_node_free(struct rc_node *n)
 {
     if (n == NULL)
         return;
-    rc_node_commit(n);
+    commit_batch(n);
     rc_memtab_free(n->cache);
     rc_store_close(n->store);
     rc_buf_close(&n->scratch);
