@@ -166,8 +166,9 @@ void rc_node_stats(struct rc_node *n, struct rc_node_stats *st);
  * Persistent metadata (incarnation for gossip, the settled ring for
  * rebalancing). get: 0 or RC_ENOTFOUND. set: written and committed at
  * once (with whatever else the batch holds). stage: written in the
- * current batch, durable when it commits. A failed set or stage discarded
- * the batch, and its waiters were told.
+ * current batch, durable when it commits. RC_EINVAL (a name the memory
+ * store has no room for) touched nothing; any other error discarded the
+ * batch, and its waiters were told.
  */
 int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value);
 int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value);
@@ -189,8 +190,9 @@ int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_
 
 /* Deletes at most max_rows entries of [first, last] in the current batch
  * (rc_store_delete_range), for dropping a range handed over: call until
- * *deleted is 0. The read cache forgets what was deleted; on an error the
- * batch was discarded and its waiters were told. */
+ * *deleted is 0. The read cache forgets what was deleted. RC_EINVAL (a
+ * wrapped range) touched nothing; any other error discarded the batch,
+ * and its waiters were told. */
 int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
                          int *deleted);
 
