@@ -139,7 +139,7 @@ void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 /* Wall clock in Unix ms (the time base for expiry and versions). */
 int64_t rc_node_now_ms(void);
 
-/* Drops the read cache. main.c calls it when the membership changes, as
+/* Drops the read cache. Called on every membership change, as
  * docs/architecture.md promises: rebalancing may then delete ranges this
  * node no longer replicates (rc_node_delete_range drops the cache itself
  * too, so the cache stays exact either way). */
