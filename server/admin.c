@@ -443,21 +443,21 @@ int rc_admin_forget(struct rc_admin *a, const uint8_t *key, size_t len, char *ms
 static uint64_t range_keys(struct rc_admin *a, uint64_t prev, uint64_t tok, int first,
                            size_t n, int64_t now)
 {
-    struct rc_store *st = rc_node_store(a->src.node);
+    struct rc_node *node = a->src.node;
     uint64_t x = 0, y = 0;
 
     if (n == 1) {
-        rc_store_range_count(st, 0, UINT64_MAX, now, &x);
+        rc_node_range_count(node, 0, UINT64_MAX, now, &x);
         return x;
     }
     if (!first) {
         if (prev < tok)
-            rc_store_range_count(st, prev + 1, tok, now, &x);
+            rc_node_range_count(node, prev + 1, tok, now, &x);
         return x;
     }
-    rc_store_range_count(st, 0, tok, now, &x);
+    rc_node_range_count(node, 0, tok, now, &x);
     if (prev < UINT64_MAX)
-        rc_store_range_count(st, prev + 1, UINT64_MAX, now, &y);
+        rc_node_range_count(node, prev + 1, UINT64_MAX, now, &y);
     return x + y;
 }
 

@@ -249,18 +249,10 @@ int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_n
     return 0;
 }
 
-static void on_commit(void *arg)
-{
-    struct rc_front_native *f = arg;
-
-    rc_node_commit(f->node);
-}
-
 void rc_front_native_handler(struct rc_front_native *f, struct rc_net_handler *h)
 {
     h->arg = f;
     h->request = on_request;
-    h->commit = on_commit;
 }
 
 void rc_front_native_free(struct rc_front_native *f)

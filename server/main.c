@@ -559,7 +559,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     if (rv < 0)
         return rv;
     rc_resp_server_set_net(s->resp, s->resp_net);
-    return 0;
+    return rc_node_attach(s->node, s->resp_net);
 }
 
 static int open_nets(struct server *s, const struct server_config *cfg)
@@ -588,6 +588,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
         return rv;
     rc_front_native_handler(s->native, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->net);
+    if (rv == 0)
+        rv = rc_node_attach(s->node, s->net);
     if (rv < 0)
         return rv;
     rc_admin_set_net(s->admin, s->net);
@@ -603,6 +605,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.idle_timeout_ms = 0;
     rc_node_peer_handler(s->node, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
+    if (rv == 0)
+        rv = rc_node_attach(s->node, s->peer_net);
     if (rv < 0)
         return rv;
     rv = open_resp(s, cfg, &o);

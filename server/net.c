@@ -26,8 +26,8 @@
  *
  * Deferred replies wait in a per-connection FIFO of slots. While the FIFO
  * is not empty, immediate replies queue behind it in slots of their own,
- * which keeps request order. Replies are flushed from the loop's check
- * phase, after the handler's group commit, with one write per connection.
+ * which keeps request order. Replies are flushed by the node's batch end
+ * (node.h), after the group commit, with one write per connection.
  */
 #include "net.h"
 #include "err.h"
@@ -101,8 +101,6 @@ struct rc_conn {
 struct rc_net {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    uv_check_t check;
-    uv_prepare_t prepare;
     uv_timer_t shutdown_timer;
     uv_timer_t sweep_timer;
     struct rc_net_opts opts;
@@ -646,8 +644,8 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    /* Flushed from the check phase, after the batch commit: this output
-     * may hold replies to writes not committed yet. */
+    /* Flushed at the batch end, after the commit: this output may hold
+     * replies to writes not committed yet. */
     add_pending(c);
 }
 
@@ -719,20 +717,25 @@ static void flush_conn(struct rc_conn *c)
         process_input(c);
 }
 
-/* Resumes connections that drained, ends the batch, then flushes every
- * reply. Runs in the check phase (after I/O callbacks) and again in the
- * prepare phase (after timers, before the loop blocks), so a reply
- * completed anywhere never waits for unrelated I/O to wake the loop. */
-static void run_batch(struct rc_net *net)
+/* Before the commit: connections that drained read on. The node's batch
+ * end runs this after I/O callbacks and again before the loop blocks, so
+ * a reply completed anywhere never waits for unrelated I/O. */
+void rc_net_resume(struct rc_net *net)
 {
-    struct rc_conn *c, *next;
+    struct rc_conn *c;
 
     for (c = net->pending; c != NULL; c = c->next_pending)
         if (c->state == CONN_BLOCKED && !c->writing &&
             rc_buf_used(&c->out) + c->slot_bytes < net->opts.out_high / 2 &&
             c->nslots < net->opts.max_inflight / 2)
             process_input(c);
-    net->h.commit(net->h.arg);
+}
+
+/* After the commit: every pending reply goes out. */
+int rc_net_flush(struct rc_net *net)
+{
+    struct rc_conn *c, *next;
+
     c = net->pending;
     net->pending = NULL;
     for (; c != NULL; c = next) {
@@ -740,16 +743,13 @@ static void run_batch(struct rc_net *net)
         c->in_pending = 0;
         flush_conn(c);
     }
-}
-
-static void on_check(uv_check_t *h)
-{
-    run_batch(container_of(h, struct rc_net, check));
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-    run_batch(container_of(h, struct rc_net, prepare));
+    /* Listed again now: a connection whose output all went out resumed
+     * reading (flush_conn) and may have new replies; one still writing
+     * is taken up by its write callback. */
+    for (c = net->pending; c != NULL; c = c->next_pending)
+        if (!c->writing && rc_buf_used(&c->out) > 0)
+            return 1;
+    return 0;
 }
 
 /* Prepares a connection for the cluster key: our hello goes out first,
@@ -945,20 +945,13 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
     net->opts = *opts;
     net->h = *h;
     net->log = log;
-    uv_check_init(loop, &net->check);
-    uv_prepare_init(loop, &net->prepare);
     uv_timer_init(loop, &net->shutdown_timer);
     uv_timer_init(loop, &net->sweep_timer);
-    net->handles_open = 4;
+    net->handles_open = 2;
     if (sweep_interval(opts) > 0) {
         uv_timer_start(&net->sweep_timer, on_sweep, sweep_interval(opts), sweep_interval(opts));
         uv_unref((uv_handle_t *)&net->sweep_timer);
     }
-    uv_check_start(&net->check, on_check);
-    uv_prepare_start(&net->prepare, on_prepare);
-    /* These must not keep the loop alive by themselves. */
-    uv_unref((uv_handle_t *)&net->check);
-    uv_unref((uv_handle_t *)&net->prepare);
     *out = net;
     return 0;
 }
@@ -1012,13 +1005,9 @@ static void maybe_finish_shutdown(struct rc_net *net)
     if (net->shutting_down == 1) {
         /* All clients gone: close our own handles. */
         net->shutting_down = 2;
-        net->check.data = net;
-        net->prepare.data = net;
         net->shutdown_timer.data = net;
         net->sweep_timer.data = net;
         uv_close((uv_handle_t *)&net->sweep_timer, on_handle_closed);
-        uv_close((uv_handle_t *)&net->check, on_handle_closed);
-        uv_close((uv_handle_t *)&net->prepare, on_handle_closed);
         uv_close((uv_handle_t *)&net->shutdown_timer, on_handle_closed);
         return;
     }
@@ -1049,8 +1038,8 @@ void rc_net_shutdown(struct rc_net *net, void (*cb)(void *arg), void *arg)
     net->shutting_down = 1;
     net->shutdown_cb = cb;
     net->shutdown_arg = arg;
-    /* Keep the check phase running while we drain. */
-    uv_ref((uv_handle_t *)&net->check);
+    /* The shutdown timer, active until every connection is gone, keeps
+     * the loop (and so the node's batch end) running while we drain. */
     if (net->listening) {
         net->listener.data = net;
         uv_close((uv_handle_t *)&net->listener, on_handle_closed);

@@ -4,10 +4,10 @@
  * Reads frames from connections, hands each decoded request to a handler,
  * and writes the replies back in request order. A handler answers at once
  * or defers (a slot), e.g. until replicas answered or a group commit is
- * done. Replies are not sent as they are produced: once per event-loop
- * iteration the handler ends its batch (group commit), and then all
- * pending replies are flushed, one write per connection. Used for both the
- * client port and the internode peer port.
+ * done. Replies are not sent as they are produced: the node's batch end
+ * (node.h) resumes paused connections, commits, and then flushes all
+ * pending replies, one write per connection. Used for both the client
+ * port and the internode peer port.
  */
 #ifndef RC_NET_H
 #define RC_NET_H
@@ -34,9 +34,6 @@ struct rc_net_handler {
      * negative code when no reply could be queued (connection closed). */
     int (*request)(void *arg, struct rc_net *net, const struct rc_request *req,
                    struct rc_buf *out);
-    /* Ends the iteration's batch (group commit) just before replies are
-     * flushed; completions it triggers go out in the same flush. */
-    void (*commit)(void *arg);
     /* Optional: a protocol other than framed msgpack (the RESP listener).
      * When set, request is not used and parse handles at most one command
      * from the start of in[0..len): it appends its reply to out or takes a
@@ -105,6 +102,15 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
 
 /* Binds and listens. 0 or a libuv error (logged). */
 int rc_net_listen(struct rc_net *net);
+
+/* The two halves of the batch end around the group commit (node.h runs
+ * them for every attached net). resume: connections paused for
+ * backpressure whose output drained parse what they buffered. flush:
+ * every pending reply goes out, one write per connection; returns 1 when
+ * a connection resumed during the flush produced replies that wait for
+ * the next flush, else 0. Both are no-ops on a net that is shut down. */
+void rc_net_resume(struct rc_net *net);
+int rc_net_flush(struct rc_net *net);
 
 /* Only inside handler->request: reserves the reply position of the
  * request being handled. NULL when out of memory. The slot must be

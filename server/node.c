@@ -5,7 +5,9 @@
  * batch commits: the waiters of the batch are kept in an array and told
  * the outcome together. If the store discards a batch (disk full, I/O
  * error), every waiter of that batch learns it, so no write is ever
- * acknowledged that was not committed.
+ * acknowledged that was not committed. Every call that can discard the
+ * batch (writes, purge, range deletes, metadata) goes through
+ * batch_failed, which also drops the read cache.
  */
 #include "node.h"
 #include "codec.h"
@@ -38,6 +40,11 @@ struct waiter {
 struct rc_node {
     uv_loop_t *loop;
     uv_timer_t purge_timer;
+    uv_check_t check;     /* batch end after I/O callbacks */
+    uv_prepare_t prepare; /* batch end before the loop blocks */
+    uv_idle_t kick;       /* while active, the loop polls without blocking */
+    struct rc_net *nets[RC_NODE_MAX_NETS]; /* attached: resumed and flushed */
+    int nnets;
     struct rc_node_opts opts;
     const struct rc_log *log;
     struct rc_store *store;
@@ -102,20 +109,82 @@ static void finish_batch(struct rc_node *n, int err)
     }
 }
 
-void rc_node_commit(struct rc_node *n)
+/* The store discarded the batch (err < 0): the cache may hold its writes,
+ * and every waiter of the batch learns the error. */
+static void batch_failed(struct rc_node *n, int err)
+{
+    rc_node_cache_clear(n);
+    finish_batch(n, err);
+}
+
+static int commit_pending(const struct rc_node *n)
+{
+    return rc_store_pending(n->store) > 0 || n->nwaiters > 0;
+}
+
+/* Ends the batch: commits and runs the write callbacks; nothing when no
+ * write or waiter is pending. */
+static void commit_batch(struct rc_node *n)
 {
     int rv;
 
-    if (rc_store_pending(n->store) == 0 && n->nwaiters == 0)
+    if (!commit_pending(n))
         return;
     rv = rc_store_commit(n->store);
     n->st.commits++;
     if (rv < 0) {
         n->st.commit_errors++;
         rc_log_warn(n->log, "commit failed, batch discarded: %s", rc_strerror(rv));
-        rc_node_cache_clear(n); /* it may hold writes the store just lost */
+        batch_failed(n, rv);
+        return;
     }
-    finish_batch(n, rv);
+    finish_batch(n, 0);
+}
+
+/* The batch end (node.h). Returns 1 when the flush left work for another
+ * pass: replies produced during it, or writes waiting for a commit. */
+static int run_batch(struct rc_node *n)
+{
+    int i, owed = 0;
+
+    for (i = 0; i < n->nnets; i++)
+        rc_net_resume(n->nets[i]);
+    commit_batch(n);
+    for (i = 0; i < n->nnets; i++)
+        owed |= rc_net_flush(n->nets[i]);
+    return owed || commit_pending(n);
+}
+
+static void on_check(uv_check_t *h)
+{
+    struct rc_node *n = container_of(h, struct rc_node, check);
+
+    uv_idle_stop(&n->kick);
+    run_batch(n);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    (void)h; /* only there to keep the loop from blocking until on_check */
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    struct rc_node *n = container_of(h, struct rc_node, prepare);
+
+    /* A connection the flush resumed (its output went out at once) may
+     * have produced replies or writes: they must not wait for unrelated
+     * I/O, so the loop polls without blocking and on_check takes them. */
+    if (run_batch(n))
+        uv_idle_start(&n->kick, on_kick);
+}
+
+int rc_node_attach(struct rc_node *n, struct rc_net *net)
+{
+    if (n->nnets == RC_NODE_MAX_NETS)
+        return RC_EINVAL;
+    n->nets[n->nnets++] = net;
+    return 0;
 }
 
 void rc_node_cache_clear(struct rc_node *n)
@@ -178,8 +247,7 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     if (rv < 0) {
         /* The store discarded the batch: its earlier writes are lost too. */
         rc_log_warn(n->log, "write failed, batch discarded: %s", rc_strerror(rv));
-        rc_node_cache_clear(n);
-        finish_batch(n, rv);
+        batch_failed(n, rv);
     } else if (rv == 1 && (cached || (allocate && n->cache))) {
         /* Applied: the cache takes the new value (the next write of the key
          * skips the store's lookup, the next read the store) or, for a
@@ -384,16 +452,10 @@ static int on_peer_request(void *arg, struct rc_net *net, const struct rc_reques
     }
 }
 
-static void on_commit(void *arg)
-{
-    rc_node_commit(arg);
-}
-
 void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h)
 {
     h->arg = n;
     h->request = on_peer_request;
-    h->commit = on_commit;
 }
 
 void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg)
@@ -410,10 +472,10 @@ static void on_purge(uv_timer_t *t)
     rv = rc_store_purge(n->store, rc_node_now_ms(), n->opts.purge_batch, &purged);
     if (rv < 0) {
         rc_log_warn(n->log, "purge failed: %s", rc_strerror(rv));
-        finish_batch(n, rv);
+        batch_failed(n, rv);
         purged = 0;
     }
-    /* Committed at the next batch end (the nets' prepare phase). */
+    /* Committed at the next batch end (the prepare phase). */
     n->st.purged += (uint64_t)purged;
     if (purged > 0)
         rc_log_debug(n->log, "purged expired=%d", purged);
@@ -488,6 +550,10 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
         goto out;
     }
     uv_timer_init(loop, &n->purge_timer);
+    uv_check_init(loop, &n->check);
+    uv_prepare_init(loop, &n->prepare);
+    uv_idle_init(loop, &n->kick);
+    uv_unref((uv_handle_t *)&n->kick); /* it shortens a poll, never keeps the loop alive */
     *out = n;
     return 0;
 out:
@@ -501,18 +567,26 @@ out:
 void rc_node_start(struct rc_node *n)
 {
     uv_timer_start(&n->purge_timer, on_purge, (uint64_t)n->opts.purge_interval_ms, 0);
+    uv_check_start(&n->check, on_check);
+    uv_prepare_start(&n->prepare, on_prepare);
+    /* The batch end must not keep the loop alive by itself. */
+    uv_unref((uv_handle_t *)&n->check);
+    uv_unref((uv_handle_t *)&n->prepare);
 }
 
 void rc_node_stop(struct rc_node *n)
 {
     uv_close((uv_handle_t *)&n->purge_timer, NULL);
+    uv_close((uv_handle_t *)&n->check, NULL);
+    uv_close((uv_handle_t *)&n->prepare, NULL);
+    uv_close((uv_handle_t *)&n->kick, NULL);
 }
 
 void rc_node_free(struct rc_node *n)
 {
     if (n == NULL)
         return;
-    rc_node_commit(n);
+    commit_batch(n);
     rc_memtab_free(n->cache);
     rc_store_close(n->store);
     rc_buf_close(&n->scratch);
@@ -535,11 +609,6 @@ const struct rc_node_opts *rc_node_opts(const struct rc_node *n)
     return &n->opts;
 }
 
-struct rc_store *rc_node_store(struct rc_node *n)
-{
-    return n->store;
-}
-
 void rc_node_stats(struct rc_node *n, struct rc_node_stats *st)
 {
     *st = n->st;
@@ -556,9 +625,70 @@ int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value)
     return rc_store_meta_get(n->store, name, value);
 }
 
-int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value)
+int rc_node_meta_stage(struct rc_node *n, const char *name, uint64_t value)
 {
     int rv = rc_store_meta_set(n->store, name, value);
 
-    return rv < 0 ? rv : rc_store_commit(n->store);
+    /* RC_EINVAL is a name the memory store has no room for: nothing lost. */
+    if (rv < 0 && rv != RC_EINVAL)
+        batch_failed(n, rv);
+    return rv;
+}
+
+/* Commits the store's batch outside the batch end: the waiters of the
+ * batch are told at the next batch end (their writes are durable), or now
+ * if the commit failed. */
+int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value)
+{
+    int rv = rc_node_meta_stage(n, name, value);
+
+    if (rv < 0)
+        return rv;
+    rv = rc_store_commit(n->store);
+    if (rv < 0)
+        batch_failed(n, rv);
+    return rv;
+}
+
+int rc_node_scan(struct rc_node *n, uint64_t first, uint64_t last, uint64_t after_token,
+                 const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                 rc_store_scan_cb cb, void *arg)
+{
+    return rc_store_scan(n->store, first, last, after_token, after_key, after_key_len, limit,
+                         now_ms, cb, arg);
+}
+
+int rc_node_range_digest_before(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                                uint64_t before_hlc, uint64_t *digest, uint64_t *count)
+{
+    return rc_store_range_digest_before(n->store, first, last, now_ms, before_hlc, digest, count);
+}
+
+int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                        uint64_t *count)
+{
+    return rc_store_range_count(n->store, first, last, now_ms, count);
+}
+
+int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
+                         int *deleted)
+{
+    int rv = rc_store_delete_range(n->store, first, last, max_rows, deleted);
+
+    /* Deleted behind the read cache: a copy it held must not outlive the
+     * row (a lagging coordinator may still read here). */
+    if (rv == 0 && *deleted > 0)
+        rc_node_cache_clear(n);
+    /* RC_EINVAL is a bad range: nothing was touched. */
+    if (rv < 0 && rv != RC_EINVAL)
+        batch_failed(n, rv);
+    return rv;
+}
+
+int rc_node_store_empty(struct rc_node *n)
+{
+    struct rc_store_stats st;
+
+    rc_store_stats(n->store, &st);
+    return st.keys == 0 && st.tombstones == 0;
 }

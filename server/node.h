@@ -2,12 +2,17 @@
  * node.h - the local replica: this node's store, clock and identity.
  *
  * Owns the SQLite store, the hybrid logical clock, the persistent node id
- * and incarnation, the background purge of expired entries, and the group
- * commit: a write is applied at once (later reads see it) and acknowledged
- * through its callback when the batch it belongs to is committed, once per
- * event-loop iteration. It also answers the internode replica operations
+ * and incarnation, the background purge of expired entries, the read
+ * cache, and the group commit: a write is applied at once (later reads
+ * see it) and acknowledged through its callback when the batch it belongs
+ * to is committed. It also answers the internode replica operations
  * (REPL_WRITE, REPL_READ) on the peer port. Client requests go through the
  * coordinator (coord.c), which calls in here for the local replica.
+ *
+ * The node is the only door to the store: other modules (rebalancing, the
+ * coordinator's census) reach it through the rc_node_* calls below, so the
+ * read cache stays exact and a store error that discards the batch is
+ * reported to every write of that batch, whoever issued the failing call.
  */
 #ifndef RC_NODE_H
 #define RC_NODE_H
@@ -60,9 +65,37 @@ typedef int (*rc_node_push_pull_fn)(void *arg, const uint8_t *in, size_t len,
                                     struct rc_buf *out);
 void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg);
 
-/* Ends the batch: commits and runs the write callbacks. Both nets' commit
- * hooks call this; it is a no-op when nothing is pending. */
-void rc_node_commit(struct rc_node *n);
+/*
+ * The batch end. The node owns one uv_check and one uv_prepare handle;
+ * each runs the batch end once per loop iteration, in three steps:
+ *
+ *   1. every attached net resumes its connections that were paused for
+ *      backpressure and have drained (rc_net_resume): the requests they
+ *      buffered join the batch;
+ *   2. one commit of the store's batch, then every waiter of the batch is
+ *      told its outcome (write callbacks, deferred replica replies); a
+ *      commit only happens when a write or a waiter is pending, so the
+ *      STATS counter "commits" counts real commits;
+ *   3. every attached net flushes its pending replies, one write per
+ *      connection (rc_net_flush), the completions of step 2 included.
+ *
+ * The check phase runs it after I/O callbacks, the prepare phase after
+ * timers and before the loop blocks, so a reply completed anywhere
+ * (timers included) never waits for unrelated I/O to wake the loop; if a
+ * flush in the prepare phase leaves new work (a resumed connection whose
+ * requests wrote or replied), the loop polls without blocking and the
+ * check phase takes it at once. A local write is acknowledged (its
+ * callback, its deferred replica reply) in step 2 only, so a reply that
+ * waits for it is flushed after the batch holding the write committed.
+ *
+ * Attaches a net (client, RESP or peer port) to the batch end. The net is
+ * borrowed: it must stay allocated until the node's handles are closed
+ * (rc_node_stop, or any uv_close of the loop's handles); it may be shut
+ * down before (a shut-down net has nothing to resume or flush). 0, or
+ * RC_EINVAL when RC_NODE_MAX_NETS are attached already.
+ */
+#define RC_NODE_MAX_NETS 4 /* the client, peer and RESP ports, and one spare */
+int rc_node_attach(struct rc_node *n, struct rc_net *net);
 
 /* Local read at wall-clock now. 0 with *e (tombstones included; borrowed
  * until the next store call) or RC_ENOTFOUND (absent or expired). Live
@@ -106,27 +139,65 @@ void rc_node_new_version(struct rc_node *n, struct rc_version *ver);
 /* Wall clock in Unix ms (the time base for expiry and versions). */
 int64_t rc_node_now_ms(void);
 
-/* Drops the read cache. Called when the store may change behind it: the
- * ring changed, and whenever rebalance.c deletes a handed-over range in
- * the store directly. */
+/* Drops the read cache. Called on every membership change, as
+ * docs/architecture.md promises: rebalancing may then delete ranges this
+ * node no longer replicates (rc_node_delete_range drops the cache itself
+ * too, so the cache stays exact either way). */
 void rc_node_cache_clear(struct rc_node *n);
 
-/* Starts / stops the background purge timer. */
+/* start: starts the background purge timer and the batch end (call once
+ * the nets are attached, before running the loop). stop: closes the
+ * node's handles; after it no batch end runs (rc_node_free commits what
+ * is left). */
 void rc_node_start(struct rc_node *n);
 void rc_node_stop(struct rc_node *n);
 
 /* Commits pending writes, closes the store, frees. Call after the loop
- * has finished (all handles closed). NULL is a no-op. */
+ * has finished (all handles closed), before the attached nets are freed
+ * (the last commit may complete their slots). NULL is a no-op. */
 void rc_node_free(struct rc_node *n);
 
 uint64_t rc_node_id(const struct rc_node *n);
 const char *rc_node_id_hex(const struct rc_node *n);
 const struct rc_node_opts *rc_node_opts(const struct rc_node *n);
-struct rc_store *rc_node_store(struct rc_node *n);
 void rc_node_stats(struct rc_node *n, struct rc_node_stats *st);
 
-/* Persistent metadata (incarnation for gossip). */
+/*
+ * Persistent metadata (incarnation for gossip, the settled ring for
+ * rebalancing). get: 0 or RC_ENOTFOUND. set: written and committed at
+ * once (with whatever else the batch holds). stage: written in the
+ * current batch, durable when it commits. RC_EINVAL (a name the memory
+ * store has no room for) touched nothing; any other error discarded the
+ * batch, and its waiters were told.
+ */
 int rc_node_meta_get(struct rc_node *n, const char *name, uint64_t *value);
 int rc_node_meta_set(struct rc_node *n, const char *name, uint64_t value);
+int rc_node_meta_stage(struct rc_node *n, const char *name, uint64_t value);
+
+/*
+ * Range operations for rebalancing and the census: the store's own calls
+ * (store.h, which says what each returns), with the node in place of the
+ * store. They hold the event loop for their run, so callers bound the
+ * work per call. cb of rc_node_scan must not call into the node.
+ */
+int rc_node_scan(struct rc_node *n, uint64_t first, uint64_t last, uint64_t after_token,
+                 const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
+                 rc_store_scan_cb cb, void *arg);
+int rc_node_range_digest_before(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                                uint64_t before_hlc, uint64_t *digest, uint64_t *count);
+int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_t now_ms,
+                        uint64_t *count);
+
+/* Deletes at most max_rows entries of [first, last] in the current batch
+ * (rc_store_delete_range), for dropping a range handed over: call until
+ * *deleted is 0. The read cache forgets what was deleted. RC_EINVAL (a
+ * wrapped range) touched nothing; any other error discarded the batch,
+ * and its waiters were told. */
+int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
+                         int *deleted);
+
+/* 1 when the store holds no entry at all (values, expired or not, and
+ * tombstones), else 0. */
+int rc_node_store_empty(struct rc_node *n);
 
 #endif

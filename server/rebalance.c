@@ -323,8 +323,8 @@ static int count_row(void *arg, const struct rc_entry *e)
 /* 1 when this node holds any row (tombstones included) in [first, last]. */
 static int holds_any(struct rc_rebalance *rb, uint64_t first, uint64_t last)
 {
-    return rc_store_scan(rc_node_store(rb->node), first, last, 0, NULL, 0, 1, rc_node_now_ms(),
-                         count_row, NULL) > 0;
+    return rc_node_scan(rb->node, first, last, 0, NULL, 0, 1, rc_node_now_ms(), count_row,
+                        NULL) > 0;
 }
 
 static int holds_cb(void *arg, uint64_t first, uint64_t last)
@@ -425,16 +425,15 @@ static size_t plan_tasks(const struct plan *p, size_t *done)
  * has to everyone. Part of the current write batch. */
 static void save_settled(struct rc_rebalance *rb)
 {
-    struct rc_store *st = rc_node_store(rb->node);
     const uint64_t *ids;
     size_t n = rc_ring_members(rb->settled, &ids), i;
     char name[32];
     int rv;
 
-    rv = rc_store_meta_set(st, "settled_n", n);
+    rv = rc_node_meta_stage(rb->node, "settled_n", n);
     for (i = 0; rv == 0 && i < n; i++) {
         snprintf(name, sizeof(name), "settled_%zu", i);
-        rv = rc_store_meta_set(st, name, ids[i]);
+        rv = rc_node_meta_stage(rb->node, name, ids[i]);
     }
     if (rv < 0)
         rc_log_warn(rb->log, "cannot save the settled ring: %s", rc_strerror(rv));
@@ -442,10 +441,7 @@ static void save_settled(struct rc_rebalance *rb)
 
 static int store_empty(struct rc_rebalance *rb)
 {
-    struct rc_store_stats st;
-
-    rc_store_stats(rc_node_store(rb->node), &st);
-    return st.keys == 0 && st.tombstones == 0;
+    return rc_node_store_empty(rb->node);
 }
 
 /* The settled ring saved by an earlier run; for a node with data but no
@@ -453,15 +449,14 @@ static int store_empty(struct rc_rebalance *rb)
  * against the cluster); for a new, empty node, none yet. */
 static int load_settled(struct rc_rebalance *rb)
 {
-    struct rc_store *st = rc_node_store(rb->node);
     uint64_t n = 0, ids[RC_RING_MAX_MEMBERS];
     char name[32];
     size_t i;
 
-    if (rc_store_meta_get(st, "settled_n", &n) == 0 && n > 0 && n <= RC_RING_MAX_MEMBERS) {
+    if (rc_node_meta_get(rb->node, "settled_n", &n) == 0 && n > 0 && n <= RC_RING_MAX_MEMBERS) {
         for (i = 0; i < n; i++) {
             snprintf(name, sizeof(name), "settled_%zu", i);
-            if (rc_store_meta_get(st, name, &ids[i]) < 0)
+            if (rc_node_meta_get(rb->node, name, &ids[i]) < 0)
                 break;
         }
         if (i == n && rc_ring_new(ids, (size_t)n, rb->opts.vnodes, &rb->settled) == 0)
@@ -711,9 +706,8 @@ static int send_batch(struct rc_rebalance *rb, struct stream *s, struct task *t,
     f.last_key = rb->last_key;
     rc_buf_reset(&rb->entries);
     msgpack_packer_init(&f.pk, &f, buf_write);
-    n = rc_store_scan(rc_node_store(rb->node), pa, pb, t->cur_token,
-                      t->has_cursor ? t->cur_key : NULL, t->cur_key_len, rb->opts.batch_keys,
-                      rc_node_now_ms(), fill_entry, &f);
+    n = rc_node_scan(rb->node, pa, pb, t->cur_token, t->has_cursor ? t->cur_key : NULL,
+                     t->cur_key_len, rb->opts.batch_keys, rc_node_now_ms(), fill_entry, &f);
     if (n < 0 || f.err < 0)
         return n < 0 ? n : f.err;
     if (f.count == 0) {
@@ -757,9 +751,9 @@ static int send_digest(struct rc_rebalance *rb, struct stream *s, struct task *t
     struct req_ctx *c;
     int rv;
 
-    rv = rc_store_range_digest_before(rc_node_store(rb->node), t->first, t->last,
-                                      rc_node_now_ms(), t->before ? t->before : UINT64_MAX,
-                                      &t->local_digest, &t->local_count);
+    rv = rc_node_range_digest_before(rb->node, t->first, t->last, rc_node_now_ms(),
+                                     t->before ? t->before : UINT64_MAX, &t->local_digest,
+                                     &t->local_count);
     if (rv < 0)
         return rv;
     if (t->local_count == 0) {
@@ -849,7 +843,6 @@ static void stream_ok(struct rc_rebalance *rb, struct stream *s)
 static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
                                  const struct rc_reply *rep)
 {
-    struct rc_store *st = rc_node_store(rb->node);
     uint64_t mask = 0, pa, pb, d, n, all = 0, rd[PIECES], rn[PIECES];
     uint8_t valid[PIECES];
     int i, have = 0;
@@ -861,8 +854,8 @@ static uint64_t differing_pieces(struct rc_rebalance *rb, const struct task *t,
         if (!piece_bounds(t->first, t->last, PIECES, i, &pa, &pb))
             break;
         all |= UINT64_C(1) << i;
-        if (rc_store_range_digest_before(st, pa, pb, rc_node_now_ms(),
-                                         t->before ? t->before : UINT64_MAX, &d, &n) < 0)
+        if (rc_node_range_digest_before(rb->node, pa, pb, rc_node_now_ms(),
+                                        t->before ? t->before : UINT64_MAX, &d, &n) < 0)
             return all | (UINT64_C(1) << i); /* cannot tell: send it */
         if (n == 0)
             continue; /* nothing here for it */
@@ -951,18 +944,13 @@ static int drop_step(struct rc_rebalance *rb, struct plan *p)
         d = &p->drops[p->next_drop];
         if (d->pending > 0)
             return 1; /* not confirmed yet: keep the copies */
-        rv = rc_store_delete_range(rc_node_store(rb->node), d->first, d->last, DELETE_BATCH,
-                                   &deleted);
+        rv = rc_node_delete_range(rb->node, d->first, d->last, DELETE_BATCH, &deleted);
         if (rv < 0) {
             rc_log_warn(rb->log, "cannot drop handed-over range: %s", rc_strerror(rv));
             p->next_drop++;
             continue;
         }
         rb->st.keys_dropped += (uint64_t)deleted;
-        /* Deleted behind the read cache: a copy it held must not outlive
-         * the row (a lagging coordinator may still read here). */
-        if (deleted > 0)
-            rc_node_cache_clear(rb->node);
         if (deleted >= DELETE_BATCH)
             return 1; /* more next tick */
         rb->st.ranges_dropped++;
@@ -1271,9 +1259,9 @@ static int pack_pieces(struct rc_rebalance *rb, const struct rc_request *req, st
     for (i = 0; i < k; i++) {
         d = n = 0;
         if (piece_bounds(req->range_first, req->range_last, k, i, &pa, &pb)) {
-            rv = rc_store_range_digest_before(rc_node_store(rb->node), pa, pb, rc_node_now_ms(),
-                                              req->before_hlc ? req->before_hlc : UINT64_MAX,
-                                              &d, &n);
+            rv = rc_node_range_digest_before(rb->node, pa, pb, rc_node_now_ms(),
+                                             req->before_hlc ? req->before_hlc : UINT64_MAX,
+                                             &d, &n);
             if (rv < 0)
                 return rv;
         }
@@ -1315,10 +1303,10 @@ static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, 
     if (!req->has_range)
         return rc_encode_error(out, req->id, RC_EINVAL, "RANGE_DIGEST needs RANGE");
     note_incoming(rb, req->range_last);
-    rv = rc_store_range_digest_before(rc_node_store(rb->node), req->range_first,
-                                      req->range_last, rc_node_now_ms(),
-                                      req->before_hlc ? req->before_hlc : UINT64_MAX,
-                                      &rep.digest, &rep.digest_count);
+    rv = rc_node_range_digest_before(rb->node, req->range_first, req->range_last,
+                                     rc_node_now_ms(),
+                                     req->before_hlc ? req->before_hlc : UINT64_MAX,
+                                     &rep.digest, &rep.digest_count);
     if (rv == 0 && req->pieces > 0 && rep.digest_count > 0)
         rv = pack_pieces(rb, req, &rep);
     if (rv < 0)

@@ -1130,18 +1130,10 @@ static int on_refuse(struct rc_buf *out)
     return rc_resp_error(out, "ERR max number of clients reached");
 }
 
-static void on_commit(void *arg)
-{
-    struct rc_resp_server *r = arg;
-
-    rc_node_commit(r->node);
-}
-
 void rc_resp_server_handler(struct rc_resp_server *r, struct rc_net_handler *h)
 {
     memset(h, 0, sizeof(*h));
     h->arg = r;
-    h->commit = on_commit;
     h->parse = on_parse;
     h->conn_size = sizeof(struct resp_conn);
     h->refuse = on_refuse;
