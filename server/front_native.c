@@ -1,6 +1,7 @@
 /*
  * front_native.c - the native client protocol's front end (see
- * front_native.h).
+ * front_native.h): the client port's table and its rows. Framing, AUTH
+ * and decoding are native.c's, shared with the peer port.
  */
 #include "front_native.h"
 #include "codec.h"
@@ -16,11 +17,9 @@ struct rc_front_native {
     struct rc_coord *co;
     struct rc_admin *admin;
     struct rc_node *node;
+    struct rc_native *native; /* framing, AUTH, the table below */
     struct rc_buf scratch; /* MEMBERS, RING, ACTIVITY payloads */
 };
-
-typedef int (*cmd_fn)(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
-                      struct rc_buf *out);
 
 /* An error answered here, not by the coordinator: counted all the same. */
 static int reply_error(struct rc_front_native *f, struct rc_buf *out, uint32_t id, int err,
@@ -89,9 +88,10 @@ static void answer_later(void *arg, const struct rc_coord_res *res)
     rc_net_complete(arg, &rep);
 }
 
-static int do_keyed(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+static int do_keyed(void *arg, struct rc_net *net, const struct rc_request *req,
                     struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     struct call c = {net, out, 0};
     struct rc_coord_sink sk = {answer_now, answer_later, take_slot, &c};
     struct rc_coord_req r = {0};
@@ -116,9 +116,10 @@ static int do_keyed(struct rc_front_native *f, struct rc_net *net, const struct 
 
 /* ---- admin ---------------------------------------------------------------- */
 
-static int do_ping(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+static int do_ping(void *arg, struct rc_net *net, const struct rc_request *req,
                    struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     struct rc_reply rep = {.id = req->id};
 
     rc_admin_ping(f->admin);
@@ -128,9 +129,10 @@ static int do_ping(struct rc_front_native *f, struct rc_net *net, const struct r
     return rc_encode_reply(out, &rep);
 }
 
-static int do_stats(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+static int do_stats(void *arg, struct rc_net *net, const struct rc_request *req,
                     struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     struct rc_stat st[RC_ADMIN_MAX_STATS];
     struct rc_reply rep = {.id = req->id};
 
@@ -179,28 +181,32 @@ static int reply_view(struct rc_front_native *f, const struct rc_request *req,
     return rc_encode_reply(out, &rep);
 }
 
-static int do_members(struct rc_front_native *f, struct rc_net *net,
-                      const struct rc_request *req, struct rc_buf *out)
+static int do_members(void *arg, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     return reply_view(f, req, out, RC_ADMIN_MEMBERS);
 }
 
-static int do_ring(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+static int do_ring(void *arg, struct rc_net *net, const struct rc_request *req,
                    struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     return reply_view(f, req, out, RC_ADMIN_RING);
 }
 
-static int do_activity(struct rc_front_native *f, struct rc_net *net,
-                       const struct rc_request *req, struct rc_buf *out)
+static int do_activity(void *arg, struct rc_net *net, const struct rc_request *req,
+                       struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     return reply_view(f, req, out, RC_ADMIN_ACTIVITY);
 }
 
 /* FORGET: KEY is a dead member's id in 16 hex digits. */
-static int do_forget(struct rc_front_native *f, struct rc_net *net, const struct rc_request *req,
+static int do_forget(void *arg, struct rc_net *net, const struct rc_request *req,
                      struct rc_buf *out)
 {
+    struct rc_front_native *f = arg;
     struct rc_reply rep = {.id = req->id};
     char msg[96];
     int rv;
@@ -214,29 +220,28 @@ static int do_forget(struct rc_front_native *f, struct rc_net *net, const struct
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-/* Client commands by op code (codec.h); a gap is UNKNOWN_OP. AUTH is
- * answered before dispatch (a connection's own state). */
-static const cmd_fn cmds[] = {
-    [RC_OP_PING] = do_ping,         [RC_OP_GET] = do_keyed,    [RC_OP_PUT] = do_keyed,
-    [RC_OP_DEL] = do_keyed,         [RC_OP_STATS] = do_stats,  [RC_OP_MEMBERS] = do_members,
-    [RC_OP_RING] = do_ring,         [RC_OP_ACTIVITY] = do_activity,
-    [RC_OP_FORGET] = do_forget,
+/* The client commands (codec.h); AUTH is answered before dispatch
+ * (native.c), any other op is UNKNOWN_OP. */
+static const struct rc_native_op cmds[] = {
+    {RC_OP_PING, do_ping},         {RC_OP_GET, do_keyed},         {RC_OP_PUT, do_keyed},
+    {RC_OP_DEL, do_keyed},         {RC_OP_STATS, do_stats},       {RC_OP_MEMBERS, do_members},
+    {RC_OP_RING, do_ring},         {RC_OP_ACTIVITY, do_activity}, {RC_OP_FORGET, do_forget},
 };
 
-static int on_request(void *arg, struct rc_net *net, const struct rc_request *req,
+static int do_unknown(void *arg, struct rc_net *net, const struct rc_request *req,
                       struct rc_buf *out)
 {
-    struct rc_front_native *f = arg;
-
-    if (req->op >= sizeof(cmds) / sizeof(cmds[0]) || cmds[req->op] == NULL)
-        return reply_error(f, out, req->id, RC_EUNKNOWN_OP, NULL);
-    return cmds[req->op](f, net, req, out);
+    (void)net;
+    return reply_error(arg, out, req->id, RC_EUNKNOWN_OP, NULL);
 }
 
 int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_node *node,
+                        uint32_t max_frame, struct rc_auth *auth, const struct rc_log *log,
                         struct rc_front_native **out)
 {
+    struct rc_native_opts o = {0};
     struct rc_front_native *f = calloc(1, sizeof(*f));
+    int rv;
 
     *out = NULL;
     if (f == NULL)
@@ -245,20 +250,31 @@ int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_n
     f->admin = admin;
     f->node = node;
     rc_buf_init(&f->scratch, VIEW_MAX);
+    o.max_frame = max_frame;
+    o.auth = auth;
+    o.ops = cmds;
+    o.nops = sizeof(cmds) / sizeof(cmds[0]);
+    o.unknown = do_unknown;
+    o.arg = f;
+    rv = rc_native_new(&o, log, &f->native);
+    if (rv < 0) {
+        free(f);
+        return rv;
+    }
     *out = f;
     return 0;
 }
 
 void rc_front_native_handler(struct rc_front_native *f, struct rc_net_handler *h)
 {
-    h->arg = f;
-    h->request = on_request;
+    rc_native_handler(f->native, h);
 }
 
 void rc_front_native_free(struct rc_front_native *f)
 {
     if (f == NULL)
         return;
+    rc_native_free(f->native);
     rc_buf_close(&f->scratch);
     free(f);
 }

@@ -14,6 +14,7 @@
 #include "cluster.h"
 #include "coord.h"
 #include "front_native.h"
+#include "front_peer.h"
 #include "hints.h"
 #include "gossip.h"
 #include "net.h"
@@ -249,7 +250,8 @@ struct server {
     struct rc_hints *hints;
     struct rc_coord *coord;
     struct rc_admin *admin;
-    struct rc_front_native *native;
+    struct rc_front_native *native;   /* the client port's protocol */
+    struct rc_front_peer *front_peer; /* the peer port's */
     struct rc_net *net;      /* client port */
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
@@ -383,11 +385,6 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
 }
 
-static int push_pull(void *arg, const uint8_t *in, size_t len, struct rc_buf *out)
-{
-    return rc_gossip_push_pull(arg, in, len, out);
-}
-
 static int start_gossip(struct server *s, const struct server_config *cfg)
 {
     struct rc_gossip_opts go = {0};
@@ -415,18 +412,12 @@ static int start_gossip(struct server *s, const struct server_config *cfg)
                      rc_strerror(rv));
         return rv;
     }
-    rc_node_set_push_pull(s->node, push_pull, s->gossip);
+    rc_front_peer_set_gossip(s->front_peer, s->gossip);
     rc_cluster_set_gossip(s->cluster, s->gossip);
     rv = rc_gossip_start(s->gossip);
     if (rv < 0)
         return rv;
     return rc_cluster_start(s->cluster);
-}
-
-static int stream_ops(void *arg, struct rc_net *net, const struct rc_request *req,
-                      struct rc_buf *out)
-{
-    return rc_rebalance_handle(arg, net, req, out);
 }
 
 static int start_rebalance(struct server *s, const struct server_config *cfg)
@@ -455,7 +446,6 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     rv = rc_rebalance_new(&s->loop, &ro, s->node, s->peers, &s->log, &s->rebalance);
     if (rv < 0)
         return rv;
-    rc_node_set_stream_handler(s->node, stream_ops, s->rebalance);
     rc_admin_set_rebalance(s->admin, s->rebalance);
     return rc_cluster_subscribe(s->cluster, rc_rebalance_on_cluster, s->rebalance);
 }
@@ -583,7 +573,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.frame_timeout_ms = (int)cfg->frame_timeout;
     o.write_timeout_ms = (int)cfg->write_timeout;
     o.out_limit = (size_t)cfg->max_output;
-    rv = rc_front_native_new(s->coord, s->admin, s->node, &s->native);
+    rv = rc_front_native_new(s->coord, s->admin, s->node, o.max_frame, s->auth, &s->log,
+                             &s->native);
     if (rv < 0)
         return rv;
     rc_front_native_handler(s->native, &h);
@@ -603,7 +594,10 @@ static int open_nets(struct server *s, const struct server_config *cfg)
      * client passwords do not apply (the cluster key does). */
     o.auth = NULL;
     o.idle_timeout_ms = 0;
-    rc_node_peer_handler(s->node, &h);
+    rv = rc_front_peer_new(s->node, s->rebalance, o.max_frame, &s->log, &s->front_peer);
+    if (rv < 0)
+        return rv;
+    rc_front_peer_handler(s->front_peer, &h);
     rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->peer_net);
     if (rv == 0)
         rv = rc_node_attach(s->node, s->peer_net);
@@ -797,6 +791,7 @@ int main(int argc, char **argv)
     if (rv < 0 && s.node != NULL && !s.stopping)
         abort_startup(&s);
     rc_front_native_free(s.native);
+    rc_front_peer_free(s.front_peer);
     rc_admin_free(s.admin);
     rc_coord_free(s.coord);
     rc_hints_free(s.hints);

@@ -1,28 +1,32 @@
 /*
- * net.c - client listener and connections (see net.h).
+ * net.c - listener and connections, protocol-agnostic (see net.h).
  *
- * A connection is a small state machine (conn_set_state is the only place
- * that changes it):
+ * A connection is a small state machine. conn_set_state makes every
+ * transition between READING, BLOCKED and DRAINING (it starts and stops
+ * reading); conn_close is the only way into CLOSING, and the accept sets
+ * the first state (BLOCKED until the connection is counted):
  *
  *   READING  --out >= high water-->  BLOCKED  --out drained-->  READING
  *   READING/BLOCKED --protocol error or shutdown--> DRAINING --flushed--> CLOSING
  *   any --I/O error--> CLOSING
  *
- * In read_cb every complete frame is parsed and handled, the partial one is
- * kept; parsing pauses when the pending output reaches the high-water mark
- * or too many requests are deferred, so a client that pipelines without
- * reading cannot grow our memory (TCP backpressure does the rest).
+ * The bytes of a connection go through a channel (channel.h: the cluster
+ * key's sealed stream on the peer port). In read_cb the handler's parse
+ * takes every complete request, in place, and the partial one is kept;
+ * parsing pauses when the pending output reaches the high-water mark or
+ * too many requests are deferred, so a client that pipelines without
+ * reading cannot grow our memory (TCP backpressure does the rest). What a
+ * request means, AUTH included, is the handler's business (front_native.c,
+ * front_peer.c, resp_server.c).
  *
  * Limits (each off at 0): a sweep timer closes connections that sent and
  * received nothing for idle_timeout_ms, that did not authenticate within
- * auth_timeout_ms of connecting (when auth is on), that started a frame and did not
+ * auth_timeout_ms of connecting (when auth is on), that started a request and did not
  * finish it within frame_timeout_ms (slowloris), or whose pending replies
  * made no write progress for write_timeout_ms (a client that never reads:
  * backpressure bounds its memory, this frees its descriptor). A
  * connection holding more than out_limit reply bytes (finished replies
- * piling up behind a slow one) is closed at once. With auth set, a
- * connection that has not authenticated may only send AUTH and PING, in
- * frames of at most RC_AUTH_PREAUTH_FRAME bytes.
+ * piling up behind a slow one) is closed at once.
  *
  * Deferred replies wait in a per-connection FIFO of slots. While the FIFO
  * is not empty, immediate replies queue behind it in slots of their own,
@@ -30,6 +34,7 @@
  * (node.h), after the group commit, with one write per connection.
  */
 #include "net.h"
+#include "channel.h"
 #include "err.h"
 
 #include <stdlib.h>
@@ -69,24 +74,19 @@ struct rc_conn {
     struct rc_net *net;
     uint64_t id; /* for logs */
     enum conn_state state;
-    struct rc_auth_conn auth;
+    struct rc_auth_conn auth; /* the handler's, through rc_net_current_auth */
     uint64_t opened_ms;      /* loop time of the accept */
     uint64_t last_in_ms;     /* loop time of the last bytes received */
     uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
     uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
     size_t slot_bytes;       /* finished replies waiting in slots */
     size_t last_queue;       /* pending_out() at the last sweep */
-    struct rc_buf in;
+    struct rc_channel ch; /* bytes received (ch.in) and, sealed, the wire */
     struct rc_buf out;  /* replies produced, not yet sent */
     struct rc_buf wbuf; /* replies handed to uv_write */
     uv_write_t wreq;
     int writing;
     struct rc_net_slot *slots, *slots_tail; /* replies not ready to go to out */
-    /* Cluster key: NULL on a plain connection. raw holds bytes as received
-     * until their record opens into in; sout holds our hello and the
-     * sealed replies until written. */
-    struct rc_seal_stream *ss;
-    struct rc_buf raw, sout;
     int nslots;
     int in_pending;
     struct rc_conn *prev, *next;  /* all connections */
@@ -106,7 +106,6 @@ struct rc_net {
     struct rc_net_opts opts;
     struct rc_net_handler h;
     const struct rc_log *log;
-    struct rc_decoder dec;
     struct rc_conn *conns;
     struct rc_conn *pending;
     struct rc_conn *current; /* connection whose request is being handled */
@@ -115,8 +114,7 @@ struct rc_net {
     int nfree_slots;
     struct rc_net_stats stats;
     uint64_t next_conn_id;
-    uint64_t auth_log_ms;
-    uint32_t auth_suppressed;
+    struct rc_channel_log refused_log; /* cluster key refusals */
     int listening, shutting_down, handles_open;
     void (*shutdown_cb)(void *arg);
     void *shutdown_arg;
@@ -128,6 +126,12 @@ static void process_input(struct rc_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void maybe_finish_shutdown(struct rc_net *net);
+
+/* The port has a cluster key: every connection is sealed. */
+static int keyed(const struct rc_net *net)
+{
+    return net->opts.keys != NULL && net->opts.keys->n > 0;
+}
 
 static const char *const state_names[] = {"reading", "blocked", "draining", "closing"};
 
@@ -257,6 +261,11 @@ struct rc_auth_conn *rc_net_current_auth(struct rc_net *net)
     return net->current ? &net->current->auth : NULL;
 }
 
+uint64_t rc_net_current_id(struct rc_net *net)
+{
+    return net->current ? net->current->id : 0;
+}
+
 void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
 {
     struct rc_conn *c = sl->conn;
@@ -297,76 +306,6 @@ void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const c
     rc_net_complete(sl, &rep);
 }
 
-/* A frame that breaks the framing itself: answer (id 0: nothing of the
- * frame can be trusted), then close once flushed. */
-static void protocol_abort(struct rc_conn *c, int err)
-{
-    const char *msg = rc_frame_error_msg(rc_buf_rptr(&c->in), rc_buf_used(&c->in), err);
-
-    c->net->stats.protocol_errors++;
-    rc_log_info(c->net->log, "closing connection: %s", msg);
-    if (rc_encode_error(&c->out, 0, err, msg) < 0) {
-        rc_buf_reset(&c->in);
-        conn_close(c);
-        return;
-    }
-    rc_buf_reset(&c->in);
-    conn_set_state(c, CONN_DRAINING);
-    add_pending(c);
-}
-
-/* AUTH is the connection's business, never the handler's. Sets *close
- * after the last allowed wrong password. */
-static int handle_auth(struct rc_conn *c, const struct rc_request *req, struct rc_buf *out,
-                       int *close)
-{
-    struct rc_net *net = c->net;
-    struct rc_reply rep = {.id = req->id};
-    int rv;
-
-    *close = 0;
-    if (net->opts.auth == NULL)
-        return rc_encode_error(out, req->id, RC_EINVAL,
-                               "AUTH given but no password is configured on this port");
-    if (!req->has_value)
-        return rc_encode_error(out, req->id, RC_EINVAL, "AUTH needs the password in VALUE");
-    rv = rc_auth_attempt(net->opts.auth, &c->auth, req->value, req->value_len, close);
-    if (rv < 0) {
-        /* Never the password itself, only that one was wrong. */
-        rc_log_warn(net->log, "connection id=%llu: wrong password (%d this connection)%s",
-                    (unsigned long long)c->id, c->auth.failures, *close ? ", closing" : "");
-        return rc_encode_error(out, req->id, rv, NULL);
-    }
-    return rc_encode_reply(out, &rep);
-}
-
-/* Decodes and answers one request body into out. *close as handle_auth. */
-static int dispatch(struct rc_conn *c, const uint8_t *body, size_t len, struct rc_buf *out,
-                    int *close)
-{
-    struct rc_net *net = c->net;
-    struct rc_request req;
-    int rv;
-
-    *close = 0;
-    rv = rc_decode_request(&net->dec, body, len, &req);
-    if (rv < 0) {
-        /* The frame was intact, so the connection stays usable. */
-        net->stats.protocol_errors++;
-        return rc_encode_error(out, req.id, rv, rv == RC_EPROTO ? net->dec.why : NULL);
-    }
-    if (req.op == RC_OP_AUTH)
-        return handle_auth(c, &req, out, close);
-    if (req.op != RC_OP_PING && !rc_auth_passed(net->opts.auth, &c->auth)) {
-        net->opts.auth->rejected++;
-        return rc_encode_error(out, req.id, RC_ENOAUTH, "authentication required: send AUTH first");
-    }
-    net->current = c;
-    rv = net->h.request(net->h.arg, net, &req, out);
-    net->current = NULL;
-    return rv;
-}
-
 /* After a request was handled into out (rv its result): an immediate
  * reply that had to queue behind deferred ones goes into a slot of its
  * own. Returns 0, or < 0 when the connection is closed. */
@@ -394,53 +333,42 @@ static int queue_reply(struct rc_conn *c, struct rc_buf *out, int rv)
     return 0;
 }
 
-/* Handles one whole frame. Returns 0, or < 0 when the connection is closed
- * or closing (no further frames are read). */
-static int handle_frame(struct rc_conn *c, const uint8_t *body, size_t len)
-{
-    struct rc_net *net = c->net;
-    struct rc_buf *out = c->slots ? &net->scratch : &c->out;
-    int rv, close;
-
-    rv = dispatch(c, body, len, out, &close);
-    rv = queue_reply(c, out, rv);
-    if (rv == 0 && close) {
-        rc_buf_reset(&c->in);
-        conn_set_state(c, CONN_DRAINING);
-        add_pending(c);
-        return RC_ECLOSED;
-    }
-    return rv;
-}
-
-/* Another protocol (handler parse): handles at most one command. Returns
- * 1 when one was handled, 0 when more bytes are needed, < 0 when the
- * connection is closing. */
+/* Lets the handler parse at most one request from the start of c's
+ * input. Returns 1 when one was handled, 0 when more bytes are needed,
+ * < 0 when the connection is closing. */
 static int handle_parsed(struct rc_conn *c)
 {
     struct rc_net *net = c->net;
+    struct rc_buf *in = &c->ch.in;
     struct rc_buf *out = c->slots ? &net->scratch : &c->out;
     size_t used = 0;
     int rv;
 
     net->current = c;
-    rv = net->h.parse(net->h.arg, net, c->pstate, rc_buf_rptr(&c->in), rc_buf_used(&c->in), out,
-                      &used);
+    rv = net->h.parse(net->h.arg, net, c->pstate, rc_buf_rptr(in), rc_buf_used(in), out, &used);
     net->current = NULL;
     if (rv == RC_NET_MORE)
         return 0;
+    if (rv == RC_NET_ABORT && out == &net->scratch) {
+        /* The input broke off: its answer goes ahead of the replies still
+         * deferred, as nothing after it was read. */
+        if (rc_buf_append(&c->out, rc_buf_rptr(out), rc_buf_used(out)) < 0)
+            rv = RC_ENOMEM;
+        rc_buf_reset(out);
+    }
     if (queue_reply(c, out, rv < 0 ? rv : 0) < 0)
         return -1;
-    rc_buf_consume(&c->in, used);
-    if (rv == RC_NET_CLOSE || rv == RC_NET_PROTO_ERROR) {
-        if (rv == RC_NET_PROTO_ERROR)
-            net->stats.protocol_errors++;
-        rc_buf_reset(&c->in);
+    rc_buf_consume(in, used);
+    c->frame_start_ms = 0;
+    if (rv == RC_NET_BAD_REQUEST || rv == RC_NET_PROTO_ERROR || rv == RC_NET_ABORT)
+        net->stats.protocol_errors++;
+    if (rv == RC_NET_CLOSE || rv == RC_NET_PROTO_ERROR || rv == RC_NET_ABORT) {
+        rc_buf_reset(in);
         conn_set_state(c, CONN_DRAINING);
         add_pending(c);
         return -1;
     }
-    return 1;
+    return over_out_limit(c) ? -1 : 1;
 }
 
 /* A connection that failed the cluster key: counted, logged (rate
@@ -448,56 +376,36 @@ static int handle_parsed(struct rc_conn *c)
 static void auth_refuse(struct rc_conn *c, const char *why)
 {
     struct rc_net *net = c->net;
-    uint64_t now = uv_now(net->loop);
     char peer[64] = "?";
     struct sockaddr_storage sa;
     int len = sizeof(sa);
+    uint32_t suppressed;
 
     if (net->opts.seal_stats != NULL)
         net->opts.seal_stats->peer_auth_failures++;
-    if (net->auth_log_ms != 0 && now - net->auth_log_ms < RC_NET_AUTH_LOG_MS) {
-        net->auth_suppressed++;
-    } else {
+    if (rc_channel_log_due(&net->refused_log, uv_now(net->loop), &suppressed)) {
         if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0)
             uv_ip_name((struct sockaddr *)&sa, peer, sizeof(peer));
         rc_log_warn(net->log,
                     "peer connection from=%s refused: %s (%u more refused since the last report)",
-                    peer, why, net->auth_suppressed);
-        net->auth_log_ms = now;
-        net->auth_suppressed = 0;
+                    peer, why, suppressed);
     }
     conn_close(c);
 }
 
-/* Opens the records that arrived into c->in. 0, or < 0 when the
- * connection was closed. */
-static int unseal(struct rc_conn *c)
-{
-    const char *why = "";
-
-    if (rc_seal_stream_read(c->ss, c->net->opts.keys, &c->raw, &c->in, &why) < 0) {
-        auth_refuse(c, why);
-        return -1;
-    }
-    return 0;
-}
-
-/* Parses and handles every complete frame in c->in, until the output
- * reaches the high-water mark. */
+/* Handles every complete request in c's input, until the output reaches
+ * the high-water mark. */
 static void process_input(struct rc_conn *c)
 {
     struct rc_net *net = c->net;
-    uint32_t max_frame;
-    size_t flen;
+    const char *why;
     int rv;
 
     while (c->state == CONN_READING || c->state == CONN_BLOCKED) {
-        if (c->ss != NULL && unseal(c) < 0)
+        if (rc_channel_open(&c->ch, net->opts.keys, &why) < 0) {
+            auth_refuse(c, why);
             return;
-        /* Decided per frame: an AUTH earlier in this pipeline lifts it. */
-        max_frame = net->opts.max_frame;
-        if (!rc_auth_passed(net->opts.auth, &c->auth) && max_frame > RC_AUTH_PREAUTH_FRAME)
-            max_frame = RC_AUTH_PREAUTH_FRAME;
+        }
         /* Finished replies waiting behind a deferred one count too: a PUT
          * then a thousand GETs of a large value would otherwise park
          * every GET reply in a slot before the PUT commits. */
@@ -508,39 +416,18 @@ static void process_input(struct rc_conn *c)
             conn_set_state(c, CONN_BLOCKED);
             break;
         }
-        if (net->h.parse != NULL) {
-            rv = handle_parsed(c);
-            if (rv < 0)
-                break;
-            if (rv == 0) {
-                conn_set_state(c, CONN_READING);
-                break;
-            }
-            continue;
-        }
-        rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), max_frame, &flen);
+        rv = handle_parsed(c);
+        if (rv < 0)
+            break;
         if (rv == 0) {
             conn_set_state(c, CONN_READING);
             break;
         }
-        if (rv < 0) {
-            protocol_abort(c, rv);
-            break;
-        }
-        rv = handle_frame(c, rc_buf_rptr(&c->in) + RC_FRAME_HDR, flen - RC_FRAME_HDR);
-        if (rv == RC_ECLOSED)
-            break;
-        if (rv < 0)
-            return;
-        rc_buf_consume(&c->in, flen);
-        c->frame_start_ms = 0;
-        if (over_out_limit(c))
-            return;
     }
     if (c->state == CONN_CLOSING)
         return;
-    if (rc_buf_used(&c->in) == 0)
-        rc_buf_shrink(&c->in, READ_CHUNK);
+    if (rc_buf_used(&c->ch.in) == 0)
+        rc_buf_shrink(&c->ch.in, READ_CHUNK);
     else if (c->frame_start_ms == 0)
         c->frame_start_ms = uv_now(net->loop);
     if (rc_buf_used(&c->out) > 0)
@@ -550,12 +437,9 @@ static void process_input(struct rc_conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rc_conn *c = container_of(h, struct rc_conn, tcp);
-    struct rc_buf *b = c->ss != NULL ? &c->raw : &c->in;
-    size_t n = rc_buf_read_space(b, READ_CHUNK);
 
     (void)suggested;
-    /* A zero-length buffer makes libuv report UV_ENOBUFS. */
-    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(b) : NULL, (unsigned)n);
+    rc_channel_alloc(&c->ch, buf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -575,7 +459,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    rc_buf_commit(c->ss != NULL ? &c->raw : &c->in, (size_t)nread);
+    rc_channel_received(&c->ch, (size_t)nread);
     c->last_in_ms = uv_now(c->net->loop);
     process_input(c);
 }
@@ -609,14 +493,9 @@ static void on_close(uv_handle_t *h)
         else
             sl->conn = NULL; /* freed when its owner completes it */
     }
-    rc_buf_close(&c->in);
+    rc_channel_close(&c->ch);
     rc_buf_close(&c->out);
     rc_buf_close(&c->wbuf);
-    rc_buf_close(&c->raw);
-    rc_buf_close(&c->sout);
-    if (c->ss != NULL)
-        memset(c->ss, 0, sizeof(*c->ss)); /* session keys */
-    free(c->ss);
     free(c);
     maybe_finish_shutdown(net);
 }
@@ -649,23 +528,18 @@ static void on_write(uv_write_t *req, int status)
     add_pending(c);
 }
 
-/* The bytes to write: c->out, or on a sealed connection c->sout after
- * sealing c->out into it (once the peer's hello made that possible).
+/* The bytes to write: c->out, or sealed records of it (channel.h).
  * NULL when the connection was closed. */
 static struct rc_buf *wire_out(struct rc_conn *c)
 {
-    if (c->ss == NULL)
-        return &c->out;
-    if (rc_buf_used(&c->out) > 0 && c->ss->state == RC_SEAL_OPEN) {
-        if (rc_seal_stream_write(c->ss, rc_buf_rptr(&c->out), rc_buf_used(&c->out), &c->sout) <
-            0) {
-            rc_log_warn(c->net->log, "closing peer connection: cannot seal replies");
-            conn_close(c);
-            return NULL;
-        }
-        rc_buf_reset(&c->out);
+    struct rc_buf *o;
+
+    if (rc_channel_wire(&c->ch, &c->out, &o) < 0) {
+        rc_log_warn(c->net->log, "closing peer connection: cannot seal replies");
+        conn_close(c);
+        return NULL;
     }
-    return &c->sout;
+    return o;
 }
 
 static void flush_conn(struct rc_conn *c)
@@ -753,21 +627,12 @@ int rc_net_flush(struct rc_net *net)
 }
 
 /* Prepares a connection for the cluster key: our hello goes out first,
- * then records; in gets room for one record beyond a whole frame, so a
- * record straddling two frames always fits once the first is handled.
- * wbuf and sout swap roles, so they share a cap. */
+ * then records. wbuf and the channel's sout swap roles, so they share a
+ * cap. */
 static int seal_conn(struct rc_conn *c)
 {
-    size_t wire_cap = rc_seal_stream_wire_len(c->out.cap) + RC_SEAL_HELLO_LEN;
-
-    c->ss = calloc(1, sizeof(*c->ss));
-    if (c->ss == NULL)
-        return RC_ENOMEM;
-    c->in.cap += RC_SEAL_RECORD_MAX;
-    rc_buf_init(&c->raw, READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
-    rc_buf_init(&c->sout, wire_cap);
-    c->wbuf.cap = wire_cap;
-    return rc_seal_stream_start(c->ss, c->net->opts.keys, 0, &c->sout);
+    c->wbuf.cap = rc_channel_wire_cap(c->out.cap);
+    return rc_channel_start(&c->ch, c->net->opts.keys, 0);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -789,9 +654,9 @@ static void on_connection(uv_stream_t *server, int status)
     c->pstate = c + 1;
     c->id = ++net->next_conn_id;
     c->opened_ms = c->last_in_ms = c->last_out_ms = uv_now(net->loop);
-    rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)net->opts.max_frame);
     /* Output may exceed the high-water mark by one reply at most. */
     rc_buf_init(&c->out, out_cap(&net->opts));
+    rc_channel_init(&c->ch, net->opts.max_frame, READ_CHUNK, c->out.cap, keyed(net));
     rc_buf_init(&c->wbuf, c->out.cap);
     c->next = net->conns;
     if (net->conns)
@@ -804,7 +669,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (net->opts.keys != NULL && net->opts.keys->n > 0 && seal_conn(c) < 0) {
+    if (keyed(net) && seal_conn(c) < 0) {
         rc_log_warn(net->log, "accept failed: out of memory");
         conn_close(c);
         return;
@@ -813,9 +678,7 @@ static void on_connection(uv_stream_t *server, int status)
         net->stats.conns_rejected++;
         rc_log_warn(net->log, "connection refused: limit of %d connections reached",
                     net->opts.max_conns);
-        if (c->ss != NULL ||
-            (net->h.refuse ? net->h.refuse(&c->out)
-                           : rc_encode_error(&c->out, 0, RC_ETOO_MANY_CONNS, NULL)) < 0) {
+        if (c->ch.sealed || net->h.refuse(&c->out) < 0) {
             conn_close(c);
             return;
         }
@@ -825,7 +688,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     net->stats.conns_total++;
     conn_set_state(c, CONN_READING);
-    if (c->ss != NULL)
+    if (c->ch.sealed)
         add_pending(c); /* our hello */
 }
 
@@ -929,17 +792,11 @@ int rc_net_new(uv_loop_t *loop, const struct rc_net_opts *opts, const struct rc_
                const struct rc_log *log, struct rc_net **out)
 {
     struct rc_net *net;
-    int rv;
 
     *out = NULL;
     net = calloc(1, sizeof(*net));
     if (net == NULL)
         return RC_ENOMEM;
-    rv = rc_decoder_init(&net->dec);
-    if (rv < 0) {
-        free(net);
-        return rv;
-    }
     rc_buf_init(&net->scratch, out_cap(opts));
     net->loop = loop;
     net->opts = *opts;
@@ -1056,21 +913,13 @@ void rc_net_shutdown(struct rc_net *net, void (*cb)(void *arg), void *arg)
 
 void rc_net_keys_changed(struct rc_net *net)
 {
-    const struct rc_seal_keys *k = net->opts.keys;
     struct rc_conn *c;
-    uint32_t i;
 
-    if (k == NULL)
+    if (net->opts.keys == NULL)
         return;
     for (c = net->conns; c != NULL; c = c->next) {
-        int held = 0;
-
-        if (c->ss == NULL || c->ss->state != RC_SEAL_OPEN ||
-            (c->state != CONN_READING && c->state != CONN_BLOCKED))
-            continue;
-        for (i = 0; i < k->n; i++)
-            held |= k->k[i].id == c->ss->kid;
-        if (held)
+        if ((c->state != CONN_READING && c->state != CONN_BLOCKED) ||
+            !rc_channel_key_removed(&c->ch, net->opts.keys))
             continue;
         rc_log_info(net->log, "peer connection id=%llu: closing, its cluster key was removed",
                     (unsigned long long)c->id);
@@ -1096,7 +945,6 @@ void rc_net_free(struct rc_net *net)
 
     if (net == NULL)
         return;
-    rc_decoder_close(&net->dec);
     rc_buf_close(&net->scratch);
     while ((sl = net->free_slots) != NULL) {
         net->free_slots = sl->next;

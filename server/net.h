@@ -1,13 +1,16 @@
 /*
- * net.h - the client listener and its connections.
+ * net.h - listener and connections, whatever the protocol.
  *
- * Reads frames from connections, hands each decoded request to a handler,
- * and writes the replies back in request order. A handler answers at once
- * or defers (a slot), e.g. until replicas answered or a group commit is
- * done. Replies are not sent as they are produced: the node's batch end
- * (node.h) resumes paused connections, commits, and then flushes all
- * pending replies, one write per connection. Used for both the client
- * port and the internode peer port.
+ * Accepts connections, reads their bytes (through a channel: sealed with
+ * the cluster key on the peer port), hands them to the port's handler,
+ * which parses and answers one request at a time, and writes the replies
+ * back in request order. A handler answers at once or defers (a slot),
+ * e.g. until replicas answered or a group commit is done. Replies are not
+ * sent as they are produced: the node's batch end (node.h) resumes paused
+ * connections, commits, and then flushes all pending replies, one write
+ * per connection. Backpressure, timeouts, connection limits and shutdown
+ * are the same for every port (client, peer, RESP); the protocols live in
+ * native.c (with front_native.c and front_peer.c) and resp_server.c.
  */
 #ifndef RC_NET_H
 #define RC_NET_H
@@ -26,37 +29,43 @@
 struct rc_net;
 struct rc_net_slot;
 
+/* A port's protocol. */
 struct rc_net_handler {
     void *arg;
-    /* Handles one request: either appends exactly one reply frame to out,
-     * or takes a slot with rc_net_defer() and answers later through it
-     * (replies still reach the client in request order). Returns 0, or a
-     * negative code when no reply could be queued (connection closed). */
-    int (*request)(void *arg, struct rc_net *net, const struct rc_request *req,
-                   struct rc_buf *out);
-    /* Optional: a protocol other than framed msgpack (the RESP listener).
-     * When set, request is not used and parse handles at most one command
-     * from the start of in[0..len): it appends its reply to out or takes a
-     * slot with rc_net_defer(). conn is conn_size zeroed bytes owned by the
-     * connection. Returns RC_NET_MORE (nothing consumed), RC_NET_DONE,
-     * RC_NET_CLOSE (reply queued; close once it is sent), RC_NET_PROTO_ERROR
-     * (same, counted as a protocol error), each with *used set, or a
-     * negative code when no reply could be queued (connection closed). */
+    /* Handles at most one request from the start of in[0..len) (the
+     * connection's input, parsed in place): appends its reply to out or
+     * takes a slot with rc_net_defer(). conn is conn_size zeroed bytes
+     * owned by the connection. Returns, with *used set to the bytes
+     * consumed: RC_NET_MORE (nothing consumed: the request is not complete),
+     * RC_NET_DONE, RC_NET_BAD_REQUEST (a reply queued, counted as a
+     * protocol error, the connection stays), RC_NET_CLOSE (reply queued;
+     * close once it is sent), RC_NET_PROTO_ERROR (the same, counted as a
+     * protocol error), RC_NET_ABORT (the same, and the reply goes out ahead
+     * of the replies still deferred: the input broke off, e.g. a frame
+     * header that cannot be trusted), or a negative code when no reply
+     * could be queued (connection closed). */
     int (*parse)(void *arg, struct rc_net *net, void *conn, const uint8_t *in, size_t len,
                  struct rc_buf *out, size_t *used);
     size_t conn_size;
-    /* With parse: appends the reply that refuses a connection over
-     * max_conns, in the protocol's own terms. */
+    /* Appends the reply that refuses a connection over max_conns, in the
+     * protocol's own terms (not sent on a sealed connection). */
     int (*refuse)(struct rc_buf *out);
 };
 
-enum { RC_NET_MORE = 0, RC_NET_DONE = 1, RC_NET_CLOSE = 2, RC_NET_PROTO_ERROR = 3 };
+enum {
+    RC_NET_MORE = 0,
+    RC_NET_DONE = 1,
+    RC_NET_CLOSE = 2,
+    RC_NET_PROTO_ERROR = 3,
+    RC_NET_BAD_REQUEST = 4,
+    RC_NET_ABORT = 5
+};
 
 struct rc_net_opts {
     const char *bind;      /* address to listen on */
     int port;              /* TCP port */
     int max_conns;         /* further connections get TOO_MANY_CONNS */
-    uint32_t max_frame;    /* largest accepted frame body */
+    uint32_t max_frame;    /* a connection's input holds RC_FRAME_HDR + max_frame bytes */
     size_t out_high;       /* pending reply bytes at which reading pauses */
     size_t max_reply;      /* largest single reply, bytes; 0 = one frame (RC_FRAME_HDR +
                               max_frame). Output may exceed out_high by one reply. */
@@ -68,9 +77,9 @@ struct rc_net_opts {
      * and counted in seal_stats (borrowed, may be NULL). */
     const struct rc_seal_keys *keys;
     struct rc_seal_stats *seal_stats;
-    /* Client passwords (borrowed, counters updated); NULL = no AUTH needed.
-     * Until a connection authenticates it may send only AUTH and PING,
-     * in frames of at most RC_AUTH_PREAUTH_FRAME body bytes. */
+    /* Client passwords (borrowed; the handler answers AUTH through
+     * rc_net_current_auth); NULL = no AUTH needed. Here for the auth
+     * timeout and the auth_* counters of rc_net_stats. */
     struct rc_auth *auth;
     int idle_timeout_ms;  /* close a connection silent both ways this long; 0 = never */
     int auth_timeout_ms;  /* with auth: close one not authenticated this long after connecting; 0 = never */
@@ -78,9 +87,6 @@ struct rc_net_opts {
     int write_timeout_ms; /* close one whose pending replies do not move for this; 0 = never */
     size_t out_limit;     /* close one holding more reply bytes than this; 0 = no limit */
 };
-
-/* Connections refused for the cluster key are logged at most this often. */
-#define RC_NET_AUTH_LOG_MS 10000
 
 struct rc_net_stats {
     uint64_t conns;          /* open now */
@@ -112,17 +118,22 @@ int rc_net_listen(struct rc_net *net);
 void rc_net_resume(struct rc_net *net);
 int rc_net_flush(struct rc_net *net);
 
-/* Only inside handler->request: reserves the reply position of the
+/* Only inside handler->parse: reserves the reply position of the
  * request being handled. NULL when out of memory. The slot must be
  * completed exactly once, even if the client is gone by then. */
 struct rc_net_slot *rc_net_defer(struct rc_net *net);
 
-/* Only inside handler->request or ->parse: the client-auth state of the
- * connection being served, for a front end that answers its own AUTH
- * (the RESP listener); --auth-timeout watches the same state. */
+/* Only inside handler->parse: the client-auth state of the connection
+ * being served, for the front end, which answers AUTH; --auth-timeout
+ * watches the same state. */
 struct rc_auth_conn *rc_net_current_auth(struct rc_net *net);
 
-/* Sends rep through the slot (in order) and releases the slot. */
+/* Only inside handler->parse: the id of the connection being served, as
+ * the net's log lines name it. */
+uint64_t rc_net_current_id(struct rc_net *net);
+
+/* Sends rep, encoded as a native-protocol reply frame, through the slot
+ * (in order) and releases the slot. */
 void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
 
 /* Sends bytes already encoded in the connection's protocol (copied). */

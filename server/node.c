@@ -53,11 +53,6 @@ struct rc_node {
     char id_hex[17];
     struct waiter *waiters;
     size_t nwaiters, waiters_alloc;
-    rc_node_push_pull_fn push_pull;
-    void *push_pull_arg;
-    rc_node_peer_fn stream_fn;
-    void *stream_arg;
-    struct rc_buf scratch; /* push-pull state */
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
 };
@@ -314,12 +309,6 @@ int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t 
     return add_waiter(n, NULL, slot, id);
 }
 
-void rc_node_set_stream_handler(struct rc_node *n, rc_node_peer_fn fn, void *arg)
-{
-    n->stream_fn = fn;
-    n->stream_arg = arg;
-}
-
 void rc_node_new_version(struct rc_node *n, struct rc_version *ver)
 {
     ver->hlc = rc_hlc_now(&n->hlc, (uint64_t)rc_node_now_ms());
@@ -338,8 +327,8 @@ static int check_sizes(const struct rc_node *n, const struct rc_request *req)
     return 0;
 }
 
-static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
-                      struct rc_buf *out)
+int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
+                       struct rc_buf *out)
 {
     struct rc_version ver = {req->ver_hlc, req->ver_node}, newer;
     struct rc_net_slot *slot;
@@ -383,7 +372,7 @@ static int repl_write(struct rc_node *n, struct rc_net *net, const struct rc_req
     return 0;
 }
 
-static int repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
+int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
     struct rc_entry e;
@@ -407,61 +396,6 @@ static int repl_read(struct rc_node *n, const struct rc_request *req, struct rc_
         rep.value_len = (uint32_t)e.value_len;
     }
     return rc_encode_reply(out, &rep);
-}
-
-static int push_pull(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
-{
-    struct rc_reply rep = {.id = req->id};
-    int rv;
-
-    if (n->push_pull == NULL || !req->has_value)
-        return rc_encode_error(out, req->id, n->push_pull ? RC_EINVAL : RC_EUNKNOWN_OP, NULL);
-    rc_buf_reset(&n->scratch);
-    rv = n->push_pull(n->push_pull_arg, req->value, req->value_len, &n->scratch);
-    if (rv < 0)
-        return rc_encode_error(out, req->id, rv, NULL);
-    rep.has_value = 1;
-    rep.value = rc_buf_rptr(&n->scratch);
-    rep.value_len = (uint32_t)rc_buf_used(&n->scratch);
-    return rc_encode_reply(out, &rep);
-}
-
-static int on_peer_request(void *arg, struct rc_net *net, const struct rc_request *req,
-                           struct rc_buf *out)
-{
-    struct rc_node *n = arg;
-    struct rc_reply rep = {.id = req->id};
-
-    switch (req->op) {
-    case RC_OP_PING:
-        return rc_encode_reply(out, &rep);
-    case RC_OP_REPL_WRITE:
-        return repl_write(n, net, req, out);
-    case RC_OP_REPL_READ:
-        return repl_read(n, req, out);
-    case RC_OP_PUSH_PULL:
-        return push_pull(n, req, out);
-    case RC_OP_RANGE_DIGEST:
-    case RC_OP_STREAM:
-        if (n->stream_fn == NULL)
-            return rc_encode_error(out, req->id, RC_EUNKNOWN_OP, NULL);
-        return n->stream_fn(n->stream_arg, net, req, out);
-    default:
-        return rc_encode_error(out, req->id, RC_EUNKNOWN_OP,
-                               "the peer port serves internode operations only");
-    }
-}
-
-void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h)
-{
-    h->arg = n;
-    h->request = on_peer_request;
-}
-
-void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg)
-{
-    n->push_pull = fn;
-    n->push_pull_arg = arg;
 }
 
 static void on_purge(uv_timer_t *t)
@@ -527,8 +461,6 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     n->opts = *opts;
     n->log = log;
     rc_hlc_init(&n->hlc, (uint64_t)opts->max_drift_ms);
-    /* The gossip state of 1024 members fits with ample room. */
-    rc_buf_init(&n->scratch, 4u << 20);
     so.data_dir = opts->data_dir;
     so.tombstone_grace_ms = opts->tombstone_grace_ms;
     so.max_bytes = opts->max_db_bytes;
@@ -559,7 +491,6 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
 out:
     rc_memtab_free(n->cache);
     rc_store_close(n->store);
-    rc_buf_close(&n->scratch);
     free(n);
     return rv;
 }
@@ -589,7 +520,6 @@ void rc_node_free(struct rc_node *n)
     commit_batch(n);
     rc_memtab_free(n->cache);
     rc_store_close(n->store);
-    rc_buf_close(&n->scratch);
     free(n->waiters);
     free(n);
 }

@@ -6,8 +6,9 @@
  * cache, and the group commit: a write is applied at once (later reads
  * see it) and acknowledged through its callback when the batch it belongs
  * to is committed. It also answers the internode replica operations
- * (REPL_WRITE, REPL_READ) on the peer port. Client requests go through the
- * coordinator (coord.c), which calls in here for the local replica.
+ * (REPL_WRITE, REPL_READ), rows of the peer port's table (front_peer.c).
+ * Client requests go through the coordinator (coord.c), which calls in
+ * here for the local replica.
  *
  * The node is the only door to the store: other modules (rebalancing, the
  * coordinator's census) reach it through the rc_node_* calls below, so the
@@ -59,11 +60,18 @@ typedef void (*rc_node_write_cb)(void *arg, int err);
 int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct rc_log *log,
                 struct rc_node **out, char *err, size_t errlen);
 
-/* Peer-port handler: replica operations; PUSH_PULL goes to push_pull. */
-void rc_node_peer_handler(struct rc_node *n, struct rc_net_handler *h);
-typedef int (*rc_node_push_pull_fn)(void *arg, const uint8_t *in, size_t len,
-                                    struct rc_buf *out);
-void rc_node_set_push_pull(struct rc_node *n, rc_node_push_pull_fn fn, void *arg);
+/*
+ * The replica operations of the peer port (req as decoded from a peer,
+ * validated here: a peer is trusted no more than a client). REPL_WRITE
+ * applies the write and answers through a slot of net once its batch
+ * commits (at once with SUPERSEDED when the store holds a newer version);
+ * REPL_READ answers the local entry, tombstones included. Each appends one
+ * reply to out or defers; 0, or a negative code when no reply could be
+ * queued.
+ */
+int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
+                       struct rc_buf *out);
+int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);
 
 /*
  * The batch end. The node owns one uv_check and one uv_prepare handle;
@@ -122,12 +130,6 @@ int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const u
 /* Completes slot (request id) with OK when the current batch commits, or
  * with the error that discarded it. 0 or RC_ENOMEM. */
 int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id);
-
-/* Peer-port operations handed to another module (gossip push-pull,
- * streaming): fn answers into out or defers, like a net handler. */
-typedef int (*rc_node_peer_fn)(void *arg, struct rc_net *net, const struct rc_request *req,
-                               struct rc_buf *out);
-void rc_node_set_stream_handler(struct rc_node *n, rc_node_peer_fn fn, void *arg);
 
 /* Merges a timestamp seen from a peer into this node's clock: 0, or
  * RC_EDRIFT when it is too far in the future (counted, not adopted). */
