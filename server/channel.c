@@ -123,6 +123,32 @@ int rc_channel_wire(struct rc_channel *ch, struct rc_buf *out, struct rc_buf **w
     return 0;
 }
 
+int rc_channel_send(uv_stream_t *s, struct rc_buf *o, struct rc_buf *wbuf, uv_write_t *req,
+                    uv_write_cb cb)
+{
+    struct rc_buf tmp;
+    uv_buf_t b;
+    int n;
+
+    if (rc_buf_used(o) == 0)
+        return 0;
+    b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
+    n = uv_try_write(s, &b, 1);
+    if (n == UV_EAGAIN)
+        n = 0;
+    if (n < 0)
+        return n;
+    rc_buf_consume(o, (size_t)n);
+    if (rc_buf_used(o) == 0)
+        return 0;
+    tmp = *wbuf;
+    *wbuf = *o;
+    *o = tmp;
+    b = uv_buf_init((char *)rc_buf_rptr(wbuf), (unsigned)rc_buf_used(wbuf));
+    n = uv_write(req, s, &b, 1, cb);
+    return n < 0 ? n : 1;
+}
+
 int rc_channel_key_removed(const struct rc_channel *ch, const struct rc_seal_keys *k)
 {
     uint32_t i;

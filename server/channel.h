@@ -107,6 +107,16 @@ void rc_channel_consume(struct rc_channel *ch);
  */
 int rc_channel_wire(struct rc_channel *ch, struct rc_buf *out, struct rc_buf **wire);
 
+/*
+ * Writes o (the bytes rc_channel_wire gave) to s: what the socket takes
+ * at once, the rest through req, with o and wbuf swapping roles so the
+ * owner keeps producing into o while libuv holds wbuf (empty before; its
+ * owner resets it in cb). 0 when everything went at once, 1 when req
+ * holds the rest (cb will run), or a libuv error (close the connection).
+ */
+int rc_channel_send(uv_stream_t *s, struct rc_buf *o, struct rc_buf *wbuf, uv_write_t *req,
+                    uv_write_cb cb);
+
 /* 1 when the channel is sealed with a key no longer in k (a reload
  * removed it): its owner should close it once it drained. */
 int rc_channel_key_removed(const struct rc_channel *ch, const struct rc_seal_keys *k);

@@ -11,6 +11,7 @@
  * times out.
  */
 #include "gossip.h"
+#include "channel.h"
 #include "codec.h"
 #include "err.h"
 
@@ -64,14 +65,13 @@ struct pp {
     uv_write_t wreq;
     uv_timer_t timer;
     enum pp_state state;
-    struct rc_buf wbuf, rbuf, sbuf;
+    struct rc_buf wbuf, sbuf; /* the request frame; our state while encoding it */
     struct rc_decoder dec;
-    /* With a cluster key: the stream state, bytes as received (raw) and
-     * as sent (wire: hello, then the sealed request). */
-    struct rc_seal_stream ss;
-    struct rc_buf raw, wire;
+    /* The reply as received; with a cluster key also the wire (sout: the
+     * hello, then the sealed request). */
+    struct rc_channel ch;
     uv_write_t wreq2;
-    int sealed, sent;
+    int sent;
     char host[RC_HOST_MAX];
     uint16_t port;
     uint32_t id;
@@ -112,8 +112,7 @@ struct rc_gossip {
     const struct rc_seal_keys *keys;
     struct rc_seal_stats *sstats, own_stats;
     struct rc_seal_dgram sd;
-    uint64_t auth_log_ms;
-    uint32_t auth_suppressed;
+    struct rc_channel_log refused_log; /* traffic refused for the cluster key */
     /* Clocks: offsets per member, the cached summary, and what the log
      * last said (see clock_check). */
     struct rc_skew skew;
@@ -153,16 +152,12 @@ static uint64_t wall_ms(void)
 static void auth_log(struct rc_gossip *g, const char *what, const char *host, unsigned port,
                      const char *why)
 {
-    uint64_t now = uv_now(g->loop);
+    uint32_t suppressed;
 
-    if (g->auth_log_ms != 0 && now - g->auth_log_ms < RC_GOSSIP_AUTH_LOG_MS) {
-        g->auth_suppressed++;
-        return;
-    }
-    rc_log_warn(g->log, "gossip: %s from=%s:%u refused: %s (%u more refused since the last report)",
-                what, host, port, why, g->auth_suppressed);
-    g->auth_log_ms = now;
-    g->auth_suppressed = 0;
+    if (rc_channel_log_due(&g->refused_log, uv_now(g->loop), &suppressed))
+        rc_log_warn(g->log,
+                    "gossip: %s from=%s:%u refused: %s (%u more refused since the last report)",
+                    what, host, port, why, suppressed);
 }
 
 static int64_t abs64(int64_t v)
@@ -576,11 +571,10 @@ static void on_pp_closed(uv_handle_t *h)
     struct rc_gossip *g = container_of(h, struct rc_gossip, pp.tcp);
 
     pp_set_state(g, PP_IDLE);
-    rc_buf_shrink(&g->pp.rbuf, 0);
-    rc_buf_reset(&g->pp.raw);
-    rc_buf_shrink(&g->pp.raw, 0);
-    rc_buf_reset(&g->pp.wire);
-    rc_buf_shrink(&g->pp.wire, 0);
+    rc_channel_reset(&g->pp.ch);
+    rc_buf_shrink(&g->pp.ch.in, 0);
+    rc_buf_shrink(&g->pp.ch.raw, 0);
+    rc_buf_shrink(&g->pp.ch.sout, 0);
     g->handles_open--;
     if (g->closing && g->handles_open == 0 && g->dns_inflight == 0 && g->closed_cb != NULL)
         g->closed_cb(g->closed_arg);
@@ -627,13 +621,12 @@ static int pp_skewed(struct rc_gossip *g, const uint8_t *p, size_t len)
 }
 
 /* A whole reply frame is in: merge the state it carries. */
-static void pp_reply(struct rc_gossip *g, size_t frame_len)
+static void pp_reply(struct rc_gossip *g, const uint8_t *body, size_t len)
 {
     struct rc_reply rep;
-    const uint8_t *p = rc_buf_rptr(&g->pp.rbuf);
     int rv;
 
-    rv = rc_decode_reply(&g->pp.dec, p + RC_FRAME_HDR, frame_len - RC_FRAME_HDR, &rep);
+    rv = rc_decode_reply(&g->pp.dec, body, len, &rep);
     if (rv == 0 && rep.status != 0)
         rv = rc_err_from_status((int)rep.status);
     if (rv == 0 && !rep.has_value)
@@ -658,46 +651,38 @@ static void pp_reply(struct rc_gossip *g, size_t frame_len)
 static void on_pp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct rc_gossip *g = container_of(h, struct rc_gossip, pp.tcp);
-    struct rc_buf *b = g->pp.sealed ? &g->pp.raw : &g->pp.rbuf;
-    size_t want = PP_READ_CHUNK, room = b->cap - rc_buf_used(b);
 
     (void)suggested;
-    if (want > room)
-        want = room;
-    if (want == 0 || rc_buf_reserve(b, want) < 0) {
-        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-        return;
-    }
-    *buf = uv_buf_init((char *)rc_buf_wptr(b), (unsigned)rc_buf_avail(b));
+    rc_channel_alloc(&g->pp.ch, buf);
 }
 
 static void on_pp_sent(uv_write_t *req, int status);
 
-/* Sealed push-pull: opens what arrived into rbuf; once the responder's
- * hello is in, seals and sends the request. 0, or -1 when it failed (the
- * exchange is finished). */
-static int pp_unseal(struct rc_gossip *g, size_t nread)
+/* Sealed push-pull: opens what arrived; once the responder's hello is in,
+ * seals and sends the request. 0, or -1 when it failed (the exchange is
+ * finished). */
+static int pp_unseal(struct rc_gossip *g)
 {
-    const char *why = "";
+    struct rc_buf *wire;
+    const char *why;
     uv_buf_t b;
     int rv;
 
-    rc_buf_commit(&g->pp.raw, nread);
-    rv = rc_seal_stream_read(&g->pp.ss, g->keys, &g->pp.raw, &g->pp.rbuf, &why);
-    if (rv < 0) {
+    if (!g->pp.ch.sealed)
+        return 0; /* the request went out with the connect */
+    if (rc_channel_open(&g->pp.ch, g->keys, &why) < 0) {
         if (g->sstats != NULL)
             g->sstats->peer_auth_failures++;
         auth_log(g, "push-pull reply", g->pp.host, g->pp.port, why);
         pp_finish(g);
         return -1;
     }
-    if (g->pp.ss.state != RC_SEAL_OPEN || g->pp.sent)
+    if (!rc_channel_ready(&g->pp.ch) || g->pp.sent)
         return 0;
-    rc_buf_reset(&g->pp.wire);
-    rv = rc_seal_stream_write(&g->pp.ss, rc_buf_rptr(&g->pp.wbuf), rc_buf_used(&g->pp.wbuf),
-                              &g->pp.wire);
+    rc_buf_reset(&g->pp.ch.sout); /* the hello, written */
+    rv = rc_channel_wire(&g->pp.ch, &g->pp.wbuf, &wire);
     if (rv == 0) {
-        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wire), (unsigned)rc_buf_used(&g->pp.wire));
+        b = uv_buf_init((char *)rc_buf_rptr(wire), (unsigned)rc_buf_used(wire));
         rv = uv_write(&g->pp.wreq2, (uv_stream_t *)&g->pp.tcp, &b, 1, on_pp_sent);
     }
     if (rv < 0) {
@@ -711,31 +696,28 @@ static int pp_unseal(struct rc_gossip *g, size_t nread)
 static void on_pp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct rc_gossip *g = container_of(s, struct rc_gossip, pp.tcp);
-    size_t flen;
+    const uint8_t *body;
+    size_t len;
     int rv;
 
     (void)buf;
-    if (g->pp.state != PP_READING && !(g->pp.sealed && g->pp.state == PP_WRITING))
+    if (g->pp.state != PP_READING && !(g->pp.ch.sealed && g->pp.state == PP_WRITING))
         return;
     if (nread < 0) {
         pp_fail(g, "reading the reply", nread == UV_EOF ? 0 : (int)nread);
         return;
     }
-    if (g->pp.sealed) {
-        if (pp_unseal(g, (size_t)nread) < 0 || rc_buf_used(&g->pp.rbuf) == 0)
-            return;
-    } else {
-        rc_buf_commit(&g->pp.rbuf, (size_t)nread);
-    }
-    rv = rc_frame_check(rc_buf_rptr(&g->pp.rbuf), rc_buf_used(&g->pp.rbuf),
-                        RC_GOSSIP_PUSH_PULL_MAX, &flen);
+    rc_channel_received(&g->pp.ch, (size_t)nread);
+    if (pp_unseal(g) < 0)
+        return;
+    rv = rc_channel_next(&g->pp.ch, &body, &len);
     if (rv < 0) {
         rc_log_info(g->log, "gossip: push-pull with %s:%u: %s", g->pp.host, g->pp.port,
                     rc_strerror(rv));
         pp_finish(g);
     } else if (rv == 1) {
         uv_read_stop(s);
-        pp_reply(g, flen);
+        pp_reply(g, body, len);
     }
 }
 
@@ -763,7 +745,7 @@ static void on_pp_write(uv_write_t *req, int status)
         pp_fail(g, "sending the state", status);
         return;
     }
-    if (g->pp.sealed)
+    if (g->pp.ch.sealed)
         return; /* only the hello: reading already runs, pp_unseal sends the rest */
     pp_set_state(g, PP_READING);
     rv = uv_read_start((uv_stream_t *)&g->pp.tcp, on_pp_alloc, on_pp_read);
@@ -784,20 +766,19 @@ static void on_pp_connect(uv_connect_t *req, int status)
         return;
     }
     pp_set_state(g, PP_WRITING);
-    g->pp.sealed = keyed(g);
     g->pp.sent = 0;
-    if (g->pp.sealed) {
+    if (keyed(g)) {
         /* Hello first; the request is sealed once the responder's hello
          * (its nonce) is in, so reading starts now. */
-        rc_buf_reset(&g->pp.wire);
-        rv = rc_seal_stream_start(&g->pp.ss, g->keys, 1, &g->pp.wire);
+        rv = rc_channel_start(&g->pp.ch, g->keys, 1);
         if (rv == 0)
             rv = uv_read_start((uv_stream_t *)&g->pp.tcp, on_pp_alloc, on_pp_read);
         if (rv < 0) {
             pp_fail(g, "starting the cluster key handshake", 0);
             return;
         }
-        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wire), (unsigned)rc_buf_used(&g->pp.wire));
+        b = uv_buf_init((char *)rc_buf_rptr(&g->pp.ch.sout),
+                        (unsigned)rc_buf_used(&g->pp.ch.sout));
     } else {
         b = uv_buf_init((char *)rc_buf_rptr(&g->pp.wbuf), (unsigned)rc_buf_used(&g->pp.wbuf));
     }
@@ -822,7 +803,7 @@ static int pp_build(struct rc_gossip *g)
 
     rc_buf_reset(&g->pp.sbuf);
     rc_buf_reset(&g->pp.wbuf);
-    rc_buf_reset(&g->pp.rbuf);
+    rc_buf_reset(&g->pp.ch.in);
     g->pp.sent_ms = uv_now(g->loop);
     g->pp.sent_wall = wall_ms(); /* the stamp encode_state puts in, near enough */
     rv = rc_swim_encode_state(g->swim, &g->pp.sbuf);
@@ -1248,11 +1229,9 @@ int rc_gossip_new(uv_loop_t *loop, const struct rc_gossip_opts *opts,
     g->join_backoff = RC_GOSSIP_JOIN_BACKOFF_MIN_MS;
     rc_buf_init(&g->pp.wbuf, RC_GOSSIP_PUSH_PULL_MAX + 64);
     rc_buf_init(&g->pp.sbuf, RC_GOSSIP_PUSH_PULL_MAX);
-    rc_buf_init(&g->pp.rbuf, RC_GOSSIP_PUSH_PULL_MAX + RC_FRAME_HDR + RC_SEAL_RECORD_MAX);
-    /* raw holds at most a read's worth plus one partial record; wire the
-     * hello or the sealed request. */
-    rc_buf_init(&g->pp.raw, PP_READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
-    rc_buf_init(&g->pp.wire, rc_seal_stream_wire_len(RC_GOSSIP_PUSH_PULL_MAX + 64));
+    /* Sealable whatever the key now: a reload may add one. */
+    rc_channel_init(&g->pp.ch, RC_GOSSIP_PUSH_PULL_MAX, PP_READ_CHUNK,
+                    RC_GOSSIP_PUSH_PULL_MAX + 64, 1);
     g->keys = opts->keys;
     g->sstats = opts->seal_stats != NULL ? opts->seal_stats : &g->own_stats;
     rc_seal_dgram_init(&g->sd, opts->node_id, wall_ms());
@@ -1457,8 +1436,6 @@ void rc_gossip_free(struct rc_gossip *g)
     rc_decoder_close(&g->pp.dec);
     rc_buf_close(&g->pp.wbuf);
     rc_buf_close(&g->pp.sbuf);
-    rc_buf_close(&g->pp.rbuf);
-    rc_buf_close(&g->pp.raw);
-    rc_buf_close(&g->pp.wire);
+    rc_channel_close(&g->pp.ch);
     free(g);
 }

@@ -544,9 +544,8 @@ static struct rc_buf *wire_out(struct rc_conn *c)
 
 static void flush_conn(struct rc_conn *c)
 {
-    struct rc_buf tmp, *o;
-    uv_buf_t b;
-    int n;
+    struct rc_buf *o;
+    int rv;
 
     if (c->state == CONN_CLOSING || c->writing)
         return;
@@ -554,30 +553,16 @@ static void flush_conn(struct rc_conn *c)
     o = wire_out(c);
     if (o == NULL)
         return;
-    if (rc_buf_used(o) > 0) {
-        b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
-        n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n == UV_EAGAIN)
-            n = 0;
-        if (n < 0) {
-            conn_close(c);
-            return;
-        }
-        rc_buf_consume(o, (size_t)n);
-        /* Progress, or the start of a wait: the write stall clock runs
-         * only while uv_write holds bytes the client does not take. */
+    /* Progress, or the start of a wait: the write stall clock runs only
+     * while uv_write holds bytes the client does not take. */
+    if (rc_buf_used(o) > 0)
         c->last_out_ms = uv_now(c->net->loop);
+    rv = rc_channel_send((uv_stream_t *)&c->tcp, o, &c->wbuf, &c->wreq, on_write);
+    if (rv < 0) {
+        conn_close(c);
+        return;
     }
-    if (rc_buf_used(o) > 0) {
-        /* Hand the rest to libuv and keep producing into the other buffer. */
-        tmp = c->wbuf;
-        c->wbuf = *o;
-        *o = tmp;
-        b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
-        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-            conn_close(c);
-            return;
-        }
+    if (rv == 1) {
         c->writing = 1;
         return;
     }

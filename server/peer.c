@@ -25,6 +25,7 @@
  * replica timeout on every request.
  */
 #include "peer.h"
+#include "channel.h"
 #include "err.h"
 
 #include <stdio.h>
@@ -43,9 +44,6 @@
 /* A connection whose oldest request is this late is reset. */
 #define STUCK_MS 3000
 #define READ_CHUNK (64 * 1024)
-/* A peer failing the cluster key is retried with backoff; one line per
- * 10 s says so without flooding the log. */
-#define AUTH_LOG_MS 10000
 /* Breaker: transport failures in a row (request timeouts, failed or
  * timed-out connects, dropped connections; a dropped connection counts
  * once however many requests it carried) that open it. One or two are a
@@ -88,12 +86,8 @@ struct pconn {
     int port;
     enum pstate state;
     int writing, dirty, tcp_open, forgotten;
-    struct rc_buf out, wbuf, in;
-    /* Cluster key: the stream, bytes as received (raw) and sealed bytes
-     * waiting to be written (sout: hello, then records). */
-    struct rc_seal_stream ss;
-    struct rc_buf raw, sout;
-    int sealed;
+    struct rc_buf out, wbuf; /* requests encoded; handed to uv_write */
+    struct rc_channel ch;    /* replies received; sealed, the wire */
     /* Its key left the key file: send nothing more on it, close it once
      * what was sent is answered, reopen it with the new key. */
     int retiring;
@@ -120,8 +114,7 @@ struct rc_peers {
     struct sockaddr_storage src; /* outgoing source address, port 0 */
     int has_src;
     int closing, handles;
-    uint64_t auth_log_ms; /* refusals for the cluster key: logged at most this often */
-    uint32_t auth_suppressed;
+    struct rc_channel_log refused_log; /* peers refused for the cluster key */
     uint64_t breaker_trips, fast_fails;
     void (*close_cb)(void *);
     void *close_arg;
@@ -229,7 +222,7 @@ static void fail_all(struct pconn *c, int err)
     c->nqueued = c->nsent = 0;
     c->retiring = 0;
     rc_buf_reset(&c->out);
-    rc_buf_reset(&c->sout);
+    rc_buf_reset(&c->ch.sout);
 }
 
 static struct pconn *find_conn(struct rc_peers *p, uint64_t node)
@@ -257,10 +250,7 @@ static void on_handle_closed(uv_handle_t *h)
         *pp = c->next;
         rc_buf_close(&c->out);
         rc_buf_close(&c->wbuf);
-        rc_buf_close(&c->in);
-        rc_buf_close(&c->raw);
-        rc_buf_close(&c->sout);
-        memset(&c->ss, 0, sizeof(c->ss));
+        rc_channel_close(&c->ch);
         free(c);
         maybe_closed(p);
     }
@@ -276,10 +266,7 @@ static void on_tcp_closed(uv_handle_t *h)
     c->retiring = 0;
     c->nsent = 0;
     rc_buf_reset(&c->wbuf);
-    rc_buf_reset(&c->in);
-    rc_buf_reset(&c->raw);
-    rc_buf_reset(&c->sout);
-    memset(&c->ss, 0, sizeof(c->ss));
+    rc_channel_reset(&c->ch);
     if (c->forgotten || c->p->closing) {
         on_handle_closed(h);
         return;
@@ -317,34 +304,29 @@ static void on_write(uv_write_t *req, int status)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    if (rc_buf_used(&c->out) > 0 || rc_buf_used(&c->sout) > 0)
+    if (rc_buf_used(&c->out) > 0 || rc_buf_used(&c->ch.sout) > 0)
         c->dirty = 1;
     if (c->retiring && c->nsent == 0 && c->state == P_CONNECTED)
         retire(c);
 }
 
-/* What to write: out, or on a sealed connection sout after sealing out
- * into it (once the peer's hello is in). NULL when c was reset. */
+/* What to write: out, or sealed records of it (channel.h). NULL when c
+ * was reset. */
 static struct rc_buf *wire_out(struct pconn *c)
 {
-    if (!c->sealed)
-        return &c->out;
-    if (rc_buf_used(&c->out) > 0 && c->ss.state == RC_SEAL_OPEN) {
-        if (rc_seal_stream_write(&c->ss, rc_buf_rptr(&c->out), rc_buf_used(&c->out), &c->sout) <
-            0) {
-            conn_reset(c, RC_ENOMEM);
-            return NULL;
-        }
-        rc_buf_reset(&c->out);
+    struct rc_buf *o;
+
+    if (rc_channel_wire(&c->ch, &c->out, &o) < 0) {
+        conn_reset(c, RC_ENOMEM);
+        return NULL;
     }
-    return &c->sout;
+    return o;
 }
 
 static void flush(struct pconn *c)
 {
-    struct rc_buf tmp, *o;
-    uv_buf_t b;
-    int n;
+    struct rc_buf *o;
+    int rv;
 
     c->dirty = 0;
     if (c->state != P_CONNECTED || c->writing || c->retiring)
@@ -352,30 +334,13 @@ static void flush(struct pconn *c)
     o = wire_out(c);
     if (o == NULL)
         return;
-    if (!c->sealed || c->ss.state == RC_SEAL_OPEN)
+    if (rc_channel_ready(&c->ch))
         c->nsent = c->nqueued; /* everything queued is on its way now */
-    if (rc_buf_used(o) == 0)
-        return;
-    b = uv_buf_init((char *)rc_buf_rptr(o), (unsigned)rc_buf_used(o));
-    n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == UV_EAGAIN)
-        n = 0;
-    if (n < 0) {
+    rv = rc_channel_send((uv_stream_t *)&c->tcp, o, &c->wbuf, &c->wreq, on_write);
+    if (rv < 0)
         conn_reset(c, RC_ECLOSED);
-        return;
-    }
-    rc_buf_consume(o, (size_t)n);
-    if (rc_buf_used(o) == 0)
-        return;
-    tmp = c->wbuf;
-    c->wbuf = *o;
-    *o = tmp;
-    b = uv_buf_init((char *)rc_buf_rptr(&c->wbuf), (unsigned)rc_buf_used(&c->wbuf));
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
-        conn_reset(c, RC_ECLOSED);
-        return;
-    }
-    c->writing = 1;
+    else
+        c->writing = rv == 1;
 }
 
 /* Closes a retiring connection whose sent requests are all answered; the
@@ -442,39 +407,38 @@ static int deliver(struct pconn *c, const uint8_t *body, size_t len)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct pconn *c = h->data;
-    struct rc_buf *b = c->sealed ? &c->raw : &c->in;
-    size_t n = rc_buf_read_space(b, READ_CHUNK);
 
     (void)suggested;
-    /* A zero-length buffer makes libuv report UV_ENOBUFS. */
-    *buf = uv_buf_init(n ? (char *)rc_buf_wptr(b) : NULL, (unsigned)n);
+    rc_channel_alloc(&c->ch, buf);
 }
 
-/* Opens what arrived on a sealed connection into c->in; the peer's hello
- * lets the queued requests go. 0, or < 0 when c was reset. */
+/* A peer failed the cluster key: counted, logged (rate limited), and its
+ * requests fail; it is retried with the reconnect backoff. */
+static void auth_refuse(struct pconn *c, const char *why)
+{
+    struct rc_peers *p = c->p;
+    uint32_t suppressed;
+
+    if (p->opts.seal_stats != NULL)
+        p->opts.seal_stats->peer_auth_failures++;
+    if (rc_channel_log_due(&p->refused_log, uv_now(p->loop), &suppressed))
+        rc_log_warn(p->log, "peer %016llx %s:%d refused: %s (%u more since the last report)",
+                    (unsigned long long)c->node, c->host, c->port, why, suppressed);
+    conn_reset(c, RC_ECLUSTER_KEY);
+}
+
+/* Opens what arrived on a sealed connection; the peer's hello lets the
+ * queued requests go. 0, or < 0 when c was reset. */
 static int unseal(struct pconn *c)
 {
-    enum rc_seal_stream_state before = c->ss.state;
-    const char *why = "";
+    int was_ready = rc_channel_ready(&c->ch);
+    const char *why;
 
-    if (rc_seal_stream_read(&c->ss, c->p->opts.keys, &c->raw, &c->in, &why) < 0) {
-        struct rc_peers *p = c->p;
-        uint64_t now = uv_now(p->loop);
-
-        if (p->opts.seal_stats != NULL)
-            p->opts.seal_stats->peer_auth_failures++;
-        if (p->auth_log_ms == 0 || now - p->auth_log_ms >= AUTH_LOG_MS) {
-            rc_log_warn(p->log, "peer %016llx %s:%d refused: %s (%u more since the last report)",
-                        (unsigned long long)c->node, c->host, c->port, why, p->auth_suppressed);
-            p->auth_log_ms = now;
-            p->auth_suppressed = 0;
-        } else {
-            p->auth_suppressed++;
-        }
-        conn_reset(c, RC_ECLUSTER_KEY);
+    if (rc_channel_open(&c->ch, c->p->opts.keys, &why) < 0) {
+        auth_refuse(c, why);
         return RC_ECLUSTER_KEY;
     }
-    if (before != RC_SEAL_OPEN && c->ss.state == RC_SEAL_OPEN) {
+    if (!was_ready && rc_channel_ready(&c->ch)) {
         c->dirty = 1; /* in case a write is still under way */
         flush(c);
     }
@@ -484,7 +448,8 @@ static int unseal(struct pconn *c)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct pconn *c = s->data;
-    size_t flen;
+    const uint8_t *body;
+    size_t len;
     int rv;
 
     (void)buf;
@@ -492,20 +457,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_reset(c, RC_ECLOSED);
         return;
     }
-    rc_buf_commit(c->sealed ? &c->raw : &c->in, (size_t)nread);
+    rc_channel_received(&c->ch, (size_t)nread);
     for (;;) {
-        if (c->sealed && unseal(c) < 0)
+        if (unseal(c) < 0)
             return;
-        rv = rc_frame_check(rc_buf_rptr(&c->in), rc_buf_used(&c->in), c->p->opts.max_frame, &flen);
+        rv = rc_channel_next(&c->ch, &body, &len);
         if (rv == 0)
             break;
         if (rv < 0) {
             conn_reset(c, RC_EPROTO);
             return;
         }
-        if (deliver(c, rc_buf_rptr(&c->in) + RC_FRAME_HDR, flen - RC_FRAME_HDR) < 0)
+        if (deliver(c, body, len) < 0)
             return;
-        rc_buf_consume(&c->in, flen);
+        rc_channel_consume(&c->ch);
     }
 }
 
@@ -544,15 +509,11 @@ static void on_connect(uv_connect_t *req, int status)
     c->state = P_CONNECTED;
     c->backoff = BACKOFF_MIN_MS;
     uv_tcp_nodelay(&c->tcp, 1);
-    c->sealed = c->p->opts.keys != NULL && c->p->opts.keys->n > 0;
-    if (c->sealed) {
+    if (c->p->opts.keys != NULL && c->p->opts.keys->n > 0 &&
+        rc_channel_start(&c->ch, c->p->opts.keys, 1) < 0) {
         /* Our hello goes first; requests wait in out for the peer's. */
-        rc_buf_reset(&c->sout);
-        rc_buf_reset(&c->raw);
-        if (rc_seal_stream_start(&c->ss, c->p->opts.keys, 1, &c->sout) < 0) {
-            conn_reset(c, RC_ENOMEM);
-            return;
-        }
+        conn_reset(c, RC_ENOMEM);
+        return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_reset(c, RC_ECLOSED);
@@ -655,17 +616,11 @@ static struct pconn *conn_new(struct rc_peers *p, uint64_t node, const char *hos
     c->backoff = BACKOFF_MIN_MS;
     rc_buf_init(&c->out, p->opts.max_queued_bytes);
     rc_buf_init(&c->wbuf, p->opts.max_queued_bytes);
-    rc_buf_init(&c->in, RC_FRAME_HDR + (size_t)p->opts.max_frame);
-    if (p->opts.keys != NULL) {
-        /* Sealed: in takes one record beyond a whole frame (a record may
-         * straddle two replies); wbuf and sout swap roles, so share a cap. */
-        size_t wire_cap = rc_seal_stream_wire_len(p->opts.max_queued_bytes) + RC_SEAL_HELLO_LEN;
-
-        c->in.cap += RC_SEAL_RECORD_MAX;
-        rc_buf_init(&c->raw, READ_CHUNK + RC_SEAL_RECORD_MAX + RC_SEAL_RECORD_OVERHEAD);
-        rc_buf_init(&c->sout, wire_cap);
-        c->wbuf.cap = wire_cap;
-    }
+    rc_channel_init(&c->ch, p->opts.max_frame, READ_CHUNK, p->opts.max_queued_bytes,
+                    p->opts.keys != NULL);
+    /* Sealed, wbuf and the channel's sout swap roles, so share a cap. */
+    if (p->opts.keys != NULL)
+        c->wbuf.cap = rc_channel_wire_cap(p->opts.max_queued_bytes);
     uv_timer_init(p->loop, &c->ctimer);
     c->ctimer.data = c;
     c->handles = 1;
@@ -695,7 +650,7 @@ int rc_peers_send(struct rc_peers *p, uint64_t node, const char *host, int port,
     }
     if (c == NULL && (c = conn_new(p, node, host, port)) == NULL)
         return RC_ENOMEM;
-    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + rc_buf_used(&c->sout) >=
+    if (rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + rc_buf_used(&c->ch.sout) >=
         p->opts.max_queued_bytes)
         return RC_EBUFFER_FULL;
     admit = breaker_admit(c, uv_now(p->loop));
@@ -855,16 +810,6 @@ void rc_peers_stats(const struct rc_peers *p, struct rc_peers_stats *out)
     out->fast_fails = p->fast_fails;
 }
 
-static int key_held(const struct rc_seal_keys *k, uint32_t id)
-{
-    uint32_t i;
-
-    for (i = 0; i < k->n; i++)
-        if (k->k[i].id == id)
-            return 1;
-    return 0;
-}
-
 void rc_peers_keys_changed(struct rc_peers *p)
 {
     struct pconn *c;
@@ -872,7 +817,7 @@ void rc_peers_keys_changed(struct rc_peers *p)
     if (p->opts.keys == NULL)
         return;
     for (c = p->conns; c != NULL; c = c->next) {
-        if (!c->sealed || c->state != P_CONNECTED || key_held(p->opts.keys, c->ss.kid))
+        if (c->state != P_CONNECTED || !rc_channel_key_removed(&c->ch, p->opts.keys))
             continue;
         c->retiring = 1;
         if (c->nsent == 0 && !c->writing)
