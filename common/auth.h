@@ -3,8 +3,9 @@
  * and the per-connection rules every client listener applies.
  *
  * Kept free of I/O beyond reading the file once at startup, so the native
- * listener (server/net.c) and a RESP listener share one implementation of
- * "is this password right" and "how many wrong tries before we hang up".
+ * front ends (server/native.c) and the RESP one share one
+ * implementation of "is this password right" and "how many wrong tries
+ * before we hang up".
  *
  * File format: one password per line (several = rotation: add the new one,
  * move clients over, remove the old). Lines are used byte for byte except

@@ -47,7 +47,7 @@ enum rc_op {
     RC_OP_MEMBERS = 6, /* cluster membership, msgpack array in VALUE */
     RC_OP_RING = 7,    /* ring ownership, msgpack map in VALUE */
     RC_OP_ACTIVITY = 8, /* streams in progress and recent events, msgpack map in VALUE */
-    RC_OP_AUTH = 9,     /* password in VALUE; answered by the connection layer (net.c) */
+    RC_OP_AUTH = 9,     /* password in VALUE; answered by the native front end (native.c) */
     RC_OP_FORGET = 10,  /* KEY = a dead member's id (16 hex digits): remove it for good */
     /* internode, on the peer port only */
     RC_OP_INTERNAL = 64,

@@ -5,7 +5,9 @@
  * state machine's next deadline, a housekeeping timer (seed joins,
  * push-pull rounds, leave), asynchronous name lookups (uv_getaddrinfo,
  * cached per host name) and at most one outgoing push-pull connection at
- * a time, itself a small state machine (pp_set_state). A timer that
+ * a time, itself a small state machine (pp_set_state) whose bytes go
+ * through a channel (channel.h: framing, the cluster key's sealed
+ * stream, the refused-peer log, which datagrams share). A timer that
  * fires late is reported to Lifeguard and, once, deferred by 1 ms so the
  * datagrams that queued up during the stall are read before anything
  * times out.

@@ -78,7 +78,7 @@ struct rc_conn {
     uint64_t opened_ms;      /* loop time of the accept */
     uint64_t last_in_ms;     /* loop time of the last bytes received */
     uint64_t last_out_ms;    /* ... of the last write progress (or of queueing on idle) */
-    uint64_t frame_start_ms; /* a partial frame is buffered since then; 0 = none */
+    uint64_t frame_start_ms; /* a partial request is buffered since then; 0 = none */
     size_t slot_bytes;       /* finished replies waiting in slots */
     size_t last_queue;       /* pending_out() at the last sweep */
     struct rc_channel ch; /* bytes received (ch.in) and, sealed, the wire */

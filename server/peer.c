@@ -5,6 +5,10 @@
  *
  *   IDLE -> RESOLVING -> CONNECTING -> CONNECTED -> (error) CLOSING -> IDLE
  *
+ * The bytes go through a channel (channel.h): framing, the cluster key's
+ * sealed stream, the writes and the refused-peer log are shared with the
+ * listener (net.c) and gossip's push-pull.
+ *
  * Requests are encoded into the connection's output buffer as they come,
  * and a FIFO of pending entries remembers whom to call back; the server
  * answers in order, so the head of the FIFO always owns the next reply. A
