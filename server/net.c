@@ -352,9 +352,11 @@ static int handle_parsed(struct rc_conn *c)
     if (rv == RC_NET_ABORT && out == &net->scratch) {
         /* The input broke off: its answer goes ahead of the replies still
          * deferred, as nothing after it was read. */
-        if (rc_buf_append(&c->out, rc_buf_rptr(out), rc_buf_used(out)) < 0)
-            rv = RC_ENOMEM;
+        int err = rc_buf_append(&c->out, rc_buf_rptr(out), rc_buf_used(out));
+
         rc_buf_reset(out);
+        if (err < 0)
+            rv = err;
     }
     if (queue_reply(c, out, rv < 0 ? rv : 0) < 0)
         return -1;

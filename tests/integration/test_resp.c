@@ -706,6 +706,50 @@ static void test_pipeline_over_out_buffer(void **state)
     f->h.passed = 1;
 }
 
+/*
+ * Regression: a command that arrived in two reads left the connection's
+ * slow-request clock running once it was answered, so --frame-timeout
+ * later closed a client that had nothing half-sent (the RESP port's parse
+ * path never cleared it; the native one did). Now an answered command
+ * stops the clock on every port.
+ */
+static void test_split_command_not_slow(void **state)
+{
+    struct fixture *f = *state;
+    char rport[16], buf[16];
+    const char *extra[] = {"--resp-port", rport, "--frame-timeout", "1000", NULL};
+    struct rc_hserver *s;
+    struct rc_client *c;
+    size_t off;
+    int fd;
+
+    snprintf(rport, sizeof(rport), "%d", rc_h_free_port());
+    s = rc_h_server_new(&f->h, ":memory:", extra);
+    assert_non_null(s);
+    assert_int_equal(rc_h_server_start(&f->h, s), 0);
+    fd = rc_h_tcp_connect(atoi(rport), 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(rc_h_send_all(fd, "PI", 2, 5000), 0);
+    usleep(200 * 1000);
+    assert_int_equal(rc_h_send_all(fd, "NG\r\n", 4, 5000), 0);
+    off = read_n(fd, buf, 7, 5000);
+    buf[off] = '\0';
+    expect(buf, "+PONG\r\n");
+    /* Silent, with nothing half-sent, for twice the frame timeout. */
+    assert_int_equal(rc_h_wait_closed(fd, 2000), -1);
+    assert_int_equal(rc_h_send_all(fd, "PING\r\n", 6, 5000), 0);
+    off = read_n(fd, buf, 7, 5000);
+    buf[off] = '\0';
+    expect(buf, "+PONG\r\n");
+    close(fd);
+    c = rc_h_client(s, 5000);
+    assert_non_null(c);
+    assert_int_equal(rc_h_stat_num(c, "closed_slow_frame"), 0);
+    rc_client_free(c);
+    assert_int_equal(rc_h_server_stop(s, 10000), 0);
+    f->h.passed = 1;
+}
+
 static long info_num(const char *info, const char *name)
 {
     const char *p = strstr(info, name);
@@ -843,6 +887,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_over_out_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_over_out_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_command_not_slow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_benchmark, setup, teardown),
         /* Last: its unread backlog must not slow the tests after it. */
