@@ -16,15 +16,16 @@
  * parsing pauses when the pending output reaches the high-water mark or
  * too many requests are deferred, so a client that pipelines without
  * reading cannot grow our memory (TCP backpressure does the rest). What a
- * request means, AUTH included, is the handler's business (front_native.c,
- * front_peer.c, resp_server.c).
+ * request means, AUTH included, is the handler's business (native.c for
+ * the client and peer ports, resp_server.c).
  *
  * Limits (each off at 0): a sweep timer closes connections that sent and
  * received nothing for idle_timeout_ms, that did not authenticate within
- * auth_timeout_ms of connecting (when auth is on), that started a request and did not
- * finish it within frame_timeout_ms (slowloris), or whose pending replies
- * made no write progress for write_timeout_ms (a client that never reads:
- * backpressure bounds its memory, this frees its descriptor). A
+ * auth_timeout_ms of connecting (when auth is on), that started a request
+ * and did not finish it within frame_timeout_ms (slowloris), or whose
+ * pending replies made no write progress for write_timeout_ms (a client
+ * that never reads: backpressure bounds its memory, this frees its
+ * descriptor). A
  * connection holding more than out_limit reply bytes (finished replies
  * piling up behind a slow one) is closed at once.
  *
