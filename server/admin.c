@@ -6,6 +6,7 @@
  * checks both agree) to a field of struct rc_admin_stats.
  */
 #include "admin.h"
+#include "container_of.h"
 #include "err.h"
 #include "gossip.h"
 #include "rebalance.h"
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* The keys-held census in STATS: a new pass every 2 s, CENSUS_STEP vnode
  * ranges (each about 1/(256 N) of the data, well under a millisecond to

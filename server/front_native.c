@@ -6,6 +6,7 @@
 #include "front_native.h"
 #include "codec.h"
 #include "err.h"
+#include "native.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 struct rc_front_native {
     struct rc_coord *co;
     struct rc_admin *admin;
-    struct rc_node *node;
     struct rc_native *native; /* framing, AUTH, the table below */
     struct rc_buf scratch; /* MEMBERS, RING, ACTIVITY payloads */
 };
@@ -85,7 +85,7 @@ static void answer_later(void *arg, const struct rc_coord_res *res)
     struct rc_reply rep;
 
     to_reply(res, &rep);
-    rc_net_complete(arg, &rep);
+    rc_native_complete(arg, &rep);
 }
 
 static int do_keyed(void *arg, struct rc_net *net, const struct rc_request *req,
@@ -235,7 +235,7 @@ static int do_unknown(void *arg, struct rc_net *net, const struct rc_request *re
     return reply_error(arg, out, req->id, RC_EUNKNOWN_OP, NULL);
 }
 
-int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_node *node,
+int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin,
                         uint32_t max_frame, struct rc_auth *auth, const struct rc_log *log,
                         struct rc_front_native **out)
 {
@@ -248,7 +248,6 @@ int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_n
         return RC_ENOMEM;
     f->co = co;
     f->admin = admin;
-    f->node = node;
     rc_buf_init(&f->scratch, VIEW_MAX);
     o.max_frame = max_frame;
     o.auth = auth;

@@ -18,10 +18,10 @@
 
 struct rc_front_native;
 
-/* coord, admin, node, auth (client passwords, NULL = none) and log are
+/* coord, admin, auth (client passwords, NULL = none) and log are
  * borrowed for the front end's life; max_frame is the largest frame body
  * accepted once authenticated. */
-int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin, struct rc_node *node,
+int rc_front_native_new(struct rc_coord *co, struct rc_admin *admin,
                         uint32_t max_frame, struct rc_auth *auth, const struct rc_log *log,
                         struct rc_front_native **out);
 

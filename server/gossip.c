@@ -13,6 +13,7 @@
  * times out.
  */
 #include "gossip.h"
+#include "container_of.h"
 #include "channel.h"
 #include "codec.h"
 #include "err.h"
@@ -22,7 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Largest UDP payload: anything over RC_SWIM_MAX_DGRAM is rejected by the
  * decoder, but reading it whole keeps a truncated tail from being parsed. */

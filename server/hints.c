@@ -6,13 +6,13 @@
  * HINT_INTERVAL_MS and sends what it can, a bounded number at a time.
  */
 #include "hints.h"
+#include "container_of.h"
 #include "codec.h"
 #include "err.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Hints are retried this often; a replica that came back gets its missed
  * writes within about a second, without hammering one that is still away. */

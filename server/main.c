@@ -573,7 +573,7 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.frame_timeout_ms = (int)cfg->frame_timeout;
     o.write_timeout_ms = (int)cfg->write_timeout;
     o.out_limit = (size_t)cfg->max_output;
-    rv = rc_front_native_new(s->coord, s->admin, s->node, o.max_frame, s->auth, &s->log,
+    rv = rc_front_native_new(s->coord, s->admin, o.max_frame, s->auth, &s->log,
                              &s->native);
     if (rv < 0)
         return rv;

@@ -161,3 +161,25 @@ void rc_native_free(struct rc_native *f)
     rc_decoder_close(&f->dec);
     free(f);
 }
+
+void rc_native_complete(struct rc_net_slot *slot, const struct rc_reply *rep)
+{
+    struct rc_buf *b = rc_net_slot_begin(slot);
+    int rv;
+
+    if (b == NULL)
+        return;
+    /* A failed encoding leaves nothing behind (codec.h). */
+    rv = rc_encode_reply(b, rep);
+    if (rv < 0)
+        rv = rc_encode_error(b, rep->id, RC_ENOMEM, NULL);
+    rc_net_slot_end(slot, rv);
+}
+
+void rc_native_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg)
+{
+    struct rc_reply rep;
+
+    rc_reply_error(&rep, id, err, msg);
+    rc_native_complete(slot, &rep);
+}

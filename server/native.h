@@ -59,4 +59,12 @@ void rc_native_handler(struct rc_native *nt, struct rc_net_handler *h);
 /* NULL is a no-op. */
 void rc_native_free(struct rc_native *nt);
 
+/* Answers a deferred request (a slot from rc_net_defer) with rep, encoded
+ * as a reply frame; an encoding failure becomes an OUT_OF_MEMORY reply.
+ * Releases the slot. */
+void rc_native_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
+
+/* The same for an error reply (msg NULL: rc_strerror(err)). */
+void rc_native_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);
+
 #endif

@@ -35,6 +35,7 @@
  * (node.h), after the group commit, with one write per connection.
  */
 #include "net.h"
+#include "container_of.h"
 #include "channel.h"
 #include "err.h"
 
@@ -45,7 +46,6 @@
 #include <linux/sockios.h>
 #endif
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Read granularity: large enough that a pipeline of small requests arrives
  * in one read, small enough that 10k idle connections cost little (the
@@ -267,44 +267,30 @@ uint64_t rc_net_current_id(struct rc_net *net)
     return net->current ? net->current->id : 0;
 }
 
-void rc_net_complete(struct rc_net_slot *sl, const struct rc_reply *rep)
+struct rc_buf *rc_net_slot_begin(struct rc_net_slot *sl)
 {
-    struct rc_conn *c = sl->conn;
-
-    if (c == NULL) {
+    if (sl->conn == NULL) {
         /* The client left before its answer: nobody to tell. */
         slot_release(sl->net, sl);
-        return;
+        return NULL;
     }
-    if (rc_encode_reply(&sl->bytes, rep) < 0 &&
-        rc_encode_error(&sl->bytes, rep->id, RC_ENOMEM, NULL) < 0) {
-        conn_close(c);
-        return;
-    }
-    slot_finished(c, sl);
+    return &sl->bytes;
+}
+
+void rc_net_slot_end(struct rc_net_slot *sl, int rv)
+{
+    if (rv < 0)
+        conn_close(sl->conn);
+    else
+        slot_finished(sl->conn, sl);
 }
 
 void rc_net_complete_bytes(struct rc_net_slot *sl, const void *bytes, size_t len)
 {
-    struct rc_conn *c = sl->conn;
+    struct rc_buf *b = rc_net_slot_begin(sl);
 
-    if (c == NULL) {
-        slot_release(sl->net, sl);
-        return;
-    }
-    if (rc_buf_append(&sl->bytes, bytes, len) < 0) {
-        conn_close(c);
-        return;
-    }
-    slot_finished(c, sl);
-}
-
-void rc_net_complete_error(struct rc_net_slot *sl, uint32_t id, int err, const char *msg)
-{
-    struct rc_reply rep;
-
-    rc_reply_error(&rep, id, err, msg);
-    rc_net_complete(sl, &rep);
+    if (b != NULL)
+        rc_net_slot_end(sl, rc_buf_append(b, bytes, len));
 }
 
 /* After a request was handled into out (rv its result): an immediate

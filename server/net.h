@@ -132,15 +132,17 @@ struct rc_auth_conn *rc_net_current_auth(struct rc_net *net);
  * the net's log lines name it. */
 uint64_t rc_net_current_id(struct rc_net *net);
 
-/* Sends rep, encoded as a native-protocol reply frame, through the slot
- * (in order) and releases the slot. */
-void rc_net_complete(struct rc_net_slot *slot, const struct rc_reply *rep);
-
-/* Sends bytes already encoded in the connection's protocol (copied). */
+/* Sends bytes already encoded in the connection's protocol (copied)
+ * through the slot, in order, and releases the slot. */
 void rc_net_complete_bytes(struct rc_net_slot *slot, const void *bytes, size_t len);
 
-/* Same, for an error reply (msg NULL: rc_strerror(err)). */
-void rc_net_complete_error(struct rc_net_slot *slot, uint32_t id, int err, const char *msg);
+/* The same without a copy, for a front end that encodes straight into the
+ * slot: rc_net_slot_begin returns the buffer to append the reply to, or
+ * NULL when the client is gone (the slot is then released: nothing more to
+ * do); rc_net_slot_end(slot, rv) sends it (rv 0) or, when encoding failed
+ * (rv < 0), closes the connection. */
+struct rc_buf *rc_net_slot_begin(struct rc_net_slot *slot);
+void rc_net_slot_end(struct rc_net_slot *slot, int rv);
 
 /* The key list (opts.keys) was changed in place: connections opened with
  * a key no longer in it stop reading, send the replies they owe, and

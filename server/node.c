@@ -10,8 +10,10 @@
  * batch_failed, which also drops the read cache.
  */
 #include "node.h"
+#include "container_of.h"
 #include "codec.h"
 #include "err.h"
+#include "native.h"
 #include "hlc.h"
 #include "memtab.h"
 #include "ring.h"
@@ -22,7 +24,6 @@
 #include <string.h>
 #include <time.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* When a purge pass fills its batch there is more to do: come back soon,
  * but not in the same loop iteration, so clients are served in between. */
@@ -97,9 +98,9 @@ static void finish_batch(struct rc_node *n, int err)
         } else if (err == 0) {
             struct rc_reply rep = {.id = w->id, .existed = (unsigned)w->existed};
 
-            rc_net_complete(w->arg, &rep);
+            rc_native_complete(w->arg, &rep);
         } else {
-            rc_net_complete_error(w->arg, w->id, err, NULL);
+            rc_native_complete_error(w->arg, w->id, err, NULL);
         }
     }
 }
@@ -366,7 +367,7 @@ int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_re
         return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
     rv = add_waiter(n, NULL, slot, req->id);
     if (rv < 0)
-        rc_net_complete_error(slot, req->id, rv, NULL);
+        rc_native_complete_error(slot, req->id, rv, NULL);
     else
         n->waiters[n->nwaiters - 1].existed = existed;
     return 0;

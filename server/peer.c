@@ -29,6 +29,7 @@
  * replica timeout on every request.
  */
 #include "peer.h"
+#include "container_of.h"
 #include "channel.h"
 #include "err.h"
 
@@ -36,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Timeout resolution: fine enough for request timeouts of a few hundred
  * ms, coarse enough to cost nothing. */

@@ -14,9 +14,11 @@
  * are ignored.
  */
 #include "rebalance.h"
+#include "container_of.h"
 #include "cluster.h"
 #include "codec.h"
 #include "err.h"
+#include "native.h"
 #include "plan.h"
 #include "ring.h"
 #include "store.h"
@@ -28,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Pump granularity: often enough to keep a stream busy and the rate
  * limiter smooth, rarely enough to cost nothing when idle. */
@@ -1372,7 +1373,7 @@ static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const stru
         return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
     rv = rc_node_ack_at_commit(rb->node, slot, req->id);
     if (rv < 0)
-        rc_net_complete_error(slot, req->id, rv, NULL);
+        rc_native_complete_error(slot, req->id, rv, NULL);
     return 0;
 }
 
