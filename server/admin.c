@@ -42,7 +42,7 @@ struct rc_admin {
     uint64_t census_primary, census_replica;
     uint64_t census_acc_primary, census_acc_replica;
     uint64_t census_cost_ns; /* CPU the pass under way has cost so far */
-    size_t census_idx;
+    struct rc_ring_iter census_it; /* where the pass under way is */
 };
 
 /* ---- STATS -------------------------------------------------------------- */
@@ -438,74 +438,55 @@ int rc_admin_forget(struct rc_admin *a, const uint8_t *key, size_t len, char *ms
 
 /* ---- the keys-held census ------------------------------------------------ */
 
-/* Live keys in the range vnode i owns: (prev, tok], wrapping for the first
- * vnode; a ring of one vnode owns everything. */
-static uint64_t range_keys(struct rc_admin *a, uint64_t prev, uint64_t tok, int first,
-                           size_t n, int64_t now)
+/* A new pass over ring (NULL: none until the first view). */
+static void census_restart(struct rc_admin *a, const struct rc_ring *ring)
 {
-    struct rc_node *node = a->src.node;
-    uint64_t x = 0, y = 0;
-
-    if (n == 1) {
-        rc_node_range_count(node, 0, UINT64_MAX, now, &x);
-        return x;
-    }
-    if (!first) {
-        if (prev < tok)
-            rc_node_range_count(node, prev + 1, tok, now, &x);
-        return x;
-    }
-    rc_node_range_count(node, 0, tok, now, &x);
-    if (prev < UINT64_MAX)
-        rc_node_range_count(node, prev + 1, UINT64_MAX, now, &y);
-    return x + y;
+    a->census_acc_primary = a->census_acc_replica = 0;
+    if (ring != NULL)
+        rc_ring_iter_init(&a->census_it, ring);
 }
 
 /* The keys-held census: live keys this node holds as primary and as a
  * secondary replica (keys beyond their sum are in ranges it no longer
- * replicates), counted vnode range by vnode range of the current ring in
- * small steps on a timer, so STATS never waits for a scan of the store.
- * A pass publishes its totals when it completes; a ring change restarts
- * the pass. */
+ * replicates), counted vnode range by vnode range of the current ring
+ * (rc_ring_iter, kept between ticks) in small steps on a timer, so STATS
+ * never waits for a scan of the store. A pass publishes its totals when
+ * it completes; a ring change restarts the pass. */
 static void on_census(uv_timer_t *t)
 {
     struct rc_admin *a = container_of(t, struct rc_admin, census_timer);
     const struct rc_ring *ring = rc_cluster_ring(a->src.cluster);
     uint64_t self = rc_cluster_self(a->src.cluster);
     int rf = rc_cluster_rf(a->src.cluster);
-    const uint64_t *tokens;
-    uint64_t ids[RC_RING_MAX_RF], count;
-    size_t n, end;
-    int k, j, mine;
+    uint64_t ids[RC_RING_MAX_RF], count, t0 = uv_hrtime(), pause_ms;
     int64_t now = rc_node_now_ms();
-    uint64_t t0 = uv_hrtime(), pause_ms;
+    struct rc_ring_vrange v;
+    int k, j, mine, step;
 
     if (ring == NULL)
         return;
-    n = rc_ring_tokens(ring, &tokens);
-    end = a->census_idx + CENSUS_STEP < n ? a->census_idx + CENSUS_STEP : n;
-    for (; a->census_idx < end; a->census_idx++) {
-        size_t i = a->census_idx;
-
-        k = rc_ring_replicas(ring, tokens[i], rf, ids);
+    for (step = 0; step < CENSUS_STEP; step++) {
+        if (!rc_ring_iter_next(&a->census_it, &v))
+            break;
+        k = rc_ring_replicas(ring, v.token, rf, ids);
         for (j = 0, mine = -1; j < k; j++)
             if (ids[j] == self)
                 mine = j;
         if (mine < 0)
             continue;
-        count = range_keys(a, i > 0 ? tokens[i - 1] : tokens[n - 1], tokens[i], i == 0, n, now);
+        count = 0;
+        rc_node_range_count(a->src.node, v.first, v.last, now, &count);
         if (mine == 0)
             a->census_acc_primary += count;
         else
             a->census_acc_replica += count;
     }
     a->census_cost_ns += uv_hrtime() - t0;
-    if (a->census_idx < n)
-        return;
+    if (step == CENSUS_STEP)
+        return; /* more next tick */
     a->census_primary = a->census_acc_primary;
     a->census_replica = a->census_acc_replica;
-    a->census_acc_primary = a->census_acc_replica = 0;
-    a->census_idx = 0;
+    census_restart(a, ring);
     pause_ms = a->census_cost_ns / 1000000 * CENSUS_PAUSE_FACTOR;
     a->census_cost_ns = 0;
     uv_timer_start(&a->census_timer, on_census, pause_ms > CENSUS_MS ? pause_ms : CENSUS_MS,
@@ -519,8 +500,7 @@ static void on_cluster(void *arg, const struct rc_cluster_change *ch)
     struct rc_admin *a = arg;
 
     (void)ch;
-    a->census_idx = 0;
-    a->census_acc_primary = a->census_acc_replica = 0;
+    census_restart(a, rc_cluster_ring(a->src.cluster));
     a->census_cost_ns = 0;
     uv_timer_start(&a->census_timer, on_census, 0, CENSUS_TICK_MS);
 }
