@@ -10,6 +10,7 @@
  * them (coordinated omission): tails under overload read low.
  */
 #include "buf.h"
+#include "hist.h"
 #include "codec.h"
 #include "config.h"
 #include "err.h"
@@ -30,12 +31,6 @@
 /* Keys are PREFIX then 8 digits: a short, fixed-size buffer per request. */
 #define MAX_PREFIX 32
 
-/* Histogram: 2^HIST_SUB_BITS linear sub-buckets per power of two, i.e.
- * values are kept to within 1/128 (0.8%); all of uint64 ns fits in 59 KiB. */
-#define HIST_SUB_BITS 8
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_HALF (HIST_SUB / 2)
-#define HIST_LEN (HIST_SUB + (64 - HIST_SUB_BITS) * HIST_HALF)
 
 #define TICK_MS 100             /* phase deadlines are checked this often */
 #define CONNECT_TIMEOUT_NS 5000000000ull
@@ -53,10 +48,6 @@
 #define MAX_VALUE_SIZE (16u << 20)
 #define MAX_INFLIGHT 1000000u   /* connections x pipeline */
 
-struct hist {
-    uint64_t counts[HIST_LEN];
-    uint64_t total, max;
-};
 
 struct cfg {
     const char *server;
@@ -110,7 +101,7 @@ struct bench {
     uint64_t unanswered; /* requests still in flight when the run ended */
     uint64_t phase_t0, run_t0, run_t1, load_t0, load_t1, last_reply;
     struct counters run;
-    struct hist hist;
+    struct rc_hist hist;
     int failed;
     char fail_msg[256];
     int loop_ok, dec_ok; /* what bench_free must undo */
@@ -151,60 +142,6 @@ static const char usage_text[] =
     "Environment:\n"
     "  RINGCACHE_SERVER default server address (HOST:PORT)\n"
     "  RINGCACHE_AUTH   password (as -a, which wins)\n";
-
-/* ---- histogram ---- */
-
-static size_t hist_index(uint64_t v)
-{
-    unsigned e;
-
-    if (v < HIST_SUB)
-        return (size_t)v;
-    e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-    return HIST_SUB + (size_t)(e - HIST_SUB_BITS) * HIST_HALF +
-           (size_t)((v >> (e - (HIST_SUB_BITS - 1))) - HIST_HALF);
-}
-
-/* Largest value that lands in bucket i. */
-static uint64_t hist_upper(size_t i)
-{
-    size_t k;
-    unsigned shift;
-
-    if (i < HIST_SUB)
-        return i;
-    k = i - HIST_SUB;
-    shift = (unsigned)(k / HIST_HALF) + 1;
-    return ((uint64_t)(HIST_HALF + k % HIST_HALF + 1) << shift) - 1;
-}
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-    h->counts[hist_index(v)]++;
-    h->total++;
-    if (v > h->max)
-        h->max = v;
-}
-
-static uint64_t hist_pct(const struct hist *h, double p)
-{
-    uint64_t want, seen = 0, v;
-    size_t i;
-
-    if (h->total == 0)
-        return 0;
-    want = (uint64_t)ceil(p / 100.0 * (double)h->total);
-    if (want == 0)
-        want = 1;
-    for (i = 0; i < HIST_LEN; i++) {
-        seen += h->counts[i];
-        if (seen >= want) {
-            v = hist_upper(i);
-            return v < h->max ? v : h->max;
-        }
-    }
-    return h->max;
-}
 
 /* ---- helpers ---- */
 
@@ -344,7 +281,7 @@ static void count_reply(struct bench *b, const struct sent *s, uint32_t status, 
     if (err != 0)
         k->errors++;
     else
-        hist_add(&b->hist, now - s->t0);
+        rc_hist_add(&b->hist, now - s->t0);
 }
 
 static void conn_fail(struct conn *c, const char *what, const char *why);
@@ -901,8 +838,8 @@ static void report_json(const struct bench *b)
            (unsigned long long)k->hits, (unsigned long long)k->misses,
            (unsigned long long)k->errors);
     printf("\"latency_us\": {\"p50\": %.1f, \"p99\": %.1f, \"p99_9\": %.1f, \"max\": %.1f}}\n",
-           (double)hist_pct(&b->hist, 50) / 1e3, (double)hist_pct(&b->hist, 99) / 1e3,
-           (double)hist_pct(&b->hist, 99.9) / 1e3, (double)b->hist.max / 1e3);
+           (double)rc_hist_pct(&b->hist, 50) / 1e3, (double)rc_hist_pct(&b->hist, 99) / 1e3,
+           (double)rc_hist_pct(&b->hist, 99.9) / 1e3, (double)b->hist.max / 1e3);
 }
 
 static void report_text(const struct bench *b)
@@ -926,8 +863,8 @@ static void report_text(const struct bench *b)
     printf("put         %llu\n", (unsigned long long)k->puts);
     printf("errors      %llu\n", (unsigned long long)k->errors);
     printf("latency us  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
-           (double)hist_pct(&b->hist, 50) / 1e3, (double)hist_pct(&b->hist, 99) / 1e3,
-           (double)hist_pct(&b->hist, 99.9) / 1e3, (double)b->hist.max / 1e3);
+           (double)rc_hist_pct(&b->hist, 50) / 1e3, (double)rc_hist_pct(&b->hist, 99) / 1e3,
+           (double)rc_hist_pct(&b->hist, 99.9) / 1e3, (double)b->hist.max / 1e3);
 }
 
 /* ---- setup and main ---- */
