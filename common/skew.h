@@ -9,7 +9,8 @@
  * queueing only ever lengthens a round trip, so the shortest is the least
  * distorted. One-way samples (a stamp read on arrival, e.g. from a
  * datagram refused for its stamp) only count when no round trip is known.
- * Pure: no clocks; the caller passes the time in. server/gossip.c feeds it.
+ * Pure: no clocks; the caller passes the time in. server/gossip_clock.c
+ * and server/gossip_pp.c feed it.
  */
 #ifndef RC_SKEW_H
 #define RC_SKEW_H

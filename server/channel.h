@@ -3,10 +3,10 @@
  *
  * Every TCP transport of the server (the listener in net.c for the client,
  * RESP and peer ports, the outgoing peer pool in peer.c, gossip's push-pull
- * in gossip.c) runs the same per-connection byte pipeline, kept here once:
+ * in gossip_pp.c) runs the same per-connection byte pipeline, kept here once:
  * the capped input buffer and its reads; with a cluster key, the
  * sealed-stream handshake and record sealing and opening (seal.h);
- * length-prefixed frame splitting with the frame limit (peer.c, gossip.c;
+ * length-prefixed frame splitting with the frame limit (peer.c, gossip_pp.c;
  * on the listener the port's front end finds its requests in the input,
  * with the limit of the moment); the writes; and the rate limit of the
  * warning about peers refused for the cluster key. The owner keeps the

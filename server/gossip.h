@@ -134,12 +134,6 @@ int rc_gossip_start(struct rc_gossip *g);
  * the loop. */
 uint32_t rc_gossip_members(const struct rc_gossip *g, const struct rc_member **out);
 
-/*
- * Server side of a push-pull: merges the peer's state (in, len: the VALUE
- * of its RC_OP_PUSH_PULL request, borrowed) and appends our own full state
- * to out_state (the reply's VALUE). 0, RC_EPROTO/RC_EVERSION (bad state,
- * nothing merged, nothing appended) or RC_EBUFFER_FULL/RC_ENOMEM.
- */
 /* 1 once this node has exchanged its full membership table with a peer
  * since it started (a push-pull either way): before that it may not know
  * the cluster it belongs to, and the coordinator refuses QUORUM and ALL. */
@@ -149,6 +143,14 @@ int rc_gossip_synced(const struct rc_gossip *g);
  * RC_EINVAL (alive, suspect, or this node). */
 int rc_gossip_forget(struct rc_gossip *g, uint64_t id);
 
+/*
+ * Server side of a push-pull: merges the peer's state (in, len: the VALUE
+ * of its RC_OP_PUSH_PULL request, borrowed) and appends our own full state
+ * to out_state (the reply's VALUE); with a cluster key, a peer whose stamp
+ * is beyond its window gets our state but nothing of its own is merged.
+ * 0, RC_EPROTO/RC_EVERSION (bad state, nothing merged, nothing appended)
+ * or RC_EBUFFER_FULL/RC_ENOMEM.
+ */
 int rc_gossip_push_pull(struct rc_gossip *g, const uint8_t *in, size_t len,
                         struct rc_buf *out_state);
 
