@@ -7,7 +7,8 @@
  * becomes one or more coordinator operations (GET/PUT/DEL) and their
  * answers are gathered into one RESP reply. Any node answers any key, so
  * clients need no MOVED redirects. Commands and their guarantees are in
- * docs/protocol.md ("RESP front end").
+ * docs/protocol.md ("RESP front end"). The net hook and the command table
+ * are in resp_server.c, the commands in resp_keys.c and resp_admin.c.
  */
 #ifndef RC_RESP_SERVER_H
 #define RC_RESP_SERVER_H

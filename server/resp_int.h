@@ -1,0 +1,138 @@
+/*
+ * resp_int.h - what the files of the RESP front end share; only
+ * server/resp_*.c include it (the contract for the rest is resp_server.h).
+ *
+ * resp_server.c is the net hook: it parses a command, applies the AUTH
+ * gate and the arity check, and dispatches from the command table (one
+ * row per command, in resp_server.c) to a handler: resp_keys.c for the
+ * commands on keys (run through the coordinator), resp_admin.c for the
+ * ones about the connection and the server. A new command is one row
+ * there and one handler in the file of its kind.
+ */
+#ifndef RC_RESP_INT_H
+#define RC_RESP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resp.h"
+#include "resp_server.h"
+
+/* CLIENT SETNAME: Redis has no limit; 128 bytes is more than any client
+ * library sends and keeps the per-connection state small. */
+#define RC_RESP_NAME_MAX 128
+/* INFO text, and the least room for encoding a deferred reply (which
+ * otherwise gets the reply cap, rc_resp_server_opts.max_reply); also what
+ * the deferred reply buffer keeps allocated between replies. */
+#define RC_RESP_REPLY_MIN_CAP (1u << 20)
+
+/* Per connection (net.c allocates it zeroed, rc_net_handler.conn_size). */
+struct rc_resp_conn {
+    uint64_t id; /* 0 until its first command */
+    size_t name_len;
+    char name[RC_RESP_NAME_MAX];
+};
+
+struct cmd; /* resp_keys.c: a command waiting for the coordinator */
+
+struct rc_resp_server {
+    struct rc_resp_server_opts opts;
+    struct rc_coord *co;
+    struct rc_cluster *cluster;
+    struct rc_admin *admin;
+    struct rc_node *node;
+    struct rc_net *net;
+    const struct rc_log *log;
+    struct rc_resp_limits lim;
+    struct rc_resp_limits lim_preauth; /* until AUTH (with --auth-file) */
+    struct rc_resp_arg *argv;
+    uint8_t *inline_buf;
+    struct rc_buf reply; /* deferred replies, encoded before completing their slot */
+    struct rc_buf tmp;   /* INFO text */
+    uint64_t next_client_id;
+    size_t keys_inflight;    /* resp_keys.c: keys of its cmds in flight */
+    struct cmd *free_cmds;   /* resp_keys.c: pooled single-key cmds */
+    size_t nfree_cmds;
+    int64_t start_ms;
+    uint64_t commands, unknown;
+    struct rc_resp_stats stats;
+};
+
+/* One command being answered: what every handler gets, for the call only.
+ * argv points into the connection's input (or the inline buffer). */
+struct rc_resp_ctx {
+    struct rc_resp_server *r;
+    struct rc_net *net;
+    struct rc_resp_conn *conn;
+    const struct rc_resp_arg *argv;
+    size_t argc;
+    struct rc_buf *out; /* the connection's output */
+};
+
+/* Answers one command whose arity its row allowed: appends exactly one
+ * reply to x->out, or takes a slot with rc_net_defer() and answers
+ * through it later. 0 or RC_NET_DONE; RC_NET_CLOSE to close once the
+ * reply is sent; a negative code when no reply could be queued (the
+ * connection closes). */
+typedef int (*rc_resp_fn)(struct rc_resp_ctx *x);
+
+/* One row of the command table; COMMAND reports name to step. */
+struct rc_resp_cmd_def {
+    const char *name;
+    int arity; /* Redis convention: exact if > 0, at least -arity if < 0 */
+    const char *flags;
+    int first, last, step; /* key positions */
+    rc_resp_fn fn;
+    int preauth; /* allowed before AUTH */
+};
+
+/* ---- resp_server.c ------------------------------------------------- */
+
+/* The table (borrowed, static) and its size in *n. */
+const struct rc_resp_cmd_def *rc_resp_server_commands(size_t *n);
+
+/* The row for a command name (any case), NULL if none. */
+const struct rc_resp_cmd_def *rc_resp_server_find(const struct rc_resp_arg *name);
+
+/* An error reply formatted like printf (up to 255 bytes); the encoding's
+ * result. */
+int rc_resp_server_errorf(struct rc_resp_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Encoding a reply into out failed (rv): it was larger than the reply cap
+ * (opts.max_reply), or memory ran out. What was written of it since mark
+ * is dropped and an error takes its place, so the client gets an answer
+ * in order and the connection stays usable. Returns the error's encoding
+ * result. */
+int rc_resp_server_reply_failed(struct rc_resp_server *r, struct rc_buf *out, size_t mark,
+                                int rv);
+
+/* ---- resp_keys.c: commands on keys, through the coordinator -------- */
+
+int rc_resp_keys_get(struct rc_resp_ctx *x);
+int rc_resp_keys_set(struct rc_resp_ctx *x);
+int rc_resp_keys_del(struct rc_resp_ctx *x); /* DEL, UNLINK */
+int rc_resp_keys_exists(struct rc_resp_ctx *x);
+int rc_resp_keys_mget(struct rc_resp_ctx *x);
+int rc_resp_keys_mset(struct rc_resp_ctx *x);
+int rc_resp_keys_expire(struct rc_resp_ctx *x); /* EXPIRE, PEXPIRE */
+int rc_resp_keys_ttl(struct rc_resp_ctx *x);    /* TTL, PTTL */
+int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY */
+
+/* Frees the pooled cmds (the front end is being freed). */
+void rc_resp_keys_close(struct rc_resp_server *r);
+
+/* ---- resp_admin.c: the connection and the server -------------------- */
+
+int rc_resp_admin_ping(struct rc_resp_ctx *x);
+int rc_resp_admin_echo(struct rc_resp_ctx *x);
+int rc_resp_admin_info(struct rc_resp_ctx *x);
+int rc_resp_admin_dbsize(struct rc_resp_ctx *x);
+int rc_resp_admin_command(struct rc_resp_ctx *x);
+int rc_resp_admin_client(struct rc_resp_ctx *x);
+int rc_resp_admin_config(struct rc_resp_ctx *x);
+int rc_resp_admin_select(struct rc_resp_ctx *x);
+int rc_resp_admin_hello(struct rc_resp_ctx *x);
+int rc_resp_admin_quit(struct rc_resp_ctx *x);
+
+#endif
