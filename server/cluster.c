@@ -147,11 +147,12 @@ static void note_peers(struct rc_cluster *c)
 
 /* ---- the view --------------------------------------------------------- */
 
-/* Builds the ring of the live members (alive, suspect), or with home set,
- * of every member that has not left (dead ones included) and the expected
- * ones gossip has not mentioned yet. */
+/* Builds the ring of the live members (alive, suspect), without this node
+ * if without_self is set; or with home set, of every member that has not
+ * left (dead ones included) and the expected ones gossip has not mentioned
+ * yet. */
 static int ring_of(const struct rc_cluster *c, const struct rc_member *members, size_t n,
-                   int home, struct rc_ring **out)
+                   int home, int without_self, struct rc_ring **out)
 {
     uint64_t *ids = malloc((n + c->nexpected + 1) * sizeof(*ids));
     size_t i, k = 0;
@@ -162,6 +163,8 @@ static int ring_of(const struct rc_cluster *c, const struct rc_member *members, 
     for (i = 0; i < n && k < RC_RING_MAX_MEMBERS; i++) {
         enum rc_member_state st = members[i].state;
 
+        if (without_self && members[i].id == c->self)
+            continue;
         if (st == RC_MEMBER_ALIVE || st == RC_MEMBER_SUSPECT || (home && st == RC_MEMBER_DEAD))
             ids[k++] = members[i].id;
     }
@@ -184,9 +187,9 @@ static int set_members(struct rc_cluster *c, const struct rc_member *members, si
     if (copy == NULL)
         return RC_ENOMEM;
     prune_expected(c, members, n);
-    rv = ring_of(c, members, n, 0, &ring);
+    rv = ring_of(c, members, n, 0, 0, &ring);
     if (rv == 0)
-        rv = ring_of(c, members, n, 1, &home);
+        rv = ring_of(c, members, n, 1, 0, &home);
     if (rv < 0) {
         rc_ring_free(ring);
         free(copy);
@@ -292,6 +295,12 @@ const struct rc_ring *rc_cluster_ring(const struct rc_cluster *c)
 const struct rc_ring *rc_cluster_home(const struct rc_cluster *c)
 {
     return c->home;
+}
+
+int rc_cluster_new_ring(const struct rc_cluster *c, int without_self, struct rc_ring **out)
+{
+    *out = NULL;
+    return ring_of(c, c->members, c->nmembers, 0, without_self, out);
 }
 
 uint64_t rc_cluster_self(const struct rc_cluster *c)

@@ -83,6 +83,11 @@ const struct rc_member *rc_cluster_find(const struct rc_cluster *c, uint64_t id)
  * first view. Borrowed until the next change. */
 const struct rc_ring *rc_cluster_ring(const struct rc_cluster *c);
 const struct rc_ring *rc_cluster_home(const struct rc_cluster *c);
+/* A new ring of the live members, as the placement ring (alive, suspect),
+ * without this node if without_self is set (where its data goes once it
+ * left): a snapshot the caller owns and frees with rc_ring_free. 0, or
+ * RC_ENOMEM (rc_ring_new's errors) with *out NULL. */
+int rc_cluster_new_ring(const struct rc_cluster *c, int without_self, struct rc_ring **out);
 
 uint64_t rc_cluster_self(const struct rc_cluster *c);
 int rc_cluster_rf(const struct rc_cluster *c);
