@@ -425,12 +425,10 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
     struct rc_rebalance_opts ro = {0};
     int rv;
 
-    ro.rf = (int)cfg->rf;
-    ro.vnodes = (int)cfg->vnodes;
     ro.batch_keys = (int)cfg->stream_batch;
     /* Payload a batch aims at: half a frame, big enough that batches of
      * small values are full. A batch never exceeds what a frame holds
-     * (max_frame: rebalance.c ends it before an entry that does not fit,
+     * (max_frame: rebalance_send.c ends it before an entry that does not fit,
      * and a large value travels alone). */
     ro.batch_bytes = (size_t)cfg->max_value_size / 2 + 1;
     ro.max_frame = (uint32_t)(cfg->max_value_size + cfg->max_key_size + 4096);
@@ -443,7 +441,8 @@ static int start_rebalance(struct server *s, const struct server_config *cfg)
      * announces that it left; then this node plans after --rebalance-delay. */
     ro.hold_ms = (int)(cfg->handoff_timeout + cfg->rebalance_delay);
     s->handoff_timeout_ms = (int)cfg->handoff_timeout;
-    rv = rc_rebalance_new(&s->loop, &ro, s->node, s->peers, &s->log, &s->rebalance);
+    rv = rc_rebalance_new(&s->loop, &ro, s->cluster, s->node, s->peers, &s->log,
+                          &s->rebalance);
     if (rv < 0)
         return rv;
     rc_admin_set_rebalance(s->admin, s->rebalance);

@@ -27,13 +27,13 @@
 #include "net.h"
 #include "node.h"
 #include "peer.h"
-#include "swim.h"
 
+struct rc_cluster;
+struct rc_cluster_change;
 struct rc_rebalance;
 
+/* The replication factor and vnodes are the cluster's (cluster.h). */
 struct rc_rebalance_opts {
-    int rf;
-    int vnodes;
     int batch_keys;        /* entries per stream batch */
     size_t batch_bytes;    /* payload at which a stream batch ends (or earlier: a batch
                               never exceeds one frame, rc_stream_batch_cap) */
@@ -62,18 +62,15 @@ struct rc_rebalance_stats {
     int running;
 };
 
-/* node, peers and log are borrowed for the rebalancer's life. */
-int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts, struct rc_node *node,
-                     struct rc_peers *peers, const struct rc_log *log, struct rc_rebalance **out);
+/* cluster, node, peers and log are borrowed for the rebalancer's life;
+ * the members and the rings planned towards are the cluster's. */
+int rc_rebalance_new(uv_loop_t *loop, const struct rc_rebalance_opts *opts,
+                     struct rc_cluster *cluster, struct rc_node *node, struct rc_peers *peers,
+                     const struct rc_log *log, struct rc_rebalance **out);
 
-/* The membership changed (all members, self included). Planning starts
- * settle_ms after the last change, against the last settled ring. */
-void rc_rebalance_members_changed(struct rc_rebalance *rb, const struct rc_member *members,
-                                  size_t n, const char *event);
-
-/* The same as a cluster subscriber (cluster.h; arg is the rebalancer):
- * records the change as an event for ACTIVITY. */
-struct rc_cluster_change;
+/* A cluster subscriber (rc_cluster_fn; arg is the rebalancer): records the
+ * change as an event for ACTIVITY; planning starts settle_ms after the last
+ * change, against the last settled ring. */
 void rc_rebalance_on_cluster(void *arg, const struct rc_cluster_change *ch);
 
 /* Peer-port operations RANGE_DIGEST and STREAM. */
@@ -84,10 +81,6 @@ int rc_rebalance_handle(struct rc_rebalance *rb, struct rc_net *net, const struc
  * take it over once it is gone, then call done (also after timeout_ms). */
 void rc_rebalance_handoff(struct rc_rebalance *rb, int timeout_ms, void (*done)(void *arg),
                           void *arg);
-
-/* Records an event for ACTIVITY (and the log). */
-void rc_rebalance_event(struct rc_rebalance *rb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /* ACTIVITY payload: {"rebalance": {...}, "streams": [...], "events": [...]} */
 int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk);
