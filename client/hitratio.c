@@ -82,50 +82,95 @@ static void usage(FILE *f)
             DEFAULT_BATCH, MAX_BATCH);
 }
 
-static int parse_u32(const char *s, uint32_t *v)
+static int parse_u64(const char *s, uint64_t *v)
 {
     char *end;
-    unsigned long long x;
 
     errno = 0;
-    x = strtoull(s, &end, 10);
-    if (errno || end == s || *end || x > UINT32_MAX)
+    *v = strtoull(s, &end, 0);
+    return errno || end == s || *end || *s == '-' ? RC_EINVAL : 0;
+}
+
+static int parse_u32(const char *s, uint32_t *v)
+{
+    uint64_t x;
+
+    if (parse_u64(s, &x) < 0 || x > UINT32_MAX)
         return RC_EINVAL;
     *v = (uint32_t)x;
     return 0;
 }
 
+static int parse_double(const char *s, double *v)
+{
+    char *end;
+
+    errno = 0;
+    *v = strtod(s, &end);
+    return errno || end == s || *end ? RC_EINVAL : 0;
+}
+
+static int parse_kind(const char *s, enum rc_hr_kind *kind)
+{
+    if (!strcmp(s, "zipf"))
+        *kind = RC_HR_ZIPF;
+    else if (!strcmp(s, "scan"))
+        *kind = RC_HR_SCAN;
+    else if (!strcmp(s, "shift"))
+        *kind = RC_HR_SHIFT;
+    else
+        return RC_EINVAL;
+    return 0;
+}
+
+/* One option; nonzero when its argument is bad. */
+static int parse_opt(int c, const char *arg, struct opts *o)
+{
+    switch (c) {
+    case 't':
+        o->trace_name = arg;
+        return parse_kind(arg, &o->cfg.kind) < 0;
+    case 'a':
+        return parse_double(arg, &o->cfg.alpha) < 0;
+    case 'z':
+        o->cfg.mixed = !strcmp(arg, "mixed");
+        return !o->cfg.mixed && strcmp(arg, "fixed");
+    case 'k':
+        return parse_u32(arg, &o->cfg.keys) < 0;
+    case 'n':
+        return parse_u32(arg, &o->cfg.requests) < 0;
+    case 'e':
+        return parse_u64(arg, &o->cfg.seed) < 0;
+    case 'b':
+        return parse_double(arg, &o->budget_pct) < 0;
+    case 'p':
+        o->prefix = arg;
+        return 0;
+    case 'B':
+        return parse_u32(arg, &o->batch) < 0;
+    case 's':
+        o->server = arg;
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
     static const struct option longs[] = {
-        {"trace", 1, NULL, 't'},  {"alpha", 1, NULL, 'a'},      {"sizes", 1, NULL, 'z'},
-        {"keys", 1, NULL, 'k'},   {"requests", 1, NULL, 'n'},   {"seed", 1, NULL, 'e'},
+        {"trace", 1, NULL, 't'},      {"alpha", 1, NULL, 'a'},  {"sizes", 1, NULL, 'z'},
+        {"keys", 1, NULL, 'k'},       {"requests", 1, NULL, 'n'}, {"seed", 1, NULL, 'e'},
         {"budget-pct", 1, NULL, 'b'}, {"prefix", 1, NULL, 'p'}, {"batch", 1, NULL, 'B'},
-        {"help", 0, NULL, 'h'},   {NULL, 0, NULL, 0}};
+        {"help", 0, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int c, bad = 0;
 
     while ((c = getopt_long(argc, argv, "s:h", longs, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            o->trace_name = optarg;
-            o->cfg.kind = !strcmp(optarg, "scan") ? RC_HR_SCAN : !strcmp(optarg, "shift") ? RC_HR_SHIFT : RC_HR_ZIPF;
-            bad |= strcmp(optarg, "zipf") && o->cfg.kind == RC_HR_ZIPF;
-            break;
-        case 'a': o->cfg.alpha = atof(optarg); break;
-        case 'z':
-            o->cfg.mixed = !strcmp(optarg, "mixed");
-            bad |= !o->cfg.mixed && strcmp(optarg, "fixed");
-            break;
-        case 'k': bad |= parse_u32(optarg, &o->cfg.keys) < 0; break;
-        case 'n': bad |= parse_u32(optarg, &o->cfg.requests) < 0; break;
-        case 'e': o->cfg.seed = strtoull(optarg, NULL, 0); break;
-        case 'b': o->budget_pct = atof(optarg); break;
-        case 'p': o->prefix = optarg; break;
-        case 'B': bad |= parse_u32(optarg, &o->batch) < 0; break;
-        case 's': o->server = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: bad = 1;
+        if (c == 'h') {
+            usage(stdout);
+            exit(0);
         }
+        bad |= parse_opt(c, optarg, o);
     }
     if (o->cfg.requests == 0 && o->cfg.keys <= RC_HR_MAX_REQUESTS / 10)
         o->cfg.requests = 10 * o->cfg.keys;
