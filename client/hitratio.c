@@ -336,6 +336,52 @@ static int run_batch(struct replay *r, const struct opts *o, const uint32_t *ids
     return 0;
 }
 
+/* The value of "name:" in an INFO text, 0 when absent. */
+static unsigned long long info_field(const char *text, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+        if ((size_t)(end - p) > nl + 1 && !strncmp(p, name, nl) && p[nl] == ':')
+            return strtoull(p + nl + 1, NULL, 10);
+        p = eol ? eol + 1 : end;
+    }
+    return 0;
+}
+
+/*
+ * After the replay, on the same connection (so its buffers still count):
+ * INFO memory's used_memory and mem_clients_normal, which tell how much
+ * of a Redis maxmemory went to the client rather than to data. Servers
+ * without those fields print 0s.
+ */
+static void print_server_memory(struct replay *r)
+{
+    static const char cmd[] = "*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n";
+    unsigned long long used = 0, clients = 0;
+    size_t n;
+    char kind;
+    int nil, rv = write_all(r->fd, cmd, sizeof(cmd) - 1);
+
+    while (rv == 0 && (rv = rc_resp_reply_check((uint8_t *)r->in, r->in_len, r->in_cap, &kind,
+                                                &nil, &n)) == 0) {
+        ssize_t got = r->in_len < r->in_cap ? read(r->fd, r->in + r->in_len, r->in_cap - r->in_len) : 0;
+
+        if (got <= 0)
+            rv = RC_ECLOSED;
+        else
+            r->in_len += (size_t)got;
+    }
+    if (rv == 1 && kind == '$' && !nil) {
+        used = info_field(r->in, n, "used_memory");
+        clients = info_field(r->in, n, "mem_clients_normal");
+    }
+    printf(" server_used_memory=%llu server_clients_memory=%llu", used, clients);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -378,10 +424,12 @@ static int replay(const struct opts *o, const struct rc_hr_trace *t)
     secs = now_s() - t0;
     print_trace(o);
     printf("server=%s requests=%u hits=%llu misses=%llu hit_ratio=%.4f sets=%llu set_errors=%llu "
-           "wrong_size=%llu seconds=%.3f ops_per_sec=%.0f\n",
+           "wrong_size=%llu seconds=%.3f ops_per_sec=%.0f",
            o->server, t->len, (unsigned long long)r.hits, (unsigned long long)r.misses,
            (double)r.hits / t->len, (unsigned long long)r.sets, (unsigned long long)r.set_errors,
            (unsigned long long)r.wrong, secs, (double)(t->len + r.sets) / secs);
+    print_server_memory(&r);
+    printf("\n");
     rv = 0;
 out:
     if (r.fd >= 0)
