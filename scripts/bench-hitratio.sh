@@ -4,16 +4,20 @@
 # Prints one table and writes it to docs/benchmarks.md.
 #
 # Usage: scripts/bench-hitratio.sh [--quick] [--no-write]
-#   --quick     a few minutes: 50k keys, 250k requests per trace, six
-#               traces (Zipf 0.8/0.99/1.2, scan, shift, mixed sizes), each
-#               at budgets of 1 % and 10 % (default: 100k keys, 1M
-#               requests, all 18 traces: Zipf 0.8/0.99/1.2 x plain/scan/
-#               shift x fixed/mixed sizes)
+#   --quick     ~6 minutes: 400k requests per trace, six traces (Zipf
+#               0.8/0.99/1.2, scan, shift, mixed sizes), each at budgets
+#               of 1 % and 10 % (default: 2M requests, all 18 traces:
+#               Zipf 0.8/0.99/1.2 x plain/scan/shift x fixed/mixed sizes)
+#               Key space: 1M keys of 100 B, or 50k of mixed sizes (about
+#               the same 110 MB of data; 2M and 100k by default), so that
+#               a 1 % budget is ~1 MiB: far above the tens of KiB by which
+#               Redis's own overhead (client buffers, hash table) moves.
 #   --no-write  print the table only (default: also replace the section
 #               between the bench-hitratio markers in docs/benchmarks.md)
 # Environment: BIN=dir (binaries; default: builds Release into
 # build/release), BASE_PORT (18600), SEED (1), KEYS and REQUESTS (override
-# the mode's sizes), KEEP=1 keeps logs,
+# the mode's sizes; KEYS is the 100 B key space, mixed sizes use KEYS/20),
+# KEEP=1 keeps logs,
 # RC_POLICIES="p1 p2" overrides the ringcache policies read from --help.
 #
 # Every (trace, budget, target) replay runs against a fresh server, all on
@@ -46,7 +50,7 @@ for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     --no-write) write=0 ;;
-    -h | --help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$a' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -55,11 +59,11 @@ seed=${SEED:-1}
 base=${BASE_PORT:-18600}
 budgets=(1 10)
 if [ $quick = 1 ]; then
-    keys=50000 requests=250000
+    keys=1000000 requests=400000
     traces=("zipf 0.8 fixed" "zipf 0.99 fixed" "zipf 1.2 fixed" "scan 0.99 fixed"
         "shift 0.99 fixed" "zipf 0.99 mixed")
 else
-    keys=100000 requests=1000000
+    keys=2000000 requests=2000000
     traces=()
     for s in fixed mixed; do for k in zipf scan shift; do for a in 0.8 0.99 1.2; do
         traces+=("$k $a $s")
@@ -230,14 +234,17 @@ field() { # name line -> value of name=value
 
 # ---- the runs ----
 
-say "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $keys keys, $requests requests per trace"
+say "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $keys keys (mixed sizes: $((keys / 20))), $requests requests per trace"
 targets=(redis-lru redis-lfu)
 for p in "${rc_policies[@]}"; do targets+=("rc-1:$p" "rc-3:$p"); done
 : >"$work/results"
 for tr in "${traces[@]}"; do
     read -r kind alpha sizes <<<"$tr"
     client_allowance=$((40960 + 2 * $([ "$sizes" = mixed ] && echo 10240 || echo 100)))
-    args=(--trace "$kind" --alpha "$alpha" --sizes "$sizes" --keys "$keys" --requests "$requests" --seed "$seed")
+    # mixed values average ~2.2 KB against 113 B: 1/20 of the keys is about the same data
+    nkeys=$keys
+    [ "$sizes" = mixed ] && nkeys=$((keys / 20))
+    args=(--trace "$kind" --alpha "$alpha" --sizes "$sizes" --keys "$nkeys" --requests "$requests" --seed "$seed")
     for b in "${budgets[@]}"; do
         off=$("$bin/ringcache-hitratio" "${args[@]}" --budget-pct "$b")
         budget=$(field budget_bytes "$off")
@@ -281,7 +288,7 @@ redis_v=$(redis-server --version | awk '{ print $3 }' | sed 's/v=//')
 cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
 pin="servers pinned to core 0, the client to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, ")seed $seed, $keys keys, $requests Zipf requests per trace; a scan adds $keys). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v, ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, ")seed $seed, $requests Zipf requests per trace over $keys keys of 100 B or $((keys / 20)) of mixed sizes; a scan adds as many new keys). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v, ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build."
 
 printf '%s\n\n%s\n\n%s\n' "$header" "$table" "$notes"
 [ $rc_budget = 1 ] || say "ringcache: no --maxmemory yet (issue 15): rc-* rows ran without a budget"
