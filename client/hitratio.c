@@ -71,7 +71,7 @@ static void usage(FILE *f)
             "  --alpha A                Zipf exponent (default 0.99)\n"
             "  --sizes fixed|mixed      100 B values, or log-uniform 100 B-10 KiB per key\n"
             "  --keys N                 hot key space (default 100000)\n"
-            "  --requests N             Zipf requests (default 10 x keys; a scan adds keys)\n"
+            "  --requests N             Zipf requests (default 10 x keys; a scan adds keys/5)\n"
             "  --seed S                 generator seed (default 1)\n"
             "  --budget-pct P           offline: cache budget in %% of the data (default 10)\n"
             "  --prefix P               key name prefix (default hr:)\n"

@@ -101,15 +101,16 @@ static void fill_requests(struct rc_hr_trace *t, const struct rc_hr_trace_cfg *c
 {
     uint64_t s = c->seed ^ STREAM_DRAWS;
     uint32_t half = c->requests / 2, i, pos = 0, scanned = 0;
+    uint32_t scan = c->kind == RC_HR_SCAN ? c->keys / RC_HR_SCAN_DIV : 0;
 
     for (i = 0; i < c->requests; i++) {
         uint32_t r = draw_rank(cdf, c->keys, uniform(&s));
 
-        if (c->kind == RC_HR_SCAN && i >= half && scanned < c->keys)
+        if (i >= half && scanned < scan)
             t->key[pos++] = c->keys + scanned++;
         t->key[pos++] = (c->kind == RC_HR_SHIFT && i >= half) ? perm2[r] : perm1[r];
     }
-    while (c->kind == RC_HR_SCAN && scanned < c->keys)
+    while (scanned < scan)
         t->key[pos++] = c->keys + scanned++;
 }
 
@@ -122,8 +123,8 @@ int rc_hr_trace_init(struct rc_hr_trace *t, const struct rc_hr_trace_cfg *c)
     memset(t, 0, sizeof(*t));
     if (rv < 0)
         return rv;
-    t->ids = c->kind == RC_HR_SCAN ? 2 * c->keys : c->keys;
-    t->len = c->kind == RC_HR_SCAN ? c->requests + c->keys : c->requests;
+    t->ids = c->kind == RC_HR_SCAN ? c->keys + c->keys / RC_HR_SCAN_DIV : c->keys;
+    t->len = c->kind == RC_HR_SCAN ? c->requests + c->keys / RC_HR_SCAN_DIV : c->requests;
     t->key_bytes = c->key_bytes;
     t->key = malloc((size_t)t->len * sizeof(*t->key));
     t->size = malloc((size_t)t->ids * sizeof(*t->size));

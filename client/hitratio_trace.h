@@ -13,8 +13,8 @@
  *     of the cumulative weights, binary-searched with a uniform draw);
  *   - key names: rank r is key id perm[r], perm a Fisher-Yates shuffle of
  *     the ids, so popularity is not ordered by key name;
- *   - scan: one pass over `keys` new ids (keys..2*keys-1, never in the hot
- *     set), in ascending order, starting after half of the Zipf requests
+ *   - scan: one pass over keys/RC_HR_SCAN_DIV new ids (keys, keys+1, ...,
+ *     never in the hot set), in ascending order, starting after half of the Zipf requests
  *     and interleaved 1:1 with them until the pass is done;
  *   - shift: after half of the requests, ranks map through a second,
  *     independent permutation (the popular keys change at once);
@@ -29,6 +29,10 @@
 #define RC_HR_FIXED_SIZE 100u
 #define RC_HR_MIN_SIZE 100u
 #define RC_HR_MAX_SIZE 10240u
+/* A scan reads keys / RC_HR_SCAN_DIV new keys: with budgets of 1 % and
+ * 10 % of the data, twice what the larger cache holds, so it can flush an
+ * LRU at either budget without drowning the Zipf requests. */
+#define RC_HR_SCAN_DIV 5
 /* Bounds that keep every position and id in 32 bits (Belady's heap uses
  * len + id as "never again"), and the tool's memory at a few hundred MiB:
  * 4 B per request for the trace, 16 B more while the bounds are computed,
@@ -42,7 +46,7 @@ struct rc_hr_trace_cfg {
     uint64_t seed;
     double alpha;          /* Zipf exponent, > 0 */
     uint32_t keys;         /* hot key space */
-    uint32_t requests;     /* Zipf requests; a scan adds `keys` more */
+    uint32_t requests;     /* Zipf requests; a scan adds keys/RC_HR_SCAN_DIV more */
     enum rc_hr_kind kind;
     int mixed;             /* 0: every value RC_HR_FIXED_SIZE bytes */
     uint32_t key_bytes;    /* bytes of a key name, counted in each entry's cost */

@@ -4,9 +4,9 @@
 # Prints one table and writes it to docs/benchmarks.md.
 #
 # Usage: scripts/bench-hitratio.sh [--quick] [--no-write]
-#   --quick     ~6 minutes: 400k requests per trace, six traces (Zipf
+#   --quick     ~10 minutes: 1M requests per trace, six traces (Zipf
 #               0.8/0.99/1.2, scan, shift, mixed sizes), each at budgets
-#               of 1 % and 10 % (default: 2M requests, all 18 traces:
+#               of 1 % and 10 % (default: 10M requests, all 18 traces:
 #               Zipf 0.8/0.99/1.2 x plain/scan/shift x fixed/mixed sizes)
 #               Key space: 1M keys of 100 B, or 50k of mixed sizes (about
 #               the same 110 MB of data; 2M and 100k by default), so that
@@ -59,11 +59,11 @@ seed=${SEED:-1}
 base=${BASE_PORT:-18600}
 budgets=(1 10)
 if [ $quick = 1 ]; then
-    keys=1000000 requests=400000
+    keys=1000000 requests=1000000
     traces=("zipf 0.8 fixed" "zipf 0.99 fixed" "zipf 1.2 fixed" "scan 0.99 fixed"
         "shift 0.99 fixed" "zipf 0.99 mixed")
 else
-    keys=2000000 requests=2000000
+    keys=2000000 requests=10000000
     traces=()
     for s in fixed mixed; do for k in zipf scan shift; do for a in 0.8 0.99 1.2; do
         traces+=("$k $a $s")
@@ -288,7 +288,7 @@ redis_v=$(redis-server --version | awk '{ print $3 }' | sed 's/v=//')
 cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
 pin="servers pinned to core 0, the client to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, ")seed $seed, $requests Zipf requests per trace over $keys keys of 100 B or $((keys / 20)) of mixed sizes; a scan adds as many new keys). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v, ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, ")seed $seed, $requests Zipf requests per trace over $keys keys of 100 B or $((keys / 20)) of mixed sizes; a scan adds a fifth as many new keys). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v, ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build."
 
 printf '%s\n\n%s\n\n%s\n' "$header" "$table" "$notes"
 [ $rc_budget = 1 ] || say "ringcache: no --maxmemory yet (issue 15): rc-* rows ran without a budget"
