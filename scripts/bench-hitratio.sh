@@ -4,7 +4,7 @@
 # Prints one table and writes it to docs/benchmarks.md.
 #
 # Usage: scripts/bench-hitratio.sh [--quick] [--no-write]
-#   --quick     ~10 minutes: 1M requests per trace, six traces (Zipf
+#   --quick     ~12 minutes: 1M requests per trace, six traces (Zipf
 #               0.8/0.99/1.2, scan, shift, mixed sizes), each at budgets
 #               of 1 % and 10 % (default: 10M requests, all 18 traces:
 #               Zipf 0.8/0.99/1.2 x plain/scan/shift x fixed/mixed sizes)
