@@ -43,7 +43,7 @@
  * at --stream-rate 64m takes well under 2 s. */
 #define REFILL_MS 20000
 /* A stream that cannot get through is reported once it failed for 15 s
- * without an answer (rebalance.c, STALL_MS): within 15-20 s of its first
+ * without an answer (rebalance_send.c, STALL_MS): within 15-20 s of its first
  * failure. */
 #define FAIL_MS 40000
 /* `ringcache-cli watch --json` runs this long: its first line comes at once. */
