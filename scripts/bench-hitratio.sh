@@ -74,39 +74,11 @@ keys=${KEYS:-$keys} requests=${REQUESTS:-$requests}
 for t in redis-server redis-cli; do
     command -v "$t" >/dev/null || { echo "$t not found: scripts/deps.sh bench" >&2; exit 2; }
 done
-if [ -z "${BIN:-}" ]; then
-    scripts/deps.sh build
-    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-    cmake --build build/release -j"$(nproc)" >/dev/null
-    bin=$root/build/release
-else
-    bin=$(cd "$BIN" && pwd)
-fi
-for b in ringcache-server ringcache-hitratio; do
-    [ -x "$bin/$b" ] || { echo "no $bin/$b" >&2; exit 2; }
-done
-
-srv_pin=() cli_pin=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    srv_pin=(taskset -c 0) cli_pin=(taskset -c 1)
-fi
-
-work=$(mktemp -d /tmp/rc-bench-hitratio.XXXXXX)
+source scripts/bench-lib.sh
+bench_binaries ringcache-server ringcache-hitratio
+bench_pins
+bench_workdir hitratio
 declare -A pid=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        echo "logs kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 say() { echo "bench-hitratio: $*" >&2; }
 
 # ---- does ringcache take a budget yet? ----

@@ -29,35 +29,10 @@ stable_ms=1500
 timeout_ms=300000
 
 case $store in disk | memory) ;; *) echo "STORE must be disk or memory" >&2; exit 2 ;; esac
-if [ -z "${BIN:-}" ]; then
-    scripts/deps.sh build
-    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-    cmake --build build/release -j"$(nproc)" >/dev/null
-    bin=$root/build/release
-else
-    bin=$(cd "$BIN" && pwd)
-fi
-for b in ringcache-server ringcache-cli ringcache-bench; do
-    [ -x "$bin/$b" ] || { echo "no $bin/$b" >&2; exit 2; }
-done
-
-work=$(mktemp -d /tmp/rc-bench-rebalance.XXXXXX)
+source scripts/bench-lib.sh
+bench_binaries ringcache-server ringcache-cli ringcache-bench
+bench_workdir rebalance
 declare -A pid=()
-
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        echo "logs and data kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 say() { echo "[$(date +%T)] $*" >&2; }
 die() { say "FAILED: $*"; exit 1; }

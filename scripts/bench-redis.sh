@@ -63,39 +63,11 @@ kb_value=$(head -c 1024 /dev/zero | tr '\0' x) # the 1 KiB cells' value
 for t in redis-server redis-benchmark redis-cli; do
     command -v "$t" >/dev/null || { echo "$t not found: scripts/deps.sh bench" >&2; exit 2; }
 done
-if [ -z "${BIN:-}" ]; then
-    scripts/deps.sh build
-    cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DRC_TESTS=OFF >/dev/null
-    cmake --build build/release -j"$(nproc)" >/dev/null
-    bin=$root/build/release
-else
-    bin=$(cd "$BIN" && pwd)
-fi
-for b in ringcache-server ringcache-bench; do
-    [ -x "$bin/$b" ] || { echo "no $bin/$b" >&2; exit 2; }
-done
-
-srv_pin=() cli_pin=()
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    srv_pin=(taskset -c 0) cli_pin=(taskset -c 1)
-fi
-
-work=$(mktemp -d /tmp/rc-bench-redis.XXXXXX)
+source scripts/bench-lib.sh
+bench_binaries ringcache-server ringcache-bench
+bench_pins
+bench_workdir redis
 declare -A pid=() port=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-    for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        echo "logs and data kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 say() { echo "bench-redis: $*" >&2; }
 
 # ---- servers ----
