@@ -43,7 +43,14 @@ struct rc_memkv_stats {
     int64_t keys;       /* values held (expired ones count until purged) */
     int64_t tombstones;
     int64_t bytes;      /* key and value bytes of the values held */
-    int64_t mem_bytes;  /* estimate of the memory held: entries, buckets, expiry table */
+    int64_t mem_bytes;  /* estimate of the memory held: entries, buckets, expiry table,
+                           eviction policy and ghost */
+    int64_t max_bytes;  /* the budget (0 = none) */
+    int policy;         /* enum rc_evict_policy */
+    int64_t evicted;    /* entries evicted (committed or not) */
+    int64_t evicted_bytes; /* their key and value bytes */
+    int64_t ghost_refused; /* writes ignored because the key was evicted at
+                              a version at least as new (evghost.h) */
 };
 
 /* Largest key or value the engine stores (lengths are kept in 32 bits). */
@@ -52,6 +59,30 @@ struct rc_memkv_stats {
 /* An engine of at most max_bytes of mem_bytes (0 = no cap), whose
  * tombstones are purged grace_ms after their write. 0 or RC_ENOMEM. */
 int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out);
+
+/*
+ * Eviction (common/evict.h, common/evghost.h). With a policy that evicts,
+ * a write that would pass max_bytes first evicts values (never tombstones:
+ * an eviction must not undo a delete) chosen by the policy, at most
+ * RC_MEMKV_EVICT_PER_WRITE of them, and fails with RC_EFULL only when that
+ * is not enough; under noeviction (the default of rc_memkv_new) it fails
+ * at once, as before. An eviction is a change of the open batch (a discard
+ * brings the entry back). Reads (rc_memkv_get) are the policy's accesses;
+ * scans, digests and writes are not. The versions evicted are remembered
+ * (evghost.h): a write of a key not held, at a version no newer than the
+ * one evicted, is ignored (returns 0) and counted in ghost_refused.
+ */
+#define RC_MEMKV_EVICT_PER_WRITE 64
+
+/* Sets the budget (< 0 keeps it; 0 = none) and the policy; O(1). What is
+ * held beyond a lowered budget is evicted by rc_memkv_evict. 0 or
+ * RC_EINVAL (policy out of range). */
+int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy);
+
+/* While over the budget, evicts at most max_rows values in the batch.
+ * 0 with *evicted (0 when within budget or nothing can go), RC_ENOMEM
+ * (batch discarded). */
+int rc_memkv_evict(struct rc_memkv *m, int max_rows, int *evicted);
 
 /* Frees everything, the open batch included. NULL is a no-op. */
 void rc_memkv_free(struct rc_memkv *m);

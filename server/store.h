@@ -42,6 +42,15 @@ struct rc_store_opts {
     int64_t tombstone_grace_ms;  /* how long tombstones are kept */
     int64_t max_bytes;           /* database size cap, 0 = unlimited (RC_EFULL past it) */
     int64_t cache_kib;           /* SQLite page cache size */
+    /* Eviction (common/evict.h). In memory, max_mem_bytes bounds the
+     * engine's memory (entries, index, per-entry metadata, tombstones;
+     * 0 = none) and max_bytes is not used; on disk, max_bytes bounds the
+     * database file. At the cap, evict_policy (enum rc_evict_policy)
+     * picks entries to evict; RC_EVICT_NOEVICTION fails the write with
+     * RC_EFULL instead. Tombstones are never evicted (an eviction must
+     * not undo a delete); they go when purged after their grace. */
+    int64_t max_mem_bytes;
+    int evict_policy;
 };
 
 /* One stored entry. Pointers are borrowed and valid until the next call
@@ -193,6 +202,14 @@ int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int
 
 struct rc_store_stats {
     int64_t keys;       /* values held (expired ones count until purged) */
+    int64_t mem_bytes;  /* memory engine: memory the data takes (what
+                           max_mem_bytes bounds); disk: 0 */
+    int64_t max_mem_bytes; /* the budget in force (0 = none) */
+    int evict_policy;   /* the policy in force */
+    int64_t evicted;    /* entries evicted since the store opened */
+    int64_t evicted_bytes; /* their key and value bytes */
+    int64_t ghost_refused; /* writes ignored: the key was evicted at a
+                              version at least as new (common/evghost.h) */
     int64_t tombstones;
     int64_t bytes;      /* sum of key and value lengths of live values */
     int64_t db_bytes;   /* size of the database (pages in use) */
@@ -210,6 +227,23 @@ void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
  * (rc_memkv_live_keys). Neither walks the live entries.
  */
 int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms);
+
+/*
+ * Changes the budget (max_mem_bytes in memory, max_bytes on disk; < 0
+ * leaves it) and the policy at run time (CONFIG SET maxmemory ...). A
+ * budget below what is held takes effect at once for writes; what is held
+ * beyond it is evicted by rc_store_evict_step, in bounded steps. 0 or
+ * RC_EINVAL (policy out of range).
+ */
+int rc_store_set_evict(struct rc_store *s, int64_t budget, int policy);
+
+/*
+ * While the store holds more than its budget, evicts at most max_rows
+ * entries under its policy (none under noeviction). A write in the batch
+ * like any other. 0 with *evicted (0: within budget, or nothing more can
+ * be evicted), or RC_ENOMEM / RC_EIO (batch discarded).
+ */
+int rc_store_evict_step(struct rc_store *s, int64_t now_ms, int max_rows, int *evicted);
 
 /* Small persistent metadata (node id, incarnation). get: 0 or RC_ENOTFOUND. */
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value);

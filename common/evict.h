@@ -1,0 +1,139 @@
+/*
+ * evict.h - cache eviction policies over entries the caller owns.
+ *
+ * The caller (common/memkv.c, the memory engine) embeds one struct
+ * rc_evict_node in each evictable entry, tells the policy what happens to
+ * it (insert, replace, remove, read hit), and asks for a victim when it is
+ * over its memory budget. The policy only orders and picks nodes; the
+ * caller unlinks and frees the entry. Every call is O(1) (bounded work; no
+ * sorted structure, no walk of the entries), so eviction never pauses the
+ * event loop for more than one request's worth of work.
+ *
+ * Policies: Redis's names and meanings (noeviction, allkeys-lru/lfu/random,
+ * volatile-lru/lfu/ttl/random: volatile-* only consider entries with an
+ * expiry time, RC_EVICT_VOLATILE) and two modern ones, S3-FIFO (Yang et
+ * al., SOSP 2023) and W-TinyLFU (Einziger et al., Caffeine). The policy can
+ * change at run time in O(1): nodes keep their place and per-node state,
+ * and the new policy's order settles as entries are read and inserted.
+ *
+ * Pure data structure: no I/O, no clock (times are the caller's), no
+ * globals (the random generator is per instance, seeded by the caller).
+ */
+#ifndef RC_EVICT_H
+#define RC_EVICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum rc_evict_policy {
+    RC_EVICT_NOEVICTION = 0, /* never picks a victim: the writer gets FULL */
+    RC_EVICT_ALLKEYS_LRU,
+    RC_EVICT_ALLKEYS_LFU,
+    RC_EVICT_ALLKEYS_RANDOM,
+    RC_EVICT_VOLATILE_LRU,
+    RC_EVICT_VOLATILE_LFU,
+    RC_EVICT_VOLATILE_TTL,
+    RC_EVICT_VOLATILE_RANDOM,
+    RC_EVICT_ALLKEYS_S3FIFO,
+    RC_EVICT_ALLKEYS_WTINYLFU,
+    RC_EVICT_NPOLICIES
+};
+
+/* The policy a node runs when none is given (chosen by measurement:
+ * docs/benchmarks.md, "Hit ratio as a cache"). */
+#define RC_EVICT_DEFAULT RC_EVICT_ALLKEYS_S3FIFO
+
+/* "allkeys-lru" etc.; NULL for a value out of range. */
+const char *rc_evict_policy_name(int policy);
+
+/* The policy named by name[0..len) (case-insensitive), or RC_EINVAL. */
+int rc_evict_policy_parse(const char *name, size_t len);
+
+/* 1 when the policy evicts at all (not noeviction). */
+int rc_evict_policy_evicts(int policy);
+
+/* Node flags. */
+#define RC_EVICT_VOLATILE 0x01 /* the entry has an expiry time */
+
+/* Embedded in each evictable entry; owned by the policy between insert and
+ * remove (or being returned as a victim). The caller zeroes nothing and
+ * reads nothing of it. */
+struct rc_evict_node {
+    struct rc_evict_node *prev, *next;
+    uint32_t charge; /* bytes the entry accounts for (capped at UINT32_MAX) */
+    uint32_t stamp;  /* policy's per-node time (LRU clock, LFU decay time) */
+    uint8_t freq;    /* access counter (S3-FIFO 0..3, LFU logarithmic) */
+    uint8_t list;    /* which of the policy's queues holds the node */
+    uint8_t epoch;   /* policy switches seen: a stale list is re-read */
+    uint8_t flags;   /* RC_EVICT_* */
+};
+
+/*
+ * Sampling, for the policies that pick among random entries (allkeys-lfu,
+ * -random, volatile-*), as Redis does: the caller fills out[] with up to
+ * max distinct nodes currently inserted, found from a uniformly random
+ * position rnd (the memory engine: the bucket of token rnd, then the next
+ * ones). Returns how many it gave (0: the caller has none near there).
+ * Must not call the policy.
+ */
+typedef size_t (*rc_evict_sample_fn)(void *arg, uint64_t rnd, struct rc_evict_node **out,
+                                     size_t max);
+
+/* The absolute expiry time (ms) of a node's entry, 0 = none: volatile-ttl. */
+typedef int64_t (*rc_evict_expires_fn)(void *arg, const struct rc_evict_node *n);
+
+struct rc_evict_opts {
+    int policy;              /* enum rc_evict_policy */
+    uint64_t capacity_bytes; /* the budget the queues are sized against */
+    uint64_t seed;           /* random generator seed (sampling, sketch) */
+    rc_evict_sample_fn sample;
+    rc_evict_expires_fn expires;
+    void *arg; /* passed to sample and expires */
+};
+
+struct rc_evict;
+
+/* 0, RC_EINVAL (policy out of range, sample or expires NULL) or RC_ENOMEM. */
+int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out);
+/* Frees the policy's own memory; nodes belong to the caller. NULL: no-op. */
+void rc_evict_free(struct rc_evict *ev);
+
+/* O(1); the nodes stay inserted. 0 or RC_EINVAL. */
+int rc_evict_set_policy(struct rc_evict *ev, int policy);
+int rc_evict_policy(const struct rc_evict *ev);
+/* Resizes the queues' targets (S3-FIFO's small queue, W-TinyLFU's window
+ * and sketch: the sketch grows in bounded steps, never in one pass). */
+void rc_evict_set_capacity(struct rc_evict *ev, uint64_t capacity_bytes);
+
+/* A new entry (key hash: the ring token; any well-mixed 64-bit hash). */
+void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash,
+                     uint32_t charge, int flags);
+/* A newer version of an inserted entry replaces old (an overwrite): n takes
+ * old's place and history; old is no longer the policy's. */
+void rc_evict_replace(struct rc_evict *ev, struct rc_evict_node *old, struct rc_evict_node *n,
+                      uint32_t charge, int flags);
+/* The entry is gone for another reason than eviction (delete, expiry,
+ * range drop, a discarded batch): forgotten, nothing remembered. */
+void rc_evict_remove(struct rc_evict *ev, struct rc_evict_node *n);
+/* A read found the entry. */
+void rc_evict_hit(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash);
+/* A read found nothing for hash (frequency sketches count misses too). */
+void rc_evict_miss(struct rc_evict *ev, uint64_t hash);
+
+/*
+ * Picks the next entry to evict and removes it from the policy (S3-FIFO
+ * remembers its hash in its ghost queue). NULL when the policy does not
+ * evict (noeviction), nothing is inserted, or a volatile-* policy found no
+ * entry with an expiry time within its bounded search. Bounded work per
+ * call, whatever the entries' counters.
+ */
+struct rc_evict_node *rc_evict_victim(struct rc_evict *ev);
+
+struct rc_evict_stats {
+    uint64_t nodes, bytes;      /* inserted */
+    uint64_t victims;           /* returned by rc_evict_victim */
+    uint64_t mem_bytes;         /* the policy's own memory (ghost, sketch) */
+};
+void rc_evict_stats(const struct rc_evict *ev, struct rc_evict_stats *st);
+
+#endif
