@@ -38,10 +38,10 @@ enum { Q_MAIN, Q_SMALL, Q_WINDOW, Q_PROT, NQ };
  * answers FULL, as Redis answers OOM when no key has a TTL). 64 calls of
  * 5 nodes find a volatile node unless fewer than ~1% of entries have one. */
 #define MAX_SAMPLE_CALLS 64
-/* S3-FIFO reinsertions / moves (and W-TinyLFU window moves) per victim:
- * past this the current tail is evicted whatever its counter, so a call
- * stays bounded even when every node was read lately (freq is at most 3,
- * so one pass rarely needs more than a handful). */
+/* S3-FIFO moves (small to main) and reinsertions (main) per victim: past
+ * this the current tail is evicted whatever its counter, so a call stays
+ * bounded even when every node was read lately (counters stop at 3, so a
+ * call rarely needs more than a handful). */
 #define MAX_STEPS 64
 
 /* Redis's LFU: lfu-log-factor 10 (about 1M reads saturate the counter)
