@@ -589,7 +589,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
     struct rc_evict_node *n;
     struct item *it, **pp;
 
-    if (log_reserve(m) < 0 || size_ghost(m) < 0)
+    if (log_reserve(m) < 0 || (m->ghost == NULL && size_ghost(m) < 0))
         return RC_ENOMEM;
     n = rc_evict_victim(m->ev);
     if (n == NULL)
