@@ -358,21 +358,34 @@ static int is_at(struct item *const *pp, uint64_t token, const uint8_t *key, siz
 
 /* ---- the policy's view ---------------------------------------------------- */
 
+/* Appends the values of chain it to out (n of max used). */
+static size_t sample_chain(const struct item *it, struct rc_evict_node **out, size_t n, size_t max)
+{
+    for (; it != NULL && n < max; it = it->next)
+        if (!is_tomb(it))
+            out[n++] = item_node((struct item *)it);
+    return n;
+}
+
 /* rc_evict_sample_fn: the values of the chains from the bucket of rnd on,
  * in at most SAMPLE_BUCKETS buckets (fewer than the smallest table has,
- * so no bucket is seen twice). Every value in a chain is in the policy. */
+ * so no bucket is seen twice). Every value in a chain is in the policy.
+ * A table not growing is walked by index (the common case, ~2x cheaper
+ * than a lookup per bucket). */
 static size_t sample_values(void *arg, uint64_t rnd, struct rc_evict_node **out, size_t max)
 {
     const struct rc_memkv *m = arg;
-    uint64_t t = rnd, end;
-    struct item *it;
+    uint64_t t = rnd, end, i, mask = (1ull << m->bits) - 1;
     size_t n = 0;
     int b;
 
+    if (m->old == NULL) {
+        for (b = 0, i = rnd >> (64 - m->bits); b < SAMPLE_BUCKETS && n < max; b++, i = (i + 1) & mask)
+            n = sample_chain(m->tab[i], out, n, max);
+        return n;
+    }
     for (b = 0; b < SAMPLE_BUCKETS && n < max; b++) {
-        for (it = *slot(m, t, &end); it != NULL && n < max; it = it->next)
-            if (!is_tomb(it))
-                out[n++] = item_node(it);
+        n = sample_chain(*slot(m, t, &end), out, n, max);
         t = end + 1; /* past the top bucket: 0, round the ring */
     }
     return n;
