@@ -80,12 +80,13 @@ struct vitem {
 
 /*
  * The ghost (evghost.h) remembers budget / GHOST_FRACTION bytes of
- * evicted versions (24 bytes each): 1.6% of the budget, ~1/8 of the
- * entries a budget of 200-byte entries holds, so an eviction is
- * remembered for about an eighth of a turn of the cache (what a read
- * repair, a hint or a stream batch takes to arrive is seconds; a turn of
- * the cache at any budget worth setting is far longer). Clamped to
- * [GHOST_MIN, GHOST_MAX] entries (1.5 KiB .. 96 MiB).
+ * evicted versions, 24 bytes each, rounded up to a power of two of them:
+ * 1.6% to 3.1% of the budget, 1/8 to 1/4 of the entries a budget of
+ * 200-byte entries holds. An eviction is thus remembered for an eighth
+ * of a turn of the cache or more; what it guards against (a read repair,
+ * a hint, a stream batch) arrives within seconds, and a turn of a cache
+ * at any budget worth setting takes far longer. Clamped to [GHOST_MIN,
+ * GHOST_MAX] entries (1.5 KiB .. 96 MiB).
  */
 #define GHOST_FRACTION 64
 #define GHOST_SLOT 24 /* bytes per version remembered (evghost.c) */
