@@ -115,6 +115,7 @@ struct rc_memkv {
     size_t ghost_entries;     /* the ghost's size asked for (a power of two) */
     int64_t ev_mem;           /* the policy's memory counted in mem_bytes */
     int evicting;             /* the policy evicts (reads are its accesses) */
+    uint64_t ev_capacity;     /* the budget the policy is sized for (0: none) */
     struct item **old;   /* while growing: 2^(bits - 1) buckets, or NULL */
     uint64_t moved;      /* old buckets below this are in tab */
     int bits;
@@ -462,8 +463,9 @@ static int size_ghost(struct rc_memkv *m)
 int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 {
     struct rc_memkv *m = calloc(1, sizeof(*m));
+    /* Capacity 0: noeviction needs no ghost or sketch (set_evict). */
     struct rc_evict_opts o = {RC_EVICT_NOEVICTION,
-                              max_bytes > 0 ? (uint64_t)max_bytes : 0,
+                              0,
                               EVICT_SEED,
                               sample_values,
                               value_expires,
@@ -492,15 +494,24 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 
 int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy)
 {
+    uint64_t cap;
+
     if (policy < 0 || policy >= RC_EVICT_NPOLICIES || rc_evict_set_policy(m->ev, policy) < 0)
         return RC_EINVAL;
     if (max_bytes >= 0) {
         m->max_bytes = max_bytes;
         m->st.max_bytes = max_bytes;
-        rc_evict_set_capacity(m->ev, (uint64_t)max_bytes);
     }
     m->st.policy = policy;
     m->evicting = rc_evict_policy_evicts(policy);
+    /* The policy sizes its ghost and sketch for the budget it evicts
+     * under; noeviction keeps the smallest (memory the budget then holds
+     * data in). Resized only on a change: each resize allocates. */
+    cap = m->evicting && m->max_bytes > 0 ? (uint64_t)m->max_bytes : 0;
+    if (cap != m->ev_capacity) {
+        rc_evict_set_capacity(m->ev, cap);
+        m->ev_capacity = cap;
+    }
     /* Without memory for it now, the first eviction asks again. */
     if (m->evicting && m->max_bytes > 0)
         (void)size_ghost(m);
