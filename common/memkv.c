@@ -531,9 +531,13 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy)
 {
     uint64_t cap;
+    int err;
 
-    if (policy < 0 || policy >= RC_EVICT_NPOLICIES || rc_evict_set_policy(m->ev, policy) < 0)
+    if (policy < 0 || policy >= RC_EVICT_NPOLICIES)
         return RC_EINVAL;
+    err = rc_evict_set_policy(m->ev, policy); /* its own table: RC_ENOMEM */
+    if (err < 0)
+        return err;
     if (max_bytes >= 0) {
         m->max_bytes = max_bytes;
         m->st.max_bytes = max_bytes;

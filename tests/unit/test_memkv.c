@@ -1224,6 +1224,15 @@ static void test_evict_full(void **state)
     assert_int_equal(rc_memkv_set_evict(kv, 1000, -1), RC_EINVAL);
     rc_memkv_stats(kv, &st);
     assert_true(st.max_bytes == 0 && st.policy == RC_EVICT_NOEVICTION);
+    /* S3-FIFO's ghost cannot be allocated: nothing changes. */
+    fault_arm(1);
+    assert_int_equal(rc_memkv_set_evict(kv, 1 << 20, RC_EVICT_ALLKEYS_S3FIFO), RC_ENOMEM);
+    fault_off();
+    rc_memkv_stats(kv, &st);
+    assert_true(st.max_bytes == 0 && st.policy == RC_EVICT_NOEVICTION);
+    assert_int_equal(rc_memkv_set_evict(kv, 1 << 20, RC_EVICT_ALLKEYS_S3FIFO), 0);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.max_bytes == 1 << 20 && st.policy == RC_EVICT_ALLKEYS_S3FIFO);
     rc_memkv_free(kv);
 }
 
