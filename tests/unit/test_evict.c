@@ -442,6 +442,38 @@ static void test_volatile_ttl_soonest(void **state)
     rc_evict_free(w.ev);
 }
 
+/* volatile-lru: the victim was read no later than any node sampled for it
+ * (the test keeps its own access order). */
+static void test_volatile_lru_oldest(void **state)
+{
+    struct world w;
+    uint64_t last[NKEYS], now = 0;
+    size_t i;
+    int k, round;
+
+    (void)state;
+    world_init(&w, RC_EVICT_VOLATILE_LRU, 100000, 6);
+    fill_random(&w, 1);
+    for (k = 0; k < NKEYS; k++)
+        last[k] = ++now;
+    for (round = 0; round < 2000; round++) {
+        k = (int)(next_rand(&w.rng) % NKEYS);
+        if (w.e[k].in) {
+            rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+            last[k] = ++now;
+        }
+        if (round % 10 == 0) {
+            k = w_victim(&w);
+            assert_true(k >= 0);
+            for (i = 0; i < w.nsampled; i++) {
+                if (w.sampled[i] != &w.e[k].node[w.e[k].cur])
+                    assert_true(last[k] <= last[ent_of(&w, w.sampled[i]) - w.e]);
+            }
+        }
+    }
+    rc_evict_free(w.ev);
+}
+
 /* volatile-* with no volatile node: NULL after a bounded search. */
 static void test_volatile_none(void **state)
 {
@@ -866,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_random_drains),
         cmocka_unit_test(test_volatile_only),
         cmocka_unit_test(test_volatile_ttl_soonest),
+        cmocka_unit_test(test_volatile_lru_oldest),
         cmocka_unit_test(test_volatile_none),
         cmocka_unit_test(test_s3fifo_reference),
         cmocka_unit_test(test_scan_resistance),
