@@ -38,9 +38,11 @@ static int older(uint64_t hlc1, uint64_t node1, uint64_t hlc2, uint64_t node2)
     return hlc1 < hlc2 || (hlc1 == hlc2 && node1 < node2);
 }
 
+/* A free slot's version is (0, 0): older than any held, so the search
+ * for the oldest slot finds a free one first. */
 static int is_free(const struct bucket *b, int i)
 {
-    return b->hlc[i] == 0 && b->node[i] == 0;
+    return (b->hlc[i] | b->node[i]) == 0;
 }
 
 /* Fibonacci hashing: the caller's hash is a ring token whose top bits
@@ -101,27 +103,25 @@ void rc_evghost_free(struct rc_evghost *g)
 void rc_evghost_add(struct rc_evghost *g, uint64_t hash, uint64_t hlc, uint64_t node)
 {
     struct bucket *b = bucket_of(g, hash);
-    int i = slot_of(b, hash), j;
+    int i, v = 0;
 
-    if (hlc == 0 && node == 0)
+    if ((hlc | node) == 0)
         return;
-    if (i >= 0) {
-        if (older(b->hlc[i], b->node[i], hlc, node)) {
-            b->hlc[i] = hlc;
-            b->node[i] = node;
+    /* One pass: the key's slot, else the oldest version (a free slot
+     * first); either takes the new version only if it is newer. */
+    for (i = 0; i < WAYS; i++) {
+        if (b->hash[i] == hash && !is_free(b, i)) {
+            v = i;
+            break;
         }
-        return;
+        if (older(b->hlc[i], b->node[i], b->hlc[v], b->node[v]))
+            v = i;
     }
-    /* A free slot, else the oldest version, which the new one replaces
-     * only if it is newer. */
-    for (i = 0, j = 1; j < WAYS && !is_free(b, i); j++)
-        if (is_free(b, j) || older(b->hlc[j], b->node[j], b->hlc[i], b->node[i]))
-            i = j;
-    if (!is_free(b, i) && !older(b->hlc[i], b->node[i], hlc, node))
+    if (!older(b->hlc[v], b->node[v], hlc, node))
         return;
-    b->hash[i] = hash;
-    b->hlc[i] = hlc;
-    b->node[i] = node;
+    b->hash[v] = hash;
+    b->hlc[v] = hlc;
+    b->node[v] = node;
 }
 
 int rc_evghost_covers(const struct rc_evghost *g, uint64_t hash, uint64_t hlc, uint64_t node)
