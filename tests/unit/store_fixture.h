@@ -70,7 +70,8 @@ void put_small(struct rc_store *s, int n);
 /* "prefix-i" into buf. */
 int fill_key(char *buf, size_t len, const char *prefix, int i);
 /* Writes keys prefix-0 .. prefix-<n-1>, values of vlen bytes (at most
- * 16 KiB) at version (hlc, 1), expiring at exp (0: never), committing
+ * 16 KiB), key i at version (hlc + i, 1) (later writes are newer, as the
+ * clock makes them), expiring at exp (0: never), committing
  * every FILL_BATCH and at the end; every write and commit must succeed. */
 void fill(struct rc_store *s, const char *prefix, int n, size_t vlen, uint64_t hlc, int64_t exp);
 

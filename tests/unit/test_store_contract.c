@@ -617,6 +617,46 @@ static void test_evict_policies(void **state)
     }
 }
 
+/* Overwrites at the cap: the entry being replaced is never the victim
+ * (its replacement would be counted twice), and each write says it
+ * replaced a live value. */
+static void test_evict_overwrite(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t big[3 * FILL_VLEN];
+    struct rc_store_stats before, after;
+    int n = fill_rows(f), i, done = 0, existed;
+    struct rc_version v;
+    struct rc_entry e;
+    char key[32];
+
+    reopen_budget(f, budget_of(f), RC_EVICT_ALLKEYS_RANDOM);
+    fill(f->s, "e", n, FILL_VLEN, 10, 0);
+    rc_store_stats(f->s, &before);
+    for (i = 0; i < n && done < 500; i++) {
+        fill_key(key, sizeof(key), "e", i);
+        if (rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e) != 0)
+            continue;
+        v = ver(e.ver.hlc + 1, 1);
+        existed = -1;
+        assert_int_equal(rc_store_write(f->s, (const uint8_t *)key, strlen(key), big, sizeof(big),
+                                        &v, 0, NOW0, &existed),
+                         1);
+        assert_int_equal(existed, 1);
+        assert_int_equal(rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e), 0);
+        assert_int_equal(e.value_len, sizeof(big));
+        if (++done % FILL_BATCH == 0)
+            assert_int_equal(rc_store_commit(f->s), 0);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(done, 500);
+    rc_store_stats(f->s, &after);
+    assert_true(after.evicted > before.evicted);
+    assert_int_equal(after.keys + (after.evicted - before.evicted), before.keys);
+    assert_true(used_of(f) <= budget_of(f));
+    check_counts(f->s);
+}
+
 /* Tombstones are never evicted: an eviction must not undo a delete. */
 static void test_evict_keeps_tombstones(void **state)
 {
@@ -641,18 +681,34 @@ static void test_evict_keeps_tombstones(void **state)
     }
 }
 
-/* The first key of prefix-0 .. prefix-<n-1>, from the last, that the store
- * no longer holds, or -1. */
-static int find_evicted(struct fx *f, const char *prefix, int n)
+static int holds(struct fx *f, const char *prefix, int i)
 {
     struct rc_entry e;
     char key[32];
-    int i;
 
-    for (i = n - 1; i >= 0; i--) {
-        fill_key(key, sizeof(key), prefix, i);
-        if (rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e) == RC_ENOTFOUND)
-            return i;
+    fill_key(key, sizeof(key), prefix, i);
+    return rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e) == 0;
+}
+
+/* Versions above every other of these tests: the ghost's buckets keep
+ * their newest versions, as a clock makes the latest writes. */
+#define GHOST_HLC (UINT64_C(1) << 40)
+#define GHOST_KEYS 256
+
+/* Writes GHOST_KEYS keys "g-i" at versions (GHOST_HLC + i, 1), then more
+ * keys until one of them is evicted: its index, or -1. */
+static int evict_one(struct fx *f)
+{
+    char prefix[16];
+    int round, i;
+
+    fill(f->s, "g", GHOST_KEYS, FILL_VLEN, GHOST_HLC, 0);
+    for (round = 0; round < 1000; round++) {
+        for (i = 0; i < GHOST_KEYS; i++)
+            if (!holds(f, "g", i))
+                return i;
+        snprintf(prefix, sizeof(prefix), "p%d", round);
+        fill(f->s, prefix, FILL_BATCH, FILL_VLEN, 10, 0);
     }
     return -1;
 }
@@ -664,27 +720,31 @@ static void test_evict_ghost(void **state)
     struct fx *f = *state;
     struct rc_store_stats before, after;
     int n = fill_rows(f), i;
+    uint64_t hlc;
     char key[32];
 
     reopen_budget(f, budget_of(f), RC_EVICT_ALLKEYS_RANDOM);
     fill(f->s, "e", n, FILL_VLEN, 10, 0);
-    i = find_evicted(f, "e", n);
+    i = evict_one(f);
     assert_true(i >= 0);
-    fill_key(key, sizeof(key), "e", i);
+    fill_key(key, sizeof(key), "g", i);
+    hlc = GHOST_HLC + (uint64_t)i;
     rc_store_stats(f->s, &before);
-    assert_int_equal(put(f->s, key, "old", 10, 1, 0, NOW0, NULL), 0); /* the version evicted */
-    assert_int_equal(put(f->s, key, "older", 9, 7, 0, NOW0, NULL), 0);
+    /* The version evicted, and an older one. */
+    assert_int_equal(put(f->s, key, "old", hlc, 1, 0, NOW0, NULL), 0);
+    assert_int_equal(put(f->s, key, "older", hlc - 1, 7, 0, NOW0, NULL), 0);
     expect_absent(f->s, key, NOW0);
     rc_store_stats(f->s, &after);
     assert_int_equal(after.ghost_refused, before.ghost_refused + 2);
     assert_int_equal(after.keys, before.keys);
-    assert_int_equal(put(f->s, key, "new", 11, 1, 0, NOW0, NULL), 1);
-    expect(f->s, key, "new", 11, 1, NOW0);
+    assert_int_equal(put(f->s, key, "new", hlc, 2, 0, NOW0, NULL), 1);
+    expect(f->s, key, "new", hlc, 2, NOW0);
     assert_int_equal(rc_store_commit(f->s), 0);
 
-    /* A delete of an evicted key at an older version is kept. */
-    i = find_evicted(f, "e", i);
-    assert_true(i >= 0);
+    /* A delete of an evicted key, even at an older version, is kept. */
+    for (i = 0; i < n && holds(f, "e", i); i++)
+        ;
+    assert_true(i < n);
     fill_key(key, sizeof(key), "e", i);
     assert_int_equal(del(f->s, key, 5, 1, NOW0, NULL), 1);
     expect(f->s, key, NULL, 5, 1, NOW0);
@@ -823,6 +883,7 @@ int main(void)
             CASE(test_max_bytes),
             CASE(test_evict_budget),
             CASE(test_evict_policies),
+            CASE(test_evict_overwrite),
             CASE(test_evict_keeps_tombstones),
             CASE(test_evict_ghost),
             CASE(test_evict_noeviction),
