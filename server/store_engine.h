@@ -42,8 +42,8 @@ struct rc_store_engine {
     const char *name; /* for messages: "sqlite", "memory" */
 
     /* Creates the engine's state for opts (already validated: data_dir set,
-     * no negative sizes, a known eviction policy) into *eng (NULL on failure). 0, RC_EIO (message in
-     * errbuf when given), RC_ENOMEM. */
+     * no negative sizes, a known eviction policy) into *eng (NULL on
+     * failure). 0, RC_EIO (message in errbuf when given), RC_ENOMEM. */
     int (*open)(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen);
     /* Commits what a durable engine has pending (a failure is not reported:
      * nobody is left to hear it) and frees eng. Never called with NULL. */

@@ -156,13 +156,14 @@ int rc_store_sqlite_delete_range(void *eng, uint64_t first, uint64_t last, int m
  * by rc_store_sqlite_setup) and the policy. 0, RC_ENOMEM or RC_EIO. */
 int rc_store_sqlite_evict_open(struct sqlite_store *s, const struct rc_store_opts *opts);
 void rc_store_sqlite_evict_close(struct sqlite_store *s);
-/* The statement a write puts its row with: ST_PUT, or under a policy that
- * evicts ST_PUT_EVICT (see there). */
+/* The statement a write puts its row with: ST_PUT, or with a cap and a
+ * policy that evicts ST_PUT_EVICT (see there). */
 sqlite3_stmt *rc_store_sqlite_put_stmt(struct sqlite_store *s);
 /* A value write of a key the store does not hold, at version ver: 1 when
  * it must be ignored (the key was evicted at a version at least as new;
  * counted), else 0. */
-int rc_store_sqlite_ghost_refuses(struct sqlite_store *s, uint64_t token, const struct rc_version *ver);
+int rc_store_sqlite_ghost_refuses(struct sqlite_store *s, uint64_t token,
+                                  const struct rc_version *ver);
 /* Before a write of key (token: tok_db), in the open batch: 0 when it may
  * go ahead (after evicting to make room when the budget is below the
  * file's size), or RC_EFULL / RC_EIO (the caller discards the batch). */

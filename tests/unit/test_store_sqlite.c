@@ -4,8 +4,9 @@
  * rows planted with chosen tokens, data directory and file errors, the
  * background WAL checkpoint, the schema version check and migration,
  * eviction within the file (pages in use, rows with overflow pages,
- * budgets below the file's size) and faults of SQLite's allocator. The engine contract itself is checked on
- * every engine by test_store_contract.c.
+ * budgets below the file's size) and faults of SQLite's allocator. The
+ * engine contract itself is checked on every engine by
+ * test_store_contract.c.
  *
  * The allocation-failure tests swap SQLite's allocator in main(), before
  * SQLite is first used, for one that fails the Nth allocation while armed.
@@ -644,7 +645,9 @@ static void file_pages(const struct fx *f, int64_t *total, int64_t *used)
 
     snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM pragma_page_count(), pragma_freelist_count()",
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT * FROM pragma_page_count(),"
+                                        " pragma_freelist_count()",
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
