@@ -62,9 +62,12 @@ struct rc_evict_node {
     struct rc_evict_node *prev, *next;
     uint32_t charge; /* bytes the entry accounts for (capped at UINT32_MAX) */
     uint32_t stamp;  /* policy's per-node time (LRU clock, LFU decay time) */
+    uint32_t hash;   /* key hash folded to 32 bits: S3-FIFO's ghost and
+                        W-TinyLFU's sketch need a victim's key (fills the
+                        padding: the node is 32 bytes either way) */
     uint8_t freq;    /* access counter (S3-FIFO 0..3, LFU logarithmic) */
     uint8_t list;    /* which of the policy's queues holds the node */
-    uint8_t epoch;   /* policy switches seen: a stale list is re-read */
+    uint8_t epoch;   /* unused (0): a switch moves no node (evict.c) */
     uint8_t flags;   /* RC_EVICT_* */
 };
 
