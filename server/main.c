@@ -88,7 +88,7 @@ struct server_config {
  * tests/integration/test_evict.c checks they are common/evict.h's. */
 #define POLICY_NAMES                                                                     \
     "noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, " \
-    "volatile-ttl, volatile-random, allkeys-s3fifo, allkeys-w-tinylfu"
+    "volatile-ttl, volatile-random, allkeys-s3fifo, allkeys-wtinylfu"
 #define POLICY_DEFAULT_NAME "allkeys-s3fifo"
 
 #define OPT(name, env, type, def, min, max, field, help) \
