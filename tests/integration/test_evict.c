@@ -390,7 +390,7 @@ static void test_startup_errors(void **state)
     expect_refused(f, typo, typo_why);
     assert_int_equal(rc_h_run(f->h.server_bin, argv, NULL, NULL, 0, 10000, 1 << 20, &r), 0);
     assert_int_equal(r.status, 0);
-    block = strstr((const char *)r.out, "--maxmemory-policy");
+    block = strstr((const char *)r.out, "\n  --maxmemory-policy ");
     assert_non_null(block);
     end = strstr(block + 1, "\n  --");
     assert_non_null(end);
