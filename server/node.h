@@ -3,7 +3,8 @@
  *
  * Owns the SQLite store, the hybrid logical clock, the persistent node id
  * and incarnation, the background purge of expired entries, the read
- * cache, and the group commit: a write is applied at once (later reads
+ * cache, the memory budget (eviction down to a lowered budget, in bounded
+ * steps), and the group commit: a write is applied at once (later reads
  * see it) and acknowledged through its callback when the batch it belongs
  * to is committed. It also answers the internode replica operations
  * (REPL_WRITE, REPL_READ), rows of the peer port's table (front_peer.c).
