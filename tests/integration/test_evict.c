@@ -224,6 +224,26 @@ static struct rc_hserver *start_resp(struct fixture *f, const char *data_dir,
     return s;
 }
 
+/* ringcache-cli members: the header's new columns, and this node's
+ * MEMORY cell ending with budget (e.g. "/4.0M"). */
+static void cli_members(struct fixture *f, const struct rc_hserver *s, const char *budget)
+{
+    const char *argv[] = {f->h.cli_bin, "-s", s->addr, "members", NULL};
+    const char *line;
+    struct rc_hrun r;
+
+    assert_int_equal(rc_h_run(f->h.cli_bin, argv, NULL, NULL, 0, 10000, 1 << 16, &r), 0);
+    printf("%s", (const char *)r.out);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr((const char *)r.out, "MEMORY"));
+    assert_non_null(strstr((const char *)r.out, "EVICTED"));
+    assert_non_null(strstr((const char *)r.out, "HIT%"));
+    line = strstr((const char *)r.out, "\n* ");
+    assert_non_null(line);
+    assert_non_null(strstr(line, budget));
+    rc_h_run_free(&r);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 /* A :memory: node with a 4 MiB budget takes ~40 MB of writes: every SET
@@ -270,6 +290,10 @@ static void test_memory_budget(void **state)
     assert_int_equal(rc_h_stat_of(s, "maxmemory"), 4 << 20);
     assert_true(rc_h_stat_of(s, "evicted_keys") >= evicted);
     assert_true(rc_h_stat_of(s, "evicted_bytes") >= evicted * VAL_LEN);
+
+    /* ringcache-cli members shows memory used of the budget, evictions
+     * and the hit ratio per node. */
+    cli_members(f, s, "/4.0M");
 
     /* Hits and misses move: the last keys written are there, the first
      * ones were evicted (4 MiB holds a tenth of them). */
