@@ -13,6 +13,7 @@
  * Only loopback addresses are accepted: this is a benchmark tool.
  */
 #include "err.h"
+#include "evict.h"
 #include "hitratio_trace.h"
 #include "resp.h"
 
@@ -46,6 +47,7 @@ struct opts {
     double budget_pct;
     uint32_t batch;
     const char *trace_name;
+    int simulate; /* offline: also run the trace through common/evict.c */
 };
 
 struct replay {
@@ -78,8 +80,11 @@ static void usage(FILE *f)
             "  -s HOST:PORT             replay against this RESP server (loopback only);\n"
             "                           without it, print the offline figures\n"
             "  --batch N                requests per pipelined batch (default %d, max %d)\n"
+            "  --simulate               offline: also the hit ratio of each eviction policy of\n"
+            "                           common/evict.c (sim_<policy>=), each entry charged\n"
+            "                           key + value + %u B (sim_overhead)\n"
             "Prints one line of name=value pairs.\n",
-            DEFAULT_BATCH, MAX_BATCH);
+            DEFAULT_BATCH, MAX_BATCH, RC_HR_ENTRY_OVERHEAD);
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -151,6 +156,9 @@ static int parse_opt(int c, const char *arg, struct opts *o)
     case 's':
         o->server = arg;
         return 0;
+    case 'S':
+        o->simulate = 1;
+        return 0;
     default:
         return 1;
     }
@@ -162,7 +170,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"trace", 1, NULL, 't'},      {"alpha", 1, NULL, 'a'},  {"sizes", 1, NULL, 'z'},
         {"keys", 1, NULL, 'k'},       {"requests", 1, NULL, 'n'}, {"seed", 1, NULL, 'e'},
         {"budget-pct", 1, NULL, 'b'}, {"prefix", 1, NULL, 'p'}, {"batch", 1, NULL, 'B'},
-        {"help", 0, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"simulate", 0, NULL, 'S'},   {"help", 0, NULL, 'h'},   {NULL, 0, NULL, 0}};
     int c, bad = 0;
 
     while ((c = getopt_long(argc, argv, "s:h", longs, NULL)) != -1) {
@@ -440,6 +448,30 @@ out:
     return rv;
 }
 
+/* The policies the simulation compares: the ones that evict any key
+ * (volatile-* need expiry times, which the traces do not have). */
+static const int sim_policies[] = {RC_EVICT_ALLKEYS_LRU, RC_EVICT_ALLKEYS_LFU,
+                                   RC_EVICT_ALLKEYS_RANDOM, RC_EVICT_ALLKEYS_S3FIFO,
+                                   RC_EVICT_ALLKEYS_WTINYLFU};
+
+/* " sim_<policy>=ratio" for each policy (name without "allkeys-"). */
+static int simulate(const struct opts *o, const struct rc_hr_trace *t, uint64_t budget)
+{
+    uint64_t hits;
+    size_t i;
+    int rv;
+
+    printf(" sim_overhead=%u", RC_HR_ENTRY_OVERHEAD);
+    for (i = 0; i < sizeof(sim_policies) / sizeof(sim_policies[0]); i++) {
+        rv = rc_hr_policy(t, budget, sim_policies[i], RC_HR_ENTRY_OVERHEAD, o->cfg.seed, &hits);
+        if (rv < 0)
+            return rv;
+        printf(" sim_%s=%.4f", rc_evict_policy_name(sim_policies[i]) + strlen("allkeys-"),
+               (double)hits / t->len);
+    }
+    return 0;
+}
+
 static int offline(const struct opts *o, const struct rc_hr_trace *t)
 {
     uint64_t budget = (uint64_t)((double)t->data_bytes * o->budget_pct / 100.0);
@@ -464,11 +496,13 @@ static int offline(const struct opts *o, const struct rc_hr_trace *t)
     /* ceiling: the hit ratio of a cache that never evicts */
     print_trace(o);
     printf("requests=%u keys=%u ids=%u data_bytes=%llu budget_bytes=%llu belady=%.4f "
-           "opt_upper=%.4f lru=%.4f ceiling=%.4f belady_exact=%d\n",
+           "opt_upper=%.4f lru=%.4f ceiling=%.4f belady_exact=%d",
            t->len, o->cfg.keys, t->ids, (unsigned long long)t->data_bytes,
            (unsigned long long)budget, (double)bel / t->len, (double)up / t->len,
            (double)lru / t->len, (double)(t->len - distinct) / t->len, !o->cfg.mixed);
-    return 0;
+    rv = o->simulate ? simulate(o, t, budget) : 0;
+    printf("\n");
+    return rv;
 }
 
 int main(int argc, char **argv)

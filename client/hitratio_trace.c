@@ -9,6 +9,7 @@
 #include "hitratio_trace.h"
 
 #include "err.h"
+#include "evict.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -365,5 +366,106 @@ out:
     free(prev);
     free(nxt);
     free(in);
+    return rv;
+}
+
+/* ---- a policy of common/evict.c over the trace ---- */
+
+struct sim {
+    struct rc_evict_node *node; /* per id */
+    uint32_t *dense;            /* ids inserted, in any order */
+    uint32_t *pos;              /* id -> its index in dense */
+    uint32_t ndense;
+};
+
+/* Consecutive ids of the dense array from a random index: a uniform
+ * position, then the next ones, as the memory engine's bucket walk. */
+static size_t sim_sample(void *arg, uint64_t rnd, struct rc_evict_node **out, size_t max)
+{
+    struct sim *s = arg;
+    size_t i, p;
+
+    if (s->ndense == 0)
+        return 0;
+    p = (size_t)(rnd % s->ndense);
+    for (i = 0; i < max && i < s->ndense; i++)
+        out[i] = &s->node[s->dense[(p + i) % s->ndense]];
+    return i;
+}
+
+static int64_t sim_expires(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    (void)n;
+    return 0;
+}
+
+static uint64_t sim_hash(uint64_t seed, uint32_t id)
+{
+    uint64_t s = seed ^ ((uint64_t)id << 16);
+
+    return splitmix64(&s);
+}
+
+/* Evicts until charge more bytes fit in budget (or nothing is left). */
+static void sim_make_room(struct sim *s, struct rc_evict *ev, uint64_t *used, uint64_t charge,
+                          uint64_t budget)
+{
+    struct rc_evict_node *v;
+
+    while (*used + charge > budget && (v = rc_evict_victim(ev)) != NULL) {
+        uint32_t id = (uint32_t)(v - s->node), last = s->dense[--s->ndense];
+
+        *used -= v->charge;
+        s->dense[s->pos[id]] = last;
+        s->pos[last] = s->pos[id];
+        s->pos[id] = NONE;
+    }
+}
+
+int rc_hr_policy(const struct rc_hr_trace *t, uint64_t budget, int policy, uint32_t overhead,
+                 uint64_t seed, uint64_t *hits)
+{
+    struct sim s = {0};
+    struct rc_evict_opts o = {policy, budget, seed, sim_sample, sim_expires, &s};
+    struct rc_evict *ev = NULL;
+    uint64_t used = 0, charge;
+    uint32_t i, k;
+    int rv;
+
+    *hits = 0;
+    if (!rc_evict_policy_evicts(policy) || policy == RC_EVICT_VOLATILE_LRU ||
+        policy == RC_EVICT_VOLATILE_LFU || policy == RC_EVICT_VOLATILE_TTL ||
+        policy == RC_EVICT_VOLATILE_RANDOM)
+        return RC_EINVAL;
+    s.node = calloc(t->ids ? t->ids : 1, sizeof(*s.node));
+    s.dense = malloc((size_t)(t->ids ? t->ids : 1) * sizeof(*s.dense));
+    s.pos = malloc((size_t)(t->ids ? t->ids : 1) * sizeof(*s.pos));
+    rv = RC_ENOMEM;
+    if (s.node == NULL || s.dense == NULL || s.pos == NULL || (rv = rc_evict_new(&o, &ev)) < 0)
+        goto out;
+    memset(s.pos, 0xff, (size_t)t->ids * sizeof(*s.pos));
+    for (i = 0; i < t->len; i++) {
+        k = t->key[i];
+        if (s.pos[k] != NONE) {
+            (*hits)++;
+            rc_evict_hit(ev, &s.node[k], sim_hash(seed, k));
+            continue;
+        }
+        rc_evict_miss(ev, sim_hash(seed, k));
+        charge = rc_hr_cost(t, k) + overhead;
+        charge = charge > UINT32_MAX ? UINT32_MAX : charge;
+        sim_make_room(&s, ev, &used, charge, budget);
+        rc_evict_insert(ev, &s.node[k], sim_hash(seed, k), (uint32_t)charge, 0);
+        used += charge;
+        s.pos[k] = s.ndense;
+        s.dense[s.ndense++] = k;
+    }
+    rv = 0;
+out:
+    rc_evict_free(ev);
+    free(s.node);
+    free(s.dense);
+    free(s.pos);
     return rv;
 }

@@ -100,4 +100,25 @@ int rc_hr_belady(const struct rc_hr_trace *t, uint64_t budget, uint64_t *hits);
 int rc_hr_opt_upper(const struct rc_hr_trace *t, uint64_t budget, uint64_t *hits);
 int rc_hr_lru(const struct rc_hr_trace *t, uint64_t budget, uint64_t *hits);
 
+/* Per-entry bytes a simulated policy charges on top of key and value:
+ * what the memory engine spends on one entry besides them (its node with
+ * the eviction links, the hash table slot, version and expiry, allocator
+ * rounding), so that the policies are compared holding as many entries
+ * as a real node would. An estimate: the memory engine's own accounting
+ * decides in the server. */
+#define RC_HR_ENTRY_OVERHEAD 90u
+
+/*
+ * rc_hr_policy: the trace through one eviction policy of common/evict.c
+ * (enum rc_evict_policy) as an application cache uses it: a GET, and on a
+ * miss a SET, which first evicts victims while the new entry would pass
+ * the budget; each entry charges its cost plus overhead bytes, and the
+ * policy's capacity is the budget. The policy samples from a dense array
+ * of the entries (swap-remove), uniform as the memory engine's sampler.
+ * 0, RC_EINVAL (policy that does not evict, or a volatile-* one: the trace
+ * has no expiry times), RC_ENOMEM.
+ */
+int rc_hr_policy(const struct rc_hr_trace *t, uint64_t budget, int policy, uint32_t overhead,
+                 uint64_t seed, uint64_t *hits);
+
 #endif

@@ -606,7 +606,7 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
                            FIELD_BIT(RC_F_MESSAGE) | FIELD_BIT(RC_F_STATS) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
                            FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_EXISTED) |
-                           FIELD_BIT(RC_F_DIGEST);
+                           FIELD_BIT(RC_F_DIGEST) | FIELD_BIT(RC_F_EVICTED);
     const msgpack_object *v = &kv->val;
     int f, b = 0, rv;
 
@@ -641,6 +641,10 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
     case RC_F_DIGEST:
         out->has_digest = 1;
         return get_pair(v, &out->digest, &out->digest_count);
+    case RC_F_EVICTED:
+        rv = get_bool(v, &b);
+        out->evicted = (unsigned)b;
+        return rv;
     default:
         return f < 0 ? f : 0;
     }
@@ -821,7 +825,7 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     assert(rep->nstats <= RC_MAX_STATS);
     n = rep->has_value + (rep->ttl_ms != 0) + (rep->message != NULL) + (rep->nstats != 0) +
         rep->has_version + (rep->expires_ms != 0) + rep->tombstone + rep->existed +
-        rep->has_digest;
+        rep->has_digest + rep->evicted;
     frame_begin(&e, out, &pk, rep->status, rep->id, n);
     if (rep->has_value)
         pack_bytes_field(&pk, RC_F_VALUE, rep->value, rep->value_len);
@@ -843,6 +847,8 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
         pack_true_field(&pk, RC_F_EXISTED);
     if (rep->has_digest)
         pack_pair(&pk, RC_F_DIGEST, rep->digest, rep->digest_count);
+    if (rep->evicted)
+        pack_true_field(&pk, RC_F_EVICTED);
     return frame_end(&e);
 }
 

@@ -74,6 +74,8 @@ enum rc_field {
     RC_F_DIGEST = 12,     /* array [digest: uint64, entries: uint64] of a range */
     RC_F_PIECES = 13,     /* uint 1..64: RANGE_DIGEST also returns per-piece digests */
     RC_F_BEFORE = 14,     /* uint: RANGE_DIGEST counts only versions with hlc below it */
+    RC_F_EVICTED = 15,    /* bool: the replying node evicts (REPL_READ: it evicted this key
+                             lately; RANGE_DIGEST: it has evicted lately) */
 };
 
 enum rc_consistency {
@@ -142,6 +144,7 @@ struct rc_reply {
     unsigned tombstone : 1;
     unsigned existed : 1;
     unsigned has_digest : 1;
+    unsigned evicted : 1;
 };
 
 /*

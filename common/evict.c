@@ -50,9 +50,14 @@ enum { Q_MAIN, Q_SMALL, Q_WINDOW, Q_PROT, NQ };
 #define LFU_INIT 5
 /* Redis decays an LFU counter by one per lfu-decay-time (1 minute). We
  * have no clock: time is the access count (inserts and hits), and one
- * decay period is as many accesses as there are nodes (at least
- * LFU_MIN_PERIOD), i.e. the time in which a uniformly read cache reads
- * each entry once: an entry read less often than average loses its count. */
+ * decay period is LFU_PERIOD_PER_NODE accesses per inserted node (at
+ * least LFU_MIN_PERIOD): the time in which a uniformly read cache reads
+ * each entry 16 times. Measured offline (ringcache-hitratio --simulate,
+ * docs/benchmarks.md): one access per node decays so fast that LFU is no
+ * better than LRU on Zipf traces; 16 gains 5-9 points there; 64 and more
+ * gain little more on Zipf and lose up to 5 points when popularity
+ * shifts (old counts linger). */
+#define LFU_PERIOD_PER_NODE 16
 #define LFU_MIN_PERIOD 1024
 
 /* S3-FIFO (Yang et al., SOSP 2023; libCacheSim S3FIFO.c): the small queue
@@ -74,8 +79,10 @@ enum { Q_MAIN, Q_SMALL, Q_WINDOW, Q_PROT, NQ };
 #define W_PROT_PCT 80
 /* The sketch is sized for capacity / 128 entries (a small entry; larger
  * ones only make it more accurate): 4 rows of 4-bit counters, 2 bytes per
- * assumed entry, ~1.6% of the budget. Halved after 10 increments per
- * counter column (Caffeine's sample size), which ages out old popularity. */
+ * assumed entry, ~1.6% of the budget. It is halved after 10 increments per
+ * entry actually held (Caffeine's sample size, 10 x maximum entries),
+ * which ages out old popularity: counted against the nodes, not the
+ * assumed entries, so that large entries (fewer of them) age as fast. */
 #define SKETCH_BYTES_PER_ENTRY 128
 #define SKETCH_ROWS 4
 #define SKETCH_MIN_WIDTH 64
@@ -110,7 +117,7 @@ struct ghost {
 struct sketch {
     uint64_t *words; /* SKETCH_ROWS rows of width 4-bit counters */
     uint32_t width;  /* power of two */
-    uint64_t additions, sample;
+    uint64_t additions;
     size_t reset_pos; /* next word to halve, while resetting */
     int resetting;
 };
@@ -356,7 +363,6 @@ static int sketch_alloc(struct sketch *s, uint64_t capacity)
         w *= 2;
     memset(s, 0, sizeof(*s));
     s->width = w;
-    s->sample = (uint64_t)w * SKETCH_SAMPLE_FACTOR;
     s->words = calloc((size_t)w * SKETCH_ROWS / 16, sizeof(uint64_t));
     return s->words ? 0 : RC_ENOMEM;
 }
@@ -424,7 +430,8 @@ static void sketch_increment(struct rc_evict *ev, uint32_t h)
             added = 1;
         }
     }
-    if (added && ++s->additions >= s->sample && !s->resetting) {
+    if (added && ++s->additions >= SKETCH_SAMPLE_FACTOR * (ev->nodes > SKETCH_MIN_WIDTH ? ev->nodes : SKETCH_MIN_WIDTH) &&
+        !s->resetting) {
         s->additions /= 2;
         s->resetting = 1;
         s->reset_pos = 0;
@@ -446,7 +453,8 @@ static unsigned frequency(const struct rc_evict *ev, uint32_t h)
 
 static uint8_t lfu_decayed(const struct rc_evict *ev, const struct rc_evict_node *n)
 {
-    uint32_t period = ev->nodes > LFU_MIN_PERIOD ? (uint32_t)ev->nodes : LFU_MIN_PERIOD;
+    uint64_t p = ev->nodes * LFU_PERIOD_PER_NODE;
+    uint32_t period = p < LFU_MIN_PERIOD ? LFU_MIN_PERIOD : p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
     uint32_t periods = (uint32_t)(ev->clock - n->stamp) / period;
 
     return periods >= n->freq ? 0 : (uint8_t)(n->freq - periods);
@@ -546,8 +554,11 @@ void rc_evict_set_capacity(struct rc_evict *ev, uint64_t capacity_bytes)
 
 /* ---- public: what happens to entries ---- */
 
-/* W-TinyLFU: the window's overflow moves to probation while main has room
- * (bounded; victim() finishes the job once the cache is full). */
+/* W-TinyLFU, while the cache fills (no victim yet): the window's overflow
+ * moves to probation while main has room. Once the cache evicts, only
+ * victim() moves nodes out of the window, through the admission contest:
+ * the caller evicts before it inserts, so "main has room" would be true
+ * after every eviction and would let every candidate in unopposed. */
 static void w_spill_window(struct rc_evict *ev, int max_steps)
 {
     uint64_t wtarget = ev->capacity * W_WINDOW_PCT / 100;
@@ -590,7 +601,7 @@ void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash
         qi = Q_WINDOW;
     }
     q_push(ev, qi, n);
-    if (qi == Q_WINDOW)
+    if (qi == Q_WINDOW && !ev->evicted)
         w_spill_window(ev, 2);
 }
 
@@ -742,6 +753,11 @@ static int in_set(struct rc_evict_node *const *set, size_t n, const struct rc_ev
     return 0;
 }
 
+/* Room for the pool and the samples: a call may bring up to SAMPLES new
+ * nodes when the previous ones left us one short; every node a call
+ * returns is considered (volatile-ttl: the soonest of all sampled). */
+#define CANDIDATES (POOL + 2 * SAMPLES)
+
 /* Fills c[] with the pool and fresh samples; returns how many. */
 static size_t gather(struct rc_evict *ev, struct rc_evict_node **c, int volatile_only)
 {
@@ -755,7 +771,7 @@ static size_t gather(struct rc_evict *ev, struct rc_evict_node **c, int volatile
     }
     for (calls = 0; added < SAMPLES && calls < MAX_SAMPLE_CALLS; calls++) {
         k = ev->sample(ev->arg, rnd64(ev), buf, SAMPLES);
-        for (i = 0; i < k && i < SAMPLES && added < SAMPLES; i++) {
+        for (i = 0; i < k && i < SAMPLES; i++) {
             if ((volatile_only && !(buf[i]->flags & RC_EVICT_VOLATILE)) || in_set(c, n, buf[i]))
                 continue;
             c[n++] = buf[i];
@@ -772,8 +788,8 @@ static size_t gather(struct rc_evict *ev, struct rc_evict_node **c, int volatile
  * victim, the next POOL best stay for the next call. */
 static struct rc_evict_node *pool_victim(struct rc_evict *ev)
 {
-    struct rc_evict_node *c[POOL + SAMPLES], *x;
-    uint64_t s[POOL + SAMPLES], sx;
+    struct rc_evict_node *c[CANDIDATES], *x;
+    uint64_t s[CANDIDATES], sx;
     int volatile_only = is_volatile_policy(ev->policy);
     size_t n = gather(ev, c, volatile_only), i, j;
 
@@ -864,7 +880,6 @@ static struct rc_evict_node *w_victim(struct rc_evict *ev)
     uint64_t wtarget = ev->capacity * W_WINDOW_PCT / 100;
     struct rc_evict_node *c, *v;
 
-    w_spill_window(ev, MAX_STEPS);
     c = tail2(ev, Q_SMALL, Q_WINDOW);
     v = tail2(ev, Q_MAIN, Q_PROT);
     if (c == NULL || v == NULL)

@@ -13,11 +13,23 @@
  * Every change of an open batch is recorded as (old entry, new entry) in
  * an undo log; the replaced entry stays allocated until the commit, so a
  * discard relinks it. Each entry is one allocation: header, key, value.
+ *
+ * Eviction (evict.h): a value's allocation starts with the policy's node
+ * (struct vitem), a tombstone's does not (tombstones are never evicted,
+ * and are not worth 32 bytes of queue links). Every value linked in a
+ * chain is in the policy, expired ones included (cheap victims); an
+ * eviction is an undo record like a delete, so a discard relinks the
+ * entry and gives it back to the policy. The policy exists from
+ * rc_memkv_new (noeviction until told otherwise), so switching to an
+ * evicting policy finds every entry already in its queues.
  */
 /* XXH3_state_t on the stack (range digests) rather than a heap copy. */
 #define XXH_STATIC_LINKING_ONLY
 #include "memkv.h"
+#include "container_of.h"
 #include "err.h"
+#include "evghost.h"
+#include "evict.h"
 #include "expcount.h"
 
 #include <stdlib.h>
@@ -49,6 +61,7 @@
  * granularity). Counted so that the cap means memory, not payload. */
 #define ALLOC_OVERHEAD 16
 
+/* The header of an entry; key then value follow it (item_key). */
 struct item {
     struct item *next; /* chain, in (token, key) order */
     uint64_t token;
@@ -56,8 +69,38 @@ struct item {
     int64_t expires;
     uint32_t key_len;
     uint32_t value_len; /* TOMBSTONE for a tombstone */
-    uint8_t data[];     /* key, then value */
 };
+
+/* A value: the policy's node, then the header (a tombstone is a bare
+ * struct item). 80 bytes of header for a value, 48 for a tombstone. */
+struct vitem {
+    struct rc_evict_node ev;
+    struct item it;
+};
+
+/*
+ * The ghost (evghost.h) remembers budget / GHOST_FRACTION bytes of
+ * evicted versions (24 bytes each): 1.6% of the budget, ~1/8 of the
+ * entries a budget of 200-byte entries holds, so an eviction is
+ * remembered for about an eighth of a turn of the cache (what a read
+ * repair, a hint or a stream batch takes to arrive is seconds; a turn of
+ * the cache at any budget worth setting is far longer). Clamped to
+ * [GHOST_MIN, GHOST_MAX] entries (1.5 KiB .. 96 MiB).
+ */
+#define GHOST_FRACTION 64
+#define GHOST_SLOT 24 /* bytes per version remembered (evghost.c) */
+#define GHOST_MIN 64
+#define GHOST_MAX (1u << 22)
+
+/* Buckets a sample looks at from its random start: enough to find a few
+ * values even in the sparsest table (1,024 buckets at ~0.25 entries each
+ * when the table is at its minimum), ~2 KiB of sequential bucket reads
+ * at most. */
+#define SAMPLE_BUCKETS 256
+
+/* The policy's random generator seed: a constant so that runs repeat
+ * (the engine has no clock; the seed only decorrelates samples). */
+#define EVICT_SEED 0x5eed0f0ccac4e000ull
 
 struct undo {
     struct item *old; /* replaced or deleted; NULL for a new key */
@@ -66,6 +109,11 @@ struct undo {
 
 struct rc_memkv {
     struct item **tab;   /* 2^bits buckets */
+    struct rc_evict *ev; /* the policy: every value linked in a chain */
+    struct rc_evghost *ghost; /* NULL until a budget with an evicting policy */
+    size_t ghost_entries;     /* the ghost's size asked for (a power of two) */
+    int64_t ev_mem;           /* the policy's memory counted in mem_bytes */
+    int evicting;             /* the policy evicts (reads are its accesses) */
     struct item **old;   /* while growing: 2^(bits - 1) buckets, or NULL */
     uint64_t moved;      /* old buckets below this are in tab */
     int bits;
@@ -84,14 +132,65 @@ static int is_tomb(const struct item *it)
     return it->value_len == TOMBSTONE;
 }
 
-static size_t item_size(size_t key_len, size_t value_len)
+/* Bytes of one allocation: a value's carries the policy's node. */
+static size_t item_size(size_t key_len, size_t value_len, int tomb)
 {
-    return sizeof(struct item) + key_len + value_len;
+    return (tomb ? sizeof(struct item) : sizeof(struct vitem)) + key_len + value_len;
 }
 
 static int64_t item_mem(const struct item *it)
 {
-    return (int64_t)(item_size(it->key_len, is_tomb(it) ? 0 : it->value_len) + ALLOC_OVERHEAD);
+    return (int64_t)(item_size(it->key_len, is_tomb(it) ? 0 : it->value_len, is_tomb(it)) +
+                     ALLOC_OVERHEAD);
+}
+
+static const uint8_t *item_key(const struct item *it)
+{
+    return (const uint8_t *)(it + 1);
+}
+
+static struct rc_evict_node *item_node(struct item *it)
+{
+    return &container_of(it, struct vitem, it)->ev;
+}
+
+static struct item *node_item(const struct rc_evict_node *n)
+{
+    return &container_of(n, struct vitem, ev)->it;
+}
+
+/* A header followed by room for key and value; NULL when out of memory. */
+static struct item *item_alloc(size_t key_len, size_t value_len, int tomb)
+{
+    struct vitem *v;
+
+    if (tomb)
+        return malloc(item_size(key_len, 0, 1));
+    v = malloc(item_size(key_len, value_len, 0));
+    return v != NULL ? &v->it : NULL;
+}
+
+static void item_free(struct item *it)
+{
+    if (it == NULL)
+        return;
+    if (is_tomb(it))
+        free(it);
+    else
+        free(container_of(it, struct vitem, it));
+}
+
+/* What the policy is told of a value: its memory and whether it expires. */
+static uint32_t item_charge(const struct item *it)
+{
+    int64_t mem = item_mem(it);
+
+    return mem > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)mem;
+}
+
+static int item_flags(const struct item *it)
+{
+    return it->expires > 0 ? RC_EVICT_VOLATILE : 0;
 }
 
 static int expired(const struct item *it, int64_t now_ms)
@@ -107,10 +206,10 @@ static int purgeable(const struct item *it, int64_t now_ms)
 
 static void to_entry(const struct item *it, struct rc_memkv_entry *e)
 {
-    e->key = it->data;
+    e->key = item_key(it);
     e->key_len = it->key_len;
     e->token = it->token;
-    e->value = is_tomb(it) ? NULL : it->data + it->key_len;
+    e->value = is_tomb(it) ? NULL : item_key(it) + it->key_len;
     e->value_len = is_tomb(it) ? 0 : it->value_len;
     e->hlc = it->hlc;
     e->node = it->node;
@@ -125,7 +224,7 @@ static int item_cmp(const struct item *it, uint64_t token, const uint8_t *key, s
 
     if (it->token != token)
         return it->token < token ? -1 : 1;
-    c = n > 0 ? memcmp(it->data, key, n) : 0;
+    c = n > 0 ? memcmp(item_key(it), key, n) : 0;
     if (c != 0)
         return c;
     if (it->key_len != key_len)
@@ -220,13 +319,15 @@ static void grow_step(struct rc_memkv *m, int steps)
 }
 
 /* Starts doubling when entries outnumber buckets. Without memory for the
- * new array the chains just get longer; the next write tries again. */
+ * new array, or room for it under the budget (the table is memory too),
+ * the chains just get longer; the next write tries again. */
 static void maybe_grow(struct rc_memkv *m)
 {
     struct item **tab;
 
     if (m->old != NULL || m->bits >= MAX_BITS ||
-        (uint64_t)(m->st.keys + m->st.tombstones) <= (1ull << m->bits))
+        (uint64_t)(m->st.keys + m->st.tombstones) <= (1ull << m->bits) ||
+        (m->max_bytes > 0 && m->st.mem_bytes + tab_mem(m->bits + 1) > m->max_bytes))
         return;
     tab = calloc((size_t)1 << (m->bits + 1), sizeof(*tab));
     if (tab == NULL)
@@ -255,26 +356,154 @@ static int is_at(struct item *const *pp, uint64_t token, const uint8_t *key, siz
     return *pp != NULL && item_cmp(*pp, token, key, key_len) == 0;
 }
 
+/* ---- the policy's view ---------------------------------------------------- */
+
+/* Appends the values of chain it to out (n of max used). */
+static size_t sample_chain(const struct item *it, struct rc_evict_node **out, size_t n, size_t max)
+{
+    for (; it != NULL && n < max; it = it->next)
+        if (!is_tomb(it))
+            out[n++] = item_node((struct item *)it);
+    return n;
+}
+
+/* rc_evict_sample_fn: the values of the chains from the bucket of rnd on,
+ * in at most SAMPLE_BUCKETS buckets (fewer than the smallest table has,
+ * so no bucket is seen twice). Every value in a chain is in the policy.
+ * A table not growing is walked by index (the common case, ~2x cheaper
+ * than a lookup per bucket). */
+static size_t sample_values(void *arg, uint64_t rnd, struct rc_evict_node **out, size_t max)
+{
+    const struct rc_memkv *m = arg;
+    uint64_t t = rnd, end, i, mask = (1ull << m->bits) - 1;
+    size_t n = 0;
+    int b;
+
+    if (m->old == NULL) {
+        for (b = 0, i = rnd >> (64 - m->bits); b < SAMPLE_BUCKETS && n < max; b++, i = (i + 1) & mask)
+            n = sample_chain(m->tab[i], out, n, max);
+        return n;
+    }
+    for (b = 0; b < SAMPLE_BUCKETS && n < max; b++) {
+        n = sample_chain(*slot(m, t, &end), out, n, max);
+        t = end + 1; /* past the top bucket: 0, round the ring */
+    }
+    return n;
+}
+
+/* rc_evict_expires_fn. */
+static int64_t value_expires(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    return node_item(n)->expires;
+}
+
+/* Tells the policy that new took old's place in a chain (either may be
+ * NULL or a tombstone; values only are the policy's). */
+static void policy_swap(struct rc_memkv *m, struct item *old, struct item *new)
+{
+    int ov = old != NULL && !is_tomb(old), nv = new != NULL && !is_tomb(new);
+
+    if (ov && nv)
+        rc_evict_replace(m->ev, item_node(old), item_node(new), item_charge(new), item_flags(new));
+    else if (ov)
+        rc_evict_remove(m->ev, item_node(old));
+    else if (nv)
+        rc_evict_insert(m->ev, item_node(new), new->token, item_charge(new), item_flags(new));
+}
+
+/* Brings the policy's own memory (its ghost queue, its sketch) into
+ * mem_bytes: it changes as the policy works, not through this file. */
+static void sync_ev_mem(struct rc_memkv *m)
+{
+    struct rc_evict_stats es;
+
+    rc_evict_stats(m->ev, &es);
+    m->st.mem_bytes += (int64_t)es.mem_bytes - m->ev_mem;
+    m->ev_mem = (int64_t)es.mem_bytes;
+}
+
+/* Versions the ghost remembers for a budget (GHOST_FRACTION), a power of
+ * two as evghost.c rounds it. */
+static size_t ghost_target(int64_t max_bytes)
+{
+    uint64_t want = (uint64_t)max_bytes / GHOST_FRACTION / GHOST_SLOT;
+    size_t n = GHOST_MIN;
+
+    while (n < want && n < GHOST_MAX)
+        n *= 2;
+    return n;
+}
+
+/* A ghost sized for the budget, when there is none or the budget moved
+ * past another power of two (the old one is dropped: forgetting is safe,
+ * evghost.h). 0, or RC_ENOMEM with the old ghost kept. */
+static int size_ghost(struct rc_memkv *m)
+{
+    size_t want = ghost_target(m->max_bytes);
+    struct rc_evghost *g;
+
+    if (m->ghost != NULL && m->ghost_entries == want)
+        return 0;
+    if (rc_evghost_new(want, &g) < 0)
+        return RC_ENOMEM;
+    if (m->ghost != NULL)
+        m->st.mem_bytes -= (int64_t)(rc_evghost_mem(m->ghost) + ALLOC_OVERHEAD);
+    rc_evghost_free(m->ghost);
+    m->ghost = g;
+    m->ghost_entries = want;
+    m->st.mem_bytes += (int64_t)(rc_evghost_mem(g) + ALLOC_OVERHEAD);
+    return 0;
+}
+
 /* ---- the engine -------------------------------------------------------- */
 
 int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 {
     struct rc_memkv *m = calloc(1, sizeof(*m));
+    struct rc_evict_opts o = {RC_EVICT_NOEVICTION,
+                              max_bytes > 0 ? (uint64_t)max_bytes : 0,
+                              EVICT_SEED,
+                              sample_values,
+                              value_expires,
+                              m};
 
     *out = NULL;
     if (m == NULL)
         return RC_ENOMEM;
     m->tab = calloc((size_t)1 << MIN_BITS, sizeof(*m->tab));
-    if (m->tab == NULL) {
+    if (m->tab == NULL || rc_evict_new(&o, &m->ev) < 0) {
+        free(m->tab);
         free(m);
         return RC_ENOMEM;
     }
     m->bits = MIN_BITS;
     rc_expcount_init(&m->exp);
-    m->max_bytes = max_bytes;
+    m->max_bytes = max_bytes > 0 ? max_bytes : 0;
     m->grace_ms = grace_ms;
     m->st.mem_bytes = (int64_t)sizeof(*m) + tab_mem(MIN_BITS);
+    m->st.max_bytes = m->max_bytes;
+    m->st.policy = RC_EVICT_NOEVICTION;
+    sync_ev_mem(m);
     *out = m;
+    return 0;
+}
+
+int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy)
+{
+    if (policy < 0 || policy >= RC_EVICT_NPOLICIES || rc_evict_set_policy(m->ev, policy) < 0)
+        return RC_EINVAL;
+    if (max_bytes >= 0) {
+        m->max_bytes = max_bytes;
+        m->st.max_bytes = max_bytes;
+        rc_evict_set_capacity(m->ev, (uint64_t)max_bytes);
+    }
+    m->st.policy = policy;
+    m->evicting = rc_evict_policy_evicts(policy);
+    /* Without memory for it now, the first eviction asks again. */
+    if (m->evicting && m->max_bytes > 0)
+        (void)size_ghost(m);
+    sync_ev_mem(m);
     return 0;
 }
 
@@ -284,7 +513,7 @@ static void free_chain(struct item *it)
 
     for (; it != NULL; it = next) {
         next = it->next;
-        free(it);
+        item_free(it);
     }
 }
 
@@ -304,16 +533,29 @@ void rc_memkv_free(struct rc_memkv *m)
     free(m->old);
     free(m->log);
     rc_expcount_close(&m->exp);
+    rc_evict_free(m->ev);
+    rc_evghost_free(m->ghost);
     free(m);
 }
 
+/* A read is the policy's access; under noeviction the order does not
+ * matter yet (it settles after a switch), so reads skip the policy. */
 int rc_memkv_get(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                  int64_t now_ms, struct rc_memkv_entry *e)
 {
     struct item **pp = find(m, token, key, key_len);
 
-    if (!is_at(pp, token, key, key_len) || expired(*pp, now_ms))
+    if (!is_at(pp, token, key, key_len) || expired(*pp, now_ms)) {
+        if (m->evicting)
+            rc_evict_miss(m->ev, token);
         return RC_ENOTFOUND;
+    }
+    if (m->evicting) {
+        if (is_tomb(*pp))
+            rc_evict_miss(m->ev, token);
+        else
+            rc_evict_hit(m->ev, item_node(*pp), token);
+    }
     to_entry(*pp, e);
     return 0;
 }
@@ -346,13 +588,142 @@ static void record(struct rc_memkv *m, struct item *old, struct item *new)
     count_item(m, new, 1);
 }
 
+/* ---- eviction ------------------------------------------------------------ */
+
+/*
+ * Evicts the policy's next victim in the batch: unlinked, recorded as a
+ * delete (a discard relinks it and gives it back to the policy), its
+ * version remembered by the ghost. keep (the entry a write is replacing,
+ * whose undo record is still to come) is never evicted: it goes back to
+ * the policy. 1 evicted, 2 kept, 0 no victim, RC_ENOMEM.
+ */
+static int evict_one(struct rc_memkv *m, const struct item *keep)
+{
+    struct rc_evict_node *n;
+    struct item *it, **pp;
+
+    if (log_reserve(m) < 0 || (m->ghost == NULL && size_ghost(m) < 0))
+        return RC_ENOMEM;
+    n = rc_evict_victim(m->ev);
+    if (n == NULL)
+        return 0;
+    it = node_item(n);
+    if (it == keep) {
+        rc_evict_insert(m->ev, n, it->token, item_charge(it), item_flags(it));
+        return 2;
+    }
+    pp = find(m, it->token, item_key(it), it->key_len);
+    *pp = it->next; /* find stops at the entry itself */
+    record(m, it, NULL);
+    rc_evghost_add(m->ghost, it->token, it->hlc, it->node);
+    m->st.evicted++;
+    m->st.evicted_bytes += (int64_t)it->key_len + it->value_len;
+    return 1;
+}
+
+/*
+ * Room under the budget for grow more bytes, evicting at most
+ * RC_MEMKV_EVICT_PER_WRITE values but not keep. Enough is back within the
+ * budget or, when the engine was already above it (its own tables grew:
+ * the expiry table, the ghost; a lowered budget), no larger than before
+ * the write: each write then frees more than it adds, so the engine
+ * converges instead of refusing every write (an RC_EFULL would give the
+ * evictions back with the batch). The number evicted (links into the
+ * chains may have moved), RC_EFULL or RC_ENOMEM.
+ */
+static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep)
+{
+    int64_t before;
+    int tries, r, n = 0;
+
+    if (m->max_bytes <= 0 || grow <= 0 || m->st.mem_bytes + grow <= m->max_bytes)
+        return 0;
+    if (!m->evicting)
+        return RC_EFULL;
+    sync_ev_mem(m);
+    before = m->st.mem_bytes;
+    for (tries = 0; tries < RC_MEMKV_EVICT_PER_WRITE && m->st.mem_bytes + grow > m->max_bytes;
+         tries++) {
+        r = evict_one(m, keep);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            break;
+        n += r == 1;
+    }
+    if (m->st.mem_bytes + grow > m->max_bytes && m->st.mem_bytes + grow > before)
+        return RC_EFULL;
+    return n;
+}
+
+int rc_memkv_evict(struct rc_memkv *m, int max_rows, int *evicted)
+{
+    int r, n = 0;
+
+    *evicted = 0;
+    if (m->max_bytes <= 0 || !m->evicting)
+        return 0;
+    sync_ev_mem(m);
+    while (n < max_rows && m->st.mem_bytes > m->max_bytes) {
+        r = evict_one(m, NULL);
+        if (r < 0) {
+            rc_memkv_discard(m);
+            return r;
+        }
+        if (r == 0)
+            break;
+        n++;
+    }
+    if (n > 0)
+        m->pending++;
+    *evicted = n;
+    return 0;
+}
+
+/* ---- writes and batches ---------------------------------------------------- */
+
+/* Whether a write of (hlc, node) must be ignored: an older version than
+ * the live entry's, or a value for a key not held whose eviction at a
+ * version at least as new the ghost remembers (a tombstone always goes
+ * in: a delete is never lost). */
+static int write_ignored(struct rc_memkv *m, const struct item *old, int is_value,
+                         uint64_t token, uint64_t hlc, uint64_t node, int64_t now_ms)
+{
+    if (old != NULL)
+        return !expired(old, now_ms) &&
+               (hlc < old->hlc || (hlc == old->hlc && node <= old->node));
+    if (is_value && m->ghost != NULL && rc_evghost_covers(m->ghost, token, hlc, node)) {
+        m->st.ghost_refused++;
+        return 1;
+    }
+    return 0;
+}
+
+static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                      int64_t expires)
+{
+    uint8_t *data = (uint8_t *)(it + 1);
+
+    it->token = token;
+    it->hlc = hlc;
+    it->node = node;
+    it->key_len = (uint32_t)key_len;
+    it->value_len = value != NULL ? (uint32_t)value_len : TOMBSTONE;
+    it->expires = expires;
+    if (key_len > 0)
+        memcpy(data, key, key_len);
+    if (value != NULL && value_len > 0)
+        memcpy(data + key_len, value, value_len);
+}
+
 int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                    const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                    int64_t expires_ms, int64_t now_ms, int *existed)
 {
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
-    int64_t grow;
+    int tomb = value == NULL, r;
 
     if (existed != NULL)
         *existed = 0;
@@ -361,46 +732,33 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
     grow_step(m, MOVE_STEP);
     pp = find(m, token, key, key_len);
     old = is_at(pp, token, key, key_len) ? *pp : NULL;
-    if (old != NULL && !expired(old, now_ms) &&
-        (hlc < old->hlc || (hlc == old->hlc && node <= old->node))) {
+    if (write_ignored(m, old, !tomb, token, hlc, node, now_ms)) {
         if (m->nlog > 0 || m->pending > 0)
             m->pending++;
         return 0;
     }
-    if (value != NULL && expires_ms > 0 && reserve_expiry(m) < 0) {
+    if (!tomb && expires_ms > 0 && reserve_expiry(m) < 0) {
         rc_memkv_discard(m);
         return RC_ENOMEM;
     }
-    grow = (int64_t)(item_size(key_len, vlen) + ALLOC_OVERHEAD) - (old ? item_mem(old) : 0);
-    if (m->max_bytes > 0 && grow > 0 && m->st.mem_bytes + grow > m->max_bytes) {
-        rc_memkv_discard(m);
-        return RC_EFULL;
-    }
-    it = log_reserve(m) == 0 ? malloc(item_size(key_len, vlen)) : NULL;
+    r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb) + ALLOC_OVERHEAD) -
+                         (old ? item_mem(old) : 0), old);
+    it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb) : NULL;
     if (it == NULL) {
         rc_memkv_discard(m);
-        return RC_ENOMEM;
+        return r < 0 ? r : RC_ENOMEM;
     }
-    it->token = token;
-    it->hlc = hlc;
-    it->node = node;
-    it->key_len = (uint32_t)key_len;
-    if (key_len > 0)
-        memcpy(it->data, key, key_len);
-    if (value != NULL) {
-        it->value_len = (uint32_t)value_len;
-        it->expires = expires_ms;
-        if (value_len > 0)
-            memcpy(it->data + key_len, value, value_len);
-    } else {
-        it->value_len = TOMBSTONE;
-        it->expires = now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms;
-    }
+    if (r > 0) /* evictions unlinked entries: pp may be one's link */
+        pp = find(m, token, key, key_len);
+    fill_item(it, token, key, key_len, value, value_len, hlc, node,
+              !tomb ? expires_ms
+                    : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms));
     it->next = old != NULL ? old->next : *pp;
     *pp = it;
     if (existed != NULL)
         *existed = old != NULL && !is_tomb(old) && !expired(old, now_ms);
     record(m, old, it);
+    policy_swap(m, old, it);
     m->pending++;
     maybe_grow(m);
     return 1;
@@ -411,13 +769,15 @@ void rc_memkv_commit(struct rc_memkv *m)
     size_t i;
 
     for (i = 0; i < m->nlog; i++)
-        free(m->log[i].old);
+        item_free(m->log[i].old);
     m->nlog = 0;
     m->pending = 0;
 }
 
 /* Undo log entries newest first: each one's new entry is in its chain
- * (later changes of the same key were undone before it). */
+ * (later changes of the same key were undone before it). The policy gets
+ * the old entry back in the new one's place (an evicted entry: as a new
+ * insert). */
 void rc_memkv_discard(struct rc_memkv *m)
 {
     struct undo *u;
@@ -426,12 +786,13 @@ void rc_memkv_discard(struct rc_memkv *m)
     while (m->nlog > 0) {
         u = &m->log[--m->nlog];
         at = u->new != NULL ? u->new : u->old;
-        pp = find(m, at->token, at->data, at->key_len);
+        pp = find(m, at->token, item_key(at), at->key_len);
         count_item(m, u->new, -1);
         count_item(m, u->old, 1);
+        policy_swap(m, u->new, u->old);
         if (u->new != NULL) {
             *pp = u->new->next; /* find stops at the entry itself */
-            free(u->new);
+            item_free(u->new);
         }
         if (u->old != NULL) {
             u->old->next = *pp;
@@ -564,7 +925,7 @@ static int digest_visit(struct walk *w, struct item **pp)
     const struct item *it = *pp;
 
     if (!expired(it, a->now_ms) && it->hlc < a->before_hlc) {
-        a->digest ^= rc_memkv_entry_digest(a->h, it->data, it->key_len, it->hlc, it->node);
+        a->digest ^= rc_memkv_entry_digest(a->h, item_key(it), it->key_len, it->hlc, it->node);
         a->count++;
     }
     return 0;
@@ -640,6 +1001,7 @@ static int delete_visit(struct walk *w, struct item **pp)
     }
     *pp = it->next;
     record(a->m, it, NULL);
+    policy_swap(a->m, it, NULL);
     a->deleted++;
     return a->deleted == a->max_rows ? -1 : 1;
 }
@@ -704,7 +1066,11 @@ int rc_memkv_purge(struct rc_memkv *m, int64_t now_ms, int max_rows, int *purged
 
 void rc_memkv_stats(const struct rc_memkv *m, struct rc_memkv_stats *st)
 {
+    struct rc_evict_stats es;
+
     *st = m->st;
+    rc_evict_stats(m->ev, &es); /* the policy's memory as of now */
+    st->mem_bytes += (int64_t)es.mem_bytes - m->ev_mem;
 }
 
 int64_t rc_memkv_live_keys(struct rc_memkv *m, int64_t now_ms)

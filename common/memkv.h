@@ -63,20 +63,28 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out);
 /*
  * Eviction (common/evict.h, common/evghost.h). With a policy that evicts,
  * a write that would pass max_bytes first evicts values (never tombstones:
- * an eviction must not undo a delete) chosen by the policy, at most
- * RC_MEMKV_EVICT_PER_WRITE of them, and fails with RC_EFULL only when that
- * is not enough; under noeviction (the default of rc_memkv_new) it fails
- * at once, as before. An eviction is a change of the open batch (a discard
- * brings the entry back). Reads (rc_memkv_get) are the policy's accesses;
- * scans, digests and writes are not. The versions evicted are remembered
- * (evghost.h): a write of a key not held, at a version no newer than the
- * one evicted, is ignored (returns 0) and counted in ghost_refused.
+ * an eviction must not undo a delete; never the entry the write replaces)
+ * chosen by the policy, at most RC_MEMKV_EVICT_PER_WRITE of them, and
+ * fails with RC_EFULL only when that is not enough: not back within the
+ * budget and, if the engine was already above it (a lowered budget, its
+ * own tables grown), larger than before the write (so such an engine
+ * converges, each write freeing more than it adds). Under noeviction (the
+ * default of rc_memkv_new) it fails at once, as before. An eviction is a
+ * change of the open batch (a discard brings the entry back; evicted
+ * counts it anyway). Reads (rc_memkv_get) are the policy's accesses
+ * (skipped under noeviction, where order does not matter); scans, digests
+ * and writes are not. The versions evicted are remembered (evghost.h, keyed
+ * by token; budget / 64 bytes of it): a value write of a key not held, at
+ * a version no newer than the one evicted, is ignored (returns 0) and
+ * counted in ghost_refused; a tombstone always goes in.
  */
 #define RC_MEMKV_EVICT_PER_WRITE 64
 
-/* Sets the budget (< 0 keeps it; 0 = none) and the policy; O(1). What is
- * held beyond a lowered budget is evicted by rc_memkv_evict. 0 or
- * RC_EINVAL (policy out of range). */
+/* Sets the budget (< 0 keeps it; 0 = none) and the policy; O(1) (the
+ * ghost is sized for the budget here, from zeroed pages; without memory
+ * for it the first eviction allocates it). What is held beyond a lowered
+ * budget is evicted by rc_memkv_evict, or by the writes. 0 or RC_EINVAL
+ * (policy out of range). */
 int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy);
 
 /* While over the budget, evicts at most max_rows values in the batch.

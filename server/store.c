@@ -11,6 +11,7 @@
 #include "store.h"
 
 #include "err.h"
+#include "evict.h"
 #include "ring.h"
 #include "store_engine.h"
 
@@ -35,6 +36,11 @@ static uint64_t key_token(const uint8_t *key, size_t key_len)
 
 /* The one place engines are chosen: a new engine, or a layer over one, is
  * one line here. */
+static int policy_ok(int policy)
+{
+    return policy >= 0 && policy < RC_EVICT_NPOLICIES;
+}
+
 static const struct rc_store_engine *choose_engine(const struct rc_store_opts *opts)
 {
     if (strcmp(opts->data_dir, ":memory:") == 0)
@@ -59,7 +65,8 @@ int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char 
 
     *out = NULL;
     if (opts->data_dir == NULL || opts->data_dir[0] == '\0' || opts->tombstone_grace_ms < 0 ||
-        opts->max_bytes < 0 || opts->cache_kib < 0) {
+        opts->max_bytes < 0 || opts->cache_kib < 0 || opts->max_mem_bytes < 0 ||
+        !policy_ok(opts->evict_policy)) {
         if (errbuf != NULL && errlen > 0)
             snprintf(errbuf, errlen, "invalid store options");
         return RC_EINVAL;
@@ -194,6 +201,19 @@ void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
 int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms)
 {
     return s->ops->live_keys(s->eng, now_ms);
+}
+
+int rc_store_set_evict(struct rc_store *s, int64_t budget, int policy)
+{
+    if (!policy_ok(policy))
+        return RC_EINVAL;
+    return s->ops->set_evict(s->eng, budget, policy);
+}
+
+int rc_store_evict_step(struct rc_store *s, int64_t now_ms, int max_rows, int *evicted)
+{
+    *evicted = 0;
+    return s->ops->evict_step(s->eng, now_ms, max_rows, evicted);
 }
 
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value)

@@ -204,7 +204,9 @@ struct rc_store_stats {
     int64_t keys;       /* values held (expired ones count until purged) */
     int64_t mem_bytes;  /* memory engine: memory the data takes (what
                            max_mem_bytes bounds); disk: 0 */
-    int64_t max_mem_bytes; /* the budget in force (0 = none) */
+    int64_t max_mem_bytes; /* the budget in force, what rc_store_set_evict
+                              sets (memory: max_mem_bytes; disk: max_bytes,
+                              the file's); 0 = none */
     int evict_policy;   /* the policy in force */
     int64_t evicted;    /* entries evicted since the store opened */
     int64_t evicted_bytes; /* their key and value bytes */
@@ -233,7 +235,15 @@ int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms);
  * leaves it) and the policy at run time (CONFIG SET maxmemory ...). A
  * budget below what is held takes effect at once for writes; what is held
  * beyond it is evicted by rc_store_evict_step, in bounded steps. 0 or
- * RC_EINVAL (policy out of range).
+ * RC_EINVAL (policy out of range); on disk also RC_ENOMEM (the evicted
+ * versions' table) or RC_EIO, the old settings kept.
+ *
+ * On disk the file never shrinks (SQLite keeps freed pages for reuse), so
+ * a budget below the file's size bounds the pages in use: writes past it
+ * evict first (or fail with RC_EFULL under noeviction), and evict_step
+ * brings them under it. The disk has no access times: every policy but
+ * volatile-ttl picks at random among a sample (volatile-* among values
+ * with an expiry time), volatile-ttl the soonest to expire.
  */
 int rc_store_set_evict(struct rc_store *s, int64_t budget, int policy);
 

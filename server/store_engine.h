@@ -27,8 +27,9 @@
  *
  * - The door has already checked the arguments store.h lists as RC_EINVAL
  *   (key NULL with key_len > 0, key_len or value_len > INT_MAX,
- *   expires_ms < 0, first > last, write_known without live) and set the
- *   out-parameters (*existed, *digest, *count, *deleted, *purged) to 0;
+ *   expires_ms < 0, first > last, write_known without live, an eviction
+ *   policy out of range) and set the out-parameters (*existed, *digest,
+ *   *count, *deleted, *purged, *evicted) to 0;
  *   an engine writes them only when it has a result to give.
  * - token is rc_ring_token(key) (the door computes it once); engines trust it.
  * - Pointers handed out (rc_entry fields, scan entries) are the engine's,
@@ -41,7 +42,7 @@ struct rc_store_engine {
     const char *name; /* for messages: "sqlite", "memory" */
 
     /* Creates the engine's state for opts (already validated: data_dir set,
-     * no negative sizes) into *eng (NULL on failure). 0, RC_EIO (message in
+     * no negative sizes, a known eviction policy) into *eng (NULL on failure). 0, RC_EIO (message in
      * errbuf when given), RC_ENOMEM. */
     int (*open)(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen);
     /* Commits what a durable engine has pending (a failure is not reported:
@@ -72,6 +73,10 @@ struct rc_store_engine {
 
     /* Fills every field of *st. */
     void (*stats)(void *eng, struct rc_store_stats *st);
+    /* Eviction: policy already checked by the door (0 ..
+     * RC_EVICT_NPOLICIES - 1); budget < 0 keeps the engine's. */
+    int (*set_evict)(void *eng, int64_t budget, int policy);
+    int (*evict_step)(void *eng, int64_t now_ms, int max_rows, int *evicted);
     int64_t (*live_keys)(void *eng, int64_t now_ms);
     /* name is a NUL-terminated string borrowed for the call. */
     int (*meta_get)(void *eng, const char *name, uint64_t *value);

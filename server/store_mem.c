@@ -3,7 +3,9 @@
  * store_engine.h to the native in-memory engine of common/memkv.c (a hash
  * probe per request, not a B-tree insert). memkv keeps the store's
  * contract itself; this file converts entries and holds the metadata,
- * which has nothing to outlive the process.
+ * which has nothing to outlive the process. The memory budget and the
+ * eviction policy are memkv's (rc_memkv_set_evict): this file passes them
+ * through.
  */
 #include "store_engine.h"
 
@@ -45,6 +47,14 @@ static void mem_to_entry(const struct rc_memkv_entry *me, struct rc_entry *e)
     e->expires_ms = me->expires_ms;
 }
 
+/* The engine's memory budget: max_mem_bytes, or else max_bytes, which
+ * capped a memory store before there was a memory budget (--max-db-size
+ * on a ":memory:" node keeps meaning what it meant). */
+static int64_t mem_budget(const struct rc_store_opts *opts)
+{
+    return opts->max_mem_bytes > 0 ? opts->max_mem_bytes : opts->max_bytes;
+}
+
 static int mem_open(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen)
 {
     struct mem_store *m = calloc(1, sizeof(*m));
@@ -53,8 +63,11 @@ static int mem_open(const struct rc_store_opts *opts, void **eng, char *errbuf, 
     *eng = NULL;
     if (m == NULL)
         return RC_ENOMEM;
-    err = rc_memkv_new(opts->max_bytes, opts->tombstone_grace_ms, &m->kv);
+    err = rc_memkv_new(mem_budget(opts), opts->tombstone_grace_ms, &m->kv);
+    if (err == 0)
+        err = rc_memkv_set_evict(m->kv, -1, opts->evict_policy);
     if (err < 0) {
+        rc_memkv_free(m->kv);
         free(m);
         return err;
     }
@@ -183,6 +196,30 @@ static void mem_stats(void *eng, struct rc_store_stats *st)
     st->db_bytes = ms.mem_bytes;
     st->wal_bytes = 0;
     st->checkpoints = 0;
+    st->mem_bytes = ms.mem_bytes;
+    st->max_mem_bytes = ms.max_bytes;
+    st->evict_policy = ms.policy;
+    st->evicted = ms.evicted;
+    st->evicted_bytes = ms.evicted_bytes;
+    st->ghost_refused = ms.ghost_refused;
+}
+
+static int mem_set_evict(void *eng, int64_t budget, int policy)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_set_evict(m->kv, budget, policy);
+}
+
+/* memkv evicts in its batch (an undo log brings the entries back if the
+ * batch is discarded); there is no clock in what it decides. */
+static int mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted)
+{
+    struct mem_store *m = eng;
+
+    if (max_rows <= 0)
+        return 0;
+    return rc_memkv_evict(m->kv, max_rows, evicted);
 }
 
 static int64_t mem_live_keys(void *eng, int64_t now_ms)
@@ -242,6 +279,8 @@ const struct rc_store_engine rc_store_engine_mem = {
     .range_count = mem_range_count,
     .delete_range = mem_delete_range,
     .stats = mem_stats,
+    .set_evict = mem_set_evict,
+    .evict_step = mem_evict_step,
     .live_keys = mem_live_keys,
     .meta_get = mem_meta_get,
     .meta_set = mem_meta_set,

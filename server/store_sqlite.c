@@ -8,7 +8,8 @@
  * kept in memory as committed totals plus the pending batch's delta, so
  * stats stay exact when a batch is rolled back. Tokens are stored with
  * their top bit flipped (tok_db). The schema and opening the file are in
- * store_sqlite_schema.c, the token-range ops in store_sqlite_range.c.
+ * store_sqlite_schema.c, the token-range ops in store_sqlite_range.c, the
+ * file's budget and eviction in store_sqlite_evict.c.
  */
 #include "store_sqlite.h"
 
@@ -50,6 +51,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                 " WHERE token = ?2 AND key = ?1",
     [ST_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* The same, in the form that keeps a statement journal, so that a FULL
+     * undoes this insert only and not the batch (store_sqlite_evict.c):
+     * used under a policy that evicts. */
+    [ST_PUT_EVICT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
+                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6",
     /* The subquery walks the kv_expires index; RETURNING gives each row's
      * kind and size so the counters stay exact. The kind is "length(value)
      * is NULL", tested in C: SQLite 3.40.1 evaluates `value IS NULL` to 0
@@ -92,6 +98,24 @@ static const char *const stmt_sql[ST_COUNT] = {
      * walks the same index) has not removed yet. */
     [ST_EXPIRED_COUNT] = "SELECT count(*) FROM kv WHERE expires > 0 AND expires <= ?1"
                          " AND value IS NOT NULL",
+    [ST_FREELIST_COUNT] = "PRAGMA freelist_count",
+    /* Eviction (store_sqlite_evict.c): the sample s is the ?3 rows from
+     * token ?1 on in (token, key) order, continued from the ring's start
+     * when the end comes first; of its values (?4: 0 any, 1 with an
+     * expiry, 2 with an expiry, soonest first), never the row (?5, ?6),
+     * at most ?2 go: the ones expired at ?7 first, then in ?4's order,
+     * then from ?1 on (the wrapped part last). Like ST_PURGE, RETURNING
+     * gives what the counters need, and the version for the ghost. */
+    [ST_EVICT] = "WITH s(token, key, v, expires) AS ("
+                 "SELECT * FROM (SELECT token, key, value IS NOT NULL, expires FROM kv"
+                 " WHERE token >= ?1 ORDER BY token, key LIMIT ?3)"
+                 " UNION ALL SELECT * FROM (SELECT token, key, value IS NOT NULL, expires"
+                 " FROM kv ORDER BY token, key LIMIT ?3) LIMIT ?3)"
+                 " DELETE FROM kv WHERE (token, key) IN (SELECT token, key FROM s"
+                 " WHERE v AND (?4 = 0 OR expires > 0) AND (token, key) IS NOT (?5, ?6)"
+                 " ORDER BY expires > 0 AND expires <= ?7 DESC,"
+                 " CASE WHEN ?4 = 2 THEN expires ELSE 0 END, token < ?1, token, key LIMIT ?2)"
+                 " RETURNING length(key), length(value), token, hlc, node",
 };
 
 /* Bound to zero-length blobs: sqlite3_bind_blob(NULL) would bind NULL, and
@@ -157,6 +181,16 @@ static int run(sqlite3_stmt *st)
 void rc_store_sqlite_bind_bytes(sqlite3_stmt *st, int i, const uint8_t *p, size_t len)
 {
     sqlite3_bind_blob64(st, i, len > 0 ? p : &empty_byte, len, SQLITE_STATIC);
+}
+
+int rc_store_sqlite_pragma_int(sqlite3_stmt *st, int64_t *out)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    rc_store_sqlite_done(st);
+    return rc == SQLITE_ROW ? 0 : RC_EIO;
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -372,6 +406,7 @@ static void free_store(struct sqlite_store *s)
     int i;
 
     stop_checkpointer(s);
+    rc_store_sqlite_evict_close(s);
     for (i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -395,6 +430,9 @@ static int sq_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
     err = rc_store_sqlite_setup(s, opts, errbuf, errlen);
     if (err == 0 && (rc = load_state(s, errbuf, errlen)) != SQLITE_OK)
         err = (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
+    if (err == 0 && (err = rc_store_sqlite_evict_open(s, opts)) < 0)
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot set the database budget: %s",
+                                rc_strerror(err));
     if (err < 0) {
         free_store(s);
         return err;
@@ -482,6 +520,7 @@ static void sq_stats(void *eng, struct rc_store_stats *st)
     st->keys = s->committed.keys + s->delta.keys;
     st->tombstones = s->committed.tombstones + s->delta.tombstones;
     st->bytes = s->committed.bytes + s->delta.bytes;
+    rc_store_sqlite_evict_stats(s, st);
 }
 
 static int64_t sq_live_keys(void *eng, int64_t now_ms)
@@ -542,7 +581,7 @@ static int put_row(struct sqlite_store *s, const uint8_t *key, size_t key_len, i
                    const uint8_t *value, size_t value_len, const struct rc_version *ver,
                    int64_t expires_ms)
 {
-    sqlite3_stmt *st = s->st[ST_PUT];
+    sqlite3_stmt *st = rc_store_sqlite_put_stmt(s);
 
     rc_store_sqlite_bind_bytes(st, 1, key, key_len);
     sqlite3_bind_int64(st, 2, token);
@@ -554,6 +593,37 @@ static int put_row(struct sqlite_store *s, const uint8_t *key, size_t key_len, i
     else
         sqlite3_bind_null(st, 6);
     return run(st);
+}
+
+/* put_row's arguments, for a retry after an eviction. */
+struct put_args {
+    struct sqlite_store *s;
+    const uint8_t *key, *value;
+    size_t key_len, value_len;
+    int64_t token, expires_ms;
+    const struct rc_version *ver;
+};
+
+static int put_again(void *arg)
+{
+    const struct put_args *a = arg;
+
+    return put_row(a->s, a->key, a->key_len, a->token, a->value, a->value_len, a->ver,
+                   a->expires_ms);
+}
+
+/* Puts the row in the open batch, making room first or after a FULL when
+ * the budget and the policy call for it (store_sqlite_evict.c). */
+static int put_in_budget(struct sqlite_store *s, struct put_args *a, int64_t now_ms)
+{
+    int err = rc_store_sqlite_before_put(s, a->key, a->key_len, a->token, now_ms);
+
+    if (err == 0)
+        err = put_again(a);
+    if (err == RC_EFULL)
+        err = rc_store_sqlite_evict_retry(s, err, a->key, a->key_len, a->token, now_ms,
+                                          put_again, a);
+    return err;
 }
 
 /* Moves the batch's counter delta from the old row to the new one. */
@@ -603,7 +673,9 @@ static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring
     } else {
         err = peek(s, key, key_len, token, now_ms, &old);
     }
-    if (err == 0 && old.found && !old.expired && rc_version_cmp(ver, &old.ver) <= 0) {
+    if (err == 0 && ((old.found && !old.expired && rc_version_cmp(ver, &old.ver) <= 0) ||
+                     (!old.found && value != NULL &&
+                      rc_store_sqlite_ghost_refuses(s, ring_token, ver)))) {
         if (!sqlite3_get_autocommit(s->db))
             s->pending++;
         return 0;
@@ -612,8 +684,10 @@ static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring
         expires_ms = add_sat(now_ms, s->grace_ms);
     if (err == 0)
         err = join_batch(s);
-    if (err == 0)
-        err = put_row(s, key, key_len, token, value, value_len, ver, expires_ms);
+    if (err == 0) {
+        struct put_args a = {s, key, value, key_len, value_len, token, expires_ms, ver};
+        err = put_in_budget(s, &a, now_ms);
+    }
     if (err < 0) {
         discard_batch(s);
         return err;
@@ -633,6 +707,12 @@ static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring
  */
 int rc_store_sqlite_delete_rows(struct sqlite_store *s, sqlite3_stmt *st, int *deleted)
 {
+    return rc_store_sqlite_delete_rows_cb(s, st, deleted, NULL, NULL, 0);
+}
+
+int rc_store_sqlite_delete_rows_cb(struct sqlite_store *s, sqlite3_stmt *st, int *deleted,
+                                   rc_store_sqlite_row_fn on_row, void *arg, int keep_on_full)
+{
     struct store_counts d = {0, 0, 0};
     int n = 0, rc, err;
 
@@ -651,10 +731,15 @@ int rc_store_sqlite_delete_rows(struct sqlite_store *s, sqlite3_stmt *st, int *d
             d.keys--;
             d.bytes -= sqlite3_column_int64(st, 0) + sqlite3_column_int64(st, 1);
         }
+        if (on_row != NULL)
+            on_row(arg, st);
     }
     rc_store_sqlite_done(st);
     if (rc != SQLITE_DONE) {
-        discard_batch(s);
+        /* RETURNING rows come after every change is made: a failure
+         * returned none, so d is empty. */
+        if (!(keep_on_full && map_err(rc) == RC_EFULL && !sqlite3_get_autocommit(s->db)))
+            discard_batch(s);
         return map_err(rc);
     }
     s->delta.keys += d.keys;
@@ -734,6 +819,8 @@ const struct rc_store_engine rc_store_engine_sqlite = {
     .range_count = rc_store_sqlite_range_count,
     .delete_range = rc_store_sqlite_delete_range,
     .stats = sq_stats,
+    .set_evict = rc_store_sqlite_set_evict,
+    .evict_step = rc_store_sqlite_evict_step,
     .live_keys = sq_live_keys,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,

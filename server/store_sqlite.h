@@ -1,9 +1,10 @@
 /*
  * store_sqlite.h - private to the SQLite engine of the store, which is
- * three files: store_sqlite.c (the engine: batches, point reads and
+ * four files: store_sqlite.c (the engine: batches, point reads and
  * writes, metadata, stats, the checkpointer), store_sqlite_range.c (token
- * range scans, digests, counts and deletes) and store_sqlite_schema.c (the
- * on-disk schema and opening the database). Nothing outside them includes
+ * range scans, digests, counts and deletes), store_sqlite_evict.c (the
+ * file's budget and eviction) and store_sqlite_schema.c (the on-disk
+ * schema and opening the database). Nothing outside them includes
  * it; the engine's public face is rc_store_engine_sqlite (store_engine.h).
  */
 #ifndef RC_STORE_SQLITE_H
@@ -27,6 +28,7 @@ enum stmt_id {
     ST_GET,
     ST_PEEK,
     ST_PUT,
+    ST_PUT_EVICT,
     ST_PURGE,
     ST_SCAN,
     ST_SCAN_AFTER,
@@ -37,6 +39,8 @@ enum stmt_id {
     ST_META_SET,
     ST_PAGE_COUNT,
     ST_EXPIRED_COUNT,
+    ST_FREELIST_COUNT,
+    ST_EVICT,
     ST_COUNT
 };
 
@@ -44,6 +48,21 @@ struct store_counts {
     int64_t keys;
     int64_t tombstones;
     int64_t bytes;
+};
+
+struct rc_evghost;
+
+/* The file's budget and eviction (store_sqlite_evict.c). */
+struct sqlite_evict {
+    int policy;               /* enum rc_evict_policy */
+    int64_t max_bytes;        /* the budget as given (0 = none) */
+    int64_t max_pages;        /* max_bytes in pages (0 = none) */
+    int64_t no_cap_pages;     /* SQLite's max_page_count before any cap */
+    int over_file;            /* the budget is below the file's size (see
+                                 store_sqlite_evict.c): writes check it */
+    uint64_t rng;             /* random positions (splitmix64 state) */
+    struct rc_evghost *ghost; /* versions evicted; NULL until a policy evicts */
+    int64_t evicted, evicted_bytes, ghost_refused;
 };
 
 struct sqlite_store {
@@ -67,6 +86,7 @@ struct sqlite_store {
     int ckpt_running; /* the thread is copying */
     int ckpt_stop;
     int64_t checkpoints, ckpt_failures;
+    struct sqlite_evict ev;
 };
 
 /* Tokens are stored with their top bit flipped, so SQLite's signed order
@@ -105,6 +125,17 @@ void rc_store_sqlite_row_to_entry(sqlite3_stmt *st, struct rc_entry *e);
  * batch, keeping the counters. 0 with *deleted, or RC_EFULL / RC_EIO
  * (batch discarded). */
 int rc_store_sqlite_delete_rows(struct sqlite_store *s, sqlite3_stmt *st, int *deleted);
+/* The same with each row handed to on_row (when not NULL) after it is
+ * counted (columns 0 and 1 are length(key), length(value), the others the
+ * statement's); with keep_on_full, a FULL that SQLite undid alone (the
+ * statement, not the batch: an eviction's delete may need a page) keeps
+ * the batch and returns RC_EFULL. */
+typedef void (*rc_store_sqlite_row_fn)(void *arg, sqlite3_stmt *st);
+int rc_store_sqlite_delete_rows_cb(struct sqlite_store *s, sqlite3_stmt *st, int *deleted,
+                                   rc_store_sqlite_row_fn on_row, void *arg, int keep_on_full);
+/* Reads an integer from the first row of a pragma statement (ST_PAGE_COUNT,
+ * ST_FREELIST_COUNT); 0 or RC_EIO. */
+int rc_store_sqlite_pragma_int(sqlite3_stmt *st, int64_t *out);
 
 /* store_sqlite_range.c: the range ops of store_engine.h (eng is a
  * struct sqlite_store). */
@@ -118,6 +149,38 @@ int rc_store_sqlite_range_count(void *eng, uint64_t first, uint64_t last, int64_
                                 uint64_t *count);
 int rc_store_sqlite_delete_range(void *eng, uint64_t first, uint64_t last, int max_rows,
                                  int *deleted);
+
+/* store_sqlite_evict.c: the budget and eviction. */
+
+/* At open, after the schema: the budget of opts (the cap itself was set
+ * by rc_store_sqlite_setup) and the policy. 0, RC_ENOMEM or RC_EIO. */
+int rc_store_sqlite_evict_open(struct sqlite_store *s, const struct rc_store_opts *opts);
+void rc_store_sqlite_evict_close(struct sqlite_store *s);
+/* The statement a write puts its row with: ST_PUT, or under a policy that
+ * evicts ST_PUT_EVICT (see there). */
+sqlite3_stmt *rc_store_sqlite_put_stmt(struct sqlite_store *s);
+/* A value write of a key the store does not hold, at version ver: 1 when
+ * it must be ignored (the key was evicted at a version at least as new;
+ * counted), else 0. */
+int rc_store_sqlite_ghost_refuses(struct sqlite_store *s, uint64_t token, const struct rc_version *ver);
+/* Before a write of key (token: tok_db), in the open batch: 0 when it may
+ * go ahead (after evicting to make room when the budget is below the
+ * file's size), or RC_EFULL / RC_EIO (the caller discards the batch). */
+int rc_store_sqlite_before_put(struct sqlite_store *s, const uint8_t *key, size_t key_len,
+                               int64_t token, int64_t now_ms);
+/* After put (which writes key's row) failed with err in the open batch:
+ * when err is RC_EFULL, the policy evicts and the batch survived, evicts
+ * rows and calls put(arg) again, a bounded number of times. Returns the
+ * last error, or 0 once put succeeded. */
+typedef int (*rc_store_sqlite_put_fn)(void *arg);
+int rc_store_sqlite_evict_retry(struct sqlite_store *s, int err, const uint8_t *key,
+                                size_t key_len, int64_t token, int64_t now_ms,
+                                rc_store_sqlite_put_fn put, void *arg);
+/* The ops of store_engine.h. */
+int rc_store_sqlite_set_evict(void *eng, int64_t budget, int policy);
+int rc_store_sqlite_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted);
+/* Fills the eviction fields of *st. */
+void rc_store_sqlite_evict_stats(struct sqlite_store *s, struct rc_store_stats *st);
 
 /* store_sqlite_schema.c. */
 

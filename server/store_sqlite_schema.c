@@ -170,6 +170,10 @@ static int set_pragmas(struct sqlite_store *s, const struct rc_store_opts *opts,
     }
     if (rc == SQLITE_OK)
         rc = rc_store_sqlite_setup_int(s->db, "PRAGMA page_size", &s->page_size);
+    /* What "no cap" is to this build of SQLite, for a budget lifted later
+     * (store_sqlite_evict.c). */
+    if (rc == SQLITE_OK)
+        rc = rc_store_sqlite_setup_int(s->db, "PRAGMA max_page_count", &s->ev.no_cap_pages);
     if (rc == SQLITE_OK && opts->max_bytes > 0) {
         /* SQLite never lowers the cap below the current size. The cap
          * bounds the database file; the WAL, checkpointed back into it

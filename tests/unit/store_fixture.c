@@ -167,6 +167,33 @@ void put_small(struct rc_store *s, int n)
     }
 }
 
+int fill_key(char *buf, size_t len, const char *prefix, int i)
+{
+    return snprintf(buf, len, "%s-%d", prefix, i);
+}
+
+void fill(struct rc_store *s, const char *prefix, int n, size_t vlen, uint64_t hlc, int64_t exp)
+{
+    static uint8_t val[16384];
+    struct rc_version v;
+    char key[32];
+    int i;
+
+    assert_true(vlen <= sizeof(val));
+    memset(val, 'v', sizeof(val));
+    for (i = 0; i < n; i++) {
+        v = ver(hlc + (uint64_t)i, 1);
+        fill_key(key, sizeof(key), prefix, i);
+        val[0] = (uint8_t)i;
+        assert_int_equal(rc_store_write(s, (const uint8_t *)key, strlen(key), val, vlen, &v, exp,
+                                        NOW0, NULL),
+                         1);
+        if (i % FILL_BATCH == FILL_BATCH - 1)
+            assert_int_equal(rc_store_commit(s), 0);
+    }
+    assert_int_equal(rc_store_commit(s), 0);
+}
+
 /* ---- scans and token ranges ----------------------------------------------- */
 
 int collect(void *arg, const struct rc_entry *e)

@@ -65,6 +65,16 @@ uint64_t lcg(uint64_t *x);
  * the others "v". */
 void put_small(struct rc_store *s, int n);
 
+/* Writes per batch of fill(): a loop iteration's worth. */
+#define FILL_BATCH 64
+/* "prefix-i" into buf. */
+int fill_key(char *buf, size_t len, const char *prefix, int i);
+/* Writes keys prefix-0 .. prefix-<n-1>, values of vlen bytes (at most
+ * 16 KiB), key i at version (hlc + i, 1) (later writes are newer, as the
+ * clock makes them), expiring at exp (0: never), committing
+ * every FILL_BATCH and at the end; every write and commit must succeed. */
+void fill(struct rc_store *s, const char *prefix, int n, size_t vlen, uint64_t hlc, int64_t exp);
+
 /* Scans. */
 struct scanned {
     uint64_t token;

@@ -135,6 +135,7 @@ static void assert_rep_equal(const struct rc_reply *a, const struct rc_reply *b)
     assert_int_equal(a->expires_ms, b->expires_ms);
     assert_int_equal(a->tombstone, b->tombstone);
     assert_int_equal(a->existed, b->existed);
+    assert_int_equal(a->evicted, b->evicted);
     assert_int_equal(a->has_digest, b->has_digest);
     assert_int_equal(a->digest, b->digest);
     assert_int_equal(a->digest_count, b->digest_count);
@@ -926,8 +927,13 @@ static void test_internode_roundtrip(void **state)
     rp.has_digest = 1;
     rp.digest = 0xfeedfacecafebeefULL;
     rp.digest_count = 42;
+    rp.evicted = 1; /* field 15 */
     roundtrip_rep(*state, &b, &rp, &rp_out);
     rc_buf_close(&b);
+    /* EVICTED (15) of a reply must be a bool: status 0, id 1, {15: 1}. */
+    assert_int_equal(dec_rep_hex(*state, "93 00 01 81 0f 01", &rp_out), RC_EPROTO);
+    assert_int_equal(dec_rep_hex(*state, "93 00 01 81 0f c3", &rp_out), 0);
+    assert_int_equal(rp_out.evicted, 1);
     /* A range whose first token is above its last is malformed. */
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0b 92 02 01", &rq_out), RC_EPROTO);
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0b 92 01 01", &rq_out), 0);

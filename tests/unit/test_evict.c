@@ -27,7 +27,7 @@ void __wrap_free(void *p);
  * blocks calloc handed out and free has not taken back yet. */
 static long fault_countdown;
 #define MAX_LIVE 64
-static void *live[MAX_LIVE];
+static void *live_block[MAX_LIVE];
 
 void *__wrap_calloc(size_t n, size_t size)
 {
@@ -38,8 +38,8 @@ void *__wrap_calloc(size_t n, size_t size)
         return NULL;
     p = __real_calloc(n, size);
     for (i = 0; p && i < MAX_LIVE; i++) {
-        if (live[i] == NULL) {
-            live[i] = p;
+        if (live_block[i] == NULL) {
+            live_block[i] = p;
             break;
         }
     }
@@ -51,8 +51,8 @@ void __wrap_free(void *p)
     int i;
 
     for (i = 0; p && i < MAX_LIVE; i++) {
-        if (live[i] == p)
-            live[i] = NULL;
+        if (live_block[i] == p)
+            live_block[i] = NULL;
     }
     __real_free(p);
 }
@@ -62,7 +62,7 @@ static int live_blocks(void)
     int i, n = 0;
 
     for (i = 0; i < MAX_LIVE; i++)
-        n += live[i] != NULL;
+        n += live_block[i] != NULL;
     return n;
 }
 
@@ -89,6 +89,7 @@ struct world {
     /* what the last sample call gave, for volatile-ttl */
     struct rc_evict_node *sampled[64 * 8];
     size_t nsampled;
+    size_t sample_calls; /* since the last victim */
 };
 
 static uint64_t next_rand(uint64_t *s)
@@ -124,6 +125,7 @@ static size_t sample_cb(void *arg, uint64_t rnd, struct rc_evict_node **out, siz
     struct world *w = arg;
     size_t i, pos;
 
+    w->sample_calls++;
     if (w->ndense == 0)
         return 0;
     pos = (size_t)(rnd % w->ndense);
@@ -208,7 +210,9 @@ static int w_victim(struct world *w)
     struct ent *e;
 
     w->nsampled = 0;
+    w->sample_calls = 0;
     n = rc_evict_victim(w->ev);
+    assert_true(w->sample_calls <= 64); /* bounded search */
     if (n == NULL)
         return -1;
     e = ent_of(w, n);
@@ -415,6 +419,372 @@ static void test_volatile_only(void **state)
     }
 }
 
+/* volatile-ttl: the victim expires no later than any node sampled for it. */
+static void test_volatile_ttl_soonest(void **state)
+{
+    struct world w;
+    size_t i;
+    int k, round;
+
+    (void)state;
+    world_init(&w, RC_EVICT_VOLATILE_TTL, 100000, 5);
+    fill_random(&w, 1); /* all volatile */
+    for (round = 0; round < NKEYS; round++) {
+        k = w_victim(&w);
+        assert_true(k >= 0);
+        assert_true(w.nsampled > 0);
+        for (i = 0; i < w.nsampled; i++) {
+            if (w.sampled[i] != &w.e[k].node[w.e[k].cur])
+                assert_true(w.e[k].exp <= ent_of(&w, w.sampled[i])->exp);
+        }
+    }
+    assert_int_equal(w_victim(&w), -1);
+    rc_evict_free(w.ev);
+}
+
+/* volatile-* with no volatile node: NULL after a bounded search. */
+static void test_volatile_none(void **state)
+{
+    static const int pols[] = {RC_EVICT_VOLATILE_RANDOM, RC_EVICT_VOLATILE_LRU,
+                               RC_EVICT_VOLATILE_LFU, RC_EVICT_VOLATILE_TTL};
+    struct world w;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+        world_init(&w, pols[i], 100000, 21 + i);
+        fill_random(&w, 0);
+        assert_int_equal(w_victim(&w), -1); /* w_victim checks <= 64 calls */
+        assert_true(w.sample_calls >= 1);
+        check_accounting(&w);
+        rc_evict_free(w.ev);
+    }
+}
+
+/* ---- S3-FIFO against a plain transcription of the algorithm ----
+ * Yang et al. (SOSP 2023), Algorithm 1, with libCacheSim's choices:
+ * promotion at freq >= 2 with freq reset, reinsertion with freq - 1,
+ * counters capped at 3, new keys to main while the small queue is full
+ * and nothing was evicted yet; the ghost remembers as many keys as main
+ * holds when full (main's share over the average charge); at most 64
+ * moves per victim. Arrays in FIFO order: [0] is the oldest. */
+struct s3ref {
+    int small[NKEYS], nsmall, main[NKEYS], nmain;
+    int where[NKEYS]; /* 0 none, 1 small, 2 main */
+    int freq[NKEYS];
+    uint32_t charge[NKEYS];
+    uint64_t small_bytes, main_bytes, cap;
+    int nodes, evicted;
+    int in_ghost[NKEYS];
+    uint32_t ghost_at[NKEYS], gseq;
+};
+
+static void arr_del(int *a, int *n, int k)
+{
+    int i;
+
+    for (i = 0; a[i] != k; i++)
+        ;
+    memmove(a + i, a + i + 1, (size_t)(*n - i - 1) * sizeof(int));
+    (*n)--;
+}
+
+static void ref_push(struct s3ref *r, int where, int k)
+{
+    r->where[k] = where;
+    if (where == 1) {
+        r->small[r->nsmall++] = k;
+        r->small_bytes += r->charge[k];
+    } else {
+        r->main[r->nmain++] = k;
+        r->main_bytes += r->charge[k];
+    }
+}
+
+static void ref_del(struct s3ref *r, int k)
+{
+    if (r->where[k] == 1) {
+        arr_del(r->small, &r->nsmall, k);
+        r->small_bytes -= r->charge[k];
+    } else {
+        arr_del(r->main, &r->nmain, k);
+        r->main_bytes -= r->charge[k];
+    }
+    r->where[k] = 0;
+}
+
+static void ref_insert(struct s3ref *r, int k, uint32_t charge)
+{
+    uint64_t bytes, limit;
+    int live;
+
+    r->charge[k] = charge;
+    r->freq[k] = 0;
+    r->nodes++;
+    bytes = r->small_bytes + r->main_bytes + charge;
+    limit = (r->cap - r->cap / 10) / (bytes / (uint64_t)r->nodes);
+    live = r->in_ghost[k] && (uint32_t)(r->gseq - r->ghost_at[k]) < limit;
+    r->in_ghost[k] = 0;
+    if (live || (!r->evicted && r->small_bytes >= r->cap / 10))
+        ref_push(r, 2, k);
+    else
+        ref_push(r, 1, k);
+}
+
+static int ref_victim(struct s3ref *r)
+{
+    int t, steps = 0;
+
+    r->evicted = 1;
+    if ((r->small_bytes > 0 && r->small_bytes >= r->cap / 10) || r->nmain == 0) {
+        while (r->nsmall > 0) {
+            t = r->small[0];
+            ref_del(r, t);
+            if (r->freq[t] >= 2 && steps < 64) {
+                steps++;
+                r->freq[t] = 0;
+                ref_push(r, 2, t);
+                continue;
+            }
+            r->in_ghost[t] = 1;
+            r->ghost_at[t] = ++r->gseq;
+            r->nodes--;
+            return t;
+        }
+    }
+    while (r->nmain > 0) {
+        t = r->main[0];
+        ref_del(r, t);
+        if (r->freq[t] > 0 && steps < 64) {
+            steps++;
+            r->freq[t]--;
+            ref_push(r, 2, t);
+            continue;
+        }
+        r->nodes--;
+        return t;
+    }
+    return -1;
+}
+
+/* A skewed key: the square of a uniform draw favours low keys. */
+static int skewed_key(uint64_t *rng)
+{
+    uint64_t u = next_rand(rng) % 1000;
+
+    return (int)(u * u * NKEYS / 1000000);
+}
+
+static void test_s3fifo_reference(void **state)
+{
+    static struct s3ref r;
+    struct world w;
+    uint64_t cap = 1000000;
+    uint32_t charge;
+    int step, k, op, victims = 0;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.cap = cap;
+    world_init(&w, RC_EVICT_ALLKEYS_S3FIFO, cap, 99);
+    for (step = 0; step < 200000; step++) {
+        k = skewed_key(&w.rng);
+        op = (int)(next_rand(&w.rng) % 100);
+        if (w.e[k].in && op < 3) {
+            w_remove(&w, k);
+            ref_del(&r, k);
+            r.nodes--;
+        } else if (w.e[k].in && op < 6) {
+            charge = 5000 + (uint32_t)(next_rand(&w.rng) % 10000);
+            w_replace(&w, k, charge, 0);
+            *(r.where[k] == 1 ? &r.small_bytes : &r.main_bytes) += (uint64_t)charge - r.charge[k];
+            r.charge[k] = charge;
+        } else if (w.e[k].in) {
+            rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+            r.freq[k] = r.freq[k] < 3 ? r.freq[k] + 1 : 3;
+        } else {
+            charge = 5000 + (uint32_t)(key_hash(k) % 10000);
+            while (r.small_bytes + r.main_bytes + charge > cap) {
+                int v = ref_victim(&r);
+
+                assert_int_equal(w_victim(&w), v);
+                victims++;
+            }
+            w_insert(&w, k, charge, 0);
+            ref_insert(&r, k, charge);
+        }
+        check_accounting(&w);
+    }
+    assert_true(victims > 10000); /* the trace exercised eviction */
+    while (r.nodes > 0)
+        assert_int_equal(w_victim(&w), ref_victim(&r));
+    assert_int_equal(w_victim(&w), -1);
+    rc_evict_free(w.ev);
+}
+
+/* A hot set read often, then a scan of keys read once: S3-FIFO and
+ * W-TinyLFU keep the hot set, LRU loses it. */
+static int hot_left_after_scan(int policy)
+{
+    struct world w;
+    int k, round, left = 0;
+
+    world_init(&w, policy, 100 * 200, 31);
+    for (round = 0; round < 20; round++) {
+        for (k = 0; k < 50; k++) {
+            if (!w.e[k].in) {
+                rc_evict_miss(w.ev, key_hash(k));
+                while (w.ndense >= 100)
+                    w_victim(&w);
+                w_insert(&w, k, 200, 0);
+            } else {
+                rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+            }
+        }
+    }
+    for (k = 50; k < NKEYS; k++) {
+        rc_evict_miss(w.ev, key_hash(k));
+        while (w.ndense >= 100)
+            w_victim(&w);
+        w_insert(&w, k, 200, 0);
+    }
+    for (k = 0; k < 50; k++)
+        left += w.e[k].in;
+    check_accounting(&w);
+    rc_evict_free(w.ev);
+    return left;
+}
+
+static void test_scan_resistance(void **state)
+{
+    (void)state;
+    assert_int_equal(hot_left_after_scan(RC_EVICT_ALLKEYS_LRU), 0);
+    assert_true(hot_left_after_scan(RC_EVICT_ALLKEYS_S3FIFO) >= 45);
+    assert_true(hot_left_after_scan(RC_EVICT_ALLKEYS_WTINYLFU) >= 45);
+    assert_true(hot_left_after_scan(RC_EVICT_ALLKEYS_LFU) >= 40);
+}
+
+/* Random operations with policy switches and capacity changes in the
+ * middle: every victim is an inserted node, the byte count stays exact,
+ * and a final drain under each evicting policy returns every node once. */
+static void run_switches(int final_policy, uint64_t seed)
+{
+    struct world w;
+    uint64_t cap = 40000;
+    struct rc_evict_stats st;
+    int step, k, op, p;
+
+    world_init(&w, RC_EVICT_ALLKEYS_S3FIFO, cap, seed);
+    for (step = 0; step < 30000; step++) {
+        k = skewed_key(&w.rng);
+        op = (int)(next_rand(&w.rng) % 1000);
+        if (op < 5) {
+            p = (int)(next_rand(&w.rng) % RC_EVICT_NPOLICIES);
+            assert_int_equal(rc_evict_set_policy(w.ev, p), 0);
+            assert_int_equal(rc_evict_policy(w.ev), p);
+        } else if (op < 7) {
+            cap = 20000 + next_rand(&w.rng) % 200000;
+            rc_evict_set_capacity(w.ev, cap);
+        } else if (w.e[k].in && op < 40) {
+            w_remove(&w, k);
+        } else if (w.e[k].in && op < 80) {
+            w_replace(&w, k, 100 + (uint32_t)(next_rand(&w.rng) % 400),
+                      op & 1 ? RC_EVICT_VOLATILE : 0);
+        } else if (w.e[k].in) {
+            rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+        } else {
+            rc_evict_miss(w.ev, key_hash(k));
+            rc_evict_stats(w.ev, &st);
+            while (st.bytes + 500 > cap && w_victim(&w) >= 0)
+                rc_evict_stats(w.ev, &st);
+            w.e[k].exp = (int64_t)(next_rand(&w.rng) % 1000) + 1;
+            w_insert(&w, k, 100 + (uint32_t)(next_rand(&w.rng) % 400),
+                     op & 1 ? RC_EVICT_VOLATILE : 0);
+        }
+        check_accounting(&w);
+    }
+    rc_evict_stats(w.ev, &st);
+    assert_true(st.victims > 1000);
+    /* the policy's own memory: a few % of the largest capacity used */
+    assert_true(st.mem_bytes < 4096 + 220000 / 10);
+    assert_int_equal(rc_evict_set_policy(w.ev, final_policy), 0);
+    drain_all(&w);
+    rc_evict_free(w.ev);
+}
+
+static void test_switch_under_load(void **state)
+{
+    static const int finals[] = {RC_EVICT_ALLKEYS_LRU, RC_EVICT_ALLKEYS_LFU,
+                                 RC_EVICT_ALLKEYS_RANDOM, RC_EVICT_ALLKEYS_S3FIFO,
+                                 RC_EVICT_ALLKEYS_WTINYLFU};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
+        run_switches(finals[i], 100 + i);
+}
+
+/* Every counter at its maximum: a victim still comes in bounded work. */
+static void test_bounded_reinsertion(void **state)
+{
+    static const int pols[] = {RC_EVICT_ALLKEYS_S3FIFO, RC_EVICT_ALLKEYS_WTINYLFU};
+    struct world w;
+    size_t i;
+    int k, r;
+
+    (void)state;
+    for (i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+        world_init(&w, pols[i], 1000000, 41);
+        fill_random(&w, 0);
+        for (r = 0; r < 5; r++) {
+            for (k = 0; k < NKEYS; k++)
+                rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+        }
+        drain_all(&w);
+        rc_evict_free(w.ev);
+    }
+}
+
+/* W-TinyLFU's admission: a newcomer seen as often as probation's oldest
+ * (once: its miss) is not admitted, one seen more often is. */
+static void test_wtinylfu_admission(void **state)
+{
+    struct world w;
+    int k, kept = 0;
+
+    (void)state;
+    /* 100 entries of 10000 B; a 1% window holds one */
+    world_init(&w, RC_EVICT_ALLKEYS_WTINYLFU, 100 * 10000, 51);
+    for (k = 0; k < 100; k++) {
+        rc_evict_miss(w.ev, key_hash(k));
+        w_insert(&w, k, 10000, 0);
+    }
+    for (k = 100; k < 200; k++) {
+        rc_evict_miss(w.ev, key_hash(k));
+        while (w.ndense >= 100)
+            w_victim(&w);
+        w_insert(&w, k, 10000, 0);
+    }
+    for (k = 0; k < 100; k++)
+        kept += w.e[k].in;
+    assert_true(kept >= 97); /* all but the window's few */
+    /* key 200 missed twice: more frequent than any resident, it wins its
+     * contest when it leaves the window, and stays while newcomers seen
+     * once come and go */
+    rc_evict_miss(w.ev, key_hash(200));
+    for (k = 200; k < 220; k++) {
+        rc_evict_miss(w.ev, key_hash(k));
+        while (w.ndense >= 100)
+            w_victim(&w);
+        w_insert(&w, k, 10000, 0);
+    }
+    assert_true(w.e[200].in);
+    for (k = 201; k < 218; k++)
+        assert_false(w.e[k].in);
+    check_accounting(&w);
+    rc_evict_free(w.ev);
+}
+
 static void test_alloc_failure(void **state)
 {
     struct rc_evict_opts o = {RC_EVICT_ALLKEYS_S3FIFO, 1 << 20, 1, sample_cb, expires_cb, NULL};
@@ -449,6 +819,13 @@ int main(void)
         cmocka_unit_test(test_lru_model),
         cmocka_unit_test(test_random_drains),
         cmocka_unit_test(test_volatile_only),
+        cmocka_unit_test(test_volatile_ttl_soonest),
+        cmocka_unit_test(test_volatile_none),
+        cmocka_unit_test(test_s3fifo_reference),
+        cmocka_unit_test(test_scan_resistance),
+        cmocka_unit_test(test_wtinylfu_admission),
+        cmocka_unit_test(test_switch_under_load),
+        cmocka_unit_test(test_bounded_reinsertion),
         cmocka_unit_test(test_alloc_failure),
     };
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "evict.h"
 #include "hitratio_trace.h"
 
 #include <math.h>
@@ -179,6 +180,26 @@ static uint64_t rnd(uint64_t *s)
     return *s;
 }
 
+/* The policies of common/evict.c through rc_hr_policy (no per-entry
+ * overhead): allkeys-lru is exactly the LRU simulator, every policy stays
+ * under the upper bound (and under Belady, the optimum, with one size). */
+static void check_policies(const struct rc_hr_trace *t, uint64_t b, uint64_t bel, uint64_t lru,
+                           uint64_t up)
+{
+    static const int pols[] = {RC_EVICT_ALLKEYS_LFU, RC_EVICT_ALLKEYS_RANDOM,
+                               RC_EVICT_ALLKEYS_S3FIFO, RC_EVICT_ALLKEYS_WTINYLFU};
+    uint64_t sim;
+    size_t i;
+
+    assert_int_equal(rc_hr_policy(t, b, RC_EVICT_ALLKEYS_LRU, 0, 1, &sim), 0);
+    assert_int_equal(sim, lru);
+    for (i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+        assert_int_equal(rc_hr_policy(t, b, pols[i], 0, 1, &sim), 0);
+        assert_true(sim <= up);
+        assert_true(bel == 0 || sim <= bel);
+    }
+}
+
 /* Random traces (uniform and skewed ids), every budget from tiny to all. */
 static void check_orderings(int mixed)
 {
@@ -199,6 +220,8 @@ static void check_orderings(int mixed)
             assert_true(up >= bel);
             if (!mixed)
                 assert_true(bel >= lru); /* Belady is the optimum with one size */
+            if (b >= 110) /* every entry fits: the simulators agree on the budget */
+                check_policies(&t, b, mixed ? 0 : bel, lru, up);
         }
     }
 }
@@ -231,13 +254,30 @@ static void test_bad_cfg(void **state)
     assert_int_equal(rc_hr_trace_init(&t, &c), RC_EINVAL);
 }
 
+/* A policy that does not evict any key cannot be simulated. */
+static void test_policy_bad(void **state)
+{
+    uint32_t key[2] = {0, 1}, size[2] = {10, 10};
+    struct rc_hr_trace t = {.key = key, .len = 2, .ids = 2, .size = size, .key_bytes = 4};
+    uint64_t hits = 7;
+
+    (void)state;
+    assert_int_equal(rc_hr_policy(&t, 100, RC_EVICT_NOEVICTION, 0, 1, &hits), RC_EINVAL);
+    assert_int_equal(rc_hr_policy(&t, 100, RC_EVICT_VOLATILE_LRU, 0, 1, &hits), RC_EINVAL);
+    assert_int_equal(rc_hr_policy(&t, 100, RC_EVICT_NPOLICIES, 0, 1, &hits), RC_EINVAL);
+    assert_int_equal(hits, 0);
+    key[1] = 0;
+    assert_int_equal(rc_hr_policy(&t, 100, RC_EVICT_ALLKEYS_S3FIFO, 0, 1, &hits), 0);
+    assert_int_equal(hits, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_zipf_shape),
         cmocka_unit_test(test_scan_and_shift), cmocka_unit_test(test_belady_known),
         cmocka_unit_test(test_orderings_fixed), cmocka_unit_test(test_orderings_mixed),
-        cmocka_unit_test(test_bad_cfg),
+        cmocka_unit_test(test_bad_cfg),        cmocka_unit_test(test_policy_bad),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

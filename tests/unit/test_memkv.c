@@ -7,7 +7,9 @@
  * and in the whole token), growth while a batch is open and while scans
  * page through it, the purge sweep's bound, and the Nth allocation
  * failing (malloc, calloc and realloc are wrapped at link time:
- * -Wl,--wrap).
+ * -Wl,--wrap). Eviction: every policy keeps the engine within its
+ * budget; tombstones and the entry a write replaces are never evicted;
+ * the ghost refuses versions evicted; a discard brings evictions back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "evict.h"
 #include "memkv.h"
 
 /* ---- allocation faults --------------------------------------------------- */
@@ -613,6 +616,688 @@ static void test_alloc_failures(void **state)
     assert_true(nf > 10 && nf < 100000);
 }
 
+/* ---- eviction ---------------------------------------------------------- */
+
+#define EV_BUDGET (256 * 1024)
+#define EV_VALUE 100
+#define EV_MAX 8192
+
+static const int evicting[] = {
+    RC_EVICT_ALLKEYS_LRU,     RC_EVICT_ALLKEYS_LFU,     RC_EVICT_ALLKEYS_RANDOM,
+    RC_EVICT_VOLATILE_LRU,    RC_EVICT_VOLATILE_LFU,    RC_EVICT_VOLATILE_TTL,
+    RC_EVICT_VOLATILE_RANDOM, RC_EVICT_ALLKEYS_S3FIFO,  RC_EVICT_ALLKEYS_WTINYLFU,
+};
+#define NEVICTING ((int)(sizeof(evicting) / sizeof(evicting[0])))
+
+static int is_volatile(int policy)
+{
+    return policy >= RC_EVICT_VOLATILE_LRU && policy <= RC_EVICT_VOLATILE_RANDOM;
+}
+
+/* Key i: "e<i>" (under 16 bytes), a spread token; its value at version
+ * hlc names both, padded to EV_VALUE bytes. */
+static size_t ev_key(int i, char *key)
+{
+    return (size_t)snprintf(key, 16, "e%d", i);
+}
+
+static uint64_t ev_token(int i)
+{
+    return (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+static void ev_value(int i, uint64_t hlc, uint8_t *v)
+{
+    memset(v, 'a' + i % 26, EV_VALUE);
+    snprintf((char *)v, 24, "v%d@%llu", i, (unsigned long long)hlc);
+}
+
+static int ev_write(struct rc_memkv *kv, int i, uint64_t hlc, int64_t expires)
+{
+    uint8_t v[EV_VALUE];
+    char key[16];
+    size_t len = ev_key(i, key);
+
+    ev_value(i, hlc, v);
+    return rc_memkv_write(kv, ev_token(i), (const uint8_t *)key, len, v, EV_VALUE, hlc, 1,
+                          expires, NOW, NULL);
+}
+
+static int ev_delete(struct rc_memkv *kv, int i, uint64_t hlc)
+{
+    char key[16];
+    size_t len = ev_key(i, key);
+
+    return rc_memkv_write(kv, ev_token(i), (const uint8_t *)key, len, NULL, 0, hlc, 1, 0, NOW,
+                          NULL);
+}
+
+/* 0 and the version when key i is held (a tombstone: *tomb), else -1. */
+static int ev_get(struct rc_memkv *kv, int i, uint64_t *hlc, int *tomb)
+{
+    struct rc_memkv_entry e;
+    uint8_t v[EV_VALUE];
+    char key[16];
+    size_t len = ev_key(i, key);
+
+    if (rc_memkv_get(kv, ev_token(i), (const uint8_t *)key, len, NOW, &e) != 0)
+        return -1;
+    *hlc = e.hlc;
+    *tomb = e.value == NULL;
+    if (e.value != NULL) { /* the value of that key at that version */
+        ev_value(i, e.hlc, v);
+        assert_int_equal(e.value_len, EV_VALUE);
+        assert_memory_equal(e.value, v, EV_VALUE);
+    }
+    return 0;
+}
+
+struct census {
+    int64_t values, tombs, bytes;
+    uint64_t digest;
+};
+
+static int census_cb(void *arg, const struct rc_memkv_entry *e)
+{
+    struct census *c = arg;
+
+    if (e->value == NULL) {
+        c->tombs++;
+    } else {
+        c->values++;
+        c->bytes += (int64_t)(e->key_len + e->value_len);
+    }
+    c->digest ^= rc_memkv_entry_digest(NULL, e->key, e->key_len, e->hlc, e->node);
+    return 0;
+}
+
+/* The entries a scan sees agree with the counters; within the budget
+ * when asked. */
+static struct census ev_check(struct rc_memkv *kv, int within)
+{
+    struct census c = {0, 0, 0, 0};
+    struct rc_memkv_stats st;
+
+    rc_memkv_scan(kv, 0, UINT64_MAX, 0, NULL, 0, INT32_MAX, NOW, census_cb, &c);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(c.values, st.keys);
+    assert_int_equal(c.tombs, st.tombstones);
+    assert_int_equal(c.bytes, st.bytes);
+    if (within)
+        assert_true(st.mem_bytes <= st.max_bytes);
+    return c;
+}
+
+static struct rc_memkv *ev_kv(int policy)
+{
+    struct rc_memkv *kv = new_kv(0);
+
+    assert_int_equal(rc_memkv_set_evict(kv, EV_BUDGET, policy), 0);
+    return kv;
+}
+
+/* Ten budgets' worth of writes (new keys, overwrites, reads between):
+ * every write goes in, and every commit leaves the engine within its
+ * budget, for every evicting policy. */
+static void test_evict_budget(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv;
+    uint64_t hlc;
+    int p, i, tomb, held;
+
+    (void)state;
+    for (p = 0; p < NEVICTING; p++) {
+        int64_t exp = is_volatile(evicting[p]) ? NOW + 1000000 : 0;
+
+        kv = ev_kv(evicting[p]);
+        /* ~230 bytes an entry: 1,140 fill the budget; 12,000 writes. */
+        for (i = 0; i < 12000; i++) {
+            /* Every fourth write overwrites a recent key. */
+            int k = i % 4 == 3 ? i - 1 - (i / 4) % 50 : i;
+
+            assert_int_equal(ev_write(kv, k, 10 + (uint64_t)i, exp ? exp + i : 0), 1);
+            if (i % 3 == 0)
+                ev_get(kv, i / 2, &hlc, &tomb); /* reads for the policy */
+            if (i % 10 == 9) {
+                rc_memkv_commit(kv);
+                ev_check(kv, 1);
+            }
+        }
+        rc_memkv_commit(kv);
+        ev_check(kv, 1);
+        rc_memkv_stats(kv, &st);
+        assert_true(st.evicted > 0);
+        assert_int_equal(st.policy, evicting[p]);
+        assert_true(st.max_bytes == EV_BUDGET);
+        /* Full (at least half the budget in values), and every key held
+         * reads back its own value (ev_get checks it). */
+        assert_true(st.keys * 230 > EV_BUDGET / 2);
+        for (i = 0, held = 0; i < 12000; i++)
+            held += ev_get(kv, i, &hlc, &tomb) == 0;
+        assert_int_equal(held, st.keys);
+        rc_memkv_free(kv);
+    }
+}
+
+/* Heavy eviction never takes a tombstone: a deleted key stays deleted,
+ * and an older write of it is still refused. A delete of a key evicted
+ * is stored. */
+static void test_evict_keeps_tombstones(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv;
+    uint64_t hlc;
+    int p, i, tomb, evicted_key = -1;
+
+    (void)state;
+    for (p = 0; p < NEVICTING; p++) {
+        int64_t exp = is_volatile(evicting[p]) ? NOW + 1000000 : 0;
+
+        kv = ev_kv(evicting[p]);
+        for (i = 0; i < 200; i++)
+            assert_int_equal(ev_write(kv, i, 5, exp), 1);
+        for (i = 0; i < 200; i += 2)
+            assert_int_equal(ev_delete(kv, i, 6), 1);
+        rc_memkv_commit(kv);
+        for (i = 1000; i < 11000; i++) {
+            assert_int_equal(ev_write(kv, i, 10, exp), 1);
+            if (i % 10 == 0)
+                rc_memkv_commit(kv);
+        }
+        rc_memkv_commit(kv);
+        rc_memkv_stats(kv, &st);
+        assert_int_equal(st.tombstones, 100);
+        for (i = 0; i < 200; i += 2) {
+            assert_int_equal(ev_get(kv, i, &hlc, &tomb), 0);
+            assert_true(tomb && hlc == 6);
+            assert_int_equal(ev_write(kv, i, 4, exp), 0);
+        }
+        /* A key of the first fill that went: its delete goes in. */
+        for (i = 1; i < 200 && evicted_key < 0; i += 2)
+            if (ev_get(kv, i, &hlc, &tomb) < 0)
+                evicted_key = i;
+        assert_true(evicted_key > 0);
+        assert_int_equal(ev_delete(kv, evicted_key, 7), 1);
+        assert_int_equal(ev_get(kv, evicted_key, &hlc, &tomb), 0);
+        assert_true(tomb && hlc == 7);
+        evicted_key = -1;
+        rc_memkv_commit(kv);
+        ev_check(kv, 1);
+        rc_memkv_free(kv);
+    }
+}
+
+/* Whether key i is held, without a read (a read is the policy's access). */
+static int ev_held(struct rc_memkv *kv, int i)
+{
+    return rc_memkv_range_count(kv, ev_token(i), ev_token(i), NOW) > 0;
+}
+
+/* Writes until key k is gone; the number of writes made. */
+static int evict_key(struct rc_memkv *kv, int k, int from)
+{
+    int i;
+
+    for (i = from; ev_held(kv, k); i++) {
+        assert_true(i < from + 100000);
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+    }
+    return i - from;
+}
+
+/* Key 0 evicted at version 20 (node 1): a value at a version up to that
+ * is ignored and counted, a newer one applied; a newer node at the same
+ * hlc wins too. */
+static void test_ghost(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv = ev_kv(RC_EVICT_ALLKEYS_LRU);
+    uint8_t v[EV_VALUE];
+    uint64_t hlc;
+    int tomb;
+
+    (void)state;
+    assert_int_equal(ev_write(kv, 0, 20, 0), 1);
+    rc_memkv_commit(kv);
+    assert_true(evict_key(kv, 0, 1) > 0);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.ghost_refused, 0);
+    assert_int_equal(ev_write(kv, 0, 10, 0), 0); /* v1 */
+    assert_int_equal(ev_write(kv, 0, 20, 0), 0); /* v2 itself */
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.ghost_refused, 2);
+    assert_int_equal(ev_get(kv, 0, &hlc, &tomb), -1);
+    ev_value(0, 20, v);
+    assert_int_equal(rc_memkv_write(kv, ev_token(0), (const uint8_t *)"e0", 2, v, EV_VALUE, 20, 2,
+                                    0, NOW, NULL),
+                     1);
+    assert_int_equal(ev_get(kv, 0, &hlc, &tomb), 0);
+    assert_true(hlc == 20 && !tomb);
+    rc_memkv_commit(kv);
+    /* Evicted again at (20, 2): v3 goes in. */
+    evict_key(kv, 0, 100000);
+    assert_int_equal(ev_write(kv, 0, 20, 0), 0);
+    assert_int_equal(ev_write(kv, 0, 30, 0), 1); /* v3 */
+    assert_int_equal(ev_get(kv, 0, &hlc, &tomb), 0);
+    assert_true(hlc == 30);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.ghost_refused, 3);
+    /* A tombstone of an evicted key is never refused. */
+    evict_key(kv, 0, 200000);
+    assert_int_equal(ev_delete(kv, 0, 25), 1);
+    rc_memkv_commit(kv);
+    rc_memkv_free(kv);
+}
+
+/* A batch that evicts, then is discarded: the same entries, versions,
+ * values and counters as before it (evicted and ghost_refused count
+ * what happened, committed or not). The engine goes on evicting after. */
+static void test_evict_discard(void **state)
+{
+    struct rc_memkv_stats st0, st1;
+    struct rc_memkv *kv;
+    struct census c0, c1;
+    uint64_t hlc;
+    int p, i, tomb, held0[2000];
+
+    (void)state;
+    for (p = 0; p < NEVICTING; p++) {
+        int64_t exp = is_volatile(evicting[p]) ? NOW + 1000000 : 0;
+
+        kv = ev_kv(evicting[p]);
+        for (i = 0; i < 2000; i++) {
+            assert_int_equal(ev_write(kv, i, 3, exp), 1);
+            rc_memkv_commit(kv);
+        }
+        for (i = 0; i < 2000; i++)
+            held0[i] = ev_get(kv, i, &hlc, &tomb) == 0;
+        c0 = ev_check(kv, 1);
+        rc_memkv_stats(kv, &st0);
+        for (i = 5000; i < 5600; i++)
+            assert_int_equal(ev_write(kv, i, 3, exp), 1);
+        /* Overwrites and deletes of held keys in the same batch. */
+        for (i = 0; i < 2000; i += 7)
+            if (held0[i])
+                assert_int_equal(i % 2 ? ev_write(kv, i, 4, exp) : ev_delete(kv, i, 4), 1);
+        rc_memkv_stats(kv, &st1);
+        assert_true(st1.evicted > st0.evicted);
+        rc_memkv_discard(kv);
+        c1 = ev_check(kv, 1);
+        assert_true(c1.digest == c0.digest && c1.values == c0.values);
+        rc_memkv_stats(kv, &st1);
+        assert_int_equal(st1.keys, st0.keys);
+        assert_int_equal(st1.tombstones, st0.tombstones);
+        assert_int_equal(st1.bytes, st0.bytes);
+        assert_int_equal(st1.mem_bytes, st0.mem_bytes);
+        for (i = 0; i < 2000; i++) {
+            assert_int_equal(ev_get(kv, i, &hlc, &tomb) == 0, held0[i]);
+            assert_true(!held0[i] || (hlc == 3 && !tomb));
+        }
+        /* The policy has every entry back: it evicts them as before. */
+        for (i = 10000; i < 14000; i++) {
+            assert_int_equal(ev_write(kv, i, 3, exp), 1);
+            if (i % 10 == 0) {
+                rc_memkv_commit(kv);
+                ev_check(kv, 1);
+            }
+        }
+        rc_memkv_commit(kv);
+        rc_memkv_free(kv);
+    }
+}
+
+/* The entry a write replaces is never its victim: with the replaced key
+ * the oldest (LRU's first choice), a growing overwrite evicts others and
+ * a discard gives both back; alone in the budget, it is RC_EFULL. */
+static void test_evict_not_replaced(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv = ev_kv(RC_EVICT_ALLKEYS_LRU);
+    uint8_t big[4096];
+    uint64_t hlc;
+    int i, tomb, n;
+
+    (void)state;
+    for (i = 0; i < 3000; i++) {
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+    }
+    for (i = 0; !ev_held(kv, i); i++)
+        ;
+    /* Key i is now the oldest held; overwrite it with 4 KiB, in a batch
+     * that deletes another key first (a delete evicts nothing). */
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(ev_delete(kv, 2999, 2), 1);
+    rc_memkv_stats(kv, &st);
+    n = (int)st.keys;
+    {
+        char key[16];
+        size_t len = ev_key(i, key);
+
+        assert_int_equal(rc_memkv_write(kv, ev_token(i), (const uint8_t *)key, len, big,
+                                        sizeof(big), 2, 1, 0, NOW, NULL),
+                         1);
+        rc_memkv_stats(kv, &st);
+        assert_true(st.keys < n); /* others went */
+        assert_int_equal(rc_memkv_get(kv, ev_token(i), (const uint8_t *)key, len, NOW,
+                                      &(struct rc_memkv_entry){0}),
+                         0);
+    }
+    ev_check(kv, 1);
+    rc_memkv_discard(kv);
+    assert_int_equal(ev_get(kv, i, &hlc, &tomb), 0);
+    assert_true(hlc == 1);
+    assert_int_equal(ev_get(kv, 2999, &hlc, &tomb), 0);
+    assert_true(hlc == 1 && !tomb);
+    rc_memkv_stats(kv, &st);
+    assert_int_equal(st.keys, n + 1);
+    ev_check(kv, 1);
+    rc_memkv_free(kv);
+
+    /* Alone: nothing else to evict. */
+    kv = new_kv(0);
+    assert_int_equal(rc_memkv_set_evict(kv, 20 * 1024, RC_EVICT_ALLKEYS_LRU), 0);
+    assert_int_equal(ev_write(kv, 0, 1, 0), 1);
+    rc_memkv_commit(kv);
+    {
+        uint8_t huge[16384];
+
+        memset(huge, 'h', sizeof(huge));
+        assert_int_equal(rc_memkv_write(kv, ev_token(0), (const uint8_t *)"e0", 2, huge,
+                                        sizeof(huge), 2, 1, 0, NOW, NULL),
+                         RC_EFULL);
+    }
+    assert_int_equal(ev_get(kv, 0, &hlc, &tomb), 0);
+    assert_true(hlc == 1);
+    rc_memkv_free(kv);
+}
+
+/* A lowered budget: rc_memkv_evict gets there in calls of at most
+ * max_rows; within budget it does nothing. */
+static void test_evict_lowered(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv;
+    int p, i, n, calls, total;
+
+    (void)state;
+    for (p = 0; p < NEVICTING; p++) {
+        int64_t exp = is_volatile(evicting[p]) ? NOW + 1000000 : 0;
+
+        kv = ev_kv(evicting[p]);
+        for (i = 0; i < 3000; i++) {
+            assert_int_equal(ev_write(kv, i, 1, exp), 1);
+            rc_memkv_commit(kv);
+        }
+        assert_int_equal(rc_memkv_evict(kv, 50, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(rc_memkv_pending(kv), 0);
+        assert_int_equal(rc_memkv_set_evict(kv, EV_BUDGET / 4, evicting[p]), 0);
+        rc_memkv_stats(kv, &st);
+        assert_true(st.mem_bytes > EV_BUDGET / 4 && st.max_bytes == EV_BUDGET / 4);
+        for (calls = 0, total = 0;; calls++) {
+            assert_true(calls < 1000);
+            assert_int_equal(rc_memkv_evict(kv, 50, &n), 0);
+            assert_true(n >= 0 && n <= 50);
+            rc_memkv_commit(kv);
+            if (n == 0)
+                break;
+            total += n;
+        }
+        ev_check(kv, 1);
+        rc_memkv_stats(kv, &st);
+        assert_true(total > 0 && st.evicted >= total);
+        /* ~1,140 entries at the old budget, ~250 at the new one. */
+        assert_true(calls >= total / 50 && calls <= total / 50 + 1);
+        /* Keeps writing within the new budget. */
+        for (i = 5000; i < 6000; i++) {
+            assert_int_equal(ev_write(kv, i, 1, exp), 1);
+            rc_memkv_commit(kv);
+        }
+        ev_check(kv, 1);
+        rc_memkv_free(kv);
+    }
+}
+
+/* A lowered budget and no rc_memkv_evict: each write evicts more than it
+ * adds (RC_MEMKV_EVICT_PER_WRITE), so the writes alone bring the engine
+ * back within the budget, mem_bytes falling at every one. */
+static void test_evict_converges(void **state)
+{
+    struct rc_memkv_stats st, last;
+    struct rc_memkv *kv = ev_kv(RC_EVICT_ALLKEYS_LRU);
+    int i;
+
+    (void)state;
+    for (i = 0; i < 3000; i++) {
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+    }
+    assert_int_equal(rc_memkv_set_evict(kv, EV_BUDGET / 4, RC_EVICT_ALLKEYS_LRU), 0);
+    rc_memkv_stats(kv, &last);
+    for (i = 10000;; i++) {
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+        rc_memkv_stats(kv, &st);
+        if (st.mem_bytes <= st.max_bytes)
+            break;
+        assert_true(st.mem_bytes < last.mem_bytes);
+        last = st;
+    }
+    /* ~850 entries to shed at ~63 a write. */
+    assert_true(i - 10000 <= 20);
+    for (i = 20000; i < 21000; i++) {
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+        ev_check(kv, 1);
+    }
+    rc_memkv_free(kv);
+}
+
+/* Reads are the policy's accesses, scans are not: under LRU a key read
+ * now and then outlives ten budgets of writes; one only scanned does not. */
+static void test_evict_reads(void **state)
+{
+    static struct collect c;
+    struct rc_memkv *kv = ev_kv(RC_EVICT_ALLKEYS_LRU);
+    uint64_t hlc;
+    int i, tomb;
+
+    (void)state;
+    assert_int_equal(ev_write(kv, 0, 1, 0), 1);
+    assert_int_equal(ev_write(kv, 1, 1, 0), 1);
+    rc_memkv_commit(kv);
+    for (i = 2; i < 12000; i++) {
+        assert_int_equal(ev_write(kv, i, 1, 0), 1);
+        rc_memkv_commit(kv);
+        if (i % 100 == 0) {
+            assert_int_equal(ev_get(kv, 0, &hlc, &tomb), 0);
+            c.n = 0;
+            rc_memkv_scan(kv, ev_token(1), ev_token(1), 0, NULL, 0, 1, NOW, collect_cb, &c);
+        }
+    }
+    assert_true(ev_held(kv, 0));
+    assert_false(ev_held(kv, 1));
+    rc_memkv_free(kv);
+}
+
+/* The bucket array doubles under the budget only: at every budget of a
+ * sweep (one of them full just as entries outnumber buckets), a commit
+ * is never above it. */
+static void test_evict_table_growth(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv;
+    int64_t budget;
+    int i;
+
+    (void)state;
+    for (budget = 160 * 1024; budget < 320 * 1024; budget += 2048) {
+        kv = new_kv(0);
+        assert_int_equal(rc_memkv_set_evict(kv, budget, RC_EVICT_ALLKEYS_LRU), 0);
+        for (i = 0; i < (int)(budget / 100); i++) {
+            assert_int_equal(ev_write(kv, i, 1, 0), 1);
+            rc_memkv_commit(kv);
+            rc_memkv_stats(kv, &st);
+            assert_true(st.mem_bytes <= budget);
+        }
+        ev_check(kv, 1);
+        rc_memkv_free(kv);
+    }
+}
+
+/* noeviction, and volatile-* with nothing that expires: RC_EFULL, the
+ * batch discarded, nothing evicted. */
+static void test_evict_full(void **state)
+{
+    static const int full[] = {RC_EVICT_NOEVICTION, RC_EVICT_VOLATILE_LRU, RC_EVICT_VOLATILE_LFU,
+                               RC_EVICT_VOLATILE_TTL, RC_EVICT_VOLATILE_RANDOM};
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv;
+    size_t p;
+    int i, r = 1;
+
+    (void)state;
+    for (p = 0; p < sizeof(full) / sizeof(full[0]); p++) {
+        kv = ev_kv(full[p]);
+        for (i = 0, r = 1; i < 5000 && r == 1; i++) {
+            r = ev_write(kv, i, 1, 0);
+            if (r == 1 && i % 2 == 1)
+                rc_memkv_commit(kv);
+        }
+        assert_int_equal(r, RC_EFULL);
+        assert_int_equal(rc_memkv_pending(kv), 0);
+        rc_memkv_stats(kv, &st);
+        assert_int_equal(st.evicted, 0);
+        assert_true(st.keys > 0 && st.keys % 2 == 0); /* the odd one's batch went */
+        assert_int_equal(rc_memkv_evict(kv, 10, &i), 0);
+        assert_int_equal(i, 0);
+        ev_check(kv, 1);
+        rc_memkv_free(kv);
+    }
+    kv = new_kv(0);
+    assert_int_equal(rc_memkv_set_evict(kv, 1000, RC_EVICT_NPOLICIES), RC_EINVAL);
+    assert_int_equal(rc_memkv_set_evict(kv, 1000, -1), RC_EINVAL);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.max_bytes == 0 && st.policy == RC_EVICT_NOEVICTION);
+    rc_memkv_free(kv);
+}
+
+/* The policy changes every few hundred writes, noeviction included,
+ * while batches commit and discard: consistent and within budget
+ * throughout (under noeviction a full write is RC_EFULL). */
+static void test_evict_switch(void **state)
+{
+    struct rc_memkv_stats st;
+    struct rc_memkv *kv = new_kv(0);
+    unsigned seed = 99;
+    int i, r, policy = RC_EVICT_ALLKEYS_LRU, full = 0;
+
+    (void)state;
+    assert_int_equal(rc_memkv_set_evict(kv, EV_BUDGET, policy), 0);
+    for (i = 0; i < 30000; i++) {
+        if (i % 300 == 0) {
+            policy = rand_r(&seed) % RC_EVICT_NPOLICIES;
+            assert_int_equal(rc_memkv_set_evict(kv, -1, policy), 0);
+        }
+        /* Half the keys expire (volatile-* has victims), some never. */
+        r = ev_write(kv, rand_r(&seed) % 20000, 1 + (uint64_t)i, i % 2 ? NOW + 100000 + i : 0);
+        if (r == RC_EFULL) {
+            full++;
+            assert_true(policy == RC_EVICT_NOEVICTION || is_volatile(policy));
+            continue;
+        }
+        assert_true(r == 0 || r == 1);
+        if (rand_r(&seed) % 20 == 0)
+            rc_memkv_discard(kv);
+        else if (i % 5 == 0)
+            rc_memkv_commit(kv);
+        else
+            continue;
+        ev_check(kv, 0);
+        /* Above the budget only by what the expiry table grew while a
+         * write was refused (noeviction, volatile-* without victims). */
+        rc_memkv_stats(kv, &st);
+        assert_true(st.mem_bytes <= EV_BUDGET + EV_BUDGET / 8);
+    }
+    rc_memkv_commit(kv);
+    /* Under an evicting policy, writes bring it back within. */
+    assert_int_equal(rc_memkv_set_evict(kv, -1, RC_EVICT_ALLKEYS_LRU), 0);
+    for (i = 0; i < 100; i++) {
+        assert_int_equal(ev_write(kv, 30000 + i, 1, 0), 1);
+        rc_memkv_commit(kv);
+    }
+    ev_check(kv, 1);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.evicted > 0);
+    print_message("%d full writes under noeviction or volatile-*\n", full);
+    rc_memkv_free(kv);
+}
+
+/* Allocation N fails during writes that evict and an rc_memkv_evict
+ * after a lowered budget, for every N: the call reports it, the batch is
+ * gone, the committed state is intact, and the engine still evicts. */
+static void test_evict_alloc_failures(void **state)
+{
+    struct rc_memkv_stats st0, st;
+    struct rc_memkv *kv;
+    struct census c0, c;
+    long nf;
+    int i, n, err;
+
+    (void)state;
+    for (nf = 1; nf < 100000; nf++) {
+        fault_off();
+        kv = new_kv(0);
+        assert_int_equal(rc_memkv_set_evict(kv, 64 * 1024, RC_EVICT_ALLKEYS_LRU), 0);
+        for (i = 0; i < 200; i++) {
+            assert_int_equal(ev_write(kv, i, 1, i % 3 ? 0 : NOW + 1000 + i), 1);
+            rc_memkv_commit(kv);
+        }
+        c0 = ev_check(kv, 1);
+        rc_memkv_stats(kv, &st0);
+        fault_arm(nf);
+        err = rc_memkv_set_evict(kv, 64 * 1024 + 1, RC_EVICT_ALLKEYS_S3FIFO);
+        for (i = 1000; i < 1600 && err >= 0; i++)
+            err = ev_write(kv, i, 1, i % 3 ? 0 : NOW + 1000 + i);
+        if (err >= 0)
+            err = rc_memkv_set_evict(kv, 32 * 1024, RC_EVICT_ALLKEYS_LRU);
+        if (err >= 0)
+            err = rc_memkv_evict(kv, 1000, &n);
+        fault_off();
+        if (err < 0) {
+            assert_int_equal(err, RC_ENOMEM);
+            assert_int_equal(rc_memkv_pending(kv), 0);
+            c = ev_check(kv, 0);
+            assert_true(c.digest == c0.digest);
+            rc_memkv_stats(kv, &st);
+            assert_int_equal(st.keys, st0.keys);
+            assert_int_equal(st.bytes, st0.bytes);
+        } else {
+            rc_memkv_commit(kv);
+            ev_check(kv, 1);
+        }
+        /* Whatever happened, it goes on evicting within its budget. */
+        assert_int_equal(rc_memkv_set_evict(kv, 48 * 1024, RC_EVICT_ALLKEYS_LRU), 0);
+        do {
+            assert_int_equal(rc_memkv_evict(kv, 100, &n), 0);
+            rc_memkv_commit(kv);
+        } while (n > 0);
+        for (i = 2000; i < 2500; i++) {
+            assert_int_equal(ev_write(kv, i, 1, 0), 1);
+            rc_memkv_commit(kv);
+        }
+        ev_check(kv, 1);
+        rc_memkv_free(kv);
+        if (!fault_fired)
+            break;
+    }
+    print_message("%ld allocation failures injected\n", nf - 1);
+    assert_true(nf > 10 && nf < 100000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +1308,18 @@ int main(void)
         cmocka_unit_test(test_purge_sweep),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_evict_budget),
+        cmocka_unit_test(test_evict_keeps_tombstones),
+        cmocka_unit_test(test_ghost),
+        cmocka_unit_test(test_evict_discard),
+        cmocka_unit_test(test_evict_not_replaced),
+        cmocka_unit_test(test_evict_lowered),
+        cmocka_unit_test(test_evict_converges),
+        cmocka_unit_test(test_evict_table_growth),
+        cmocka_unit_test(test_evict_reads),
+        cmocka_unit_test(test_evict_full),
+        cmocka_unit_test(test_evict_switch),
+        cmocka_unit_test(test_evict_alloc_failures),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

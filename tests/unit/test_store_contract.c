@@ -1,7 +1,7 @@
 /*
  * test_store_contract.c - the contract of store.h, checked on every
  * engine (store_engine.h): point reads and writes, versions, expiry,
- * purge, counters, metadata, batches and the size cap.
+ * purge, counters, metadata, batches, the size cap and eviction.
  *
  * main() runs the list once per entry of fx_engines[] (store_fixture.c),
  * as a cmocka group named after the engine: ":memory:" (common/memkv.c)
@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "evict.h"
 #include "ring.h"
 #include "store.h"
 #include "store_fixture.h"
@@ -514,7 +515,344 @@ static void test_max_bytes(void **state)
     expect_stats(f->s, 20, 0, before.bytes + 6);
 }
 
-/* The cases run on every engine. */
+/* ---- eviction ------------------------------------------------------------ */
+
+/*
+ * The budget each engine is tested with: what max_mem_bytes bounds in
+ * memory (entries, index, metadata, the policy's and the ghost's tables)
+ * and what max_bytes bounds on disk (the file: 64 pages of 4 KiB).
+ */
+#define MEM_BUDGET (INT64_C(1) << 20)
+#define DISK_BUDGET (INT64_C(256) << 10)
+/* Fill values: 100 bytes, the small values of a cache. */
+#define FILL_VLEN 100
+
+static int is_memory(const struct fx *f)
+{
+    return strcmp(f->engine->name, "memory") == 0;
+}
+
+static int64_t budget_of(const struct fx *f)
+{
+    return is_memory(f) ? MEM_BUDGET : DISK_BUDGET;
+}
+
+/* Reopens with the engine's budget knob set to bytes (the other one 0). */
+static void reopen_budget(struct fx *f, int64_t bytes, int policy)
+{
+    f->opts.max_mem_bytes = is_memory(f) ? bytes : 0;
+    f->opts.max_bytes = is_memory(f) ? 0 : bytes;
+    f->opts.evict_policy = policy;
+    fx_reopen(f);
+}
+
+/* What the budget bounds: the memory held, or the database file. */
+static int64_t used_of(const struct fx *f)
+{
+    struct rc_store_stats st;
+
+    rc_store_stats(f->s, &st);
+    return is_memory(f) ? st.mem_bytes : st.db_bytes;
+}
+
+/* Writes of 10x the budget's bytes. */
+static int fill_rows(const struct fx *f)
+{
+    return (int)(10 * budget_of(f) / (FILL_VLEN + 8));
+}
+
+/* A store with a budget and a policy that evicts takes 10x its budget,
+ * stays within it, and its counters say what went. */
+static void test_evict_budget(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    int n = fill_rows(f);
+
+    reopen_budget(f, budget_of(f), RC_EVICT_DEFAULT);
+    fill(f->s, "e", n, FILL_VLEN, 10, 0);
+    rc_store_stats(f->s, &st);
+    assert_true(used_of(f) <= budget_of(f));
+    assert_true(st.evicted > 0);
+    assert_true(st.keys > 0 && st.keys < n);
+    assert_int_equal(st.keys + st.evicted, n); /* nothing overwritten */
+    assert_true(st.evicted_bytes >= st.evicted * (FILL_VLEN + 3));
+    assert_int_equal(st.evict_policy, RC_EVICT_DEFAULT);
+    assert_int_equal(st.max_mem_bytes, budget_of(f));
+    check_counts(f->s);
+    /* What is held reads back as written. */
+    expect_stats(f->s, st.keys, 0, st.bytes);
+}
+
+/* Every policy that evicts keeps the budget; volatile-* evict only values
+ * with an expiry time, so values without one all stay. */
+static void test_evict_policies(void **state)
+{
+    struct fx *f = *state;
+    int64_t far = NOW0 + 3600 * 1000;
+    int n = fill_rows(f) / 2, policy, i;
+    struct rc_store_stats st;
+    char key[32];
+
+    for (policy = 1; policy < RC_EVICT_NPOLICIES; policy++) {
+        int is_volatile = policy == RC_EVICT_VOLATILE_LRU || policy == RC_EVICT_VOLATILE_LFU ||
+                          policy == RC_EVICT_VOLATILE_TTL || policy == RC_EVICT_VOLATILE_RANDOM;
+
+        rc_store_close(f->s);
+        f->s = NULL;
+        rm_rf(f->dir);
+        reopen_budget(f, budget_of(f), policy);
+        if (is_volatile)
+            fill(f->s, "keep", 50, FILL_VLEN, 10, 0);
+        fill(f->s, "e", n, FILL_VLEN, 10, far);
+        rc_store_stats(f->s, &st);
+        assert_true(used_of(f) <= budget_of(f));
+        assert_true(st.evicted > 0);
+        for (i = 0; is_volatile && i < 50; i++) {
+            fill_key(key, sizeof(key), "keep", i);
+            assert_int_equal(rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0,
+                                          &(struct rc_entry){0}),
+                             0);
+        }
+    }
+}
+
+/* Overwrites at the cap: the entry being replaced is never the victim
+ * (its replacement would be counted twice), and each write says it
+ * replaced a live value. */
+static void test_evict_overwrite(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t big[3 * FILL_VLEN];
+    struct rc_store_stats before, after;
+    int n = fill_rows(f), i, done = 0, existed;
+    struct rc_version v;
+    struct rc_entry e;
+    char key[32];
+
+    reopen_budget(f, budget_of(f), RC_EVICT_ALLKEYS_RANDOM);
+    fill(f->s, "e", n, FILL_VLEN, 10, 0);
+    rc_store_stats(f->s, &before);
+    for (i = 0; i < n && done < 500; i++) {
+        fill_key(key, sizeof(key), "e", i);
+        if (rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e) != 0)
+            continue;
+        v = ver(e.ver.hlc + 1, 1);
+        existed = -1;
+        assert_int_equal(rc_store_write(f->s, (const uint8_t *)key, strlen(key), big, sizeof(big),
+                                        &v, 0, NOW0, &existed),
+                         1);
+        assert_int_equal(existed, 1);
+        assert_int_equal(rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e), 0);
+        assert_int_equal(e.value_len, sizeof(big));
+        if (++done % FILL_BATCH == 0)
+            assert_int_equal(rc_store_commit(f->s), 0);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    assert_int_equal(done, 500);
+    rc_store_stats(f->s, &after);
+    assert_true(after.evicted > before.evicted);
+    assert_int_equal(after.keys + (after.evicted - before.evicted), before.keys);
+    assert_true(used_of(f) <= budget_of(f));
+    check_counts(f->s);
+}
+
+/* Tombstones are never evicted: an eviction must not undo a delete. */
+static void test_evict_keeps_tombstones(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    char key[32];
+    int i;
+
+    reopen_budget(f, budget_of(f), RC_EVICT_ALLKEYS_RANDOM);
+    for (i = 0; i < 100; i++) {
+        fill_key(key, sizeof(key), "gone", i);
+        assert_int_equal(del(f->s, key, 20, 1, NOW0, NULL), 1);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    fill(f->s, "e", fill_rows(f), FILL_VLEN, 10, 0);
+    rc_store_stats(f->s, &st);
+    assert_true(st.evicted > 0);
+    assert_int_equal(st.tombstones, 100);
+    for (i = 0; i < 100; i++) {
+        fill_key(key, sizeof(key), "gone", i);
+        expect(f->s, key, NULL, 20, 1, NOW0);
+    }
+}
+
+static int holds(struct fx *f, const char *prefix, int i)
+{
+    struct rc_entry e;
+    char key[32];
+
+    fill_key(key, sizeof(key), prefix, i);
+    return rc_store_get(f->s, (const uint8_t *)key, strlen(key), NOW0, &e) == 0;
+}
+
+/* Versions above every other of these tests: the ghost's buckets keep
+ * their newest versions, as a clock makes the latest writes. */
+#define GHOST_HLC (UINT64_C(1) << 40)
+#define GHOST_KEYS 256
+
+/* Writes GHOST_KEYS keys "g-i" at versions (GHOST_HLC + i, 1), then more
+ * keys until one of them is evicted: its index, or -1. */
+static int evict_one(struct fx *f)
+{
+    char prefix[16];
+    int round, i;
+
+    fill(f->s, "g", GHOST_KEYS, FILL_VLEN, GHOST_HLC, 0);
+    for (round = 0; round < 1000; round++) {
+        for (i = 0; i < GHOST_KEYS; i++)
+            if (!holds(f, "g", i))
+                return i;
+        snprintf(prefix, sizeof(prefix), "p%d", round);
+        fill(f->s, prefix, FILL_BATCH, FILL_VLEN, 10, 0);
+    }
+    return -1;
+}
+
+/* A replica's write of an evicted version (read repair, a hint, a stream)
+ * is ignored; a newer one, and a delete, are not. */
+static void test_evict_ghost(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats before, after;
+    int n = fill_rows(f), i;
+    uint64_t hlc;
+    char key[32];
+
+    reopen_budget(f, budget_of(f), RC_EVICT_ALLKEYS_RANDOM);
+    fill(f->s, "e", n, FILL_VLEN, 10, 0);
+    i = evict_one(f);
+    assert_true(i >= 0);
+    fill_key(key, sizeof(key), "g", i);
+    hlc = GHOST_HLC + (uint64_t)i;
+    rc_store_stats(f->s, &before);
+    /* The version evicted, and an older one. */
+    assert_int_equal(put(f->s, key, "old", hlc, 1, 0, NOW0, NULL), 0);
+    assert_int_equal(put(f->s, key, "older", hlc - 1, 7, 0, NOW0, NULL), 0);
+    expect_absent(f->s, key, NOW0);
+    rc_store_stats(f->s, &after);
+    assert_int_equal(after.ghost_refused, before.ghost_refused + 2);
+    assert_int_equal(after.keys, before.keys);
+    assert_int_equal(put(f->s, key, "new", hlc, 2, 0, NOW0, NULL), 1);
+    expect(f->s, key, "new", hlc, 2, NOW0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+
+    /* A delete of an evicted key, even at an older version, is kept. */
+    for (i = 0; i < n && holds(f, "e", i); i++)
+        ;
+    assert_true(i < n);
+    fill_key(key, sizeof(key), "e", i);
+    assert_int_equal(del(f->s, key, 5, 1, NOW0, NULL), 1);
+    expect(f->s, key, NULL, 5, 1, NOW0);
+    assert_int_equal(rc_store_commit(f->s), 0);
+}
+
+/* noeviction keeps the old behaviour: FULL, and nothing evicted. */
+static void test_evict_noeviction(void **state)
+{
+    struct fx *f = *state;
+    uint8_t val[FILL_VLEN];
+    struct rc_version v = ver(10, 1);
+    struct rc_store_stats st;
+    char key[32];
+    int i, err = 0;
+
+    reopen_budget(f, budget_of(f), RC_EVICT_NOEVICTION);
+    memset(val, 'v', sizeof(val));
+    for (i = 0; i < fill_rows(f) && err >= 0; i++) {
+        fill_key(key, sizeof(key), "e", i);
+        err = rc_store_write(f->s, (const uint8_t *)key, strlen(key), val, sizeof(val), &v, 0, NOW0,
+                             NULL);
+        if (err >= 0 && i % FILL_BATCH == FILL_BATCH - 1)
+            err = rc_store_commit(f->s);
+    }
+    assert_int_equal(err, RC_EFULL);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.evicted, 0);
+    assert_true(st.keys > 0);
+    assert_true(used_of(f) <= budget_of(f));
+    /* Switching to a policy that evicts lets writes in. */
+    assert_int_equal(rc_store_set_evict(f->s, -1, RC_EVICT_ALLKEYS_RANDOM), 0);
+    fill(f->s, "more", 2 * FILL_BATCH, FILL_VLEN, 10, 0);
+    rc_store_stats(f->s, &st);
+    assert_true(st.evicted > 0);
+    assert_int_equal(st.evict_policy, RC_EVICT_ALLKEYS_RANDOM);
+}
+
+static void test_evict_bad_args(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    struct rc_store *s = NULL;
+    struct rc_store_opts o = f->opts;
+    int n = -1;
+
+    assert_int_equal(rc_store_set_evict(f->s, -1, RC_EVICT_NPOLICIES), RC_EINVAL);
+    assert_int_equal(rc_store_set_evict(f->s, 1 << 20, -1), RC_EINVAL);
+    assert_int_equal(rc_store_set_evict(f->s, 1 << 20, 1000), RC_EINVAL);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.evict_policy, RC_EVICT_NOEVICTION);
+    assert_int_equal(st.max_mem_bytes, 0); /* the bad calls changed nothing */
+
+    o.evict_policy = RC_EVICT_NPOLICIES;
+    assert_int_equal(rc_store_open(&o, &s, NULL, 0), RC_EINVAL);
+    assert_null(s);
+    o.evict_policy = RC_EVICT_ALLKEYS_LRU;
+    o.max_mem_bytes = -1;
+    assert_int_equal(rc_store_open(&o, &s, NULL, 0), RC_EINVAL);
+    assert_null(s);
+
+    /* Nothing to do: no budget, or no rows allowed. */
+    assert_int_equal(rc_store_evict_step(f->s, NOW0, 100, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_store_set_evict(f->s, 4096, RC_EVICT_ALLKEYS_LRU), 0);
+    n = -1;
+    assert_int_equal(rc_store_evict_step(f->s, NOW0, 0, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_store_pending(f->s), 0);
+}
+
+/* A budget lowered below what is held: rc_store_evict_step evicts down in
+ * bounded steps and then stops; writes go on meanwhile. */
+static void test_evict_lower_budget(void **state)
+{
+    struct fx *f = *state;
+    int64_t low = budget_of(f) / 4;
+    int n = fill_rows(f) / 10, steps = 0, got, total = 0;
+    struct rc_store_stats st;
+
+    reopen_budget(f, 0, RC_EVICT_ALLKEYS_RANDOM);
+    fill(f->s, "e", n, FILL_VLEN, 10, 0);
+    assert_int_equal(rc_store_set_evict(f->s, low, RC_EVICT_ALLKEYS_RANDOM), 0);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.max_mem_bytes, low);
+    assert_int_equal(st.evicted, 0); /* nothing evicted by the change itself */
+    do {
+        got = -1;
+        assert_int_equal(rc_store_evict_step(f->s, NOW0, 50, &got), 0);
+        assert_true(got >= 0 && got <= 50);
+        assert_int_equal(rc_store_commit(f->s), 0);
+        total += got;
+    } while (got > 0 && ++steps < 10000);
+    assert_true(got == 0);
+    rc_store_stats(f->s, &st);
+    assert_true(total > 0 && total == st.evicted);
+    assert_true(st.keys > 0 && st.keys < n);
+    assert_true(steps > 1); /* bounded per call */
+    if (is_memory(f))
+        assert_true(st.mem_bytes <= low);
+    /* Writes stay within the lowered budget. */
+    fill(f->s, "more", n, FILL_VLEN, 10, 0);
+    if (is_memory(f))
+        assert_true(used_of(f) <= low);
+    check_counts(f->s);
+}
+
 /* The cases run on every engine. */
 #define CASE(fn) cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, fx_teardown, (void *)eng)
 
@@ -543,6 +881,14 @@ int main(void)
             CASE(test_empty_value),
             CASE(test_bad_args),
             CASE(test_max_bytes),
+            CASE(test_evict_budget),
+            CASE(test_evict_policies),
+            CASE(test_evict_overwrite),
+            CASE(test_evict_keeps_tombstones),
+            CASE(test_evict_ghost),
+            CASE(test_evict_noeviction),
+            CASE(test_evict_bad_args),
+            CASE(test_evict_lower_budget),
         };
         failed += cmocka_run_group_tests_name(eng->name, tests, NULL, NULL);
     }

@@ -2,8 +2,9 @@
  * test_store_sqlite.c - what only the SQLite engine of the store has:
  * persistence across a reopen (data, tombstones, metadata, counters),
  * rows planted with chosen tokens, data directory and file errors, the
- * background WAL checkpoint, the schema version check and migration, and
- * faults of SQLite's allocator. The engine contract itself is checked on
+ * background WAL checkpoint, the schema version check and migration,
+ * eviction within the file (pages in use, rows with overflow pages,
+ * budgets below the file's size) and faults of SQLite's allocator. The engine contract itself is checked on
  * every engine by test_store_contract.c.
  *
  * The allocation-failure tests swap SQLite's allocator in main(), before
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "evict.h"
 #include "ring.h"
 #include "store.h"
 #include "store_fixture.h"
@@ -629,6 +631,174 @@ static void test_alloc_failures(void **state)
     assert_true(n < 100000);
 }
 
+/* ---- eviction ------------------------------------------------------------ */
+
+/* Pages of the database file and pages in use (not on the freelist), as a
+ * second connection sees what was committed. */
+static void file_pages(const struct fx *f, int64_t *total, int64_t *used)
+{
+    char path[192];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t free_pages = -1;
+
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT * FROM pragma_page_count(), pragma_freelist_count()",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    *total = sqlite3_column_int64(st, 0);
+    free_pages = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    *used = *total - free_pages;
+}
+
+/* Values of 100 B to 10 KB: the larger ones need overflow pages, which
+ * only whole free pages give, so eviction must empty leaves. Every write
+ * still goes in, and the file stays within its cap. */
+static void test_evict_mixed_sizes(void **state)
+{
+    struct fx *f = *state;
+    static uint8_t val[10000];
+    struct rc_version v = ver(10, 1);
+    struct rc_store_stats st;
+    int64_t total, used;
+    uint64_t x = 7;
+    char key[32];
+    int i, n = 4000;
+
+    f->opts.max_bytes = 1 << 20;
+    f->opts.evict_policy = RC_EVICT_ALLKEYS_LRU;
+    fx_reopen(f);
+    memset(val, 'v', sizeof(val));
+    for (i = 0; i < n; i++) {
+        size_t len = 100 + lcg(&x) % (sizeof(val) - 100 + 1);
+
+        fill_key(key, sizeof(key), "m", i);
+        assert_int_equal(rc_store_write(f->s, (const uint8_t *)key, strlen(key), val, len, &v, 0,
+                                        NOW0, NULL),
+                         1);
+        if (i % FILL_BATCH == FILL_BATCH - 1)
+            assert_int_equal(rc_store_commit(f->s), 0);
+    }
+    assert_int_equal(rc_store_commit(f->s), 0);
+    rc_store_stats(f->s, &st);
+    assert_true(st.db_bytes <= f->opts.max_bytes);
+    assert_true(st.evicted > 0 && st.keys + st.evicted == n);
+    assert_true(st.bytes > f->opts.max_bytes / 2); /* the file is used, not emptied */
+    file_pages(f, &total, &used);
+    assert_true(total * 4096 <= f->opts.max_bytes);
+    check_counts(f->s);
+}
+
+/* A budget below the file's size (set at run time, or a smaller cap at a
+ * restart): the file cannot shrink, so what is bounded is the pages in
+ * use. evict_step brings them under the budget; writes keep them there,
+ * evicting as they go; under noeviction they fail with FULL. */
+static void test_evict_below_file(void **state)
+{
+    struct fx *f = *state;
+    int64_t budget = 128 << 10, pages = budget / 4096, total, used;
+    struct rc_store_stats st;
+    int got, steps = 0;
+
+    f->opts.evict_policy = RC_EVICT_ALLKEYS_RANDOM;
+    fx_reopen(f);
+    fill(f->s, "e", 6000, 100, 10, 0);
+    file_pages(f, &total, &used);
+    assert_true(used > 4 * pages);
+
+    assert_int_equal(rc_store_set_evict(f->s, budget, RC_EVICT_ALLKEYS_RANDOM), 0);
+    do {
+        assert_int_equal(rc_store_evict_step(f->s, NOW0, 100, &got), 0);
+        assert_int_equal(rc_store_commit(f->s), 0);
+    } while (got > 0 && ++steps < 10000);
+    file_pages(f, &total, &used);
+    assert_true(used <= pages);
+    assert_true(used > pages / 2); /* evicted down to the budget, not far below */
+    print_message("evicted to %lld of %lld pages in %d steps\n", (long long)used,
+                  (long long)total, steps);
+
+    /* Writes evict as they go: the pages in use stay at the budget. */
+    fill(f->s, "more", 3000, 100, 10, 0);
+    file_pages(f, &total, &used);
+    assert_true(used <= pages + 2);
+    check_counts(f->s);
+
+    /* A restart with that cap finds the file too large: the same. */
+    f->opts.max_bytes = budget / 2;
+    fx_reopen(f);
+    fill(f->s, "again", 500, 100, 10, 0);
+    do {
+        assert_int_equal(rc_store_evict_step(f->s, NOW0, 100, &got), 0);
+        assert_int_equal(rc_store_commit(f->s), 0);
+    } while (got > 0 && ++steps < 20000);
+    file_pages(f, &total, &used);
+    assert_true(used <= pages / 2);
+
+    /* Under noeviction, a write past the budget fails (and takes its
+     * batch); evict_step does nothing. */
+    assert_int_equal(rc_store_set_evict(f->s, budget / 4, RC_EVICT_NOEVICTION), 0);
+    assert_int_equal(rc_store_evict_step(f->s, NOW0, 100, &got), 0);
+    assert_int_equal(got, 0);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(put(f->s, "x", "y", 10, 1, 0, NOW0, NULL), RC_EFULL);
+    assert_int_equal(rc_store_pending(f->s), 0);
+    expect_stats(f->s, st.keys, st.tombstones, st.bytes);
+    /* Lifting the budget lets it in. */
+    assert_int_equal(rc_store_set_evict(f->s, 0, RC_EVICT_NOEVICTION), 0);
+    assert_int_equal(put(f->s, "x", "y", 10, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+}
+
+/* Allocation failures while writes evict: a failed write discards its
+ * batch, evictions included, and the counters stay exact. */
+static void test_evict_faults(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats before, after;
+    struct rc_version v = ver(11, 1);
+    static const uint8_t val[500];
+    char key[32];
+    long nfault;
+    int i, err = 0;
+
+    f->opts.max_bytes = 128 << 10;
+    f->opts.evict_policy = RC_EVICT_VOLATILE_TTL;
+    fx_reopen(f);
+    fill(f->s, "e", 3000, 100, 10, NOW0 + 60000);
+    rc_store_stats(f->s, &before);
+    assert_true(before.evicted > 0);
+    for (nfault = 1; nfault < 10000; nfault++) {
+        fault_arm(nfault);
+        for (i = 0, err = 0; i < 20 && err >= 0; i++) {
+            snprintf(key, sizeof(key), "x-%ld-%d", nfault, i);
+            err = rc_store_write(f->s, (const uint8_t *)key, strlen(key), val, sizeof(val), &v,
+                                 NOW0 + 60000, NOW0, NULL);
+        }
+        if (err >= 0)
+            err = rc_store_commit(f->s);
+        fault_arm(0);
+        if (err >= 0)
+            break;
+        assert_int_equal(err, RC_EIO);
+        assert_int_equal(rc_store_pending(f->s), 0);
+        snprintf(key, sizeof(key), "x-%ld-0", nfault);
+        expect_absent(f->s, key, NOW0);
+        rc_store_stats(f->s, &after);
+        assert_int_equal(after.keys, before.keys);
+        assert_int_equal(after.bytes, before.bytes);
+        check_counts(f->s);
+    }
+    assert_true(nfault > 1 && nfault < 10000);
+    rc_store_stats(f->s, &after);
+    assert_true(after.evicted > before.evicted);
+    assert_true(after.db_bytes <= f->opts.max_bytes);
+    check_counts(f->s);
+}
+
 #define SQLITE(fn)                                                                  \
     cmocka_unit_test_prestate_setup_teardown(fn, fx_setup, teardown, (void *)&sqlite_engine)
 
@@ -644,6 +814,9 @@ int main(void)
         SQLITE(test_background_checkpoint),
         SQLITE(test_migrate_v1),
         SQLITE(test_alloc_failures),
+        SQLITE(test_evict_mixed_sizes),
+        SQLITE(test_evict_below_file),
+        SQLITE(test_evict_faults),
     };
 
     /* Must precede any other SQLite call in the process. */
