@@ -218,6 +218,20 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
     return rv;
 }
 
+/*
+ * Whether the read cache's rows are the store's exactly, so a write may
+ * skip the store's lookup (rc_store_write_known). Not on a disk store
+ * that evicts (a --max-db-size and a policy that evicts): it deletes rows
+ * inside a write without saying which, so the cache may still hold a row
+ * the store no longer has, and a write told "it is there" would be
+ * counted as a replacement. The cache still serves such a row to reads:
+ * it is the newest version this node had, as a cache may keep it.
+ */
+static int known_rows(const struct rc_node *n)
+{
+    return n->opts.max_db_bytes == 0 || !rc_evict_policy_evicts(n->opts.evict_policy);
+}
+
 /* allocate: an applied value enters the cache even if the key was not
  * cached (client and replica writes); a stream's bulk copy only refreshes
  * cached keys, so it does not push out what clients use. */
@@ -230,9 +244,10 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     struct rc_store_live live;
     int cached, rv;
 
-    /* A cached entry is the store's row exactly: no need to look it up. */
+    /* A cached entry is the store's row exactly: no need to look it up;
+     * unless the store may have evicted it behind the cache (known_rows). */
     cached = n->cache && rc_memtab_peek(n->cache, key, key_len, now, &me);
-    if (cached) {
+    if (cached && known_rows(n)) {
         live.ver.hlc = me.ver_hlc;
         live.ver.node = me.ver_node;
         live.value_len = me.value_len;
