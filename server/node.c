@@ -423,9 +423,11 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
  * loop from blocking, so the steps run back to back when no client is
  * there and between requests when there are. 128 entries: the memory
  * engine evicts one in well under a microsecond (an unlink and a free),
- * so a step costs about what a pipelined burst of a few requests does,
- * and an idle node still sheds ~100 MB/s of 1 KiB entries. Stops when a
- * step finds the store within its budget (or nothing more to evict).
+ * so a step costs about what a pipelined burst of a few requests does.
+ * Measured (:memory:, 1 KB values, CONFIG SET maxmemory 400m -> 64mb):
+ * ~300k entries shed in under 1.5 s while a client's PINGs kept their
+ * p50/p99 (0.03/0.20 ms). Stops when a step finds the store within its
+ * budget (or nothing more to evict).
  */
 static void on_evict(uv_idle_t *h)
 {
