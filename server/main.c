@@ -555,24 +555,25 @@ static int64_t min_limit(int64_t a, int64_t b)
  * v1); inside a container's cgroup namespace it is "/". */
 static int64_t cgroup_limit(void)
 {
-    char line[512], path[768], *p, *rel = NULL;
+    char line[512], v1_rel[512] = "", v2_rel[512] = "", path[768], *p, *rel;
     int64_t lim = 0;
-    int v1 = 0;
+    int v1;
     FILE *f = fopen("/proc/self/cgroup", "r");
 
-    while (f != NULL && rel == NULL && fgets(line, sizeof(line), f) != NULL) {
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "0::", 3) == 0) {
-            rel = line + 3;
-        } else if ((p = strstr(line, ":memory:")) != NULL) {
-            rel = p + 8;
-            v1 = 1;
-        }
+        if (strncmp(line, "0::", 3) == 0)
+            snprintf(v2_rel, sizeof(v2_rel), "%s", line + 3);
+        else if ((p = strstr(line, ":memory:")) != NULL)
+            snprintf(v1_rel, sizeof(v1_rel), "%s", p + 8);
     }
     if (f != NULL)
         fclose(f);
-    if (rel == NULL || strstr(rel, "..") != NULL)
-        rel = "/";
+    /* A hybrid system lists both; the memory controller is then v1's. */
+    v1 = *v1_rel != '\0';
+    rel = v1 ? v1_rel : v2_rel;
+    if (*rel != '/' || strstr(rel, "..") != NULL)
+        snprintf(rel, sizeof(v1_rel), "/");
     for (;;) {
         snprintf(path, sizeof(path), "/sys/fs/cgroup%s%s/%s", v1 ? "/memory" : "",
                  strcmp(rel, "/") == 0 ? "" : rel, v1 ? "memory.limit_in_bytes" : "memory.max");
