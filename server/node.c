@@ -445,7 +445,6 @@ static void on_evict(uv_idle_t *h)
         uv_idle_stop(h);
         return;
     }
-    n->st.evict_steps++;
     /* Rows went behind the read cache (disk): it must not serve them. */
     rc_node_cache_clear(n);
 }

@@ -62,7 +62,6 @@ struct rc_node_stats {
      * the database's size (SQLite's own figure needs its memory
      * statistics, which are off: rc_store_global_init). */
     int64_t used_memory;
-    uint64_t evict_steps; /* rc_store_evict_step calls that evicted */
 };
 
 /* Called when a write's batch is committed: err 0, or RC_EFULL / RC_EIO. */
