@@ -368,9 +368,10 @@ static void test_memory_budget(void **state)
     f->h.passed = 1;
 }
 
-/* Runs the server with args and expects a startup failure whose stderr
- * holds every needle. */
-static void expect_refused(struct fixture *f, const char *const *args, const char *const *needles)
+/* Runs the server with args (and env: "NAME=value", or NULL) and expects
+ * a startup failure whose stderr holds every needle. */
+static void expect_refused(struct fixture *f, const char *const *args, const char *const *env,
+                           const char *const *needles)
 {
     const char *argv[16] = {f->h.server_bin, "--port", "0", "--peer-port", "0",
                             "--data-dir", ":memory:"};
@@ -380,8 +381,8 @@ static void expect_refused(struct fixture *f, const char *const *args, const cha
     for (i = 0; args[i] != NULL; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    assert_int_equal(rc_h_run(f->h.server_bin, argv, NULL, NULL, 0, 10000, 1 << 16, &r), 0);
-    printf("%s: exit %d: %s", args[1], r.status, (const char *)r.err);
+    assert_int_equal(rc_h_run(f->h.server_bin, argv, env, NULL, 0, 10000, 1 << 16, &r), 0);
+    printf("%s: exit %d: %s", args[0] ? args[1] : env[0], r.status, (const char *)r.err);
     assert_true(r.status != 0);
     for (i = 0; needles[i] != NULL; i++)
         assert_non_null(strstr((const char *)r.err, needles[i]));
@@ -398,6 +399,8 @@ static void test_startup_errors(void **state)
                                             "volatile-ttl", NULL};
     static const char *const small[] = {"--maxmemory", "64", NULL};
     static const char *const small_why[] = {"--maxmemory 64 is below the smallest budget", NULL};
+    static const char *const no_args[] = {NULL};
+    static const char *const env_small[] = {"RINGCACHE_MAXMEMORY=64", NULL};
     static const char *const small_entry[] = {"--maxmemory", "1m", NULL}; /* 1 MiB values */
     static const char *const entry_why[] = {"2 x (--max-key-size + --max-value-size)", NULL};
     static const char *const typo[] = {"--maxmemory", "4x", NULL};
@@ -408,10 +411,11 @@ static void test_startup_errors(void **state)
     struct rc_hrun r;
     int i;
 
-    expect_refused(f, bogus, bogus_why);
-    expect_refused(f, small, small_why);
-    expect_refused(f, small_entry, entry_why);
-    expect_refused(f, typo, typo_why);
+    expect_refused(f, bogus, NULL, bogus_why);
+    expect_refused(f, small, NULL, small_why);
+    expect_refused(f, small_entry, NULL, entry_why);
+    expect_refused(f, typo, NULL, typo_why);
+    expect_refused(f, no_args, env_small, small_why); /* the environment twin */
     assert_int_equal(rc_h_run(f->h.server_bin, argv, NULL, NULL, 0, 10000, 1 << 20, &r), 0);
     assert_int_equal(r.status, 0);
     block = strstr((const char *)r.out, "\n  --maxmemory-policy ");
@@ -473,6 +477,19 @@ static void test_disk_db_cap(void **state)
     printf("after rewriting: keys %lld, rows counted by the census %lld\n", (long long)keys,
            (long long)census);
     assert_int_equal(keys, census);
+    /* On disk CONFIG SET maxmemory sizes the read cache (budget - page
+     * cache, 64 MiB by default); below the page cache it is refused. */
+    cmd(&c, b, REPLY_CAP, "CONFIG", "SET", "maxmemory", "96mb", NULL);
+    assert_string_equal(b, "+OK\r\n");
+    assert_int_equal(info_field(&c, b, "maxmemory", NULL, 0), 96 << 20);
+    assert_int_equal(set_range(&c, 0, 1000, NULL, 0), 1000);
+    cmd(&c, b, REPLY_CAP, "GET", "key:00000999", NULL);
+    assert_memory_equal(b, "$1000\r\n", 7);
+    assert_true(info_field(&c, b, "read_cache_hits", NULL, 0) > 0);
+    cmd(&c, b, REPLY_CAP, "CONFIG", "SET", "maxmemory", "32mb", NULL);
+    assert_non_null(strstr(b, "-ERR CONFIG SET failed (possibly related to argument "
+                              "'maxmemory') - maxmemory must be 0 (no budget) or at least "
+                              "67108864 bytes"));
     conn_close(&c);
     assert_int_equal(rc_h_server_stop(s, 10000), 0);
 
