@@ -250,7 +250,7 @@ int64_t rc_config_mem_default(int64_t cgroup_limit, int64_t phys_mem)
 
 int64_t rc_config_mem_min(int in_memory, int64_t max_entry, int64_t page_cache)
 {
-    int64_t need = in_memory ? 2 * max_entry : page_cache;
+    int64_t need = in_memory ? max_entry + RC_MEM_ENTRY_SLACK : page_cache;
 
     return need > RC_MEM_MIN_BYTES ? need : RC_MEM_MIN_BYTES;
 }
@@ -297,8 +297,8 @@ int rc_config_mem_plan(const struct rc_mem_plan_in *in, struct rc_mem_plan *out,
         snprintf(err, errlen,
                  "%s %lld is below the smallest budget this node can run with, %lld bytes (%s)",
                  what, (long long)out->budget, (long long)min,
-                 in->in_memory ? "1 MiB, and two of the largest entries: 2 x (--max-key-size + "
-                                 "--max-value-size)"
+                 in->in_memory ? "1 MiB, and the largest entry: --max-key-size + "
+                                 "--max-value-size + 4 KiB"
                                : "1 MiB, and on disk SQLite's page cache, --cache-size, "
                                  "which the budget covers");
         return RC_EINVAL;

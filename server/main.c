@@ -122,7 +122,7 @@ static const struct rc_opt server_opts[] = {
         "not used). 'auto': 50% of the memory the process may use (the cgroup limit, else "
         "physical memory; the other half is for connections, hints, SQLite and the "
         "allocator), on disk only bounding --cache-size and --read-cache. 0 = no budget. At "
-        "least 1 MiB, and with ':memory:' 2 x (--max-key-size + --max-value-size), on disk "
+        "least 1 MiB, and with ':memory:' --max-key-size + --max-value-size + 4 KiB, on disk "
         "--cache-size. CONFIG SET maxmemory changes it at run time."),
     OPT("maxmemory-policy", "MAXMEMORY_POLICY", RC_OPT_STR, POLICY_DEFAULT_NAME, 0, 0,
         maxmemory_policy,

@@ -195,7 +195,7 @@ static int config_check(struct rc_resp_ctx *x, const struct rc_resp_arg *name,
                 x, CONFIG_SET_FAILED "maxmemory must be 0 (no budget) or at least %" PRId64
                                      " bytes (%s)",
                 "maxmemory", min,
-                in_memory ? "1 MiB and two of the largest entries" : "1 MiB and the page cache");
+                in_memory ? "1 MiB and the largest entry" : "1 MiB and the page cache");
         return 1;
     }
     if (rc_resp_is(name, "maxmemory-policy")) {

@@ -402,7 +402,7 @@ static void test_startup_errors(void **state)
     static const char *const no_args[] = {NULL};
     static const char *const env_small[] = {"RINGCACHE_MAXMEMORY=64", NULL};
     static const char *const small_entry[] = {"--maxmemory", "1m", NULL}; /* 1 MiB values */
-    static const char *const entry_why[] = {"2 x (--max-key-size + --max-value-size)", NULL};
+    static const char *const entry_why[] = {"--max-key-size + --max-value-size + 4 KiB", NULL};
     static const char *const typo[] = {"--maxmemory", "4x", NULL};
     static const char *const typo_why[] = {"--maxmemory: expected 'auto' or a byte count", NULL};
     const char *argv[] = {f->h.server_bin, "--help", NULL};

@@ -197,7 +197,7 @@ static void test_mem_min(void **state)
 {
     (void)state;
     assert_int_equal(rc_config_mem_min(1, 1024, 0), RC_MEM_MIN_BYTES);
-    assert_int_equal(rc_config_mem_min(1, MIB + 1024, 0), 2 * (MIB + 1024));
+    assert_int_equal(rc_config_mem_min(1, MIB + 1024, 0), MIB + 1024 + RC_MEM_ENTRY_SLACK);
     assert_int_equal(rc_config_mem_min(0, MIB + 1024, 64 * MIB), 64 * MIB);
     assert_int_equal(rc_config_mem_min(0, MIB + 1024, 1), RC_MEM_MIN_BYTES);
 }
@@ -238,7 +238,7 @@ static void test_mem_plan_memory(void **state)
     /* a tiny cgroup: raised to what the node needs, not refused */
     in.cgroup_limit = 2 * MIB;
     assert_int_equal(rc_config_mem_plan(&in, &p, err, sizeof(err)), 0);
-    assert_int_equal(p.store_mem, 2 * (MIB + 1024));
+    assert_int_equal(p.store_mem, MIB + 1024 + RC_MEM_ENTRY_SLACK);
     /* --max-db-size was the memory cap of ':memory:' */
     in.max_db_size = 32 * MIB;
     assert_int_equal(rc_config_mem_plan(&in, &p, err, sizeof(err)), 0);
@@ -250,10 +250,13 @@ static void test_mem_plan_memory(void **state)
     assert_int_equal(p.budget, 0);
     assert_int_equal(p.store_mem, 0);
     /* too small: a clear error naming the minimum */
-    in.maxmemory = 2 * MIB;
+    in.maxmemory = MIB + 4096;
     assert_int_equal(rc_config_mem_plan(&in, &p, err, sizeof(err)), RC_EINVAL);
-    assert_non_null(strstr(err, "--maxmemory 2097152 is below"));
-    assert_non_null(strstr(err, "2099200"));
+    assert_non_null(strstr(err, "--maxmemory 1052672 is below"));
+    assert_non_null(strstr(err, "1053696"));
+    /* the benchmark's 1 % budget (1104 KiB) with the default limits */
+    in.maxmemory = 1104 * 1024;
+    assert_int_equal(rc_config_mem_plan(&in, &p, err, sizeof(err)), 0);
     in.max_entry = 64 * 1024;
     in.maxmemory = MIB - 1;
     assert_int_equal(rc_config_mem_plan(&in, &p, err, sizeof(err)), RC_EINVAL);
