@@ -226,6 +226,7 @@ int cli_views_decode(int op, const uint8_t *p, size_t len, struct view *v, char 
     v->m = m;
     for (i = 0; i < v->n; i++) {
         v->m[i].keys = -1;
+        cli_views_mem_init(&v->m[i].mem);
         member_addr(&v->m[i]);
         if (op == RC_CLIENT_MEMBERS) /* same order as the array until sorted */
             v->m[i].has_offset = member_offset(&v->list->via.array.ptr[i], &v->m[i].offset_ms);
@@ -237,19 +238,80 @@ int cli_views_decode(int op, const uint8_t *p, size_t len, struct view *v, char 
     return rv;
 }
 
-/* The "keys" entry of a node's STATS, or -1 when it cannot be had. */
-static int64_t stat_keys(struct rc_client *c)
+void cli_views_mem_init(struct view_mem *vm)
+{
+    vm->used = vm->max = vm->evicted = vm->hits = vm->misses = -1;
+}
+
+void cli_views_mem_take(struct view_mem *vm, const struct rc_result *res)
+{
+    static const char *const names[] = {"used_memory", "maxmemory", "evicted_keys", "hits",
+                                        "misses"};
+    int64_t *dst[] = {&vm->used, &vm->max, &vm->evicted, &vm->hits, &vm->misses};
+    size_t i, j;
+
+    for (i = 0; i < res->nstats; i++)
+        for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+            if (!res->stats[i].is_str && res->stats[i].num >= 0 &&
+                strcmp(res->stats[i].name, names[j]) == 0)
+                *dst[j] = res->stats[i].num;
+}
+
+/* Bytes in 5 characters or so: 512B, 12.3K, 64.0M, 1.5G. */
+static void fmt_short(int64_t b, char *buf, size_t len)
+{
+    static const char unit[] = "KMGT";
+    double d = (double)b;
+    int u = -1;
+
+    while (d >= 1024 && u < 3) {
+        d /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%lldB", (long long)b);
+    else
+        snprintf(buf, len, d < 100 ? "%.1f%c" : "%.0f%c", d, unit[u]);
+}
+
+void cli_views_fmt_mem(const struct view_mem *vm, char *buf, size_t len)
+{
+    char used[16], max[16];
+
+    if (vm->used < 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    fmt_short(vm->used, used, sizeof(used));
+    if (vm->max > 0)
+        fmt_short(vm->max, max, sizeof(max));
+    else
+        snprintf(max, sizeof(max), "%s", vm->max == 0 ? "none" : "?");
+    snprintf(buf, len, "%s/%s", used, max);
+}
+
+void cli_views_fmt_ratio(int64_t hits, int64_t misses, char *buf, size_t len)
+{
+    if (hits < 0 || misses < 0 || hits + misses == 0)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.1f%%", 100.0 * (double)hits / (double)(hits + misses));
+}
+
+/* A member's "keys" and memory figures from its STATS (left unknown when
+ * it cannot be had). */
+static void stat_member(struct rc_client *c, struct view_member *m)
 {
     struct rc_result res;
     size_t i;
 
     if (rc_client_stats(c, &res) != 0)
-        return -1;
+        return;
     for (i = 0; i < res.nstats; i++)
         if (strcmp(res.stats[i].name, "keys") == 0 && !res.stats[i].is_str &&
             res.stats[i].num >= 0)
-            return res.stats[i].num;
-    return -1;
+            m->keys = res.stats[i].num;
+    cli_views_mem_take(&m->mem, &res);
 }
 
 /* Keys held by each member, asked of the member itself: this node over
@@ -269,13 +331,13 @@ static void fill_keys(struct rc_client *c, int timeout_ms, const char *password,
     for (i = 0; i < v->n; i++) {
         m = &v->m[i];
         if (m->self) {
-            m->keys = stat_keys(c);
+            stat_member(c, m);
             continue;
         }
         if (strcmp(m->state, "alive") != 0 || m->port == 0 || !cli_views_dialable(m->host))
             continue;
         if (rc_client_connect(m->addr, &o, &pc) == 0)
-            m->keys = stat_keys(pc);
+            stat_member(pc, m);
         rc_client_free(pc);
     }
 }
@@ -319,10 +381,13 @@ static void print_members_json(const struct view *v)
             printf("%lld", (long long)m->offset_ms);
         else
             fputs("null", stdout);
-        if (m->keys < 0)
-            fputs(", \"keys\": null}", stdout);
-        else
-            printf(", \"keys\": %lld}", (long long)m->keys);
+        cli_views_json_count("keys", m->keys);
+        cli_views_json_count("used_memory", m->mem.used);
+        cli_views_json_count("maxmemory", m->mem.max);
+        cli_views_json_count("evicted_keys", m->mem.evicted);
+        cli_views_json_count("hits", m->mem.hits);
+        cli_views_json_count("misses", m->mem.misses);
+        fputs("}", stdout);
     }
     fputs(v->n > 0 ? "\n]\n" : "]\n", stdout);
 }
@@ -337,10 +402,11 @@ static void print_members(const struct view *v, int json)
         print_members_json(v);
         return;
     }
-    printf("  %-16s  %-*s  %-7s  %11s  %7s  %7s  %10s  %10s\n", "ID", w, "ADDRESS", "STATE",
-           "INCARNATION", "PRIMARY", "REPLICA", "CLOCK_MS", "KEYS");
+    printf("  %-16s  %-*s  %-7s  %11s  %7s  %7s  %10s  %10s  %13s  %10s  %6s\n", "ID", w,
+           "ADDRESS", "STATE", "INCARNATION", "PRIMARY", "REPLICA", "CLOCK_MS", "KEYS",
+           "MEMORY", "EVICTED", "HIT%");
     for (i = 0; i < v->n; i++) {
-        char clock[24] = "-";
+        char clock[24] = "-", keys[24] = "-", mem[32], evicted[24] = "-", ratio[16];
 
         m = &v->m[i];
         if (m->has_offset)
@@ -348,10 +414,13 @@ static void print_members(const struct view *v, int json)
         printf("%c %-16s  %-*s  %-7s  %11llu  %6.1f%%  %6.1f%%  %10s  ", m->self ? '*' : ' ',
                m->id, w, m->addr, m->state, (unsigned long long)m->incarnation, m->primary * 100,
                m->replica * 100, clock);
-        if (m->keys < 0)
-            printf("%10s\n", "-");
-        else
-            printf("%10lld\n", (long long)m->keys);
+        if (m->keys >= 0)
+            snprintf(keys, sizeof(keys), "%lld", (long long)m->keys);
+        if (m->mem.evicted >= 0)
+            snprintf(evicted, sizeof(evicted), "%lld", (long long)m->mem.evicted);
+        cli_views_fmt_mem(&m->mem, mem, sizeof(mem));
+        cli_views_fmt_ratio(m->mem.hits, m->mem.misses, ratio, sizeof(ratio));
+        printf("%10s  %13s  %10s  %6s\n", keys, mem, evicted, ratio);
     }
 }
 

@@ -25,6 +25,21 @@
 #define VF_OPT_STR(type, name, kind, field) RC_MPDOC_OPT_STR(type, name, RC_MPDOC_##kind, field)
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A member's memory budget and reads, from its STATS (issue 15); -1:
+ * unknown (unreachable, or a server without them). */
+struct view_mem {
+    int64_t used, max, evicted, hits, misses;
+};
+
+void cli_views_mem_init(struct view_mem *vm);
+/* Takes the figures a STATS result has (the others stay as they were). */
+void cli_views_mem_take(struct view_mem *vm, const struct rc_result *res);
+/* Memory used of the budget, "12.3M/64.0M" ("12.3M/none" without one),
+ * "-" when unknown. */
+void cli_views_fmt_mem(const struct view_mem *vm, char *buf, size_t len);
+/* hits / (hits + misses) as "93.1%", "-" when unknown or no reads. */
+void cli_views_fmt_ratio(int64_t hits, int64_t misses, char *buf, size_t len);
+
 struct view_member {
     char id[17];
     char host[256];
@@ -34,6 +49,7 @@ struct view_member {
     double primary, replica;
     int self;
     int64_t keys; /* STATS "keys" of the member, -1 when unknown */
+    struct view_mem mem; /* its memory and reads (members only) */
     int has_offset;    /* MEMBERS "clock_offset_ms" was a number */
     int64_t offset_ms; /* its clock minus the answering node's */
 };

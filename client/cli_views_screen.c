@@ -97,6 +97,11 @@ static void json_members(const struct watch *w)
         cli_views_json_count("keys", nd->keys);
         cli_views_json_count("keys_primary", nd->keys_primary);
         cli_views_json_count("keys_replica", nd->keys_replica);
+        cli_views_json_count("used_memory", nd->mem.used);
+        cli_views_json_count("maxmemory", nd->mem.max);
+        cli_views_json_count("evicted_keys", nd->mem.evicted);
+        cli_views_json_count("hits", nd->mem.hits);
+        cli_views_json_count("misses", nd->mem.misses);
         printf(", \"primary\": %.6g, \"replica\": %.6g, \"rebalancing\": %s, \"streams_in\": "
                "%d, \"streams_out\": %d}",
                nd->m.primary, nd->m.replica, !nd->has_act ? "null" : nd->rb.running ? "true" : "false",
@@ -309,23 +314,32 @@ static void streaming_text(const struct w_node *nd, char *buf, size_t len)
 static void tty_members(struct watch *w, size_t max_rows)
 {
     const struct w_node *nd;
-    char keys[24], flow[96];
+    char keys[24], flow[96], mem[32], ev[24], ratio[16];
     size_t i, shown;
     int aw = 7;
+    double rate;
 
     for (i = 0; i < w->n; i++)
         aw = (int)strlen(w->nodes[i].m.addr) > aw ? (int)strlen(w->nodes[i].m.addr) : aw;
     aw = aw < W_ADDR_COL ? aw : W_ADDR_COL;
     shown = w->n <= max_rows ? w->n : max_rows - 1;
-    tline(w, "  %-8s  %-*s  %-7s  %10s  %7s  %7s  %s", "ID", aw, "ADDRESS", "STATE", "KEYS",
-          "PRIMARY", "REPLICA", "STREAMING");
+    tline(w, "  %-8s  %-*s  %-7s  %10s  %7s  %7s  %13s  %8s  %6s  %s", "ID", aw, "ADDRESS",
+          "STATE", "KEYS", "PRIMARY", "REPLICA", "MEMORY", "EVICT/S", "HIT%", "STREAMING");
     for (i = 0; i < shown; i++) {
         nd = &w->nodes[i];
         snprintf(keys, sizeof(keys), "%lld", (long long)nd->keys);
         streaming_text(nd, flow, sizeof(flow));
-        tline(w, "%c %.8s  %-*.*s  %-7s  %10s  %6.1f%%  %6.1f%%  %s", nd->m.self ? '*' : ' ',
-              nd->m.id, aw, W_ADDR_COL, nd->m.addr, nd->m.state, nd->keys >= 0 ? keys : "-",
-              nd->m.primary * 100, nd->m.replica * 100, flow);
+        cli_views_fmt_mem(&nd->mem, mem, sizeof(mem));
+        rate = cli_watch_evict_rate(nd);
+        if (rate < 0)
+            snprintf(ev, sizeof(ev), "-");
+        else
+            snprintf(ev, sizeof(ev), rate < 10 ? "%.1f" : "%.0f", rate);
+        cli_watch_hit_ratio(nd, ratio, sizeof(ratio));
+        tline(w, "%c %.8s  %-*.*s  %-7s  %10s  %6.1f%%  %6.1f%%  %13s  %8s  %6s  %s",
+              nd->m.self ? '*' : ' ', nd->m.id, aw, W_ADDR_COL, nd->m.addr, nd->m.state,
+              nd->keys >= 0 ? keys : "-", nd->m.primary * 100, nd->m.replica * 100, mem, ev,
+              ratio, flow);
     }
     if (shown < w->n + w->beyond)
         tline(w, "  ... %zu more members (a taller terminal shows more; --json lists all)",

@@ -145,6 +145,9 @@ static void forget_counts(struct w_node *nd)
 {
     nd->keys = nd->keys_primary = nd->keys_replica = nd->rf = -1;
     nd->stats_at = 0;
+    cli_views_mem_init(&nd->mem);
+    cli_views_mem_init(&nd->prev);
+    nd->mem_ms = nd->prev_ms = 0;
 }
 
 /* Closes the connection after err (0: no error, the member left). */
@@ -386,6 +389,26 @@ static void take_activity(struct watch *w, struct w_node *nd, const struct rc_re
     free(events);
 }
 
+double cli_watch_evict_rate(const struct w_node *nd)
+{
+    int64_t dt = nd->mem_ms - nd->prev_ms;
+
+    if (nd->prev_ms == 0 || dt <= 0 || nd->mem.evicted < 0 || nd->prev.evicted < 0 ||
+        nd->mem.evicted < nd->prev.evicted) /* a restart */
+        return -1;
+    return (double)(nd->mem.evicted - nd->prev.evicted) * 1000 / (double)dt;
+}
+
+void cli_watch_hit_ratio(const struct w_node *nd, char *buf, size_t len)
+{
+    if (nd->prev_ms == 0 || nd->prev.hits < 0 || nd->prev.misses < 0 ||
+        nd->mem.hits < nd->prev.hits || nd->mem.misses < nd->prev.misses)
+        snprintf(buf, len, "-");
+    else
+        cli_views_fmt_ratio(nd->mem.hits - nd->prev.hits, nd->mem.misses - nd->prev.misses, buf,
+                            len);
+}
+
 static void take_stats(struct w_node *nd, const struct rc_result *res)
 {
     static const char *const names[] = {"keys", "keys_primary", "keys_replica",
@@ -398,6 +421,13 @@ static void take_stats(struct w_node *nd, const struct rc_result *res)
             if (!res->stats[i].is_str && res->stats[i].num >= 0 &&
                 strcmp(res->stats[i].name, names[j]) == 0)
                 *dst[j] = res->stats[i].num;
+    /* Rates between this STATS and the last: evictions per second and the
+     * hit ratio of the reads in between (cli_views_screen.c). */
+    nd->prev = nd->mem;
+    nd->prev_ms = nd->mem_ms;
+    cli_views_mem_init(&nd->mem);
+    cli_views_mem_take(&nd->mem, res);
+    nd->mem_ms = cli_watch_clock_ms(CLOCK_MONOTONIC);
 }
 
 /* One member: ACTIVITY, and STATS when due, pipelined on its kept

@@ -55,6 +55,8 @@ struct w_node {
     int reachable;        /* answered this poll */
     int has_act;          /* with a well-formed ACTIVITY */
     int64_t keys, keys_primary, keys_replica, rf; /* STATS; -1 unknown */
+    struct view_mem mem, prev; /* the last two STATS' memory and reads */
+    int64_t mem_ms, prev_ms;   /* when they were taken (monotonic ms; 0: not yet) */
     struct act_summary rb;
     struct act_stream *streams;
     size_t nstreams;
@@ -92,6 +94,11 @@ struct watch {
     uint64_t sig;                /* of what the last JSON line showed */
     int frames, tty, rows, cols, lines;
 };
+
+/* Evictions per second and the hit ratio over the last two STATS of a
+ * member: -1 and "-" until two with the figures were taken. */
+double cli_watch_evict_rate(const struct w_node *nd);
+void cli_watch_hit_ratio(const struct w_node *nd, char *buf, size_t len);
 
 /* CLOCK_MONOTONIC or CLOCK_REALTIME in ms. */
 int64_t cli_watch_clock_ms(clockid_t id);

@@ -232,3 +232,123 @@ int rc_config_split_addr(const char *addr, const char *default_port, char *host,
     host[n] = '\0';
     return colon != NULL ? parse_port(colon + 1, port, portlen) : 0;
 }
+
+/* ---- the memory budget --------------------------------------------------- */
+
+int64_t rc_config_mem_default(int64_t cgroup_limit, int64_t phys_mem)
+{
+    int64_t avail = phys_mem > 0 ? phys_mem : 0, b;
+
+    /* A cgroup v1 "no limit" is a huge number, above physical memory. */
+    if (cgroup_limit > 0 && (avail == 0 || cgroup_limit < avail))
+        avail = cgroup_limit;
+    if (avail == 0)
+        return RC_MEM_DEFAULT_FALLBACK;
+    b = avail / 100 * RC_MEM_DEFAULT_PCT + avail % 100 * RC_MEM_DEFAULT_PCT / 100;
+    return b > RC_MEM_MIN_BYTES ? b : RC_MEM_MIN_BYTES;
+}
+
+int64_t rc_config_mem_min(int in_memory, int64_t max_entry, int64_t page_cache)
+{
+    int64_t need = in_memory ? max_entry + RC_MEM_ENTRY_SLACK : page_cache;
+
+    return need > RC_MEM_MIN_BYTES ? need : RC_MEM_MIN_BYTES;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Disk: the page cache and the read cache under the budget. */
+static void plan_disk(const struct rc_mem_plan_in *in, struct rc_mem_plan *out)
+{
+    out->page_cache = in->page_cache;
+    out->read_cache = in->read_cache;
+    if (out->budget == 0)
+        return;
+    if (!out->defaulted) {
+        out->read_cache = out->budget - out->page_cache; /* >= 0: checked */
+        return;
+    }
+    out->page_cache = min64(out->page_cache, out->budget);
+    out->read_cache = min64(out->read_cache, out->budget - out->page_cache);
+}
+
+int rc_config_mem_plan(const struct rc_mem_plan_in *in, struct rc_mem_plan *out, char *err,
+                       size_t errlen)
+{
+    int64_t min = rc_config_mem_min(in->in_memory, in->max_entry, in->page_cache);
+    const char *what = "--maxmemory";
+
+    memset(out, 0, sizeof(*out));
+    out->budget = in->maxmemory;
+    if (out->budget < 0 && in->in_memory && in->max_db_size > 0) {
+        /* Before --maxmemory, --max-db-size capped a memory store. */
+        out->budget = in->max_db_size;
+        what = "--max-db-size (the memory budget of ':memory:' without --maxmemory)";
+    } else if (out->budget < 0) {
+        out->budget = rc_config_mem_default(in->cgroup_limit, in->phys_mem);
+        out->defaulted = 1;
+        if (in->in_memory && out->budget < min)
+            out->budget = min;
+    }
+    if (!out->defaulted && out->budget > 0 && out->budget < min) {
+        snprintf(err, errlen,
+                 "%s %lld is below the smallest budget this node can run with, %lld bytes (%s)",
+                 what, (long long)out->budget, (long long)min,
+                 in->in_memory ? "1 MiB, and the largest entry: --max-key-size + "
+                                 "--max-value-size + 4 KiB"
+                               : "1 MiB, and on disk SQLite's page cache, --cache-size, "
+                                 "which the budget covers");
+        return RC_EINVAL;
+    }
+    if (in->in_memory)
+        out->store_mem = out->budget;
+    else
+        plan_disk(in, out);
+    return 0;
+}
+
+int rc_config_parse_redis_mem(const char *s, size_t len, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t mul;
+    } units[] = {{"", 1},       {"b", 1},          {"k", 1000},      {"kb", 1024},
+                 {"m", 1000000}, {"mb", 1048576}, {"g", 1000000000}, {"gb", 1073741824}};
+    uint64_t v = 0;
+    size_t i = 0, u;
+
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (v > (uint64_t)INT64_MAX / 10)
+            return RC_EINVAL;
+        v = v * 10 + (uint64_t)(s[i++] - '0');
+    }
+    if (i == 0 || v > (uint64_t)INT64_MAX)
+        return RC_EINVAL;
+    for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+        if (strlen(units[u].unit) != len - i || strncasecmp(s + i, units[u].unit, len - i) != 0)
+            continue;
+        if (v > (uint64_t)(INT64_MAX / units[u].mul))
+            return RC_EINVAL;
+        *out = (int64_t)v * units[u].mul;
+        return 0;
+    }
+    return RC_EINVAL;
+}
+
+void rc_config_human_bytes(int64_t bytes, char *buf, size_t len)
+{
+    double d = (double)bytes;
+
+    /* Redis's bytesToHuman, up to gigabytes. */
+    if (bytes < 1024)
+        snprintf(buf, len, "%lldB", (long long)bytes);
+    else if (bytes < 1024 * 1024)
+        snprintf(buf, len, "%.2fK", d / 1024);
+    else if (bytes < INT64_C(1024) * 1024 * 1024)
+        snprintf(buf, len, "%.2fM", d / (1024 * 1024));
+    else
+        snprintf(buf, len, "%.2fG", d / (1024.0 * 1024 * 1024));
+}

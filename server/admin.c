@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "container_of.h"
 #include "err.h"
+#include "evict.h"
 #include "gossip.h"
 #include "rebalance.h"
 #include "resp_server.h"
@@ -79,7 +80,9 @@ static const struct stat_def {
     NUM(write_quorum), NUM(vnodes), NUM(max_key_size), NUM(max_value_size),
     NUM(max_frame_size), NUM(cluster_key), NUM(gossip_auth_failures), NUM(gossip_replays),
     NUM(peer_auth_failures), NUM(clock_ahead_ms), NUM(clock_skewed_peers),
-    NUM(peer_breaker_open), NUM(peer_breaker_trips), NUM(peer_fast_fails),
+    NUM(peer_breaker_open), NUM(peer_breaker_trips), NUM(peer_fast_fails), NUM(maxmemory),
+    STR(maxmemory_policy), NUM(used_memory), NUM(evicted_keys), NUM(evicted_bytes),
+    NUM(ghost_refused), NUM(keyspace_hits), NUM(keyspace_misses),
 };
 
 #undef NUM
@@ -114,6 +117,14 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->max_key_size = no->max_key;
     s->max_value_size = no->max_value;
     s->max_frame_size = (int64_t)no->max_value + no->max_key + 4096;
+    s->maxmemory = no->max_mem_bytes;
+    s->maxmemory_policy = rc_evict_policy_name(no->evict_policy);
+    if (s->maxmemory_policy == NULL)
+        s->maxmemory_policy = "?";
+    s->used_memory = ns.used_memory;
+    s->evicted_keys = ns.store.evicted;
+    s->evicted_bytes = ns.store.evicted_bytes;
+    s->ghost_refused = ns.store.ghost_refused;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)
@@ -150,6 +161,8 @@ static void snap_coord(struct rc_admin *a, struct rc_admin_stats *s)
     s->ops_del = (int64_t)c.del;
     s->hits = (int64_t)c.hits;
     s->misses = (int64_t)c.misses;
+    s->keyspace_hits = s->hits; /* Redis's names, for whoever reads INFO's */
+    s->keyspace_misses = s->misses;
     s->errors = (int64_t)(c.errors + a->errors);
     s->errors_unavailable = (int64_t)(c.unavailable + a->unavailable);
     s->errors_timeout = (int64_t)c.timeouts;

@@ -75,6 +75,9 @@ struct rc_admin_stats {
     int64_t cluster_key, gossip_auth_failures, gossip_replays, peer_auth_failures;
     int64_t clock_ahead_ms, clock_skewed_peers;
     int64_t peer_breaker_open, peer_breaker_trips, peer_fast_fails;
+    const char *maxmemory_policy;
+    int64_t maxmemory, used_memory, evicted_keys, evicted_bytes, ghost_refused;
+    int64_t keyspace_hits, keyspace_misses;
 };
 
 /* Subscribes to the cluster (the census restarts on a change). */

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "config.h"
 #include "err.h"
+#include "evict.h"
 #include "protect.h"
 #include "log.h"
 #include "admin.h"
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -43,6 +45,8 @@ struct server_config {
     int64_t max_db_size;
     int64_t cache_size;
     int64_t read_cache;
+    const char *maxmemory;        /* "auto", or bytes (k/m/g) */
+    const char *maxmemory_policy; /* common/evict.h's names */
     int64_t tombstone_grace;
     int64_t purge_interval;
     int64_t purge_batch;
@@ -79,6 +83,14 @@ struct server_config {
     int64_t max_output;
 };
 
+/* --maxmemory-policy's names and default, written out for --help (which
+ * scripts/bench-hitratio.sh reads for the policies to measure);
+ * tests/integration/test_evict.c checks they are common/evict.h's. */
+#define POLICY_NAMES                                                                     \
+    "noeviction, allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, " \
+    "volatile-ttl, volatile-random, allkeys-s3fifo, allkeys-wtinylfu"
+#define POLICY_DEFAULT_NAME "allkeys-s3fifo"
+
 #define OPT(name, env, type, def, min, max, field, help) \
     {name, "RINGCACHE_" env, type, def, min, max, offsetof(struct server_config, field), help}
 
@@ -102,9 +114,26 @@ static const struct rc_opt server_opts[] = {
     OPT("max-conns", "MAX_CONNS", RC_OPT_INT, "10000", 1, 1000000, max_conns,
         "Client connections beyond this are refused with TOO_MANY_CONNS. Each costs a file "
         "descriptor: raise `ulimit -n` with it."),
+    OPT("maxmemory", "MAXMEMORY", RC_OPT_STR, "auto", 0, 0, maxmemory,
+        "Memory budget of the node's data in bytes (k/m/g), as Redis's maxmemory. With "
+        "':memory:' it bounds the entries, their index and metadata, and tombstones; past it "
+        "--maxmemory-policy evicts. On disk it covers what the node keeps in memory: SQLite's "
+        "page cache (--cache-size) and the read cache, which gets the rest (--read-cache is then "
+        "not used). 'auto': 50% of the memory the process may use (the cgroup limit, else "
+        "physical memory; the other half is for connections, hints, SQLite and the "
+        "allocator), on disk only bounding --cache-size and --read-cache. 0 = no budget. At "
+        "least 1 MiB, and with ':memory:' --max-key-size + --max-value-size + 4 KiB, on disk "
+        "--cache-size. CONFIG SET maxmemory changes it at run time."),
+    OPT("maxmemory-policy", "MAXMEMORY_POLICY", RC_OPT_STR, POLICY_DEFAULT_NAME, 0, 0,
+        maxmemory_policy,
+        "What to evict at the budget (or, on disk, at --max-db-size): " POLICY_NAMES
+        ". noeviction fails writes with FULL instead; volatile-* only evict keys with a TTL. "
+        "The default, " POLICY_DEFAULT_NAME ", was chosen by measurement "
+        "(docs/benchmarks.md). CONFIG SET maxmemory-policy changes it at run time."),
     OPT("max-db-size", "MAX_DB_SIZE", RC_OPT_INT, "0", 0, INT64_MAX, max_db_size,
-        "Cap on the database size in bytes (k/m/g); writes past it fail with FULL, reads keep "
-        "working. With ':memory:' it caps the memory the entries take. 0 = no cap."),
+        "Cap on the database file in bytes (k/m/g); past it --maxmemory-policy evicts, or "
+        "with noeviction writes fail with FULL (reads keep working). With ':memory:' and no "
+        "--maxmemory it is the memory budget. 0 = no cap."),
     OPT("cache-size", "CACHE_SIZE", RC_OPT_INT, "64m", 1024 * 1024, INT64_MAX, cache_size,
         "SQLite page cache in bytes: the hot part of the data served without reading the "
         "disk."),
@@ -491,6 +520,134 @@ static int start_cluster(struct server *s, const struct server_config *cfg)
     return rc_admin_new(&s->loop, &src, &s->log, &s->admin);
 }
 
+/* ---- the memory budget ----------------------------------------------------
+ * The arithmetic is common/config.c's (rc_config_mem_plan); here are the
+ * figures it needs from the system. */
+
+/* A number from a one-line file; 0 when absent, unreadable or "max". */
+static int64_t read_limit_file(const char *path)
+{
+    char line[64];
+    int64_t v = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (rc_config_parse_int(line, &v) < 0 || v < 0)
+            v = 0;
+    }
+    fclose(f);
+    return v;
+}
+
+/* The smaller of two limits where 0 means none. */
+static int64_t min_limit(int64_t a, int64_t b)
+{
+    return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
+/* The memory limit of this process's cgroup (0 = none found): cgroup v2's
+ * memory.max of its own group and every parent up to the mount (the
+ * tightest applies), or cgroup v1's memory.limit_in_bytes. The group's
+ * path is in /proc/self/cgroup ("0::/path" for v2, "N:memory:/path" for
+ * v1); inside a container's cgroup namespace it is "/". */
+static int64_t cgroup_limit(void)
+{
+    char line[512], v1_rel[512] = "", v2_rel[512] = "", path[768], *p, *rel;
+    int64_t lim = 0;
+    int v1;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "0::", 3) == 0)
+            snprintf(v2_rel, sizeof(v2_rel), "%s", line + 3);
+        else if ((p = strstr(line, ":memory:")) != NULL)
+            snprintf(v1_rel, sizeof(v1_rel), "%s", p + 8);
+    }
+    if (f != NULL)
+        fclose(f);
+    /* A hybrid system lists both; the memory controller is then v1's. */
+    v1 = *v1_rel != '\0';
+    rel = v1 ? v1_rel : v2_rel;
+    if (*rel != '/' || strstr(rel, "..") != NULL)
+        snprintf(rel, sizeof(v1_rel), "/");
+    for (;;) {
+        snprintf(path, sizeof(path), "/sys/fs/cgroup%s%s/%s", v1 ? "/memory" : "",
+                 strcmp(rel, "/") == 0 ? "" : rel, v1 ? "memory.limit_in_bytes" : "memory.max");
+        lim = min_limit(lim, read_limit_file(path));
+        p = strrchr(rel, '/');
+        if (p == NULL || p == rel)
+            break;
+        *p = '\0';
+    }
+    if (strcmp(rel, "/") != 0) { /* the mount's own group */
+        snprintf(path, sizeof(path), "/sys/fs/cgroup%s/%s", v1 ? "/memory" : "",
+                 v1 ? "memory.limit_in_bytes" : "memory.max");
+        lim = min_limit(lim, read_limit_file(path));
+    }
+    return lim;
+}
+
+static int64_t phys_mem(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+    return pages > 0 && size > 0 ? (int64_t)pages * size : 0;
+}
+
+/* --maxmemory and --maxmemory-policy into the node's options; a clear
+ * error for a bad value. */
+static int memory_opts(struct server *s, const struct server_config *cfg, struct rc_node_opts *no)
+{
+    struct rc_mem_plan_in in = {0};
+    struct rc_mem_plan plan;
+    char err[256], human[32];
+    int rv;
+
+    rv = rc_evict_policy_parse(cfg->maxmemory_policy, strlen(cfg->maxmemory_policy));
+    if (rv < 0) {
+        rc_log_error(&s->log, "--maxmemory-policy: unknown policy '%s'; the policies are: %s",
+                     cfg->maxmemory_policy, POLICY_NAMES);
+        return RC_EINVAL;
+    }
+    no->evict_policy = rv;
+    in.maxmemory = -1;
+    if (strcmp(cfg->maxmemory, "auto") != 0 &&
+        (rc_config_parse_int(cfg->maxmemory, &in.maxmemory) < 0 || in.maxmemory < 0)) {
+        rc_log_error(&s->log, "--maxmemory: expected 'auto' or a byte count (k/m/g), got '%s'",
+                     cfg->maxmemory);
+        return RC_EINVAL;
+    }
+    in.in_memory = strcmp(cfg->data_dir, ":memory:") == 0;
+    if (in.maxmemory < 0) {
+        in.cgroup_limit = cgroup_limit();
+        in.phys_mem = phys_mem();
+    }
+    in.max_entry = cfg->max_key_size + cfg->max_value_size;
+    in.page_cache = cfg->cache_size;
+    in.read_cache = cfg->read_cache;
+    in.max_db_size = cfg->max_db_size;
+    rv = rc_config_mem_plan(&in, &plan, err, sizeof(err));
+    if (rv < 0) {
+        rc_log_error(&s->log, "%s", err);
+        return rv;
+    }
+    no->max_mem_bytes = plan.budget;
+    no->store_mem_bytes = plan.store_mem;
+    no->cache_kib = plan.page_cache / 1024;
+    no->read_cache_bytes = (size_t)plan.read_cache;
+    rc_config_human_bytes(plan.budget, human, sizeof(human));
+    rc_log_info(&s->log, "memory budget %s (%lld bytes%s) policy %s%s", plan.budget ? human : "none",
+                (long long)plan.budget,
+                plan.defaulted ? ", default: 50% of the cgroup limit or physical memory" : "",
+                rc_evict_policy_name(no->evict_policy),
+                in.in_memory ? "" : "; on disk: page cache + read cache");
+    return 0;
+}
+
 static void node_opts_from(const struct server_config *cfg, struct rc_node_opts *no)
 {
     memset(no, 0, sizeof(*no));
@@ -698,6 +855,9 @@ static int run(struct server *s, const struct server_config *cfg)
         return rv;
     raise_nofile(s, cfg);
     node_opts_from(cfg, &no);
+    rv = memory_opts(s, cfg, &no);
+    if (rv < 0)
+        return rv;
     rv = rc_node_new(&s->loop, &no, &s->log, &s->node, err, sizeof(err));
     if (rv < 0) {
         rc_log_error(&s->log, "cannot open store in '%s': %s", cfg->data_dir, err);

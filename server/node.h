@@ -3,7 +3,8 @@
  *
  * Owns the SQLite store, the hybrid logical clock, the persistent node id
  * and incarnation, the background purge of expired entries, the read
- * cache, and the group commit: a write is applied at once (later reads
+ * cache, the memory budget (eviction down to a lowered budget, in bounded
+ * steps), and the group commit: a write is applied at once (later reads
  * see it) and acknowledged through its callback when the batch it belongs
  * to is committed. It also answers the internode replica operations
  * (REPL_WRITE, REPL_READ), rows of the peer port's table (front_peer.c).
@@ -40,6 +41,12 @@ struct rc_node_opts {
     int64_t purge_interval_ms;
     int purge_batch;
     int64_t max_drift_ms;
+    /* The memory budget (--maxmemory; common/config.h's plan), 0 = none:
+     * with ":memory:" the store's (store_mem_bytes, the same); on disk
+     * what the page cache (cache_kib) and the read cache add up to. */
+    int64_t max_mem_bytes;
+    int64_t store_mem_bytes; /* rc_store_opts.max_mem_bytes */
+    int evict_policy;        /* enum rc_evict_policy (common/evict.h) */
 };
 
 struct rc_node_stats {
@@ -50,6 +57,11 @@ struct rc_node_stats {
     uint64_t drift_rejects;
     uint64_t superseded; /* replica writes ignored as older, answered SUPERSEDED */
     struct rc_memtab_stats cache; /* zeros when the read cache is off */
+    /* What the budget counts now: the memory store's mem_bytes; on disk
+     * the read cache's bytes plus SQLite's page cache, taken as full up to
+     * the database's size (SQLite's own figure needs its memory
+     * statistics, which are off: rc_store_global_init). */
+    int64_t used_memory;
 };
 
 /* Called when a write's batch is committed: err 0, or RC_EFULL / RC_EIO. */
@@ -146,6 +158,21 @@ int64_t rc_node_now_ms(void);
  * node no longer replicates (rc_node_delete_range drops the cache itself
  * too, so the cache stays exact either way). */
 void rc_node_cache_clear(struct rc_node *n);
+
+/*
+ * CONFIG SET maxmemory / maxmemory-policy: a new budget (< 0: keep it;
+ * 0: none) and policy (< 0: keep it). With ":memory:" the store's budget;
+ * on disk the read cache takes budget - page cache (the page cache keeps
+ * its size, set at start) and starts empty at its new size, and the
+ * store's database cap (--max-db-size) stays. A budget below what is held
+ * takes effect at once for writes; the excess is evicted a bounded number
+ * of entries per loop iteration (RC_NODE_EVICT_STEP), so clients are
+ * served in between. 0; RC_EINVAL (an unknown policy, or on disk a budget
+ * below the page cache) changed nothing; RC_ENOMEM (the new read cache)
+ * left the read cache off.
+ */
+#define RC_NODE_EVICT_STEP 128
+int rc_node_set_evict(struct rc_node *n, int64_t budget, int policy);
 
 /* start: starts the background purge timer and the batch end (call once
  * the nets are attached, before running the loop). stop: closes the

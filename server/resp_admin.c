@@ -5,12 +5,17 @@
  * They answer at once, inside the parse hook, from this node's own state:
  * INFO reads the typed counters of admin.c (struct rc_admin_stats), net.c
  * and the cluster view; COMMAND reports the command table of
- * resp_server.c. CONFIG answers what clients and redis-benchmark ask at
- * startup and sets nothing (ringcache is configured with its flags).
+ * resp_server.c. CONFIG GET answers what clients and redis-benchmark ask
+ * at startup and the memory budget; CONFIG SET sets the budget and its
+ * policy (the rest of ringcache is configured with its flags).
  */
 #include "resp_int.h"
+#include "config.h"
+#include "err.h"
+#include "evict.h"
 #include "ring.h"
 
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -88,33 +93,156 @@ int rc_resp_admin_client(struct rc_resp_ctx *x)
                                  "'CLIENT'. Try CLIENT SETNAME, GETNAME, ID.");
 }
 
+/* ---- CONFIG -------------------------------------------------------- */
+
+/* CONFIG GET's parameters: what clients and redis-benchmark ask at
+ * startup, and the memory budget, which CONFIG SET changes too. */
+enum { P_SAVE, P_APPENDONLY, P_DATABASES, P_MAXMEMORY, P_MAXMEMORY_POLICY, P_COUNT };
+static const char *const config_names[P_COUNT] = {"save", "appendonly", "databases", "maxmemory",
+                                                  "maxmemory-policy"};
+
+static void config_value(struct rc_resp_server *r, int p, char *buf, size_t len)
+{
+    const struct rc_node_opts *no = rc_node_opts(r->node);
+    const char *name;
+
+    switch (p) {
+    case P_SAVE: snprintf(buf, len, "%s", ""); break;
+    case P_APPENDONLY: snprintf(buf, len, "no"); break;
+    case P_DATABASES: snprintf(buf, len, "1"); break;
+    case P_MAXMEMORY: snprintf(buf, len, "%" PRId64, no->max_mem_bytes); break;
+    default:
+        name = rc_evict_policy_name(no->evict_policy);
+        snprintf(buf, len, "%s", name ? name : "?");
+    }
+}
+
+/* 1 when the parameter name matches a CONFIG GET pattern (glob, any case,
+ * as Redis matches them). */
+static int config_match(const struct rc_resp_arg *pat, const char *name)
+{
+    char p[128];
+    size_t i;
+
+    if (pat->len >= sizeof(p))
+        return 0;
+    /* The names are lower case: so is the pattern, for any case. */
+    for (i = 0; i < pat->len; i++)
+        p[i] = (char)(pat->p[i] >= 'A' && pat->p[i] <= 'Z' ? pat->p[i] - 'A' + 'a' : pat->p[i]);
+    p[i] = '\0';
+    return fnmatch(p, name, 0) == 0;
+}
+
+static int config_get(struct rc_resp_ctx *x)
+{
+    char val[64];
+    size_t k;
+    int p, n = 0, rv, hit[P_COUNT] = {0};
+
+    for (p = 0; p < P_COUNT; p++)
+        for (k = 2; k < x->argc && !hit[p]; k++)
+            hit[p] = config_match(&x->argv[k], config_names[p]);
+    for (p = 0; p < P_COUNT; p++)
+        n += hit[p];
+    rv = rc_resp_array(x->out, (size_t)n * 2);
+    for (p = 0; rv == 0 && p < P_COUNT; p++) {
+        if (!hit[p])
+            continue;
+        config_value(x->r, p, val, sizeof(val));
+        rv = rc_resp_bulk_str(x->out, config_names[p]);
+        if (rv == 0)
+            rv = rc_resp_bulk_str(x->out, val);
+    }
+    return rv;
+}
+
+#define CONFIG_SET_FAILED "ERR CONFIG SET failed (possibly related to argument '%s') - "
+
+/* Redis's error for an unknown policy, with every name (longer than
+ * rc_resp_server_errorf's line). */
+static int policy_error(struct rc_resp_ctx *x)
+{
+    char msg[512];
+    size_t n;
+    int p;
+
+    n = (size_t)snprintf(msg, sizeof(msg), CONFIG_SET_FAILED "argument(s) must be one of the "
+                                                             "following: ",
+                         "maxmemory-policy");
+    for (p = 0; p < RC_EVICT_NPOLICIES && n < sizeof(msg); p++)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s", p ? ", " : "",
+                              rc_evict_policy_name(p));
+    return rc_resp_error(x->out, msg);
+}
+
+/* Checks one CONFIG SET pair into *budget / *policy; an error reply
+ * (Redis's words) when the value is bad, 1 when it is good. */
+static int config_check(struct rc_resp_ctx *x, const struct rc_resp_arg *name,
+                        const struct rc_resp_arg *val, int64_t *budget, int *policy)
+{
+    const struct rc_node_opts *no = rc_node_opts(x->r->node);
+    int in_memory = strcmp(no->data_dir, ":memory:") == 0;
+    int64_t min;
+
+    if (rc_resp_is(name, "maxmemory")) {
+        if (rc_config_parse_redis_mem((const char *)val->p, val->len, budget) < 0)
+            return rc_resp_server_errorf(x, CONFIG_SET_FAILED "argument must be a memory value",
+                                         "maxmemory");
+        min = rc_config_mem_min(in_memory, (int64_t)no->max_key + no->max_value,
+                                no->cache_kib * 1024);
+        if (*budget != 0 && *budget < min)
+            return rc_resp_server_errorf(
+                x, CONFIG_SET_FAILED "maxmemory must be 0 (no budget) or at least %" PRId64
+                                     " bytes (%s)",
+                "maxmemory", min,
+                in_memory ? "1 MiB and the largest entry" : "1 MiB and the page cache");
+        return 1;
+    }
+    if (rc_resp_is(name, "maxmemory-policy")) {
+        *policy = rc_evict_policy_parse((const char *)val->p, val->len);
+        if (*policy < 0)
+            return policy_error(x);
+        return 1;
+    }
+    return rc_resp_server_errorf(x, "ERR Unknown option or number of arguments for CONFIG SET - "
+                                    "'%.*s'",
+                                 (int)(name->len > 64 ? 64 : name->len), (const char *)name->p);
+}
+
+/* CONFIG SET name value [name value ...]: all checked, then all applied
+ * (Redis's atomic form). This node only: each node of a cluster has its
+ * own budget. */
+static int config_set(struct rc_resp_ctx *x)
+{
+    int64_t budget = -1;
+    int policy = -1, rv;
+    size_t k;
+
+    if (x->argc < 4 || x->argc % 2 != 0)
+        return rc_resp_error(x->out, "ERR wrong number of arguments for 'config|set' command");
+    for (k = 2; k < x->argc; k += 2) {
+        rv = config_check(x, &x->argv[k], &x->argv[k + 1], &budget, &policy);
+        if (rv != 1)
+            return rv;
+    }
+    rv = rc_node_set_evict(x->r->node, budget, policy);
+    if (rv < 0)
+        return rc_resp_server_errorf(x, "ERR CONFIG SET failed - %s", rc_strerror(rv));
+    rc_log_info(x->r->log, "CONFIG SET: maxmemory %" PRId64 " maxmemory-policy %s",
+                rc_node_opts(x->r->node)->max_mem_bytes,
+                rc_evict_policy_name(rc_node_opts(x->r->node)->evict_policy));
+    return rc_resp_simple(x->out, "OK");
+}
+
 int rc_resp_admin_config(struct rc_resp_ctx *x)
 {
-    /* What redis-benchmark and clients ask at startup; nothing is settable. */
-    static const char *const params[][2] = {{"save", ""}, {"appendonly", "no"},
-                                            {"databases", "1"}};
-    size_t i, n = 0, k;
-    int rv;
-
-    if (!rc_resp_is(&x->argv[1], "GET") || x->argc < 3)
-        return rc_resp_error(x->out, "ERR CONFIG: only CONFIG GET is supported (configure "
-                                     "ringcache with its flags)");
-    for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-        for (k = 2; k < x->argc; k++)
-            if (rc_resp_is(&x->argv[k], params[i][0]) || rc_resp_is(&x->argv[k], "*")) {
-                n++;
-                break;
-            }
-    rv = rc_resp_array(x->out, n * 2);
-    for (i = 0; rv == 0 && i < sizeof(params) / sizeof(params[0]); i++)
-        for (k = 2; k < x->argc; k++)
-            if (rc_resp_is(&x->argv[k], params[i][0]) || rc_resp_is(&x->argv[k], "*")) {
-                rv = rc_resp_bulk_str(x->out, params[i][0]);
-                if (rv == 0)
-                    rv = rc_resp_bulk_str(x->out, params[i][1]);
-                break;
-            }
-    return rv;
+    if (rc_resp_is(&x->argv[1], "GET") && x->argc >= 3)
+        return config_get(x);
+    if (rc_resp_is(&x->argv[1], "SET"))
+        return config_set(x);
+    return rc_resp_error(x->out, "ERR CONFIG: only CONFIG GET and CONFIG SET (maxmemory, "
+                                 "maxmemory-policy) are supported (configure ringcache with "
+                                 "its flags)");
 }
 
 /* One COMMAND entry: [name, arity, [flags], first, last, step]. */
@@ -271,13 +399,37 @@ static void info_cluster(struct rc_resp_server *r, struct rc_buf *b)
     }
 }
 
+/* INFO memory: Redis's budget fields first. used_memory is what the
+ * budget counts (the data: admin.h's used_memory), not Redis's every
+ * allocation; the allocator's total is allocator_allocated. */
+static void info_memory(const struct rc_admin_stats *st, struct rc_buf *b)
+{
+    struct mallinfo2 mi = mallinfo2();
+    char used[32], rss_h[32], max[32];
+    int64_t rss = rss_bytes();
+
+    rc_config_human_bytes(st->used_memory, used, sizeof(used));
+    rc_config_human_bytes(rss, rss_h, sizeof(rss_h));
+    rc_config_human_bytes(st->maxmemory, max, sizeof(max));
+    tprintf(b, "# Memory\r\nused_memory:%" PRId64 "\r\nused_memory_human:%s\r\n"
+               "used_memory_rss:%" PRId64 "\r\nused_memory_rss_human:%s\r\n",
+            st->used_memory, used, rss, rss_h);
+    tprintf(b, "maxmemory:%" PRId64 "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n"
+               "allocator_allocated:%zu\r\n",
+            st->maxmemory, max, st->maxmemory_policy, mi.uordblks + mi.hblkhd);
+    tprintf(b, "store_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64
+               "\r\nread_cache_bytes:%" PRId64 "\r\nread_cache_entries:%" PRId64
+               "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n\r\n",
+            st->db_bytes, st->bytes, st->read_cache_bytes, st->read_cache_entries,
+            st->read_cache_hits, st->read_cache_misses);
+}
+
 static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *sec)
 {
     struct rc_admin_stats st;
     struct rc_net_stats ns = {0};
     int all = sec == NULL;
     int64_t up = (rc_node_now_ms() - r->start_ms) / 1000;
-    struct mallinfo2 mi = mallinfo2();
 
     rc_admin_snapshot(r->admin, &st);
     if (r->net)
@@ -293,23 +445,17 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
         tprintf(b, "# Clients\r\nconnected_clients:%" PRIu64 "\r\nnative_clients:%" PRId64
                    "\r\n\r\n", ns.conns, st.connections);
     if (all || strcmp(sec, "memory") == 0)
-        tprintf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_rss:%" PRId64
-                   "\r\nstore_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64
-                   "\r\nread_cache_bytes:%" PRId64 "\r\nread_cache_entries:%" PRId64
-                   "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n\r\n",
-                mi.uordblks + mi.hblkhd, rss_bytes(), st.db_bytes,
-                st.bytes, st.read_cache_bytes,
-                st.read_cache_entries, st.read_cache_hits,
-                st.read_cache_misses);
+        info_memory(&st, b);
     if (all || strcmp(sec, "stats") == 0)
         tprintf(b, "# Stats\r\ntotal_connections_received:%" PRIu64
                    "\r\ntotal_commands_processed:%" PRIu64 "\r\nrejected_connections:%" PRIu64
+                   "\r\nevicted_keys:%" PRId64
                    "\r\nkeyspace_hits:%" PRId64 "\r\nkeyspace_misses:%" PRId64
                    "\r\ntotal_error_replies:%" PRId64 "\r\nunknown_commands:%" PRIu64
                    "\r\nprotocol_errors:%" PRIu64 "\r\nread_repairs:%" PRId64
                    "\r\nhints_pending:%" PRId64 "\r\n\r\n",
-                ns.conns_total, r->commands, ns.conns_rejected, st.hits,
-                st.misses, st.errors, r->unknown,
+                ns.conns_total, r->commands, ns.conns_rejected, st.evicted_keys,
+                st.keyspace_hits, st.keyspace_misses, st.errors, r->unknown,
                 ns.protocol_errors, st.read_repairs,
                 st.hints_pending);
     if (all || strcmp(sec, "keyspace") == 0)

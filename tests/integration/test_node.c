@@ -1015,7 +1015,8 @@ static void test_max_conns(void **state)
 static void test_max_db_size(void **state)
 {
     struct fixture *f = *state;
-    static const char *const extra[] = {"--max-db-size", "1m", NULL};
+    static const char *const extra[] = {"--max-db-size", "1m", "--maxmemory-policy",
+                                        "noeviction", NULL};
     struct rc_hserver *s = start(f, NULL, extra);
     struct rc_client *c = client(f, s);
     enum { VAL = 10 * 1024, MAX_PUTS = 1000 };
