@@ -37,6 +37,7 @@ struct op_rep {
     uint64_t node;
     int counts;            /* a home replica: counts for ONE, QUORUM and ALL */
     int done, ok, found;
+    int evicted;           /* reads: not found because this replica evicted the key */
     int existed;           /* local write: it replaced a live value */
     struct rc_version ver; /* reads: the version this replica has */
 };
@@ -232,6 +233,12 @@ static void read_repair(struct op *op)
 
         if (!rp->ok || (rp->found && rc_version_cmp(&rp->ver, &op->ver) >= 0))
             continue;
+        if (!rp->found && rp->evicted) {
+            /* It chose to drop the key: putting it back would undo the
+             * eviction on every read of a key its replica thinks cold. */
+            co->st.read_repairs_evicted++;
+            continue;
+        }
         co->st.read_repairs++;
         if (rp->node == co->self) {
             rc_node_write(co->node, op->key, op->key_len, tomb ? NULL : op->value,
@@ -532,6 +539,7 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
         return;
     }
     if (rep->status != 0 || !rep->has_version) {
+        rp->evicted = rep->evicted;
         rep_read(rp, 0, 0, NULL, NULL, 0, 0);
         return;
     }
@@ -548,12 +556,14 @@ static void local_read(struct op_rep *rp)
     int rv;
 
     rv = rc_node_get(op->co->node, op->key, op->key_len, &e);
-    if (rv == RC_ENOTFOUND)
+    if (rv == RC_ENOTFOUND) {
+        rp->evicted = rc_node_evicted(op->co->node, op->key, op->key_len);
         rep_read(rp, 0, 0, NULL, NULL, 0, 0);
-    else if (rv < 0)
+    } else if (rv < 0) {
         rep_fail(rp, rv);
-    else
+    } else {
         rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, e.expires_ms);
+    }
 }
 
 /* The write to this node's own store; refused with DRIFT when no remote
