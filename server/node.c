@@ -375,9 +375,10 @@ int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_re
     return 0;
 }
 
-int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len)
+int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
+                    struct rc_version *ver)
 {
-    return rc_store_evicted(n->store, key, key_len);
+    return rc_store_evicted(n->store, key, key_len, ver);
 }
 
 /* Looked at on every purge tick (about once a second) and when asked, so
@@ -405,9 +406,12 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
     rv = check_sizes(n, req);
     if (rv == 0)
         rv = rc_node_get(n, req->key, req->key_len, &e);
-    if (rv == RC_ENOTFOUND && rc_node_evicted(n, req->key, req->key_len)) {
+    if (rv == RC_ENOTFOUND && rc_node_evicted(n, req->key, req->key_len, &e.ver)) {
         rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
         rep.evicted = 1;
+        rep.has_version = 1;
+        rep.ver_hlc = e.ver.hlc;
+        rep.ver_node = e.ver.node;
         return rc_encode_reply(out, &rep);
     }
     if (rv < 0)

@@ -110,10 +110,12 @@ int rc_node_attach(struct rc_node *n, struct rc_net *net);
  * values come from the read cache when it holds them. */
 int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e);
 
-/* 1 when the store evicted key lately (it remembers the version it
- * evicted: rc_store_evicted), so that its absence here is a cache's
- * choice, not a missed write: read repair leaves it alone. */
-int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len);
+/* 1 with *ver when the store evicted key lately, at version *ver (it
+ * remembers: rc_store_evicted), so that its absence here is a cache's
+ * choice, not a missed write: read repair leaves it alone, and a read
+ * that finds only older values elsewhere is a miss. 0 otherwise. */
+int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
+                    struct rc_version *ver);
 
 /* 1 while the store evicts: it evicted entries within the last
  * RC_NODE_EVICTING_MS. Anti-entropy leaves differing ranges alone then
