@@ -156,6 +156,9 @@ start_rc() {
 
 budget_args() { # policy budget-bytes
     [ $rc_budget = 1 ] || return 0
+    # "unbounded": the same node with no budget, the throughput reference
+    # (issue 15: with eviction running, >= 0.9 x this)
+    [ "$1" = unbounded ] && { echo "--maxmemory 0"; return 0; }
     echo "--maxmemory $2"
     [ "$1" = default ] || echo "--maxmemory-policy $1"
 }
@@ -209,6 +212,7 @@ field() { # name line -> value of name=value
 say "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $keys keys (mixed sizes: $((keys / 20))), $requests requests per trace"
 targets=(redis-lru redis-lfu)
 for p in "${rc_policies[@]}"; do targets+=("rc-1:$p" "rc-3:$p"); done
+[ $rc_budget = 1 ] && targets+=("rc-1:unbounded")
 : >"$work/results"
 for tr in "${traces[@]}"; do
     read -r kind alpha sizes <<<"$tr"
@@ -252,7 +256,7 @@ BEGIN {
     printf "| %s | %s | %s | %.3f%s | %s | %.3f | %.3f | %.0fk | %.1f → %.1f |\n", tr, bud, tg, $7, note, bel, $10, $11, $12 / 1000, $13 / 1024, $14 / 1024
 }' "$work/results")
 
-notes="Belady: the optimal hit ratio for the trace and the budget, computed offline by ringcache-hitratio (farthest next use, with bypass; exact for one value size). ᵇ with mixed sizes the optimum is only bracketed: the lower figure is that same policy (feasible, so a lower bound), the upper one the PFOO-U bound (Berger et al. 2018). LRU (sim): exact LRU with the same byte budget. No-eviction ceiling: 1 − distinct keys ÷ requests. Budgets count key + value bytes; Redis gets maxmemory = budget + its empty used_memory + an allowance for the replaying client's buffers (40 KiB + 2 × the largest value, what such a connection was seen to hold; Redis counts it in used_memory), its per-key overhead counting against it. SET errors (Redis OOM) are shown when any occurred. rc-3: RF=3, W=2, R=2, through node 1; RSS is the largest node's."
+notes="Belady: the optimal hit ratio for the trace and the budget, computed offline by ringcache-hitratio (farthest next use, with bypass; exact for one value size). ᵇ with mixed sizes the optimum is only bracketed: the lower figure is that same policy (feasible, so a lower bound), the upper one the PFOO-U bound (Berger et al. 2018). LRU (sim): exact LRU with the same byte budget. No-eviction ceiling: 1 − distinct keys ÷ requests. Budgets count key + value bytes; Redis gets maxmemory = budget + its empty used_memory + an allowance for the replaying client's buffers (40 KiB + 2 × the largest value, what such a connection was seen to hold; Redis counts it in used_memory), its per-key overhead counting against it. SET errors (Redis OOM) are shown when any occurred. rc-3: RF=3, W=2, R=2, through node 1; RSS is the largest node's. rc-1 unbounded: the same node with --maxmemory 0 (no budget, nothing evicted), the reference for the throughput with eviction running."
 if [ $rc_budget = 0 ]; then
     notes="$notes ᵃ ringcache: no --maxmemory yet (issue 15): its rows run with NO budget (every key stays), so their hit ratio sits near the no-eviction ceiling and their RSS grows with the data; they are not comparable with the Redis rows yet."
 fi

@@ -65,7 +65,7 @@ static const struct stat_def {
     NUM(closed_slow_frame), NUM(closed_write_stall), NUM(closed_output_limit),
     NUM(closed_auth_timeout), NUM(auth_ok), NUM(auth_failures), NUM(auth_closed),
     NUM(auth_rejected), NUM(expired_purged), NUM(replica_writes), NUM(replica_reads),
-    NUM(read_repairs), NUM(hints_pending), NUM(hints_bytes), NUM(hints_stored),
+    NUM(read_repairs), NUM(read_repairs_evicted), NUM(hints_pending), NUM(hints_bytes), NUM(hints_stored),
     NUM(hints_delivered), NUM(hints_dropped), NUM(clock_drift_rejects),
     NUM(writes_refused_clock_ahead), NUM(replica_writes_superseded),
     NUM(writes_superseded_retried), NUM(errors_superseded), NUM(errors_not_in_contact),
@@ -75,7 +75,7 @@ static const struct stat_def {
     NUM(stream_ranges_sent), NUM(stream_ranges_in_place), NUM(ranges_dropped),
     NUM(keys_dropped), NUM(stream_cleanups), NUM(stream_failures),
     NUM(resp_replies_too_large), NUM(stream_skipped), NUM(anti_entropy_passes),
-    NUM(anti_entropy_repairs), NUM(rebalances), NUM(rebalance_running), NUM(members),
+    NUM(anti_entropy_repairs), NUM(anti_entropy_skipped_evicting), NUM(rebalances), NUM(rebalance_running), NUM(members),
     NUM(members_alive), NUM(members_known), NUM(replication_factor), NUM(read_quorum),
     NUM(write_quorum), NUM(vnodes), NUM(max_key_size), NUM(max_value_size),
     NUM(max_frame_size), NUM(cluster_key), NUM(gossip_auth_failures), NUM(gossip_replays),
@@ -167,6 +167,7 @@ static void snap_coord(struct rc_admin *a, struct rc_admin_stats *s)
     s->errors_unavailable = (int64_t)(c.unavailable + a->unavailable);
     s->errors_timeout = (int64_t)c.timeouts;
     s->read_repairs = (int64_t)c.read_repairs;
+    s->read_repairs_evicted = (int64_t)c.read_repairs_evicted;
     s->writes_refused_clock_ahead = (int64_t)c.drift_refused;
     s->writes_superseded_retried = (int64_t)c.superseded_retries;
     s->errors_superseded = (int64_t)c.superseded;
@@ -197,6 +198,7 @@ static void snap_rebalance(struct rc_admin *a, struct rc_admin_stats *s)
     s->stream_skipped = (int64_t)rs.stream_skipped;
     s->anti_entropy_passes = (int64_t)rs.repairs;
     s->anti_entropy_repairs = (int64_t)rs.repairs_sent;
+    s->anti_entropy_skipped_evicting = (int64_t)rs.repairs_skipped_evicting;
     s->rebalances = (int64_t)rs.rebalances;
     s->rebalance_running = rs.running;
 }

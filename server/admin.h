@@ -59,7 +59,8 @@ struct rc_admin_stats {
     int64_t protocol_errors, read_pauses, closed_idle, closed_slow_frame, closed_write_stall,
         closed_output_limit, closed_auth_timeout;
     int64_t auth_ok, auth_failures, auth_closed, auth_rejected;
-    int64_t expired_purged, replica_writes, replica_reads, read_repairs;
+    int64_t expired_purged, replica_writes, replica_reads, read_repairs,
+        read_repairs_evicted;
     int64_t hints_pending, hints_bytes, hints_stored, hints_delivered, hints_dropped;
     int64_t clock_drift_rejects, writes_refused_clock_ahead, replica_writes_superseded,
         writes_superseded_retried, errors_superseded, errors_not_in_contact, in_contact,
@@ -69,7 +70,8 @@ struct rc_admin_stats {
     int64_t stream_keys_out, stream_bytes_out, stream_keys_in, stream_bytes_in,
         stream_ranges_sent, stream_ranges_in_place, ranges_dropped, keys_dropped,
         stream_cleanups, stream_failures, resp_replies_too_large, stream_skipped,
-        anti_entropy_passes, anti_entropy_repairs, rebalances, rebalance_running;
+        anti_entropy_passes, anti_entropy_repairs, anti_entropy_skipped_evicting, rebalances,
+        rebalance_running;
     int64_t members, members_alive, members_known, replication_factor, read_quorum,
         write_quorum, vnodes, max_key_size, max_value_size, max_frame_size;
     int64_t cluster_key, gossip_auth_failures, gossip_replays, peer_auth_failures;

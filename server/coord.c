@@ -37,6 +37,7 @@ struct op_rep {
     uint64_t node;
     int counts;            /* a home replica: counts for ONE, QUORUM and ALL */
     int done, ok, found;
+    int evicted;           /* reads: not found because this replica evicted the key */
     int existed;           /* local write: it replaced a live value */
     struct rc_version ver; /* reads: the version this replica has */
 };
@@ -64,6 +65,8 @@ struct op {
     struct rc_version ver; /* write: the version written; read: the newest seen */
     int64_t expires;       /* absolute, 0 = none (of the write, or of the newest) */
     int best_found, best_tomb;
+    int has_evicted;              /* reads: some replica evicted the key... */
+    struct rc_version evicted;    /* ...at this version at newest */
     uint8_t *key;
     size_t key_len;
     uint8_t *value; /* write: inline after the op; read: the newest, malloc'd */
@@ -165,6 +168,27 @@ static int entry_live(int found, int tomb, int64_t expires)
     return found && !tomb && (expires == 0 || expires > rc_node_now_ms());
 }
 
+/* A replica evicted a version newer than the newest value any replica
+ * gave: that value is older than one acknowledged, so the read is a miss
+ * (a cache's answer), never the older value. */
+static int evicted_newer(const struct op *op)
+{
+    return op->has_evicted &&
+           (!op->best_found || rc_version_cmp(&op->evicted, &op->ver) > 0);
+}
+
+/* Notes that rp found nothing because it evicted the key at ver. */
+static void rep_evicted(struct op_rep *rp, const struct rc_version *ver)
+{
+    struct op *op = rp->op;
+
+    rp->evicted = 1;
+    if (!op->has_evicted || rc_version_cmp(ver, &op->evicted) > 0) {
+        op->evicted = *ver;
+        op->has_evicted = 1;
+    }
+}
+
 static void op_answer(struct op *op, const struct rc_coord_res *res)
 {
     op->waiting = 0;
@@ -177,7 +201,7 @@ static void answer_read(struct op *op)
     struct rc_coord_res res = {.tag = op->tag};
     int64_t now = rc_node_now_ms();
 
-    if (!entry_live(op->best_found, op->best_tomb, op->expires)) {
+    if (!entry_live(op->best_found, op->best_tomb, op->expires) || evicted_newer(op)) {
         co->st.misses++;
         res.err = RC_ENOTFOUND;
     } else {
@@ -225,13 +249,20 @@ static void read_repair(struct op *op)
     struct rc_request r;
     int i, tomb = op->best_tomb;
 
-    if (!op->best_found || (op->expires > 0 && op->expires <= rc_node_now_ms()))
+    if (!op->best_found || (op->expires > 0 && op->expires <= rc_node_now_ms()) ||
+        evicted_newer(op))
         return;
     for (i = 0; i < op->nrep; i++) {
         struct op_rep *rp = &op->rep[i];
 
         if (!rp->ok || (rp->found && rc_version_cmp(&rp->ver, &op->ver) >= 0))
             continue;
+        if (!rp->found && rp->evicted) {
+            /* It chose to drop the key: putting it back would undo the
+             * eviction on every read of a key its replica thinks cold. */
+            co->st.read_repairs_evicted++;
+            continue;
+        }
         co->st.read_repairs++;
         if (rp->node == co->self) {
             rc_node_write(co->node, op->key, op->key_len, tomb ? NULL : op->value,
@@ -532,6 +563,11 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
         return;
     }
     if (rep->status != 0 || !rep->has_version) {
+        if (rep->status != 0 && rep->evicted && rep->has_version) {
+            ver.hlc = rep->ver_hlc;
+            ver.node = rep->ver_node;
+            rep_evicted(rp, &ver);
+        }
         rep_read(rp, 0, 0, NULL, NULL, 0, 0);
         return;
     }
@@ -544,16 +580,20 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
 static void local_read(struct op_rep *rp)
 {
     struct op *op = rp->op;
+    struct rc_version ver;
     struct rc_entry e;
     int rv;
 
     rv = rc_node_get(op->co->node, op->key, op->key_len, &e);
-    if (rv == RC_ENOTFOUND)
+    if (rv == RC_ENOTFOUND) {
+        if (rc_node_evicted(op->co->node, op->key, op->key_len, &ver))
+            rep_evicted(rp, &ver);
         rep_read(rp, 0, 0, NULL, NULL, 0, 0);
-    else if (rv < 0)
+    } else if (rv < 0) {
         rep_fail(rp, rv);
-    else
+    } else {
         rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, e.expires_ms);
+    }
 }
 
 /* The write to this node's own store; refused with DRIFT when no remote

@@ -86,6 +86,7 @@ struct rc_coord_stats {
     uint64_t get, put, del;
     uint64_t hits, misses, errors, unavailable, timeouts;
     uint64_t read_repairs;
+    uint64_t read_repairs_evicted; /* repairs not sent: the replica evicted the key */
     uint64_t uncontacted;        /* QUORUM/ALL refused before contact */
     uint64_t superseded_retries; /* write rounds retried after SUPERSEDED */
     uint64_t superseded;         /* writes answered SUPERSEDED */

@@ -58,6 +58,8 @@ struct rc_node {
     size_t nwaiters, waiters_alloc;
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
+    int64_t seen_evicted; /* the store's evicted count when last looked at */
+    uint64_t evicted_at;  /* loop time it was last seen to grow; 0 = never */
 };
 
 int64_t rc_node_now_ms(void)
@@ -390,6 +392,27 @@ int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_re
     return 0;
 }
 
+int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
+                    struct rc_version *ver)
+{
+    return rc_store_evicted(n->store, key, key_len, ver);
+}
+
+/* Looked at on every purge tick (about once a second) and when asked, so
+ * evicted_at is the time of the eviction within a tick. */
+int rc_node_evicting(struct rc_node *n)
+{
+    struct rc_store_stats st;
+    uint64_t now = uv_now(n->loop);
+
+    rc_store_stats(n->store, &st);
+    if (st.evicted != n->seen_evicted) {
+        n->seen_evicted = st.evicted;
+        n->evicted_at = now > 0 ? now : 1;
+    }
+    return n->evicted_at > 0 && now - n->evicted_at < RC_NODE_EVICTING_MS;
+}
+
 int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
 {
     struct rc_reply rep = {.id = req->id};
@@ -400,6 +423,14 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
     rv = check_sizes(n, req);
     if (rv == 0)
         rv = rc_node_get(n, req->key, req->key_len, &e);
+    if (rv == RC_ENOTFOUND && rc_node_evicted(n, req->key, req->key_len, &e.ver)) {
+        rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
+        rep.evicted = 1;
+        rep.has_version = 1;
+        rep.ver_hlc = e.ver.hlc;
+        rep.ver_node = e.ver.node;
+        return rc_encode_reply(out, &rep);
+    }
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     rep.has_version = 1;
@@ -496,6 +527,7 @@ static void on_purge(uv_timer_t *t)
     struct rc_node *n = container_of(t, struct rc_node, purge_timer);
     int purged = 0, rv;
 
+    rc_node_evicting(n); /* notes when evictions happen */
     rv = rc_store_purge(n->store, rc_node_now_ms(), n->opts.purge_batch, &purged);
     if (rv < 0) {
         rc_log_warn(n->log, "purge failed: %s", rc_strerror(rv));

@@ -122,6 +122,19 @@ int rc_node_attach(struct rc_node *n, struct rc_net *net);
  * values come from the read cache when it holds them. */
 int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc_entry *e);
 
+/* 1 with *ver when the store evicted key lately, at version *ver (it
+ * remembers: rc_store_evicted), so that its absence here is a cache's
+ * choice, not a missed write: read repair leaves it alone, and a read
+ * that finds only older values elsewhere is a miss. 0 otherwise. */
+int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
+                    struct rc_version *ver);
+
+/* 1 while the store evicts: it evicted entries within the last
+ * RC_NODE_EVICTING_MS. Anti-entropy leaves differing ranges alone then
+ * (replicas of an evicting cache differ by design). */
+#define RC_NODE_EVICTING_MS (10 * 60 * 1000)
+int rc_node_evicting(struct rc_node *n);
+
 /*
  * Local last-writer-wins write (value NULL = tombstone). Returns 0 and
  * calls cb(arg, err) exactly once at the batch's commit, or returns an

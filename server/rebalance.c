@@ -103,6 +103,7 @@ static int add_task(struct rc_rebalance *rb, struct plan *p, const struct rc_mem
     t->last = pt->last;
     t->drop = pt->drop;
     t->before = pt->before;
+    t->repair = pt->kind == RC_PLAN_REPAIR;
     t->npieces = PIECES;
     t->state = T_LOCAL_DIGEST;
     if (pt->drop >= 0)

@@ -59,6 +59,7 @@ struct rc_rebalance_stats {
     uint64_t stream_skipped;  /* entries too large for any frame, not sent */
     uint64_t repairs; /* anti-entropy passes: every range compared with its replicas */
     uint64_t repairs_sent; /* of which sent data (replicas had diverged) */
+    uint64_t repairs_skipped_evicting; /* differing repair ranges left alone: a side evicts */
     int running;
 };
 

@@ -45,6 +45,7 @@ struct task {
     int piece;     /* piece being sent */
     int inflight;  /* a request of this task awaits its answer */
     uint64_t before; /* compare only versions with an hlc below it; 0 = all */
+    int repair;      /* anti-entropy (RC_PLAN_REPAIR), not a move of ownership */
     int has_cursor;
     uint64_t cur_token;
     size_t cur_key_len;

@@ -83,6 +83,7 @@ static int handle_digest(struct rc_rebalance *rb, const struct rc_request *req, 
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     rep.has_digest = 1;
+    rep.evicted = rc_node_evicting(rb->node);
     return rc_encode_reply(out, &rep);
 }
 

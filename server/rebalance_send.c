@@ -426,6 +426,16 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
             s->skipped++;
             rb->st.ranges_skipped++;
             task_done(rb, s, t);
+        } else if (t->repair && (rep->evicted || rc_node_evicting(rb->node))) {
+            /* Replicas of an evicting cache differ by design: each evicts
+             * on its own reads. Resending the difference would put back
+             * what was evicted, again every pass (traffic growing with the
+             * eviction rate), so anti-entropy leaves such ranges alone;
+             * hints and read repair still deliver missed writes
+             * (docs/architecture.md, "Memory and eviction"). */
+            s->skipped++;
+            rb->st.repairs_skipped_evicting++;
+            task_done(rb, s, t);
         } else if (rep->has_digest && rep->digest_count == 0) {
             /* The target has nothing here (a joining node): send it all. */
             t->npieces = 1;
