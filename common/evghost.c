@@ -137,6 +137,18 @@ int rc_evghost_has(const struct rc_evghost *g, uint64_t hash)
     return slot_of(bucket_of(g, hash), hash) >= 0;
 }
 
+int rc_evghost_get(const struct rc_evghost *g, uint64_t hash, uint64_t *hlc, uint64_t *node)
+{
+    const struct bucket *b = bucket_of(g, hash);
+    int i = slot_of(b, hash);
+
+    if (i < 0)
+        return 0;
+    *hlc = b->hlc[i];
+    *node = b->node[i];
+    return 1;
+}
+
 size_t rc_evghost_mem(const struct rc_evghost *g)
 {
     return sizeof(*g) + (sizeof(struct bucket) << g->bits);

@@ -39,6 +39,10 @@ int rc_evghost_covers(const struct rc_evghost *g, uint64_t hash, uint64_t hlc, u
 /* 1 when the key of hash is remembered as evicted (any version). */
 int rc_evghost_has(const struct rc_evghost *g, uint64_t hash);
 
+/* 1 with the version the key of hash was evicted at (*hlc, *node), 0 when
+ * it is not remembered (*hlc and *node untouched). */
+int rc_evghost_get(const struct rc_evghost *g, uint64_t hash, uint64_t *hlc, uint64_t *node);
+
 /* Bytes the table takes. */
 size_t rc_evghost_mem(const struct rc_evghost *g);
 

@@ -592,6 +592,11 @@ void rc_memkv_free(struct rc_memkv *m)
 
 /* A read is the policy's access; under noeviction the order does not
  * matter yet (it settles after a switch), so reads skip the policy. */
+int rc_memkv_evicted(const struct rc_memkv *m, uint64_t token, uint64_t *hlc, uint64_t *node)
+{
+    return m->ghost != NULL && rc_evghost_get(m->ghost, token, hlc, node);
+}
+
 int rc_memkv_get(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                  int64_t now_ms, struct rc_memkv_entry *e)
 {

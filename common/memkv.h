@@ -93,6 +93,11 @@ int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy);
  * (batch discarded). */
 int rc_memkv_evict(struct rc_memkv *m, int max_rows, int *evicted);
 
+/* 1 with the version (*hlc, *node) at which the key of token was evicted,
+ * when the ghost still remembers it; 0 otherwise (nothing evicted, or
+ * forgotten). Says nothing of whether the key is held again since. */
+int rc_memkv_evicted(const struct rc_memkv *m, uint64_t token, uint64_t *hlc, uint64_t *node);
+
 /* Frees everything, the open batch included. NULL is a no-op. */
 void rc_memkv_free(struct rc_memkv *m);
 

@@ -37,7 +37,7 @@ struct op_rep {
     uint64_t node;
     int counts;            /* a home replica: counts for ONE, QUORUM and ALL */
     int done, ok, found;
-    int evicted;           /* reads: not found because this replica evicted the key */
+    int evicted;           /* reads: not found on a replica that evicts */
     int existed;           /* local write: it replaced a live value */
     struct rc_version ver; /* reads: the version this replica has */
 };
@@ -182,7 +182,6 @@ static void rep_evicted(struct op_rep *rp, const struct rc_version *ver)
 {
     struct op *op = rp->op;
 
-    rp->evicted = 1;
     if (!op->has_evicted || rc_version_cmp(ver, &op->evicted) > 0) {
         op->evicted = *ver;
         op->has_evicted = 1;
@@ -258,8 +257,9 @@ static void read_repair(struct op *op)
         if (!rp->ok || (rp->found && rc_version_cmp(&rp->ver, &op->ver) >= 0))
             continue;
         if (!rp->found && rp->evicted) {
-            /* It chose to drop the key: putting it back would undo the
-             * eviction on every read of a key its replica thinks cold. */
+            /* A replica that evicts and lacks the key most likely chose
+             * to drop it: putting it back would undo its evictions on
+             * every read (traffic growing with the eviction rate). */
             co->st.read_repairs_evicted++;
             continue;
         }
@@ -563,7 +563,8 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
         return;
     }
     if (rep->status != 0 || !rep->has_version) {
-        if (rep->status != 0 && rep->evicted && rep->has_version) {
+        rp->evicted = rep->status != 0 && rep->evicted;
+        if (rp->evicted && rep->has_version) {
             ver.hlc = rep->ver_hlc;
             ver.node = rep->ver_node;
             rep_evicted(rp, &ver);
@@ -586,7 +587,8 @@ static void local_read(struct op_rep *rp)
 
     rv = rc_node_get(op->co->node, op->key, op->key_len, &e);
     if (rv == RC_ENOTFOUND) {
-        if (rc_node_evicted(op->co->node, op->key, op->key_len, &ver))
+        rp->evicted = rc_node_evicting(op->co->node);
+        if (rp->evicted && rc_node_evicted(op->co->node, op->key, op->key_len, &ver))
             rep_evicted(rp, &ver);
         rep_read(rp, 0, 0, NULL, NULL, 0, 0);
     } else if (rv < 0) {

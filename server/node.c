@@ -398,9 +398,10 @@ int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
     return rc_store_evicted(n->store, key, key_len, ver);
 }
 
-/* Looked at on every purge tick (about once a second) and when asked, so
- * evicted_at is the time of the eviction within a tick. */
-int rc_node_evicting(struct rc_node *n)
+/* On every purge tick (about once a second): evicted_at is then the time
+ * of the latest eviction within a tick, and rc_node_evicting, asked on
+ * every read that finds nothing, costs no look at the store. */
+static void note_evictions(struct rc_node *n)
 {
     struct rc_store_stats st;
     uint64_t now = uv_now(n->loop);
@@ -410,7 +411,11 @@ int rc_node_evicting(struct rc_node *n)
         n->seen_evicted = st.evicted;
         n->evicted_at = now > 0 ? now : 1;
     }
-    return n->evicted_at > 0 && now - n->evicted_at < RC_NODE_EVICTING_MS;
+}
+
+int rc_node_evicting(struct rc_node *n)
+{
+    return n->evicted_at > 0 && uv_now(n->loop) - n->evicted_at < RC_NODE_EVICTING_MS;
 }
 
 int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
@@ -423,12 +428,16 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
     rv = check_sizes(n, req);
     if (rv == 0)
         rv = rc_node_get(n, req->key, req->key_len, &e);
-    if (rv == RC_ENOTFOUND && rc_node_evicted(n, req->key, req->key_len, &e.ver)) {
+    if (rv == RC_ENOTFOUND && rc_node_evicting(n)) {
+        /* Nothing here, and this node evicts: its absence is likely a
+         * cache's choice, and the version evicted when still known. */
         rep.status = (uint32_t)rc_err_to_status(RC_ENOTFOUND);
         rep.evicted = 1;
-        rep.has_version = 1;
-        rep.ver_hlc = e.ver.hlc;
-        rep.ver_node = e.ver.node;
+        if (rc_node_evicted(n, req->key, req->key_len, &e.ver)) {
+            rep.has_version = 1;
+            rep.ver_hlc = e.ver.hlc;
+            rep.ver_node = e.ver.node;
+        }
         return rc_encode_reply(out, &rep);
     }
     if (rv < 0)
@@ -527,7 +536,7 @@ static void on_purge(uv_timer_t *t)
     struct rc_node *n = container_of(t, struct rc_node, purge_timer);
     int purged = 0, rv;
 
-    rc_node_evicting(n); /* notes when evictions happen */
+    note_evictions(n);
     rv = rc_store_purge(n->store, rc_node_now_ms(), n->opts.purge_batch, &purged);
     if (rv < 0) {
         rc_log_warn(n->log, "purge failed: %s", rc_strerror(rv));

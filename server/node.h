@@ -130,8 +130,10 @@ int rc_node_evicted(struct rc_node *n, const uint8_t *key, size_t key_len,
                     struct rc_version *ver);
 
 /* 1 while the store evicts: it evicted entries within the last
- * RC_NODE_EVICTING_MS. Anti-entropy leaves differing ranges alone then
- * (replicas of an evicting cache differ by design). */
+ * RC_NODE_EVICTING_MS (looked at once a second). A key missing here is
+ * then a cache's choice rather than a missed write: read repair and
+ * anti-entropy leave it alone (replicas of an evicting cache differ by
+ * design). */
 #define RC_NODE_EVICTING_MS (10 * 60 * 1000)
 int rc_node_evicting(struct rc_node *n);
 

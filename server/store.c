@@ -216,6 +216,14 @@ int rc_store_evict_step(struct rc_store *s, int64_t now_ms, int max_rows, int *e
     return s->ops->evict_step(s->eng, now_ms, max_rows, evicted);
 }
 
+int rc_store_evicted(struct rc_store *s, const uint8_t *key, size_t key_len,
+                     struct rc_version *ver)
+{
+    if (key == NULL && key_len > 0)
+        return 0;
+    return s->ops->evicted(s->eng, key_token(key, key_len), ver);
+}
+
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value)
 {
     return s->ops->meta_get(s->eng, name, value);

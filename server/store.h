@@ -255,6 +255,16 @@ int rc_store_set_evict(struct rc_store *s, int64_t budget, int policy);
  */
 int rc_store_evict_step(struct rc_store *s, int64_t now_ms, int max_rows, int *evicted);
 
+/*
+ * 1 with *ver when the store evicted key at version *ver and still
+ * remembers it (common/evghost.h: a bounded table of the latest
+ * evictions), 0 otherwise. For a key not found: the coordinator tells a
+ * cache's choice (no read repair; an older value elsewhere is a miss)
+ * from a missed write. Says nothing of whether the key is held again.
+ */
+int rc_store_evicted(struct rc_store *s, const uint8_t *key, size_t key_len,
+                     struct rc_version *ver);
+
 /* Small persistent metadata (node id, incarnation). get: 0 or RC_ENOTFOUND. */
 int rc_store_meta_get(struct rc_store *s, const char *name, uint64_t *value);
 int rc_store_meta_set(struct rc_store *s, const char *name, uint64_t value);

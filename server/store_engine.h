@@ -77,6 +77,8 @@ struct rc_store_engine {
      * RC_EVICT_NPOLICIES - 1); budget < 0 keeps the engine's. */
     int (*set_evict)(void *eng, int64_t budget, int policy);
     int (*evict_step)(void *eng, int64_t now_ms, int max_rows, int *evicted);
+    /* The version the key of token was evicted at, if remembered: 1 or 0. */
+    int (*evicted)(void *eng, uint64_t token, struct rc_version *ver);
     int64_t (*live_keys)(void *eng, int64_t now_ms);
     /* name is a NUL-terminated string borrowed for the call. */
     int (*meta_get)(void *eng, const char *name, uint64_t *value);

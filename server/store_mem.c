@@ -213,6 +213,13 @@ static int mem_set_evict(void *eng, int64_t budget, int policy)
 
 /* memkv evicts in its batch (an undo log brings the entries back if the
  * batch is discarded); there is no clock in what it decides. */
+static int mem_evicted(void *eng, uint64_t token, struct rc_version *ver)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_evicted(m->kv, token, &ver->hlc, &ver->node);
+}
+
 static int mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted)
 {
     struct mem_store *m = eng;
@@ -281,6 +288,7 @@ const struct rc_store_engine rc_store_engine_mem = {
     .stats = mem_stats,
     .set_evict = mem_set_evict,
     .evict_step = mem_evict_step,
+    .evicted = mem_evicted,
     .live_keys = mem_live_keys,
     .meta_get = mem_meta_get,
     .meta_set = mem_meta_set,

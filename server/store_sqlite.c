@@ -821,6 +821,7 @@ const struct rc_store_engine rc_store_engine_sqlite = {
     .stats = sq_stats,
     .set_evict = rc_store_sqlite_set_evict,
     .evict_step = rc_store_sqlite_evict_step,
+    .evicted = rc_store_sqlite_evicted,
     .live_keys = sq_live_keys,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,

@@ -180,6 +180,7 @@ int rc_store_sqlite_evict_retry(struct sqlite_store *s, int err, const uint8_t *
 /* The ops of store_engine.h. */
 int rc_store_sqlite_set_evict(void *eng, int64_t budget, int policy);
 int rc_store_sqlite_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted);
+int rc_store_sqlite_evicted(void *eng, uint64_t token, struct rc_version *ver);
 /* Fills the eviction fields of *st. */
 void rc_store_sqlite_evict_stats(struct sqlite_store *s, struct rc_store_stats *st);
 

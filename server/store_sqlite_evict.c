@@ -191,6 +191,13 @@ static int pages_in_use(struct sqlite_store *s, int64_t limit, int64_t *pages)
     return err;
 }
 
+int rc_store_sqlite_evicted(void *eng, uint64_t token, struct rc_version *ver)
+{
+    struct sqlite_store *s = eng;
+
+    return s->ev.ghost != NULL && rc_evghost_get(s->ev.ghost, token, &ver->hlc, &ver->node);
+}
+
 int rc_store_sqlite_ghost_refuses(struct sqlite_store *s, uint64_t token,
                                   const struct rc_version *ver)
 {

@@ -54,6 +54,17 @@ static void test_version_rule(void **state)
     assert_true(rc_evghost_covers(g, 42, 10, 2));
     rc_evghost_add(g, 42, 12, 0);
     assert_true(rc_evghost_covers(g, 42, 12, 0));
+    /* get gives the version remembered, and nothing for a key it lacks. */
+    {
+        uint64_t hlc = 77, node = 78;
+
+        assert_true(rc_evghost_get(g, 42, &hlc, &node));
+        assert_int_equal(hlc, 12);
+        assert_int_equal(node, 0);
+        hlc = 77;
+        assert_false(rc_evghost_get(g, 43, &hlc, &node));
+        assert_int_equal(hlc, 77);
+    }
     assert_false(rc_evghost_covers(g, 42, 12, 1));
     /* Hash 0 is a key like another; version (0, 0) protects nothing. */
     rc_evghost_add(g, 0, 3, 0);
