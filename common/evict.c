@@ -38,10 +38,10 @@ enum { Q_MAIN, Q_SMALL, Q_WINDOW, Q_PROT, NQ };
  * answers FULL, as Redis answers OOM when no key has a TTL). 64 calls of
  * 5 nodes find a volatile node unless fewer than ~1% of entries have one. */
 #define MAX_SAMPLE_CALLS 64
-/* S3-FIFO reinsertions / moves (and W-TinyLFU window moves) per victim:
- * past this the current tail is evicted whatever its counter, so a call
- * stays bounded even when every node was read lately (freq is at most 3,
- * so one pass rarely needs more than a handful). */
+/* S3-FIFO moves (small to main) and reinsertions (main) per victim: past
+ * this the current tail is evicted whatever its counter, so a call stays
+ * bounded even when every node was read lately (counters stop at 3, so a
+ * call rarely needs more than a handful). */
 #define MAX_STEPS 64
 
 /* Redis's LFU: lfu-log-factor 10 (about 1M reads saturate the counter)
@@ -72,18 +72,25 @@ enum { Q_MAIN, Q_SMALL, Q_WINDOW, Q_PROT, NQ };
 #define GHOST_BYTES_PER_SLOT 256
 #define GHOST_WAYS 4
 #define GHOST_MIN_SLOTS 64
+/* 2 GiB, reached at a 64 GiB budget: a bound for absurd capacities (a
+ * budget meaning "no limit"), not a size anyone should run. */
+#define GHOST_MAX_SLOTS (1u << 28)
 
 /* W-TinyLFU (Einziger et al.; Caffeine): 1% window, main split 20%
  * probation / 80% protected. */
 #define W_WINDOW_PCT 1
 #define W_PROT_PCT 80
-/* The sketch is sized for capacity / 128 entries (a small entry; larger
- * ones only make it more accurate): 4 rows of 4-bit counters, 2 bytes per
- * assumed entry, ~1.6% of the budget. It is halved after 10 increments per
- * entry actually held (Caffeine's sample size, 10 x maximum entries),
- * which ages out old popularity: counted against the nodes, not the
- * assumed entries, so that large entries (fewer of them) age as fast. */
-#define SKETCH_BYTES_PER_ENTRY 128
+/* The sketch is sized for capacity / 64 entries: 4 rows of 4-bit counters,
+ * 2 bytes per 64 bytes of budget, ~3% (the ghost's share under S3-FIFO).
+ * Its counters see every key read, not only the cached ones, so it needs
+ * more columns than the cache has entries: measured offline with 100 B
+ * values (~200 B entries), 64 gains up to 0.6 hit-ratio points over 128;
+ * 16 gains up to 1 more but takes 12% of the budget. It is halved after
+ * 10 increments per entry actually held (Caffeine's sample size, 10 x
+ * maximum entries), which ages out old popularity: counted against the
+ * nodes, not the assumed entries, so that large entries (fewer of them)
+ * age as fast. */
+#define SKETCH_BYTES_PER_ENTRY 64
 #define SKETCH_ROWS 4
 #define SKETCH_MIN_WIDTH 64
 #define SKETCH_MAX_WIDTH (1u << 28)
@@ -201,6 +208,12 @@ static int is_lfu_policy(int p)
     return p == RC_EVICT_ALLKEYS_LFU || p == RC_EVICT_VOLATILE_LFU;
 }
 
+/* pct % of cap, rounded down, without overflow for any cap. */
+static uint64_t share(uint64_t cap, unsigned pct)
+{
+    return cap / 100 * pct + cap % 100 * pct / 100;
+}
+
 static uint8_t small_freq(const struct rc_evict_node *n)
 {
     return n->freq < S3_MAX_FREQ ? n->freq : S3_MAX_FREQ;
@@ -276,17 +289,24 @@ static void detach(struct rc_evict *ev, struct rc_evict_node *n)
 
 /* ---- ghost (S3-FIFO) ---- */
 
-static int ghost_alloc(struct ghost *g, uint64_t capacity)
+static size_t ghost_buckets(uint64_t capacity)
 {
     uint64_t slots = capacity / GHOST_BYTES_PER_SLOT;
 
     if (slots < GHOST_MIN_SLOTS)
         slots = GHOST_MIN_SLOTS;
-    if (slots > SIZE_MAX / sizeof(struct ghost_slot) / 2)
-        slots = SIZE_MAX / sizeof(struct ghost_slot) / 2;
-    g->nbuckets = (size_t)slots / GHOST_WAYS;
+    if (slots > GHOST_MAX_SLOTS)
+        slots = GHOST_MAX_SLOTS;
+    return (size_t)slots / GHOST_WAYS;
+}
+
+static int ghost_alloc(struct ghost *g, uint64_t capacity)
+{
+    g->nbuckets = ghost_buckets(capacity);
     g->slots = calloc(g->nbuckets * GHOST_WAYS, sizeof(*g->slots));
     g->seq = 0;
+    if (g->slots == NULL)
+        g->nbuckets = 0;
     return g->slots ? 0 : RC_ENOMEM;
 }
 
@@ -308,7 +328,7 @@ static uint32_t ghost_fp(uint32_t h)
  * the average charge of the inserted nodes. */
 static uint64_t ghost_limit(const struct rc_evict *ev)
 {
-    uint64_t main_cap = ev->capacity - ev->capacity * S3_SMALL_PCT / 100;
+    uint64_t main_cap = ev->capacity - share(ev->capacity, S3_SMALL_PCT);
     uint64_t avg = ev->nodes ? ev->bytes / ev->nodes : 1;
 
     return main_cap / (avg ? avg : 1);
@@ -317,9 +337,12 @@ static uint64_t ghost_limit(const struct rc_evict *ev)
 static void ghost_add(struct rc_evict *ev, uint32_t h)
 {
     struct ghost *g = &ev->ghost;
-    struct ghost_slot *b = ghost_bucket(g, ghost_fp(h)), *pick = &b[0];
+    struct ghost_slot *b, *pick;
     int i;
 
+    if (g->slots == NULL)
+        return;
+    b = pick = ghost_bucket(g, ghost_fp(h));
     g->seq++;
     for (i = 0; i < GHOST_WAYS; i++) {
         if (b[i].fp == ghost_fp(h) || b[i].fp == 0) {
@@ -337,10 +360,13 @@ static void ghost_add(struct rc_evict *ev, uint32_t h)
 static int ghost_take(struct rc_evict *ev, uint32_t h)
 {
     struct ghost *g = &ev->ghost;
-    struct ghost_slot *b = ghost_bucket(g, ghost_fp(h));
+    struct ghost_slot *b;
     uint64_t limit = ghost_limit(ev);
     int i;
 
+    if (g->slots == NULL)
+        return 0;
+    b = ghost_bucket(g, ghost_fp(h));
     for (i = 0; i < GHOST_WAYS; i++) {
         if (b[i].fp == ghost_fp(h)) {
             int live = (uint32_t)(g->seq - b[i].seq) < limit;
@@ -354,16 +380,21 @@ static int ghost_take(struct rc_evict *ev, uint32_t h)
 
 /* ---- count-min sketch (W-TinyLFU) ---- */
 
-static int sketch_alloc(struct sketch *s, uint64_t capacity)
+static uint32_t sketch_width(uint64_t capacity)
 {
     uint64_t entries = capacity / SKETCH_BYTES_PER_ENTRY;
     uint32_t w = SKETCH_MIN_WIDTH;
 
     while ((uint64_t)w * 2 <= entries && w < SKETCH_MAX_WIDTH)
         w *= 2;
+    return w;
+}
+
+static int sketch_alloc(struct sketch *s, uint64_t capacity)
+{
     memset(s, 0, sizeof(*s));
-    s->width = w;
-    s->words = calloc((size_t)w * SKETCH_ROWS / 16, sizeof(uint64_t));
+    s->width = sketch_width(capacity);
+    s->words = calloc((size_t)s->width * SKETCH_ROWS / 16, sizeof(uint64_t));
     return s->words ? 0 : RC_ENOMEM;
 }
 
@@ -376,7 +407,8 @@ static size_t sketch_words(const struct sketch *s)
 static void sketch_pos(const struct sketch *s, uint64_t seed, uint32_t h, size_t pos[SKETCH_ROWS])
 {
     uint64_t a = mix64(h ^ seed), b = mix64(a);
-    uint32_t idx[SKETCH_ROWS] = {(uint32_t)a, (uint32_t)(a >> 32), (uint32_t)b, (uint32_t)(b >> 32)};
+    uint32_t idx[SKETCH_ROWS] = {(uint32_t)a, (uint32_t)(a >> 32), (uint32_t)b,
+                                 (uint32_t)(b >> 32)};
     int r;
 
     for (r = 0; r < SKETCH_ROWS; r++)
@@ -419,8 +451,11 @@ static void sketch_increment(struct rc_evict *ev, uint32_t h)
 {
     struct sketch *s = &ev->sketch;
     size_t pos[SKETCH_ROWS];
+    uint64_t held;
     int r, added = 0;
 
+    if (s->words == NULL)
+        return;
     if (s->resetting)
         sketch_halve_some(ev);
     sketch_pos(s, ev->sketch_seed, h, pos);
@@ -430,8 +465,8 @@ static void sketch_increment(struct rc_evict *ev, uint32_t h)
             added = 1;
         }
     }
-    if (added && ++s->additions >= SKETCH_SAMPLE_FACTOR * (ev->nodes > SKETCH_MIN_WIDTH ? ev->nodes : SKETCH_MIN_WIDTH) &&
-        !s->resetting) {
+    held = ev->nodes > SKETCH_MIN_WIDTH ? ev->nodes : SKETCH_MIN_WIDTH;
+    if (added && ++s->additions >= SKETCH_SAMPLE_FACTOR * held && !s->resetting) {
         s->additions /= 2;
         s->resetting = 1;
         s->reset_pos = 0;
@@ -454,8 +489,11 @@ static unsigned frequency(const struct rc_evict *ev, uint32_t h)
 static uint8_t lfu_decayed(const struct rc_evict *ev, const struct rc_evict_node *n)
 {
     uint64_t p = ev->nodes * LFU_PERIOD_PER_NODE;
-    uint32_t period = p < LFU_MIN_PERIOD ? LFU_MIN_PERIOD : p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
-    uint32_t periods = (uint32_t)(ev->clock - n->stamp) / period;
+    uint32_t period = p > UINT32_MAX ? UINT32_MAX : (uint32_t)p, periods;
+
+    if (period < LFU_MIN_PERIOD)
+        period = LFU_MIN_PERIOD;
+    periods = (uint32_t)(ev->clock - n->stamp) / period;
 
     return periods >= n->freq ? 0 : (uint8_t)(n->freq - periods);
 }
@@ -472,6 +510,30 @@ static uint8_t lfu_incr(struct rc_evict *ev, uint8_t c)
 }
 
 /* ---- public: lifecycle ---- */
+
+/* The ghost exists only under S3-FIFO and the sketch only under
+ * W-TinyLFU, so that a policy's memory is its own (each ~3% of the
+ * budget at most). 0 or RC_ENOMEM (nothing changed). */
+static int tables_for(struct rc_evict *ev, int policy)
+{
+    if (policy == RC_EVICT_ALLKEYS_S3FIFO && ev->ghost.slots == NULL &&
+        ghost_alloc(&ev->ghost, ev->capacity) < 0)
+        return RC_ENOMEM;
+    if (policy == RC_EVICT_ALLKEYS_WTINYLFU && ev->sketch.words == NULL &&
+        sketch_alloc(&ev->sketch, ev->capacity) < 0)
+        return RC_ENOMEM;
+    if (policy != RC_EVICT_ALLKEYS_S3FIFO) {
+        free(ev->ghost.slots);
+        memset(&ev->ghost, 0, sizeof(ev->ghost));
+    }
+    if (policy != RC_EVICT_ALLKEYS_WTINYLFU) {
+        free(ev->sketch.words);
+        free(ev->old_sketch.words);
+        memset(&ev->sketch, 0, sizeof(ev->sketch));
+        memset(&ev->old_sketch, 0, sizeof(ev->old_sketch));
+    }
+    return 0;
+}
 
 int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out)
 {
@@ -494,7 +556,7 @@ int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out)
     ev->arg = opts->arg;
     for (i = 0; i < NQ; i++)
         ev->q[i].head.next = ev->q[i].head.prev = &ev->q[i].head;
-    if (ghost_alloc(&ev->ghost, ev->capacity) < 0 || sketch_alloc(&ev->sketch, ev->capacity) < 0) {
+    if (tables_for(ev, ev->policy) < 0) {
         rc_evict_free(ev);
         return RC_ENOMEM;
     }
@@ -516,6 +578,8 @@ int rc_evict_set_policy(struct rc_evict *ev, int policy)
 {
     if (policy < 0 || policy >= RC_EVICT_NPOLICIES)
         return RC_EINVAL;
+    if (tables_for(ev, policy) < 0)
+        return RC_ENOMEM;
     ev->policy = policy;
     ev->npool = 0; /* scores of another policy */
     ev->evicted = ev->victims > 0;
@@ -534,21 +598,20 @@ void rc_evict_set_capacity(struct rc_evict *ev, uint64_t capacity_bytes)
 
     ev->capacity = capacity_bytes;
     /* A new ghost starts empty (a ghost is only a hint); calloc hands out
-     * zero pages, so neither resize walks anything. */
-    if (ghost_alloc(&g, capacity_bytes) == 0 && g.nbuckets != ev->ghost.nbuckets) {
+     * zero pages, so neither resize walks anything. On allocation failure
+     * the old table stays, sized for the old capacity. */
+    if (ev->ghost.slots && ghost_buckets(capacity_bytes) != ev->ghost.nbuckets &&
+        ghost_alloc(&g, capacity_bytes) == 0) {
         free(ev->ghost.slots);
         ev->ghost = g;
-    } else {
-        free(g.slots);
     }
     /* The old sketch keeps answering (the max of both) until the new one
-     * has seen a sample period; on allocation failure the old one stays. */
-    if (sketch_alloc(&s, capacity_bytes) == 0 && s.width != ev->sketch.width) {
+     * has seen a sample period. */
+    if (ev->sketch.words && sketch_width(capacity_bytes) != ev->sketch.width &&
+        sketch_alloc(&s, capacity_bytes) == 0) {
         free(ev->old_sketch.words);
         ev->old_sketch = ev->sketch;
         ev->sketch = s;
-    } else {
-        free(s.words);
     }
 }
 
@@ -561,7 +624,7 @@ void rc_evict_set_capacity(struct rc_evict *ev, uint64_t capacity_bytes)
  * after every eviction and would let every candidate in unopposed. */
 static void w_spill_window(struct rc_evict *ev, int max_steps)
 {
-    uint64_t wtarget = ev->capacity * W_WINDOW_PCT / 100;
+    uint64_t wtarget = share(ev->capacity, W_WINDOW_PCT);
     uint64_t mtarget = ev->capacity - wtarget;
     struct rc_evict_node *c;
     int i;
@@ -593,7 +656,7 @@ void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash
          * queue sends new keys to main (they are as good as any). */
         if (ghost_take(ev, n->hash))
             qi = Q_MAIN;
-        else if (!ev->evicted && ev->q[Q_SMALL].bytes >= ev->capacity * S3_SMALL_PCT / 100)
+        else if (!ev->evicted && ev->q[Q_SMALL].bytes >= share(ev->capacity, S3_SMALL_PCT))
             qi = Q_MAIN;
         else
             qi = Q_SMALL;
@@ -638,7 +701,7 @@ void rc_evict_remove(struct rc_evict *ev, struct rc_evict_node *n)
 
 static void w_hit(struct rc_evict *ev, struct rc_evict_node *n)
 {
-    uint64_t ptarget = (ev->capacity - ev->capacity * W_WINDOW_PCT / 100) * W_PROT_PCT / 100;
+    uint64_t ptarget = share(ev->capacity - share(ev->capacity, W_WINDOW_PCT), W_PROT_PCT);
     struct rc_evict_node *t;
     int i;
 
@@ -701,7 +764,8 @@ static struct rc_evict_node *lru_victim(const struct rc_evict *ev)
 
     for (i = 0; i < NQ; i++) {
         t = q_tail(ev, i);
-        if (t && (best == NULL || (uint32_t)(ev->clock - t->stamp) > (uint32_t)(ev->clock - best->stamp)))
+        if (t && (best == NULL ||
+                  (uint32_t)(ev->clock - t->stamp) > (uint32_t)(ev->clock - best->stamp)))
             best = t;
     }
     return best;
@@ -856,7 +920,7 @@ static struct rc_evict_node *s3_victim(struct rc_evict *ev)
     struct rc_evict_node *v = NULL;
     int steps = 0;
 
-    if ((small_bytes > 0 && small_bytes >= ev->capacity * S3_SMALL_PCT / 100) || main_nodes == 0)
+    if ((small_bytes > 0 && small_bytes >= share(ev->capacity, S3_SMALL_PCT)) || main_nodes == 0)
         v = s3_evict_small(ev, &steps);
     return v ? v : s3_evict_main(ev, steps);
 }
@@ -877,7 +941,7 @@ static int w_admit(struct rc_evict *ev, const struct rc_evict_node *cand,
  * drains as part of the window. */
 static struct rc_evict_node *w_victim(struct rc_evict *ev)
 {
-    uint64_t wtarget = ev->capacity * W_WINDOW_PCT / 100;
+    uint64_t wtarget = share(ev->capacity, W_WINDOW_PCT);
     struct rc_evict_node *c, *v;
 
     c = tail2(ev, Q_SMALL, Q_WINDOW);

@@ -101,7 +101,10 @@ int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out);
 /* Frees the policy's own memory; nodes belong to the caller. NULL: no-op. */
 void rc_evict_free(struct rc_evict *ev);
 
-/* O(1); the nodes stay inserted. 0 or RC_EINVAL. */
+/* O(1); the nodes stay inserted. 0, RC_EINVAL, or RC_ENOMEM when the new
+ * policy's own table (S3-FIFO's ghost, W-TinyLFU's sketch: allocated only
+ * while that policy runs) cannot be allocated; the policy is then
+ * unchanged. */
 int rc_evict_set_policy(struct rc_evict *ev, int policy);
 int rc_evict_policy(const struct rc_evict *ev);
 /* Resizes the queues' targets (S3-FIFO's small queue, W-TinyLFU's window
@@ -135,7 +138,8 @@ struct rc_evict_node *rc_evict_victim(struct rc_evict *ev);
 struct rc_evict_stats {
     uint64_t nodes, bytes;      /* inserted */
     uint64_t victims;           /* returned by rc_evict_victim */
-    uint64_t mem_bytes;         /* the policy's own memory (ghost, sketch) */
+    uint64_t mem_bytes;         /* the policy's own memory (ghost, sketch):
+                                   at most ~3% of capacity_bytes */
 };
 void rc_evict_stats(const struct rc_evict *ev, struct rc_evict_stats *st);
 

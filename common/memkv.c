@@ -12,7 +12,8 @@
  *
  * Every change of an open batch is recorded as (old entry, new entry) in
  * an undo log; the replaced entry stays allocated until the commit, so a
- * discard relinks it. Each entry is one allocation: header, key, value.
+ * discard relinks it. Each entry is one allocation: header, expiry time
+ * (only when it has one), key, value.
  *
  * Eviction (evict.h): a value's allocation starts with the policy's node
  * (struct vitem), a tombstone's does not (tombstones are never evicted,
@@ -61,18 +62,23 @@
  * granularity). Counted so that the cap means memory, not payload. */
 #define ALLOC_OVERHEAD 16
 
-/* The header of an entry; key then value follow it (item_key). */
+/* The header of an entry. The expiry time follows it only when it has
+ * one (most values do not: 8 bytes saved each), then key, then value. */
 struct item {
     struct item *next; /* chain, in (token, key) order */
     uint64_t token;
     uint64_t hlc, node;
-    int64_t expires;
-    uint32_t key_len;
+    uint32_t klen;      /* key length, | HAS_EXPIRES */
     uint32_t value_len; /* TOMBSTONE for a tombstone */
 };
 
+/* klen's top bit (keys are at most RC_MEMKV_MAX_LEN): an int64_t expiry
+ * time (absolute ms; a tombstone's purge time) follows the header. */
+#define HAS_EXPIRES 0x80000000u
+
 /* A value: the policy's node, then the header (a tombstone is a bare
- * struct item). 80 bytes of header for a value, 48 for a tombstone. */
+ * struct item). 72 bytes of header for a value, 48 for a tombstone
+ * (always a purge time), 8 more for a value with an expiry time. */
 struct vitem {
     struct rc_evict_node ev;
     struct item it;
@@ -80,12 +86,13 @@ struct vitem {
 
 /*
  * The ghost (evghost.h) remembers budget / GHOST_FRACTION bytes of
- * evicted versions (24 bytes each): 1.6% of the budget, ~1/8 of the
- * entries a budget of 200-byte entries holds, so an eviction is
- * remembered for about an eighth of a turn of the cache (what a read
- * repair, a hint or a stream batch takes to arrive is seconds; a turn of
- * the cache at any budget worth setting is far longer). Clamped to
- * [GHOST_MIN, GHOST_MAX] entries (1.5 KiB .. 96 MiB).
+ * evicted versions, 24 bytes each, rounded up to a power of two of them:
+ * 1.6% to 3.1% of the budget, 1/8 to 1/4 of the entries a budget of
+ * 200-byte entries holds. An eviction is thus remembered for an eighth
+ * of a turn of the cache or more; what it guards against (a read repair,
+ * a hint, a stream batch) arrives within seconds, and a turn of a cache
+ * at any budget worth setting takes far longer. Clamped to [GHOST_MIN,
+ * GHOST_MAX] entries (1.5 KiB .. 96 MiB).
  */
 #define GHOST_FRACTION 64
 #define GHOST_SLOT 24 /* bytes per version remembered (evghost.c) */
@@ -114,6 +121,7 @@ struct rc_memkv {
     size_t ghost_entries;     /* the ghost's size asked for (a power of two) */
     int64_t ev_mem;           /* the policy's memory counted in mem_bytes */
     int evicting;             /* the policy evicts (reads are its accesses) */
+    uint64_t ev_capacity;     /* the budget the policy is sized for (0: none) */
     struct item **old;   /* while growing: 2^(bits - 1) buckets, or NULL */
     uint64_t moved;      /* old buckets below this are in tab */
     int bits;
@@ -133,20 +141,32 @@ static int is_tomb(const struct item *it)
 }
 
 /* Bytes of one allocation: a value's carries the policy's node. */
-static size_t item_size(size_t key_len, size_t value_len, int tomb)
+static size_t item_size(size_t key_len, size_t value_len, int tomb, int64_t expires)
 {
-    return (tomb ? sizeof(struct item) : sizeof(struct vitem)) + key_len + value_len;
+    return (tomb ? sizeof(struct item) : sizeof(struct vitem)) +
+           (expires != 0 ? sizeof(int64_t) : 0) + key_len + value_len;
 }
 
-static int64_t item_mem(const struct item *it)
+static size_t item_key_len(const struct item *it)
 {
-    return (int64_t)(item_size(it->key_len, is_tomb(it) ? 0 : it->value_len, is_tomb(it)) +
-                     ALLOC_OVERHEAD);
+    return it->klen & ~HAS_EXPIRES;
+}
+
+static int64_t item_expires(const struct item *it)
+{
+    return it->klen & HAS_EXPIRES ? *(const int64_t *)(it + 1) : 0;
 }
 
 static const uint8_t *item_key(const struct item *it)
 {
-    return (const uint8_t *)(it + 1);
+    return (const uint8_t *)(it + 1) + (it->klen & HAS_EXPIRES ? sizeof(int64_t) : 0);
+}
+
+static int64_t item_mem(const struct item *it)
+{
+    return (int64_t)(item_size(item_key_len(it), is_tomb(it) ? 0 : it->value_len, is_tomb(it),
+                               item_expires(it)) +
+                     ALLOC_OVERHEAD);
 }
 
 static struct rc_evict_node *item_node(struct item *it)
@@ -159,14 +179,15 @@ static struct item *node_item(const struct rc_evict_node *n)
     return &container_of(n, struct vitem, ev)->it;
 }
 
-/* A header followed by room for key and value; NULL when out of memory. */
-static struct item *item_alloc(size_t key_len, size_t value_len, int tomb)
+/* A header followed by room for expiry, key and value; NULL when out of
+ * memory. */
+static struct item *item_alloc(size_t key_len, size_t value_len, int tomb, int64_t expires)
 {
     struct vitem *v;
 
     if (tomb)
-        return malloc(item_size(key_len, 0, 1));
-    v = malloc(item_size(key_len, value_len, 0));
+        return malloc(item_size(key_len, 0, 1, expires));
+    v = malloc(item_size(key_len, value_len, 0, expires));
     return v != NULL ? &v->it : NULL;
 }
 
@@ -190,45 +211,52 @@ static uint32_t item_charge(const struct item *it)
 
 static int item_flags(const struct item *it)
 {
-    return it->expires > 0 ? RC_EVICT_VOLATILE : 0;
+    return item_expires(it) > 0 ? RC_EVICT_VOLATILE : 0;
 }
 
 static int expired(const struct item *it, int64_t now_ms)
 {
-    return !is_tomb(it) && it->expires > 0 && it->expires <= now_ms;
+    int64_t t = item_expires(it);
+
+    return !is_tomb(it) && t > 0 && t <= now_ms;
 }
 
 /* Purge candidate: an expired value or a tombstone past its purge time. */
 static int purgeable(const struct item *it, int64_t now_ms)
 {
-    return it->expires > 0 && it->expires <= now_ms;
+    int64_t t = item_expires(it);
+
+    return t > 0 && t <= now_ms;
 }
 
 static void to_entry(const struct item *it, struct rc_memkv_entry *e)
 {
     e->key = item_key(it);
-    e->key_len = it->key_len;
+    e->key_len = item_key_len(it);
     e->token = it->token;
-    e->value = is_tomb(it) ? NULL : item_key(it) + it->key_len;
+    e->value = is_tomb(it) ? NULL : e->key + e->key_len;
     e->value_len = is_tomb(it) ? 0 : it->value_len;
     e->hlc = it->hlc;
     e->node = it->node;
-    e->expires_ms = it->expires;
+    e->expires_ms = item_expires(it);
 }
 
 /* (token, key) order; keys as SQLite orders blobs. */
 static int item_cmp(const struct item *it, uint64_t token, const uint8_t *key, size_t key_len)
 {
-    size_t n = it->key_len < key_len ? it->key_len : key_len;
+    size_t it_len, n;
     int c;
 
+    /* Tokens first: a chain walk reads no key until the token matches. */
     if (it->token != token)
         return it->token < token ? -1 : 1;
+    it_len = item_key_len(it);
+    n = it_len < key_len ? it_len : key_len;
     c = n > 0 ? memcmp(item_key(it), key, n) : 0;
     if (c != 0)
         return c;
-    if (it->key_len != key_len)
-        return it->key_len < key_len ? -1 : 1;
+    if (it_len != key_len)
+        return it_len < key_len ? -1 : 1;
     return 0;
 }
 
@@ -241,12 +269,12 @@ static void count_item(struct rc_memkv *m, const struct item *it, int sign)
         m->st.tombstones += sign;
     } else {
         m->st.keys += sign;
-        m->st.bytes += sign * (int64_t)(it->key_len + it->value_len);
+        m->st.bytes += sign * (int64_t)(item_key_len(it) + it->value_len);
     }
-    if (it->expires > 0)
+    if (item_expires(it) > 0)
         m->expiring += sign;
     if (!is_tomb(it))
-        rc_expcount_add(&m->exp, it->expires, sign);
+        rc_expcount_add(&m->exp, item_expires(it), sign);
     m->st.mem_bytes += sign * item_mem(it);
 }
 
@@ -351,9 +379,19 @@ static struct item **find(const struct rc_memkv *m, uint64_t token, const uint8_
     return pp;
 }
 
-static int is_at(struct item *const *pp, uint64_t token, const uint8_t *key, size_t key_len)
+/* key's entry or NULL, and in *link the link find returns, in one walk
+ * (the entry's key compared once). */
+static struct item *lookup(const struct rc_memkv *m, uint64_t token, const uint8_t *key,
+                           size_t key_len, struct item ***link)
 {
-    return *pp != NULL && item_cmp(*pp, token, key, key_len) == 0;
+    uint64_t end;
+    struct item **pp = slot(m, token, &end);
+    int c = 1;
+
+    while (*pp != NULL && (c = item_cmp(*pp, token, key, key_len)) < 0)
+        pp = &(*pp)->next;
+    *link = pp;
+    return *pp != NULL && c == 0 ? *pp : NULL;
 }
 
 /* ---- the policy's view ---------------------------------------------------- */
@@ -395,7 +433,7 @@ static size_t sample_values(void *arg, uint64_t rnd, struct rc_evict_node **out,
 static int64_t value_expires(void *arg, const struct rc_evict_node *n)
 {
     (void)arg;
-    return node_item(n)->expires;
+    return item_expires(node_item(n));
 }
 
 /* Tells the policy that new took old's place in a chain (either may be
@@ -461,8 +499,9 @@ static int size_ghost(struct rc_memkv *m)
 int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 {
     struct rc_memkv *m = calloc(1, sizeof(*m));
+    /* Capacity 0: noeviction needs no ghost or sketch (set_evict). */
     struct rc_evict_opts o = {RC_EVICT_NOEVICTION,
-                              max_bytes > 0 ? (uint64_t)max_bytes : 0,
+                              0,
                               EVICT_SEED,
                               sample_values,
                               value_expires,
@@ -491,15 +530,28 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
 
 int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy)
 {
-    if (policy < 0 || policy >= RC_EVICT_NPOLICIES || rc_evict_set_policy(m->ev, policy) < 0)
+    uint64_t cap;
+    int err;
+
+    if (policy < 0 || policy >= RC_EVICT_NPOLICIES)
         return RC_EINVAL;
+    err = rc_evict_set_policy(m->ev, policy); /* its own table: RC_ENOMEM */
+    if (err < 0)
+        return err;
     if (max_bytes >= 0) {
         m->max_bytes = max_bytes;
         m->st.max_bytes = max_bytes;
-        rc_evict_set_capacity(m->ev, (uint64_t)max_bytes);
     }
     m->st.policy = policy;
     m->evicting = rc_evict_policy_evicts(policy);
+    /* The policy sizes its ghost and sketch for the budget it evicts
+     * under; noeviction keeps the smallest (memory the budget then holds
+     * data in). Resized only on a change: each resize allocates. */
+    cap = m->evicting && m->max_bytes > 0 ? (uint64_t)m->max_bytes : 0;
+    if (cap != m->ev_capacity) {
+        rc_evict_set_capacity(m->ev, cap);
+        m->ev_capacity = cap;
+    }
     /* Without memory for it now, the first eviction asks again. */
     if (m->evicting && m->max_bytes > 0)
         (void)size_ghost(m);
@@ -543,20 +595,20 @@ void rc_memkv_free(struct rc_memkv *m)
 int rc_memkv_get(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                  int64_t now_ms, struct rc_memkv_entry *e)
 {
-    struct item **pp = find(m, token, key, key_len);
+    struct item **pp, *it = lookup(m, token, key, key_len, &pp);
 
-    if (!is_at(pp, token, key, key_len) || expired(*pp, now_ms)) {
+    if (it == NULL || expired(it, now_ms)) {
         if (m->evicting)
             rc_evict_miss(m->ev, token);
         return RC_ENOTFOUND;
     }
     if (m->evicting) {
-        if (is_tomb(*pp))
+        if (is_tomb(it))
             rc_evict_miss(m->ev, token);
         else
-            rc_evict_hit(m->ev, item_node(*pp), token);
+            rc_evict_hit(m->ev, item_node(it), token);
     }
-    to_entry(*pp, e);
+    to_entry(it, e);
     return 0;
 }
 
@@ -612,12 +664,12 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
         rc_evict_insert(m->ev, n, it->token, item_charge(it), item_flags(it));
         return 2;
     }
-    pp = find(m, it->token, item_key(it), it->key_len);
+    pp = find(m, it->token, item_key(it), item_key_len(it));
     *pp = it->next; /* find stops at the entry itself */
     record(m, it, NULL);
     rc_evghost_add(m->ghost, it->token, it->hlc, it->node);
     m->st.evicted++;
-    m->st.evicted_bytes += (int64_t)it->key_len + it->value_len;
+    m->st.evicted_bytes += (int64_t)item_key_len(it) + it->value_len;
     return 1;
 }
 
@@ -708,9 +760,12 @@ static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_
     it->token = token;
     it->hlc = hlc;
     it->node = node;
-    it->key_len = (uint32_t)key_len;
+    it->klen = (uint32_t)key_len | (expires != 0 ? HAS_EXPIRES : 0);
     it->value_len = value != NULL ? (uint32_t)value_len : TOMBSTONE;
-    it->expires = expires;
+    if (expires != 0) {
+        *(int64_t *)data = expires;
+        data += sizeof(int64_t);
+    }
     if (key_len > 0)
         memcpy(data, key, key_len);
     if (value != NULL && value_len > 0)
@@ -724,14 +779,14 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
     int tomb = value == NULL, r;
+    int64_t exp;
 
     if (existed != NULL)
         *existed = 0;
     if (key_len > RC_MEMKV_MAX_LEN || vlen > RC_MEMKV_MAX_LEN)
         return RC_EINVAL;
     grow_step(m, MOVE_STEP);
-    pp = find(m, token, key, key_len);
-    old = is_at(pp, token, key, key_len) ? *pp : NULL;
+    old = lookup(m, token, key, key_len, &pp);
     if (write_ignored(m, old, !tomb, token, hlc, node, now_ms)) {
         if (m->nlog > 0 || m->pending > 0)
             m->pending++;
@@ -741,18 +796,19 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
         rc_memkv_discard(m);
         return RC_ENOMEM;
     }
-    r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb) + ALLOC_OVERHEAD) -
+    /* A tombstone's expiry is its purge time. */
+    exp = !tomb ? expires_ms
+                : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms);
+    r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp) + ALLOC_OVERHEAD) -
                          (old ? item_mem(old) : 0), old);
-    it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb) : NULL;
+    it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp) : NULL;
     if (it == NULL) {
         rc_memkv_discard(m);
         return r < 0 ? r : RC_ENOMEM;
     }
     if (r > 0) /* evictions unlinked entries: pp may be one's link */
         pp = find(m, token, key, key_len);
-    fill_item(it, token, key, key_len, value, value_len, hlc, node,
-              !tomb ? expires_ms
-                    : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms));
+    fill_item(it, token, key, key_len, value, value_len, hlc, node, exp);
     it->next = old != NULL ? old->next : *pp;
     *pp = it;
     if (existed != NULL)
@@ -786,7 +842,7 @@ void rc_memkv_discard(struct rc_memkv *m)
     while (m->nlog > 0) {
         u = &m->log[--m->nlog];
         at = u->new != NULL ? u->new : u->old;
-        pp = find(m, at->token, item_key(at), at->key_len);
+        pp = find(m, at->token, item_key(at), item_key_len(at));
         count_item(m, u->new, -1);
         count_item(m, u->old, 1);
         policy_swap(m, u->new, u->old);
@@ -925,7 +981,8 @@ static int digest_visit(struct walk *w, struct item **pp)
     const struct item *it = *pp;
 
     if (!expired(it, a->now_ms) && it->hlc < a->before_hlc) {
-        a->digest ^= rc_memkv_entry_digest(a->h, item_key(it), it->key_len, it->hlc, it->node);
+        a->digest ^=
+            rc_memkv_entry_digest(a->h, item_key(it), item_key_len(it), it->hlc, it->node);
         a->count++;
     }
     return 0;

@@ -83,8 +83,9 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out);
 /* Sets the budget (< 0 keeps it; 0 = none) and the policy; O(1) (the
  * ghost is sized for the budget here, from zeroed pages; without memory
  * for it the first eviction allocates it). What is held beyond a lowered
- * budget is evicted by rc_memkv_evict, or by the writes. 0 or RC_EINVAL
- * (policy out of range). */
+ * budget is evicted by rc_memkv_evict, or by the writes. 0, RC_EINVAL
+ * (policy out of range) or RC_ENOMEM (the policy's own table, evict.h:
+ * nothing changed). */
 int rc_memkv_set_evict(struct rc_memkv *m, int64_t max_bytes, int policy);
 
 /* While over the budget, evicts at most max_rows values in the batch.

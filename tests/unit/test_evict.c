@@ -442,6 +442,38 @@ static void test_volatile_ttl_soonest(void **state)
     rc_evict_free(w.ev);
 }
 
+/* volatile-lru: the victim was read no later than any node sampled for it
+ * (the test keeps its own access order). */
+static void test_volatile_lru_oldest(void **state)
+{
+    struct world w;
+    uint64_t last[NKEYS], now = 0;
+    size_t i;
+    int k, round;
+
+    (void)state;
+    world_init(&w, RC_EVICT_VOLATILE_LRU, 100000, 6);
+    fill_random(&w, 1);
+    for (k = 0; k < NKEYS; k++)
+        last[k] = ++now;
+    for (round = 0; round < 2000; round++) {
+        k = (int)(next_rand(&w.rng) % NKEYS);
+        if (w.e[k].in) {
+            rc_evict_hit(w.ev, &w.e[k].node[w.e[k].cur], key_hash(k));
+            last[k] = ++now;
+        }
+        if (round % 10 == 0) {
+            k = w_victim(&w);
+            assert_true(k >= 0);
+            for (i = 0; i < w.nsampled; i++) {
+                if (w.sampled[i] != &w.e[k].node[w.e[k].cur])
+                    assert_true(last[k] <= last[ent_of(&w, w.sampled[i]) - w.e]);
+            }
+        }
+    }
+    rc_evict_free(w.ev);
+}
+
 /* volatile-* with no volatile node: NULL after a bounded search. */
 static void test_volatile_none(void **state)
 {
@@ -787,27 +819,73 @@ static void test_wtinylfu_admission(void **state)
 
 static void test_alloc_failure(void **state)
 {
-    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_S3FIFO, 1 << 20, 1, sample_cb, expires_cb, NULL};
+    static const int pols[] = {RC_EVICT_ALLKEYS_S3FIFO, RC_EVICT_ALLKEYS_WTINYLFU};
+    struct rc_evict_opts o = {0, 1 << 20, 1, sample_cb, expires_cb, NULL};
     struct rc_evict *ev;
+    size_t i;
     long n;
     int rc, base = live_blocks();
 
     (void)state;
-    for (n = 1;; n++) {
-        fault_countdown = n;
-        ev = (struct rc_evict *)&o;
-        rc = rc_evict_new(&o, &ev);
-        if (rc == 0)
-            break;
-        assert_int_equal(rc, RC_ENOMEM);
-        assert_null(ev);
+    for (i = 0; i < sizeof(pols) / sizeof(pols[0]); i++) {
+        o.policy = pols[i];
+        for (n = 1;; n++) {
+            fault_countdown = n;
+            ev = (struct rc_evict *)&o;
+            rc = rc_evict_new(&o, &ev);
+            if (rc == 0)
+                break;
+            assert_int_equal(rc, RC_ENOMEM);
+            assert_null(ev);
+            assert_int_equal(live_blocks(), base);
+        }
+        fault_countdown = 0;
+        assert_int_equal(n, 3); /* the instance and its table both failed once */
+        assert_int_equal(live_blocks(), base + 2);
+        rc_evict_free(ev);
         assert_int_equal(live_blocks(), base);
     }
+    /* a switch whose table cannot be allocated leaves the policy as it was */
+    o.policy = RC_EVICT_ALLKEYS_LRU;
+    assert_int_equal(rc_evict_new(&o, &ev), 0);
+    fault_countdown = 1;
+    assert_int_equal(rc_evict_set_policy(ev, RC_EVICT_ALLKEYS_WTINYLFU), RC_ENOMEM);
+    assert_int_equal(rc_evict_policy(ev), RC_EVICT_ALLKEYS_LRU);
     fault_countdown = 0;
-    assert_true(n > 1); /* at least one failure was injected */
-    assert_int_equal(live_blocks(), base + (int)n - 1); /* the n-1 callocs, kept */
+    assert_int_equal(rc_evict_set_policy(ev, RC_EVICT_ALLKEYS_WTINYLFU), 0);
+    assert_int_equal(live_blocks(), base + 2);
+    assert_int_equal(rc_evict_set_policy(ev, RC_EVICT_ALLKEYS_S3FIFO), 0);
+    assert_int_equal(live_blocks(), base + 2); /* the sketch went, the ghost came */
     rc_evict_free(ev);
     assert_int_equal(live_blocks(), base);
+}
+
+/* The policy's own memory: nothing beyond the instance for the Redis
+ * policies, ~3% of the budget for S3-FIFO's ghost or W-TinyLFU's sketch. */
+static void test_mem_bytes(void **state)
+{
+    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_LRU, 100 << 20, 1, sample_cb, expires_cb, NULL};
+    struct rc_evict_stats st;
+    struct rc_evict *ev;
+    int p;
+
+    (void)state;
+    assert_int_equal(rc_evict_new(&o, &ev), 0);
+    for (p = 0; p < RC_EVICT_NPOLICIES; p++) {
+        assert_int_equal(rc_evict_set_policy(ev, p), 0);
+        rc_evict_stats(ev, &st);
+        if (p == RC_EVICT_ALLKEYS_S3FIFO || p == RC_EVICT_ALLKEYS_WTINYLFU)
+            assert_true(st.mem_bytes > o.capacity_bytes / 100 &&
+                        st.mem_bytes < o.capacity_bytes / 100 * 4);
+        else
+            assert_true(st.mem_bytes < 4096);
+    }
+    /* growing keeps the old sketch until the new one has aged once: both
+     * count, and the total stays bounded */
+    rc_evict_set_capacity(ev, 400 << 20);
+    rc_evict_stats(ev, &st);
+    assert_true(st.mem_bytes > (400u << 20) / 100 && st.mem_bytes < (500u << 20) / 100 * 4);
+    rc_evict_free(ev);
 }
 
 int main(void)
@@ -820,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_random_drains),
         cmocka_unit_test(test_volatile_only),
         cmocka_unit_test(test_volatile_ttl_soonest),
+        cmocka_unit_test(test_volatile_lru_oldest),
         cmocka_unit_test(test_volatile_none),
         cmocka_unit_test(test_s3fifo_reference),
         cmocka_unit_test(test_scan_resistance),
@@ -827,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_switch_under_load),
         cmocka_unit_test(test_bounded_reinsertion),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_mem_bytes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -616,6 +616,48 @@ static void test_alloc_failures(void **state)
     assert_true(nf > 10 && nf < 100000);
 }
 
+/* An expiry time is stored only by the entries that have one: a value
+ * without takes 8 bytes less; whatever the caller gave comes back. */
+static void test_expiry_storage(void **state)
+{
+    static const int64_t exps[] = {0, NOW + 10, -5, 0, INT64_MAX};
+    struct rc_memkv *kv = new_kv(0);
+    struct rc_memkv_stats st;
+    struct rc_memkv_entry e;
+    int64_t mem[5], before;
+    char key[16];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "x%d", i);
+        rc_memkv_stats(kv, &st);
+        before = st.mem_bytes;
+        assert_int_equal(rc_memkv_write(kv, 77, (const uint8_t *)key, strlen(key),
+                                        (const uint8_t *)"value", 5, 1, 1, exps[i], NOW, NULL),
+                         1);
+        rc_memkv_stats(kv, &st);
+        mem[i] = st.mem_bytes - before;
+    }
+    rc_memkv_commit(kv);
+    /* (mem[1] also holds the expiry table's first allocation.) */
+    assert_true(mem[3] == mem[0] && mem[2] == mem[0] + 8 && mem[4] == mem[2] && mem[1] > mem[2]);
+    for (i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "x%d", i);
+        assert_int_equal(rc_memkv_get(kv, 77, (const uint8_t *)key, strlen(key), NOW, &e), 0);
+        assert_true(e.expires_ms == exps[i] && e.value_len == 5 && e.key_len == 2);
+        assert_memory_equal(e.key, key, 2);
+        assert_memory_equal(e.value, "value", 5);
+    }
+    /* A tombstone always has its purge time. */
+    assert_int_equal(rc_memkv_write(kv, 77, (const uint8_t *)"x0", 2, NULL, 0, 2, 1, 0, NOW, NULL),
+                     1);
+    assert_int_equal(rc_memkv_get(kv, 77, (const uint8_t *)"x0", 2, NOW, &e), 0);
+    assert_true(e.value == NULL && e.expires_ms == NOW + GRACE);
+    assert_int_equal(rc_memkv_range_count(kv, 0, UINT64_MAX, NOW + 10), 3);
+    rc_memkv_free(kv);
+}
+
 /* ---- eviction ---------------------------------------------------------- */
 
 #define EV_BUDGET (256 * 1024)
@@ -1182,6 +1224,15 @@ static void test_evict_full(void **state)
     assert_int_equal(rc_memkv_set_evict(kv, 1000, -1), RC_EINVAL);
     rc_memkv_stats(kv, &st);
     assert_true(st.max_bytes == 0 && st.policy == RC_EVICT_NOEVICTION);
+    /* S3-FIFO's ghost cannot be allocated: nothing changes. */
+    fault_arm(1);
+    assert_int_equal(rc_memkv_set_evict(kv, 1 << 20, RC_EVICT_ALLKEYS_S3FIFO), RC_ENOMEM);
+    fault_off();
+    rc_memkv_stats(kv, &st);
+    assert_true(st.max_bytes == 0 && st.policy == RC_EVICT_NOEVICTION);
+    assert_int_equal(rc_memkv_set_evict(kv, 1 << 20, RC_EVICT_ALLKEYS_S3FIFO), 0);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.max_bytes == 1 << 20 && st.policy == RC_EVICT_ALLKEYS_S3FIFO);
     rc_memkv_free(kv);
 }
 
@@ -1308,6 +1359,7 @@ int main(void)
         cmocka_unit_test(test_purge_sweep),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_expiry_storage),
         cmocka_unit_test(test_evict_budget),
         cmocka_unit_test(test_evict_keeps_tombstones),
         cmocka_unit_test(test_ghost),
