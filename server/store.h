@@ -234,9 +234,9 @@ int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms);
  * Changes the budget (max_mem_bytes in memory, max_bytes on disk; < 0
  * leaves it) and the policy at run time (CONFIG SET maxmemory ...). A
  * budget below what is held takes effect at once for writes; what is held
- * beyond it is evicted by rc_store_evict_step, in bounded steps. 0 or
- * RC_EINVAL (policy out of range); on disk also RC_ENOMEM (the evicted
- * versions' table) or RC_EIO, the old settings kept.
+ * beyond it is evicted by rc_store_evict_step, in bounded steps. 0,
+ * RC_EINVAL (policy out of range), RC_ENOMEM (the new policy's tables,
+ * the evicted versions' table) or, on disk, RC_EIO.
  *
  * On disk the file never shrinks (SQLite keeps freed pages for reuse), so
  * a budget below the file's size bounds the pages in use: writes past it

@@ -53,7 +53,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* The same, in the form that keeps a statement journal, so that a FULL
      * undoes this insert only and not the batch (store_sqlite_evict.c):
-     * used under a policy that evicts. */
+     * used under a cap and a policy that evicts. */
     [ST_PUT_EVICT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
                      " SELECT ?1, ?2, ?3, ?4, ?5, ?6",
     /* The subquery walks the kv_expires index; RETURNING gives each row's
@@ -647,8 +647,10 @@ static void account(struct store_counts *d, const struct old_row *old, size_t ke
 /*
  * Ignored writes made while a batch is open join it too (pending counts
  * them): the newer version they lost to may be in the batch, and if the
- * batch is discarded the caller must not report them as settled. live: the
- * caller's exact knowledge of the current row, or NULL to look it up.
+ * batch is discarded the caller must not report them as settled. A value
+ * for a key not held is ignored too when the key was evicted at a version
+ * at least as new (the ghost, store_sqlite_evict.c). live: the caller's
+ * exact knowledge of the current row, or NULL to look it up.
  */
 static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring_token,
                     const uint8_t *value, size_t value_len, const struct rc_version *ver,
