@@ -729,6 +729,16 @@ static void test_evict_ghost(void **state)
     assert_true(i >= 0);
     fill_key(key, sizeof(key), "g", i);
     hlc = GHOST_HLC + (uint64_t)i;
+    /* The store tells the version it evicted (REPL_READ's EVICTED), and
+     * nothing of a key it never evicted. */
+    {
+        struct rc_version ev = {0, 0};
+
+        assert_int_equal(rc_store_evicted(f->s, (const uint8_t *)key, strlen(key), &ev), 1);
+        assert_int_equal(ev.hlc, hlc);
+        assert_int_equal(ev.node, 1);
+        assert_int_equal(rc_store_evicted(f->s, (const uint8_t *)"never", 5, &ev), 0);
+    }
     rc_store_stats(f->s, &before);
     /* The version evicted, and an older one. */
     assert_int_equal(put(f->s, key, "old", hlc, 1, 0, NOW0, NULL), 0);
