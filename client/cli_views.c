@@ -276,7 +276,7 @@ static void fmt_short(int64_t b, char *buf, size_t len)
 
 void cli_views_fmt_mem(const struct view_mem *vm, char *buf, size_t len)
 {
-    char used[16], max[16];
+    char used[24], max[24]; /* "%lldB" of any int64 fits */
 
     if (vm->used < 0) {
         snprintf(buf, len, "-");
