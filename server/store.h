@@ -141,8 +141,8 @@ uint64_t rc_store_pending(const struct rc_store *s);
  * (commit starts a flush when one is due and collects the one that
  * finished: the engine has no timer of its own). backlogged: 1 while the
  * disk lags more than max_lag_ms (or the changes waiting pass their
- * memory cap): the caller stops taking new writes until it is 0 again;
- * nothing is dropped.
+ * memory cap); a commit then waits for the writer (backpressure: the
+ * caller's loop slows to the disk's pace; nothing is dropped).
  */
 int rc_store_unflushed(const struct rc_store *s);
 int rc_store_backlogged(const struct rc_store *s);
@@ -243,13 +243,15 @@ struct rc_store_stats {
      * not yet on disk (in the flush running included), the age of the
      * oldest such change, flushes done, rows they wrote (upserts and
      * deletes), the longest flush, flushes that failed (their keys are
-     * retried). */
+     * retried), commits that waited for the writer because the lag passed
+     * max_lag_ms (backpressure). */
     int64_t wb_dirty;
     int64_t wb_lag_ms;
     int64_t wb_flushes;
     int64_t wb_flush_rows;
     int64_t wb_flush_ms_max;
     int64_t wb_flush_errors;
+    int64_t wb_backlog_waits;
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

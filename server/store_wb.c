@@ -75,6 +75,7 @@ struct wb_store {
     int64_t flush_ms, max_lag_ms;
     int64_t inflight_rows, inflight_oldest; /* the batch at the writer; 0 rows: none */
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
+    int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
     /* Drops the hook could not mark (no memory): their rows stay on disk
      * until the key is written again. Harmless for a cache: such a row is
      * a value at its version (last-writer-wins orders it), an expired one
@@ -487,11 +488,28 @@ static int wb_write(void *eng, const uint8_t *key, size_t key_len, uint64_t toke
     return rv;
 }
 
+static int wb_backlogged(const void *eng);
+
+/*
+ * Backpressure: while the disk lags more than max_lag_ms (or the dirty
+ * bytes pass their cap), a commit waits for the flush running and starts
+ * the next at once, so the loop (and with it every client) goes at the
+ * writer's pace and the lag stays near max_lag_ms plus a flush. Redis's
+ * everysec does the same: it delays writes while an fsync is over two
+ * seconds late. Nothing is dropped.
+ */
 static int wb_commit(void *eng)
 {
     struct wb_store *w = eng;
 
     rc_memkv_commit(w->mem.kv);
+    if (wb_backlogged(w)) {
+        w->backlog_waits++;
+        if (w->inflight_rows > 0)
+            collect(w, 1);
+        start_flush(w);
+        return 0;
+    }
     flush_if_due(w);
     return 0;
 }
@@ -539,6 +557,7 @@ static void wb_stats(void *eng, struct rc_store_stats *st)
     st->wb_flush_rows = w->flush_rows;
     st->wb_flush_ms_max = w->flush_ms_max;
     st->wb_flush_errors = w->flush_errors + w->unmarked;
+    st->wb_backlog_waits = w->backlog_waits;
 }
 
 static int wb_meta_get(void *eng, const char *name, uint64_t *value)
