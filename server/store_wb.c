@@ -264,29 +264,13 @@ static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, con
     return 0;
 }
 
-/* (token, key) order, keys as SQLite compares blobs: the table's order. */
-static int row_cmp(const void *pa, const void *pb)
-{
-    const struct wb_row *a = *(const struct wb_row *const *)pa;
-    const struct wb_row *b = *(const struct wb_row *const *)pb;
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c;
-
-    if (a->token != b->token)
-        return a->token < b->token ? -1 : 1;
-    c = n > 0 ? memcmp(wb_row_key(a), wb_row_key(b), n) : 0;
-    if (c != 0)
-        return c;
-    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
-}
-
-/* The dirty keys' states, sorted; the set is emptied. NULL (the set kept)
- * without memory for the batch. */
+/* The dirty keys' states (the writer sorts them, off the loop); the set
+ * is emptied. NULL (the set kept) without memory for the batch. */
 static struct wb_batch *build_batch(struct wb_store *w)
 {
     struct wb_batch *b = calloc(1, sizeof(*b));
     const struct dkey *k;
-    size_t off, i;
+    size_t off;
 
     if (b == NULL)
         return NULL;
@@ -295,12 +279,6 @@ static struct wb_batch *build_batch(struct wb_store *w)
         if (batch_add(w, b, k->token, (const uint8_t *)(k + 1), k->key_len) < 0)
             goto fail;
     }
-    b->rows = malloc((b->nrows ? b->nrows : 1) * sizeof(*b->rows));
-    if (b->rows == NULL)
-        goto fail;
-    for (i = 0; i < b->nrows; i++)
-        b->rows[i] = (const struct wb_row *)(b->buf + b->offs[i]);
-    qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
     b->oldest_ms = w->dirty.oldest_ms;
     dirty_clear(&w->dirty);
     return b;
@@ -332,7 +310,7 @@ static void collect(struct wb_store *w, int wait)
         oldest = w->dirty.n > 0 && w->dirty.oldest_ms < b->oldest_ms ? w->dirty.oldest_ms
                                                                      : b->oldest_ms;
         for (i = 0; i < b->nrows; i++) {
-            r = wb_batch_row(b, i);
+            r = (const struct wb_row *)(b->buf + b->offs[i]); /* rows: maybe unsorted */
             mark(w, r->token, wb_row_key(r), r->key_len, (int64_t)(r->key_len + r->value_len));
         }
         w->dirty.oldest_ms = oldest;

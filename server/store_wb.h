@@ -44,11 +44,11 @@ struct wb_batch {
     uint8_t *buf;  /* the rows */
     size_t len, cap;
     size_t *offs;  /* offsets of the rows in buf, as added */
-    const struct wb_row **rows; /* the rows, sorted (once complete) */
+    const struct wb_row **rows; /* the rows, sorted (by the writer) */
     size_t nrows, caprows;
     int64_t oldest_ms; /* monotonic time of the oldest change it carries */
     /* Set by the writer: */
-    int err;           /* 0, RC_EIO or RC_EFULL (nothing of the batch written) */
+    int err;           /* 0, RC_EIO, RC_EFULL or RC_ENOMEM (nothing of the batch written) */
     int64_t took_ms;   /* how long it took */
 };
 

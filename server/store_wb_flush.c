@@ -198,12 +198,50 @@ static int apply_row(struct wb_writer *w, const struct wb_row *r)
     return step_done(st);
 }
 
+/* (token, key) order, keys as SQLite compares blobs: the table's order. */
+static int row_cmp(const void *pa, const void *pb)
+{
+    const struct wb_row *a = *(const struct wb_row *const *)pa;
+    const struct wb_row *b = *(const struct wb_row *const *)pb;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c;
+
+    if (a->token != b->token)
+        return a->token < b->token ? -1 : 1;
+    c = n > 0 ? memcmp(wb_row_key(a), wb_row_key(b), n) : 0;
+    if (c != 0)
+        return c;
+    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+/* The rows in the table's order, so each page is written once per
+ * batch. Here, not on the loop: a sort is most of a batch's building. */
+static int sort_rows(struct wb_batch *b)
+{
+    size_t i;
+
+    b->rows = malloc((b->nrows ? b->nrows : 1) * sizeof(*b->rows));
+    if (b->rows == NULL)
+        return RC_ENOMEM;
+    for (i = 0; i < b->nrows; i++)
+        b->rows[i] = (const struct wb_row *)(b->buf + b->offs[i]);
+    qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
+    return 0;
+}
+
 /* One transaction for the whole batch: all of it is on disk, or none. */
 static void apply_batch(struct wb_writer *w, struct wb_batch *b)
 {
     int64_t t0 = mono_ms();
     size_t i;
-    int rc = step_done(w->st[W_BEGIN]);
+    int rc;
+
+    if (sort_rows(b) < 0) {
+        b->err = RC_ENOMEM;
+        b->took_ms = mono_ms() - t0;
+        return;
+    }
+    rc = step_done(w->st[W_BEGIN]);
 
     for (i = 0; i < b->nrows && rc == SQLITE_OK; i++)
         rc = apply_row(w, wb_batch_row(b, i));
