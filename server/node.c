@@ -37,6 +37,8 @@ struct waiter {
     void *arg;             /* cb's argument, or the rc_net_slot */
     uint32_t id;           /* request id, for slot waiters */
     int existed;           /* for slot waiters: reported to the coordinator */
+    int durable;           /* slot waiter answered once its writes are on disk */
+    uint64_t token;        /* then: the store's flush token (rc_store_flush_token) */
 };
 
 struct rc_node {
@@ -57,6 +59,10 @@ struct rc_node {
     char id_hex[17];
     struct waiter *waiters;
     size_t nwaiters, waiters_alloc;
+    /* Committed durable waiters whose writes are not on disk yet
+     * (write-behind), in token order: answered as flushes end. */
+    struct waiter *dwaiters;
+    size_t ndwaiters, dwaiters_alloc;
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
     int64_t seen_evicted; /* the store's evicted count when last looked at */
@@ -84,8 +90,54 @@ static int add_waiter(struct rc_node *n, rc_node_write_cb cb, void *arg, uint32_
         n->waiters = w;
         n->waiters_alloc = alloc;
     }
-    n->waiters[n->nwaiters++] = (struct waiter){cb, arg, id, 0};
+    n->waiters[n->nwaiters++] = (struct waiter){cb, arg, id, 0, 0, 0};
     return 0;
+}
+
+static void complete_slot(const struct waiter *w, int err)
+{
+    if (err == 0) {
+        struct rc_reply rep = {.id = w->id, .existed = (unsigned)w->existed};
+
+        rc_native_complete(w->arg, &rep);
+    } else {
+        rc_native_complete_error(w->arg, w->id, err, NULL);
+    }
+}
+
+/* A committed durable waiter whose writes are not on disk yet waits in
+ * dwaiters; without memory for that, it is answered now (as before
+ * write-behind: acknowledged at the commit). */
+static void defer_durable(struct rc_node *n, struct waiter *w)
+{
+    struct waiter *d;
+
+    if (n->ndwaiters == n->dwaiters_alloc) {
+        size_t alloc = n->dwaiters_alloc ? n->dwaiters_alloc * 2 : 16;
+
+        d = realloc(n->dwaiters, alloc * sizeof(*d));
+        if (d == NULL) {
+            complete_slot(w, 0);
+            return;
+        }
+        n->dwaiters = d;
+        n->dwaiters_alloc = alloc;
+    }
+    w->token = rc_store_flush_token(n->store);
+    n->dwaiters[n->ndwaiters++] = *w;
+}
+
+/* Answers the durable waiters whose flush ended. */
+static void finish_durable(struct rc_node *n)
+{
+    size_t i = 0;
+
+    while (i < n->ndwaiters && rc_store_durable(n->store, n->dwaiters[i].token))
+        complete_slot(&n->dwaiters[i++], 0);
+    if (i > 0) {
+        memmove(n->dwaiters, n->dwaiters + i, (n->ndwaiters - i) * sizeof(*n->dwaiters));
+        n->ndwaiters -= i;
+    }
 }
 
 /* Tells every waiter of the batch its outcome. */
@@ -98,15 +150,13 @@ static void finish_batch(struct rc_node *n, int err)
     n->nwaiters = 0;
     for (i = 0; i < count; i++) {
         w = &n->waiters[i];
-        if (w->cb) {
+        if (w->cb)
             w->cb(w->arg, err);
-        } else if (err == 0) {
-            struct rc_reply rep = {.id = w->id, .existed = (unsigned)w->existed};
-
-            rc_native_complete(w->arg, &rep);
-        } else {
-            rc_native_complete_error(w->arg, w->id, err, NULL);
-        }
+        else if (err == 0 && w->durable &&
+                 !rc_store_durable(n->store, rc_store_flush_token(n->store)))
+            defer_durable(n, w);
+        else
+            complete_slot(w, err);
     }
 }
 
@@ -151,6 +201,7 @@ static int run_batch(struct rc_node *n)
     for (i = 0; i < n->nnets; i++)
         rc_net_resume(n->nets[i]);
     commit_batch(n);
+    finish_durable(n);
     for (i = 0; i < n->nnets; i++)
         owed |= rc_net_flush(n->nets[i]);
     return owed || commit_pending(n);
@@ -174,6 +225,7 @@ static void on_flush(uv_timer_t *t)
         commit_batch(n);
     else
         rc_store_commit(n->store); /* nothing to commit: only the flush */
+    finish_durable(n);
     if (!rc_store_unflushed(n->store))
         uv_timer_stop(t);
 }
@@ -368,7 +420,11 @@ int rc_node_observe(struct rc_node *n, uint64_t hlc)
 
 int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id)
 {
-    return add_waiter(n, NULL, slot, id);
+    int rv = add_waiter(n, NULL, slot, id);
+
+    if (rv == 0)
+        n->waiters[n->nwaiters - 1].durable = 1;
+    return rv;
 }
 
 void rc_node_new_version(struct rc_node *n, struct rc_version *ver)
@@ -708,8 +764,10 @@ void rc_node_free(struct rc_node *n)
         return;
     commit_batch(n);
     rc_memtab_free(n->cache);
-    rc_store_close(n->store);
+    rc_store_close(n->store); /* flushes everything */
+    finish_durable(n);
     free(n->waiters);
+    free(n->dwaiters);
     free(n);
 }
 

@@ -166,8 +166,9 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
 int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms);
 
-/* Completes slot (request id) with OK when the current batch commits, or
- * with the error that discarded it. 0 or RC_ENOMEM. */
+/* Completes slot (request id) with OK when the current batch commits (on
+ * write-behind: once a flush put it on disk, as the sender then forgets
+ * it), or with the error that discarded it. 0 or RC_ENOMEM. */
 int rc_node_ack_at_commit(struct rc_node *n, struct rc_net_slot *slot, uint32_t id);
 
 /* Merges a timestamp seen from a peer into this node's clock: 0, or

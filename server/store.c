@@ -153,6 +153,16 @@ int rc_store_backlogged(const struct rc_store *s)
     return s->ops->backlogged != NULL && s->ops->backlogged(s->eng);
 }
 
+uint64_t rc_store_flush_token(const struct rc_store *s)
+{
+    return s->ops->flush_token != NULL ? s->ops->flush_token(s->eng) : 0;
+}
+
+int rc_store_durable(const struct rc_store *s, uint64_t token)
+{
+    return s->ops->durable == NULL || s->ops->durable(s->eng, token);
+}
+
 int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged)
 {
     *purged = 0;

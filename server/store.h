@@ -148,6 +148,16 @@ int rc_store_unflushed(const struct rc_store *s);
 int rc_store_backlogged(const struct rc_store *s);
 
 /*
+ * Write-behind: a token for what is committed so far, which is on disk
+ * once rc_store_durable(s, token) is 1 (a later flush succeeded; tokens
+ * only grow). For a caller whose acknowledgement lets the sender forget
+ * the data (a rebalance stream). The other engines: 0, always durable (a
+ * commit is on disk).
+ */
+uint64_t rc_store_flush_token(const struct rc_store *s);
+int rc_store_durable(const struct rc_store *s, uint64_t token);
+
+/*
  * Deletes at most max_rows expired values and tombstones past their grace.
  * Bounded so the event loop is never blocked for long. Sets *purged.
  */

@@ -87,6 +87,10 @@ struct rc_store_engine {
      * writes nothing behind (always 0). */
     int (*unflushed)(const void *eng);
     int (*backlogged)(const void *eng);
+    /* rc_store_flush_token, rc_store_durable: NULL when a commit is
+     * durable (token 0, always durable). */
+    uint64_t (*flush_token)(const void *eng);
+    int (*durable)(const void *eng, uint64_t token);
 };
 
 /* The engines (store_sqlite.c, store_mem.c, store_wb.c). */

@@ -48,20 +48,35 @@
  * is seconds of writes at any rate the writer keeps up with. */
 #define WB_MAX_DIRTY_BYTES (256ll << 20)
 
+/* The writer's pace before it has been measured, ms per row: 10 us, the
+ * slow end of what store_wb_bench measures (random keys into a table of
+ * a million). Measured on flushes of at least WB_PACE_MIN_ROWS. */
+#define WB_PACE_START 0.01
+#define WB_PACE_MIN_ROWS 1000
+
+/* Rows per flush at most. The writer applies 100k-300k rows a second
+ * (store_wb_bench), so a flush takes tens of milliseconds: a commit
+ * waiting for one (backpressure) never holds the loop near a replica
+ * timeout, and the keys beyond wait for the next flush, started as soon
+ * as this one ends (they are overdue). */
+#define WB_MAX_BATCH_ROWS 16384
+
 /* A dirty key in the set's arena: this header then the key, padded to 8. */
 struct dkey {
     uint64_t token;
     uint32_t key_len;
-    uint32_t pad;
+    uint32_t taken; /* 1: in a flush already; a later mark adds the key again */
 };
 
 /* The dirty set: keys in an arena, an open-addressing table of arena
  * offsets + 1 (0: empty slot) hashed by token (already a hash). */
 struct dirty {
     uint8_t *arena;
+    size_t head;       /* the keys before it were taken by flushes (oldest first) */
     size_t len, cap;
     uint64_t *slots;
-    size_t nslots, n;
+    size_t nslots, n;  /* n: keys not taken */
+    size_t used;       /* slots in use, taken keys included */
     int64_t bytes;     /* key and value bytes as marked */
     int64_t oldest_ms; /* monotonic time of the first mark since the set was emptied */
 };
@@ -76,6 +91,10 @@ struct wb_store {
     int64_t inflight_rows, inflight_oldest; /* the batch at the writer; 0 rows: none */
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
     int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
+    double ms_per_row; /* the writer's recent pace (backpressure's estimate) */
+    uint64_t started;  /* flushes handed to the writer (flush n carries token n) */
+    uint64_t last_ok;  /* the last flush that succeeded: tokens up to it are on disk */
+    int failed_since_empty; /* a flush failed since the engine was last all on disk */
     /* Drops the hook could not mark (no memory): their rows stay on disk
      * until the key is written again. Harmless for a cache: such a row is
      * a value at its version (last-writer-wins orders it), an expired one
@@ -111,8 +130,10 @@ static int dirty_grow_slots(struct dirty *d)
     if (slots == NULL)
         return RC_ENOMEM;
     for (i = 0; i < d->nslots; i++) {
-        if (d->slots[i] == 0)
+        if (d->slots[i] == 0 || dkey_at(d, d->slots[i])->taken) {
+            d->used -= d->slots[i] != 0;
             continue;
+        }
         for (j = dkey_at(d, d->slots[i])->token & (n - 1); slots[j] != 0; j = (j + 1) & (n - 1))
             ;
         slots[j] = d->slots[i];
@@ -129,7 +150,7 @@ static int dirty_reserve(struct dirty *d, size_t key_len)
     size_t need = sizeof(struct dkey) + pad8(key_len), cap;
     uint8_t *a;
 
-    if ((d->n + 1) * 2 > d->nslots && dirty_grow_slots(d) < 0)
+    if ((d->used + 1) * 2 > d->nslots && dirty_grow_slots(d) < 0)
         return RC_ENOMEM;
     if (d->len + need <= d->cap)
         return 0;
@@ -157,17 +178,18 @@ static int dirty_mark(struct dirty *d, uint64_t token, const uint8_t *key, size_
     for (j = token & (d->nslots - 1); d->slots[j] != 0; j = (j + 1) & (d->nslots - 1)) {
         const struct dkey *o = dkey_at(d, d->slots[j]);
 
-        if (o->token == token && o->key_len == key_len &&
+        if (!o->taken && o->token == token && o->key_len == key_len &&
             (key_len == 0 || memcmp(o + 1, key, key_len) == 0))
             return 0;
     }
     k = (struct dkey *)(d->arena + d->len);
     k->token = token;
     k->key_len = (uint32_t)key_len;
-    k->pad = 0;
+    k->taken = 0;
     if (key_len > 0)
         memcpy(k + 1, key, key_len);
     d->slots[j] = d->len + 1;
+    d->used++;
     d->len += need;
     if (d->n++ == 0)
         d->oldest_ms = mono_ms();
@@ -177,10 +199,12 @@ static int dirty_mark(struct dirty *d, uint64_t token, const uint8_t *key, size_
 
 static void dirty_clear(struct dirty *d)
 {
-    if (d->n > 0)
+    if (d->used > 0)
         memset(d->slots, 0, d->nslots * sizeof(*d->slots));
+    d->head = 0;
     d->len = 0;
     d->n = 0;
+    d->used = 0;
     d->bytes = 0;
 }
 
@@ -188,6 +212,31 @@ static void dirty_free(struct dirty *d)
 {
     free(d->arena);
     free(d->slots);
+}
+
+/* Drops the taken keys' room: the keys not taken into a new set, in
+ * the same order, as old as the set was. 0, or RC_ENOMEM with nothing
+ * changed. */
+static int dirty_compact(struct dirty *d)
+{
+    size_t off = d->head;
+    struct dirty t;
+    const struct dkey *k;
+    size_t o;
+
+    memset(&t, 0, sizeof(t));
+    for (o = off; o < d->len; o += sizeof(*k) + pad8(k->key_len)) {
+        k = (const struct dkey *)(d->arena + o);
+        if (dirty_mark(&t, k->token, (const uint8_t *)(k + 1), k->key_len, 0) < 0) {
+            dirty_free(&t);
+            return RC_ENOMEM;
+        }
+    }
+    t.bytes = d->bytes;
+    t.oldest_ms = d->oldest_ms;
+    dirty_free(d);
+    *d = t;
+    return 0;
 }
 
 static void mark(struct wb_store *w, uint64_t token, const uint8_t *key, size_t key_len,
@@ -269,18 +318,32 @@ static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, con
 static struct wb_batch *build_batch(struct wb_store *w)
 {
     struct wb_batch *b = calloc(1, sizeof(*b));
-    const struct dkey *k;
+    struct dirty *d = &w->dirty;
+    struct dkey *k;
     size_t off;
 
     if (b == NULL)
         return NULL;
-    for (off = 0; off < w->dirty.len; off += sizeof(*k) + pad8(k->key_len)) {
-        k = (const struct dkey *)(w->dirty.arena + off);
+    for (off = d->head; off < d->len && b->nrows < WB_MAX_BATCH_ROWS;
+         off += sizeof(*k) + pad8(k->key_len)) {
+        k = (struct dkey *)(d->arena + off);
         if (batch_add(w, b, k->token, (const uint8_t *)(k + 1), k->key_len) < 0)
             goto fail;
     }
-    b->oldest_ms = w->dirty.oldest_ms;
-    dirty_clear(&w->dirty);
+    /* Taken only now that the batch is whole: a failure leaves the set.
+     * The bytes go with the keys taken, in proportion (an estimate). */
+    d->bytes = d->n > 0 ? (int64_t)((double)d->bytes * (double)(d->n - b->nrows) / (double)d->n)
+                        : 0;
+    for (; d->head < off; d->head += sizeof(*k) + pad8(k->key_len)) {
+        k = (struct dkey *)(d->arena + d->head);
+        k->taken = 1;
+        d->n--;
+    }
+    b->oldest_ms = d->oldest_ms;
+    if (d->n == 0)
+        dirty_clear(d);
+    else if (d->head > d->len / 2)
+        (void)dirty_compact(d); /* each key moved once at most; without memory, kept */
     return b;
 fail:
     rc_wb_batch_free(b);
@@ -301,12 +364,21 @@ static void collect(struct wb_store *w, int wait)
         return;
     w->inflight_rows = 0;
     if (b->err == 0) {
+        /* Flushes run one at a time and a failed one's keys join the next
+         * before it is built: every change of a token up to this one is
+         * on disk. */
+        w->last_ok = w->started;
+        if (w->dirty.n == 0)
+            w->failed_since_empty = 0;
         w->flushes++;
         w->flush_rows += (int64_t)b->nrows;
         if (b->took_ms > w->flush_ms_max)
             w->flush_ms_max = b->took_ms;
+        if (b->nrows >= WB_PACE_MIN_ROWS) /* small ones say little: ms resolution */
+            w->ms_per_row = 0.7 * w->ms_per_row + 0.3 * (double)b->took_ms / (double)b->nrows;
     } else {
         w->flush_errors++;
+        w->failed_since_empty = 1;
         oldest = w->dirty.n > 0 && w->dirty.oldest_ms < b->oldest_ms ? w->dirty.oldest_ms
                                                                      : b->oldest_ms;
         for (i = 0; i < b->nrows; i++) {
@@ -330,6 +402,7 @@ static void start_flush(struct wb_store *w)
         return; /* kept: tried again at the next commit */
     w->inflight_rows = (int64_t)b->nrows;
     w->inflight_oldest = b->oldest_ms;
+    w->started++;
     rc_wb_writer_submit(w->writer, b);
 }
 
@@ -344,15 +417,20 @@ static void flush_if_due(struct wb_store *w)
         start_flush(w);
 }
 
-/* Everything to disk, waiting for it (close). One try: a failed flush
- * here has nobody to report to. */
+/* Everything to disk, waiting for it (close), a batch at a time. Two
+ * failures end it: nobody is left to report them to. */
 static void flush_all(struct wb_store *w)
 {
+    int64_t errors = w->flush_errors;
+
     if (w->inflight_rows > 0)
         collect(w, 1);
-    start_flush(w);
-    if (w->inflight_rows > 0)
+    while (w->dirty.n > 0 && w->flush_errors - errors < 2) {
+        start_flush(w);
+        if (w->inflight_rows == 0)
+            break; /* no memory for a batch */
         collect(w, 1);
+    }
 }
 
 /* ---- open and close -------------------------------------------------------- */
@@ -407,6 +485,7 @@ static int wb_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
         return RC_ENOMEM;
     w->flush_ms = opts->flush_ms > 0 ? opts->flush_ms : WB_FLUSH_MS;
     w->max_lag_ms = opts->max_lag_ms > 0 ? opts->max_lag_ms : WB_MAX_LAG_MS;
+    w->ms_per_row = WB_PACE_START;
     err = rc_store_mem_init(&w->mem, opts);
     if (err < 0) {
         free(w);
@@ -499,6 +578,28 @@ static int wb_unflushed(const void *eng)
     return w->dirty.n > 0 || w->inflight_rows > 0;
 }
 
+/* Changes committed and not yet in a flush go into the next one; a
+ * flush under way carries the rest. */
+static uint64_t wb_flush_token(const void *eng)
+{
+    const struct wb_store *w = eng;
+
+    /* Flushes take the set's keys oldest first (a flush's leftovers stay
+     * ahead of later marks), WB_MAX_BATCH_ROWS at a time. */
+    return w->started + (w->dirty.n + WB_MAX_BATCH_ROWS - 1) / WB_MAX_BATCH_ROWS;
+}
+
+/* After a failed flush its keys are behind later ones: until everything
+ * is on disk again, only an empty engine says a token is durable. */
+static int wb_durable(const void *eng, uint64_t token)
+{
+    const struct wb_store *w = eng;
+
+    if (w->failed_since_empty)
+        return w->dirty.n == 0 && w->inflight_rows == 0;
+    return w->last_ok >= token;
+}
+
 /* The age of the oldest change not yet on disk, ms (0: none). */
 static int64_t lag_ms(const struct wb_store *w, int64_t now)
 {
@@ -511,13 +612,20 @@ static int64_t lag_ms(const struct wb_store *w, int64_t now)
     return oldest == INT64_MAX ? 0 : now - oldest;
 }
 
+/* Backlogged when the lag, plus what the writer needs at its recent
+ * pace to write what waits, passes max_lag_ms: writes are held back
+ * before the lag is there, not after (memory takes writes far faster
+ * than SQLite: a second of them is many seconds of flushing). */
 static int wb_backlogged(const void *eng)
 {
     const struct wb_store *w = eng;
+    double drain;
 
     if (!wb_unflushed(eng))
         return 0;
-    return lag_ms(w, mono_ms()) > w->max_lag_ms || w->dirty.bytes > WB_MAX_DIRTY_BYTES;
+    drain = (double)((int64_t)w->dirty.n + w->inflight_rows) * w->ms_per_row;
+    return (double)lag_ms(w, mono_ms()) + drain > (double)w->max_lag_ms ||
+           w->dirty.bytes > WB_MAX_DIRTY_BYTES;
 }
 
 /* The memory engine's figures; the disk's size, WAL and checkpoints are
@@ -545,10 +653,16 @@ static int wb_meta_get(void *eng, const char *name, uint64_t *value)
     return rc_wb_db_meta_get(w->db, name, value);
 }
 
+/* Committed at once on the loop's connection, after the flush running
+ * (if any) is done: the writer then holds no lock, so the write cannot
+ * time out behind a long flush (SQLite has one writer at a time).
+ * Metadata changes are rare (node id, incarnation). */
 static int wb_meta_set(void *eng, const char *name, uint64_t value)
 {
     struct wb_store *w = eng;
 
+    if (w->inflight_rows > 0)
+        collect(w, 1);
     return rc_wb_db_meta_set(w->db, name, value);
 }
 
@@ -576,4 +690,6 @@ const struct rc_store_engine rc_store_engine_wb = {
     .meta_set = wb_meta_set,
     .unflushed = wb_unflushed,
     .backlogged = wb_backlogged,
+    .flush_token = wb_flush_token,
+    .durable = wb_durable,
 };

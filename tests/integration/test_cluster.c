@@ -847,6 +847,8 @@ static void test_anti_entropy(void **state)
     c = client(f, f->nodes[A], 5000);
     assert_int_equal(batch(c, RC_CLIENT_PUT, "ae", 0, 300, "ae", RC_CLIENT_CL_ALL, EXPECT_OK), 0);
     assert_int_equal(stat_of(f, C, "keys"), 300);
+    /* On disk before the kill (write-behind: within a flush). */
+    assert_true(wait_stat_sum(f, 1u << C, "wb_dirty", 0, 5000) >= 0);
 
     rc_h_server_kill(f->nodes[C]);
     snprintf(cmd, sizeof(cmd),
