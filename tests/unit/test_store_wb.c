@@ -223,6 +223,46 @@ static void test_coalescing(void **state)
     assert_int_equal(db_int(f, "SELECT hlc FROM kv WHERE key = CAST('hot' AS BLOB)"), 1009);
 }
 
+/* More keys than a flush takes: close writes them all, a batch at a
+ * time, and a restart loads them all. */
+static void test_close_flushes_every_batch(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+
+    reopen_with(f, 60000);
+    fill(f->s, "bulk", 40000, 20, 1, 0);
+    assert_int_equal(rows_of(f), 0);
+    fx_reopen(f);
+    assert_int_equal(rows_of(f), 40000);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.keys, 40000);
+}
+
+/* Backpressure: with more waiting than the writer can write within
+ * max_lag_ms, the store says so and a commit waits for the writer; once
+ * the disk caught up, it no longer does. */
+static void test_backpressure(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+
+    f->opts.max_lag_ms = 50;
+    reopen_with(f, 10);
+    assert_false(rc_store_backlogged(f->s));
+    fill(f->s, "bp", 40000, 20, 1, 0); /* commits every 64: some wait */
+    rc_store_stats(f->s, &st);
+    assert_true(st.wb_backlog_waits > 0);
+    assert_true(st.wb_dirty > 0);
+    settle(f->s);
+    assert_false(rc_store_backlogged(f->s));
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.wb_dirty, 0);
+    assert_true(st.wb_flushes >= 3); /* 40000 rows: batches of at most 16384 */
+    assert_int_equal(st.wb_flush_rows, 40000);
+    assert_int_equal(rows_of(f), 40000);
+}
+
 /* A crash (the process ends without closing) loses the writes not yet
  * flushed, and only those. */
 static void test_crash_loses_only_unflushed(void **state)
@@ -315,6 +355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_range_delete_and_purge_persisted, setup_wb,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_coalescing, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_close_flushes_every_batch, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_loses_only_unflushed, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1, setup_wb, fx_teardown),
     };
