@@ -54,12 +54,18 @@
 #define WB_PACE_START 0.01
 #define WB_PACE_MIN_ROWS 1000
 
-/* Rows per flush at most. The writer applies 100k-300k rows a second
- * (store_wb_bench), so a flush takes tens of milliseconds: a commit
- * waiting for one (backpressure) never holds the loop near a replica
- * timeout, and the keys beyond wait for the next flush, started as soon
- * as this one ends (they are overdue). */
-#define WB_MAX_BATCH_ROWS 16384
+/* The longest a commit waits for the writer (backpressure): the loop
+ * still runs its timers and peers between waits (a replica timeout is
+ * 1 s), and each wait holds back a whole loop iteration of requests. */
+#define WB_BACKLOG_WAIT_MS 20
+
+/* Rows per flush at most. Larger batches write fewer pages per row (a
+ * batch of random keys shares a leaf page more often: 16k rows into a
+ * table of 1M ran at ~80k rows/s, 64k at ~145k, store_wb_bench), but the
+ * lag includes a whole flush: 64k rows take 0.3-0.5 s, well within the
+ * default max_lag_ms. The keys beyond wait for the next flush, started
+ * as soon as this one ends (they are overdue). */
+#define WB_MAX_BATCH_ROWS 65536
 
 /* A dirty key in the set's arena: this header then the key, padded to 8. */
 struct dkey {
@@ -353,9 +359,9 @@ fail:
 /* Takes back the batch the writer finished, if any: its keys go back to
  * the set when it failed (they are written again by a later flush, from
  * memory as it is then). */
-static void collect(struct wb_store *w, int wait)
+static void collect(struct wb_store *w, int wait_ms)
 {
-    struct wb_batch *b = rc_wb_writer_poll(w->writer, wait);
+    struct wb_batch *b = rc_wb_writer_poll(w->writer, wait_ms);
     const struct wb_row *r;
     int64_t oldest;
     size_t i;
@@ -424,12 +430,12 @@ static void flush_all(struct wb_store *w)
     int64_t errors = w->flush_errors;
 
     if (w->inflight_rows > 0)
-        collect(w, 1);
+        collect(w, -1);
     while (w->dirty.n > 0 && w->flush_errors - errors < 2) {
         start_flush(w);
         if (w->inflight_rows == 0)
             break; /* no memory for a batch */
-        collect(w, 1);
+        collect(w, -1);
     }
 }
 
@@ -549,11 +555,11 @@ static int wb_backlogged(const void *eng);
 
 /*
  * Backpressure: while the disk lags more than max_lag_ms (or the dirty
- * bytes pass their cap), a commit waits for the flush running and starts
- * the next at once, so the loop (and with it every client) goes at the
- * writer's pace and the lag stays near max_lag_ms plus a flush. Redis's
- * everysec does the same: it delays writes while an fsync is over two
- * seconds late. Nothing is dropped.
+ * bytes pass their cap), a commit waits for the flush running, up to
+ * WB_BACKLOG_WAIT_MS, and starts the next as soon as it ended, so the
+ * loop (and with it every client) goes at the writer's pace and the lag
+ * stays near max_lag_ms. Redis's everysec does the same: it delays writes
+ * while an fsync is over two seconds late. Nothing is dropped.
  */
 static int wb_commit(void *eng)
 {
@@ -563,8 +569,9 @@ static int wb_commit(void *eng)
     if (wb_backlogged(w)) {
         w->backlog_waits++;
         if (w->inflight_rows > 0)
-            collect(w, 1);
-        start_flush(w);
+            collect(w, WB_BACKLOG_WAIT_MS);
+        if (w->inflight_rows == 0)
+            start_flush(w);
         return 0;
     }
     flush_if_due(w);
@@ -662,7 +669,7 @@ static int wb_meta_set(void *eng, const char *name, uint64_t value)
     struct wb_store *w = eng;
 
     if (w->inflight_rows > 0)
-        collect(w, 1);
+        collect(w, -1);
     return rc_wb_db_meta_set(w->db, name, value);
 }
 

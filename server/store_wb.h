@@ -86,8 +86,9 @@ int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out,
  * rc_wb_writer_poll). At most one batch at a time: only when idle. */
 void rc_wb_writer_submit(struct wb_writer *w, struct wb_batch *b);
 /* The batch given back when it is done (b->err says how), or NULL while it
- * runs or when none was submitted. wait: blocks until it is done. */
-struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait);
+ * runs or when none was submitted. wait_ms: how long to wait for it to
+ * end (0: not at all, < 0: until it does). */
+struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait_ms);
 /* Whether a batch is submitted and not yet taken back. */
 int rc_wb_writer_busy(struct wb_writer *w);
 /* WAL size after the last commit and checkpoints done. */

@@ -342,13 +342,32 @@ void rc_wb_writer_submit(struct wb_writer *w, struct wb_batch *b)
     pthread_mutex_unlock(&w->mu);
 }
 
-struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait)
+/* Whether the batch submitted is done (or none is there); under mu. */
+static int settled(const struct wb_writer *w)
+{
+    return w->todo == NULL && (w->doing == NULL || w->done);
+}
+
+struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait_ms)
 {
     struct wb_batch *b = NULL;
+    struct timespec until;
 
     pthread_mutex_lock(&w->mu);
-    while (wait && (w->todo != NULL || (w->doing != NULL && !w->done)))
-        pthread_cond_wait(&w->cv, &w->mu);
+    if (wait_ms < 0) {
+        while (!settled(w))
+            pthread_cond_wait(&w->cv, &w->mu);
+    } else if (wait_ms > 0 && !settled(w)) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!settled(w) && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
+            ;
+    }
     if (w->todo == NULL && w->doing != NULL && w->done) {
         b = w->doing;
         w->doing = NULL;

@@ -56,7 +56,7 @@ static struct rc_store *open_store(const char *dir, int wb, double *took)
 
     o.data_dir = dir;
     o.tombstone_grace_ms = 86400000;
-    o.cache_kib = 65536;
+    o.cache_kib = getenv("CACHE_KIB") ? atol(getenv("CACHE_KIB")) : 65536;
     o.write_behind = wb;
     if (rc_store_open(&o, &s, err, sizeof(err)) != 0) {
         fprintf(stderr, "open %s: %s\n", dir, err);
