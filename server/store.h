@@ -141,8 +141,9 @@ uint64_t rc_store_pending(const struct rc_store *s);
  * (commit starts a flush when one is due and collects the one that
  * finished: the engine has no timer of its own). backlogged: 1 while the
  * disk lags more than max_lag_ms (or the changes waiting pass their
- * memory cap); a commit then waits for the writer (backpressure: the
- * caller's loop slows to the disk's pace; nothing is dropped).
+ * memory cap); a commit then waits for the writer, up to 20 ms each
+ * (backpressure: the caller's loop slows to the disk's pace while still
+ * running its timers; nothing is dropped).
  */
 int rc_store_unflushed(const struct rc_store *s);
 int rc_store_backlogged(const struct rc_store *s);
