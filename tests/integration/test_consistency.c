@@ -301,6 +301,29 @@ static void unavail_print(const char *test, const char *phase, const struct unav
  * s, each of which must be answered UNAVAILABLE. A fresh connection per
  * round, so a closed connection is a failure of one round only.
  */
+/* Waits until the first n nodes have every acknowledged write on disk
+ * (write-behind: STATS wb_dirty 0, within --flush-interval plus a
+ * flush), so that killing them all at once loses nothing. */
+static void wait_flushed(struct fixture *f, int n)
+{
+    double t0 = rc_h_now_ms();
+    int i, dirty = 1;
+
+    while (dirty && rc_h_now_ms() - t0 < 5000) {
+        dirty = 0;
+        for (i = 0; i < n; i++) {
+            struct rc_client *s = rc_h_client(f->nodes[i], IO_MS);
+
+            dirty |= s == NULL || rc_h_stat_num(s, "wb_dirty") != 0;
+            if (s != NULL)
+                rc_client_free(s);
+        }
+        if (dirty)
+            rc_h_sleep_ms(POLL_MS);
+    }
+    assert_false(dirty);
+}
+
 static void poll_unavailable(const struct rc_hserver *s, const char *prefix, int poll_ms,
                              struct unavail *u)
 {
@@ -541,6 +564,7 @@ static void test_partial_restart(void **state)
         assert_int_equal(kv(c, RC_CLIENT_PUT, key, want, RC_CLIENT_CL_QUORUM, NULL, 0, NULL), 0);
     }
     rc_h_client_drop(&f->h, c);
+    wait_flushed(f, 5);
     for (i = 0; i < 5; i++)
         rc_h_server_kill(f->nodes[i]);
     for (i = 0; i < 3; i++)
@@ -605,6 +629,7 @@ static void test_restart_seeds_down(void **state)
     assert_int_equal(kv(c, RC_CLIENT_PUT, "before", "before-v", RC_CLIENT_CL_ALL, NULL, 0, NULL),
                      0);
     rc_h_client_drop(&f->h, c);
+    wait_flushed(f, 3);
     for (i = 0; i < 3; i++)
         rc_h_server_kill(f->nodes[i]);
 
