@@ -66,12 +66,17 @@
  * default max_lag_ms. The keys beyond wait for the next flush, started
  * as soon as this one ends (they are overdue). */
 #define WB_MAX_BATCH_ROWS 65536
+/* And bytes (keys and values): 16 MiB is 64k rows of 250 bytes; large
+ * values cost their bytes, not their rows (1 KiB values: 64k rows took
+ * 2 s). */
+#define WB_MAX_BATCH_BYTES (16 << 20)
 
 /* A dirty key in the set's arena: this header then the key, padded to 8. */
 struct dkey {
     uint64_t token;
     uint32_t key_len;
     uint32_t taken; /* 1: in a flush already; a later mark adds the key again */
+    uint64_t seq;   /* order of the marks that added keys (the flush tokens) */
 };
 
 /* The dirty set: keys in an arena, an open-addressing table of arena
@@ -83,6 +88,7 @@ struct dirty {
     uint64_t *slots;
     size_t nslots, n;  /* n: keys not taken */
     size_t used;       /* slots in use, taken keys included */
+    uint64_t seq;      /* keys added so far (never reset) */
     int64_t bytes;     /* key and value bytes as marked */
     int64_t oldest_ms; /* monotonic time of the first mark since the set was emptied */
 };
@@ -98,8 +104,8 @@ struct wb_store {
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
     int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
     double ms_per_row; /* the writer's recent pace (backpressure's estimate) */
-    uint64_t started;  /* flushes handed to the writer (flush n carries token n) */
-    uint64_t last_ok;  /* the last flush that succeeded: tokens up to it are on disk */
+    uint64_t started;  /* flushes handed to the writer */
+    uint64_t flushed_seq; /* keys added up to this mark are on disk (flush tokens) */
     int failed_since_empty; /* a flush failed since the engine was last all on disk */
     /* Drops the hook could not mark (no memory): their rows stay on disk
      * until the key is written again. Harmless for a cache: such a row is
@@ -192,6 +198,7 @@ static int dirty_mark(struct dirty *d, uint64_t token, const uint8_t *key, size_
     k->token = token;
     k->key_len = (uint32_t)key_len;
     k->taken = 0;
+    k->seq = ++d->seq;
     if (key_len > 0)
         memcpy(k + 1, key, key_len);
     d->slots[j] = d->len + 1;
@@ -237,7 +244,10 @@ static int dirty_compact(struct dirty *d)
             dirty_free(&t);
             return RC_ENOMEM;
         }
+        /* Each key is new to t: its record is the last one. */
+        ((struct dkey *)(t.arena + (o - off)))->seq = k->seq;
     }
+    t.seq = d->seq;
     t.bytes = d->bytes;
     t.oldest_ms = d->oldest_ms;
     dirty_free(d);
@@ -330,11 +340,13 @@ static struct wb_batch *build_batch(struct wb_store *w)
 
     if (b == NULL)
         return NULL;
-    for (off = d->head; off < d->len && b->nrows < WB_MAX_BATCH_ROWS;
+    for (off = d->head;
+         off < d->len && b->nrows < WB_MAX_BATCH_ROWS && b->len < WB_MAX_BATCH_BYTES;
          off += sizeof(*k) + pad8(k->key_len)) {
         k = (struct dkey *)(d->arena + off);
         if (batch_add(w, b, k->token, (const uint8_t *)(k + 1), k->key_len) < 0)
             goto fail;
+        b->last_seq = k->seq;
     }
     /* Taken only now that the batch is whole: a failure leaves the set.
      * The bytes go with the keys taken, in proportion (an estimate). */
@@ -373,7 +385,7 @@ static void collect(struct wb_store *w, int wait_ms)
         /* Flushes run one at a time and a failed one's keys join the next
          * before it is built: every change of a token up to this one is
          * on disk. */
-        w->last_ok = w->started;
+        w->flushed_seq = b->last_seq;
         if (w->dirty.n == 0)
             w->failed_since_empty = 0;
         w->flushes++;
@@ -591,9 +603,12 @@ static uint64_t wb_flush_token(const void *eng)
 {
     const struct wb_store *w = eng;
 
-    /* Flushes take the set's keys oldest first (a flush's leftovers stay
-     * ahead of later marks), WB_MAX_BATCH_ROWS at a time. */
-    return w->started + (w->dirty.n + WB_MAX_BATCH_ROWS - 1) / WB_MAX_BATCH_ROWS;
+    /* Flushes take the set's keys in the order they were added (a
+     * flush's leftovers stay ahead of later marks): a change is on disk
+     * once the flush holding the last key added so far succeeded. A key
+     * changed again while in the set is written from the state it has at
+     * its flush, so its earlier place covers it. */
+    return w->dirty.seq;
 }
 
 /* After a failed flush its keys are behind later ones: until everything
@@ -604,7 +619,7 @@ static int wb_durable(const void *eng, uint64_t token)
 
     if (w->failed_since_empty)
         return w->dirty.n == 0 && w->inflight_rows == 0;
-    return w->last_ok >= token;
+    return w->flushed_seq >= token;
 }
 
 /* The age of the oldest change not yet on disk, ms (0: none). */

@@ -47,6 +47,7 @@ struct wb_batch {
     const struct wb_row **rows; /* the rows, sorted (by the writer) */
     size_t nrows, caprows;
     int64_t oldest_ms; /* monotonic time of the oldest change it carries */
+    uint64_t last_seq; /* the dirty set's mark of its last key (flush tokens) */
     /* Set by the writer: */
     int err;           /* 0, RC_EIO, RC_EFULL or RC_ENOMEM (nothing of the batch written) */
     int64_t took_ms;   /* how long it took */
