@@ -17,7 +17,7 @@
  *
  * Eviction (evict.h): a value's allocation starts with the policy's node
  * (struct vitem), a tombstone's does not (tombstones are never evicted,
- * and are not worth 32 bytes of queue links). Every value linked in a
+ * and are not worth 24 bytes of queue links). Every value linked in a
  * chain is in the policy, expired ones included (cheap victims); an
  * eviction is an undo record like a delete, so a discard relinks the
  * entry and gives it back to the policy. The policy exists from
@@ -82,7 +82,7 @@ struct item {
 #define HAS_EXPIRES 0x80000000u
 
 /* A value: the policy's node, then the header (a tombstone is a bare
- * struct item). 72 bytes of header for a value, 48 for a tombstone
+ * struct item). 64 bytes of header for a value, 48 for a tombstone
  * (always a purge time), 8 more for a value with an expiry time. */
 struct vitem {
     struct rc_evict_node ev;
@@ -442,6 +442,22 @@ static int64_t value_expires(void *arg, const struct rc_evict_node *n)
     return item_expires(node_item(n));
 }
 
+/* rc_evict_charge_fn: an item's size never changes (a write allocates a
+ * new item), and old stays allocated until the commit or the discard
+ * that frees it has told the policy, as evict.h asks. */
+static uint32_t value_charge(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    return item_charge(node_item(n));
+}
+
+/* rc_evict_hash_fn: the token, as reads pass it to rc_evict_hit. */
+static uint64_t value_hash(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    return node_item(n)->token;
+}
+
 /* Tells the policy that new took old's place in a chain (either may be
  * NULL or a tombstone; values only are the policy's). */
 static void policy_swap(struct rc_memkv *m, struct item *old, struct item *new)
@@ -449,11 +465,11 @@ static void policy_swap(struct rc_memkv *m, struct item *old, struct item *new)
     int ov = old != NULL && !is_tomb(old), nv = new != NULL && !is_tomb(new);
 
     if (ov && nv)
-        rc_evict_replace(m->ev, item_node(old), item_node(new), item_charge(new), item_flags(new));
+        rc_evict_replace(m->ev, item_node(old), item_node(new), item_flags(new));
     else if (ov)
         rc_evict_remove(m->ev, item_node(old));
     else if (nv)
-        rc_evict_insert(m->ev, item_node(new), new->token, item_charge(new), item_flags(new));
+        rc_evict_insert(m->ev, item_node(new), item_flags(new));
 }
 
 /* Brings the policy's own memory (its ghost queue, its sketch) into
@@ -511,6 +527,8 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
                               EVICT_SEED,
                               sample_values,
                               value_expires,
+                              value_charge,
+                              value_hash,
                               m};
 
     *out = NULL;
@@ -672,7 +690,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
         return 0;
     it = node_item(n);
     if (it == keep) {
-        rc_evict_insert(m->ev, n, it->token, item_charge(it), item_flags(it));
+        rc_evict_insert(m->ev, n, item_flags(it));
         return 2;
     }
     pp = find(m, it->token, item_key(it), item_key_len(it));
