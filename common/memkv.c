@@ -33,6 +33,7 @@
 #include "evict.h"
 #include "expcount.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,9 @@ struct vitem {
     struct rc_evict_node ev;
     struct item it;
 };
+
+/* What evicting one value frees at least: its header and allocation. */
+#define EVICT_MIN_FREE ((int64_t)(sizeof(struct vitem) + ALLOC_OVERHEAD))
 
 /*
  * The ghost (evghost.h) remembers budget / GHOST_FRACTION bytes of
@@ -287,12 +291,13 @@ static void count_item(struct rc_memkv *m, const struct item *it, int sign)
 /* Room in the expiry table for one more value with an expiry, counted in
  * mem_bytes. Emptied slots are dropped only with no batch open: a discard
  * brings back the times of the entries it restores. 0 or RC_ENOMEM. */
-static int reserve_expiry(struct rc_memkv *m)
+static int reserve_expiry(struct rc_memkv *m, int64_t *grew)
 {
     int64_t before = (int64_t)rc_expcount_mem(&m->exp);
     int rv = rc_expcount_reserve(&m->exp, 1, m->nlog == 0);
 
-    m->st.mem_bytes += (int64_t)rc_expcount_mem(&m->exp) - before;
+    *grew = (int64_t)rc_expcount_mem(&m->exp) - before;
+    m->st.mem_bytes += *grew;
     return rv;
 }
 
@@ -712,7 +717,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
  * evictions back with the batch). The number evicted (links into the
  * chains may have moved), RC_EFULL or RC_ENOMEM.
  */
-static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep)
+static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep, int max_evict)
 {
     int64_t before;
     int tries, r, n = 0;
@@ -723,8 +728,7 @@ static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep)
         return RC_EFULL;
     sync_ev_mem(m);
     before = m->st.mem_bytes;
-    for (tries = 0; tries < RC_MEMKV_EVICT_PER_WRITE && m->st.mem_bytes + grow > m->max_bytes;
-         tries++) {
+    for (tries = 0; tries < max_evict && m->st.mem_bytes + grow > m->max_bytes; tries++) {
         r = evict_one(m, keep);
         if (r < 0)
             return r;
@@ -808,7 +812,7 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
     int tomb = value == NULL, r;
-    int64_t exp;
+    int64_t exp, grew = 0;
 
     if (existed != NULL)
         *existed = 0;
@@ -821,15 +825,22 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
             m->pending++;
         return 0;
     }
-    if (!tomb && expires_ms > 0 && reserve_expiry(m) < 0) {
+    if (!tomb && expires_ms > 0 && reserve_expiry(m, &grew) < 0) {
         rc_memkv_discard(m);
         return RC_ENOMEM;
     }
     /* A tombstone's expiry is its purge time. */
     exp = !tomb ? expires_ms
                 : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms);
+    /* The expiry table doubled for this write (rare, and itself a pass
+     * over the table): evict its growth now too, as many entries as that
+     * takes (each frees at least EVICT_MIN_FREE), so that the budget holds
+     * at this commit rather than over the next writes. */
     r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp) + ALLOC_OVERHEAD) -
-                         (old ? item_mem(old) : 0), old);
+                         (old ? item_mem(old) : 0),
+                  old, RC_MEMKV_EVICT_PER_WRITE +
+                           (int)(grew / EVICT_MIN_FREE < INT_MAX / 2 ? grew / EVICT_MIN_FREE
+                                                                     : INT_MAX / 2));
     it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp) : NULL;
     if (it == NULL) {
         rc_memkv_discard(m);
