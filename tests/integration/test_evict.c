@@ -283,6 +283,25 @@ static void cli_members(struct fixture *f, const struct rc_hserver *s, const cha
     rc_h_run_free(&r);
 }
 
+/* ringcache-cli watch --json: its first line has this node's budget and
+ * memory figures (the node's object: "maxmemory": <bytes>). watch runs
+ * until stopped; the harness kills it after a second. */
+static void cli_watch_json(struct fixture *f, const struct rc_hserver *s, int64_t budget)
+{
+    const char *argv[] = {f->h.cli_bin, "-s", s->addr, "watch", "--json", "--interval", "200",
+                          NULL};
+    char want[64];
+    struct rc_hrun r;
+
+    assert_int_equal(rc_h_run(f->h.cli_bin, argv, NULL, NULL, 0, 1500, 1 << 20, &r), 0);
+    snprintf(want, sizeof(want), "\"maxmemory\": %lld", (long long)budget);
+    printf("watch --json, %zu bytes, first 300: %.300s\n", r.out_len, (const char *)r.out);
+    assert_non_null(strstr((const char *)r.out, want));
+    assert_non_null(strstr((const char *)r.out, "\"used_memory\": "));
+    assert_non_null(strstr((const char *)r.out, "\"evicted_keys\": "));
+    rc_h_run_free(&r);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 /* A :memory: node with a 4 MiB budget takes ~40 MB of writes: every SET
@@ -333,6 +352,7 @@ static void test_memory_budget(void **state)
     /* ringcache-cli members shows memory used of the budget, evictions
      * and the hit ratio per node. */
     cli_members(f, s, "/4.0M");
+    cli_watch_json(f, s, 4 << 20);
 
     /* Hits and misses move: the last keys written are there, the first
      * ones were evicted (4 MiB holds a tenth of them). */
