@@ -274,6 +274,15 @@ static void fmt_short(int64_t b, char *buf, size_t len)
         snprintf(buf, len, d < 100 ? "%.1f%c" : "%.0f%c", d, unit[u]);
 }
 
+void cli_views_json_mem(const struct view_mem *vm)
+{
+    cli_views_json_count("used_memory", vm->used);
+    cli_views_json_count("maxmemory", vm->max);
+    cli_views_json_count("evicted_keys", vm->evicted);
+    cli_views_json_count("hits", vm->hits);
+    cli_views_json_count("misses", vm->misses);
+}
+
 void cli_views_fmt_mem(const struct view_mem *vm, char *buf, size_t len)
 {
     char used[24], max[24]; /* "%lldB" of any int64 fits */
@@ -382,11 +391,7 @@ static void print_members_json(const struct view *v)
         else
             fputs("null", stdout);
         cli_views_json_count("keys", m->keys);
-        cli_views_json_count("used_memory", m->mem.used);
-        cli_views_json_count("maxmemory", m->mem.max);
-        cli_views_json_count("evicted_keys", m->mem.evicted);
-        cli_views_json_count("hits", m->mem.hits);
-        cli_views_json_count("misses", m->mem.misses);
+        cli_views_json_mem(&m->mem);
         fputs("}", stdout);
     }
     fputs(v->n > 0 ? "\n]\n" : "]\n", stdout);

@@ -37,6 +37,8 @@ void cli_views_mem_take(struct view_mem *vm, const struct rc_result *res);
 /* Memory used of the budget, "12.3M/64.0M" ("12.3M/none" without one),
  * "-" when unknown. */
 void cli_views_fmt_mem(const struct view_mem *vm, char *buf, size_t len);
+/* The figures as JSON members (", \"used_memory\": ..."), members and watch alike. */
+void cli_views_json_mem(const struct view_mem *vm);
 /* hits / (hits + misses) as "93.1%", "-" when unknown or no reads. */
 void cli_views_fmt_ratio(int64_t hits, int64_t misses, char *buf, size_t len);
 

@@ -97,11 +97,7 @@ static void json_members(const struct watch *w)
         cli_views_json_count("keys", nd->keys);
         cli_views_json_count("keys_primary", nd->keys_primary);
         cli_views_json_count("keys_replica", nd->keys_replica);
-        cli_views_json_count("used_memory", nd->mem.used);
-        cli_views_json_count("maxmemory", nd->mem.max);
-        cli_views_json_count("evicted_keys", nd->mem.evicted);
-        cli_views_json_count("hits", nd->mem.hits);
-        cli_views_json_count("misses", nd->mem.misses);
+        cli_views_json_mem(&nd->mem);
         printf(", \"primary\": %.6g, \"replica\": %.6g, \"rebalancing\": %s, \"streams_in\": "
                "%d, \"streams_out\": %d}",
                nd->m.primary, nd->m.replica, !nd->has_act ? "null" : nd->rb.running ? "true" : "false",

@@ -372,6 +372,9 @@ out:
 /* ---- a policy of common/evict.c over the trace ---- */
 
 struct sim {
+    const struct rc_hr_trace *t;
+    uint32_t overhead;          /* bytes charged per entry besides its cost */
+    uint64_t seed;              /* of sim_hash */
     struct rc_evict_node *node; /* per id */
     uint32_t *dense;            /* ids inserted, in any order */
     uint32_t *pos;              /* id -> its index in dense */
@@ -407,6 +410,29 @@ static uint64_t sim_hash(uint64_t seed, uint32_t id)
     return splitmix64(&s);
 }
 
+/* rc_evict_charge_fn: an id's cost plus the per-entry overhead (fixed
+ * while it is cached, as evict.h asks). */
+static uint32_t sim_charge_of(const struct sim *s, uint32_t id)
+{
+    uint64_t c = rc_hr_cost(s->t, id) + s->overhead;
+
+    return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+}
+
+static uint32_t sim_charge(void *arg, const struct rc_evict_node *n)
+{
+    const struct sim *s = arg;
+
+    return sim_charge_of(s, (uint32_t)(n - s->node));
+}
+
+static uint64_t sim_node_hash(void *arg, const struct rc_evict_node *n)
+{
+    const struct sim *s = arg;
+
+    return sim_hash(s->seed, (uint32_t)(n - s->node));
+}
+
 /* Evicts until charge more bytes fit in budget (or nothing is left). */
 static void sim_make_room(struct sim *s, struct rc_evict *ev, uint64_t *used, uint64_t charge,
                           uint64_t budget)
@@ -416,7 +442,7 @@ static void sim_make_room(struct sim *s, struct rc_evict *ev, uint64_t *used, ui
     while (*used + charge > budget && (v = rc_evict_victim(ev)) != NULL) {
         uint32_t id = (uint32_t)(v - s->node), last = s->dense[--s->ndense];
 
-        *used -= v->charge;
+        *used -= sim_charge_of(s, id);
         s->dense[s->pos[id]] = last;
         s->pos[last] = s->pos[id];
         s->pos[id] = NONE;
@@ -426,8 +452,9 @@ static void sim_make_room(struct sim *s, struct rc_evict *ev, uint64_t *used, ui
 int rc_hr_policy(const struct rc_hr_trace *t, uint64_t budget, int policy, uint32_t overhead,
                  uint64_t seed, uint64_t *hits)
 {
-    struct sim s = {0};
-    struct rc_evict_opts o = {policy, budget, seed, sim_sample, sim_expires, &s};
+    struct sim s = {t, overhead, seed, NULL, NULL, NULL, 0};
+    struct rc_evict_opts o = {policy,    budget,     seed,          sim_sample,
+                              sim_expires, sim_charge, sim_node_hash, &s};
     struct rc_evict *ev = NULL;
     uint64_t used = 0, charge;
     uint32_t i, k;
@@ -453,10 +480,9 @@ int rc_hr_policy(const struct rc_hr_trace *t, uint64_t budget, int policy, uint3
             continue;
         }
         rc_evict_miss(ev, sim_hash(seed, k));
-        charge = rc_hr_cost(t, k) + overhead;
-        charge = charge > UINT32_MAX ? UINT32_MAX : charge;
+        charge = sim_charge_of(&s, k);
         sim_make_room(&s, ev, &used, charge, budget);
-        rc_evict_insert(ev, &s.node[k], sim_hash(seed, k), (uint32_t)charge, 0);
+        rc_evict_insert(ev, &s.node[k], 0);
         used += charge;
         s.pos[k] = s.ndense;
         s.dense[s.ndense++] = k;

@@ -23,6 +23,7 @@
 #include "evict.h"
 #include "err.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -135,6 +136,8 @@ struct rc_evict {
     uint64_t rng;
     rc_evict_sample_fn sample;
     rc_evict_expires_fn expires;
+    rc_evict_charge_fn charge;
+    rc_evict_hash_fn hash;
     void *arg;
     struct queue q[NQ];
     uint64_t nodes, bytes, victims;
@@ -214,6 +217,18 @@ static uint64_t share(uint64_t cap, unsigned pct)
     return cap / 100 * pct + cap % 100 * pct / 100;
 }
 
+/* The caller's charge and folded hash of a node (evict.h: fixed while it
+ * is inserted, so every count adds and subtracts the same value). */
+static uint32_t node_charge(const struct rc_evict *ev, const struct rc_evict_node *n)
+{
+    return ev->charge(ev->arg, n);
+}
+
+static uint32_t node_hash(const struct rc_evict *ev, const struct rc_evict_node *n)
+{
+    return fold(ev->hash(ev->arg, n));
+}
+
 static uint8_t small_freq(const struct rc_evict_node *n)
 {
     return n->freq < S3_MAX_FREQ ? n->freq : S3_MAX_FREQ;
@@ -221,7 +236,7 @@ static uint8_t small_freq(const struct rc_evict_node *n)
 
 /* ---- lists ---- */
 
-static void q_push(struct rc_evict *ev, int qi, struct rc_evict_node *n)
+static void q_push(struct rc_evict *ev, int qi, struct rc_evict_node *n, uint32_t charge)
 {
     struct queue *q = &ev->q[qi];
 
@@ -229,26 +244,28 @@ static void q_push(struct rc_evict *ev, int qi, struct rc_evict_node *n)
     n->next = q->head.next;
     q->head.next->prev = n;
     q->head.next = n;
-    q->bytes += n->charge;
+    q->bytes += charge;
     q->nodes++;
     n->list = (uint8_t)qi;
 }
 
-static void q_unlink(struct rc_evict *ev, struct rc_evict_node *n)
+static void q_unlink(struct rc_evict *ev, struct rc_evict_node *n, uint32_t charge)
 {
     struct queue *q = &ev->q[n->list];
 
     n->prev->next = n->next;
     n->next->prev = n->prev;
     n->prev = n->next = NULL;
-    q->bytes -= n->charge;
+    q->bytes -= charge;
     q->nodes--;
 }
 
 static void q_move(struct rc_evict *ev, struct rc_evict_node *n, int qi)
 {
-    q_unlink(ev, n);
-    q_push(ev, qi, n);
+    uint32_t charge = node_charge(ev, n);
+
+    q_unlink(ev, n, charge);
+    q_push(ev, qi, n, charge);
 }
 
 static struct rc_evict_node *q_tail(const struct rc_evict *ev, int qi)
@@ -281,10 +298,12 @@ static void pool_forget(struct rc_evict *ev, const struct rc_evict_node *n)
 /* Takes n out of the policy (it stays the caller's). */
 static void detach(struct rc_evict *ev, struct rc_evict_node *n)
 {
+    uint32_t charge = node_charge(ev, n);
+
     pool_forget(ev, n);
-    q_unlink(ev, n);
+    q_unlink(ev, n, charge);
     ev->nodes--;
-    ev->bytes -= n->charge;
+    ev->bytes -= charge;
 }
 
 /* ---- ghost (S3-FIFO) ---- */
@@ -542,7 +561,8 @@ int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out)
 
     *out = NULL;
     if (opts == NULL || opts->policy < 0 || opts->policy >= RC_EVICT_NPOLICIES ||
-        opts->sample == NULL || opts->expires == NULL)
+        opts->sample == NULL || opts->expires == NULL || opts->charge == NULL ||
+        opts->hash == NULL)
         return RC_EINVAL;
     ev = calloc(1, sizeof(*ev));
     if (ev == NULL)
@@ -553,6 +573,8 @@ int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out)
     ev->sketch_seed = mix64(opts->seed ^ 0x5ca1ab1eull);
     ev->sample = opts->sample;
     ev->expires = opts->expires;
+    ev->charge = opts->charge;
+    ev->hash = opts->hash;
     ev->arg = opts->arg;
     for (i = 0; i < NQ; i++)
         ev->q[i].head.next = ev->q[i].head.prev = &ev->q[i].head;
@@ -632,20 +654,18 @@ static void w_spill_window(struct rc_evict *ev, int max_steps)
     for (i = 0; i < max_steps; i++) {
         c = tail2(ev, Q_SMALL, Q_WINDOW);
         if (c == NULL || ev->q[Q_WINDOW].bytes + ev->q[Q_SMALL].bytes <= wtarget ||
-            ev->q[Q_MAIN].bytes + ev->q[Q_PROT].bytes + c->charge > mtarget)
+            ev->q[Q_MAIN].bytes + ev->q[Q_PROT].bytes + node_charge(ev, c) > mtarget)
             return;
         q_move(ev, c, Q_MAIN);
     }
 }
 
-void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash,
-                     uint32_t charge, int flags)
+void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, int flags)
 {
+    uint32_t charge = node_charge(ev, n);
     int qi = Q_MAIN;
 
-    n->charge = charge;
     n->flags = (uint8_t)flags;
-    n->hash = fold(hash);
     n->stamp = ++ev->clock;
     n->freq = is_lfu_policy(ev->policy) ? LFU_INIT : 0;
     n->epoch = 0;
@@ -654,7 +674,7 @@ void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash
     if (ev->policy == RC_EVICT_ALLKEYS_S3FIFO) {
         /* libCacheSim's S3FIFO.c: until the first eviction, a full small
          * queue sends new keys to main (they are as good as any). */
-        if (ghost_take(ev, n->hash))
+        if (ghost_take(ev, node_hash(ev, n)))
             qi = Q_MAIN;
         else if (!ev->evicted && ev->q[Q_SMALL].bytes >= share(ev->capacity, S3_SMALL_PCT))
             qi = Q_MAIN;
@@ -663,23 +683,20 @@ void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash
     } else if (ev->policy == RC_EVICT_ALLKEYS_WTINYLFU) {
         qi = Q_WINDOW;
     }
-    q_push(ev, qi, n);
+    q_push(ev, qi, n, charge);
     if (qi == Q_WINDOW && !ev->evicted)
         w_spill_window(ev, 2);
 }
 
 void rc_evict_replace(struct rc_evict *ev, struct rc_evict_node *old, struct rc_evict_node *n,
-                      uint32_t charge, int flags)
+                      int flags)
 {
+    uint64_t delta = (uint64_t)node_charge(ev, n) - node_charge(ev, old); /* mod 2^64 */
     size_t i;
 
-    if (n == old) {
-        ev->q[n->list].bytes += (uint64_t)charge - n->charge;
-        ev->bytes += (uint64_t)charge - n->charge;
-        n->charge = charge;
-        n->flags = (uint8_t)flags;
-        return;
-    }
+    /* A node re-charged in place would leave the counts stale: forbidden
+     * (evict.h), a new version is a new node. */
+    assert(n != old);
     for (i = 0; i < ev->npool; i++) {
         if (ev->pool[i] == old)
             ev->pool[i] = n;
@@ -688,9 +705,8 @@ void rc_evict_replace(struct rc_evict *ev, struct rc_evict_node *old, struct rc_
     n->prev->next = n;
     n->next->prev = n;
     old->prev = old->next = NULL;
-    ev->q[n->list].bytes += (uint64_t)charge - old->charge;
-    ev->bytes += (uint64_t)charge - old->charge;
-    n->charge = charge;
+    ev->q[n->list].bytes += delta;
+    ev->bytes += delta;
     n->flags = (uint8_t)flags;
 }
 
@@ -699,13 +715,13 @@ void rc_evict_remove(struct rc_evict *ev, struct rc_evict_node *n)
     detach(ev, n);
 }
 
-static void w_hit(struct rc_evict *ev, struct rc_evict_node *n)
+static void w_hit(struct rc_evict *ev, struct rc_evict_node *n, uint32_t hash)
 {
     uint64_t ptarget = share(ev->capacity - share(ev->capacity, W_WINDOW_PCT), W_PROT_PCT);
     struct rc_evict_node *t;
     int i;
 
-    sketch_increment(ev, n->hash);
+    sketch_increment(ev, hash);
     if (n->list == Q_WINDOW || n->list == Q_SMALL) {
         q_move(ev, n, Q_WINDOW);
         return;
@@ -721,7 +737,6 @@ static void w_hit(struct rc_evict *ev, struct rc_evict_node *n)
 
 void rc_evict_hit(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash)
 {
-    n->hash = fold(hash);
     switch (ev->policy) {
     case RC_EVICT_ALLKEYS_S3FIFO:
         /* No list move: S3-FIFO's cheap hit. */
@@ -730,7 +745,7 @@ void rc_evict_hit(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash)
     case RC_EVICT_ALLKEYS_WTINYLFU:
         /* freq too, so that a switch to S3-FIFO keeps what was hot */
         n->freq = (uint8_t)(small_freq(n) < S3_MAX_FREQ ? small_freq(n) + 1 : S3_MAX_FREQ);
-        w_hit(ev, n);
+        w_hit(ev, n, fold(hash));
         break;
     case RC_EVICT_ALLKEYS_LFU:
     case RC_EVICT_VOLATILE_LFU:
@@ -888,7 +903,7 @@ static struct rc_evict_node *s3_evict_small(struct rc_evict *ev, int *steps)
             q_move(ev, t, Q_MAIN);
             continue;
         }
-        ghost_add(ev, t->hash);
+        ghost_add(ev, node_hash(ev, t));
         return t;
     }
     return NULL;
@@ -928,7 +943,7 @@ static struct rc_evict_node *s3_victim(struct rc_evict *ev)
 static int w_admit(struct rc_evict *ev, const struct rc_evict_node *cand,
                    const struct rc_evict_node *victim)
 {
-    unsigned fc = frequency(ev, cand->hash), fv = frequency(ev, victim->hash);
+    unsigned fc = frequency(ev, node_hash(ev, cand)), fv = frequency(ev, node_hash(ev, victim));
 
     if (fc > fv)
         return 1;

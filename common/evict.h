@@ -57,14 +57,12 @@ int rc_evict_policy_evicts(int policy);
 
 /* Embedded in each evictable entry; owned by the policy between insert and
  * remove (or being returned as a victim). The caller zeroes nothing and
- * reads nothing of it. */
+ * reads nothing of it. 24 bytes: the entry's charge and key hash are not
+ * copied here (8 bytes an entry, hit ratio at a given budget) but asked of
+ * the caller (opts.charge, opts.hash) when the policy needs them. */
 struct rc_evict_node {
     struct rc_evict_node *prev, *next;
-    uint32_t charge; /* bytes the entry accounts for (capped at UINT32_MAX) */
     uint32_t stamp;  /* policy's per-node time (LRU clock, LFU decay time) */
-    uint32_t hash;   /* key hash folded to 32 bits: S3-FIFO's ghost and
-                        W-TinyLFU's sketch need a victim's key (fills the
-                        padding: the node is 32 bytes either way) */
     uint8_t freq;    /* access counter (S3-FIFO 0..3, LFU logarithmic) */
     uint8_t list;    /* which of the policy's queues holds the node */
     uint8_t epoch;   /* unused (0): a switch moves no node (evict.c) */
@@ -85,18 +83,33 @@ typedef size_t (*rc_evict_sample_fn)(void *arg, uint64_t rnd, struct rc_evict_no
 /* The absolute expiry time (ms) of a node's entry, 0 = none: volatile-ttl. */
 typedef int64_t (*rc_evict_expires_fn)(void *arg, const struct rc_evict_node *n);
 
+/*
+ * The bytes a node's entry accounts for (capped at UINT32_MAX by the
+ * caller), and its key hash (the ring token; any well-mixed 64-bit hash:
+ * S3-FIFO's ghost and W-TinyLFU's sketch need a victim's key). Called on
+ * insert, replace, remove, victim and list moves, for nodes inserted or
+ * being inserted, and for old during rc_evict_replace(old, n): old must
+ * still be readable then. Contract: both must not change while the node is
+ * inserted (an entry whose size changes is a new node, through replace),
+ * or the byte counts drift. Must not call the policy.
+ */
+typedef uint32_t (*rc_evict_charge_fn)(void *arg, const struct rc_evict_node *n);
+typedef uint64_t (*rc_evict_hash_fn)(void *arg, const struct rc_evict_node *n);
+
 struct rc_evict_opts {
     int policy;              /* enum rc_evict_policy */
     uint64_t capacity_bytes; /* the budget the queues are sized against */
     uint64_t seed;           /* random generator seed (sampling, sketch) */
     rc_evict_sample_fn sample;
     rc_evict_expires_fn expires;
-    void *arg; /* passed to sample and expires */
+    rc_evict_charge_fn charge;
+    rc_evict_hash_fn hash;
+    void *arg; /* passed to every callback */
 };
 
 struct rc_evict;
 
-/* 0, RC_EINVAL (policy out of range, sample or expires NULL) or RC_ENOMEM. */
+/* 0, RC_EINVAL (policy out of range, a callback NULL) or RC_ENOMEM. */
 int rc_evict_new(const struct rc_evict_opts *opts, struct rc_evict **out);
 /* Frees the policy's own memory; nodes belong to the caller. NULL: no-op. */
 void rc_evict_free(struct rc_evict *ev);
@@ -111,17 +124,19 @@ int rc_evict_policy(const struct rc_evict *ev);
  * and sketch: the sketch grows in bounded steps, never in one pass). */
 void rc_evict_set_capacity(struct rc_evict *ev, uint64_t capacity_bytes);
 
-/* A new entry (key hash: the ring token; any well-mixed 64-bit hash). */
-void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash,
-                     uint32_t charge, int flags);
+/* A new entry; its charge and hash come from opts.charge and opts.hash. */
+void rc_evict_insert(struct rc_evict *ev, struct rc_evict_node *n, int flags);
 /* A newer version of an inserted entry replaces old (an overwrite): n takes
- * old's place and history; old is no longer the policy's. */
+ * old's place and history; old is no longer the policy's. n != old (a
+ * changed entry is a new node: its charge may differ), and old is still
+ * the caller's to read during the call (its charge leaves the counts). */
 void rc_evict_replace(struct rc_evict *ev, struct rc_evict_node *old, struct rc_evict_node *n,
-                      uint32_t charge, int flags);
+                      int flags);
 /* The entry is gone for another reason than eviction (delete, expiry,
  * range drop, a discarded batch): forgotten, nothing remembered. */
 void rc_evict_remove(struct rc_evict *ev, struct rc_evict_node *n);
-/* A read found the entry. */
+/* A read found the entry; hash is what opts.hash gives for n (passed to
+ * spare the read path a call). */
 void rc_evict_hit(struct rc_evict *ev, struct rc_evict_node *n, uint64_t hash);
 /* A read found nothing for hash (frequency sketches count misses too). */
 void rc_evict_miss(struct rc_evict *ev, uint64_t hash);

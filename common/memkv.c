@@ -17,7 +17,7 @@
  *
  * Eviction (evict.h): a value's allocation starts with the policy's node
  * (struct vitem), a tombstone's does not (tombstones are never evicted,
- * and are not worth 32 bytes of queue links). Every value linked in a
+ * and are not worth 24 bytes of queue links). Every value linked in a
  * chain is in the policy, expired ones included (cheap victims); an
  * eviction is an undo record like a delete, so a discard relinks the
  * entry and gives it back to the policy. The policy exists from
@@ -33,16 +33,22 @@
 #include "evict.h"
 #include "expcount.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
  * 1024 buckets (8 KiB) to start: small next to any real use, and enough
- * that a test with a handful of keys spreads them. Doubling at one entry
- * per bucket keeps chains at about one entry (a hash probe plus a short
- * walk) for 8 bytes of bucket per entry.
+ * that a test with a handful of keys spreads them. Doubling past
+ * LOAD_FACTOR entries per bucket keeps chains at one to two entries (a
+ * hash probe plus a short walk, tokens compared before keys) for 4 to 8
+ * bytes of bucket per entry. Memory is hit ratio in a cache: at one entry
+ * per bucket the array took 8 to 16 bytes of each ~200-byte entry of a
+ * budget (measured: 2 % more entries held at 2, for no change in a GET's
+ * cost worth measuring next to the hash of the key).
  */
 #define MIN_BITS 10
+#define LOAD_FACTOR 2
 #define MAX_BITS 40
 
 /* Old buckets moved to the new array per write while the table grows:
@@ -77,24 +83,28 @@ struct item {
 #define HAS_EXPIRES 0x80000000u
 
 /* A value: the policy's node, then the header (a tombstone is a bare
- * struct item). 72 bytes of header for a value, 48 for a tombstone
+ * struct item). 64 bytes of header for a value, 48 for a tombstone
  * (always a purge time), 8 more for a value with an expiry time. */
 struct vitem {
     struct rc_evict_node ev;
     struct item it;
 };
 
+/* What evicting one value frees at least: its header and allocation. */
+#define EVICT_MIN_FREE ((int64_t)(sizeof(struct vitem) + ALLOC_OVERHEAD))
+
 /*
  * The ghost (evghost.h) remembers budget / GHOST_FRACTION bytes of
  * evicted versions, 24 bytes each, rounded up to a power of two of them:
- * 1.6% to 3.1% of the budget, 1/8 to 1/4 of the entries a budget of
- * 200-byte entries holds. An eviction is thus remembered for an eighth
- * of a turn of the cache or more; what it guards against (a read repair,
- * a hint, a stream batch) arrives within seconds, and a turn of a cache
- * at any budget worth setting takes far longer. Clamped to [GHOST_MIN,
+ * 0.4% to 0.8% of the budget (every byte of it is a byte less for
+ * entries: hit ratio), 1/32 to 1/16 of the entries a budget of 200-byte
+ * entries holds. Its buckets keep the newest versions, so what it
+ * remembers longest is the eviction of recent writes, which is what it
+ * guards against: a read repair, a hint or a stream batch of a write
+ * still in flight, arriving within seconds. Clamped to [GHOST_MIN,
  * GHOST_MAX] entries (1.5 KiB .. 96 MiB).
  */
-#define GHOST_FRACTION 64
+#define GHOST_FRACTION 256
 #define GHOST_SLOT 24 /* bytes per version remembered (evghost.c) */
 #define GHOST_MIN 64
 #define GHOST_MAX (1u << 22)
@@ -283,12 +293,13 @@ static void count_item(struct rc_memkv *m, const struct item *it, int sign)
 /* Room in the expiry table for one more value with an expiry, counted in
  * mem_bytes. Emptied slots are dropped only with no batch open: a discard
  * brings back the times of the entries it restores. 0 or RC_ENOMEM. */
-static int reserve_expiry(struct rc_memkv *m)
+static int reserve_expiry(struct rc_memkv *m, int64_t *grew)
 {
     int64_t before = (int64_t)rc_expcount_mem(&m->exp);
     int rv = rc_expcount_reserve(&m->exp, 1, m->nlog == 0);
 
-    m->st.mem_bytes += (int64_t)rc_expcount_mem(&m->exp) - before;
+    *grew = (int64_t)rc_expcount_mem(&m->exp) - before;
+    m->st.mem_bytes += *grew;
     return rv;
 }
 
@@ -356,7 +367,7 @@ static void maybe_grow(struct rc_memkv *m)
     struct item **tab;
 
     if (m->old != NULL || m->bits >= MAX_BITS ||
-        (uint64_t)(m->st.keys + m->st.tombstones) <= (1ull << m->bits) ||
+        (uint64_t)(m->st.keys + m->st.tombstones) <= ((uint64_t)LOAD_FACTOR << m->bits) ||
         (m->max_bytes > 0 && m->st.mem_bytes + tab_mem(m->bits + 1) > m->max_bytes))
         return;
     tab = calloc((size_t)1 << (m->bits + 1), sizeof(*tab));
@@ -438,6 +449,22 @@ static int64_t value_expires(void *arg, const struct rc_evict_node *n)
     return item_expires(node_item(n));
 }
 
+/* rc_evict_charge_fn: an item's size never changes (a write allocates a
+ * new item), and old stays allocated until the commit or the discard
+ * that frees it has told the policy, as evict.h asks. */
+static uint32_t value_charge(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    return item_charge(node_item(n));
+}
+
+/* rc_evict_hash_fn: the token, as reads pass it to rc_evict_hit. */
+static uint64_t value_hash(void *arg, const struct rc_evict_node *n)
+{
+    (void)arg;
+    return node_item(n)->token;
+}
+
 /* Tells the policy that new took old's place in a chain (either may be
  * NULL or a tombstone; values only are the policy's). */
 static void policy_swap(struct rc_memkv *m, struct item *old, struct item *new)
@@ -445,11 +472,11 @@ static void policy_swap(struct rc_memkv *m, struct item *old, struct item *new)
     int ov = old != NULL && !is_tomb(old), nv = new != NULL && !is_tomb(new);
 
     if (ov && nv)
-        rc_evict_replace(m->ev, item_node(old), item_node(new), item_charge(new), item_flags(new));
+        rc_evict_replace(m->ev, item_node(old), item_node(new), item_flags(new));
     else if (ov)
         rc_evict_remove(m->ev, item_node(old));
     else if (nv)
-        rc_evict_insert(m->ev, item_node(new), new->token, item_charge(new), item_flags(new));
+        rc_evict_insert(m->ev, item_node(new), item_flags(new));
 }
 
 /* Brings the policy's own memory (its ghost queue, its sketch) into
@@ -507,6 +534,8 @@ int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out)
                               EVICT_SEED,
                               sample_values,
                               value_expires,
+                              value_charge,
+                              value_hash,
                               m};
 
     *out = NULL;
@@ -675,7 +704,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
         return 0;
     it = node_item(n);
     if (it == keep) {
-        rc_evict_insert(m->ev, n, it->token, item_charge(it), item_flags(it));
+        rc_evict_insert(m->ev, n, item_flags(it));
         return 2;
     }
     pp = find(m, it->token, item_key(it), item_key_len(it));
@@ -698,7 +727,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
  * evictions back with the batch). The number evicted (links into the
  * chains may have moved), RC_EFULL or RC_ENOMEM.
  */
-static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep)
+static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep, int max_evict)
 {
     int64_t before;
     int tries, r, n = 0;
@@ -709,8 +738,7 @@ static int make_room(struct rc_memkv *m, int64_t grow, const struct item *keep)
         return RC_EFULL;
     sync_ev_mem(m);
     before = m->st.mem_bytes;
-    for (tries = 0; tries < RC_MEMKV_EVICT_PER_WRITE && m->st.mem_bytes + grow > m->max_bytes;
-         tries++) {
+    for (tries = 0; tries < max_evict && m->st.mem_bytes + grow > m->max_bytes; tries++) {
         r = evict_one(m, keep);
         if (r < 0)
             return r;
@@ -796,7 +824,7 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
     int tomb = value == NULL, r;
-    int64_t exp;
+    int64_t exp, grew = 0;
 
     if (existed != NULL)
         *existed = 0;
@@ -809,7 +837,7 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
             m->pending++;
         return 0;
     }
-    if (!tomb && expires_ms > 0 && reserve_expiry(m) < 0) {
+    if (!tomb && expires_ms > 0 && reserve_expiry(m, &grew) < 0) {
         rc_memkv_discard(m);
         return RC_ENOMEM;
     }
@@ -817,8 +845,15 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
     exp = !tomb ? expires_ms
           : tomb_exp != 0 ? tomb_exp
                           : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms);
+    /* The expiry table doubled for this write (rare, and itself a pass
+     * over the table): evict its growth now too, as many entries as that
+     * takes (each frees at least EVICT_MIN_FREE), so that the budget holds
+     * at this commit rather than over the next writes. */
     r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp) + ALLOC_OVERHEAD) -
-                         (old ? item_mem(old) : 0), old);
+                         (old ? item_mem(old) : 0),
+                  old, RC_MEMKV_EVICT_PER_WRITE +
+                           (int)(grew / EVICT_MIN_FREE < INT_MAX / 2 ? grew / EVICT_MIN_FREE
+                                                                     : INT_MAX / 2));
     it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp) : NULL;
     if (it == NULL) {
         rc_memkv_discard(m);

@@ -9,10 +9,11 @@ set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev libxxhash-dev libsodium-dev)
 # clang + libclang-rt-14-dev: libFuzzer for the fuzz stage (scripts/fuzz.sh);
-# redis-tools: redis-cli and redis-benchmark for the RESP tests.
+# redis-tools: redis-cli and redis-benchmark for the RESP tests;
+# redis-server: the real Redis that integration_evict answers side by side with.
 # faketime: clock-skew tests; iptables + util-linux (unshare): partition tests
 # inside a network namespace; python3-msgpack: the fault suite's clients.
-test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools faketime iptables util-linux iproute2 python3 python3-msgpack)
+test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack)
 bench_pkgs=(redis-server redis-tools)
 
 want=("${build_pkgs[@]}")

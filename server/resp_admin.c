@@ -133,23 +133,39 @@ static int config_match(const struct rc_resp_arg *pat, const char *name)
     return fnmatch(p, name, 0) == 0;
 }
 
+static int is_glob(const struct rc_resp_arg *a)
+{
+    size_t i;
+
+    for (i = 0; i < a->len; i++)
+        if (a->p[i] == '*' || a->p[i] == '?' || a->p[i] == '[')
+            return 1;
+    return 0;
+}
+
+/* Redis 7 names a parameter asked for without a glob as it was asked
+ * ("CONFIG GET MAXMEMORY" answers "MAXMEMORY"), one matched by a glob by
+ * its own name; the first argument that matched decides. */
 static int config_get(struct rc_resp_ctx *x)
 {
     char val[64];
-    size_t k;
-    int p, n = 0, rv, hit[P_COUNT] = {0};
+    size_t k, hit[P_COUNT] = {0}; /* the argument that matched, 0: none */
+    int p, n = 0, rv;
 
     for (p = 0; p < P_COUNT; p++)
         for (k = 2; k < x->argc && !hit[p]; k++)
-            hit[p] = config_match(&x->argv[k], config_names[p]);
+            hit[p] = config_match(&x->argv[k], config_names[p]) ? k : 0;
     for (p = 0; p < P_COUNT; p++)
-        n += hit[p];
+        n += hit[p] != 0;
     rv = rc_resp_array(x->out, (size_t)n * 2);
     for (p = 0; rv == 0 && p < P_COUNT; p++) {
+        const struct rc_resp_arg *a = &x->argv[hit[p]];
+
         if (!hit[p])
             continue;
         config_value(x->r, p, val, sizeof(val));
-        rv = rc_resp_bulk_str(x->out, config_names[p]);
+        rv = is_glob(a) ? rc_resp_bulk_str(x->out, config_names[p])
+                        : rc_resp_bulk(x->out, a->p, a->len);
         if (rv == 0)
             rv = rc_resp_bulk_str(x->out, val);
     }
@@ -158,25 +174,37 @@ static int config_get(struct rc_resp_ctx *x)
 
 #define CONFIG_SET_FAILED "ERR CONFIG SET failed (possibly related to argument '%s') - "
 
-/* Redis's error for an unknown policy, with every name (longer than
- * rc_resp_server_errorf's line). */
+/* Redis 7's error for an unknown policy, its eight names in its order,
+ * then ringcache's own policies (README: "Memory budget and eviction"),
+ * so the text begins exactly as Redis's does. Longer than
+ * rc_resp_server_errorf's line. */
 static int policy_error(struct rc_resp_ctx *x)
 {
+    static const char *const redis_order[] = {
+        "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+        "allkeys-lru",  "allkeys-lfu",  "allkeys-random",  "noeviction"};
+    const size_t nr = sizeof(redis_order) / sizeof(redis_order[0]);
     char msg[512];
-    size_t n;
+    size_t n, i;
     int p;
 
     n = (size_t)snprintf(msg, sizeof(msg), CONFIG_SET_FAILED "argument(s) must be one of the "
                                                              "following: ",
                          "maxmemory-policy");
-    for (p = 0; p < RC_EVICT_NPOLICIES && n < sizeof(msg); p++)
-        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s", p ? ", " : "",
-                              rc_evict_policy_name(p));
+    for (i = 0; i < nr && n < sizeof(msg); i++)
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s", i ? ", " : "", redis_order[i]);
+    for (p = 0; p < RC_EVICT_NPOLICIES && n < sizeof(msg); p++) {
+        for (i = 0; i < nr && strcmp(redis_order[i], rc_evict_policy_name(p)) != 0; i++)
+            ;
+        if (i == nr)
+            n += (size_t)snprintf(msg + n, sizeof(msg) - n, ", %s", rc_evict_policy_name(p));
+    }
     return rc_resp_error(x->out, msg);
 }
 
-/* Checks one CONFIG SET pair into *budget / *policy; an error reply
- * (Redis's words) when the value is bad, 1 when it is good. */
+/* Checks one CONFIG SET pair (its name known: config_check_names) into
+ * *budget / *policy; an error reply (Redis's words) when the value is
+ * bad, 1 when it is good. */
 static int config_check(struct rc_resp_ctx *x, const struct rc_resp_arg *name,
                         const struct rc_resp_arg *val, int64_t *budget, int *policy)
 {
@@ -198,15 +226,35 @@ static int config_check(struct rc_resp_ctx *x, const struct rc_resp_arg *name,
                 in_memory ? "1 MiB and the largest entry" : "1 MiB and the page cache");
         return 1;
     }
-    if (rc_resp_is(name, "maxmemory-policy")) {
-        *policy = rc_evict_policy_parse((const char *)val->p, val->len);
-        if (*policy < 0)
-            return policy_error(x);
-        return 1;
+    *policy = rc_evict_policy_parse((const char *)val->p, val->len); /* maxmemory-policy */
+    if (*policy < 0)
+        return policy_error(x);
+    return 1;
+}
+
+/* Redis 7 checks every name before any value: the first unknown or
+ * repeated name is the error (a repeat named as it was given). 1 when
+ * all are known and distinct. */
+static int config_check_names(struct rc_resp_ctx *x)
+{
+    const struct rc_resp_arg *name;
+    int seen[2] = {0, 0}, p;
+    size_t k;
+
+    for (k = 2; k < x->argc; k += 2) {
+        name = &x->argv[k];
+        p = rc_resp_is(name, "maxmemory") ? 0 : rc_resp_is(name, "maxmemory-policy") ? 1 : -1;
+        if (p < 0)
+            return rc_resp_server_errorf(x, "ERR Unknown option or number of arguments for "
+                                            "CONFIG SET - '%.*s'",
+                                         (int)(name->len > 64 ? 64 : name->len),
+                                         (const char *)name->p);
+        if (seen[p]++)
+            return rc_resp_server_errorf(x, "ERR CONFIG SET failed (possibly related to argument "
+                                            "'%.*s') - duplicate parameter",
+                                         (int)name->len, (const char *)name->p);
     }
-    return rc_resp_server_errorf(x, "ERR Unknown option or number of arguments for CONFIG SET - "
-                                    "'%.*s'",
-                                 (int)(name->len > 64 ? 64 : name->len), (const char *)name->p);
+    return 1;
 }
 
 /* CONFIG SET name value [name value ...]: all checked, then all applied
@@ -218,8 +266,13 @@ static int config_set(struct rc_resp_ctx *x)
     int policy = -1, rv;
     size_t k;
 
-    if (x->argc < 4 || x->argc % 2 != 0)
+    if (x->argc < 4)
         return rc_resp_error(x->out, "ERR wrong number of arguments for 'config|set' command");
+    if (x->argc % 2 != 0) /* a name without its value: Redis 7's answer */
+        return rc_resp_error(x->out, "ERR syntax error");
+    rv = config_check_names(x);
+    if (rv != 1)
+        return rv;
     for (k = 2; k < x->argc; k += 2) {
         rv = config_check(x, &x->argv[k], &x->argv[k + 1], &budget, &policy);
         if (rv != 1)
@@ -236,7 +289,9 @@ static int config_set(struct rc_resp_ctx *x)
 
 int rc_resp_admin_config(struct rc_resp_ctx *x)
 {
-    if (rc_resp_is(&x->argv[1], "GET") && x->argc >= 3)
+    if (rc_resp_is(&x->argv[1], "GET") && x->argc < 3)
+        return rc_resp_error(x->out, "ERR wrong number of arguments for 'config|get' command");
+    if (rc_resp_is(&x->argv[1], "GET"))
         return config_get(x);
     if (rc_resp_is(&x->argv[1], "SET"))
         return config_set(x);

@@ -8,9 +8,13 @@
  *
  * The node is spoken to over RESP with a raw socket (no redis-cli needed):
  * the commands are small, the replies read whole, SETs pipelined.
+ * test_config_side_by_side sends the same commands to the real Redis
+ * (redis-server, installed by scripts/deps.sh test) and compares.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,12 +42,27 @@
 
 struct fixture {
     struct rc_harness h; /* first: the fixture is the harness (harness.h) */
+    pid_t redis_pid;     /* a real redis-server this test started, 0: none */
     char buf[REPLY_CAP];
+    char buf2[REPLY_CAP]; /* Redis's reply, next to ringcache's in buf */
 };
 
 static int setup(void **state)
 {
     return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
+}
+
+/* Stops the redis-server a failed assertion may have left running. */
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    if (f != NULL && f->redis_pid > 0) {
+        kill(f->redis_pid, SIGKILL);
+        waitpid(f->redis_pid, NULL, 0);
+        f->redis_pid = 0;
+    }
+    return rc_h_fixture_teardown(state);
 }
 
 /* ---- a small RESP client ------------------------------------------------ */
@@ -126,25 +147,32 @@ static void send_cmd(struct conn *c, int argc, const char *const *argv, const si
     }
 }
 
-/* Sends a command of NULL-terminated words and copies its reply, NUL
- * terminated, into out. */
-static void cmd(struct conn *c, char *out, size_t cap, ...)
+/* Sends a command of argc words and copies its reply, NUL terminated,
+ * into out. */
+static void cmd_argv(struct conn *c, char *out, size_t cap, int argc, const char *const *argv)
 {
-    const char *argv[8];
-    va_list ap;
-    int argc = 0;
     size_t n;
 
-    va_start(ap, cap);
-    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
-        argc++;
-    va_end(ap);
     send_cmd(c, argc, argv, NULL);
     n = reply_len(c, 0);
     assert_true(n < cap);
     memcpy(out, c->in, n);
     out[n] = '\0';
     drop(c, n);
+}
+
+/* The same with NULL-terminated words. */
+static void cmd(struct conn *c, char *out, size_t cap, ...)
+{
+    const char *argv[8];
+    va_list ap;
+    int argc = 0;
+
+    va_start(ap, cap);
+    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    cmd_argv(c, out, cap, argc, argv);
 }
 
 static void conn_open(struct conn *c, int port)
@@ -162,23 +190,34 @@ static void conn_close(struct conn *c)
     free(c->in);
 }
 
-/* An INFO field as a number (-1 when absent) or its text into val. */
-static int64_t info_field(struct conn *c, char *buf, const char *name, char *val, size_t cap)
+/* The value of field name in INFO's text into val; 0, or -1 when absent. */
+static int info_text_field(const char *text, const char *name, char *val, size_t cap)
 {
     char key[64];
     const char *p, *e;
 
-    cmd(c, buf, REPLY_CAP, "INFO", "all", NULL);
     snprintf(key, sizeof(key), "\n%s:", name);
-    p = strstr(buf, key);
+    p = strstr(text, key);
     if (p == NULL)
         return -1;
     p += strlen(key);
     e = strstr(p, "\r\n");
     assert_non_null(e);
+    snprintf(val, cap, "%.*s", (int)(e - p), p);
+    return 0;
+}
+
+/* An INFO field as a number (-1 when absent) or its text into val. */
+static int64_t info_field(struct conn *c, char *buf, const char *name, char *val, size_t cap)
+{
+    char v[128];
+
+    cmd(c, buf, REPLY_CAP, "INFO", "all", NULL);
+    if (info_text_field(buf, name, v, sizeof(v)) < 0)
+        return -1;
     if (val != NULL)
-        snprintf(val, cap, "%.*s", (int)(e - p), p);
-    return strtoll(p, NULL, 10);
+        snprintf(val, cap, "%s", v);
+    return strtoll(v, NULL, 10);
 }
 
 /* SETs of keys [from, to) with VAL_LEN-byte values, pipelined; returns
@@ -244,6 +283,25 @@ static void cli_members(struct fixture *f, const struct rc_hserver *s, const cha
     rc_h_run_free(&r);
 }
 
+/* ringcache-cli watch --json: its first line has this node's budget and
+ * memory figures (the node's object: "maxmemory": <bytes>). watch runs
+ * until stopped; the harness kills it after a second. */
+static void cli_watch_json(struct fixture *f, const struct rc_hserver *s, int64_t budget)
+{
+    const char *argv[] = {f->h.cli_bin, "-s", s->addr, "watch", "--json", "--interval", "200",
+                          NULL};
+    char want[64];
+    struct rc_hrun r;
+
+    assert_int_equal(rc_h_run(f->h.cli_bin, argv, NULL, NULL, 0, 1500, 1 << 20, &r), 0);
+    snprintf(want, sizeof(want), "\"maxmemory\": %lld", (long long)budget);
+    printf("watch --json, %zu bytes, first 300: %.300s\n", r.out_len, (const char *)r.out);
+    assert_non_null(strstr((const char *)r.out, want));
+    assert_non_null(strstr((const char *)r.out, "\"used_memory\": "));
+    assert_non_null(strstr((const char *)r.out, "\"evicted_keys\": "));
+    rc_h_run_free(&r);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 /* A :memory: node with a 4 MiB budget takes ~40 MB of writes: every SET
@@ -294,6 +352,7 @@ static void test_memory_budget(void **state)
     /* ringcache-cli members shows memory used of the budget, evictions
      * and the hit ratio per node. */
     cli_members(f, s, "/4.0M");
+    cli_watch_json(f, s, 4 << 20);
 
     /* Hits and misses move: the last keys written are there, the first
      * ones were evicted (4 MiB holds a tenth of them). */
@@ -506,12 +565,367 @@ static void test_disk_db_cap(void **state)
     f->h.passed = 1;
 }
 
+/* ---- side by side with the real Redis ------------------------------------ */
+
+#define REDIS_START_MS 10000
+
+/* redis-server on PATH, else Debian's; 0 with its path in out, -1. */
+static int find_redis(char *out, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dir[512];
+    size_t n;
+
+    while (path != NULL && *path != '\0') {
+        n = strcspn(path, ":");
+        if (n > 0 && n < sizeof(dir)) {
+            snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+            snprintf(out, cap, "%s/redis-server", dir);
+            if (access(out, X_OK) == 0)
+                return 0;
+        }
+        path += n + (path[n] == ':');
+    }
+    snprintf(out, cap, "/usr/bin/redis-server");
+    return access(out, X_OK) == 0 ? 0 : -1;
+}
+
+/* Starts bin on 127.0.0.1:port without persistence, its files and log in
+ * the harness's temporary directory, and waits until it answers PING. The
+ * child dies with the test (PR_SET_PDEATHSIG) even if the test's timeout
+ * kills it; teardown() stops it otherwise. */
+static void start_redis(struct fixture *f, const char *bin, int port)
+{
+    char ports[16], logp[128];
+    double t0 = rc_h_now_ms();
+    struct conn c;
+    int fd;
+
+    snprintf(ports, sizeof(ports), "%d", port);
+    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
+    f->redis_pid = fork();
+    assert_true(f->redis_pid >= 0);
+    if (f->redis_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
+              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
+        _exit(127);
+    }
+    for (;;) {
+        fd = rc_h_tcp_connect(port, 1000);
+        if (fd >= 0)
+            break;
+        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
+        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0); /* still running */
+        rc_h_sleep_ms(20);
+    }
+    close(fd);
+    conn_open(&c, port);
+    cmd(&c, f->buf2, REPLY_CAP, "PING", NULL);
+    assert_string_equal(f->buf2, "+PONG\r\n");
+    conn_close(&c);
+}
+
+/* Sends the same NULL-terminated command to ringcache (reply in rc) and
+ * Redis (reply in rd), printing both. */
+static void both(struct conn *rcc, struct conn *rdc, char *rc, char *rd, ...)
+{
+    const char *argv[8];
+    va_list ap;
+    int argc = 0;
+
+    va_start(ap, rd);
+    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    cmd_argv(rcc, rc, REPLY_CAP, argc, argv);
+    cmd_argv(rdc, rd, REPLY_CAP, argc, argv);
+    printf("%s %s%s%s%s:\n  ringcache %.200s  redis     %.200s", argv[0],
+           argc > 1 ? argv[1] : "", argc > 2 ? " " : "", argc > 2 ? argv[2] : "",
+           argc > 3 ? " ..." : "", rc, rd);
+}
+
+/* The same, and the replies must be byte for byte the same. */
+#define SAME(...)                                                                          \
+    do {                                                                                   \
+        both(rcc, rdc, rc, rd, __VA_ARGS__, NULL);                                         \
+        assert_string_equal(rc, rd);                                                       \
+        compared++;                                                                        \
+    } while (0)
+
+/* Redis's bytesToHuman: "123B" or "1.50K", "2.00M", "1.00G" ... */
+static int human_format(const char *v)
+{
+    size_t d = strspn(v, "0123456789");
+
+    if (d == 0)
+        return 0;
+    if (strcmp(v + d, "B") == 0)
+        return 1;
+    return v[d] == '.' && strspn(v + d + 1, "0123456789") == 2 && v[d + 3] != '\0' &&
+           strchr("KMGTPE", v[d + 3]) != NULL && v[d + 4] == '\0';
+}
+
+static int digits(const char *v)
+{
+    return *v != '\0' && strspn(v, "0123456789") == strlen(v);
+}
+
+/* INFO <section> on both: the same header line; each field present on
+ * both and either equal (same[]) or in the same format (number or
+ * human-readable size). */
+static void info_side_by_side(struct conn *rcc, struct conn *rdc, char *rc, char *rd,
+                              const char *section, const char *const *same,
+                              const char *const *nums, const char *const *humans)
+{
+    char a[128], b[128];
+    int i;
+
+    cmd(rcc, rc, REPLY_CAP, "INFO", section, NULL);
+    cmd(rdc, rd, REPLY_CAP, "INFO", section, NULL);
+    /* "$<len>\r\n# Memory\r\n...": the first line of the text */
+    assert_memory_equal(strchr(rc, '\n') + 1, strchr(rd, '\n') + 1,
+                        strcspn(strchr(rd, '\n') + 1, "\r") + 2);
+    for (i = 0; same[i] != NULL; i++) {
+        assert_int_equal(info_text_field(rc, same[i], a, sizeof(a)), 0);
+        assert_int_equal(info_text_field(rd, same[i], b, sizeof(b)), 0);
+        printf("INFO %s %s: ringcache %s, redis %s\n", section, same[i], a, b);
+        assert_string_equal(a, b);
+    }
+    for (i = 0; nums[i] != NULL; i++) {
+        assert_int_equal(info_text_field(rc, nums[i], a, sizeof(a)), 0);
+        assert_int_equal(info_text_field(rd, nums[i], b, sizeof(b)), 0);
+        printf("INFO %s %s: ringcache %s, redis %s\n", section, nums[i], a, b);
+        assert_true(digits(a) && digits(b));
+    }
+    for (i = 0; humans[i] != NULL; i++) {
+        assert_int_equal(info_text_field(rc, humans[i], a, sizeof(a)), 0);
+        assert_int_equal(info_text_field(rd, humans[i], b, sizeof(b)), 0);
+        printf("INFO %s %s: ringcache %s, redis %s\n", section, humans[i], a, b);
+        assert_true(human_format(a) && human_format(b));
+    }
+}
+
+/* A hit and a miss move keyspace_hits and keyspace_misses by one on both. */
+static void hits_side_by_side(struct conn *rcc, struct conn *rdc, char *rc, char *rd)
+{
+    int64_t h[2], m[2], h2[2], m2[2];
+    struct conn *c[2] = {rcc, rdc};
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        h[i] = info_field(c[i], rc, "keyspace_hits", NULL, 0);
+        m[i] = info_field(c[i], rc, "keyspace_misses", NULL, 0);
+        cmd(c[i], rd, REPLY_CAP, "SET", "side:k", "v", NULL);
+        assert_string_equal(rd, "+OK\r\n");
+        cmd(c[i], rd, REPLY_CAP, "GET", "side:k", NULL);
+        assert_string_equal(rd, "$1\r\nv\r\n");
+        cmd(c[i], rd, REPLY_CAP, "GET", "side:nokey", NULL);
+        assert_string_equal(rd, "$-1\r\n");
+        h2[i] = info_field(c[i], rc, "keyspace_hits", NULL, 0);
+        m2[i] = info_field(c[i], rc, "keyspace_misses", NULL, 0);
+        printf("%s: keyspace_hits +%lld, keyspace_misses +%lld\n", i ? "redis" : "ringcache",
+               (long long)(h2[i] - h[i]), (long long)(m2[i] - m[i]));
+        assert_int_equal(h2[i] - h[i], 1);
+        assert_int_equal(m2[i] - m[i], 1);
+    }
+}
+
+/* The budget and the policy: set, read back, in Redis's units and any
+ * case, on both. */
+static int compare_set_get(struct conn *rcc, struct conn *rdc, char *rc, char *rd)
+{
+    static const char *const sizes[] = {"2mb", "3MB", "5000kb", "1gb", "2gb", "2g",
+                                        "3m",  "4194304", "1048576b", "0"};
+    static const char *const policies[] = {"volatile-lru", "volatile-lfu", "volatile-random",
+                                           "volatile-ttl", "allkeys-lru",  "allkeys-lfu",
+                                           "allkeys-random", "noeviction", "ALLKEYS-LRU"};
+    int compared = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        SAME("CONFIG", "SET", "maxmemory", sizes[i]);
+        assert_string_equal(rc, "+OK\r\n");
+        SAME("CONFIG", "GET", "maxmemory");
+    }
+    SAME("CONFIG", "SET", "MaxMemory", "2mb");
+    SAME("CONFIG", "GET", "MAXMEMORY"); /* a name without glob comes back as asked */
+    SAME("CONFIG", "GET", "maxmemory");
+    for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+        SAME("CONFIG", "SET", "maxmemory-policy", policies[i]);
+        assert_string_equal(rc, "+OK\r\n");
+        SAME("CONFIG", "GET", "maxmemory-policy");
+    }
+    SAME("CONFIG", "SET", "maxmemory", "3mb", "maxmemory-policy", "allkeys-lfu");
+    SAME("CONFIG", "GET", "maxmemory");
+    SAME("CONFIG", "GET", "maxmemory-policy");
+    SAME("CONFIG", "GET", "no-such-param"); /* *0 */
+    SAME("CONFIG", "GET", "maxmemory-policy?");
+    return compared;
+}
+
+/* Bad input: the same error text, and nothing changed. */
+static int compare_errors(struct conn *rcc, struct conn *rdc, char *rc, char *rd)
+{
+    static const char *const bad_sizes[] = {"notanumber", "-1", "1.5mb", " 2mb", "0x10",
+                                            "+5", "2tb", "12kib"};
+    int compared = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++)
+        SAME("CONFIG", "SET", "maxmemory", bad_sizes[i]);
+    SAME("CONFIG", "SET", "MAXMEMORY", "lots"); /* the error names it in lower case */
+    SAME("CONFIG", "SET", "maxmemory");          /* arity */
+    SAME("CONFIG", "SET");
+    SAME("CONFIG", "GET");
+    SAME("CONFIG", "SET", "maxmemory", "3mb", "maxmemory-policy"); /* odd: syntax error */
+    SAME("CONFIG", "SET", "no-such-param", "1");
+    SAME("CONFIG", "SET", "maxmemory", "bad", "no-such-param", "1"); /* names first */
+    SAME("CONFIG", "SET", "MAXMEMORY", "2mb", "maxmemory", "3mb"); /* duplicate parameter */
+    SAME("CONFIG", "GET", "maxmemory");                            /* unchanged: 3mb */
+    return compared;
+}
+
+/* The replies to an unknown policy: Redis's exact text, then ringcache's
+ * own policies (README: the error lists every name this node accepts). */
+static void check_policy_error(const char *rc, const char *rd)
+{
+    static const char head[] = "-ERR CONFIG SET failed (possibly related to argument "
+                               "'maxmemory-policy') - argument(s) must be one of the "
+                               "following: ";
+    char want[1024];
+    size_t n;
+    int p;
+
+    assert_memory_equal(rd, head, sizeof(head) - 1);
+    n = strlen(rd) - 2; /* without the CRLF */
+    snprintf(want, sizeof(want), "%.*s", (int)n, rd);
+    for (p = 0; p < RC_EVICT_NPOLICIES; p++)
+        if (strstr(rd, rc_evict_policy_name(p)) == NULL)
+            n += (size_t)snprintf(want + n, sizeof(want) - n, ", %s", rc_evict_policy_name(p));
+    snprintf(want + n, sizeof(want) - n, "\r\n");
+    assert_string_equal(rc, want);
+}
+
+/* Where ringcache differs on purpose (README "Memory budget and
+ * eviction"): each side's own answer. */
+static void compare_differences(struct conn *rcc, struct conn *rdc, char *rc, char *rd)
+{
+    const char *a, *e;
+    char pair[256];
+
+    /* Below 1 MiB: Redis takes it, ringcache refuses it (a unit typo
+     * such as "64" would leave no room for any entry). */
+    both(rcc, rdc, rc, rd, "CONFIG", "SET", "maxmemory", "100k", NULL);
+    assert_string_equal(rd, "+OK\r\n");
+    assert_non_null(strstr(rc, "-ERR CONFIG SET failed (possibly related to argument "
+                               "'maxmemory') - maxmemory must be 0 (no budget) or at least "));
+    /* An empty value: Redis reads it as 0 (no budget), ringcache as an
+     * error, so a script's unset variable does not remove the budget. */
+    both(rcc, rdc, rc, rd, "CONFIG", "SET", "maxmemory", "", NULL);
+    assert_string_equal(rd, "+OK\r\n");
+    assert_string_equal(rc, "-ERR CONFIG SET failed (possibly related to argument "
+                            "'maxmemory') - argument must be a memory value\r\n");
+    /* Past 2^63 - 1: Redis takes up to 2^64 - 1, ringcache's sizes are
+     * signed 64-bit. */
+    both(rcc, rdc, rc, rd, "CONFIG", "SET", "maxmemory", "18446744073709551615", NULL);
+    assert_string_equal(rd, "+OK\r\n");
+    assert_string_equal(rc, "-ERR CONFIG SET failed (possibly related to argument "
+                            "'maxmemory') - argument must be a memory value\r\n");
+    both(rcc, rdc, rc, rd, "CONFIG", "SET", "maxmemory", "3mb", NULL);
+    assert_string_equal(rc, rd);
+    /* A glob: ringcache has two of Redis's maxmemory* parameters; each of
+     * its pairs is in Redis's reply. */
+    both(rcc, rdc, rc, rd, "CONFIG", "GET", "maxmemory*", NULL);
+    assert_memory_equal(rc, "*4\r\n", 4);
+    for (a = strchr(rc, '\n') + 1; *a != '\0'; a = e) {
+        e = strstr(a, "\r\n") + 2;
+        e = strstr(e, "\r\n") + 2; /* "$n\r\nname\r\n" */
+        e = strstr(e, "\r\n") + 2;
+        e = strstr(e, "\r\n") + 2; /* "$n\r\nvalue\r\n" */
+        snprintf(pair, sizeof(pair), "%.*s", (int)(e - a), a);
+        assert_non_null(strstr(rd, pair));
+    }
+    /* ringcache's own policies, which Redis refuses */
+    both(rcc, rdc, rc, rd, "CONFIG", "SET", "maxmemory-policy", "allkeys-s3fifo", NULL);
+    assert_string_equal(rc, "+OK\r\n");
+    assert_memory_equal(rd, "-ERR", 4);
+}
+
+/* The same commands to the real Redis and to a :memory: node: CONFIG
+ * SET/GET of maxmemory and maxmemory-policy answer byte for byte as
+ * Redis does, INFO memory/stats carry the same fields in the same
+ * formats; the deliberate differences are each side's documented answer. */
+static void test_config_side_by_side(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const extra[] = {"--maxmemory", "4m", "--max-value-size", "64k", NULL};
+    static const char *const mem_same[] = {"maxmemory", "maxmemory_human", "maxmemory_policy",
+                                           NULL};
+    static const char *const mem_nums[] = {"used_memory", NULL};
+    static const char *const mem_human[] = {"used_memory_human", NULL};
+    static const char *const stats_nums[] = {"evicted_keys", "keyspace_hits", "keyspace_misses",
+                                             NULL};
+    static const char *const none[] = {NULL};
+    static const char *const budgets[] = {"2mb", "5000kb", "1gb", "3m", "0"};
+    char bin[600], *rc = f->buf, *rd = f->buf2;
+    struct conn rcc, rdc;
+    int port, rport, compared = 0;
+    size_t i;
+
+    if (find_redis(bin, sizeof(bin)) < 0) {
+        printf("redis-server not found (scripts/deps.sh test installs it): side-by-side "
+               "skipped\n");
+        f->h.passed = 1;
+        skip();
+    }
+    rport = rc_h_free_port();
+    start_redis(f, bin, rport);
+    start_resp(f, ":memory:", extra, &port);
+    conn_open(&rcc, port);
+    conn_open(&rdc, rport);
+
+    compared += compare_set_get(&rcc, &rdc, rc, rd);
+    compared += compare_errors(&rcc, &rdc, rc, rd);
+    both(&rcc, &rdc, rc, rd, "CONFIG", "SET", "maxmemory-policy", "bogus", NULL);
+    check_policy_error(rc, rd);
+    both(&rcc, &rdc, rc, rd, "CONFIG", "SET", "maxmemory", "5mb", "maxmemory-policy", "nope",
+         NULL);
+    check_policy_error(rc, rd); /* and the good pair is not applied: */
+    both(&rcc, &rdc, rc, rd, "CONFIG", "GET", "maxmemory", NULL);
+    assert_string_equal(rc, rd);
+    compare_differences(&rcc, &rdc, rc, rd);
+
+    cmd(&rcc, rc, REPLY_CAP, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru", NULL);
+    cmd(&rdc, rd, REPLY_CAP, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru", NULL);
+    for (i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+        cmd(&rcc, rc, REPLY_CAP, "CONFIG", "SET", "maxmemory", budgets[i], NULL);
+        cmd(&rdc, rd, REPLY_CAP, "CONFIG", "SET", "maxmemory", budgets[i], NULL);
+        info_side_by_side(&rcc, &rdc, rc, rd, "memory", mem_same, mem_nums, mem_human);
+    }
+    info_side_by_side(&rcc, &rdc, rc, rd, "stats", none, stats_nums, none);
+    hits_side_by_side(&rcc, &rdc, rc, rd);
+    printf("%d commands answered byte for byte as redis-server does\n", compared);
+    conn_close(&rcc);
+    conn_close(&rdc);
+    kill(f->redis_pid, SIGTERM);
+    assert_int_equal(waitpid(f->redis_pid, NULL, 0), f->redis_pid);
+    f->redis_pid = 0;
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_memory_budget, setup, rc_h_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_startup_errors, setup, rc_h_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_disk_db_cap, setup, rc_h_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_startup_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_db_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_side_by_side, setup, teardown),
     };
 
     rc_h_test_filter_from_env();

@@ -74,7 +74,12 @@ struct ent {
     struct rc_evict_node node[2]; /* two, so that replace has a new one */
     int cur;
     int in;
-    uint32_t charge;
+    /* Per node: what the charge and hash callbacks answer, and whether the
+     * node is the caller's to read (inserted, or old and new during a
+     * replace): the callbacks fail the test for any other node, as a
+     * freed entry would be read. */
+    uint32_t charge[2];
+    int readable[2];
     int flags;
     int64_t exp;
     size_t dense; /* index in w->dense */
@@ -108,16 +113,21 @@ static uint64_t key_hash(int k)
     return next_rand(&s);
 }
 
+/* O(1): the callbacks run on every list move. */
 static struct ent *ent_of(struct world *w, const struct rc_evict_node *n)
 {
-    int k;
+    uintptr_t off = (uintptr_t)n - (uintptr_t)w->e;
+    struct ent *e = off < sizeof(w->e) ? &w->e[off / sizeof(w->e[0])] : NULL;
 
-    for (k = 0; k < NKEYS; k++) {
-        if (n == &w->e[k].node[0] || n == &w->e[k].node[1])
-            return &w->e[k];
-    }
-    fail_msg("node %p belongs to no entry", (const void *)n);
-    return NULL;
+    if (e == NULL || (n != &e->node[0] && n != &e->node[1]))
+        fail_msg("node %p belongs to no entry", (const void *)n);
+    return e;
+}
+
+/* Which of its entry's two nodes n is. */
+static int node_idx(const struct ent *e, const struct rc_evict_node *n)
+{
+    return n == &e->node[1];
 }
 
 static size_t sample_cb(void *arg, uint64_t rnd, struct rc_evict_node **out, size_t max)
@@ -146,9 +156,26 @@ static int64_t expires_cb(void *arg, const struct rc_evict_node *n)
     return ent_of(w, n)->exp;
 }
 
+static uint32_t charge_cb(void *arg, const struct rc_evict_node *n)
+{
+    struct ent *e = ent_of(arg, n);
+
+    assert_true(e->readable[node_idx(e, n)]);
+    return e->charge[node_idx(e, n)];
+}
+
+static uint64_t hash_cb(void *arg, const struct rc_evict_node *n)
+{
+    struct world *w = arg;
+    struct ent *e = ent_of(w, n);
+
+    assert_true(e->readable[node_idx(e, n)]);
+    return key_hash((int)(e - w->e));
+}
+
 static void world_init(struct world *w, int policy, uint64_t capacity, uint64_t seed)
 {
-    struct rc_evict_opts o = {policy, capacity, seed, sample_cb, expires_cb, w};
+    struct rc_evict_opts o = {policy, capacity, seed, sample_cb, expires_cb, charge_cb, hash_cb, w};
 
     memset(w, 0, sizeof(*w));
     w->rng = seed;
@@ -175,10 +202,11 @@ static void w_insert(struct world *w, int k, uint32_t charge, int flags)
 
     assert_false(e->in);
     e->in = 1;
-    e->charge = charge;
+    e->charge[e->cur] = charge;
+    e->readable[e->cur] = 1;
     e->flags = flags;
     dense_add(w, e);
-    rc_evict_insert(w->ev, &e->node[e->cur], key_hash(k), charge, flags);
+    rc_evict_insert(w->ev, &e->node[e->cur], flags);
 }
 
 static void w_remove(struct world *w, int k)
@@ -187,6 +215,7 @@ static void w_remove(struct world *w, int k)
 
     assert_true(e->in);
     rc_evict_remove(w->ev, &e->node[e->cur]);
+    e->readable[e->cur] = 0;
     e->in = 0;
     dense_del(w, e);
 }
@@ -196,10 +225,13 @@ static void w_replace(struct world *w, int k, uint32_t charge, int flags)
     struct ent *e = &w->e[k];
 
     assert_true(e->in);
-    rc_evict_replace(w->ev, &e->node[e->cur], &e->node[!e->cur], charge, flags);
+    e->charge[!e->cur] = charge;
+    e->readable[!e->cur] = 1;
+    rc_evict_replace(w->ev, &e->node[e->cur], &e->node[!e->cur], flags);
     memset(&e->node[e->cur], 0xa5, sizeof(e->node[0])); /* "freed" */
+    e->readable[e->cur] = 0;
+    e->charge[e->cur] = 0xa5a5a5a5u;
     e->cur = !e->cur;
-    e->charge = charge;
     e->flags = flags;
 }
 
@@ -219,6 +251,7 @@ static int w_victim(struct world *w)
     assert_true(e->in);
     assert_ptr_equal(n, &e->node[e->cur]);
     e->in = 0;
+    e->readable[e->cur] = 0;
     dense_del(w, e);
     memset(n, 0xa5, sizeof(*n)); /* the caller frees victims */
     return (int)(e - w->e);
@@ -231,7 +264,7 @@ static void check_accounting(const struct world *w)
     int k;
 
     for (k = 0; k < NKEYS; k++)
-        bytes += w->e[k].in ? w->e[k].charge : 0;
+        bytes += w->e[k].in ? w->e[k].charge[w->e[k].cur] : 0;
     rc_evict_stats(w->ev, &st);
     assert_int_equal(st.nodes, w->ndense);
     assert_int_equal(st.bytes, bytes);
@@ -273,12 +306,15 @@ static void test_names(void **state)
     assert_true(rc_evict_policy_evicts(RC_EVICT_ALLKEYS_LRU));
     assert_true(rc_evict_policy_evicts(RC_EVICT_DEFAULT));
     assert_false(rc_evict_policy_evicts(RC_EVICT_NPOLICIES));
+    /* charge and hash are the caller's (evict.h): the node is 24 bytes */
+    assert_int_equal(sizeof(struct rc_evict_node), 24);
 }
 
 static void test_invalid_opts(void **state)
 {
     struct world w;
-    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_LRU, 1000, 1, sample_cb, expires_cb, &w};
+    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_LRU, 1000, 1, sample_cb, expires_cb,
+                              charge_cb,           hash_cb, &w};
     struct rc_evict *ev = (struct rc_evict *)&o;
 
     (void)state;
@@ -292,6 +328,12 @@ static void test_invalid_opts(void **state)
     o.expires = NULL;
     assert_int_equal(rc_evict_new(&o, &ev), RC_EINVAL);
     o.expires = expires_cb;
+    o.charge = NULL;
+    assert_int_equal(rc_evict_new(&o, &ev), RC_EINVAL);
+    o.charge = charge_cb;
+    o.hash = NULL;
+    assert_int_equal(rc_evict_new(&o, &ev), RC_EINVAL);
+    o.hash = hash_cb;
     assert_int_equal(rc_evict_new(&o, &ev), 0);
     assert_int_equal(rc_evict_set_policy(ev, -1), RC_EINVAL);
     assert_int_equal(rc_evict_set_policy(ev, RC_EVICT_NPOLICIES), RC_EINVAL);
@@ -820,7 +862,7 @@ static void test_wtinylfu_admission(void **state)
 static void test_alloc_failure(void **state)
 {
     static const int pols[] = {RC_EVICT_ALLKEYS_S3FIFO, RC_EVICT_ALLKEYS_WTINYLFU};
-    struct rc_evict_opts o = {0, 1 << 20, 1, sample_cb, expires_cb, NULL};
+    struct rc_evict_opts o = {0, 1 << 20, 1, sample_cb, expires_cb, charge_cb, hash_cb, NULL};
     struct rc_evict *ev;
     size_t i;
     long n;
@@ -864,7 +906,8 @@ static void test_alloc_failure(void **state)
  * policies, ~3% of the budget for S3-FIFO's ghost or W-TinyLFU's sketch. */
 static void test_mem_bytes(void **state)
 {
-    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_LRU, 100 << 20, 1, sample_cb, expires_cb, NULL};
+    struct rc_evict_opts o = {RC_EVICT_ALLKEYS_LRU, 100 << 20, 1, sample_cb, expires_cb,
+                              charge_cb,           hash_cb,   NULL};
     struct rc_evict_stats st;
     struct rc_evict *ev;
     int p;
