@@ -133,6 +133,8 @@ struct rc_memkv {
     struct undo *log;
     size_t nlog, caplog;
     uint64_t pending;
+    rc_memkv_drop_fn on_drop; /* told of entries the engine removes itself */
+    void *drop_arg;
 };
 
 static int is_tomb(const struct item *it)
@@ -645,6 +647,13 @@ static void record(struct rc_memkv *m, struct item *old, struct item *new)
     count_item(m, new, 1);
 }
 
+/* Tells the owner that an entry left the table other than by a write. */
+static void notify_drop(struct rc_memkv *m, const struct item *it)
+{
+    if (m->on_drop != NULL)
+        m->on_drop(m->drop_arg, it->token, item_key(it), item_key_len(it));
+}
+
 /* ---- eviction ------------------------------------------------------------ */
 
 /*
@@ -672,6 +681,7 @@ static int evict_one(struct rc_memkv *m, const struct item *keep)
     pp = find(m, it->token, item_key(it), item_key_len(it));
     *pp = it->next; /* find stops at the entry itself */
     record(m, it, NULL);
+    notify_drop(m, it);
     rc_evghost_add(m->ghost, it->token, it->hlc, it->node);
     m->st.evicted++;
     m->st.evicted_bytes += (int64_t)item_key_len(it) + it->value_len;
@@ -777,9 +787,11 @@ static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_
         memcpy(data + key_len, value, value_len);
 }
 
-int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
-                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
-                   int64_t expires_ms, int64_t now_ms, int *existed)
+/* rc_memkv_write; a tombstone's purge time is tomb_exp when it is not 0
+ * (a load keeps the one it had), else now_ms + grace. */
+static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                     const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                     int64_t expires_ms, int64_t now_ms, int64_t tomb_exp, int *existed)
 {
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
@@ -803,7 +815,8 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
     }
     /* A tombstone's expiry is its purge time. */
     exp = !tomb ? expires_ms
-                : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms);
+          : tomb_exp != 0 ? tomb_exp
+                          : (now_ms > INT64_MAX - m->grace_ms ? INT64_MAX : now_ms + m->grace_ms);
     r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp) + ALLOC_OVERHEAD) -
                          (old ? item_mem(old) : 0), old);
     it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp) : NULL;
@@ -823,6 +836,43 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
     m->pending++;
     maybe_grow(m);
     return 1;
+}
+
+int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                   int64_t expires_ms, int64_t now_ms, int *existed)
+{
+    return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, now_ms, 0,
+                     existed);
+}
+
+int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                  int64_t expires_ms, int64_t now_ms)
+{
+    int rv = put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, now_ms,
+                       value == NULL && expires_ms > 0 ? expires_ms : 0, NULL);
+
+    if (rv >= 0)
+        rc_memkv_commit(m);
+    return rv;
+}
+
+void rc_memkv_set_drop_hook(struct rc_memkv *m, rc_memkv_drop_fn fn, void *arg)
+{
+    m->on_drop = fn;
+    m->drop_arg = arg;
+}
+
+int rc_memkv_peek(const struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                  struct rc_memkv_entry *e)
+{
+    struct item **pp, *it = lookup(m, token, key, key_len, &pp);
+
+    if (it == NULL)
+        return RC_ENOTFOUND;
+    to_entry(it, e);
+    return 0;
 }
 
 void rc_memkv_commit(struct rc_memkv *m)
@@ -1063,6 +1113,7 @@ static int delete_visit(struct walk *w, struct item **pp)
     }
     *pp = it->next;
     record(a->m, it, NULL);
+    notify_drop(a->m, it);
     policy_swap(a->m, it, NULL);
     a->deleted++;
     return a->deleted == a->max_rows ? -1 : 1;

@@ -118,6 +118,34 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
                    const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                    int64_t expires_ms, int64_t now_ms, int *existed);
 
+/*
+ * A write as loaded from a persistent copy (server/store_wb.c's warm
+ * restart): rc_memkv_write committed at once (no batch may be open), a
+ * tombstone keeping its purge time expires_ms (0: now_ms + grace). Evicts
+ * to make room as a write does (the drop hook hears of it). 1, 0 or the
+ * errors of rc_memkv_write.
+ */
+int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                  const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                  int64_t expires_ms, int64_t now_ms);
+
+/*
+ * The drop hook: fn(arg, token, key, key_len) for every entry the engine
+ * unlinks other than by a write replacing it: evictions (in writes and
+ * rc_memkv_evict), purges and range deletes, as they happen (a discarded
+ * batch brings the entry back without a word: the owner must read the
+ * key's state again rather than trust the call). The key is borrowed for
+ * the call; fn must not call the engine. NULL fn: no hook (the default).
+ * For a persistent copy kept behind the table (store_wb.c).
+ */
+typedef void (*rc_memkv_drop_fn)(void *arg, uint64_t token, const uint8_t *key, size_t key_len);
+void rc_memkv_set_drop_hook(struct rc_memkv *m, rc_memkv_drop_fn fn, void *arg);
+
+/* The key's entry as it is, expired or not, without telling the eviction
+ * policy (not a client's access): 0 with *e, or RC_ENOTFOUND. */
+int rc_memkv_peek(const struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                  struct rc_memkv_entry *e);
+
 /* Ends the open batch: what it replaced or deleted is freed. Never fails. */
 void rc_memkv_commit(struct rc_memkv *m);
 

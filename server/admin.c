@@ -82,7 +82,9 @@ static const struct stat_def {
     NUM(peer_auth_failures), NUM(clock_ahead_ms), NUM(clock_skewed_peers),
     NUM(peer_breaker_open), NUM(peer_breaker_trips), NUM(peer_fast_fails), NUM(maxmemory),
     STR(maxmemory_policy), NUM(used_memory), NUM(evicted_keys), NUM(evicted_bytes),
-    NUM(ghost_refused), NUM(keyspace_hits), NUM(keyspace_misses),
+    NUM(ghost_refused), NUM(keyspace_hits), NUM(keyspace_misses), NUM(write_behind),
+    NUM(wb_dirty), NUM(wb_lag_ms), NUM(wb_flushes), NUM(wb_flush_rows), NUM(wb_flush_ms_max),
+    NUM(wb_flush_errors), NUM(wb_backlog_waits),
 };
 
 #undef NUM
@@ -125,6 +127,14 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->evicted_keys = ns.store.evicted;
     s->evicted_bytes = ns.store.evicted_bytes;
     s->ghost_refused = ns.store.ghost_refused;
+    s->write_behind = no->write_behind;
+    s->wb_dirty = ns.store.wb_dirty;
+    s->wb_lag_ms = ns.store.wb_lag_ms;
+    s->wb_flushes = ns.store.wb_flushes;
+    s->wb_flush_rows = ns.store.wb_flush_rows;
+    s->wb_flush_ms_max = ns.store.wb_flush_ms_max;
+    s->wb_flush_errors = ns.store.wb_flush_errors;
+    s->wb_backlog_waits = ns.store.wb_backlog_waits;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)

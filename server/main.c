@@ -81,6 +81,9 @@ struct server_config {
     int64_t frame_timeout;
     int64_t write_timeout;
     int64_t max_output;
+    const char *write_behind; /* "on" or "off" */
+    int64_t flush_interval;
+    int64_t max_write_lag;
 };
 
 /* --maxmemory-policy's names and default, written out for --help (which
@@ -104,6 +107,21 @@ static const struct rc_opt server_opts[] = {
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
         "Directory for the SQLite database; ':memory:' keeps data in memory only, in a native "
         "hash table instead of SQLite (pure cache, lost on restart; docs/architecture.md)."),
+    OPT("write-behind", "WRITE_BEHIND", RC_OPT_STR, "on", 0, 0, write_behind,
+        "'on': a node with a data directory serves every read and write from memory (the "
+        "':memory:' engine, under --maxmemory) and writes SQLite behind, every "
+        "--flush-interval, from a thread; a restart loads the database into memory before "
+        "serving. An acknowledged write is on disk within --flush-interval plus a flush "
+        "(docs/architecture.md). 'off': every write goes to SQLite in the event loop, data "
+        "larger than memory is served from disk. Not used with ':memory:'."),
+    OPT("flush-interval", "FLUSH_INTERVAL", RC_OPT_INT, "100", 1, 60000, flush_interval,
+        "Milliseconds between write-behind flushes: what a crash of every replica at once "
+        "may lose of acknowledged writes, at most (plus the flush running). Shorter: smaller "
+        "loss, smaller batches (less coalescing, more commits)."),
+    OPT("max-write-lag", "MAX_WRITE_LAG", RC_OPT_INT, "1000", 1, 3600 * 1000, max_write_lag,
+        "Milliseconds the disk may lag behind memory under write-behind before writes slow "
+        "down to the disk's pace (backpressure; nothing is dropped). Redis's everysec delays "
+        "writes at 2 s."),
     OPT("max-key-size", "MAX_KEY_SIZE", RC_OPT_INT, "1024", 1, 65536, max_key_size,
         "Largest key in bytes. Keys are indexed and sent in every internode message, so keep "
         "them short."),
@@ -607,6 +625,11 @@ static int memory_opts(struct server *s, const struct server_config *cfg, struct
     char err[256], human[32];
     int rv;
 
+    if (strcmp(cfg->write_behind, "on") != 0 && strcmp(cfg->write_behind, "off") != 0) {
+        rc_log_error(&s->log, "--write-behind: expected 'on' or 'off', got '%s'",
+                     cfg->write_behind);
+        return RC_EINVAL;
+    }
     rv = rc_evict_policy_parse(cfg->maxmemory_policy, strlen(cfg->maxmemory_policy));
     if (rv < 0) {
         rc_log_error(&s->log, "--maxmemory-policy: unknown policy '%s'; the policies are: %s",
@@ -621,7 +644,7 @@ static int memory_opts(struct server *s, const struct server_config *cfg, struct
                      cfg->maxmemory);
         return RC_EINVAL;
     }
-    in.in_memory = strcmp(cfg->data_dir, ":memory:") == 0;
+    in.in_memory = rc_node_opts_in_memory(no);
     if (in.maxmemory < 0) {
         in.cgroup_limit = cgroup_limit();
         in.phys_mem = phys_mem();
@@ -661,6 +684,10 @@ static void node_opts_from(const struct server_config *cfg, struct rc_node_opts 
     no->purge_interval_ms = cfg->purge_interval;
     no->purge_batch = (int)cfg->purge_batch;
     no->max_drift_ms = cfg->max_drift;
+    no->write_behind = strcmp(cfg->data_dir, ":memory:") != 0 &&
+                       strcmp(cfg->write_behind, "on") == 0;
+    no->flush_ms = cfg->flush_interval;
+    no->max_lag_ms = cfg->max_write_lag;
 }
 
 /* The Redis-protocol listener: the client port's limits, its own port. */

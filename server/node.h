@@ -47,6 +47,13 @@ struct rc_node_opts {
     int64_t max_mem_bytes;
     int64_t store_mem_bytes; /* rc_store_opts.max_mem_bytes */
     int evict_policy;        /* enum rc_evict_policy (common/evict.h) */
+    /* Write-behind on a data directory (rc_store_opts): the data is
+     * served from memory, under the memory budget as ":memory:", and
+     * written to SQLite behind every flush_ms (0: the store's default);
+     * max_lag_ms bounds the lag (0: default). 0: the direct SQLite engine. */
+    int write_behind;
+    int64_t flush_ms;
+    int64_t max_lag_ms;
 };
 
 struct rc_node_stats {
@@ -66,6 +73,11 @@ struct rc_node_stats {
 
 /* Called when a write's batch is committed: err 0, or RC_EFULL / RC_EIO. */
 typedef void (*rc_node_write_cb)(void *arg, int err);
+
+/* 1 when the store serves from memory (":memory:", or write-behind on a
+ * data directory): the memory budget is the store's, no read cache. */
+int rc_node_in_memory(const struct rc_node *n);
+int rc_node_opts_in_memory(const struct rc_node_opts *o);
 
 /* Opens the store and loads (or creates) the node id. The log is borrowed.
  * On failure *out is NULL and err holds a one-line reason. */

@@ -181,7 +181,7 @@ static int config_check(struct rc_resp_ctx *x, const struct rc_resp_arg *name,
                         const struct rc_resp_arg *val, int64_t *budget, int *policy)
 {
     const struct rc_node_opts *no = rc_node_opts(x->r->node);
-    int in_memory = strcmp(no->data_dir, ":memory:") == 0;
+    int in_memory = rc_node_opts_in_memory(no);
     int64_t min;
 
     if (rc_resp_is(name, "maxmemory")) {
@@ -419,9 +419,15 @@ static void info_memory(const struct rc_admin_stats *st, struct rc_buf *b)
             st->maxmemory, max, st->maxmemory_policy, mi.uordblks + mi.hblkhd);
     tprintf(b, "store_db_bytes:%" PRId64 "\r\nstore_value_bytes:%" PRId64
                "\r\nread_cache_bytes:%" PRId64 "\r\nread_cache_entries:%" PRId64
-               "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n\r\n",
+               "\r\nread_cache_hits:%" PRId64 "\r\nread_cache_misses:%" PRId64 "\r\n",
             st->db_bytes, st->bytes, st->read_cache_bytes, st->read_cache_entries,
             st->read_cache_hits, st->read_cache_misses);
+    /* Write-behind's lag, as STATS gives it (docs/protocol.md). */
+    tprintf(b, "write_behind:%" PRId64 "\r\nwb_dirty:%" PRId64 "\r\nwb_lag_ms:%" PRId64
+               "\r\nwb_flushes:%" PRId64 "\r\nwb_flush_ms_max:%" PRId64
+               "\r\nwb_backlog_waits:%" PRId64 "\r\n\r\n",
+            st->write_behind, st->wb_dirty, st->wb_lag_ms, st->wb_flushes, st->wb_flush_ms_max,
+            st->wb_backlog_waits);
 }
 
 static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *sec)

@@ -45,7 +45,7 @@ static const struct rc_store_engine *choose_engine(const struct rc_store_opts *o
 {
     if (strcmp(opts->data_dir, ":memory:") == 0)
         return &rc_store_engine_mem;
-    return &rc_store_engine_sqlite;
+    return opts->write_behind ? &rc_store_engine_wb : &rc_store_engine_sqlite;
 }
 
 int rc_version_cmp(const struct rc_version *a, const struct rc_version *b)
@@ -66,6 +66,7 @@ int rc_store_open(const struct rc_store_opts *opts, struct rc_store **out, char 
     *out = NULL;
     if (opts->data_dir == NULL || opts->data_dir[0] == '\0' || opts->tombstone_grace_ms < 0 ||
         opts->max_bytes < 0 || opts->cache_kib < 0 || opts->max_mem_bytes < 0 ||
+        opts->flush_ms < 0 || opts->max_lag_ms < 0 ||
         !policy_ok(opts->evict_policy)) {
         if (errbuf != NULL && errlen > 0)
             snprintf(errbuf, errlen, "invalid store options");
@@ -142,6 +143,16 @@ uint64_t rc_store_pending(const struct rc_store *s)
     return s->ops->pending(s->eng);
 }
 
+int rc_store_unflushed(const struct rc_store *s)
+{
+    return s->ops->unflushed != NULL && s->ops->unflushed(s->eng);
+}
+
+int rc_store_backlogged(const struct rc_store *s)
+{
+    return s->ops->backlogged != NULL && s->ops->backlogged(s->eng);
+}
+
 int rc_store_purge(struct rc_store *s, int64_t now_ms, int max_rows, int *purged)
 {
     *purged = 0;
@@ -195,6 +206,7 @@ int rc_store_delete_range(struct rc_store *s, uint64_t first, uint64_t last, int
 
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st)
 {
+    memset(st, 0, sizeof(*st));
     s->ops->stats(s->eng, st);
 }
 

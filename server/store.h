@@ -51,6 +51,15 @@ struct rc_store_opts {
      * not undo a delete); they go when purged after their grace. */
     int64_t max_mem_bytes;
     int evict_policy;
+    /* Write-behind (store_wb.c), for a data directory: 1 serves every
+     * read and write from memory (the memory engine, under max_mem_bytes
+     * or else max_bytes, as ":memory:") and writes SQLite behind, every
+     * flush_ms (0: 100), from a thread; 0 is the direct SQLite engine.
+     * max_lag_ms (0: 1000) is the lag past which rc_store_backlogged
+     * asks the caller to slow writes down. */
+    int write_behind;
+    int64_t flush_ms;
+    int64_t max_lag_ms;
 };
 
 /* One stored entry. Pointers are borrowed and valid until the next call
@@ -124,6 +133,19 @@ int rc_store_commit(struct rc_store *s);
 
 /* Writes since the last commit (0 when no batch is open). */
 uint64_t rc_store_pending(const struct rc_store *s);
+
+/*
+ * Write-behind (0 on the other engines). unflushed: 1 while changes wait
+ * for the disk or a flush runs; the caller then calls rc_store_commit
+ * again within a few milliseconds even when it has nothing to commit
+ * (commit starts a flush when one is due and collects the one that
+ * finished: the engine has no timer of its own). backlogged: 1 while the
+ * disk lags more than max_lag_ms (or the changes waiting pass their
+ * memory cap); a commit then waits for the writer (backpressure: the
+ * caller's loop slows to the disk's pace; nothing is dropped).
+ */
+int rc_store_unflushed(const struct rc_store *s);
+int rc_store_backlogged(const struct rc_store *s);
 
 /*
  * Deletes at most max_rows expired values and tombstones past their grace.
@@ -217,6 +239,19 @@ struct rc_store_stats {
     int64_t db_bytes;   /* size of the database (pages in use) */
     int64_t wal_bytes;  /* write-ahead log after the last commit (disk mode) */
     int64_t checkpoints; /* WAL checkpoints done (disk mode) */
+    /* Write-behind (0 for the other engines): keys changed in memory and
+     * not yet on disk (in the flush running included), the age of the
+     * oldest such change, flushes done, rows they wrote (upserts and
+     * deletes), the longest flush, flushes that failed (their keys are
+     * retried), commits that waited for the writer because the lag passed
+     * max_lag_ms (backpressure). */
+    int64_t wb_dirty;
+    int64_t wb_lag_ms;
+    int64_t wb_flushes;
+    int64_t wb_flush_rows;
+    int64_t wb_flush_ms_max;
+    int64_t wb_flush_errors;
+    int64_t wb_backlog_waits;
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

@@ -83,10 +83,15 @@ struct rc_store_engine {
     /* name is a NUL-terminated string borrowed for the call. */
     int (*meta_get)(void *eng, const char *name, uint64_t *value);
     int (*meta_set)(void *eng, const char *name, uint64_t value);
+    /* rc_store_unflushed, rc_store_backlogged: NULL for an engine that
+     * writes nothing behind (always 0). */
+    int (*unflushed)(const void *eng);
+    int (*backlogged)(const void *eng);
 };
 
-/* The engines (store_sqlite.c, store_mem.c). */
+/* The engines (store_sqlite.c, store_mem.c, store_wb.c). */
 extern const struct rc_store_engine rc_store_engine_sqlite;
 extern const struct rc_store_engine rc_store_engine_mem;
+extern const struct rc_store_engine rc_store_engine_wb;
 
 #endif

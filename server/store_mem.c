@@ -7,28 +7,13 @@
  * eviction policy are memkv's (rc_memkv_set_evict): this file passes them
  * through.
  */
-#include "store_engine.h"
+#include "store_mem.h"
 
 #include "err.h"
 #include "memkv.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Metadata of a memory store: a few names (node id, incarnation). */
-#define MEM_META_MAX 16
-#define MEM_META_NAME 32
-
-struct mem_meta {
-    char name[MEM_META_NAME];
-    uint64_t value;
-};
-
-struct mem_store {
-    struct rc_memkv *kv;
-    struct mem_meta meta[MEM_META_MAX];
-    int nmeta;
-};
 
 /* Handed out for zero-length keys and values: an entry's pointers are
  * never NULL except for a tombstone's value. */
@@ -55,19 +40,33 @@ static int64_t mem_budget(const struct rc_store_opts *opts)
     return opts->max_mem_bytes > 0 ? opts->max_mem_bytes : opts->max_bytes;
 }
 
-static int mem_open(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen)
+int rc_store_mem_init(struct mem_store *m, const struct rc_store_opts *opts)
 {
-    struct mem_store *m = calloc(1, sizeof(*m));
     int err;
 
-    *eng = NULL;
-    if (m == NULL)
-        return RC_ENOMEM;
+    memset(m, 0, sizeof(*m));
     err = rc_memkv_new(mem_budget(opts), opts->tombstone_grace_ms, &m->kv);
     if (err == 0)
         err = rc_memkv_set_evict(m->kv, -1, opts->evict_policy);
     if (err < 0) {
         rc_memkv_free(m->kv);
+        m->kv = NULL;
+    }
+    return err;
+}
+
+static int mem_open(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen)
+{
+    struct mem_store *m = calloc(1, sizeof(*m));
+    int err;
+
+    (void)errbuf;
+    (void)errlen;
+    *eng = NULL;
+    if (m == NULL)
+        return RC_ENOMEM;
+    err = rc_store_mem_init(m, opts);
+    if (err < 0) {
         free(m);
         return err;
     }
@@ -84,7 +83,7 @@ static void mem_close(void *eng)
     free(m);
 }
 
-static int mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t token, int64_t now_ms,
+int rc_store_mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t token, int64_t now_ms,
                    struct rc_entry *e)
 {
     struct mem_store *m = eng;
@@ -98,7 +97,7 @@ static int mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t token
 
 /* live is ignored: the engine's own lookup is a hash probe, so the
  * caller's knowledge saves nothing. */
-static int mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
+int rc_store_mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
                      const uint8_t *value, size_t value_len, const struct rc_version *ver,
                      int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
                      int *existed)
@@ -109,7 +108,7 @@ static int mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t tok
                           expires_ms, now_ms, existed);
 }
 
-static int mem_commit(void *eng)
+int rc_store_mem_commit(void *eng)
 {
     struct mem_store *m = eng;
 
@@ -117,14 +116,14 @@ static int mem_commit(void *eng)
     return 0;
 }
 
-static uint64_t mem_pending(const void *eng)
+uint64_t rc_store_mem_pending(const void *eng)
 {
     const struct mem_store *m = eng;
 
     return rc_memkv_pending(m->kv);
 }
 
-static int mem_purge(void *eng, int64_t now_ms, int max_rows, int *purged)
+int rc_store_mem_purge(void *eng, int64_t now_ms, int max_rows, int *purged)
 {
     struct mem_store *m = eng;
 
@@ -145,7 +144,7 @@ static int mem_scan_cb(void *arg, const struct rc_memkv_entry *me)
     return ms->cb(ms->arg, &e);
 }
 
-static int mem_scan(void *eng, uint64_t first, uint64_t last, uint64_t after_token,
+int rc_store_mem_scan(void *eng, uint64_t first, uint64_t last, uint64_t after_token,
                     const uint8_t *after_key, size_t after_key_len, int limit, int64_t now_ms,
                     rc_store_scan_cb cb, void *arg)
 {
@@ -156,7 +155,7 @@ static int mem_scan(void *eng, uint64_t first, uint64_t last, uint64_t after_tok
                          mem_scan_cb, &ms);
 }
 
-static int mem_range_digest_before(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
+int rc_store_mem_range_digest_before(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
                                    uint64_t before_hlc, uint64_t *digest, uint64_t *count)
 {
     struct mem_store *m = eng;
@@ -165,7 +164,7 @@ static int mem_range_digest_before(void *eng, uint64_t first, uint64_t last, int
     return 0;
 }
 
-static int mem_range_count(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
+int rc_store_mem_range_count(void *eng, uint64_t first, uint64_t last, int64_t now_ms,
                            uint64_t *count)
 {
     struct mem_store *m = eng;
@@ -174,7 +173,7 @@ static int mem_range_count(void *eng, uint64_t first, uint64_t last, int64_t now
     return 0;
 }
 
-static int mem_delete_range(void *eng, uint64_t first, uint64_t last, int max_rows,
+int rc_store_mem_delete_range(void *eng, uint64_t first, uint64_t last, int max_rows,
                             int *deleted)
 {
     struct mem_store *m = eng;
@@ -184,7 +183,7 @@ static int mem_delete_range(void *eng, uint64_t first, uint64_t last, int max_ro
 
 /* db_bytes is the engine's estimate of the memory it holds; there is no
  * WAL and no checkpoint. */
-static void mem_stats(void *eng, struct rc_store_stats *st)
+void rc_store_mem_stats(void *eng, struct rc_store_stats *st)
 {
     struct mem_store *m = eng;
     struct rc_memkv_stats ms;
@@ -204,7 +203,7 @@ static void mem_stats(void *eng, struct rc_store_stats *st)
     st->ghost_refused = ms.ghost_refused;
 }
 
-static int mem_set_evict(void *eng, int64_t budget, int policy)
+int rc_store_mem_set_evict(void *eng, int64_t budget, int policy)
 {
     struct mem_store *m = eng;
 
@@ -213,14 +212,14 @@ static int mem_set_evict(void *eng, int64_t budget, int policy)
 
 /* memkv evicts in its batch (an undo log brings the entries back if the
  * batch is discarded); there is no clock in what it decides. */
-static int mem_evicted(void *eng, uint64_t token, struct rc_version *ver)
+int rc_store_mem_evicted(void *eng, uint64_t token, struct rc_version *ver)
 {
     struct mem_store *m = eng;
 
     return rc_memkv_evicted(m->kv, token, &ver->hlc, &ver->node);
 }
 
-static int mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted)
+int rc_store_mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted)
 {
     struct mem_store *m = eng;
 
@@ -229,7 +228,7 @@ static int mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted)
     return rc_memkv_evict(m->kv, max_rows, evicted);
 }
 
-static int64_t mem_live_keys(void *eng, int64_t now_ms)
+int64_t rc_store_mem_live_keys(void *eng, int64_t now_ms)
 {
     struct mem_store *m = eng;
 
@@ -246,7 +245,7 @@ static struct mem_meta *meta_find(struct mem_store *m, const char *name)
     return NULL;
 }
 
-static int mem_meta_get(void *eng, const char *name, uint64_t *value)
+int rc_store_mem_meta_get(void *eng, const char *name, uint64_t *value)
 {
     struct mem_meta *mm = meta_find(eng, name);
 
@@ -257,7 +256,7 @@ static int mem_meta_get(void *eng, const char *name, uint64_t *value)
 }
 
 /* Nothing survives the process, so there is nothing to undo. */
-static int mem_meta_set(void *eng, const char *name, uint64_t value)
+int rc_store_mem_meta_set(void *eng, const char *name, uint64_t value)
 {
     struct mem_store *m = eng;
     struct mem_meta *mm = meta_find(m, name);
@@ -276,20 +275,20 @@ const struct rc_store_engine rc_store_engine_mem = {
     .name = "memory",
     .open = mem_open,
     .close = mem_close,
-    .get = mem_get,
-    .write = mem_write,
-    .commit = mem_commit,
-    .pending = mem_pending,
-    .purge = mem_purge,
-    .scan = mem_scan,
-    .range_digest_before = mem_range_digest_before,
-    .range_count = mem_range_count,
-    .delete_range = mem_delete_range,
-    .stats = mem_stats,
-    .set_evict = mem_set_evict,
-    .evict_step = mem_evict_step,
-    .evicted = mem_evicted,
-    .live_keys = mem_live_keys,
-    .meta_get = mem_meta_get,
-    .meta_set = mem_meta_set,
+    .get = rc_store_mem_get,
+    .write = rc_store_mem_write,
+    .commit = rc_store_mem_commit,
+    .pending = rc_store_mem_pending,
+    .purge = rc_store_mem_purge,
+    .scan = rc_store_mem_scan,
+    .range_digest_before = rc_store_mem_range_digest_before,
+    .range_count = rc_store_mem_range_count,
+    .delete_range = rc_store_mem_delete_range,
+    .stats = rc_store_mem_stats,
+    .set_evict = rc_store_mem_set_evict,
+    .evict_step = rc_store_mem_evict_step,
+    .evicted = rc_store_mem_evicted,
+    .live_keys = rc_store_mem_live_keys,
+    .meta_get = rc_store_mem_meta_get,
+    .meta_set = rc_store_mem_meta_set,
 };

@@ -24,8 +24,9 @@
 #include <xxhash.h>
 
 const struct fx_engine fx_engines[] = {
-    {"memory", ":memory:", 0},
-    {"sqlite", NULL, 1},
+    {"memory", ":memory:", 0, 0},
+    {"sqlite", NULL, 1, 0},
+    {"write-behind", NULL, 1, 1},
 };
 const size_t fx_nengines = sizeof(fx_engines) / sizeof(fx_engines[0]);
 
@@ -70,6 +71,7 @@ int fx_setup(void **state)
     f->opts.data_dir = f->dir;
     f->opts.tombstone_grace_ms = GRACE_MS;
     f->opts.cache_kib = 2048;
+    f->opts.write_behind = f->engine->write_behind;
     fx_open(f);
     *state = f;
     return 0;

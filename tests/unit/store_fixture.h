@@ -23,9 +23,10 @@
 
 /* An engine the tests can open a store on. */
 struct fx_engine {
-    const char *name;     /* "memory", "sqlite": names the cmocka group */
+    const char *name;     /* "memory", "sqlite", "write-behind": names the cmocka group */
     const char *data_dir; /* the store's data_dir, or NULL for <tmp>/data */
     int durable;          /* what was committed survives close and reopen */
+    int write_behind;     /* rc_store_opts.write_behind */
 };
 
 /* The engines every contract case runs on (test_store_contract.c,

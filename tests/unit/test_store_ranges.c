@@ -242,6 +242,7 @@ static struct rc_store *open_other(struct fx *f)
 
     snprintf(dir, sizeof(dir), "%s/other", f->tmp);
     o.data_dir = other->data_dir != NULL ? other->data_dir : dir;
+    o.write_behind = other->write_behind;
     assert_int_equal(rc_store_open(&o, &s, NULL, 0), 0);
     return s;
 }

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const struct fx_engine sqlite_engine = {"sqlite", NULL, 1};
+static const struct fx_engine sqlite_engine = {"sqlite", NULL, 1, 0};
 
 /* ---- fault injection: fail the Nth SQLite allocation while armed ------- */
 

@@ -1,0 +1,579 @@
+/*
+ * store_wb.c - the write-behind engine of the store (store_engine.h), for
+ * a data directory: memory serves, SQLite persists behind.
+ *
+ * The serving copy is the memory engine's memkv (store_mem.c's ops run
+ * every read, write, scan, digest, count, purge, range delete and
+ * eviction: a read or a miss never touches SQLite). Each key changed since
+ * the last flush is remembered in a dirty set (its token and key only;
+ * repeated writes of a key coalesce). Every flush_ms, at a commit (never
+ * with a batch open), a flush takes each dirty key's state in memory as it
+ * is then (a value or a tombstone: upsert the row; absent: delete it),
+ * sorted by (token, key), and hands the batch to the writer thread
+ * (store_wb_flush.c), which writes it in one transaction. One batch at a
+ * time; keys changed meanwhile wait for the next. A failed batch puts its
+ * keys back in the set.
+ *
+ * The file is a persistent copy of memory, not a second tier: an entry
+ * memkv drops by itself (eviction, purge, range delete: its drop hook) is
+ * deleted from disk too, and a miss never reads the disk. A restart loads
+ * the whole table into memory before serving (warm restart).
+ *
+ * Durability: an acknowledged write is in memory at once and committed to
+ * SQLite's WAL within flush_ms plus the flush's own time; the lag is in
+ * the stats (wb_lag_ms), and past max_lag_ms rc_store_backlogged tells the
+ * node to stop reading clients until the writer catches up.
+ */
+#include "store_wb.h"
+
+#include "err.h"
+#include "memkv.h"
+#include "store_mem.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Defaults of rc_store_opts' flush_ms and max_lag_ms: Redis's everysec
+ * loses up to a second; a flush every 100 ms keeps the loss of a crash of
+ * every node at a tenth of that, and batches are still large (a thousand
+ * writes at 10k/s). */
+#define WB_FLUSH_MS 100
+#define WB_MAX_LAG_MS 1000
+
+/* Dirty bytes (keys and values as written) past which writes are held
+ * back whatever the lag: bounds the memory a flush batch copies. 256 MiB
+ * is seconds of writes at any rate the writer keeps up with. */
+#define WB_MAX_DIRTY_BYTES (256ll << 20)
+
+/* A dirty key in the set's arena: this header then the key, padded to 8. */
+struct dkey {
+    uint64_t token;
+    uint32_t key_len;
+    uint32_t pad;
+};
+
+/* The dirty set: keys in an arena, an open-addressing table of arena
+ * offsets + 1 (0: empty slot) hashed by token (already a hash). */
+struct dirty {
+    uint8_t *arena;
+    size_t len, cap;
+    uint64_t *slots;
+    size_t nslots, n;
+    int64_t bytes;     /* key and value bytes as marked */
+    int64_t oldest_ms; /* monotonic time of the first mark since the set was emptied */
+};
+
+struct wb_store {
+    struct mem_store mem; /* first: a struct wb_store is a struct mem_store for store_mem.c */
+    struct sqlite3 *db;   /* the loop thread's connection: load, metadata */
+    int64_t page_size;
+    struct wb_writer *writer;
+    struct dirty dirty;
+    int64_t flush_ms, max_lag_ms;
+    int64_t inflight_rows, inflight_oldest; /* the batch at the writer; 0 rows: none */
+    int64_t flushes, flush_rows, flush_ms_max, flush_errors;
+    int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
+    /* Drops the hook could not mark (no memory): their rows stay on disk
+     * until the key is written again. Harmless for a cache: such a row is
+     * a value at its version (last-writer-wins orders it), an expired one
+     * (skipped at load) or a tombstone. */
+    int64_t unmarked;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t pad8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* ---- the dirty set ------------------------------------------------------ */
+
+static const struct dkey *dkey_at(const struct dirty *d, uint64_t slot)
+{
+    return (const struct dkey *)(d->arena + (slot - 1));
+}
+
+static int dirty_grow_slots(struct dirty *d)
+{
+    size_t n = d->nslots ? d->nslots * 2 : 1024, i, j;
+    uint64_t *slots = calloc(n, sizeof(*slots));
+
+    if (slots == NULL)
+        return RC_ENOMEM;
+    for (i = 0; i < d->nslots; i++) {
+        if (d->slots[i] == 0)
+            continue;
+        for (j = dkey_at(d, d->slots[i])->token & (n - 1); slots[j] != 0; j = (j + 1) & (n - 1))
+            ;
+        slots[j] = d->slots[i];
+    }
+    free(d->slots);
+    d->slots = slots;
+    d->nslots = n;
+    return 0;
+}
+
+/* Room for one more key of key_len bytes. 0 or RC_ENOMEM. */
+static int dirty_reserve(struct dirty *d, size_t key_len)
+{
+    size_t need = sizeof(struct dkey) + pad8(key_len), cap;
+    uint8_t *a;
+
+    if ((d->n + 1) * 2 > d->nslots && dirty_grow_slots(d) < 0)
+        return RC_ENOMEM;
+    if (d->len + need <= d->cap)
+        return 0;
+    cap = d->cap ? d->cap * 2 : 64 * 1024;
+    while (cap < d->len + need)
+        cap *= 2;
+    a = realloc(d->arena, cap);
+    if (a == NULL)
+        return RC_ENOMEM;
+    d->arena = a;
+    d->cap = cap;
+    return 0;
+}
+
+/* Marks (token, key) dirty; bytes counts towards the cap when the key is
+ * new to the set. 0 or RC_ENOMEM. */
+static int dirty_mark(struct dirty *d, uint64_t token, const uint8_t *key, size_t key_len,
+                      int64_t bytes)
+{
+    size_t need = sizeof(struct dkey) + pad8(key_len), j;
+    struct dkey *k;
+
+    if (dirty_reserve(d, key_len) < 0)
+        return RC_ENOMEM;
+    for (j = token & (d->nslots - 1); d->slots[j] != 0; j = (j + 1) & (d->nslots - 1)) {
+        const struct dkey *o = dkey_at(d, d->slots[j]);
+
+        if (o->token == token && o->key_len == key_len &&
+            (key_len == 0 || memcmp(o + 1, key, key_len) == 0))
+            return 0;
+    }
+    k = (struct dkey *)(d->arena + d->len);
+    k->token = token;
+    k->key_len = (uint32_t)key_len;
+    k->pad = 0;
+    if (key_len > 0)
+        memcpy(k + 1, key, key_len);
+    d->slots[j] = d->len + 1;
+    d->len += need;
+    if (d->n++ == 0)
+        d->oldest_ms = mono_ms();
+    d->bytes += bytes;
+    return 0;
+}
+
+static void dirty_clear(struct dirty *d)
+{
+    if (d->n > 0)
+        memset(d->slots, 0, d->nslots * sizeof(*d->slots));
+    d->len = 0;
+    d->n = 0;
+    d->bytes = 0;
+}
+
+static void dirty_free(struct dirty *d)
+{
+    free(d->arena);
+    free(d->slots);
+}
+
+static void mark(struct wb_store *w, uint64_t token, const uint8_t *key, size_t key_len,
+                 int64_t bytes)
+{
+    if (dirty_mark(&w->dirty, token, key, key_len, bytes) < 0)
+        w->unmarked++;
+}
+
+/* memkv's drop hook: an entry left memory (eviction, purge, range
+ * delete): its row must go too. */
+static void on_drop(void *arg, uint64_t token, const uint8_t *key, size_t key_len)
+{
+    mark(arg, token, key, key_len, (int64_t)key_len);
+}
+
+/* ---- flushes -------------------------------------------------------------- */
+
+static int batch_reserve(struct wb_batch *b, size_t bytes)
+{
+    size_t cap;
+    uint8_t *buf;
+    size_t *offs;
+
+    if (b->nrows == b->caprows) {
+        cap = b->caprows ? b->caprows * 2 : 1024;
+        offs = realloc(b->offs, cap * sizeof(*offs));
+        if (offs == NULL)
+            return RC_ENOMEM;
+        b->offs = offs;
+        b->caprows = cap;
+    }
+    if (b->len + bytes <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap * 2 : 256 * 1024;
+    while (cap < b->len + bytes)
+        cap *= 2;
+    buf = realloc(b->buf, cap);
+    if (buf == NULL)
+        return RC_ENOMEM;
+    b->buf = buf;
+    b->cap = cap;
+    return 0;
+}
+
+/* Appends key's current state in memory to the batch. */
+static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, const uint8_t *key,
+                     size_t key_len)
+{
+    struct rc_memkv_entry e;
+    int found = rc_memkv_peek(w->mem.kv, token, key, key_len, &e) == 0;
+    size_t vlen = found && e.value != NULL ? e.value_len : 0;
+    struct wb_row *r;
+
+    if (batch_reserve(b, sizeof(*r) + pad8(key_len + vlen)) < 0)
+        return RC_ENOMEM;
+    r = (struct wb_row *)(b->buf + b->len);
+    memset(r, 0, sizeof(*r));
+    r->token = token;
+    r->key_len = (uint32_t)key_len;
+    r->kind = !found ? WB_DELETE : e.value == NULL ? WB_TOMB : WB_VALUE;
+    if (found) {
+        r->hlc = e.hlc;
+        r->node = e.node;
+        r->expires = e.expires_ms;
+        r->value_len = (uint32_t)vlen;
+    }
+    if (key_len > 0)
+        memcpy((uint8_t *)(r + 1), key, key_len);
+    if (vlen > 0)
+        memcpy((uint8_t *)(r + 1) + key_len, e.value, vlen);
+    b->offs[b->nrows++] = b->len;
+    b->len += sizeof(*r) + pad8(key_len + vlen);
+    return 0;
+}
+
+/* The dirty keys' states (the writer sorts them, off the loop); the set
+ * is emptied. NULL (the set kept) without memory for the batch. */
+static struct wb_batch *build_batch(struct wb_store *w)
+{
+    struct wb_batch *b = calloc(1, sizeof(*b));
+    const struct dkey *k;
+    size_t off;
+
+    if (b == NULL)
+        return NULL;
+    for (off = 0; off < w->dirty.len; off += sizeof(*k) + pad8(k->key_len)) {
+        k = (const struct dkey *)(w->dirty.arena + off);
+        if (batch_add(w, b, k->token, (const uint8_t *)(k + 1), k->key_len) < 0)
+            goto fail;
+    }
+    b->oldest_ms = w->dirty.oldest_ms;
+    dirty_clear(&w->dirty);
+    return b;
+fail:
+    rc_wb_batch_free(b);
+    return NULL;
+}
+
+/* Takes back the batch the writer finished, if any: its keys go back to
+ * the set when it failed (they are written again by a later flush, from
+ * memory as it is then). */
+static void collect(struct wb_store *w, int wait)
+{
+    struct wb_batch *b = rc_wb_writer_poll(w->writer, wait);
+    const struct wb_row *r;
+    int64_t oldest;
+    size_t i;
+
+    if (b == NULL)
+        return;
+    w->inflight_rows = 0;
+    if (b->err == 0) {
+        w->flushes++;
+        w->flush_rows += (int64_t)b->nrows;
+        if (b->took_ms > w->flush_ms_max)
+            w->flush_ms_max = b->took_ms;
+    } else {
+        w->flush_errors++;
+        oldest = w->dirty.n > 0 && w->dirty.oldest_ms < b->oldest_ms ? w->dirty.oldest_ms
+                                                                     : b->oldest_ms;
+        for (i = 0; i < b->nrows; i++) {
+            r = (const struct wb_row *)(b->buf + b->offs[i]); /* rows: maybe unsorted */
+            mark(w, r->token, wb_row_key(r), r->key_len, (int64_t)(r->key_len + r->value_len));
+        }
+        w->dirty.oldest_ms = oldest;
+    }
+    rc_wb_batch_free(b);
+}
+
+/* Hands the dirty keys to the writer (which must be idle). */
+static void start_flush(struct wb_store *w)
+{
+    struct wb_batch *b;
+
+    if (w->dirty.n == 0)
+        return;
+    b = build_batch(w);
+    if (b == NULL)
+        return; /* kept: tried again at the next commit */
+    w->inflight_rows = (int64_t)b->nrows;
+    w->inflight_oldest = b->oldest_ms;
+    rc_wb_writer_submit(w->writer, b);
+}
+
+/* At a commit (no batch open): collects a finished flush, starts the next
+ * one when due. */
+static void flush_if_due(struct wb_store *w)
+{
+    if (w->inflight_rows > 0)
+        collect(w, 0);
+    if (w->inflight_rows == 0 && w->dirty.n > 0 &&
+        mono_ms() - w->dirty.oldest_ms >= w->flush_ms)
+        start_flush(w);
+}
+
+/* Everything to disk, waiting for it (close). One try: a failed flush
+ * here has nobody to report to. */
+static void flush_all(struct wb_store *w)
+{
+    if (w->inflight_rows > 0)
+        collect(w, 1);
+    start_flush(w);
+    if (w->inflight_rows > 0)
+        collect(w, 1);
+}
+
+/* ---- open and close -------------------------------------------------------- */
+
+struct load_arg {
+    struct wb_store *w;
+    int err;
+};
+
+/*
+ * One row of the table into memory, as it is: expired values and
+ * tombstones past their purge time too, as the SQLite engine keeps them
+ * until the purge (the store has no clock of its own; the purge's first
+ * sweep removes them, and its drop hook their rows). A row memory has no
+ * room for (noeviction under a budget smaller than the data) ends the
+ * load: it and the rows after it stay on disk, not served (a restart with
+ * a larger budget loads them).
+ */
+static int load_row(void *arg, const struct rc_entry *e)
+{
+    struct load_arg *a = arg;
+    int rv = rc_memkv_load(a->w->mem.kv, e->token, e->key, e->key_len,
+                           e->tombstone ? NULL : e->value, e->value_len, e->ver.hlc, e->ver.node,
+                           e->expires_ms, 0);
+
+    if (rv == RC_EFULL)
+        return 1;
+    if (rv < 0) {
+        a->err = rv;
+        return 1;
+    }
+    return 0;
+}
+
+static void wb_free(struct wb_store *w)
+{
+    rc_wb_writer_stop(w->writer);
+    rc_wb_db_close(w->db);
+    rc_memkv_free(w->mem.kv);
+    dirty_free(&w->dirty);
+    free(w);
+}
+
+static int wb_open(const struct rc_store_opts *opts, void **eng, char *errbuf, size_t errlen)
+{
+    struct wb_store *w = calloc(1, sizeof(*w));
+    struct load_arg la;
+    int err;
+
+    *eng = NULL;
+    if (w == NULL)
+        return RC_ENOMEM;
+    w->flush_ms = opts->flush_ms > 0 ? opts->flush_ms : WB_FLUSH_MS;
+    w->max_lag_ms = opts->max_lag_ms > 0 ? opts->max_lag_ms : WB_MAX_LAG_MS;
+    err = rc_store_mem_init(&w->mem, opts);
+    if (err < 0) {
+        free(w);
+        return err;
+    }
+    rc_memkv_set_drop_hook(w->mem.kv, on_drop, w);
+    err = rc_wb_db_open(opts, &w->db, &w->page_size, errbuf, errlen);
+    if (err == 0) {
+        la = (struct load_arg){w, 0};
+        err = rc_wb_db_load(w->db, load_row, &la);
+        if (err == 0)
+            err = la.err;
+        if (err < 0 && errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
+            snprintf(errbuf, errlen, "cannot load the database: %s", rc_strerror(err));
+    }
+    if (err == 0)
+        err = rc_wb_writer_start(opts, &w->writer, errbuf, errlen);
+    if (err < 0) {
+        wb_free(w);
+        return err;
+    }
+    *eng = w;
+    return 0;
+}
+
+/* A clean shutdown loses nothing: every change goes to disk first. */
+static void wb_close(void *eng)
+{
+    struct wb_store *w = eng;
+
+    rc_memkv_commit(w->mem.kv);
+    flush_all(w);
+    wb_free(w);
+}
+
+/* ---- the ops that change memory: memkv's, plus a dirty mark ---------- */
+
+static int wb_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
+                    const uint8_t *value, size_t value_len, const struct rc_version *ver,
+                    int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
+                    int *existed)
+{
+    struct wb_store *w = eng;
+    int rv;
+
+    /* Room to mark the key first: a write that cannot reach the disk
+     * fails (discarding the batch, as any failed write) rather than be
+     * applied in memory only. */
+    if (dirty_reserve(&w->dirty, key_len) < 0) {
+        rc_memkv_discard(w->mem.kv);
+        return RC_ENOMEM;
+    }
+    rv = rc_store_mem_write(eng, key, key_len, token, value, value_len, ver, expires_ms, now_ms,
+                            live, existed);
+    if (rv == 1)
+        mark(w, token, key, key_len, (int64_t)(key_len + (value != NULL ? value_len : 0)));
+    return rv;
+}
+
+static int wb_backlogged(const void *eng);
+
+/*
+ * Backpressure: while the disk lags more than max_lag_ms (or the dirty
+ * bytes pass their cap), a commit waits for the flush running and starts
+ * the next at once, so the loop (and with it every client) goes at the
+ * writer's pace and the lag stays near max_lag_ms plus a flush. Redis's
+ * everysec does the same: it delays writes while an fsync is over two
+ * seconds late. Nothing is dropped.
+ */
+static int wb_commit(void *eng)
+{
+    struct wb_store *w = eng;
+
+    rc_memkv_commit(w->mem.kv);
+    if (wb_backlogged(w)) {
+        w->backlog_waits++;
+        if (w->inflight_rows > 0)
+            collect(w, 1);
+        start_flush(w);
+        return 0;
+    }
+    flush_if_due(w);
+    return 0;
+}
+
+static int wb_unflushed(const void *eng)
+{
+    const struct wb_store *w = eng;
+
+    return w->dirty.n > 0 || w->inflight_rows > 0;
+}
+
+/* The age of the oldest change not yet on disk, ms (0: none). */
+static int64_t lag_ms(const struct wb_store *w, int64_t now)
+{
+    int64_t oldest = INT64_MAX;
+
+    if (w->inflight_rows > 0)
+        oldest = w->inflight_oldest;
+    if (w->dirty.n > 0 && w->dirty.oldest_ms < oldest)
+        oldest = w->dirty.oldest_ms;
+    return oldest == INT64_MAX ? 0 : now - oldest;
+}
+
+static int wb_backlogged(const void *eng)
+{
+    const struct wb_store *w = eng;
+
+    if (!wb_unflushed(eng))
+        return 0;
+    return lag_ms(w, mono_ms()) > w->max_lag_ms || w->dirty.bytes > WB_MAX_DIRTY_BYTES;
+}
+
+/* The memory engine's figures; the disk's size, WAL and checkpoints are
+ * the file's. */
+static void wb_stats(void *eng, struct rc_store_stats *st)
+{
+    struct wb_store *w = eng;
+
+    rc_store_mem_stats(eng, st);
+    st->db_bytes = rc_wb_db_bytes(w->db, w->page_size);
+    rc_wb_writer_stats(w->writer, &st->wal_bytes, &st->checkpoints);
+    st->wb_dirty = (int64_t)w->dirty.n + w->inflight_rows;
+    st->wb_lag_ms = lag_ms(w, mono_ms());
+    st->wb_flushes = w->flushes;
+    st->wb_flush_rows = w->flush_rows;
+    st->wb_flush_ms_max = w->flush_ms_max;
+    st->wb_flush_errors = w->flush_errors + w->unmarked;
+    st->wb_backlog_waits = w->backlog_waits;
+}
+
+static int wb_meta_get(void *eng, const char *name, uint64_t *value)
+{
+    struct wb_store *w = eng;
+
+    return rc_wb_db_meta_get(w->db, name, value);
+}
+
+static int wb_meta_set(void *eng, const char *name, uint64_t value)
+{
+    struct wb_store *w = eng;
+
+    return rc_wb_db_meta_set(w->db, name, value);
+}
+
+/* Purges, range deletes and evictions are memkv's: its drop hook marks
+ * what they remove. */
+const struct rc_store_engine rc_store_engine_wb = {
+    .name = "write-behind",
+    .open = wb_open,
+    .close = wb_close,
+    .get = rc_store_mem_get,
+    .write = wb_write,
+    .commit = wb_commit,
+    .pending = rc_store_mem_pending,
+    .purge = rc_store_mem_purge,
+    .scan = rc_store_mem_scan,
+    .range_digest_before = rc_store_mem_range_digest_before,
+    .range_count = rc_store_mem_range_count,
+    .delete_range = rc_store_mem_delete_range,
+    .stats = wb_stats,
+    .set_evict = rc_store_mem_set_evict,
+    .evict_step = rc_store_mem_evict_step,
+    .evicted = rc_store_mem_evicted,
+    .live_keys = rc_store_mem_live_keys,
+    .meta_get = wb_meta_get,
+    .meta_set = wb_meta_set,
+    .unflushed = wb_unflushed,
+    .backlogged = wb_backlogged,
+};

@@ -1,0 +1,322 @@
+/*
+ * test_store_wb.c - what only the write-behind engine has (server/store_wb.c):
+ * the rows a flush writes (read back with SQLite directly), the warm
+ * restart, evictions and range deletes reaching the disk, coalescing, what
+ * a crash before a flush loses, and a schema-1 database loaded after its
+ * migration. The store contract itself runs on this engine in
+ * test_store_contract.c and test_store_ranges.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include "err.h"
+#include "evict.h"
+#include "ring.h"
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct fx_engine wb_engine = {"write-behind", NULL, 1, 1};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Commits until every change is on disk (the node's flush timer does the
+ * same); fails after 5 s. */
+static void settle(struct rc_store *s)
+{
+    int i;
+
+    for (i = 0; i < 5000 && (rc_store_commit(s), rc_store_unflushed(s)); i++)
+        sleep_ms(1);
+    assert_false(rc_store_unflushed(s));
+}
+
+static sqlite3 *db_of(struct fx *f)
+{
+    char path[192];
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    return db;
+}
+
+static int64_t db_int(struct fx *f, const char *sql)
+{
+    sqlite3 *db = db_of(f);
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int64_t rows_of(struct fx *f)
+{
+    return db_int(f, "SELECT count(*) FROM kv");
+}
+
+static int setup_wb(void **state)
+{
+    *state = (void *)&wb_engine;
+    return fx_setup(state);
+}
+
+/* Reopens with other options (the fixture's, changed by the caller). */
+static void reopen_with(struct fx *f, int64_t flush_ms)
+{
+    f->opts.flush_ms = flush_ms;
+    fx_reopen(f);
+}
+
+/* A flush writes each row as memory holds it: value, version, expiry,
+ * tombstones; nothing before the flush is due. */
+static void test_flush_writes_rows(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+
+    reopen_with(f, 200);
+    assert_int_equal(put(f->s, "a", "alpha", 10, 3, NOW0 + 5000, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "b", "beta", 11, 4, 0, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "c", 12, 5, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    /* Not due yet: memory has it, the disk not. */
+    assert_int_equal(rows_of(f), 0);
+    assert_true(rc_store_unflushed(f->s));
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.wb_dirty, 3);
+    settle(f->s);
+    assert_int_equal(rows_of(f), 3);
+    assert_int_equal(db_int(f, "SELECT hlc * 1000 + node FROM kv WHERE key = CAST('a' AS BLOB)"),
+                     10003);
+    assert_int_equal(db_int(f, "SELECT expires FROM kv WHERE key = CAST('a' AS BLOB)"),
+                     NOW0 + 5000);
+    assert_int_equal(db_int(f, "SELECT length(value) FROM kv WHERE key = CAST('b' AS BLOB)"), 4);
+    assert_int_equal(db_int(f, "SELECT value IS NULL FROM kv WHERE key = CAST('c' AS BLOB)"), 1);
+    assert_int_equal(db_int(f, "SELECT expires FROM kv WHERE key = CAST('c' AS BLOB)"),
+                     NOW0 + GRACE_MS);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.wb_dirty, 0);
+    assert_int_equal(st.wb_lag_ms, 0);
+    assert_int_equal(st.wb_flushes, 1);
+    assert_int_equal(st.wb_flush_rows, 3);
+    assert_int_equal(st.wb_flush_errors, 0);
+}
+
+/* Close flushes; open loads values, tombstones, versions and expiry. */
+static void test_reopen_loads(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats before;
+    struct rc_entry e;
+
+    reopen_with(f, 60000); /* nothing flushes before the close */
+    assert_int_equal(put(f->s, "v", "value", 7, 2, NOW0 + 9000, NOW0, NULL), 1);
+    assert_int_equal(put(f->s, "w", "", 8, 2, 0, NOW0, NULL), 1);
+    assert_int_equal(del(f->s, "t", 9, 2, NOW0, NULL), 1);
+    fill(f->s, "many", 500, 100, 100, 0);
+    rc_store_stats(f->s, &before);
+    assert_int_equal(rows_of(f), 0);
+    fx_reopen(f);
+    expect(f->s, "v", "value", 7, 2, NOW0);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"v", 1, NOW0, &e), 0);
+    assert_int_equal(e.expires_ms, NOW0 + 9000);
+    expect(f->s, "w", "", 8, 2, NOW0);
+    expect(f->s, "t", NULL, 9, 2, NOW0);
+    assert_int_equal(rc_store_get(f->s, (const uint8_t *)"t", 1, NOW0, &e), 0);
+    assert_int_equal(e.expires_ms, NOW0 + GRACE_MS); /* the purge time it had */
+    expect_stats(f->s, 502, 1, before.bytes);
+}
+
+/* An entry evicted from memory is deleted from disk at the next flush:
+ * the disk holds what memory holds. */
+static void test_evicted_deleted_from_disk(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+
+    f->opts.max_mem_bytes = 2 << 20;
+    f->opts.evict_policy = RC_EVICT_ALLKEYS_LRU;
+    reopen_with(f, 10);
+    fill(f->s, "first", 2000, 200, 1, 0); /* fits: on disk */
+    settle(f->s);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(rows_of(f), 2000);
+    fill(f->s, "then", 20000, 200, 10000, 0); /* pushes the first ones out */
+    settle(f->s);
+    rc_store_stats(f->s, &st);
+    assert_true(st.evicted > 2000);
+    assert_int_equal(rows_of(f), st.keys + st.tombstones);
+    /* And a restart under the same budget holds the same. */
+    fx_reopen(f);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(rows_of(f), st.keys + st.tombstones);
+}
+
+/* Range deletes and purges reach the disk. */
+static void test_range_delete_and_purge_persisted(void **state)
+{
+    struct fx *f = *state;
+    int deleted, purged;
+
+    reopen_with(f, 10);
+    fill(f->s, "r", 300, 10, 1, 0);
+    assert_int_equal(put(f->s, "exp", "x", 1000, 1, NOW0 + 10, NOW0, NULL), 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    settle(f->s);
+    assert_int_equal(rows_of(f), 301);
+    assert_int_equal(rc_store_purge(f->s, NOW0 + 20, 1000, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    settle(f->s);
+    assert_int_equal(rows_of(f), 300);
+    do {
+        assert_int_equal(rc_store_delete_range(f->s, 0, HALF - 1, 50, &deleted), 0);
+        assert_int_equal(rc_store_commit(f->s), 0);
+    } while (deleted > 0);
+    settle(f->s);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM kv WHERE token < 0"), 0);
+    assert_int_equal(rows_of(f), (int64_t)count_of(f->s, 0, UINT64_MAX, NOW0));
+}
+
+/* 1000 writes of one key between two flushes are one row write. */
+static void test_coalescing(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    char val[16];
+    int i;
+
+    reopen_with(f, 500);
+    for (i = 0; i < 1000; i++) {
+        snprintf(val, sizeof(val), "v%d", i);
+        assert_int_equal(put(f->s, "hot", val, 10 + (uint64_t)i, 1, 0, NOW0, NULL), 1);
+        assert_int_equal(rc_store_commit(f->s), 0);
+    }
+    settle(f->s);
+    rc_store_stats(f->s, &st);
+    assert_int_equal(st.wb_flushes, 1);
+    assert_int_equal(st.wb_flush_rows, 1);
+    assert_int_equal(db_int(f, "SELECT hlc FROM kv WHERE key = CAST('hot' AS BLOB)"), 1009);
+}
+
+/* A crash (the process ends without closing) loses the writes not yet
+ * flushed, and only those. */
+static void test_crash_loses_only_unflushed(void **state)
+{
+    struct fx *f = *state;
+    int status;
+    pid_t pid;
+
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.flush_ms = 300;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rc_store *s = NULL;
+
+        if (rc_store_open(&f->opts, &s, NULL, 0) != 0)
+            _exit(2);
+        put(s, "flushed", "yes", 1, 1, 0, NOW0, NULL);
+        rc_store_commit(s);
+        while (rc_store_commit(s), rc_store_unflushed(s))
+            sleep_ms(1);
+        put(s, "lost", "yes", 2, 1, 0, NOW0, NULL);
+        rc_store_commit(s); /* acknowledged, not due for 300 ms */
+        _exit(rc_store_unflushed(s) ? 0 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fx_open(f);
+    expect(f->s, "flushed", "yes", 1, 1, NOW0);
+    expect_absent(f->s, "lost", NOW0);
+}
+
+/* A schema-1 database (before the (token, key) primary key) is migrated
+ * and loaded; its metadata is read. */
+static void test_migrates_v1(void **state)
+{
+    struct fx *f = *state;
+    char path[192], sql[512];
+    uint64_t id = 0;
+    sqlite3 *db;
+    int i;
+
+    rc_store_close(f->s);
+    f->s = NULL;
+    rm_rf(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE kv(key BLOB PRIMARY KEY, token INTEGER NOT NULL,"
+                     " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
+                     " value BLOB) WITHOUT ROWID;"
+                     "CREATE INDEX kv_token ON kv(token);"
+                     "CREATE INDEX kv_expires ON kv(expires) WHERE expires > 0;"
+                     "CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                     "INSERT INTO meta VALUES('node_id', 42);"
+                     "PRAGMA user_version=1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    for (i = 0; i < 50; i++) {
+        char key[16];
+
+        snprintf(key, sizeof(key), "old-%d", i);
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO kv VALUES(CAST('%s' AS BLOB), %lld, %d, 7, 0, %s)", key,
+                 (long long)(rc_ring_token(key, strlen(key)) ^ 0x8000000000000000ull), 100 + i,
+                 i % 10 == 0 ? "NULL" : "CAST('v' AS BLOB)");
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+    fx_open(f);
+    expect(f->s, "old-3", "v", 103, 7, NOW0);
+    expect(f->s, "old-10", NULL, 110, 7, NOW0);
+    /* Values: old-1..9 (5 + 1 bytes), old-11..49 but the tens (6 + 1). */
+    expect_stats(f->s, 45, 5, 9 * 6 + 36 * 7);
+    assert_int_equal(rc_store_meta_get(f->s, "node_id", &id), 0);
+    assert_int_equal(id, 42);
+    assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_flush_writes_rows, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_loads, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_evicted_deleted_from_disk, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_range_delete_and_purge_persisted, setup_wb,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_coalescing, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_loses_only_unflushed, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v1, setup_wb, fx_teardown),
+    };
+    return cmocka_run_group_tests_name("store_wb", tests, NULL, NULL);
+}
