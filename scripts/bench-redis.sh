@@ -15,7 +15,8 @@
 #               between the bench-redis markers in docs/benchmarks.md)
 # Environment: BIN=dir (binaries; default: builds Release into
 # build/release), BASE_PORT (18400), KEEP=1 keeps logs in the work dir,
-# SUSTAINED_S (600) the length of the --sustained run.
+# SUSTAINED_S (600) the length of the --sustained run, MEMKEYS the keys
+# of the memory and restart figures (e.g. 1000000 with --quick).
 #
 # Targets, all on loopback (each started by this script, killed by pid on
 # exit):
@@ -76,6 +77,7 @@ if [ $quick = 1 ]; then
 else
     runs=5 n_p1=100000 n_p16=600000 secs=2.5 memkeys=1000000 keyspace=100000 bigkeys=1000000
 fi
+memkeys=${MEMKEYS:-$memkeys}
 sustained_s=${SUSTAINED_S:-600}
 base=${BASE_PORT:-18400}
 kb_value=$(head -c 1024 /dev/zero | tr '\0' x) # the 1 KiB cells' value
