@@ -34,9 +34,10 @@
 #              history
 #   native     the rc-mem node's native port, driven by ringcache-bench
 # rc-mem runs the native in-memory engine (common/memkv.c), which needs no
-# read cache. The disk node of the throughput cells runs with --read-cache
-# 512m, room for every key the cells use, as Redis holds them all in
-# memory; the disk memory-per-key server keeps the default 64 MiB. The
+# read cache, nor does rc-disk (write-behind serves from memory). The
+# rc-disk-old node of the throughput cells runs with --read-cache 512m,
+# room for every key the cells use, as Redis holds them all in memory;
+# its memory-per-key server keeps the default 64 MiB. The
 # 1 KiB cells use keys of their own (kb:...), so no cell reads values
 # another cell resized.
 # redis-benchmark drives the GET/SET cells against redis and the RESP
@@ -65,7 +66,7 @@ for a in "$@"; do
     --quick) quick=1 ;;
     --sustained) sustained=1 ;;
     --no-write) write=0 ;;
-    -h | --help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$a' (see --help)" >&2; exit 2 ;;
     esac
 done
