@@ -66,7 +66,7 @@ for a in "$@"; do
     --quick) quick=1 ;;
     --sustained) sustained=1 ;;
     --no-write) write=0 ;;
-    -h | --help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$a' (see --help)" >&2; exit 2 ;;
     esac
 done
