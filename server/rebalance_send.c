@@ -431,8 +431,9 @@ static void on_peer_reply(void *arg, int err, const struct rc_reply *rep)
              * on its own reads. Resending the difference would put back
              * what was evicted, again every pass (traffic growing with the
              * eviction rate), so anti-entropy leaves such ranges alone;
-             * hints and read repair still deliver missed writes
-             * (docs/architecture.md, "Memory and eviction"). */
+             * hints still deliver missed writes and read repair fixes
+             * stale versions (docs/architecture.md, "Replicas of a
+             * cache"). */
             s->skipped++;
             rb->st.repairs_skipped_evicting++;
             task_done(rb, s, t);
