@@ -11,6 +11,7 @@
  * The allocation-failure tests swap SQLite's allocator in main(), before
  * SQLite is first used, for one that fails the Nth allocation while armed.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,9 +42,16 @@ static long fault_at;    /* 0 = disarmed */
 static long fault_count; /* allocations seen while armed */
 static int fault_fired;
 
+/* The thread that armed the fault: SQLite's allocator is process-wide,
+ * and the store's background checkpointer allocates on its own thread at
+ * moments that depend on the machine's load; a fault it took would make
+ * the armed writes succeed by chance. Only the armed thread's allocations
+ * count. */
+static pthread_t fault_thread;
+
 static int fault_now(void)
 {
-    if (fault_at == 0)
+    if (fault_at == 0 || !pthread_equal(pthread_self(), fault_thread))
         return 0;
     if (++fault_count == fault_at) {
         fault_fired = 1;
@@ -66,6 +74,7 @@ static void *fault_realloc(void *p, int n)
  * fault_fired keeps telling whether the last armed fault fired. */
 static void fault_arm(long n)
 {
+    fault_thread = pthread_self();
     fault_count = 0;
     if (n > 0)
         fault_fired = 0;
