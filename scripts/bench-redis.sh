@@ -300,7 +300,7 @@ sustained_run() {
     local keys=1000000 bpid dirty lag max_lag=0 max_dirty=0 samples=0 rss0 rss1 rss_max=0 r out
     say "sustained: $keys keys of 100 B, random SET at P16 for $sustained_s s"
     mkdir -p "$work/disk"
-    start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --write-behind on --rf 1 --r 1 --w 1
+    start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1
     bench_load rc-disk "$keys" key:
     sleep 2
     rss0=$(rss_kib "${pid[rc-disk]}")
@@ -329,7 +329,7 @@ sustained_run() {
         printf "| %d s, 1M keys of 100 B, 50 conns, P16, random SET | %.0f | %.3f | %s | %s | %s | %.1f / %.1f / %.1f MiB (end %+.1f%%) |\n",
             s, v[1], v[2] / 1000, v[3], (n > 0 ? ml : "-"), md, r0 / 1024, r1 / 1024, rm / 1024, (r1 - r0) * 100 / r0
     }')
-    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET on one disk node (--write-behind on, its defaults), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, and the largest sample."
+    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET on one disk node (write-behind, defaults), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, and the largest sample."
     printf '%s\n\n%s\n' "$header" "$table"
     if [ $write = 1 ]; then
         write_section bench-redis-sustained "Sustained write-behind (scripts/bench-redis.sh --sustained)" "$header" "$table"
@@ -364,7 +364,7 @@ start_redis redis-aof $((base + 5)) --appendonly yes --appendfsync everysec \
     --auto-aof-rewrite-percentage 0
 start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1
 mkdir -p "$work/disk" "$work/disk-old"
-start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --write-behind on --rf 1 --r 1 --w 1 --read-cache 512m
+start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1 --read-cache 512m
 start_rc rc-disk-old $((base + 25)) $((base + 27)) "$work/disk-old" --rf 1 --r 1 --w 1 \
     --read-cache 512m --write-behind off
 targets=(redis rc-mem rc-disk rc-disk-old native redis-aof)
@@ -398,7 +398,7 @@ mem_start() { # target
     redis-aof) start_redis redis-aof $((base + 35)) --appendonly yes --appendfsync everysec \
         --auto-aof-rewrite-percentage 0 ;;
     rc-mem) start_rc rc-mem $((base + 40)) $((base + 42)) :memory: --rf 1 --r 1 --w 1 ;;
-    rc-disk) start_rc rc-disk $((base + 50)) $((base + 52)) "$work/disk2" --write-behind on --rf 1 --r 1 --w 1 ;;
+    rc-disk) start_rc rc-disk $((base + 50)) $((base + 52)) "$work/disk2" --rf 1 --r 1 --w 1 ;;
     rc-disk-old) start_rc rc-disk-old $((base + 55)) $((base + 57)) "$work/disk2-old" --rf 1 \
         --r 1 --w 1 --write-behind off ;;
     esac
@@ -549,7 +549,7 @@ END {
         }
         print line " |"
     }
-    printf "\nDurable writes: ringcache on disk against Redis with an append-only file fsynced every second (automatic rewrites off). rc disk = --write-behind on (served from memory, SQLite written behind the acknowledgement every --flush-interval; kill -9 of every replica may lose the last --max-write-lag ms, as Redis everysec may lose the last second); rc disk old = --write-behind off (SQLite WAL written before the acknowledgement, synchronous=NORMAL), the engine before issue 16, as history. Neither fsyncs before answering. Ratio = ringcache ÷ Redis AOF. The last four rows use a key space of their own of %s keys, driven by ringcache-bench --resp for both.\n\n", keys(bigkeys)
+    printf "\nDurable writes: ringcache on disk against Redis with an append-only file fsynced every second (automatic rewrites off). rc disk = write-behind (the default: served from memory, SQLite written behind the acknowledgement every --flush-interval; kill -9 of every replica may lose the last --max-write-lag ms, as Redis everysec may lose the last second); rc disk old = --write-behind off (SQLite WAL written before the acknowledgement, synchronous=NORMAL), the engine before issue 16, as history. Neither fsyncs before answering. Ratio = ringcache ÷ Redis AOF. The last four rows use a key space of their own of %s keys, driven by ringcache-bench --resp for both.\n\n", keys(bigkeys)
     printf "| workload | Redis AOF ops/s | rc disk ops/s | ratio | rc disk old ops/s | ratio | p99 ms, Redis AOF / rc disk / old | p99 ratio | CPU µs/op, Redis AOF / rc disk / old | CPU ratio |\n|---|---|---|---|---|---|---|---|---|---|\n"
     for (c = 1; c <= ncells + 4; c++) {
         ka = cells[c] SUBSEP "redis-aof"; kd = cells[c] SUBSEP "rc-disk"; ko = cells[c] SUBSEP "rc-disk-old"
@@ -589,7 +589,7 @@ cpu=$(lscpu 2>/dev/null | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2;
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 pin="servers pinned to core 0, clients to core 1"
 [ ${#srv_pin[@]} -eq 0 ] && pin="no pinning (fewer than 2 cores or no taskset)"
-header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off; and with AOF everysec for the durable table), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells on disk: --read-cache 512m, room for every key used, as Redis holds them all, where the engine has a read cache; :memory: runs the native engine, no read cache; rc-disk with --write-behind on and its defaults). Key space $keyspace keys; the 1 KiB cells use keys of their own; the durable table's large key space $bigkeys keys (big:); memory and restart figures $memkeys keys."
+header="Run $(date -u +%Y-%m-%dT%H:%MZ) ($([ $quick = 1 ] && echo "--quick, " )$runs runs per cell). Machine: $(nproc) vCPU ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r); $pin; load average at the end $(cut -d' ' -f1-3 /proc/loadavg). Redis $redis_v (persistence off; and with AOF everysec for the durable table), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build, single nodes with --rf 1 (throughput cells on disk: --read-cache 512m, room for every key used, as Redis holds them all, where the engine has a read cache; :memory: runs the native engine, no read cache; disk nodes with the write-behind defaults). Key space $keyspace keys; the 1 KiB cells use keys of their own; the durable table's large key space $bigkeys keys (big:); memory and restart figures $memkeys keys."
 
 printf '%s\n\n%s\n' "$header" "$table"
 say "done in $SECONDS s"

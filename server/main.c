@@ -107,9 +107,9 @@ static const struct rc_opt server_opts[] = {
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
         "Directory for the SQLite database; ':memory:' keeps data in memory only, in a native "
         "hash table instead of SQLite (pure cache, lost on restart; docs/architecture.md)."),
-    OPT("write-behind", "WRITE_BEHIND", RC_OPT_STR, "off", 0, 0, write_behind,
-        "'on' (opt-in for now): a node with a data directory serves every read and write "
-        "from memory (the ':memory:' engine, under --maxmemory) and writes SQLite behind, every "
+    OPT("write-behind", "WRITE_BEHIND", RC_OPT_STR, "on", 0, 0, write_behind,
+        "'on': a node with a data directory serves every read and write from memory (the "
+        "':memory:' engine, under --maxmemory) and writes SQLite behind, every "
         "--flush-interval, from a thread; a restart loads the database into memory before "
         "serving. An acknowledged write is on disk within --flush-interval plus a flush "
         "(docs/architecture.md). 'off': every write goes to SQLite in the event loop, data "
