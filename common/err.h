@@ -38,7 +38,11 @@
     XX(WRONGPASS, 22, "invalid password")                                 \
     XX(SUPERSEDED, 23, "a newer write to the key won")                   \
     XX(CLUSTER_KEY, 40, "cluster key check failed")                      \
-    XX(REPLAY, 41, "replayed or stale message")
+    XX(REPLAY, 41, "replayed or stale message")                          \
+    XX(NOT_INTEGER, 50, "value is not an integer or out of range")       \
+    XX(NOT_FLOAT, 51, "value is not a valid float")                      \
+    XX(OVERFLOW, 52, "increment or decrement would overflow")            \
+    XX(COUNTER_FULL, 53, "counter has too many writers")
 
 enum rc_err {
 #define RC_ERR_ENUM(name, code, msg) RC_E##name = -(RC_ERR_BASE + (code)),
