@@ -74,13 +74,18 @@ struct item {
     struct item *next; /* chain, in (token, key) order */
     uint64_t token;
     uint64_t hlc, node;
-    uint32_t klen;      /* key length, | HAS_EXPIRES */
+    uint32_t klen;      /* key length, | HAS_EXPIRES | HAS_ATTR */
     uint32_t value_len; /* TOMBSTONE for a tombstone */
 };
 
 /* klen's top bit (keys are at most RC_MEMKV_MAX_LEN): an int64_t expiry
  * time (absolute ms; a tombstone's purge time) follows the header. */
 #define HAS_EXPIRES 0x80000000u
+/* klen's next bit (keys are at most RC_MEMKV_MAX_KEY): a uint64_t of
+ * attributes (rc_memkv_write_attr) follows the expiry time. Most entries
+ * have none, and pay nothing for them. */
+#define HAS_ATTR 0x40000000u
+#define KLEN_MASK (~(HAS_EXPIRES | HAS_ATTR))
 
 /* A value: the policy's node, then the header (a tombstone is a bare
  * struct item). 64 bytes of header for a value, 48 for a tombstone
@@ -153,15 +158,17 @@ static int is_tomb(const struct item *it)
 }
 
 /* Bytes of one allocation: a value's carries the policy's node. */
-static size_t item_size(size_t key_len, size_t value_len, int tomb, int64_t expires)
+static size_t item_size(size_t key_len, size_t value_len, int tomb, int64_t expires,
+                        uint64_t attr)
 {
     return (tomb ? sizeof(struct item) : sizeof(struct vitem)) +
-           (expires != 0 ? sizeof(int64_t) : 0) + key_len + value_len;
+           (expires != 0 ? sizeof(int64_t) : 0) + (attr != 0 ? sizeof(uint64_t) : 0) + key_len +
+           value_len;
 }
 
 static size_t item_key_len(const struct item *it)
 {
-    return it->klen & ~HAS_EXPIRES;
+    return it->klen & KLEN_MASK;
 }
 
 static int64_t item_expires(const struct item *it)
@@ -169,15 +176,23 @@ static int64_t item_expires(const struct item *it)
     return it->klen & HAS_EXPIRES ? *(const int64_t *)(it + 1) : 0;
 }
 
+static uint64_t item_attr(const struct item *it)
+{
+    const uint8_t *p = (const uint8_t *)(it + 1) + (it->klen & HAS_EXPIRES ? sizeof(int64_t) : 0);
+
+    return it->klen & HAS_ATTR ? *(const uint64_t *)p : 0;
+}
+
 static const uint8_t *item_key(const struct item *it)
 {
-    return (const uint8_t *)(it + 1) + (it->klen & HAS_EXPIRES ? sizeof(int64_t) : 0);
+    return (const uint8_t *)(it + 1) + (it->klen & HAS_EXPIRES ? sizeof(int64_t) : 0) +
+           (it->klen & HAS_ATTR ? sizeof(uint64_t) : 0);
 }
 
 static int64_t item_mem(const struct item *it)
 {
     return (int64_t)(item_size(item_key_len(it), is_tomb(it) ? 0 : it->value_len, is_tomb(it),
-                               item_expires(it)) +
+                               item_expires(it), item_attr(it)) +
                      ALLOC_OVERHEAD);
 }
 
@@ -193,13 +208,14 @@ static struct item *node_item(const struct rc_evict_node *n)
 
 /* A header followed by room for expiry, key and value; NULL when out of
  * memory. */
-static struct item *item_alloc(size_t key_len, size_t value_len, int tomb, int64_t expires)
+static struct item *item_alloc(size_t key_len, size_t value_len, int tomb, int64_t expires,
+                               uint64_t attr)
 {
     struct vitem *v;
 
     if (tomb)
-        return malloc(item_size(key_len, 0, 1, expires));
-    v = malloc(item_size(key_len, value_len, 0, expires));
+        return malloc(item_size(key_len, 0, 1, expires, 0));
+    v = malloc(item_size(key_len, value_len, 0, expires, attr));
     return v != NULL ? &v->it : NULL;
 }
 
@@ -251,6 +267,7 @@ static void to_entry(const struct item *it, struct rc_memkv_entry *e)
     e->hlc = it->hlc;
     e->node = it->node;
     e->expires_ms = item_expires(it);
+    e->attr = item_attr(it);
 }
 
 /* (token, key) order; keys as SQLite orders blobs. */
@@ -796,18 +813,22 @@ static int write_ignored(struct rc_memkv *m, const struct item *old, int is_valu
 
 static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_t key_len,
                       const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
-                      int64_t expires)
+                      int64_t expires, uint64_t attr)
 {
     uint8_t *data = (uint8_t *)(it + 1);
 
     it->token = token;
     it->hlc = hlc;
     it->node = node;
-    it->klen = (uint32_t)key_len | (expires != 0 ? HAS_EXPIRES : 0);
+    it->klen = (uint32_t)key_len | (expires != 0 ? HAS_EXPIRES : 0) | (attr != 0 ? HAS_ATTR : 0);
     it->value_len = value != NULL ? (uint32_t)value_len : TOMBSTONE;
     if (expires != 0) {
         *(int64_t *)data = expires;
         data += sizeof(int64_t);
+    }
+    if (attr != 0) {
+        *(uint64_t *)data = attr;
+        data += sizeof(uint64_t);
     }
     if (key_len > 0)
         memcpy(data, key, key_len);
@@ -819,7 +840,8 @@ static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_
  * (a load keeps the one it had), else now_ms + grace. */
 static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                      const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
-                     int64_t expires_ms, int64_t now_ms, int64_t tomb_exp, int *existed)
+                     int64_t expires_ms, uint64_t attr, int64_t now_ms, int64_t tomb_exp,
+                     int *existed)
 {
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
@@ -828,8 +850,10 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
 
     if (existed != NULL)
         *existed = 0;
-    if (key_len > RC_MEMKV_MAX_LEN || vlen > RC_MEMKV_MAX_LEN)
+    if (key_len > RC_MEMKV_MAX_KEY || vlen > RC_MEMKV_MAX_LEN)
         return RC_EINVAL;
+    if (tomb)
+        attr = 0;
     grow_step(m, MOVE_STEP);
     old = lookup(m, token, key, key_len, &pp);
     if (write_ignored(m, old, !tomb, token, hlc, node, now_ms)) {
@@ -849,19 +873,19 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
      * over the table): evict its growth now too, as many entries as that
      * takes (each frees at least EVICT_MIN_FREE), so that the budget holds
      * at this commit rather than over the next writes. */
-    r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp) + ALLOC_OVERHEAD) -
+    r = make_room(m, (int64_t)(item_size(key_len, vlen, tomb, exp, attr) + ALLOC_OVERHEAD) -
                          (old ? item_mem(old) : 0),
                   old, RC_MEMKV_EVICT_PER_WRITE +
                            (int)(grew / EVICT_MIN_FREE < INT_MAX / 2 ? grew / EVICT_MIN_FREE
                                                                      : INT_MAX / 2));
-    it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp) : NULL;
+    it = r >= 0 && log_reserve(m) == 0 ? item_alloc(key_len, vlen, tomb, exp, attr) : NULL;
     if (it == NULL) {
         rc_memkv_discard(m);
         return r < 0 ? r : RC_ENOMEM;
     }
     if (r > 0) /* evictions unlinked entries: pp may be one's link */
         pp = find(m, token, key, key_len);
-    fill_item(it, token, key, key_len, value, value_len, hlc, node, exp);
+    fill_item(it, token, key, key_len, value, value_len, hlc, node, exp, attr);
     it->next = old != NULL ? old->next : *pp;
     *pp = it;
     if (existed != NULL)
@@ -877,16 +901,24 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
                    const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                    int64_t expires_ms, int64_t now_ms, int *existed)
 {
-    return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, now_ms, 0,
-                     existed);
+    return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, 0, now_ms,
+                     0, existed);
+}
+
+int rc_memkv_write_attr(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                        int64_t expires_ms, uint64_t attr, int64_t now_ms, int *existed)
+{
+    return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
+                     now_ms, 0, existed);
 }
 
 int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
-                  int64_t expires_ms, int64_t now_ms)
+                  int64_t expires_ms, uint64_t attr, int64_t now_ms)
 {
-    int rv = put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, now_ms,
-                       value == NULL && expires_ms > 0 ? expires_ms : 0, NULL);
+    int rv = put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
+                       now_ms, value == NULL && expires_ms > 0 ? expires_ms : 0, NULL);
 
     if (rv >= 0)
         rc_memkv_commit(m);

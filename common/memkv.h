@@ -37,6 +37,7 @@ struct rc_memkv_entry {
     size_t value_len;
     uint64_t hlc, node; /* version: hlc first, node id as tie-break */
     int64_t expires_ms; /* absolute Unix ms, 0 = never; tombstone: purge time */
+    uint64_t attr;      /* opaque attributes (rc_memkv_write_attr); 0 = none */
 };
 
 struct rc_memkv_stats {
@@ -53,8 +54,10 @@ struct rc_memkv_stats {
                               a version at least as new (evghost.h) */
 };
 
-/* Largest key or value the engine stores (lengths are kept in 32 bits). */
+/* Largest key or value the engine stores (lengths are kept in 32 bits,
+ * a key's with two flag bits). */
 #define RC_MEMKV_MAX_LEN 0x7fffffffu
+#define RC_MEMKV_MAX_KEY 0x3fffffffu
 
 /* An engine of at most max_bytes of mem_bytes (0 = no cap), whose
  * tombstones are purged grace_ms after their write. 0 or RC_ENOMEM. */
@@ -118,6 +121,13 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
                    const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                    int64_t expires_ms, int64_t now_ms, int *existed);
 
+/* rc_memkv_write of a value with attributes: an opaque uint64 kept with
+ * the value (8 bytes more, only when not 0), returned in entry.attr. A
+ * tombstone keeps none. Keys are at most RC_MEMKV_MAX_KEY long. */
+int rc_memkv_write_attr(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                        int64_t expires_ms, uint64_t attr, int64_t now_ms, int *existed);
+
 /*
  * A write as loaded from a persistent copy (server/store_wb.c's warm
  * restart): rc_memkv_write committed at once (no batch may be open), a
@@ -127,7 +137,7 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
  */
 int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
-                  int64_t expires_ms, int64_t now_ms);
+                  int64_t expires_ms, uint64_t attr, int64_t now_ms);
 
 /*
  * The drop hook: fn(arg, token, key, key_len) for every entry the engine

@@ -101,24 +101,30 @@ int rc_store_get(struct rc_store *s, const uint8_t *key, size_t key_len, int64_t
     return s->ops->get(s->eng, key, key_len, key_token(key, key_len), now_ms, e);
 }
 
+static const struct rc_attr no_attr;
+
 static int write_checked(struct rc_store *s, const uint8_t *key, size_t key_len,
-                         const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                         int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
-                         int *existed)
+                         const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                         const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                         const struct rc_store_live *live, int *existed)
 {
     if (existed != NULL)
         *existed = 0;
-    if ((key == NULL && key_len > 0) || key_len > INT_MAX || value_len > INT_MAX || expires_ms < 0)
+    if ((key == NULL && key_len > 0) || key_len > INT_MAX || value_len > INT_MAX ||
+        expires_ms < 0 || (attr != NULL && attr->kind > RC_KIND_MAX))
         return RC_EINVAL;
-    return s->ops->write(s->eng, key, key_len, key_token(key, key_len), value, value_len, ver,
-                         expires_ms, now_ms, live, existed);
+    /* A tombstone has no attributes. */
+    if (attr == NULL || value == NULL)
+        attr = &no_attr;
+    return s->ops->write(s->eng, key, key_len, key_token(key, key_len), value, value_len, attr,
+                         ver, expires_ms, now_ms, live, existed);
 }
 
 int rc_store_write(struct rc_store *s, const uint8_t *key, size_t key_len, const uint8_t *value,
                    size_t value_len, const struct rc_version *ver, int64_t expires_ms,
                    int64_t now_ms, int *existed)
 {
-    return write_checked(s, key, key_len, value, value_len, ver, expires_ms, now_ms, NULL,
+    return write_checked(s, key, key_len, value, value_len, NULL, ver, expires_ms, now_ms, NULL,
                          existed);
 }
 
@@ -129,7 +135,16 @@ int rc_store_write_known(struct rc_store *s, const uint8_t *key, size_t key_len,
 {
     if (live == NULL)
         return RC_EINVAL;
-    return write_checked(s, key, key_len, value, value_len, ver, expires_ms, now_ms, live,
+    return write_checked(s, key, key_len, value, value_len, NULL, ver, expires_ms, now_ms, live,
+                         existed);
+}
+
+int rc_store_write_attr(struct rc_store *s, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                        const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                        const struct rc_store_live *live, int *existed)
+{
+    return write_checked(s, key, key_len, value, value_len, attr, ver, expires_ms, now_ms, live,
                          existed);
 }
 

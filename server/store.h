@@ -62,6 +62,35 @@ struct rc_store_opts {
     int64_t max_lag_ms;
 };
 
+/*
+ * Attributes stored with a value (never with a tombstone: a tombstone's
+ * are 0). flags: opaque to the store, the client flags of a memcached
+ * item. kind: how the value bytes are read. An entry written without
+ * attributes has both 0, and costs no more than before they existed
+ * (memory engine: no bytes; SQLite: one integer column of 0).
+ */
+#define RC_KIND_BYTES 0u   /* plain bytes, last-writer-wins */
+#define RC_KIND_COUNTER 1u /* a counter state (common/counter.h), merged */
+#define RC_KIND_MAX 1u
+
+struct rc_attr {
+    uint32_t flags;
+    uint32_t kind; /* RC_KIND_* */
+};
+
+/* The attributes as one integer, as the engines keep them (SQLite's attr
+ * column, memkv's word): kind in the high 32 bits, flags in the low. */
+static inline uint64_t rc_attr_pack(const struct rc_attr *a)
+{
+    return (uint64_t)a->kind << 32 | a->flags;
+}
+static inline struct rc_attr rc_attr_unpack(uint64_t v)
+{
+    struct rc_attr a = {(uint32_t)v, (uint32_t)(v >> 32)};
+
+    return a;
+}
+
 /* One stored entry. Pointers are borrowed and valid until the next call
  * on the store. */
 struct rc_entry {
@@ -73,6 +102,7 @@ struct rc_entry {
     struct rc_version ver;
     int64_t expires_ms; /* absolute Unix ms; 0 = never. For tombstones: purge time */
     int tombstone;
+    struct rc_attr attr; /* 0, 0 for a tombstone */
 };
 
 /* Process-wide SQLite settings for a server: call once, before any store
@@ -127,6 +157,18 @@ int rc_store_write_known(struct rc_store *s, const uint8_t *key, size_t key_len,
                          const uint8_t *value, size_t value_len, const struct rc_version *ver,
                          int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
                          int *existed);
+
+/*
+ * rc_store_write (live NULL) or rc_store_write_known (live set) of a
+ * value with attributes (attr NULL: none; ignored for a tombstone).
+ * RC_EINVAL for a kind above RC_KIND_MAX. The version decides as in
+ * rc_store_write: the store never merges (the node merges counters
+ * before it writes).
+ */
+int rc_store_write_attr(struct rc_store *s, const uint8_t *key, size_t key_len,
+                        const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                        const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                        const struct rc_store_live *live, int *existed);
 
 /* Commits the open batch, if any. 0, or RC_EFULL / RC_EIO (batch discarded). */
 int rc_store_commit(struct rc_store *s);

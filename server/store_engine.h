@@ -52,9 +52,12 @@ struct rc_store_engine {
     int (*get)(void *eng, const uint8_t *key, size_t key_len, uint64_t token, int64_t now_ms,
                struct rc_entry *e);
     /* rc_store_write when live is NULL, rc_store_write_known otherwise (an
-     * engine may ignore live when its own lookup costs nothing). */
+     * engine may ignore live when its own lookup costs nothing); attr is
+     * never NULL (zeros: none), already checked, and the engine stores it
+     * with a value only and returns it in rc_entry.attr. */
     int (*write)(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
-                 const uint8_t *value, size_t value_len, const struct rc_version *ver,
+                 const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                 const struct rc_version *ver,
                  int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
                  int *existed);
     int (*commit)(void *eng);

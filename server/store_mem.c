@@ -30,6 +30,7 @@ static void mem_to_entry(const struct rc_memkv_entry *me, struct rc_entry *e)
     e->ver.hlc = me->hlc;
     e->ver.node = me->node;
     e->expires_ms = me->expires_ms;
+    e->attr = rc_attr_unpack(me->attr);
 }
 
 /* The engine's memory budget: max_mem_bytes, or else max_bytes, which
@@ -98,14 +99,15 @@ int rc_store_mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t tok
 /* live is ignored: the engine's own lookup is a hash probe, so the
  * caller's knowledge saves nothing. */
 int rc_store_mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
-                     const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                     int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
-                     int *existed)
+                     const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                     const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                     const struct rc_store_live *live, int *existed)
 {
     struct mem_store *m = eng;
 
-    return rc_memkv_write(m->kv, token, key, key_len, value, value_len, ver->hlc, ver->node,
-                          expires_ms, now_ms, existed);
+    (void)live;
+    return rc_memkv_write_attr(m->kv, token, key, key_len, value, value_len, ver->hlc, ver->node,
+                               expires_ms, rc_attr_pack(attr), now_ms, existed);
 }
 
 int rc_store_mem_commit(void *eng)

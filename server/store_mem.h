@@ -36,9 +36,9 @@ int rc_store_mem_init(struct mem_store *m, const struct rc_store_opts *opts);
 int rc_store_mem_get(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
                      int64_t now_ms, struct rc_entry *e);
 int rc_store_mem_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
-                       const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                       int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
-                       int *existed);
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                       const struct rc_store_live *live, int *existed);
 int rc_store_mem_commit(void *eng);
 uint64_t rc_store_mem_pending(const void *eng);
 int rc_store_mem_purge(void *eng, int64_t now_ms, int max_rows, int *purged);

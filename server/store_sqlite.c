@@ -43,19 +43,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_GET] = "SELECT key, token, hlc, node, expires, value FROM kv"
+    [ST_GET] = "SELECT key, token, hlc, node, expires, value, attr FROM kv"
                " WHERE token = ?2 AND key = ?1",
     /* length() of a blob does not read its overflow pages; it is NULL for
      * a tombstone. */
     [ST_PEEK] = "SELECT hlc, node, expires, length(value) FROM kv"
                 " WHERE token = ?2 AND key = ?1",
-    [ST_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value, attr)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     /* The same, in the form that keeps a statement journal, so that a FULL
      * undoes this insert only and not the batch (store_sqlite_evict.c):
      * used under a cap and a policy that evicts. */
-    [ST_PUT_EVICT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
-                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6",
+    [ST_PUT_EVICT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value, attr)"
+                     " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7",
     /* The subquery walks the kv_expires index; RETURNING gives each row's
      * kind and size so the counters stay exact. The kind is "length(value)
      * is NULL", tested in C: SQLite 3.40.1 evaluates `value IS NULL` to 0
@@ -64,11 +64,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " WHERE expires > 0"
                  " AND expires <= ?1 LIMIT ?2)"
                  " RETURNING length(key), length(value)",
-    [ST_SCAN] = "SELECT key, token, hlc, node, expires, value FROM kv"
+    [ST_SCAN] = "SELECT key, token, hlc, node, expires, value, attr FROM kv"
                 " WHERE token >= ?1 AND token <= ?3"
                 " AND (value IS NULL OR expires = 0 OR expires > +?4)"
                 " ORDER BY token, key LIMIT ?5",
-    [ST_SCAN_AFTER] = "SELECT key, token, hlc, node, expires, value FROM kv"
+    [ST_SCAN_AFTER] = "SELECT key, token, hlc, node, expires, value, attr FROM kv"
                       " WHERE (token, key) > (?1, ?2) AND token <= ?3"
                       " AND (value IS NULL OR expires = 0 OR expires > +?4)"
                       " ORDER BY token, key LIMIT ?5",
@@ -467,6 +467,7 @@ void rc_store_sqlite_row_to_entry(sqlite3_stmt *st, struct rc_entry *e)
     e->tombstone = sqlite3_column_type(st, 5) == SQLITE_NULL;
     e->value = NULL;
     e->value_len = 0;
+    e->attr = rc_attr_unpack(e->tombstone ? 0 : (uint64_t)sqlite3_column_int64(st, 6));
     if (!e->tombstone) {
         e->value = sqlite3_column_blob(st, 5);
         e->value_len = (size_t)sqlite3_column_bytes(st, 5);
@@ -578,8 +579,8 @@ static int64_t add_sat(int64_t a, int64_t b)
 }
 
 static int put_row(struct sqlite_store *s, const uint8_t *key, size_t key_len, int64_t token,
-                   const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                   int64_t expires_ms)
+                   const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                   const struct rc_version *ver, int64_t expires_ms)
 {
     sqlite3_stmt *st = rc_store_sqlite_put_stmt(s);
 
@@ -592,6 +593,7 @@ static int put_row(struct sqlite_store *s, const uint8_t *key, size_t key_len, i
         rc_store_sqlite_bind_bytes(st, 6, value, value_len);
     else
         sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, value != NULL ? (int64_t)rc_attr_pack(attr) : 0);
     return run(st);
 }
 
@@ -602,13 +604,14 @@ struct put_args {
     size_t key_len, value_len;
     int64_t token, expires_ms;
     const struct rc_version *ver;
+    const struct rc_attr *attr;
 };
 
 static int put_again(void *arg)
 {
     const struct put_args *a = arg;
 
-    return put_row(a->s, a->key, a->key_len, a->token, a->value, a->value_len, a->ver,
+    return put_row(a->s, a->key, a->key_len, a->token, a->value, a->value_len, a->attr, a->ver,
                    a->expires_ms);
 }
 
@@ -653,9 +656,9 @@ static void account(struct store_counts *d, const struct old_row *old, size_t ke
  * exact knowledge of the current row, or NULL to look it up.
  */
 static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring_token,
-                    const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                    int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
-                    int *existed)
+                    const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                    const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                    const struct rc_store_live *live, int *existed)
 {
     struct sqlite_store *s = eng;
     struct old_row old;
@@ -687,7 +690,7 @@ static int sq_write(void *eng, const uint8_t *key, size_t key_len, uint64_t ring
     if (err == 0)
         err = join_batch(s);
     if (err == 0) {
-        struct put_args a = {s, key, value, key_len, value_len, token, expires_ms, ver};
+        struct put_args a = {s, key, value, key_len, value_len, token, expires_ms, ver, attr};
         err = put_in_budget(s, &a, now_ms);
     }
     if (err < 0) {

@@ -14,7 +14,7 @@
 
 /* Bumped whenever the schema below changes; a database written by a newer
  * build is refused rather than misread. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* A busy database can only mean another process (an operator's sqlite3
  * shell, a backup) holds a lock: we are the only writer. Waiting stalls
@@ -38,12 +38,15 @@
  *   | node    | INTEGER | version writer node id, uint64 bit pattern       |
  *   | expires | INTEGER | absolute Unix ms, 0 = never; tombstone: purge at |
  *   | value   | BLOB    | the value; NULL = tombstone                      |
+ *   | attr    | INTEGER | rc_attr_pack: kind << 32 | client flags; 0 = none |
  *
  *   kv_expires partial index on (expires) WHERE expires > 0: the purge queue.
  *
  *   Version 1 had primary key `key` and an index on token; every range
  *   scan then paid one b-tree search per row (3x slower streaming). It is
- *   migrated at open (migrate_v1).
+ *   migrated at open (migrate_v1). Version 2 had no attr column; it is
+ *   added at open (migrate_v2, which rewrites no row: SQLite keeps the
+ *   default of an added column in the schema).
  *
  *   meta(name TEXT PRIMARY KEY, value INTEGER): node id, incarnation, ...
  *              (uint64 bit patterns).
@@ -51,7 +54,7 @@
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS kv(token INTEGER NOT NULL, key BLOB NOT NULL,"
     " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
-    " value BLOB, PRIMARY KEY(token, key)) WITHOUT ROWID;"
+    " value BLOB, attr INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(token, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
@@ -244,6 +247,25 @@ static int migrate_v1(struct sqlite_store *s, char *errbuf, size_t errlen)
     return rc;
 }
 
+/* Schema 2 -> 3 in one transaction: the attr column, 0 for every row
+ * (a change of the table's definition only, O(1) whatever the data). */
+static int migrate_v2(struct sqlite_store *s, char *errbuf, size_t errlen)
+{
+    static const char sql[] = "BEGIN IMMEDIATE;"
+                              "ALTER TABLE kv ADD COLUMN attr INTEGER NOT NULL DEFAULT 0;"
+                              "PRAGMA user_version=3;"
+                              "COMMIT;";
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot migrate database from schema 2: %s",
+                                sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
 /* Creates the schema (a no-op when it exists) in one transaction. */
 static int init_schema(struct sqlite_store *s, char *errbuf, size_t errlen)
 {
@@ -281,6 +303,8 @@ int rc_store_sqlite_setup(struct sqlite_store *s, const struct rc_store_opts *op
         rc = set_pragmas(s, opts, errbuf, errlen);
     if (rc == SQLITE_OK && version == 1)
         rc = migrate_v1(s, errbuf, errlen);
+    if (rc == SQLITE_OK && (version == 1 || version == 2))
+        rc = migrate_v2(s, errbuf, errlen);
     if (rc == SQLITE_OK)
         rc = init_schema(s, errbuf, errlen);
     if (rc != SQLITE_OK)

@@ -319,6 +319,7 @@ static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, con
         r->node = e.node;
         r->expires = e.expires_ms;
         r->value_len = (uint32_t)vlen;
+        r->attr = e.attr;
     }
     if (key_len > 0)
         memcpy((uint8_t *)(r + 1), key, key_len);
@@ -472,7 +473,7 @@ static int load_row(void *arg, const struct rc_entry *e)
     struct load_arg *a = arg;
     int rv = rc_memkv_load(a->w->mem.kv, e->token, e->key, e->key_len,
                            e->tombstone ? NULL : e->value, e->value_len, e->ver.hlc, e->ver.node,
-                           e->expires_ms, 0);
+                           e->expires_ms, rc_attr_pack(&e->attr), 0);
 
     if (rv == RC_EFULL)
         return 1;
@@ -542,9 +543,9 @@ static void wb_close(void *eng)
 /* ---- the ops that change memory: memkv's, plus a dirty mark ---------- */
 
 static int wb_write(void *eng, const uint8_t *key, size_t key_len, uint64_t token,
-                    const uint8_t *value, size_t value_len, const struct rc_version *ver,
-                    int64_t expires_ms, int64_t now_ms, const struct rc_store_live *live,
-                    int *existed)
+                    const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                    const struct rc_version *ver, int64_t expires_ms, int64_t now_ms,
+                    const struct rc_store_live *live, int *existed)
 {
     struct wb_store *w = eng;
     int rv;
@@ -556,8 +557,8 @@ static int wb_write(void *eng, const uint8_t *key, size_t key_len, uint64_t toke
         rc_memkv_discard(w->mem.kv);
         return RC_ENOMEM;
     }
-    rv = rc_store_mem_write(eng, key, key_len, token, value, value_len, ver, expires_ms, now_ms,
-                            live, existed);
+    rv = rc_store_mem_write(eng, key, key_len, token, value, value_len, attr, ver, expires_ms,
+                            now_ms, live, existed);
     if (rv == 1)
         mark(w, token, key, key_len, (int64_t)(key_len + (value != NULL ? value_len : 0)));
     return rv;

@@ -30,6 +30,7 @@ struct wb_row {
     uint32_t key_len, value_len;
     uint32_t kind; /* enum wb_kind */
     uint32_t pad;
+    uint64_t attr; /* rc_attr_pack of the value's attributes */
 };
 
 static inline const uint8_t *wb_row_key(const struct wb_row *r)

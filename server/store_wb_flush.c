@@ -26,8 +26,8 @@ static const char *const writer_sql[W_COUNT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
-    [W_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value, attr)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [W_DEL] = "DELETE FROM kv WHERE token = ?2 AND key = ?1",
 };
 
@@ -88,7 +88,7 @@ void rc_wb_db_close(sqlite3 *db)
 
 int rc_wb_db_load(sqlite3 *db, int (*fn)(void *arg, const struct rc_entry *e), void *arg)
 {
-    static const char sql[] = "SELECT key, token, hlc, node, expires, value FROM kv"
+    static const char sql[] = "SELECT key, token, hlc, node, expires, value, attr FROM kv"
                               " ORDER BY token, key";
     sqlite3_stmt *st = NULL;
     struct rc_entry e;
@@ -194,6 +194,7 @@ static int apply_row(struct wb_writer *w, const struct wb_row *r)
             rc_store_sqlite_bind_bytes(st, 6, wb_row_key(r) + r->key_len, r->value_len);
         else
             sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(st, 7, r->kind == WB_VALUE ? (int64_t)r->attr : 0);
     }
     return step_done(st);
 }

@@ -618,6 +618,60 @@ static void test_alloc_failures(void **state)
 
 /* An expiry time is stored only by the entries that have one: a value
  * without takes 8 bytes less; whatever the caller gave comes back. */
+/* Attributes: 8 bytes more only on an entry that has them, kept with an
+ * expiry time too, none on a tombstone, undone by a discard. */
+static void test_attr_storage(void **state)
+{
+    struct rc_memkv *kv = new_kv(0);
+    struct rc_memkv_stats st;
+    struct rc_memkv_entry e;
+    int64_t plain, with;
+
+    (void)state;
+    rc_memkv_stats(kv, &st);
+    plain = st.mem_bytes;
+    assert_int_equal(rc_memkv_write_attr(kv, 5, (const uint8_t *)"a", 1, (const uint8_t *)"v", 1,
+                                         1, 1, 0, 0, NOW, NULL),
+                     1);
+    rc_memkv_stats(kv, &st);
+    plain = st.mem_bytes - plain;
+    with = st.mem_bytes;
+    assert_int_equal(rc_memkv_write_attr(kv, 5, (const uint8_t *)"c", 1, (const uint8_t *)"v", 1,
+                                         1, 1, 0, 9, NOW, NULL),
+                     1);
+    rc_memkv_stats(kv, &st);
+    with = st.mem_bytes - with;
+    assert_int_equal(with, plain + 8);
+    assert_int_equal(rc_memkv_write_attr(kv, 5, (const uint8_t *)"b", 1, (const uint8_t *)"v", 1,
+                                         1, 1, NOW + 50, UINT64_C(0x100000002), NOW, NULL),
+                     1);
+    rc_memkv_commit(kv);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"c", 1, NOW, &e), 0);
+    assert_true(e.attr == 9 && e.expires_ms == 0);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"b", 1, NOW, &e), 0);
+    assert_true(e.attr == UINT64_C(0x100000002) && e.expires_ms == NOW + 50);
+    assert_memory_equal(e.key, "b", 1);
+    assert_memory_equal(e.value, "v", 1);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"a", 1, NOW, &e), 0);
+    assert_true(e.attr == 0);
+    /* Discarded: the old entry and its attributes come back. */
+    assert_int_equal(rc_memkv_write(kv, 5, (const uint8_t *)"b", 1, (const uint8_t *)"w", 1, 2,
+                                    1, 0, NOW, NULL),
+                     1);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"b", 1, NOW, &e), 0);
+    assert_true(e.attr == 0);
+    rc_memkv_discard(kv);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"b", 1, NOW, &e), 0);
+    assert_true(e.attr == UINT64_C(0x100000002));
+    /* A tombstone has none. */
+    assert_int_equal(rc_memkv_write_attr(kv, 5, (const uint8_t *)"b", 1, NULL, 0, 3, 1, 0, 7, NOW,
+                                         NULL),
+                     1);
+    assert_int_equal(rc_memkv_get(kv, 5, (const uint8_t *)"b", 1, NOW, &e), 0);
+    assert_true(e.value == NULL && e.attr == 0);
+    rc_memkv_free(kv);
+}
+
 static void test_expiry_storage(void **state)
 {
     static const int64_t exps[] = {0, NOW + 10, -5, 0, INT64_MAX};
@@ -1365,6 +1419,7 @@ int main(void)
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_expiry_storage),
+        cmocka_unit_test(test_attr_storage),
         cmocka_unit_test(test_evict_budget),
         cmocka_unit_test(test_evict_keeps_tombstones),
         cmocka_unit_test(test_ghost),

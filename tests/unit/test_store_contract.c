@@ -129,6 +129,82 @@ static void test_write_known(void **state)
                      RC_EINVAL);
 }
 
+/* Reads key's attributes (the key must hold an entry). */
+static struct rc_attr attr_of(struct rc_store *s, const char *key)
+{
+    struct rc_entry e;
+
+    assert_int_equal(rc_store_get(s, (const uint8_t *)key, strlen(key), NOW0, &e), 0);
+    return e.attr;
+}
+
+static int put_attr(struct rc_store *s, const char *key, const char *val, uint32_t flags,
+                    uint32_t kind, uint64_t hlc)
+{
+    struct rc_version v = ver(hlc, 1);
+    struct rc_attr a = {flags, kind};
+
+    return rc_store_write_attr(s, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                               val ? strlen(val) : 0, &a, &v, 0, NOW0, NULL, NULL);
+}
+
+/* Counts scanned entries, checking the counter's attributes. */
+static int scan_attr_cb(void *arg, const struct rc_entry *e)
+{
+    int *n = arg;
+
+    if (e->key_len == 7 && memcmp(e->key, "counter", 7) == 0)
+        assert_int_equal(e->attr.kind, RC_KIND_COUNTER);
+    (*n)++;
+    return 0;
+}
+
+/* Attributes: kept with a value, in reads, scans and across a reopen;
+ * none on a plain write or a tombstone; replaced by the next write. */
+static void test_attr_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct rc_attr a;
+    int n = 0;
+
+    assert_int_equal(put_attr(f->s, "flagged", "v", 0xdeadbeefu, RC_KIND_BYTES, 5), 1);
+    assert_int_equal(put_attr(f->s, "counter", "\x01state", 7, RC_KIND_COUNTER, 5), 1);
+    assert_int_equal(put(f->s, "plain", "p", 5, 1, 0, NOW0, NULL), 1);
+    assert_int_equal(put_attr(f->s, "gone", NULL, 9, RC_KIND_COUNTER, 5), 1);
+    a = attr_of(f->s, "flagged");
+    assert_int_equal(a.flags, 0xdeadbeefu);
+    assert_int_equal(a.kind, RC_KIND_BYTES);
+    a = attr_of(f->s, "counter");
+    assert_int_equal(a.flags, 7);
+    assert_int_equal(a.kind, RC_KIND_COUNTER);
+    a = attr_of(f->s, "plain");
+    assert_int_equal(a.flags, 0);
+    assert_int_equal(a.kind, 0);
+    a = attr_of(f->s, "gone"); /* a tombstone keeps none */
+    assert_int_equal(a.flags, 0);
+    assert_int_equal(a.kind, 0);
+    assert_int_equal(put_attr(f->s, "bad", "v", 0, RC_KIND_MAX + 1, 5), RC_EINVAL);
+    assert_int_equal(rc_store_commit(f->s), 0);
+    if (f->engine->durable) {
+        fx_reopen(f);
+        a = attr_of(f->s, "flagged");
+        assert_int_equal(a.flags, 0xdeadbeefu);
+        a = attr_of(f->s, "counter");
+        assert_int_equal(a.kind, RC_KIND_COUNTER);
+    }
+    /* A scan hands them out too. */
+    assert_int_equal(rc_store_scan(f->s, 0, UINT64_MAX, 0, NULL, 0, 100, NOW0, scan_attr_cb, &n),
+                     4);
+    assert_int_equal(n, 4);
+    /* The next write replaces them, a plain one with none. */
+    assert_int_equal(put(f->s, "flagged", "w", 6, 1, 0, NOW0, NULL), 1);
+    a = attr_of(f->s, "flagged");
+    assert_int_equal(a.flags, 0);
+    assert_int_equal(put_attr(f->s, "flagged", "x", 1, RC_KIND_BYTES, 7), 1);
+    assert_int_equal(attr_of(f->s, "flagged").flags, 1);
+    assert_int_equal(rc_store_commit(f->s), 0);
+}
+
 static void test_lww(void **state)
 {
     struct fx *f = *state;
@@ -882,6 +958,7 @@ int main(void)
             CASE(test_put_get_del),
             CASE(test_overwrite),
             CASE(test_lww),
+            CASE(test_attr_round_trip),
             CASE(test_write_known),
             CASE(test_ttl),
             CASE(test_purge),

@@ -418,11 +418,11 @@ static void test_schema_version(void **state)
     f->s = NULL;
     snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), RC_EIO);
     assert_null(s);
-    assert_non_null(strstr(errbuf, "schema version 3"));
+    assert_non_null(strstr(errbuf, "schema version 4"));
 }
 
 static int collect_keys(void *arg, const struct rc_entry *e)
@@ -506,7 +506,8 @@ static void test_migrate_v1(void **state)
         strcat(want, ",");
     }
     assert_string_equal(order, want);
-    /* Written to after the migration, and reopened: still version 2. */
+    /* Written to after the migration, and reopened: still the current
+     * version. */
     assert_int_equal(rc_store_write(s, (const uint8_t *)"alpha", 5, (const uint8_t *)"w", 1, &v,
                                     0, 1000, NULL),
                      1);
@@ -517,6 +518,86 @@ static void test_migrate_v1(void **state)
     f->s = s;
     assert_int_equal(rc_store_get(s, (const uint8_t *)"alpha", 5, 1000, &e), 0);
     assert_int_equal(e.ver.hlc, 200);
+}
+
+/* The user_version of the store's database file. */
+static int64_t file_version(const struct fx *f)
+{
+    char path[192];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t v = -1;
+
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A database written by schema 2 (no attr column) is migrated at open:
+ * its rows read with no attributes, new writes keep theirs, and the file
+ * is version 3 after. */
+static void test_migrate_v2(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store *s = NULL;
+    struct rc_entry e;
+    struct rc_attr a = {0x12345678u, RC_KIND_COUNTER};
+    struct rc_version v = {300, 7};
+    char path[192], sql[512], errbuf[256] = "";
+    uint64_t tok = rc_ring_token("old", 3);
+    sqlite3 *db;
+
+    rc_store_close(f->s);
+    f->s = NULL;
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    unlink(path);
+    snprintf(sql, sizeof(sql), "%s-wal", path);
+    unlink(sql);
+    snprintf(sql, sizeof(sql), "%s-shm", path);
+    unlink(sql);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE kv(token INTEGER NOT NULL, key BLOB NOT NULL,"
+                     " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
+                     " value BLOB, PRIMARY KEY(token, key)) WITHOUT ROWID;"
+                     "CREATE INDEX kv_expires ON kv(expires) WHERE expires > 0;"
+                     "CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                     "PRAGMA user_version=2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    snprintf(sql, sizeof(sql), "INSERT INTO kv VALUES(%lld, CAST('old' AS BLOB), 100, 7, 0,"
+                               " CAST('v' AS BLOB))",
+             (long long)(tok ^ 0x8000000000000000ull));
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), 0);
+    f->s = s;
+    assert_int_equal(rc_store_get(s, (const uint8_t *)"old", 3, 1000, &e), 0);
+    assert_int_equal(e.ver.hlc, 100);
+    assert_memory_equal(e.value, "v", 1);
+    assert_int_equal(e.attr.flags, 0);
+    assert_int_equal(e.attr.kind, 0);
+    assert_int_equal(rc_store_write_attr(s, (const uint8_t *)"new", 3, (const uint8_t *)"w", 1,
+                                         &a, &v, 0, 1000, NULL, NULL),
+                     1);
+    assert_int_equal(rc_store_commit(s), 0);
+    rc_store_close(s);
+    f->s = NULL;
+    assert_int_equal(file_version(f), 3);
+    assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), 0);
+    f->s = s;
+    assert_int_equal(rc_store_get(s, (const uint8_t *)"new", 3, 1000, &e), 0);
+    assert_int_equal(e.attr.flags, 0x12345678u);
+    assert_int_equal(e.attr.kind, RC_KIND_COUNTER);
+    assert_int_equal(rc_store_get(s, (const uint8_t *)"old", 3, 1000, &e), 0);
+    assert_int_equal(e.attr.flags, 0);
 }
 
 static int count_only(void *arg, const struct rc_entry *e)
@@ -825,6 +906,7 @@ int main(void)
         SQLITE(test_schema_version),
         SQLITE(test_background_checkpoint),
         SQLITE(test_migrate_v1),
+        SQLITE(test_migrate_v2),
         SQLITE(test_alloc_failures),
         SQLITE(test_evict_mixed_sizes),
         SQLITE(test_evict_below_file),
