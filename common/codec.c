@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -493,13 +494,42 @@ static int get_bool(const msgpack_object *v, int *out)
     return 0;
 }
 
+/* Any msgpack integer that fits int64. */
+static int get_int(const msgpack_object *o, int64_t *v)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *v = o->via.i64;
+        return 0;
+    }
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > INT64_MAX)
+        return RC_EPROTO;
+    *v = (int64_t)o->via.u64;
+    return 0;
+}
+
+/* A float (32 or 64 bits) or an integer, finite. */
+static int get_float(const msgpack_object *o, double *v)
+{
+    if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64)
+        *v = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *v = (double)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *v = (double)o->via.i64;
+    else
+        return RC_EPROTO;
+    return isfinite(*v) ? 0 : RC_EPROTO;
+}
+
 static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_request *out)
 {
     const uint32_t known = FIELD_BIT(RC_F_KEY) | FIELD_BIT(RC_F_VALUE) |
                            FIELD_BIT(RC_F_TTL_MS) | FIELD_BIT(RC_F_CONSISTENCY) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
                            FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_RANGE) |
-                           FIELD_BIT(RC_F_PIECES) | FIELD_BIT(RC_F_BEFORE);
+                           FIELD_BIT(RC_F_PIECES) | FIELD_BIT(RC_F_BEFORE) |
+                           FIELD_BIT(RC_F_FLAGS) | FIELD_BIT(RC_F_KIND) |
+                           FIELD_BIT(RC_F_DELTA) | FIELD_BIT(RC_F_DELTA_FLOAT);
     uint64_t v = 0;
     int f, rv, b = 0;
 
@@ -536,6 +566,20 @@ static int request_field(const msgpack_object_kv *kv, uint32_t *seen, struct rc_
         out->has_range = 1;
         rv = get_pair(&kv->val, &out->range_first, &out->range_last);
         return rv == 0 && out->range_first > out->range_last ? RC_EPROTO : rv;
+    case RC_F_FLAGS:
+        rv = get_uint(&kv->val, UINT32_MAX, &v);
+        out->flags = (uint32_t)v;
+        return rv;
+    case RC_F_KIND:
+        rv = get_uint(&kv->val, UINT8_MAX, &v);
+        out->kind = (uint32_t)v;
+        return rv;
+    case RC_F_DELTA:
+        out->has_delta = 1;
+        return get_int(&kv->val, &out->delta);
+    case RC_F_DELTA_FLOAT:
+        out->has_delta_float = 1;
+        return get_float(&kv->val, &out->delta_float);
     default:
         return f < 0 ? f : 0;
     }
@@ -606,8 +650,10 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
                            FIELD_BIT(RC_F_MESSAGE) | FIELD_BIT(RC_F_STATS) |
                            FIELD_BIT(RC_F_VERSION) | FIELD_BIT(RC_F_EXPIRES) |
                            FIELD_BIT(RC_F_TOMBSTONE) | FIELD_BIT(RC_F_EXISTED) |
-                           FIELD_BIT(RC_F_DIGEST) | FIELD_BIT(RC_F_EVICTED);
+                           FIELD_BIT(RC_F_DIGEST) | FIELD_BIT(RC_F_EVICTED) |
+                           FIELD_BIT(RC_F_FLAGS) | FIELD_BIT(RC_F_KIND);
     const msgpack_object *v = &kv->val;
+    uint64_t u = 0;
     int f, b = 0, rv;
 
     f = field_num(&kv->key, known, seen);
@@ -644,6 +690,14 @@ static int reply_field(struct rc_decoder *d, const msgpack_object_kv *kv, uint32
     case RC_F_EVICTED:
         rv = get_bool(v, &b);
         out->evicted = (unsigned)b;
+        return rv;
+    case RC_F_FLAGS:
+        rv = get_uint(v, UINT32_MAX, &u);
+        out->flags = (uint32_t)u;
+        return rv;
+    case RC_F_KIND:
+        rv = get_uint(v, UINT8_MAX, &u);
+        out->kind = (uint32_t)u;
         return rv;
     default:
         return f < 0 ? f : 0;
@@ -774,7 +828,8 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
 
     n = req->has_key + req->has_value + (req->ttl_ms != 0) + (req->consistency != 0) +
         req->has_version + (req->expires_ms != 0) + req->tombstone + req->has_range +
-        (req->pieces != 0) + (req->before_hlc != 0);
+        (req->pieces != 0) + (req->before_hlc != 0) + (req->flags != 0) + (req->kind != 0) +
+        req->has_delta + req->has_delta_float;
     frame_begin(&e, out, &pk, req->op, req->id, n);
     if (req->has_key)
         pack_bytes_field(&pk, RC_F_KEY, req->key, req->key_len);
@@ -796,6 +851,18 @@ int rc_encode_request(struct rc_buf *out, const struct rc_request *req)
         pack_uint_field(&pk, RC_F_PIECES, req->pieces);
     if (req->before_hlc != 0)
         pack_uint_field(&pk, RC_F_BEFORE, req->before_hlc);
+    if (req->flags != 0)
+        pack_uint_field(&pk, RC_F_FLAGS, req->flags);
+    if (req->kind != 0)
+        pack_uint_field(&pk, RC_F_KIND, req->kind);
+    if (req->has_delta) {
+        msgpack_pack_uint8(&pk, RC_F_DELTA);
+        msgpack_pack_int64(&pk, req->delta);
+    }
+    if (req->has_delta_float) {
+        msgpack_pack_uint8(&pk, RC_F_DELTA_FLOAT);
+        msgpack_pack_double(&pk, req->delta_float);
+    }
     return frame_end(&e);
 }
 
@@ -825,7 +892,7 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
     assert(rep->nstats <= RC_MAX_STATS);
     n = rep->has_value + (rep->ttl_ms != 0) + (rep->message != NULL) + (rep->nstats != 0) +
         rep->has_version + (rep->expires_ms != 0) + rep->tombstone + rep->existed +
-        rep->has_digest + rep->evicted;
+        rep->has_digest + rep->evicted + (rep->flags != 0) + (rep->kind != 0);
     frame_begin(&e, out, &pk, rep->status, rep->id, n);
     if (rep->has_value)
         pack_bytes_field(&pk, RC_F_VALUE, rep->value, rep->value_len);
@@ -849,6 +916,10 @@ int rc_encode_reply(struct rc_buf *out, const struct rc_reply *rep)
         pack_pair(&pk, RC_F_DIGEST, rep->digest, rep->digest_count);
     if (rep->evicted)
         pack_true_field(&pk, RC_F_EVICTED);
+    if (rep->flags != 0)
+        pack_uint_field(&pk, RC_F_FLAGS, rep->flags);
+    if (rep->kind != 0)
+        pack_uint_field(&pk, RC_F_KIND, rep->kind);
     return frame_end(&e);
 }
 

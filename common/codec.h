@@ -49,6 +49,7 @@ enum rc_op {
     RC_OP_ACTIVITY = 8, /* streams in progress and recent events, msgpack map in VALUE */
     RC_OP_AUTH = 9,     /* password in VALUE; answered by the native front end (native.c) */
     RC_OP_FORGET = 10,  /* KEY = a dead member's id (16 hex digits): remove it for good */
+    RC_OP_INCR = 11,    /* KEY += DELTA | DELTA_FLOAT (a counter); VALUE = the new total */
     /* internode, on the peer port only */
     RC_OP_INTERNAL = 64,
     RC_OP_REPL_WRITE = 64, /* replica write: key, value|tombstone, version, expiry */
@@ -56,6 +57,8 @@ enum rc_op {
     RC_OP_PUSH_PULL = 66,  /* gossip full-state exchange; state in VALUE */
     RC_OP_RANGE_DIGEST = 67, /* RANGE -> DIGEST of the receiver's entries in it */
     RC_OP_STREAM = 68,       /* RANGE + a batch of entries in VALUE, merged by version */
+    RC_OP_REPL_INCR = 69,    /* replica increment: key, DELTA | DELTA_FLOAT, VALUE = a counter
+                                state to merge first (optional) -> the new state, its version */
 };
 
 /* Field numbers in the fields map. */
@@ -76,6 +79,11 @@ enum rc_field {
     RC_F_BEFORE = 14,     /* uint: RANGE_DIGEST counts only versions with hlc below it */
     RC_F_EVICTED = 15,    /* bool: the replying node evicts (REPL_READ: it evicted this key
                              lately; RANGE_DIGEST: it has evicted lately) */
+    RC_F_FLAGS = 16,      /* uint32: a value's client flags (memcached); absent = 0 */
+    RC_F_KIND = 17,       /* uint: how a value's bytes are read (server/store.h RC_KIND_*);
+                             absent = 0, bytes */
+    RC_F_DELTA = 18,      /* int64: INCR / REPL_INCR integer increment */
+    RC_F_DELTA_FLOAT = 19, /* float64: INCR / REPL_INCR float increment (INCRBYFLOAT) */
 };
 
 enum rc_consistency {
@@ -118,6 +126,12 @@ struct rc_request {
     uint64_t range_first, range_last; /* streaming: inclusive token range */
     uint32_t pieces;                  /* RANGE_DIGEST: equal pieces to digest too, 0 = none */
     uint64_t before_hlc; /* RANGE_DIGEST: only versions with an hlc below it, 0 = all */
+    uint32_t flags;      /* a value's client flags, 0 = none */
+    uint32_t kind;       /* a value's kind, 0 = bytes */
+    int64_t delta;       /* INCR: integer increment (has_delta) */
+    double delta_float;  /* INCR: float increment (has_delta_float) */
+    unsigned has_delta : 1;
+    unsigned has_delta_float : 1;
     unsigned has_range : 1;
     unsigned has_key : 1;
     unsigned has_value : 1;
@@ -137,6 +151,8 @@ struct rc_reply {
     uint64_t ver_node;
     uint64_t expires_ms; /* internode reads: absolute expiry, 0 = none */
     uint64_t digest, digest_count; /* RANGE_DIGEST */
+    uint32_t flags;      /* the value's client flags, 0 = none */
+    uint32_t kind;       /* the value's kind, 0 = bytes */
     const struct rc_stat *stats; /* encode: caller's array; decode: see rc_decoder */
     uint32_t nstats;
     unsigned has_value : 1;

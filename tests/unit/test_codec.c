@@ -114,6 +114,12 @@ static void assert_req_equal(const struct rc_request *a, const struct rc_request
     assert_int_equal(a->range_last, b->range_last);
     assert_int_equal(a->pieces, b->pieces);
     assert_int_equal(a->before_hlc, b->before_hlc);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->has_delta, b->has_delta);
+    assert_true(a->delta == b->delta);
+    assert_int_equal(a->has_delta_float, b->has_delta_float);
+    assert_true(a->delta_float == b->delta_float);
 }
 
 static void assert_rep_equal(const struct rc_reply *a, const struct rc_reply *b)
@@ -136,6 +142,8 @@ static void assert_rep_equal(const struct rc_reply *a, const struct rc_reply *b)
     assert_int_equal(a->tombstone, b->tombstone);
     assert_int_equal(a->existed, b->existed);
     assert_int_equal(a->evicted, b->evicted);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->kind, b->kind);
     assert_int_equal(a->has_digest, b->has_digest);
     assert_int_equal(a->digest, b->digest);
     assert_int_equal(a->digest_count, b->digest_count);
@@ -941,6 +949,36 @@ static void test_internode_roundtrip(void **state)
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0e a1 78", &rq_out), RC_EPROTO);
     assert_int_equal(dec_req_hex(*state, "93 43 01 81 0e 07", &rq_out), 0);
     assert_int_equal(rq_out.before_hlc, 7);
+    /* Attributes (16, 17) and increments (18, 19): absent means 0. */
+    memset(&rq, 0, sizeof(rq));
+    rq.op = RC_OP_REPL_INCR;
+    rq.flags = UINT32_MAX;
+    rq.kind = 1;
+    rq.has_delta = 1;
+    rq.delta = INT64_MIN;
+    roundtrip_req(*state, &b, &rq, &rq_out);
+    rc_buf_close(&b);
+    rq.has_delta = 0;
+    rq.delta = 0;
+    rq.has_delta_float = 1;
+    rq.delta_float = -0.125;
+    roundtrip_req(*state, &b, &rq, &rq_out);
+    rc_buf_close(&b);
+    memset(&rp, 0, sizeof(rp));
+    rp.flags = 0xdeadbeefu;
+    rp.kind = 1;
+    roundtrip_rep(*state, &b, &rp, &rp_out);
+    rc_buf_close(&b);
+    /* FLAGS must fit 32 bits; DELTA int64; DELTA_FLOAT finite. */
+    assert_int_equal(dec_req_hex(*state, "93 45 01 81 10 cf 00 00 00 01 00 00 00 00", &rq_out),
+                     RC_EPROTO);
+    assert_int_equal(dec_req_hex(*state, "93 45 01 81 12 cf 80 00 00 00 00 00 00 00", &rq_out),
+                     RC_EPROTO);
+    assert_int_equal(dec_req_hex(*state, "93 45 01 81 12 ff", &rq_out), 0);
+    assert_true(rq_out.has_delta && rq_out.delta == -1);
+    assert_int_equal(dec_req_hex(*state, "93 45 01 81 13 cb 7f f0 00 00 00 00 00 00", &rq_out),
+                     RC_EPROTO); /* infinity */
+    assert_int_equal(dec_req_hex(*state, "93 45 01 81 13 a1 78", &rq_out), RC_EPROTO);
     /* TOMBSTONE must be a bool, EXPIRES must fit in int64. */
     assert_int_equal(dec_req_hex(*state, "93 40 01 81 09 01", &rq_out), RC_EPROTO);
     assert_int_equal(dec_req_hex(*state, "93 40 01 81 08 cf 80 00 00 00 00 00 00 00", &rq_out),
