@@ -327,6 +327,20 @@ int rc_counter_merge(const struct rc_counter *a, const struct rc_counter *b,
     return 0;
 }
 
+int rc_counter_reconcile(const struct rc_counter *stored, const struct rc_counter *in,
+                         int in_newer, struct rc_counter *join)
+{
+    int err = rc_counter_merge(stored, in, join);
+
+    if (err < 0)
+        return err;
+    if (rc_counter_equal(join, in) && in_newer)
+        return RC_COUNTER_ADOPT;
+    if (rc_counter_equal(join, stored))
+        return RC_COUNTER_KEEP;
+    return RC_COUNTER_JOIN;
+}
+
 int rc_counter_equal(const struct rc_counter *a, const struct rc_counter *b)
 {
     uint32_t i;

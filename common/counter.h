@@ -99,6 +99,24 @@ int rc_counter_incr_float(struct rc_counter *c, uint64_t actor, double delta);
 int rc_counter_merge(const struct rc_counter *a, const struct rc_counter *b,
                      struct rc_counter *out);
 
+/*
+ * What a replica holding state `stored` does with state `in` that arrives
+ * (a replica write, a repair, a stream, a hint), so that replicas converge
+ * on the join and, once their states are equal, on one version too:
+ *   RC_COUNTER_KEEP   the join is what is stored: nothing to write;
+ *   RC_COUNTER_ADOPT  the join is `in` and in_newer (its version is the
+ *                     newer): write `in` at its own version;
+ *   RC_COUNTER_JOIN   write *join at a fresh version newer than both.
+ * Equal states at different versions: ADOPT when in_newer, else KEEP (the
+ * newest version wins, as for any value). Returns one of them, or
+ * RC_ECOUNTER_FULL (the union has too many actors; keep what is stored).
+ */
+#define RC_COUNTER_KEEP 0
+#define RC_COUNTER_ADOPT 1
+#define RC_COUNTER_JOIN 2
+int rc_counter_reconcile(const struct rc_counter *stored, const struct rc_counter *in,
+                         int in_newer, struct rc_counter *join);
+
 /* 1 when a and b are the same state. */
 int rc_counter_equal(const struct rc_counter *a, const struct rc_counter *b);
 

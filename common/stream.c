@@ -15,8 +15,8 @@ int rc_stream_batch(msgpack_zone *zone, const uint8_t *buf, size_t len,
 
     *entries = NULL;
     *n = 0;
-    /* Depth 2: the batch and its entries; 6 objects per entry at most. */
-    if (rc_msgpack_check(buf, len, 2, 1 + 6 * RC_STREAM_MAX_ENTRIES) < 0)
+    /* Depth 2: the batch and its entries; 7 objects per entry at most. */
+    if (rc_msgpack_check(buf, len, 2, 1 + 7 * RC_STREAM_MAX_ENTRIES) < 0)
         return RC_EPROTO;
     msgpack_zone_clear(zone);
     if (msgpack_unpack((const char *)buf, len, &off, zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
@@ -34,14 +34,16 @@ int rc_stream_entry(const msgpack_object *o, uint32_t max_key, uint32_t max_valu
     uint64_t token;
     int tomb;
 
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5)
+    if (o->type != MSGPACK_OBJECT_ARRAY ||
+        (o->via.array.size != 5 && o->via.array.size != 6))
         return RC_EPROTO;
     f = o->via.array.ptr;
     tomb = f[1].type == MSGPACK_OBJECT_NIL;
     if (f[0].type != MSGPACK_OBJECT_BIN || (!tomb && f[1].type != MSGPACK_OBJECT_BIN) ||
         f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[4].via.u64 > INT64_MAX)
+        f[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[4].via.u64 > INT64_MAX ||
+        (o->via.array.size == 6 && f[5].type != MSGPACK_OBJECT_POSITIVE_INTEGER))
         return RC_EPROTO;
     if (f[0].via.bin.size == 0 || f[0].via.bin.size > max_key ||
         (!tomb && f[1].via.bin.size > max_value))
@@ -57,6 +59,7 @@ int rc_stream_entry(const msgpack_object *o, uint32_t max_key, uint32_t max_valu
     e->hlc = f[2].via.u64;
     e->node = f[3].via.u64;
     e->expires_ms = (int64_t)f[4].via.u64;
+    e->attr = o->via.array.size == 6 && !tomb ? f[5].via.u64 : 0;
     return 0;
 }
 

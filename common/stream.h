@@ -11,7 +11,9 @@
  *
  * STREAM batch (VALUE): array of up to RC_STREAM_MAX_ENTRIES entries
  *   [key: bin (1..max_key), value: bin (<= max_value) | nil = tombstone,
- *    hlc: uint, node: uint, expires: uint (<= INT64_MAX, Unix ms, 0 = none)]
+ *    hlc: uint, node: uint, expires: uint (<= INT64_MAX, Unix ms, 0 = none),
+ *    attr: uint (optional: the value's attributes, kind << 32 | flags,
+ *    server/store.h; absent = 0, sent only when not 0)]
  * every key hashing into the request's RANGE.
  * RANGE_DIGEST pieces (reply VALUE): array of npieces [digest: uint, count: uint].
  */
@@ -32,9 +34,10 @@
  * Sizes, so a sender never builds a batch the receiver's frame limit (or
  * its own buffers) refuse. Bytes one entry takes in a batch besides its
  * key and value, at most: its array header (1), the key's and the value's
- * bin 32 headers (5 + 5), hlc, node and expires as uint 64 (9 x 3) = 38.
+ * bin 32 headers (5 + 5), hlc, node, expires and attr as uint 64 (9 x 4)
+ * = 47.
  */
-#define RC_STREAM_ENTRY_OVERHEAD 38
+#define RC_STREAM_ENTRY_OVERHEAD 47
 /* Bytes a STREAM request's frame body holds besides the entries, at most:
  * array, op and id (1 + 5 + 5), map (1), RANGE (1 + 1 + 9 + 9), VALUE's
  * field and bin 32 header (1 + 5), the batch's array 32 header (5) = 43;
@@ -65,6 +68,7 @@ struct rc_stream_entry {
     uint32_t value_len;
     uint64_t hlc, node;
     int64_t expires_ms;
+    uint64_t attr; /* 0 = none */
 };
 
 /*

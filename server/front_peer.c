@@ -47,6 +47,14 @@ static int do_repl_read(void *arg, struct rc_net *net, const struct rc_request *
     return rc_node_repl_read(fp->node, req, out);
 }
 
+static int do_repl_incr(void *arg, struct rc_net *net, const struct rc_request *req,
+                        struct rc_buf *out)
+{
+    struct rc_front_peer *fp = arg;
+
+    return rc_node_repl_incr(fp->node, net, req, out);
+}
+
 /* Merges the sender's state and answers with ours. */
 static int do_push_pull(void *arg, struct rc_net *net, const struct rc_request *req,
                         struct rc_buf *out)
@@ -90,6 +98,7 @@ static const struct rc_native_op peer_ops[] = {
     {RC_OP_PING, do_ping},
     {RC_OP_REPL_WRITE, do_repl_write},
     {RC_OP_REPL_READ, do_repl_read},
+    {RC_OP_REPL_INCR, do_repl_incr},
     {RC_OP_PUSH_PULL, do_push_pull},
     {RC_OP_RANGE_DIGEST, do_stream},
     {RC_OP_STREAM, do_stream},

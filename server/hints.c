@@ -28,6 +28,7 @@ struct hint {
     int64_t created_ms;
     struct rc_version ver;
     int64_t expires;
+    struct rc_attr attr; /* the value's (a counter state is merged on delivery) */
     int tombstone, inflight;
     size_t key_len, value_len;
     uint8_t data[]; /* key, then value */
@@ -68,6 +69,13 @@ void rc_hints_add(struct rc_hints *hs, uint64_t target, const uint8_t *key, size
                   const uint8_t *value, size_t value_len, const struct rc_version *ver,
                   int64_t expires_ms)
 {
+    rc_hints_add_attr(hs, target, key, key_len, value, value_len, NULL, ver, expires_ms);
+}
+
+void rc_hints_add_attr(struct rc_hints *hs, uint64_t target, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms)
+{
     size_t vlen = value != NULL ? value_len : 0, bytes = key_len + vlen;
     struct hint *h;
 
@@ -91,6 +99,9 @@ void rc_hints_add(struct rc_hints *hs, uint64_t target, const uint8_t *key, size
     h->ver = *ver;
     h->expires = expires_ms;
     h->tombstone = value == NULL;
+    memset(&h->attr, 0, sizeof(h->attr));
+    if (attr != NULL && value != NULL)
+        h->attr = *attr;
     h->inflight = 0;
     h->key_len = key_len;
     h->value_len = vlen;
@@ -168,6 +179,8 @@ static void on_timer(uv_timer_t *t)
             continue;
         rc_request_repl_write(&r, h->data, h->key_len, h->data + h->key_len, h->value_len,
                               h->tombstone, h->ver.hlc, h->ver.node, h->expires);
+        r.flags = h->attr.flags;
+        r.kind = h->attr.kind;
         if (rc_peers_send(hs->peers, m->id, m->host, m->peer_port, &r, hs->opts.timeout_ms,
                           on_hint_sent, h) == 0) {
             h->inflight = 1;

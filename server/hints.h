@@ -45,6 +45,11 @@ int rc_hints_new(uv_loop_t *loop, const struct rc_hints_opts *opts, struct rc_cl
 void rc_hints_add(struct rc_hints *h, uint64_t target, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, const struct rc_version *ver,
                   int64_t expires_ms);
+/* The same for a value with attributes (store.h; NULL: none), delivered
+ * with them (a counter state is merged by the replica, node.h). */
+void rc_hints_add_attr(struct rc_hints *h, uint64_t target, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms);
 
 void rc_hints_stats(const struct rc_hints *h, struct rc_hints_stats *st);
 

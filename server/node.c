@@ -12,6 +12,7 @@
 #include "node.h"
 #include "container_of.h"
 #include "codec.h"
+#include "counter.h"
 #include "err.h"
 #include "evict.h"
 #include "native.h"
@@ -65,6 +66,7 @@ struct rc_node {
     size_t ndwaiters, dwaiters_alloc;
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
+    uint32_t actor_prefix; /* this process's counter actors: prefix << 32 | random */
     int64_t seen_evicted; /* the store's evicted count when last looked at */
     uint64_t evicted_at;  /* loop time it was last seen to grow; 0 = never */
 };
@@ -308,7 +310,8 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
         return 0;
     }
     rv = rc_store_get(n->store, key, key_len, now, e);
-    if (rv == 0 && n->cache && !e->tombstone)
+    /* The cache holds plain values only (it has no room for attributes). */
+    if (rv == 0 && n->cache && !e->tombstone && e->attr.flags == 0 && e->attr.kind == 0)
         rc_memtab_put(n->cache, key, key_len, e->value ? e->value : (const uint8_t *)"",
                       e->value_len, e->ver.hlc, e->ver.node, e->expires_ms);
     return rv;
@@ -328,12 +331,20 @@ static int known_rows(const struct rc_node *n)
     return n->opts.max_db_bytes == 0 || !rc_evict_policy_evicts(n->opts.evict_policy);
 }
 
+static const struct rc_attr no_attr;
+
+static int is_plain(const struct rc_attr *a)
+{
+    return a->flags == 0 && a->kind == 0;
+}
+
 /* allocate: an applied value enters the cache even if the key was not
  * cached (client and replica writes); a stream's bulk copy only refreshes
- * cached keys, so it does not push out what clients use. */
-static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
-                      size_t value_len, const struct rc_version *ver, int64_t expires_ms,
-                      int allocate, int *existed)
+ * cached keys, so it does not push out what clients use. The store's
+ * last-writer-wins write: 1 applied, 0 ignored as older, or an error. */
+static int node_put(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                    size_t value_len, const struct rc_attr *attr, const struct rc_version *ver,
+                    int64_t expires_ms, int allocate, int *existed)
 {
     int64_t now = rc_node_now_ms();
     struct rc_memtab_entry me;
@@ -347,11 +358,11 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
         live.ver.hlc = me.ver_hlc;
         live.ver.node = me.ver_node;
         live.value_len = me.value_len;
-        rv = rc_store_write_known(n->store, key, key_len, value, value_len, ver, expires_ms, now,
-                                  &live, existed);
+        rv = rc_store_write_attr(n->store, key, key_len, value, value_len, attr, ver,
+                                 expires_ms, now, &live, existed);
     } else {
-        rv = rc_store_write(n->store, key, key_len, value, value_len, ver, expires_ms, now,
-                            existed);
+        rv = rc_store_write_attr(n->store, key, key_len, value, value_len, attr, ver,
+                                 expires_ms, now, NULL, existed);
     }
     if (rv < 0) {
         /* The store discarded the batch: its earlier writes are lost too. */
@@ -361,11 +372,86 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
         /* Applied: the cache takes the new value (the next write of the key
          * skips the store's lookup, the next read the store) or, for a
          * tombstone or a failed put, forgets the key. */
-        if (value == NULL || rc_memtab_put(n->cache, key, key_len, value, value_len, ver->hlc,
-                                           ver->node, expires_ms) < 0)
+        if (value == NULL || !is_plain(attr) ||
+            rc_memtab_put(n->cache, key, key_len, value, value_len, ver->hlc, ver->node,
+                          expires_ms) < 0)
             rc_memtab_del(n->cache, key, key_len);
     }
     return rv;
+}
+
+/*
+ * A counter state arriving (common/counter.h): merged with a counter held
+ * here, so that no replica ever drops an increment another one applied.
+ * Against anything else (no entry, a value, a tombstone) it is a
+ * last-writer-wins write; when that loses to a newer SET or DEL it is
+ * absorbed all the same (the counter was reset after it), never
+ * SUPERSEDED, which would make a coordinator write it again over the
+ * reset. 1 written, 2 absorbed (nothing to write), or an error.
+ */
+static int counter_write(struct rc_node *n, const uint8_t *key, size_t key_len,
+                         const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                         const struct rc_version *ver, int64_t expires_ms, int allocate,
+                         int *existed)
+{
+    struct rc_counter cur, in, join;
+    uint8_t buf[RC_COUNTER_MAX_ENC];
+    struct rc_attr ja = *attr;
+    struct rc_version held, fresh;
+    struct rc_entry e;
+    int64_t exp;
+    int rv, len, in_newer;
+
+    if (rc_counter_decode(value, value_len, &in) < 0)
+        return RC_EINVAL;
+    rv = rc_node_get(n, key, key_len, &e);
+    if (rv < 0 && rv != RC_ENOTFOUND)
+        return rv;
+    if (rv == RC_ENOTFOUND || e.tombstone || e.attr.kind != RC_KIND_COUNTER ||
+        rc_counter_decode(e.value, e.value_len, &cur) < 0) {
+        rv = node_put(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate, existed);
+        return rv == 0 ? 2 : rv;
+    }
+    held = e.ver;
+    in_newer = rc_version_cmp(ver, &held) > 0;
+    exp = in_newer ? expires_ms : e.expires_ms;
+    if (!in_newer)
+        ja.flags = e.attr.flags;
+    if (existed != NULL)
+        *existed = 1;
+    switch (rc_counter_reconcile(&cur, &in, in_newer, &join)) {
+    case RC_COUNTER_KEEP:
+        return 2;
+    case RC_COUNTER_ADOPT:
+        return node_put(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate,
+                        NULL);
+    case RC_COUNTER_JOIN:
+        /* A version newer than both: the clock has seen ver (the callers
+         * observe it) and held (it is stored here). */
+        (void)rc_node_observe(n, held.hlc);
+        rc_node_new_version(n, &fresh);
+        len = rc_counter_encode(&join, buf, sizeof(buf));
+        if (len < 0)
+            return len;
+        return node_put(n, key, key_len, buf, (size_t)len, &ja, &fresh, exp, allocate, NULL);
+    default:
+        return RC_ECOUNTER_FULL;
+    }
+}
+
+/* A write of a value with attributes or a tombstone: counters merge
+ * (counter_write), everything else is last-writer-wins. 1 applied, 0
+ * ignored as older, 2 absorbed into the counter held, or an error. */
+static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t value_len, const struct rc_attr *attr, const struct rc_version *ver,
+                      int64_t expires_ms, int allocate, int *existed)
+{
+    if (attr == NULL || value == NULL)
+        attr = &no_attr;
+    if (attr->kind == RC_KIND_COUNTER)
+        return counter_write(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate,
+                             existed);
+    return node_put(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate, existed);
 }
 
 /* After the store ignored a write (rv 0): RC_ESUPERSEDED with the stored
@@ -387,11 +473,20 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
                   rc_node_write_cb cb, void *arg, int *existed, struct rc_version *newer)
 {
+    return rc_node_write_attr(n, key, key_len, value, value_len, NULL, ver, expires_ms, cb, arg,
+                              existed, newer);
+}
+
+int rc_node_write_attr(struct rc_node *n, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms, rc_node_write_cb cb,
+                       void *arg, int *existed, struct rc_version *newer)
+{
     int rv;
 
     /* Write first: if the store discards the batch, finish_batch tells the
      * earlier waiters and this caller learns it from rv alone. */
-    rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, 1, existed);
+    rv = node_write(n, key, key_len, value, value_len, attr, ver, expires_ms, 1, existed);
     if (rv < 0)
         return rv;
     if (rv == 0 && (rv = check_superseded(n, key, key_len, ver, newer)) < 0)
@@ -402,9 +497,99 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
 int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms)
 {
-    int rv = node_write(n, key, key_len, value, value_len, ver, expires_ms, 0, NULL);
+    return rc_node_apply_attr(n, key, key_len, value, value_len, NULL, ver, expires_ms);
+}
+
+int rc_node_apply_attr(struct rc_node *n, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms)
+{
+    int rv = node_write(n, key, key_len, value, value_len, attr, ver, expires_ms, 0, NULL);
 
     return rv < 0 ? rv : 0;
+}
+
+/* The actor this process increments key's counter c as: the one of its
+ * components that is this process's (its prefix), or a new one. A new
+ * actor, not a fixed one, when this node holds none of its components:
+ * the state it held may be lost (evicted, purged, handed over) while
+ * another replica still has that component at some seq, and counting
+ * again from seq 0 under the same actor would make the two collide. */
+static uint64_t counter_actor(struct rc_node *n, const struct rc_counter *c)
+{
+    uint32_t i, low = 0;
+
+    for (i = 0; i < c->n; i++)
+        if ((uint32_t)(c->comp[i].actor >> 32) == n->actor_prefix)
+            return c->comp[i].actor;
+    if (uv_random(NULL, NULL, &low, sizeof(low), 0, NULL) < 0)
+        low = (uint32_t)rc_hlc_now(&n->hlc, (uint64_t)rc_node_now_ms());
+    return (uint64_t)n->actor_prefix << 32 | low;
+}
+
+/* The counter state key starts an increment from, read from the store
+ * (the entry e, rv its lookup's result), into *c with its expiry and
+ * flags: a counter as it is; a value's text as the base (INCR keeps the
+ * TTL); nothing or a tombstone as base 0 at the tombstone's version (so
+ * a counter started after a DEL never merges with one from before it). */
+static int counter_start(int rv, const struct rc_entry *e, int is_float, struct rc_counter *c,
+                         int64_t *exp, uint32_t *flags)
+{
+    *exp = 0;
+    *flags = 0;
+    if (rv == RC_ENOTFOUND || e->tombstone) {
+        rc_counter_init(c, rv == 0 ? e->ver.hlc : 0, rv == 0 ? e->ver.node : 0);
+        return 0;
+    }
+    *exp = e->expires_ms;
+    *flags = e->attr.flags;
+    if (e->attr.kind == RC_KIND_COUNTER)
+        return rc_counter_decode(e->value, e->value_len, c) < 0 ? RC_EIO : 0;
+    return rc_counter_from_text(c, e->value, e->value_len, is_float, e->ver.hlc, e->ver.node);
+}
+
+int rc_node_incr(struct rc_node *n, const struct rc_node_incr *rq, struct rc_node_incr_out *out,
+                 rc_node_write_cb cb, void *arg)
+{
+    struct rc_counter c;
+    struct rc_attr attr = {0, RC_KIND_COUNTER};
+    struct rc_entry e;
+    uint64_t actor;
+    int rv, len;
+
+    if (rq->has_seen) {
+        /* What the coordinator read first joins this replica's state, so
+         * the increment counts from at least what a quorum holds. */
+        if (rc_node_observe(n, rq->seen_ver.hlc) < 0)
+            return RC_EDRIFT;
+        rv = node_write(n, rq->key, rq->key_len, rq->seen_tomb ? NULL : rq->seen_value,
+                        rq->seen_len, &rq->seen_attr, &rq->seen_ver, rq->seen_expires, 1, NULL);
+        if (rv < 0)
+            return rv;
+    }
+    rv = rc_node_get(n, rq->key, rq->key_len, &e);
+    if (rv < 0 && rv != RC_ENOTFOUND)
+        return rv;
+    rv = counter_start(rv, &e, rq->is_float, &c, &out->expires_ms, &attr.flags);
+    if (rv < 0)
+        return rv;
+    actor = counter_actor(n, &c);
+    rv = rq->is_float ? rc_counter_incr_float(&c, actor, rq->fdelta)
+                      : rc_counter_incr(&c, actor, rq->delta);
+    if (rv < 0)
+        return rv;
+    len = rc_counter_encode(&c, out->state, sizeof(out->state));
+    if (len < 0)
+        return len;
+    out->state_len = (size_t)len;
+    out->flags = attr.flags;
+    out->text_len = rc_counter_render(&c, out->text, sizeof(out->text));
+    rc_node_new_version(n, &out->ver);
+    rv = node_put(n, rq->key, rq->key_len, out->state, out->state_len, &attr, &out->ver,
+                  out->expires_ms, 1, NULL);
+    if (rv < 0)
+        return rv;
+    return add_waiter(n, cb, arg, 0);
 }
 
 int rc_node_observe(struct rc_node *n, uint64_t hlc)
@@ -449,21 +634,24 @@ int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_re
                        struct rc_buf *out)
 {
     struct rc_version ver = {req->ver_hlc, req->ver_node}, newer;
+    struct rc_attr attr;
     struct rc_net_slot *slot;
     int rv, existed = 0;
 
     n->st.repl_writes++;
     rv = check_sizes(n, req);
     if (rv == 0 && (!req->has_version || (!req->tombstone && !req->has_value) ||
-                    req->expires_ms > INT64_MAX))
+                    req->expires_ms > INT64_MAX || req->kind > RC_KIND_MAX))
         rv = RC_EINVAL;
     if (rv == 0)
         rv = rc_node_observe(n, req->ver_hlc);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
+    attr.flags = req->flags;
+    attr.kind = req->kind;
     rv = node_write(n, req->key, req->key_len, req->tombstone ? NULL : req->value,
-                    req->tombstone ? 0 : req->value_len, &ver, (int64_t)req->expires_ms, 1,
-                    &existed);
+                    req->tombstone ? 0 : req->value_len, &attr, &ver, (int64_t)req->expires_ms,
+                    1, &existed);
     if (rv < 0)
         return rc_encode_error(out, req->id, rv, NULL);
     if (rv == 0 && check_superseded(n, req->key, req->key_len, &ver, &newer) < 0) {
@@ -487,6 +675,85 @@ int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_re
         rc_native_complete_error(slot, req->id, rv, NULL);
     else
         n->waiters[n->nwaiters - 1].existed = existed;
+    return 0;
+}
+
+/* A REPL_INCR waiting for its batch: the reply it will send. */
+struct repl_incr {
+    struct rc_net_slot *slot;
+    uint32_t id;
+    struct rc_node_incr_out out;
+};
+
+static void repl_incr_done(void *arg, int err)
+{
+    struct repl_incr *ri = arg;
+    struct rc_reply rep = {.id = ri->id, .has_value = 1, .has_version = 1};
+
+    if (ri->slot == NULL) {
+        /* answered already (no slot): nothing to send */
+    } else if (err < 0) {
+        rc_native_complete_error(ri->slot, ri->id, err, NULL);
+    } else {
+        rep.value = ri->out.state;
+        rep.value_len = (uint32_t)ri->out.state_len;
+        rep.ver_hlc = ri->out.ver.hlc;
+        rep.ver_node = ri->out.ver.node;
+        rep.expires_ms = ri->out.expires_ms > 0 ? (uint64_t)ri->out.expires_ms : 0;
+        rep.flags = ri->out.flags;
+        rep.kind = RC_KIND_COUNTER;
+        rc_native_complete(ri->slot, &rep);
+    }
+    free(ri);
+}
+
+int rc_node_repl_incr(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out)
+{
+    struct rc_node_incr rq = {0};
+    struct repl_incr *ri;
+    int rv = check_sizes(n, req);
+
+    if (rv == 0 && req->has_delta == req->has_delta_float)
+        rv = RC_EINVAL; /* exactly one increment */
+    if (rv == 0 && req->has_version &&
+        ((!req->tombstone && !req->has_value) || req->expires_ms > INT64_MAX ||
+         req->kind > RC_KIND_MAX))
+        rv = RC_EINVAL;
+    if (rv < 0)
+        return rc_encode_error(out, req->id, rv, NULL);
+    rq.key = req->key;
+    rq.key_len = req->key_len;
+    rq.is_float = req->has_delta_float;
+    rq.delta = req->delta;
+    rq.fdelta = req->delta_float;
+    if (req->has_version) {
+        rq.has_seen = 1;
+        rq.seen_tomb = req->tombstone;
+        rq.seen_value = req->value;
+        rq.seen_len = req->value_len;
+        rq.seen_attr.flags = req->flags;
+        rq.seen_attr.kind = req->kind;
+        rq.seen_ver.hlc = req->ver_hlc;
+        rq.seen_ver.node = req->ver_node;
+        rq.seen_expires = (int64_t)req->expires_ms;
+    }
+    ri = malloc(sizeof(*ri));
+    if (ri == NULL)
+        return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
+    ri->id = req->id;
+    ri->slot = NULL;
+    rv = rc_node_incr(n, &rq, &ri->out, repl_incr_done, ri);
+    if (rv < 0) {
+        free(ri);
+        return rc_encode_error(out, req->id, rv, NULL);
+    }
+    /* Deferred after the increment: a slot taken first would have to be
+     * completed on every error path above. rc_node_incr's callback runs
+     * at the batch end, after this returns. */
+    ri->slot = rc_net_defer(net);
+    if (ri->slot == NULL) /* applied, but not acknowledged: an unknown outcome */
+        return rc_encode_error(out, req->id, RC_ENOMEM, NULL);
     return 0;
 }
 
@@ -550,6 +817,8 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
         rep.has_value = 1;
         rep.value = e.value;
         rep.value_len = (uint32_t)e.value_len;
+        rep.flags = e.attr.flags;
+        rep.kind = e.attr.kind;
     }
     return rc_encode_reply(out, &rep);
 }
@@ -716,6 +985,14 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     rv = load_node_id(n);
     if (rv < 0) {
         snprintf(err, errlen, "cannot store node id: %s", rc_strerror(rv));
+        goto out;
+    }
+    /* Counter actors of this process incarnation: a random prefix per
+     * boot, so a node restarted (its memory lost or not) never reuses a
+     * component it had (common/counter.h). */
+    rv = uv_random(NULL, NULL, &n->actor_prefix, sizeof(n->actor_prefix), 0, NULL);
+    if (rv < 0) {
+        snprintf(err, errlen, "no randomness: %s", rc_strerror(rv));
         goto out;
     }
     uv_timer_init(loop, &n->purge_timer);

@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include "counter.h"
 #include "log.h"
 #include "memtab.h"
 #include "net.h"
@@ -96,6 +97,12 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
 int rc_node_repl_write(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
                        struct rc_buf *out);
 int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);
+/* REPL_INCR: rc_node_incr for a coordinator (DELTA or DELTA_FLOAT; with
+ * VERSION, the entry it read first: VALUE or TOMBSTONE, FLAGS, KIND,
+ * EXPIRES), answered once the batch commits with the new state (VALUE,
+ * KIND, FLAGS, VERSION, EXPIRES). */
+int rc_node_repl_incr(struct rc_node *n, struct rc_net *net, const struct rc_request *req,
+                      struct rc_buf *out);
 
 /*
  * The batch end. The node owns one uv_check and one uv_prepare handle;
@@ -161,10 +168,61 @@ int rc_node_write(struct rc_node *n, const uint8_t *key, size_t key_len, const u
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms,
                   rc_node_write_cb cb, void *arg, int *existed, struct rc_version *newer);
 
+/* rc_node_write of a value with attributes (store.h; NULL: none). A
+ * counter state (kind RC_KIND_COUNTER) merges with a counter held here
+ * (common/counter.h) instead of replacing it, and is never SUPERSEDED:
+ * what it brings is kept in the join, or it lost to a newer SET or DEL. */
+int rc_node_write_attr(struct rc_node *n, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms, rc_node_write_cb cb,
+                       void *arg, int *existed, struct rc_version *newer);
+
+/*
+ * An increment applied by this replica as its own actor (INCR, REPL_INCR).
+ * has_seen: an entry the coordinator read first (value or tombstone, with
+ * attributes, version and expiry), written here (merged) before the
+ * increment. The increment counts from the key's state here: a counter,
+ * a value's text (an integer, or for a float increment a float; else
+ * RC_ENOT_INTEGER / RC_ENOT_FLOAT), or 0 for nothing or a tombstone. It
+ * keeps the key's expiry. Returns 0 with *out (the new state, its
+ * version, expiry, flags and rendered total) and calls cb at the batch's
+ * commit, or an error without calling cb (RC_EOVERFLOW, RC_ECOUNTER_FULL,
+ * RC_EDRIFT, a store error).
+ */
+struct rc_node_incr {
+    const uint8_t *key;
+    size_t key_len;
+    int is_float;
+    int64_t delta;
+    double fdelta;
+    int has_seen, seen_tomb;
+    const uint8_t *seen_value;
+    size_t seen_len;
+    struct rc_attr seen_attr;
+    struct rc_version seen_ver;
+    int64_t seen_expires;
+};
+struct rc_node_incr_out {
+    uint8_t state[RC_COUNTER_MAX_ENC];
+    size_t state_len;
+    struct rc_version ver;
+    int64_t expires_ms;
+    uint32_t flags;
+    char text[RC_COUNTER_TEXT_MAX];
+    size_t text_len;
+};
+int rc_node_incr(struct rc_node *n, const struct rc_node_incr *rq, struct rc_node_incr_out *out,
+                 rc_node_write_cb cb, void *arg);
+
 /* The same write without a callback, for bulk merges (streaming): its
  * batch is acknowledged as a whole with rc_node_ack_at_commit. */
 int rc_node_apply(struct rc_node *n, const uint8_t *key, size_t key_len, const uint8_t *value,
                   size_t value_len, const struct rc_version *ver, int64_t expires_ms);
+
+/* rc_node_apply with attributes (a counter merges, as in rc_node_write_attr). */
+int rc_node_apply_attr(struct rc_node *n, const uint8_t *key, size_t key_len,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       const struct rc_version *ver, int64_t expires_ms);
 
 /* Completes slot (request id) with OK when the current batch commits (on
  * write-behind: once a flush put it on disk, as the sender then forgets

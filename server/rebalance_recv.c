@@ -95,17 +95,22 @@ static int apply_entry(struct rc_rebalance *rb, const struct rc_request *req,
     const struct rc_node_opts *no = rc_node_opts(rb->node);
     struct rc_stream_entry e;
     struct rc_version ver;
+    struct rc_attr attr;
     int rv;
 
     rv = rc_stream_entry(o, no->max_key, no->max_value, req->range_first, req->range_last, &e);
     if (rv < 0)
         return rv;
+    attr = rc_attr_unpack(e.attr);
+    if (attr.kind > RC_KIND_MAX)
+        return RC_EPROTO;
     ver.hlc = e.hlc;
     ver.node = e.node;
     if (!apply)
         return rc_node_observe(rb->node, ver.hlc); /* clock: merge, refuse drift */
     *bytes += e.key_len + e.value_len;
-    return rc_node_apply(rb->node, e.key, e.key_len, e.value, e.value_len, &ver, e.expires_ms);
+    return rc_node_apply_attr(rb->node, e.key, e.key_len, e.value, e.value_len, &attr, &ver,
+                              e.expires_ms);
 }
 
 static int handle_stream(struct rc_rebalance *rb, struct rc_net *net, const struct rc_request *req,

@@ -109,7 +109,7 @@ static void skip_entry(struct batch_fill *f, const struct rc_entry *e, size_t si
 }
 
 /*
- * One entry: [key, value | nil, hlc, node, expires]. A batch ends once its
+ * One entry: [key, value | nil, hlc, node, expires(, attr)]. A batch ends once its
  * payload reaches batch_bytes, or before an entry that would take its
  * encoding past batch_cap (what a frame holds), so a batch never outgrows
  * the frame limit nor the buffers: the next batch starts with that entry,
@@ -131,7 +131,9 @@ static int fill_entry(void *arg, const struct rc_entry *e)
         f->full = 1;
         return 1;
     }
-    msgpack_pack_array(&f->pk, 5);
+    uint64_t attr = e->tombstone ? 0 : rc_attr_pack(&e->attr);
+
+    msgpack_pack_array(&f->pk, attr != 0 ? 6 : 5);
     msgpack_pack_bin_with_body(&f->pk, e->key, e->key_len);
     if (e->tombstone)
         msgpack_pack_nil(&f->pk);
@@ -140,6 +142,8 @@ static int fill_entry(void *arg, const struct rc_entry *e)
     msgpack_pack_uint64(&f->pk, e->ver.hlc);
     msgpack_pack_uint64(&f->pk, e->ver.node);
     msgpack_pack_uint64(&f->pk, e->expires_ms > 0 ? (uint64_t)e->expires_ms : 0);
+    if (attr != 0)
+        msgpack_pack_uint64(&f->pk, attr);
     f->count++;
     f->bytes += e->key_len + vlen; /* payload, as the receiver counts it */
     fill_cursor(f, e);

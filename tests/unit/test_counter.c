@@ -258,6 +258,30 @@ static void test_newer_base_wins(void **state)
     assert_string_equal(render(&out), "100");
 }
 
+static void test_reconcile(void **state)
+{
+    static struct rc_counter a, b, j;
+
+    (void)state;
+    rc_counter_init(&a, 0, 0);
+    assert_int_equal(rc_counter_incr(&a, 1, 1), 0);
+    b = a;
+    /* Equal states: the newer version is adopted, an older one kept. */
+    assert_int_equal(rc_counter_reconcile(&a, &b, 1, &j), RC_COUNTER_ADOPT);
+    assert_int_equal(rc_counter_reconcile(&a, &b, 0, &j), RC_COUNTER_KEEP);
+    /* b ahead of a. */
+    assert_int_equal(rc_counter_incr(&b, 1, 1), 0);
+    assert_int_equal(rc_counter_reconcile(&a, &b, 1, &j), RC_COUNTER_ADOPT);
+    assert_int_equal(rc_counter_reconcile(&b, &a, 0, &j), RC_COUNTER_KEEP);
+    /* b ahead but stamped older than a: the join (b) gets a fresh version. */
+    assert_int_equal(rc_counter_reconcile(&a, &b, 0, &j), RC_COUNTER_JOIN);
+    assert_true(rc_counter_equal(&j, &b));
+    /* Concurrent: each has what the other lacks. */
+    assert_int_equal(rc_counter_incr(&a, 2, 5), 0);
+    assert_int_equal(rc_counter_reconcile(&a, &b, 1, &j), RC_COUNTER_JOIN);
+    assert_string_equal(render(&j), "7");
+}
+
 static void test_encode_round_trip(void **state)
 {
     static struct rc_counter a, b;
@@ -323,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_merge_is_a_join),
         cmocka_unit_test(test_no_increment_lost),
         cmocka_unit_test(test_newer_base_wins),
+        cmocka_unit_test(test_reconcile),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_decode_rejects_hostile),
     };
