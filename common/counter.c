@@ -247,14 +247,14 @@ int rc_counter_incr_float(struct rc_counter *c, uint64_t actor, double delta)
     if (err < 0)
         return err;
     if (!isfinite(v + delta))
-        return RC_ENOT_FLOAT;
+        return RC_EOVERFLOW;
     p = actor_comp(c, actor);
     if (p == NULL)
         return RC_ECOUNTER_FULL;
     if (p->seq == UINT64_MAX || !isfinite(p->fsum + delta)) {
         if (p->seq == 0)
             drop_new(c, p);
-        return RC_ENOT_FLOAT;
+        return RC_EOVERFLOW;
     }
     p->fsum += delta;
     p->flt = 1;

@@ -83,7 +83,8 @@ int rc_counter_parse_float(const uint8_t *text, size_t len, double *out);
  * if it had none). Integer: RC_ENOT_INTEGER when the value is not an
  * integer (a float counter whose value is not integral), RC_EOVERFLOW when
  * the value or the actor's sum would leave int64. Float: RC_ENOT_FLOAT
- * (NaN or infinite result: Redis's "would produce NaN or Infinity").
+ * for a delta that is not finite, RC_EOVERFLOW for a result that would
+ * not be (Redis's "increment would produce NaN or Infinity").
  * Both: RC_ECOUNTER_FULL past RC_COUNTER_MAX_ACTORS. On error c is
  * unchanged.
  */

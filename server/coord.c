@@ -12,10 +12,13 @@
  */
 #include "coord.h"
 #include "codec.h"
+#include "coord_int.h"
+#include "counter.h"
 #include "err.h"
 #include "ring.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,8 @@ struct op {
     struct rc_version ver; /* write: the version written; read: the newest seen */
     int64_t expires;       /* absolute, 0 = none (of the write, or of the newest) */
     int best_found, best_tomb;
+    struct rc_attr attr;   /* write: the value's; read: the newest value's */
+    int raw;               /* reads: counters as stored (rc_coord_req.raw) */
     int has_evicted;              /* reads: some replica evicted the key... */
     struct rc_version evicted;    /* ...at this version at newest */
     uint8_t *key;
@@ -72,17 +77,6 @@ struct op {
     uint8_t *value; /* write: inline after the op; read: the newest, malloc'd */
     size_t value_len;
     struct op_rep rep[MAX_TARGETS];
-};
-
-struct rc_coord {
-    struct rc_coord_opts opts;
-    struct rc_node *node;
-    struct rc_peers *peers;
-    struct rc_cluster *cluster;
-    struct rc_hints *hints;
-    uint64_t self;
-    int leaving;
-    struct rc_coord_stats st;
 };
 
 /* Replicas needed for a consistency level when n replicas exist. */
@@ -147,6 +141,14 @@ static int check_request(const struct rc_coord *co, const struct rc_coord_req *r
         snprintf(msg, len, "ttl longer than 100 years");
         return RC_EINVAL;
     }
+    if (req->kind == RC_COORD_PUT && req->attr.kind > RC_KIND_MAX) {
+        snprintf(msg, len, "unknown value kind %u", req->attr.kind);
+        return RC_EINVAL;
+    }
+    if (req->kind == RC_COORD_INCR && req->is_float && !isfinite(req->fdelta)) {
+        snprintf(msg, len, "increment is not a finite number");
+        return RC_ENOT_FLOAT;
+    }
     if (req->level > RC_CL_ANY) {
         snprintf(msg, len, "consistency must be 1 (one), 2 (quorum), 3 (all) or 4 (any)");
         return RC_EINVAL;
@@ -194,24 +196,59 @@ static void op_answer(struct op *op, const struct rc_coord_res *res)
     op->later(op->arg, res);
 }
 
+/* A counter's value as a client reads it: its text, rendered into buf
+ * (RC_COUNTER_TEXT_MAX bytes), in place of the state in res. A state that
+ * does not decode (a replica's bug) reads as a miss rather than as bytes. */
+static int render_counter(struct rc_coord_res *res, char *buf)
+{
+    struct rc_counter c;
+
+    if (rc_counter_decode(res->value, res->value_len, &c) < 0)
+        return RC_ENOTFOUND;
+    res->value_len = rc_counter_render(&c, buf, RC_COUNTER_TEXT_MAX);
+    res->value = (const uint8_t *)buf;
+    return 0;
+}
+
+/* Fills res with a hit (value, attributes, version, expiry); renders a
+ * counter unless raw. 0, or RC_ENOTFOUND for an unreadable counter. */
+static int fill_hit(struct rc_coord_res *res, const uint8_t *value, size_t value_len,
+                    const struct rc_attr *attr, const struct rc_version *ver, int64_t expires,
+                    int raw, char *text)
+{
+    int64_t now = rc_node_now_ms();
+
+    res->has_value = 1;
+    res->value = value ? value : (const uint8_t *)"";
+    res->value_len = value_len;
+    res->attr = *attr;
+    res->has_version = 1;
+    res->ver = *ver;
+    res->expires_ms = expires;
+    if (expires > 0)
+        res->ttl_ms = (uint64_t)(expires > now ? expires - now : 1);
+    return attr->kind == RC_KIND_COUNTER && !raw ? render_counter(res, text) : 0;
+}
+
 static void answer_read(struct op *op)
 {
     struct rc_coord *co = op->co;
     struct rc_coord_res res = {.tag = op->tag};
-    int64_t now = rc_node_now_ms();
+    char text[RC_COUNTER_TEXT_MAX];
 
-    if (!entry_live(op->best_found, op->best_tomb, op->expires) || evicted_newer(op)) {
+    if (!entry_live(op->best_found, op->best_tomb, op->expires) || evicted_newer(op) ||
+        fill_hit(&res, op->value, op->value_len, &op->attr, &op->ver, op->expires, op->raw,
+                 text) < 0) {
         co->st.misses++;
+        memset(&res, 0, sizeof(res));
+        res.tag = op->tag;
         res.err = RC_ENOTFOUND;
+        if (op->raw && op->best_found && op->best_tomb) {
+            res.has_version = 1; /* INCR counts from a tombstone's version */
+            res.ver = op->ver;
+        }
     } else {
         co->st.hits++;
-        res.has_value = 1;
-        res.value = op->value ? op->value : (const uint8_t *)"";
-        res.value_len = op->value_len;
-        res.has_version = 1;
-        res.ver = op->ver;
-        if (op->expires > 0)
-            res.ttl_ms = (uint64_t)(op->expires > now ? op->expires - now : 1);
     }
     op_answer(op, &res);
 }
@@ -265,9 +302,9 @@ static void read_repair(struct op *op)
         }
         co->st.read_repairs++;
         if (rp->node == co->self) {
-            rc_node_write(co->node, op->key, op->key_len, tomb ? NULL : op->value,
-                          op->value_len, &op->ver, op->expires, noop_write_cb, NULL, NULL,
-                          NULL);
+            rc_node_write_attr(co->node, op->key, op->key_len, tomb ? NULL : op->value,
+                               op->value_len, &op->attr, &op->ver, op->expires, noop_write_cb,
+                               NULL, NULL, NULL);
             continue;
         }
         m = rc_cluster_find(co->cluster, rp->node);
@@ -276,6 +313,8 @@ static void read_repair(struct op *op)
         rc_request_repl_write(&r, op->key, op->key_len,
                               op->value ? op->value : (const uint8_t *)"", op->value_len, tomb,
                               op->ver.hlc, op->ver.node, op->expires);
+        r.flags = tomb ? 0 : op->attr.flags;
+        r.kind = tomb ? 0 : op->attr.kind;
         rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
                       noop_peer_cb, NULL);
     }
@@ -447,9 +486,9 @@ static void rep_fail(struct op_rep *rp, int err)
         (err == RC_ETIMEOUT || err == RC_ECONNECT || err == RC_ECLOSED ||
          err == RC_EBUFFER_FULL) &&
         (m = rc_cluster_find(op->co->cluster, rp->node)) != NULL && m->state != RC_MEMBER_DEAD)
-        rc_hints_add(op->co->hints, rp->node, op->key, op->key_len,
-                     op->kind == RC_COORD_DEL ? NULL : op->value, op->value_len, &op->ver,
-                     op->expires);
+        rc_hints_add_attr(op->co->hints, rp->node, op->key, op->key_len,
+                          op->kind == RC_COORD_DEL ? NULL : op->value, op->value_len, &op->attr,
+                          &op->ver, op->expires);
     if (rp->node != op->co->self && op->kind != RC_COORD_GET && remote_answered(op, err))
         return;
     op_check(op);
@@ -512,12 +551,70 @@ static void on_remote_write(void *arg, int err, const struct rc_reply *rep)
     }
 }
 
-/* Records one replica's read answer; keeps the newest version. */
+/* Takes value (copied) as the newest. 0, or RC_ENOMEM (nothing changed). */
+static int take_newest(struct op *op, int tomb, const struct rc_version *ver,
+                       const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                       int64_t expires)
+{
+    uint8_t *copy = NULL;
+
+    if (!tomb && value_len > 0 && (copy = malloc(value_len)) == NULL)
+        return RC_ENOMEM;
+    if (copy)
+        memcpy(copy, value, value_len);
+    free(op->value);
+    op->value = copy;
+    op->value_len = tomb ? 0 : value_len;
+    op->ver = *ver;
+    op->expires = expires;
+    op->best_found = 1;
+    op->best_tomb = tomb;
+    memset(&op->attr, 0, sizeof(op->attr));
+    if (!tomb)
+        op->attr = *attr;
+    return 0;
+}
+
+/* Two replicas' counter states: the read answers their join, never the
+ * newer alone (which may lack increments the other has). The join is a
+ * new state when it is neither: it gets a fresh version, newer than
+ * both, so read repair writes it to every replica. 0 or RC_ENOMEM. */
+static int join_counter(struct op *op, const struct rc_version *ver, const uint8_t *value,
+                        size_t value_len, const struct rc_attr *attr, int64_t expires)
+{
+    struct rc_counter best, in, join;
+    uint8_t buf[RC_COUNTER_MAX_ENC];
+    struct rc_version fresh;
+    int newer = rc_version_cmp(ver, &op->ver) > 0, len;
+    struct rc_attr ja = newer ? *attr : op->attr;
+
+    if (rc_counter_decode(op->value, op->value_len, &best) < 0 ||
+        rc_counter_decode(value, value_len, &in) < 0)
+        return newer ? take_newest(op, 0, ver, value, value_len, attr, expires) : 0;
+    switch (rc_counter_reconcile(&best, &in, newer, &join)) {
+    case RC_COUNTER_ADOPT:
+        return take_newest(op, 0, ver, value, value_len, attr, expires);
+    case RC_COUNTER_JOIN:
+        len = rc_counter_encode(&join, buf, sizeof(buf));
+        if (len < 0)
+            return 0;
+        (void)rc_node_observe(op->co->node, ver->hlc);
+        rc_node_new_version(op->co->node, &fresh);
+        return take_newest(op, 0, &fresh, buf, (size_t)len, &ja,
+                           newer ? expires : op->expires);
+    default: /* KEEP, or too many actors: the newest stays */
+        return 0;
+    }
+}
+
+/* Records one replica's read answer; keeps the newest version (for two
+ * counters, their join). */
 static void rep_read(struct op_rep *rp, int found, int tomb, const struct rc_version *ver,
-                     const uint8_t *value, size_t value_len, int64_t expires)
+                     const uint8_t *value, size_t value_len, const struct rc_attr *attr,
+                     int64_t expires)
 {
     struct op *op = rp->op;
-    uint8_t *copy = NULL;
+    int rv = 0;
 
     rp->done = rp->ok = 1;
     rp->found = found;
@@ -526,26 +623,18 @@ static void rep_read(struct op_rep *rp, int found, int tomb, const struct rc_ver
         op->acks++;
     if (found) {
         rp->ver = *ver;
-        if (!op->best_found || rc_version_cmp(ver, &op->ver) > 0) {
-            if (!tomb && value_len > 0 && (copy = malloc(value_len)) == NULL) {
-                rp->ok = 0; /* cannot hold it: count as failed, never as older */
-                if (rep_counts(op, rp)) {
-                    op->acks--;
-                    op->fails++;
-                    op->last_err = RC_ENOMEM;
-                }
-                op_check(op);
-                return;
+        if (!tomb && attr->kind == RC_KIND_COUNTER && op->best_found && !op->best_tomb &&
+            op->attr.kind == RC_KIND_COUNTER)
+            rv = join_counter(op, ver, value, value_len, attr, expires);
+        else if (!op->best_found || rc_version_cmp(ver, &op->ver) > 0)
+            rv = take_newest(op, tomb, ver, value, value_len, attr, expires);
+        if (rv < 0) {
+            rp->ok = 0; /* cannot hold it: count as failed, never as older */
+            if (rep_counts(op, rp)) {
+                op->acks--;
+                op->fails++;
+                op->last_err = RC_ENOMEM;
             }
-            if (copy)
-                memcpy(copy, value, value_len);
-            free(op->value);
-            op->value = copy;
-            op->value_len = tomb ? 0 : value_len;
-            op->ver = *ver;
-            op->expires = expires;
-            op->best_found = 1;
-            op->best_tomb = tomb;
         }
     }
     op_check(op);
@@ -555,6 +644,7 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
 {
     struct op_rep *rp = arg;
     struct rc_version ver;
+    struct rc_attr attr;
 
     if (err == 0 && rep->status != 0 && rc_err_from_status((int)rep->status) != RC_ENOTFOUND)
         err = rc_err_from_status((int)rep->status);
@@ -569,12 +659,14 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
             ver.node = rep->ver_node;
             rep_evicted(rp, &ver);
         }
-        rep_read(rp, 0, 0, NULL, NULL, 0, 0);
+        rep_read(rp, 0, 0, NULL, NULL, 0, NULL, 0);
         return;
     }
     ver.hlc = rep->ver_hlc;
     ver.node = rep->ver_node;
-    rep_read(rp, 1, rep->tombstone, &ver, rep->value, rep->value_len,
+    attr.flags = rep->flags;
+    attr.kind = rep->kind;
+    rep_read(rp, 1, rep->tombstone, &ver, rep->value, rep->value_len, &attr,
              (int64_t)rep->expires_ms);
 }
 
@@ -590,11 +682,11 @@ static void local_read(struct op_rep *rp)
         rp->evicted = rc_node_evicting(op->co->node);
         if (rp->evicted && rc_node_evicted(op->co->node, op->key, op->key_len, &ver))
             rep_evicted(rp, &ver);
-        rep_read(rp, 0, 0, NULL, NULL, 0, 0);
+        rep_read(rp, 0, 0, NULL, NULL, 0, NULL, 0);
     } else if (rv < 0) {
         rep_fail(rp, rv);
     } else {
-        rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, e.expires_ms);
+        rep_read(rp, 1, e.tombstone, &e.ver, e.value, e.value_len, &e.attr, e.expires_ms);
     }
 }
 
@@ -610,9 +702,9 @@ static void write_local(struct op *op)
         rep_fail(rp, RC_EDRIFT);
         return;
     }
-    rv = rc_node_write(op->co->node, op->key, op->key_len,
-                       op->kind == RC_COORD_DEL ? NULL : op->value, op->value_len, &op->ver,
-                       op->expires, on_local_write, rp, &rp->existed, &newer);
+    rv = rc_node_write_attr(op->co->node, op->key, op->key_len,
+                            op->kind == RC_COORD_DEL ? NULL : op->value, op->value_len, &op->attr,
+                            &op->ver, op->expires, on_local_write, rp, &rp->existed, &newer);
     if (rv == RC_ESUPERSEDED)
         rep_stale(rp, &newer);
     else if (rv < 0)
@@ -671,6 +763,10 @@ static void send_to_replica(struct op *op, int i)
         rc_request_repl_write(&r, op->key, op->key_len, op->value, op->value_len,
                               op->kind == RC_COORD_DEL, op->ver.hlc, op->ver.node,
                               op->expires);
+        if (op->kind != RC_COORD_DEL) {
+            r.flags = op->attr.flags;
+            r.kind = op->attr.kind;
+        }
         rv = rc_peers_send(co->peers, m->id, m->host, m->peer_port, &r, co->opts.timeout_ms,
                            on_remote_write, rp);
     }
@@ -683,8 +779,8 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
                            const struct rc_coord_sink *sk)
 {
     struct rc_coord_res res = {.tag = req->tag};
+    char text[RC_COUNTER_TEXT_MAX];
     struct rc_entry e;
-    int64_t now;
     int rv;
 
     rv = rc_node_get(co->node, req->key, req->key_len, &e);
@@ -695,18 +791,22 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
     if (rv == RC_ENOTFOUND || e.tombstone) {
         co->st.misses++;
         res.err = RC_ENOTFOUND;
+        if (req->raw && rv == 0) {
+            res.has_version = 1; /* INCR counts from a tombstone's version */
+            res.ver = e.ver;
+        }
+        sk->now(sk->arg, &res);
+        return;
+    }
+    if (fill_hit(&res, e.value, e.value_len, &e.attr, &e.ver, e.expires_ms, req->raw, text) < 0) {
+        co->st.misses++;
+        memset(&res, 0, sizeof(res));
+        res.tag = req->tag;
+        res.err = RC_ENOTFOUND;
         sk->now(sk->arg, &res);
         return;
     }
     co->st.hits++;
-    now = rc_node_now_ms();
-    res.has_value = 1;
-    res.value = e.value;
-    res.value_len = e.value_len;
-    res.has_version = 1;
-    res.ver = e.ver;
-    if (e.expires_ms > 0)
-        res.ttl_ms = (uint64_t)(e.expires_ms > now ? e.expires_ms - now : 1);
     sk->now(sk->arg, &res);
 }
 
@@ -806,6 +906,7 @@ static struct op *op_new(struct rc_coord *co, const struct rc_coord_req *req,
     op->needed = needed;
     op->waiting = 1;
     op->tag = req->tag;
+    op->raw = req->raw;
     op->round = 1;
     op->local = -1;
     op->key = (uint8_t *)(op + 1);
@@ -819,6 +920,13 @@ static struct op *op_new(struct rc_coord *co, const struct rc_coord_req *req,
         rc_node_new_version(co->node, &op->ver);
         if (req->kind == RC_COORD_PUT && req->ttl_ms > 0)
             op->expires = rc_node_now_ms() + (int64_t)req->ttl_ms;
+        if (req->kind == RC_COORD_PUT) {
+            op->attr = req->attr;
+            if (req->at != NULL) { /* INCR's state, at the version it got */
+                op->ver = *req->at;
+                op->expires = req->expires_ms;
+            }
+        }
     }
     for (i = 0; i < op->nrep; i++) {
         op->rep[i].op = op;
@@ -893,6 +1001,8 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
         co->st.put++;
     else if (req->kind == RC_COORD_DEL)
         co->st.del++;
+    else if (req->kind == RC_COORD_INCR)
+        co->st.incr++;
     else {
         fail_now(co, sk, req->tag, RC_EUNKNOWN_OP, NULL);
         return;
@@ -902,7 +1012,10 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
         fail_now(co, sk, req->tag, rv, msg);
         return;
     }
-    start_op(co, req, sk);
+    if (req->kind == RC_COORD_INCR)
+        rc_coord_incr_start(co, req, sk);
+    else
+        start_op(co, req, sk);
 }
 
 void rc_coord_stats(const struct rc_coord *co, struct rc_coord_stats *st)

@@ -30,7 +30,13 @@ struct rc_coord_opts {
     int timeout_ms; /* per replica request */
 };
 
-enum rc_coord_kind { RC_COORD_GET = 1, RC_COORD_PUT, RC_COORD_DEL };
+/* INCR: an increment of a counter (common/counter.h), coordinated in three
+ * steps: a read at the request's read level (R) of the key's newest state,
+ * the increment applied by one home replica as its own actor (this node
+ * first when it is one; REPL_INCR otherwise) merged with what was read,
+ * then the new state written to the replicas at the write level (W), each
+ * merging it into what it holds. Its value is the new total as text. */
+enum rc_coord_kind { RC_COORD_GET = 1, RC_COORD_PUT, RC_COORD_DEL, RC_COORD_INCR };
 
 /* One operation. Pointers are borrowed for the call (copied as needed). */
 struct rc_coord_req {
@@ -42,6 +48,18 @@ struct rc_coord_req {
     size_t value_len;
     uint64_t ttl_ms;      /* PUT: 0 = no expiry */
     uint32_t level;       /* RC_CL_* (codec.h); 0 = the node's default R or W */
+    struct rc_attr attr;  /* PUT: stored with the value (flags for memcached);
+                             kind RC_KIND_COUNTER only from INCR itself */
+    int is_float;         /* INCR: fdelta (INCRBYFLOAT), else delta */
+    int64_t delta;
+    double fdelta;
+    /* Internal (INCR's own steps), 0 for front ends. raw: a GET answers a
+     * counter's state as stored, not its text, and a tombstone as
+     * NOTFOUND with its version. at: a PUT writes at this version with
+     * the absolute expiry expires_ms (ttl_ms unused). */
+    int raw;
+    const struct rc_version *at;
+    int64_t expires_ms;
 };
 
 /* Its outcome; pointers borrowed for the callback only. */
@@ -52,7 +70,10 @@ struct rc_coord_res {
     const uint8_t *value; /* GET hit */
     size_t value_len;
     uint64_t ttl_ms;  /* GET hit: time left, 0 = none */
-    struct rc_version ver; /* GET hit: its version; PUT, DEL: the version written */
+    int64_t expires_ms; /* GET hit: absolute expiry, 0 = none */
+    struct rc_attr attr; /* GET hit: the value's attributes (kind RC_KIND_COUNTER:
+                            value is the counter's text, or with raw its state) */
+    struct rc_version ver; /* GET hit: its version; PUT, DEL, INCR: the version written */
     unsigned has_value : 1;
     unsigned has_version : 1;
 };
@@ -83,7 +104,7 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
                   const struct rc_coord_sink *sink);
 
 struct rc_coord_stats {
-    uint64_t get, put, del;
+    uint64_t get, put, del, incr;
     uint64_t hits, misses, errors, unavailable, timeouts;
     uint64_t read_repairs;
     uint64_t read_repairs_evicted; /* repairs not sent: the replica evicted the key */

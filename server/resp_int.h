@@ -117,7 +117,7 @@ int rc_resp_keys_mget(struct rc_resp_ctx *x);
 int rc_resp_keys_mset(struct rc_resp_ctx *x);
 int rc_resp_keys_expire(struct rc_resp_ctx *x); /* EXPIRE, PEXPIRE */
 int rc_resp_keys_ttl(struct rc_resp_ctx *x);    /* TTL, PTTL */
-int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY */
+int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT */
 
 /* Frees the pooled cmds (the front end is being freed). */
 void rc_resp_keys_close(struct rc_resp_server *r);

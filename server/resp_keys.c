@@ -13,8 +13,10 @@
  * are in docs/protocol.md.
  */
 #include "resp_int.h"
+#include "counter.h"
 #include "err.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,7 @@
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 
-enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_EXPIRE, K_TTL, K_PTTL };
+enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_EXPIRE, K_TTL, K_PTTL, K_INCR };
 enum cond { C_NONE, C_NX, C_XX };
 
 struct sub {
@@ -53,6 +55,9 @@ struct cmd {
     int in_handler, busy, finished, phase2;
     int reply_rv;
     int64_t ttl_ms;           /* SET: ttl to write; EXPIRE: the new ttl (<= 0 deletes) */
+    int is_float;             /* INCR: INCRBYFLOAT's fdelta, else delta */
+    int64_t delta;
+    double fdelta;
     uint8_t *key, *value;     /* two-phase commands: copies */
     size_t key_len, value_len;
     size_t n, done;
@@ -122,12 +127,47 @@ static size_t mget_size(const struct cmd *cmd)
     return total;
 }
 
+/* Redis's own words for what an increment refuses. */
+static int encode_incr_failure(struct rc_buf *out, const struct cmd *cmd, const struct sub *s)
+{
+    switch (s->err) {
+    case RC_ENOT_INTEGER:
+        return rc_resp_error(out, "ERR value is not an integer or out of range");
+    case RC_ENOT_FLOAT:
+        return rc_resp_error(out, "ERR value is not a valid float");
+    case RC_EOVERFLOW:
+        return rc_resp_error(out, cmd->is_float ? "ERR increment would produce NaN or Infinity"
+                                                : "ERR increment or decrement would overflow");
+    case RC_ECOUNTER_FULL:
+        return rc_resp_error(out, "ERR the counter has too many writers (more node processes "
+                                  "incremented it than a counter keeps): SET it to reset it");
+    default:
+        return encode_failure(out, cmd, s);
+    }
+}
+
+/* INCR's reply: the new total, an integer (a bulk string for
+ * INCRBYFLOAT), from the text the coordinator rendered. */
+static int encode_incr(struct rc_buf *out, const struct cmd *cmd, const struct sub *s)
+{
+    struct rc_resp_arg a = {s->value, s->value_len};
+    int64_t v;
+
+    if (cmd->is_float)
+        return rc_resp_bulk(out, s->value, s->value_len);
+    if (rc_resp_int(&a, &v) < 0)
+        return rc_resp_error(out, "ERR value is not an integer or out of range");
+    return rc_resp_integer(out, v);
+}
+
 static int encode_result(struct cmd *cmd, struct rc_buf *out)
 {
     int e = sub_err(cmd), rv = 0;
     size_t i;
     int64_t count = 0;
 
+    if (e >= 0 && cmd->kind == K_INCR)
+        return encode_incr_failure(out, cmd, &cmd->subs[e]);
     if (e >= 0)
         return encode_failure(out, cmd, &cmd->subs[e]);
     switch (cmd->kind) {
@@ -139,6 +179,8 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
         return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_nil(out) : rc_resp_simple(out, "OK");
     case K_EXPIRE:
         return rc_resp_integer(out, cmd->phase2 ? 1 : 0);
+    case K_INCR:
+        return encode_incr(out, cmd, &cmd->subs[0]);
     case K_TTL:
     case K_PTTL:
         return rc_resp_integer(out, ttl_reply(&cmd->subs[0], cmd->kind == K_PTTL));
@@ -226,7 +268,7 @@ static void sub_done(void *arg, const struct rc_coord_res *rep)
 {
     struct sub *s = arg;
     struct cmd *cmd = s->cmd;
-    int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE;
+    int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE || cmd->kind == K_INCR;
 
     s->err = rep->err;
     if (s->err < 0 && s->err != RC_ENOTFOUND && rep->msg != NULL && rep->msg[0] &&
@@ -262,6 +304,11 @@ static void submit(struct cmd *cmd, struct sub *s, int kind, const uint8_t *key,
         req.value = val;
         req.value_len = vlen;
         req.ttl_ms = ttl_ms > 0 ? (uint64_t)ttl_ms : 0;
+    }
+    if (kind == RC_COORD_INCR) {
+        req.is_float = cmd->is_float;
+        req.delta = cmd->delta;
+        req.fdelta = cmd->fdelta;
     }
     s->cmd = cmd;
     rc_coord_run(cmd->r->co, &req, &sk);
@@ -544,12 +591,40 @@ int rc_resp_keys_expire(struct rc_resp_ctx *x)
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
 }
 
+/*
+ * INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT: a convergent counter through
+ * the coordinator (coord_incr.c), which cannot lose an increment however
+ * many nodes increment the key at once. The reply is the total as the
+ * replica that applied the increment saw it.
+ */
 int rc_resp_keys_counter(struct rc_resp_ctx *x)
 {
-    return rc_resp_error(x->out,
-                         "ERR INCR, DECR and INCRBY are not supported: ringcache replicas keep the "
-                         "last write, so concurrent increments through different nodes would be "
-                         "lost");
+    const struct rc_resp_arg *name = &x->argv[0];
+    int decr = rc_resp_is(name, "DECR") || rc_resp_is(name, "DECRBY");
+    struct cmd *cmd;
+    int64_t by = 1;
+    double fby = 0;
+    int is_float = rc_resp_is(name, "INCRBYFLOAT");
+
+    if (is_float) {
+        if (rc_counter_parse_float((const uint8_t *)x->argv[2].p, x->argv[2].len, &fby) < 0 ||
+            !isfinite(fby))
+            return rc_resp_error(x->out, "ERR value is not a valid float");
+    } else if (x->argc == 3 && rc_resp_int(&x->argv[2], &by) < 0) {
+        return rc_resp_error(x->out, "ERR value is not an integer or out of range");
+    }
+    if (decr) {
+        if (by == INT64_MIN) /* Redis: its negation does not fit */
+            return rc_resp_error(x->out, "ERR decrement would overflow");
+        by = -by;
+    }
+    cmd = cmd_new(x->r, K_INCR, 1, 0);
+    if (cmd == NULL)
+        return no_cmd(x);
+    cmd->is_float = is_float;
+    cmd->delta = by;
+    cmd->fdelta = fby;
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_INCR, x->out);
 }
 
 void rc_resp_keys_close(struct rc_resp_server *r)

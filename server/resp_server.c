@@ -101,6 +101,7 @@ static const struct rc_resp_cmd_def commands[] = {
     {"decr", 2, "write", 1, 1, 1, rc_resp_keys_counter, 0},
     {"incrby", 3, "write", 1, 1, 1, rc_resp_keys_counter, 0},
     {"decrby", 3, "write", 1, 1, 1, rc_resp_keys_counter, 0},
+    {"incrbyfloat", 3, "write", 1, 1, 1, rc_resp_keys_counter, 0},
     {"info", -1, "loading stale", 0, 0, 0, rc_resp_admin_info, 0},
     {"dbsize", 1, "readonly fast", 0, 0, 0, rc_resp_admin_dbsize, 0},
     {"command", -1, "loading stale", 0, 0, 0, rc_resp_admin_command, 0},

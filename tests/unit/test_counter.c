@@ -129,7 +129,7 @@ static void test_overflow_leaves_state(void **state)
     assert_int_equal(rc_counter_incr(&c, 6, -1), 0);
     assert_string_equal(render(&c), "9223372036854775806");
     assert_int_equal(rc_counter_incr_float(&c, 6, 1e308), 0);
-    assert_int_equal(rc_counter_incr_float(&c, 6, 1e308), RC_ENOT_FLOAT);
+    assert_int_equal(rc_counter_incr_float(&c, 6, 1e308), RC_EOVERFLOW);
 }
 
 static void test_actor_cap(void **state)

@@ -1,0 +1,26 @@
+/*
+ * coord_int.h - what the coordinator's files share (coord.c: GET, PUT,
+ * DEL; coord_incr.c: INCR, built on coord.c's reads and writes). Not for
+ * other modules: coord.h is the contract.
+ */
+#ifndef RC_COORD_INT_H
+#define RC_COORD_INT_H
+
+#include "coord.h"
+
+struct rc_coord {
+    struct rc_coord_opts opts;
+    struct rc_node *node;
+    struct rc_peers *peers;
+    struct rc_cluster *cluster;
+    struct rc_hints *hints;
+    uint64_t self;
+    int leaving;
+    struct rc_coord_stats st;
+};
+
+/* Runs an INCR request already checked by rc_coord_run (coord_incr.c). */
+void rc_coord_incr_start(struct rc_coord *co, const struct rc_coord_req *req,
+                         const struct rc_coord_sink *sk);
+
+#endif
