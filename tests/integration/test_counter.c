@@ -1,0 +1,521 @@
+/*
+ * test_counter.c - counters that never lose an increment (issue 17;
+ * docs/architecture.md "Counters").
+ *
+ * The main case: five nodes, RF 3, one client thread per node
+ * incrementing one hot key (and a few others) over RESP while a replica
+ * of the hot key is killed with SIGKILL and restarted mid-run. At the
+ * end a read at ALL must give, for every key, at least the acknowledged
+ * increments and at most those plus the ones whose outcome the client
+ * could not know (an error or a timeout). The semantics (SET then INCR,
+ * INCR then SET, DEL then INCR, an expired key, INCRBYFLOAT, the errors)
+ * are compared with a redis-server started side by side.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define TEST_TIMEOUT_S 180
+#define IO_MS 3000
+#define LINE_CAP 512
+#define NODES 5
+#define NKEYS 4           /* the hot key, then 3 more */
+#define RUN_MS 9000       /* the workers' run */
+#define KILL_AT_MS 2500   /* a replica of the hot key is killed then... */
+#define RESTART_AT_MS 5000 /* ...and restarted */
+#define REDIS_START_MS 5000
+
+struct fixture {
+    struct rc_harness h; /* first: the fixture is the harness (harness.h) */
+    struct rc_hserver *nodes[RC_H_MAX_SERVERS];
+    char ids[RC_H_MAX_SERVERS][RC_H_ID_CAP];
+    int resp[RC_H_MAX_SERVERS]; /* RESP port of each node */
+    pid_t redis_pid;
+};
+
+static int setup(void **state)
+{
+    return rc_h_fixture_setup(state, sizeof(struct fixture), TEST_TIMEOUT_S);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    if (f != NULL && f->redis_pid > 0) {
+        kill(f->redis_pid, SIGKILL);
+        waitpid(f->redis_pid, NULL, 0);
+        f->redis_pid = 0;
+    }
+    return rc_h_fixture_teardown(state);
+}
+
+/* ---- a RESP client that never asserts (worker threads use it) ---- */
+
+struct rconn {
+    int fd, port;
+    char in[LINE_CAP * 2];
+    size_t len;
+};
+
+static int rconn_open(struct rconn *c, int port)
+{
+    c->port = port;
+    c->len = 0;
+    c->fd = rc_h_tcp_connect(port, IO_MS);
+    return c->fd >= 0 ? 0 : -1;
+}
+
+static void rconn_close(struct rconn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+static int rsend(struct rconn *c, int argc, const char *const *argv)
+{
+    char buf[LINE_CAP];
+    size_t off = 0;
+    int i, n;
+
+    n = snprintf(buf, sizeof(buf), "*%d\r\n", argc);
+    off = (size_t)n;
+    for (i = 0; i < argc; i++) {
+        n = snprintf(buf + off, sizeof(buf) - off, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+        if (n < 0 || (size_t)n >= sizeof(buf) - off)
+            return -1;
+        off += (size_t)n;
+    }
+    return rc_h_send_all(c->fd, buf, off, IO_MS);
+}
+
+/* One reply (a simple line, or a bulk string) into out as its raw text
+ * without the last CRLF. 0, or -1 (timeout, closed, too long). */
+static int rrecv(struct rconn *c, char *out, size_t cap)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    char *e;
+    size_t need;
+    ssize_t n;
+    long blen;
+
+    for (;;) {
+        e = c->len > 0 ? memchr(c->in, '\n', c->len) : NULL;
+        if (e != NULL) {
+            need = (size_t)(e - c->in) + 1;
+            if (c->in[0] == '$' && (blen = strtol(c->in + 1, NULL, 10)) >= 0)
+                need += (size_t)blen + 2;
+            if (c->len >= need) {
+                if (need - 2 >= cap)
+                    return -1;
+                memcpy(out, c->in, need - 2);
+                out[need - 2] = '\0';
+                memmove(c->in, c->in + need, c->len - need);
+                c->len -= need;
+                return 0;
+            }
+        }
+        if (c->len >= sizeof(c->in) || poll(&p, 1, IO_MS) != 1)
+            return -1;
+        n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
+        if (n <= 0)
+            return -1;
+        c->len += (size_t)n;
+    }
+}
+
+/* A command and its reply; -1 on a transport failure. */
+static int rcmd(struct rconn *c, char *out, size_t cap, ...)
+{
+    const char *argv[8];
+    va_list ap;
+    int argc = 0;
+
+    va_start(ap, cap);
+    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    if (rsend(c, argc, argv) < 0)
+        return -1;
+    return rrecv(c, out, cap);
+}
+
+/* ---- the concurrent run ---- */
+
+static const char *const keys[NKEYS] = {"hot", "ctr:a", "ctr:b", "ctr:c"};
+
+struct worker {
+    pthread_t th;
+    int port, id;
+    atomic_int *stop;
+    long acked[NKEYS], unknown[NKEYS], refused;
+    char last_err[128];
+};
+
+/* Increments through its own node until told to stop: the hot key every
+ * other time, the others in turn. An error or a timeout is an increment
+ * of unknown outcome (it may have been applied); the connection is then
+ * opened again (its node may be down: it retries until it is back). */
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct rconn c = {.fd = -1};
+    char line[LINE_CAP];
+    long i = 0;
+    int k;
+
+    while (!atomic_load(w->stop)) {
+        if (c.fd < 0 && rconn_open(&c, w->port) < 0) {
+            rc_h_sleep_ms(50);
+            continue;
+        }
+        k = i % 2 == 0 ? 0 : 1 + (int)((i / 2 + w->id) % (NKEYS - 1));
+        i++;
+        if (rcmd(&c, line, sizeof(line), "INCR", keys[k], NULL) < 0) {
+            w->unknown[k]++;
+            rconn_close(&c);
+            continue;
+        }
+        if (line[0] == ':') {
+            w->acked[k]++;
+        } else {
+            w->unknown[k]++;
+            snprintf(w->last_err, sizeof(w->last_err), "%.100s", line);
+        }
+    }
+    rconn_close(&c);
+    return NULL;
+}
+
+/* The node's RESP port is fixed (the node restarts on it). */
+static void add_resp_port(struct fixture *f, int i)
+{
+    char port[16];
+
+    f->resp[i] = rc_h_free_port();
+    snprintf(port, sizeof(port), "%d", f->resp[i]);
+    assert_int_equal(rc_h_server_add_arg(f->nodes[i], "--resp-port"), 0);
+    assert_int_equal(rc_h_server_add_arg(f->nodes[i], port), 0);
+}
+
+static void start_cluster(struct fixture *f, int n)
+{
+    static const char *const extra[] = {"--rf", "3", NULL};
+    int i;
+
+    assert_int_equal(rc_h_cluster_new(&f->h, n, extra, f->nodes), 0);
+    for (i = 0; i < n; i++)
+        add_resp_port(f, i);
+    assert_int_equal(rc_h_cluster_start(&f->h, f->nodes, n), 0);
+    assert_int_equal(rc_h_cluster_ids(f->nodes, n, f->ids), 0);
+    assert_true(rc_h_cluster_wait_converged(f->nodes, (const char(*)[RC_H_ID_CAP])f->ids, n,
+                                            15000) >= 0);
+}
+
+/* A GET at a consistency level through the native client: the value as a
+ * number, or -1 on a miss, or fails the test. */
+static long read_at(struct fixture *f, int node, const char *key, int level)
+{
+    struct rc_client *c = rc_h_test_client(&f->h, f->nodes[node], IO_MS, 32);
+    struct rc_result res;
+    char text[64];
+    long v;
+    int rv;
+
+    assert_non_null(c);
+    rc_h_expect_rc(rc_client_send(c, RC_CLIENT_GET, key, strlen(key), NULL, 0, 0, level), 0);
+    rc_h_expect_rc(rc_client_flush(c), 0);
+    rv = rc_client_recv(c, &res);
+    if (rv == 0)
+        rv = res.err;
+    if (rv == RC_CLIENT_NOTFOUND)
+        return -1;
+    rc_h_expect_rc(rv, 0);
+    assert_true(res.value_len < sizeof(text));
+    memcpy(text, res.value, res.value_len);
+    text[res.value_len] = '\0';
+    v = strtol(text, NULL, 10);
+    rc_h_client_drop(&f->h, c);
+    return v;
+}
+
+/* The node (not node 0, the seed) that holds key alone in its store: key
+ * is the only one written so far, so a node with one key replicates it. */
+static int replica_of_first_key(struct fixture *f, int n)
+{
+    int i;
+
+    for (i = 1; i < n; i++)
+        if (rc_h_stat_of(f->nodes[i], "keys") == 1)
+            return i;
+    return -1;
+}
+
+static void test_concurrent_incr_across_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct worker w[NODES];
+    atomic_int stop = 0;
+    struct rconn c;
+    char line[LINE_CAP];
+    long acked[NKEYS] = {0}, unknown[NKEYS] = {0}, v, all;
+    double t0;
+    int i, k, victim, killed = 0, restarted = 0;
+
+    start_cluster(f, NODES);
+    /* One increment first, to find a replica of the hot key to kill. */
+    assert_int_equal(rconn_open(&c, f->resp[0]), 0);
+    assert_int_equal(rcmd(&c, line, sizeof(line), "INCR", "hot", NULL), 0);
+    assert_string_equal(line, ":1");
+    rconn_close(&c);
+    acked[0] = 1;
+    rc_h_sleep_ms(300); /* the third replica's copy lands */
+    victim = replica_of_first_key(f, NODES);
+    assert_true(victim > 0);
+    printf("counter: killing node %d (a replica of \"hot\") mid-run\n", victim);
+
+    memset(w, 0, sizeof(w));
+    for (i = 0; i < NODES; i++) {
+        w[i].port = f->resp[i];
+        w[i].id = i;
+        w[i].stop = &stop;
+        assert_int_equal(pthread_create(&w[i].th, NULL, work, &w[i]), 0);
+    }
+    t0 = rc_h_now_ms();
+    while (rc_h_now_ms() - t0 < RUN_MS) {
+        if (!killed && rc_h_now_ms() - t0 >= KILL_AT_MS) {
+            rc_h_server_kill(f->nodes[victim]);
+            killed = 1;
+        }
+        if (killed && !restarted && rc_h_now_ms() - t0 >= RESTART_AT_MS) {
+            assert_int_equal(rc_h_server_start(&f->h, f->nodes[victim]), 0);
+            restarted = 1;
+        }
+        rc_h_sleep_ms(20);
+    }
+    atomic_store(&stop, 1);
+    for (i = 0; i < NODES; i++) {
+        pthread_join(w[i].th, NULL);
+        for (k = 0; k < NKEYS; k++) {
+            acked[k] += w[i].acked[k];
+            unknown[k] += w[i].unknown[k];
+        }
+        if (w[i].last_err[0])
+            printf("counter: worker %d last error: %s\n", i, w[i].last_err);
+    }
+    /* The restarted node is back in everyone's view before the reads. */
+    assert_true(rc_h_cluster_wait_converged(f->nodes, (const char(*)[RC_H_ID_CAP])f->ids, NODES,
+                                            15000) >= 0);
+    for (k = 0; k < NKEYS; k++) {
+        all = read_at(f, k % NODES, keys[k], RC_CLIENT_CL_ALL);
+        printf("counter: %-6s acknowledged %ld, unknown %ld, read at ALL %ld\n", keys[k],
+               acked[k], unknown[k], all);
+        assert_true(acked[k] > 100); /* the run did increment */
+        assert_true(all >= acked[k]);
+        assert_true(all <= acked[k] + unknown[k]);
+        /* The ALL read repaired every replica with the join: QUORUM
+         * through every node now gives the same total. */
+        for (i = 0; i < NODES; i++) {
+            v = read_at(f, i, keys[k], RC_CLIENT_CL_QUORUM);
+            assert_int_equal(v, all);
+        }
+    }
+    f->h.passed = 1;
+}
+
+/* ---- the same commands against redis-server ---- */
+
+static int find_redis(char *out, size_t cap)
+{
+    const char *path = getenv("PATH");
+    char dir[512];
+    size_t n;
+
+    while (path != NULL && *path != '\0') {
+        n = strcspn(path, ":");
+        if (n > 0 && n < sizeof(dir)) {
+            snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+            snprintf(out, cap, "%s/redis-server", dir);
+            if (access(out, X_OK) == 0)
+                return 0;
+        }
+        path += n + (path[n] == ':');
+    }
+    snprintf(out, cap, "/usr/bin/redis-server");
+    return access(out, X_OK) == 0 ? 0 : -1;
+}
+
+static void start_redis(struct fixture *f, const char *bin, int port)
+{
+    char ports[16], logp[128];
+    double t0 = rc_h_now_ms();
+    int fd;
+
+    snprintf(ports, sizeof(ports), "%d", port);
+    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
+    f->redis_pid = fork();
+    assert_true(f->redis_pid >= 0);
+    if (f->redis_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
+              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
+        _exit(127);
+    }
+    for (;;) {
+        fd = rc_h_tcp_connect(port, 1000);
+        if (fd >= 0)
+            break;
+        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
+        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0);
+        rc_h_sleep_ms(20);
+    }
+    close(fd);
+}
+
+/* Sends one command to both and asserts the same reply. */
+static void same(struct rconn *rc, struct rconn *rd, ...)
+{
+    const char *argv[8];
+    char a[LINE_CAP], b[LINE_CAP];
+    va_list ap;
+    int argc = 0;
+
+    va_start(ap, rd);
+    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    assert_int_equal(rsend(rc, argc, argv), 0);
+    assert_int_equal(rrecv(rc, a, sizeof(a)), 0);
+    assert_int_equal(rsend(rd, argc, argv), 0);
+    assert_int_equal(rrecv(rd, b, sizeof(b)), 0);
+    if (strcmp(a, b) != 0)
+        printf("counter: %s %s%s%s: ringcache %s, redis %s\n", argv[0], argc > 1 ? argv[1] : "",
+               argc > 2 ? " " : "", argc > 2 ? argv[2] : "", a, b);
+    assert_string_equal(a, b);
+}
+
+/* Three nodes (so the increments go through the coordinator and REPL_INCR
+ * for keys this node does not hold), every command through node 0,
+ * compared with redis-server. */
+static void test_semantics_like_redis(void **state)
+{
+    struct fixture *f = *state;
+    struct rconn rc, rd;
+    char bin[600], line[LINE_CAP];
+    int rport = rc_h_free_port();
+
+    if (find_redis(bin, sizeof(bin)) < 0) {
+        printf("counter: no redis-server: install it (scripts/deps.sh test)\n");
+        fail();
+    }
+    start_redis(f, bin, rport);
+    start_cluster(f, 3);
+    assert_int_equal(rconn_open(&rc, f->resp[0]), 0);
+    assert_int_equal(rconn_open(&rd, rport), 0);
+    /* A missing key counts from 0. */
+    same(&rc, &rd, "INCR", "n", NULL);
+    same(&rc, &rd, "INCRBY", "n", "41", NULL);
+    same(&rc, &rd, "DECR", "n", NULL);
+    same(&rc, &rd, "DECRBY", "n", "-10", NULL);
+    same(&rc, &rd, "GET", "n", NULL);
+    /* SET then INCR: the text is the base. */
+    same(&rc, &rd, "SET", "s", "100", NULL);
+    same(&rc, &rd, "INCR", "s", NULL);
+    same(&rc, &rd, "GET", "s", NULL);
+    /* INCR then SET: the SET resets the counter, the next INCR counts
+     * from it. */
+    same(&rc, &rd, "INCRBY", "r", "5", NULL);
+    same(&rc, &rd, "SET", "r", "7", NULL);
+    same(&rc, &rd, "GET", "r", NULL);
+    same(&rc, &rd, "INCR", "r", NULL);
+    /* DEL then INCR: from 0 again, nothing of before comes back. */
+    same(&rc, &rd, "INCRBY", "d", "9", NULL);
+    same(&rc, &rd, "DEL", "d", NULL);
+    same(&rc, &rd, "GET", "d", NULL);
+    same(&rc, &rd, "INCR", "d", NULL);
+    same(&rc, &rd, "INCR", "d", NULL);
+    /* INCR keeps the TTL; an expired key counts from 0. */
+    same(&rc, &rd, "SET", "t", "10", "EX", "100", NULL);
+    same(&rc, &rd, "INCR", "t", NULL);
+    same(&rc, &rd, "TTL", "t", NULL);
+    same(&rc, &rd, "SET", "x", "10", "PX", "150", NULL);
+    rc_h_sleep_ms(300);
+    same(&rc, &rd, "INCR", "x", NULL);
+    same(&rc, &rd, "TTL", "x", NULL);
+    /* Floats: values exact in binary, where Redis's long double and
+     * ringcache's double agree to the last digit (README "Counters"). */
+    same(&rc, &rd, "SET", "f", "10.50", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "f", "0.25", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "f", "-5", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "f", "5.0e3", NULL);
+    same(&rc, &rd, "GET", "f", NULL);
+    same(&rc, &rd, "INCR", "f", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "f", "-0.75", NULL);
+    same(&rc, &rd, "INCR", "f", NULL);
+    same(&rc, &rd, "SET", "h", "10", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "h", "0.1", NULL);
+    /* Where they differ: the shortest text of the double. */
+    assert_int_equal(rcmd(&rc, line, sizeof(line), "INCRBYFLOAT", "h", "4995.5", NULL), 0);
+    assert_string_equal(line, "$6\r\n5005.6");
+    same(&rc, &rd, "INCRBYFLOAT", "g", "3", NULL);
+    same(&rc, &rd, "INCRBY", "g", "2", NULL);
+    /* Errors. */
+    same(&rc, &rd, "SET", "w", "abc", NULL);
+    same(&rc, &rd, "INCR", "w", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "w", "1", NULL);
+    same(&rc, &rd, "SET", "w", " 1", NULL);
+    same(&rc, &rd, "INCR", "w", NULL);
+    same(&rc, &rd, "INCRBY", "w", "x", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "w", "x", NULL);
+    same(&rc, &rd, "INCRBYFLOAT", "w", "nan", NULL);
+    same(&rc, &rd, "DECRBY", "w", "-9223372036854775808", NULL);
+    same(&rc, &rd, "SET", "m", "9223372036854775806", NULL);
+    same(&rc, &rd, "INCR", "m", NULL);
+    same(&rc, &rd, "INCR", "m", NULL);
+    same(&rc, &rd, "GET", "m", NULL);
+    same(&rc, &rd, "SET", "m", "-9223372036854775807", NULL);
+    same(&rc, &rd, "DECRBY", "m", "2", NULL);
+    same(&rc, &rd, "INCR", NULL);
+    same(&rc, &rd, "INCRBY", "m", NULL);
+    /* A counter reads as plain text through every command. */
+    same(&rc, &rd, "INCRBY", "p", "12", NULL);
+    same(&rc, &rd, "EXISTS", "p", NULL);
+    assert_int_equal(rcmd(&rc, line, sizeof(line), "GET", "n", NULL), 0);
+    rconn_close(&rc);
+    rconn_close(&rd);
+    f->h.passed = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_semantics_like_redis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_incr_across_restart, setup, teardown),
+    };
+
+    rc_h_test_filter_from_env();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
