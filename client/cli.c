@@ -133,6 +133,9 @@ static const char usage_text[] =
     "  put KEY - [--ttl S]      store the bytes read from stdin (binary-safe, up\n"
     "                           to 512 MiB; the server's limit is usually lower)\n"
     "  del KEY                  delete; prints OK, or (nil) and exits 1 on a miss\n"
+    "  incr KEY [DELTA]         add DELTA (default 1; negative, or a float like\n"
+    "                           0.5) to the key's counter; prints the new total.\n"
+    "                           Never loses an increment under concurrency\n"
     "  ping                     prints PONG\n"
     "  stats [--json]           server statistics as \"name value\" lines, or as\n"
     "                           one JSON object\n"
@@ -284,7 +287,7 @@ static int command_op(const struct tok *t)
                {"del", RC_CLIENT_DEL},     {"ping", RC_CLIENT_PING},
                {"stats", RC_CLIENT_STATS}, {"members", RC_CLIENT_MEMBERS},
                {"ring", RC_CLIENT_RING},   {"watch", CMD_WATCH},
-               {"forget", RC_CLIENT_FORGET}};
+               {"forget", RC_CLIENT_FORGET}, {"incr", RC_CLIENT_INCR}};
     size_t i;
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -311,7 +314,8 @@ static int parse_level(const char *p, size_t len)
 
 static int key_op(int op)
 {
-    return op == RC_CLIENT_GET || op == RC_CLIENT_PUT || op == RC_CLIENT_DEL;
+    return op == RC_CLIENT_GET || op == RC_CLIENT_PUT || op == RC_CLIENT_DEL ||
+           op == RC_CLIENT_INCR;
 }
 
 /* Commands that print a report and take --json. */
@@ -380,10 +384,18 @@ static int cmd_option(const struct tok *t, int *i, const struct tok *tok, int nt
     return RC_EINVAL;
 }
 
-/* Positional arguments of a command. */
+/* Positional arguments of a command, at most and at least (incr's
+ * DELTA is optional). */
 static int nargs(int op)
 {
-    return op == RC_CLIENT_PUT ? 2 : key_op(op) || op == RC_CLIENT_FORGET ? 1 : 0;
+    return op == RC_CLIENT_PUT || op == RC_CLIENT_INCR ? 2
+           : key_op(op) || op == RC_CLIENT_FORGET     ? 1
+                                                      : 0;
+}
+
+static int nargs_min(int op)
+{
+    return op == RC_CLIENT_INCR ? 1 : nargs(op);
 }
 
 /* Parses tok[0] (the command) and its arguments. */
@@ -398,7 +410,7 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
     cmd->interval_ms = WATCH_INTERVAL_MS;
     if (cmd->op == 0 || (piped && (report_op(cmd->op) || cmd->op == RC_CLIENT_FORGET))) {
         snprintf(err, errlen, "unknown command '%.*s'%s", (int)(tok[0].len < 40 ? tok[0].len : 40),
-                 tok[0].p, piped ? " (pipe mode: get, put, del, ping)" : " (see --help)");
+                 tok[0].p, piped ? " (pipe mode: get, put, del, incr, ping)" : " (see --help)");
         return RC_EINVAL;
     }
     for (i = 1; i < ntok; i++) {
@@ -415,10 +427,11 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
             return RC_EINVAL;
         }
     }
-    if (npos < nargs(cmd->op)) {
+    if (npos < nargs_min(cmd->op)) {
         snprintf(err, errlen, "usage: %s", cmd->op == RC_CLIENT_PUT    ? "put KEY VALUE [--ttl S]"
                                            : cmd->op == RC_CLIENT_GET    ? "get KEY"
                                            : cmd->op == RC_CLIENT_FORGET ? "forget ID"
+                                           : cmd->op == RC_CLIENT_INCR   ? "incr KEY [DELTA]"
                                                                          : "del KEY");
         return RC_EINVAL;
     }
@@ -426,7 +439,7 @@ static int parse_cmd(const struct tok *tok, int ntok, int piped, struct cmd *cmd
         cmd->key = pos[0];
     if (npos > 1) {
         cmd->value = pos[1];
-        cmd->value_stdin = !piped && tok_is(&pos[1], "-");
+        cmd->value_stdin = cmd->op == RC_CLIENT_PUT && !piped && tok_is(&pos[1], "-");
     }
     return 0;
 }
@@ -540,6 +553,9 @@ static int print_single(const struct cmd *cmd, const struct rc_result *res)
         break;
     case RC_CLIENT_PING:
         puts("PONG");
+        break;
+    case RC_CLIENT_INCR:
+        printf("%.*s\n", (int)res->value_len, (const char *)res->value);
         break;
     case RC_CLIENT_STATS:
         print_stats(res, cmd->json);

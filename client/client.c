@@ -16,7 +16,9 @@
 #include "config.h"
 #include "err.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -370,19 +372,47 @@ static int pump(struct rc_client *c, enum pump_goal goal, size_t *frame_len)
     }
 }
 
+/* INCR's delta, given as decimal text: an integer (DELTA), else a
+ * finite float (DELTA_FLOAT). 0 or RC_EINVAL. */
+static int incr_delta(const void *text, size_t len, struct rc_request *req)
+{
+    char buf[64], *end;
+    long long v;
+    double d;
+
+    if (len == 0 || len >= sizeof(buf))
+        return RC_EINVAL;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    errno = 0;
+    v = strtoll(buf, &end, 10);
+    if (*end == '\0' && errno == 0 && !isspace((unsigned char)buf[0])) {
+        req->has_delta = 1;
+        req->delta = v;
+        return 0;
+    }
+    errno = 0;
+    d = strtod(buf, &end);
+    if (*end != '\0' || errno != 0 || isspace((unsigned char)buf[0]) || !isfinite(d))
+        return RC_EINVAL;
+    req->has_delta_float = 1;
+    req->delta_float = d;
+    return 0;
+}
+
 static int build_request(const struct rc_client *c, int op, const void *key, size_t key_len,
                          const void *value, size_t value_len, uint64_t ttl_ms, int consistency,
                          struct rc_request *req)
 {
     memset(req, 0, sizeof(*req));
-    if (op < RC_CLIENT_PING || op > RC_CLIENT_FORGET || consistency < RC_CLIENT_CL_DEFAULT ||
+    if (op < RC_CLIENT_PING || op > RC_CLIENT_INCR || consistency < RC_CLIENT_CL_DEFAULT ||
         consistency > RC_CLIENT_CL_ANY)
         return RC_EINVAL;
     req->op = (uint32_t)op;
     req->id = c->next_id;
     req->consistency = (uint32_t)consistency;
     if (op == RC_CLIENT_GET || op == RC_CLIENT_PUT || op == RC_CLIENT_DEL ||
-        op == RC_CLIENT_FORGET) {
+        op == RC_CLIENT_FORGET || op == RC_CLIENT_INCR) {
         if (key == NULL && key_len > 0)
             return RC_EINVAL;
         if (key_len > MAX_KEY)
@@ -391,6 +421,8 @@ static int build_request(const struct rc_client *c, int op, const void *key, siz
         req->key = key != NULL ? key : (const uint8_t *)"";
         req->key_len = (uint32_t)key_len;
     }
+    if (op == RC_CLIENT_INCR && value != NULL)
+        return incr_delta(value, value_len, req);
     if (op == RC_CLIENT_PUT || op == RC_CLIENT_AUTH) {
         if (value == NULL && value_len > 0)
             return RC_EINVAL;
@@ -588,6 +620,12 @@ int rc_client_put(struct rc_client *c, const void *key, size_t key_len, const vo
     struct rc_result res;
 
     return call(c, RC_CLIENT_PUT, key, key_len, value, value_len, ttl_ms, &res);
+}
+
+int rc_client_incr(struct rc_client *c, const void *key, size_t key_len, const char *delta,
+                   struct rc_result *res)
+{
+    return call(c, RC_CLIENT_INCR, key, key_len, delta, delta ? strlen(delta) : 0, 0, res);
 }
 
 int rc_client_del(struct rc_client *c, const void *key, size_t key_len)

@@ -56,7 +56,9 @@ enum {
     RC_CLIENT_RING = 7,
     RC_CLIENT_ACTIVITY = 8,
     RC_CLIENT_AUTH = 9, /* the password goes in value */
-    RC_CLIENT_FORGET = 10 /* key = a dead member's id, 16 hex digits */
+    RC_CLIENT_FORGET = 10, /* key = a dead member's id, 16 hex digits */
+    RC_CLIENT_INCR = 11    /* value = the increment as decimal text, integer or float
+                              (NULL: 1); the reply's value is the new total as text */
 };
 
 /* Wire errors a client sees from a server with --auth-file; equal to the
@@ -112,6 +114,10 @@ int rc_client_get(struct rc_client *c, const void *key, size_t key_len, struct r
 int rc_client_put(struct rc_client *c, const void *key, size_t key_len, const void *value,
                   size_t value_len, uint64_t ttl_ms);
 int rc_client_del(struct rc_client *c, const void *key, size_t key_len);
+/* Adds delta (decimal text: "5", "-2", "0.5"; NULL: 1) to the key's
+ * counter (docs/protocol.md, INCR); res->value is the new total as text. */
+int rc_client_incr(struct rc_client *c, const void *key, size_t key_len, const char *delta,
+                   struct rc_result *res);
 int rc_client_stats(struct rc_client *c, struct rc_result *res);
 /* The membership as the connected node sees it: res->value holds the
  * msgpack document, undecoded. Bytes from the network: bound and check

@@ -55,6 +55,10 @@ static void to_reply(const struct rc_coord_res *res, struct rc_reply *rep)
         rep->ver_node = res->ver.node;
     }
     rep->ttl_ms = res->ttl_ms;
+    if (res->has_value) {
+        rep->flags = res->attr.flags;
+        rep->kind = res->attr.kind;
+    }
 }
 
 /* A request being handled: answered into out at once, or through a slot. */
@@ -96,9 +100,20 @@ static int do_keyed(void *arg, struct rc_net *net, const struct rc_request *req,
     struct rc_coord_sink sk = {answer_now, answer_later, take_slot, &c};
     struct rc_coord_req r = {0};
 
-    r.kind = req->op == RC_OP_GET ? RC_COORD_GET
-             : req->op == RC_OP_PUT ? RC_COORD_PUT
-                                    : RC_COORD_DEL;
+    r.kind = req->op == RC_OP_GET    ? RC_COORD_GET
+             : req->op == RC_OP_PUT  ? RC_COORD_PUT
+             : req->op == RC_OP_INCR ? RC_COORD_INCR
+                                     : RC_COORD_DEL;
+    /* A client stores bytes; only INCR makes a counter (a state sent as
+     * a PUT would be trusted by every replica's merge). */
+    if (req->kind != 0)
+        return reply_error(f, out, req->id, RC_EINVAL, "KIND is set by the server only");
+    if (req->op == RC_OP_INCR && req->has_delta && req->has_delta_float)
+        return reply_error(f, out, req->id, RC_EINVAL, "DELTA and DELTA_FLOAT together");
+    r.attr.flags = req->flags;
+    r.is_float = req->has_delta_float;
+    r.delta = req->has_delta ? req->delta : 1;
+    r.fdelta = req->delta_float;
     r.tag = req->id;
     if (req->has_key) {
         r.key = req->key != NULL ? req->key : (const uint8_t *)"";
@@ -226,6 +241,7 @@ static const struct rc_native_op cmds[] = {
     {RC_OP_PING, do_ping},         {RC_OP_GET, do_keyed},         {RC_OP_PUT, do_keyed},
     {RC_OP_DEL, do_keyed},         {RC_OP_STATS, do_stats},       {RC_OP_MEMBERS, do_members},
     {RC_OP_RING, do_ring},         {RC_OP_ACTIVITY, do_activity}, {RC_OP_FORGET, do_forget},
+    {RC_OP_INCR, do_keyed},
 };
 
 static int do_unknown(void *arg, struct rc_net *net, const struct rc_request *req,

@@ -30,6 +30,9 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
+#include "codec.h"
+#include "err.h"
 #include "harness.h"
 
 #define TEST_TIMEOUT_S 180
@@ -509,10 +512,136 @@ static void test_semantics_like_redis(void **state)
     f->h.passed = 1;
 }
 
+/* ---- the native protocol and the CLI ---- */
+
+/* Reads exactly n bytes. 0 or -1. */
+static int recv_all(int fd, uint8_t *p, size_t n)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    ssize_t got;
+
+    while (n > 0) {
+        if (poll(&pf, 1, IO_MS) != 1)
+            return -1;
+        got = read(fd, p, n);
+        if (got <= 0)
+            return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* One request frame to s, its reply decoded into rep (borrowing from
+ * body, which the caller frees). */
+static void native_call(const struct rc_hserver *s, const struct rc_request *req,
+                        struct rc_decoder *d, struct rc_reply *rep, uint8_t **body)
+{
+    struct rc_buf b;
+    uint8_t hdr[RC_H_HDR];
+    uint32_t len;
+    int fd = rc_h_tcp_connect(s->port, IO_MS);
+
+    assert_true(fd >= 0);
+    rc_buf_init(&b, 1 << 20);
+    assert_int_equal(rc_encode_request(&b, req), 0);
+    assert_int_equal(rc_h_send_all(fd, rc_buf_rptr(&b), rc_buf_used(&b), IO_MS), 0);
+    rc_buf_close(&b);
+    assert_int_equal(recv_all(fd, hdr, sizeof(hdr)), 0);
+    len = (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
+    *body = malloc(len ? len : 1);
+    assert_non_null(*body);
+    assert_int_equal(recv_all(fd, *body, len), 0);
+    close(fd);
+    assert_int_equal(rc_decode_reply(d, *body, len, rep), 0);
+}
+
+/* PUT keeps 32-bit client flags (memcached's), GET returns them; INCR
+ * through the native protocol, the client library and ringcache-cli. */
+static void test_native_flags_and_incr(void **state)
+{
+    struct fixture *f = *state;
+    struct rc_request req = {.op = RC_OP_PUT, .id = 1, .has_key = 1, .has_value = 1};
+    struct rc_decoder d;
+    struct rc_reply rep;
+    struct rc_result res;
+    struct rc_client *c;
+    struct rc_hrun r;
+    uint8_t *body;
+    const char *argv[8];
+
+    start_cluster(f, 3);
+    assert_int_equal(rc_decoder_init(&d), 0);
+    req.key = (const uint8_t *)"item";
+    req.key_len = 4;
+    req.value = (const uint8_t *)"payload";
+    req.value_len = 7;
+    req.flags = 0xdeadbeefu;
+    native_call(f->nodes[1], &req, &d, &rep, &body);
+    assert_int_equal(rep.status, 0);
+    free(body);
+    memset(&req, 0, sizeof(req));
+    req.op = RC_OP_GET;
+    req.id = 2;
+    req.has_key = 1;
+    req.key = (const uint8_t *)"item";
+    req.key_len = 4;
+    native_call(f->nodes[2], &req, &d, &rep, &body);
+    assert_int_equal(rep.status, 0);
+    assert_int_equal(rep.flags, 0xdeadbeefu);
+    assert_int_equal(rep.value_len, 7);
+    free(body);
+    /* A client cannot forge a counter. */
+    req.op = RC_OP_PUT;
+    req.has_value = 1;
+    req.value = (const uint8_t *)"x";
+    req.value_len = 1;
+    req.kind = 1;
+    native_call(f->nodes[0], &req, &d, &rep, &body);
+    assert_int_equal(rep.status, (uint32_t)rc_err_to_status(RC_EINVAL));
+    free(body);
+    /* INCR with DELTA_FLOAT; without a delta it adds 1. */
+    memset(&req, 0, sizeof(req));
+    req.op = RC_OP_INCR;
+    req.id = 3;
+    req.has_key = 1;
+    req.key = (const uint8_t *)"n";
+    req.key_len = 1;
+    req.has_delta_float = 1;
+    req.delta_float = 1.5;
+    native_call(f->nodes[0], &req, &d, &rep, &body);
+    assert_int_equal(rep.status, 0);
+    assert_int_equal(rep.value_len, 3);
+    assert_memory_equal(rep.value, "1.5", 3);
+    free(body);
+    rc_decoder_close(&d);
+    c = rc_h_test_client(&f->h, f->nodes[1], IO_MS, 32);
+    assert_non_null(c);
+    rc_h_expect_rc(rc_client_incr(c, "m", 1, "41", &res), 0);
+    rc_h_expect_rc(rc_client_incr(c, "m", 1, NULL, &res), 0);
+    assert_int_equal(res.value_len, 2);
+    assert_memory_equal(res.value, "42", 2);
+    rc_h_expect_rc(rc_client_incr(c, "item", 4, NULL, &res),
+                   (int)RC_ENOT_INTEGER); /* "payload" */
+    argv[0] = f->h.cli_bin;
+    argv[1] = "-s";
+    argv[2] = f->nodes[2]->addr;
+    argv[3] = "incr";
+    argv[4] = "m";
+    argv[5] = "-2";
+    argv[6] = NULL;
+    assert_int_equal(rc_h_run(f->h.cli_bin, argv, NULL, NULL, 0, 10000, 4096, &r), 0);
+    assert_int_equal(r.status, 0);
+    assert_string_equal((const char *)r.out, "40\n");
+    rc_h_run_free(&r);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_semantics_like_redis, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_flags_and_incr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_incr_across_restart, setup, teardown),
     };
 
