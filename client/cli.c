@@ -762,7 +762,7 @@ static void pipe_pop(struct pipe_run *pr)
         puts("(nil)");
     } else if (res.err != 0) {
         print_err_line(pr, res.err, res.message);
-    } else if (s->op == RC_CLIENT_GET) {
+    } else if (s->op == RC_CLIENT_GET || s->op == RC_CLIENT_INCR) {
         fwrite(res.value, 1, res.value_len, stdout);
         fputc('\n', stdout);
     } else {
