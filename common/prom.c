@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void rc_prom_init(struct rc_prom *p, struct rc_buf *out)
@@ -165,8 +166,8 @@ static void format_double(char *num, size_t cap, double v)
         snprintf(num, cap, "NaN");
     else if (isinf(v))
         snprintf(num, cap, "%s", v > 0 ? "+Inf" : "-Inf");
-    else
-        snprintf(num, cap, "%.17g", v);
+    else if (snprintf(num, cap, "%.15g", v), strtod(num, NULL) != v)
+        snprintf(num, cap, "%.17g", v); /* the shortest form that reads back the same */
 }
 
 void rc_prom_sample(struct rc_prom *p, const char *name, const struct rc_prom_label *labels,

@@ -59,8 +59,8 @@ double rc_prom_scale(int64_t v, enum rc_prom_unit unit);
 void rc_prom_family(struct rc_prom *p, const char *name, const char *help, enum rc_prom_type type);
 
 /* One sample line: name, the labels (n may be 0), the value. The integer
- * form prints exactly; the double form as %.17g (NaN/Inf as Prometheus
- * spells them). */
+ * form prints exactly; the double form as %.15g, or %.17g when that is
+ * needed to read back the same value (NaN/Inf as Prometheus spells them). */
 void rc_prom_sample_int(struct rc_prom *p, const char *name, const struct rc_prom_label *labels,
                         size_t n, int64_t v);
 void rc_prom_sample(struct rc_prom *p, const char *name, const struct rc_prom_label *labels,
