@@ -195,7 +195,8 @@ static void put_latency(struct rc_prom *p, const struct rc_metrics *m)
 /* Members by state, and this node's share of the ring. */
 static void put_cluster(struct rc_prom *p, const struct rc_metrics *m)
 {
-    static const char states[] = "ringcache_members_by_state", share[] = "ringcache_ring_share_ratio";
+    static const char states[] = "ringcache_members_by_state",
+                      share[] = "ringcache_ring_share_ratio";
     double prim[RC_RING_MAX_MEMBERS], repl[RC_RING_MAX_MEMBERS], mine_p = 0, mine_r = 0;
     const struct rc_ring *ring = rc_cluster_ring(m->src.cluster);
     uint64_t self = rc_cluster_self(m->src.cluster);
