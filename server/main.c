@@ -835,6 +835,7 @@ static int open_metrics(struct server *s, const struct server_config *cfg)
     src.admin = s->admin;
     src.coord = s->coord;
     src.cluster = s->cluster;
+    src.rebalance = s->rebalance;
     src.ports[src.nports].protocol = "native";
     src.ports[src.nports++].net = s->net;
     src.ports[src.nports].protocol = "peer";

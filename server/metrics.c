@@ -27,6 +27,9 @@
 #define LISTEN_BACKLOG 64
 /* After the answer: how long a client may take to close its side. */
 #define LINGER_MS 1000
+/* Streams of a running plan shown per peer: one per receiving member, so
+ * every cluster below this size; the stack holds them (~7 KiB). */
+#define MAX_STREAMS 128
 /* The most info metrics (str rows' families) and labels on one. */
 #define MAX_INFO 8
 #define MAX_INFO_LABELS 16
@@ -109,7 +112,9 @@ static void put_stats(struct rc_prom *p, const struct rc_admin_stats *s)
                 fail(p, RC_EINVAL);
                 return;
             }
-            if (d->help != NULL)
+            if (d->help != NULL && d->label != NULL) /* several STATS rows: README lists them */
+                snprintf(help, sizeof(help), "%s", d->help);
+            else if (d->help != NULL)
                 snprintf(help, sizeof(help), "%s (STATS %s)", d->help, d->name);
             else
                 snprintf(help, sizeof(help), "STATS %s (docs/protocol.md)", d->name);
@@ -236,6 +241,42 @@ static void put_cluster(struct rc_prom *p, const struct rc_metrics *m)
     rc_prom_sample(p, share, &l, 1, mine_r);
 }
 
+/* The running plan's streams, per receiving peer (none between plans):
+ * gauges, since a new plan starts them again from zero. */
+static void put_streams(struct rc_prom *p, const struct rc_metrics *m)
+{
+    static const struct {
+        const char *name, *help;
+    } fams[] = {
+        {"ringcache_plan_stream_ranges", "Running rebalance plan: ranges to stream, by peer"},
+        {"ringcache_plan_stream_ranges_done", "Running rebalance plan: ranges done, by peer"},
+        {"ringcache_plan_stream_keys", "Running rebalance plan: entries streamed, by peer"},
+        {"ringcache_plan_stream_bytes", "Running rebalance plan: bytes streamed, by peer"},
+        {"ringcache_plan_stream_failures",
+         "Running rebalance plan: attempts in a row that failed, by peer"},
+    };
+    struct rc_rebalance_stream st[MAX_STREAMS];
+    struct rc_prom_label l = {"peer", NULL};
+    char id[17];
+    size_t n = 0, f, i;
+    uint64_t v;
+
+    if (m->src.rebalance != NULL)
+        n = rc_rebalance_streams(m->src.rebalance, st, MAX_STREAMS);
+    if (n > MAX_STREAMS)
+        n = MAX_STREAMS;
+    for (f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        rc_prom_family(p, fams[f].name, fams[f].help, RC_PROM_GAUGE);
+        for (i = 0; i < n; i++) {
+            v = f == 0 ? st[i].ranges : f == 1 ? st[i].ranges_done : f == 2 ? st[i].keys
+                : f == 3 ? st[i].bytes : (uint64_t)st[i].failures;
+            snprintf(id, sizeof(id), "%016" PRIx64, st[i].peer);
+            l.value = id;
+            rc_prom_sample_int(p, fams[f].name, &l, 1, (int64_t)v);
+        }
+    }
+}
+
 /* The listeners' connection counters, by protocol. */
 static void put_ports(struct rc_prom *p, const struct rc_metrics *m)
 {
@@ -247,7 +288,7 @@ static void put_ports(struct rc_prom *p, const struct rc_metrics *m)
         {"ringcache_port_connections_accepted_total", "Connections accepted, by listener",
          RC_PROM_COUNTER},
         {"ringcache_port_connections_rejected_total",
-         "Connections refused over --max-conns, by listener", RC_PROM_COUNTER},
+         "Connections refused over the listener's cap (--max-conns; 4096 on the peer port)", RC_PROM_COUNTER},
         {"ringcache_port_protocol_errors_total", "Malformed requests received, by listener",
          RC_PROM_COUNTER},
     };
@@ -303,6 +344,7 @@ int rc_metrics_render(struct rc_metrics *m, struct rc_buf *out)
     put_info(&p, &snap);
     put_latency(&p, m);
     put_cluster(&p, m);
+    put_streams(&p, m);
     put_ports(&p, m);
     put_self(&p, m);
     return p.err;

@@ -24,6 +24,7 @@
 #include "coord.h"
 #include "log.h"
 #include "net.h"
+#include "rebalance.h"
 
 struct rc_metrics;
 
@@ -44,6 +45,7 @@ struct rc_metrics_sources {
     struct rc_admin *admin;
     struct rc_coord *coord;
     struct rc_cluster *cluster;
+    struct rc_rebalance *rebalance;
     struct {
         const char *protocol; /* label value: "native", "resp", "peer", ... */
         struct rc_net *net;

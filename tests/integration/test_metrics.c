@@ -5,7 +5,10 @@
  *  - one node: traffic through the client library, then GET /metrics must
  *    pass `promtool check metrics` (format and lint: HELP, TYPE, units,
  *    _total) and show what was sent (PUT count, hits, misses, the latency
- *    histogram's count, keys), plus /health, HEAD, 404, 405, 400;
+ *    histogram's count, keys), plus /health, HEAD, 404, 405, 400; README's
+ *    table lists exactly the metrics the page declares;
+ *  - a node joining: the streams to it show per peer, and the keys streamed
+ *    out and in add up;
  *  - hostile HTTP: a huge head (431), bytes without any line end (431),
  *    binary garbage and a bad method (400/405), a half request held open
  *    (slowloris) while another client scrapes at once and the client port
@@ -112,7 +115,7 @@ static long http_str(int port, const char *req, char *out, size_t cap)
 static long http_get(int port, const char *path, char *out, size_t cap)
 {
     char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
 
     return http_raw(port, req, (size_t)n, out, cap, IO_MS);
 }
@@ -181,6 +184,54 @@ static int promtool_check(const char *page)
     return ok ? 0 : -1;
 }
 
+/* Every metric the page declares (# TYPE) has its row in README's table
+ * ("| `name` |"), and every row names a metric the page declares. */
+static void check_readme_lists(const char *page)
+{
+    const char *path = getenv("RC_README_MD"), *p, *e;
+    static char doc[1 << 20], name[160], row[200];
+    FILE *fp;
+    size_t n;
+    int missing = 0, rows = 0;
+
+    if (path == NULL) {
+        printf("metrics: RC_README_MD not set (run through ctest)\n");
+        fail();
+    }
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    n = fread(doc, 1, sizeof(doc) - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    for (p = page; (p = strstr(p, "# TYPE ")) != NULL; p = e) {
+        p += 7;
+        e = strchr(p, ' ');
+        assert_non_null(e);
+        assert_true((size_t)(e - p) < sizeof(name));
+        memcpy(name, p, (size_t)(e - p));
+        name[e - p] = '\0';
+        snprintf(row, sizeof(row), "| `%s` |", name);
+        if (strstr(doc, row) == NULL) {
+            printf("metrics: README has no row for %s\n", name);
+            missing++;
+        }
+    }
+    for (p = doc; (p = strstr(p, "\n| `ringcache_")) != NULL; p = e) {
+        p += 4;
+        e = strchr(p, '`');
+        assert_non_null(e);
+        snprintf(row, sizeof(row), "# TYPE %.*s ", (int)(e - p), p);
+        rows++;
+        if (strstr(page, row) == NULL) {
+            printf("metrics: README lists %.*s, the server does not export it\n", (int)(e - p),
+                   p);
+            missing++;
+        }
+    }
+    printf("metrics: README table has %d rows\n", rows);
+    assert_int_equal(missing, 0);
+}
+
 /* A node with the metrics port on a free port; its port in *mport. */
 static struct rc_hserver *metrics_node(struct fixture *f, int *mport)
 {
@@ -225,6 +276,7 @@ static void test_page_counts_traffic(void **state)
     }
     page = scrape(f, mport);
     assert_int_equal(promtool_check(page), 0);
+    check_readme_lists(page);
     assert_true(metric(page, "ringcache_ops_total{op=\"put\"}") == 25);
     assert_true(metric(page, "ringcache_ops_total{op=\"get\"}") == 10);
     assert_true(metric(page, "ringcache_ops_total{op=\"del\"}") == 4);
@@ -350,6 +402,77 @@ static void test_hostile_clients(void **state)
     f->h.passed = 1;
 }
 
+/* A third node joins two with a slow stream: the page of a node streaming
+ * to it shows that stream, by peer, while it runs; afterwards the keys
+ * streamed out of the two are the keys the new node took in, all of them
+ * (RF 3: it holds every key). A lone node never plans (it adopts the
+ * ring its first peer brings), hence two to start with. */
+static void test_stream_progress_by_peer(void **state)
+{
+    struct fixture *f = *state;
+    const char *extra[] = {"--stream-rate", "100k", "--rebalance-delay", "0", NULL};
+    char port[16], key[32], val[128], ids[3][RC_H_ID_CAP], series[160];
+    struct rc_hserver *nodes[3];
+    struct rc_client *c;
+    const char *page;
+    int mports[3], i, seen = 0;
+    double t0, keys_out, keys_in, running;
+
+    assert_int_equal(rc_h_cluster_new(&f->h, 3, extra, nodes), 0);
+    for (i = 0; i < 3; i++) {
+        mports[i] = rc_h_free_port();
+        snprintf(port, sizeof(port), "%d", mports[i]);
+        assert_int_equal(rc_h_server_add_arg(nodes[i], "--metrics-port"), 0);
+        assert_int_equal(rc_h_server_add_arg(nodes[i], port), 0);
+    }
+    assert_int_equal(rc_h_cluster_start(&f->h, nodes, 2), 0);
+    assert_int_equal(rc_h_cluster_ids(nodes, 2, ids), 0);
+    assert_true(rc_h_cluster_wait_converged(nodes, (const char(*)[RC_H_ID_CAP])ids, 2, 15000) >=
+                0);
+    c = rc_h_test_client(&f->h, nodes[0], IO_MS, MAX_CLIENTS);
+    memset(val, 'v', sizeof(val));
+    for (i = 0; i < 3000; i++) { /* ~400 KiB: seconds at 100 KiB/s */
+        snprintf(key, sizeof(key), "s%05d", i);
+        rc_h_expect_rc(rc_client_put(c, key, strlen(key), val, sizeof(val), 0), 0);
+    }
+    assert_int_equal(rc_h_server_start(&f->h, nodes[2]), 0);
+    assert_int_equal(rc_h_node_id(nodes[2], ids[2], sizeof(ids[2])), 0);
+    snprintf(series, sizeof(series), "ringcache_plan_stream_keys{peer=\"%s\"}", ids[2]);
+    t0 = rc_h_now_ms();
+    while (!seen && rc_h_now_ms() - t0 < 20000) {
+        for (i = 0; i < 2 && !seen; i++) {
+            page = scrape(f, mports[i]);
+            if (strstr(page, series) == NULL || metric(page, series) <= 0)
+                continue;
+            seen = 1;
+            printf("metrics: node %d streaming to %s: %.0f keys so far\n", i + 1, ids[2],
+                   metric(page, series));
+            assert_true(metric(page, "ringcache_rebalance_running") == 1);
+            assert_int_equal(promtool_check(page), 0);
+            snprintf(series, sizeof(series), "ringcache_plan_stream_ranges{peer=\"%s\"}", ids[2]);
+            assert_true(metric(page, series) > 0);
+        }
+        rc_h_sleep_ms(100);
+    }
+    assert_true(seen);
+    /* done: every key went out of nodes 1 and 2 and into node 3 */
+    t0 = rc_h_now_ms();
+    do {
+        rc_h_sleep_ms(200);
+        running = metric(scrape(f, mports[0]), "ringcache_rebalance_running") +
+                  metric(scrape(f, mports[1]), "ringcache_rebalance_running");
+    } while (running != 0 && rc_h_now_ms() - t0 < 30000);
+    keys_out = metric(scrape(f, mports[0]), "ringcache_stream_keys_total{direction=\"out\"}") +
+               metric(scrape(f, mports[1]), "ringcache_stream_keys_total{direction=\"out\"}");
+    page = scrape(f, mports[2]);
+    keys_in = metric(page, "ringcache_stream_keys_total{direction=\"in\"}");
+    printf("metrics: %.0f keys streamed out of nodes 1-2, %.0f into node 3\n", keys_out, keys_in);
+    assert_true(keys_out == 3000);
+    assert_true(keys_in == 3000);
+    assert_true(metric(page, "ringcache_keys") == 3000);
+    f->h.passed = 1;
+}
+
 /* Starts Prometheus with config at cfg, its API on 127.0.0.1:port. */
 static pid_t start_prometheus(struct fixture *f, const char *cfg, int port)
 {
@@ -388,8 +511,9 @@ static int count(const char *s, const char *needle)
     return n;
 }
 
-/* Queries Prometheus until every instance of mports shows in the result
- * of query with value want; 0, or -1 after timeout_ms (last answer printed). */
+/* Queries Prometheus until every instance of mports[0..n) shows in the
+ * result of query with value want (n 0: one series, an aggregate, with
+ * that value); 0, or -1 after timeout_ms (last answer printed). */
 static int wait_query(struct fixture *f, int pport, const char *query, const int *mports, int n,
                       const char *want, int timeout_ms)
 {
@@ -401,7 +525,7 @@ static int wait_query(struct fixture *f, int pport, const char *query, const int
     snprintf(val, sizeof(val), ",\"%s\"]", want);
     for (;;) {
         ok = http_get(pport, path, f->page, sizeof(f->page)) > 0 && status_of(f->page) == 200 &&
-             count(f->page, val) == n;
+             count(f->page, val) == (n > 0 ? n : 1);
         for (i = 0; ok && i < n; i++) {
             snprintf(needle, sizeof(needle), "\"instance\":\"127.0.0.1:%d\"", mports[i]);
             ok = strstr(f->page, needle) != NULL;
@@ -475,8 +599,11 @@ static void test_prometheus_scrapes_cluster(void **state)
     assert_int_equal(wait_query(f, pport, "ringcache_members_by_state%7Bstate%3D%22alive%22%7D",
                                 mports, 3, "3", 15000),
                      0);
-    /* the PUTs coordinated by node 1, through a PromQL sum over the cluster */
     assert_int_equal(wait_query(f, pport, "ringcache_build_info", mports, 3, "1", 15000), 0);
+    /* the PUTs sent, summed over the cluster by PromQL */
+    assert_int_equal(wait_query(f, pport, "sum%28ringcache_ops_total%7Bop%3D%22put%22%7D%29",
+                                mports, 0, "20", 15000),
+                     0);
     f->h.passed = 1;
 }
 
@@ -485,6 +612,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_page_counts_traffic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_progress_by_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus_scrapes_cluster, setup, teardown),
     };
 
