@@ -15,6 +15,7 @@
 #include "coord_int.h"
 #include "counter.h"
 #include "err.h"
+#include "lathist.h"
 #include "ring.h"
 
 #include <inttypes.h>
@@ -50,6 +51,7 @@ struct op {
     rc_coord_done later;      /* the front end's answer, with arg */
     void *arg;
     int waiting;              /* not answered yet */
+    uint64_t t0_ns;           /* uv_hrtime() at rc_coord_run: its latency */
     uint32_t tag;
     int kind;
     int any;       /* level ANY: every target counts, fallbacks included */
@@ -79,6 +81,12 @@ struct op {
     struct op_rep rep[MAX_TARGETS];
 };
 
+static void observe(struct rc_coord *co, int kind, uint64_t t0_ns)
+{
+    if (kind >= RC_COORD_GET && kind <= RC_COORD_DEL)
+        rc_lathist_observe(&co->lat[kind - 1], uv_hrtime() - t0_ns);
+}
+
 /* Replicas needed for a consistency level when n replicas exist. */
 static int needed_for(uint32_t level, int dflt, int n)
 {
@@ -104,6 +112,7 @@ static void answer_now(struct rc_coord *co, const struct rc_coord_sink *sk,
         if (res->err == RC_EUNAVAILABLE)
             co->st.unavailable++;
     }
+    observe(co, co->run_kind, co->run_t0_ns);
     sk->now(sk->arg, res);
 }
 
@@ -193,6 +202,7 @@ static void rep_evicted(struct op_rep *rp, const struct rc_version *ver)
 static void op_answer(struct op *op, const struct rc_coord_res *res)
 {
     op->waiting = 0;
+    observe(op->co, op->kind, op->t0_ns);
     op->later(op->arg, res);
 }
 
@@ -795,7 +805,7 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
             res.has_version = 1; /* INCR counts from a tombstone's version */
             res.ver = e.ver;
         }
-        sk->now(sk->arg, &res);
+        answer_now(co, sk, &res);
         return;
     }
     if (fill_hit(&res, e.value, e.value_len, &e.attr, &e.ver, e.expires_ms, req->raw, text) < 0) {
@@ -803,11 +813,11 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
         memset(&res, 0, sizeof(res));
         res.tag = req->tag;
         res.err = RC_ENOTFOUND;
-        sk->now(sk->arg, &res);
+        answer_now(co, sk, &res);
         return;
     }
     co->st.hits++;
-    sk->now(sk->arg, &res);
+    answer_now(co, sk, &res);
 }
 
 /* Who an op goes to, worked out on the stack before anything is allocated
@@ -907,6 +917,7 @@ static struct op *op_new(struct rc_coord *co, const struct rc_coord_req *req,
     op->waiting = 1;
     op->tag = req->tag;
     op->raw = req->raw;
+    op->t0_ns = co->run_t0_ns;
     op->round = 1;
     op->local = -1;
     op->key = (uint8_t *)(op + 1);
@@ -995,6 +1006,8 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
     char msg[96];
     int rv;
 
+    co->run_t0_ns = uv_hrtime();
+    co->run_kind = req->kind;
     if (req->kind == RC_COORD_GET)
         co->st.get++;
     else if (req->kind == RC_COORD_PUT)
@@ -1021,6 +1034,11 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
 void rc_coord_stats(const struct rc_coord *co, struct rc_coord_stats *st)
 {
     *st = co->st;
+}
+
+const struct rc_lathist *rc_coord_latency(const struct rc_coord *co, int kind)
+{
+    return kind >= RC_COORD_GET && kind <= RC_COORD_DEL ? &co->lat[kind - 1] : NULL;
 }
 
 int rc_coord_new(const struct rc_coord_opts *opts, struct rc_node *node, struct rc_peers *peers,

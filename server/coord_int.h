@@ -7,6 +7,7 @@
 #define RC_COORD_INT_H
 
 #include "coord.h"
+#include "lathist.h"
 
 struct rc_coord {
     struct rc_coord_opts opts;
@@ -17,6 +18,12 @@ struct rc_coord {
     uint64_t self;
     int leaving;
     struct rc_coord_stats st;
+    /* Latency from rc_coord_run to the answer, per kind (index kind - 1);
+     * the request being run now, for the answers given during it. INCR's
+     * own steps are a GET and a PUT, timed as such. */
+    struct rc_lathist lat[RC_COORD_DEL];
+    uint64_t run_t0_ns;
+    int run_kind;
 };
 
 /* Runs an INCR request already checked by rc_coord_run (coord_incr.c). */
