@@ -318,7 +318,7 @@ int rc_resp_admin_command(struct rc_resp_ctx *x)
     if (rc_resp_is(sub, "COUNT"))
         return rc_resp_integer(x->out, (int64_t)n);
     if (rc_resp_is(sub, "DOCS"))
-        return rc_resp_array(x->out, 0); /* redis-cli falls back to its built-in help */
+        return rc_resp_docs_command(x);
     if (rc_resp_is(sub, "INFO")) {
         rv = rc_resp_array(x->out, x->argc - 2);
         for (i = 2; rv == 0 && i < x->argc; i++) {

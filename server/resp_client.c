@@ -313,8 +313,10 @@ static int client_reply(struct rc_resp_ctx *x)
     }
     if (rc_resp_is(m, "OFF"))
         x->conn->reply_mode = RC_RESP_REPLY_OFF;
-    else if (rc_resp_is(m, "SKIP"))
-        x->conn->reply_mode = RC_RESP_REPLY_SKIP;
+    else if (rc_resp_is(m, "SKIP")) {
+        if (x->conn->reply_mode != RC_RESP_REPLY_OFF) /* OFF stays OFF (Redis) */
+            x->conn->reply_mode = RC_RESP_REPLY_SKIP;
+    }
     else
         return rc_resp_error(x->out, "ERR syntax error");
     return 0;

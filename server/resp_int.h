@@ -175,6 +175,10 @@ int rc_resp_admin_client(struct rc_resp_ctx *x);
  * result of the error reply it appended. */
 int rc_resp_client_setname(struct rc_resp_ctx *x, const struct rc_resp_arg *name);
 
+/* ---- resp_docs.c: COMMAND DOCS -------------------------------------- */
+
+int rc_resp_docs_command(struct rc_resp_ctx *x);
+
 /* ---- resp_admin.c: the connection and the server -------------------- */
 
 int rc_resp_admin_ping(struct rc_resp_ctx *x);
