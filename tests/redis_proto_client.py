@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""redis-py against one server (argv[1]: its RESP port), for
+"""redis-py against one server (argv[1]: its RESP port; argv[2], with
+redis-py 5 or later: the protocol, 3 for RESP3), for
 tests/integration/test_redis_proto.c, which runs it against ringcache and
 against redis-server and compares the transcripts: pipelines with and
 without a transaction, errors queued and at run time, WATCH through
@@ -13,9 +14,10 @@ import redis
 
 def main():
     port = int(sys.argv[1])
-    pool = redis.ConnectionPool(host="127.0.0.1", port=port, db=0, max_connections=8)
+    kw = {"protocol": int(sys.argv[2])} if len(sys.argv) > 2 else {}
+    pool = redis.ConnectionPool(host="127.0.0.1", port=port, db=0, max_connections=8, **kw)
     r = redis.Redis(connection_pool=pool)
-    other = redis.Redis(host="127.0.0.1", port=port)
+    other = redis.Redis(host="127.0.0.1", port=port, **kw)
     out = []
 
     def show(what, value):
@@ -79,7 +81,7 @@ def main():
     show("pool", [int(x) for x in r.mget(["py:pool:%d" % i for i in range(50)])][:5])
     r.delete(*["py:pool:%d" % i for i in range(50)])
 
-    c = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True)
+    c = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True, **kw)
     show("setname", c.client_setname("py-conn"))
     show("getname", c.client_getname())
     show("client id is int", isinstance(c.client_id(), int))
