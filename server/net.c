@@ -272,16 +272,22 @@ struct rc_net_slot *rc_net_defer(struct rc_net *net)
 }
 
 void rc_net_capture(struct rc_net *net, void (*cb)(void *arg, const uint8_t *p, size_t len),
-                    void *arg)
+                    void *arg, void *conn, struct rc_net_capture_saved *saved)
 {
+    saved->cb = net->capture_cb;
+    saved->arg = net->capture_arg;
+    saved->current = net->current;
     net->capture_cb = cb;
     net->capture_arg = arg;
+    /* The handler state sits right after its connection (on_connection). */
+    net->current = conn != NULL ? (struct rc_conn *)conn - 1 : NULL;
 }
 
-void rc_net_capture_end(struct rc_net *net)
+void rc_net_capture_end(struct rc_net *net, const struct rc_net_capture_saved *saved)
 {
-    net->capture_cb = NULL;
-    net->capture_arg = NULL;
+    net->capture_cb = saved->cb;
+    net->capture_arg = saved->arg;
+    net->current = saved->current;
 }
 
 static void sockname(uv_tcp_t *t, int peer, char *out, size_t cap)

@@ -172,11 +172,20 @@ int rc_net_kill(struct rc_net *net, uint64_t id);
  * rc_net_defer returns a slot that belongs to no connection: completing
  * it calls cb(arg, reply bytes, len) with the slot's bytes (p NULL when
  * encoding failed) instead of queueing them; the slot is then released.
- * Set and cleared around one handler call; no nesting.
+ * Set around one handler call; rc_net_capture_end restores what was set
+ * before (saved by rc_net_capture), so a capture may begin inside another
+ * one (a transaction's command completing inside another's handler).
  */
+struct rc_net_capture_saved {
+    void (*cb)(void *arg, const uint8_t *p, size_t len);
+    void *arg;
+    void *current;
+};
+/* conn: the handler state of the connection the commands run for (what
+ * rc_net_current_auth/id/info answer meanwhile), NULL once it is gone. */
 void rc_net_capture(struct rc_net *net, void (*cb)(void *arg, const uint8_t *p, size_t len),
-                    void *arg);
-void rc_net_capture_end(struct rc_net *net);
+                    void *arg, void *conn, struct rc_net_capture_saved *saved);
+void rc_net_capture_end(struct rc_net *net, const struct rc_net_capture_saved *saved);
 
 /* Sends bytes already encoded in the connection's protocol (copied)
  * through the slot, in order, and releases the slot. */

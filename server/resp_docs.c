@@ -20,8 +20,9 @@
 /*
  * Argument notation: arguments separated by blanks; each is
  *   name ':' type [ '@' TOKEN ] [ '?' ] [ '*' ] [ '(' arg ',' arg ... ')' ]
- * ? = optional, * = multiple, the parenthesised list the arguments of a
- * oneof or block (one level, no blanks inside).
+ * ? = optional, * = multiple, the parenthesised list (separated by
+ * commas, no blanks inside, nested as deep as needed) the arguments of a
+ * oneof or block, which must have some (redis-cli relies on it).
  */
 struct doc {
     const char *name, *summary, *since, *group, *complexity, *args;
@@ -75,8 +76,8 @@ static const struct doc docs[] = {
     {"select", "Change the selected database for the current connection", "1.0.0", "connection",
      "O(1)", "index:integer"},
     {"hello", "Handshake with Redis", "6.0.0", "connection", "O(1)",
-     "arguments:block?(protover:integer,username_password:block@AUTH?,"
-     "clientname:string@SETNAME?)"},
+     "arguments:block?(protover:integer,username_password:block@AUTH?(username:string,"
+     "password:string),clientname:string@SETNAME?)"},
     {"auth", "Authenticate to the server", "1.0.0", "connection",
      "O(N) where N is the number of passwords defined for the user",
      "username:string? password:string"},

@@ -375,26 +375,32 @@ static void captured(void *arg, const uint8_t *p, size_t len)
 
 static void exec_run(struct rc_resp_exec *e)
 {
+    int outer_proto = e->r->cur_proto; /* this may run inside another command's hook */
+
     while (e->q != NULL) {
         struct qcmd *q = e->q;
         struct rc_resp_ctx x = {e->r, e->net, e->conn ? e->conn : &e->gone, q->argv, q->argc,
                                 &e->imm};
+        struct rc_net_capture_saved saved;
         int rv;
 
         rc_buf_reset(&e->imm);
         e->r->cur_proto = e->proto;
         e->in_call = 1;
-        rc_net_capture(e->net, captured, e);
+        rc_net_capture(e->net, captured, e, e->conn, &saved);
         rv = rc_resp_server_dispatch(&x);
-        rc_net_capture_end(e->net);
+        rc_net_capture_end(e->net, &saved);
         e->in_call = 0;
         if (rv < 0 && rc_buf_used(&e->imm) == 0)
             rc_resp_server_errorf(&x, "ERR %s failed inside the transaction: %s", q->d->name,
                                   rc_strerror(rv));
-        else if (rc_buf_used(&e->imm) == 0)
+        else if (rc_buf_used(&e->imm) == 0) {
+            e->r->cur_proto = outer_proto;
             return; /* deferred: captured() goes on */
+        }
         exec_append(e, rc_buf_rptr(&e->imm), rc_buf_used(&e->imm));
     }
+    e->r->cur_proto = outer_proto;
     exec_finish(e);
 }
 

@@ -257,6 +257,7 @@ static int run_command(struct rc_resp_ctx *x, const struct rc_resp_cmd_def *d)
 {
     struct rc_resp_conn *c = x->conn;
     size_t mark = rc_buf_used(x->out);
+    struct rc_net_capture_saved saved;
     int mode = c->reply_mode, rv;
 
     set_last_cmd(x, d);
@@ -264,9 +265,9 @@ static int run_command(struct rc_resp_ctx *x, const struct rc_resp_cmd_def *d)
     if (mode == RC_RESP_REPLY_ON ||
         (d->fn == rc_resp_admin_client && rc_resp_is(&x->argv[1], "REPLY")))
         return d->fn(x);
-    rc_net_capture(x->net, drop_reply, NULL);
+    rc_net_capture(x->net, drop_reply, NULL, x->conn, &saved);
     rv = d->fn(x);
-    rc_net_capture_end(x->net);
+    rc_net_capture_end(x->net, &saved);
     if (rv >= 0)
         x->out->len = x->out->start + mark;
     if (mode == RC_RESP_REPLY_SKIP)

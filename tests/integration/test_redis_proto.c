@@ -353,6 +353,62 @@ static void test_transactions(void **state)
     f->h.passed = 1;
 }
 
+/* The same transactions through node 0 of three (RF 3, W 2): every
+ * command of EXEC now waits for replicas, so the deferred path (net
+ * capture, the next command started from the previous one's answer, the
+ * connection held meanwhile) is what answers; a WATCHed key changed
+ * through another node aborts EXEC. */
+static void test_transactions_cluster(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const extra[] = {"--maxmemory-policy", "noeviction", NULL};
+    struct rc_hserver *nodes[3];
+    static struct conn a, b;
+    char bin[64], port[3][16];
+    int i, rc_ports[3];
+
+    if (find_redis(bin, sizeof(bin)) < 0) {
+        f->h.passed = 1;
+        skip();
+    }
+    start_redis(f, bin);
+    assert_int_equal(rc_h_cluster_new(&f->h, 3, extra, nodes), 0);
+    for (i = 0; i < 3; i++) {
+        rc_ports[i] = rc_h_free_port();
+        snprintf(port[i], sizeof(port[i]), "%d", rc_ports[i]);
+        assert_int_equal(rc_h_server_add_arg(nodes[i], "--resp-port"), 0);
+        assert_int_equal(rc_h_server_add_arg(nodes[i], port[i]), 0);
+    }
+    assert_int_equal(rc_h_cluster_start(&f->h, nodes, 3), 0);
+    assert_true(rc_h_cluster_wait_converged(nodes, NULL, 3, 20000) >= 0);
+    f->rc_port = rc_ports[0];
+    compare(f, "cluster: queued, not run",
+            "A: DEL t1\nA: MULTI\nA: SET t1 1\nA: GET t1\nB: GET t1\nA: EXEC\nB: GET t1\n"
+            "A: DEL t1\n");
+    compare(f, "cluster: in order, pipelined",
+            "P: MULTI;SET p1 1;GET p1;SET p1 2;GET p1;MGET p1 p2;DEL p1;GET p1;EXEC;GET p1;"
+            "SET p1 3;MULTI;GET p1;EXPIRE p1 100;TTL p1;SET p1 v BADOPT;EXEC;DEL p1\n");
+    compare(f, "cluster: watch",
+            "A: SET w1 1\nA: WATCH w1\nB: SET w1 2\nA: MULTI\nA: SET w1 3\nA: EXEC\n"
+            "A: GET w1\nA: WATCH w1 w2\nA: MULTI\nA: SET w1 4\nA: EXEC\nA: GET w1\n"
+            "A: DEL w1\nP: WATCH w1;MULTI;SET w1 5;EXEC;GET w1;DEL w1\n");
+    /* A write through another node between WATCH and EXEC. */
+    conn_open(&a, rc_ports[0]);
+    conn_open(&b, rc_ports[2]);
+    f->rc[0] = 0;
+    one(&a, "SET w3 1", 8, f->rc);
+    one(&a, "WATCH w3", 8, f->rc);
+    one(&b, "SET w3 2", 8, f->rc);
+    one(&a, "MULTI", 5, f->rc);
+    one(&a, "SET w3 3", 8, f->rc);
+    one(&a, "EXEC", 4, f->rc);
+    one(&a, "GET w3", 6, f->rc);
+    assert_string_equal(f->rc, "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n$1\r\n2\r\n");
+    close(a.fd);
+    close(b.fd);
+    f->h.passed = 1;
+}
+
 static void test_resp3(void **state)
 {
     struct fixture *f = *state;
@@ -720,6 +776,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resp3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_list_kill, setup, teardown),
