@@ -1,5 +1,6 @@
 /*
- * resp.h - the Redis serialization protocol (RESP2), parsing and encoding.
+ * resp.h - the Redis serialization protocol (RESP2, and RESP3's reply
+ * types), parsing and encoding.
  *
  * Pure functions over byte buffers, used by the RESP listener
  * (server/resp.c). A command is either a multibulk array of bulk strings

@@ -1,13 +1,16 @@
 /*
- * resp_server.c - Redis-protocol (RESP2) front end (see resp_server.h):
- * the net hook and the command table.
+ * resp_server.c - Redis-protocol (RESP2/RESP3) front end (see
+ * resp_server.h): the net hook and the command table.
  *
  * net.c cuts nothing here: its parse hook hands us the connection's input
  * and we parse one command at a time with common/resp.c, hold it to the
  * pre-AUTH limits and the AUTH gate, check its arity and dispatch it from
  * the table below to its handler: resp_keys.c for the commands on keys
  * (through the coordinator, deferred through net slots), resp_admin.c for
- * the connection and the server. AUTH itself is answered here.
+ * the connection and the server, resp_client.c for CLIENT, resp_multi.c
+ * for transactions (inside MULTI the hook queues instead of dispatching,
+ * and while an EXEC runs it holds the connection's next commands). AUTH
+ * itself is answered here.
  */
 #include "resp_int.h"
 #include "err.h"
