@@ -371,8 +371,8 @@ int rc_resp_admin_hello(struct rc_resp_ctx *x)
     if (!authed && user == NULL)
         return rc_resp_error(x->out,
                              "NOAUTH HELLO must be called with the client already authenticated, "
-                             "otherwise the HELLO <proto> AUTH <user> <pass> option can be used "
-                             "to authenticate the client and select the RESP protocol version "
+                             "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                             "authenticate the client and select the RESP protocol version "
                              "at the same time");
     if (user != NULL && (rv = rc_resp_server_auth(x, user, pass)) != 1)
         return rv;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -260,7 +261,7 @@ static int find_redis(char *out, size_t cap)
     return access(out, X_OK) == 0 ? 0 : -1;
 }
 
-static void start_redis(struct fixture *f, const char *bin)
+static void start_redis_pw(struct fixture *f, const char *bin, const char *pass)
 {
     char ports[16], logp[128];
     double t0 = rc_h_now_ms();
@@ -278,8 +279,12 @@ static void start_redis(struct fixture *f, const char *bin)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
+        if (pass != NULL)
+            execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
+                  "127.0.0.1", "--dir", f->h.root, "--requirepass", pass, (char *)NULL);
+        else
+            execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
+                  "127.0.0.1", "--dir", f->h.root, (char *)NULL);
         _exit(127);
     }
     for (;;) {
@@ -291,6 +296,11 @@ static void start_redis(struct fixture *f, const char *bin)
         rc_h_sleep_ms(20);
     }
     close(fd);
+}
+
+static void start_redis(struct fixture *f, const char *bin)
+{
+    start_redis_pw(f, bin, NULL);
 }
 
 static struct rc_hserver *start_node(struct fixture *f)
@@ -427,6 +437,39 @@ static void test_resp3(void **state)
     compare(f, "RESP2 replies", "A: CONFIG GET appendonly\n"
                                 "A: COMMAND DOCS get echo ping mget watch incrby select multi\n"
                                 "A: GET nokey3\n");
+    f->h.passed = 1;
+}
+
+/* With a password: HELLO before AUTH, HELLO ... AUTH wrong and right,
+ * as Redis with requirepass answers. */
+static void test_hello_auth(void **state)
+{
+    struct fixture *f = *state;
+    char bin[64], pwfile[RC_H_PATH + 16], rport[16];
+    const char *extra[] = {"--auth-file", pwfile, "--resp-port", rport, NULL};
+    struct rc_hserver *s;
+    FILE *fp;
+
+    if (find_redis(bin, sizeof(bin)) < 0) {
+        f->h.passed = 1;
+        skip();
+    }
+    start_redis_pw(f, bin, "s3cret");
+    snprintf(pwfile, sizeof(pwfile), "%s/resp-passwords", f->h.root);
+    fp = fopen(pwfile, "w");
+    assert_non_null(fp);
+    fputs("s3cret\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(pwfile, 0600), 0);
+    f->rc_port = rc_h_free_port();
+    snprintf(rport, sizeof(rport), "%d", f->rc_port);
+    s = rc_h_server_new(&f->h, ":memory:", extra);
+    assert_non_null(s);
+    assert_int_equal(rc_h_server_start(&f->h, s), 0);
+    compare(f, "HELLO with a password",
+            "A: HELLO 3\nA: GET k\nA: MULTI\nA: HELLO 3 AUTH default wrong\n"
+            "A: HELLO 3 AUTH default s3cret SETNAME app\nA: CLIENT GETNAME\nA: GET nokey\n"
+            "B: HELLO 2 AUTH default s3cret\nB: GET nokey\n");
     f->h.passed = 1;
 }
 
@@ -778,6 +821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resp3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hello_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_list_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_info, setup, teardown),
