@@ -349,6 +349,12 @@ int rc_net_current_info(struct rc_net *net, struct rc_net_conn_info *ci)
     return 0;
 }
 
+void rc_net_wake(struct rc_net *net, void *conn)
+{
+    (void)net;
+    add_pending((struct rc_conn *)conn - 1);
+}
+
 int rc_net_kill(struct rc_net *net, uint64_t id)
 {
     struct rc_conn *c;

@@ -43,10 +43,10 @@ struct rc_net_handler {
      * protocol error), RC_NET_ABORT (the same, and the reply goes out ahead
      * of the replies still deferred: the input broke off, e.g. a frame
      * header that cannot be trusted), RC_NET_HOLD (nothing consumed or
-     * answered: the connection must not go on until one of its deferred
-     * replies completes; reading pauses and parsing resumes at the batch
-     * end after that, as after backpressure), or a negative code when no
-     * reply could be queued (connection closed). */
+     * answered: the connection must not go on yet; reading pauses and
+     * parsing resumes at the batch end after one of its deferred replies
+     * completes or rc_net_wake, as after backpressure), or a negative code
+     * when no reply could be queued (connection closed). */
     int (*parse)(void *arg, struct rc_net *net, void *conn, const uint8_t *in, size_t len,
                  struct rc_buf *out, size_t *used);
     size_t conn_size;
@@ -186,6 +186,12 @@ struct rc_net_capture_saved {
 void rc_net_capture(struct rc_net *net, void (*cb)(void *arg, const uint8_t *p, size_t len),
                     void *arg, void *conn, struct rc_net_capture_saved *saved);
 void rc_net_capture_end(struct rc_net *net, const struct rc_net_capture_saved *saved);
+
+/* The handler no longer holds conn (its state, as parse got it) after
+ * returning RC_NET_HOLD: it parses again at the batch end. Needed when
+ * what it waited for was not one of the connection's own slots (a
+ * captured one). */
+void rc_net_wake(struct rc_net *net, void *conn);
 
 /* Sends bytes already encoded in the connection's protocol (copied)
  * through the slot, in order, and releases the slot. */

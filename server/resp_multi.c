@@ -322,8 +322,10 @@ static void exec_free(struct rc_resp_exec *e)
 
 static void exec_reply(struct rc_resp_exec *e, const uint8_t *p, size_t len)
 {
-    if (e->conn != NULL)
+    if (e->conn != NULL) {
         e->conn->exec = NULL; /* the connection's next commands may run */
+        rc_net_wake(e->net, e->conn);
+    }
     rc_net_complete_bytes(e->slot, p, len);
     exec_free(e);
 }

@@ -256,20 +256,23 @@ static void drop_reply(void *arg, const uint8_t *p, size_t n)
     (void)n;
 }
 
-static int run_command(struct rc_resp_ctx *x, const struct rc_resp_cmd_def *d)
+/* Runs (or, inside MULTI, queues) one checked command, under CLIENT
+ * REPLY's mode. */
+static int run_command(struct rc_resp_ctx *x, const struct rc_resp_cmd_def *d, int queue)
 {
     struct rc_resp_conn *c = x->conn;
     size_t mark = rc_buf_used(x->out);
     struct rc_net_capture_saved saved;
     int mode = c->reply_mode, rv;
 
-    set_last_cmd(x, d);
+    if (!queue)
+        set_last_cmd(x, d);
     /* CLIENT REPLY answers (ON) or not (OFF, SKIP) by itself. */
     if (mode == RC_RESP_REPLY_ON ||
-        (d->fn == rc_resp_admin_client && rc_resp_is(&x->argv[1], "REPLY")))
-        return d->fn(x);
+        (!queue && d->fn == rc_resp_admin_client && rc_resp_is(&x->argv[1], "REPLY")))
+        return queue ? rc_resp_multi_queue(x, d) : d->fn(x);
     rc_net_capture(x->net, drop_reply, NULL, x->conn, &saved);
-    rv = d->fn(x);
+    rv = queue ? rc_resp_multi_queue(x, d) : d->fn(x);
     rc_net_capture_end(x->net, &saved);
     if (rv >= 0)
         x->out->len = x->out->start + mark;
@@ -323,10 +326,8 @@ static int on_parse(void *arg, struct rc_net *net, void *conn, const uint8_t *in
         rc_resp_multi_fail(c);
         rv = rc_resp_server_errorf(&x, "ERR wrong number of arguments for '%s' command",
                                    d->name);
-    } else if (c->multi != NULL && !runs_in_multi(d)) {
-        rv = rc_resp_multi_queue(&x, d);
     } else {
-        rv = run_command(&x, d);
+        rv = run_command(&x, d, c->multi != NULL && !runs_in_multi(d));
     }
     return rv < 0 ? rv : (rv == RC_NET_CLOSE ? RC_NET_CLOSE : RC_NET_DONE);
 }

@@ -402,6 +402,8 @@ static void test_transactions_cluster(void **state)
             "A: SET w1 1\nA: WATCH w1\nB: SET w1 2\nA: MULTI\nA: SET w1 3\nA: EXEC\n"
             "A: GET w1\nA: WATCH w1 w2\nA: MULTI\nA: SET w1 4\nA: EXEC\nA: GET w1\n"
             "A: DEL w1\nP: WATCH w1;MULTI;SET w1 5;EXEC;GET w1;DEL w1\n");
+    compare(f, "cluster: CLIENT REPLY OFF drops deferred replies",
+            "P: CLIENT REPLY OFF;SET r1 1;GET r1;MULTI;GET r1;EXEC;CLIENT REPLY ON;GET r1;DEL r1\n");
     /* A write through another node between WATCH and EXEC. */
     conn_open(&a, rc_ports[0]);
     conn_open(&b, rc_ports[2]);
@@ -415,6 +417,30 @@ static void test_transactions_cluster(void **state)
     one(&a, "GET w3", 6, f->rc);
     assert_string_equal(f->rc, "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n$1\r\n2\r\n");
     close(a.fd);
+    /* A client that leaves right after EXEC: the transaction still runs
+     * to its end (on a copy of the connection's state), the node serves on. */
+    conn_open(&a, rc_ports[0]);
+    {
+        char cmdl[64];
+
+        send_words(&a, "MULTI", 5);
+        for (i = 0; i < 200; i++) {
+            snprintf(cmdl, sizeof(cmdl), "SET gone:%d %d", i, i);
+            send_words(&a, cmdl, strlen(cmdl));
+        }
+        send_words(&a, "CLIENT INFO", 11);
+        send_words(&a, "EXEC", 4);
+        send_words(&a, "GET gone:0", 10);
+    }
+    close(a.fd);
+    for (i = 0; i < 100; i++) {
+        f->rc[0] = 0;
+        one(&b, "GET gone:199", 12, f->rc);
+        if (strcmp(f->rc, "$3\r\n199\r\n") == 0)
+            break;
+        rc_h_sleep_ms(50);
+    }
+    assert_string_equal(f->rc, "$3\r\n199\r\n");
     close(b.fd);
     f->h.passed = 1;
 }
