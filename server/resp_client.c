@@ -33,15 +33,14 @@ static int wrong_args(struct rc_resp_ctx *x, const char *sub)
 
 /* One CLIENT LIST line (Redis 7.2's field order; what ringcache does not
  * have — pub/sub, databases, query buffer accounting — is 0). */
-static void client_line(struct rc_resp_server *r, const struct rc_net_conn_info *ci,
-                        struct rc_buf *b)
+/* Appends one line; 0 or RC_EBUFFER_FULL. */
+static int client_line(const struct rc_net_conn_info *ci, struct rc_buf *b)
 {
     const struct rc_resp_conn *c = ci->pstate;
     char line[1024], flags[8];
     size_t nf = 0, qn = 0, qbytes = 0;
     int n;
 
-    (void)r;
     rc_resp_multi_stats(c, &qn, &qbytes);
     if (c->multi != NULL)
         flags[nf++] = 'x';
@@ -62,14 +61,15 @@ static void client_line(struct rc_resp_server *r, const struct rc_net_conn_info 
                  ci->nslots, ci->obl, ci->qbuf + ci->obl + qbytes,
                  c->last_cmd[0] ? c->last_cmd : "NULL", c->proto == 3 ? 3 : 2, c->lib_name,
                  c->lib_ver);
-    if (n > 0)
-        rc_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    if (n <= 0)
+        return 0;
+    return rc_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 /* CLIENT LIST's filters: TYPE (only normal clients exist) and ID. */
 struct list_walk {
-    struct rc_resp_server *r;
     struct rc_buf *b;
+    int err; /* the text outgrew its buffer */
     const struct rc_resp_arg *ids;
     size_t nids;
     int none; /* TYPE master/replica/pubsub: no such clients */
@@ -86,14 +86,16 @@ static int list_one(void *arg, const struct rc_net_conn_info *ci)
     for (i = 0; i < w->nids; i++)
         if (rc_resp_int(&w->ids[i], &id) == 0 && (uint64_t)id == ci->id)
             break;
-    if (w->nids == 0 || i < w->nids)
-        client_line(w->r, ci, w->b);
+    if ((w->nids == 0 || i < w->nids) && client_line(ci, w->b) < 0) {
+        w->err = 1;
+        return 1;
+    }
     return 0;
 }
 
 static int client_list(struct rc_resp_ctx *x)
 {
-    struct list_walk w = {x->r, &x->r->tmp, NULL, 0, 0};
+    struct list_walk w = {&x->r->tmp, 0, NULL, 0, 0};
     const struct rc_resp_arg *a;
     int64_t id;
     size_t i;
@@ -120,6 +122,9 @@ static int client_list(struct rc_resp_ctx *x)
         }
     }
     rc_net_conns_each(x->net, list_one, &w);
+    if (w.err)
+        return rc_resp_error(x->out, "ERR CLIENT LIST is larger than the reply buffer: use "
+                                     "CLIENT LIST ID or TYPE to narrow it");
     return rc_resp_verbatim(x->out, rc_buf_rptr(w.b), rc_buf_used(w.b), x->r->cur_proto);
 }
 
@@ -131,7 +136,8 @@ static int client_info(struct rc_resp_ctx *x)
     if (rc_net_current_info(x->net, &ci) < 0)
         return rc_resp_error(x->out, "ERR CLIENT INFO is not available inside a transaction");
     rc_buf_reset(b);
-    client_line(x->r, &ci, b);
+    if (client_line(&ci, b) < 0)
+        return rc_resp_error(x->out, "ERR out of memory");
     return rc_resp_verbatim(x->out, rc_buf_rptr(b), rc_buf_used(b), x->r->cur_proto);
 }
 
