@@ -429,6 +429,14 @@ static void test_transactions_cluster(void **state)
             send_words(&a, cmdl, strlen(cmdl));
         }
         send_words(&a, "CLIENT INFO", 11);
+        /* Their +QUEUED read first: a close with unread bytes would be a
+         * reset, which may drop what the node has not read yet. */
+        for (i = 0; i < 202; i++) {
+            size_t n = reply_end(&a, 0);
+
+            memmove(a.in, a.in + n, a.len - n);
+            a.len -= n;
+        }
         send_words(&a, "EXEC", 4);
         send_words(&a, "GET gone:0", 10);
     }
