@@ -26,6 +26,14 @@
  * the deferred reply buffer keeps allocated between replies. */
 #define RC_RESP_REPLY_MIN_CAP (1u << 20)
 
+/* Keys of commands waiting for the coordinator, all connections together:
+ * each costs a sub here and an op in the coordinator (~300 bytes with a
+ * small value), so 1M bound what pipelined MGETs/MSETs of many keys can
+ * pin (a few hundred MB) while leaving 1000 clients x 1024 single-key
+ * commands in flight untouched. Over it, a command is refused with an
+ * error, not queued. (resp_keys.c and resp_strings.c) */
+#define RC_RESP_MAX_KEYS_INFLIGHT (1u << 20)
+
 /* Per connection (net.c allocates it zeroed, rc_net_handler.conn_size). */
 struct rc_resp_conn {
     uint64_t id; /* 0 until its first command */
@@ -115,12 +123,35 @@ int rc_resp_keys_del(struct rc_resp_ctx *x); /* DEL, UNLINK */
 int rc_resp_keys_exists(struct rc_resp_ctx *x);
 int rc_resp_keys_mget(struct rc_resp_ctx *x);
 int rc_resp_keys_mset(struct rc_resp_ctx *x);
-int rc_resp_keys_expire(struct rc_resp_ctx *x); /* EXPIRE, PEXPIRE */
 int rc_resp_keys_ttl(struct rc_resp_ctx *x);    /* TTL, PTTL */
 int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY */
 
 /* Frees the pooled cmds (the front end is being freed). */
 void rc_resp_keys_close(struct rc_resp_server *r);
+
+/* ---- resp_strings.c: read-modify-write and single-key commands ----- */
+
+int rc_resp_str_set(struct rc_resp_ctx *x);       /* SET with GET or KEEPTTL */
+int rc_resp_str_setnx(struct rc_resp_ctx *x);
+int rc_resp_str_setex(struct rc_resp_ctx *x);     /* SETEX, PSETEX */
+int rc_resp_str_getset(struct rc_resp_ctx *x);
+int rc_resp_str_getdel(struct rc_resp_ctx *x);
+int rc_resp_str_getex(struct rc_resp_ctx *x);
+int rc_resp_str_append(struct rc_resp_ctx *x);
+int rc_resp_str_strlen(struct rc_resp_ctx *x);
+int rc_resp_str_getrange(struct rc_resp_ctx *x);  /* GETRANGE, SUBSTR */
+int rc_resp_str_setrange(struct rc_resp_ctx *x);
+int rc_resp_str_msetnx(struct rc_resp_ctx *x);
+int rc_resp_str_expire(struct rc_resp_ctx *x);    /* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT */
+int rc_resp_str_expiretime(struct rc_resp_ctx *x); /* EXPIRETIME, PEXPIRETIME */
+int rc_resp_str_persist(struct rc_resp_ctx *x);
+int rc_resp_str_type(struct rc_resp_ctx *x);
+int rc_resp_str_touch(struct rc_resp_ctx *x);
+int rc_resp_str_object(struct rc_resp_ctx *x);
+int rc_resp_str_memory(struct rc_resp_ctx *x);
+int rc_resp_str_rename(struct rc_resp_ctx *x);    /* RENAME, RENAMENX */
+int rc_resp_str_copy(struct rc_resp_ctx *x);
+int rc_resp_str_no_type(struct rc_resp_ctx *x);   /* LPUSH, HSET, SADD, ZADD, XADD, ... */
 
 /* ---- resp_admin.c: the connection and the server -------------------- */
 
@@ -134,5 +165,8 @@ int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);
 int rc_resp_admin_hello(struct rc_resp_ctx *x);
 int rc_resp_admin_quit(struct rc_resp_ctx *x);
+int rc_resp_admin_time(struct rc_resp_ctx *x);
+int rc_resp_admin_wait(struct rc_resp_ctx *x);
+int rc_resp_admin_reset(struct rc_resp_ctx *x);
 
 #endif

@@ -19,13 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys of commands waiting for the coordinator, all connections together:
- * each costs a sub here and an op in the coordinator (~300 bytes with a
- * small value), so 1M bound what pipelined MGETs/MSETs of many keys can
- * pin (a few hundred MB) while leaving 1000 clients x 1024 single-key
- * commands in flight untouched. Over it, a command is refused with an
- * error, not queued. */
-#define MAX_KEYS_INFLIGHT (1u << 20)
 /* Single-key commands (nearly all of them) reuse their cmd from a free
  * list instead of malloc/free per request; a pooled cmd has room for a key
  * and value copy of CMD_POOL_EXTRA bytes (SET NX, EXPIRE), and at most
@@ -325,7 +318,7 @@ static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, s
 
     int pooled = n == 1 && extra <= CMD_POOL_EXTRA;
 
-    if (r->keys_inflight + n > MAX_KEYS_INFLIGHT)
+    if (r->keys_inflight + n > RC_RESP_MAX_KEYS_INFLIGHT)
         return NULL;
     if (pooled && r->free_cmds != NULL) {
         cmd = r->free_cmds;
@@ -498,8 +491,7 @@ int rc_resp_keys_set(struct rc_resp_ctx *x)
             }
             has_ttl = 1;
         } else if (rc_resp_is(a, "GET") || rc_resp_is(a, "KEEPTTL")) {
-            return rc_resp_server_errorf(x, "ERR SET %s is not supported by ringcache",
-                                         rc_resp_is(a, "GET") ? "GET" : "KEEPTTL");
+            return rc_resp_str_set(x); /* a read first: resp_strings.c */
         } else {
             return rc_resp_error(x->out, "ERR syntax error");
         }
@@ -519,27 +511,6 @@ int rc_resp_keys_set(struct rc_resp_ctx *x)
         return no_cmd(x);
     keep_kv(cmd, &x->argv[1], &x->argv[2]);
     cmd->cond = cond;
-    cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
-}
-
-int rc_resp_keys_expire(struct rc_resp_ctx *x)
-{
-    int64_t unit = rc_resp_is(&x->argv[0], "EXPIRE") ? 1000 : 1;
-    struct cmd *cmd;
-    int64_t ttl;
-
-    if (x->argc > 3)
-        return rc_resp_server_errorf(x,
-                                     "ERR %s options (NX, XX, GT, LT) are not supported by "
-                                     "ringcache",
-                                     unit == 1000 ? "EXPIRE" : "PEXPIRE");
-    if (ttl_arg(&x->argv[2], unit, 1, &ttl) < 0)
-        return rc_resp_error(x->out, "ERR value is not an integer or out of range");
-    cmd = cmd_new(x->r, K_EXPIRE, 1, x->argv[1].len);
-    if (cmd == NULL)
-        return no_cmd(x);
-    keep_kv(cmd, &x->argv[1], NULL);
     cmd->ttl_ms = ttl;
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
 }

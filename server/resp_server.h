@@ -34,6 +34,7 @@ struct rc_resp_server_opts {
                             is answered with -ERR reply too large for the connection's
                             buffer instead; net.c's output takes one reply this large */
     struct rc_auth *auth; /* client passwords (borrowed), NULL = no AUTH needed */
+    int w;               /* the write quorum (--w): what WAIT reports */
 };
 
 /* coord, cluster, admin, node and log are borrowed for the life of the
