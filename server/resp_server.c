@@ -58,6 +58,8 @@ static int do_auth(struct rc_resp_ctx *x)
     const struct rc_resp_arg *pw = &x->argv[x->argc - 1];
     int close = 0, rv;
 
+    if (x->argc > 3)
+        return rc_resp_error(x->out, "ERR syntax error");
     if (a == NULL && x->argc == 3)
         /* Redis 7's default user has no password (nopass): any is taken,
          * another user name is not. */
@@ -69,8 +71,6 @@ static int do_auth(struct rc_resp_ctx *x)
         return rc_resp_error(x->out,
                              "ERR AUTH <password> called without any password configured for "
                              "the default user. Are you sure your configuration is correct?");
-    if (x->argc > 3)
-        return rc_resp_error(x->out, "ERR syntax error");
     if (ac == NULL)
         return RC_EINTERNAL;
     if (x->argc == 3 && !rc_resp_is(&x->argv[1], "default")) {

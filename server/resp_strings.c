@@ -547,6 +547,11 @@ static void decide_getex(struct scmd *c)
     reply_old(c, k);
     if (!exists(k))
         return;
+    if (c->b == 1 || c->b == 2) {
+        reply_err(c, c->b == 1 ? "ERR value is not an integer or out of range"
+                               : "ERR invalid expire time in 'getex' command");
+        return;
+    }
     if ((c->flags & F_TTL) && c->a <= 0)
         add_write(c, RC_COORD_DEL, k, NULL, 0, 0); /* EXAT/PXAT in the past */
     else if (c->flags & F_TTL)
@@ -557,7 +562,7 @@ static void decide_getex(struct scmd *c)
 
 int rc_resp_str_getex(struct rc_resp_ctx *x)
 {
-    int flags = 0, rv;
+    int flags = 0, bad = 0;
     int64_t ttl = 0;
     struct scmd *c;
     size_t i;
@@ -571,11 +576,9 @@ int rc_resp_str_getex(struct rc_resp_ctx *x)
             flags |= F_PERSIST;
         } else if ((ex || px || exat || pxat) && !(flags & (F_TTL | F_PERSIST)) &&
                    i + 1 < x->argc) {
-            rv = expire_arg(&x->argv[++i], ex || exat ? 1000 : 1, exat || pxat, &ttl);
-            if (rv == 1)
-                return err_not_int(x);
-            if (rv == 2)
-                return err_expire_time(x, "getex");
+            /* A bad number is reported only if the key exists (decide_getex):
+             * Redis checks the syntax, looks the key up, then the number. */
+            bad = expire_arg(&x->argv[++i], ex || exat ? 1000 : 1, exat || pxat, &ttl);
             flags |= F_TTL;
         } else {
             return rc_resp_error(x->out, "ERR syntax error");
@@ -586,6 +589,7 @@ int rc_resp_str_getex(struct rc_resp_ctx *x)
         return no_cmd(x);
     c->flags = flags;
     c->a = ttl;
+    c->b = bad;
     return scmd_run(x, c);
 }
 
@@ -706,8 +710,9 @@ int rc_resp_str_setrange(struct rc_resp_ctx *x)
         return err_not_int(x);
     if (off < 0)
         return rc_resp_error(x->out, "ERR offset is out of range");
-    if (x->argv[3].len > 0 && length_error(x->r, off + (int64_t)x->argv[3].len, msg,
-                                           sizeof(msg)) < 0)
+    if (x->argv[3].len > 0 &&
+        length_error(x->r, off > REDIS_MAX_STRING ? off : off + (int64_t)x->argv[3].len, msg,
+                     sizeof(msg)) < 0)
         return rc_resp_error(x->out, msg);
     return one_key(x, decide_setrange, &x->argv[3], off, 0);
 }
