@@ -131,7 +131,18 @@ void rc_resp_keys_close(struct rc_resp_server *r);
 
 /* ---- resp_strings.c: read-modify-write and single-key commands ----- */
 
-int rc_resp_str_set(struct rc_resp_ctx *x);       /* SET with GET or KEEPTTL */
+/* SET's options, checked as Redis 7 does (every word, then the time). */
+struct rc_resp_set_args {
+    int nx, xx, get, keepttl;
+    int64_t ttl_ms; /* 0: none; a time already past is 1 ms (expires at once) */
+};
+
+/* Parses argv[3...] of SET into *a: 0, or 1 when an error reply was
+ * queued (syntax, not an integer, invalid expire time), or a negative
+ * code when it could not be. */
+int rc_resp_str_set_parse(struct rc_resp_ctx *x, struct rc_resp_set_args *a);
+/* SET with GET or KEEPTTL (a read first); a from rc_resp_str_set_parse. */
+int rc_resp_str_set_run(struct rc_resp_ctx *x, const struct rc_resp_set_args *a);
 int rc_resp_str_setnx(struct rc_resp_ctx *x);
 int rc_resp_str_setex(struct rc_resp_ctx *x);     /* SETEX, PSETEX */
 int rc_resp_str_getset(struct rc_resp_ctx *x);

@@ -1,15 +1,15 @@
 /*
  * resp_keys.c - the RESP commands on keys (GET, SET, DEL, MGET, MSET,
- * EXISTS, EXPIRE, TTL, ...), run through the coordinator.
+ * EXISTS, TTL, ...), run through the coordinator.
  *
  * A command becomes a cmd holding one sub per key, each a coordinator
  * operation (rc_coord_run); when every sub has answered, the cmd is turned
  * into one RESP reply. Answers that arrive while we are still inside the
  * parse hook (a single-node GET) are encoded straight into the
  * connection's output; the others take a net slot, so replies still leave
- * in request order under pipelining. Read-modify-write commands (SET
- * NX/XX, EXPIRE) run in two phases: a quorum read, then a write decided
- * from it. They are not atomic across coordinators; the exact guarantees
+ * in request order under pipelining. SET NX/XX runs in two phases: a
+ * quorum read, then a write decided from it (the other read-modify-write
+ * commands are plans in resp_strings.c). They are not atomic across coordinators; the exact guarantees
  * are in docs/protocol.md.
  */
 #include "resp_int.h"
@@ -21,18 +21,18 @@
 
 /* Single-key commands (nearly all of them) reuse their cmd from a free
  * list instead of malloc/free per request; a pooled cmd has room for a key
- * and value copy of CMD_POOL_EXTRA bytes (SET NX, EXPIRE), and at most
+ * and value copy of CMD_POOL_EXTRA bytes (SET NX), and at most
  * CMD_POOL_MAX (about 2 MiB) are kept. */
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 
-enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_EXPIRE, K_TTL, K_PTTL };
+enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_TTL, K_PTTL };
 enum cond { C_NONE, C_NX, C_XX };
 
 struct sub {
     struct cmd *cmd;
     int err;          /* 0, RC_ENOTFOUND or the failure */
-    uint8_t *value;   /* MGET, EXPIRE: a copy of the value read */
+    uint8_t *value;   /* MGET: a copy of the value read */
     size_t value_len;
     uint64_t ttl_ms;  /* remaining, 0 = none */
 };
@@ -45,7 +45,7 @@ struct cmd {
     enum cond cond;
     int in_handler, busy, finished, phase2;
     int reply_rv;
-    int64_t ttl_ms;           /* SET: ttl to write; EXPIRE: the new ttl (<= 0 deletes) */
+    int64_t ttl_ms;           /* SET: ttl to write */
     uint8_t *key, *value;     /* two-phase commands: copies */
     size_t key_len, value_len;
     size_t n, done;
@@ -130,8 +130,6 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
     case K_MSET:
         /* A SET whose condition failed never wrote: nil, as Redis. */
         return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_nil(out) : rc_resp_simple(out, "OK");
-    case K_EXPIRE:
-        return rc_resp_integer(out, cmd->phase2 ? 1 : 0);
     case K_TTL:
     case K_PTTL:
         return rc_resp_integer(out, ttl_reply(&cmd->subs[0], cmd->kind == K_PTTL));
@@ -219,7 +217,7 @@ static void sub_done(void *arg, const struct rc_coord_res *rep)
 {
     struct sub *s = arg;
     struct cmd *cmd = s->cmd;
-    int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE;
+    int keep = cmd->kind == K_MGET;
 
     s->err = rep->err;
     if (s->err < 0 && s->err != RC_ENOTFOUND && rep->msg != NULL && rep->msg[0] &&
@@ -260,28 +258,14 @@ static void submit(struct cmd *cmd, struct sub *s, int kind, const uint8_t *key,
     rc_coord_run(cmd->r->co, &req, &sk);
 }
 
-/* The read phase of SET NX/XX and EXPIRE answered: decide and write. */
+/* The read phase of SET NX/XX answered: the condition held, write. */
 static void start_phase2(struct cmd *cmd)
 {
-    struct sub *s = &cmd->subs[0];
-    int64_t ttl = cmd->ttl_ms;
-
     cmd->phase2 = 1;
     cmd->done = 0;
     cmd->busy = 1;
-    if (cmd->kind == K_SET) {
-        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, cmd->value, cmd->value_len, ttl);
-    } else if (ttl <= 0) {
-        submit(cmd, s, RC_COORD_DEL, cmd->key, cmd->key_len, NULL, 0, 0);
-    } else {
-        /* EXPIRE rewrites the value it read with the new expiry. */
-        uint8_t *v = s->value;
-        size_t vl = s->value_len;
-
-        s->value = NULL;
-        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, v ? v : (const uint8_t *)"", vl, ttl);
-        free(v);
-    }
+    submit(cmd, &cmd->subs[0], RC_COORD_PUT, cmd->key, cmd->key_len, cmd->value,
+           cmd->value_len, cmd->ttl_ms);
     cmd->busy = 0;
 }
 
@@ -289,12 +273,10 @@ static int wants_phase2(const struct cmd *cmd)
 {
     const struct sub *s = &cmd->subs[0];
 
-    if (cmd->phase2 || (cmd->kind != K_SET && cmd->kind != K_EXPIRE))
+    if (cmd->phase2 || cmd->kind != K_SET)
         return 0;
     if (s->err < 0 && s->err != RC_ENOTFOUND)
         return 0; /* the read failed: report it */
-    if (cmd->kind == K_EXPIRE)
-        return s->err == 0;
     return cmd->cond == C_NX ? s->err == RC_ENOTFOUND : s->err == 0;
 }
 
@@ -305,8 +287,6 @@ static void cmd_progress(struct cmd *cmd)
             start_phase2(cmd);
             continue;
         }
-        if (cmd->phase2 && cmd->kind == K_EXPIRE && cmd->subs[0].err == RC_ENOTFOUND)
-            cmd->subs[0].err = 0; /* deleting the key it just read: still a 1 */
         cmd_reply(cmd);
         return;
     }
@@ -433,23 +413,6 @@ int rc_resp_keys_mset(struct rc_resp_ctx *x)
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_COORD_PUT, x->out);
 }
 
-/* A TTL argument in the given unit (1000 for seconds) as milliseconds.
- * 0 or RC_EINVAL on a non-number, an overflow, or (unless allow_neg) a
- * value below 1. */
-static int ttl_arg(const struct rc_resp_arg *a, int64_t unit, int allow_neg, int64_t *ms)
-{
-    int64_t v;
-
-    if (rc_resp_int(a, &v) < 0)
-        return RC_EINVAL;
-    if (!allow_neg && v <= 0)
-        return RC_EINVAL;
-    if (v > INT64_MAX / unit || v < INT64_MIN / unit)
-        return RC_EINVAL;
-    *ms = v * unit;
-    return 0;
-}
-
 /* Copies key and value into the cmd for the write of a two-phase command. */
 static void keep_kv(struct cmd *cmd, const struct rc_resp_arg *k, const struct rc_resp_arg *v)
 {
@@ -465,37 +428,18 @@ static void keep_kv(struct cmd *cmd, const struct rc_resp_arg *k, const struct r
 
 int rc_resp_keys_set(struct rc_resp_ctx *x)
 {
-    enum cond cond = C_NONE;
-    int64_t ttl = 0, at;
-    int has_ttl = 0;
+    struct rc_resp_set_args a;
+    enum cond cond;
     struct cmd *cmd;
-    size_t i;
+    int64_t ttl;
+    int rv = rc_resp_str_set_parse(x, &a);
 
-    for (i = 3; i < x->argc; i++) {
-        const struct rc_resp_arg *a = &x->argv[i];
-        int64_t unit = rc_resp_is(a, "EX") || rc_resp_is(a, "EXAT") ? 1000 : 1;
-        int abs = rc_resp_is(a, "EXAT") || rc_resp_is(a, "PXAT");
-
-        if (rc_resp_is(a, "NX") && cond == C_NONE) {
-            cond = C_NX;
-        } else if (rc_resp_is(a, "XX") && cond == C_NONE) {
-            cond = C_XX;
-        } else if ((rc_resp_is(a, "EX") || rc_resp_is(a, "PX") || abs) && !has_ttl &&
-                   i + 1 < x->argc) {
-            if (ttl_arg(&x->argv[++i], unit, 0, &ttl) < 0)
-                return rc_resp_error(x->out, "ERR invalid expire time in 'set' command");
-            if (abs) {
-                /* Already past: the value expires at once, as in Redis. */
-                at = ttl - rc_node_now_ms();
-                ttl = at > 0 ? at : 1;
-            }
-            has_ttl = 1;
-        } else if (rc_resp_is(a, "GET") || rc_resp_is(a, "KEEPTTL")) {
-            return rc_resp_str_set(x); /* a read first: resp_strings.c */
-        } else {
-            return rc_resp_error(x->out, "ERR syntax error");
-        }
-    }
+    if (rv != 0)
+        return rv < 0 ? rv : 0; /* answered: a syntax or expire time error */
+    if (a.get || a.keepttl)
+        return rc_resp_str_set_run(x, &a); /* a read first: resp_strings.c */
+    cond = a.nx ? C_NX : a.xx ? C_XX : C_NONE;
+    ttl = a.ttl_ms;
     if (cond == C_NONE) {
         cmd = cmd_new(x->r, K_SET, 1, 0);
         if (cmd == NULL)

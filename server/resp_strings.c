@@ -411,6 +411,7 @@ static int length_error(const struct rc_resp_server *r, int64_t len, char *msg, 
 
 enum { F_NX = 1, F_XX = 2, F_GET = 4, F_KEEPTTL = 8, F_TTL = 16, F_PERSIST = 32 };
 
+
 static void decide_set(struct scmd *c)
 {
     const struct sop *k = &c->ops[0];
@@ -425,46 +426,59 @@ static void decide_set(struct scmd *c)
         c->rk = write ? REP_OK : REP_NIL;
 }
 
-int rc_resp_str_set(struct rc_resp_ctx *x)
+/* Redis's parseExtendedStringArgumentsOrReply: each word against the
+ * ones it excludes, the time's number checked only after the words. */
+int rc_resp_str_set_parse(struct rc_resp_ctx *x, struct rc_resp_set_args *a)
 {
-    int flags = 0;
-    int64_t ttl = 0;
-    struct scmd *c;
+    const struct rc_resp_arg *t = NULL;
+    int64_t unit = 1;
+    int abs = 0, rv;
     size_t i;
 
+    memset(a, 0, sizeof(*a));
     for (i = 3; i < x->argc; i++) {
-        const struct rc_resp_arg *a = &x->argv[i];
-        int ex = rc_resp_is(a, "EX"), px = rc_resp_is(a, "PX");
-        int exat = rc_resp_is(a, "EXAT"), pxat = rc_resp_is(a, "PXAT");
-        int rv;
+        const struct rc_resp_arg *w = &x->argv[i];
+        int ex = rc_resp_is(w, "EX"), px = rc_resp_is(w, "PX");
+        int exat = rc_resp_is(w, "EXAT"), pxat = rc_resp_is(w, "PXAT");
 
-        if (rc_resp_is(a, "NX") && !(flags & F_XX)) {
-            flags |= F_NX;
-        } else if (rc_resp_is(a, "XX") && !(flags & F_NX)) {
-            flags |= F_XX;
-        } else if (rc_resp_is(a, "GET")) {
-            flags |= F_GET;
-        } else if (rc_resp_is(a, "KEEPTTL") && !(flags & F_TTL)) {
-            flags |= F_KEEPTTL;
-        } else if ((ex || px || exat || pxat) && !(flags & (F_TTL | F_KEEPTTL)) &&
-                   i + 1 < x->argc) {
-            rv = expire_arg(&x->argv[++i], ex || exat ? 1000 : 1, exat || pxat, &ttl);
-            if (rv == 1)
-                return err_not_int(x);
-            if (rv == 2)
-                return err_expire_time(x, "set");
-            if (ttl <= 0)
-                ttl = 1; /* already past: expires at once, as in Redis */
-            flags |= F_TTL;
+        if (rc_resp_is(w, "NX") && !a->xx) {
+            a->nx = 1;
+        } else if (rc_resp_is(w, "XX") && !a->nx) {
+            a->xx = 1;
+        } else if (rc_resp_is(w, "GET")) {
+            a->get = 1;
+        } else if (rc_resp_is(w, "KEEPTTL") && t == NULL) {
+            a->keepttl = 1;
+        } else if ((ex || px || exat || pxat) && t == NULL && !a->keepttl && i + 1 < x->argc) {
+            t = &x->argv[++i];
+            unit = ex || exat ? 1000 : 1;
+            abs = exat || pxat;
         } else {
-            return rc_resp_error(x->out, "ERR syntax error");
+            rv = rc_resp_error(x->out, "ERR syntax error");
+            return rv < 0 ? rv : 1;
         }
     }
-    c = scmd_new(x, decide_set, 1, 1, 1, 1, &x->argv[2]);
+    if (t == NULL)
+        return 0;
+    rv = expire_arg(t, unit, abs, &a->ttl_ms);
+    if (rv != 0) {
+        rv = rv == 1 ? err_not_int(x) : err_expire_time(x, "set");
+        return rv < 0 ? rv : 1;
+    }
+    if (a->ttl_ms <= 0)
+        a->ttl_ms = 1; /* already past: expires at once, as in Redis */
+    return 0;
+}
+
+int rc_resp_str_set_run(struct rc_resp_ctx *x, const struct rc_resp_set_args *a)
+{
+    struct scmd *c = scmd_new(x, decide_set, 1, 1, 1, 1, &x->argv[2]);
+
     if (c == NULL)
         return no_cmd(x);
-    c->flags = flags;
-    c->a = ttl;
+    c->flags = (a->nx ? F_NX : 0) | (a->xx ? F_XX : 0) | (a->get ? F_GET : 0) |
+               (a->keepttl ? F_KEEPTTL : 0);
+    c->a = a->ttl_ms;
     return scmd_run(x, c);
 }
 

@@ -138,6 +138,9 @@ ERRS = [  # (command...) that must answer the same error (or value) on both
     ("SET", "a", "v", "KEEPTTL", "EX", "10"), ("SET", "a", "v", "EX", "10", "KEEPTTL"),
     ("SET", "a", "v", "NX", "XX"), ("SET", "a", "v", "EX", "0"),
     ("SET", "a", "v", "PXAT", "0"), ("SET", "a", "v", "GET", "FOO"),
+    ("SET", "a", "v", "EX", "x"), ("SET", "a", "v", "EX", "x", "NX", "XX"),
+    ("SET", "a", "v", "EX", "9223372036854775"), ("SET", "a", "v", "PX", "-1"),
+    ("SET", "a", "v", "EX"), ("SET", "a", "v", "XX", "NX"), ("SET", "a", "v", "PX", "1", "EX", "1"),
     ("AUTH", "default", "anything"), ("AUTH", "nobody", "pw"), ("AUTH", "pw"),
     ("AUTH", "a", "b", "c"),
 ]
