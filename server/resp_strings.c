@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 /* Redis's largest string (proto-max-bulk-len, 512 MiB): SETRANGE and
  * APPEND past it get Redis's own error; past ringcache's --max-value-size
@@ -53,7 +52,6 @@ struct scmd {
     struct rc_net_slot *slot; /* once deferred */
     struct rc_buf *out;       /* while inside the parse hook */
     decide_fn decide;
-    const char *name;         /* lowercase command name, for error texts */
     int in_handler, busy, finished, reply_rv;
     int writing, sequential;
     size_t nread, nwrite, next, done;
@@ -482,7 +480,12 @@ int rc_resp_str_set_run(struct rc_resp_ctx *x, const struct rc_resp_set_args *a)
     return scmd_run(x, c);
 }
 
-static void decide_setnx(struct scmd *c);
+/* SETNX answers 1/0, not OK/nil: fixed up from decide_set's reply. */
+static void decide_setnx(struct scmd *c)
+{
+    decide_set(c);
+    reply_int(c, c->nwrite);
+}
 
 int rc_resp_str_setnx(struct rc_resp_ctx *x)
 {
@@ -492,13 +495,6 @@ int rc_resp_str_setnx(struct rc_resp_ctx *x)
         return no_cmd(x);
     c->flags = F_NX;
     return scmd_run(x, c);
-}
-
-/* SETNX answers 1/0, not OK/nil: fixed up from decide_set's reply. */
-static void decide_setnx(struct scmd *c)
-{
-    decide_set(c);
-    reply_int(c, c->nwrite);
 }
 
 static void decide_plain_set(struct scmd *c)
@@ -1023,16 +1019,47 @@ int rc_resp_str_memory(struct rc_resp_ctx *x)
 
 /* ---- MSETNX, RENAME, RENAMENX, COPY: several keys --------------------- */
 
+/* Orders reads by key, then by position in the command. */
+static int by_key_then_pos(const void *pa, const void *pb)
+{
+    const struct sop *a = *(const struct sop *const *)pa, *b = *(const struct sop *const *)pb;
+    int d = memcmp(a->key, b->key, a->key_len < b->key_len ? a->key_len : b->key_len);
+
+    if (d != 0)
+        return d;
+    if (a->key_len != b->key_len)
+        return a->key_len < b->key_len ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* If no key exists, one PUT per distinct key: a key named twice gets its
+ * last value, as in Redis (two parallel PUTs of one key would race). */
 static void decide_msetnx(struct scmd *c)
 {
+    const struct sop **sorted;
     size_t i;
 
     reply_int(c, 0);
     for (i = 0; i < c->nread; i++)
         if (exists(&c->ops[i]))
             return;
+    sorted = malloc(c->nread * sizeof(*sorted));
+    if (sorted == NULL) {
+        reply_err(c, "ERR out of memory");
+        return;
+    }
     for (i = 0; i < c->nread; i++)
-        add_write(c, RC_COORD_PUT, &c->ops[i], c->ops[i].value, c->ops[i].value_len, 0);
+        sorted[i] = &c->ops[i];
+    qsort(sorted, c->nread, sizeof(*sorted), by_key_then_pos);
+    for (i = 0; i < c->nread; i++) {
+        const struct sop *k = sorted[i];
+
+        if (i + 1 < c->nread && k->key_len == sorted[i + 1]->key_len &&
+            memcmp(k->key, sorted[i + 1]->key, k->key_len) == 0)
+            continue; /* a later value for the same key follows */
+        add_write(c, RC_COORD_PUT, k, k->value, k->value_len, 0);
+    }
+    free(sorted);
     reply_int(c, 1);
 }
 

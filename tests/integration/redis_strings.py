@@ -187,6 +187,7 @@ def compare(rcport, rdport):
         # MSETNX
         ("MSETNX", "s:m1", "a", "s:m2", "b"), ("MSETNX", "s:m2", "x", "s:m3", "y"),
         ("MGET", "s:m1", "s:m2", "s:m3"),
+        ("MSETNX", "s:d", "1", "s:e", "2", "s:d", "3", "s:d", "4"), ("MGET", "s:d", "s:e"),
         # EXPIRE with flags, EXPIREAT, PERSIST, EXPIRETIME
         ("EXPIRE", "s:m1", "100", "XX"), ("EXPIRE", "s:m1", "100", "GT"),
         ("EXPIRE", "s:m1", "100", "LT"), ("EXPIRE", "s:m1", "100", "NX"),
