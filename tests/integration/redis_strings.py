@@ -10,6 +10,11 @@ redis-server, side by side (run by itest_redis_strings, which starts both).
   redis_strings.py cluster <port1> <port2> <port3>
       the multi-key and read-modify-write commands through different
       nodes of a 3-node cluster (RF=3).
+  redis_strings.py crash <port of node 1> <port of node 2> <pid of node 1>
+      pipelined RENAMEs through node 1, which is killed (SIGKILL) half-way:
+      read through node 2, every value is still under its old name or its
+      new one (a duplicate at worst, never lost), and every RENAME that
+      was acknowledged is complete.
   redis_strings.py unavailable <live port>
       after the test killed two of the three nodes: RENAME and APPEND
       answer an error (no quorum), nothing half done is acknowledged.
@@ -61,6 +66,12 @@ class Conn:
                 pos = self._reply_end(pos)
             return pos
         raise ValueError("bad reply %r" % self.buf[:80])
+
+    def cmd_reply(self):
+        """The next reply of a pipeline already sent."""
+        end = self._reply_end(0)
+        rep, self.buf = self.buf[:end], self.buf[end:]
+        return rep
 
     def cmd(self, *args):
         out = b"*%d\r\n" % len(args)
@@ -382,6 +393,54 @@ def unavailable(port):
     print("unavailable: RENAME/APPEND refused with %r" % got[:60])
 
 
+def crash(port0, port1, pid0):
+    """RENAME writes the new key, then deletes the old: a coordinator
+    killed between the two leaves both, never neither."""
+    import os
+    import signal
+    n = 3000
+    c0, c1 = Conn(port0), Conn(port1)
+    for i in range(0, n, 500):
+        args = ["MSET"]
+        for j in range(i, min(n, i + 500)):
+            args += ["cr:src:%d" % j, "v%d" % j]
+        expect(c1, b"+OK\r\n", *args)
+    out = b"".join(b"*3\r\n$6\r\nRENAME\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                   % (len(a), a, len(b), b)
+                   for a, b in ((b"cr:src:%d" % i, b"cr:dst:%d" % i) for i in range(n)))
+    c0.s.sendall(out)
+    # Once the first RENAME is answered, the next ones are in flight in
+    # every phase (read, new key written, old key being deleted): kill
+    # the node a few ms later, in the middle of them.
+    if c0.cmd_reply() != b"+OK\r\n":
+        fail("the first RENAME did not answer OK")
+    time.sleep(0.01)
+    os.kill(pid0, signal.SIGKILL)
+    acked = 1
+    try:
+        while acked < n:
+            if c0.cmd_reply() != b"+OK\r\n":
+                fail("RENAME %d before the kill did not answer OK" % acked)
+            acked += 1
+    except (EOFError, OSError):
+        pass  # the node is gone; the replies read are the acknowledged ones
+    both = neither = moved = 0
+    for i in range(n):
+        got = c1.cmd("MGET", "cr:src:%d" % i, "cr:dst:%d" % i)
+        want = b"v%d" % i
+        has_src = got.startswith(b"*2\r\n$%d\r\n%s\r\n" % (len(want), want))
+        has_dst = got.endswith(b"$%d\r\n%s\r\n" % (len(want), want))
+        if i < acked and (has_src or not has_dst):
+            fail("acknowledged RENAME %d not complete: %r" % (i, got))
+        both += has_src and has_dst
+        moved += has_dst and not has_src
+        if not has_src and not has_dst:
+            neither += 1
+            fail("RENAME %d lost the value: %r" % (i, got))
+    print("crash: %d of %d RENAMEs acknowledged before the kill; after it %d moved, %d under "
+          "both names, %d under neither" % (acked, n, moved, both, neither))
+
+
 def main():
     mode = sys.argv[1]
     ports = [int(p) for p in sys.argv[2:]]
@@ -389,6 +448,8 @@ def main():
         compare(ports[0], ports[1])
     elif mode == "cluster":
         cluster(ports)
+    elif mode == "crash":
+        crash(ports[0], ports[1], ports[2])
     elif mode == "unavailable":
         unavailable(ports[0])
     else:
