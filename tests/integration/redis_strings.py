@@ -230,6 +230,23 @@ def compare(rcport, rdport):
         ("COPY", "s:t3", "s:c"), ("COPY", "s:t3", "s:c"), ("COPY", "s:i", "s:c", "REPLACE"),
         ("GET", "s:c"), ("COPY", "s:none", "s:c2"), ("COPY", "s:t3", "s:c3", "DB", "0"),
         ("COPY", "s:ttl2", "s:c4"),
+        # edges: extreme numbers
+        ("SET", "s:e", "hello"), ("GETRANGE", "s:e", "0", "9223372036854775807"),
+        ("GETRANGE", "s:e", "-9223372036854775808", "-1"),
+        ("GETRANGE", "s:e", "-9223372036854775808", "-9223372036854775808"),
+        ("GETRANGE", "s:e", "9223372036854775807", "-1"), ("SETRANGE", "s:e", "0", ""),
+        ("PEXPIRE", "s:e", "-9223372036854775808"), ("EXISTS", "s:e"),
+        ("EXPIREAT", "s:none", "-9223372036854775808"),
+        ("SET", "s:n1", "12345678901234567890"), ("OBJECT", "ENCODING", "s:n1"),
+        ("SET", "s:n2", "-9223372036854775808"), ("OBJECT", "ENCODING", "s:n2"),
+        ("SET", "s:n3", "9999"), ("OBJECT", "REFCOUNT", "s:n3"),
+        ("SET", "s:n4", "10000"), ("OBJECT", "REFCOUNT", "s:n4"),
+        ("SET", "s:n5", "-1"), ("OBJECT", "REFCOUNT", "s:n5"),
+        ("SET", "s:n6", "+1"), ("OBJECT", "ENCODING", "s:n6"),
+        ("SET", "s:n7", " 1"), ("OBJECT", "ENCODING", "s:n7"),
+        ("SET", "s:n8", "x" * 44), ("OBJECT", "ENCODING", "s:n8"),
+        ("SET", "s:n9", ""), ("OBJECT", "ENCODING", "s:n9"), ("STRLEN", "s:n9"),
+        ("GETRANGE", "s:n9", "0", "-1"), ("APPEND", "s:n9", ""), ("TYPE", "s:n9"),
         # the rest
         ("WAIT", "0", "0"), ("WAIT", "5", "10"), ("RESET",), ("PING",),
     ]
