@@ -39,7 +39,10 @@ struct sop {
     size_t value_len;
     int64_t ttl_ms;       /* PUT */
     int err;              /* 0, RC_ENOTFOUND or the failure */
-    uint8_t *got;         /* GET hit: a copy of the value (owned) */
+    int probe;            /* GET: only existence, length and time left are
+                           * needed (TYPE, STRLEN, RENAME's destination...):
+                           * a value of up to --max-value-size is not copied */
+    uint8_t *got;         /* GET hit: a copy of the value (owned), unless probe */
     size_t got_len;
     uint64_t got_ttl_ms;  /* GET hit: time left, 0 = none */
 };
@@ -150,14 +153,16 @@ static void op_done(void *arg, const struct rc_coord_res *rep)
         !c->errmsg[0])
         snprintf(c->errmsg, sizeof(c->errmsg), "%s", rep->msg);
     if (o->kind == RC_COORD_GET && o->err == 0) {
+        o->got_len = rep->value_len;
+        o->got_ttl_ms = rep->ttl_ms;
+    }
+    if (o->kind == RC_COORD_GET && o->err == 0 && !o->probe) {
         /* The value is borrowed for this call only. */
         o->got = malloc(rep->value_len ? rep->value_len : 1);
         if (o->got == NULL) {
             o->err = RC_ENOMEM;
         } else {
             memcpy(o->got, rep->value, rep->value_len);
-            o->got_len = rep->value_len;
-            o->got_ttl_ms = rep->ttl_ms;
         }
     }
     if (o->kind == RC_COORD_DEL && o->err == RC_ENOTFOUND)
@@ -675,13 +680,14 @@ static void decide_setrange(struct scmd *c)
     reply_int(c, (int64_t)len);
 }
 
-static int one_key(struct rc_resp_ctx *x, decide_fn fn, const struct rc_resp_arg *val,
-                   int64_t a, int64_t b)
+static int one_key(struct rc_resp_ctx *x, decide_fn fn, int probe,
+                   const struct rc_resp_arg *val, int64_t a, int64_t b)
 {
     struct scmd *c = scmd_new(x, fn, 1, 1, 1, 1, val);
 
     if (c == NULL)
         return no_cmd(x);
+    c->ops[0].probe = probe;
     c->a = a;
     c->b = b;
     return scmd_run(x, c);
@@ -689,17 +695,17 @@ static int one_key(struct rc_resp_ctx *x, decide_fn fn, const struct rc_resp_arg
 
 int rc_resp_str_getdel(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_getdel, NULL, 0, 0);
+    return one_key(x, decide_getdel, 0, NULL, 0, 0);
 }
 
 int rc_resp_str_append(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_append, &x->argv[2], 0, 0);
+    return one_key(x, decide_append, 0, &x->argv[2], 0, 0);
 }
 
 int rc_resp_str_strlen(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_strlen, NULL, 0, 0);
+    return one_key(x, decide_strlen, 1, NULL, 0, 0);
 }
 
 int rc_resp_str_getrange(struct rc_resp_ctx *x)
@@ -708,7 +714,7 @@ int rc_resp_str_getrange(struct rc_resp_ctx *x)
 
     if (rc_resp_int(&x->argv[2], &start) < 0 || rc_resp_int(&x->argv[3], &end) < 0)
         return err_not_int(x);
-    return one_key(x, decide_getrange, NULL, start, end);
+    return one_key(x, decide_getrange, 0, NULL, start, end);
 }
 
 int rc_resp_str_setrange(struct rc_resp_ctx *x)
@@ -724,7 +730,7 @@ int rc_resp_str_setrange(struct rc_resp_ctx *x)
         length_error(x->r, off > REDIS_MAX_STRING ? off : off + (int64_t)x->argv[3].len, msg,
                      sizeof(msg)) < 0)
         return rc_resp_error(x->out, msg);
-    return one_key(x, decide_setrange, &x->argv[3], off, 0);
+    return one_key(x, decide_setrange, 0, &x->argv[3], off, 0);
 }
 
 /* ---- expiry ----------------------------------------------------------- */
@@ -824,7 +830,7 @@ static void decide_expiretime(struct scmd *c)
 
 int rc_resp_str_expiretime(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_expiretime, NULL, rc_resp_is(&x->argv[0], "PEXPIRETIME"), 0);
+    return one_key(x, decide_expiretime, 1, NULL, rc_resp_is(&x->argv[0], "PEXPIRETIME"), 0);
 }
 
 static void decide_persist(struct scmd *c)
@@ -838,7 +844,7 @@ static void decide_persist(struct scmd *c)
 
 int rc_resp_str_persist(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_persist, NULL, 0, 0);
+    return one_key(x, decide_persist, 0, NULL, 0, 0);
 }
 
 /* ---- TYPE, TOUCH, OBJECT, MEMORY ------------------------------------- */
@@ -851,7 +857,7 @@ static void decide_type(struct scmd *c)
 
 int rc_resp_str_type(struct rc_resp_ctx *x)
 {
-    return one_key(x, decide_type, NULL, 0, 0);
+    return one_key(x, decide_type, 1, NULL, 0, 0);
 }
 
 static void decide_touch(struct scmd *c)
@@ -866,9 +872,12 @@ static void decide_touch(struct scmd *c)
 int rc_resp_str_touch(struct rc_resp_ctx *x)
 {
     struct scmd *c = scmd_new(x, decide_touch, x->argc - 1, 1, 1, 0, NULL);
+    size_t i;
 
     if (c == NULL)
         return no_cmd(x);
+    for (i = 0; i < c->nread; i++)
+        c->ops[i].probe = 1;
     return scmd_run(x, c);
 }
 
@@ -1014,6 +1023,7 @@ int rc_resp_str_memory(struct rc_resp_ctx *x)
     c = scmd_new(x, decide_memory, 1, 2, 1, 0, NULL);
     if (c == NULL)
         return no_cmd(x);
+    c->ops[0].probe = 1;
     return scmd_run(x, c);
 }
 
@@ -1082,6 +1092,7 @@ static int keep_values(struct scmd *c, const struct rc_resp_arg *argv)
         memcpy(p, v->p, v->len);
         c->ops[i].value = p;
         c->ops[i].value_len = v->len;
+        c->ops[i].probe = 1; /* only whether the key exists */
         p += v->len;
     }
     return 0;
@@ -1154,6 +1165,7 @@ int rc_resp_str_rename(struct rc_resp_ctx *x)
         return no_cmd(x);
     c->flags = rc_resp_is(&x->argv[0], "RENAMENX") ? 1 : 0;
     c->sequential = 1;
+    c->ops[1].probe = 1; /* the destination: whether it exists */
     return scmd_run(x, c);
 }
 
@@ -1185,6 +1197,7 @@ int rc_resp_str_copy(struct rc_resp_ctx *x)
     if (c == NULL)
         return no_cmd(x);
     c->flags = flags;
+    c->ops[1].probe = 1;
     return scmd_run(x, c);
 }
 
