@@ -15,6 +15,8 @@ redis-server, side by side (run by itest_redis_strings, which starts both).
       read through node 2, every value is still under its old name or its
       new one (a duplicate at worst, never lost), and every RENAME that
       was acknowledged is complete.
+  redis_strings.py reset <port of a node with --auth-file (password reset-pw)>
+      RESET drops the connection's AUTH and name.
   redis_strings.py unavailable <live port>
       after the test killed two of the three nodes: RENAME and APPEND
       answer an error (no quorum), nothing half done is acknowledged.
@@ -458,6 +460,22 @@ def crash(port0, port1, pid0):
           "both names, %d under neither" % (acked, n, moved, both, neither))
 
 
+def reset(port):
+    """--auth-file with the password reset-pw: RESET drops the AUTH."""
+    c = Conn(port)
+    expect(c, b"-NOAUTH Authentication required.\r\n", "GET", "k")
+    expect(c, b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+           "AUTH", "nobody", "reset-pw")
+    expect(c, b"+OK\r\n", "AUTH", "default", "reset-pw")
+    expect(c, b"+OK\r\n", "CLIENT", "SETNAME", "app")
+    expect(c, b"$-1\r\n", "GET", "k")
+    expect(c, b"+RESET\r\n", "RESET")
+    expect(c, b"-NOAUTH Authentication required.\r\n", "GET", "k")
+    expect(c, b"+OK\r\n", "AUTH", "reset-pw")
+    expect(c, b"$-1\r\n", "CLIENT", "GETNAME")
+    print("reset: RESET dropped the authentication and the name")
+
+
 def main():
     mode = sys.argv[1]
     ports = [int(p) for p in sys.argv[2:]]
@@ -467,6 +485,8 @@ def main():
         cluster(ports)
     elif mode == "crash":
         crash(ports[0], ports[1], ports[2])
+    elif mode == "reset":
+        reset(ports[0])
     elif mode == "unavailable":
         unavailable(ports[0])
     else:

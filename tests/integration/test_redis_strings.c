@@ -187,11 +187,33 @@ static void test_cluster(void **state)
     f->h.passed = 1;
 }
 
+/* RESET on a node with --auth-file: the connection is no longer
+ * authenticated (and its name is gone), as in Redis. */
+static void test_reset_auth(void **state)
+{
+    struct fixture *f = *state;
+    char pwfile[RC_H_PATH];
+    struct rc_hserver *s;
+    int port;
+
+    assert_int_equal(
+        rc_h_write_file(&f->h, "passwords", "reset-pw\n", 0600, pwfile, sizeof(pwfile)), 0);
+    s = rc_h_server_new(&f->h, ":memory:", NULL);
+    assert_non_null(s);
+    assert_int_equal(rc_h_server_add_arg(s, "--auth-file"), 0);
+    assert_int_equal(rc_h_server_add_arg(s, pwfile), 0);
+    add_resp_port(s, &port);
+    assert_int_equal(rc_h_server_start(&f->h, s), 0);
+    run_script("reset", &port, 1);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_auth, setup, teardown),
     };
 
     rc_h_test_filter_from_env();
