@@ -18,6 +18,7 @@
 #include "resp_int.h"
 #include "err.h"
 #include "memkv.h"
+#include "strcmd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -634,28 +635,13 @@ static void decide_strlen(struct scmd *c)
     reply_int(c, exists(&c->ops[0]) ? (int64_t)c->ops[0].got_len : 0);
 }
 
-/* Redis's getrangeCommand, index for index. */
 static void decide_getrange(struct scmd *c)
 {
     const struct sop *k = &c->ops[0];
-    int64_t start = c->a, end = c->b, len = exists(k) ? (int64_t)k->got_len : 0;
+    size_t off, n;
 
-    reply_bulk(c, NULL, 0);
-    if (start < 0 && end < 0 && start > end)
-        return;
-    if (start < 0)
-        start = len + start;
-    if (end < 0)
-        end = len + end;
-    if (start < 0)
-        start = 0;
-    if (end < 0)
-        end = 0;
-    if (end >= len)
-        end = len - 1;
-    if (start > end || len == 0)
-        return;
-    reply_bulk(c, k->got + start, (size_t)(end - start + 1));
+    rc_strcmd_range(exists(k) ? k->got_len : 0, c->a, c->b, &off, &n);
+    reply_bulk(c, n > 0 ? k->got + off : NULL, n);
 }
 
 static void decide_setrange(struct scmd *c)
@@ -735,29 +721,17 @@ int rc_resp_str_setrange(struct rc_resp_ctx *x)
 
 /* ---- expiry ----------------------------------------------------------- */
 
-enum { E_NX = 1, E_XX = 2, E_GT = 4, E_LT = 8 };
-
 /* Redis 7's expireGenericCommand after its lookup: the flags against the
- * current expiry (absolute ms, -1 none), then a time already past
- * deletes the key. */
+ * current expiry, then a time already past deletes the key. */
 static void decide_expire(struct scmd *c)
 {
     const struct sop *k = &c->ops[0];
     int64_t now = rc_node_now_ms(), when = c->a;
     int64_t cur = k->got_ttl_ms > 0 ? now + (int64_t)k->got_ttl_ms : -1;
 
-    reply_int(c, 0);
-    if (!exists(k))
+    reply_int(c, exists(k) && rc_strcmd_expire_ok(c->flags, cur, when));
+    if (!c->rint)
         return;
-    if ((c->flags & E_NX) && cur != -1)
-        return;
-    if ((c->flags & E_XX) && cur == -1)
-        return;
-    if ((c->flags & E_GT) && (cur == -1 || when <= cur))
-        return;
-    if ((c->flags & E_LT) && cur != -1 && when >= cur)
-        return;
-    reply_int(c, 1);
     if (when <= now)
         add_write(c, RC_COORD_DEL, k, NULL, 0, 0);
     else
@@ -780,21 +754,21 @@ int rc_resp_str_expire(struct rc_resp_ctx *x)
         const struct rc_resp_arg *a = &x->argv[i];
 
         if (rc_resp_is(a, "NX"))
-            flags |= E_NX;
+            flags |= RC_STRCMD_NX;
         else if (rc_resp_is(a, "XX"))
-            flags |= E_XX;
+            flags |= RC_STRCMD_XX;
         else if (rc_resp_is(a, "GT"))
-            flags |= E_GT;
+            flags |= RC_STRCMD_GT;
         else if (rc_resp_is(a, "LT"))
-            flags |= E_LT;
+            flags |= RC_STRCMD_LT;
         else
             return rc_resp_server_errorf(x, "ERR Unsupported option %.*s",
                                          (int)(a->len > 128 ? 128 : a->len), (const char *)a->p);
     }
-    if ((flags & E_NX) && (flags & (E_XX | E_GT | E_LT)))
+    if ((flags & RC_STRCMD_NX) && (flags & (RC_STRCMD_XX | RC_STRCMD_GT | RC_STRCMD_LT)))
         return rc_resp_error(x->out, "ERR NX and XX, GT or LT options at the same time are "
                                      "not compatible");
-    if ((flags & E_GT) && (flags & E_LT))
+    if ((flags & RC_STRCMD_GT) && (flags & RC_STRCMD_LT))
         return rc_resp_error(x->out, "ERR GT and LT options at the same time are not "
                                      "compatible");
     if (rc_resp_int(&x->argv[2], &when) < 0)
@@ -881,39 +855,24 @@ int rc_resp_str_touch(struct rc_resp_ctx *x)
     return scmd_run(x, c);
 }
 
-/* Redis stores a string as an integer when string2ll takes it (as
- * rc_resp_int does) and it has at most 20 characters. */
-static int strict_int(const uint8_t *p, size_t len, int64_t *out)
-{
-    struct rc_resp_arg a = {p, len};
-
-    return len <= 20 ? rc_resp_int(&a, out) : -1;
-}
-
-/* What Redis 7 would pick for a string SET stored: "int" for a strict
- * integer of at most 20 characters, "embstr" up to 44 bytes, else
- * "raw". (Redis reports "raw" for any value APPEND or SETRANGE built;
+/* OBJECT ENCODING / REFCOUNT: what Redis would report for a value SET
+ * stored. (Redis reports "raw" for any value APPEND or SETRANGE built;
  * ringcache does not remember how a value was made.) */
 static void decide_object(struct scmd *c)
 {
     const struct sop *k = &c->ops[0];
-    int64_t v;
-    int is_int;
+    const char *enc;
+    int64_t refs;
 
     if (!exists(k)) {
         c->rk = REP_NIL;
         return;
     }
-    is_int = strict_int(k->got, k->got_len, &v) == 0;
-    if (c->flags == 1) {
-        c->rk = REP_BULK;
-        c->rbulk = (const uint8_t *)(is_int ? "int" : k->got_len <= 44 ? "embstr" : "raw");
-        c->rbulk_len = strlen((const char *)c->rbulk);
-        return;
-    }
-    /* REFCOUNT: Redis shares the objects of 0..9999 (OBJ_SHARED_INTEGERS)
-     * and reports them as INT_MAX. */
-    reply_int(c, is_int && v >= 0 && v < 10000 ? 2147483647 : 1);
+    enc = rc_strcmd_encoding(k->got, k->got_len, &refs);
+    if (c->flags == 1)
+        reply_bulk(c, (const uint8_t *)enc, strlen(enc));
+    else
+        reply_int(c, refs);
 }
 
 static const char *const object_help[] = {
