@@ -1,6 +1,7 @@
 /*
  * resp_admin.c - the RESP commands about the connection and the server:
- * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT.
+ * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT,
+ * TIME, WAIT, RESET.
  *
  * They answer at once, inside the parse hook, from this node's own state:
  * INFO reads the typed counters of admin.c (struct rc_admin_stats), net.c

@@ -5,8 +5,9 @@
  * resp_server.c is the net hook: it parses a command, applies the AUTH
  * gate and the arity check, and dispatches from the command table (one
  * row per command, in resp_server.c) to a handler: resp_keys.c for the
- * commands on keys (run through the coordinator), resp_admin.c for the
- * ones about the connection and the server. A new command is one row
+ * commands on keys (run through the coordinator), resp_strings.c for the
+ * ones that read before they write (or only read a key's metadata),
+ * resp_admin.c for the ones about the connection and the server. A new command is one row
  * there and one handler in the file of its kind.
  */
 #ifndef RC_RESP_INT_H

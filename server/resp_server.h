@@ -8,7 +8,8 @@
  * answers are gathered into one RESP reply. Any node answers any key, so
  * clients need no MOVED redirects. Commands and their guarantees are in
  * docs/protocol.md ("RESP front end"). The net hook and the command table
- * are in resp_server.c, the commands in resp_keys.c and resp_admin.c.
+ * are in resp_server.c, the commands in resp_keys.c, resp_strings.c and
+ * resp_admin.c.
  */
 #ifndef RC_RESP_SERVER_H
 #define RC_RESP_SERVER_H
