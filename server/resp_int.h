@@ -42,7 +42,8 @@ struct rc_resp_conn {
     char name[RC_RESP_NAME_MAX];
 };
 
-struct cmd; /* resp_keys.c: a command waiting for the coordinator */
+struct cmd;       /* resp_keys.c: a command waiting for the coordinator */
+struct str_locks; /* resp_strings.c: per-key queues of its plans */
 
 struct rc_resp_server {
     struct rc_resp_server_opts opts;
@@ -62,6 +63,7 @@ struct rc_resp_server {
     size_t keys_inflight;    /* resp_keys.c: keys of its cmds in flight */
     struct cmd *free_cmds;   /* resp_keys.c: pooled single-key cmds */
     size_t nfree_cmds;
+    struct str_locks *str_locks; /* resp_strings.c: keys of its plans in flight */
     int64_t start_ms;
     uint64_t commands, unknown;
     struct rc_resp_stats stats;
@@ -164,6 +166,9 @@ int rc_resp_str_memory(struct rc_resp_ctx *x);
 int rc_resp_str_rename(struct rc_resp_ctx *x);    /* RENAME, RENAMENX */
 int rc_resp_str_copy(struct rc_resp_ctx *x);
 int rc_resp_str_no_type(struct rc_resp_ctx *x);   /* LPUSH, HSET, SADD, ZADD, XADD, ... */
+
+/* Frees the per-key queues (the front end is being freed). */
+void rc_resp_str_close(struct rc_resp_server *r);
 
 /* ---- resp_admin.c: the connection and the server -------------------- */
 

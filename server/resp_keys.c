@@ -7,9 +7,9 @@
  * into one RESP reply. Answers that arrive while we are still inside the
  * parse hook (a single-node GET) are encoded straight into the
  * connection's output; the others take a net slot, so replies still leave
- * in request order under pipelining. SET NX/XX runs in two phases: a
- * quorum read, then a write decided from it (the other read-modify-write
- * commands are plans in resp_strings.c). They are not atomic across coordinators; the exact guarantees
+ * in request order under pipelining. The commands that read before they
+ * write (SET NX/XX/GET/KEEPTTL, EXPIRE, APPEND, ...) are plans in
+ * resp_strings.c. They are not atomic across coordinators; the exact guarantees
  * are in docs/protocol.md.
  */
 #include "resp_int.h"
@@ -21,13 +21,12 @@
 
 /* Single-key commands (nearly all of them) reuse their cmd from a free
  * list instead of malloc/free per request; a pooled cmd has room for a key
- * and value copy of CMD_POOL_EXTRA bytes (SET NX), and at most
+ * and value copy of CMD_POOL_EXTRA bytes, and at most
  * CMD_POOL_MAX (about 2 MiB) are kept. */
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 
 enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_TTL, K_PTTL };
-enum cond { C_NONE, C_NX, C_XX };
 
 struct sub {
     struct cmd *cmd;
@@ -42,12 +41,11 @@ struct cmd {
     struct rc_net_slot *slot; /* once deferred */
     struct rc_buf *out;       /* while inside the parse hook */
     enum kind kind;
-    enum cond cond;
-    int in_handler, busy, finished, phase2;
+    int in_handler, busy, finished;
     int reply_rv;
     int64_t ttl_ms;           /* SET: ttl to write */
-    uint8_t *key, *value;     /* two-phase commands: copies */
-    size_t key_len, value_len;
+    uint8_t *value;           /* SET: the value (borrowed while submitting) */
+    size_t value_len;
     size_t n, done;
     int pooled;               /* single-key, small: goes back to the free list */
     struct cmd *next_free;
@@ -128,8 +126,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
         break;
     case K_SET:
     case K_MSET:
-        /* A SET whose condition failed never wrote: nil, as Redis. */
-        return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_nil(out) : rc_resp_simple(out, "OK");
+        return rc_resp_simple(out, "OK");
     case K_TTL:
     case K_PTTL:
         return rc_resp_integer(out, ttl_reply(&cmd->subs[0], cmd->kind == K_PTTL));
@@ -228,7 +225,7 @@ static void sub_done(void *arg, const struct rc_coord_res *rep)
         return;
     }
     s->ttl_ms = rep->ttl_ms;
-    if (s->err == 0 && keep && rep->has_value && !cmd->phase2) {
+    if (s->err == 0 && keep && rep->has_value) {
         /* The value is borrowed for this call only. */
         s->value = malloc(rep->value_len ? rep->value_len : 1);
         if (s->value == NULL) {
@@ -258,38 +255,10 @@ static void submit(struct cmd *cmd, struct sub *s, int kind, const uint8_t *key,
     rc_coord_run(cmd->r->co, &req, &sk);
 }
 
-/* The read phase of SET NX/XX answered: the condition held, write. */
-static void start_phase2(struct cmd *cmd)
-{
-    cmd->phase2 = 1;
-    cmd->done = 0;
-    cmd->busy = 1;
-    submit(cmd, &cmd->subs[0], RC_COORD_PUT, cmd->key, cmd->key_len, cmd->value,
-           cmd->value_len, cmd->ttl_ms);
-    cmd->busy = 0;
-}
-
-static int wants_phase2(const struct cmd *cmd)
-{
-    const struct sub *s = &cmd->subs[0];
-
-    if (cmd->phase2 || cmd->kind != K_SET)
-        return 0;
-    if (s->err < 0 && s->err != RC_ENOTFOUND)
-        return 0; /* the read failed: report it */
-    return cmd->cond == C_NX ? s->err == RC_ENOTFOUND : s->err == 0;
-}
-
 static void cmd_progress(struct cmd *cmd)
 {
-    while (cmd->done == cmd->n && !cmd->finished) {
-        if (wants_phase2(cmd)) {
-            start_phase2(cmd);
-            continue;
-        }
+    if (cmd->done == cmd->n && !cmd->finished)
         cmd_reply(cmd);
-        return;
-    }
 }
 
 static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, size_t extra)
@@ -413,50 +382,25 @@ int rc_resp_keys_mset(struct rc_resp_ctx *x)
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_COORD_PUT, x->out);
 }
 
-/* Copies key and value into the cmd for the write of a two-phase command. */
-static void keep_kv(struct cmd *cmd, const struct rc_resp_arg *k, const struct rc_resp_arg *v)
-{
-    cmd->key = (uint8_t *)&cmd->subs[cmd->n];
-    cmd->key_len = k->len;
-    memcpy(cmd->key, k->p, k->len);
-    if (v != NULL) {
-        cmd->value = cmd->key + k->len;
-        cmd->value_len = v->len;
-        memcpy(cmd->value, v->p, v->len);
-    }
-}
-
+/* SET: a plain one is one PUT; with NX, XX, GET or KEEPTTL it reads
+ * first (resp_strings.c, queued behind other such commands on the key). */
 int rc_resp_keys_set(struct rc_resp_ctx *x)
 {
     struct rc_resp_set_args a;
-    enum cond cond;
     struct cmd *cmd;
-    int64_t ttl;
     int rv = rc_resp_str_set_parse(x, &a);
 
     if (rv != 0)
         return rv < 0 ? rv : 0; /* answered: a syntax or expire time error */
-    if (a.get || a.keepttl)
-        return rc_resp_str_set_run(x, &a); /* a read first: resp_strings.c */
-    cond = a.nx ? C_NX : a.xx ? C_XX : C_NONE;
-    ttl = a.ttl_ms;
-    if (cond == C_NONE) {
-        cmd = cmd_new(x->r, K_SET, 1, 0);
-        if (cmd == NULL)
-            return no_cmd(x);
-        cmd->value = (uint8_t *)x->argv[2].p; /* used during run_cmd only */
-        cmd->value_len = x->argv[2].len;
-        cmd->ttl_ms = ttl;
-        cmd->phase2 = 1;
-        return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_PUT, x->out);
-    }
-    cmd = cmd_new(x->r, K_SET, 1, x->argv[1].len + x->argv[2].len);
+    if (a.nx || a.xx || a.get || a.keepttl)
+        return rc_resp_str_set_run(x, &a);
+    cmd = cmd_new(x->r, K_SET, 1, 0);
     if (cmd == NULL)
         return no_cmd(x);
-    keep_kv(cmd, &x->argv[1], &x->argv[2]);
-    cmd->cond = cond;
-    cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
+    cmd->value = (uint8_t *)x->argv[2].p; /* used during run_cmd only */
+    cmd->value_len = x->argv[2].len;
+    cmd->ttl_ms = a.ttl_ms;
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_PUT, x->out);
 }
 
 int rc_resp_keys_counter(struct rc_resp_ctx *x)

@@ -350,6 +350,7 @@ void rc_resp_server_free(struct rc_resp_server *r)
     if (r == NULL)
         return;
     rc_resp_keys_close(r);
+    rc_resp_str_close(r);
     free(r->argv);
     free(r->inline_buf);
     rc_buf_close(&r->reply);

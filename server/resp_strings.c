@@ -11,9 +11,12 @@
  * and the writes, then PUT/DEL at the write quorum. The writes of a plan
  * run in parallel, or one after the other when order matters (RENAME
  * writes the new key before it deletes the old one, so a failure between
- * leaves a copy, never a loss). Nothing is locked: two plans racing
- * through different nodes both read, both write, and the newer version
- * wins (README "Redis compatibility", docs/architecture.md).
+ * leaves a copy, never a loss). Single-key plans on one key through one
+ * node run one after the other (a per-key queue), so a connection pool's
+ * APPENDs or SETNXs through one node behave as in Redis; across nodes
+ * nothing is locked: two plans racing through different nodes both read,
+ * both write, and the newer version wins (README "Redis compatibility",
+ * docs/architecture.md).
  */
 #include "resp_int.h"
 #include "err.h"
@@ -28,6 +31,11 @@
  * APPEND past it get Redis's own error; past ringcache's --max-value-size
  * (smaller) they get ours. */
 #define REDIS_MAX_STRING ((int64_t)512 << 20)
+
+/* Buckets of the per-key queues: a node has at most a few thousand
+ * single-key plans in flight in practice (1024 per pipelining connection),
+ * so chains stay short; more keys only make the walk longer. */
+#define LOCK_BUCKETS 4096
 
 enum rkind { REP_OK, REP_INT, REP_NIL, REP_BULK, REP_SIMPLE, REP_ERR };
 
@@ -70,8 +78,23 @@ struct scmd {
     size_t rbulk_len;
     char rmsg[160];           /* REP_SIMPLE / REP_ERR text */
     char errmsg[96];          /* the coordinator's message with the first failure */
+    /* The per-key queue (single-key plans): the holder is in its bucket's
+     * chain and heads the FIFO of the plans waiting for the key. */
+    int locked;
+    uint64_t hash;
+    struct scmd *lock_next;            /* holder: next in the bucket */
+    struct scmd *wait_head, *wait_tail; /* holder: plans waiting for the key */
+    struct scmd *wait_next;            /* waiter: next in the queue or ready list */
     struct sop ops[];         /* nread reads, then the writes */
 };
+
+struct str_locks {
+    struct scmd *bucket[LOCK_BUCKETS]; /* holders */
+    struct scmd *ready, *ready_tail;   /* waiters whose turn came, to start */
+    int starting;                      /* start_ready runs: no recursion */
+};
+
+static void lock_release(struct scmd *c);
 
 /* ---- the plan engine ------------------------------------------------ */
 
@@ -79,6 +102,8 @@ static void scmd_free(struct scmd *c)
 {
     size_t i;
 
+    if (c->locked)
+        lock_release(c); /* may start the next plan on the key */
     c->r->keys_inflight -= c->nread;
     for (i = 0; i < c->nread; i++)
         free(c->ops[i].got);
@@ -276,13 +301,136 @@ static struct scmd *scmd_new(struct rc_resp_ctx *x, decide_fn decide, size_t nre
     return c;
 }
 
-/* Runs the plan: its reads, or straight to decide when it has none. */
+/* ---- per-key queues ------------------------------------------------- */
+
+/* FNV-1a: a cheap spread of keys over the buckets. */
+static uint64_t key_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int same_key(const struct sop *a, const struct sop *b)
+{
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* c (one key) takes its key: 1 when it may start now, 0 when it was
+ * queued behind the plan holding the key (it starts when that one is
+ * freed). Without memory for the table, plans are not queued. */
+static int lock_take(struct scmd *c)
+{
+    struct str_locks *l = c->r->str_locks;
+    struct scmd *h, **b;
+
+    if (l == NULL) {
+        l = calloc(1, sizeof(*l));
+        if (l == NULL)
+            return 1;
+        c->r->str_locks = l;
+    }
+    c->hash = key_hash(c->ops[0].key, c->ops[0].key_len);
+    b = &l->bucket[c->hash % LOCK_BUCKETS];
+    for (h = *b; h != NULL; h = h->lock_next) {
+        if (h->hash != c->hash || !same_key(&h->ops[0], &c->ops[0]))
+            continue;
+        if (h->wait_tail != NULL)
+            h->wait_tail->wait_next = c;
+        else
+            h->wait_head = c;
+        h->wait_tail = c;
+        return 0;
+    }
+    c->locked = 1;
+    c->lock_next = *b;
+    *b = c;
+    return 1;
+}
+
+static void scmd_start(struct scmd *c);
+
+/* The waiters whose turn came, one after the other: a plan that finishes
+ * at once (a local read) hands its key on through this loop, not by
+ * recursion. */
+static void start_ready(struct str_locks *l)
+{
+    struct scmd *w;
+
+    l->starting = 1;
+    while ((w = l->ready) != NULL) {
+        l->ready = w->wait_next;
+        if (l->ready == NULL)
+            l->ready_tail = NULL;
+        w->wait_next = NULL;
+        scmd_start(w);
+    }
+    l->starting = 0;
+}
+
+/* c is done with its key: the first waiter becomes the holder (with the
+ * rest of the queue) and starts. */
+static void lock_release(struct scmd *c)
+{
+    struct str_locks *l = c->r->str_locks;
+    struct scmd **b = &l->bucket[c->hash % LOCK_BUCKETS], *w = c->wait_head;
+
+    while (*b != c)
+        b = &(*b)->lock_next;
+    *b = c->lock_next;
+    c->locked = 0;
+    if (w == NULL)
+        return;
+    w->wait_head = w->wait_next;
+    w->wait_tail = w->wait_head != NULL ? c->wait_tail : NULL;
+    w->wait_next = NULL;
+    w->locked = 1;
+    w->lock_next = l->bucket[w->hash % LOCK_BUCKETS];
+    l->bucket[w->hash % LOCK_BUCKETS] = w;
+    if (l->ready_tail != NULL)
+        l->ready_tail->wait_next = w;
+    else
+        l->ready = w;
+    l->ready_tail = w;
+    if (!l->starting)
+        start_ready(l);
+}
+
+void rc_resp_str_close(struct rc_resp_server *r)
+{
+    free(r->str_locks); /* no plan is left: the coordinator answered all */
+    r->str_locks = NULL;
+}
+
+/* A queued plan's turn: its reads (its reply goes through its slot). */
+static void scmd_start(struct scmd *c)
+{
+    size_t i;
+
+    c->busy = 1;
+    for (i = 0; i < c->nread; i++)
+        submit(c, &c->ops[i]);
+    c->busy = 0;
+    step(c);
+}
+
+/* Runs the plan: its reads, or straight to decide when it has none; a
+ * single-key plan whose key is busy on this node waits its turn. */
 static int scmd_run(struct rc_resp_ctx *x, struct scmd *c)
 {
     size_t i;
     int rv;
 
     c->out = x->out;
+    if (c->nread == 1 && !lock_take(c)) {
+        c->slot = rc_net_defer(x->net);
+        /* Without a slot it still runs in its turn, then frees itself;
+         * the connection closes. */
+        return c->slot == NULL ? RC_ENOMEM : RC_NET_DONE;
+    }
     c->in_handler = 1;
     c->busy = 1;
     for (i = 0; i < c->nread; i++)
@@ -1074,11 +1222,6 @@ int rc_resp_str_msetnx(struct rc_resp_ctx *x)
         return no_cmd(x);
     }
     return scmd_run(x, c);
-}
-
-static int same_key(const struct sop *a, const struct sop *b)
-{
-    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
 /* RENAME / RENAMENX (flags 1), COPY (flags 2, REPLACE: 4): read source

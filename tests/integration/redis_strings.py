@@ -394,9 +394,49 @@ def cluster(ports):
     expect(c[1], b"$1\r\nc\r\n", "GETDEL", "c:nx")
     expect(c[2], b":0\r\n", "EXISTS", "c:nx")
     expect(c[0], b":1\r\n", "WAIT", "0", "0")  # W=2: one replica besides the first
+    same_node_races(ports[1])
     # For the unavailable step: a source on every replica.
     expect(c[0], b"+OK\r\n", "SET", "c:keep", "kept")
     print("cluster: multi-key and read-modify-write commands agree across nodes")
+
+
+def same_node_races(port):
+    """Many connections (a pool) through one node: APPEND, SETNX, SET NX
+    GET of one key are queued behind each other on that node, so none is
+    lost and exactly one SETNX wins, as in Redis."""
+    import threading
+    conns, per = 8, 100
+    wins = []
+
+    def appender(i):
+        c = Conn(port)
+        out = b"*3\r\n$6\r\nAPPEND\r\n$6\r\nc:race\r\n$1\r\nx\r\n" * per
+        c.s.sendall(out)  # pipelined: up to 100 in flight per connection
+        for _ in range(per):
+            if not c.cmd_reply().startswith(b":"):
+                fail("APPEND race: error")
+
+    def setnx(i):
+        c = Conn(port)
+        got = c.cmd("SETNX", "c:nxrace", "v%d" % i)
+        if got == b":1\r\n":
+            wins.append(i)
+        got = c.cmd("SET", "c:nxrace2", "v%d" % i, "NX", "GET")
+        if got == b"$-1\r\n":
+            wins.append(100 + i)
+
+    for fn in (appender, setnx):
+        ts = [threading.Thread(target=fn, args=(i,)) for i in range(conns)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    c = Conn(port)
+    expect(c, b":%d\r\n" % (conns * per), "STRLEN", "c:race")
+    if len([w for w in wins if w < 100]) != 1 or len([w for w in wins if w >= 100]) != 1:
+        fail("SETNX / SET NX GET races through one node: winners %r" % wins)
+    print("one node: %d concurrent APPENDs all kept, one SETNX winner of %d"
+          % (conns * per, conns))
 
 
 def unavailable(port):
