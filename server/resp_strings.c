@@ -65,6 +65,7 @@ struct scmd {
     struct rc_buf *out;       /* while inside the parse hook */
     decide_fn decide;
     int in_handler, busy, finished, reply_rv;
+    int proto;                /* the connection's RESP version: nulls differ in 3 */
     int writing, sequential;
     size_t nread, nwrite, next, done;
     int64_t a, b;             /* integer arguments (offsets, times) */
@@ -131,7 +132,7 @@ static int encode(struct scmd *c, struct rc_buf *out)
     case REP_INT:
         return rc_resp_integer(out, c->rint);
     case REP_NIL:
-        return rc_resp_nil(out);
+        return rc_resp_null(out, c->proto);
     case REP_BULK:
         return rc_resp_bulk(out, c->rbulk ? c->rbulk : (const uint8_t *)"", c->rbulk_len);
     case REP_SIMPLE:
@@ -281,6 +282,7 @@ static struct scmd *scmd_new(struct rc_resp_ctx *x, decide_fn decide, size_t nre
         return NULL;
     r->keys_inflight += nread;
     c->r = r;
+    c->proto = r->cur_proto;
     c->decide = decide;
     c->nread = nread;
     p = (uint8_t *)&c->ops[nops];

@@ -31,7 +31,8 @@ failures = []
 
 
 class Conn:
-    """A raw RESP2 connection: sends a command, returns one reply's bytes."""
+    """A raw RESP connection (RESP2, and RESP3 after HELLO 3): sends a
+    command, returns one reply's bytes."""
 
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -55,16 +56,16 @@ class Conn:
         end = self._line(pos)
         kind, head = self.buf[pos:pos + 1], self.buf[pos + 1:end]
         pos = end + 2
-        if kind in (b"+", b"-", b":"):
+        if kind in (b"+", b"-", b":", b"_", b"#", b",", b"("):
             return pos
         n = int(head)
-        if kind == b"$":
+        if kind in (b"$", b"=", b"!"):
             if n < 0:
                 return pos
             self._need(pos + n + 2)
             return pos + n + 2
-        if kind == b"*":
-            for _ in range(max(n, 0)):
+        if kind in (b"*", b"~", b">", b"%"):  # RESP3: a map has 2n elements
+            for _ in range(max(n, 0) * (2 if kind == b"%" else 1)):
                 pos = self._reply_end(pos)
             return pos
         raise ValueError("bad reply %r" % self.buf[:80])
@@ -262,6 +263,15 @@ def compare(rcport, rdport):
     ]
     for t in times:
         near(rc, rd, t[0], *t[1:])
+        n += 1
+    # RESP3 (HELLO 3): nulls are "_"; RESET goes back to RESP2.
+    rc.cmd("HELLO", "3")
+    rd.cmd("HELLO", "3")
+    for args in (("GETDEL", "s:none"), ("GETEX", "s:none"), ("SET", "s:none", "v", "XX"),
+                 ("SET", "s:none", "v", "XX", "GET"), ("OBJECT", "ENCODING", "s:none"),
+                 ("MEMORY", "USAGE", "s:none"), ("GETSET", "s:r3", "v"), ("GETRANGE", "s:none", "0", "1"),
+                 ("TIME", "x"), ("RESET",), ("GETDEL", "s:none")):
+        same(rc, rd, *args)
         n += 1
     # Expiry happens: a 100 ms TTL set through GETEX, SET PX, PSETEX.
     for c in (rc, rd):
