@@ -264,6 +264,14 @@ def compare(rcport, rdport):
     for t in times:
         near(rc, rd, t[0], *t[1:])
         n += 1
+    # Inside MULTI/EXEC (queued, then run in order); RESET leaves MULTI.
+    for args in (("MULTI",), ("APPEND", "s:tx", "ab"), ("GETRANGE", "s:tx", "0", "-1"),
+                 ("SETNX", "s:tx", "zz"), ("SET", "s:tx", "cd", "GET"), ("RENAME", "s:tx", "s:tx2"),
+                 ("GETDEL", "s:tx2"), ("EXPIRE", "s:tx2", "10", "NX"), ("STRLEN", "s:tx2"),
+                 ("EXEC",), ("MULTI",), ("SET", "s:tx3", "v"), ("RESET",), ("EXEC",),
+                 ("EXISTS", "s:tx3")):
+        same(rc, rd, *args)
+        n += 1
     # RESP3 (HELLO 3): nulls are "_"; RESET goes back to RESP2.
     rc.cmd("HELLO", "3")
     rd.cmd("HELLO", "3")
@@ -404,6 +412,12 @@ def cluster(ports):
     expect(c[1], b"$1\r\nc\r\n", "GETDEL", "c:nx")
     expect(c[2], b":0\r\n", "EXISTS", "c:nx")
     expect(c[0], b":1\r\n", "WAIT", "0", "0")  # W=2: one replica besides the first
+    # A transaction of them through a node (each waits for replicas).
+    for args in (("MULTI",), ("APPEND", "c:tx", "a"), ("APPEND", "c:tx", "b"),
+                 ("GETRANGE", "c:tx", "0", "-1"), ("RENAME", "c:tx", "c:tx2")):
+        c[2].cmd(*args)
+    expect(c[2], b"*4\r\n:1\r\n:2\r\n$2\r\nab\r\n+OK\r\n", "EXEC")
+    expect(c[0], b"$2\r\nab\r\n", "GET", "c:tx2")
     same_node_races(ports[1])
     # For the unavailable step: a source on every replica.
     expect(c[0], b"+OK\r\n", "SET", "c:keep", "kept")
