@@ -166,6 +166,11 @@ static size_t item_size(size_t key_len, size_t value_len, int tomb, int64_t expi
            value_len;
 }
 
+size_t rc_memkv_entry_bytes(size_t key_len, size_t value_len, int has_expiry)
+{
+    return item_size(key_len, value_len, 0, has_expiry ? 1 : 0, 0) + ALLOC_OVERHEAD;
+}
+
 static size_t item_key_len(const struct item *it)
 {
     return it->klen & KLEN_MASK;

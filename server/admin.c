@@ -190,6 +190,9 @@ static const struct rc_admin_stat_def stat_defs[] = {
     GMS(wb_flush_ms_max, "Write-behind: the longest flush"),
     C(wb_flush_errors, "Write-behind: flushes that failed"),
     C(wb_backlog_waits, "Write-behind: batch ends that waited for the disk"),
+    GB(wb_journal_bytes, "Write-behind: journal data not yet folded into the table"),
+    C(wb_folds, "Write-behind: journal folds completed"),
+    C(wb_fold_errors, "Write-behind: fold transactions that failed (retried)"),
 };
 
 #undef ROW
@@ -250,6 +253,9 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->wb_flush_ms_max = ns.store.wb_flush_ms_max;
     s->wb_flush_errors = ns.store.wb_flush_errors;
     s->wb_backlog_waits = ns.store.wb_backlog_waits;
+    s->wb_journal_bytes = ns.store.wb_journal_bytes;
+    s->wb_folds = ns.store.wb_folds;
+    s->wb_fold_errors = ns.store.wb_fold_errors;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)

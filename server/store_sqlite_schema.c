@@ -4,6 +4,7 @@
  * connection's pragmas, all run once at open (store_sqlite.h).
  */
 #include "store_sqlite.h"
+#include "store_wb.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,7 +15,7 @@
 
 /* Bumped whenever the schema below changes; a database written by a newer
  * build is refused rather than misread. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* A busy database can only mean another process (an operator's sqlite3
  * shell, a backup) holds a lock: we are the only writer. Waiting stalls
@@ -44,19 +45,26 @@
  *
  *   Version 1 had primary key `key` and an index on token; every range
  *   scan then paid one b-tree search per row (3x slower streaming). It is
- *   migrated at open (migrate_v1). Version 2 had no attr column; it is
- *   added at open (migrate_v2, which rewrites no row: SQLite keeps the
- *   default of an added column in the schema).
+ *   migrated at open (migrate_v1). Versions up to 3 had no attr column;
+ *   it is added at open (migrate_attr, which rewrites no row: SQLite keeps
+ *   the default of an added column in the schema), making version 4.
  *
  *   meta(name TEXT PRIMARY KEY, value INTEGER): node id, incarnation, ...
  *              (uint64 bit patterns).
+ *
+ *   wb_journal(seq INTEGER PRIMARY KEY, data BLOB): write-behind's flushes,
+ *       appended and then folded into kv (store_wb_journal.c); empty after
+ *       a clean close, folded at open when not. Version 3 added it (a
+ *       version 2 file gains the empty table at open; an older build
+ *       refuses a version 3 file rather than miss a journal).
  */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS kv(token INTEGER NOT NULL, key BLOB NOT NULL,"
     " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
     " value BLOB, attr INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(token, key)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS kv_expires ON kv(expires) WHERE expires > 0;"
-    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS wb_journal(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);";
 
 void rc_store_sqlite_set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -247,19 +255,20 @@ static int migrate_v1(struct sqlite_store *s, char *errbuf, size_t errlen)
     return rc;
 }
 
-/* Schema 2 -> 3 in one transaction: the attr column, 0 for every row
- * (a change of the table's definition only, O(1) whatever the data). */
-static int migrate_v2(struct sqlite_store *s, char *errbuf, size_t errlen)
+/* Schema 2 or 3 -> 4 in one transaction: the attr column, 0 for every
+ * row (a change of the table's definition only, O(1) whatever the data).
+ * A version 2 file gains wb_journal afterwards, in init_schema. */
+static int migrate_attr(struct sqlite_store *s, int64_t from, char *errbuf, size_t errlen)
 {
     static const char sql[] = "BEGIN IMMEDIATE;"
                               "ALTER TABLE kv ADD COLUMN attr INTEGER NOT NULL DEFAULT 0;"
-                              "PRAGMA user_version=3;"
+                              "PRAGMA user_version=4;"
                               "COMMIT;";
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
     if (rc != SQLITE_OK) {
-        rc_store_sqlite_set_err(errbuf, errlen, "cannot migrate database from schema 2: %s",
-                                sqlite3_errmsg(s->db));
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot migrate database from schema %lld: %s",
+                                (long long)from, sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -303,11 +312,18 @@ int rc_store_sqlite_setup(struct sqlite_store *s, const struct rc_store_opts *op
         rc = set_pragmas(s, opts, errbuf, errlen);
     if (rc == SQLITE_OK && version == 1)
         rc = migrate_v1(s, errbuf, errlen);
-    if (rc == SQLITE_OK && (version == 1 || version == 2))
-        rc = migrate_v2(s, errbuf, errlen);
+    if (rc == SQLITE_OK && version >= 1 && version <= 3)
+        rc = migrate_attr(s, version, errbuf, errlen);
     if (rc == SQLITE_OK)
         rc = init_schema(s, errbuf, errlen);
     if (rc != SQLITE_OK)
         return (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
-    return 0;
+    /* Whichever engine opens the file: what write-behind's journal still
+     * holds (a crash, or a switch to --write-behind off) goes into the
+     * table before anything reads it. */
+    err = rc_wb_journal_fold_all(s->db);
+    if (err < 0)
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot fold the write-behind journal: %s",
+                                sqlite3_errmsg(s->db));
+    return err;
 }

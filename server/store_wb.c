@@ -314,12 +314,17 @@ static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, con
     r->token = token;
     r->key_len = (uint32_t)key_len;
     r->kind = !found ? WB_DELETE : e.value == NULL ? WB_TOMB : WB_VALUE;
+    if (found && e.value != NULL) {
+        struct rc_attr a = rc_attr_unpack(e.attr);
+
+        r->kind |= a.kind << 8;
+        r->flags = a.flags;
+    }
     if (found) {
         r->hlc = e.hlc;
         r->node = e.node;
         r->expires = e.expires_ms;
         r->value_len = (uint32_t)vlen;
-        r->attr = e.attr;
     }
     if (key_len > 0)
         memcpy((uint8_t *)(r + 1), key, key_len);
@@ -537,6 +542,11 @@ static void wb_close(void *eng)
 
     rc_memkv_commit(w->mem.kv);
     flush_all(w);
+    /* The journal into the table now, so the next open reads it at once
+     * (a failure leaves it to that open's fold). */
+    rc_wb_writer_stop(w->writer);
+    w->writer = NULL;
+    (void)rc_wb_journal_fold_all(w->db);
     wb_free(w);
 }
 
@@ -648,7 +658,7 @@ static int wb_backlogged(const void *eng)
         return 0;
     drain = (double)((int64_t)w->dirty.n + w->inflight_rows) * w->ms_per_row;
     return (double)lag_ms(w, mono_ms()) + drain > (double)w->max_lag_ms ||
-           w->dirty.bytes > WB_MAX_DIRTY_BYTES;
+           w->dirty.bytes > WB_MAX_DIRTY_BYTES || rc_wb_writer_backlogged(w->writer);
 }
 
 /* The memory engine's figures; the disk's size, WAL and checkpoints are
@@ -659,7 +669,7 @@ static void wb_stats(void *eng, struct rc_store_stats *st)
 
     rc_store_mem_stats(eng, st);
     st->db_bytes = rc_wb_db_bytes(w->db, w->page_size);
-    rc_wb_writer_stats(w->writer, &st->wal_bytes, &st->checkpoints);
+    rc_wb_writer_stats(w->writer, st);
     st->wb_dirty = (int64_t)w->dirty.n + w->inflight_rows;
     st->wb_lag_ms = lag_ms(w, mono_ms());
     st->wb_flushes = w->flushes;

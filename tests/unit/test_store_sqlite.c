@@ -418,11 +418,11 @@ static void test_schema_version(void **state)
     f->s = NULL;
     snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=5", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), RC_EIO);
     assert_null(s);
-    assert_non_null(strstr(errbuf, "schema version 4"));
+    assert_non_null(strstr(errbuf, "schema version 5"));
 }
 
 static int collect_keys(void *arg, const struct rc_entry *e)
@@ -538,12 +538,11 @@ static int64_t file_version(const struct fx *f)
     return v;
 }
 
-/* A database written by schema 2 (no attr column) is migrated at open:
- * its rows read with no attributes, new writes keep theirs, and the file
- * is version 3 after. */
-static void test_migrate_v2(void **state)
+/* A database written by schema 2 or 3 (no attr column; 3 has the
+ * write-behind journal) is migrated at open: its rows read with no
+ * attributes, new writes keep theirs, and the file is version 4 after. */
+static void migrate_from(struct fx *f, int version)
 {
-    struct fx *f = *state;
     struct rc_store *s = NULL;
     struct rc_entry e;
     struct rc_attr a = {0x12345678u, RC_KIND_COUNTER};
@@ -567,10 +566,14 @@ static void test_migrate_v2(void **state)
                      " hlc INTEGER NOT NULL, node INTEGER NOT NULL, expires INTEGER NOT NULL,"
                      " value BLOB, PRIMARY KEY(token, key)) WITHOUT ROWID;"
                      "CREATE INDEX kv_expires ON kv(expires) WHERE expires > 0;"
-                     "CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-                     "PRAGMA user_version=2;",
+                     "CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
                      NULL, NULL, NULL),
         SQLITE_OK);
+    snprintf(sql, sizeof(sql), "%sPRAGMA user_version=%d;",
+             version >= 3 ? "CREATE TABLE wb_journal(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+                          : "",
+             version);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     snprintf(sql, sizeof(sql), "INSERT INTO kv VALUES(%lld, CAST('old' AS BLOB), 100, 7, 0,"
                                " CAST('v' AS BLOB))",
              (long long)(tok ^ 0x8000000000000000ull));
@@ -590,7 +593,7 @@ static void test_migrate_v2(void **state)
     assert_int_equal(rc_store_commit(s), 0);
     rc_store_close(s);
     f->s = NULL;
-    assert_int_equal(file_version(f), 3);
+    assert_int_equal(file_version(f), 4);
     assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), 0);
     f->s = s;
     assert_int_equal(rc_store_get(s, (const uint8_t *)"new", 3, 1000, &e), 0);
@@ -598,6 +601,16 @@ static void test_migrate_v2(void **state)
     assert_int_equal(e.attr.kind, RC_KIND_COUNTER);
     assert_int_equal(rc_store_get(s, (const uint8_t *)"old", 3, 1000, &e), 0);
     assert_int_equal(e.attr.flags, 0);
+}
+
+static void test_migrate_v2(void **state)
+{
+    migrate_from(*state, 2);
+}
+
+static void test_migrate_v3(void **state)
+{
+    migrate_from(*state, 3);
 }
 
 static int count_only(void *arg, const struct rc_entry *e)
@@ -907,6 +920,7 @@ int main(void)
         SQLITE(test_background_checkpoint),
         SQLITE(test_migrate_v1),
         SQLITE(test_migrate_v2),
+        SQLITE(test_migrate_v3),
         SQLITE(test_alloc_failures),
         SQLITE(test_evict_mixed_sizes),
         SQLITE(test_evict_below_file),
