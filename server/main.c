@@ -17,6 +17,7 @@
 #include "front_native.h"
 #include "front_peer.h"
 #include "hints.h"
+#include "keyspace.h"
 #include "gossip.h"
 #include "net.h"
 #include "node.h"
@@ -303,6 +304,7 @@ struct server {
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
     struct rc_resp_server *resp;
+    struct rc_keyspace *keyspace; /* SCAN, KEYS, RANDOMKEY, DBSIZE */
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
     struct rc_auth *auth; /* NULL: no client auth */
@@ -717,6 +719,11 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;
+    rv = rc_keyspace_new(s->cluster, s->node, s->peers, (uint32_t)cfg->max_key_size,
+                         (int)cfg->replica_timeout, &s->log, &s->keyspace);
+    if (rv < 0)
+        return rv;
+    rc_resp_server_set_keyspace(s->resp, s->keyspace);
     o->port = (int)cfg->resp_port;
     o->max_conns = (int)cfg->max_conns;
     o->max_inflight = 1024;
@@ -990,6 +997,7 @@ int main(int argc, char **argv)
     rc_net_free(s.peer_net);
     rc_net_free(s.resp_net);
     rc_resp_server_free(s.resp);
+    rc_keyspace_free(s.keyspace);
     rc_seal_keys_wipe(&s.keys);
     if (s.auth != NULL) {
         memset(s.auth, 0, sizeof(*s.auth));

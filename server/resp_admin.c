@@ -56,14 +56,6 @@ int rc_resp_admin_quit(struct rc_resp_ctx *x)
     return rv < 0 ? rv : RC_NET_CLOSE;
 }
 
-int rc_resp_admin_dbsize(struct rc_resp_ctx *x)
-{
-    struct rc_node_stats ns;
-
-    rc_node_stats(x->r->node, &ns);
-    return rc_resp_integer(x->out, ns.store.keys);
-}
-
 int rc_resp_admin_client(struct rc_resp_ctx *x)
 {
     const struct rc_resp_arg *sub = &x->argv[1];

@@ -41,6 +41,7 @@ struct rc_resp_server {
     struct rc_cluster *cluster;
     struct rc_admin *admin;
     struct rc_node *node;
+    struct rc_keyspace *ks; /* NULL until rc_resp_server_set_keyspace */
     struct rc_net *net;
     const struct rc_log *log;
     struct rc_resp_limits lim;
@@ -122,12 +123,18 @@ int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY *
 /* Frees the pooled cmds (the front end is being freed). */
 void rc_resp_keys_close(struct rc_resp_server *r);
 
+/* ---- resp_keyspace.c: the cluster's keyspace (keyspace.h) ---------- */
+
+int rc_resp_keyspace_scan(struct rc_resp_ctx *x);
+int rc_resp_keyspace_keys(struct rc_resp_ctx *x);
+int rc_resp_keyspace_randomkey(struct rc_resp_ctx *x);
+int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x);
+
 /* ---- resp_admin.c: the connection and the server -------------------- */
 
 int rc_resp_admin_ping(struct rc_resp_ctx *x);
 int rc_resp_admin_echo(struct rc_resp_ctx *x);
 int rc_resp_admin_info(struct rc_resp_ctx *x);
-int rc_resp_admin_dbsize(struct rc_resp_ctx *x);
 int rc_resp_admin_command(struct rc_resp_ctx *x);
 int rc_resp_admin_client(struct rc_resp_ctx *x);
 int rc_resp_admin_config(struct rc_resp_ctx *x);

@@ -1,0 +1,74 @@
+/*
+ * keyspace.h - the cluster's keyspace, whichever node is asked: SCAN,
+ * KEYS, RANDOMKEY and DBSIZE walk the ring in token order and ask the
+ * live replicas of each range for their entries (the KEY_SCAN internode
+ * operation, common/keyscan.h).
+ *
+ * A step covers a window of up to RC_KEYSPACE_WINDOW vnode ranges of the
+ * placement ring starting at a cursor (a token). Every live placement
+ * replica of each range is asked (one request per member, listing its
+ * ranges), and the answers are merged per key, newest version wins: a key
+ * one replica misses (a node that just joined, a hint still pending) is
+ * still returned by the others, and a key deleted on any replica whose
+ * tombstone is newest is not. A member that stops early (its COUNT
+ * reached) stops the step at its last token, so the step returns exactly
+ * the keys with cursor <= token <= its end, and the next cursor is the
+ * token after it. Cursors are ring positions, not node-local state, so
+ * any node continues an iteration, and each key present for the whole
+ * iteration is returned exactly once whatever joins or leaves meanwhile.
+ */
+#ifndef RC_KEYSPACE_H
+#define RC_KEYSPACE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "cluster.h"
+#include "codec.h"
+#include "keyscan.h"
+#include "log.h"
+#include "node.h"
+#include "peer.h"
+
+/* Vnode ranges per step: 256 is one member's share of a 1-node ring, so
+ * a small cluster is walked in a few steps while one step's requests stay
+ * under 5 KiB per member. */
+#define RC_KEYSPACE_WINDOW 256
+
+struct rc_keyspace;
+
+/* cluster, node, peers and log are borrowed for the module's life.
+ * timeout_ms: per member request. */
+int rc_keyspace_new(struct rc_cluster *c, struct rc_node *n, struct rc_peers *p, uint32_t max_key,
+                    int timeout_ms, const struct rc_log *log, struct rc_keyspace **out);
+
+/* Steps still waiting for members are abandoned (their callbacks never
+ * run): call after the loop stopped. NULL is a no-op. */
+void rc_keyspace_free(struct rc_keyspace *ks);
+
+/* The peer op KEY_SCAN: answers from this node's store. */
+int rc_keyspace_serve(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);
+
+/* What a step found, borrowed for the callback. err 0 or RC_EUNAVAILABLE
+ * (no live replica of some range of the window answered), RC_ENOMEM.
+ * KEYS mode: set->e[0 .. nkeys) are the live keys, in token order, of
+ * cursor <= token <= end. COUNT mode: count is the live keys there
+ * (per range, the largest count among its replicas). next: the cursor
+ * after end; done when end is the ring's last token. */
+struct rc_keyspace_result {
+    int err;
+    const struct rc_keyscan_set *set;
+    size_t nkeys;
+    uint64_t count;
+    uint64_t end, next;
+    int done;
+};
+typedef void (*rc_keyspace_cb)(void *arg, const struct rc_keyspace_result *res);
+
+/* One step from cursor (mode: enum rc_keyscan_mode; count: entries per
+ * member, 1 .. RC_KEYSCAN_MAX_COUNT). cb runs exactly once, possibly
+ * before this returns (a cluster of one node answers at once). */
+void rc_keyspace_step(struct rc_keyspace *ks, int mode, uint64_t cursor, uint32_t count,
+                      rc_keyspace_cb cb, void *arg);
+
+#endif
