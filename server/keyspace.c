@@ -3,6 +3,7 @@
  * keyspace.h) and the KEY_SCAN peer operation that feeds them.
  */
 #include "keyspace.h"
+#include "container_of.h"
 #include "err.h"
 #include "ring.h"
 
@@ -14,6 +15,9 @@
 #define TOKEN_TAIL_MAX (RC_KEYSCAN_MAX_ENTRIES - RC_KEYSCAN_MAX_COUNT)
 
 struct rc_keyspace {
+    uv_timer_t sync; /* the epoch exchange */
+    int started;
+    struct flush *flushes; /* FLUSHALLs waiting for members */
     struct rc_cluster *cluster;
     struct rc_node *node;
     struct rc_peers *peers;
@@ -65,6 +69,7 @@ struct step {
 struct collect {
     struct rc_keyscan_set *set;
     size_t max_bytes; /* stop once the set holds this many key bytes */
+    uint64_t floor;   /* the flush epoch: older entries are gone */
     int err;
 };
 
@@ -72,6 +77,8 @@ static int collect_cb(void *arg, const struct rc_entry *e)
 {
     struct collect *c = arg;
 
+    if (e->ver.hlc < c->floor)
+        return 0;
     c->err = rc_keyscan_set_add(c->set, e->key, e->key_len, e->token, e->ver.hlc, e->ver.node,
                                 e->tombstone);
     return c->err < 0 || rc_buf_used(&c->set->keys) >= c->max_bytes;
@@ -82,7 +89,7 @@ static int collect_cb(void *arg, const struct rc_entry *e)
 static int scan_local(struct rc_node *n, const struct rc_keyscan_req *q, uint32_t max_key,
                       struct rc_keyscan_set *set, int *truncated, uint64_t *last)
 {
-    struct collect c = {set, rc_buf_used(&set->keys) + STEP_KEY_BYTES, 0};
+    struct collect c = {set, rc_buf_used(&set->keys) + STEP_KEY_BYTES, rc_node_flush_epoch(n), 0};
     int64_t now = rc_node_now_ms();
     size_t start = set->n;
     uint32_t i;
@@ -199,14 +206,24 @@ out:
 
 /* ---- the coordinator's step ---------------------------------------- */
 
-int rc_keyspace_new(struct rc_cluster *c, struct rc_node *n, struct rc_peers *p, uint32_t max_key,
-                    int timeout_ms, const struct rc_log *log, struct rc_keyspace **out)
+static void on_member(void *arg, const struct rc_cluster_change *ch);
+
+int rc_keyspace_new(uv_loop_t *loop, struct rc_cluster *c, struct rc_node *n,
+                    struct rc_peers *p, uint32_t max_key, int timeout_ms,
+                    const struct rc_log *log, struct rc_keyspace **out)
 {
     struct rc_keyspace *ks = calloc(1, sizeof(*ks));
+    int rv;
 
     *out = NULL;
     if (ks == NULL)
         return RC_ENOMEM;
+    rv = rc_cluster_subscribe(c, on_member, ks);
+    if (rv < 0) {
+        free(ks);
+        return rv;
+    }
+    uv_timer_init(loop, &ks->sync);
     ks->cluster = c;
     ks->node = n;
     ks->peers = p;
@@ -231,12 +248,16 @@ static void step_free(struct step *st)
     free(st);
 }
 
+static void flush_free(struct flush *fl);
+
 void rc_keyspace_free(struct rc_keyspace *ks)
 {
     if (ks == NULL)
         return;
     while (ks->steps != NULL)
         step_free(ks->steps);
+    while (ks->flushes != NULL)
+        flush_free(ks->flushes);
     free(ks);
 }
 
@@ -345,7 +366,8 @@ static void step_finish(struct step *st)
     if (st->failed < 0 && res.err == 0)
         res.err = st->failed;
     if (res.err == 0 && st->mode == RC_KEYSCAN_KEYS)
-        res.err = rc_keyscan_merge(&st->set, res.end, 0, &res.nkeys);
+        res.err = rc_keyscan_merge(&st->set, res.end, rc_node_flush_epoch(st->ks->node),
+                                   &res.nkeys);
     res.done = res.end == UINT64_MAX;
     res.next = res.done ? 0 : res.end + 1;
     st->cb(st->arg, &res);
@@ -495,4 +517,196 @@ void rc_keyspace_step(struct rc_keyspace *ks, int mode, uint64_t cursor, uint32_
     }
     rc_buf_close(&body);
     member_done(st);
+}
+
+/* ---- FLUSHALL and the epoch exchange ------------------------------- */
+
+struct flush {
+    struct rc_keyspace *ks;
+    struct flush *next, *prev;
+    rc_keyspace_flush_cb cb;
+    void *arg;
+    int acked, asked, pending;
+};
+
+/* One exchange request: ks for the epoch exchange, fl for a FLUSHALL. */
+struct epoch_req {
+    struct rc_keyspace *ks;
+    struct flush *fl;
+};
+
+static void flush_free(struct flush *fl)
+{
+    struct rc_keyspace *ks = fl->ks;
+
+    if (fl->prev)
+        fl->prev->next = fl->next;
+    else
+        ks->flushes = fl->next;
+    if (fl->next)
+        fl->next->prev = fl->prev;
+    free(fl);
+}
+
+static void flush_done(struct flush *fl)
+{
+    if (--fl->pending > 0)
+        return;
+    fl->cb(fl->arg, fl->acked, fl->asked);
+    flush_free(fl);
+}
+
+int rc_keyspace_serve_epoch(struct rc_node *n, const struct rc_request *req, struct rc_buf *out)
+{
+    struct rc_reply rep = {.id = req->id, .has_version = 1};
+    int rv;
+
+    if (!req->has_version)
+        return rc_encode_error(out, req->id, RC_EINVAL, "FLUSH_EPOCH needs VERSION");
+    if (req->ver_hlc > rc_node_flush_epoch(n)) {
+        /* A stamp too far ahead of this node's clock is refused like a
+         * write's (RC_EDRIFT): it would make every write here older. */
+        rv = rc_node_observe(n, req->ver_hlc);
+        if (rv == 0)
+            rv = rc_node_flush(n, req->ver_hlc);
+        if (rv < 0)
+            return rc_encode_error(out, req->id, rv, NULL);
+    }
+    rep.ver_hlc = rc_node_flush_epoch(n);
+    rep.ver_node = rc_node_id(n);
+    return rc_encode_reply(out, &rep);
+}
+
+/* An answer to an epoch we sent: a newer one there is adopted here. */
+static void on_epoch_reply(void *arg, int err, const struct rc_reply *rep)
+{
+    struct epoch_req *er = arg;
+    struct rc_keyspace *ks = er->ks;
+    int ok = err == 0 && rep->status == 0 && rep->has_version;
+
+    if (ok && rep->ver_hlc > rc_node_flush_epoch(ks->node) &&
+        rc_node_observe(ks->node, rep->ver_hlc) == 0) {
+        rc_log_info(ks->log, "flush epoch %llu learned from a peer",
+                    (unsigned long long)rep->ver_hlc);
+        rc_node_flush(ks->node, rep->ver_hlc);
+    }
+    if (er->fl != NULL) {
+        er->fl->acked += ok && rep->ver_hlc >= rc_node_flush_epoch(ks->node);
+        flush_done(er->fl);
+    }
+    free(er);
+}
+
+/* Sends this node's epoch to member id. 0, or an error (nothing sent). */
+static int send_epoch(struct rc_keyspace *ks, uint64_t id, struct flush *fl)
+{
+    const struct rc_member *m = rc_cluster_find(ks->cluster, id);
+    struct rc_request r = {.op = RC_OP_FLUSH_EPOCH, .has_version = 1};
+    struct epoch_req *er;
+    int rv;
+
+    if (m == NULL)
+        return RC_EINVAL;
+    er = calloc(1, sizeof(*er));
+    if (er == NULL)
+        return RC_ENOMEM;
+    er->ks = ks;
+    er->fl = fl;
+    r.ver_hlc = rc_node_flush_epoch(ks->node);
+    r.ver_node = rc_node_id(ks->node);
+    rv = rc_peers_send(ks->peers, id, m->host, m->peer_port, &r, ks->timeout_ms, on_epoch_reply,
+                       er);
+    if (rv < 0)
+        free(er);
+    return rv;
+}
+
+void rc_keyspace_flushall(struct rc_keyspace *ks, rc_keyspace_flush_cb cb, void *arg)
+{
+    const struct rc_member *ms;
+    struct rc_version ver;
+    struct flush *fl;
+    uint64_t self = rc_cluster_self(ks->cluster);
+    size_t n, i;
+    int rv;
+
+    rc_node_new_version(ks->node, &ver);
+    rv = rc_node_flush(ks->node, ver.hlc);
+    fl = calloc(1, sizeof(*fl));
+    if (fl == NULL) {
+        cb(arg, 0, 1);
+        return;
+    }
+    fl->ks = ks;
+    fl->cb = cb;
+    fl->arg = arg;
+    fl->next = ks->flushes;
+    if (ks->flushes)
+        ks->flushes->prev = fl;
+    ks->flushes = fl;
+    fl->asked = 1;
+    fl->acked = rv == 0;
+    fl->pending = 1; /* held while sending */
+    n = rc_cluster_members(ks->cluster, &ms);
+    for (i = 0; i < n; i++) {
+        if (ms[i].id == self || !rc_cluster_live(ks->cluster, ms[i].id))
+            continue;
+        fl->asked++;
+        fl->pending++;
+        if (send_epoch(ks, ms[i].id, fl) < 0)
+            fl->pending--;
+    }
+    flush_done(fl);
+}
+
+/* A member that comes back alive may have missed a flush: tell it now
+ * rather than at the next exchange. */
+static void on_member(void *arg, const struct rc_cluster_change *ch)
+{
+    struct rc_keyspace *ks = arg;
+
+    if (ch->member == NULL || ch->member->id == rc_cluster_self(ks->cluster) ||
+        ch->member->state != RC_MEMBER_ALIVE || ch->old == RC_MEMBER_ALIVE ||
+        ch->old == RC_MEMBER_SUSPECT || rc_node_flush_epoch(ks->node) == 0)
+        return;
+    send_epoch(ks, ch->member->id, NULL);
+}
+
+/* The exchange: one random live member per period, both ways. */
+static void on_sync(uv_timer_t *t)
+{
+    struct rc_keyspace *ks = container_of(t, struct rc_keyspace, sync);
+    const struct rc_member *ms;
+    uint64_t self = rc_cluster_self(ks->cluster), pick = 0;
+    size_t n = rc_cluster_members(ks->cluster, &ms), i, live = 0;
+    uint32_t r;
+
+    for (i = 0; i < n; i++)
+        live += ms[i].id != self && rc_cluster_live(ks->cluster, ms[i].id);
+    if (live == 0 || uv_random(NULL, NULL, &r, sizeof(r), 0, NULL) < 0)
+        return;
+    r %= (uint32_t)live;
+    for (i = 0; i < n; i++) {
+        if (ms[i].id == self || !rc_cluster_live(ks->cluster, ms[i].id))
+            continue;
+        if (r-- == 0) {
+            pick = ms[i].id;
+            break;
+        }
+    }
+    if (pick != 0)
+        send_epoch(ks, pick, NULL);
+}
+
+void rc_keyspace_start(struct rc_keyspace *ks)
+{
+    ks->started = 1;
+    uv_timer_start(&ks->sync, on_sync, RC_KEYSPACE_EPOCH_SYNC_MS, RC_KEYSPACE_EPOCH_SYNC_MS);
+    uv_unref((uv_handle_t *)&ks->sync);
+}
+
+void rc_keyspace_stop(struct rc_keyspace *ks)
+{
+    if (ks != NULL && !uv_is_closing((uv_handle_t *)&ks->sync))
+        uv_close((uv_handle_t *)&ks->sync, NULL);
 }

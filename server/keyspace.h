@@ -37,14 +37,42 @@
 
 struct rc_keyspace;
 
+/* Every member asks one random live member for its flush epoch (and
+ * tells its own) this often, so an epoch reaches a node that was away
+ * within a few rounds of its return: one small request per node per
+ * period. */
+#define RC_KEYSPACE_EPOCH_SYNC_MS 1000
+
 /* cluster, node, peers and log are borrowed for the module's life.
- * timeout_ms: per member request. */
-int rc_keyspace_new(struct rc_cluster *c, struct rc_node *n, struct rc_peers *p, uint32_t max_key,
-                    int timeout_ms, const struct rc_log *log, struct rc_keyspace **out);
+ * timeout_ms: per member request. Subscribes to the cluster (a member
+ * coming back alive is told the flush epoch at once). */
+int rc_keyspace_new(uv_loop_t *loop, struct rc_cluster *c, struct rc_node *n,
+                    struct rc_peers *p, uint32_t max_key, int timeout_ms,
+                    const struct rc_log *log, struct rc_keyspace **out);
+
+/* Starts the epoch exchange timer; stop closes it (at shutdown). */
+void rc_keyspace_start(struct rc_keyspace *ks);
+void rc_keyspace_stop(struct rc_keyspace *ks);
 
 /* Steps still waiting for members are abandoned (their callbacks never
  * run): call after the loop stopped. NULL is a no-op. */
 void rc_keyspace_free(struct rc_keyspace *ks);
+
+/*
+ * FLUSHALL: a new flush epoch F (an HLC timestamp of this node) applied
+ * here (rc_node_flush) and sent to every live member (FLUSH_EPOCH).
+ * cb(arg, acked, asked): how many members in all (this one included)
+ * recorded F, of how many were alive here. Members that were down learn F
+ * from the epoch exchange when they return; any node that knows F refuses
+ * older versions, so nothing flushed comes back. cb runs exactly once,
+ * possibly before this returns.
+ */
+typedef void (*rc_keyspace_flush_cb)(void *arg, int acked, int asked);
+void rc_keyspace_flushall(struct rc_keyspace *ks, rc_keyspace_flush_cb cb, void *arg);
+
+/* The peer op FLUSH_EPOCH: adopts the sender's epoch (VERSION's hlc) if
+ * newer and answers with this node's (in VERSION). */
+int rc_keyspace_serve_epoch(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);
 
 /* The peer op KEY_SCAN: answers from this node's store. */
 int rc_keyspace_serve(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);

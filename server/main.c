@@ -335,6 +335,7 @@ static void on_gossip_closed(void *arg)
     rc_hints_stop(s->hints);
     rc_admin_stop(s->admin);
     rc_rebalance_stop(s->rebalance);
+    rc_keyspace_stop(s->keyspace);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sighup, NULL);
@@ -719,10 +720,6 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;
-    rv = rc_keyspace_new(s->cluster, s->node, s->peers, (uint32_t)cfg->max_key_size,
-                         (int)cfg->replica_timeout, &s->log, &s->keyspace);
-    if (rv < 0)
-        return rv;
     rc_resp_server_set_keyspace(s->resp, s->keyspace);
     o->port = (int)cfg->resp_port;
     o->max_conns = (int)cfg->max_conns;
@@ -914,6 +911,12 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = start_cluster(s, cfg);
     if (rv < 0)
         return rv;
+    /* On every node, RESP port or not: it answers KEY_SCAN through the
+     * peer port and keeps the flush epoch in step with the others. */
+    rv = rc_keyspace_new(&s->loop, s->cluster, s->node, s->peers, (uint32_t)cfg->max_key_size,
+                         (int)cfg->replica_timeout, &s->log, &s->keyspace);
+    if (rv < 0)
+        return rv;
     rv = start_rebalance(s, cfg);
     if (rv < 0)
         return rv;
@@ -933,6 +936,7 @@ static int run(struct server *s, const struct server_config *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     rc_node_start(s->node);
+    rc_keyspace_start(s->keyspace);
     return uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 

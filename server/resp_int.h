@@ -129,6 +129,7 @@ int rc_resp_keyspace_scan(struct rc_resp_ctx *x);
 int rc_resp_keyspace_keys(struct rc_resp_ctx *x);
 int rc_resp_keyspace_randomkey(struct rc_resp_ctx *x);
 int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x);
+int rc_resp_keyspace_flush(struct rc_resp_ctx *x); /* FLUSHALL, FLUSHDB */
 
 /* ---- resp_admin.c: the connection and the server -------------------- */
 

@@ -355,3 +355,46 @@ int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x)
         return RC_ENOMEM;
     return job_start(x, j, 0);
 }
+
+/* FLUSHALL / FLUSHDB answered: OK once a majority of the live members
+ * (this one included) recorded the epoch; the rest learn it from the
+ * epoch exchange. Fewer: say how far it got (it is recorded and spreads
+ * anyway, and a retry is harmless). */
+static void on_flushed(void *arg, int acked, int asked)
+{
+    struct rc_net_slot *slot = arg;
+    struct rc_buf b;
+    char msg[200];
+
+    rc_buf_init(&b, 256);
+    if (acked > asked / 2) {
+        rc_resp_simple(&b, "OK");
+    } else {
+        snprintf(msg, sizeof(msg),
+                 "UNAVAILABLE flush recorded on %d of %d live members; the others learn it "
+                 "from their peers within seconds",
+                 acked, asked);
+        rc_resp_error(&b, msg);
+    }
+    rc_net_complete_bytes(slot, rc_buf_rptr(&b), rc_buf_used(&b));
+    rc_buf_close(&b);
+}
+
+/* FLUSHALL and FLUSHDB [ASYNC|SYNC]: one database, so the same. Both modes
+ * answer once the members recorded the epoch; the entries themselves are
+ * dropped in the background either way (they are invisible at once). */
+int rc_resp_keyspace_flush(struct rc_resp_ctx *x)
+{
+    struct rc_net_slot *slot;
+
+    if (x->r->ks == NULL)
+        return no_keyspace(x);
+    if (x->argc > 2 ||
+        (x->argc == 2 && !rc_resp_is(&x->argv[1], "ASYNC") && !rc_resp_is(&x->argv[1], "SYNC")))
+        return rc_resp_error(x->out, "ERR syntax error");
+    slot = rc_net_defer(x->net);
+    if (slot == NULL)
+        return RC_ENOMEM;
+    rc_keyspace_flushall(x->r->ks, on_flushed, slot);
+    return RC_NET_DONE;
+}

@@ -106,6 +106,8 @@ static const struct rc_resp_cmd_def commands[] = {
     {"scan", -2, "readonly", 0, 0, 0, rc_resp_keyspace_scan, 0},
     {"keys", 2, "readonly", 0, 0, 0, rc_resp_keyspace_keys, 0},
     {"randomkey", 1, "readonly", 0, 0, 0, rc_resp_keyspace_randomkey, 0},
+    {"flushall", -1, "write", 0, 0, 0, rc_resp_keyspace_flush, 0},
+    {"flushdb", -1, "write", 0, 0, 0, rc_resp_keyspace_flush, 0},
     {"command", -1, "loading stale", 0, 0, 0, rc_resp_admin_command, 0},
     {"client", -2, "loading stale", 0, 0, 0, rc_resp_admin_client, 0},
     {"config", -2, "admin loading stale", 0, 0, 0, rc_resp_admin_config, 0},
