@@ -30,10 +30,10 @@
 #include "node.h"
 #include "peer.h"
 
-/* Vnode ranges per step: 256 is one member's share of a 1-node ring, so
- * a small cluster is walked in a few steps while one step's requests stay
- * under 5 KiB per member. */
-#define RC_KEYSPACE_WINDOW 256
+/* Vnode ranges per step: a node's 256 vnodes make 257 ranges on its own
+ * ring (the first one wraps), so one step walks a 1-node ring and two a
+ * 3-node one, while one step's request stays under 10 KiB per member. */
+#define RC_KEYSPACE_WINDOW 512
 
 struct rc_keyspace;
 

@@ -14,6 +14,8 @@
 #include "keyspace.h"
 #include "ring.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,11 @@
 #define KEYS_STEP_COUNT RC_KEYSCAN_MAX_COUNT
 /* SCAN's COUNT when none is given: Redis's default. */
 #define SCAN_DEFAULT_COUNT 10
+/* Steps one SCAN call may take while it has found fewer than COUNT
+ * entries: an empty or sparse stretch of the ring (4096 vnode ranges, a
+ * 16-node ring) costs one call, not many empty ones, and a call stays
+ * bounded. */
+#define SCAN_MAX_STEPS 8
 
 enum job_kind { J_SCAN, J_KEYS, J_RANDOMKEY, J_DBSIZE };
 
@@ -40,7 +47,8 @@ struct job {
     int type_ok;   /* TYPE absent or "string": ringcache holds strings only */
     uint64_t start; /* RANDOMKEY: the random token */
     int wrapped;    /* RANDOMKEY: passed the ring's end once */
-    uint64_t total; /* DBSIZE */
+    uint64_t total; /* DBSIZE; SCAN: entries looked at (COUNT is about them) */
+    int steps;      /* SCAN: steps taken */
     size_t nkeys;   /* KEYS: keys in acc */
     struct rc_buf acc; /* KEYS: their bulk strings */
     struct rc_buf reply;
@@ -82,65 +90,89 @@ static int key_wanted(const struct job *j, const uint8_t *k, size_t len)
            rc_glob_match(j->pattern, j->pattern_len, (const char *)k, len, 0);
 }
 
-static void scan_reply(struct job *j, const struct rc_keyspace_result *res)
+/* Keeps the wanted keys of a step in acc (their bulk strings). */
+static int take_keys(struct job *j, const struct rc_keyspace_result *res)
 {
     const struct rc_keyscan_set *s = res->set;
-    char cur[24];
-    size_t i, n = 0;
+    size_t i;
     int rv;
 
-    for (i = 0; i < res->nkeys; i++)
-        n += key_wanted(j, rc_keyscan_key(s, &s->e[i]), s->e[i].len);
-    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)res->next);
-    rv = rc_resp_array(&j->reply, 2);
+    for (i = 0; i < res->nkeys; i++) {
+        if (!key_wanted(j, rc_keyscan_key(s, &s->e[i]), s->e[i].len))
+            continue;
+        rv = rc_resp_bulk(&j->acc, rc_keyscan_key(s, &s->e[i]), s->e[i].len);
+        if (rv < 0)
+            return rv;
+        j->nkeys++;
+    }
+    return 0;
+}
+
+/* "*<n>\r\n" and the keys gathered, after what reply holds. */
+static void send_keys(struct job *j)
+{
+    char hdr[32];
+    int rv;
+
+    snprintf(hdr, sizeof(hdr), "*%zu\r\n", j->nkeys);
+    rv = rc_buf_append(&j->reply, hdr, strlen(hdr));
     if (rv == 0)
-        rv = rc_resp_bulk_str(&j->reply, cur);
-    if (rv == 0)
-        rv = rc_resp_array(&j->reply, n);
-    for (i = 0; rv == 0 && i < res->nkeys; i++)
-        if (key_wanted(j, rc_keyscan_key(s, &s->e[i]), s->e[i].len))
-            rv = rc_resp_bulk(&j->reply, rc_keyscan_key(s, &s->e[i]), s->e[i].len);
+        rv = rc_buf_append(&j->reply, rc_buf_rptr(&j->acc), rc_buf_used(&j->acc));
     if (rv < 0)
         rc_resp_server_reply_failed(j->r, &j->reply, 0, rv);
     job_send(j);
 }
 
+/* A SCAN call goes on while it has looked at fewer than COUNT entries
+ * (and within SCAN_MAX_STEPS), so a sparse ring costs few calls. */
+static void scan_result(struct job *j, const struct rc_keyspace_result *res)
+{
+    char cur[24];
+    int rv;
+
+    rv = take_keys(j, res);
+    if (rv < 0) {
+        rc_resp_server_reply_failed(j->r, &j->reply, 0, rv);
+        job_send(j);
+        return;
+    }
+    j->total += res->nkeys;
+    if (!res->done && j->total < j->count && ++j->steps < SCAN_MAX_STEPS) {
+        job_step(j, res->next);
+        return;
+    }
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)res->next);
+    rv = rc_resp_array(&j->reply, 2);
+    if (rv == 0)
+        rv = rc_resp_bulk_str(&j->reply, cur);
+    if (rv < 0) {
+        rc_resp_server_reply_failed(j->r, &j->reply, 0, rv);
+        job_send(j);
+        return;
+    }
+    send_keys(j);
+}
+
 static void keys_result(struct job *j, const struct rc_keyspace_result *res)
 {
-    const struct rc_keyscan_set *s = res->set;
-    char hdr[32];
-    size_t i;
-    int rv = 0;
+    int rv = take_keys(j, res);
 
-    for (i = 0; i < res->nkeys; i++) {
-        if (!key_wanted(j, rc_keyscan_key(s, &s->e[i]), s->e[i].len))
-            continue;
-        if (j->nkeys == KEYS_MAX) {
-            rc_buf_reset(&j->reply);
-            rc_resp_error(&j->reply, "ERR KEYS would return more than 100000 keys from the "
-                                     "cluster; iterate with SCAN instead");
-            job_send(j);
-            return;
-        }
-        rv = rc_resp_bulk(&j->acc, rc_keyscan_key(s, &s->e[i]), s->e[i].len);
-        if (rv < 0) {
-            rc_resp_server_reply_failed(j->r, &j->reply, 0, rv);
-            job_send(j);
-            return;
-        }
-        j->nkeys++;
+    if (rv == 0 && j->nkeys > KEYS_MAX) {
+        rc_resp_error(&j->reply, "ERR KEYS would return more than 100000 keys from the "
+                                 "cluster; iterate with SCAN instead");
+        job_send(j);
+        return;
+    }
+    if (rv < 0) {
+        rc_resp_server_reply_failed(j->r, &j->reply, 0, rv);
+        job_send(j);
+        return;
     }
     if (!res->done) {
         job_step(j, res->next);
         return;
     }
-    snprintf(hdr, sizeof(hdr), "*%zu\r\n", j->nkeys);
-    if (rc_buf_append(&j->reply, hdr, strlen(hdr)) < 0 ||
-        rc_buf_append(&j->reply, rc_buf_rptr(&j->acc), rc_buf_used(&j->acc)) < 0) {
-        rc_buf_reset(&j->reply);
-        rc_resp_server_reply_failed(j->r, &j->reply, 0, RC_EBUFFER_FULL);
-    }
-    job_send(j);
+    send_keys(j);
 }
 
 static void randomkey_result(struct job *j, const struct rc_keyspace_result *res)
@@ -175,7 +207,7 @@ static void on_step(void *arg, const struct rc_keyspace_result *res)
     }
     switch (j->kind) {
     case J_SCAN:
-        scan_reply(j, res);
+        scan_result(j, res);
         return;
     case J_KEYS:
         keys_result(j, res);
@@ -248,23 +280,22 @@ static int set_pattern(struct job *j, const struct rc_resp_arg *a)
     return 0;
 }
 
-/* Redis's cursor: an unsigned 64-bit decimal, digits only. */
+/* Redis's cursor, parsed as Redis 7 parses it (strtoul, base 10): no
+ * leading space, nothing after the digits, in range; so "-1" is
+ * UINT64_MAX and "" is 0, as there. */
 static int parse_cursor(const struct rc_resp_arg *a, uint64_t *out)
 {
-    uint64_t v = 0;
-    size_t i;
+    char tmp[128], *end;
 
-    if (a->len == 0 || a->len > 20)
+    if (a->len >= sizeof(tmp))
         return -1;
-    for (i = 0; i < a->len; i++) {
-        unsigned d = (unsigned)(a->p[i] - '0');
-
-        if (d > 9 || v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
+    memcpy(tmp, a->p, a->len);
+    tmp[a->len] = '\0';
+    if (isspace((unsigned char)tmp[0]))
+        return -1;
+    errno = 0;
+    *out = strtoull(tmp, &end, 10);
+    return *end != '\0' || errno == ERANGE ? -1 : 0;
 }
 
 int rc_resp_keyspace_scan(struct rc_resp_ctx *x)
