@@ -71,6 +71,7 @@ struct rc_node {
     uint64_t flush_epoch;
     uv_idle_t flush_drop;
     int flush_dropping;
+    uint64_t dropped; /* entries the current drop deleted */
     uint64_t drop_token;
     uint8_t *drop_key; /* max_key bytes; drop_key_len 0: from the start */
     size_t drop_key_len;
@@ -974,6 +975,7 @@ static void on_flush_drop(uv_idle_t *h)
     for (i = 0; rv >= 0 && i < d.ntokens; i++) {
         do {
             rv = rc_node_delete_range(n, d.tokens[i], d.tokens[i], 64, &deleted);
+            n->dropped += rv == 0 ? (uint64_t)deleted : 0;
         } while (rv == 0 && deleted == 64);
     }
     if (rv < 0) {
@@ -989,8 +991,9 @@ static void on_flush_drop(uv_idle_t *h)
     if (d.seen < FLUSH_DROP_STEP) {
         uv_idle_stop(h);
         n->flush_dropping = 0;
-        rc_log_info(n->log, "flush: every entry older than epoch %" PRIu64 " dropped",
-                    n->flush_epoch);
+        rc_log_info(n->log, "flush: every entry older than epoch %" PRIu64 " dropped (%" PRIu64
+                            " deleted)",
+                    n->flush_epoch, n->dropped);
     }
 }
 
@@ -1022,6 +1025,7 @@ int rc_node_flush(struct rc_node *n, uint64_t epoch)
     }
     n->drop_token = 0;
     n->drop_key_len = 0;
+    n->dropped = 0;
     n->flush_dropping = 1;
     if (!uv_is_closing((uv_handle_t *)&n->flush_drop))
         uv_idle_start(&n->flush_drop, on_flush_drop);
