@@ -317,10 +317,12 @@ static int build_window(struct step *st, uint64_t cursor)
 /* One request per live member, listing the window ranges it replicates. */
 static int build_requests(struct step *st)
 {
-    size_t i, j;
+    const struct rc_member *ms;
+    size_t i, j, cap = rc_cluster_members(st->ks->cluster, &ms) + 1;
     int k;
 
-    st->m = calloc(RC_RING_MAX_MEMBERS, sizeof(*st->m));
+    /* One request per member at most (each ~17 KiB: its range list). */
+    st->m = calloc(cap, sizeof(*st->m));
     if (st->m == NULL)
         return RC_ENOMEM;
     for (i = 0; i < st->nwin; i++) {
@@ -331,7 +333,7 @@ static int build_requests(struct step *st)
             for (j = 0; j < st->nm && st->m[j].id != id; j++)
                 ;
             if (j == st->nm) {
-                if (st->nm == RC_RING_MAX_MEMBERS)
+                if (st->nm == cap)
                     return RC_EINVAL;
                 st->m[st->nm].id = id;
                 st->m[st->nm].st = st;
