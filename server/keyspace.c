@@ -77,10 +77,11 @@ static int collect_cb(void *arg, const struct rc_entry *e)
 {
     struct collect *c = arg;
 
-    if (e->ver.hlc < c->floor)
-        return 0;
+    /* Flushed but not deleted yet: sent as a tombstone, which hides this
+     * version elsewhere too (skipping it would make the scan's limit,
+     * which counts it, look like the end of the range). */
     c->err = rc_keyscan_set_add(c->set, e->key, e->key_len, e->token, e->ver.hlc, e->ver.node,
-                                e->tombstone);
+                                e->tombstone || e->ver.hlc < c->floor);
     return c->err < 0 || rc_buf_used(&c->set->keys) >= c->max_bytes;
 }
 
