@@ -7,8 +7,9 @@
  *    once from a SCAN through one node and from a SCAN whose cursor moves
  *    from node to node; MATCH, COUNT, TYPE, KEYS, DBSIZE exact, RANDOMKEY.
  *  - test_scan_during_join: a SCAN iteration spanning a 4th node's join
- *    (writes going on): every key present throughout comes back exactly
- *    once, no key that was never written comes back.
+ *    (writes going on), then one spanning another node's leave, then one
+ *    spanning a death (kill -9): every key present throughout comes back
+ *    exactly once, no key that was never written comes back.
  *  - test_flush_rejoin: 3 nodes RF=3; a node killed with every key on
  *    disk, FLUSHALL, new writes, the node restarted: no flushed key comes
  *    back through GET, SCAN, KEYS or DBSIZE on any node, after several
@@ -489,6 +490,10 @@ static void test_scan_during_join(void **state)
         conn_open(&c[i], f->resp_port[i]);
     conn_open(&w, f->resp_port[1]);
     set_range(&c[0], "k:", 0, NKEYS);
+    /* Past the first plan of the new cluster (--rebalance-delay, 1 s): a
+     * node joining within it is adopted without streaming (anti-entropy
+     * fills it later), and this test wants the join's streams. */
+    rc_h_sleep_ms(2500);
     memset(counts, 0, sizeof(counts));
     memset(jcounts, 0, sizeof(jcounts));
 
@@ -533,7 +538,52 @@ static void test_scan_during_join(void **state)
         cmd(&c[i], f->buf, REPLY_CAP, "DBSIZE", NULL);
         assert_int_equal(integer_of(f->buf), NKEYS + NJOIN_KEYS);
     }
-    for (i = 0; i < 4; i++)
+
+    /* Another iteration while node 2 leaves (SIGTERM: it hands its ranges
+     * over, then announces it), through nodes 1, 3 and 4. */
+    memset(counts, 0, sizeof(counts));
+    memset(jcounts, 0, sizeof(jcounts));
+    conn_close(&c[1]);
+    c[1] = c[3];
+    cur = 0;
+    calls = 0;
+    do {
+        if (calls == 5) /* no wait: the handover runs during the iteration */
+            assert_int_equal(kill(f->nodes[1]->pid, SIGTERM), 0);
+        snprintf(cs, sizeof(cs), "%llu", cur);
+        cmd(&c[calls % 3], f->buf, REPLY_CAP, "SCAN", cs, "COUNT", "20", NULL);
+        cur = scan_reply(f->buf, &s);
+        calls++;
+        rc_h_sleep_ms(30);
+    } while (cur != 0);
+    printf("SCAN during the leave: %d calls, node 2 %s at the end\n", calls,
+           rc_h_server_alive(f->nodes[1]) ? "still handing over" : "gone");
+    assert_int_equal(rc_h_server_stop_sig(f->nodes[1], 0, 30000), 0);
+    expect_all_once(counts, NKEYS, "SCAN during leave");
+    expect_all_once(jcounts, NJOIN_KEYS, "SCAN during leave (keys written during the join)");
+
+    /* And one while node 3 dies (kill -9): RF=2, so every range it held
+     * has another live replica, answering while the death is detected. */
+    memset(counts, 0, sizeof(counts));
+    memset(jcounts, 0, sizeof(jcounts));
+    cur = 0;
+    calls = 0;
+    do {
+        if (calls == 5) {
+            rc_h_server_kill(f->nodes[2]);
+            conn_close(&c[2]);
+        }
+        snprintf(cs, sizeof(cs), "%llu", cur);
+        cmd(&c[calls < 5 ? calls % 3 : calls % 2], f->buf, REPLY_CAP, "SCAN", cs, "COUNT", "20",
+            NULL);
+        cur = scan_reply(f->buf, &s);
+        calls++;
+        rc_h_sleep_ms(30);
+    } while (cur != 0);
+    printf("SCAN during a death: %d calls\n", calls);
+    expect_all_once(counts, NKEYS, "SCAN during a death");
+    expect_all_once(jcounts, NJOIN_KEYS, "SCAN during a death (keys written during the join)");
+    for (i = 0; i < 2; i++)
         conn_close(&c[i]);
     conn_close(&w);
     f->h.passed = 1;
