@@ -1,12 +1,14 @@
 /*
- * resp_keyspace.c - SCAN, KEYS, RANDOMKEY and DBSIZE over the cluster's
- * keyspace (server/keyspace.h walks the ring; this file parses Redis's
- * arguments, filters and encodes Redis's replies).
+ * resp_keyspace.c - SCAN, KEYS, RANDOMKEY, DBSIZE and FLUSHALL/FLUSHDB
+ * over the cluster's keyspace (server/keyspace.h walks the ring and keeps
+ * the flush epoch; this file parses Redis's arguments, filters and
+ * encodes Redis's replies).
  *
  * Every command takes a slot and runs one or more keyspace steps: SCAN
- * one, KEYS and DBSIZE until the ring's end, RANDOMKEY from a random
- * token until a key turns up (wrapping once). The cursor SCAN returns is
- * the ring position after the step's last token, so any node continues it.
+ * until it looked at COUNT entries (at most SCAN_MAX_STEPS), KEYS and
+ * DBSIZE until the ring's end, RANDOMKEY from a random token until a key
+ * turns up (wrapping once). The cursor SCAN returns is the ring position
+ * after its last step's end, so any node continues it.
  */
 #include "resp_int.h"
 #include "err.h"
@@ -49,8 +51,8 @@ struct job {
     int wrapped;    /* RANDOMKEY: passed the ring's end once */
     uint64_t total; /* DBSIZE; SCAN: entries looked at (COUNT is about them) */
     int steps;      /* SCAN: steps taken */
-    size_t nkeys;   /* KEYS: keys in acc */
-    struct rc_buf acc; /* KEYS: their bulk strings */
+    size_t nkeys;   /* SCAN, KEYS: keys in acc */
+    struct rc_buf acc; /* SCAN, KEYS: their bulk strings */
     struct rc_buf reply;
 };
 
