@@ -281,6 +281,7 @@ static int build_window(struct step *st, uint64_t cursor)
     size_t nt = ring ? rc_ring_tokens(ring, &tokens) : 0, nv = 0, lo, hi, i;
     int rf = rc_cluster_rf(ks->cluster), k, nr;
     uint64_t ids[RC_RING_MAX_RF];
+    size_t window = st->mode == RC_KEYSCAN_COUNT ? RC_KEYSPACE_COUNT_WINDOW : RC_KEYSPACE_WINDOW;
 
     if (nt == 0)
         return RC_EUNAVAILABLE;
@@ -301,7 +302,7 @@ static int build_window(struct step *st, uint64_t cursor)
         else
             hi = mid;
     }
-    for (i = lo; i < nv && st->nwin < RC_KEYSPACE_WINDOW; i++) {
+    for (i = lo; i < nv && st->nwin < window; i++) {
         struct win_range *w = &st->win[st->nwin++];
 
         w->first = i == lo && cursor > vr[i].first ? cursor : vr[i].first;
