@@ -13,7 +13,9 @@ build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev l
 # redis-server: the real Redis that integration_evict answers side by side with.
 # faketime: clock-skew tests; iptables + util-linux (unshare): partition tests
 # inside a network namespace; python3-msgpack: the fault suite's clients.
-test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack)
+test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack prometheus)
+# RESP clients for integration_redis_proto (issue 17): redis-py and hiredis.
+test_pkgs+=(python3-redis libhiredis-dev)
 bench_pkgs=(redis-server redis-tools)
 
 want=("${build_pkgs[@]}")

@@ -12,6 +12,7 @@
 #include "protect.h"
 #include "log.h"
 #include "admin.h"
+#include "metrics.h"
 #include "cluster.h"
 #include "coord.h"
 #include "front_native.h"
@@ -85,6 +86,8 @@ struct server_config {
     const char *write_behind; /* "on" or "off" */
     int64_t flush_interval;
     int64_t max_write_lag;
+    int64_t metrics_port;
+    const char *metrics_bind;
 };
 
 /* --maxmemory-policy's names and default, written out for --help (which
@@ -281,6 +284,14 @@ static const struct rc_opt server_opts[] = {
         "Reply bytes one connection may hold (queued, being written, and finished ones "
         "waiting behind a slow one) before it is closed (0 = no limit). At least "
         "2 x (--out-buffer + frame limit), the most a client that reads can need."),
+    OPT("metrics-port", "METRICS_PORT", RC_OPT_INT, "0", 0, 65535, metrics_port,
+        "TCP port for Prometheus: HTTP GET /metrics (text format 0.0.4) and GET /health; "
+        "0 = off. README lists the metrics."),
+    OPT("metrics-bind", "METRICS_BIND", RC_OPT_STR, "127.0.0.1", 0, 0, metrics_bind,
+        "Address the metrics port listens on (IPv4 or IPv6 literal). Loopback by default "
+        "whatever --bind is: the page has no keys or values, but shows node ids, paths and "
+        "traffic, and needs no password. Set it (e.g. 0.0.0.0 in a container) to let a "
+        "Prometheus on another host scrape."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -305,6 +316,7 @@ struct server {
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
     struct rc_resp_server *resp;
     struct rc_keyspace *keyspace; /* SCAN, KEYS, RANDOMKEY, DBSIZE */
+    struct rc_metrics *metrics; /* NULL when --metrics-port is 0 */
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
     struct rc_auth *auth; /* NULL: no client auth */
@@ -359,7 +371,9 @@ static void on_closed_step(void *arg)
 
 static void begin_shutdown(struct server *s)
 {
-    s->pending_closes = s->resp_net ? 3 : 2;
+    s->pending_closes = (s->resp_net ? 3 : 2) + (s->metrics != NULL);
+    if (s->metrics)
+        rc_metrics_close(s->metrics, on_closed_step, s);
     rc_net_shutdown(s->net, on_closed_step, s);
     rc_net_shutdown(s->peer_net, on_closed_step, s);
     if (s->resp_net)
@@ -801,6 +815,45 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     return rv;
 }
 
+/* The Prometheus endpoint, after the listeners it shows. */
+static int open_metrics(struct server *s, const struct server_config *cfg)
+{
+    struct rc_metrics_opts mo = {0};
+    struct rc_metrics_sources src = {0};
+    int rv;
+
+    if (cfg->metrics_port == 0)
+        return 0;
+    mo.bind = cfg->metrics_bind;
+    mo.port = (int)cfg->metrics_port;
+    /* A few scrapers (Prometheus, a second one, curl): 16 leaves room,
+     * and bounds what hostile clients can hold to 16 x (8 KiB + a page). */
+    mo.max_conns = 16;
+    /* A scrape's head is ~300 bytes; 8 KiB is what most servers allow. */
+    mo.max_request = 8192;
+    /* A local scraper sends its request at once and reads the page in
+     * milliseconds; 5 s is generous and cuts half requests (slowloris). */
+    mo.timeout_ms = 5000;
+    /* The page is ~40 KiB; room for many more series. */
+    mo.max_page = 4u << 20;
+    src.admin = s->admin;
+    src.coord = s->coord;
+    src.cluster = s->cluster;
+    src.rebalance = s->rebalance;
+    src.ports[src.nports].protocol = "native";
+    src.ports[src.nports++].net = s->net;
+    src.ports[src.nports].protocol = "peer";
+    src.ports[src.nports++].net = s->peer_net;
+    if (s->resp_net) {
+        src.ports[src.nports].protocol = "resp";
+        src.ports[src.nports++].net = s->resp_net;
+    }
+    rv = rc_metrics_new(&s->loop, &mo, &src, &s->log, &s->metrics);
+    if (rv < 0)
+        return rv;
+    return rc_metrics_listen(s->metrics);
+}
+
 /* Raises the descriptor limit towards what --max-conns needs (clients,
  * the peer port's 4096, the store and some slack), as far as the hard
  * limit allows, and says so when that is not enough. */
@@ -923,6 +976,9 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = open_nets(s, cfg);
     if (rv < 0)
         return rv;
+    rv = open_metrics(s, cfg);
+    if (rv < 0)
+        return rv;
     rv = start_gossip(s, cfg);
     if (rv < 0)
         return rv;
@@ -1002,6 +1058,7 @@ int main(int argc, char **argv)
     rc_net_free(s.resp_net);
     rc_resp_server_free(s.resp);
     rc_keyspace_free(s.keyspace);
+    rc_metrics_free(s.metrics);
     rc_seal_keys_wipe(&s.keys);
     if (s.auth != NULL) {
         memset(s.auth, 0, sizeof(*s.auth));

@@ -26,11 +26,29 @@
  * the deferred reply buffer keeps allocated between replies. */
 #define RC_RESP_REPLY_MIN_CAP (1u << 20)
 
+/* CLIENT SETINFO LIB-NAME / LIB-VER: kept for CLIENT LIST/INFO, cut at
+ * this length (library names and versions are short). */
+#define RC_RESP_LIB_MAX 64
+
+struct rc_resp_multi; /* resp_multi.c: commands queued after MULTI */
+struct rc_resp_watch; /* resp_multi.c: keys watched, with their versions */
+struct rc_resp_exec;  /* resp_multi.c: an EXEC running */
+
+/* CLIENT REPLY modes. */
+enum { RC_RESP_REPLY_ON, RC_RESP_REPLY_OFF, RC_RESP_REPLY_SKIP };
+
 /* Per connection (net.c allocates it zeroed, rc_net_handler.conn_size). */
 struct rc_resp_conn {
-    uint64_t id; /* 0 until its first command */
+    uint64_t id; /* net.c's connection id, set at its first command */
+    int proto;   /* 2 (0 until HELLO: the same) or 3 */
+    int no_evict, no_touch, reply_mode;
     size_t name_len;
     char name[RC_RESP_NAME_MAX];
+    char lib_name[RC_RESP_LIB_MAX], lib_ver[RC_RESP_LIB_MAX];
+    char last_cmd[32];            /* CLIENT LIST cmd= */
+    struct rc_resp_multi *multi;  /* between MULTI and EXEC/DISCARD, else NULL */
+    struct rc_resp_watch *watch;  /* WATCHed keys, NULL when none */
+    struct rc_resp_exec *exec;    /* EXEC running (later commands wait), else NULL */
 };
 
 struct cmd; /* resp_keys.c: a command waiting for the coordinator */
@@ -50,12 +68,14 @@ struct rc_resp_server {
     uint8_t *inline_buf;
     struct rc_buf reply; /* deferred replies, encoded before completing their slot */
     struct rc_buf tmp;   /* INFO text */
-    uint64_t next_client_id;
+    int cur_proto;         /* the protocol of the command being dispatched (resp_keys.c) */
     size_t keys_inflight;    /* resp_keys.c: keys of its cmds in flight */
     struct cmd *free_cmds;   /* resp_keys.c: pooled single-key cmds */
     size_t nfree_cmds;
     int64_t start_ms;
     uint64_t commands, unknown;
+    uint64_t ops_window_start_ms, ops_window_cmds, ops_per_sec; /* instantaneous_ops_per_sec */
+    char run_id[41];       /* INFO run_id: 40 random hex digits per process */
     struct rc_resp_stats stats;
 };
 
@@ -88,6 +108,15 @@ struct rc_resp_cmd_def {
 };
 
 /* ---- resp_server.c ------------------------------------------------- */
+
+/* AUTH's check, shared with HELLO ... AUTH: 1 when authenticated, else
+ * the result of the error reply appended (RC_NET_CLOSE: close after it). */
+int rc_resp_server_auth(struct rc_resp_ctx *x, const struct rc_resp_arg *user,
+                        const struct rc_resp_arg *pw);
+
+/* Dispatches one command as the parse hook does after MULTI/AUTH checks
+ * (arity checked, table lookup): for EXEC, which replays a queue. */
+int rc_resp_server_dispatch(struct rc_resp_ctx *x);
 
 /* The table (borrowed, static) and its size in *n. */
 const struct rc_resp_cmd_def *rc_resp_server_commands(size_t *n);
@@ -130,6 +159,33 @@ int rc_resp_keyspace_keys(struct rc_resp_ctx *x);
 int rc_resp_keyspace_randomkey(struct rc_resp_ctx *x);
 int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x);
 int rc_resp_keyspace_flush(struct rc_resp_ctx *x); /* FLUSHALL, FLUSHDB */
+/* ---- resp_multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH ------------- */
+
+/* Inside MULTI: queues the command (checked: known, arity) and answers
+ * +QUEUED, or answers the error and marks the transaction failed. */
+int rc_resp_multi_queue(struct rc_resp_ctx *x, const struct rc_resp_cmd_def *d);
+/* Marks the transaction failed (an error while queueing, e.g. NOAUTH). */
+void rc_resp_multi_fail(struct rc_resp_conn *c);
+int rc_resp_multi_multi(struct rc_resp_ctx *x);
+int rc_resp_multi_exec(struct rc_resp_ctx *x);
+int rc_resp_multi_discard(struct rc_resp_ctx *x);
+int rc_resp_multi_watch(struct rc_resp_ctx *x);
+int rc_resp_multi_unwatch(struct rc_resp_ctx *x);
+/* The connection is closing: frees its queue, lets go of what is in flight. */
+void rc_resp_multi_closed(struct rc_resp_conn *c);
+/* Commands queued and their bytes (CLIENT LIST multi=, multi-mem=). */
+void rc_resp_multi_stats(const struct rc_resp_conn *c, size_t *n, size_t *bytes);
+
+/* ---- resp_client.c: CLIENT ------------------------------------------ */
+
+int rc_resp_admin_client(struct rc_resp_ctx *x);
+/* Sets the connection's name (CLIENT SETNAME, HELLO SETNAME): 1, or the
+ * result of the error reply it appended. */
+int rc_resp_client_setname(struct rc_resp_ctx *x, const struct rc_resp_arg *name);
+
+/* ---- resp_docs.c: COMMAND DOCS -------------------------------------- */
+
+int rc_resp_docs_command(struct rc_resp_ctx *x);
 
 /* ---- resp_admin.c: the connection and the server -------------------- */
 
@@ -137,7 +193,6 @@ int rc_resp_admin_ping(struct rc_resp_ctx *x);
 int rc_resp_admin_echo(struct rc_resp_ctx *x);
 int rc_resp_admin_info(struct rc_resp_ctx *x);
 int rc_resp_admin_command(struct rc_resp_ctx *x);
-int rc_resp_admin_client(struct rc_resp_ctx *x);
 int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);
 int rc_resp_admin_hello(struct rc_resp_ctx *x);

@@ -57,6 +57,7 @@ struct cmd {
     size_t key_len, value_len;
     size_t n, done;
     int pooled;               /* single-key, small: goes back to the free list */
+    int proto;                /* the connection's RESP version: nulls differ in 3 */
     struct cmd *next_free;
     char errmsg[96];          /* the coordinator's message with the first failure */
     struct sub subs[];
@@ -136,7 +137,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
     case K_SET:
     case K_MSET:
         /* A SET whose condition failed never wrote: nil, as Redis. */
-        return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_nil(out) : rc_resp_simple(out, "OK");
+        return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_null(out, cmd->proto) : rc_resp_simple(out, "OK");
     case K_EXPIRE:
         return rc_resp_integer(out, cmd->phase2 ? 1 : 0);
     case K_TTL:
@@ -153,7 +154,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
         rv = rc_resp_array(out, cmd->n);
         for (i = 0; rv == 0 && i < cmd->n; i++)
             rv = cmd->subs[i].err == RC_ENOTFOUND
-                     ? rc_resp_nil(out)
+                     ? rc_resp_null(out, cmd->proto)
                      : rc_resp_bulk(out, cmd->subs[i].value, cmd->subs[i].value_len);
         return rv;
     }
@@ -206,7 +207,7 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_coord_res *
     if (s->err == 0)
         rv = rc_resp_bulk(out, rep->value ? rep->value : (const uint8_t *)"", rep->value_len);
     else if (s->err == RC_ENOTFOUND)
-        rv = rc_resp_nil(out);
+        rv = rc_resp_null(out, cmd->proto);
     else
         rv = encode_failure(out, cmd, s);
     cmd->done++;
@@ -343,6 +344,7 @@ static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, s
     cmd->pooled = pooled;
     cmd->kind = kind;
     cmd->n = n;
+    cmd->proto = r->cur_proto;
     return cmd;
 }
 

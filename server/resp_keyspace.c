@@ -51,6 +51,7 @@ struct job {
     int wrapped;    /* RANDOMKEY: passed the ring's end once */
     uint64_t total; /* DBSIZE; SCAN: entries looked at (COUNT is about them) */
     int steps;      /* SCAN: steps taken */
+    int proto;      /* the connection's RESP version: RANDOMKEY's nil differs in 3 */
     size_t nkeys;   /* SCAN, KEYS: keys in acc */
     struct rc_buf acc; /* SCAN, KEYS: their bulk strings */
     struct rc_buf reply;
@@ -187,7 +188,7 @@ static void randomkey_result(struct job *j, const struct rc_keyspace_result *res
         return;
     }
     if (j->wrapped && (res->done || res->end >= j->start)) {
-        rc_resp_nil(&j->reply); /* the whole ring walked: empty */
+        rc_resp_null(&j->reply, j->proto); /* the whole ring walked: empty */
         job_send(j);
         return;
     }
@@ -243,6 +244,7 @@ static struct job *job_new(struct rc_resp_server *r, enum job_kind kind)
         return NULL;
     j->r = r;
     j->kind = kind;
+    j->proto = r->cur_proto;
     j->type_ok = 1;
     j->count = kind == J_RANDOMKEY ? 1 : KEYS_STEP_COUNT;
     rc_buf_init(&j->acc, r->opts.max_reply);

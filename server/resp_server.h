@@ -1,5 +1,5 @@
 /*
- * resp_server.h - the Redis-protocol (RESP2) front end.
+ * resp_server.h - the Redis-protocol (RESP2/RESP3) front end.
  *
  * A second client listener (--resp-port) on the same event loop, served
  * by the same net.c connections (with their limits, backpressure and
@@ -8,7 +8,8 @@
  * answers are gathered into one RESP reply. Any node answers any key, so
  * clients need no MOVED redirects. Commands and their guarantees are in
  * docs/protocol.md ("RESP front end"). The net hook and the command table
- * are in resp_server.c, the commands in resp_keys.c and resp_admin.c.
+ * are in resp_server.c, the commands in resp_keys.c, resp_admin.c,
+ * resp_client.c (CLIENT), resp_multi.c (transactions), resp_docs.c.
  */
 #ifndef RC_RESP_SERVER_H
 #define RC_RESP_SERVER_H
