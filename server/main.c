@@ -731,6 +731,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;
     ro.auth = s->auth;
+    ro.w = (int)cfg->w;
     rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;

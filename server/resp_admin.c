@@ -1,6 +1,7 @@
 /*
  * resp_admin.c - the RESP commands about the connection and the server:
- * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT.
+ * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT,
+ * TIME, WAIT, RESET.
  *
  * They answer at once, inside the parse hook, from this node's own state:
  * INFO reads the typed counters of admin.c (struct rc_admin_stats), net.c
@@ -21,6 +22,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -55,6 +57,69 @@ int rc_resp_admin_quit(struct rc_resp_ctx *x)
     int rv = rc_resp_simple(x->out, "OK");
 
     return rv < 0 ? rv : RC_NET_CLOSE;
+}
+
+/* TIME: this node's wall clock (the one expiry and versions use), as
+ * Redis sends it: seconds and microseconds, two bulk strings. */
+int rc_resp_admin_time(struct rc_resp_ctx *x)
+{
+    struct timeval tv;
+    char s[24], us[24];
+    int rv;
+
+    gettimeofday(&tv, NULL);
+    snprintf(s, sizeof(s), "%lld", (long long)tv.tv_sec);
+    snprintf(us, sizeof(us), "%ld", (long)tv.tv_usec);
+    rv = rc_resp_array(x->out, 2);
+    if (rv == 0)
+        rv = rc_resp_bulk_str(x->out, s);
+    return rv < 0 ? rv : rc_resp_bulk_str(x->out, us);
+}
+
+/* WAIT numreplicas timeout: a write is acknowledged only once W replicas
+ * (--w, at most --rf and the ring's nodes) stored it, so there is nothing to
+ * wait for; the answer is how many replicas besides the first every
+ * acknowledged write of this connection reached (0 on a single node, as
+ * a Redis without replicas says). */
+int rc_resp_admin_wait(struct rc_resp_ctx *x)
+{
+    int64_t n, timeout;
+    int w = x->r->opts.w, rf = rc_cluster_rf(x->r->cluster);
+    const struct rc_ring *ring = rc_cluster_ring(x->r->cluster);
+    const uint64_t *ids;
+    size_t members = ring != NULL ? rc_ring_members(ring, &ids) : 1;
+
+    if (rc_resp_int(&x->argv[1], &n) < 0)
+        return rc_resp_error(x->out, "ERR value is not an integer or out of range");
+    if (rc_resp_int(&x->argv[2], &timeout) < 0)
+        return rc_resp_error(x->out, "ERR timeout is not an integer or out of range");
+    if (timeout < 0)
+        return rc_resp_error(x->out, "ERR timeout is negative");
+    if (w > rf)
+        w = rf;
+    if ((size_t)w > members)
+        w = (int)members; /* a key has no more replicas than the ring has nodes */
+    return rc_resp_integer(x->out, w > 1 ? w - 1 : 0);
+}
+
+/* RESET: the connection back to how it started, as Redis 7: no MULTI,
+ * nothing watched, RESP2, replies on, no name, database 0, and (with
+ * --auth-file) not authenticated. */
+int rc_resp_admin_reset(struct rc_resp_ctx *x)
+{
+    struct rc_auth_conn *ac = rc_net_current_auth(x->net);
+    struct rc_resp_conn *c = x->conn;
+
+    rc_resp_multi_closed(c);
+    c->proto = 2;
+    x->r->cur_proto = 2;
+    c->reply_mode = RC_RESP_REPLY_ON;
+    c->no_evict = 0;
+    c->no_touch = 0;
+    c->name_len = 0;
+    if (x->r->opts.auth != NULL && ac != NULL)
+        ac->authed = 0;
+    return rc_resp_simple(x->out, "RESET");
 }
 
 /* ---- CONFIG -------------------------------------------------------- */

@@ -5,8 +5,9 @@
  * resp_server.c is the net hook: it parses a command, applies the AUTH
  * gate and the arity check, and dispatches from the command table (one
  * row per command, in resp_server.c) to a handler: resp_keys.c for the
- * commands on keys (run through the coordinator), resp_admin.c for the
- * ones about the connection and the server. A new command is one row
+ * commands on keys (run through the coordinator), resp_strings.c for the
+ * ones that read before they write (or only read a key's metadata),
+ * resp_admin.c for the ones about the connection and the server. A new command is one row
  * there and one handler in the file of its kind.
  */
 #ifndef RC_RESP_INT_H
@@ -26,6 +27,13 @@
  * the deferred reply buffer keeps allocated between replies. */
 #define RC_RESP_REPLY_MIN_CAP (1u << 20)
 
+/* Keys of commands waiting for the coordinator, all connections together:
+ * each costs a sub here and an op in the coordinator (~300 bytes with a
+ * small value), so 1M bound what pipelined MGETs/MSETs of many keys can
+ * pin (a few hundred MB) while leaving 1000 clients x 1024 single-key
+ * commands in flight untouched. Over it, a command is refused with an
+ * error, not queued. (resp_keys.c and resp_strings.c) */
+#define RC_RESP_MAX_KEYS_INFLIGHT (1u << 20)
 /* CLIENT SETINFO LIB-NAME / LIB-VER: kept for CLIENT LIST/INFO, cut at
  * this length (library names and versions are short). */
 #define RC_RESP_LIB_MAX 64
@@ -51,7 +59,8 @@ struct rc_resp_conn {
     struct rc_resp_exec *exec;    /* EXEC running (later commands wait), else NULL */
 };
 
-struct cmd; /* resp_keys.c: a command waiting for the coordinator */
+struct cmd;       /* resp_keys.c: a command waiting for the coordinator */
+struct str_locks; /* resp_strings.c: per-key queues of its plans */
 
 struct rc_resp_server {
     struct rc_resp_server_opts opts;
@@ -72,6 +81,7 @@ struct rc_resp_server {
     size_t keys_inflight;    /* resp_keys.c: keys of its cmds in flight */
     struct cmd *free_cmds;   /* resp_keys.c: pooled single-key cmds */
     size_t nfree_cmds;
+    struct str_locks *str_locks; /* resp_strings.c: keys of its plans in flight */
     int64_t start_ms;
     uint64_t commands, unknown;
     uint64_t ops_window_start_ms, ops_window_cmds, ops_per_sec; /* instantaneous_ops_per_sec */
@@ -145,7 +155,6 @@ int rc_resp_keys_del(struct rc_resp_ctx *x); /* DEL, UNLINK */
 int rc_resp_keys_exists(struct rc_resp_ctx *x);
 int rc_resp_keys_mget(struct rc_resp_ctx *x);
 int rc_resp_keys_mset(struct rc_resp_ctx *x);
-int rc_resp_keys_expire(struct rc_resp_ctx *x); /* EXPIRE, PEXPIRE */
 int rc_resp_keys_ttl(struct rc_resp_ctx *x);    /* TTL, PTTL */
 int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY */
 
@@ -159,6 +168,44 @@ int rc_resp_keyspace_keys(struct rc_resp_ctx *x);
 int rc_resp_keyspace_randomkey(struct rc_resp_ctx *x);
 int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x);
 int rc_resp_keyspace_flush(struct rc_resp_ctx *x); /* FLUSHALL, FLUSHDB */
+
+/* ---- resp_strings.c: read-modify-write and single-key commands ----- */
+
+/* SET's options, checked as Redis 7 does (every word, then the time). */
+struct rc_resp_set_args {
+    int nx, xx, get, keepttl;
+    int64_t ttl_ms; /* 0: none; a time already past is 1 ms (expires at once) */
+};
+
+/* Parses argv[3...] of SET into *a: 0, or 1 when an error reply was
+ * queued (syntax, not an integer, invalid expire time), or a negative
+ * code when it could not be. */
+int rc_resp_str_set_parse(struct rc_resp_ctx *x, struct rc_resp_set_args *a);
+/* SET with GET or KEEPTTL (a read first); a from rc_resp_str_set_parse. */
+int rc_resp_str_set_run(struct rc_resp_ctx *x, const struct rc_resp_set_args *a);
+int rc_resp_str_setnx(struct rc_resp_ctx *x);
+int rc_resp_str_setex(struct rc_resp_ctx *x);     /* SETEX, PSETEX */
+int rc_resp_str_getset(struct rc_resp_ctx *x);
+int rc_resp_str_getdel(struct rc_resp_ctx *x);
+int rc_resp_str_getex(struct rc_resp_ctx *x);
+int rc_resp_str_append(struct rc_resp_ctx *x);
+int rc_resp_str_strlen(struct rc_resp_ctx *x);
+int rc_resp_str_getrange(struct rc_resp_ctx *x);  /* GETRANGE, SUBSTR */
+int rc_resp_str_setrange(struct rc_resp_ctx *x);
+int rc_resp_str_msetnx(struct rc_resp_ctx *x);
+int rc_resp_str_expire(struct rc_resp_ctx *x);    /* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT */
+int rc_resp_str_expiretime(struct rc_resp_ctx *x); /* EXPIRETIME, PEXPIRETIME */
+int rc_resp_str_persist(struct rc_resp_ctx *x);
+int rc_resp_str_type(struct rc_resp_ctx *x);
+int rc_resp_str_touch(struct rc_resp_ctx *x);
+int rc_resp_str_object(struct rc_resp_ctx *x);
+int rc_resp_str_memory(struct rc_resp_ctx *x);
+int rc_resp_str_rename(struct rc_resp_ctx *x);    /* RENAME, RENAMENX */
+int rc_resp_str_copy(struct rc_resp_ctx *x);
+int rc_resp_str_no_type(struct rc_resp_ctx *x);   /* LPUSH, HSET, SADD, ZADD, XADD, ... */
+
+/* Frees the per-key queues (the front end is being freed). */
+void rc_resp_str_close(struct rc_resp_server *r);
 /* ---- resp_multi.c: MULTI, EXEC, DISCARD, WATCH, UNWATCH ------------- */
 
 /* Inside MULTI: queues the command (checked: known, arity) and answers
@@ -197,5 +244,8 @@ int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);
 int rc_resp_admin_hello(struct rc_resp_ctx *x);
 int rc_resp_admin_quit(struct rc_resp_ctx *x);
+int rc_resp_admin_time(struct rc_resp_ctx *x);
+int rc_resp_admin_wait(struct rc_resp_ctx *x);
+int rc_resp_admin_reset(struct rc_resp_ctx *x);
 
 #endif

@@ -115,8 +115,8 @@ static const struct rc_resp_cmd_def commands[] = {
     {"exists", -2, "readonly fast", 1, -1, 1, rc_resp_keys_exists, 0},
     {"mget", -2, "readonly fast", 1, -1, 1, rc_resp_keys_mget, 0},
     {"mset", -3, "write", 1, -1, 2, rc_resp_keys_mset, 0},
-    {"expire", -3, "write fast", 1, 1, 1, rc_resp_keys_expire, 0},
-    {"pexpire", -3, "write fast", 1, 1, 1, rc_resp_keys_expire, 0},
+    {"expire", -3, "write fast", 1, 1, 1, rc_resp_str_expire, 0},
+    {"pexpire", -3, "write fast", 1, 1, 1, rc_resp_str_expire, 0},
     {"ttl", 2, "readonly fast", 1, 1, 1, rc_resp_keys_ttl, 0},
     {"pttl", 2, "readonly fast", 1, 1, 1, rc_resp_keys_ttl, 0},
     {"incr", 2, "write", 1, 1, 1, rc_resp_keys_counter, 0},
@@ -142,6 +142,77 @@ static const struct rc_resp_cmd_def commands[] = {
     {"watch", -2, "noscript loading stale fast", 1, -1, 1, rc_resp_multi_watch, 0},
     {"unwatch", 1, "noscript loading stale fast", 0, 0, 0, rc_resp_multi_unwatch, 0},
     {"quit", -1, "loading stale fast", 0, 0, 0, rc_resp_admin_quit, 1},
+    /* resp_strings.c: read, decide, write (README "Redis compatibility") */
+    {"setnx", 3, "write fast", 1, 1, 1, rc_resp_str_setnx, 0},
+    {"setex", 4, "write", 1, 1, 1, rc_resp_str_setex, 0},
+    {"psetex", 4, "write", 1, 1, 1, rc_resp_str_setex, 0},
+    {"getset", 3, "write fast", 1, 1, 1, rc_resp_str_getset, 0},
+    {"getdel", 2, "write fast", 1, 1, 1, rc_resp_str_getdel, 0},
+    {"getex", -2, "write fast", 1, 1, 1, rc_resp_str_getex, 0},
+    {"append", 3, "write fast", 1, 1, 1, rc_resp_str_append, 0},
+    {"strlen", 2, "readonly fast", 1, 1, 1, rc_resp_str_strlen, 0},
+    {"getrange", 4, "readonly", 1, 1, 1, rc_resp_str_getrange, 0},
+    {"substr", 4, "readonly", 1, 1, 1, rc_resp_str_getrange, 0},
+    {"setrange", 4, "write", 1, 1, 1, rc_resp_str_setrange, 0},
+    {"msetnx", -3, "write", 1, -1, 2, rc_resp_str_msetnx, 0},
+    {"expireat", -3, "write fast", 1, 1, 1, rc_resp_str_expire, 0},
+    {"pexpireat", -3, "write fast", 1, 1, 1, rc_resp_str_expire, 0},
+    {"expiretime", 2, "readonly fast", 1, 1, 1, rc_resp_str_expiretime, 0},
+    {"pexpiretime", 2, "readonly fast", 1, 1, 1, rc_resp_str_expiretime, 0},
+    {"persist", 2, "write fast", 1, 1, 1, rc_resp_str_persist, 0},
+    {"type", 2, "readonly fast", 1, 1, 1, rc_resp_str_type, 0},
+    {"touch", -2, "readonly fast", 1, -1, 1, rc_resp_str_touch, 0},
+    {"object", -2, "readonly", 2, 2, 1, rc_resp_str_object, 0},
+    {"memory", -2, "readonly", 0, 0, 0, rc_resp_str_memory, 0},
+    {"rename", 3, "write", 1, 2, 1, rc_resp_str_rename, 0},
+    {"renamenx", 3, "write fast", 1, 2, 1, rc_resp_str_rename, 0},
+    {"copy", -3, "write", 1, 2, 1, rc_resp_str_copy, 0},
+    {"time", 1, "loading stale fast", 0, 0, 0, rc_resp_admin_time, 0},
+    {"wait", 3, "", 0, 0, 0, rc_resp_admin_wait, 0},
+    {"reset", 1, "noscript loading stale fast", 0, 0, 0, rc_resp_admin_reset, 1},
+    /* Data types ringcache does not have: one error for all (README). */
+    {"lpush", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"rpush", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"lpop", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"rpop", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"llen", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"lrange", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"lindex", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"lrem", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"ltrim", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"blpop", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"brpop", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hset", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hsetnx", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hmset", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hget", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hmget", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hgetall", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hdel", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hexists", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hincrby", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hkeys", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hvals", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"hlen", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"sadd", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"srem", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"smembers", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"sismember", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"scard", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"spop", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zadd", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zrem", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zrange", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zrangebyscore", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zscore", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zincrby", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zcard", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zrank", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"zpopmin", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"xadd", -1, "write", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"xrange", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
+    {"xread", -1, "readonly", 0, 0, 0, rc_resp_str_no_type, 0},
+    {"xlen", -1, "readonly", 1, 1, 1, rc_resp_str_no_type, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -231,7 +302,7 @@ static int runs_in_multi(const struct rc_resp_cmd_def *d)
 {
     return d->fn == rc_resp_multi_exec || d->fn == rc_resp_multi_discard ||
            d->fn == rc_resp_multi_multi || d->fn == rc_resp_multi_watch ||
-           d->fn == rc_resp_admin_quit;
+           d->fn == rc_resp_admin_quit || d->fn == rc_resp_admin_reset;
 }
 
 /* instantaneous_ops_per_sec: commands counted over windows of a second
@@ -442,6 +513,7 @@ void rc_resp_server_free(struct rc_resp_server *r)
     if (r == NULL)
         return;
     rc_resp_keys_close(r);
+    rc_resp_str_close(r);
     free(r->argv);
     free(r->inline_buf);
     rc_buf_close(&r->reply);

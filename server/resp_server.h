@@ -8,8 +8,9 @@
  * answers are gathered into one RESP reply. Any node answers any key, so
  * clients need no MOVED redirects. Commands and their guarantees are in
  * docs/protocol.md ("RESP front end"). The net hook and the command table
- * are in resp_server.c, the commands in resp_keys.c, resp_admin.c,
- * resp_client.c (CLIENT), resp_multi.c (transactions), resp_docs.c.
+ * are in resp_server.c, the commands in resp_keys.c, resp_strings.c,
+ * resp_admin.c, resp_client.c (CLIENT), resp_multi.c (transactions),
+ * resp_docs.c.
  */
 #ifndef RC_RESP_SERVER_H
 #define RC_RESP_SERVER_H
@@ -35,6 +36,7 @@ struct rc_resp_server_opts {
                             is answered with -ERR reply too large for the connection's
                             buffer instead; net.c's output takes one reply this large */
     struct rc_auth *auth; /* client passwords (borrowed), NULL = no AUTH needed */
+    int w;               /* the write quorum (--w): what WAIT reports */
 };
 
 /* coord, cluster, admin, node and log are borrowed for the life of the
