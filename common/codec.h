@@ -59,6 +59,8 @@ enum rc_op {
     RC_OP_STREAM = 68,       /* RANGE + a batch of entries in VALUE, merged by version */
     RC_OP_REPL_INCR = 69,    /* replica increment: key, DELTA | DELTA_FLOAT, VALUE = a counter
                                 state to merge first (optional) -> the new state, its version */
+    RC_OP_KEY_SCAN = 75,     /* keys or live counts of token ranges (keyscan.h), in VALUE */
+    RC_OP_FLUSH_EPOCH = 76,  /* VERSION: the sender's flush epoch; reply: the receiver's */
 };
 
 /* Field numbers in the fields map. */

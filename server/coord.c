@@ -674,6 +674,11 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
     }
     ver.hlc = rep->ver_hlc;
     ver.node = rep->ver_node;
+    if (ver.hlc < rc_node_flush_epoch(rp->op->co->node)) {
+        /* Written before a FLUSHALL the replica has not heard of yet. */
+        rep_read(rp, 0, 0, NULL, NULL, 0, NULL, 0);
+        return;
+    }
     attr.flags = rep->flags;
     attr.kind = rep->kind;
     rep_read(rp, 1, rep->tombstone, &ver, rep->value, rep->value_len, &attr,

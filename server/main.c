@@ -18,6 +18,7 @@
 #include "front_native.h"
 #include "front_peer.h"
 #include "hints.h"
+#include "keyspace.h"
 #include "gossip.h"
 #include "net.h"
 #include "node.h"
@@ -314,6 +315,7 @@ struct server {
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
     struct rc_resp_server *resp;
+    struct rc_keyspace *keyspace; /* SCAN, KEYS, RANDOMKEY, DBSIZE */
     struct rc_metrics *metrics; /* NULL when --metrics-port is 0 */
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
@@ -345,6 +347,7 @@ static void on_gossip_closed(void *arg)
     rc_hints_stop(s->hints);
     rc_admin_stop(s->admin);
     rc_rebalance_stop(s->rebalance);
+    rc_keyspace_stop(s->keyspace);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sighup, NULL);
@@ -732,6 +735,7 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;
+    rc_resp_server_set_keyspace(s->resp, s->keyspace);
     o->port = (int)cfg->resp_port;
     o->max_conns = (int)cfg->max_conns;
     o->max_inflight = 1024;
@@ -961,6 +965,12 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = start_cluster(s, cfg);
     if (rv < 0)
         return rv;
+    /* On every node, RESP port or not: it answers KEY_SCAN through the
+     * peer port and keeps the flush epoch in step with the others. */
+    rv = rc_keyspace_new(&s->loop, s->cluster, s->node, s->peers, (uint32_t)cfg->max_key_size,
+                         (int)cfg->replica_timeout, &s->log, &s->keyspace);
+    if (rv < 0)
+        return rv;
     rv = start_rebalance(s, cfg);
     if (rv < 0)
         return rv;
@@ -983,6 +993,7 @@ static int run(struct server *s, const struct server_config *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     rc_node_start(s->node);
+    rc_keyspace_start(s->keyspace);
     return uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
@@ -1047,6 +1058,7 @@ int main(int argc, char **argv)
     rc_net_free(s.peer_net);
     rc_net_free(s.resp_net);
     rc_resp_server_free(s.resp);
+    rc_keyspace_free(s.keyspace);
     rc_metrics_free(s.metrics);
     rc_seal_keys_wipe(&s.keys);
     if (s.auth != NULL) {

@@ -122,14 +122,6 @@ int rc_resp_admin_reset(struct rc_resp_ctx *x)
     return rc_resp_simple(x->out, "RESET");
 }
 
-int rc_resp_admin_dbsize(struct rc_resp_ctx *x)
-{
-    struct rc_node_stats ns;
-
-    rc_node_stats(x->r->node, &ns);
-    return rc_resp_integer(x->out, ns.store.keys);
-}
-
 /* ---- CONFIG -------------------------------------------------------- */
 
 /* CONFIG GET's parameters: what clients and redis-benchmark ask at

@@ -68,6 +68,7 @@ struct rc_resp_server {
     struct rc_cluster *cluster;
     struct rc_admin *admin;
     struct rc_node *node;
+    struct rc_keyspace *ks; /* NULL until rc_resp_server_set_keyspace */
     struct rc_net *net;
     const struct rc_log *log;
     struct rc_resp_limits lim;
@@ -160,6 +161,14 @@ int rc_resp_keys_counter(struct rc_resp_ctx *x); /* INCR, DECR, INCRBY, DECRBY, 
 /* Frees the pooled cmds (the front end is being freed). */
 void rc_resp_keys_close(struct rc_resp_server *r);
 
+/* ---- resp_keyspace.c: the cluster's keyspace (keyspace.h) ---------- */
+
+int rc_resp_keyspace_scan(struct rc_resp_ctx *x);
+int rc_resp_keyspace_keys(struct rc_resp_ctx *x);
+int rc_resp_keyspace_randomkey(struct rc_resp_ctx *x);
+int rc_resp_keyspace_dbsize(struct rc_resp_ctx *x);
+int rc_resp_keyspace_flush(struct rc_resp_ctx *x); /* FLUSHALL, FLUSHDB */
+
 /* ---- resp_strings.c: read-modify-write and single-key commands ----- */
 
 /* SET's options, checked as Redis 7 does (every word, then the time). */
@@ -230,7 +239,6 @@ int rc_resp_docs_command(struct rc_resp_ctx *x);
 int rc_resp_admin_ping(struct rc_resp_ctx *x);
 int rc_resp_admin_echo(struct rc_resp_ctx *x);
 int rc_resp_admin_info(struct rc_resp_ctx *x);
-int rc_resp_admin_dbsize(struct rc_resp_ctx *x);
 int rc_resp_admin_command(struct rc_resp_ctx *x);
 int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);

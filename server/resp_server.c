@@ -125,7 +125,12 @@ static const struct rc_resp_cmd_def commands[] = {
     {"decrby", 3, "write", 1, 1, 1, rc_resp_keys_counter, 0},
     {"incrbyfloat", 3, "write", 1, 1, 1, rc_resp_keys_counter, 0},
     {"info", -1, "loading stale", 0, 0, 0, rc_resp_admin_info, 0},
-    {"dbsize", 1, "readonly fast", 0, 0, 0, rc_resp_admin_dbsize, 0},
+    {"dbsize", 1, "readonly fast", 0, 0, 0, rc_resp_keyspace_dbsize, 0},
+    {"scan", -2, "readonly", 0, 0, 0, rc_resp_keyspace_scan, 0},
+    {"keys", 2, "readonly", 0, 0, 0, rc_resp_keyspace_keys, 0},
+    {"randomkey", 1, "readonly", 0, 0, 0, rc_resp_keyspace_randomkey, 0},
+    {"flushall", -1, "write", 0, 0, 0, rc_resp_keyspace_flush, 0},
+    {"flushdb", -1, "write", 0, 0, 0, rc_resp_keyspace_flush, 0},
     {"command", -1, "loading stale", 0, 0, 0, rc_resp_admin_command, 0},
     {"client", -2, "loading stale", 0, 0, 0, rc_resp_admin_client, 0},
     {"config", -2, "admin loading stale", 0, 0, 0, rc_resp_admin_config, 0},
@@ -423,6 +428,11 @@ void rc_resp_server_handler(struct rc_resp_server *r, struct rc_net_handler *h)
     h->conn_size = sizeof(struct rc_resp_conn);
     h->refuse = on_refuse;
     h->closed = on_closed;
+}
+
+void rc_resp_server_set_keyspace(struct rc_resp_server *r, struct rc_keyspace *ks)
+{
+    r->ks = ks;
 }
 
 void rc_resp_server_set_net(struct rc_resp_server *r, struct rc_net *net)

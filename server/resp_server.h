@@ -56,6 +56,11 @@ struct rc_resp_stats {
 /* Borrowed for the front end's life. */
 const struct rc_resp_stats *rc_resp_server_stats(const struct rc_resp_server *r);
 
+/* The cluster keyspace walker for SCAN, KEYS, RANDOMKEY and DBSIZE
+ * (borrowed for the front end's life); without it they answer an error. */
+struct rc_keyspace;
+void rc_resp_server_set_keyspace(struct rc_resp_server *r, struct rc_keyspace *ks);
+
 /* The RESP net itself, for INFO's client counters (borrowed). */
 void rc_resp_server_set_net(struct rc_resp_server *r, struct rc_net *net);
 
