@@ -506,6 +506,12 @@ static void test_semantics_like_redis(void **state)
     /* A counter reads as plain text through every command. */
     same(&rc, &rd, "INCRBY", "p", "12", NULL);
     same(&rc, &rd, "EXISTS", "p", NULL);
+    /* FLUSHALL: counting starts again from 0 (no component of before
+     * comes back). */
+    same(&rc, &rd, "FLUSHALL", NULL);
+    same(&rc, &rd, "GET", "n", NULL);
+    same(&rc, &rd, "INCR", "n", NULL);
+    same(&rc, &rd, "INCRBY", "n", "4", NULL);
     assert_int_equal(rcmd(&rc, line, sizeof(line), "GET", "n", NULL), 0);
     rconn_close(&rc);
     rconn_close(&rd);
