@@ -272,4 +272,8 @@ int rc_node_flush_dropping(const struct rc_node *n);
  * tombstones), else 0. */
 int rc_node_store_empty(struct rc_node *n);
 
+/* This node's live values that expire, and their mean time to live in ms
+ * (INFO keyspace: rc_store_volatile_keys). */
+int64_t rc_node_volatile_keys(struct rc_node *n, int64_t *avg_ttl_ms);
+
 #endif
