@@ -384,6 +384,7 @@ static int parse_simple(const struct line *l, struct rc_mc_req *req, struct rc_m
         req->noreply = l->n == 3 && tok_is(&l->t[2], "noreply");
         if (rc_mc_i64(l->t[1].p, l->t[1].len, &v) < 0)
             return fail(err, E_FORMAT, RC_MC_CONTINUE);
+        req->args = l->t[1];
         return 1;
     case RC_MC_STATS:
         if (l->n > 3)

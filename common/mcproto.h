@@ -62,7 +62,7 @@ struct rc_mc_req {
      * that array, past the command name). */
     struct rc_mc_tok *keys;
     size_t nkeys;
-    struct rc_mc_tok args;   /* stats: its argument (may be empty) */
+    struct rc_mc_tok args;   /* stats: its argument (may be empty); verbosity: the level */
     uint32_t flags;          /* storage: client flags */
     int64_t exptime;         /* storage, touch, gat: as sent */
     uint64_t cas;            /* cas */
