@@ -326,13 +326,14 @@ static int parse_get(const struct line *l, struct rc_mc_req *req, struct rc_mc_e
     size_t first = 1, i;
 
     if (req->cmd == RC_MC_GAT || req->cmd == RC_MC_GATS) {
-        if (l->n < 3)
+        /* "gat 10" (no key) is answered END by memcached. */
+        if (l->n < 2)
             return fail(err, E_ERROR, RC_MC_CONTINUE);
         if (rc_mc_i64(l->t[1].p, l->t[1].len, &req->exptime) < 0)
             return fail(err, E_EXPTIME, RC_MC_CONTINUE);
         first = 2;
     }
-    if (l->n <= first)
+    if (l->n <= first && first == 1)
         return fail(err, E_ERROR, RC_MC_CONTINUE);
     for (i = first; i < l->n; i++)
         if (!rc_mc_key_ok(l->t[i].p, l->t[i].len))

@@ -22,6 +22,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+/* The version we answer: memcached's protocol level first, since clients
+ * parse it for features (libmemcached refuses a major version of 0),
+ * then ringcache's own. */
+#define MC_VERSION "1.6.0-ringcache-" RC_VERSION
+
 static int stat_line(struct rc_buf *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -64,7 +69,7 @@ static int stats_general(struct rc_memcache *m, struct rc_buf *out)
     rv |= I("pid", getpid());
     rv |= I("uptime", (rc_node_now_ms() - m->start_ms) / 1000);
     rv |= I("time", rc_node_now_ms() / 1000);
-    rv |= stat_line(out, "version", "%s", RC_VERSION);
+    rv |= stat_line(out, "version", "%s", MC_VERSION);
     rv |= I("pointer_size", (int64_t)(8 * sizeof(void *)));
     rv |= stat_line(out, "rusage_user", "%ld.%06ld", (long)ru.ru_utime.tv_sec,
                     (long)ru.ru_utime.tv_usec);
@@ -183,7 +188,7 @@ static int server_cmd(struct rc_memcache *m, const struct rc_mc_req *req, struct
     case RC_MC_STATS:
         return do_stats(m, req, out);
     case RC_MC_VERSION:
-        return rc_mc_line(out, "VERSION " RC_VERSION);
+        return rc_mc_line(out, "VERSION " MC_VERSION);
     case RC_MC_VERBOSITY:
         if (rc_mc_i64(req->args.p, req->args.len, &v) == 0)
             m->verbosity = v > 0 ? (int)(v > 10 ? 10 : v) : 0;

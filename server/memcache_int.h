@@ -30,7 +30,12 @@ struct mc_conn {
     uint64_t swallow; /* bytes of a refused data block still to discard */
 };
 
-struct mc_cmd; /* memcache_keys.c */
+struct mc_cmd;  /* memcache_keys.c */
+struct mc_lock; /* memcache_keys.c: a key with a read-then-write in flight */
+
+/* Buckets of the key lock table (memcache_keys.c): locks live only while
+ * a conditional command runs, a few thousand at most under load. */
+#define RC_MC_LOCK_BUCKETS 4096
 
 struct rc_memcache {
     struct rc_memcache_opts opts;
@@ -46,6 +51,8 @@ struct rc_memcache {
     size_t keys_inflight;      /* memcache_keys.c: keys of its cmds in flight */
     struct mc_cmd *free_cmds;  /* memcache_keys.c: pooled single-key cmds */
     size_t nfree_cmds;
+    struct mc_lock *locks[RC_MC_LOCK_BUCKETS]; /* memcache_keys.c */
+    size_t nlocks;
     struct mc_counters n;
 };
 

@@ -9,7 +9,11 @@
  * append, incr, touch, gat, md with C, ...) reads the key at the read
  * quorum and then writes what the read decided. The two steps are not
  * atomic across coordinators (docs/protocol.md, "memcached front end",
- * has the exact guarantees). When every sub has answered, the reply is
+ * has the exact guarantees). Through one node they are serialized per
+ * key: a sub that reads then writes locks its key in this front end, and
+ * any command on that key from any connection waits behind it (a
+ * pipelined "cas k; get k" sees the cas, two incr through one node never
+ * lose one). When every sub has answered, the reply is
  * encoded: straight into the connection's output while we are still
  * inside the parse hook, else into the net slot taken for it, so replies
  * leave in request order under pipelining.
@@ -41,6 +45,8 @@ enum code {
 
 struct sub {
     struct mc_cmd *cmd;
+    struct mc_lock *lock; /* held while it runs, NULL: none */
+    struct sub *next_wait; /* in its key's wait queue */
     int phase;         /* 0: the read (or the only write), 1: the write decided from it */
     int code;          /* enum code: planned at the decision, final once done */
     int err;           /* R_FAIL: the coordinator's error */
@@ -87,6 +93,8 @@ struct mc_cmd {
 };
 
 static int has_flag(const struct mc_cmd *cmd, char c);
+static int sub_run(struct sub *s);
+static int needs_lock(const struct mc_cmd *cmd);
 static void count_result(struct rc_memcache *m, const struct mc_cmd *cmd);
 
 int rc_mc_line(struct rc_buf *out, const char *line)
@@ -283,7 +291,6 @@ static int meta_one(struct rc_buf *out, const struct mc_cmd *cmd, const struct s
                     const struct view *v)
 {
     int q = cmd->noreply;
-    char num[24];
     struct view nv;
 
     switch (s->code) {
@@ -299,8 +306,8 @@ static int meta_one(struct rc_buf *out, const struct mc_cmd *cmd, const struct s
             return rc_buf_append(out, "EN\r\n", 4);
         return q ? 0 : meta_reply(out, cmd, s, v, "EN", 0);
     case R_NUMBER:
-        nv.len = (size_t)snprintf(num, sizeof(num), "%" PRIu64, s->number);
-        nv.value = (const uint8_t *)num;
+        nv.len = s->value_len;
+        nv.value = s->value;
         return q ? 0 : meta_reply(out, cmd, s, &nv, "HD", has_flag(cmd, 'v'));
     case R_STORED:
     case R_DELETED:
@@ -323,7 +330,10 @@ static int encode_sub(struct rc_buf *out, const struct mc_cmd *cmd, const struct
     if (s->code == R_FAIL)
         return failure(out, cmd, s);
     if (s->code == R_NONNUMERIC)
-        return rc_mc_line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        return cmd->noreply && cmd->cmd < RC_MC_MG
+                   ? 0 /* memcached's noreply hides this error too */
+                   : rc_mc_line(out, "CLIENT_ERROR cannot increment or decrement non-numeric "
+                                     "value");
     if (cmd->cmd >= RC_MC_MG)
         return meta_one(out, cmd, s, v);
     if (cmd->cmd <= RC_MC_GATS)
@@ -396,10 +406,18 @@ static void cmd_reply(struct mc_cmd *cmd, const struct sub *last, const struct v
  * parse hook still holds it (run_cmd frees it then). A sub's callback
  * returns right after it submitted a write, so no frame up the stack
  * touches the cmd once it is freed here. */
+static void lock_release(struct rc_memcache *m, struct mc_lock *lk);
+
 static void sub_finished(struct sub *s, const struct view *v)
 {
     struct mc_cmd *cmd = s->cmd;
 
+    if (s->lock != NULL) {
+        struct mc_lock *lk = s->lock;
+
+        s->lock = NULL;
+        lock_release(cmd->m, lk);
+    }
     if (++cmd->done < cmd->n)
         return;
     cmd_reply(cmd, s, v);
@@ -468,7 +486,8 @@ static void mc_counter_apply(struct sub *s, const struct rc_coord_res *res)
 {
     struct mc_cmd *cmd = s->cmd;
     char num[24];
-    int len, incr = cmd->mode != 'D';
+    size_t len;
+    int incr = cmd->mode != 'D';
     uint64_t ttl = cmd->touch ? cmd->ttl_ms : res->ttl_ms;
 
     if (res->err == RC_ENOTFOUND) {
@@ -489,8 +508,23 @@ static void mc_counter_apply(struct sub *s, const struct rc_coord_res *res)
         return;
     }
     s->ttl_ms = ttl;
-    len = snprintf(num, sizeof(num), "%" PRIu64, s->number);
-    sub_write(s, R_NUMBER, (const uint8_t *)num, (size_t)len, ttl, 0);
+    s->flags = res->err == 0 ? mc_flags_from_res(res) : 0;
+    len = (size_t)snprintf(num, sizeof(num), "%" PRIu64, s->number);
+    /* memcached's incr/decr rewrite a shorter number in place, padded
+     * with spaces to the old length (its ma does so only when nobody else
+     * holds the item: not reproduced, ma stores the bare number). */
+    s->value_len = res->err == 0 && res->value_len > len && cmd->cmd < RC_MC_MG
+                       ? res->value_len : len;
+    s->value = malloc(s->value_len);
+    if (s->value == NULL) {
+        s->code = R_FAIL;
+        s->err = RC_ENOMEM;
+        sub_finished(s, NULL);
+        return;
+    }
+    memset(s->value, ' ', s->value_len);
+    memcpy(s->value, num, len);
+    sub_write(s, R_NUMBER, s->value, s->value_len, ttl, 0);
 }
 
 /* append/prepend: the stored value with the block added, its flags and
@@ -631,7 +665,7 @@ static void sub_done(void *arg, const struct rc_coord_res *res)
 
 /* A sub's first operation: a plain set or delete writes at once, the
  * rest reads first. */
-static void sub_run(struct sub *s)
+static void sub_start(struct sub *s)
 {
     struct mc_cmd *cmd = s->cmd;
 
@@ -830,6 +864,8 @@ int rc_mc_keys_run(struct mc_ctx *x)
     int rv, copy;
 
     count(m, req);
+    if (req->nkeys == 0) /* "gat 10": no key, memcached answers END */
+        return rc_buf_append(x->out, "END\r\n", 5);
     cmd = cmd_new(m, req->nkeys);
     if (cmd == NULL)
         return rc_mc_line(x->out, "SERVER_ERROR too many keys in flight on this node (or out "
@@ -846,8 +882,9 @@ int rc_mc_keys_run(struct mc_ctx *x)
         cmd_free(cmd);
         return meta_error(x, bad);
     }
-    /* The block is needed after this call when a read comes first. */
-    copy = req->data != NULL && !(cmd->mode == 'S' && !cmd->has_cas);
+    /* The block is needed after this call when a read comes first, or
+     * when the command may wait behind another on its key. */
+    copy = req->data != NULL && (needs_lock(cmd) || m->nlocks > 0);
     if (copy) {
         cmd->data = malloc(req->data_len ? req->data_len : 1);
         if (cmd->data == NULL) {
@@ -866,8 +903,13 @@ int rc_mc_keys_run(struct mc_ctx *x)
         cmd->subs[i].key_len = req->keys[i].len;
         memcpy(cmd->subs[i].key, req->keys[i].p, req->keys[i].len);
     }
-    for (i = 0; i < cmd->n; i++)
-        sub_run(&cmd->subs[i]);
+    for (i = 0; i < cmd->n; i++) {
+        if (sub_run(&cmd->subs[i]) < 0) {
+            cmd->subs[i].code = R_FAIL;
+            cmd->subs[i].err = RC_ENOMEM;
+            sub_finished(&cmd->subs[i], NULL);
+        }
+    }
     cmd->in_handler = 0;
     if (!copy)
         cmd->data = NULL; /* borrowed: the writes that needed it copied it */
@@ -879,6 +921,128 @@ int rc_mc_keys_run(struct mc_ctx *x)
     cmd->slot = rc_net_defer(x->net);
     if (cmd->slot == NULL)
         return RC_ENOMEM; /* the subs free the cmd when they answer; the connection closes */
+    return 0;
+}
+
+/* ---- key locks -------------------------------------------------------------
+ * A key with a read-then-write in flight through this node, and the subs
+ * waiting for it in arrival order. The lock passes to the next waiter
+ * (whatever its command) so that waiters run in order; it is freed when
+ * nobody holds or waits for it. */
+
+struct mc_lock {
+    struct mc_lock *next; /* bucket chain */
+    struct sub *head, *tail;
+    int held, draining;
+    size_t key_len;
+    uint64_t hash;
+    uint8_t key[RC_MC_KEY_MAX];
+};
+
+static uint64_t key_hash(const uint8_t *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static struct mc_lock **lock_slot(struct rc_memcache *m, const struct sub *s, uint64_t h)
+{
+    struct mc_lock **p = &m->locks[h % RC_MC_LOCK_BUCKETS];
+
+    while (*p != NULL && ((*p)->hash != h || (*p)->key_len != s->key_len ||
+                          memcmp((*p)->key, s->key, s->key_len) != 0))
+        p = &(*p)->next;
+    return p;
+}
+
+/* Commands that only read, or only write, need no lock of their own. */
+static int needs_lock(const struct mc_cmd *cmd)
+{
+    switch (cmd->cmd) {
+    case RC_MC_GET: case RC_MC_GETS: case RC_MC_MG: case RC_MC_ME:
+        return cmd->touch;
+    case RC_MC_SET: case RC_MC_MS:
+        return cmd->mode != 'S' || cmd->has_cas;
+    case RC_MC_DELETE:
+        return 0;
+    case RC_MC_MD:
+        return cmd->has_cas;
+    default:
+        return 1;
+    }
+}
+
+static void lock_release(struct rc_memcache *m, struct mc_lock *lk)
+{
+    struct sub *s;
+
+    lk->held = 0;
+    if (lk->draining)
+        return; /* a caller up the stack runs the next waiter */
+    lk->draining = 1;
+    while (!lk->held && lk->head != NULL) {
+        s = lk->head;
+        lk->head = s->next_wait;
+        if (lk->head == NULL)
+            lk->tail = NULL;
+        lk->held = 1;
+        s->lock = lk;
+        sub_start(s);
+    }
+    lk->draining = 0;
+    if (!lk->held && lk->head == NULL) {
+        struct mc_lock **p = &m->locks[lk->hash % RC_MC_LOCK_BUCKETS];
+
+        while (*p != lk)
+            p = &(*p)->next;
+        *p = lk->next;
+        m->nlocks--;
+        free(lk);
+    }
+}
+
+/* Runs a sub now, or queues it behind the command holding its key. 0, or
+ * RC_ENOMEM (nothing started). */
+static int sub_run(struct sub *s)
+{
+    struct rc_memcache *m = s->cmd->m;
+    struct mc_lock **p, *lk;
+    uint64_t h;
+
+    if (m->nlocks == 0 && !needs_lock(s->cmd)) {
+        sub_start(s);
+        return 0;
+    }
+    h = key_hash(s->key, s->key_len);
+    p = lock_slot(m, s, h);
+    if (*p != NULL) {
+        lk = *p;
+        if (lk->tail)
+            lk->tail->next_wait = s;
+        else
+            lk->head = s;
+        lk->tail = s;
+        return 0;
+    }
+    if (!needs_lock(s->cmd)) {
+        sub_start(s);
+        return 0;
+    }
+    lk = calloc(1, sizeof(*lk));
+    if (lk == NULL)
+        return RC_ENOMEM;
+    lk->hash = h;
+    lk->key_len = s->key_len;
+    memcpy(lk->key, s->key, s->key_len);
+    lk->held = 1;
+    *p = lk;
+    m->nlocks++;
+    s->lock = lk;
+    sub_start(s);
     return 0;
 }
 
