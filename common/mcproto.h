@@ -100,8 +100,9 @@ struct rc_mc_error {
 int rc_mc_parse(const uint8_t *buf, size_t len, const struct rc_mc_limits *lim,
                 struct rc_mc_req *req, size_t *used, struct rc_mc_error *err);
 
-/* A key as memcached takes it: 1..250 bytes, no spaces or control
- * characters. 1 or 0. */
+/* A key as memcached 1.6 takes it: 1..250 bytes without a space (nor a
+ * newline, which ends the line); control characters are accepted, as
+ * memcached accepts them although protocol.txt forbids them. 1 or 0. */
 int rc_mc_key_ok(const uint8_t *p, size_t len);
 
 /* Index of a meta flag letter ('a'..'z' 0..25, 'A'..'Z' 26..51), -1 for others. */

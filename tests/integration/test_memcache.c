@@ -256,6 +256,7 @@ static void test_text_protocol_same_as_memcached(void **state)
                 "append t:nr 0 0 1 noreply\r\nc\r\nget t:nr\r\nincr t:nr 1 noreply\r\nmn\r\n")},
         {SCRIPT("set t:bin 0 0 6\r\n\x00\r\n\xff\x01\n\r\nget t:bin\r\nmn\r\n")},
         {SCRIPT("get t:lf\nset t:lf 0 0 1\nx\r\nget t:lf\nmn\n")},
+        {SCRIPT("set \x10t:ctl\x01\t 0 0 1\r\nx\r\nget \x10t:ctl\x01\t\r\nmn\r\n")},
         /* Errors that keep the connection. */
         {SCRIPT("\r\nbogus\r\nget\r\nset t:x 0 0\r\nset t:x abc 0 1\r\nx\r\n"
                 "set t:x 0 0 -1\r\nset t:x 0 0 4294967295\r\nmn\r\n")},
