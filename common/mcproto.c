@@ -193,26 +193,30 @@ static int tok_is(const struct rc_mc_tok *t, const char *w)
 
 struct cmd_name {
     const char *name;
+    size_t len;
     int cmd;
 };
 
+#define N(s, c) {s, sizeof(s) - 1, c}
+/* The most frequent first: the lookup runs for every command. */
 static const struct cmd_name names[] = {
-    {"get", RC_MC_GET},         {"gets", RC_MC_GETS},       {"gat", RC_MC_GAT},
-    {"gats", RC_MC_GATS},       {"set", RC_MC_SET},         {"add", RC_MC_ADD},
-    {"replace", RC_MC_REPLACE}, {"append", RC_MC_APPEND},   {"prepend", RC_MC_PREPEND},
-    {"cas", RC_MC_CAS},         {"delete", RC_MC_DELETE},   {"incr", RC_MC_INCR},
-    {"decr", RC_MC_DECR},       {"touch", RC_MC_TOUCH},     {"mg", RC_MC_MG},
-    {"ms", RC_MC_MS},           {"md", RC_MC_MD},           {"ma", RC_MC_MA},
-    {"mn", RC_MC_MN},           {"me", RC_MC_ME},           {"stats", RC_MC_STATS},
-    {"version", RC_MC_VERSION}, {"verbosity", RC_MC_VERBOSITY}, {"quit", RC_MC_QUIT},
+    N("get", RC_MC_GET),         N("set", RC_MC_SET),         N("mg", RC_MC_MG),
+    N("ms", RC_MC_MS),           N("gets", RC_MC_GETS),       N("delete", RC_MC_DELETE),
+    N("md", RC_MC_MD),           N("incr", RC_MC_INCR),       N("decr", RC_MC_DECR),
+    N("ma", RC_MC_MA),           N("mn", RC_MC_MN),           N("add", RC_MC_ADD),
+    N("replace", RC_MC_REPLACE), N("append", RC_MC_APPEND),   N("prepend", RC_MC_PREPEND),
+    N("cas", RC_MC_CAS),         N("touch", RC_MC_TOUCH),     N("gat", RC_MC_GAT),
+    N("gats", RC_MC_GATS),       N("me", RC_MC_ME),           N("stats", RC_MC_STATS),
+    N("version", RC_MC_VERSION), N("verbosity", RC_MC_VERBOSITY), N("quit", RC_MC_QUIT),
 };
+#undef N
 
 static int lookup(const struct rc_mc_tok *t)
 {
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (tok_is(t, names[i].name))
+        if (t->len == names[i].len && memcmp(t->p, names[i].name, t->len) == 0)
             return names[i].cmd;
     return 0;
 }

@@ -598,6 +598,7 @@ static void test_python_memcache(void **state)
 static void test_flags_pending_merge_text(void **state)
 {
     struct fixture *f = *state;
+    int same;
     size_t n;
     char *out;
 
@@ -606,12 +607,12 @@ static void test_flags_pending_merge_text(void **state)
     out = exchange(f->mc_port[1], SCRIPT("get fl:k\r\nmg fl:k f\r\nms fl:m 1 F42\r\ny\r\n"
                                           "mg fl:m f v\r\nappend fl:m 0 0 1\r\nz\r\nget fl:m\r\nmn\r\n"),
                    "MN\r\n", &n);
-    if (strcmp(out, "VALUE fl:k 4294967295 1\r\nx\r\nEND\r\nHD f4294967295\r\nHD\r\n"
-                    "VA 1 f42\r\ny\r\nSTORED\r\nVALUE fl:m 42 2\r\nyz\r\nEND\r\nMN\r\n") != 0)
-        print_bytes("got", out, n);
-    assert_string_equal(out, "VALUE fl:k 4294967295 1\r\nx\r\nEND\r\nHD f4294967295\r\nHD\r\n"
-                             "VA 1 f42\r\ny\r\nSTORED\r\nVALUE fl:m 42 2\r\nyz\r\nEND\r\nMN\r\n");
+    same = strcmp(out, "VALUE fl:k 4294967295 1\r\nx\r\nEND\r\nHD f4294967295\r\nHD\r\n"
+                       "VA 1 f42\r\ny\r\nSTORED\r\nVALUE fl:m 42 2\r\nyz\r\nEND\r\nMN\r\n") == 0;
+    if (!same)
+        print_bytes("flags not stored yet (until the counter branch is merged); got", out, n);
     free(out);
+    assert_true(same);
     f->h.passed = 1;
 }
 
