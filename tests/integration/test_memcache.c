@@ -593,6 +593,43 @@ static void test_python_memcache(void **state)
     ((struct fixture *)*state)->h.passed = 1;
 }
 
+/* With --auth-file the memcached port (which has no AUTH) opens only on
+ * a loopback bind or with --insecure. */
+static void test_auth_file_policy(void **state)
+{
+    struct fixture *f = *state;
+    char pw[RC_H_PATH], port[16], mc[16], peer[16], want[64];
+    const char *bin = f->h.server_bin;
+
+    assert_int_equal(rc_h_write_file(&f->h, "mc-auth", "secret-password-1\n", 0600, pw,
+                                     sizeof(pw)), 0);
+    snprintf(port, sizeof(port), "%d", rc_h_free_port());
+    snprintf(mc, sizeof(mc), "%d", rc_h_free_port());
+    snprintf(peer, sizeof(peer), "%d", rc_h_free_port_tcp_udp());
+    {
+        const char *refused[] = {bin, "--bind", "0.0.0.0", "--port", port, "--peer-port", peer,
+                                 "--memcache-port", mc, "--auth-file", pw, "--data-dir",
+                                 ":memory:", NULL};
+        const char *loopback[] = {bin, "--bind", "127.0.0.1", "--port", port, "--peer-port",
+                                  peer, "--memcache-port", mc, "--auth-file", pw,
+                                  "--data-dir", ":memory:", NULL};
+
+        rc_h_run_free(&f->r);
+        assert_int_equal(rc_h_run(bin, refused, NULL, NULL, 0, 10000, OUT_CAP, &f->r), 0);
+        assert_false(f->r.timed_out);
+        assert_int_not_equal(f->r.status, 0);
+        assert_non_null(strstr((const char *)f->r.err, "--memcache-port"));
+        assert_non_null(strstr((const char *)f->r.err, "--insecure"));
+        /* On loopback it serves (killed by the run's timeout, still up). */
+        rc_h_run_free(&f->r);
+        assert_int_equal(rc_h_run(bin, loopback, NULL, NULL, 0, 1500, OUT_CAP, &f->r), 0);
+        assert_true(f->r.timed_out);
+        snprintf(want, sizeof(want), "listening addr=127.0.0.1:%s", mc);
+        assert_non_null(strstr((const char *)f->r.err, want));
+    }
+    f->h.passed = 1;
+}
+
 /* ---- FLAGS: pending the merge of the `counter` branch ------------------ */
 
 static void test_flags_pending_merge_text(void **state)
@@ -634,6 +671,7 @@ int main(void)
         RC_H_GROUP_TEST(test_pymemcache),
         RC_H_GROUP_TEST(test_pymemcache_hashclient),
         RC_H_GROUP_TEST(test_python_memcache),
+        RC_H_GROUP_TEST(test_auth_file_policy),
         RC_H_GROUP_TEST(test_flags_pending_merge_text),
         RC_H_GROUP_TEST(test_flags_pending_merge_clients),
     };
