@@ -394,8 +394,6 @@ static int encode(struct rc_buf *out, struct mc_cmd *cmd, const struct sub *last
     }
     if (rv == 0 && cmd->cmd <= RC_MC_GATS)
         rv = rc_buf_append(out, "END\r\n", 5);
-    if (rv == 0 && rc_buf_used(out) > cmd->m->opts.max_reply)
-        rv = RC_EBUFFER_FULL;
     return rv;
 }
 
@@ -419,6 +417,8 @@ static void cmd_reply(struct mc_cmd *cmd, const struct sub *last, const struct v
             return;
     }
     rv = encode(out, cmd, last, lastv);
+    if (rv == 0 && rc_buf_used(out) - mark > cmd->m->opts.max_reply)
+        rv = RC_EBUFFER_FULL;
     if (rv < 0) {
         /* No get cut off halfway: memcached's error instead. */
         out->len = out->start + mark;
@@ -433,26 +433,27 @@ static void cmd_reply(struct mc_cmd *cmd, const struct sub *last, const struct v
 }
 
 /* A sub finished: the last one replies, and frees the cmd unless the
- * parse hook still holds it (run_cmd frees it then). A sub's callback
- * returns right after it submitted a write, so no frame up the stack
- * touches the cmd once it is freed here. */
+ * parse hook still holds it (rc_mc_keys_run frees it then); then its key
+ * lock passes on. A sub's callback returns right after it submitted a
+ * write, and the lock is released after the cmd is done with (a waiter
+ * may be a sub of the same cmd, which then finishes it), so no frame up
+ * the stack touches the cmd once it is freed. */
 static void lock_release(struct rc_memcache *m, struct mc_lock *lk);
 
 static void sub_finished(struct sub *s, const struct view *v)
 {
     struct mc_cmd *cmd = s->cmd;
+    struct rc_memcache *m = cmd->m;
+    struct mc_lock *lk = s->lock;
 
-    if (s->lock != NULL) {
-        struct mc_lock *lk = s->lock;
-
-        s->lock = NULL;
-        lock_release(cmd->m, lk);
+    s->lock = NULL;
+    if (++cmd->done == cmd->n) {
+        cmd_reply(cmd, s, v);
+        if (!cmd->in_handler)
+            cmd_free(cmd);
     }
-    if (++cmd->done < cmd->n)
-        return;
-    cmd_reply(cmd, s, v);
-    if (!cmd->in_handler)
-        cmd_free(cmd);
+    if (lk != NULL)
+        lock_release(m, lk);
 }
 
 /* ---- the coordinator ----------------------------------------------------- */

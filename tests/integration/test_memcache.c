@@ -247,7 +247,8 @@ static void test_text_protocol_same_as_memcached(void **state)
                 "set t:s 0 0 3\r\nabc\r\nincr t:s 1\r\ndecr t:s 1\r\nmn\r\n")},
         {SCRIPT("set t:w 0 0 20\r\n18446744073709551615\r\nincr t:w 2\r\nget t:w\r\nmn\r\n")},
         {SCRIPT("touch t:missing 10\r\nset t:t 0 0 1\r\nx\r\ntouch t:t 100\r\ntouch t:t abc\r\n"
-                "gat 100 t:t t:missing\r\ngat abc t:t\r\ngat 10\r\nmn\r\n")},
+                "gat 100 t:t t:missing\r\ngat abc t:t\r\ngat 10\r\ngat 50 t:t t:t\r\n"
+                "gets t:missing t:missing\r\nmn\r\n")},
         {SCRIPT("set t:e 0 0 1\r\nx\r\ntouch t:e -1\r\nget t:e\r\nset t:e2 0 -1 1\r\nx\r\n"
                 "get t:e2\r\nmn\r\n")},
         {SCRIPT("cas t:none 0 0 1 1\r\nx\r\nset t:c 0 0 1\r\nx\r\ncas t:c 0 0 1 1\r\ny\r\n"
@@ -369,6 +370,46 @@ static void test_cas_across_nodes(void **state)
                          cas0, cas1);
     out = exchange(f->mc_port[1], cmd, n, "MN\r\n", &n);
     assert_string_equal(out, "EX\r\nHD\r\nMN\r\n");
+    free(out);
+    f->h.passed = 1;
+}
+
+/* Read-then-write commands through one node are serialized per key:
+ * 4 connections pipelining 250 incr each on one counter, and appends
+ * interleaved, lose nothing. */
+static void test_conditional_serialized_on_node(void **state)
+{
+    struct fixture *f = *state;
+    enum { CONNS = 4, EACH = 250 };
+    char *buf = malloc(EACH * 48 + 8), *out; /* 38 bytes a round */
+    int fd[CONNS], i, k, ends;
+    size_t len = 0, n;
+
+    assert_non_null(buf);
+    out = exchange(f->mc_port[1], SCRIPT("set s:ctr 0 0 1\r\n0\r\nset s:app 0 0 0\r\n\r\nmn\r\n"),
+                   "MN\r\n", &n);
+    assert_string_equal(out, "STORED\r\nSTORED\r\nMN\r\n");
+    free(out);
+    for (k = 0; k < EACH; k++)
+        len += (size_t)sprintf(buf + len, "incr s:ctr 1\r\nappend s:app 0 0 1\r\nx\r\n");
+    len += (size_t)sprintf(buf + len, "mn\r\n");
+    for (i = 0; i < CONNS; i++) {
+        fd[i] = rc_h_tcp_connect(f->mc_port[1], IO_MS);
+        assert_true(fd[i] >= 0);
+    }
+    for (i = 0; i < CONNS; i++)
+        assert_int_equal(rc_h_send_all(fd[i], buf, len, IO_MS), 0);
+    for (i = 0; i < CONNS; i++) {
+        out = read_reply(fd[i], "MN\r\n", &n);
+        close(fd[i]);
+        for (ends = 0, k = 0; out[k]; k++)
+            ends += strncmp(out + k, "STORED\r\n", 8) == 0;
+        assert_int_equal(ends, EACH);
+        free(out);
+    }
+    free(buf);
+    out = exchange(f->mc_port[2], SCRIPT("get s:ctr\r\nmg s:app s\r\nmn\r\n"), "MN\r\n", &n);
+    assert_string_equal(out, "VALUE s:ctr 0 4\r\n1000\r\nEND\r\nHD s1000\r\nMN\r\n");
     free(out);
     f->h.passed = 1;
 }
@@ -665,6 +706,7 @@ int main(void)
         RC_H_GROUP_TEST(test_text_protocol_same_as_memcached),
         RC_H_GROUP_TEST(test_closing_errors),
         RC_H_GROUP_TEST(test_cas_across_nodes),
+        RC_H_GROUP_TEST(test_conditional_serialized_on_node),
         RC_H_GROUP_TEST(test_stats_shapes),
         RC_H_GROUP_TEST(test_hostile),
         RC_H_GROUP_TEST(test_libmemcached_tools),
