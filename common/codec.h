@@ -56,6 +56,8 @@ enum rc_op {
     RC_OP_PUSH_PULL = 66,  /* gossip full-state exchange; state in VALUE */
     RC_OP_RANGE_DIGEST = 67, /* RANGE -> DIGEST of the receiver's entries in it */
     RC_OP_STREAM = 68,       /* RANGE + a batch of entries in VALUE, merged by version */
+    RC_OP_KEY_SCAN = 75,     /* keys or live counts of token ranges (keyscan.h), in VALUE */
+    RC_OP_FLUSH_EPOCH = 76,  /* VERSION: the sender's flush epoch; reply: the receiver's */
 };
 
 /* Field numbers in the fields map. */

@@ -159,6 +159,11 @@ static size_t item_size(size_t key_len, size_t value_len, int tomb, int64_t expi
            (expires != 0 ? sizeof(int64_t) : 0) + key_len + value_len;
 }
 
+size_t rc_memkv_entry_bytes(size_t key_len, size_t value_len, int has_expiry)
+{
+    return item_size(key_len, value_len, 0, has_expiry ? 1 : 0) + ALLOC_OVERHEAD;
+}
+
 static size_t item_key_len(const struct item *it)
 {
     return it->klen & ~HAS_EXPIRES;

@@ -56,6 +56,11 @@ struct rc_memkv_stats {
 /* Largest key or value the engine stores (lengths are kept in 32 bits). */
 #define RC_MEMKV_MAX_LEN 0x7fffffffu
 
+/* Bytes a live entry with these key and value lengths charges against the
+ * memory budget (its allocation and the allocator's overhead): what
+ * MEMORY USAGE reports. */
+size_t rc_memkv_entry_bytes(size_t key_len, size_t value_len, int has_expiry);
+
 /* An engine of at most max_bytes of mem_bytes (0 = no cap), whose
  * tombstones are purged grace_ms after their write. 0 or RC_ENOMEM. */
 int rc_memkv_new(int64_t max_bytes, int64_t grace_ms, struct rc_memkv **out);

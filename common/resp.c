@@ -10,6 +10,8 @@
 #include "resp.h"
 #include "err.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static uint8_t upper(uint8_t c)
@@ -469,4 +471,74 @@ int rc_resp_array(struct rc_buf *out, size_t n)
     char tmp[32];
 
     return append2(out, tmp, fmt_header(tmp, '*', (int64_t)n), NULL, 0, 0);
+}
+
+/* ---- RESP3 (HELLO 3): each encoder takes the connection's protocol and
+ * falls back to the RESP2 form Redis sends for proto 2. */
+
+int rc_resp_null(struct rc_buf *out, int proto)
+{
+    return proto == 3 ? append2(out, "_\r\n", 3, NULL, 0, 0) : rc_resp_nil(out);
+}
+
+int rc_resp_null_array(struct rc_buf *out, int proto)
+{
+    return proto == 3 ? append2(out, "_\r\n", 3, NULL, 0, 0)
+                      : append2(out, "*-1\r\n", 5, NULL, 0, 0);
+}
+
+int rc_resp_map(struct rc_buf *out, size_t n, int proto)
+{
+    char tmp[32];
+
+    if (proto == 3)
+        return append2(out, tmp, fmt_header(tmp, '%', (int64_t)n), NULL, 0, 0);
+    return rc_resp_array(out, n * 2);
+}
+
+int rc_resp_set(struct rc_buf *out, size_t n, int proto)
+{
+    char tmp[32];
+
+    if (proto == 3)
+        return append2(out, tmp, fmt_header(tmp, '~', (int64_t)n), NULL, 0, 0);
+    return rc_resp_array(out, n);
+}
+
+int rc_resp_bool(struct rc_buf *out, int v, int proto)
+{
+    if (proto == 3)
+        return append2(out, v ? "#t\r\n" : "#f\r\n", 4, NULL, 0, 0);
+    return rc_resp_integer(out, v ? 1 : 0);
+}
+
+/* Redis's addReplyDouble: "%.17g" (inf/-inf/nan spelled out), a double
+ * in RESP3, a bulk string in RESP2. */
+int rc_resp_double(struct rc_buf *out, double v, int proto)
+{
+    char num[64], tmp[96];
+    int n;
+
+    if (isinf(v))
+        n = snprintf(num, sizeof(num), "%s", v > 0 ? "inf" : "-inf");
+    else if (isnan(v))
+        n = snprintf(num, sizeof(num), "nan");
+    else
+        n = snprintf(num, sizeof(num), "%.17g", v);
+    if (proto != 3)
+        return rc_resp_bulk(out, num, (size_t)n);
+    n = snprintf(tmp, sizeof(tmp), ",%s\r\n", num);
+    return append2(out, tmp, (size_t)n, NULL, 0, 0);
+}
+
+int rc_resp_verbatim(struct rc_buf *out, const void *p, size_t n, int proto)
+{
+    char tmp[40];
+    size_t h;
+
+    if (proto != 3)
+        return rc_resp_bulk(out, p, n);
+    h = fmt_header(tmp, '=', (int64_t)n + 4);
+    memcpy(tmp + h, "txt:", 4);
+    return append2(out, tmp, h + 4, p, n, 1);
 }

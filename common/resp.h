@@ -1,5 +1,6 @@
 /*
- * resp.h - the Redis serialization protocol (RESP2), parsing and encoding.
+ * resp.h - the Redis serialization protocol (RESP2, and RESP3's reply
+ * types), parsing and encoding.
  *
  * Pure functions over byte buffers, used by the RESP listener
  * (server/resp.c). A command is either a multibulk array of bulk strings
@@ -74,5 +75,18 @@ int rc_resp_bulk(struct rc_buf *out, const void *p, size_t n); /* $n p */
 int rc_resp_bulk_str(struct rc_buf *out, const char *s);
 int rc_resp_nil(struct rc_buf *out);                     /* $-1 */
 int rc_resp_array(struct rc_buf *out, size_t n);         /* *n (the n elements follow) */
+
+/*
+ * Reply types that differ between RESP2 and RESP3 (HELLO 3): proto is the
+ * connection's protocol (2 or 3); with 2 each writes what Redis 7 sends a
+ * RESP2 client instead.
+ */
+int rc_resp_null(struct rc_buf *out, int proto);          /* _ | $-1 */
+int rc_resp_null_array(struct rc_buf *out, int proto);    /* _ | *-1 */
+int rc_resp_map(struct rc_buf *out, size_t n, int proto); /* %n | *2n (n key/value pairs follow) */
+int rc_resp_set(struct rc_buf *out, size_t n, int proto); /* ~n | *n */
+int rc_resp_bool(struct rc_buf *out, int v, int proto);   /* #t/#f | :1/:0 */
+int rc_resp_double(struct rc_buf *out, double v, int proto); /* ,v | $ bulk, "%.17g" */
+int rc_resp_verbatim(struct rc_buf *out, const void *p, size_t n, int proto); /* =txt: | $ */
 
 #endif

@@ -8,9 +8,10 @@
 #               (default: 5 runs, longer cells, 1M keys)
 #   --sustained only the sustained run instead: 10 minutes (SUSTAINED_S)
 #               of random SET of 100 B at pipeline 16, 50 connections, on
-#               1M keys against the disk node, sampling its write-behind
-#               lag (STATS) every second; prints the lag's maximum and the
-#               node's RSS at start and end (memory must stay flat)
+#               1M keys, against Redis AOF everysec and then the disk
+#               node, sampling the node's write-behind lag (STATS) every
+#               second; prints both rates, the lag's maximum and the RSS
+#               at start and end (memory must stay flat)
 #   --no-write  print the table only (default: also replace the section
 #               between the bench-redis markers in docs/benchmarks.md)
 # Environment: BIN=dir (binaries; default: builds Release into
@@ -178,6 +179,16 @@ wb_stats() { # name
             END { printf "%s %s\n", (dv == "" ? "-" : dv), (lv == "" ? "-" : lv) }'
 }
 
+# Waits (up to 30 s) until a write-behind node has nothing left to write.
+wb_drain() { # name
+    local i
+    for i in $(seq 600); do
+        [ "$(wb_stats "$1" | awk '{ print $1 }')" = 0 ] && return 0
+        sleep 0.05
+    done
+    echo "bench-redis: $1 still had unwritten changes after 30 s" >&2
+}
+
 cpu_ticks() { # pid -> utime+stime in clock ticks
     awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
@@ -283,6 +294,10 @@ measure() { # cell target
     mix) [ "$t" = native ] && res=$(run_bench "$addr" 50 1 0.9 100) || res=$(run_bench "$addr" 50 1 0.9 100 --resp) ;;
     lat1) [ "$t" = native ] && res=$(run_bench "$addr" 1 1 0.9 100) || res=$(run_bench "$addr" 1 1 0.9 100 --resp) ;;
     esac
+    # A write-behind node finishes the cell's writes on disk after the
+    # client is done: that work is the cell's (its CPU), not the next
+    # cell's, which would otherwise run beside the writer's leftovers.
+    case $srv in rc-disk) wb_drain "$srv" ;; esac
     c1=$(cpu_ticks "${pid[$srv]}")
     ops=$(awk '{ print $5 }' <<<"$res")
     awk -v c="$cell" -v t="$t" -v r="$res" -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v o="$ops" \
@@ -290,46 +305,66 @@ measure() { # cell target
         >>"$work/results"
 }
 
-# ---- --sustained: 10 minutes of random SET at P16 on the disk node ----
+# ---- --sustained: 10 minutes of random SET at P16, disk node and Redis AOF ----
 
-# Samples the node's write-behind lag every second while ringcache-bench
-# runs; prints one table (and writes it to docs/benchmarks.md unless
-# --no-write). Memory flat: RSS after the key space is loaded against
-# RSS at the end, when every SET overwrites a key that exists.
-sustained_run() {
-    local keys=1000000 bpid dirty lag max_lag=0 max_dirty=0 samples=0 rss0 rss1 rss_max=0 r out
-    say "sustained: $keys keys of 100 B, random SET at P16 for $sustained_s s"
-    mkdir -p "$work/disk"
-    start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1
-    bench_load rc-disk "$keys" key:
+# One target: loads the key space, runs ringcache-bench --resp for
+# sustained_s while sampling (every second) the node's write-behind lag
+# (ringcache only) and the RSS; prints one table row. Memory flat: RSS
+# after the key space is loaded against RSS at the end, when every SET
+# overwrites a key that exists.
+sustained_one() { # target keys
+    local t=$1 keys=$2 bpid dirty lag max_lag=0 max_dirty=0 samples=0 rss0 rss1 rss_max=0 r out
+    bench_load "$t" "$keys" key:
     sleep 2
-    rss0=$(rss_kib "${pid[rc-disk]}")
-    "${cli_pin[@]}" "$bin/ringcache-bench" -s "127.0.0.1:${port[rc-disk.native]}" -c 50 -P 16 \
-        -r 0 -d 100 -n "$keys" -t "$sustained_s" --json >"$work/sustained.json" &
+    rss0=$(rss_kib "${pid[$t]}")
+    "${cli_pin[@]}" "$bin/ringcache-bench" --resp -s "127.0.0.1:${port[$t]}" -c 50 -P 16 \
+        -r 0 -d 100 -n "$keys" --key-prefix key: -t "$sustained_s" --json >"$work/sustained-$t.json" &
     bpid=$!
     while kill -0 "$bpid" 2>/dev/null; do
-        read -r dirty lag <<<"$(wb_stats rc-disk)"
-        if [ "$lag" != - ]; then
-            [ "$lag" -gt "$max_lag" ] && max_lag=$lag
-            [ "$dirty" -gt "$max_dirty" ] && max_dirty=$dirty
+        if [ "$t" = rc-disk ]; then
+            read -r dirty lag <<<"$(wb_stats "$t")"
+            if [ "$lag" != - ]; then
+                [ "$lag" -gt "$max_lag" ] && max_lag=$lag
+                [ "$dirty" -gt "$max_dirty" ] && max_dirty=$dirty
+            fi
         fi
-        r=$(rss_kib "${pid[rc-disk]}")
+        r=$(rss_kib "${pid[$t]}")
         [ "$r" -gt "$rss_max" ] && rss_max=$r
         samples=$((samples + 1))
         sleep 1
     done
-    wait "$bpid" || { echo "bench-redis: the sustained run failed: $(cat "$work/sustained.json")" >&2; exit 1; }
-    rss1=$(rss_kib "${pid[rc-disk]}")
-    out=$(cat "$work/sustained.json")
-    table=$(awk -v j="$out" -v s="$sustained_s" -v ml="$max_lag" -v md="$max_dirty" -v n="$samples" \
-        -v r0="$rss0" -v r1="$rss1" -v rm="$rss_max" -v lagname="$wb_lag" 'BEGIN {
+    wait "$bpid" || { echo "bench-redis: the sustained run failed: $(cat "$work/sustained-$t.json")" >&2; exit 1; }
+    rss1=$(rss_kib "${pid[$t]}")
+    out=$(cat "$work/sustained-$t.json")
+    [ "$t" = rc-disk ] || max_lag=- max_dirty=-
+    awk -v j="$out" -v t="$t" -v ml="$max_lag" -v md="$max_dirty" -v n="$samples" \
+        -v r0="$rss0" -v r1="$rss1" -v rm="$rss_max" 'BEGIN {
         split("ops_per_sec p99 errors", k, " ")
         for (i = 1; i <= 3; i++) { m = j; sub(".*\"" k[i] "\": ", "", m); sub("[,}].*", "", m); v[i] = m }
-        printf "| run | SET ops/s | p99 ms | errors | max %s (of %d samples, 1 s apart) | max dirty entries | RSS start / end / max |\n|---|---|---|---|---|---|---|\n", lagname, n
-        printf "| %d s, 1M keys of 100 B, 50 conns, P16, random SET | %.0f | %.3f | %s | %s | %s | %.1f / %.1f / %.1f MiB (end %+.1f%%) |\n",
-            s, v[1], v[2] / 1000, v[3], (n > 0 ? ml : "-"), md, r0 / 1024, r1 / 1024, rm / 1024, (r1 - r0) * 100 / r0
-    }')
-    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET on one disk node (write-behind, defaults), ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, and the largest sample."
+        printf "%s %.0f %.3f %s %s %s %d %.1f %.1f %.1f\n", t, v[1], v[2] / 1000, v[3], ml, md, n, r0 / 1024, r1 / 1024, rm / 1024
+    }'
+}
+
+sustained_run() {
+    local keys=1000000 rows table
+    say "sustained: $keys keys of 100 B, random SET at P16 for $sustained_s s, Redis AOF then ringcache"
+    mkdir -p "$work/disk"
+    start_redis redis-aof $((base + 5)) --appendonly yes --appendfsync everysec \
+        --auto-aof-rewrite-percentage 0
+    rows=$(sustained_one redis-aof "$keys")
+    stop redis-aof
+    start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1
+    rows+=$'\n'$(sustained_one rc-disk "$keys")
+    table=$(awk -v s="$sustained_s" -v lagname="$wb_lag" '
+        { t[NR] = $1; ops[NR] = $2; p99[NR] = $3; err[NR] = $4; ml[NR] = $5; md[NR] = $6; n[NR] = $7; r0[NR] = $8; r1[NR] = $9; rm[NR] = $10 }
+        END {
+            printf "| %d s, 1M keys of 100 B, 50 conns, P16, random SET (ringcache-bench --resp) | SET ops/s | ratio | p99 ms | p99 ratio | errors | max %s (of %d samples, 1 s apart) | max dirty entries | RSS start / end / max |\n|---|---|---|---|---|---|---|---|---|\n", s, lagname, n[2]
+            for (i = 1; i <= NR; i++)
+                printf "| %s | %d | %.2f× | %.3f | %.2f× | %s | %s | %s | %.1f / %.1f / %.1f MiB (end %+.1f%%) |\n",
+                    (t[i] == "rc-disk" ? "ringcache on disk (write-behind)" : "Redis AOF everysec"), ops[i], ops[i] / ops[1], p99[i], p99[i] / p99[1],
+                    err[i], ml[i], md[i], r0[i], r1[i], rm[i], (r1[i] - r0[i]) * 100 / r0[i]
+        }' <<<"$rows")
+    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET, Redis with AOF everysec (rewrites off) and then one ringcache disk node (write-behind, its defaults), each alone on the machine, servers pinned to core 0 and the client to core 1; ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, and the largest sample. Ratio = ÷ Redis AOF."
     printf '%s\n\n%s\n' "$header" "$table"
     if [ $write = 1 ]; then
         write_section bench-redis-sustained "Sustained write-behind (scripts/bench-redis.sh --sustained)" "$header" "$table"

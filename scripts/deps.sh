@@ -13,9 +13,12 @@ build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev l
 # redis-server: the real Redis that integration_evict answers side by side with.
 # faketime: clock-skew tests; iptables + util-linux (unshare): partition tests
 # inside a network namespace; python3-msgpack: the fault suite's clients.
+test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack prometheus)
+# RESP clients for integration_redis_proto (issue 17): redis-py and hiredis.
+test_pkgs+=(python3-redis libhiredis-dev)
 # memcached, libmemcached-tools, python3-pymemcache, python3-memcache: the
 # real memcached and clients integration_memcache answers side by side with.
-test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack memcached libmemcached-tools python3-pymemcache python3-memcache)
+test_pkgs+=(memcached libmemcached-tools python3-pymemcache python3-memcache)
 bench_pkgs=(redis-server redis-tools memcached libmemcached-tools)
 
 want=("${build_pkgs[@]}")

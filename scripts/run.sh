@@ -6,7 +6,8 @@
 #
 # Node i listens for clients on port 7400 + 10*(i-1) and for other nodes
 # on the next port (gossip over UDP, replication over TCP); Redis clients
-# (redis-cli, redis-benchmark) reach node i on port 6380 + (i-1). Node 1 is the
+# (redis-cli, redis-benchmark) reach node i on port 6380 + (i-1), Prometheus
+# on port 9400 + (i-1) (GET /metrics, README "Metrics"). Node 1 is the
 # seed the others join through. Logs go to .run/node<i>.log; membership
 # changes are echoed here as they happen. The nodes share a cluster key,
 # generated once into .run/cluster.key (mode 600): internode traffic is
@@ -50,7 +51,8 @@ for i in $(seq 1 "$nodes"); do
     # Own session: Ctrl-C reaches only this script, which stops each node once.
     # shellcheck disable=SC2086
     setsid "$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --peer-port $((port + 1)) \
-        --resp-port $((6380 + i - 1)) --memcache-port $((11211 + i - 1)) --data-dir "$run/node$i" --cluster-key-file "$key" $seeds \
+        --resp-port $((6380 + i - 1)) --metrics-port $((9400 + i - 1)) \
+        --memcache-port $((11211 + i - 1)) --data-dir "$run/node$i" --cluster-key-file "$key" $seeds \
         >>"$run/node$i.log" 2>&1 &
     pids+=($!)
     echo $! >"$run/node$i.pid"
@@ -80,6 +82,7 @@ In another terminal:
   ringcache-cli -s 127.0.0.1:7420 get greeting   # ... read through node 3
   ringcache-cli ring                         # ownership per node
   redis-cli -p 6381 get greeting             # any Redis client, any node
+  curl -s 127.0.0.1:9400/metrics | grep ringcache_ops_total   # Prometheus metrics
   seq 1 10000 | sed 's/.*/put key:& v&/' | ringcache-cli >/dev/null   # load keys
   kill -9 \$(cat $run/node3.pid)             # kill a node, then watch members
   ringcache-bench -c 50 -t 5 --load          # load test through node 1

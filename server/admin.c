@@ -48,47 +48,165 @@ struct rc_admin {
 
 /* ---- STATS -------------------------------------------------------------- */
 
-#define NUM(f) {#f, 0, offsetof(struct rc_admin_stats, f)}
-#define STR(f) {#f, 1, offsetof(struct rc_admin_stats, f)}
+/*
+ * One row per figure: its name, its field, and how /metrics exports it
+ * (server/metrics.c, README "Metrics"): a counter or a gauge, its unit,
+ * its help; rows sharing a family form one metric with a label (they
+ * stay adjacent); str rows become labels of an info metric (family).
+ * NUM/STR rows without that are exported as untyped.
+ */
+#define ROW(f, is_str, type, unit, help, fam, lbl, val) \
+    {#f, is_str, offsetof(struct rc_admin_stats, f), type, unit, help, fam, lbl, val}
+#define NUM(f) ROW(f, 0, RC_PROM_UNTYPED, RC_PROM_UNIT_NONE, NULL, NULL, NULL, NULL)
+#define STR(f) ROW(f, 1, RC_PROM_UNTYPED, RC_PROM_UNIT_NONE, NULL, NULL, NULL, NULL)
+#define C(f, help) ROW(f, 0, RC_PROM_COUNTER, RC_PROM_UNIT_NONE, help, NULL, NULL, NULL)
+#define CB(f, help) ROW(f, 0, RC_PROM_COUNTER, RC_PROM_UNIT_BYTES, help, NULL, NULL, NULL)
+#define G(f, help) ROW(f, 0, RC_PROM_GAUGE, RC_PROM_UNIT_NONE, help, NULL, NULL, NULL)
+#define GB(f, help) ROW(f, 0, RC_PROM_GAUGE, RC_PROM_UNIT_BYTES, help, NULL, NULL, NULL)
+#define GMS(f, help) ROW(f, 0, RC_PROM_GAUGE, RC_PROM_UNIT_MS, help, NULL, NULL, NULL)
+#define GS(f, help) ROW(f, 0, RC_PROM_GAUGE, RC_PROM_UNIT_S, help, NULL, NULL, NULL)
+#define CL(f, fam, lbl, val, help) \
+    ROW(f, 0, RC_PROM_COUNTER, RC_PROM_UNIT_NONE, help, fam, lbl, val)
+#define CBL(f, fam, lbl, val, help) \
+    ROW(f, 0, RC_PROM_COUNTER, RC_PROM_UNIT_BYTES, help, fam, lbl, val)
+#define INFO(f, fam, help) ROW(f, 1, RC_PROM_GAUGE, RC_PROM_UNIT_NONE, help, fam, #f, NULL)
 
-static const struct stat_def {
-    const char *name;
-    int is_str;
-    size_t off;
-} stat_defs[] = {
-    STR(version), STR(node_id), NUM(pid), NUM(uptime_s), STR(data_dir),
-    NUM(keys), NUM(tombstones), NUM(bytes), NUM(db_bytes), NUM(db_wal_bytes),
-    NUM(db_checkpoints), NUM(connections), NUM(connections_total), NUM(connections_rejected),
-    NUM(ops_ping), NUM(ops_get), NUM(ops_put), NUM(ops_del), NUM(ops_stats), NUM(ops_members),
-    NUM(ops_ring), NUM(hits), NUM(misses), NUM(errors), NUM(errors_unavailable),
-    NUM(errors_timeout), NUM(protocol_errors), NUM(read_pauses), NUM(closed_idle),
-    NUM(closed_slow_frame), NUM(closed_write_stall), NUM(closed_output_limit),
-    NUM(closed_auth_timeout), NUM(auth_ok), NUM(auth_failures), NUM(auth_closed),
-    NUM(auth_rejected), NUM(expired_purged), NUM(replica_writes), NUM(replica_reads),
-    NUM(read_repairs), NUM(read_repairs_evicted), NUM(hints_pending), NUM(hints_bytes), NUM(hints_stored),
-    NUM(hints_delivered), NUM(hints_dropped), NUM(clock_drift_rejects),
-    NUM(writes_refused_clock_ahead), NUM(replica_writes_superseded),
-    NUM(writes_superseded_retried), NUM(errors_superseded), NUM(errors_not_in_contact),
-    NUM(in_contact), NUM(members_forgotten), NUM(read_cache_hits), NUM(read_cache_misses),
-    NUM(read_cache_entries), NUM(read_cache_bytes), NUM(keys_primary), NUM(keys_replica),
-    NUM(stream_keys_out), NUM(stream_bytes_out), NUM(stream_keys_in), NUM(stream_bytes_in),
-    NUM(stream_ranges_sent), NUM(stream_ranges_in_place), NUM(ranges_dropped),
-    NUM(keys_dropped), NUM(stream_cleanups), NUM(stream_failures),
-    NUM(resp_replies_too_large), NUM(stream_skipped), NUM(anti_entropy_passes),
-    NUM(anti_entropy_repairs), NUM(anti_entropy_skipped_evicting), NUM(rebalances), NUM(rebalance_running), NUM(members),
-    NUM(members_alive), NUM(members_known), NUM(replication_factor), NUM(read_quorum),
-    NUM(write_quorum), NUM(vnodes), NUM(max_key_size), NUM(max_value_size),
-    NUM(max_frame_size), NUM(cluster_key), NUM(gossip_auth_failures), NUM(gossip_replays),
-    NUM(peer_auth_failures), NUM(clock_ahead_ms), NUM(clock_skewed_peers),
-    NUM(peer_breaker_open), NUM(peer_breaker_trips), NUM(peer_fast_fails), NUM(maxmemory),
-    STR(maxmemory_policy), NUM(used_memory), NUM(evicted_keys), NUM(evicted_bytes),
-    NUM(ghost_refused), NUM(keyspace_hits), NUM(keyspace_misses), NUM(write_behind),
-    NUM(wb_dirty), NUM(wb_lag_ms), NUM(wb_flushes), NUM(wb_flush_rows), NUM(wb_flush_ms_max),
-    NUM(wb_flush_errors), NUM(wb_backlog_waits),
+static const struct rc_admin_stat_def stat_defs[] = {
+    INFO(version, "build_info", "Build of this node: 1, with its version as a label"),
+    INFO(node_id, "node_info", "This node: 1, with its id, data directory and eviction policy"),
+    G(pid, "Server process id"),
+    GS(uptime_s, "Seconds since the server started"),
+    INFO(data_dir, "node_info", NULL),
+    G(keys, "Live keys stored on this node (not expired; tombstones excluded)"),
+    G(tombstones, "Delete markers stored, until purged after --tombstone-grace"),
+    GB(bytes, "Key and value bytes of the values stored, expired ones until purged"),
+    GB(db_bytes, "Database size on disk (with :memory:, memory held by the entries)"),
+    GB(db_wal_bytes, "Size of SQLite's write-ahead log after the last commit"),
+    C(db_checkpoints, "SQLite WAL checkpoints done"),
+    G(connections, "Client connections open now (native port)"),
+    CL(connections_total, "connections_accepted", NULL, NULL,
+       "Client connections accepted (native port)"),
+    C(connections_rejected, "Client connections refused over --max-conns"),
+    CL(ops_ping, "ops", "op", "ping",
+       "Requests received, by operation (get, put, del: native and RESP; others: native)"),
+    CL(ops_get, "ops", "op", "get", NULL),
+    CL(ops_put, "ops", "op", "put", NULL),
+    CL(ops_del, "ops", "op", "del", NULL),
+    CL(ops_stats, "ops", "op", "stats", NULL),
+    CL(ops_members, "ops", "op", "members", NULL),
+    CL(ops_ring, "ops", "op", "ring", NULL),
+    C(hits, "GETs coordinated here that found a value"),
+    C(misses, "GETs coordinated here that found none"),
+    C(errors, "Requests answered with an error status"),
+    C(errors_unavailable, "Requests answered UNAVAILABLE (too few replicas)"),
+    C(errors_timeout, "Requests answered TIMEOUT"),
+    C(protocol_errors, "Malformed frames or bodies received"),
+    C(read_pauses, "Times reading a client paused for backpressure"),
+    CL(closed_idle, "connections_closed", "reason", "idle",
+       "Client connections closed by a limit, by reason"),
+    CL(closed_slow_frame, "connections_closed", "reason", "slow_frame", NULL),
+    CL(closed_write_stall, "connections_closed", "reason", "write_stall", NULL),
+    CL(closed_output_limit, "connections_closed", "reason", "output_limit", NULL),
+    CL(closed_auth_timeout, "connections_closed", "reason", "auth_timeout", NULL),
+    C(auth_ok, "Successful AUTHs"),
+    C(auth_failures, "AUTHs with a wrong password"),
+    C(auth_closed, "Connections closed after their third wrong password"),
+    C(auth_rejected, "Requests refused with NOAUTH"),
+    C(expired_purged, "Expired entries removed from storage"),
+    C(replica_writes, "REPL_WRITE requests received from other nodes"),
+    C(replica_reads, "REPL_READ requests received from other nodes"),
+    C(read_repairs, "Stale or missing replicas repaired after a read"),
+    C(read_repairs_evicted, "Missing replicas not repaired because they evict"),
+    G(hints_pending, "Writes held for unreachable replicas now"),
+    GB(hints_bytes, "Key and value bytes the pending hints hold"),
+    C(hints_stored, "Hints kept"),
+    C(hints_delivered, "Hints a replica acknowledged"),
+    C(hints_dropped, "Hints given up (limits, age, memory, target gone)"),
+    C(clock_drift_rejects, "Peer timestamps refused for being more than --max-drift ahead"),
+    C(writes_refused_clock_ahead, "Writes refused with DRIFT: this node's clock is ahead"),
+    C(replica_writes_superseded, "REPL_WRITEs answered SUPERSEDED (a newer version held)"),
+    C(writes_superseded_retried, "Write rounds retried past a newer version"),
+    C(errors_superseded, "Writes answered SUPERSEDED after 4 rounds"),
+    C(errors_not_in_contact, "QUORUM/ALL requests refused before contact with the cluster"),
+    G(in_contact, "1 once this node has made contact with its cluster"),
+    C(members_forgotten, "Members removed with FORGET through this node"),
+    C(read_cache_hits, "Local reads answered by the read cache"),
+    C(read_cache_misses, "Local reads that went to the store"),
+    G(read_cache_entries, "Values held in the read cache"),
+    GB(read_cache_bytes, "Size of the read cache"),
+    G(keys_primary, "Live keys in the ranges this node owns as primary (census)"),
+    G(keys_replica, "Live keys in the ranges it holds as a secondary replica (census)"),
+    CL(stream_keys_out, "stream_keys", "direction", "out",
+       "Entries streamed in rebalancing, by direction (out: acknowledged)"),
+    CL(stream_keys_in, "stream_keys", "direction", "in", NULL),
+    CBL(stream_bytes_out, "stream_bytes", "direction", "out",
+        "Key and value bytes streamed in rebalancing, by direction"),
+    CBL(stream_bytes_in, "stream_bytes", "direction", "in", NULL),
+    C(stream_ranges_sent, "Ranges whose differing data was streamed and acknowledged"),
+    C(stream_ranges_in_place, "Ranges not streamed: nothing to send or digests equal"),
+    C(ranges_dropped, "Ranges deleted after their new replicas acknowledged them"),
+    C(keys_dropped, "Entries deleted with those ranges"),
+    C(stream_cleanups, "Cleanups that found data held out of place"),
+    C(stream_failures, "Streams that failed for 15 s without an answer"),
+    C(resp_replies_too_large, "RESP replies refused for exceeding the reply cap"),
+    C(stream_skipped, "Entries not streamed because no frame can carry them"),
+    C(anti_entropy_passes, "Anti-entropy passes started"),
+    C(anti_entropy_repairs, "Anti-entropy passes that found differing replicas"),
+    C(anti_entropy_skipped_evicting, "Differing ranges anti-entropy left alone (eviction)"),
+    C(rebalances, "Rebalance plans started"),
+    G(rebalance_running, "1 while a rebalance plan runs"),
+    G(members, "Members in the membership table, any state"),
+    G(members_alive, "Members alive"),
+    G(members_known, "Members known (not left): the cluster size that caps quorums"),
+    G(replication_factor, "--rf"),
+    G(read_quorum, "--r, the default read quorum"),
+    G(write_quorum, "--w, the default write quorum"),
+    G(vnodes, "--vnodes, virtual nodes per member"),
+    GB(max_key_size, "Key size limit"),
+    GB(max_value_size, "Value size limit"),
+    GB(max_frame_size, "Frame body limit"),
+    G(cluster_key, "1 when internode traffic is sealed with a cluster key"),
+    C(gossip_auth_failures, "Gossip datagrams dropped for a wrong key or no seal"),
+    C(gossip_replays, "Gossip datagrams dropped as replayed or stale"),
+    C(peer_auth_failures, "Peer connections refused for the cluster key"),
+    GMS(clock_ahead_ms, "How far this node's clock is ahead of the cluster median"),
+    G(clock_skewed_peers, "Peers whose clock differs from this node's by more than 1 s"),
+    G(peer_breaker_open, "Members whose circuit breaker is open now"),
+    C(peer_breaker_trips, "Circuit breakers opened"),
+    C(peer_fast_fails, "Internode requests failed at once by an open breaker"),
+    GB(maxmemory, "Memory budget of the data (0: none)"),
+    INFO(maxmemory_policy, "node_info", NULL),
+    GB(used_memory, "What the memory budget counts now"),
+    C(evicted_keys, "Entries evicted to stay within the budget"),
+    CB(evicted_bytes, "Key and value bytes evicted"),
+    C(ghost_refused, "Writes of an evicted key ignored (not newer than the eviction)"),
+    C(keyspace_hits, "Same as hits, under Redis's name"),
+    C(keyspace_misses, "Same as misses, under Redis's name"),
+    G(write_behind, "1 when the data directory is written behind"),
+    G(wb_dirty, "Write-behind: keys changed in memory, not yet on disk"),
+    GMS(wb_lag_ms, "Write-behind: age of the oldest change not yet on disk"),
+    C(wb_flushes, "Write-behind: flushes committed"),
+    C(wb_flush_rows, "Write-behind: rows the flushes wrote"),
+    GMS(wb_flush_ms_max, "Write-behind: the longest flush"),
+    C(wb_flush_errors, "Write-behind: flushes that failed"),
+    C(wb_backlog_waits, "Write-behind: batch ends that waited for the disk"),
+    GB(wb_journal_bytes, "Write-behind: journal data not yet folded into the table"),
+    C(wb_folds, "Write-behind: journal folds completed"),
+    C(wb_fold_errors, "Write-behind: fold transactions that failed (retried)"),
 };
 
+#undef ROW
 #undef NUM
 #undef STR
+#undef C
+#undef CB
+#undef G
+#undef GB
+#undef GMS
+#undef GS
+#undef CL
+#undef CBL
+#undef INFO
 
 _Static_assert(sizeof(stat_defs) / sizeof(stat_defs[0]) <= RC_ADMIN_MAX_STATS,
                "RC_ADMIN_MAX_STATS too small for the STATS table");
@@ -135,6 +253,9 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->wb_flush_ms_max = ns.store.wb_flush_ms_max;
     s->wb_flush_errors = ns.store.wb_flush_errors;
     s->wb_backlog_waits = ns.store.wb_backlog_waits;
+    s->wb_journal_bytes = ns.store.wb_journal_bytes;
+    s->wb_folds = ns.store.wb_folds;
+    s->wb_fold_errors = ns.store.wb_fold_errors;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)
@@ -277,7 +398,7 @@ size_t rc_admin_stats(struct rc_admin *a, struct rc_stat *st)
     a->stats++;
     rc_admin_snapshot(a, &snap);
     for (i = 0; i < n; i++) {
-        const struct stat_def *d = &stat_defs[i];
+        const struct rc_admin_stat_def *d = &stat_defs[i];
         const char *field = (const char *)&snap + d->off;
 
         memset(&st[i], 0, sizeof(st[i]));
@@ -292,6 +413,12 @@ size_t rc_admin_stats(struct rc_admin *a, struct rc_stat *st)
         }
     }
     return n;
+}
+
+size_t rc_admin_stat_defs(const struct rc_admin_stat_def **defs)
+{
+    *defs = stat_defs;
+    return sizeof(stat_defs) / sizeof(stat_defs[0]);
 }
 
 /* ---- views -------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include "net.h"
 #include "node.h"
 #include "peer.h"
+#include "prom.h"
 #include "seal.h"
 
 struct rc_admin;
@@ -81,7 +82,7 @@ struct rc_admin_stats {
     int64_t maxmemory, used_memory, evicted_keys, evicted_bytes, ghost_refused;
     int64_t keyspace_hits, keyspace_misses;
     int64_t write_behind, wb_dirty, wb_lag_ms, wb_flushes, wb_flush_rows, wb_flush_ms_max,
-        wb_flush_errors, wb_backlog_waits;
+        wb_flush_errors, wb_backlog_waits, wb_journal_bytes, wb_folds, wb_fold_errors;
 };
 
 /* Subscribes to the cluster (the census restarts on a change). */
@@ -101,6 +102,26 @@ void rc_admin_snapshot(struct rc_admin *a, struct rc_admin_stats *s);
  * call), counted in ops_stats. Returns the count. */
 #define RC_ADMIN_MAX_STATS 128
 size_t rc_admin_stats(struct rc_admin *a, struct rc_stat *st);
+
+/* One row of the STATS table (admin.c): the figure's name and field, and
+ * how /metrics exports it (server/metrics.c). type RC_PROM_UNTYPED with
+ * help NULL: a row that says nothing more (exported as untyped). family
+ * non-NULL: the metric is named after family, and label=value (label
+ * NULL: none) tells the rows of the family apart; they are adjacent and
+ * the first carries the help. A str row (is_str) is a label, named after
+ * the figure, of the info metric family (value 1). */
+struct rc_admin_stat_def {
+    const char *name;
+    int is_str;
+    size_t off; /* in struct rc_admin_stats: int64_t, or const char * when is_str */
+    enum rc_prom_type type;
+    enum rc_prom_unit unit;
+    const char *help;
+    const char *family, *label, *label_value;
+};
+
+/* The STATS table: static rows, their count returned. */
+size_t rc_admin_stat_defs(const struct rc_admin_stat_def **defs);
 
 /* The views (docs/protocol.md): MEMBERS, RING, ACTIVITY, packed as one
  * msgpack value. 0, or RC_EUNKNOWN_OP (ACTIVITY without a rebalancer). */

@@ -13,6 +13,7 @@
 #include "coord.h"
 #include "codec.h"
 #include "err.h"
+#include "lathist.h"
 #include "ring.h"
 
 #include <inttypes.h>
@@ -47,6 +48,7 @@ struct op {
     rc_coord_done later;      /* the front end's answer, with arg */
     void *arg;
     int waiting;              /* not answered yet */
+    uint64_t t0_ns;           /* uv_hrtime() at rc_coord_run: its latency */
     uint32_t tag;
     int kind;
     int any;       /* level ANY: every target counts, fallbacks included */
@@ -83,7 +85,18 @@ struct rc_coord {
     uint64_t self;
     int leaving;
     struct rc_coord_stats st;
+    /* Latency from rc_coord_run to the answer, per kind (index kind - 1);
+     * the request being run now, for the answers given during it. */
+    struct rc_lathist lat[RC_COORD_DEL];
+    uint64_t run_t0_ns;
+    int run_kind;
 };
+
+static void observe(struct rc_coord *co, int kind, uint64_t t0_ns)
+{
+    if (kind >= RC_COORD_GET && kind <= RC_COORD_DEL)
+        rc_lathist_observe(&co->lat[kind - 1], uv_hrtime() - t0_ns);
+}
 
 /* Replicas needed for a consistency level when n replicas exist. */
 static int needed_for(uint32_t level, int dflt, int n)
@@ -110,6 +123,7 @@ static void answer_now(struct rc_coord *co, const struct rc_coord_sink *sk,
         if (res->err == RC_EUNAVAILABLE)
             co->st.unavailable++;
     }
+    observe(co, co->run_kind, co->run_t0_ns);
     sk->now(sk->arg, res);
 }
 
@@ -191,6 +205,7 @@ static void rep_evicted(struct op_rep *rp, const struct rc_version *ver)
 static void op_answer(struct op *op, const struct rc_coord_res *res)
 {
     op->waiting = 0;
+    observe(op->co, op->kind, op->t0_ns);
     op->later(op->arg, res);
 }
 
@@ -574,6 +589,11 @@ static void on_remote_read(void *arg, int err, const struct rc_reply *rep)
     }
     ver.hlc = rep->ver_hlc;
     ver.node = rep->ver_node;
+    if (ver.hlc < rc_node_flush_epoch(rp->op->co->node)) {
+        /* Written before a FLUSHALL the replica has not heard of yet. */
+        rep_read(rp, 0, 0, NULL, NULL, 0, 0);
+        return;
+    }
     rep_read(rp, 1, rep->tombstone, &ver, rep->value, rep->value_len,
              (int64_t)rep->expires_ms);
 }
@@ -695,7 +715,7 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
     if (rv == RC_ENOTFOUND || e.tombstone) {
         co->st.misses++;
         res.err = RC_ENOTFOUND;
-        sk->now(sk->arg, &res);
+        answer_now(co, sk, &res);
         return;
     }
     co->st.hits++;
@@ -707,7 +727,7 @@ static void read_local_now(struct rc_coord *co, const struct rc_coord_req *req,
     res.ver = e.ver;
     if (e.expires_ms > 0)
         res.ttl_ms = (uint64_t)(e.expires_ms > now ? e.expires_ms - now : 1);
-    sk->now(sk->arg, &res);
+    answer_now(co, sk, &res);
 }
 
 /* Who an op goes to, worked out on the stack before anything is allocated
@@ -806,6 +826,7 @@ static struct op *op_new(struct rc_coord *co, const struct rc_coord_req *req,
     op->needed = needed;
     op->waiting = 1;
     op->tag = req->tag;
+    op->t0_ns = co->run_t0_ns;
     op->round = 1;
     op->local = -1;
     op->key = (uint8_t *)(op + 1);
@@ -887,6 +908,8 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
     char msg[96];
     int rv;
 
+    co->run_t0_ns = uv_hrtime();
+    co->run_kind = req->kind;
     if (req->kind == RC_COORD_GET)
         co->st.get++;
     else if (req->kind == RC_COORD_PUT)
@@ -908,6 +931,11 @@ void rc_coord_run(struct rc_coord *co, const struct rc_coord_req *req,
 void rc_coord_stats(const struct rc_coord *co, struct rc_coord_stats *st)
 {
     *st = co->st;
+}
+
+const struct rc_lathist *rc_coord_latency(const struct rc_coord *co, int kind)
+{
+    return kind >= RC_COORD_GET && kind <= RC_COORD_DEL ? &co->lat[kind - 1] : NULL;
 }
 
 int rc_coord_new(const struct rc_coord_opts *opts, struct rc_node *node, struct rc_peers *peers,

@@ -97,6 +97,12 @@ struct rc_coord_stats {
 };
 void rc_coord_stats(const struct rc_coord *co, struct rc_coord_stats *st);
 
+/* Latency of kind's requests (enum rc_coord_kind) from rc_coord_run to
+ * the answer given to the front end, errors included; NULL for another
+ * kind. Borrowed for the coordinator's life. */
+struct rc_lathist;
+const struct rc_lathist *rc_coord_latency(const struct rc_coord *co, int kind);
+
 /* The node is shutting down: with no ring left, clients hear SHUTDOWN
  * rather than UNAVAILABLE. */
 void rc_coord_leaving(struct rc_coord *co);

@@ -6,6 +6,7 @@
  */
 #include "front_peer.h"
 #include "err.h"
+#include "keyspace.h"
 
 #include <stdlib.h>
 
@@ -77,6 +78,26 @@ static int do_stream(void *arg, struct rc_net *net, const struct rc_request *req
     return rc_rebalance_handle(fp->rb, net, req, out);
 }
 
+/* KEY_SCAN: this node's keys (or live counts) in the ranges asked. */
+static int do_key_scan(void *arg, struct rc_net *net, const struct rc_request *req,
+                       struct rc_buf *out)
+{
+    struct rc_front_peer *fp = arg;
+
+    (void)net;
+    return rc_keyspace_serve(fp->node, req, out);
+}
+
+/* FLUSH_EPOCH: FLUSHALL's epoch, max-merged both ways. */
+static int do_flush_epoch(void *arg, struct rc_net *net, const struct rc_request *req,
+                          struct rc_buf *out)
+{
+    struct rc_front_peer *fp = arg;
+
+    (void)net;
+    return rc_keyspace_serve_epoch(fp->node, req, out);
+}
+
 static int do_unknown(void *arg, struct rc_net *net, const struct rc_request *req,
                       struct rc_buf *out)
 {
@@ -93,6 +114,8 @@ static const struct rc_native_op peer_ops[] = {
     {RC_OP_PUSH_PULL, do_push_pull},
     {RC_OP_RANGE_DIGEST, do_stream},
     {RC_OP_STREAM, do_stream},
+    {RC_OP_KEY_SCAN, do_key_scan},
+    {RC_OP_FLUSH_EPOCH, do_flush_epoch},
 };
 
 int rc_front_peer_new(struct rc_node *node, struct rc_rebalance *rb, uint32_t max_frame,

@@ -12,11 +12,13 @@
 #include "protect.h"
 #include "log.h"
 #include "admin.h"
+#include "metrics.h"
 #include "cluster.h"
 #include "coord.h"
 #include "front_native.h"
 #include "front_peer.h"
 #include "hints.h"
+#include "keyspace.h"
 #include "gossip.h"
 #include "net.h"
 #include "node.h"
@@ -86,6 +88,8 @@ struct server_config {
     const char *write_behind; /* "on" or "off" */
     int64_t flush_interval;
     int64_t max_write_lag;
+    int64_t metrics_port;
+    const char *metrics_bind;
 };
 
 /* --maxmemory-policy's names and default, written out for --help (which
@@ -287,6 +291,14 @@ static const struct rc_opt server_opts[] = {
         "Reply bytes one connection may hold (queued, being written, and finished ones "
         "waiting behind a slow one) before it is closed (0 = no limit). At least "
         "2 x (--out-buffer + frame limit), the most a client that reads can need."),
+    OPT("metrics-port", "METRICS_PORT", RC_OPT_INT, "0", 0, 65535, metrics_port,
+        "TCP port for Prometheus: HTTP GET /metrics (text format 0.0.4) and GET /health; "
+        "0 = off. README lists the metrics."),
+    OPT("metrics-bind", "METRICS_BIND", RC_OPT_STR, "127.0.0.1", 0, 0, metrics_bind,
+        "Address the metrics port listens on (IPv4 or IPv6 literal). Loopback by default "
+        "whatever --bind is: the page has no keys or values, but shows node ids, paths and "
+        "traffic, and needs no password. Set it (e.g. 0.0.0.0 in a container) to let a "
+        "Prometheus on another host scrape."),
 };
 
 #define NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -310,6 +322,8 @@ struct server {
     struct rc_net *peer_net; /* peer port (TCP) */
     struct rc_net *resp_net; /* Redis-protocol port, NULL when off */
     struct rc_resp_server *resp;
+    struct rc_keyspace *keyspace; /* SCAN, KEYS, RANDOMKEY, DBSIZE */
+    struct rc_metrics *metrics; /* NULL when --metrics-port is 0 */
     struct rc_net *mc_net; /* memcached port, NULL when off */
     struct rc_memcache *mc;
     struct rc_gossip *gossip;
@@ -342,6 +356,7 @@ static void on_gossip_closed(void *arg)
     rc_hints_stop(s->hints);
     rc_admin_stop(s->admin);
     rc_rebalance_stop(s->rebalance);
+    rc_keyspace_stop(s->keyspace);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sighup, NULL);
@@ -365,7 +380,9 @@ static void on_closed_step(void *arg)
 
 static void begin_shutdown(struct server *s)
 {
-    s->pending_closes = 2 + (s->resp_net != NULL) + (s->mc_net != NULL);
+    s->pending_closes = (s->resp_net ? 3 : 2) + (s->metrics != NULL) + (s->mc_net != NULL);
+    if (s->metrics)
+        rc_metrics_close(s->metrics, on_closed_step, s);
     rc_net_shutdown(s->net, on_closed_step, s);
     rc_net_shutdown(s->peer_net, on_closed_step, s);
     if (s->resp_net)
@@ -725,9 +742,11 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
      * client sends, and the argument vector (1 MiB) is allocated once. */
     ro.max_args = 65536;
     ro.auth = s->auth;
+    ro.w = (int)cfg->w;
     rv = rc_resp_server_new(&ro, s->coord, s->cluster, s->admin, s->node, &s->log, &s->resp);
     if (rv < 0)
         return rv;
+    rc_resp_server_set_keyspace(s->resp, s->keyspace);
     o->port = (int)cfg->resp_port;
     o->max_conns = (int)cfg->max_conns;
     o->max_inflight = 1024;
@@ -852,6 +871,45 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     return rv;
 }
 
+/* The Prometheus endpoint, after the listeners it shows. */
+static int open_metrics(struct server *s, const struct server_config *cfg)
+{
+    struct rc_metrics_opts mo = {0};
+    struct rc_metrics_sources src = {0};
+    int rv;
+
+    if (cfg->metrics_port == 0)
+        return 0;
+    mo.bind = cfg->metrics_bind;
+    mo.port = (int)cfg->metrics_port;
+    /* A few scrapers (Prometheus, a second one, curl): 16 leaves room,
+     * and bounds what hostile clients can hold to 16 x (8 KiB + a page). */
+    mo.max_conns = 16;
+    /* A scrape's head is ~300 bytes; 8 KiB is what most servers allow. */
+    mo.max_request = 8192;
+    /* A local scraper sends its request at once and reads the page in
+     * milliseconds; 5 s is generous and cuts half requests (slowloris). */
+    mo.timeout_ms = 5000;
+    /* The page is ~40 KiB; room for many more series. */
+    mo.max_page = 4u << 20;
+    src.admin = s->admin;
+    src.coord = s->coord;
+    src.cluster = s->cluster;
+    src.rebalance = s->rebalance;
+    src.ports[src.nports].protocol = "native";
+    src.ports[src.nports++].net = s->net;
+    src.ports[src.nports].protocol = "peer";
+    src.ports[src.nports++].net = s->peer_net;
+    if (s->resp_net) {
+        src.ports[src.nports].protocol = "resp";
+        src.ports[src.nports++].net = s->resp_net;
+    }
+    rv = rc_metrics_new(&s->loop, &mo, &src, &s->log, &s->metrics);
+    if (rv < 0)
+        return rv;
+    return rc_metrics_listen(s->metrics);
+}
+
 /* Raises the descriptor limit towards what --max-conns needs (clients,
  * the peer port's 4096, the store and some slack), as far as the hard
  * limit allows, and says so when that is not enough. */
@@ -973,10 +1031,19 @@ static int run(struct server *s, const struct server_config *cfg)
     rv = start_cluster(s, cfg);
     if (rv < 0)
         return rv;
+    /* On every node, RESP port or not: it answers KEY_SCAN through the
+     * peer port and keeps the flush epoch in step with the others. */
+    rv = rc_keyspace_new(&s->loop, s->cluster, s->node, s->peers, (uint32_t)cfg->max_key_size,
+                         (int)cfg->replica_timeout, &s->log, &s->keyspace);
+    if (rv < 0)
+        return rv;
     rv = start_rebalance(s, cfg);
     if (rv < 0)
         return rv;
     rv = open_nets(s, cfg);
+    if (rv < 0)
+        return rv;
+    rv = open_metrics(s, cfg);
     if (rv < 0)
         return rv;
     rv = start_gossip(s, cfg);
@@ -992,6 +1059,7 @@ static int run(struct server *s, const struct server_config *cfg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     rc_node_start(s->node);
+    rc_keyspace_start(s->keyspace);
     return uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
@@ -1056,6 +1124,8 @@ int main(int argc, char **argv)
     rc_net_free(s.peer_net);
     rc_net_free(s.resp_net);
     rc_resp_server_free(s.resp);
+    rc_keyspace_free(s.keyspace);
+    rc_metrics_free(s.metrics);
     rc_net_free(s.mc_net);
     rc_memcache_free(s.mc);
     rc_seal_keys_wipe(&s.keys);

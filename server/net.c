@@ -39,6 +39,7 @@
 #include "channel.h"
 #include "err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -68,6 +69,9 @@ struct rc_net_slot {
     struct rc_conn *conn; /* NULL once the connection is gone */
     int done;
     struct rc_buf bytes;  /* the encoded reply once done */
+    /* A captured slot (rc_net_capture): in no FIFO, completion calls this. */
+    void (*cb)(void *arg, const uint8_t *p, size_t len);
+    void *cb_arg;
 };
 
 struct rc_conn {
@@ -113,6 +117,8 @@ struct rc_net {
     struct rc_buf scratch;   /* immediate replies that must queue behind slots */
     struct rc_net_slot *free_slots;
     int nfree_slots;
+    void (*capture_cb)(void *arg, const uint8_t *p, size_t len); /* rc_net_capture */
+    void *capture_arg;
     struct rc_net_stats stats;
     uint64_t next_conn_id;
     struct rc_channel_log refused_log; /* cluster key refusals */
@@ -174,12 +180,18 @@ static struct rc_net_slot *slot_new(struct rc_net *net, struct rc_conn *c)
         sl = malloc(sizeof(*sl));
         if (sl == NULL)
             return NULL;
-        rc_buf_init(&sl->bytes, c->out.cap);
+        rc_buf_init(&sl->bytes, out_cap(&net->opts));
     }
     sl->net = net;
     sl->next = NULL;
     sl->conn = c;
     sl->done = 0;
+    sl->cb = NULL;
+    if (c == NULL) {
+        sl->cb = net->capture_cb;
+        sl->cb_arg = net->capture_arg;
+        return sl;
+    }
     if (c->slots_tail)
         c->slots_tail->next = sl;
     else
@@ -254,7 +266,108 @@ static void slot_finished(struct rc_conn *c, struct rc_net_slot *sl)
 
 struct rc_net_slot *rc_net_defer(struct rc_net *net)
 {
+    if (net->capture_cb != NULL)
+        return slot_new(net, NULL);
     return net->current ? slot_new(net, net->current) : NULL;
+}
+
+void rc_net_capture(struct rc_net *net, void (*cb)(void *arg, const uint8_t *p, size_t len),
+                    void *arg, void *conn, struct rc_net_capture_saved *saved)
+{
+    saved->cb = net->capture_cb;
+    saved->arg = net->capture_arg;
+    saved->current = net->current;
+    net->capture_cb = cb;
+    net->capture_arg = arg;
+    /* The handler state sits right after its connection (on_connection). */
+    net->current = conn != NULL ? (struct rc_conn *)conn - 1 : NULL;
+}
+
+void rc_net_capture_end(struct rc_net *net, const struct rc_net_capture_saved *saved)
+{
+    net->capture_cb = saved->cb;
+    net->capture_arg = saved->arg;
+    net->current = saved->current;
+}
+
+static void sockname(uv_tcp_t *t, int peer, char *out, size_t cap)
+{
+    struct sockaddr_storage sa;
+    char ip[48] = "?";
+    int len = sizeof(sa), port = 0;
+
+    out[0] = 0;
+    if ((peer ? uv_tcp_getpeername(t, (struct sockaddr *)&sa, &len)
+              : uv_tcp_getsockname(t, (struct sockaddr *)&sa, &len)) < 0)
+        return;
+    uv_ip_name((struct sockaddr *)&sa, ip, sizeof(ip));
+    if (sa.ss_family == AF_INET)
+        port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    else if (sa.ss_family == AF_INET6)
+        port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    snprintf(out, cap, "%s:%d", ip, port);
+}
+
+static void conn_info(struct rc_conn *c, struct rc_net_conn_info *ci)
+{
+    uint64_t now = uv_now(c->net->loop);
+    uv_os_fd_t fd = -1;
+
+    ci->id = c->id;
+    sockname(&c->tcp, 1, ci->addr, sizeof(ci->addr));
+    sockname(&c->tcp, 0, ci->laddr, sizeof(ci->laddr));
+    ci->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? (int)fd : -1;
+    ci->age_s = (now - c->opened_ms) / 1000;
+    ci->idle_s = (now - c->last_in_ms) / 1000;
+    ci->qbuf = rc_buf_used(&c->ch.in);
+    ci->obl = rc_buf_used(&c->out) + rc_buf_used(&c->wbuf) + c->slot_bytes;
+    ci->nslots = c->nslots;
+    ci->pstate = c->pstate;
+}
+
+void rc_net_conns_each(struct rc_net *net, int (*fn)(void *arg, const struct rc_net_conn_info *ci),
+                       void *arg)
+{
+    struct rc_net_conn_info ci;
+    struct rc_conn *c, *next;
+
+    for (c = net->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == CONN_CLOSING)
+            continue;
+        conn_info(c, &ci);
+        if (fn(arg, &ci))
+            return;
+    }
+}
+
+int rc_net_current_info(struct rc_net *net, struct rc_net_conn_info *ci)
+{
+    if (net->current == NULL)
+        return RC_ENOTFOUND;
+    conn_info(net->current, ci);
+    return 0;
+}
+
+void rc_net_wake(struct rc_net *net, void *conn)
+{
+    (void)net;
+    add_pending((struct rc_conn *)conn - 1);
+}
+
+int rc_net_kill(struct rc_net *net, uint64_t id)
+{
+    struct rc_conn *c;
+
+    for (c = net->conns; c != NULL; c = c->next) {
+        if (c->id != id || c->state == CONN_CLOSING)
+            continue;
+        if (c == net->current)
+            return 1;
+        conn_close(c);
+        return 0;
+    }
+    return RC_ENOTFOUND;
 }
 
 struct rc_auth_conn *rc_net_current_auth(struct rc_net *net)
@@ -269,6 +382,8 @@ uint64_t rc_net_current_id(struct rc_net *net)
 
 struct rc_buf *rc_net_slot_begin(struct rc_net_slot *sl)
 {
+    if (sl->cb != NULL)
+        return &sl->bytes;
     if (sl->conn == NULL) {
         /* The client left before its answer: nobody to tell. */
         slot_release(sl->net, sl);
@@ -279,6 +394,19 @@ struct rc_buf *rc_net_slot_begin(struct rc_net_slot *sl)
 
 void rc_net_slot_end(struct rc_net_slot *sl, int rv)
 {
+    if (sl->cb != NULL) {
+        /* Released first: the callback may run the next command, which
+         * may take this very slot again. */
+        void (*cb)(void *, const uint8_t *, size_t) = sl->cb;
+        void *arg = sl->cb_arg;
+        struct rc_buf b = sl->bytes;
+
+        rc_buf_init(&sl->bytes, b.cap);
+        slot_release(sl->net, sl);
+        cb(arg, rv < 0 ? NULL : rc_buf_rptr(&b), rv < 0 ? 0 : rc_buf_used(&b));
+        rc_buf_close(&b);
+        return;
+    }
     if (rv < 0)
         conn_close(sl->conn);
     else
@@ -322,6 +450,7 @@ static int queue_reply(struct rc_conn *c, struct rc_buf *out, int rv)
 
 /* Lets the handler parse at most one request from the start of c's
  * input. Returns 1 when one was handled, 0 when more bytes are needed,
+ * 2 when the handler holds the input until a deferred reply completes,
  * < 0 when the connection is closing. */
 static int handle_parsed(struct rc_conn *c)
 {
@@ -336,6 +465,8 @@ static int handle_parsed(struct rc_conn *c)
     net->current = NULL;
     if (rv == RC_NET_MORE)
         return 0;
+    if (rv == RC_NET_HOLD)
+        return 2;
     if (rv == RC_NET_ABORT && out == &net->scratch) {
         /* The input broke off: its answer goes ahead of the replies still
          * deferred, as nothing after it was read. */
@@ -408,6 +539,12 @@ static void process_input(struct rc_conn *c)
         rv = handle_parsed(c);
         if (rv < 0)
             break;
+        if (rv == 2) {
+            /* Completing the awaited slot puts c on the pending list,
+             * whose resume parses again. */
+            conn_set_state(c, CONN_BLOCKED);
+            break;
+        }
         if (rv == 0) {
             conn_set_state(c, CONN_READING);
             break;
@@ -466,6 +603,8 @@ static void on_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     net->stats.conns--;
+    if (net->h.closed != NULL)
+        net->h.closed(net->h.arg, c->pstate);
     if (c->in_pending) {
         /* Added before it was closed: take it off the list. */
         struct rc_conn **pp = &net->pending;

@@ -42,14 +42,20 @@ struct rc_net_handler {
      * close once it is sent), RC_NET_PROTO_ERROR (the same, counted as a
      * protocol error), RC_NET_ABORT (the same, and the reply goes out ahead
      * of the replies still deferred: the input broke off, e.g. a frame
-     * header that cannot be trusted), or a negative code when no reply
-     * could be queued (connection closed). */
+     * header that cannot be trusted), RC_NET_HOLD (nothing consumed or
+     * answered: the connection must not go on yet; reading pauses and
+     * parsing resumes at the batch end after one of its deferred replies
+     * completes or rc_net_wake, as after backpressure), or a negative code
+     * when no reply could be queued (connection closed). */
     int (*parse)(void *arg, struct rc_net *net, void *conn, const uint8_t *in, size_t len,
                  struct rc_buf *out, size_t *used);
     size_t conn_size;
     /* Appends the reply that refuses a connection over max_conns, in the
      * protocol's own terms (not sent on a sealed connection). */
     int (*refuse)(struct rc_buf *out);
+    /* Optional: conn (the handler's state) is about to be freed; anything
+     * still in flight that points at it must let go. */
+    void (*closed)(void *arg, void *conn);
 };
 
 enum {
@@ -58,7 +64,8 @@ enum {
     RC_NET_CLOSE = 2,
     RC_NET_PROTO_ERROR = 3,
     RC_NET_BAD_REQUEST = 4,
-    RC_NET_ABORT = 5
+    RC_NET_ABORT = 5,
+    RC_NET_HOLD = 6
 };
 
 struct rc_net_opts {
@@ -131,6 +138,60 @@ struct rc_auth_conn *rc_net_current_auth(struct rc_net *net);
 /* Only inside handler->parse: the id of the connection being served, as
  * the net's log lines name it. */
 uint64_t rc_net_current_id(struct rc_net *net);
+
+/* What CLIENT LIST shows of a connection (rc_net_conns_each). */
+struct rc_net_conn_info {
+    uint64_t id;         /* the net's connection id (as the logs name it) */
+    char addr[64];       /* peer ip:port */
+    char laddr[64];      /* local ip:port */
+    int fd;
+    uint64_t age_s;      /* since accepted */
+    uint64_t idle_s;     /* since the last bytes received */
+    size_t qbuf;         /* input buffered, not yet parsed */
+    size_t obl;          /* reply bytes held (queued, being written, waiting in slots) */
+    int nslots;          /* deferred replies outstanding */
+    void *pstate;        /* the handler's state (borrowed for the call) */
+};
+
+/* Calls fn for every open connection (not those closing); fn returning
+ * nonzero stops the walk. */
+void rc_net_conns_each(struct rc_net *net, int (*fn)(void *arg, const struct rc_net_conn_info *ci),
+                       void *arg);
+
+/* Only inside handler->parse: the connection being served, as above. */
+int rc_net_current_info(struct rc_net *net, struct rc_net_conn_info *ci);
+
+/* Closes the connection with this id: at once, or, the one being served,
+ * once the reply being produced is sent (1 is returned then: the handler
+ * answers RC_NET_CLOSE). 0 when closed, RC_ENOTFOUND when there is none. */
+int rc_net_kill(struct rc_net *net, uint64_t id);
+
+/*
+ * Capture, for a front end that runs commands one after another outside
+ * its parse hook and gathers their replies (RESP's EXEC). While set,
+ * rc_net_defer returns a slot that belongs to no connection: completing
+ * it calls cb(arg, reply bytes, len) with the slot's bytes (p NULL when
+ * encoding failed) instead of queueing them; the slot is then released.
+ * Set around one handler call; rc_net_capture_end restores what was set
+ * before (saved by rc_net_capture), so a capture may begin inside another
+ * one (a transaction's command completing inside another's handler).
+ */
+struct rc_net_capture_saved {
+    void (*cb)(void *arg, const uint8_t *p, size_t len);
+    void *arg;
+    void *current;
+};
+/* conn: the handler state of the connection the commands run for (what
+ * rc_net_current_auth/id/info answer meanwhile), NULL once it is gone. */
+void rc_net_capture(struct rc_net *net, void (*cb)(void *arg, const uint8_t *p, size_t len),
+                    void *arg, void *conn, struct rc_net_capture_saved *saved);
+void rc_net_capture_end(struct rc_net *net, const struct rc_net_capture_saved *saved);
+
+/* The handler no longer holds conn (its state, as parse got it) after
+ * returning RC_NET_HOLD: it parses again at the batch end. Needed when
+ * what it waited for was not one of the connection's own slots (a
+ * captured one). */
+void rc_net_wake(struct rc_net *net, void *conn);
 
 /* Sends bytes already encoded in the connection's protocol (copied)
  * through the slot, in order, and releases the slot. */

@@ -65,6 +65,16 @@ struct rc_node {
     size_t ndwaiters, dwaiters_alloc;
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
+    /* FLUSHALL's epoch (rc_node_flush): versions with an hlc below it
+     * were flushed; the idle handle drops them in bounded steps from the
+     * cursor (token, key) on. */
+    uint64_t flush_epoch;
+    uv_idle_t flush_drop;
+    int flush_dropping;
+    uint64_t dropped; /* entries the current drop deleted */
+    uint64_t drop_token;
+    uint8_t *drop_key; /* max_key bytes; drop_key_len 0: from the start */
+    size_t drop_key_len;
     int64_t seen_evicted; /* the store's evicted count when last looked at */
     uint64_t evicted_at;  /* loop time it was last seen to grow; 0 = never */
 };
@@ -295,7 +305,8 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
     struct rc_memtab_entry me;
     int rv;
 
-    if (n->cache && rc_memtab_get(n->cache, key, key_len, now, &me)) {
+    if (n->cache && rc_memtab_get(n->cache, key, key_len, now, &me) &&
+        me.ver_hlc >= n->flush_epoch) {
         memset(e, 0, sizeof(*e));
         e->key = key;
         e->key_len = key_len;
@@ -308,6 +319,8 @@ int rc_node_get(struct rc_node *n, const uint8_t *key, size_t key_len, struct rc
         return 0;
     }
     rv = rc_store_get(n->store, key, key_len, now, e);
+    if (rv == 0 && e->ver.hlc < n->flush_epoch)
+        return RC_ENOTFOUND; /* flushed, not dropped yet */
     if (rv == 0 && n->cache && !e->tombstone)
         rc_memtab_put(n->cache, key, key_len, e->value ? e->value : (const uint8_t *)"",
                       e->value_len, e->ver.hlc, e->ver.node, e->expires_ms);
@@ -340,6 +353,10 @@ static int node_write(struct rc_node *n, const uint8_t *key, size_t key_len, con
     struct rc_store_live live;
     int cached, rv;
 
+    /* Older than a FLUSHALL: flushed already (a late hint, a stream or a
+     * read repair from a node that missed the flush). Ignored. */
+    if (ver->hlc < n->flush_epoch)
+        return 0;
     /* A cached entry is the store's row exactly: no need to look it up;
      * unless the store may have evicted it behind the cache (known_rows). */
     cached = n->cache && rc_memtab_peek(n->cache, key, key_len, now, &me);
@@ -376,6 +393,16 @@ static int check_superseded(struct rc_node *n, const uint8_t *key, size_t key_le
 {
     struct rc_entry e;
 
+    if (ver->hlc < n->flush_epoch) {
+        /* The coordinator moves its clock past the flush and writes again:
+         * a write made after FLUSHALL by a node that has not heard of it
+         * yet still lands. */
+        if (newer != NULL) {
+            newer->hlc = n->flush_epoch;
+            newer->node = 0;
+        }
+        return RC_ESUPERSEDED;
+    }
     if (rc_node_get(n, key, key_len, &e) < 0 || rc_version_cmp(&e.ver, ver) <= 0)
         return 0;
     if (newer != NULL)
@@ -718,6 +745,17 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
         snprintf(err, errlen, "cannot store node id: %s", rc_strerror(rv));
         goto out;
     }
+    /* Two keys: the drop's cursor and the scan's newest key. */
+    n->drop_key = malloc(2 * (size_t)(opts->max_key ? opts->max_key : 1));
+    if (n->drop_key == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rv = RC_ENOMEM;
+        goto out;
+    }
+    if (rc_store_meta_get(n->store, "flush_epoch", &n->flush_epoch) < 0)
+        n->flush_epoch = 0;
+    uv_idle_init(loop, &n->flush_drop);
+    uv_unref((uv_handle_t *)&n->flush_drop);
     uv_timer_init(loop, &n->purge_timer);
     uv_check_init(loop, &n->check);
     uv_prepare_init(loop, &n->prepare);
@@ -732,6 +770,7 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
 out:
     rc_memtab_free(n->cache);
     rc_store_close(n->store);
+    free(n->drop_key);
     free(n);
     return rv;
 }
@@ -741,6 +780,9 @@ void rc_node_start(struct rc_node *n)
     uv_timer_start(&n->purge_timer, on_purge, (uint64_t)n->opts.purge_interval_ms, 0);
     uv_check_start(&n->check, on_check);
     uv_prepare_start(&n->prepare, on_prepare);
+    /* A flush interrupted by a stop resumes (from the start: cheap). */
+    if (n->flush_epoch > 0)
+        rc_node_flush(n, n->flush_epoch);
     /* A store reopened over its budget comes down too. */
     uv_idle_start(&n->evict, on_evict);
     /* The batch end must not keep the loop alive by itself. */
@@ -756,6 +798,7 @@ void rc_node_stop(struct rc_node *n)
     uv_close((uv_handle_t *)&n->kick, NULL);
     uv_close((uv_handle_t *)&n->evict, NULL);
     uv_close((uv_handle_t *)&n->flush, NULL);
+    uv_close((uv_handle_t *)&n->flush_drop, NULL);
 }
 
 void rc_node_free(struct rc_node *n)
@@ -768,6 +811,7 @@ void rc_node_free(struct rc_node *n)
     finish_durable(n);
     free(n->waiters);
     free(n->dwaiters);
+    free(n->drop_key);
     free(n);
 }
 
@@ -874,4 +918,116 @@ int rc_node_store_empty(struct rc_node *n)
 
     rc_store_stats(n->store, &st);
     return st.keys == 0 && st.tombstones == 0;
+}
+
+/* ---- FLUSHALL: the flush epoch ------------------------------------- */
+
+/* Entries the drop looks at per loop iteration: like a purge batch, a few
+ * ms at most, so clients and gossip are served in between. */
+#define FLUSH_DROP_STEP 512
+
+struct drop_scan {
+    uint64_t epoch;
+    uint64_t tokens[FLUSH_DROP_STEP];
+    int ntokens;
+    uint64_t keep_token; /* a token holding a version at or past the epoch */
+    int keep;
+    uint8_t *last_key;
+    size_t last_len;
+    uint64_t last_token;
+    int seen;
+};
+
+/* Collects the tokens all of whose entries are older than the epoch (a
+ * token's entries are adjacent in scan order); a token shared with a
+ * newer entry (a 64-bit collision) is left alone. */
+static int drop_scan_cb(void *arg, const struct rc_entry *e)
+{
+    struct drop_scan *d = arg;
+
+    if (d->ntokens > 0 && d->tokens[d->ntokens - 1] == e->token) {
+        if (e->ver.hlc >= d->epoch)
+            d->ntokens--;
+    } else if (e->ver.hlc < d->epoch && !(d->keep && d->keep_token == e->token)) {
+        d->tokens[d->ntokens++] = e->token;
+    }
+    if (e->ver.hlc >= d->epoch) {
+        d->keep = 1;
+        d->keep_token = e->token;
+    }
+    memcpy(d->last_key, e->key, e->key_len);
+    d->last_len = e->key_len;
+    d->last_token = e->token;
+    d->seen++;
+    return 0;
+}
+
+static void on_flush_drop(uv_idle_t *h)
+{
+    struct rc_node *n = container_of(h, struct rc_node, flush_drop);
+    struct drop_scan d = {.epoch = n->flush_epoch,
+                          .last_key = n->drop_key + (n->opts.max_key ? n->opts.max_key : 1)};
+    int i, deleted, rv;
+
+    rv = rc_store_scan(n->store, n->drop_key_len ? n->drop_token : 0, UINT64_MAX, n->drop_token,
+                       n->drop_key_len ? n->drop_key : NULL, n->drop_key_len, FLUSH_DROP_STEP,
+                       rc_node_now_ms(), drop_scan_cb, &d);
+    for (i = 0; rv >= 0 && i < d.ntokens; i++) {
+        do {
+            rv = rc_node_delete_range(n, d.tokens[i], d.tokens[i], 64, &deleted);
+            n->dropped += rv == 0 ? (uint64_t)deleted : 0;
+        } while (rv == 0 && deleted == 64);
+    }
+    if (rv < 0) {
+        rc_log_warn(n->log, "flush: dropping older entries failed: %s (retrying)",
+                    rc_strerror(rv));
+        return;
+    }
+    if (d.seen > 0) {
+        n->drop_token = d.last_token;
+        memcpy(n->drop_key, d.last_key, d.last_len);
+        n->drop_key_len = d.last_len;
+    }
+    if (d.seen < FLUSH_DROP_STEP) {
+        uv_idle_stop(h);
+        n->flush_dropping = 0;
+        rc_log_info(n->log, "flush: every entry older than epoch %" PRIu64 " dropped (%" PRIu64
+                            " deleted)",
+                    n->flush_epoch, n->dropped);
+    }
+}
+
+uint64_t rc_node_flush_epoch(const struct rc_node *n)
+{
+    return n->flush_epoch;
+}
+
+int rc_node_flush_dropping(const struct rc_node *n)
+{
+    return n->flush_dropping;
+}
+
+int rc_node_flush(struct rc_node *n, uint64_t epoch)
+{
+    int rv, fresh = epoch > n->flush_epoch;
+
+    if (epoch == 0 || (epoch < n->flush_epoch) || (epoch == n->flush_epoch && n->flush_dropping))
+        return 0;
+    if (fresh) {
+        /* Versions this node makes from now on are newer than the flush. */
+        rc_node_observe(n, epoch);
+        rv = rc_node_meta_set(n, "flush_epoch", epoch);
+        if (rv < 0 && rv != RC_EINVAL) /* EINVAL: a memory store without room, nothing to keep */
+            return rv;
+        n->flush_epoch = epoch;
+        rc_node_cache_clear(n);
+        rc_log_info(n->log, "flush: epoch %" PRIu64 ", dropping older entries", epoch);
+    }
+    n->drop_token = 0;
+    n->drop_key_len = 0;
+    n->dropped = 0;
+    n->flush_dropping = 1;
+    if (!uv_is_closing((uv_handle_t *)&n->flush_drop))
+        uv_idle_start(&n->flush_drop, on_flush_drop);
+    return 0;
 }

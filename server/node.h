@@ -253,6 +253,21 @@ int rc_node_range_count(struct rc_node *n, uint64_t first, uint64_t last, int64_
 int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int max_rows,
                          int *deleted);
 
+/*
+ * FLUSHALL (server/keyspace.c spreads it): every version with an hlc below
+ * epoch is flushed. The epoch is kept in the store's metadata (it
+ * survives a restart); from now on reads treat such entries as absent,
+ * writes of such versions are ignored (rc_node_write and REPL_WRITE
+ * answer SUPERSEDED with version (epoch, 0), so the coordinator writes
+ * again past it; streams and repairs are dropped), the clock moves past
+ * it, and an idle handle deletes them in bounded steps. An epoch at or
+ * below the current one changes nothing. 0, or the error of storing it.
+ */
+int rc_node_flush(struct rc_node *n, uint64_t epoch);
+uint64_t rc_node_flush_epoch(const struct rc_node *n);
+/* 1 while older entries are still being deleted. */
+int rc_node_flush_dropping(const struct rc_node *n);
+
 /* 1 when the store holds no entry at all (values, expired or not, and
  * tombstones), else 0. */
 int rc_node_store_empty(struct rc_node *n);

@@ -88,6 +88,18 @@ int rc_rebalance_pack_activity(struct rc_rebalance *rb, msgpack_packer *pk);
 
 void rc_rebalance_stats(const struct rc_rebalance *rb, struct rc_rebalance_stats *st);
 
+/* One stream of the running plan, as ACTIVITY shows it (/metrics, per peer). */
+struct rc_rebalance_stream {
+    uint64_t peer; /* the receiving member's id */
+    uint64_t ranges, ranges_done, ranges_in_place, keys, bytes;
+    int failures; /* attempts in a row that failed, 0 while it works */
+};
+
+/* The running plan's streams into out[0..max): how many it has (may be
+ * more than max); 0 when no plan runs. */
+size_t rc_rebalance_streams(const struct rc_rebalance *rb, struct rc_rebalance_stream *out,
+                            size_t max);
+
 void rc_rebalance_stop(struct rc_rebalance *rb);
 void rc_rebalance_free(struct rc_rebalance *rb);
 

@@ -108,3 +108,23 @@ void rc_rebalance_stats(const struct rc_rebalance *rb, struct rc_rebalance_stats
 {
     *st = rb->st;
 }
+
+size_t rc_rebalance_streams(const struct rc_rebalance *rb, struct rc_rebalance_stream *out,
+                            size_t max)
+{
+    const struct plan *p = rb->plan;
+    size_t i;
+
+    for (i = 0; p && i < p->nstreams && i < max; i++) {
+        const struct stream *s = &p->streams[i];
+
+        out[i].peer = s->target;
+        out[i].ranges = s->ntasks;
+        out[i].ranges_done = s->done;
+        out[i].ranges_in_place = s->skipped;
+        out[i].keys = s->keys;
+        out[i].bytes = s->bytes;
+        out[i].failures = s->failures;
+    }
+    return p ? p->nstreams : 0;
+}

@@ -1,6 +1,7 @@
 /*
  * resp_admin.c - the RESP commands about the connection and the server:
- * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT.
+ * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT,
+ * TIME, WAIT, RESET.
  *
  * They answer at once, inside the parse hook, from this node's own state:
  * INFO reads the typed counters of admin.c (struct rc_admin_stats), net.c
@@ -21,6 +22,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 int rc_resp_admin_ping(struct rc_resp_ctx *x)
@@ -56,41 +59,67 @@ int rc_resp_admin_quit(struct rc_resp_ctx *x)
     return rv < 0 ? rv : RC_NET_CLOSE;
 }
 
-int rc_resp_admin_dbsize(struct rc_resp_ctx *x)
+/* TIME: this node's wall clock (the one expiry and versions use), as
+ * Redis sends it: seconds and microseconds, two bulk strings. */
+int rc_resp_admin_time(struct rc_resp_ctx *x)
 {
-    struct rc_node_stats ns;
+    struct timeval tv;
+    char s[24], us[24];
+    int rv;
 
-    rc_node_stats(x->r->node, &ns);
-    return rc_resp_integer(x->out, ns.store.keys);
+    gettimeofday(&tv, NULL);
+    snprintf(s, sizeof(s), "%lld", (long long)tv.tv_sec);
+    snprintf(us, sizeof(us), "%ld", (long)tv.tv_usec);
+    rv = rc_resp_array(x->out, 2);
+    if (rv == 0)
+        rv = rc_resp_bulk_str(x->out, s);
+    return rv < 0 ? rv : rc_resp_bulk_str(x->out, us);
 }
 
-int rc_resp_admin_client(struct rc_resp_ctx *x)
+/* WAIT numreplicas timeout: a write is acknowledged only once W replicas
+ * (--w, at most --rf and the ring's nodes) stored it, so there is nothing to
+ * wait for; the answer is how many replicas besides the first every
+ * acknowledged write of this connection reached (0 on a single node, as
+ * a Redis without replicas says). */
+int rc_resp_admin_wait(struct rc_resp_ctx *x)
 {
-    const struct rc_resp_arg *sub = &x->argv[1];
+    int64_t n, timeout;
+    int w = x->r->opts.w, rf = rc_cluster_rf(x->r->cluster);
+    const struct rc_ring *ring = rc_cluster_ring(x->r->cluster);
+    const uint64_t *ids;
+    size_t members = ring != NULL ? rc_ring_members(ring, &ids) : 1;
+
+    if (rc_resp_int(&x->argv[1], &n) < 0)
+        return rc_resp_error(x->out, "ERR value is not an integer or out of range");
+    if (rc_resp_int(&x->argv[2], &timeout) < 0)
+        return rc_resp_error(x->out, "ERR timeout is not an integer or out of range");
+    if (timeout < 0)
+        return rc_resp_error(x->out, "ERR timeout is negative");
+    if (w > rf)
+        w = rf;
+    if ((size_t)w > members)
+        w = (int)members; /* a key has no more replicas than the ring has nodes */
+    return rc_resp_integer(x->out, w > 1 ? w - 1 : 0);
+}
+
+/* RESET: the connection back to how it started, as Redis 7: no MULTI,
+ * nothing watched, RESP2, replies on, no name, database 0, and (with
+ * --auth-file) not authenticated. */
+int rc_resp_admin_reset(struct rc_resp_ctx *x)
+{
+    struct rc_auth_conn *ac = rc_net_current_auth(x->net);
     struct rc_resp_conn *c = x->conn;
-    size_t i;
 
-    if (rc_resp_is(sub, "SETNAME") && x->argc == 3) {
-        const struct rc_resp_arg *n = &x->argv[2];
-
-        for (i = 0; i < n->len; i++)
-            if (n->p[i] <= ' ' || n->p[i] > '~')
-                return rc_resp_error(x->out, "ERR Client names cannot contain spaces, newlines "
-                                             "or special characters.");
-        if (n->len > RC_RESP_NAME_MAX)
-            return rc_resp_error(x->out, "ERR client name longer than 128 bytes");
-        memcpy(c->name, n->p, n->len);
-        c->name_len = n->len;
-        return rc_resp_simple(x->out, "OK");
-    }
-    if (rc_resp_is(sub, "GETNAME") && x->argc == 2)
-        return c->name_len ? rc_resp_bulk(x->out, c->name, c->name_len) : rc_resp_nil(x->out);
-    if (rc_resp_is(sub, "ID") && x->argc == 2)
-        return rc_resp_integer(x->out, (int64_t)c->id);
-    if (rc_resp_is(sub, "SETINFO") && x->argc == 4)
-        return rc_resp_simple(x->out, "OK"); /* library name/version: accepted, not kept */
-    return rc_resp_error(x->out, "ERR unknown subcommand or wrong number of arguments for "
-                                 "'CLIENT'. Try CLIENT SETNAME, GETNAME, ID.");
+    rc_resp_multi_closed(c);
+    c->proto = 2;
+    x->r->cur_proto = 2;
+    c->reply_mode = RC_RESP_REPLY_ON;
+    c->no_evict = 0;
+    c->no_touch = 0;
+    c->name_len = 0;
+    if (x->r->opts.auth != NULL && ac != NULL)
+        ac->authed = 0;
+    return rc_resp_simple(x->out, "RESET");
 }
 
 /* ---- CONFIG -------------------------------------------------------- */
@@ -157,7 +186,7 @@ static int config_get(struct rc_resp_ctx *x)
             hit[p] = config_match(&x->argv[k], config_names[p]) ? k : 0;
     for (p = 0; p < P_COUNT; p++)
         n += hit[p] != 0;
-    rv = rc_resp_array(x->out, (size_t)n * 2);
+    rv = rc_resp_map(x->out, (size_t)n, x->r->cur_proto);
     for (p = 0; rv == 0 && p < P_COUNT; p++) {
         const struct rc_resp_arg *a = &x->argv[hit[p]];
 
@@ -301,7 +330,7 @@ int rc_resp_admin_config(struct rc_resp_ctx *x)
 }
 
 /* One COMMAND entry: [name, arity, [flags], first, last, step]. */
-static int encode_command(struct rc_buf *out, const struct rc_resp_cmd_def *d)
+static int encode_command(struct rc_buf *out, const struct rc_resp_cmd_def *d, int proto)
 {
     char flags[64], *save = NULL, *f;
     size_t nf = 0, i;
@@ -316,7 +345,7 @@ static int encode_command(struct rc_buf *out, const struct rc_resp_cmd_def *d)
     if (rv == 0)
         rv = rc_resp_integer(out, d->arity);
     if (rv == 0)
-        rv = rc_resp_array(out, nf);
+        rv = rc_resp_set(out, nf, proto);
     snprintf(flags, sizeof(flags), "%s", d->flags);
     for (f = strtok_r(flags, " ", &save); rv == 0 && f; f = strtok_r(NULL, " ", &save))
         rv = rc_resp_simple(out, f);
@@ -340,19 +369,19 @@ int rc_resp_admin_command(struct rc_resp_ctx *x)
     if (sub == NULL) {
         rv = rc_resp_array(x->out, n);
         for (i = 0; rv == 0 && i < n; i++)
-            rv = encode_command(x->out, &table[i]);
+            rv = encode_command(x->out, &table[i], x->r->cur_proto);
         return rv;
     }
     if (rc_resp_is(sub, "COUNT"))
         return rc_resp_integer(x->out, (int64_t)n);
     if (rc_resp_is(sub, "DOCS"))
-        return rc_resp_array(x->out, 0); /* redis-cli falls back to its built-in help */
+        return rc_resp_docs_command(x);
     if (rc_resp_is(sub, "INFO")) {
         rv = rc_resp_array(x->out, x->argc - 2);
         for (i = 2; rv == 0 && i < x->argc; i++) {
             d = rc_resp_server_find(&x->argv[i]);
             /* Redis answers a nil entry for an unknown name. */
-            rv = d ? encode_command(x->out, d) : rc_resp_nil(x->out);
+            rv = d ? encode_command(x->out, d, x->r->cur_proto) : rc_resp_null(x->out, x->r->cur_proto);
         }
         return rv;
     }
@@ -361,24 +390,61 @@ int rc_resp_admin_command(struct rc_resp_ctx *x)
                                  (int)(sub->len > 64 ? 64 : sub->len), (const char *)sub->p);
 }
 
+/* The Redis version ringcache answers as (HELLO, INFO redis_version):
+ * the 7.x command set it follows, so clients enable what Redis 7 has. */
+#define REDIS_COMPAT_VERSION "7.2.0"
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]]: Redis 7's checks in
+ * its order (version, options, authentication, name), then the map. */
 int rc_resp_admin_hello(struct rc_resp_ctx *x)
 {
-    int64_t v = 2;
-    int rv;
+    const struct rc_resp_arg *user = NULL, *pass = NULL, *name = NULL;
+    int authed = rc_auth_passed(x->r->opts.auth, rc_net_current_auth(x->net));
+    int64_t v = x->conn->proto == 3 ? 3 : 2;
+    int rv, proto;
+    size_t j;
 
-    if (x->argc > 1 && (rc_resp_int(&x->argv[1], &v) < 0 || v < 2 || v > 3))
-        return rc_resp_error(x->out, "NOPROTO unsupported protocol version");
-    if (v == 3)
-        return rc_resp_error(x->out, "NOPROTO sorry, this server speaks RESP2 only");
-    if (x->argc > 2)
-        return rc_resp_error(x->out, "ERR HELLO: AUTH and SETNAME options are not supported");
-    rv = rc_resp_array(x->out, 14);
+    if (x->argc >= 2) {
+        if (rc_resp_int(&x->argv[1], &v) < 0)
+            return rc_resp_error(x->out, "ERR Protocol version is not an integer or out of range");
+        if (v < 2 || v > 3)
+            return rc_resp_error(x->out, "NOPROTO unsupported protocol version");
+    }
+    for (j = 2; j < x->argc; j++) {
+        size_t more = x->argc - 1 - j;
+
+        if (rc_resp_is(&x->argv[j], "AUTH") && more >= 2) {
+            user = &x->argv[j + 1];
+            pass = &x->argv[j + 2];
+            j += 2;
+        } else if (rc_resp_is(&x->argv[j], "SETNAME") && more >= 1) {
+            name = &x->argv[++j];
+        } else {
+            return rc_resp_server_errorf(x, "ERR Syntax error in HELLO option '%.*s'",
+                                         (int)(x->argv[j].len > 64 ? 64 : x->argv[j].len),
+                                         (const char *)x->argv[j].p);
+        }
+    }
+    if (!authed && user == NULL)
+        return rc_resp_error(x->out,
+                             "NOAUTH HELLO must be called with the client already authenticated, "
+                             "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                             "authenticate the client and select the RESP protocol version "
+                             "at the same time");
+    if (user != NULL && (rv = rc_resp_server_auth(x, user, pass)) != 1)
+        return rv;
+    if (name != NULL && (rv = rc_resp_client_setname(x, name)) != 1)
+        return rv;
+    proto = (int)v;
+    x->conn->proto = proto;
+    x->r->cur_proto = proto;
+    rv = rc_resp_map(x->out, 7, proto);
     if (rv == 0) rv = rc_resp_bulk_str(x->out, "server");
-    if (rv == 0) rv = rc_resp_bulk_str(x->out, "ringcache");
+    if (rv == 0) rv = rc_resp_bulk_str(x->out, "redis");
     if (rv == 0) rv = rc_resp_bulk_str(x->out, "version");
-    if (rv == 0) rv = rc_resp_bulk_str(x->out, RC_VERSION);
+    if (rv == 0) rv = rc_resp_bulk_str(x->out, REDIS_COMPAT_VERSION);
     if (rv == 0) rv = rc_resp_bulk_str(x->out, "proto");
-    if (rv == 0) rv = rc_resp_integer(x->out, 2);
+    if (rv == 0) rv = rc_resp_integer(x->out, proto);
     if (rv == 0) rv = rc_resp_bulk_str(x->out, "id");
     if (rv == 0) rv = rc_resp_integer(x->out, (int64_t)x->conn->id);
     if (rv == 0) rv = rc_resp_bulk_str(x->out, "mode");
@@ -480,9 +546,43 @@ static void info_memory(const struct rc_admin_stats *st, struct rc_buf *b)
     /* Write-behind's lag, as STATS gives it (docs/protocol.md). */
     tprintf(b, "write_behind:%" PRId64 "\r\nwb_dirty:%" PRId64 "\r\nwb_lag_ms:%" PRId64
                "\r\nwb_flushes:%" PRId64 "\r\nwb_flush_ms_max:%" PRId64
-               "\r\nwb_backlog_waits:%" PRId64 "\r\n\r\n",
+               "\r\nwb_backlog_waits:%" PRId64 "\r\nwb_journal_bytes:%" PRId64
+               "\r\nwb_folds:%" PRId64 "\r\n\r\n",
             st->write_behind, st->wb_dirty, st->wb_lag_ms, st->wb_flushes, st->wb_flush_ms_max,
-            st->wb_backlog_waits);
+            st->wb_backlog_waits, st->wb_journal_bytes, st->wb_folds);
+}
+
+/* The rate over the last full second; 0 once no command came for two. */
+static uint64_t ops_per_sec(const struct rc_resp_server *r)
+{
+    int64_t now = rc_node_now_ms();
+
+    return now - (int64_t)r->ops_window_start_ms > 2000 ? 0 : r->ops_per_sec;
+}
+
+/* INFO server: what clients and exporters read. hz is the rate of the
+ * expiry sweep (--purge-interval-ms), the work Redis's hz paces. */
+static void info_server(struct rc_resp_server *r, struct rc_buf *b, int64_t up)
+{
+    const struct rc_node_opts *no = rc_node_opts(r->node);
+    char exe[512] = "";
+    struct utsname u;
+    ssize_t n;
+    int hz = no->purge_interval_ms > 0 ? (int)(1000 / no->purge_interval_ms) : 0;
+
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = 0;
+    if (uname(&u) < 0)
+        memset(&u, 0, sizeof(u));
+    tprintf(b, "# Server\r\nredis_version:%s\r\nringcache_version:%s\r\n"
+               "redis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n",
+            REDIS_COMPAT_VERSION, RC_VERSION, u.sysname, u.release, u.machine,
+            (int)(sizeof(void *) * 8));
+    tprintf(b, "process_id:%d\r\nrun_id:%s\r\ntcp_port:%d\r\nuptime_in_seconds:%" PRId64
+               "\r\nuptime_in_days:%" PRId64 "\r\nhz:%d\r\nexecutable:%s\r\nconfig_file:\r\n"
+               "node_id:%s\r\n\r\n",
+            (int)getpid(), r->run_id, r->opts.port, up, up / 86400, hz < 1 ? 1 : hz, exe,
+            rc_node_id_hex(r->node));
 }
 
 static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *sec)
@@ -496,26 +596,27 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
     if (r->net)
         rc_net_stats(r->net, &ns);
     if (all || strcmp(sec, "server") == 0)
-        tprintf(b, "# Server\r\nredis_version:7.0.0\r\nringcache_version:%s\r\n"
-                   "redis_mode:standalone\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
-                   "uptime_in_seconds:%" PRId64 "\r\nuptime_in_days:%" PRId64 "\r\n"
-                   "node_id:%s\r\n\r\n",
-                RC_VERSION, (int)getpid(), r->opts.port, up, up / 86400,
-                rc_node_id_hex(r->node));
+        info_server(r, b, up);
     if (all || strcmp(sec, "clients") == 0)
         tprintf(b, "# Clients\r\nconnected_clients:%" PRIu64 "\r\nnative_clients:%" PRId64
                    "\r\n\r\n", ns.conns, st.connections);
     if (all || strcmp(sec, "memory") == 0)
         info_memory(&st, b);
+    if (all || strcmp(sec, "replication") == 0)
+        tprintf(b, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (all || strcmp(sec, "stats") == 0)
         tprintf(b, "# Stats\r\ntotal_connections_received:%" PRIu64
-                   "\r\ntotal_commands_processed:%" PRIu64 "\r\nrejected_connections:%" PRIu64
+                   "\r\ntotal_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:%" PRIu64
+                   "\r\nexpired_keys:%" PRId64 "\r\n",
+                ns.conns_total, r->commands, ops_per_sec(r), st.expired_purged);
+    if (all || strcmp(sec, "stats") == 0)
+        tprintf(b, "rejected_connections:%" PRIu64
                    "\r\nevicted_keys:%" PRId64
                    "\r\nkeyspace_hits:%" PRId64 "\r\nkeyspace_misses:%" PRId64
                    "\r\ntotal_error_replies:%" PRId64 "\r\nunknown_commands:%" PRIu64
                    "\r\nprotocol_errors:%" PRIu64 "\r\nread_repairs:%" PRId64
                    "\r\nhints_pending:%" PRId64 "\r\n\r\n",
-                ns.conns_total, r->commands, ns.conns_rejected, st.evicted_keys,
+                ns.conns_rejected, st.evicted_keys,
                 st.keyspace_hits, st.keyspace_misses, st.errors, r->unknown,
                 ns.protocol_errors, st.read_repairs,
                 st.hints_pending);
@@ -553,5 +654,5 @@ int rc_resp_admin_info(struct rc_resp_ctx *x)
     /* Redis ends the text without the last blank line. */
     if (rc_buf_used(b) >= 2)
         b->len -= 2;
-    return rc_resp_bulk(x->out, rc_buf_rptr(b), rc_buf_used(b));
+    return rc_resp_verbatim(x->out, rc_buf_rptr(b), rc_buf_used(b), x->r->cur_proto);
 }

@@ -1,15 +1,15 @@
 /*
  * resp_keys.c - the RESP commands on keys (GET, SET, DEL, MGET, MSET,
- * EXISTS, EXPIRE, TTL, ...), run through the coordinator.
+ * EXISTS, TTL, ...), run through the coordinator.
  *
  * A command becomes a cmd holding one sub per key, each a coordinator
  * operation (rc_coord_run); when every sub has answered, the cmd is turned
  * into one RESP reply. Answers that arrive while we are still inside the
  * parse hook (a single-node GET) are encoded straight into the
  * connection's output; the others take a net slot, so replies still leave
- * in request order under pipelining. Read-modify-write commands (SET
- * NX/XX, EXPIRE) run in two phases: a quorum read, then a write decided
- * from it. They are not atomic across coordinators; the exact guarantees
+ * in request order under pipelining. The commands that read before they
+ * write (SET NX/XX/GET/KEEPTTL, EXPIRE, APPEND, ...) are plans in
+ * resp_strings.c. They are not atomic across coordinators; the exact guarantees
  * are in docs/protocol.md.
  */
 #include "resp_int.h"
@@ -19,27 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys of commands waiting for the coordinator, all connections together:
- * each costs a sub here and an op in the coordinator (~300 bytes with a
- * small value), so 1M bound what pipelined MGETs/MSETs of many keys can
- * pin (a few hundred MB) while leaving 1000 clients x 1024 single-key
- * commands in flight untouched. Over it, a command is refused with an
- * error, not queued. */
-#define MAX_KEYS_INFLIGHT (1u << 20)
 /* Single-key commands (nearly all of them) reuse their cmd from a free
  * list instead of malloc/free per request; a pooled cmd has room for a key
- * and value copy of CMD_POOL_EXTRA bytes (SET NX, EXPIRE), and at most
+ * and value copy of CMD_POOL_EXTRA bytes, and at most
  * CMD_POOL_MAX (about 2 MiB) are kept. */
 #define CMD_POOL_EXTRA 256
 #define CMD_POOL_MAX 4096
 
-enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_EXPIRE, K_TTL, K_PTTL };
-enum cond { C_NONE, C_NX, C_XX };
+enum kind { K_GET, K_SET, K_DEL, K_EXISTS, K_MGET, K_MSET, K_TTL, K_PTTL };
 
 struct sub {
     struct cmd *cmd;
     int err;          /* 0, RC_ENOTFOUND or the failure */
-    uint8_t *value;   /* MGET, EXPIRE: a copy of the value read */
+    uint8_t *value;   /* MGET: a copy of the value read */
     size_t value_len;
     uint64_t ttl_ms;  /* remaining, 0 = none */
 };
@@ -49,14 +41,14 @@ struct cmd {
     struct rc_net_slot *slot; /* once deferred */
     struct rc_buf *out;       /* while inside the parse hook */
     enum kind kind;
-    enum cond cond;
-    int in_handler, busy, finished, phase2;
+    int in_handler, busy, finished;
     int reply_rv;
-    int64_t ttl_ms;           /* SET: ttl to write; EXPIRE: the new ttl (<= 0 deletes) */
-    uint8_t *key, *value;     /* two-phase commands: copies */
-    size_t key_len, value_len;
+    int64_t ttl_ms;           /* SET: ttl to write */
+    uint8_t *value;           /* SET: the value (borrowed while submitting) */
+    size_t value_len;
     size_t n, done;
     int pooled;               /* single-key, small: goes back to the free list */
+    int proto;                /* the connection's RESP version: nulls differ in 3 */
     struct cmd *next_free;
     char errmsg[96];          /* the coordinator's message with the first failure */
     struct sub subs[];
@@ -135,10 +127,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
         break;
     case K_SET:
     case K_MSET:
-        /* A SET whose condition failed never wrote: nil, as Redis. */
-        return cmd->cond != C_NONE && !cmd->phase2 ? rc_resp_nil(out) : rc_resp_simple(out, "OK");
-    case K_EXPIRE:
-        return rc_resp_integer(out, cmd->phase2 ? 1 : 0);
+        return rc_resp_simple(out, "OK");
     case K_TTL:
     case K_PTTL:
         return rc_resp_integer(out, ttl_reply(&cmd->subs[0], cmd->kind == K_PTTL));
@@ -153,7 +142,7 @@ static int encode_result(struct cmd *cmd, struct rc_buf *out)
         rv = rc_resp_array(out, cmd->n);
         for (i = 0; rv == 0 && i < cmd->n; i++)
             rv = cmd->subs[i].err == RC_ENOTFOUND
-                     ? rc_resp_nil(out)
+                     ? rc_resp_null(out, cmd->proto)
                      : rc_resp_bulk(out, cmd->subs[i].value, cmd->subs[i].value_len);
         return rv;
     }
@@ -206,7 +195,7 @@ static void get_done(struct cmd *cmd, struct sub *s, const struct rc_coord_res *
     if (s->err == 0)
         rv = rc_resp_bulk(out, rep->value ? rep->value : (const uint8_t *)"", rep->value_len);
     else if (s->err == RC_ENOTFOUND)
-        rv = rc_resp_nil(out);
+        rv = rc_resp_null(out, cmd->proto);
     else
         rv = encode_failure(out, cmd, s);
     cmd->done++;
@@ -226,7 +215,7 @@ static void sub_done(void *arg, const struct rc_coord_res *rep)
 {
     struct sub *s = arg;
     struct cmd *cmd = s->cmd;
-    int keep = cmd->kind == K_MGET || cmd->kind == K_EXPIRE;
+    int keep = cmd->kind == K_MGET;
 
     s->err = rep->err;
     if (s->err < 0 && s->err != RC_ENOTFOUND && rep->msg != NULL && rep->msg[0] &&
@@ -237,7 +226,7 @@ static void sub_done(void *arg, const struct rc_coord_res *rep)
         return;
     }
     s->ttl_ms = rep->ttl_ms;
-    if (s->err == 0 && keep && rep->has_value && !cmd->phase2) {
+    if (s->err == 0 && keep && rep->has_value) {
         /* The value is borrowed for this call only. */
         s->value = malloc(rep->value_len ? rep->value_len : 1);
         if (s->value == NULL) {
@@ -267,56 +256,10 @@ static void submit(struct cmd *cmd, struct sub *s, int kind, const uint8_t *key,
     rc_coord_run(cmd->r->co, &req, &sk);
 }
 
-/* The read phase of SET NX/XX and EXPIRE answered: decide and write. */
-static void start_phase2(struct cmd *cmd)
-{
-    struct sub *s = &cmd->subs[0];
-    int64_t ttl = cmd->ttl_ms;
-
-    cmd->phase2 = 1;
-    cmd->done = 0;
-    cmd->busy = 1;
-    if (cmd->kind == K_SET) {
-        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, cmd->value, cmd->value_len, ttl);
-    } else if (ttl <= 0) {
-        submit(cmd, s, RC_COORD_DEL, cmd->key, cmd->key_len, NULL, 0, 0);
-    } else {
-        /* EXPIRE rewrites the value it read with the new expiry. */
-        uint8_t *v = s->value;
-        size_t vl = s->value_len;
-
-        s->value = NULL;
-        submit(cmd, s, RC_COORD_PUT, cmd->key, cmd->key_len, v ? v : (const uint8_t *)"", vl, ttl);
-        free(v);
-    }
-    cmd->busy = 0;
-}
-
-static int wants_phase2(const struct cmd *cmd)
-{
-    const struct sub *s = &cmd->subs[0];
-
-    if (cmd->phase2 || (cmd->kind != K_SET && cmd->kind != K_EXPIRE))
-        return 0;
-    if (s->err < 0 && s->err != RC_ENOTFOUND)
-        return 0; /* the read failed: report it */
-    if (cmd->kind == K_EXPIRE)
-        return s->err == 0;
-    return cmd->cond == C_NX ? s->err == RC_ENOTFOUND : s->err == 0;
-}
-
 static void cmd_progress(struct cmd *cmd)
 {
-    while (cmd->done == cmd->n && !cmd->finished) {
-        if (wants_phase2(cmd)) {
-            start_phase2(cmd);
-            continue;
-        }
-        if (cmd->phase2 && cmd->kind == K_EXPIRE && cmd->subs[0].err == RC_ENOTFOUND)
-            cmd->subs[0].err = 0; /* deleting the key it just read: still a 1 */
+    if (cmd->done == cmd->n && !cmd->finished)
         cmd_reply(cmd);
-        return;
-    }
 }
 
 static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, size_t extra)
@@ -325,7 +268,7 @@ static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, s
 
     int pooled = n == 1 && extra <= CMD_POOL_EXTRA;
 
-    if (r->keys_inflight + n > MAX_KEYS_INFLIGHT)
+    if (r->keys_inflight + n > RC_RESP_MAX_KEYS_INFLIGHT)
         return NULL;
     if (pooled && r->free_cmds != NULL) {
         cmd = r->free_cmds;
@@ -343,6 +286,7 @@ static struct cmd *cmd_new(struct rc_resp_server *r, enum kind kind, size_t n, s
     cmd->pooled = pooled;
     cmd->kind = kind;
     cmd->n = n;
+    cmd->proto = r->cur_proto;
     return cmd;
 }
 
@@ -440,108 +384,25 @@ int rc_resp_keys_mset(struct rc_resp_ctx *x)
     return run_cmd(x->r, x->net, cmd, x->argv, 1, 2, RC_COORD_PUT, x->out);
 }
 
-/* A TTL argument in the given unit (1000 for seconds) as milliseconds.
- * 0 or RC_EINVAL on a non-number, an overflow, or (unless allow_neg) a
- * value below 1. */
-static int ttl_arg(const struct rc_resp_arg *a, int64_t unit, int allow_neg, int64_t *ms)
-{
-    int64_t v;
-
-    if (rc_resp_int(a, &v) < 0)
-        return RC_EINVAL;
-    if (!allow_neg && v <= 0)
-        return RC_EINVAL;
-    if (v > INT64_MAX / unit || v < INT64_MIN / unit)
-        return RC_EINVAL;
-    *ms = v * unit;
-    return 0;
-}
-
-/* Copies key and value into the cmd for the write of a two-phase command. */
-static void keep_kv(struct cmd *cmd, const struct rc_resp_arg *k, const struct rc_resp_arg *v)
-{
-    cmd->key = (uint8_t *)&cmd->subs[cmd->n];
-    cmd->key_len = k->len;
-    memcpy(cmd->key, k->p, k->len);
-    if (v != NULL) {
-        cmd->value = cmd->key + k->len;
-        cmd->value_len = v->len;
-        memcpy(cmd->value, v->p, v->len);
-    }
-}
-
+/* SET: a plain one is one PUT; with NX, XX, GET or KEEPTTL it reads
+ * first (resp_strings.c, queued behind other such commands on the key). */
 int rc_resp_keys_set(struct rc_resp_ctx *x)
 {
-    enum cond cond = C_NONE;
-    int64_t ttl = 0, at;
-    int has_ttl = 0;
+    struct rc_resp_set_args a;
     struct cmd *cmd;
-    size_t i;
+    int rv = rc_resp_str_set_parse(x, &a);
 
-    for (i = 3; i < x->argc; i++) {
-        const struct rc_resp_arg *a = &x->argv[i];
-        int64_t unit = rc_resp_is(a, "EX") || rc_resp_is(a, "EXAT") ? 1000 : 1;
-        int abs = rc_resp_is(a, "EXAT") || rc_resp_is(a, "PXAT");
-
-        if (rc_resp_is(a, "NX") && cond == C_NONE) {
-            cond = C_NX;
-        } else if (rc_resp_is(a, "XX") && cond == C_NONE) {
-            cond = C_XX;
-        } else if ((rc_resp_is(a, "EX") || rc_resp_is(a, "PX") || abs) && !has_ttl &&
-                   i + 1 < x->argc) {
-            if (ttl_arg(&x->argv[++i], unit, 0, &ttl) < 0)
-                return rc_resp_error(x->out, "ERR invalid expire time in 'set' command");
-            if (abs) {
-                /* Already past: the value expires at once, as in Redis. */
-                at = ttl - rc_node_now_ms();
-                ttl = at > 0 ? at : 1;
-            }
-            has_ttl = 1;
-        } else if (rc_resp_is(a, "GET") || rc_resp_is(a, "KEEPTTL")) {
-            return rc_resp_server_errorf(x, "ERR SET %s is not supported by ringcache",
-                                         rc_resp_is(a, "GET") ? "GET" : "KEEPTTL");
-        } else {
-            return rc_resp_error(x->out, "ERR syntax error");
-        }
-    }
-    if (cond == C_NONE) {
-        cmd = cmd_new(x->r, K_SET, 1, 0);
-        if (cmd == NULL)
-            return no_cmd(x);
-        cmd->value = (uint8_t *)x->argv[2].p; /* used during run_cmd only */
-        cmd->value_len = x->argv[2].len;
-        cmd->ttl_ms = ttl;
-        cmd->phase2 = 1;
-        return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_PUT, x->out);
-    }
-    cmd = cmd_new(x->r, K_SET, 1, x->argv[1].len + x->argv[2].len);
+    if (rv != 0)
+        return rv < 0 ? rv : 0; /* answered: a syntax or expire time error */
+    if (a.nx || a.xx || a.get || a.keepttl)
+        return rc_resp_str_set_run(x, &a);
+    cmd = cmd_new(x->r, K_SET, 1, 0);
     if (cmd == NULL)
         return no_cmd(x);
-    keep_kv(cmd, &x->argv[1], &x->argv[2]);
-    cmd->cond = cond;
-    cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
-}
-
-int rc_resp_keys_expire(struct rc_resp_ctx *x)
-{
-    int64_t unit = rc_resp_is(&x->argv[0], "EXPIRE") ? 1000 : 1;
-    struct cmd *cmd;
-    int64_t ttl;
-
-    if (x->argc > 3)
-        return rc_resp_server_errorf(x,
-                                     "ERR %s options (NX, XX, GT, LT) are not supported by "
-                                     "ringcache",
-                                     unit == 1000 ? "EXPIRE" : "PEXPIRE");
-    if (ttl_arg(&x->argv[2], unit, 1, &ttl) < 0)
-        return rc_resp_error(x->out, "ERR value is not an integer or out of range");
-    cmd = cmd_new(x->r, K_EXPIRE, 1, x->argv[1].len);
-    if (cmd == NULL)
-        return no_cmd(x);
-    keep_kv(cmd, &x->argv[1], NULL);
-    cmd->ttl_ms = ttl;
-    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_GET, x->out);
+    cmd->value = (uint8_t *)x->argv[2].p; /* used during run_cmd only */
+    cmd->value_len = x->argv[2].len;
+    cmd->ttl_ms = a.ttl_ms;
+    return run_cmd(x->r, x->net, cmd, x->argv, 1, 1, RC_COORD_PUT, x->out);
 }
 
 int rc_resp_keys_counter(struct rc_resp_ctx *x)

@@ -1,5 +1,5 @@
 /*
- * resp_server.h - the Redis-protocol (RESP2) front end.
+ * resp_server.h - the Redis-protocol (RESP2/RESP3) front end.
  *
  * A second client listener (--resp-port) on the same event loop, served
  * by the same net.c connections (with their limits, backpressure and
@@ -8,7 +8,9 @@
  * answers are gathered into one RESP reply. Any node answers any key, so
  * clients need no MOVED redirects. Commands and their guarantees are in
  * docs/protocol.md ("RESP front end"). The net hook and the command table
- * are in resp_server.c, the commands in resp_keys.c and resp_admin.c.
+ * are in resp_server.c, the commands in resp_keys.c, resp_strings.c,
+ * resp_admin.c, resp_client.c (CLIENT), resp_multi.c (transactions),
+ * resp_docs.c.
  */
 #ifndef RC_RESP_SERVER_H
 #define RC_RESP_SERVER_H
@@ -34,6 +36,7 @@ struct rc_resp_server_opts {
                             is answered with -ERR reply too large for the connection's
                             buffer instead; net.c's output takes one reply this large */
     struct rc_auth *auth; /* client passwords (borrowed), NULL = no AUTH needed */
+    int w;               /* the write quorum (--w): what WAIT reports */
 };
 
 /* coord, cluster, admin, node and log are borrowed for the life of the
@@ -52,6 +55,11 @@ struct rc_resp_stats {
 
 /* Borrowed for the front end's life. */
 const struct rc_resp_stats *rc_resp_server_stats(const struct rc_resp_server *r);
+
+/* The cluster keyspace walker for SCAN, KEYS, RANDOMKEY and DBSIZE
+ * (borrowed for the front end's life); without it they answer an error. */
+struct rc_keyspace;
+void rc_resp_server_set_keyspace(struct rc_resp_server *r, struct rc_keyspace *ks);
 
 /* The RESP net itself, for INFO's client counters (borrowed). */
 void rc_resp_server_set_net(struct rc_resp_server *r, struct rc_net *net);

@@ -60,6 +60,10 @@ struct rc_store_opts {
     int write_behind;
     int64_t flush_ms;
     int64_t max_lag_ms;
+    /* Journal bytes past which write-behind folds its journal into the
+     * table (0: 64 MiB, store_wb_flush.c's WB_FOLD_BYTES); tests set it
+     * small to fold all the time. */
+    int64_t fold_bytes;
 };
 
 /* One stored entry. Pointers are borrowed and valid until the next call
@@ -263,6 +267,12 @@ struct rc_store_stats {
     int64_t wb_flush_ms_max;
     int64_t wb_flush_errors;
     int64_t wb_backlog_waits;
+    /* The journal flushes append to (store_wb_journal.c): its data bytes
+     * not yet folded into the table, folds done, fold steps that failed
+     * (retried after the next flush). */
+    int64_t wb_journal_bytes;
+    int64_t wb_folds;
+    int64_t wb_fold_errors;
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

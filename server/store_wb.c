@@ -536,6 +536,11 @@ static void wb_close(void *eng)
 
     rc_memkv_commit(w->mem.kv);
     flush_all(w);
+    /* The journal into the table now, so the next open reads it at once
+     * (a failure leaves it to that open's fold). */
+    rc_wb_writer_stop(w->writer);
+    w->writer = NULL;
+    (void)rc_wb_journal_fold_all(w->db);
     wb_free(w);
 }
 
@@ -647,7 +652,7 @@ static int wb_backlogged(const void *eng)
         return 0;
     drain = (double)((int64_t)w->dirty.n + w->inflight_rows) * w->ms_per_row;
     return (double)lag_ms(w, mono_ms()) + drain > (double)w->max_lag_ms ||
-           w->dirty.bytes > WB_MAX_DIRTY_BYTES;
+           w->dirty.bytes > WB_MAX_DIRTY_BYTES || rc_wb_writer_backlogged(w->writer);
 }
 
 /* The memory engine's figures; the disk's size, WAL and checkpoints are
@@ -658,7 +663,7 @@ static void wb_stats(void *eng, struct rc_store_stats *st)
 
     rc_store_mem_stats(eng, st);
     st->db_bytes = rc_wb_db_bytes(w->db, w->page_size);
-    rc_wb_writer_stats(w->writer, &st->wal_bytes, &st->checkpoints);
+    rc_wb_writer_stats(w->writer, st);
     st->wb_dirty = (int64_t)w->dirty.n + w->inflight_rows;
     st->wb_lag_ms = lag_ms(w, mono_ms());
     st->wb_flushes = w->flushes;

@@ -58,6 +58,49 @@ static inline const struct wb_row *wb_batch_row(const struct wb_batch *b, size_t
     return b->rows[i];
 }
 
+/*
+ * The journal (store_wb_journal.c): a flush appends its batch as one row
+ * of table wb_journal; a fold applies the journal to the kv table, each
+ * key's last state once, in (token, key) order, in transactions of a
+ * bounded number of rows, and deletes the journal rows it covered in its
+ * last one. Used by the writer thread on its connection, and at open
+ * (rc_wb_journal_fold_all) by whichever engine opens the file, so the
+ * table is whole before it is read.
+ */
+struct sqlite3;
+struct sqlite3_stmt;
+#define WB_JOURNAL_STMTS 8
+struct wb_journal {
+    struct sqlite3 *db;
+    struct sqlite3_stmt *st[WB_JOURNAL_STMTS];
+    int64_t bytes;      /* journal data bytes (appended, not yet folded) */
+    int64_t folds;      /* folds completed */
+    /* The fold under way (upto 0: none): */
+    int64_t upto;       /* the last journal seq it covers */
+    int64_t fold_bytes; /* the data bytes of the rows it covers */
+    uint8_t **blobs;    /* those rows, read into memory */
+    size_t nblobs;
+    const struct wb_row **rows; /* each key's last state, sorted */
+    size_t nrows, next; /* rows applied so far: [0, next) */
+};
+
+/* Prepares the statements on db. 0, RC_EIO, RC_ENOMEM. */
+int rc_wb_journal_open(struct sqlite3 *db, struct wb_journal *j);
+/* Frees a fold under way (its journal rows stay: a later fold redoes it). */
+void rc_wb_journal_close(struct wb_journal *j);
+/* Appends the batch's rows in one transaction. 0 or RC_EIO / RC_EFULL /
+ * RC_ENOMEM (nothing appended). */
+int rc_wb_journal_append(struct wb_journal *j, const struct wb_batch *b);
+/* One transaction of a fold: begins one if none is under way (reading the
+ * journal), applies up to max_rows rows; *done = 1 when the fold ended
+ * (the journal rows it covered deleted) or the journal was empty. An
+ * error leaves the fold where it was, to be retried. */
+int rc_wb_journal_fold_step(struct wb_journal *j, size_t max_rows, int *done);
+/* The journal's data bytes. 0 or RC_EIO. */
+int rc_wb_journal_size(struct sqlite3 *db, int64_t *bytes);
+/* Folds the whole journal (at open, before the table is read). */
+int rc_wb_journal_fold_all(struct sqlite3 *db);
+
 struct wb_writer;
 
 /* Opens a connection to <data_dir>/ringcache.db (schema created or
@@ -92,8 +135,12 @@ void rc_wb_writer_submit(struct wb_writer *w, struct wb_batch *b);
 struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait_ms);
 /* Whether a batch is submitted and not yet taken back. */
 int rc_wb_writer_busy(struct wb_writer *w);
-/* WAL size after the last commit and checkpoints done. */
-void rc_wb_writer_stats(struct wb_writer *w, int64_t *wal_bytes, int64_t *checkpoints);
+/* The writer's figures of rc_store_stats: WAL size after the last
+ * commit, checkpoints, journal bytes, folds and failed fold steps. */
+void rc_wb_writer_stats(struct wb_writer *w, struct rc_store_stats *st);
+/* 1 while the journal is past what the folds must bring it under before
+ * more flushes (the loop holds writes back meanwhile). */
+int rc_wb_writer_backlogged(struct wb_writer *w);
 /* Stops the thread (after the batch it runs, not taken back: freed) and
  * closes its connection. NULL is a no-op. */
 void rc_wb_writer_stop(struct wb_writer *w);

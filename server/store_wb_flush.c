@@ -1,10 +1,12 @@
 /*
  * store_wb_flush.c - the SQLite side of the write-behind engine
  * (store_wb.h): a connection for the loop thread (warm restart, metadata)
- * and one writer thread with its own connection that applies each flush
- * batch in one transaction. The database file is the SQLite engine's, same
- * schema and migrations (store_sqlite_schema.c): a node can switch between
- * the two engines and keep its data.
+ * and one writer thread with its own connection that appends each flush
+ * batch to the journal in one transaction and, between flushes, folds the
+ * journal into the table (store_wb_journal.c). The database file is the
+ * SQLite engine's, same schema and migrations (store_sqlite_schema.c): a
+ * node can switch between the two engines and keep its data (the open
+ * folds what a journal still holds).
  */
 #include "store_wb.h"
 
@@ -14,27 +16,37 @@
 #include <string.h>
 #include <time.h>
 
-/* WAL pages after a flush past which the writer checkpoints (PASSIVE:
+/* WAL pages after a commit past which the writer checkpoints (PASSIVE:
  * nothing else writes, so it copies every frame and the WAL restarts at
- * the next flush). SQLite's own auto-checkpoint threshold; it runs on the
- * writer thread, never on the event loop. */
+ * the next commit). SQLite's own auto-checkpoint threshold; it runs on
+ * the writer thread, never on the event loop. */
 #define WB_CKPT_PAGES 1000
 
-enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_PUT, W_DEL, W_COUNT };
+/* Journal bytes past which the writer folds them into the table, between
+ * flushes. Larger: more writes of one key folded into one row, and more
+ * rows sharing each b-tree leaf (64 MiB is ~500,000 rows of 100 B: a
+ * million keys' table takes ~13 rows per leaf written, against ~1.5 when
+ * each 100 ms flush wrote its own); but a fold holds them in memory while
+ * it runs (this many bytes, plus 24 bytes a row) and a crash leaves up to
+ * this much to fold at the next open. */
+#define WB_FOLD_BYTES (64ll << 20)
 
-static const char *const writer_sql[W_COUNT] = {
-    [W_BEGIN] = "BEGIN IMMEDIATE",
-    [W_COMMIT] = "COMMIT",
-    [W_ROLLBACK] = "ROLLBACK",
-    [W_PUT] = "INSERT OR REPLACE INTO kv(key, token, hlc, node, expires, value)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [W_DEL] = "DELETE FROM kv WHERE token = ?2 AND key = ?1",
-};
+/* Rows per fold transaction: the longest a flush waits behind a fold
+ * (~10-50 ms at 1-3 us a row), so the lag stays within its bound. */
+#define WB_FOLD_CHUNK 16384
+
+/* Journal bytes past which folding comes before the next flush (four
+ * times the fold threshold): the
+ * journal cannot outgrow the fold (the loop's backpressure then holds the
+ * writes, rc_wb_writer_backlogged). */
+#define JOURNAL_MAX(w) (4 * (w)->fold_bytes)
 
 struct wb_writer {
     sqlite3 *db;
-    sqlite3_stmt *st[W_COUNT];
+    struct wb_journal j;    /* the writer thread's only */
     int wal_pages;          /* the writer's own: after its last commit */
+    int fold_failed;        /* the last fold step failed: retried after the next flush */
+    int64_t fold_bytes;     /* rc_store_opts.fold_bytes, or WB_FOLD_BYTES */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;     /* guards what follows */
@@ -44,6 +56,7 @@ struct wb_writer {
     int done;               /* doing is done */
     int stop;
     int64_t wal_bytes, checkpoints, page_size;
+    int64_t journal_bytes, folds, fold_errors; /* copies of j's, for the loop */
 };
 
 static int64_t mono_ms(void)
@@ -171,95 +184,56 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-static int step_done(sqlite3_stmt *st)
+/* Checkpoints once the WAL passed WB_CKPT_PAGES. */
+static void checkpoint(struct wb_writer *w)
 {
-    int rc = sqlite3_step(st);
-
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int apply_row(struct wb_writer *w, const struct wb_row *r)
-{
-    sqlite3_stmt *st = w->st[r->kind == WB_DELETE ? W_DEL : W_PUT];
-
-    rc_store_sqlite_bind_bytes(st, 1, wb_row_key(r), r->key_len);
-    sqlite3_bind_int64(st, 2, tok_db(r->token));
-    if (r->kind != WB_DELETE) {
-        sqlite3_bind_int64(st, 3, (int64_t)r->hlc);
-        sqlite3_bind_int64(st, 4, (int64_t)r->node);
-        sqlite3_bind_int64(st, 5, r->expires);
-        if (r->kind == WB_VALUE)
-            rc_store_sqlite_bind_bytes(st, 6, wb_row_key(r) + r->key_len, r->value_len);
-        else
-            sqlite3_bind_null(st, 6);
-    }
-    return step_done(st);
-}
-
-/* (token, key) order, keys as SQLite compares blobs: the table's order. */
-static int row_cmp(const void *pa, const void *pb)
-{
-    const struct wb_row *a = *(const struct wb_row *const *)pa;
-    const struct wb_row *b = *(const struct wb_row *const *)pb;
-    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-    int c;
-
-    if (a->token != b->token)
-        return a->token < b->token ? -1 : 1;
-    c = n > 0 ? memcmp(wb_row_key(a), wb_row_key(b), n) : 0;
-    if (c != 0)
-        return c;
-    return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
-}
-
-/* The rows in the table's order, so each page is written once per
- * batch. Here, not on the loop: a sort is most of a batch's building. */
-static int sort_rows(struct wb_batch *b)
-{
-    size_t i;
-
-    b->rows = malloc((b->nrows ? b->nrows : 1) * sizeof(*b->rows));
-    if (b->rows == NULL)
-        return RC_ENOMEM;
-    for (i = 0; i < b->nrows; i++)
-        b->rows[i] = (const struct wb_row *)(b->buf + b->offs[i]);
-    qsort(b->rows, b->nrows, sizeof(*b->rows), row_cmp);
-    return 0;
-}
-
-/* One transaction for the whole batch: all of it is on disk, or none. */
-static void apply_batch(struct wb_writer *w, struct wb_batch *b)
-{
-    int64_t t0 = mono_ms();
-    size_t i;
-    int rc;
-
-    if (sort_rows(b) < 0) {
-        b->err = RC_ENOMEM;
-        b->took_ms = mono_ms() - t0;
-        return;
-    }
-    rc = step_done(w->st[W_BEGIN]);
-
-    for (i = 0; i < b->nrows && rc == SQLITE_OK; i++)
-        rc = apply_row(w, wb_batch_row(b, i));
-    if (rc == SQLITE_OK)
-        rc = step_done(w->st[W_COMMIT]);
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(w->db))
-        step_done(w->st[W_ROLLBACK]);
-    b->err = rc == SQLITE_OK ? 0 : map_err(rc);
-    if (rc == SQLITE_OK && w->wal_pages >= WB_CKPT_PAGES &&
+    if (w->wal_pages >= WB_CKPT_PAGES &&
         sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
             SQLITE_OK) {
         pthread_mutex_lock(&w->mu);
         w->checkpoints++;
         pthread_mutex_unlock(&w->mu);
     }
+}
+
+/* One transaction for the whole batch: all of it is on disk, or none. */
+static void apply_batch(struct wb_writer *w, struct wb_batch *b)
+{
+    int64_t t0 = mono_ms();
+
+    b->err = rc_wb_journal_append(&w->j, b);
+    if (b->err == 0) {
+        w->fold_failed = 0;
+        checkpoint(w);
+    }
     b->took_ms = mono_ms() - t0;
 }
 
+/* One fold transaction (store_wb_journal.c). */
+static void fold_step(struct wb_writer *w)
+{
+    int done = 0, err = rc_wb_journal_fold_step(&w->j, WB_FOLD_CHUNK, &done);
+
+    if (err < 0) {
+        w->fold_failed = 1;
+        pthread_mutex_lock(&w->mu);
+        w->fold_errors++;
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    checkpoint(w);
+}
+
+/* Under mu: a fold is under way, or the journal is large enough for one
+ * (and the last step did not fail since the last flush). */
+static int fold_due(const struct wb_writer *w)
+{
+    return !w->fold_failed && (w->j.upto != 0 || w->j.bytes >= w->fold_bytes);
+}
+
+/* Flushes first (the lag is the durability bound), folds between them,
+ * unless the journal has grown past JOURNAL_MAX: then a fold step
+ * goes first. */
 static void *writer_main(void *arg)
 {
     struct wb_writer *w = arg;
@@ -267,19 +241,27 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->todo == NULL && !w->stop)
+        while (w->todo == NULL && !w->stop && !fold_due(w))
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->todo == NULL)
+        if (w->todo == NULL && w->stop)
             break;
-        b = w->todo;
-        w->todo = NULL;
-        w->doing = b;
-        w->done = 0;
-        pthread_mutex_unlock(&w->mu);
-        apply_batch(w, b);
-        pthread_mutex_lock(&w->mu);
+        if (w->todo == NULL || (!w->stop && fold_due(w) && w->j.bytes >= JOURNAL_MAX(w))) {
+            pthread_mutex_unlock(&w->mu);
+            fold_step(w);
+            pthread_mutex_lock(&w->mu);
+        } else {
+            b = w->todo;
+            w->todo = NULL;
+            w->doing = b;
+            w->done = 0;
+            pthread_mutex_unlock(&w->mu);
+            apply_batch(w, b);
+            pthread_mutex_lock(&w->mu);
+            w->done = 1;
+        }
         w->wal_bytes = (int64_t)w->wal_pages * w->page_size;
-        w->done = 1;
+        w->journal_bytes = w->j.bytes;
+        w->folds = w->j.folds;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -288,10 +270,7 @@ static void *writer_main(void *arg)
 
 static void writer_free(struct wb_writer *w)
 {
-    int i;
-
-    for (i = 0; i < W_COUNT; i++)
-        sqlite3_finalize(w->st[i]);
+    rc_wb_journal_close(&w->j);
     sqlite3_close(w->db);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -302,22 +281,22 @@ int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out,
                        size_t errlen)
 {
     struct wb_writer *w = calloc(1, sizeof(*w));
-    int i, rc = SQLITE_OK, err;
+    int err;
 
     *out = NULL;
     if (w == NULL)
         return RC_ENOMEM;
+    w->fold_bytes = opts->fold_bytes > 0 ? opts->fold_bytes : WB_FOLD_BYTES;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     err = rc_wb_db_open(opts, &w->db, &w->page_size, errbuf, errlen);
-    for (i = 0; err == 0 && i < W_COUNT && rc == SQLITE_OK; i++)
-        rc = sqlite3_prepare_v3(w->db, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
-                                NULL);
-    if (err == 0 && rc != SQLITE_OK) {
+    if (err == 0 && (err = rc_wb_journal_open(w->db, &w->j)) < 0)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot prepare the writer: %s",
                                 sqlite3_errmsg(w->db));
+    /* The open folded the journal: what is left is what a failed fold
+     * left (its size, so the writer folds it again). */
+    if (err == 0 && rc_wb_journal_size(w->db, &w->j.bytes) < 0)
         err = RC_EIO;
-    }
     if (err == 0) {
         sqlite3_wal_hook(w->db, on_wal, w);
         if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -386,12 +365,25 @@ int rc_wb_writer_busy(struct wb_writer *w)
     return busy;
 }
 
-void rc_wb_writer_stats(struct wb_writer *w, int64_t *wal_bytes, int64_t *checkpoints)
+void rc_wb_writer_stats(struct wb_writer *w, struct rc_store_stats *st)
 {
     pthread_mutex_lock(&w->mu);
-    *wal_bytes = w->wal_bytes;
-    *checkpoints = w->checkpoints;
+    st->wal_bytes = w->wal_bytes;
+    st->checkpoints = w->checkpoints;
+    st->wb_journal_bytes = w->journal_bytes;
+    st->wb_folds = w->folds;
+    st->wb_fold_errors = w->fold_errors;
     pthread_mutex_unlock(&w->mu);
+}
+
+int rc_wb_writer_backlogged(struct wb_writer *w)
+{
+    int over;
+
+    pthread_mutex_lock(&w->mu);
+    over = w->journal_bytes >= JOURNAL_MAX(w);
+    pthread_mutex_unlock(&w->mu);
+    return over;
 }
 
 void rc_wb_writer_stop(struct wb_writer *w)

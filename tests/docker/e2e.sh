@@ -60,6 +60,8 @@ declare -A cid=()
 # clashes with a cluster already running on this machine.
 export RC_IMAGE=$img RC_NODE1_PORT='' RC_NODE2_PORT='' RC_NODE3_PORT='' \
     RC_NODE4_PORT='' RC_NODE5_PORT='' RC_NODE6_PORT=''
+export RC_NODE1_METRICS_PORT='' RC_NODE2_METRICS_PORT='' RC_NODE3_METRICS_PORT='' \
+    RC_NODE4_METRICS_PORT='' RC_NODE5_METRICS_PORT='' RC_NODE6_METRICS_PORT=''
 compose() { "${compose_cmd[@]}" -p "$proj" -f "$root/docker/docker-compose.yml" "$@"; }
 
 teardown() {

@@ -834,8 +834,11 @@ static void test_seed_restart(void **state)
 static void test_anti_entropy(void **state)
 {
     struct fixture *f = *state;
+    /* The direct engine: its table holds every row as soon as it is
+     * acknowledged, so a DELETE behind the node's back loses exactly those
+     * rows (write-behind keeps recent rows in its journal until a fold). */
     const char *const extra[] = {"--cleanup-interval", "500", "--anti-entropy-interval", "1000",
-                                 "--max-hints", "0", NULL};
+                                 "--max-hints", "0", "--write-behind", "off", NULL};
     enum { A, B, C };
     struct rc_client *c;
     char cmd[RC_H_PATH * 2 + 200];
@@ -847,8 +850,6 @@ static void test_anti_entropy(void **state)
     c = client(f, f->nodes[A], 5000);
     assert_int_equal(batch(c, RC_CLIENT_PUT, "ae", 0, 300, "ae", RC_CLIENT_CL_ALL, EXPECT_OK), 0);
     assert_int_equal(stat_of(f, C, "keys"), 300);
-    /* On disk before the kill (write-behind: within a flush). */
-    assert_true(wait_stat_sum(f, 1u << C, "wb_dirty", 0, 5000) >= 0);
 
     rc_h_server_kill(f->nodes[C]);
     snprintf(cmd, sizeof(cmd),

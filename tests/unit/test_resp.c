@@ -261,6 +261,44 @@ static void test_encoders(void **state)
     rc_buf_close(&b);
 }
 
+/* The RESP3 encoders, and the RESP2 form each writes for proto 2 (what
+ * Redis 7 sends a RESP2 client), byte for byte. */
+static void test_encoders_resp3(void **state)
+{
+    static const char want3[] = "_\r\n_\r\n%2\r\n~3\r\n#t\r\n#f\r\n,1.5\r\n,inf\r\n"
+                                ",-inf\r\n=7\r\ntxt:abc\r\n";
+    static const char want2[] = "$-1\r\n*-1\r\n*4\r\n*3\r\n:1\r\n:0\r\n$3\r\n1.5\r\n$3\r\ninf\r\n"
+                                "$4\r\n-inf\r\n$3\r\nabc\r\n";
+    const char *want[2] = {want2, want3};
+    struct rc_buf b;
+    int proto;
+
+    (void)state;
+    for (proto = 2; proto <= 3; proto++) {
+        rc_buf_init(&b, 1024);
+        assert_int_equal(rc_resp_null(&b, proto), 0);
+        assert_int_equal(rc_resp_null_array(&b, proto), 0);
+        assert_int_equal(rc_resp_map(&b, 2, proto), 0);
+        assert_int_equal(rc_resp_set(&b, 3, proto), 0);
+        assert_int_equal(rc_resp_bool(&b, 1, proto), 0);
+        assert_int_equal(rc_resp_bool(&b, 0, proto), 0);
+        assert_int_equal(rc_resp_double(&b, 1.5, proto), 0);
+        assert_int_equal(rc_resp_double(&b, 1.0 / 0.0, proto), 0);
+        assert_int_equal(rc_resp_double(&b, -1.0 / 0.0, proto), 0);
+        assert_int_equal(rc_resp_verbatim(&b, "abc", 3, proto), 0);
+        assert_int_equal(rc_buf_used(&b), strlen(want[proto - 2]));
+        assert_memory_equal(rc_buf_rptr(&b), want[proto - 2], strlen(want[proto - 2]));
+        rc_buf_close(&b);
+    }
+    /* A full buffer leaves the output unchanged. */
+    rc_buf_init(&b, 8);
+    assert_int_equal(rc_resp_verbatim(&b, "0123", 4, 3), RC_EBUFFER_FULL);
+    assert_int_equal(rc_buf_used(&b), 0);
+    assert_int_equal(rc_resp_double(&b, 0.1, 3), RC_EBUFFER_FULL);
+    assert_int_equal(rc_buf_used(&b), 0);
+    rc_buf_close(&b);
+}
+
 static void test_reply_check(void **state)
 {
     static const struct {
@@ -317,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_negative_count),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_encoders_resp3),
         cmocka_unit_test(test_reply_check),
     };
 

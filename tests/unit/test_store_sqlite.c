@@ -418,11 +418,11 @@ static void test_schema_version(void **state)
     f->s = NULL;
     snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(rc_store_open(&f->opts, &s, errbuf, sizeof(errbuf)), RC_EIO);
     assert_null(s);
-    assert_non_null(strstr(errbuf, "schema version 3"));
+    assert_non_null(strstr(errbuf, "schema version 4"));
 }
 
 static int collect_keys(void *arg, const struct rc_entry *e)

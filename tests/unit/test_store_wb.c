@@ -18,6 +18,7 @@
 #include "evict.h"
 #include "ring.h"
 #include "store.h"
+#include "store_wb.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -53,8 +54,12 @@ static sqlite3 *db_of(struct fx *f)
     char path[192];
     sqlite3 *db = NULL;
 
+    /* The table as the file holds it: kv with the journal folded in, as
+     * any open of the file reads it (flushes append to the journal). */
     snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(rc_wb_journal_fold_all(db), 0);
     return db;
 }
 
@@ -344,7 +349,151 @@ static void test_migrates_v1(void **state)
     expect_stats(f->s, 45, 5, 9 * 6 + 36 * 7);
     assert_int_equal(rc_store_meta_get(f->s, "node_id", &id), 0);
     assert_int_equal(id, 42);
-    assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+}
+
+
+/* Journal rows built by hand, as a flush builds them (store_wb.c). */
+struct jbatch {
+    struct wb_batch b;
+    uint8_t buf[4096];
+};
+
+static void jrow(struct jbatch *j, const char *key, int kind, const char *val, uint64_t hlc)
+{
+    struct wb_row *r = (struct wb_row *)(j->buf + j->b.len);
+    size_t klen = strlen(key), vlen = kind == WB_VALUE ? strlen(val) : 0;
+    size_t size = sizeof(*r) + ((klen + vlen + 7) & ~(size_t)7);
+
+    assert_true(j->b.len + size <= sizeof(j->buf));
+    memset(r, 0, size);
+    r->token = rc_ring_token(key, klen);
+    r->key_len = (uint32_t)klen;
+    r->value_len = (uint32_t)vlen;
+    r->kind = (uint32_t)kind;
+    r->hlc = hlc;
+    r->node = 1;
+    r->expires = kind == WB_TOMB ? NOW0 + GRACE_MS : 0;
+    memcpy(r + 1, key, klen);
+    memcpy((uint8_t *)(r + 1) + klen, val != NULL ? val : "", vlen);
+    j->b.buf = j->buf;
+    j->b.len += size;
+    j->b.nrows++;
+}
+
+static void jappend(struct wb_journal *jr, struct jbatch *j)
+{
+    assert_int_equal(rc_wb_journal_append(jr, &j->b), 0);
+    memset(j, 0, sizeof(*j));
+}
+
+/* A crash in the middle of a fold (some of its transactions committed,
+ * the journal rows it covers still there) and flushes appended after it
+ * began: the next open folds again and every key ends in its last state,
+ * deletes included; the journal is then empty. */
+static void test_crash_mid_fold(void **state)
+{
+    struct fx *f = *state;
+    struct wb_journal jr;
+    struct jbatch *j = calloc(1, sizeof(*j));
+    sqlite3 *db;
+    char path[192];
+    int done = 0;
+
+    assert_non_null(j);
+    assert_int_equal(put(f->s, "k2", "disk", 5, 1, 0, NOW0, NULL), 1);
+    rc_store_close(f->s); /* the table holds k2 = disk (folded at close) */
+    f->s = NULL;
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(rc_wb_journal_open(db, &jr), 0);
+    jrow(j, "k1", WB_VALUE, "one", 10);
+    jrow(j, "k2", WB_VALUE, "two", 11);
+    jrow(j, "k3", WB_TOMB, NULL, 12);
+    jappend(&jr, j);
+    jrow(j, "k1", WB_VALUE, "one-b", 20);
+    jrow(j, "k2", WB_DELETE, NULL, 0);
+    jrow(j, "k4", WB_VALUE, "four", 21);
+    jappend(&jr, j);
+    jrow(j, "k3", WB_VALUE, "three", 30);
+    jappend(&jr, j);
+    /* Two of the fold's transactions (one row each), then a flush that
+     * came after the fold began, then the crash (the fold abandoned). */
+    assert_int_equal(rc_wb_journal_fold_step(&jr, 1, &done), 0);
+    assert_false(done);
+    assert_int_equal(rc_wb_journal_fold_step(&jr, 1, &done), 0);
+    assert_false(done);
+    jrow(j, "k4", WB_VALUE, "four-b", 40);
+    jrow(j, "k5", WB_TOMB, NULL, 41);
+    jappend(&jr, j);
+    rc_wb_journal_close(&jr);
+    sqlite3_close(db);
+    free(j);
+
+    fx_open(f);
+    expect(f->s, "k1", "one-b", 20, 1, NOW0);
+    expect_absent(f->s, "k2", NOW0);
+    expect(f->s, "k3", "three", 30, 1, NOW0);
+    expect(f->s, "k4", "four-b", 40, 1, NOW0);
+    expect(f->s, "k5", NULL, 41, 1, NOW0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM wb_journal"), 0);
+    assert_int_equal(rows_of(f), 4);
+}
+
+/* Folding all the time (a threshold of 2 KiB) under random writes,
+ * deletes and evictions: what the file holds, read at the next open,
+ * is exactly what memory held at the close; and the folds did run. */
+static void test_folds_under_load(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    uint64_t x = 12345, hlc = 1000;
+    char key[32], val[64];
+    int i, k, b;
+    struct {
+        int live; /* 0: never written or deleted; 1: value; 2: tombstone */
+        char val[64];
+        uint64_t hlc;
+    } model[300];
+
+    memset(model, 0, sizeof(model));
+    f->opts.fold_bytes = 2048;
+    f->opts.flush_ms = 1;
+    fx_reopen(f);
+    for (b = 0; b < 200; b++) {
+        for (i = 0; i < 20; i++) {
+            k = (int)(lcg(&x) % 300);
+            snprintf(key, sizeof(key), "key-%d", k);
+            hlc++;
+            if (lcg(&x) % 5 == 0) {
+                assert_int_equal(del(f->s, key, hlc, 1, NOW0, NULL), 1);
+                model[k].live = 2;
+            } else {
+                snprintf(val, sizeof(val), "v%llu-%d", (unsigned long long)hlc, k);
+                assert_int_equal(put(f->s, key, val, hlc, 1, 0, NOW0, NULL), 1);
+                model[k].live = 1;
+                snprintf(model[k].val, sizeof(model[k].val), "%s", val);
+            }
+            model[k].hlc = hlc;
+        }
+        assert_int_equal(rc_store_commit(f->s), 0);
+        if (b % 10 == 0)
+            settle(f->s);
+    }
+    settle(f->s);
+    for (i = 0; i < 500 && (rc_store_stats(f->s, &st), st.wb_folds < 3); i++)
+        sleep_ms(2);
+    assert_true(st.wb_folds >= 3);
+    assert_int_equal(st.wb_fold_errors, 0);
+    fx_reopen(f);
+    for (k = 0; k < 300; k++) {
+        snprintf(key, sizeof(key), "key-%d", k);
+        if (model[k].live == 0)
+            expect_absent(f->s, key, NOW0);
+        else
+            expect(f->s, key, model[k].live == 1 ? model[k].val : NULL, model[k].hlc, 1, NOW0);
+    }
+    assert_int_equal(db_int(f, "SELECT count(*) FROM wb_journal"), 0);
 }
 
 int main(void)
@@ -360,6 +509,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backpressure, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_loses_only_unflushed, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_fold, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_folds_under_load, setup_wb, fx_teardown),
     };
     return cmocka_run_group_tests_name("store_wb", tests, NULL, NULL);
 }
