@@ -42,6 +42,8 @@ struct rc_coord_req {
     size_t value_len;
     uint64_t ttl_ms;      /* PUT: 0 = no expiry */
     uint32_t level;       /* RC_CL_* (codec.h); 0 = the node's default R or W */
+    uint32_t flags;       /* PUT: the client's 32-bit flags (memcached), stored with the
+                             value; carried by the `counter` branch (issue 18), not yet here */
 };
 
 /* Its outcome; pointers borrowed for the callback only. */
@@ -52,6 +54,7 @@ struct rc_coord_res {
     const uint8_t *value; /* GET hit */
     size_t value_len;
     uint64_t ttl_ms;  /* GET hit: time left, 0 = none */
+    uint32_t flags;   /* GET hit: the flags stored with the value (see rc_coord_req.flags) */
     struct rc_version ver; /* GET hit: its version; PUT, DEL: the version written */
     unsigned has_value : 1;
     unsigned has_version : 1;

@@ -126,7 +126,7 @@ int rc_node_repl_read(struct rc_node *n, const struct rc_request *req, struct rc
  * down before (a shut-down net has nothing to resume or flush). 0, or
  * RC_EINVAL when RC_NODE_MAX_NETS are attached already.
  */
-#define RC_NODE_MAX_NETS 4 /* the client, peer and RESP ports, and one spare */
+#define RC_NODE_MAX_NETS 5 /* the client, peer, RESP and memcached ports, and one spare */
 int rc_node_attach(struct rc_node *n, struct rc_net *net);
 
 /* Local read at wall-clock now. 0 with *e (tombstones included; borrowed
