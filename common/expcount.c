@@ -129,38 +129,77 @@ void rc_expcount_add(struct rc_expcount *e, int64_t t, int sign)
     if (e->n[i] == 0)
         e->emptied++;
     e->total += sign;
-    if (t <= e->mark)
+    e->sum_s += sign * (t / 1000);
+    e->sum_ms += sign * (t % 1000);
+    if (t <= e->mark) {
         e->passed += sign;
+        e->passed_s += sign * (t / 1000);
+        e->passed_ms += sign * (t % 1000);
+    }
 }
 
-/* Sum of the counts of times in (lo, hi]: one lookup per millisecond, or
- * one pass over the table when that is shorter. */
-static int64_t count_between(const struct rc_expcount *e, int64_t lo, int64_t hi)
+/* What count_between adds up. */
+struct span {
+    int64_t n, s, ms;
+};
+
+static void span_add(struct span *sp, int64_t t, int64_t n)
 {
-    int64_t sum = 0, t;
+    sp->n += n;
+    sp->s += n * (t / 1000);
+    sp->ms += n * (t % 1000);
+}
+
+/* The counts of times in (lo, hi] and their sums: one lookup per
+ * millisecond, or one pass over the table when that is shorter. */
+static struct span count_between(const struct rc_expcount *e, int64_t lo, int64_t hi)
+{
+    struct span sp = {0, 0, 0};
+    int64_t t;
     size_t i;
 
     if (e->total == 0 || hi <= lo)
-        return 0;
+        return sp;
     if ((uint64_t)hi - (uint64_t)lo <= e->cap) {
         for (t = lo + 1; t <= hi; t++)
-            sum += count_at(e, t);
-        return sum;
+            span_add(&sp, t, count_at(e, t));
+        return sp;
     }
     for (i = 0; i < e->cap; i++)
         if (e->when[i] > lo && e->when[i] <= hi)
-            sum += e->n[i];
-    return sum;
+            span_add(&sp, e->when[i], e->n[i]);
+    return sp;
 }
 
 int64_t rc_expcount_passed(struct rc_expcount *e, int64_t now)
 {
-    if (now > e->mark)
-        e->passed += count_between(e, e->mark, now);
-    else if (now < e->mark) /* the clock went back */
-        e->passed -= count_between(e, now, e->mark);
+    struct span sp;
+    int sign = 1;
+
+    if (now > e->mark) {
+        sp = count_between(e, e->mark, now);
+    } else { /* the clock went back (or stood still: nothing) */
+        sp = count_between(e, now, e->mark);
+        sign = -1;
+    }
+    e->passed += sign * sp.n;
+    e->passed_s += sign * sp.s;
+    e->passed_ms += sign * sp.ms;
     e->mark = now;
     return e->passed;
+}
+
+int64_t rc_expcount_ahead(struct rc_expcount *e, int64_t now, int64_t *avg_ahead_ms)
+{
+    int64_t n = e->total - rc_expcount_passed(e, now);
+    double sum;
+
+    *avg_ahead_ms = 0;
+    if (n <= 0)
+        return 0;
+    sum = (double)(e->sum_s - e->passed_s) * 1000.0 + (double)(e->sum_ms - e->passed_ms);
+    *avg_ahead_ms = (int64_t)(sum / (double)n - (double)now + 0.5);
+    return n;
 }
 
 size_t rc_expcount_mem(const struct rc_expcount *e)

@@ -34,6 +34,11 @@ struct rc_expcount {
     int64_t total;   /* times held */
     int64_t mark;    /* every held time <= mark is counted in passed */
     int64_t passed;
+    /* Sums of the held times, and of those counted in passed, as whole
+     * seconds plus milliseconds (each part an exact int64 for billions of
+     * times, where one sum in ms would overflow past ~5 million): the
+     * average expiry of the times still ahead, without a walk. */
+    int64_t sum_s, sum_ms, passed_s, passed_ms;
 };
 
 void rc_expcount_init(struct rc_expcount *e);
@@ -56,6 +61,11 @@ void rc_expcount_add(struct rc_expcount *e, int64_t t, int sign);
 
 /* How many held times are <= now (moves the watermark to now). */
 int64_t rc_expcount_passed(struct rc_expcount *e, int64_t now);
+
+/* How many held times are > now, and (when any) their average minus now
+ * in ms into *avg_ahead_ms (0 when none): Redis's avg_ttl, exact. Moves
+ * the watermark to now. */
+int64_t rc_expcount_ahead(struct rc_expcount *e, int64_t now, int64_t *avg_ahead_ms);
 
 /* Bytes allocated. */
 size_t rc_expcount_mem(const struct rc_expcount *e);

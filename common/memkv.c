@@ -1262,3 +1262,8 @@ int64_t rc_memkv_live_keys(struct rc_memkv *m, int64_t now_ms)
 {
     return m->st.keys - rc_expcount_passed(&m->exp, now_ms);
 }
+
+int64_t rc_memkv_volatile(struct rc_memkv *m, int64_t now_ms, int64_t *avg_ttl_ms)
+{
+    return rc_expcount_ahead(&m->exp, now_ms, avg_ttl_ms);
+}

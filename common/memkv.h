@@ -220,6 +220,11 @@ void rc_memkv_stats(const struct rc_memkv *m, struct rc_memkv_stats *st);
  * entries). */
 int64_t rc_memkv_live_keys(struct rc_memkv *m, int64_t now_ms);
 
+/* Live values with an expiry time (not yet passed at now_ms), and their
+ * average time to live in ms into *avg_ttl_ms (0 when none); exact, from
+ * the expiry table (common/expcount.h), no walk. */
+int64_t rc_memkv_volatile(struct rc_memkv *m, int64_t now_ms, int64_t *avg_ttl_ms);
+
 /*
  * One entry's share of a range digest: XXH3_64bits(key || le64(hlc) ||
  * le64(node)), seed 0. A key of up to 240 bytes is hashed from a copy

@@ -16,7 +16,10 @@ build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev l
 test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack prometheus)
 # RESP clients for integration_redis_proto (issue 17): redis-py and hiredis.
 test_pkgs+=(python3-redis libhiredis-dev)
-bench_pkgs=(redis-server redis-tools)
+# memcached, libmemcached-tools, python3-pymemcache, python3-memcache: the
+# real memcached and clients integration_memcache answers side by side with.
+test_pkgs+=(memcached libmemcached-tools python3-pymemcache python3-memcache)
+bench_pkgs=(redis-server redis-tools memcached libmemcached-tools)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then

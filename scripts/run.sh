@@ -51,7 +51,8 @@ for i in $(seq 1 "$nodes"); do
     # Own session: Ctrl-C reaches only this script, which stops each node once.
     # shellcheck disable=SC2086
     setsid "$bin/ringcache-server" --bind 127.0.0.1 --port "$port" --peer-port $((port + 1)) \
-        --resp-port $((6380 + i - 1)) --metrics-port $((9400 + i - 1)) --data-dir "$run/node$i" --cluster-key-file "$key" $seeds \
+        --resp-port $((6380 + i - 1)) --metrics-port $((9400 + i - 1)) \
+        --memcache-port $((11211 + i - 1)) --data-dir "$run/node$i" --cluster-key-file "$key" $seeds \
         >>"$run/node$i.log" 2>&1 &
     pids+=($!)
     echo $! >"$run/node$i.pid"

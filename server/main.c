@@ -25,6 +25,7 @@
 #include "peer.h"
 #include "rebalance.h"
 #include "resp_server.h"
+#include "memcache.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct server_config {
     const char *bind;
     int64_t port;
     int64_t resp_port;
+    int64_t memcache_port;
     const char *data_dir;
     int64_t max_key_size;
     int64_t max_value_size;
@@ -108,6 +110,11 @@ static const struct rc_opt server_opts[] = {
     OPT("resp-port", "RESP_PORT", RC_OPT_INT, "0", 0, 65535, resp_port,
         "TCP port for Redis clients (RESP2: redis-cli, redis-benchmark, client libraries), "
         "served by the same coordinator and limits as --port; 0 = off."),
+    OPT("memcache-port", "MEMCACHE_PORT", RC_OPT_INT, "0", 0, 65535, memcache_port,
+        "TCP port for memcached clients (text and meta protocol: memcp, pymemcache, libmemcached "
+        "...), served by the same coordinator and limits as --port; 0 = off. memcached has no "
+        "AUTH in its text protocol: with --auth-file the port opens only on a loopback --bind "
+        "or with --insecure."),
     OPT("data-dir", "DATA_DIR", RC_OPT_STR, "./ringcache-data", 0, 0, data_dir,
         "Directory for the SQLite database; ':memory:' keeps data in memory only, in a native "
         "hash table instead of SQLite (pure cache, lost on restart; docs/architecture.md)."),
@@ -317,6 +324,8 @@ struct server {
     struct rc_resp_server *resp;
     struct rc_keyspace *keyspace; /* SCAN, KEYS, RANDOMKEY, DBSIZE */
     struct rc_metrics *metrics; /* NULL when --metrics-port is 0 */
+    struct rc_net *mc_net; /* memcached port, NULL when off */
+    struct rc_memcache *mc;
     struct rc_gossip *gossip;
     struct rc_rebalance *rebalance;
     struct rc_auth *auth; /* NULL: no client auth */
@@ -371,13 +380,15 @@ static void on_closed_step(void *arg)
 
 static void begin_shutdown(struct server *s)
 {
-    s->pending_closes = (s->resp_net ? 3 : 2) + (s->metrics != NULL);
+    s->pending_closes = (s->resp_net ? 3 : 2) + (s->metrics != NULL) + (s->mc_net != NULL);
     if (s->metrics)
         rc_metrics_close(s->metrics, on_closed_step, s);
     rc_net_shutdown(s->net, on_closed_step, s);
     rc_net_shutdown(s->peer_net, on_closed_step, s);
     if (s->resp_net)
         rc_net_shutdown(s->resp_net, on_closed_step, s);
+    if (s->mc_net)
+        rc_net_shutdown(s->mc_net, on_closed_step, s);
 }
 
 static void on_left(void *arg)
@@ -754,6 +765,46 @@ static int open_resp(struct server *s, const struct server_config *cfg, struct r
     return rc_node_attach(s->node, s->resp_net);
 }
 
+/* The memcached listener: the client port's limits, its own port, no
+ * client passwords (the text protocol has no AUTH; check_access decides
+ * whether it may open at all). */
+static int open_memcache(struct server *s, const struct server_config *cfg,
+                         const struct rc_net_opts *client)
+{
+    struct rc_memcache_opts mo = {0};
+    struct rc_net_opts o = *client;
+    struct rc_net_handler h;
+    int rv;
+
+    if (cfg->memcache_port == 0)
+        return 0;
+    mo.port = (int)cfg->memcache_port;
+    mo.max_value = (size_t)cfg->max_value_size;
+    /* A get line of many keys (pymemcache's get_many, libmemcached's
+     * mget) up to 64 KiB and 8192 keys: about 250 keys of the longest
+     * kind, 8192 short ones; a cmd of that many keys costs ~2.3 MB. */
+    mo.max_line = 64 * 1024;
+    mo.max_keys = 8192;
+    /* One reply (a get of many values) as large as RESP's (open_resp). */
+    mo.max_reply = cfg->max_output > 0 ? (size_t)cfg->max_output / 2 : (size_t)512 << 20;
+    if (mo.max_reply < RC_FRAME_HDR + (size_t)client->max_frame)
+        mo.max_reply = RC_FRAME_HDR + (size_t)client->max_frame;
+    mo.max_conns = (int)cfg->max_conns;
+    rv = rc_memcache_new(&mo, s->coord, s->admin, s->node, &s->log, &s->mc);
+    if (rv < 0)
+        return rv;
+    o.port = (int)cfg->memcache_port;
+    o.auth = NULL;
+    o.auth_timeout_ms = 0;
+    o.max_reply = mo.max_reply;
+    rc_memcache_handler(s->mc, &h);
+    rv = rc_net_new(&s->loop, &o, &h, &s->log, &s->mc_net);
+    if (rv < 0)
+        return rv;
+    rc_memcache_set_net(s->mc, s->mc_net);
+    return rc_node_attach(s->node, s->mc_net);
+}
+
 static int open_nets(struct server *s, const struct server_config *cfg)
 {
     struct rc_net_opts o = {0};
@@ -777,6 +828,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
     o.out_limit = (size_t)cfg->max_output;
     rv = rc_front_native_new(s->coord, s->admin, o.max_frame, s->auth, &s->log,
                              &s->native);
+    if (rv == 0)
+        rv = open_memcache(s, cfg, &o);
     if (rv < 0)
         return rv;
     rc_front_native_handler(s->native, &h);
@@ -813,6 +866,8 @@ static int open_nets(struct server *s, const struct server_config *cfg)
         rv = rc_net_listen(s->peer_net);
     if (rv == 0 && s->resp_net)
         rv = rc_net_listen(s->resp_net);
+    if (rv == 0 && s->mc_net)
+        rv = rc_net_listen(s->mc_net);
     return rv;
 }
 
@@ -902,6 +957,17 @@ static int check_access(struct server *s, const struct server_config *cfg)
         if (stat(cfg->auth_file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
             rc_log_warn(&s->log, "--auth-file %s is readable by other users: chmod 600 it",
                         cfg->auth_file);
+    }
+    /* memcached's text protocol has no AUTH: a node that requires it of
+     * clients does not open an unauthenticated door to the same data
+     * beyond this machine unless told so. */
+    if (cfg->memcache_port != 0 && s->auth != NULL && !cfg->insecure &&
+        !rc_protect_is_loopback(cfg->bind)) {
+        rc_log_error(&s->log, "--memcache-port: the memcached text protocol has no AUTH, and "
+                              "--auth-file is set with a non-loopback --bind %s: bind to loopback, "
+                              "drop --memcache-port, or pass --insecure to serve it anyway",
+                     cfg->bind);
+        return RC_EINVAL;
     }
     /* After the cluster key is loaded (run). */
     rv = rc_protect_check(cfg->bind, s->auth != NULL, s->key_file != NULL, cfg->insecure != 0,
@@ -1060,6 +1126,8 @@ int main(int argc, char **argv)
     rc_resp_server_free(s.resp);
     rc_keyspace_free(s.keyspace);
     rc_metrics_free(s.metrics);
+    rc_net_free(s.mc_net);
+    rc_memcache_free(s.mc);
     rc_seal_keys_wipe(&s.keys);
     if (s.auth != NULL) {
         memset(s.auth, 0, sizeof(*s.auth));

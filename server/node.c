@@ -1193,6 +1193,11 @@ int rc_node_delete_range(struct rc_node *n, uint64_t first, uint64_t last, int m
     return rv;
 }
 
+int64_t rc_node_volatile_keys(struct rc_node *n, int64_t *avg_ttl_ms)
+{
+    return rc_store_volatile_keys(n->store, rc_node_now_ms(), avg_ttl_ms);
+}
+
 int rc_node_store_empty(struct rc_node *n)
 {
     struct rc_store_stats st;

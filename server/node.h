@@ -133,7 +133,7 @@ int rc_node_repl_incr(struct rc_node *n, struct rc_net *net, const struct rc_req
  * down before (a shut-down net has nothing to resume or flush). 0, or
  * RC_EINVAL when RC_NODE_MAX_NETS are attached already.
  */
-#define RC_NODE_MAX_NETS 4 /* the client, peer and RESP ports, and one spare */
+#define RC_NODE_MAX_NETS 5 /* the client, peer, RESP and memcached ports, and one spare */
 int rc_node_attach(struct rc_node *n, struct rc_net *net);
 
 /* Local read at wall-clock now. 0 with *e (tombstones included; borrowed
@@ -329,5 +329,9 @@ int rc_node_flush_dropping(const struct rc_node *n);
 /* 1 when the store holds no entry at all (values, expired or not, and
  * tombstones), else 0. */
 int rc_node_store_empty(struct rc_node *n);
+
+/* This node's live values that expire, and their mean time to live in ms
+ * (INFO keyspace: rc_store_volatile_keys). */
+int64_t rc_node_volatile_keys(struct rc_node *n, int64_t *avg_ttl_ms);
 
 #endif

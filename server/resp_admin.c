@@ -620,8 +620,17 @@ static void info_text(struct rc_resp_server *r, struct rc_buf *b, const char *se
                 st.keyspace_hits, st.keyspace_misses, st.errors, r->unknown,
                 ns.protocol_errors, st.read_repairs,
                 st.hints_pending);
-    if (all || strcmp(sec, "keyspace") == 0)
-        tprintf(b, "# Keyspace\r\ndb0:keys=%" PRId64 "\r\n\r\n", st.keys);
+    if (all || strcmp(sec, "keyspace") == 0) {
+        /* This node's copies (Redis Cluster's INFO is per node too; DBSIZE
+         * counts the cluster's keys); no db0 line when empty, as Redis. */
+        int64_t avg_ttl = 0, vol = rc_node_volatile_keys(r->node, &avg_ttl);
+
+        tprintf(b, "# Keyspace\r\n");
+        if (st.keys > 0)
+            tprintf(b, "db0:keys=%" PRId64 ",expires=%" PRId64 ",avg_ttl=%" PRId64 "\r\n",
+                    st.keys, vol, avg_ttl);
+        tprintf(b, "\r\n");
+    }
     if (all || strcmp(sec, "cluster") == 0) {
         info_cluster(r, b);
         tprintf(b, "\r\n");

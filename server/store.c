@@ -240,6 +240,11 @@ int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms)
     return s->ops->live_keys(s->eng, now_ms);
 }
 
+int64_t rc_store_volatile_keys(struct rc_store *s, int64_t now_ms, int64_t *avg_ttl_ms)
+{
+    return s->ops->volatile_keys(s->eng, now_ms, avg_ttl_ms);
+}
+
 int rc_store_set_evict(struct rc_store *s, int64_t budget, int policy)
 {
     if (!policy_ok(policy))

@@ -329,6 +329,14 @@ void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 int64_t rc_store_live_keys(struct rc_store *s, int64_t now_ms);
 
 /*
+ * Live values with an expiry time (INFO keyspace's expires=) and their
+ * average time to live in ms (avg_ttl=; 0 when none). Exact. In memory
+ * from the engine's expiry table (no walk); on disk a walk of the
+ * kv_expires index over the values that expire (INFO only).
+ */
+int64_t rc_store_volatile_keys(struct rc_store *s, int64_t now_ms, int64_t *avg_ttl_ms);
+
+/*
  * Changes the budget (max_mem_bytes in memory, max_bytes on disk; < 0
  * leaves it) and the policy at run time (CONFIG SET maxmemory ...). A
  * budget below what is held takes effect at once for writes; what is held

@@ -83,6 +83,7 @@ struct rc_store_engine {
     /* The version the key of token was evicted at, if remembered: 1 or 0. */
     int (*evicted)(void *eng, uint64_t token, struct rc_version *ver);
     int64_t (*live_keys)(void *eng, int64_t now_ms);
+    int64_t (*volatile_keys)(void *eng, int64_t now_ms, int64_t *avg_ttl_ms);
     /* name is a NUL-terminated string borrowed for the call. */
     int (*meta_get)(void *eng, const char *name, uint64_t *value);
     int (*meta_set)(void *eng, const char *name, uint64_t value);

@@ -237,6 +237,13 @@ int64_t rc_store_mem_live_keys(void *eng, int64_t now_ms)
     return rc_memkv_live_keys(m->kv, now_ms);
 }
 
+int64_t rc_store_mem_volatile_keys(void *eng, int64_t now_ms, int64_t *avg_ttl_ms)
+{
+    struct mem_store *m = eng;
+
+    return rc_memkv_volatile(m->kv, now_ms, avg_ttl_ms);
+}
+
 static struct mem_meta *meta_find(struct mem_store *m, const char *name)
 {
     int i;
@@ -291,6 +298,7 @@ const struct rc_store_engine rc_store_engine_mem = {
     .evict_step = rc_store_mem_evict_step,
     .evicted = rc_store_mem_evicted,
     .live_keys = rc_store_mem_live_keys,
+    .volatile_keys = rc_store_mem_volatile_keys,
     .meta_get = rc_store_mem_meta_get,
     .meta_set = rc_store_mem_meta_set,
 };

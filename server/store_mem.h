@@ -56,6 +56,7 @@ int rc_store_mem_set_evict(void *eng, int64_t budget, int policy);
 int rc_store_mem_evict_step(void *eng, int64_t now_ms, int max_rows, int *evicted);
 int rc_store_mem_evicted(void *eng, uint64_t token, struct rc_version *ver);
 int64_t rc_store_mem_live_keys(void *eng, int64_t now_ms);
+int64_t rc_store_mem_volatile_keys(void *eng, int64_t now_ms, int64_t *avg_ttl_ms);
 int rc_store_mem_meta_get(void *eng, const char *name, uint64_t *value);
 int rc_store_mem_meta_set(void *eng, const char *name, uint64_t value);
 

@@ -98,6 +98,9 @@ static const char *const stmt_sql[ST_COUNT] = {
      * walks the same index) has not removed yet. */
     [ST_EXPIRED_COUNT] = "SELECT count(*) FROM kv WHERE expires > 0 AND expires <= ?1"
                          " AND value IS NOT NULL",
+    /* Live values that expire and their mean expiry (INFO keyspace). */
+    [ST_VOLATILE] = "SELECT count(*), coalesce(avg(expires), 0) FROM kv"
+                    " WHERE expires > ?1 AND value IS NOT NULL",
     [ST_FREELIST_COUNT] = "PRAGMA freelist_count",
     /* Eviction (store_sqlite_evict.c): the sample s is the ?3 rows from
      * token ?1 on in (token, key) order, continued from the ring's start
@@ -539,6 +542,25 @@ static int64_t sq_live_keys(void *eng, int64_t now_ms)
     return s->committed.keys + s->delta.keys - expired;
 }
 
+static int64_t sq_volatile_keys(void *eng, int64_t now_ms, int64_t *avg_ttl_ms)
+{
+    struct sqlite_store *s = eng;
+    sqlite3_stmt *st = s->st[ST_VOLATILE];
+    int64_t n = 0;
+
+    *avg_ttl_ms = 0;
+    rc_store_sqlite_enter(s);
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+        if (n > 0)
+            *avg_ttl_ms = (int64_t)(sqlite3_column_double(st, 1) - (double)now_ms + 0.5);
+    }
+    rc_store_sqlite_done(st);
+    rc_store_sqlite_enter(s); /* a failed step may have taken the batch with it */
+    return n;
+}
+
 /* ---- writes ----------------------------------------------------------- */
 
 /* What a write replaces; found = 0 when the key has no row. */
@@ -828,6 +850,7 @@ const struct rc_store_engine rc_store_engine_sqlite = {
     .evict_step = rc_store_sqlite_evict_step,
     .evicted = rc_store_sqlite_evicted,
     .live_keys = sq_live_keys,
+    .volatile_keys = sq_volatile_keys,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
 };

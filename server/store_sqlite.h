@@ -39,6 +39,7 @@ enum stmt_id {
     ST_META_SET,
     ST_PAGE_COUNT,
     ST_EXPIRED_COUNT,
+    ST_VOLATILE,
     ST_FREELIST_COUNT,
     ST_EVICT,
     ST_COUNT

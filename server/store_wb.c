@@ -719,6 +719,7 @@ const struct rc_store_engine rc_store_engine_wb = {
     .evict_step = rc_store_mem_evict_step,
     .evicted = rc_store_mem_evicted,
     .live_keys = rc_store_mem_live_keys,
+    .volatile_keys = rc_store_mem_volatile_keys,
     .meta_get = wb_meta_get,
     .meta_set = wb_meta_set,
     .unflushed = wb_unflushed,

@@ -108,11 +108,27 @@ static void test_model(void **state)
             now -= (int64_t)(lcg(&rnd) % 2000); /* the clock goes back */
         } else if (op < 95) {
             now += (int64_t)(lcg(&rnd) % 200000000); /* a long sleep */
-        } else {
+        } else if (op < 98) {
             want = 0;
             for (j = 0; j < n; j++)
                 want += held[j] <= now;
             assert_int_equal(rc_expcount_passed(&e, now), want);
+        } else {
+            /* The times still ahead and their average distance (avg_ttl). */
+            int64_t ahead = 0, avg, got;
+            double sum = 0;
+
+            for (j = 0; j < n; j++)
+                if (held[j] > now) {
+                    ahead++;
+                    sum += (double)(held[j] - now);
+                }
+            got = rc_expcount_ahead(&e, now, &avg);
+            assert_int_equal(got, ahead);
+            if (ahead > 0)
+                assert_true(llabs(avg - (int64_t)(sum / (double)ahead + 0.5)) <= 1);
+            else
+                assert_int_equal(avg, 0);
         }
     }
     want = 0;
