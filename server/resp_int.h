@@ -230,7 +230,7 @@ int rc_resp_admin_client(struct rc_resp_ctx *x);
  * result of the error reply it appended. */
 int rc_resp_client_setname(struct rc_resp_ctx *x, const struct rc_resp_arg *name);
 
-/* ---- resp_docs.c: COMMAND DOCS -------------------------------------- */
+/* ---- resp_docs.c: COMMAND (COUNT, INFO, LIST, DOCS) ----------------- */
 
 int rc_resp_docs_command(struct rc_resp_ctx *x);
 
@@ -239,7 +239,6 @@ int rc_resp_docs_command(struct rc_resp_ctx *x);
 int rc_resp_admin_ping(struct rc_resp_ctx *x);
 int rc_resp_admin_echo(struct rc_resp_ctx *x);
 int rc_resp_admin_info(struct rc_resp_ctx *x);
-int rc_resp_admin_command(struct rc_resp_ctx *x);
 int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);
 int rc_resp_admin_hello(struct rc_resp_ctx *x);
