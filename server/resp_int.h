@@ -8,7 +8,8 @@
  * commands on keys (run through the coordinator), resp_strings.c for the
  * ones that read before they write (or only read a key's metadata),
  * resp_admin.c for the ones about the connection and the server. A new command is one row
- * there and one handler in the file of its kind.
+ * there, one handler in the file of its kind and its docs row
+ * (scripts/gen_resp_docs.py; resp_docs.c).
  */
 #ifndef RC_RESP_INT_H
 #define RC_RESP_INT_H
