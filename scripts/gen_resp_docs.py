@@ -83,7 +83,8 @@ def enc(v, proto=3):
 
 def served_names(src):
     rows = re.findall(r'\{"([a-z-]+)", -?\d+, "[^"]*", -?\d+, -?\d+, -?\d+, (\w+),\s+\d\}', src)
-    return [n for n, fn in rows if fn != "rc_resp_str_no_type"] + EXTRA
+    names = [n for n, fn in rows if fn != "rc_resp_str_no_type"] + EXTRA
+    return list(dict.fromkeys(names))  # EXTRA once its row lands
 
 
 def cut_docs(name, value):
