@@ -208,6 +208,7 @@ static const struct cmd_name names[] = {
     N("cas", RC_MC_CAS),         N("touch", RC_MC_TOUCH),     N("gat", RC_MC_GAT),
     N("gats", RC_MC_GATS),       N("me", RC_MC_ME),           N("stats", RC_MC_STATS),
     N("version", RC_MC_VERSION), N("verbosity", RC_MC_VERBOSITY), N("quit", RC_MC_QUIT),
+    N("flush_all", RC_MC_FLUSH_ALL),
 };
 #undef N
 
@@ -344,7 +345,7 @@ static int parse_get(const struct line *l, struct rc_mc_req *req, struct rc_mc_e
     return 1;
 }
 
-/* delete, incr/decr, touch, verbosity, stats, version, quit. */
+/* delete, incr/decr, touch, verbosity, flush_all, stats, version, quit. */
 static int parse_simple(const struct line *l, struct rc_mc_req *req, struct rc_mc_error *err)
 {
     int64_t v;
@@ -387,6 +388,17 @@ static int parse_simple(const struct line *l, struct rc_mc_req *req, struct rc_m
         if (rc_mc_i64(l->t[1].p, l->t[1].len, &v) < 0)
             return fail(err, E_FORMAT, RC_MC_CONTINUE);
         req->args = l->t[1];
+        return 1;
+    case RC_MC_FLUSH_ALL:
+        /* memcached 1.6: "flush_all [delay] [noreply]"; noreply is the
+         * last token; a third token that is not noreply is ignored. */
+        if (l->n > 3)
+            return fail(err, E_ERROR, RC_MC_CONTINUE);
+        req->noreply = l->n > 1 && tok_is(&l->t[l->n - 1], "noreply");
+        req->exptime = 0;
+        if ((size_t)l->n > 1u + (size_t)req->noreply &&
+            rc_mc_i64(l->t[1].p, l->t[1].len, &req->exptime) < 0)
+            return fail(err, E_EXPTIME, RC_MC_CONTINUE);
         return 1;
     case RC_MC_STATS:
         if (l->n > 3)

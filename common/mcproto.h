@@ -36,7 +36,7 @@ enum rc_mc_cmd {
     RC_MC_SET, RC_MC_ADD, RC_MC_REPLACE, RC_MC_APPEND, RC_MC_PREPEND, RC_MC_CAS,
     RC_MC_DELETE, RC_MC_INCR, RC_MC_DECR, RC_MC_TOUCH,
     RC_MC_MG, RC_MC_MS, RC_MC_MD, RC_MC_MA, RC_MC_MN, RC_MC_ME,
-    RC_MC_STATS, RC_MC_VERSION, RC_MC_VERBOSITY, RC_MC_QUIT
+    RC_MC_STATS, RC_MC_VERSION, RC_MC_VERBOSITY, RC_MC_QUIT, RC_MC_FLUSH_ALL
 };
 
 struct rc_mc_tok {
@@ -64,7 +64,7 @@ struct rc_mc_req {
     size_t nkeys;
     struct rc_mc_tok args;   /* stats: its argument (may be empty); verbosity: the level */
     uint32_t flags;          /* storage: client flags */
-    int64_t exptime;         /* storage, touch, gat: as sent */
+    int64_t exptime;         /* storage, touch, gat, flush_all (its delay; 0 = now): as sent */
     uint64_t cas;            /* cas */
     uint64_t delta;          /* incr, decr */
     int noreply;

@@ -16,6 +16,8 @@ build_pkgs=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev libsqlite3-dev l
 test_pkgs=(libcmocka-dev procps clang libclang-rt-14-dev redis-tools redis-server faketime iptables util-linux iproute2 python3 python3-msgpack prometheus)
 # RESP clients for integration_redis_proto (issue 17): redis-py and hiredis.
 test_pkgs+=(python3-redis libhiredis-dev)
+# A venv for redis-py 5+ from PyPI (scripts/test.sh), which Debian does not ship.
+test_pkgs+=(python3-venv)
 # memcached, libmemcached-tools, python3-pymemcache, python3-memcache: the
 # real memcached and clients integration_memcache answers side by side with.
 test_pkgs+=(memcached libmemcached-tools python3-pymemcache python3-memcache)

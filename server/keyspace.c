@@ -16,6 +16,7 @@
 
 struct rc_keyspace {
     uv_timer_t sync; /* the epoch exchange */
+    uv_timer_t later; /* a delayed FLUSHALL (rc_keyspace_flushall_at) */
     int started;
     struct flush *flushes; /* FLUSHALLs waiting for members */
     struct rc_cluster *cluster;
@@ -225,6 +226,7 @@ int rc_keyspace_new(uv_loop_t *loop, struct rc_cluster *c, struct rc_node *n,
         return rv;
     }
     uv_timer_init(loop, &ks->sync);
+    uv_timer_init(loop, &ks->later);
     ks->cluster = c;
     ks->node = n;
     ks->peers = p;
@@ -530,6 +532,7 @@ struct flush {
     struct flush *next, *prev;
     rc_keyspace_flush_cb cb;
     void *arg;
+    uint64_t epoch; /* the flush's own: a member acks it holding this or newer */
     int acked, asked, pending;
 };
 
@@ -595,7 +598,9 @@ static void on_epoch_reply(void *arg, int err, const struct rc_reply *rep)
         rc_node_flush(ks->node, rep->ver_hlc);
     }
     if (er->fl != NULL) {
-        er->fl->acked += ok && rep->ver_hlc >= rc_node_flush_epoch(ks->node);
+        /* Against this flush's epoch, not the node's now: flushes sent
+         * back to back must each count their own acks. */
+        er->fl->acked += ok && rep->ver_hlc >= er->fl->epoch;
         flush_done(er->fl);
     }
     free(er);
@@ -634,6 +639,7 @@ void rc_keyspace_flushall(struct rc_keyspace *ks, rc_keyspace_flush_cb cb, void 
     size_t n, i;
     int rv;
 
+    uv_timer_stop(&ks->later); /* a flush now replaces one delayed (memcached's flush_all) */
     rc_node_new_version(ks->node, &ver);
     rv = rc_node_flush(ks->node, ver.hlc);
     fl = calloc(1, sizeof(*fl));
@@ -644,6 +650,7 @@ void rc_keyspace_flushall(struct rc_keyspace *ks, rc_keyspace_flush_cb cb, void 
     fl->ks = ks;
     fl->cb = cb;
     fl->arg = arg;
+    fl->epoch = ver.hlc;
     fl->next = ks->flushes;
     if (ks->flushes)
         ks->flushes->prev = fl;
@@ -713,4 +720,32 @@ void rc_keyspace_stop(struct rc_keyspace *ks)
 {
     if (ks != NULL && !uv_is_closing((uv_handle_t *)&ks->sync))
         uv_close((uv_handle_t *)&ks->sync, NULL);
+    if (ks != NULL && !uv_is_closing((uv_handle_t *)&ks->later))
+        uv_close((uv_handle_t *)&ks->later, NULL);
+}
+
+static void flushed_later(void *arg, int acked, int asked)
+{
+    struct rc_keyspace *ks = arg;
+
+    rc_log_info(ks->log, "delayed flush: recorded on %d of %d live members", acked, asked);
+}
+
+static void on_later(uv_timer_t *t)
+{
+    struct rc_keyspace *ks = container_of(t, struct rc_keyspace, later);
+
+    rc_keyspace_flushall(ks, flushed_later, ks);
+}
+
+void rc_keyspace_flushall_at(struct rc_keyspace *ks, int64_t delay_ms)
+{
+    /* One pending at most, as memcached keeps one oldest_live: a later
+     * flush_all replaces an earlier delayed one. */
+    uv_timer_stop(&ks->later);
+    if (delay_ms <= 0) {
+        rc_keyspace_flushall(ks, flushed_later, ks);
+        return;
+    }
+    uv_timer_start(&ks->later, on_later, (uint64_t)delay_ms, 0);
 }

@@ -75,6 +75,16 @@ void rc_keyspace_free(struct rc_keyspace *ks);
 typedef void (*rc_keyspace_flush_cb)(void *arg, int acked, int asked);
 void rc_keyspace_flushall(struct rc_keyspace *ks, rc_keyspace_flush_cb cb, void *arg);
 
+/*
+ * memcached's flush_all <delay>: the same flush, started by this node's
+ * timer in delay_ms (<= 0: now, without waiting for the members). One is
+ * pending at most: a new call replaces it. Entries written before it
+ * fires are flushed too (their versions are older than its epoch), as
+ * memcached invalidates what exists when the delay ends. A delayed flush
+ * lives on this node only: if it stops first, the flush does not happen.
+ */
+void rc_keyspace_flushall_at(struct rc_keyspace *ks, int64_t delay_ms);
+
 /* The peer op FLUSH_EPOCH: adopts the sender's epoch (VERSION's hlc) if
  * newer and answers with this node's (in VERSION). */
 int rc_keyspace_serve_epoch(struct rc_node *n, const struct rc_request *req, struct rc_buf *out);

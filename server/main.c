@@ -802,6 +802,7 @@ static int open_memcache(struct server *s, const struct server_config *cfg,
     if (rv < 0)
         return rv;
     rc_memcache_set_net(s->mc, s->mc_net);
+    rc_memcache_set_keyspace(s->mc, s->keyspace);
     return rc_node_attach(s->node, s->mc_net);
 }
 

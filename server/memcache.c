@@ -12,6 +12,7 @@
 #include "memcache_int.h"
 #include "err.h"
 #include "evict.h"
+#include "keyspace.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The version we answer: memcached's protocol level first, since clients
@@ -81,7 +83,7 @@ static int stats_general(struct rc_memcache *m, struct rc_buf *out)
     rv |= U("rejected_connections", ns.conns_rejected);
     rv |= U("cmd_get", c->cmd_get);
     rv |= U("cmd_set", c->cmd_set);
-    rv |= U("cmd_flush", 0);
+    rv |= U("cmd_flush", c->cmd_flush);
     rv |= U("cmd_touch", c->cmd_touch);
     rv |= U("cmd_meta", c->cmd_meta);
     rv |= U("get_hits", c->get_hits);
@@ -202,6 +204,56 @@ static int server_cmd(struct rc_memcache *m, const struct rc_mc_req *req, struct
     }
 }
 
+static void on_flushed(void *arg, int acked, int asked)
+{
+    struct rc_net_slot *slot = arg;
+    char line[200];
+    int n;
+
+    if (acked > asked / 2)
+        n = snprintf(line, sizeof(line), "OK\r\n");
+    else
+        n = snprintf(line, sizeof(line),
+                     "SERVER_ERROR flush recorded on %d of %d live members; the others learn "
+                     "it from their peers within seconds\r\n",
+                     acked, asked);
+    rc_net_complete_bytes(slot, line, (size_t)n);
+}
+
+/*
+ * flush_all [delay] [noreply]: the cluster's flush (RESP FLUSHALL's:
+ * keyspace.h), so every node forgets every item, not this one's copies
+ * only. Without a delay it answers once a majority of the live members
+ * recorded it (SERVER_ERROR, naming how many did, otherwise); with one
+ * (relative seconds, or an absolute Unix time past 30 days, as memcached
+ * reads exptime) it answers OK at once and this node starts the flush
+ * when the delay ends.
+ */
+static int do_flush_all(struct rc_memcache *m, struct rc_net *net, const struct rc_mc_req *req,
+                        struct rc_buf *out)
+{
+    struct rc_net_slot *slot;
+    uint64_t delay_ms = 0;
+
+    if (m->ks == NULL)
+        return rc_mc_line(out, "SERVER_ERROR flush_all is not available on this node");
+    m->n.cmd_flush++;
+    if (req->exptime > 0 && rc_mc_exptime(req->exptime, time(NULL), &delay_ms) == 0 &&
+        delay_ms > 0) {
+        rc_keyspace_flushall_at(m->ks, (int64_t)delay_ms);
+        return req->noreply ? 0 : rc_mc_line(out, "OK");
+    }
+    if (req->noreply) {
+        rc_keyspace_flushall_at(m->ks, 0);
+        return 0;
+    }
+    slot = rc_net_defer(net);
+    if (slot == NULL)
+        return RC_ENOMEM;
+    rc_keyspace_flushall(m->ks, on_flushed, slot);
+    return 0;
+}
+
 static int on_parse(void *arg, struct rc_net *net, void *conn, const uint8_t *in, size_t len,
                     struct rc_buf *out, size_t *used)
 {
@@ -237,6 +289,8 @@ static int on_parse(void *arg, struct rc_net *net, void *conn, const uint8_t *in
     if (req.cmd == RC_MC_STATS || req.cmd == RC_MC_VERSION || req.cmd == RC_MC_VERBOSITY ||
         req.cmd == RC_MC_QUIT || req.cmd == RC_MC_MN) {
         rv = server_cmd(m, &req, out);
+    } else if (req.cmd == RC_MC_FLUSH_ALL) {
+        rv = do_flush_all(m, net, &req, out);
     } else {
         rv = rc_mc_keys_run(&x);
     }
@@ -257,6 +311,11 @@ void rc_memcache_handler(struct rc_memcache *m, struct rc_net_handler *h)
     h->parse = on_parse;
     h->conn_size = sizeof(struct mc_conn);
     h->refuse = on_refuse;
+}
+
+void rc_memcache_set_keyspace(struct rc_memcache *m, struct rc_keyspace *ks)
+{
+    m->ks = ks;
 }
 
 void rc_memcache_set_net(struct rc_memcache *m, struct rc_net *net)

@@ -43,6 +43,11 @@ int rc_memcache_new(const struct rc_memcache_opts *opts, struct rc_coord *coord,
 /* The net handler (parse hook) for the memcached listener. */
 void rc_memcache_handler(struct rc_memcache *m, struct rc_net_handler *h);
 
+/* The cluster's keyspace, for flush_all (borrowed; without it flush_all
+ * answers SERVER_ERROR). */
+struct rc_keyspace;
+void rc_memcache_set_keyspace(struct rc_memcache *m, struct rc_keyspace *ks);
+
 /* The memcached net itself, for stats' connection counters (borrowed). */
 void rc_memcache_set_net(struct rc_memcache *m, struct rc_net *net);
 

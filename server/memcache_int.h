@@ -23,6 +23,7 @@ struct mc_counters {
     uint64_t delete_hits, delete_misses, incr_hits, incr_misses, decr_hits, decr_misses;
     uint64_t cas_hits, cas_misses, cas_badval, cmd_meta, commands, errors;
     uint64_t replies_too_large;
+    uint64_t cmd_flush;
 };
 
 /* Per connection (net.c allocates it zeroed, rc_net_handler.conn_size). */
@@ -43,6 +44,7 @@ struct rc_memcache {
     struct rc_admin *admin;
     struct rc_node *node;
     struct rc_net *net;
+    struct rc_keyspace *ks; /* flush_all (rc_memcache_set_keyspace); NULL: refused */
     const struct rc_log *log;
     struct rc_mc_limits lim;
     struct rc_mc_tok *keys; /* the parser's key array (opts.max_keys) */

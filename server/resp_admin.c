@@ -1,12 +1,11 @@
 /*
  * resp_admin.c - the RESP commands about the connection and the server:
- * PING, ECHO, INFO, DBSIZE, COMMAND, CLIENT, CONFIG, SELECT, HELLO, QUIT,
- * TIME, WAIT, RESET.
+ * PING, ECHO, INFO, DBSIZE, CLIENT, CONFIG, SELECT, HELLO, QUIT, TIME,
+ * WAIT, RESET (COMMAND is resp_docs.c's).
  *
  * They answer at once, inside the parse hook, from this node's own state:
  * INFO reads the typed counters of admin.c (struct rc_admin_stats), net.c
- * and the cluster view; COMMAND reports the command table of
- * resp_server.c. CONFIG GET answers what clients and redis-benchmark ask
+ * and the cluster view. CONFIG GET answers what clients and redis-benchmark ask
  * at startup and the memory budget; CONFIG SET sets the budget and its
  * policy (the rest of ringcache is configured with its flags).
  */
@@ -327,67 +326,6 @@ int rc_resp_admin_config(struct rc_resp_ctx *x)
     return rc_resp_error(x->out, "ERR CONFIG: only CONFIG GET and CONFIG SET (maxmemory, "
                                  "maxmemory-policy) are supported (configure ringcache with "
                                  "its flags)");
-}
-
-/* One COMMAND entry: [name, arity, [flags], first, last, step]. */
-static int encode_command(struct rc_buf *out, const struct rc_resp_cmd_def *d, int proto)
-{
-    char flags[64], *save = NULL, *f;
-    size_t nf = 0, i;
-    int rv;
-
-    for (i = 0; d->flags[i]; i++)
-        nf += d->flags[i] == ' ';
-    nf += d->flags[0] != 0;
-    rv = rc_resp_array(out, 6);
-    if (rv == 0)
-        rv = rc_resp_bulk_str(out, d->name);
-    if (rv == 0)
-        rv = rc_resp_integer(out, d->arity);
-    if (rv == 0)
-        rv = rc_resp_set(out, nf, proto);
-    snprintf(flags, sizeof(flags), "%s", d->flags);
-    for (f = strtok_r(flags, " ", &save); rv == 0 && f; f = strtok_r(NULL, " ", &save))
-        rv = rc_resp_simple(out, f);
-    if (rv == 0)
-        rv = rc_resp_integer(out, d->first);
-    if (rv == 0)
-        rv = rc_resp_integer(out, d->last);
-    if (rv == 0)
-        rv = rc_resp_integer(out, d->step);
-    return rv;
-}
-
-int rc_resp_admin_command(struct rc_resp_ctx *x)
-{
-    const struct rc_resp_arg *sub = x->argc > 1 ? &x->argv[1] : NULL;
-    const struct rc_resp_cmd_def *d, *table;
-    size_t i, n;
-    int rv;
-
-    table = rc_resp_server_commands(&n);
-    if (sub == NULL) {
-        rv = rc_resp_array(x->out, n);
-        for (i = 0; rv == 0 && i < n; i++)
-            rv = encode_command(x->out, &table[i], x->r->cur_proto);
-        return rv;
-    }
-    if (rc_resp_is(sub, "COUNT"))
-        return rc_resp_integer(x->out, (int64_t)n);
-    if (rc_resp_is(sub, "DOCS"))
-        return rc_resp_docs_command(x);
-    if (rc_resp_is(sub, "INFO")) {
-        rv = rc_resp_array(x->out, x->argc - 2);
-        for (i = 2; rv == 0 && i < x->argc; i++) {
-            d = rc_resp_server_find(&x->argv[i]);
-            /* Redis answers a nil entry for an unknown name. */
-            rv = d ? encode_command(x->out, d, x->r->cur_proto) : rc_resp_null(x->out, x->r->cur_proto);
-        }
-        return rv;
-    }
-    return rc_resp_server_errorf(x,
-                                 "ERR unknown subcommand '%.*s'. Try COMMAND COUNT, INFO, DOCS.",
-                                 (int)(sub->len > 64 ? 64 : sub->len), (const char *)sub->p);
 }
 
 /* The Redis version ringcache answers as (HELLO, INFO redis_version):

@@ -1,279 +1,285 @@
 /*
- * resp_docs.c - COMMAND DOCS: Redis 7's documentation replies for the
- * commands ringcache serves, which redis-cli 7 asks for at start to show
- * argument hints as one types.
+ * resp_docs.c - COMMAND and its subcommands (COUNT, INFO, LIST, DOCS):
+ * what redis-cli 7 asks at start to show argument hints as one types, and
+ * what client libraries read to route keys.
  *
- * Each command's arguments are written in a small notation rather than as
- * nested C initialisers, one string per command (grammar below), and
- * turned into Redis's reply shape (a map per argument: name, type, token,
- * flags, nested arguments) when asked. Summaries, groups and complexities
- * are Redis's own words. Commands without a row here (newer ones) are left
- * out of the reply, as Redis leaves out unknown names; redis-cli then shows
- * no hint for them.
+ * The command table (resp_server.c) is the truth for what ringcache
+ * enforces: COMMAND's first six fields (name, arity, flags, key positions)
+ * come from it. Everything Redis 7 adds (ACL categories, tips, key specs,
+ * subcommands) and COMMAND DOCS's text are Redis's own replies, kept as
+ * RESP3 bytes in resp_docs_table.inc, generated from redis-server 7.0 by
+ * scripts/gen_resp_docs.py: hand-copied docs drift (history, deprecation
+ * notes, key spec indexes), the reference server's answers do not. A
+ * RESP2 client gets them with maps and sets turned into arrays, the only
+ * difference between Redis's two encodings of these replies (the
+ * generator checks it on every row).
+ *
+ * Commands answered with the "not supported data type" error
+ * (rc_resp_str_no_type: LPUSH, HSET, ...) have no docs row on purpose:
+ * redis-cli would offer argument hints for a command that is refused, as
+ * if it worked. Their COMMAND entries keep the table's fields and empty
+ * Redis 7 fields. Likewise containers list only the subcommands ringcache
+ * answers.
  */
 #include "resp_int.h"
 #include "err.h"
+#include "glob.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/*
- * Argument notation: arguments separated by blanks; each is
- *   name ':' type [ '@' TOKEN ] [ '?' ] [ '*' ] [ '(' arg ',' arg ... ')' ]
- * ? = optional, * = multiple, the parenthesised list (separated by
- * commas, no blanks inside, nested as deep as needed) the arguments of a
- * oneof or block, which must have some (redis-cli relies on it).
- */
 struct doc {
-    const char *name, *summary, *since, *group, *complexity, *args;
+    const char *name; /* "get", or "client|list" for a subcommand */
+    const char *docs; /* COMMAND DOCS's value for it, RESP3 */
+    /* COMMAND INFO: fields 7 to 10 for a command (1 to 6 from the table),
+     * the whole entry for a subcommand; RESP3. */
+    const char *info;
 };
 
 static const struct doc docs[] = {
-    {"ping", "Ping the server", "1.0.0", "connection", "O(1)", "message:string?"},
-    {"echo", "Echo the given string", "1.0.0", "connection", "O(1)", "message:string"},
-    {"get", "Get the value of a key", "1.0.0", "string", "O(1)", "key:key"},
-    {"set", "Set the string value of a key", "1.0.0", "string", "O(1)",
-     "key:key value:string condition:oneof?(nx:pure-token@NX,xx:pure-token@XX) "
-     "get:pure-token@GET? expiration:oneof?(seconds:integer@EX,milliseconds:integer@PX,"
-     "unix-time-seconds:unix-time@EXAT,unix-time-milliseconds:unix-time@PXAT,"
-     "keepttl:pure-token@KEEPTTL)"},
-    {"del", "Delete a key", "1.0.0", "generic", "O(N) where N is the number of keys that will be removed.",
-     "key:key*"},
-    {"unlink", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but "
-               "non blocking.", "4.0.0", "generic", "O(1) for each key removed regardless of its size.",
-     "key:key*"},
-    {"exists", "Determine if a key exists", "1.0.0", "generic",
-     "O(N) where N is the number of keys to check.", "key:key*"},
-    {"mget", "Get the values of all the given keys", "1.0.0", "string",
-     "O(N) where N is the number of keys to retrieve.", "key:key*"},
-    {"mset", "Set multiple keys to multiple values", "1.0.1", "string",
-     "O(N) where N is the number of keys to set.", "key_value:block*(key:key,value:string)"},
-    {"expire", "Set a key's time to live in seconds", "1.0.0", "generic", "O(1)",
-     "key:key seconds:integer condition:oneof?(nx:pure-token@NX,xx:pure-token@XX,"
-     "gt:pure-token@GT,lt:pure-token@LT)"},
-    {"pexpire", "Set a key's time to live in milliseconds", "2.6.0", "generic", "O(1)",
-     "key:key milliseconds:integer condition:oneof?(nx:pure-token@NX,xx:pure-token@XX,"
-     "gt:pure-token@GT,lt:pure-token@LT)"},
-    {"ttl", "Get the time to live for a key in seconds", "1.0.0", "generic", "O(1)", "key:key"},
-    {"pttl", "Get the time to live for a key in milliseconds", "2.6.0", "generic", "O(1)",
-     "key:key"},
-    {"incr", "Increment the integer value of a key by one", "1.0.0", "string", "O(1)", "key:key"},
-    {"decr", "Decrement the integer value of a key by one", "1.0.0", "string", "O(1)", "key:key"},
-    {"incrby", "Increment the integer value of a key by the given amount", "1.0.0", "string",
-     "O(1)", "key:key increment:integer"},
-    {"decrby", "Decrement the integer value of a key by the given number", "1.0.0", "string",
-     "O(1)", "key:key decrement:integer"},
-    {"info", "Get information and statistics about the server", "1.0.0", "server", "O(1)",
-     "section:string?*"},
-    {"dbsize", "Return the number of keys in the selected database", "1.0.0", "server", "O(1)",
-     ""},
-    {"scan", "Incrementally iterate the keys space", "2.8.0", "generic",
-     "O(1) for every call. O(N) for a complete iteration, including enough command calls for "
-     "the cursor to return back to 0. N is the number of elements inside the collection.",
-     "cursor:integer pattern:pattern@MATCH? count:integer@COUNT? type:string@TYPE?"},
-    {"keys", "Find all keys matching the given pattern", "1.0.0", "generic",
-     "O(N) with N being the number of keys in the database, under the assumption that the key "
-     "names in the database and the given pattern have limited length.",
-     "pattern:pattern"},
-    {"randomkey", "Return a random key from the keyspace", "1.0.0", "generic", "O(1)", ""},
-    {"flushall", "Remove all keys from all databases", "1.0.0", "server",
-     "O(N) where N is the total number of keys in all databases",
-     "async:oneof?(async:pure-token@ASYNC,sync:pure-token@SYNC)"},
-    {"flushdb", "Remove all keys from the current database", "1.0.0", "server",
-     "O(N) where N is the number of keys in the selected database",
-     "async:oneof?(async:pure-token@ASYNC,sync:pure-token@SYNC)"},
-    {"command", "Get array of Redis command details", "2.8.13", "server",
-     "O(N) where N is the total number of Redis commands", ""},
-    {"client", "A container for client connection commands", "2.4.0", "connection",
-     "Depends on subcommand.", ""},
-    {"config", "A container for server configuration commands", "2.0.0", "server",
-     "Depends on subcommand.", ""},
-    {"select", "Change the selected database for the current connection", "1.0.0", "connection",
-     "O(1)", "index:integer"},
-    {"hello", "Handshake with Redis", "6.0.0", "connection", "O(1)",
-     "arguments:block?(protover:integer,username_password:block@AUTH?(username:string,"
-     "password:string),clientname:string@SETNAME?)"},
-    {"auth", "Authenticate to the server", "1.0.0", "connection",
-     "O(N) where N is the number of passwords defined for the user",
-     "username:string? password:string"},
-    {"quit", "Close the connection", "1.0.0", "connection", "O(1)", ""},
-    {"multi", "Mark the start of a transaction block", "1.2.0", "transactions", "O(1)", ""},
-    {"exec", "Execute all commands issued after MULTI", "1.2.0", "transactions",
-     "Depends on commands in the transaction", ""},
-    {"discard", "Discard all commands issued after MULTI", "2.0.0", "transactions",
-     "O(N), when N is the number of queued commands", ""},
-    {"watch", "Watch the given keys to determine execution of the MULTI/EXEC block", "2.2.0",
-     "transactions", "O(1) for every key.", "key:key*"},
-    {"unwatch", "Forget about all watched keys", "2.2.0", "transactions", "O(1)", ""},
+#include "resp_docs_table.inc"
 };
 
 #define NDOCS (sizeof(docs) / sizeof(docs[0]))
 
-/* One parsed argument of the notation (pointers into the string). */
-struct arg {
-    const char *name, *type, *token, *kids;
-    size_t name_len, type_len, token_len, kids_len;
-    int optional, multiple;
-};
+/* ---- Redis's RESP3 bytes, as RESP3 or RESP2 ------------------------ */
 
-/* Parses one argument at s[0..n); 0 or RC_EINVAL (a typo in the table). */
-static int parse_arg(const char *s, size_t n, struct arg *a)
+/* Copies the element at *p (RESP3 from the generated table) into out
+ * (NULL: skips it), maps as arrays of 2n and sets as arrays for RESP2;
+ * *p moves past it. */
+static int copy_elem(struct rc_buf *out, const char **p, int proto)
 {
-    const char *end = s + n, *p = s, *q;
+    const char *s = *p, *eol = strstr(s, "\r\n");
+    long n = strtol(s + 1, NULL, 10), i;
+    int rv = 0;
 
-    memset(a, 0, sizeof(*a));
-    q = memchr(p, '(', (size_t)(end - p));
-    if (q != NULL) {
-        if (end[-1] != ')')
-            return RC_EINVAL;
-        a->kids = q + 1;
-        a->kids_len = (size_t)(end - q - 2);
-        end = q;
-    }
-    while (end > p && (end[-1] == '?' || end[-1] == '*')) {
-        a->optional |= end[-1] == '?';
-        a->multiple |= end[-1] == '*';
-        end--;
-    }
-    q = memchr(p, ':', (size_t)(end - p));
-    if (q == NULL)
-        return RC_EINVAL;
-    a->name = p;
-    a->name_len = (size_t)(q - p);
-    a->type = q + 1;
-    q = memchr(a->type, '@', (size_t)(end - a->type));
-    a->type_len = (size_t)((q ? q : end) - a->type);
-    if (q != NULL) {
-        a->token = q + 1;
-        a->token_len = (size_t)(end - q - 1);
-    }
-    return 0;
-}
-
-/* The next item of a list separated by sep (outside parentheses) from
- * *s up to end: its length, *s moved past it and its separator. */
-static size_t next_item(const char **s, const char *end, char sep, const char **item)
-{
-    const char *p = *s;
-    int depth = 0;
-
-    *item = p;
-    while (p < end && (*p != sep || depth > 0)) {
-        depth += *p == '(';
-        depth -= *p == ')';
-        p++;
-    }
-    *s = p < end ? p + 1 : p;
-    return (size_t)(p - *item);
-}
-
-static size_t count_items(const char *s, size_t n, char sep)
-{
-    const char *end = s + n, *item;
-    size_t k = 0;
-
-    while (s < end)
-        k += next_item(&s, end, sep, &item) > 0;
-    return k;
-}
-
-static int encode_args(struct rc_buf *out, const char *s, size_t n, char sep, int proto);
-
-static int encode_arg(struct rc_buf *out, const struct arg *a, int proto)
-{
-    size_t fields = 2 + (a->token != NULL) + (a->optional || a->multiple) + (a->kids != NULL) +
-                    (a->type_len == 3 && memcmp(a->type, "key", 3) == 0);
-    int rv;
-
-    rv = rc_resp_map(out, fields, proto);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "name");
-    if (rv == 0) rv = rc_resp_bulk(out, a->name, a->name_len);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "type");
-    if (rv == 0) rv = rc_resp_bulk(out, a->type, a->type_len);
-    if (rv == 0 && a->type_len == 3 && memcmp(a->type, "key", 3) == 0) {
-        rv = rc_resp_bulk_str(out, "key_spec_index");
-        if (rv == 0)
-            rv = rc_resp_integer(out, 0);
-    }
-    if (rv == 0 && a->token != NULL) {
-        rv = rc_resp_bulk_str(out, "token");
-        if (rv == 0)
-            rv = rc_resp_bulk(out, a->token, a->token_len);
-    }
-    if (rv == 0 && (a->optional || a->multiple)) {
-        rv = rc_resp_bulk_str(out, "flags");
-        if (rv == 0)
-            rv = rc_resp_set(out, (size_t)(a->optional + a->multiple), proto);
-        if (rv == 0 && a->optional)
-            rv = rc_resp_simple(out, "optional");
-        if (rv == 0 && a->multiple)
-            rv = rc_resp_simple(out, "multiple");
-    }
-    if (rv == 0 && a->kids != NULL) {
-        rv = rc_resp_bulk_str(out, "arguments");
-        if (rv == 0)
-            rv = encode_args(out, a->kids, a->kids_len, ',', proto);
-    }
+    *p = eol + 2;
+    if (*s == '$')
+        *p += n + 2;
+    if (*s != '%' && *s != '~' && *s != '*') /* '$', '+', ':' */
+        return out ? rc_buf_append(out, s, (size_t)(*p - s)) : 0;
+    if (out != NULL)
+        rv = *s == '%' ? rc_resp_map(out, (size_t)n, proto)
+             : *s == '~' ? rc_resp_set(out, (size_t)n, proto)
+                         : rc_resp_array(out, (size_t)n);
+    n *= *s == '%' ? 2 : 1;
+    for (i = 0; rv == 0 && i < n; i++)
+        rv = copy_elem(out, p, proto);
     return rv;
 }
 
-static int encode_args(struct rc_buf *out, const char *s, size_t n, char sep, int proto)
+/* Copies every element of the string s. */
+static int copy_all(struct rc_buf *out, const char *s, int proto)
 {
-    const char *end = s + n, *item;
-    struct arg a;
-    size_t len;
-    int rv;
+    int rv = 0;
 
-    rv = rc_resp_array(out, count_items(s, n, sep));
-    while (rv == 0 && s < end) {
-        len = next_item(&s, end, sep, &item);
-        if (len == 0)
-            continue;
-        rv = parse_arg(item, len, &a);
-        if (rv == 0)
-            rv = encode_arg(out, &a, proto);
-    }
+    while (rv == 0 && *s)
+        rv = copy_elem(out, &s, proto);
     return rv;
 }
 
-static int encode_doc(struct rc_buf *out, const struct doc *d, int proto)
-{
-    int has_args = d->args[0] != 0, rv;
+/* ---- lookups ------------------------------------------------------- */
 
-    rv = rc_resp_bulk_str(out, d->name);
-    if (rv == 0) rv = rc_resp_map(out, 4 + (size_t)has_args, proto);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "summary");
-    if (rv == 0) rv = rc_resp_bulk_str(out, d->summary);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "since");
-    if (rv == 0) rv = rc_resp_bulk_str(out, d->since);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "group");
-    if (rv == 0) rv = rc_resp_bulk_str(out, d->group);
-    if (rv == 0) rv = rc_resp_bulk_str(out, "complexity");
-    if (rv == 0) rv = rc_resp_bulk_str(out, d->complexity);
-    if (rv == 0 && has_args) {
-        rv = rc_resp_bulk_str(out, "arguments");
-        if (rv == 0)
-            rv = encode_args(out, d->args, strlen(d->args), ' ', proto);
-    }
-    return rv;
-}
-
-/* The row for a served command name, NULL if none (or not served). */
-static const struct doc *find_doc(const struct rc_resp_arg *name)
+static const struct doc *doc_named(const char *name, size_t len)
 {
     size_t i;
 
     for (i = 0; i < NDOCS; i++)
-        if (rc_resp_is(name, docs[i].name)) {
-            struct rc_resp_arg a = {(const uint8_t *)docs[i].name, strlen(docs[i].name)};
-
-            return rc_resp_server_find(&a) ? &docs[i] : NULL;
-        }
+        if (strlen(docs[i].name) == len && strncasecmp(docs[i].name, name, len) == 0)
+            return &docs[i];
     return NULL;
 }
 
-/* The i-th documented command COMMAND DOCS answers: every served one
- * without names, else the named ones in their order. */
+/* The row for a name ("get", "client|list", any case) ringcache serves,
+ * NULL if none: the command (or the container of a subcommand) must be in
+ * the table, a row for a newer one waits for it. */
+static const struct doc *find_doc(const struct rc_resp_arg *name)
+{
+    const char *bar = memchr(name->p, '|', name->len);
+    struct rc_resp_arg top = {name->p, bar ? (size_t)(bar - (const char *)name->p) : name->len};
+
+    if (rc_resp_server_find(&top) == NULL)
+        return NULL;
+    return doc_named((const char *)name->p, name->len);
+}
+
+static const struct doc *doc_of(const struct rc_resp_cmd_def *d)
+{
+    return doc_named(d->name, strlen(d->name));
+}
+
+/* ---- COMMAND, COMMAND INFO ----------------------------------------- */
+
+/* One COMMAND entry: the table's [name, arity, flags, first, last, step],
+ * then Redis's ACL categories, tips, key specs and subcommands. */
+static int encode_command(struct rc_buf *out, const struct rc_resp_cmd_def *d, int proto)
+{
+    const struct doc *doc = doc_of(d);
+    char flags[96], *save = NULL, *f;
+    size_t nf = 0, i;
+    int rv;
+
+    for (i = 0; d->flags[i]; i++)
+        nf += d->flags[i] == ' ';
+    nf += d->flags[0] != 0;
+    rv = rc_resp_array(out, 10);
+    if (rv == 0) rv = rc_resp_bulk_str(out, d->name);
+    if (rv == 0) rv = rc_resp_integer(out, d->arity);
+    if (rv == 0) rv = rc_resp_set(out, nf, proto);
+    snprintf(flags, sizeof(flags), "%s", d->flags);
+    for (f = strtok_r(flags, " ", &save); rv == 0 && f; f = strtok_r(NULL, " ", &save))
+        rv = rc_resp_simple(out, f);
+    if (rv == 0) rv = rc_resp_integer(out, d->first);
+    if (rv == 0) rv = rc_resp_integer(out, d->last);
+    if (rv == 0) rv = rc_resp_integer(out, d->step);
+    if (rv == 0 && doc != NULL)
+        return copy_all(out, doc->info, proto);
+    /* A refused data-type command: no categories, tips, specs, subcommands. */
+    if (rv == 0) rv = rc_resp_set(out, 0, proto);
+    for (i = 0; rv == 0 && i < 3; i++)
+        rv = rc_resp_array(out, 0);
+    return rv;
+}
+
+/* COMMAND INFO's entry for a name: a command, a served subcommand
+ * ("client|list"), else a null as Redis answers. */
+static int encode_info(struct rc_resp_ctx *x, const struct rc_resp_arg *name)
+{
+    const struct rc_resp_cmd_def *d = rc_resp_server_find(name);
+    const struct doc *doc;
+
+    if (d != NULL)
+        return encode_command(x->out, d, x->r->cur_proto);
+    doc = memchr(name->p, '|', name->len) ? find_doc(name) : NULL;
+    if (doc != NULL)
+        return copy_all(x->out, doc->info, x->r->cur_proto);
+    return rc_resp_null(x->out, x->r->cur_proto);
+}
+
+/* COMMAND [INFO]: every row; COMMAND INFO name ...: those named. */
+static int command_info(struct rc_resp_ctx *x, size_t from)
+{
+    const struct rc_resp_cmd_def *table;
+    size_t n, i;
+    int rv;
+
+    table = rc_resp_server_commands(&n);
+    if (x->argc <= from) {
+        rv = rc_resp_array(x->out, n);
+        for (i = 0; rv == 0 && i < n; i++)
+            rv = encode_command(x->out, &table[i], x->r->cur_proto);
+        return rv;
+    }
+    rv = rc_resp_array(x->out, x->argc - from);
+    for (i = from; rv == 0 && i < x->argc; i++)
+        rv = encode_info(x, &x->argv[i]);
+    return rv;
+}
+
+/* ---- COMMAND LIST -------------------------------------------------- */
+
+/* Redis's ACL categories of a row: the set opening a command's tail, the
+ * 7th element of a subcommand's entry. */
+static const char *categories(const struct doc *doc)
+{
+    const char *s = doc->info;
+    int i;
+
+    if (strchr(doc->name, '|') == NULL)
+        return s;
+    s = strstr(s, "\r\n") + 2;
+    for (i = 0; i < 6; i++)
+        copy_elem(NULL, &s, 2);
+    return s;
+}
+
+/* Whether a row's ACL categories hold "@cat" (any case). */
+static int in_category(const struct doc *doc, const struct rc_resp_arg *cat)
+{
+    const char *s = categories(doc);
+    long n = strtol(s + 1, NULL, 10), i;
+
+    s = strstr(s, "\r\n") + 2;
+    for (i = 0; i < n; i++, s = strstr(s, "\r\n") + 2)
+        if (strncasecmp(s + 2, (const char *)cat->p, cat->len) == 0 && s[2 + cat->len] == '\r')
+            return 1;
+    return 0;
+}
+
+enum { LIST_ALL, LIST_ACLCAT, LIST_PATTERN, LIST_MODULE };
+
+/* The i-th name COMMAND LIST may answer (NULL: none at i): the table's
+ * commands, then the subcommands of the containers served. *doc its row. */
+static const char *list_name(size_t i, const struct doc **doc)
+{
+    const struct rc_resp_cmd_def *table;
+    struct rc_resp_arg a;
+    size_t n;
+
+    table = rc_resp_server_commands(&n);
+    if (i < n) {
+        *doc = doc_of(&table[i]);
+        return table[i].name;
+    }
+    *doc = &docs[i - n];
+    a.p = (const uint8_t *)(*doc)->name;
+    a.len = strlen((*doc)->name);
+    return memchr(a.p, '|', a.len) && find_doc(&a) ? (*doc)->name : NULL;
+}
+
+static int list_keeps(int filter, const struct rc_resp_arg *arg, const char *name,
+                      const struct doc *doc)
+{
+    switch (filter) {
+    case LIST_ALL:
+        return 1;
+    case LIST_ACLCAT:
+        return doc != NULL && in_category(doc, arg);
+    case LIST_PATTERN:
+        return rc_glob_match((const char *)arg->p, arg->len, name, strlen(name), 1);
+    default:
+        return 0; /* ringcache has no modules */
+    }
+}
+
+/* COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]:
+ * names of commands and subcommands, as Redis 7 lists them. */
+static int command_list(struct rc_resp_ctx *x)
+{
+    static const char *const filters[] = {"", "ACLCAT", "PATTERN", "MODULE"};
+    const struct rc_resp_arg *arg = x->argc == 5 ? &x->argv[4] : NULL;
+    size_t ncmds, total, n = 0, i;
+    const struct doc *doc;
+    const char *name;
+    int filter = LIST_ALL, rv;
+
+    if (x->argc != 2 && !(x->argc == 5 && rc_resp_is(&x->argv[2], "FILTERBY")))
+        return rc_resp_error(x->out, "ERR syntax error");
+    if (arg != NULL) {
+        for (filter = LIST_ACLCAT; filter <= LIST_MODULE; filter++)
+            if (rc_resp_is(&x->argv[3], filters[filter]))
+                break;
+        if (filter > LIST_MODULE)
+            return rc_resp_error(x->out, "ERR syntax error");
+    }
+    rc_resp_server_commands(&ncmds);
+    total = ncmds + NDOCS;
+    for (i = 0; i < total; i++)
+        if ((name = list_name(i, &doc)) != NULL)
+            n += list_keeps(filter, arg, name, doc);
+    rv = rc_resp_array(x->out, n);
+    for (i = 0; rv == 0 && i < total; i++)
+        if ((name = list_name(i, &doc)) != NULL && list_keeps(filter, arg, name, doc))
+            rv = rc_resp_bulk_str(x->out, name);
+    return rv;
+}
+
+/* ---- COMMAND DOCS -------------------------------------------------- */
+
+/* The i-th row COMMAND DOCS answers: every served one without names
+ * (subcommands inside their containers), else the named ones in order. */
 static const struct doc *docs_item(const struct rc_resp_ctx *x, size_t i)
 {
     struct rc_resp_arg a;
@@ -282,11 +288,12 @@ static const struct doc *docs_item(const struct rc_resp_ctx *x, size_t i)
         return find_doc(&x->argv[2 + i]);
     a.p = (const uint8_t *)docs[i].name;
     a.len = strlen(docs[i].name);
-    return find_doc(&a);
+    return memchr(a.p, '|', a.len) ? NULL : find_doc(&a);
 }
 
-/* COMMAND DOCS [name ...]: a map of name to its documentation. */
-int rc_resp_docs_command(struct rc_resp_ctx *x)
+/* COMMAND DOCS [name ...]: a map of name to its documentation; names
+ * ringcache does not serve are left out, as Redis leaves out unknown ones. */
+static int command_docs(struct rc_resp_ctx *x)
 {
     size_t total = x->argc > 2 ? x->argc - 2 : NDOCS, n = 0, i;
     const struct doc *d;
@@ -295,8 +302,36 @@ int rc_resp_docs_command(struct rc_resp_ctx *x)
     for (i = 0; i < total; i++)
         n += docs_item(x, i) != NULL;
     rv = rc_resp_map(x->out, n, x->r->cur_proto);
-    for (i = 0; rv == 0 && i < total; i++)
-        if ((d = docs_item(x, i)) != NULL)
-            rv = encode_doc(x->out, d, x->r->cur_proto);
+    for (i = 0; rv == 0 && i < total; i++) {
+        if ((d = docs_item(x, i)) == NULL)
+            continue;
+        rv = rc_resp_bulk_str(x->out, d->name);
+        if (rv == 0)
+            rv = copy_all(x->out, d->docs, x->r->cur_proto);
+    }
     return rv;
+}
+
+int rc_resp_docs_command(struct rc_resp_ctx *x)
+{
+    const struct rc_resp_arg *sub = x->argc > 1 ? &x->argv[1] : NULL;
+    size_t n;
+
+    if (sub == NULL)
+        return command_info(x, 1);
+    if (rc_resp_is(sub, "COUNT")) {
+        if (x->argc != 2)
+            return rc_resp_error(x->out,
+                                 "ERR wrong number of arguments for 'command|count' command");
+        rc_resp_server_commands(&n);
+        return rc_resp_integer(x->out, (int64_t)n);
+    }
+    if (rc_resp_is(sub, "DOCS"))
+        return command_docs(x);
+    if (rc_resp_is(sub, "INFO"))
+        return command_info(x, 2);
+    if (rc_resp_is(sub, "LIST"))
+        return command_list(x);
+    return rc_resp_server_errorf(x, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
+                                 (int)(sub->len > 64 ? 64 : sub->len), (const char *)sub->p);
 }

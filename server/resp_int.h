@@ -8,7 +8,8 @@
  * commands on keys (run through the coordinator), resp_strings.c for the
  * ones that read before they write (or only read a key's metadata),
  * resp_admin.c for the ones about the connection and the server. A new command is one row
- * there and one handler in the file of its kind.
+ * there, one handler in the file of its kind and its docs row
+ * (scripts/gen_resp_docs.py; resp_docs.c).
  */
 #ifndef RC_RESP_INT_H
 #define RC_RESP_INT_H
@@ -230,7 +231,7 @@ int rc_resp_admin_client(struct rc_resp_ctx *x);
  * result of the error reply it appended. */
 int rc_resp_client_setname(struct rc_resp_ctx *x, const struct rc_resp_arg *name);
 
-/* ---- resp_docs.c: COMMAND DOCS -------------------------------------- */
+/* ---- resp_docs.c: COMMAND (COUNT, INFO, LIST, DOCS) ----------------- */
 
 int rc_resp_docs_command(struct rc_resp_ctx *x);
 
@@ -239,7 +240,6 @@ int rc_resp_docs_command(struct rc_resp_ctx *x);
 int rc_resp_admin_ping(struct rc_resp_ctx *x);
 int rc_resp_admin_echo(struct rc_resp_ctx *x);
 int rc_resp_admin_info(struct rc_resp_ctx *x);
-int rc_resp_admin_command(struct rc_resp_ctx *x);
 int rc_resp_admin_config(struct rc_resp_ctx *x);
 int rc_resp_admin_select(struct rc_resp_ctx *x);
 int rc_resp_admin_hello(struct rc_resp_ctx *x);

@@ -699,6 +699,61 @@ static void test_flags_clients(void **state)
     ((struct fixture *)*state)->h.passed = 1;
 }
 
+
+/* flush_all is the cluster's: an item set through one node and flushed
+ * through another is gone through every node; a delayed flush_all lets
+ * items live until its delay ends and then takes them (those set in
+ * between too), and answers like memcached (last test: it empties the
+ * cluster and the real memcached). */
+static void test_flush_all(void **state)
+{
+    struct fixture *f = *state;
+    size_t n;
+    char *out;
+    int i, bad = 0;
+
+    bad += !same_as_memcached(f, SCRIPT("flush_all abc\r\nflush_all 1 2 3\r\nflush_all noreply\r\n"
+                                        "flush_all 0\r\nflush_all -5\r\nflush_all\r\nmn\r\n"), 0);
+    assert_int_equal(bad, 0);
+    out = exchange(f->mc_port[0], SCRIPT("set fa:1 0 0 1\r\nx\r\nset fa:2 5 0 1\r\ny\r\nmn\r\n"),
+                   "MN\r\n", &n);
+    assert_string_equal(out, "STORED\r\nSTORED\r\nMN\r\n");
+    free(out);
+    out = exchange(f->mc_port[1], SCRIPT("flush_all\r\n"), "\r\n", &n);
+    assert_string_equal(out, "OK\r\n");
+    free(out);
+    for (i = 0; i < NODES; i++) {
+        out = exchange(f->mc_port[i], SCRIPT("get fa:1 fa:2\r\n"), "END\r\n", &n);
+        assert_string_equal(out, "END\r\n");
+        free(out);
+    }
+    /* Writes after it stay. */
+    out = exchange(f->mc_port[2], SCRIPT("set fa:3 0 0 1\r\nz\r\nget fa:3\r\n"), "END\r\n", &n);
+    assert_string_equal(out, "STORED\r\nVALUE fa:3 0 1\r\nz\r\nEND\r\n");
+    free(out);
+
+    /* Delayed: 2 s. Until then everything is served, fa:4 set meanwhile
+     * included; after, neither. */
+    out = exchange(f->mc_port[0], SCRIPT("flush_all 2\r\nset fa:4 0 0 1\r\nw\r\nget fa:3\r\n"),
+                   "END\r\n", &n);
+    assert_string_equal(out, "OK\r\nSTORED\r\nVALUE fa:3 0 1\r\nz\r\nEND\r\n");
+    free(out);
+    out = exchange(f->mc_port[1], SCRIPT("get fa:4\r\n"), "END\r\n", &n);
+    assert_string_equal(out, "VALUE fa:4 0 1\r\nw\r\nEND\r\n");
+    free(out);
+    rc_h_sleep_ms(3000);
+    for (i = 0; i < NODES; i++) {
+        out = exchange(f->mc_port[i], SCRIPT("get fa:3 fa:4\r\n"), "END\r\n", &n);
+        assert_string_equal(out, "END\r\n");
+        free(out);
+    }
+    out = exchange(f->mc_port[1], SCRIPT("stats\r\n"), "END\r\n", &n);
+    assert_non_null(strstr(out, "STAT cmd_flush "));
+    assert_null(strstr(out, "STAT cmd_flush 0\r\n"));
+    free(out);
+    f->h.passed = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +770,7 @@ int main(void)
         RC_H_GROUP_TEST(test_auth_file_policy),
         RC_H_GROUP_TEST(test_flags_text),
         RC_H_GROUP_TEST(test_flags_clients),
+        RC_H_GROUP_TEST(test_flush_all), /* last: it empties the cluster */
     };
 
     rc_h_test_filter_from_env();

@@ -222,6 +222,22 @@ static void test_simple(void **state)
     expect_error("verbosity\r\n", "ERROR", RC_MC_CONTINUE);
     assert_int_equal(parse_s("stats slabs\r\n", &req, &used, &err), 1);
     tok_eq(&req.args, "slabs");
+    /* flush_all [delay] [noreply], as memcached 1.6 reads it. */
+    assert_int_equal(parse_s("flush_all\r\n", &req, &used, &err), 1);
+    assert_int_equal(req.cmd, RC_MC_FLUSH_ALL);
+    assert_int_equal(req.exptime, 0);
+    assert_false(req.noreply);
+    assert_int_equal(parse_s("flush_all 10 noreply\r\n", &req, &used, &err), 1);
+    assert_int_equal(req.exptime, 10);
+    assert_true(req.noreply);
+    assert_int_equal(parse_s("flush_all noreply\r\n", &req, &used, &err), 1);
+    assert_int_equal(req.exptime, 0);
+    assert_true(req.noreply);
+    assert_int_equal(parse_s("flush_all 7 x\r\n", &req, &used, &err), 1);
+    assert_int_equal(req.exptime, 7);
+    assert_false(req.noreply);
+    expect_error("flush_all abc\r\n", "CLIENT_ERROR invalid exptime argument", RC_MC_CONTINUE);
+    expect_error("flush_all 1 2 3\r\n", "ERROR", RC_MC_CONTINUE);
 }
 
 static void test_meta(void **state)
