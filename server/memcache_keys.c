@@ -47,7 +47,8 @@ struct sub {
     struct mc_cmd *cmd;
     struct mc_lock *lock; /* held while it runs, NULL: none */
     struct sub *next_wait; /* in its key's wait queue */
-    int phase;         /* 0: the read (or the only write), 1: the write decided from it */
+    int phase;         /* 0: the read (or the only write), 1: the write decided from it,
+                          2: incr/decr's convergent increment (RC_COORD_INCR) */
     int code;          /* enum code: planned at the decision, final once done */
     int err;           /* R_FAIL: the coordinator's error */
     uint8_t *value;    /* a copy of the value read (several keys, touch, append) */
@@ -515,6 +516,73 @@ static int keep_value(struct sub *s, const struct rc_coord_res *res)
  * (RC_COORD_INCR, docs/architecture.md "Counters") are to replace it,
  * with memcached's wrap-around and decr's floor at 0 on top.
  */
+/*
+ * incr/decr on a value that exists, holds a number up to 2^63-1 and is
+ * neither checked (cas) nor touched: the cluster's convergent counter
+ * (RC_COORD_INCR; docs/architecture.md "Counters"), so increments through
+ * different nodes are never lost. decr's floor at 0 is applied to the
+ * value read (it subtracts at most that much); two decrements racing
+ * through different nodes may still take the sum below 0, which reads as
+ * 0 (the sum is kept, so later increments count from it). 1 when the
+ * increment was started, 0 when the command keeps memcached's own
+ * read-then-write (wrap-around past 2^64, a value above 2^63-1, cas,
+ * touch, a missing key).
+ */
+static int mc_counter_converge(struct sub *s, const struct rc_coord_res *res)
+{
+    struct mc_cmd *cmd = s->cmd;
+    struct rc_coord_sink sk = {sub_done, sub_done, NULL, s};
+    struct rc_coord_req req = {.kind = RC_COORD_INCR, .key = s->key, .key_len = s->key_len};
+    int incr = cmd->mode != 'D';
+    uint64_t cur;
+
+    if (res->err != 0 || cmd->has_cas || cmd->touch ||
+        rc_mc_arith(res->value, res->value_len, 1, 0, &cur) < 0 || cur > (uint64_t)INT64_MAX)
+        return 0;
+    if (incr && cmd->delta > (uint64_t)INT64_MAX - cur)
+        return 0; /* wraps at 2^64: memcached's arithmetic, below */
+    req.delta = incr ? (int64_t)cmd->delta : -(int64_t)(cmd->delta < cur ? cmd->delta : cur);
+    s->flags = mc_flags_from_res(res);
+    s->phase = 2;
+    s->code = R_NUMBER;
+    rc_coord_run(cmd->m->co, &req, &sk);
+    return 1;
+}
+
+/* The increment's answer: the new total as text. */
+static void mc_counter_done(struct sub *s, const struct rc_coord_res *res)
+{
+    int64_t total = 0;
+    char num[24];
+    size_t n = res->value_len < sizeof(num) - 1 ? res->value_len : sizeof(num) - 1;
+
+    if (res->value != NULL)
+        memcpy(num, res->value, n);
+    num[n] = '\0';
+    if (res->err != 0 || n == 0 || sscanf(num, "%" SCNd64, &total) != 1) {
+        s->code = R_NONNUMERIC; /* the value was made non-numeric meanwhile */
+        sub_finished(s, NULL);
+        return;
+    }
+    s->number = total > 0 ? (uint64_t)total : 0;
+    if (res->has_version)
+        s->cas = rc_mc_cas(res->ver.hlc, res->ver.node);
+    /* ma v returns the value: the number as stored (no padding). */
+    n = (size_t)snprintf(num, sizeof(num), "%" PRIu64, s->number);
+    free(s->value);
+    s->value = malloc(n);
+    if (s->value == NULL) {
+        s->value_len = 0;
+        s->code = R_FAIL;
+        s->err = RC_ENOMEM;
+        sub_finished(s, NULL);
+        return;
+    }
+    memcpy(s->value, num, n);
+    s->value_len = n;
+    sub_finished(s, NULL);
+}
+
 static void mc_counter_apply(struct sub *s, const struct rc_coord_res *res)
 {
     struct mc_cmd *cmd = s->cmd;
@@ -522,6 +590,9 @@ static void mc_counter_apply(struct sub *s, const struct rc_coord_res *res)
     size_t len;
     int incr = cmd->mode != 'D';
     uint64_t ttl = cmd->touch ? cmd->ttl_ms : res->ttl_ms;
+
+    if (mc_counter_converge(s, res))
+        return;
 
     if (res->err == RC_ENOTFOUND) {
         if (!cmd->vivify) {
@@ -658,6 +729,10 @@ static void sub_done(void *arg, const struct rc_coord_res *res)
         s->code = R_FAIL;
         s->err = res->err;
         sub_finished(s, NULL);
+        return;
+    }
+    if (s->phase == 2) {
+        mc_counter_done(s, res);
         return;
     }
     if (s->phase == 1) {

@@ -413,6 +413,54 @@ static void test_conditional_serialized_on_node(void **state)
     f->h.passed = 1;
 }
 
+/* incr/decr through different nodes at once lose nothing (the cluster's
+ * convergent counter): 3 connections, one per node, 300 incr by 2 and
+ * 100 decr by 1 each, pipelined; flags kept, decr floors at 0. */
+static void test_incr_across_nodes(void **state)
+{
+    struct fixture *f = *state;
+    enum { EACH = 300, DECRS = 100 };
+    char *buf = malloc((EACH + DECRS) * 24 + 8), *out;
+    int fd[NODES], i, k;
+    size_t len = 0, n;
+
+    assert_non_null(buf);
+    out = exchange(f->mc_port[0], SCRIPT("set x:ctr 7 0 1\r\n0\r\nmn\r\n"), "MN\r\n", &n);
+    assert_string_equal(out, "STORED\r\nMN\r\n");
+    free(out);
+    for (k = 0; k < EACH; k++) {
+        len += (size_t)sprintf(buf + len, "incr x:ctr 2\r\n");
+        if (k % 3 == 0)
+            len += (size_t)sprintf(buf + len, "decr x:ctr 1\r\n");
+    }
+    len += (size_t)sprintf(buf + len, "mn\r\n");
+    for (i = 0; i < NODES; i++) {
+        fd[i] = rc_h_tcp_connect(f->mc_port[i], IO_MS);
+        assert_true(fd[i] >= 0);
+    }
+    for (i = 0; i < NODES; i++)
+        assert_int_equal(rc_h_send_all(fd[i], buf, len, IO_MS), 0);
+    for (i = 0; i < NODES; i++) {
+        out = read_reply(fd[i], "MN\r\n", &n);
+        close(fd[i]);
+        assert_null(strstr(out, "ERROR"));
+        free(out);
+    }
+    free(buf);
+    /* 3 x (300 x 2 - 100 x 1) = 1500, through any node. */
+    for (i = 0; i < NODES; i++) {
+        out = exchange(f->mc_port[i], SCRIPT("get x:ctr\r\n"), "END\r\n", &n);
+        assert_string_equal(out, "VALUE x:ctr 7 4\r\n1500\r\nEND\r\n");
+        free(out);
+    }
+    /* decr stops at 0, incr goes on from there. */
+    out = exchange(f->mc_port[1], SCRIPT("decr x:ctr 2000\r\nincr x:ctr 3\r\nincr x:nope 1\r\nmn\r\n"),
+                   "MN\r\n", &n);
+    assert_string_equal(out, "0\r\n3\r\nNOT_FOUND\r\nMN\r\n");
+    free(out);
+    f->h.passed = 1;
+}
+
 /* Stats answer in memcached's shape: STAT lines, then END. */
 static void expect_stats_shape(const char *out, const char *const *names)
 {
@@ -761,6 +809,7 @@ int main(void)
         RC_H_GROUP_TEST(test_closing_errors),
         RC_H_GROUP_TEST(test_cas_across_nodes),
         RC_H_GROUP_TEST(test_conditional_serialized_on_node),
+        RC_H_GROUP_TEST(test_incr_across_nodes),
         RC_H_GROUP_TEST(test_stats_shapes),
         RC_H_GROUP_TEST(test_hostile),
         RC_H_GROUP_TEST(test_libmemcached_tools),
