@@ -12,6 +12,10 @@
 #               node, sampling the node's write-behind lag (STATS) every
 #               second; prints both rates, the lag's maximum and the RSS
 #               at start and end (memory must stay flat)
+#   --strings   only redis-benchmark's own test list, restricted to the
+#               string commands ringcache serves (-t ping,set,get,incr,mset,
+#               P1 and P16), to the end, against Redis, one ringcache node
+#               and a 3-node cluster (RF=3 W=2, through node 1): issue 17
 #   --no-write  print the table only (default: also replace the section
 #               between the bench-redis markers in docs/benchmarks.md)
 # Environment: BIN=dir (binaries; default: builds Release into
@@ -62,10 +66,12 @@ root=$PWD
 quick=0
 write=1
 sustained=0
+strings=0
 for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     --sustained) sustained=1 ;;
+    --strings) strings=1 ;;
     --no-write) write=0 ;;
     -h | --help) sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument '$a' (see --help)" >&2; exit 2 ;;
@@ -385,6 +391,75 @@ write_section() {
     say "table written to docs/benchmarks.md"
 }
 
+# A 3-node cluster of :memory: nodes (node1..3), converged, past its
+# rebalance delay.
+cluster() { # rf w r
+    local i cp rp seeds=() n
+    for i in 1 2 3; do
+        cp=$((base + 100 + 10 * i)) rp=$((base + 102 + 10 * i))
+        [ "$i" -gt 1 ] && seeds=(--seeds "127.0.0.1:$((base + 111))")
+        start_rc "node$i" "$cp" "$rp" :memory: --rf "$1" --w "$2" --r "$3" "${seeds[@]}"
+    done
+    for _ in $(seq 200); do
+        n=0
+        for i in 1 2 3; do
+            redis-cli -p "${port[node$i]}" info cluster | grep -q '^ring_members:3' && n=$((n + 1))
+        done
+        [ $n = 3 ] && break
+        sleep 0.1
+    done
+    sleep 1.5 # past --rebalance-delay: no streaming during the cells
+}
+
+# ---- --strings: redis-benchmark's string tests, to the end ----
+
+# One redis-benchmark run of the list against a port: "test rps" lines.
+strings_rb() { # port pipeline
+    "${cli_pin[@]}" redis-benchmark -p "$1" -c 50 -P "$2" -n "$strings_n" -r "$keyspace" -d 100 \
+        -t "$strings_tests" --csv 2>/dev/null |
+        awk -F'"' 'NR > 1 { gsub(/ .*/, "", $2); print $2, $4 }'
+}
+
+strings_run() {
+    local t p out rows="" i
+    strings_tests=ping,set,get,incr,mset strings_n=$((quick ? 20000 : 100000))
+    say "strings: redis-benchmark -t $strings_tests, $strings_n requests each, P1 and P16"
+    start_redis redis $((base + 1))
+    start_rc rc-mem $((base + 10)) $((base + 12)) :memory: --rf 1 --r 1 --w 1
+    cluster 3 2 2
+    for p in 1 16; do
+        for t in redis rc-mem node1; do
+            out=$(strings_rb "${port[$t]}" "$p")
+            [ "$(wc -l <<<"$out")" -ge 6 ] || { echo "bench-redis: redis-benchmark did not finish against $t: $out" >&2; exit 1; }
+            rows+=$(awk -v t="$t" -v p="$p" '{ print t, p, $1, $2 }' <<<"$out")$'\n'
+        done
+    done
+    for t in redis rc-mem node1 node2 node3; do stop "$t"; done
+    table=$(awk '
+        NF == 4 { v[$1, $2, $3] = $4; if (!(($2, $3) in seen)) { seen[$2, $3] = 1; order[++n] = $2 SUBSEP $3 } }
+        END {
+            printf "| test | P | Redis req/s | ringcache node | ratio | 3 nodes RF=3 W=2 (through node 1) | ratio |\n|---|---|---|---|---|---|---|\n"
+            for (i = 1; i <= n; i++) {
+                split(order[i], k, SUBSEP); r = v["redis", k[1], k[2]]
+                printf "| %s | %s | %.0f | %.0f | %.2f× | %.0f | %.2f× |\n", k[2], k[1], r,
+                    v["rc-mem", k[1], k[2]], v["rc-mem", k[1], k[2]] / r, v["node1", k[1], k[2]], v["node1", k[1], k[2]] / r
+            }
+        }' <<<"$rows")
+    header="Run $(date -u +%Y-%m-%dT%H:%MZ): redis-benchmark's own tests, restricted to string commands (-t $strings_tests, -d 100, -r $keyspace, 50 connections, $strings_n requests each), run to the end against Redis $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-) (persistence off), one ringcache node (:memory:, RF 1) and a 3-node ringcache cluster (:memory:, RF 3, W 2, R 2, every request through node 1); ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; $pin_desc. PING_INLINE/PING_MBULK answer on the node itself; MSET is 10 keys (redis-benchmark's), each coordinated on its own replicas in the cluster."
+    printf '%s\n\n%s\n' "$header" "$table"
+    if [ $write = 1 ]; then
+        write_section bench-redis-strings "String commands with redis-benchmark (scripts/bench-redis.sh --strings)" "$header" "$table"
+    fi
+}
+
+if [ $strings = 1 ]; then
+    pin_desc="servers pinned to core 0, clients to core 1"
+    [ ${#srv_pin[@]} -eq 0 ] && pin_desc="no pinning"
+    strings_run
+    say "done in $SECONDS s"
+    exit 0
+fi
+
 if [ $sustained = 1 ]; then
     sustained_run
     say "done in $SECONDS s"
@@ -472,24 +547,6 @@ for t in redis-aof rc-disk rc-disk-old; do
 done
 
 # ---- cluster: 3 nodes, RF=1 and RF=3 W=2, through one node and all ----
-
-cluster() { # rf w r
-    local i cp rp seeds=() n
-    for i in 1 2 3; do
-        cp=$((base + 100 + 10 * i)) rp=$((base + 102 + 10 * i))
-        [ "$i" -gt 1 ] && seeds=(--seeds "127.0.0.1:$((base + 111))")
-        start_rc "node$i" "$cp" "$rp" :memory: --rf "$1" --w "$2" --r "$3" "${seeds[@]}"
-    done
-    for _ in $(seq 200); do
-        n=0
-        for i in 1 2 3; do
-            redis-cli -p "${port[node$i]}" info cluster | grep -q '^ring_members:3' && n=$((n + 1))
-        done
-        [ $n = 3 ] && break
-        sleep 0.1
-    done
-    sleep 1.5 # past --rebalance-delay: no streaming during the cells
-}
 
 cluster_cells() { # label
     local t r one all
