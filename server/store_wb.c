@@ -59,6 +59,10 @@
  * 1 s), and each wait holds back a whole loop iteration of requests. */
 #define WB_BACKLOG_WAIT_MS 20
 
+/* The loop thread's SQLite page cache: it reads the table once, in order,
+ * at open (a scan needs no cache) and then only metadata. */
+#define WB_LOOP_CACHE_KIB 2048
+
 /* Rows per flush at most. Larger batches write fewer pages per row (a
  * batch of random keys shares a leaf page more often: 16k rows into a
  * table of 1M ran at ~80k rows/s, 64k at ~145k, store_wb_bench), but the
@@ -516,7 +520,7 @@ static int wb_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
         return err;
     }
     rc_memkv_set_drop_hook(w->mem.kv, on_drop, w);
-    err = rc_wb_db_open(opts, &w->db, &w->page_size, errbuf, errlen);
+    err = rc_wb_db_open(opts, &w->db, &w->page_size, WB_LOOP_CACHE_KIB, errbuf, errlen);
     if (err == 0) {
         la = (struct load_arg){w, 0};
         err = rc_wb_db_load(w->db, load_row, &la);

@@ -123,7 +123,7 @@ struct wb_writer;
  * or RC_ENOMEM; *out NULL on failure. */
 struct sqlite3;
 int rc_wb_db_open(const struct rc_store_opts *opts, struct sqlite3 **out, int64_t *page_size,
-                  char *errbuf, size_t errlen);
+                  int64_t cache_kib, char *errbuf, size_t errlen);
 void rc_wb_db_close(struct sqlite3 *db);
 
 /* Calls fn for every row of the table in (token, key) order; fn returning
