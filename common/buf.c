@@ -4,6 +4,8 @@
 #include "buf.h"
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +72,20 @@ int rc_buf_append(struct rc_buf *b, const void *p, size_t n)
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
+}
+
+int rc_buf_appendf(struct rc_buf *b, const char *fmt, ...)
+{
+    char line[RC_BUF_APPENDF_MAX + 1];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return RC_EINTERNAL;
+    return rc_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 size_t rc_buf_read_space(struct rc_buf *b, size_t chunk)

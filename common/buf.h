@@ -47,6 +47,12 @@ size_t rc_buf_read_space(struct rc_buf *b, size_t chunk);
 /* Appends n bytes. Returns 0, RC_EBUFFER_FULL or RC_ENOMEM (buffer unchanged). */
 int rc_buf_append(struct rc_buf *b, const void *p, size_t n);
 
+/* Appends printf-formatted text, cut at RC_BUF_APPENDF_MAX bytes (a line
+ * of a text reply: INFO, stats). Returns as rc_buf_append, or
+ * RC_EINTERNAL for a format error. */
+#define RC_BUF_APPENDF_MAX 511
+int rc_buf_appendf(struct rc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Marks n bytes written into the free space (n <= rc_buf_avail). */
 void rc_buf_commit(struct rc_buf *b, size_t n);
 

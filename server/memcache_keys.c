@@ -174,21 +174,6 @@ struct view {
     size_t len;
 };
 
-static int appendf(struct rc_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int appendf(struct rc_buf *out, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return RC_EINTERNAL;
-    return rc_buf_append(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
 
 static int64_t ttl_s(const struct sub *s)
 {
@@ -205,26 +190,26 @@ static int meta_flags(struct rc_buf *out, const struct mc_cmd *cmd, const struct
     for (i = 0; rv == 0 && i < cmd->norder; i++) {
         switch (cmd->order[i]) {
         case 'O':
-            rv = appendf(out, " O%.*s", (int)cmd->opaque_len, cmd->opaque);
+            rv = rc_buf_appendf(out, " O%.*s", (int)cmd->opaque_len, cmd->opaque);
             break;
         case 'k':
-            rv = appendf(out, " k%.*s", (int)s->key_len, (const char *)s->key);
+            rv = rc_buf_appendf(out, " k%.*s", (int)s->key_len, (const char *)s->key);
             break;
         case 'c':
             if (s->cas)
-                rv = appendf(out, " c%" PRIu64, s->cas);
+                rv = rc_buf_appendf(out, " c%" PRIu64, s->cas);
             break;
         case 'f':
             if (s->code == R_HIT)
-                rv = appendf(out, " f%" PRIu32, s->flags);
+                rv = rc_buf_appendf(out, " f%" PRIu32, s->flags);
             break;
         case 't':
             if (s->code == R_HIT || s->code == R_NUMBER)
-                rv = appendf(out, " t%" PRId64, ttl_s(s));
+                rv = rc_buf_appendf(out, " t%" PRId64, ttl_s(s));
             break;
         case 's':
             if (s->code == R_HIT)
-                rv = appendf(out, " s%zu", v->len);
+                rv = rc_buf_appendf(out, " s%zu", v->len);
             break;
         default: /* v, q, T, N, ... take no place in the reply */
             break;
@@ -235,7 +220,7 @@ static int meta_flags(struct rc_buf *out, const struct mc_cmd *cmd, const struct
 
 static int failure(struct rc_buf *out, const struct mc_cmd *cmd, const struct sub *s)
 {
-    return appendf(out, "SERVER_ERROR %s %s\r\n", rc_err_name(s->err),
+    return rc_buf_appendf(out, "SERVER_ERROR %s %s\r\n", rc_err_name(s->err),
                    cmd->errmsg[0] ? cmd->errmsg : rc_strerror(s->err));
 }
 
@@ -243,7 +228,7 @@ static int failure(struct rc_buf *out, const struct mc_cmd *cmd, const struct su
 static int meta_reply(struct rc_buf *out, const struct mc_cmd *cmd, const struct sub *s,
                       const struct view *v, const char *code, int with_value)
 {
-    int rv = with_value ? appendf(out, "VA %zu", v->len) : rc_buf_append(out, code, 2);
+    int rv = with_value ? rc_buf_appendf(out, "VA %zu", v->len) : rc_buf_append(out, code, 2);
 
     if (rv == 0)
         rv = meta_flags(out, cmd, s, v);
@@ -328,7 +313,7 @@ static int meta_one(struct rc_buf *out, const struct mc_cmd *cmd, const struct s
     switch (s->code) {
     case R_HIT:
         if (cmd->cmd == RC_MC_ME)
-            return appendf(out, "ME %.*s exp=%" PRId64 " la=0 cas=%" PRIu64
+            return rc_buf_appendf(out, "ME %.*s exp=%" PRId64 " la=0 cas=%" PRIu64
                                 " fetch=no cls=1 size=%zu\r\n",
                            (int)s->key_len, (const char *)s->key, ttl_s(s), s->cas,
                            s->key_len + v->len);
@@ -373,7 +358,7 @@ static int encode_sub(struct rc_buf *out, const struct mc_cmd *cmd, const struct
     if (cmd->noreply)
         return 0;
     if (s->code == R_NUMBER)
-        return appendf(out, "%" PRIu64 "\r\n", s->number);
+        return rc_buf_appendf(out, "%" PRIu64 "\r\n", s->number);
     return rc_mc_line(out, text_code(s->code));
 }
 

@@ -396,20 +396,9 @@ int rc_resp_admin_hello(struct rc_resp_ctx *x)
 
 /* ---- INFO ---------------------------------------------------------- */
 
-static void tprintf(struct rc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tprintf(struct rc_buf *b, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        rc_buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
+/* INFO's lines: one that cannot be appended (no memory) is left out of
+ * the text; the reply itself is still sent. */
+#define tprintf(b, ...) ((void)rc_buf_appendf((b), __VA_ARGS__))
 
 static int64_t rss_bytes(void)
 {

@@ -241,10 +241,34 @@ static void test_read_space(void **state)
     rc_buf_close(&b);
 }
 
+/* Formatted lines: appended as formatted, cut at RC_BUF_APPENDF_MAX. */
+static void test_appendf(void **state)
+{
+    struct rc_buf b;
+    char big[RC_BUF_APPENDF_MAX + 100];
+
+    (void)state;
+    rc_buf_init(&b, 4096);
+    assert_int_equal(rc_buf_appendf(&b, "keys:%d,%s\r\n", 42, "x"), 0);
+    assert_int_equal(rc_buf_used(&b), 11);
+    assert_memory_equal(rc_buf_rptr(&b), "keys:42,x\r\n", 11);
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(rc_buf_appendf(&b, "%s", big), 0);
+    assert_int_equal(rc_buf_used(&b), 11 + RC_BUF_APPENDF_MAX);
+    rc_buf_close(&b);
+    /* A full buffer refuses, unchanged. */
+    rc_buf_init(&b, 8);
+    assert_int_equal(rc_buf_appendf(&b, "%s", "0123456789"), RC_EBUFFER_FULL);
+    assert_int_equal(rc_buf_used(&b), 0);
+    rc_buf_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_empty),  cmocka_unit_test(test_cap_enforced),
+        cmocka_unit_test(test_appendf),
         cmocka_unit_test(test_growth),      cmocka_unit_test(test_reserve_commit),
         cmocka_unit_test(test_consume),     cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_reset_shrink_close), cmocka_unit_test(test_enomem),
