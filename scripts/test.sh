@@ -27,7 +27,7 @@ run_suite() {
 if [ -z "${RC_REDIS_PY3:-}" ]; then
     venv=build/pyvenv
     if { [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"; } >/dev/null 2>&1 &&
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check 'redis>=5' >/dev/null 2>&1; then
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check --timeout 20 --retries 1 'redis>=5' >/dev/null 2>&1; then
         export RC_REDIS_PY3=$PWD/$venv/bin/python
         echo "== redis-py $("$RC_REDIS_PY3" -c 'import redis; print(redis.__version__)') from PyPI for the RESP3 client tests"
     else
