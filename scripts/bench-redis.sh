@@ -185,11 +185,14 @@ wb_stats() { # name
             END { printf "%s %s\n", (dv == "" ? "-" : dv), (lv == "" ? "-" : lv) }'
 }
 
-# Waits (up to 30 s) until a write-behind node has nothing left to write.
+# Waits (up to 30 s) until a write-behind node has nothing left to write
+# and no journal fold under way.
 wb_drain() { # name
     local i
     for i in $(seq 600); do
-        [ "$(wb_stats "$1" | awk '{ print $1 }')" = 0 ] && return 0
+        "$bin/ringcache-cli" -s "127.0.0.1:${port[$1.native]}" stats 2>/dev/null |
+            awk '$1 == "wb_dirty" { d = $2 } $1 == "wb_folding" { f = $2 } END { exit !(d == "0" && f != "1") }' &&
+            return 0
         sleep 0.05
     done
     echo "bench-redis: $1 still had unwritten changes after 30 s" >&2

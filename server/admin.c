@@ -193,6 +193,7 @@ static const struct rc_admin_stat_def stat_defs[] = {
     GB(wb_journal_bytes, "Write-behind: journal data not yet folded into the table"),
     C(wb_folds, "Write-behind: journal folds completed"),
     C(wb_fold_errors, "Write-behind: fold transactions that failed (retried)"),
+    G(wb_folding, "Write-behind: 1 while a journal fold is under way"),
 };
 
 #undef ROW
@@ -256,6 +257,7 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->wb_journal_bytes = ns.store.wb_journal_bytes;
     s->wb_folds = ns.store.wb_folds;
     s->wb_fold_errors = ns.store.wb_fold_errors;
+    s->wb_folding = ns.store.wb_folding;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)

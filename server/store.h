@@ -315,6 +315,7 @@ struct rc_store_stats {
     int64_t wb_journal_bytes;
     int64_t wb_folds;
     int64_t wb_fold_errors;
+    int64_t wb_folding; /* 1 while a fold is under way */
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

@@ -63,6 +63,7 @@ struct wb_writer {
     int stop;
     int64_t wal_bytes, checkpoints, page_size;
     int64_t journal_bytes, folds, fold_errors; /* copies of j's, for the loop */
+    int folding;                               /* j has a fold under way */
 };
 
 static int64_t mono_ms(void)
@@ -271,6 +272,7 @@ static void *writer_main(void *arg)
         w->wal_bytes = (int64_t)w->wal_pages * w->page_size;
         w->journal_bytes = w->j.bytes;
         w->folds = w->j.folds;
+        w->folding = w->j.upto != 0;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -382,6 +384,7 @@ void rc_wb_writer_stats(struct wb_writer *w, struct rc_store_stats *st)
     st->wb_journal_bytes = w->journal_bytes;
     st->wb_folds = w->folds;
     st->wb_fold_errors = w->fold_errors;
+    st->wb_folding = w->folding;
     pthread_mutex_unlock(&w->mu);
 }
 
