@@ -723,12 +723,39 @@ int rc_h_free_port(void)
 /* Binds a TCP socket (and with udp a UDP socket on the same number) on
  * every address to a free port below the ephemeral range. The sockets stay open in fds so
  * that the next reservation gets another port. Returns the port or -1. */
+/* Ports this process handed out: a port is reserved only until the
+ * server it is for binds it, which may be much later (a node started in
+ * the middle of a test), so a later reservation must not pick it again
+ * although it is free then (two nodes of one test then failed with
+ * "address already in use"). A ring of the last ISSUED_MAX. */
+#define ISSUED_MAX 512
+static int issued[ISSUED_MAX];
+static unsigned nissued;
+
+static int was_issued(int port)
+{
+    unsigned i, n = nissued < ISSUED_MAX ? nissued : ISSUED_MAX;
+
+    for (i = 0; i < n; i++)
+        if (issued[i] == port)
+            return 1;
+    return 0;
+}
+
+static int issue(int port)
+{
+    issued[nissued++ % ISSUED_MAX] = port;
+    return port;
+}
+
 static int reserve_one(int udp, int fds[2])
 {
     int attempt;
     for (attempt = 0; attempt < 256; attempt++) {
         struct sockaddr_in sa;
         int port = -1, cand = candidate_port();
+        if (was_issued(cand))
+            continue;
         memset(&sa, 0, sizeof(sa));
         sa.sin_family = AF_INET;
         sa.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -740,11 +767,11 @@ static int reserve_one(int udp, int fds[2])
         if (bind(fds[0], (struct sockaddr *)&sa, sizeof(sa)) == 0)
             port = cand;
         if (port > 0 && !udp)
-            return port;
+            return issue(port);
         if (port > 0) {
             fds[1] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
             if (fds[1] >= 0 && bind(fds[1], (struct sockaddr *)&sa, sizeof(sa)) == 0)
-                return port;
+                return issue(port);
         }
         close(fds[0]);
         if (fds[1] >= 0)
