@@ -321,7 +321,7 @@ int rc_store_sqlite_setup(struct sqlite_store *s, const struct rc_store_opts *op
     /* Whichever engine opens the file: what write-behind's journal still
      * holds (a crash, or a switch to --write-behind off) goes into the
      * table before anything reads it. */
-    err = rc_wb_journal_fold_all(s->db);
+    err = rc_wb_journal_fold_all(s->db, 0);
     if (err < 0)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot fold the write-behind journal: %s",
                                 sqlite3_errmsg(s->db));

@@ -550,7 +550,7 @@ static void wb_close(void *eng)
      * (a failure leaves it to that open's fold). */
     rc_wb_writer_stop(w->writer);
     w->writer = NULL;
-    (void)rc_wb_journal_fold_all(w->db);
+    (void)rc_wb_journal_fold_all(w->db, 0);
     wb_free(w);
 }
 

@@ -81,6 +81,15 @@ static inline const struct wb_row *wb_batch_row(const struct wb_batch *b, size_t
  * (rc_wb_journal_fold_all) by whichever engine opens the file, so the
  * table is whole before it is read.
  */
+/* Journal bytes past which the writer folds them into the table, between
+ * flushes, and the most one fold reads. Larger: more writes of one key
+ * folded into one row, and more rows sharing each b-tree leaf (64 MiB is
+ * ~500,000 rows of 100 B: a million keys' table takes ~13 rows per leaf
+ * written, against ~1.5 when each 100 ms flush wrote its own); but a fold
+ * holds them in memory while it runs (this many bytes, plus 24 bytes a
+ * row). rc_store_opts.fold_bytes changes the threshold (tests). */
+#define WB_FOLD_BYTES (64ll << 20)
+
 struct sqlite3;
 struct sqlite3_stmt;
 #define WB_JOURNAL_STMTS 8
@@ -88,6 +97,7 @@ struct wb_journal {
     struct sqlite3 *db;
     struct sqlite3_stmt *st[WB_JOURNAL_STMTS];
     int64_t bytes;      /* journal data bytes (appended, not yet folded) */
+    int64_t max_read;   /* the most a fold reads (WB_FOLD_BYTES unless set after open) */
     int64_t folds;      /* folds completed */
     /* The fold under way (upto 0: none): */
     int64_t upto;       /* the last journal seq it covers */
@@ -112,8 +122,9 @@ int rc_wb_journal_append(struct wb_journal *j, const struct wb_batch *b);
 int rc_wb_journal_fold_step(struct wb_journal *j, size_t max_rows, int *done);
 /* The journal's data bytes. 0 or RC_EIO. */
 int rc_wb_journal_size(struct sqlite3 *db, int64_t *bytes);
-/* Folds the whole journal (at open, before the table is read). */
-int rc_wb_journal_fold_all(struct sqlite3 *db);
+/* Folds the whole journal (at open, before the table is read), max_read
+ * bytes a fold (<= 0: WB_FOLD_BYTES). */
+int rc_wb_journal_fold_all(struct sqlite3 *db, int64_t max_read);
 
 struct wb_writer;
 

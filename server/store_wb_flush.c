@@ -22,14 +22,6 @@
  * the writer thread, never on the event loop. */
 #define WB_CKPT_PAGES 1000
 
-/* Journal bytes past which the writer folds them into the table, between
- * flushes. Larger: more writes of one key folded into one row, and more
- * rows sharing each b-tree leaf (64 MiB is ~500,000 rows of 100 B: a
- * million keys' table takes ~13 rows per leaf written, against ~1.5 when
- * each 100 ms flush wrote its own); but a fold holds them in memory while
- * it runs (this many bytes, plus 24 bytes a row) and a crash leaves up to
- * this much to fold at the next open. */
-#define WB_FOLD_BYTES (64ll << 20)
 
 /* The writer's SQLite page cache: appends are sequential, and a fold
  * visits each leaf once in key order, so what must stay cached is the
@@ -304,6 +296,7 @@ int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out,
     if (err == 0 && (err = rc_wb_journal_open(w->db, &w->j)) < 0)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot prepare the writer: %s",
                                 sqlite3_errmsg(w->db));
+    w->j.max_read = w->fold_bytes;
     /* The open folded the journal: what is left is what a failed fold
      * left (its size, so the writer folds it again). */
     if (err == 0 && rc_wb_journal_size(w->db, &w->j.bytes) < 0)

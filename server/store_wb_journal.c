@@ -70,6 +70,7 @@ int rc_wb_journal_open(sqlite3 *db, struct wb_journal *j)
 
     memset(j, 0, sizeof(*j));
     j->db = db;
+    j->max_read = WB_FOLD_BYTES;
     for (i = 0; i < J_COUNT && rc == SQLITE_OK; i++)
         rc = sqlite3_prepare_v3(db, journal_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],
                                 NULL);
@@ -247,6 +248,12 @@ static int fold_begin(struct wb_journal *j)
         }
         j->upto = sqlite3_column_int64(st, 0);
         j->fold_bytes += (int64_t)len;
+        /* A fold takes the oldest max_read bytes at most (what it holds
+         * in memory); the rows after wait for the next, in order. */
+        if (j->fold_bytes >= j->max_read) {
+            rc = SQLITE_DONE;
+            break;
+        }
     }
     sqlite3_reset(st);
     if (err == 0 && rc != SQLITE_DONE)
@@ -337,7 +344,7 @@ int rc_wb_journal_size(sqlite3 *db, int64_t *bytes)
                : RC_EIO;
 }
 
-int rc_wb_journal_fold_all(sqlite3 *db)
+int rc_wb_journal_fold_all(sqlite3 *db, int64_t max_read)
 {
     struct wb_journal j;
     int64_t bytes = 0;
@@ -351,8 +358,17 @@ int rc_wb_journal_fold_all(sqlite3 *db)
     if (err < 0)
         return err;
     j.bytes = bytes;
-    while (err == 0 && !done)
-        err = rc_wb_journal_fold_step(&j, SIZE_MAX, &done);
+    if (max_read > 0)
+        j.max_read = max_read;
+    /* Fold after fold (each reads max_read at most) until the journal is
+     * empty. */
+    while (err == 0 && bytes > 0) {
+        done = 0;
+        while (err == 0 && !done)
+            err = rc_wb_journal_fold_step(&j, SIZE_MAX, &done);
+        if (err == 0 && rc_wb_journal_size(db, &bytes) < 0)
+            err = RC_EIO;
+    }
     rc_wb_journal_close(&j);
     return err;
 }
