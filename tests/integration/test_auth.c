@@ -341,9 +341,14 @@ static void test_bench_auth(void **state)
 
     /* --key-prefix: --load writes pfx:00000000.. instead of key:.. */
     const char *pfx[] = {bench, "-s", s->addr, "-a", PASSWORD, "-c", "2", "-n", "20", "-r",
-                         "1", "--key-prefix", "pfx:", "--load", "-t", "0.2", NULL};
+                         "1", "--key-prefix", "pfx:", "--load", "-t", "0.2", "--json", NULL};
     assert_int_equal(rc_h_run(bench, pfx, NULL, NULL, 0, 15000, 65536, &r), 0);
     assert_int_equal(r.status, 0);
+    /* Every PUT of the load acknowledged (a GET below that misses would
+     * otherwise not say why: this failed once under ASan). */
+    if (strstr((char *)r.out, "\"load\": {\"puts\": 20, \"errors\": 0") == NULL)
+        printf("bench --load: %.600s\nstderr: %.300s\n", (char *)r.out, (char *)r.err);
+    assert_non_null(strstr((char *)r.out, "\"load\": {\"puts\": 20, \"errors\": 0"));
     rc_h_run_free(&r);
     c = rc_h_client(s, 5000);
     assert_non_null(c);
