@@ -307,7 +307,8 @@ int rc_wb_journal_fold_step(struct wb_journal *j, size_t max_rows, int *done)
         err = fold_begin(j);
         if (err < 0)
             return err;
-        if (j->upto == 0) { /* nothing in the journal */
+        if (j->upto == 0) { /* nothing in the journal (folded elsewhere) */
+            j->bytes = 0;
             *done = 1;
             return 0;
         }
