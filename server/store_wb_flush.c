@@ -33,10 +33,9 @@
  * (~10-50 ms at 1-3 us a row), so the lag stays within its bound. */
 #define WB_FOLD_CHUNK 16384
 
-/* Journal bytes past which folding comes before the next flush (four
- * times the fold threshold): the
- * journal cannot outgrow the fold (the loop's backpressure then holds the
- * writes, rc_wb_writer_backlogged). */
+/* Journal bytes past which folding comes before the next flush, four
+ * times the fold threshold: the journal cannot outgrow the folds (the
+ * loop's backpressure then holds the writes, rc_wb_writer_backlogged). */
 #define JOURNAL_MAX(w) (4 * (w)->fold_bytes)
 
 struct wb_writer {
