@@ -238,7 +238,7 @@ static int do_flush_all(struct rc_memcache *m, struct rc_net *net, const struct 
     if (m->ks == NULL)
         return rc_mc_line(out, "SERVER_ERROR flush_all is not available on this node");
     m->n.cmd_flush++;
-    if (req->exptime > 0 && rc_mc_exptime(req->exptime, time(NULL), &delay_ms) == 0 &&
+    if (req->exptime > 0 && rc_mc_exptime(req->exptime, rc_node_now_ms() / 1000, &delay_ms) == 0 &&
         delay_ms > 0) {
         rc_keyspace_flushall_at(m->ks, (int64_t)delay_ms);
         return req->noreply ? 0 : rc_mc_line(out, "OK");
