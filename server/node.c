@@ -406,6 +406,42 @@ static int node_put(struct rc_node *n, const uint8_t *key, size_t key_len, const
  * SUPERSEDED, which would make a coordinator write it again over the
  * reset. 1 written, 2 absorbed (nothing to write), or an error.
  */
+/*
+ * This process increments a counter as its own actor, counting on its
+ * copy holding that actor's latest component: it applies every one of its
+ * increments locally first. That stops being true once the copy was
+ * dropped (a cleanup after a ring change, an eviction, a purge) and a
+ * state came back from elsewhere holding one of its components: that
+ * state may lag (a quorum of one, or a ring that moved under the write),
+ * and counting on from it would give a later increment a seq an earlier
+ * one had, and the join would keep only one of the two. So when a state
+ * arrives with a component of this process newer than, or absent from,
+ * the copy held (cur NULL: none), the process takes a new prefix: its old
+ * components stay, as any other actor's, and are never incremented again.
+ */
+static void counter_check_own(struct rc_node *n, const struct rc_counter *cur,
+                              const struct rc_counter *in)
+{
+    uint32_t i, j, old = n->actor_prefix;
+
+    for (i = 0; i < in->n; i++) {
+        if ((uint32_t)(in->comp[i].actor >> 32) != old)
+            continue;
+        for (j = 0; cur != NULL && j < cur->n; j++)
+            if (cur->comp[j].actor == in->comp[i].actor)
+                break;
+        if (cur != NULL && j < cur->n && cur->comp[j].seq >= in->comp[i].seq)
+            continue;
+        while (n->actor_prefix == old)
+            if (uv_random(NULL, NULL, &n->actor_prefix, sizeof(n->actor_prefix), 0, NULL) < 0)
+                n->actor_prefix = old + 1 + (uint32_t)rc_node_now_ms();
+        n->st.actor_renewals++;
+        rc_log_debug(n->log, "counter: a state came back holding this process's component "
+                             "ahead of its copy; counting as a new actor from now on");
+        return;
+    }
+}
+
 static int counter_write(struct rc_node *n, const uint8_t *key, size_t key_len,
                          const uint8_t *value, size_t value_len, const struct rc_attr *attr,
                          const struct rc_version *ver, int64_t expires_ms, int allocate,
@@ -426,9 +462,11 @@ static int counter_write(struct rc_node *n, const uint8_t *key, size_t key_len,
         return rv;
     if (rv == RC_ENOTFOUND || e.tombstone || e.attr.kind != RC_KIND_COUNTER ||
         rc_counter_decode(e.value, e.value_len, &cur) < 0) {
+        counter_check_own(n, NULL, &in);
         rv = node_put(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate, existed);
         return rv == 0 ? 2 : rv;
     }
+    counter_check_own(n, &cur, &in);
     held = e.ver;
     in_newer = rc_version_cmp(ver, &held) > 0;
     exp = in_newer ? expires_ms : e.expires_ms;
@@ -601,6 +639,11 @@ int rc_node_incr(struct rc_node *n, const struct rc_node_incr *rq, struct rc_nod
     rv = rc_node_get(n, rq->key, rq->key_len, &e);
     if (rv < 0 && rv != RC_ENOTFOUND)
         return rv;
+    /* The new version must be newer than the copy's, or the store keeps
+     * the copy and this increment is in no store here: the next one
+     * would count from the copy and give the same seq again. */
+    if (rv == 0 && rc_node_observe(n, e.ver.hlc) < 0)
+        return RC_EDRIFT;
     rv = counter_start(n, rv, &e, rq->is_float, &c, &out->expires_ms, &attr.flags);
     if (rv < 0)
         return rv;
@@ -620,6 +663,8 @@ int rc_node_incr(struct rc_node *n, const struct rc_node_incr *rq, struct rc_nod
                   out->expires_ms, 1, NULL);
     if (rv < 0)
         return rv;
+    if (rv == 0) /* not applied (older than a FLUSHALL): not counted */
+        return RC_ESUPERSEDED;
     return add_waiter(n, cb, arg, 0);
 }
 

@@ -63,6 +63,7 @@ struct rc_node_stats {
     uint64_t commits, commit_errors;
     uint64_t purged;
     uint64_t drift_rejects;
+    uint64_t actor_renewals; /* counter actor prefixes renewed (node.c, counter_check_own) */
     uint64_t superseded; /* replica writes ignored as older, answered SUPERSEDED */
     struct rc_memtab_stats cache; /* zeros when the read cache is off */
     /* What the budget counts now: the memory store's mem_bytes; on disk
