@@ -126,7 +126,7 @@ static const struct rc_admin_stat_def stat_defs[] = {
     C(writes_refused_clock_ahead, "Writes refused with DRIFT: this node's clock is ahead"),
     C(replica_writes_superseded, "REPL_WRITEs answered SUPERSEDED (a newer version held)"),
     C(writes_superseded_retried, "Write rounds retried past a newer version"),
-    C(counter_actor_renewals, "Counter actors renewed: a state came back ahead of this node's copy"),
+    C(incr_actor_renewals, "Counter actors renewed: a state came back ahead of this node's copy"),
     C(errors_superseded, "Writes answered SUPERSEDED after 4 rounds"),
     C(errors_not_in_contact, "QUORUM/ALL requests refused before contact with the cluster"),
     G(in_contact, "1 once this node has made contact with its cluster"),
@@ -232,7 +232,7 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->replica_reads = (int64_t)ns.repl_reads;
     s->clock_drift_rejects = (int64_t)ns.drift_rejects;
     s->replica_writes_superseded = (int64_t)ns.superseded;
-    s->counter_actor_renewals = (int64_t)ns.actor_renewals;
+    s->incr_actor_renewals = (int64_t)ns.actor_renewals;
     s->read_cache_hits = (int64_t)ns.cache.hits;
     s->read_cache_misses = (int64_t)ns.cache.misses;
     s->read_cache_entries = (int64_t)ns.cache.entries;

@@ -65,7 +65,7 @@ struct rc_admin_stats {
     int64_t hints_pending, hints_bytes, hints_stored, hints_delivered, hints_dropped;
     int64_t clock_drift_rejects, writes_refused_clock_ahead, replica_writes_superseded,
         writes_superseded_retried, errors_superseded, errors_not_in_contact, in_contact,
-        members_forgotten, counter_actor_renewals;
+        members_forgotten, incr_actor_renewals;
     int64_t read_cache_hits, read_cache_misses, read_cache_entries, read_cache_bytes;
     int64_t keys_primary, keys_replica;
     int64_t stream_keys_out, stream_bytes_out, stream_keys_in, stream_bytes_in,

@@ -398,15 +398,6 @@ static int node_put(struct rc_node *n, const uint8_t *key, size_t key_len, const
 }
 
 /*
- * A counter state arriving (common/counter.h): merged with a counter held
- * here, so that no replica ever drops an increment another one applied.
- * Against anything else (no entry, a value, a tombstone) it is a
- * last-writer-wins write; when that loses to a newer SET or DEL it is
- * absorbed all the same (the counter was reset after it), never
- * SUPERSEDED, which would make a coordinator write it again over the
- * reset. 1 written, 2 absorbed (nothing to write), or an error.
- */
-/*
  * This process increments a counter as its own actor, counting on its
  * copy holding that actor's latest component: it applies every one of its
  * increments locally first. That stops being true once the copy was
@@ -442,6 +433,15 @@ static void counter_check_own(struct rc_node *n, const struct rc_counter *cur,
     }
 }
 
+/*
+ * A counter state arriving (common/counter.h): merged with a counter held
+ * here, so that no replica ever drops an increment another one applied.
+ * Against anything else (no entry, a value, a tombstone) it is a
+ * last-writer-wins write; when that loses to a newer SET or DEL it is
+ * absorbed all the same (the counter was reset after it), never
+ * SUPERSEDED, which would make a coordinator write it again over the
+ * reset. 1 written, 2 absorbed (nothing to write), or an error.
+ */
 static int counter_write(struct rc_node *n, const uint8_t *key, size_t key_len,
                          const uint8_t *value, size_t value_len, const struct rc_attr *attr,
                          const struct rc_version *ver, int64_t expires_ms, int allocate,
