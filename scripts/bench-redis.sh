@@ -320,9 +320,11 @@ measure() { # cell target
 # sustained_s while sampling (every second) the node's write-behind lag
 # (ringcache only) and the RSS; prints one table row. Memory flat: RSS
 # after the key space is loaded against RSS at the end, when every SET
-# overwrites a key that exists.
+# overwrites a key that exists, and the largest sample of each quarter of
+# the run (growth shows as a rising series, a bound as a level one).
 sustained_one() { # target keys
-    local t=$1 keys=$2 bpid dirty lag max_lag=0 max_dirty=0 samples=0 rss0 rss1 rss_max=0 r out
+    local t=$1 keys=$2 bpid dirty lag max_lag=0 max_dirty=0 samples=0 rss0 rss1 rss_max=0 r out quarters
+    local -a rss_s=()
     bench_load "$t" "$keys" key:
     sleep 2
     rss0=$(rss_kib "${pid[$t]}")
@@ -339,6 +341,7 @@ sustained_one() { # target keys
         fi
         r=$(rss_kib "${pid[$t]}")
         [ "$r" -gt "$rss_max" ] && rss_max=$r
+        rss_s+=("$r")
         samples=$((samples + 1))
         sleep 1
     done
@@ -346,11 +349,17 @@ sustained_one() { # target keys
     rss1=$(rss_kib "${pid[$t]}")
     out=$(cat "$work/sustained-$t.json")
     [ "$t" = rc-disk ] || max_lag=- max_dirty=-
+    quarters=$(printf '%s\n' "${rss_s[@]}" | awk '{ v[NR] = $1 } END {
+        for (q = 0; q < 4; q++) {
+            m = 0
+            for (i = int(q * NR / 4) + 1; i <= int((q + 1) * NR / 4); i++) if (v[i] > m) m = v[i]
+            printf "%s%.0f", (q ? "," : ""), m / 1024
+        } }')
     awk -v j="$out" -v t="$t" -v ml="$max_lag" -v md="$max_dirty" -v n="$samples" \
-        -v r0="$rss0" -v r1="$rss1" -v rm="$rss_max" 'BEGIN {
+        -v r0="$rss0" -v r1="$rss1" -v rm="$rss_max" -v rq="$quarters" 'BEGIN {
         split("ops_per_sec p99 errors", k, " ")
         for (i = 1; i <= 3; i++) { m = j; sub(".*\"" k[i] "\": ", "", m); sub("[,}].*", "", m); v[i] = m }
-        printf "%s %.0f %.3f %s %s %s %d %.1f %.1f %.1f\n", t, v[1], v[2] / 1000, v[3], ml, md, n, r0 / 1024, r1 / 1024, rm / 1024
+        printf "%s %.0f %.3f %s %s %s %d %.1f %.1f %.1f %s\n", t, v[1], v[2] / 1000, v[3], ml, md, n, r0 / 1024, r1 / 1024, rm / 1024, rq
     }'
 }
 
@@ -365,15 +374,15 @@ sustained_run() {
     start_rc rc-disk $((base + 20)) $((base + 22)) "$work/disk" --rf 1 --r 1 --w 1
     rows+=$'\n'$(sustained_one rc-disk "$keys")
     table=$(awk -v s="$sustained_s" -v lagname="$wb_lag" '
-        { t[NR] = $1; ops[NR] = $2; p99[NR] = $3; err[NR] = $4; ml[NR] = $5; md[NR] = $6; n[NR] = $7; r0[NR] = $8; r1[NR] = $9; rm[NR] = $10 }
+        { t[NR] = $1; ops[NR] = $2; p99[NR] = $3; err[NR] = $4; ml[NR] = $5; md[NR] = $6; n[NR] = $7; r0[NR] = $8; r1[NR] = $9; rm[NR] = $10; rq[NR] = $11; gsub(",", " / ", rq[NR]) }
         END {
-            printf "| %d s, 1M keys of 100 B, 50 conns, P16, random SET (ringcache-bench --resp) | SET ops/s | ratio | p99 ms | p99 ratio | errors | max %s (of %d samples, 1 s apart) | max dirty entries | RSS start / end / max |\n|---|---|---|---|---|---|---|---|---|\n", s, lagname, n[2]
+            printf "| %d s, 1M keys of 100 B, 50 conns, P16, random SET (ringcache-bench --resp) | SET ops/s | ratio | p99 ms | p99 ratio | errors | max %s (of %d samples, 1 s apart) | max dirty entries | RSS start / end / max | RSS max in each quarter of the run |\n|---|---|---|---|---|---|---|---|---|---|\n", s, lagname, n[2]
             for (i = 1; i <= NR; i++)
-                printf "| %s | %d | %.2f× | %.3f | %.2f× | %s | %s | %s | %.1f / %.1f / %.1f MiB (end %+.1f%%) |\n",
+                printf "| %s | %d | %.2f× | %.3f | %.2f× | %s | %s | %s | %.1f / %.1f / %.1f MiB (end %+.1f%%) | %s MiB |\n",
                     (t[i] == "rc-disk" ? "ringcache on disk (write-behind)" : "Redis AOF everysec"), ops[i], ops[i] / ops[1], p99[i], p99[i] / p99[1],
-                    err[i], ml[i], md[i], r0[i], r1[i], rm[i], (r1[i] - r0[i]) * 100 / r0[i]
+                    err[i], ml[i], md[i], r0[i], r1[i], rm[i], (r1[i] - r0[i]) * 100 / r0[i], rq[i]
         }' <<<"$rows")
-    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET, Redis with AOF everysec (rewrites off) and then one ringcache disk node (write-behind, its defaults), each alone on the machine, servers pinned to core 0 and the client to core 1; ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, and the largest sample. Ratio = ÷ Redis AOF."
+    header="Run $(date -u +%Y-%m-%dT%H:%MZ): sustained random SET, Redis with AOF everysec (rewrites off) and then one ringcache disk node (write-behind, its defaults), each alone on the machine, servers pinned to core 0 and the client to core 1; ringcache $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') Release build; the lag sampled from STATS every second; RSS after loading the key space, at the end, the largest sample, and the largest of each quarter of the run. Ratio = ÷ Redis AOF."
     printf '%s\n\n%s\n' "$header" "$table"
     if [ $write = 1 ]; then
         write_section bench-redis-sustained "Sustained write-behind (scripts/bench-redis.sh --sustained)" "$header" "$table"
