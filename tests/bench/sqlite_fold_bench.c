@@ -10,7 +10,8 @@
  * place? (It does not: docs/benchmarks.md, "What a fold row costs".)
  *
  * Usage: sqlite-fold-bench [file (/tmp/sqlite-fold-bench.db)] [keys
- * (1000000)] [rows per round (400000)]. The table is kv's schema (server/
+ * (1000000)] [rows per round (400000)] [page size (4096, SQLite's and
+ * ringcache's)]. The table is kv's schema (server/
  * store_sqlite_schema.c), WAL, synchronous=NORMAL, the writer's 16 MiB
  * page cache, values of 100 B. CPU is the process's (user + system: the
  * WAL's writes count), per row.
@@ -115,16 +116,20 @@ static int write_rows(sqlite3 *db, sqlite3_stmt *st, const struct row *rows, siz
     return 0;
 }
 
-static int run(sqlite3 *db, struct row *all, size_t keys, struct row *batch, size_t per_round)
+static int run(sqlite3 *db, struct row *all, size_t keys, struct row *batch, size_t per_round,
+               int page_size)
 {
     sqlite3_stmt *st = NULL;
     uint64_t hlc = 1;
     unsigned seed = 1;
     double c0;
+    char sql[64];
     size_t i;
     int v;
 
-    if (exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    snprintf(sql, sizeof(sql), "PRAGMA page_size=%d;", page_size);
+    if (exec(db, sql) < 0 ||
+        exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                  " PRAGMA cache_size=-16384;") < 0 ||
         exec(db, KV_SCHEMA("kv") "CREATE INDEX kv_expires ON kv(expires) WHERE expires > 0;") < 0)
         return -1;
@@ -134,8 +139,8 @@ static int run(sqlite3 *db, struct row *all, size_t keys, struct row *batch, siz
     sqlite3_finalize(st);
     if (exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") < 0)
         return -1;
-    printf("table of %zu keys of %d B; each round: %zu random keys, sorted\n", keys, VALUE_LEN,
-           per_round);
+    printf("table of %zu keys of %d B, pages of %d B; each round: %zu random keys, sorted\n",
+           keys, VALUE_LEN, page_size, per_round);
     for (v = 0; v < 3; v++) {
         for (i = 0; i < per_round; i++)
             batch[i] = all[(size_t)rand_r(&seed) % keys];
@@ -175,6 +180,7 @@ int main(int argc, char **argv)
     const char *path = argc > 1 ? argv[1] : "/tmp/sqlite-fold-bench.db";
     size_t keys = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
     size_t per_round = argc > 3 ? strtoul(argv[3], NULL, 10) : 400000;
+    int page_size = argc > 4 ? atoi(argv[4]) : 4096;
     struct row *all = malloc(keys * sizeof(*all));
     struct row *batch = malloc(per_round * sizeof(*batch));
     char wal[512];
@@ -194,7 +200,7 @@ int main(int argc, char **argv)
         all[i].token = token_of(i + 1);
     }
     qsort(all, keys, sizeof(*all), row_cmp);
-    rv = run(db, all, keys, batch, per_round) < 0;
+    rv = run(db, all, keys, batch, per_round, page_size) < 0;
 out:
     sqlite3_close(db);
     remove(path);
