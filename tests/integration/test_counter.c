@@ -34,6 +34,7 @@
 #include "codec.h"
 #include "err.h"
 #include "harness.h"
+#include "redis_side.h"
 
 #define TEST_TIMEOUT_S 180
 #define IO_MS 3000
@@ -62,11 +63,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    if (f != NULL && f->redis_pid > 0) {
-        kill(f->redis_pid, SIGKILL);
-        waitpid(f->redis_pid, NULL, 0);
-        f->redis_pid = 0;
-    }
+    if (f != NULL)
+        rc_h_redis_kill(&f->redis_pid);
     return rc_h_fixture_teardown(state);
 }
 
@@ -346,56 +344,10 @@ static void test_concurrent_incr_across_restart(void **state)
 
 /* ---- the same commands against redis-server ---- */
 
-static int find_redis(char *out, size_t cap)
-{
-    const char *path = getenv("PATH");
-    char dir[512];
-    size_t n;
-
-    while (path != NULL && *path != '\0') {
-        n = strcspn(path, ":");
-        if (n > 0 && n < sizeof(dir)) {
-            snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
-            snprintf(out, cap, "%s/redis-server", dir);
-            if (access(out, X_OK) == 0)
-                return 0;
-        }
-        path += n + (path[n] == ':');
-    }
-    snprintf(out, cap, "/usr/bin/redis-server");
-    return access(out, X_OK) == 0 ? 0 : -1;
-}
-
 static void start_redis(struct fixture *f, const char *bin, int port)
 {
-    char ports[16], logp[128];
-    double t0 = rc_h_now_ms();
-    int fd;
-
-    snprintf(ports, sizeof(ports), "%d", port);
-    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
-    f->redis_pid = fork();
-    assert_true(f->redis_pid >= 0);
-    if (f->redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        fd = rc_h_tcp_connect(port, 1000);
-        if (fd >= 0)
-            break;
-        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
-        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0);
-        rc_h_sleep_ms(20);
-    }
-    close(fd);
+    f->redis_pid = rc_h_redis_start(bin, port, f->h.root, NULL, REDIS_START_MS);
+    assert_true(f->redis_pid > 0);
 }
 
 /* Sends one command to both and asserts the same reply. */
@@ -430,7 +382,7 @@ static void test_semantics_like_redis(void **state)
     char bin[600], line[LINE_CAP];
     int rport = rc_h_free_port();
 
-    if (find_redis(bin, sizeof(bin)) < 0) {
+    if (rc_h_redis_find(bin, sizeof(bin)) < 0) {
         printf("counter: no redis-server: install it (scripts/deps.sh test)\n");
         fail();
     }

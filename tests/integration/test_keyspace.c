@@ -36,6 +36,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "redis_side.h"
 
 #define TEST_TIMEOUT_S 180
 #define IO_MS 10000
@@ -64,11 +65,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    if (f != NULL && f->redis_pid > 0) {
-        kill(f->redis_pid, SIGKILL);
-        waitpid(f->redis_pid, NULL, 0);
-        f->redis_pid = 0;
-    }
+    if (f != NULL)
+        rc_h_redis_kill(&f->redis_pid);
     return rc_h_fixture_teardown(state);
 }
 
@@ -665,49 +663,10 @@ static void test_flush_rejoin(void **state)
 
 /* ---- side by side with redis-server ------------------------------------- */
 
-static int find_redis(char *out, size_t cap)
-{
-    const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/usr/sbin"};
-    size_t i;
-
-    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        snprintf(out, cap, "%s/redis-server", dirs[i]);
-        if (access(out, X_OK) == 0)
-            return 0;
-    }
-    return -1;
-}
-
 static void start_redis(struct fixture *f, const char *bin, int port)
 {
-    char ports[16], logp[RC_H_PATH + 16];
-    double t0 = rc_h_now_ms();
-    int fd;
-
-    snprintf(ports, sizeof(ports), "%d", port);
-    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
-    f->redis_pid = fork();
-    assert_true(f->redis_pid >= 0);
-    if (f->redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        fd = rc_h_tcp_connect(port, 1000);
-        if (fd >= 0)
-            break;
-        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
-        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0);
-        rc_h_sleep_ms(20);
-    }
-    close(fd);
+    f->redis_pid = rc_h_redis_start(bin, port, f->h.root, NULL, REDIS_START_MS);
+    assert_true(f->redis_pid > 0);
 }
 
 /* The same command to both; the replies must be byte for byte equal. */
@@ -776,7 +735,7 @@ static void test_side_by_side(void **state)
     size_t i;
     int redis_port;
 
-    if (find_redis(redis, sizeof(redis)) < 0) {
+    if (rc_h_redis_find(redis, sizeof(redis)) < 0) {
         printf("redis-server not found (scripts/deps.sh test installs it): side-by-side "
                "test skipped\n");
         f->h.passed = 1;

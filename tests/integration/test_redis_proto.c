@@ -39,6 +39,7 @@
 #endif
 
 #include "harness.h"
+#include "redis_side.h"
 
 #define TEST_TIMEOUT_S 120
 #define IO_MS 10000
@@ -62,11 +63,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    if (f != NULL && f->redis_pid > 0) {
-        kill(f->redis_pid, SIGKILL);
-        waitpid(f->redis_pid, NULL, 0);
-        f->redis_pid = 0;
-    }
+    if (f != NULL)
+        rc_h_redis_kill(&f->redis_pid);
     return rc_h_fixture_teardown(state);
 }
 
@@ -256,47 +254,14 @@ static void compare(struct fixture *f, const char *name, const char *script)
 
 /* ---- the servers --------------------------------------------------------- */
 
-static int find_redis(char *out, size_t cap)
-{
-    snprintf(out, cap, "/usr/bin/redis-server");
-    return access(out, X_OK) == 0 ? 0 : -1;
-}
-
 static void start_redis_pw(struct fixture *f, const char *bin, const char *pass)
 {
-    char ports[16], logp[128];
-    double t0 = rc_h_now_ms();
-    int fd;
+    const char *const extra[] = {"--requirepass", pass, NULL};
 
     f->rd_port = rc_h_free_port();
-    snprintf(ports, sizeof(ports), "%d", f->rd_port);
-    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
-    f->redis_pid = fork();
-    assert_true(f->redis_pid >= 0);
-    if (f->redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (pass != NULL)
-            execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-                  "127.0.0.1", "--dir", f->h.root, "--requirepass", pass, (char *)NULL);
-        else
-            execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-                  "127.0.0.1", "--dir", f->h.root, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        fd = rc_h_tcp_connect(f->rd_port, 1000);
-        if (fd >= 0)
-            break;
-        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
-        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0);
-        rc_h_sleep_ms(20);
-    }
-    close(fd);
+    f->redis_pid =
+        rc_h_redis_start(bin, f->rd_port, f->h.root, pass != NULL ? extra : NULL, REDIS_START_MS);
+    assert_true(f->redis_pid > 0);
 }
 
 static void start_redis(struct fixture *f, const char *bin)
@@ -324,7 +289,7 @@ static struct rc_hserver *start_both(struct fixture *f)
 {
     char bin[64];
 
-    if (find_redis(bin, sizeof(bin)) < 0) {
+    if (rc_h_redis_find(bin, sizeof(bin)) < 0) {
         printf("redis-server not found (scripts/deps.sh test installs it): skipped\n");
         f->h.passed = 1;
         skip();
@@ -378,7 +343,7 @@ static void test_transactions_cluster(void **state)
     char bin[64], port[3][16];
     int i, rc_ports[3];
 
-    if (find_redis(bin, sizeof(bin)) < 0) {
+    if (rc_h_redis_find(bin, sizeof(bin)) < 0) {
         f->h.passed = 1;
         skip();
     }
@@ -485,7 +450,7 @@ static void test_hello_auth(void **state)
     struct rc_hserver *s;
     FILE *fp;
 
-    if (find_redis(bin, sizeof(bin)) < 0) {
+    if (rc_h_redis_find(bin, sizeof(bin)) < 0) {
         f->h.passed = 1;
         skip();
     }

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "redis_side.h"
 
 #define NODES 3
 #define TEST_TIMEOUT_S 120
@@ -52,10 +53,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    if (f != NULL && f->redis_pid > 0) {
-        kill(f->redis_pid, SIGKILL);
-        waitpid(f->redis_pid, NULL, 0);
-    }
+    if (f != NULL)
+        rc_h_redis_kill(&f->redis_pid);
     return rc_h_fixture_teardown(state);
 }
 
@@ -90,34 +89,8 @@ static void run_script(const char *mode, const int *ports, int n)
  * dies with the test (PR_SET_PDEATHSIG); teardown() stops it otherwise. */
 static void start_redis(struct fixture *f, const char *bin, int port)
 {
-    char ports[16], logp[128];
-    double t0 = rc_h_now_ms();
-    int fd;
-
-    snprintf(ports, sizeof(ports), "%d", port);
-    snprintf(logp, sizeof(logp), "%s/redis.log", f->h.root);
-    f->redis_pid = fork();
-    assert_true(f->redis_pid >= 0);
-    if (f->redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(bin, bin, "--save", "", "--appendonly", "no", "--port", ports, "--bind",
-              "127.0.0.1", "--dir", f->h.root, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        fd = rc_h_tcp_connect(port, 1000);
-        if (fd >= 0)
-            break;
-        assert_true(rc_h_now_ms() - t0 < REDIS_START_MS);
-        assert_int_equal(waitpid(f->redis_pid, NULL, WNOHANG), 0); /* still running */
-        rc_h_sleep_ms(20);
-    }
-    close(fd);
+    f->redis_pid = rc_h_redis_start(bin, port, f->h.root, NULL, REDIS_START_MS);
+    assert_true(f->redis_pid > 0);
 }
 
 static void add_resp_port(struct rc_hserver *s, int *port)

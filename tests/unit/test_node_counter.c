@@ -23,9 +23,9 @@
 
 #include "counter.h"
 #include "err.h"
-#include "evict.h"
 #include "hlc.h"
 #include "node.h"
+#include "node_fixture.h"
 
 #define KEY "hot"
 #define KEY_LEN 3
@@ -55,23 +55,14 @@ static void on_write(void *arg, int err)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct rc_node_opts o = {0};
+    struct rc_node_opts o;
     char err[256];
 
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "/tmp/rc-nctr-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    o.data_dir = f->dir;
-    o.max_key = 1024;
-    o.max_value = 1 << 20;
-    o.tombstone_grace_ms = 60000;
-    o.cache_kib = 1024;
-    o.read_cache_bytes = 1 << 20;
-    o.purge_interval_ms = 60000;
-    o.purge_batch = 100;
-    o.max_drift_ms = 60000;
-    o.evict_policy = RC_EVICT_NOEVICTION;
+    rc_t_node_opts(&o, f->dir);
     assert_int_equal(rc_node_new(&f->loop, &o, NULL, &f->node, err, sizeof(err)), 0);
     rc_node_start(f->node);
     *state = f;
