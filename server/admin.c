@@ -126,7 +126,7 @@ static const struct rc_admin_stat_def stat_defs[] = {
     C(writes_refused_clock_ahead, "Writes refused with DRIFT: this node's clock is ahead"),
     C(replica_writes_superseded, "REPL_WRITEs answered SUPERSEDED (a newer version held)"),
     C(writes_superseded_retried, "Write rounds retried past a newer version"),
-    C(incr_actor_renewals, "Counter actors renewed: a state came back ahead of this node's copy"),
+    C(incr_actor_renewals, "Counter keys renewed to a new actor: a state came back ahead of this node's copy"),
     C(errors_superseded, "Writes answered SUPERSEDED after 4 rounds"),
     C(errors_not_in_contact, "QUORUM/ALL requests refused before contact with the cluster"),
     G(in_contact, "1 once this node has made contact with its cluster"),

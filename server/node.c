@@ -67,6 +67,8 @@ struct rc_node {
     struct rc_memtab *cache; /* read cache in front of the store; NULL when off */
     struct rc_node_stats st;
     uint32_t actor_prefix; /* this process's counter actors: prefix << 32 | random */
+    struct renewed *renewed; /* keys renewed to a new actor (counter_check_own) */
+    size_t nrenewed;
     /* FLUSHALL's epoch (rc_node_flush): versions with an hlc below it
      * were flushed; the idle handle drops them in bounded steps from the
      * cursor (token, key) on. */
@@ -402,33 +404,116 @@ static int node_put(struct rc_node *n, const uint8_t *key, size_t key_len, const
  * copy holding that actor's latest component: it applies every one of its
  * increments locally first. That stops being true once the copy was
  * dropped (a cleanup after a ring change, an eviction, a purge) and a
- * state came back from elsewhere holding one of its components: that
- * state may lag (a quorum of one, or a ring that moved under the write),
- * and counting on from it would give a later increment a seq an earlier
- * one had, and the join would keep only one of the two. So when a state
- * arrives with a component of this process newer than, or absent from,
- * the copy held (cur NULL: none), the process takes a new prefix: its old
- * components stay, as any other actor's, and are never incremented again.
+ * state came back from elsewhere holding that component: the state may
+ * lag (a quorum of one, or a ring that moved under the write), and
+ * counting on from it would give a later increment a seq an earlier one
+ * had, and the join would keep only one of the two. So when a state
+ * arrives holding the key's current actor of this process ahead of the
+ * copy (or with no copy), the key is renewed: it counts as a new actor
+ * (same prefix, a new low half) from then on; the old component stays, as
+ * any other actor's, and is never incremented again.
+ *
+ * The renewed keys are remembered here, as a key's hash and the low half
+ * of its actor now: open addressing, RENEW_SLOTS a power of two, allocated
+ * at the first renewal (1 MiB). Past RENEW_MAX keys the process draws a
+ * new prefix instead, which renews every key at once, and empties the
+ * table. Renewing the key, not the process, keeps the counters that were
+ * never dropped on their actor: under eviction a process-wide renewal at
+ * each event would add a component to every busy counter each time, and
+ * a counter holds at most RC_COUNTER_MAX_ACTORS.
  */
-static void counter_check_own(struct rc_node *n, const struct rc_counter *cur,
-                              const struct rc_counter *in)
+#define RENEW_SLOTS 65536
+#define RENEW_MAX (RENEW_SLOTS / 2)
+
+struct renewed {
+    uint64_t hash; /* rc_ring_token(key) | 1; 0: an empty slot */
+    uint32_t low;
+};
+
+static uint64_t renew_hash(const uint8_t *key, size_t key_len)
 {
-    uint32_t i, j, old = n->actor_prefix;
+    return rc_ring_token(key, key_len) | 1;
+}
+
+/* The slot of hash: its entry, or the empty slot it would take. The
+ * table is never more than half full, so the probe ends. */
+static struct renewed *renewed_slot(struct rc_node *n, uint64_t hash)
+{
+    size_t i = (size_t)hash & (RENEW_SLOTS - 1);
+
+    while (n->renewed[i].hash != 0 && n->renewed[i].hash != hash)
+        i = (i + 1) & (RENEW_SLOTS - 1);
+    return &n->renewed[i];
+}
+
+/* The renewed key's entry, or NULL. */
+static const struct renewed *renewed_find(struct rc_node *n, const uint8_t *key, size_t key_len)
+{
+    const struct renewed *r;
+
+    if (n->renewed == NULL)
+        return NULL;
+    r = renewed_slot(n, renew_hash(key, key_len));
+    return r->hash != 0 ? r : NULL;
+}
+
+static uint32_t random_u32(struct rc_node *n)
+{
+    uint32_t v = 0;
+
+    if (uv_random(NULL, NULL, &v, sizeof(v), 0, NULL) < 0)
+        v = (uint32_t)rc_hlc_now(&n->hlc, (uint64_t)rc_node_now_ms());
+    return v;
+}
+
+static void renew_actor(struct rc_node *n, const uint8_t *key, size_t key_len)
+{
+    struct renewed *r;
+    uint32_t old = n->actor_prefix;
+
+    n->st.actor_renewals++;
+    if (n->renewed == NULL)
+        n->renewed = calloc(RENEW_SLOTS, sizeof(*n->renewed));
+    if (n->renewed != NULL && n->nrenewed < RENEW_MAX) {
+        r = renewed_slot(n, renew_hash(key, key_len));
+        if (r->hash == 0) {
+            r->hash = renew_hash(key, key_len);
+            n->nrenewed++;
+        }
+        r->low = random_u32(n);
+        rc_log_debug(n->log, "counter: a state came back holding this process's component "
+                             "ahead of its copy; the key counts as a new actor from now on");
+        return;
+    }
+    while (n->actor_prefix == old)
+        n->actor_prefix = random_u32(n);
+    if (n->renewed != NULL)
+        memset(n->renewed, 0, RENEW_SLOTS * sizeof(*n->renewed));
+    n->nrenewed = 0;
+    rc_log_info(n->log, "counter: %d keys renewed their actor; this process counts as a new "
+                        "actor for every key from now on", RENEW_MAX);
+}
+
+/* Renews key when in holds its current actor of this process (the one
+ * counter_actor would pick after the merge) ahead of cur, the copy held
+ * (NULL: none). */
+static void counter_check_own(struct rc_node *n, const uint8_t *key, size_t key_len,
+                              const struct rc_counter *cur, const struct rc_counter *in)
+{
+    const struct renewed *r = renewed_find(n, key, key_len);
+    uint64_t now = r != NULL ? (uint64_t)n->actor_prefix << 32 | r->low : 0;
+    uint32_t i, j;
 
     for (i = 0; i < in->n; i++) {
-        if ((uint32_t)(in->comp[i].actor >> 32) != old)
+        if ((uint32_t)(in->comp[i].actor >> 32) != n->actor_prefix ||
+            (now != 0 && in->comp[i].actor != now))
             continue;
         for (j = 0; cur != NULL && j < cur->n; j++)
             if (cur->comp[j].actor == in->comp[i].actor)
                 break;
         if (cur != NULL && j < cur->n && cur->comp[j].seq >= in->comp[i].seq)
             continue;
-        while (n->actor_prefix == old)
-            if (uv_random(NULL, NULL, &n->actor_prefix, sizeof(n->actor_prefix), 0, NULL) < 0)
-                n->actor_prefix = old + 1 + (uint32_t)rc_node_now_ms();
-        n->st.actor_renewals++;
-        rc_log_debug(n->log, "counter: a state came back holding this process's component "
-                             "ahead of its copy; counting as a new actor from now on");
+        renew_actor(n, key, key_len);
         return;
     }
 }
@@ -462,11 +547,11 @@ static int counter_write(struct rc_node *n, const uint8_t *key, size_t key_len,
         return rv;
     if (rv == RC_ENOTFOUND || e.tombstone || e.attr.kind != RC_KIND_COUNTER ||
         rc_counter_decode(e.value, e.value_len, &cur) < 0) {
-        counter_check_own(n, NULL, &in);
+        counter_check_own(n, key, key_len, NULL, &in);
         rv = node_put(n, key, key_len, value, value_len, attr, ver, expires_ms, allocate, existed);
         return rv == 0 ? 2 : rv;
     }
-    counter_check_own(n, &cur, &in);
+    counter_check_own(n, key, key_len, &cur, &in);
     held = e.ver;
     in_newer = rc_version_cmp(ver, &held) > 0;
     exp = in_newer ? expires_ms : e.expires_ms;
@@ -574,22 +659,25 @@ int rc_node_apply_attr(struct rc_node *n, const uint8_t *key, size_t key_len,
     return rv < 0 ? rv : 0;
 }
 
-/* The actor this process increments key's counter c as: the one of its
- * components that is this process's (its prefix), or a new one. A new
- * actor, not a fixed one, when this node holds none of its components:
- * the state it held may be lost (evicted, purged, handed over) while
- * another replica still has that component at some seq, and counting
- * again from seq 0 under the same actor would make the two collide. */
-static uint64_t counter_actor(struct rc_node *n, const struct rc_counter *c)
+/* The actor this process increments key's counter c as: the one the key
+ * was renewed to (counter_check_own), else the one of c's components that
+ * is this process's (its prefix), else a new one. A new actor, not a fixed
+ * one, when this node holds none of its components: the state it held may
+ * be lost (evicted, purged, handed over) while another replica still has
+ * that component at some seq, and counting again from seq 0 under the
+ * same actor would make the two collide. */
+static uint64_t counter_actor(struct rc_node *n, const uint8_t *key, size_t key_len,
+                              const struct rc_counter *c)
 {
-    uint32_t i, low = 0;
+    const struct renewed *r = renewed_find(n, key, key_len);
+    uint32_t i;
 
+    if (r != NULL)
+        return (uint64_t)n->actor_prefix << 32 | r->low;
     for (i = 0; i < c->n; i++)
         if ((uint32_t)(c->comp[i].actor >> 32) == n->actor_prefix)
             return c->comp[i].actor;
-    if (uv_random(NULL, NULL, &low, sizeof(low), 0, NULL) < 0)
-        low = (uint32_t)rc_hlc_now(&n->hlc, (uint64_t)rc_node_now_ms());
-    return (uint64_t)n->actor_prefix << 32 | low;
+    return (uint64_t)n->actor_prefix << 32 | random_u32(n);
 }
 
 /* The counter state key starts an increment from, read from the store
@@ -647,7 +735,7 @@ int rc_node_incr(struct rc_node *n, const struct rc_node_incr *rq, struct rc_nod
     rv = counter_start(n, rv, &e, rq->is_float, &c, &out->expires_ms, &attr.flags);
     if (rv < 0)
         return rv;
-    actor = counter_actor(n, &c);
+    actor = counter_actor(n, rq->key, rq->key_len, &c);
     rv = rq->is_float ? rc_counter_incr_float(&c, actor, rq->fdelta)
                       : rc_counter_incr(&c, actor, rq->delta);
     if (rv < 0)
@@ -1138,6 +1226,7 @@ void rc_node_free(struct rc_node *n)
     free(n->waiters);
     free(n->dwaiters);
     free(n->drop_key);
+    free(n->renewed);
     free(n);
 }
 

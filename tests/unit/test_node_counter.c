@@ -26,6 +26,7 @@
 #include "hlc.h"
 #include "node.h"
 #include "node_fixture.h"
+#include "ring.h"
 
 #define KEY "hot"
 #define KEY_LEN 3
@@ -84,11 +85,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One INCR by 1 on this replica, optionally after the coordinator's read
- * (seen); the new state into *out when out is not NULL. */
-static void incr(struct fx *f, const struct state *seen, struct state *out)
+/* One INCR by 1 of key on this replica, optionally after the
+ * coordinator's read (seen); the new state into *out when out is not
+ * NULL. */
+static void incr_key(struct fx *f, const char *key, const struct state *seen, struct state *out)
 {
-    struct rc_node_incr rq = {.key = (const uint8_t *)KEY, .key_len = KEY_LEN, .delta = 1};
+    struct rc_node_incr rq = {.key = (const uint8_t *)key, .key_len = strlen(key), .delta = 1};
     struct rc_node_incr_out o;
 
     if (seen != NULL) {
@@ -107,15 +109,36 @@ static void incr(struct fx *f, const struct state *seen, struct state *out)
     }
 }
 
+static void incr(struct fx *f, const struct state *seen, struct state *out)
+{
+    incr_key(f, KEY, seen, out);
+}
+
 /* A stream batch or a hint (no clock observed: the apply path). */
-static void apply(struct fx *f, const struct state *s)
+static void apply_key(struct fx *f, const char *key, const struct state *s)
 {
     struct rc_attr attr = {0, RC_KIND_COUNTER};
 
-    assert_int_equal(rc_node_apply_attr(f->node, (const uint8_t *)KEY, KEY_LEN, s->b, s->len,
+    assert_int_equal(rc_node_apply_attr(f->node, (const uint8_t *)key, strlen(key), s->b, s->len,
                                         &attr, &s->ver, 0),
                      0);
     uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void apply(struct fx *f, const struct state *s)
+{
+    apply_key(f, KEY, s);
+}
+
+/* Only key's copy dropped (its token's range). */
+static void drop_key(struct fx *f, const char *key)
+{
+    uint64_t tok = rc_ring_token(key, strlen(key));
+    int deleted = 0;
+
+    assert_int_equal(rc_node_delete_range(f->node, tok, tok, 1000, &deleted), 0);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(deleted, 1);
 }
 
 /* The key's copy here dropped, as a cleanup does for a range this node
@@ -162,16 +185,26 @@ static uint32_t actors(const struct state *s)
     return c.n;
 }
 
+/* The actor of s's one component. */
+static uint64_t only_actor(const struct state *s)
+{
+    struct rc_counter c;
+
+    assert_int_equal(rc_counter_decode(s->b, s->len, &c), 0);
+    assert_int_equal(c.n, 1);
+    return c.comp[0].actor;
+}
+
 /* Five increments here: s[0..4] the states after each. s[4] is on the
  * other replicas that acknowledged it; one that lagged holds s[2]. */
 static void five(struct fx *f, struct state s[5])
 {
-    int i;
+    int i, acks = f->acks;
 
     for (i = 0; i < 5; i++)
         incr(f, NULL, &s[i]);
     assert_int_equal(actors(&s[4]), 1);
-    assert_int_equal(f->acks, 5);
+    assert_int_equal(f->acks, acks + 5);
 }
 
 /* A cleanup dropped the copy; a stream from the lagging replica brings
@@ -254,6 +287,52 @@ static void test_copy_version_ahead_of_clock(void **state)
     assert_int_equal(renewals(f), 0);
 }
 
+/* A renewal is the key's: another counter this process increments,
+ * whose copy was never dropped, keeps its actor (else every busy counter
+ * would gain a component at each renewal). */
+static void test_renewal_is_per_key(void **state)
+{
+    struct fx *f = *state;
+    struct state s[5], a1, a2;
+
+    incr_key(f, "other", NULL, &a1);
+    five(f, s);
+    drop_key(f, KEY);
+    apply(f, &s[2]);
+    assert_int_equal(renewals(f), 1);
+    incr_key(f, "other", NULL, &a2);
+    assert_true(only_actor(&a1) == only_actor(&a2));
+    assert_int_equal(joined_total(&a1, &a2), 2);
+}
+
+/* Past RENEW_MAX renewed keys the process draws a new prefix: every key
+ * counts as a new actor, the ones never renewed too. */
+static void test_renewals_overflow_to_a_new_prefix(void **state)
+{
+    struct fx *f = *state;
+    struct state a1, a2, t;
+    char key[32];
+    int i;
+
+    incr_key(f, "other", NULL, &a1);
+    for (i = 0; i <= 32768; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        incr_key(f, key, NULL, &t);
+        drop_key(f, key);
+        apply_key(f, key, &t); /* back with no copy: renewed */
+    }
+    assert_int_equal(renewals(f), 32769);
+    incr_key(f, "other", NULL, &a2);
+    assert_int_equal(actors(&a2), 2);
+    assert_int_equal(joined_total(&a1, &a2), 2);
+    {
+        struct rc_counter c;
+
+        assert_int_equal(rc_counter_decode(a2.b, a2.len, &c), 0);
+        assert_true(c.comp[0].actor >> 32 != c.comp[1].actor >> 32);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +340,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dropped_copy_back_by_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_state_while_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_version_ahead_of_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_is_per_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewals_overflow_to_a_new_prefix, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
