@@ -447,8 +447,13 @@ void swim_apply(struct rc_swim *s, const struct rc_swim_rec *rec, uint64_t now)
         return;
     }
     m = &s->members[i];
-    if (rec->state == RC_MEMBER_DEAD && m->state == RC_MEMBER_ALIVE &&
-        (heard_lately(s, (uint32_t)i, now) || just_back(s, rec->by, now))) {
+    /* A returned author's claims about others are stale whatever we
+     * think of the member now: it tells its suspicions first, then its
+     * deaths, so the member is often suspect already when the death
+     * arrives. */
+    if (rec->state == RC_MEMBER_DEAD &&
+        ((m->state == RC_MEMBER_ALIVE && heard_lately(s, (uint32_t)i, now)) ||
+         (is_live(m->state) && rec->by != rec->id && just_back(s, rec->by, now)))) {
         stale = *rec;
         stale.state = RC_MEMBER_SUSPECT;
         rec = &stale;

@@ -1090,7 +1090,7 @@ static void test_dead_claims_of_the_returned(void **state)
     struct solo *a = solo_new(0xA0, 16);
     const struct rc_swim_rec b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_ALIVE),
                              d = rec(0xD0, "10.1.1.4", 1, RC_MEMBER_ALIVE);
-    struct rc_swim_rec claim;
+    struct rc_swim_rec claim, of_b;
     const uint64_t grace = 32 * RC_SWIM_PROBE_INTERVAL_MS, t = 100000;
 
     (void)state;
@@ -1108,6 +1108,16 @@ static void test_dead_claims_of_the_returned(void **state)
     assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), claim, t + grace - 1),
                      0);
     assert_int_equal(member(a, 0xD0)->state, RC_MEMBER_SUSPECT);
+    /* its suspicion first, then its death, of b (heard at 1000, long ago):
+     * b, suspect by then, stays suspect (integration_skew under ASan: a
+     * good node declared dead by its good peer) */
+    of_b = rec(0xB0, "10.1.1.1", 3, RC_MEMBER_SUSPECT);
+    of_b.by = 0xC0;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), of_b, t + 1), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_SUSPECT);
+    of_b.state = RC_MEMBER_DEAD;
+    assert_int_equal(feed_from(a, rec(0xC0, "10.1.1.3", 2, RC_MEMBER_ALIVE), of_b, t + 2), 0);
+    assert_int_equal(member(a, 0xB0)->state, RC_MEMBER_SUSPECT);
     /* d refutes; after the grace c's claims count again */
     assert_int_equal(feed_from(a, rec(0xD0, "10.1.1.4", 2, RC_MEMBER_ALIVE), b, t + grace), 0);
     claim.incarnation = 2;
