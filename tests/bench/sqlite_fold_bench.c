@@ -188,8 +188,16 @@ int main(int argc, char **argv)
     size_t i;
     int rv = 1;
 
-    if (all == NULL || batch == NULL || keys == 0 || per_round == 0)
+    if (keys == 0 || per_round == 0 || page_size < 512 || page_size > 65536 ||
+        (page_size & (page_size - 1)) != 0) {
+        fprintf(stderr, "usage: sqlite-fold-bench [file] [keys > 0] [rows per round > 0] "
+                        "[page size: a power of two, 512 to 65536]\n");
         goto out;
+    }
+    if (all == NULL || batch == NULL) {
+        fprintf(stderr, "sqlite-fold-bench: out of memory\n");
+        goto out;
+    }
     remove(path);
     snprintf(wal, sizeof(wal), "%s-wal", path);
     remove(wal);
