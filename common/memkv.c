@@ -846,7 +846,7 @@ static void fill_item(struct item *it, uint64_t token, const uint8_t *key, size_
 static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                      const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                      int64_t expires_ms, uint64_t attr, int64_t now_ms, int64_t tomb_exp,
-                     int *existed)
+                     int force, int *existed)
 {
     struct item **pp, *old, *it;
     size_t vlen = value != NULL ? value_len : 0;
@@ -861,7 +861,7 @@ static int put_entry(struct rc_memkv *m, uint64_t token, const uint8_t *key, siz
         attr = 0;
     grow_step(m, MOVE_STEP);
     old = lookup(m, token, key, key_len, &pp);
-    if (write_ignored(m, old, !tomb, token, hlc, node, now_ms)) {
+    if (!force && write_ignored(m, old, !tomb, token, hlc, node, now_ms)) {
         if (m->nlog > 0 || m->pending > 0)
             m->pending++;
         return 0;
@@ -907,7 +907,7 @@ int rc_memkv_write(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_
                    int64_t expires_ms, int64_t now_ms, int *existed)
 {
     return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, 0, now_ms,
-                     0, existed);
+                     0, 0, existed);
 }
 
 int rc_memkv_write_attr(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
@@ -915,7 +915,7 @@ int rc_memkv_write_attr(struct rc_memkv *m, uint64_t token, const uint8_t *key, 
                         int64_t expires_ms, uint64_t attr, int64_t now_ms, int *existed)
 {
     return put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
-                     now_ms, 0, existed);
+                     now_ms, 0, 0, existed);
 }
 
 int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
@@ -923,11 +923,26 @@ int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t
                   int64_t expires_ms, uint64_t attr, int64_t now_ms)
 {
     int rv = put_entry(m, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
-                       now_ms, value == NULL && expires_ms > 0 ? expires_ms : 0, NULL);
+                       now_ms, value == NULL && expires_ms > 0 ? expires_ms : 0, 1, NULL);
 
     if (rv >= 0)
         rc_memkv_commit(m);
     return rv;
+}
+
+int rc_memkv_unload(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len)
+{
+    struct item **pp, *it = lookup(m, token, key, key_len, &pp);
+
+    if (it == NULL)
+        return 0;
+    if (log_reserve(m) < 0)
+        return RC_ENOMEM;
+    *pp = it->next;
+    record(m, it, NULL);
+    policy_swap(m, it, NULL);
+    rc_memkv_commit(m);
+    return 1;
 }
 
 void rc_memkv_set_drop_hook(struct rc_memkv *m, rc_memkv_drop_fn fn, void *arg)

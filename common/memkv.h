@@ -134,15 +134,21 @@ int rc_memkv_write_attr(struct rc_memkv *m, uint64_t token, const uint8_t *key, 
                         int64_t expires_ms, uint64_t attr, int64_t now_ms, int *existed);
 
 /*
- * A write as loaded from a persistent copy (server/store_wb.c's warm
+ * A key's state as loaded from a persistent copy (server/store_wb.c's warm
  * restart): rc_memkv_write committed at once (no batch may be open), a
- * tombstone keeping its purge time expires_ms (0: now_ms + grace). Evicts
- * to make room as a write does (the drop hook hears of it). 1, 0 or the
- * errors of rc_memkv_write.
+ * tombstone keeping its purge time expires_ms (0: now_ms + grace), and
+ * whatever the version held: the copy records states in the order memory
+ * had them, and memory may go back to an older version (one written
+ * after the newer was purged, evicted or flushed away). Evicts to make
+ * room as a write does (the drop hook hears of it). 1 or the errors of
+ * rc_memkv_write.
  */
 int rc_memkv_load(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len,
                   const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
                   int64_t expires_ms, uint64_t attr, int64_t now_ms);
+/* The key's entry removed, as a persistent copy records its absence:
+ * committed at once, no drop hook. 1 removed, 0 not there, RC_ENOMEM. */
+int rc_memkv_unload(struct rc_memkv *m, uint64_t token, const uint8_t *key, size_t key_len);
 
 /*
  * The drop hook: fn(arg, token, key, key_len) for every entry the engine

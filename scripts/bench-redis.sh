@@ -191,7 +191,7 @@ wb_drain() { # name
     local i
     for i in $(seq 600); do
         "$bin/ringcache-cli" -s "127.0.0.1:${port[$1.native]}" stats 2>/dev/null |
-            awk '$1 == "wb_dirty" { d = $2 } $1 == "wb_folding" { f = $2 } END { exit !(d == "0" && f != "1") }' &&
+            awk '$1 == "wb_dirty" { d = $2 } $1 == "wb_snapshotting" { f = $2 } END { exit !(d == "0" && f != "1") }' &&
             return 0
         sleep 0.05
     done

@@ -191,10 +191,10 @@ static const struct rc_admin_stat_def stat_defs[] = {
     GMS(wb_flush_ms_max, "Write-behind: the longest flush"),
     C(wb_flush_errors, "Write-behind: flushes that failed"),
     C(wb_backlog_waits, "Write-behind: batch ends that waited for the disk"),
-    GB(wb_journal_bytes, "Write-behind: journal data not yet folded into the table"),
-    C(wb_folds, "Write-behind: journal folds completed"),
-    C(wb_fold_errors, "Write-behind: fold transactions that failed (retried)"),
-    G(wb_folding, "Write-behind: 1 while a journal fold is under way"),
+    GB(wb_journal_bytes, "Write-behind: journal data on disk (the last snapshot and the flushes since)"),
+    C(wb_snapshots, "Write-behind: snapshots of memory completed"),
+    C(wb_snapshot_errors, "Write-behind: snapshot segments that failed (the snapshot is begun again)"),
+    G(wb_snapshotting, "Write-behind: 1 while a snapshot of memory is under way"),
 };
 
 #undef ROW
@@ -257,9 +257,9 @@ static void snap_node(struct rc_admin *a, struct rc_admin_stats *s)
     s->wb_flush_errors = ns.store.wb_flush_errors;
     s->wb_backlog_waits = ns.store.wb_backlog_waits;
     s->wb_journal_bytes = ns.store.wb_journal_bytes;
-    s->wb_folds = ns.store.wb_folds;
-    s->wb_fold_errors = ns.store.wb_fold_errors;
-    s->wb_folding = ns.store.wb_folding;
+    s->wb_snapshots = ns.store.wb_snapshots;
+    s->wb_snapshot_errors = ns.store.wb_snapshot_errors;
+    s->wb_snapshotting = ns.store.wb_snapshotting;
 }
 
 static void snap_net(struct rc_admin *a, struct rc_admin_stats *s)

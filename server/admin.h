@@ -82,7 +82,8 @@ struct rc_admin_stats {
     int64_t maxmemory, used_memory, evicted_keys, evicted_bytes, ghost_refused;
     int64_t keyspace_hits, keyspace_misses;
     int64_t write_behind, wb_dirty, wb_lag_ms, wb_flushes, wb_flush_rows, wb_flush_ms_max,
-        wb_flush_errors, wb_backlog_waits, wb_journal_bytes, wb_folds, wb_fold_errors, wb_folding;
+        wb_flush_errors, wb_backlog_waits, wb_journal_bytes, wb_snapshots, wb_snapshot_errors,
+        wb_snapshotting;
 };
 
 /* Subscribes to the cluster (the census restarts on a change). */

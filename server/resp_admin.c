@@ -474,9 +474,9 @@ static void info_memory(const struct rc_admin_stats *st, struct rc_buf *b)
     tprintf(b, "write_behind:%" PRId64 "\r\nwb_dirty:%" PRId64 "\r\nwb_lag_ms:%" PRId64
                "\r\nwb_flushes:%" PRId64 "\r\nwb_flush_ms_max:%" PRId64
                "\r\nwb_backlog_waits:%" PRId64 "\r\nwb_journal_bytes:%" PRId64
-               "\r\nwb_folds:%" PRId64 "\r\n\r\n",
+               "\r\nwb_snapshots:%" PRId64 "\r\n\r\n",
             st->write_behind, st->wb_dirty, st->wb_lag_ms, st->wb_flushes, st->wb_flush_ms_max,
-            st->wb_backlog_waits, st->wb_journal_bytes, st->wb_folds);
+            st->wb_backlog_waits, st->wb_journal_bytes, st->wb_snapshots);
 }
 
 /* The rate over the last full second; 0 once no command came for two. */

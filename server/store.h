@@ -60,10 +60,10 @@ struct rc_store_opts {
     int write_behind;
     int64_t flush_ms;
     int64_t max_lag_ms;
-    /* Journal bytes past which write-behind folds its journal into the
-     * table (0: 64 MiB, store_wb_flush.c's WB_FOLD_BYTES); tests set it
-     * small to fold all the time. */
-    int64_t fold_bytes;
+    /* Journal bytes below which write-behind takes no snapshot of
+     * memory (0: WB_SNAP_MIN_BYTES, 64 MiB); tests set it small to
+     * snapshot all the time. */
+    int64_t snapshot_bytes;
 };
 
 /*
@@ -309,13 +309,14 @@ struct rc_store_stats {
     int64_t wb_flush_ms_max;
     int64_t wb_flush_errors;
     int64_t wb_backlog_waits;
-    /* The journal flushes append to (store_wb_journal.c): its data bytes
-     * not yet folded into the table, folds done, fold steps that failed
-     * (retried after the next flush). */
+    /* The journal flushes and snapshots append to (store_wb_journal.c):
+     * its data bytes (the last snapshot and the flushes since), snapshots
+     * of memory completed, snapshot segments that failed (the snapshot
+     * is begun again later), 1 while one is under way. */
     int64_t wb_journal_bytes;
-    int64_t wb_folds;
-    int64_t wb_fold_errors;
-    int64_t wb_folding; /* 1 while a fold is under way */
+    int64_t wb_snapshots;
+    int64_t wb_snapshot_errors;
+    int64_t wb_snapshotting;
 };
 void rc_store_stats(struct rc_store *s, struct rc_store_stats *st);
 

@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "store_engine.h"
+#include "store_wb.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,12 @@ static int sq_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
         return RC_ENOMEM;
     s->grace_ms = opts->tombstone_grace_ms;
     err = rc_store_sqlite_setup(s, opts, errbuf, errlen);
+    /* What write-behind's journal holds (its flushes and snapshots, a
+     * switch from --write-behind on) goes into the table before anything
+     * reads it. */
+    if (err == 0 && (err = rc_wb_journal_fold_all(s->db, 0)) < 0)
+        rc_store_sqlite_set_err(errbuf, errlen, "cannot fold the write-behind journal: %s",
+                                sqlite3_errmsg(s->db));
     if (err == 0 && (rc = load_state(s, errbuf, errlen)) != SQLITE_OK)
         err = (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
     if (err == 0 && (err = rc_store_sqlite_evict_open(s, opts)) < 0)

@@ -4,7 +4,6 @@
  * connection's pragmas, all run once at open (store_sqlite.h).
  */
 #include "store_sqlite.h"
-#include "store_wb.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -52,11 +51,13 @@
  *   meta(name TEXT PRIMARY KEY, value INTEGER): node id, incarnation, ...
  *              (uint64 bit patterns).
  *
- *   wb_journal(seq INTEGER PRIMARY KEY, data BLOB): write-behind's flushes,
- *       appended and then folded into kv (store_wb_journal.c); empty after
- *       a clean close, folded at open when not. Version 3 added it (a
- *       version 2 file gains the empty table at open; an older build
- *       refuses a version 3 file rather than miss a journal).
+ *   wb_journal(seq INTEGER PRIMARY KEY, data BLOB): write-behind's flushes
+ *       and snapshots of memory (store_wb_journal.c); the table's state is
+ *       kv with the journal applied in seq order. The write-behind engine
+ *       replays both into memory at open; the direct engine folds the
+ *       journal into kv. Version 3 added it (a version 2 file gains the
+ *       empty table at open; an older build refuses a version 3 file
+ *       rather than miss a journal).
  */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS kv(token INTEGER NOT NULL, key BLOB NOT NULL,"
@@ -318,12 +319,5 @@ int rc_store_sqlite_setup(struct sqlite_store *s, const struct rc_store_opts *op
         rc = init_schema(s, errbuf, errlen);
     if (rc != SQLITE_OK)
         return (rc & 0xff) == SQLITE_NOMEM ? RC_ENOMEM : RC_EIO;
-    /* Whichever engine opens the file: what write-behind's journal still
-     * holds (a crash, or a switch to --write-behind off) goes into the
-     * table before anything reads it. */
-    err = rc_wb_journal_fold_all(s->db, 0);
-    if (err < 0)
-        rc_store_sqlite_set_err(errbuf, errlen, "cannot fold the write-behind journal: %s",
-                                sqlite3_errmsg(s->db));
-    return err;
+    return 0;
 }

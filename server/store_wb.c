@@ -104,7 +104,18 @@ struct wb_store {
     struct wb_writer *writer;
     struct dirty dirty;
     int64_t flush_ms, max_lag_ms;
-    int64_t inflight_rows, inflight_oldest; /* the batch at the writer; 0 rows: none */
+    int64_t inflight_rows, inflight_oldest; /* the flush at the writer; 0 rows: none */
+    struct {
+        int active;       /* a snapshot begun and not completed or abandoned */
+        int inflight;     /* one of its segments is at the writer */
+        int turn;         /* under backpressure: a segment goes before the next flush */
+        int have_cursor;  /* segments were taken: (token, key) is the last entry copied */
+        uint64_t token;
+        uint8_t *key;
+        size_t key_len, key_cap;
+        int64_t retry_ms; /* a segment failed: no snapshot before then (monotonic) */
+    } snap;
+    int64_t load_skipped; /* rows the memory budget had no room for at open */
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
     int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
     double ms_per_row; /* the writer's recent pace (backpressure's estimate) */
@@ -378,6 +389,152 @@ fail:
     return NULL;
 }
 
+/* ---- snapshots -------------------------------------------------------------- */
+
+/*
+ * A snapshot copies memory into the journal, a segment at a time, in
+ * (token, key) order, while the node serves: the segments and the flushes
+ * share the writer, one batch at a time. No segment is consistent with
+ * another, and none needs to be: each journal row holds states memory
+ * had when it was built, rows are replayed in the order they were built,
+ * and every key changed after a segment copied it is in a later flush
+ * (store_wb_journal.c). The last segment's transaction drops what came
+ * before the first.
+ */
+
+/* Entries per segment at most: bounds the loop's time on small entries. */
+#define SNAP_SEGMENT_ENTRIES 16384
+
+/* After a failed segment, the next snapshot waits this long (ms). */
+#define SNAP_RETRY_MS 1000
+
+/* Whether a batch (a flush or a segment) is at the writer. */
+static int writer_busy(const struct wb_store *w)
+{
+    return w->inflight_rows > 0 || w->snap.inflight;
+}
+
+/* Appends a row of the entry's state to the segment; stops the scan once
+ * the segment is full. */
+static int segment_add(void *arg, const struct rc_memkv_entry *e)
+{
+    struct wb_batch *b = arg;
+    size_t vlen = e->value != NULL ? e->value_len : 0;
+    struct wb_row *r;
+
+    if (batch_reserve(b, sizeof(*r) + pad8(e->key_len + vlen)) < 0) {
+        b->err = RC_ENOMEM;
+        return 1;
+    }
+    r = (struct wb_row *)(b->buf + b->len);
+    memset(r, 0, sizeof(*r));
+    r->token = e->token;
+    r->key_len = (uint32_t)e->key_len;
+    r->kind = e->value == NULL ? WB_TOMB : WB_VALUE;
+    if (e->value != NULL) {
+        struct rc_attr a = rc_attr_unpack(e->attr);
+
+        r->kind |= a.kind << 8;
+        r->flags = a.flags;
+    }
+    r->hlc = e->hlc;
+    r->node = e->node;
+    r->expires = e->expires_ms;
+    r->value_len = (uint32_t)vlen;
+    if (e->key_len > 0)
+        memcpy((uint8_t *)(r + 1), e->key, e->key_len);
+    if (vlen > 0)
+        memcpy((uint8_t *)(r + 1) + e->key_len, e->value, vlen);
+    b->offs[b->nrows++] = b->len;
+    b->len += sizeof(*r) + pad8(e->key_len + vlen);
+    return b->len >= WB_SNAP_SEGMENT_BYTES;
+}
+
+static void snapshot_abandon(struct wb_store *w)
+{
+    w->snap.active = 0;
+    w->snap.have_cursor = 0;
+    w->snap.retry_ms = mono_ms() + SNAP_RETRY_MS;
+}
+
+/* Builds the snapshot's next segment from memory and hands it to the
+ * writer (which must be idle). */
+static void segment_start(struct wb_store *w)
+{
+    static const uint8_t empty[1];
+    struct wb_batch *b = calloc(1, sizeof(*b));
+    const struct wb_row *last;
+    int n;
+
+    if (b == NULL) {
+        snapshot_abandon(w);
+        return;
+    }
+    b->snap = WB_SNAP_SEGMENT | (w->snap.have_cursor ? 0 : WB_SNAP_FIRST);
+    /* now_ms 0: expired values too (the purge removes them, then their
+     * rows), as memory holds them. */
+    n = rc_memkv_scan(w->mem.kv, 0, UINT64_MAX, w->snap.token,
+                      w->snap.have_cursor ? (w->snap.key != NULL ? w->snap.key : empty) : NULL,
+                      w->snap.key_len, SNAP_SEGMENT_ENTRIES, 0, segment_add, b);
+    if (b->err == 0 && b->nrows > 0) {
+        last = (const struct wb_row *)(b->buf + b->offs[b->nrows - 1]);
+        if (last->key_len > w->snap.key_cap) {
+            uint8_t *k = realloc(w->snap.key, last->key_len);
+
+            if (k == NULL)
+                b->err = RC_ENOMEM;
+            else {
+                w->snap.key = k;
+                w->snap.key_cap = last->key_len;
+            }
+        }
+        if (b->err == 0) {
+            w->snap.token = last->token;
+            w->snap.key_len = last->key_len;
+            if (last->key_len > 0)
+                memcpy(w->snap.key, wb_row_key(last), last->key_len);
+        }
+    }
+    if (b->err != 0) {
+        rc_wb_batch_free(b);
+        snapshot_abandon(w);
+        return;
+    }
+    w->snap.have_cursor = 1;
+    /* The scan went through: the end of memory. */
+    if (b->len < WB_SNAP_SEGMENT_BYTES && n < SNAP_SEGMENT_ENTRIES)
+        b->snap |= WB_SNAP_LAST;
+    w->snap.inflight = 1;
+    rc_wb_writer_submit(w->writer, b);
+}
+
+/* With the writer idle: the snapshot's next segment, or a new snapshot
+ * when the journal has grown enough. 1 when a segment was handed over. */
+static int snapshot_step(struct wb_store *w)
+{
+    if (!w->snap.active) {
+        if (mono_ms() < w->snap.retry_ms || !rc_wb_writer_snapshot_due(w->writer))
+            return 0;
+        w->snap.active = 1;
+        w->snap.have_cursor = 0;
+    }
+    segment_start(w);
+    return w->snap.inflight;
+}
+
+/* A segment came back from the writer. */
+static void segment_done(struct wb_store *w, struct wb_batch *b)
+{
+    w->snap.inflight = 0;
+    if (b->err != 0)
+        snapshot_abandon(w);
+    else if (b->snap & WB_SNAP_LAST) {
+        w->snap.active = 0;
+        w->snap.have_cursor = 0;
+    }
+    rc_wb_batch_free(b);
+}
+
 /* Takes back the batch the writer finished, if any: its keys go back to
  * the set when it failed (they are written again by a later flush, from
  * memory as it is then). */
@@ -390,6 +547,10 @@ static void collect(struct wb_store *w, int wait_ms)
 
     if (b == NULL)
         return;
+    if (b->snap != 0) {
+        segment_done(w, b);
+        return;
+    }
     w->inflight_rows = 0;
     if (b->err == 0) {
         /* Flushes run one at a time and a failed one's keys join the next
@@ -438,11 +599,14 @@ static void start_flush(struct wb_store *w)
  * one when due. */
 static void flush_if_due(struct wb_store *w)
 {
-    if (w->inflight_rows > 0)
+    if (writer_busy(w))
         collect(w, 0);
-    if (w->inflight_rows == 0 && w->dirty.n > 0 &&
-        mono_ms() - w->dirty.oldest_ms >= w->flush_ms)
+    if (writer_busy(w))
+        return;
+    if (w->dirty.n > 0 && mono_ms() - w->dirty.oldest_ms >= w->flush_ms)
         start_flush(w);
+    else
+        (void)snapshot_step(w); /* between flushes */
 }
 
 /* Everything to disk, waiting for it (close), a batch at a time. Two
@@ -451,7 +615,7 @@ static void flush_all(struct wb_store *w)
 {
     int64_t errors = w->flush_errors;
 
-    if (w->inflight_rows > 0)
+    while (writer_busy(w))
         collect(w, -1);
     while (w->dirty.n > 0 && w->flush_errors - errors < 2) {
         start_flush(w);
@@ -469,28 +633,62 @@ struct load_arg {
 };
 
 /*
- * One row of the table into memory, as it is: expired values and
- * tombstones past their purge time too, as the SQLite engine keeps them
- * until the purge (the store has no clock of its own; the purge's first
- * sweep removes them, and its drop hook their rows). A row memory has no
- * room for (noeviction under a budget smaller than the data) ends the
- * load: it and the rows after it stay on disk, not served (a restart with
- * a larger budget loads them).
+ * One key's state from the file into memory, as it is: expired values
+ * and tombstones past their purge time too, as the SQLite engine keeps
+ * them until the purge (the store has no clock of its own; the purge's
+ * first sweep removes them, and its drop hook their rows). The table's
+ * rows come first, then the journal's in order, each replacing the key's
+ * state (absent: removed). A state memory has no room for (noeviction
+ * under a budget smaller than the data) is left out, the key with it (an
+ * older state of the key must not be served instead): the key stays in
+ * the file, not served, until a snapshot completes without it (a restart
+ * with a larger budget before then loads it).
  */
-static int load_row(void *arg, const struct rc_entry *e)
+static int load_state(struct load_arg *a, uint64_t token, const uint8_t *key, size_t key_len,
+                      const uint8_t *value, size_t value_len, uint64_t hlc, uint64_t node,
+                      int64_t expires_ms, uint64_t attr)
 {
-    struct load_arg *a = arg;
-    int rv = rc_memkv_load(a->w->mem.kv, e->token, e->key, e->key_len,
-                           e->tombstone ? NULL : e->value, e->value_len, e->ver.hlc, e->ver.node,
-                           e->expires_ms, rc_attr_pack(&e->attr), 0);
+    struct rc_memkv *kv = a->w->mem.kv;
+    int rv = rc_memkv_load(kv, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
+                           0);
 
-    if (rv == RC_EFULL)
-        return 1;
+    if (rv == RC_EFULL) {
+        a->w->load_skipped++;
+        rv = rc_memkv_unload(kv, token, key, key_len);
+    }
     if (rv < 0) {
         a->err = rv;
         return 1;
     }
     return 0;
+}
+
+static int load_row(void *arg, const struct rc_entry *e)
+{
+    return load_state(arg, e->token, e->key, e->key_len, e->tombstone ? NULL : e->value,
+                      e->value_len, e->ver.hlc, e->ver.node, e->expires_ms,
+                      rc_attr_pack(&e->attr));
+}
+
+static int replay_row(void *arg, const struct wb_row *r)
+{
+    struct load_arg *a = arg;
+    const uint8_t *key = wb_row_key(r);
+    int rv;
+
+    switch (wb_row_op(r)) {
+    case WB_DELETE:
+        rv = rc_memkv_unload(a->w->mem.kv, r->token, key, r->key_len);
+        return rv < 0 ? rv : 0;
+    case WB_TOMB:
+        rv = load_state(a, r->token, key, r->key_len, NULL, 0, r->hlc, r->node, r->expires, 0);
+        break;
+    default:
+        rv = load_state(a, r->token, key, r->key_len, key + r->key_len, r->value_len, r->hlc,
+                        r->node, r->expires, wb_row_attr(r));
+        break;
+    }
+    return rv != 0 ? a->err : 0;
 }
 
 static void wb_free(struct wb_store *w)
@@ -499,6 +697,7 @@ static void wb_free(struct wb_store *w)
     rc_wb_db_close(w->db);
     rc_memkv_free(w->mem.kv);
     dirty_free(&w->dirty);
+    free(w->snap.key);
     free(w);
 }
 
@@ -526,6 +725,8 @@ static int wb_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
         err = rc_wb_db_load(w->db, load_row, &la);
         if (err == 0)
             err = la.err;
+        if (err == 0)
+            err = rc_wb_journal_replay(w->db, replay_row, &la);
         if (err < 0 && errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
             snprintf(errbuf, errlen, "cannot load the database: %s", rc_strerror(err));
     }
@@ -546,11 +747,8 @@ static void wb_close(void *eng)
 
     rc_memkv_commit(w->mem.kv);
     flush_all(w);
-    /* The journal into the table now, so the next open reads it at once
-     * (a failure leaves it to that open's fold). */
-    rc_wb_writer_stop(w->writer);
-    w->writer = NULL;
-    (void)rc_wb_journal_fold_all(w->db, 0);
+    /* A snapshot under way is left as it is: the next open replays its
+     * segments with the rest of the journal. */
     wb_free(w);
 }
 
@@ -595,10 +793,20 @@ static int wb_commit(void *eng)
     rc_memkv_commit(w->mem.kv);
     if (wb_backlogged(w)) {
         w->backlog_waits++;
-        if (w->inflight_rows > 0)
+        if (writer_busy(w))
             collect(w, WB_BACKLOG_WAIT_MS);
-        if (w->inflight_rows == 0)
-            start_flush(w);
+        if (writer_busy(w))
+            return 0;
+        /* Flushes and a snapshot's segments take turns: the lag needs the
+         * one, a journal grown too long the other. */
+        if (w->snap.turn && snapshot_step(w)) {
+            w->snap.turn = 0;
+            return 0;
+        }
+        start_flush(w);
+        w->snap.turn = 1;
+        if (!writer_busy(w))
+            (void)snapshot_step(w);
         return 0;
     }
     flush_if_due(w);
@@ -609,7 +817,7 @@ static int wb_unflushed(const void *eng)
 {
     const struct wb_store *w = eng;
 
-    return w->dirty.n > 0 || w->inflight_rows > 0;
+    return w->dirty.n > 0 || w->inflight_rows > 0 || w->snap.active || w->snap.inflight;
 }
 
 /* Changes committed and not yet in a flush go into the next one; a
@@ -698,7 +906,7 @@ static int wb_meta_set(void *eng, const char *name, uint64_t value)
 {
     struct wb_store *w = eng;
 
-    if (w->inflight_rows > 0)
+    while (writer_busy(w))
         collect(w, -1);
     return rc_wb_db_meta_set(w->db, name, value);
 }

@@ -62,10 +62,16 @@ struct wb_batch {
     size_t nrows, caprows;
     int64_t oldest_ms; /* monotonic time of the oldest change it carries */
     uint64_t last_seq; /* the dirty set's mark of its last key (flush tokens) */
+    int snap;          /* 0: a flush; else a snapshot segment, WB_SNAP_* */
     /* Set by the writer: */
     int err;           /* 0, RC_EIO, RC_EFULL or RC_ENOMEM (nothing of the batch written) */
     int64_t took_ms;   /* how long it took */
 };
+
+/* A snapshot segment's place in its snapshot (wb_batch.snap). */
+#define WB_SNAP_SEGMENT 1 /* any segment */
+#define WB_SNAP_FIRST 2   /* the first: the snapshot begins at its journal row */
+#define WB_SNAP_LAST 4    /* the last: completes it */
 
 static inline const struct wb_row *wb_batch_row(const struct wb_batch *b, size_t i)
 {
@@ -73,30 +79,45 @@ static inline const struct wb_row *wb_batch_row(const struct wb_batch *b, size_t
 }
 
 /*
- * The journal (store_wb_journal.c): a flush appends its batch as one row
- * of table wb_journal; a fold applies the journal to the kv table, each
- * key's last state once, in (token, key) order, in transactions of a
- * bounded number of rows, and deletes the journal rows it covered in its
- * last one. Used by the writer thread on its connection, and at open
- * (rc_wb_journal_fold_all) by whichever engine opens the file, so the
- * table is whole before it is read.
+ * The journal (store_wb_journal.c): the table's state is the kv table,
+ * then every journal row (seq order) applied over it. A flush appends its
+ * batch as one row. A snapshot appends memory's entries, in token order,
+ * as segments (rows of the same format) between flushes; the transaction
+ * of its last segment deletes kv's rows and the journal rows before its
+ * first segment (Redis's AOF rewrite, from memory, into the same table).
+ * The write-behind engine replays kv and the journal into memory at open
+ * (rc_wb_journal_replay); the direct engine folds the journal into kv at
+ * open (rc_wb_journal_fold_all: each key's last state, in (token, key)
+ * order, in folds of a bounded number of rows).
  */
-/* Journal bytes past which the writer folds them into the table, between
- * flushes, and the most one fold reads. Larger: more writes of one key
- * folded into one row, and more rows sharing each b-tree leaf (64 MiB is
- * ~500,000 rows of 100 B: a million keys' table takes ~13 rows per leaf
- * written, against ~1.5 when each 100 ms flush wrote its own); but a fold
- * holds them in memory while it runs (this many bytes, plus 24 bytes a
- * row). rc_store_opts.fold_bytes changes the threshold (tests). */
+/* Journal bytes below which no snapshot is taken (rc_store_opts.
+ * snapshot_bytes changes it: tests). With the rule of twice the last
+ * snapshot's journal, as Redis's auto-aof-rewrite-min-size (64mb) and
+ * auto-aof-rewrite-percentage (100): a snapshot writes the data once
+ * each time the flushes have written as much again, so the disk writes
+ * at most twice what the clients write, and a restart replays at most
+ * twice the data. */
+#define WB_SNAP_MIN_BYTES (64ll << 20)
+
+/* Bytes of one snapshot segment: what the loop copies from memory in one
+ * go (~0.3 ms for 1 MiB of 100-byte values), and one journal row. */
+#define WB_SNAP_SEGMENT_BYTES (1 << 20)
+
+/* The most journal bytes one fold reads and holds in memory (plus 24
+ * bytes a row) when the direct engine folds a journal at open. Larger:
+ * fewer passes over kv's leaves (64 MiB is ~500,000 rows of 100 B). */
 #define WB_FOLD_BYTES (64ll << 20)
 
 struct sqlite3;
 struct sqlite3_stmt;
-#define WB_JOURNAL_STMTS 8
+#define WB_JOURNAL_STMTS 11
 struct wb_journal {
     struct sqlite3 *db;
     struct sqlite3_stmt *st[WB_JOURNAL_STMTS];
-    int64_t bytes;      /* journal data bytes (appended, not yet folded) */
+    int64_t bytes;      /* journal data bytes */
+    int64_t base_bytes; /* journal data bytes when the last snapshot completed (or at open) */
+    int64_t snap_start; /* seq of the first segment of the snapshot under way; 0: none */
+    int64_t snapshots;  /* snapshots completed */
     int64_t max_read;   /* the most a fold reads (WB_FOLD_BYTES unless set after open) */
     int64_t folds;      /* folds completed */
     /* The fold under way (upto 0: none): */
@@ -112,9 +133,18 @@ struct wb_journal {
 int rc_wb_journal_open(struct sqlite3 *db, struct wb_journal *j);
 /* Frees a fold under way (its journal rows stay: a later fold redoes it). */
 void rc_wb_journal_close(struct wb_journal *j);
-/* Appends the batch's rows in one transaction. 0 or RC_EIO / RC_EFULL /
- * RC_ENOMEM (nothing appended). */
+/* Appends the batch's rows in one transaction (a snapshot's last
+ * segment also drops what the snapshot made redundant). 0 or RC_EIO /
+ * RC_EFULL / RC_ENOMEM (nothing appended; a failed first segment leaves
+ * no snapshot begun), RC_EINVAL for a segment of no snapshot begun. */
 int rc_wb_journal_append(struct wb_journal *j, const struct wb_batch *b);
+/* Forgets the snapshot under way (its segments stay, harmless). */
+void rc_wb_journal_snapshot_abandon(struct wb_journal *j);
+/* Calls fn for each row of the journal in order (seq, then within a
+ * journal row); fn returning non-zero stops (negative: an error
+ * returned). 0, RC_EIO (a corrupt row), RC_ENOMEM or fn's error. */
+int rc_wb_journal_replay(struct sqlite3 *db, int (*fn)(void *arg, const struct wb_row *r),
+                         void *arg);
 /* One transaction of a fold: begins one if none is under way (reading the
  * journal), applies up to max_rows rows; *done = 1 when the fold ended
  * (the journal rows it covered deleted) or the journal was empty. An
@@ -161,10 +191,14 @@ struct wb_batch *rc_wb_writer_poll(struct wb_writer *w, int wait_ms);
 /* Whether a batch is submitted and not yet taken back. */
 int rc_wb_writer_busy(struct wb_writer *w);
 /* The writer's figures of rc_store_stats: WAL size after the last
- * commit, checkpoints, journal bytes, folds and failed fold steps. */
+ * commit, checkpoints, journal bytes, snapshots completed and failed, and
+ * whether one is under way. */
 void rc_wb_writer_stats(struct wb_writer *w, struct rc_store_stats *st);
-/* 1 while the journal is past what the folds must bring it under before
- * more flushes (the loop holds writes back meanwhile). */
+/* 1 when the journal has grown enough for a snapshot: past the smallest
+ * threshold and twice what it held when the last one completed. */
+int rc_wb_writer_snapshot_due(struct wb_writer *w);
+/* 1 while the journal is past what snapshots should keep it under (the
+ * loop holds writes back meanwhile). */
 int rc_wb_writer_backlogged(struct wb_writer *w);
 /* Stops the thread (after the batch it runs, not taken back: freed) and
  * closes its connection. NULL is a no-op. */

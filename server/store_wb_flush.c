@@ -2,11 +2,11 @@
  * store_wb_flush.c - the SQLite side of the write-behind engine
  * (store_wb.h): a connection for the loop thread (warm restart, metadata)
  * and one writer thread with its own connection that appends each flush
- * batch to the journal in one transaction and, between flushes, folds the
- * journal into the table (store_wb_journal.c). The database file is the
- * SQLite engine's, same schema and migrations (store_sqlite_schema.c): a
- * node can switch between the two engines and keep its data (the open
- * folds what a journal still holds).
+ * batch, and each snapshot segment, to the journal in one transaction
+ * (store_wb_journal.c). The database file is the SQLite engine's, same
+ * schema and migrations (store_sqlite_schema.c): a node can switch between
+ * the two engines and keep its data (the direct engine folds what a
+ * journal holds at open; this one replays it into memory).
  */
 #include "store_wb.h"
 
@@ -23,27 +23,24 @@
 #define WB_CKPT_PAGES 1000
 
 
-/* The writer's SQLite page cache: appends are sequential, and a fold
- * visits each leaf once in key order, so what must stay cached is the
- * tree's interior (~1 % of the table: ~1.5 MiB for a million keys of
- * 100 B) and the leaf being written. */
-#define WB_WRITER_CACHE_KIB 16384
+/* The writer's SQLite page cache: it only appends (sequential pages) and
+ * drops whole journal rows, so what must stay cached is the journal's
+ * b-tree interior and the page being written. */
+#define WB_WRITER_CACHE_KIB 4096
 
-/* Rows per fold transaction: the longest a flush waits behind a fold
- * (~10-50 ms at 1-3 us a row), so the lag stays within its bound. */
-#define WB_FOLD_CHUNK 16384
-
-/* Journal bytes past which folding comes before the next flush, four
- * times the fold threshold: the journal cannot outgrow the folds (the
- * loop's backpressure then holds the writes, rc_wb_writer_backlogged). */
-#define JOURNAL_MAX(w) (4 * (w)->fold_bytes)
+/* Journal bytes past which the loop holds writes back (backpressure,
+ * rc_wb_writer_backlogged): four times the last snapshot's journal, and
+ * at least four times the smallest snapshot threshold. A snapshot begins
+ * at twice and adds about one more, so only a snapshot that cannot
+ * complete (or writes far faster than it copies memory) gets there. */
+#define JOURNAL_MAX(w) \
+    (4 * ((w)->base_bytes > (w)->snap_min ? (w)->base_bytes : (w)->snap_min))
 
 struct wb_writer {
     sqlite3 *db;
     struct wb_journal j;    /* the writer thread's only */
     int wal_pages;          /* the writer's own: after its last commit */
-    int fold_failed;        /* the last fold step failed: retried after the next flush */
-    int64_t fold_bytes;     /* rc_store_opts.fold_bytes, or WB_FOLD_BYTES */
+    int64_t snap_min;       /* rc_store_opts.snapshot_bytes, or WB_SNAP_MIN_BYTES */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;     /* guards what follows */
@@ -53,8 +50,9 @@ struct wb_writer {
     int done;               /* doing is done */
     int stop;
     int64_t wal_bytes, checkpoints, page_size;
-    int64_t journal_bytes, folds, fold_errors; /* copies of j's, for the loop */
-    int folding;                               /* j has a fold under way */
+    /* Copies of j's, for the loop: */
+    int64_t journal_bytes, base_bytes, snapshots, snapshot_errors;
+    int snapshotting; /* a snapshot begun and not completed */
 };
 
 static int64_t mono_ms(void)
@@ -197,44 +195,22 @@ static void checkpoint(struct wb_writer *w)
     }
 }
 
-/* One transaction for the whole batch: all of it is on disk, or none. */
+/* One transaction for the whole batch: all of it is on disk, or none. A
+ * snapshot's segment that fails abandons its snapshot (the loop begins
+ * another later). */
 static void apply_batch(struct wb_writer *w, struct wb_batch *b)
 {
     int64_t t0 = mono_ms();
 
     b->err = rc_wb_journal_append(&w->j, b);
-    if (b->err == 0) {
-        w->fold_failed = 0;
+    if (b->err == 0)
         checkpoint(w);
-    }
+    else if (b->snap != 0)
+        rc_wb_journal_snapshot_abandon(&w->j);
     b->took_ms = mono_ms() - t0;
 }
 
-/* One fold transaction (store_wb_journal.c). */
-static void fold_step(struct wb_writer *w)
-{
-    int done = 0, err = rc_wb_journal_fold_step(&w->j, WB_FOLD_CHUNK, &done);
-
-    if (err < 0) {
-        w->fold_failed = 1;
-        pthread_mutex_lock(&w->mu);
-        w->fold_errors++;
-        pthread_mutex_unlock(&w->mu);
-        return;
-    }
-    checkpoint(w);
-}
-
-/* Under mu: a fold is under way, or the journal is large enough for one
- * (and the last step did not fail since the last flush). */
-static int fold_due(const struct wb_writer *w)
-{
-    return !w->fold_failed && (w->j.upto != 0 || w->j.bytes >= w->fold_bytes);
-}
-
-/* Flushes first (the lag is the durability bound), folds between them,
- * unless the journal has grown past JOURNAL_MAX: then a fold step
- * goes first. */
+/* Applies each batch handed over, in order. */
 static void *writer_main(void *arg)
 {
     struct wb_writer *w = arg;
@@ -242,28 +218,25 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->todo == NULL && !w->stop && !fold_due(w))
+        while (w->todo == NULL && !w->stop)
             pthread_cond_wait(&w->cv, &w->mu);
-        if (w->todo == NULL && w->stop)
+        if (w->todo == NULL)
             break;
-        if (w->todo == NULL || (!w->stop && fold_due(w) && w->j.bytes >= JOURNAL_MAX(w))) {
-            pthread_mutex_unlock(&w->mu);
-            fold_step(w);
-            pthread_mutex_lock(&w->mu);
-        } else {
-            b = w->todo;
-            w->todo = NULL;
-            w->doing = b;
-            w->done = 0;
-            pthread_mutex_unlock(&w->mu);
-            apply_batch(w, b);
-            pthread_mutex_lock(&w->mu);
-            w->done = 1;
-        }
+        b = w->todo;
+        w->todo = NULL;
+        w->doing = b;
+        w->done = 0;
+        pthread_mutex_unlock(&w->mu);
+        apply_batch(w, b);
+        pthread_mutex_lock(&w->mu);
+        w->done = 1;
+        if (b->err != 0 && b->snap != 0)
+            w->snapshot_errors++;
         w->wal_bytes = (int64_t)w->wal_pages * w->page_size;
         w->journal_bytes = w->j.bytes;
-        w->folds = w->j.folds;
-        w->folding = w->j.upto != 0;
+        w->base_bytes = w->j.base_bytes;
+        w->snapshots = w->j.snapshots;
+        w->snapshotting = w->j.snap_start != 0;
         pthread_cond_broadcast(&w->cv);
     }
     pthread_mutex_unlock(&w->mu);
@@ -288,18 +261,18 @@ int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out,
     *out = NULL;
     if (w == NULL)
         return RC_ENOMEM;
-    w->fold_bytes = opts->fold_bytes > 0 ? opts->fold_bytes : WB_FOLD_BYTES;
+    w->snap_min = opts->snapshot_bytes > 0 ? opts->snapshot_bytes : WB_SNAP_MIN_BYTES;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     err = rc_wb_db_open(opts, &w->db, &w->page_size, WB_WRITER_CACHE_KIB, errbuf, errlen);
     if (err == 0 && (err = rc_wb_journal_open(w->db, &w->j)) < 0)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot prepare the writer: %s",
                                 sqlite3_errmsg(w->db));
-    w->j.max_read = w->fold_bytes;
-    /* The open folded the journal: what is left is what a failed fold
-     * left (its size, so the writer folds it again). */
+    /* The journal as the open found it is the base the next snapshot is
+     * measured against. */
     if (err == 0 && rc_wb_journal_size(w->db, &w->j.bytes) < 0)
         err = RC_EIO;
+    w->j.base_bytes = w->journal_bytes = w->base_bytes = w->j.bytes;
     if (err == 0) {
         sqlite3_wal_hook(w->db, on_wal, w);
         if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -374,10 +347,20 @@ void rc_wb_writer_stats(struct wb_writer *w, struct rc_store_stats *st)
     st->wal_bytes = w->wal_bytes;
     st->checkpoints = w->checkpoints;
     st->wb_journal_bytes = w->journal_bytes;
-    st->wb_folds = w->folds;
-    st->wb_fold_errors = w->fold_errors;
-    st->wb_folding = w->folding;
+    st->wb_snapshots = w->snapshots;
+    st->wb_snapshot_errors = w->snapshot_errors;
+    st->wb_snapshotting = w->snapshotting;
     pthread_mutex_unlock(&w->mu);
+}
+
+int rc_wb_writer_snapshot_due(struct wb_writer *w)
+{
+    int due;
+
+    pthread_mutex_lock(&w->mu);
+    due = w->journal_bytes >= w->snap_min && w->journal_bytes >= 2 * w->base_bytes;
+    pthread_mutex_unlock(&w->mu);
+    return due;
 }
 
 int rc_wb_writer_backlogged(struct wb_writer *w)

@@ -37,7 +37,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { J_BEGIN, J_COMMIT, J_ROLLBACK, J_PUT, J_DEL, J_ADD, J_DROP, J_READ, J_COUNT };
+enum {
+    J_BEGIN,
+    J_COMMIT,
+    J_ROLLBACK,
+    J_PUT,
+    J_DEL,
+    J_ADD,
+    J_DROP,
+    J_READ,
+    J_CLEAR_KV,
+    J_DROP_BEFORE,
+    J_SIZE,
+    J_COUNT
+};
 
 static const char *const journal_sql[J_COUNT] = {
     [J_BEGIN] = "BEGIN IMMEDIATE",
@@ -49,6 +62,9 @@ static const char *const journal_sql[J_COUNT] = {
     [J_ADD] = "INSERT INTO wb_journal(data) VALUES (?1)",
     [J_DROP] = "DELETE FROM wb_journal WHERE seq <= ?1",
     [J_READ] = "SELECT seq, data FROM wb_journal ORDER BY seq",
+    [J_CLEAR_KV] = "DELETE FROM kv",
+    [J_DROP_BEFORE] = "DELETE FROM wb_journal WHERE seq < ?1",
+    [J_SIZE] = "SELECT coalesce(sum(length(data)), 0) FROM wb_journal",
 };
 
 _Static_assert(J_COUNT == WB_JOURNAL_STMTS, "wb_journal's statements");
@@ -123,24 +139,85 @@ static int rollback(struct wb_journal *j, int rc)
     return rc;
 }
 
+/* The journal's data bytes, on the writer's statement. */
+static int journal_bytes(struct wb_journal *j, int64_t *bytes)
+{
+    sqlite3_stmt *st = j->st[J_SIZE];
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        *bytes = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/*
+ * A snapshot's last segment: what came before its first segment is
+ * redundant now. The snapshot holds every key memory held as of some
+ * moment after that segment was built, each journal row after it holds
+ * every change made since (a flush is built from memory as it is, and
+ * rows are in the order they were built), so kv and the rows before the
+ * first segment are dropped in the transaction that completes it: the
+ * table's state is still kv (now empty) and the journal in order.
+ */
+static int snapshot_complete(struct wb_journal *j)
+{
+    int rc = step_done(j->st[J_CLEAR_KV]);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(j->st[J_DROP_BEFORE], 1, j->snap_start);
+        rc = step_done(j->st[J_DROP_BEFORE]);
+    }
+    return rc;
+}
+
 int rc_wb_journal_append(struct wb_journal *j, const struct wb_batch *b)
 {
     sqlite3_stmt *st = j->st[J_ADD];
+    int64_t bytes = j->bytes + (int64_t)b->len;
     int rc;
 
-    if (b->nrows == 0)
+    /* An empty flush writes nothing; an empty segment still marks where
+     * its snapshot begins or ends (an empty memory is a snapshot too). */
+    if (b->nrows == 0 && b->snap == 0)
         return 0;
+    if ((b->snap & WB_SNAP_FIRST) == 0 && b->snap != 0 && j->snap_start == 0)
+        return RC_EINVAL; /* a segment of a snapshot that never began here */
     rc = step_done(j->st[J_BEGIN]);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_blob64(st, 1, b->buf, b->len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 1, b->len > 0 ? (const void *)b->buf : "", b->len,
+                            SQLITE_STATIC);
         rc = step_done(st);
+    }
+    if (rc == SQLITE_OK && (b->snap & WB_SNAP_FIRST))
+        j->snap_start = sqlite3_last_insert_rowid(j->db);
+    if (rc == SQLITE_OK && (b->snap & WB_SNAP_LAST)) {
+        rc = snapshot_complete(j);
+        if (rc == SQLITE_OK)
+            rc = journal_bytes(j, &bytes);
     }
     if (rc == SQLITE_OK)
         rc = step_done(j->st[J_COMMIT]);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        if (b->snap & WB_SNAP_FIRST)
+            j->snap_start = 0;
         return map_err(rollback(j, rc));
-    j->bytes += (int64_t)b->len;
+    }
+    j->bytes = bytes;
+    if (b->snap & WB_SNAP_LAST) {
+        j->snap_start = 0;
+        j->base_bytes = bytes;
+        j->snapshots++;
+    }
     return 0;
+}
+
+/* Abandons the snapshot under way: its segments stay in the journal,
+ * harmless (states memory held, replayed in order), dropped with the rest
+ * by the next snapshot to complete. */
+void rc_wb_journal_snapshot_abandon(struct wb_journal *j)
+{
+    j->snap_start = 0;
 }
 
 /* Checks a journal row's rows and counts them; 0 or RC_EIO (corrupt). */
@@ -335,6 +412,50 @@ int rc_wb_journal_fold_step(struct wb_journal *j, size_t max_rows, int *done)
         *done = 1;
     }
     return 0;
+}
+
+int rc_wb_journal_replay(sqlite3 *db, int (*fn)(void *arg, const struct wb_row *r), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT data FROM wb_journal ORDER BY seq", -1, &st, NULL);
+    uint8_t *copy = NULL;
+    size_t copy_cap = 0;
+    int err = 0;
+
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const uint8_t *p = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0), m, off;
+
+        rc = SQLITE_OK;
+        /* A blob that fits its page is read in place, at any alignment;
+         * the rows' 64-bit fields want 8. */
+        if (((uintptr_t)p & 7) != 0) {
+            if (len > copy_cap) {
+                uint8_t *c = realloc(copy, len);
+
+                if (c == NULL) {
+                    err = RC_ENOMEM;
+                    break;
+                }
+                copy = c;
+                copy_cap = len;
+            }
+            memcpy(copy, p, len);
+            p = copy;
+        }
+        if ((err = blob_rows(p, len, &m)) < 0)
+            break;
+        for (off = 0; off < len; off += row_size((const struct wb_row *)(p + off)))
+            if ((err = fn(arg, (const struct wb_row *)(p + off))) != 0)
+                break;
+        if (err != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    free(copy);
+    if (err != 0)
+        return err < 0 ? err : 0;
+    return rc == SQLITE_DONE ? 0 : map_err(rc);
 }
 
 int rc_wb_journal_size(sqlite3 *db, int64_t *bytes)

@@ -672,6 +672,39 @@ static void test_attr_storage(void **state)
     rc_memkv_free(kv);
 }
 
+/* A persistent copy's states load whatever their version (the copy
+ * records them in the order memory had them), a key's absence removes it,
+ * and the counts follow. */
+static void test_load_replaces(void **state)
+{
+    struct rc_memkv *kv = new_kv(0);
+    struct rc_memkv_stats st;
+    struct rc_memkv_entry e;
+    const uint8_t *k = (const uint8_t *)"k";
+
+    (void)state;
+    assert_int_equal(rc_memkv_load(kv, 5, k, 1, (const uint8_t *)"new", 3, 9, 1, 0, 0, NOW), 1);
+    assert_int_equal(rc_memkv_load(kv, 5, k, 1, (const uint8_t *)"old", 3, 2, 1, 0, 0, NOW), 1);
+    assert_int_equal(rc_memkv_get(kv, 5, k, 1, NOW, &e), 0);
+    assert_true(e.hlc == 2 && e.value_len == 3);
+    assert_memory_equal(e.value, "old", 3);
+    assert_int_equal(rc_memkv_load(kv, 5, k, 1, NULL, 0, 1, 1, NOW + 5, 0, NOW), 1);
+    assert_int_equal(rc_memkv_get(kv, 5, k, 1, NOW, &e), 0);
+    assert_true(e.value == NULL && e.hlc == 1 && e.expires_ms == NOW + 5);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.keys == 0 && st.tombstones == 1);
+    assert_int_equal(rc_memkv_unload(kv, 5, k, 1), 1);
+    assert_int_equal(rc_memkv_unload(kv, 5, k, 1), 0);
+    assert_int_equal(rc_memkv_get(kv, 5, k, 1, NOW, &e), RC_ENOTFOUND);
+    rc_memkv_stats(kv, &st);
+    assert_true(st.keys == 0 && st.tombstones == 0 && st.mem_bytes >= 0);
+    /* An ordinary write after it still orders by version. */
+    assert_int_equal(rc_memkv_write(kv, 5, k, 1, (const uint8_t *)"w", 1, 3, 1, 0, NOW, NULL), 1);
+    assert_int_equal(rc_memkv_write(kv, 5, k, 1, (const uint8_t *)"x", 1, 2, 1, 0, NOW, NULL), 0);
+    rc_memkv_commit(kv);
+    rc_memkv_free(kv);
+}
+
 static void test_expiry_storage(void **state)
 {
     static const int64_t exps[] = {0, NOW + 10, -5, 0, INT64_MAX};
@@ -1420,6 +1453,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_expiry_storage),
         cmocka_unit_test(test_attr_storage),
+        cmocka_unit_test(test_load_replaces),
         cmocka_unit_test(test_evict_budget),
         cmocka_unit_test(test_evict_keeps_tombstones),
         cmocka_unit_test(test_ghost),

@@ -443,60 +443,271 @@ static void test_crash_mid_fold(void **state)
     assert_int_equal(rows_of(f), 4);
 }
 
-/* Folding all the time (a threshold of 2 KiB) under random writes,
- * deletes and evictions: what the file holds, read at the next open,
- * is exactly what memory held at the close; and the folds did run. */
-static void test_folds_under_load(void **state)
+/* A model of what a store should hold: NKEYS keys, each absent, a value
+ * or a tombstone at a version; the value is a function of its version. */
+#define NKEYS 2000
+struct model {
+    uint8_t live[NKEYS]; /* 0: never written; 1: value; 2: tombstone */
+    uint64_t hlc[NKEYS];
+};
+
+/* The value written at version hlc: 400-1400 bytes (large enough for a
+ * snapshot of NKEYS keys to take several segments). */
+static const char *model_val(uint64_t hlc, char *buf, size_t cap)
+{
+    size_t n = 400 + (size_t)(hlc * 7919 % 1000), i;
+
+    assert_true(n < cap);
+    for (i = 0; i < n; i++)
+        buf[i] = (char)('a' + (hlc + i) % 26);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* One round of random writes (4 in 5) and deletes of keys 0..nkeys-1,
+ * committed; the model follows. The generator x and clock *hlc go on. */
+static void model_round(struct rc_store *s, struct model *m, int nkeys, int ops, uint64_t *x,
+                        uint64_t *hlc)
+{
+    char key[32], val[1500];
+    int i, k;
+
+    for (i = 0; i < ops; i++) {
+        k = (int)(lcg(x) % (uint64_t)nkeys);
+        snprintf(key, sizeof(key), "key-%d", k);
+        ++*hlc;
+        if (lcg(x) % 5 == 0) {
+            if (s != NULL)
+                assert_int_equal(del(s, key, *hlc, 1, NOW0, NULL), 1);
+            m->live[k] = 2;
+        } else {
+            if (s != NULL)
+                assert_int_equal(put(s, key, model_val(*hlc, val, sizeof(val)), *hlc, 1, 0,
+                                     NOW0, NULL),
+                                 1);
+            m->live[k] = 1;
+        }
+        m->hlc[k] = *hlc;
+        if (s != NULL && i % 20 == 19)
+            assert_int_equal(rc_store_commit(s), 0);
+    }
+    if (s != NULL)
+        assert_int_equal(rc_store_commit(s), 0);
+}
+
+static void model_check(struct rc_store *s, const struct model *m, int nkeys)
+{
+    char key[32], val[1500];
+    int k;
+
+    for (k = 0; k < nkeys; k++) {
+        snprintf(key, sizeof(key), "key-%d", k);
+        if (m->live[k] == 0)
+            expect_absent(s, key, NOW0);
+        else
+            expect(s, key, m->live[k] == 1 ? model_val(m->hlc[k], val, sizeof(val)) : NULL,
+                   m->hlc[k], 1, NOW0);
+    }
+}
+
+/* Rows of a table as the file holds them, without folding the journal. */
+static int64_t raw_count(struct fx *f, const char *sql)
+{
+    char path[192];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    snprintf(path, sizeof(path), "%s/ringcache.db", f->dir);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Commits until every change is flushed (snapshots may go on). */
+static void flushed(struct rc_store *s)
+{
+    struct rc_store_stats st;
+    int i;
+
+    for (i = 0; i < 5000 && (rc_store_commit(s), rc_store_stats(s, &st), st.wb_dirty > 0); i++)
+        sleep_ms(1);
+    assert_int_equal(st.wb_dirty, 0);
+}
+
+/* Snapshotting all the time (a threshold of 64 KiB) under random writes
+ * and deletes: what the file holds, read at the next open by either
+ * engine, is exactly what memory held at the close; the snapshots did
+ * run, and each dropped the journal before it (the journal stays within
+ * a few snapshots of the data, not the sum of every flush). */
+static void test_snapshots_under_load(void **state)
 {
     struct fx *f = *state;
     struct rc_store_stats st;
+    struct model *m = calloc(1, sizeof(*m));
     uint64_t x = 12345, hlc = 1000;
-    char key[32], val[64];
-    int i, k, b;
-    struct {
-        int live; /* 0: never written or deleted; 1: value; 2: tombstone */
-        char val[64];
-        uint64_t hlc;
-    } model[300];
+    int64_t written = 0;
+    int b;
 
-    memset(model, 0, sizeof(model));
-    f->opts.fold_bytes = 2048;
+    assert_non_null(m);
+    f->opts.snapshot_bytes = 64 << 10;
     f->opts.flush_ms = 1;
     fx_reopen(f);
-    for (b = 0; b < 200; b++) {
-        for (i = 0; i < 20; i++) {
-            k = (int)(lcg(&x) % 300);
-            snprintf(key, sizeof(key), "key-%d", k);
-            hlc++;
-            if (lcg(&x) % 5 == 0) {
-                assert_int_equal(del(f->s, key, hlc, 1, NOW0, NULL), 1);
-                model[k].live = 2;
-            } else {
-                snprintf(val, sizeof(val), "v%llu-%d", (unsigned long long)hlc, k);
-                assert_int_equal(put(f->s, key, val, hlc, 1, 0, NOW0, NULL), 1);
-                model[k].live = 1;
-                snprintf(model[k].val, sizeof(model[k].val), "%s", val);
-            }
-            model[k].hlc = hlc;
-        }
-        assert_int_equal(rc_store_commit(f->s), 0);
+    for (b = 0; b < 60; b++) {
+        model_round(f->s, m, 300, 40, &x, &hlc);
+        written += 40 * 900;
         if (b % 10 == 0)
             settle(f->s);
     }
     settle(f->s);
-    for (i = 0; i < 500 && (rc_store_stats(f->s, &st), st.wb_folds < 3); i++)
-        sleep_ms(2);
-    assert_true(st.wb_folds >= 3);
-    assert_int_equal(st.wb_fold_errors, 0);
+    rc_store_stats(f->s, &st);
+    assert_true(st.wb_snapshots >= 3);
+    assert_int_equal(st.wb_snapshot_errors, 0);
+    /* ~2 MB written over 300 keys (~270 KB of data): the journal holds
+     * the last snapshot and what came after it. */
+    assert_true(st.wb_journal_bytes < written / 2);
+    assert_int_equal(raw_count(f, "SELECT coalesce(sum(length(data)), 0) FROM wb_journal"),
+                     st.wb_journal_bytes);
     fx_reopen(f);
-    for (k = 0; k < 300; k++) {
-        snprintf(key, sizeof(key), "key-%d", k);
-        if (model[k].live == 0)
-            expect_absent(f->s, key, NOW0);
-        else
-            expect(f->s, key, model[k].live == 1 ? model[k].val : NULL, model[k].hlc, 1, NOW0);
+    model_check(f->s, m, 300);
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 0; /* the direct engine folds the same journal */
+    fx_open(f);
+    model_check(f->s, m, 300);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM wb_journal"), 0);
+    free(m);
+}
+
+/* A file the direct engine wrote (rows in kv), opened with write-behind:
+ * loaded; changed; the first snapshot to complete empties kv and the
+ * journal before it; and the data is whole after, for both engines. */
+static void test_snapshot_replaces_table(void **state)
+{
+    struct fx *f = *state;
+    struct rc_store_stats st;
+    struct model *m = calloc(1, sizeof(*m));
+    uint64_t x = 777, hlc = 5000;
+    int i;
+
+    assert_non_null(m);
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 0;
+    fx_open(f);
+    model_round(f->s, m, NKEYS, 3000, &x, &hlc);
+    rc_store_close(f->s);
+    f->s = NULL;
+    assert_true(raw_count(f, "SELECT count(*) FROM kv") > 1000);
+
+    f->opts.write_behind = 1;
+    f->opts.snapshot_bytes = 256 << 10;
+    f->opts.flush_ms = 1;
+    fx_open(f);
+    model_check(f->s, m, NKEYS);
+    for (i = 0; i < 50; i++) {
+        model_round(f->s, m, NKEYS, 50, &x, &hlc);
+        flushed(f->s);
     }
-    assert_int_equal(db_int(f, "SELECT count(*) FROM wb_journal"), 0);
+    settle(f->s);
+    rc_store_stats(f->s, &st);
+    assert_true(st.wb_snapshots >= 1);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM kv"), 0);
+    fx_reopen(f);
+    model_check(f->s, m, NKEYS);
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 0;
+    fx_open(f);
+    model_check(f->s, m, NKEYS);
+    free(m);
+}
+
+/*
+ * kill -9 in the middle of a snapshot: a child process writes rounds of
+ * random changes, waits after each until it is flushed, tells the parent
+ * which round is on disk, and exits without closing at the first moment
+ * a snapshot is under way (some of its segments in the journal, not the
+ * last). The parent replays the same rounds into a model: the file, read
+ * by either engine, holds exactly the rounds told. A second child does
+ * the same but dies just after a snapshot of several segments completed.
+ */
+static void crash_during(struct fx *f, int when_completed)
+{
+    struct model *m = calloc(1, sizeof(*m));
+    uint64_t x = 4242, hlc = 90000;
+    int fds[2], status, r, told = -1, got;
+    pid_t pid;
+
+    assert_non_null(m);
+    if (f->s != NULL)
+        rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 1;
+    f->opts.snapshot_bytes = 512 << 10;
+    f->opts.flush_ms = 1;
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rc_store *s = NULL;
+        struct rc_store_stats st;
+        int64_t mid_at = -1; /* snapshots completed when one was first seen under way */
+
+        close(fds[0]);
+        if (rc_store_open(&f->opts, &s, NULL, 0) != 0)
+            _exit(2);
+        for (r = 0; r < 400; r++) {
+            model_round(s, m, NKEYS, 100, &x, &hlc);
+            do {
+                rc_store_commit(s);
+                rc_store_stats(s, &st);
+            } while (st.wb_dirty > 0);
+            if (write(fds[1], &r, sizeof(r)) != sizeof(r))
+                _exit(3);
+            /* After: a snapshot of several segments (one was seen under
+             * way) completed, and no other begun. */
+            if (when_completed ? mid_at >= 0 && st.wb_snapshots > mid_at && !st.wb_snapshotting
+                               : st.wb_snapshotting)
+                _exit(0);
+            if (st.wb_snapshotting && mid_at < 0)
+                mid_at = st.wb_snapshots;
+        }
+        _exit(4);
+    }
+    close(fds[1]);
+    while (read(fds[0], &got, sizeof(got)) == sizeof(got))
+        told = got;
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(told >= 0);
+    for (r = 0; r <= told; r++)
+        model_round(NULL, m, NKEYS, 100, &x, &hlc);
+    fx_open(f);
+    model_check(f->s, m, NKEYS);
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 0;
+    fx_open(f);
+    model_check(f->s, m, NKEYS);
+    free(m);
+}
+
+static void test_crash_mid_snapshot(void **state)
+{
+    crash_during(*state, 0);
+}
+
+static void test_crash_after_snapshot(void **state)
+{
+    crash_during(*state, 1);
 }
 
 int main(void)
@@ -513,7 +724,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_loses_only_unflushed, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v1, setup_wb, fx_teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_fold, setup_wb, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_folds_under_load, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots_under_load, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_replaces_table, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_snapshot, setup_wb, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_snapshot, setup_wb, fx_teardown),
     };
     return cmocka_run_group_tests_name("store_wb", tests, NULL, NULL);
 }
