@@ -63,17 +63,20 @@
  * at open (a scan needs no cache) and then only metadata. */
 #define WB_LOOP_CACHE_KIB 2048
 
-/* Rows per flush at most. Larger batches write fewer pages per row (a
- * batch of random keys shares a leaf page more often: 16k rows into a
- * table of 1M ran at ~80k rows/s, 64k at ~145k, store_wb_bench), but the
- * lag includes a whole flush: 64k rows take 0.3-0.5 s, well within the
- * default max_lag_ms. The keys beyond wait for the next flush, started
- * as soon as this one ends (they are overdue). */
-#define WB_MAX_BATCH_ROWS 65536
-/* And bytes (keys and values): 16 MiB is 64k rows of 250 bytes; large
- * values cost their bytes, not their rows (1 KiB values: 64k rows took
- * 2 s). */
-#define WB_MAX_BATCH_BYTES (16 << 20)
+/* Rows per flush at most, and bytes (keys and values). A flush appends
+ * one journal row, so its cost on disk is its bytes, whatever their
+ * number; what the cap bounds is the loop's time building it (a peek and
+ * a copy a key, ~1 ms for 8k keys of 100 B, all clients waiting) and
+ * the memory it copies. The keys beyond wait for the next flush, started
+ * as soon as this one ends (they are overdue). Measured with 1M keys at
+ * pipeline 16: 64k-row flushes stalled the loop ~6 ms each and p99 was
+ * 25 ms; 8k rows brought it to ~18 ms. */
+#define WB_MAX_BATCH_ROWS 8192
+#define WB_MAX_BATCH_BYTES (2 << 20)
+
+/* The largest batch buffer kept for reuse (batch_release): a flush's or
+ * a segment's, plus one large value. */
+#define WB_SPARE_BYTES (8 << 20)
 
 /* A dirty key in the set's arena: this header then the key, padded to 8. */
 struct dkey {
@@ -116,6 +119,7 @@ struct wb_store {
         int64_t retry_ms; /* a segment failed: no snapshot before then (monotonic) */
     } snap;
     int64_t load_skipped; /* rows the memory budget had no room for at open */
+    struct wb_batch *spare; /* a batch done with, its buffers kept for the next */
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
     int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
     double ms_per_row; /* the writer's recent pace (backpressure's estimate) */
@@ -313,6 +317,37 @@ static int batch_reserve(struct wb_batch *b, size_t bytes)
     return 0;
 }
 
+/* A batch to fill: the spare one, or a new one. */
+static struct wb_batch *batch_new(struct wb_store *w)
+{
+    struct wb_batch *b = w->spare;
+
+    if (b == NULL)
+        return calloc(1, sizeof(*b));
+    w->spare = NULL;
+    return b;
+}
+
+/* Done with a batch: kept as the spare unless one is kept already or its
+ * buffer grew past WB_SPARE_BYTES (a large value). Why: a buffer freed
+ * and allocated again is fresh pages from the kernel (glibc maps blocks
+ * this large), each one a page fault on the loop, every flush. */
+static void batch_release(struct wb_store *w, struct wb_batch *b)
+{
+    if (w->spare != NULL || b->cap > WB_SPARE_BYTES) {
+        rc_wb_batch_free(b);
+        return;
+    }
+    b->len = 0;
+    b->nrows = 0;
+    b->oldest_ms = 0;
+    b->last_seq = 0;
+    b->snap = 0;
+    b->err = 0;
+    b->took_ms = 0;
+    w->spare = b;
+}
+
 /* Appends key's current state in memory to the batch. */
 static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, const uint8_t *key,
                      size_t key_len)
@@ -354,7 +389,7 @@ static int batch_add(struct wb_store *w, struct wb_batch *b, uint64_t token, con
  * is emptied. NULL (the set kept) without memory for the batch. */
 static struct wb_batch *build_batch(struct wb_store *w)
 {
-    struct wb_batch *b = calloc(1, sizeof(*b));
+    struct wb_batch *b = batch_new(w);
     struct dirty *d = &w->dirty;
     struct dkey *k;
     size_t off;
@@ -385,7 +420,7 @@ static struct wb_batch *build_batch(struct wb_store *w)
         (void)dirty_compact(d); /* each key moved once at most; without memory, kept */
     return b;
 fail:
-    rc_wb_batch_free(b);
+    batch_release(w, b);
     return NULL;
 }
 
@@ -462,7 +497,7 @@ static void snapshot_abandon(struct wb_store *w)
 static void segment_start(struct wb_store *w)
 {
     static const uint8_t empty[1];
-    struct wb_batch *b = calloc(1, sizeof(*b));
+    struct wb_batch *b = batch_new(w);
     const struct wb_row *last;
     int n;
 
@@ -496,7 +531,7 @@ static void segment_start(struct wb_store *w)
         }
     }
     if (b->err != 0) {
-        rc_wb_batch_free(b);
+        batch_release(w, b);
         snapshot_abandon(w);
         return;
     }
@@ -532,7 +567,7 @@ static void segment_done(struct wb_store *w, struct wb_batch *b)
         w->snap.active = 0;
         w->snap.have_cursor = 0;
     }
-    rc_wb_batch_free(b);
+    batch_release(w, b);
 }
 
 /* Takes back the batch the writer finished, if any: its keys go back to
@@ -576,7 +611,7 @@ static void collect(struct wb_store *w, int wait_ms)
         }
         w->dirty.oldest_ms = oldest;
     }
-    rc_wb_batch_free(b);
+    batch_release(w, b);
 }
 
 /* Hands the dirty keys to the writer (which must be idle). */
@@ -698,6 +733,7 @@ static void wb_free(struct wb_store *w)
     rc_memkv_free(w->mem.kv);
     dirty_free(&w->dirty);
     free(w->snap.key);
+    rc_wb_batch_free(w->spare);
     free(w);
 }
 

@@ -51,14 +51,13 @@ static inline const uint8_t *wb_row_key(const struct wb_row *r)
     return (const uint8_t *)(r + 1);
 }
 
-/* A flush: rows in (token, key) order, so SQLite writes each page of the
- * table once per batch. Built on the loop thread, applied by the writer,
- * handed back. */
+/* A flush (the dirty keys' states) or a snapshot's segment (memory's
+ * entries in (token, key) order): one journal row. Built on the loop
+ * thread, appended by the writer, handed back. */
 struct wb_batch {
     uint8_t *buf;  /* the rows */
     size_t len, cap;
     size_t *offs;  /* offsets of the rows in buf, as added */
-    const struct wb_row **rows; /* the rows, sorted (by the writer) */
     size_t nrows, caprows;
     int64_t oldest_ms; /* monotonic time of the oldest change it carries */
     uint64_t last_seq; /* the dirty set's mark of its last key (flush tokens) */
@@ -73,10 +72,6 @@ struct wb_batch {
 #define WB_SNAP_FIRST 2   /* the first: the snapshot begins at its journal row */
 #define WB_SNAP_LAST 4    /* the last: completes it */
 
-static inline const struct wb_row *wb_batch_row(const struct wb_batch *b, size_t i)
-{
-    return b->rows[i];
-}
 
 /*
  * The journal (store_wb_journal.c): the table's state is the kv table,

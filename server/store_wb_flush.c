@@ -167,7 +167,6 @@ void rc_wb_batch_free(struct wb_batch *b)
         return;
     free(b->buf);
     free(b->offs);
-    free(b->rows);
     free(b);
 }
 
