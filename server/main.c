@@ -89,6 +89,7 @@ struct server_config {
     const char *write_behind; /* "on" or "off" */
     int64_t flush_interval;
     int64_t max_write_lag;
+    int64_t snapshot_min;
     int64_t metrics_port;
     const char *metrics_bind;
 };
@@ -134,6 +135,11 @@ static const struct rc_opt server_opts[] = {
         "Milliseconds the disk may lag behind memory under write-behind before writes slow "
         "down to the disk's pace (backpressure; nothing is dropped). Redis's everysec delays "
         "writes at 2 s."),
+    OPT("snapshot-min", "SNAPSHOT_MIN", RC_OPT_INT, "64m", 4096, INT64_C(1) << 40, snapshot_min,
+        "Write-behind: journal bytes below which no snapshot of memory is taken. Past them, "
+        "once the journal doubled since the last snapshot, memory is copied into it and what "
+        "came before is dropped (Redis's auto-aof-rewrite-min-size). Smaller: a shorter "
+        "journal to replay at restart, more snapshots written."),
     OPT("max-key-size", "MAX_KEY_SIZE", RC_OPT_INT, "1024", 1, 65536, max_key_size,
         "Largest key in bytes. Keys are indexed and sent in every internode message, so keep "
         "them short."),
@@ -718,6 +724,7 @@ static void node_opts_from(const struct server_config *cfg, struct rc_node_opts 
                        strcmp(cfg->write_behind, "on") == 0;
     no->flush_ms = cfg->flush_interval;
     no->max_lag_ms = cfg->max_write_lag;
+    no->snapshot_bytes = cfg->snapshot_min;
 }
 
 /* The Redis-protocol listener: the client port's limits, its own port. */

@@ -1135,6 +1135,7 @@ int rc_node_new(uv_loop_t *loop, const struct rc_node_opts *opts, const struct r
     so.write_behind = opts->write_behind;
     so.flush_ms = opts->flush_ms;
     so.max_lag_ms = opts->max_lag_ms;
+    so.snapshot_bytes = opts->snapshot_bytes;
     rv = rc_store_open(&so, &n->store, err, errlen);
     if (rv < 0)
         goto out;

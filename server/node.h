@@ -55,6 +55,7 @@ struct rc_node_opts {
     int write_behind;
     int64_t flush_ms;
     int64_t max_lag_ms;
+    int64_t snapshot_bytes; /* write-behind's smallest snapshot threshold (0: default) */
 };
 
 struct rc_node_stats {

@@ -166,7 +166,17 @@ static int set_pragmas(struct sqlite_store *s, const struct rc_store_opts *opts,
     int64_t pages;
     int rc;
 
-    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    /* A new file for write-behind gets 64 KiB pages: it only appends
+     * journal rows of up to megabytes and drops old ones, and SQLite
+     * writes (to the WAL, then at the checkpoint) and reads one page a
+     * system call. An existing file keeps its pages (SQLite ignores the
+     * pragma once the file has any), and a file in WAL mode cannot change
+     * them: hence before journal_mode. */
+    rc = SQLITE_OK;
+    if (opts->write_behind)
+        rc = rc_store_sqlite_setup_int(s->db, "PRAGMA page_size=65536", NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
         rc = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
                  ? SQLITE_OK

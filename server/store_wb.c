@@ -766,8 +766,16 @@ static int wb_open(const struct rc_store_opts *opts, void **eng, char *errbuf, s
         if (err < 0 && errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
             snprintf(errbuf, errlen, "cannot load the database: %s", rc_strerror(err));
     }
-    if (err == 0)
-        err = rc_wb_writer_start(opts, &w->writer, errbuf, errlen);
+    if (err == 0) {
+        struct rc_memkv_stats ms;
+
+        /* A snapshot's bytes: each entry's row header, key and value. */
+        rc_memkv_stats(w->mem.kv, &ms);
+        err = rc_wb_writer_start(opts,
+                                 ms.bytes + (ms.keys + ms.tombstones) *
+                                                (int64_t)(sizeof(struct wb_row) + 8),
+                                 &w->writer, errbuf, errlen);
+    }
     if (err < 0) {
         wb_free(w);
         return err;

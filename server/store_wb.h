@@ -173,9 +173,13 @@ int rc_wb_db_meta_set(struct sqlite3 *db, const char *name, uint64_t value);
 /* Pages in use times the page size; 0 on error. */
 int64_t rc_wb_db_bytes(struct sqlite3 *db, int64_t page_size);
 
-/* The writer thread, with its own connection. 0, RC_EIO, RC_ENOMEM. */
-int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out, char *errbuf,
-                       size_t errlen);
+/* The writer thread, with its own connection. data_bytes: what a
+ * snapshot of memory as loaded would write (the first snapshot is due
+ * once the journal doubled from the smaller of it and the journal's size:
+ * a journal left long by a crash is compacted soon). 0, RC_EIO,
+ * RC_ENOMEM. */
+int rc_wb_writer_start(const struct rc_store_opts *opts, int64_t data_bytes,
+                       struct wb_writer **out, char *errbuf, size_t errlen);
 /* Hands a batch over (the writer owns it until it comes back from
  * rc_wb_writer_poll). At most one batch at a time: only when idle. */
 void rc_wb_writer_submit(struct wb_writer *w, struct wb_batch *b);

@@ -16,11 +16,12 @@
 #include <string.h>
 #include <time.h>
 
-/* WAL pages after a commit past which the writer checkpoints (PASSIVE:
+/* WAL bytes after a commit past which the writer checkpoints (PASSIVE:
  * nothing else writes, so it copies every frame and the WAL restarts at
- * the next commit). SQLite's own auto-checkpoint threshold; it runs on
- * the writer thread, never on the event loop. */
-#define WB_CKPT_PAGES 1000
+ * the next commit). Each checkpoint syncs the WAL and the file; 16 MiB
+ * is four times SQLite's default of 1,000 pages of 4 KiB, for files of
+ * 64 KiB pages. It runs on the writer thread, never on the event loop. */
+#define WB_CKPT_BYTES (16 << 20)
 
 
 /* The writer's SQLite page cache: it only appends (sequential pages) and
@@ -171,7 +172,7 @@ void rc_wb_batch_free(struct wb_batch *b)
 }
 
 /* sqlite3_wal_hook: the WAL's size after each commit (replaces SQLite's
- * auto-checkpoint: the writer checkpoints itself, WB_CKPT_PAGES). */
+ * auto-checkpoint: the writer checkpoints itself, WB_CKPT_BYTES). */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct wb_writer *w = arg;
@@ -182,10 +183,10 @@ static int on_wal(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-/* Checkpoints once the WAL passed WB_CKPT_PAGES. */
+/* Checkpoints once the WAL passed WB_CKPT_BYTES. */
 static void checkpoint(struct wb_writer *w)
 {
-    if (w->wal_pages >= WB_CKPT_PAGES &&
+    if ((int64_t)w->wal_pages * w->page_size >= WB_CKPT_BYTES &&
         sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
             SQLITE_OK) {
         pthread_mutex_lock(&w->mu);
@@ -251,8 +252,8 @@ static void writer_free(struct wb_writer *w)
     free(w);
 }
 
-int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out, char *errbuf,
-                       size_t errlen)
+int rc_wb_writer_start(const struct rc_store_opts *opts, int64_t data_bytes,
+                       struct wb_writer **out, char *errbuf, size_t errlen)
 {
     struct wb_writer *w = calloc(1, sizeof(*w));
     int err;
@@ -267,11 +268,13 @@ int rc_wb_writer_start(const struct rc_store_opts *opts, struct wb_writer **out,
     if (err == 0 && (err = rc_wb_journal_open(w->db, &w->j)) < 0)
         rc_store_sqlite_set_err(errbuf, errlen, "cannot prepare the writer: %s",
                                 sqlite3_errmsg(w->db));
-    /* The journal as the open found it is the base the next snapshot is
-     * measured against. */
+    /* The base the next snapshot is measured against: the journal as the
+     * open found it, or the data, when smaller. */
     if (err == 0 && rc_wb_journal_size(w->db, &w->j.bytes) < 0)
         err = RC_EIO;
-    w->j.base_bytes = w->journal_bytes = w->base_bytes = w->j.bytes;
+    w->j.base_bytes = w->j.bytes < data_bytes ? w->j.bytes : data_bytes;
+    w->base_bytes = w->j.base_bytes;
+    w->journal_bytes = w->j.bytes;
     if (err == 0) {
         sqlite3_wal_hook(w->db, on_wal, w);
         if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

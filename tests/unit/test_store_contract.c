@@ -579,7 +579,10 @@ static void test_max_bytes(void **state)
     assert_int_equal(after.keys, before.keys);
     assert_int_equal(after.tombstones, before.tombstones);
     assert_int_equal(after.bytes, before.bytes);
-    assert_true(after.db_bytes <= 64 * 1024);
+    /* The cap bounds the file, except under write-behind: there it bounds
+     * memory, and the file (a copy of memory, in 64 KiB pages) has none. */
+    if (!f->engine->write_behind)
+        assert_true(after.db_bytes <= 64 * 1024);
     expect(f->s, "small-0", "v", 1, 1, NOW0);
     expect(f->s, "small-1", "v", 1, 1, NOW0);
     expect_absent(f->s, "big-0", NOW0);
