@@ -118,7 +118,6 @@ struct wb_store {
         size_t key_len, key_cap;
         int64_t retry_ms; /* a segment failed: no snapshot before then (monotonic) */
     } snap;
-    int64_t load_skipped; /* rows the memory budget had no room for at open */
     struct wb_batch *spare; /* a batch done with, its buffers kept for the next */
     int64_t flushes, flush_rows, flush_ms_max, flush_errors;
     int64_t backlog_waits; /* commits that waited for the writer (backpressure) */
@@ -687,10 +686,8 @@ static int load_state(struct load_arg *a, uint64_t token, const uint8_t *key, si
     int rv = rc_memkv_load(kv, token, key, key_len, value, value_len, hlc, node, expires_ms, attr,
                            0);
 
-    if (rv == RC_EFULL) {
-        a->w->load_skipped++;
+    if (rv == RC_EFULL)
         rv = rc_memkv_unload(kv, token, key, key_len);
-    }
     if (rv < 0) {
         a->err = rv;
         return 1;
