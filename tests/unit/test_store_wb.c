@@ -518,6 +518,25 @@ static void model_check(struct rc_store *s, const struct model *m, int nkeys)
     }
 }
 
+/* The file read back by both engines: the store (open or not) is opened
+ * with write-behind, which replays the journal into memory, then with the
+ * direct engine, which folds it into kv; each must hold the model. The
+ * direct engine's store is left open. */
+static void model_check_both(struct fx *f, const struct model *m, int nkeys)
+{
+    if (f->s != NULL)
+        rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 1;
+    fx_open(f);
+    model_check(f->s, m, nkeys);
+    rc_store_close(f->s);
+    f->s = NULL;
+    f->opts.write_behind = 0;
+    fx_open(f);
+    model_check(f->s, m, nkeys);
+}
+
 /* A figure of the file as it is, without folding the journal. */
 static int64_t raw_count(struct fx *f, const char *sql)
 {
@@ -568,13 +587,7 @@ static void test_snapshots_under_load(void **state)
     assert_true(st.wb_journal_bytes < written / 2);
     assert_int_equal(raw_count(f, "SELECT coalesce(sum(length(data)), 0) FROM wb_journal"),
                      st.wb_journal_bytes);
-    fx_reopen(f);
-    model_check(f->s, m, 300);
-    rc_store_close(f->s);
-    f->s = NULL;
-    f->opts.write_behind = 0; /* the direct engine folds the same journal */
-    fx_open(f);
-    model_check(f->s, m, 300);
+    model_check_both(f, m, 300);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM wb_journal"), 0);
     free(m);
 }
@@ -613,13 +626,7 @@ static void test_snapshot_replaces_table(void **state)
     rc_store_stats(f->s, &st);
     assert_true(st.wb_snapshots >= 1);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM kv"), 0);
-    fx_reopen(f);
-    model_check(f->s, m, NKEYS);
-    rc_store_close(f->s);
-    f->s = NULL;
-    f->opts.write_behind = 0;
-    fx_open(f);
-    model_check(f->s, m, NKEYS);
+    model_check_both(f, m, NKEYS);
     free(m);
 }
 
@@ -685,13 +692,7 @@ static void crash_during(struct fx *f, int when_completed)
     assert_true(told >= 0);
     for (r = 0; r <= told; r++)
         model_round(NULL, m, NKEYS, 100, &x, &hlc);
-    fx_open(f);
-    model_check(f->s, m, NKEYS);
-    rc_store_close(f->s);
-    f->s = NULL;
-    f->opts.write_behind = 0;
-    fx_open(f);
-    model_check(f->s, m, NKEYS);
+    model_check_both(f, m, NKEYS);
     free(m);
 }
 
